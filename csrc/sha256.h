@@ -1,0 +1,21 @@
+/* SHA-256 (FIPS 180-4): SHA-NI when the CPU has it (runtime cpuid dispatch), portable C
+ * otherwise. Used for packetId (SPEC 2) on the hot path. Checked against hashlib in tests. */
+#ifndef SRP_SHA256_H
+#define SRP_SHA256_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* One-shot digest of len bytes. */
+void srp_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
+
+/* Digest of a ‖ b ‖ c without copying them together first. */
+void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                  const uint8_t *c, size_t clen, uint8_t out[32]);
+
+/* "sha-ni" or "portable": which implementation srp_sha256 dispatches to. */
+const char *srp_sha256_impl(void);
+
+/* Force the portable path (for tests and the benchmark's comparison). 0 = auto. */
+void srp_sha256_force_portable(int on);
+
+#endif

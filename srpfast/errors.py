@@ -1,0 +1,47 @@
+"""The one error hierarchy of srpfast.
+
+Remote input never raises into the event loop: the engine turns it into a counted drop.
+These exceptions are what a *caller* sees: at the API boundary (``frame.decode`` of bytes the
+caller handed in) or for local misuse. Every message says what to do.
+"""
+from __future__ import annotations
+
+
+class SRPError(Exception):
+    """Base of every error srpfast raises on purpose."""
+
+
+class MalformedPacket(SRPError, ValueError):
+    """A datagram or body that does not follow SPEC section 2/3.
+
+    ``reason`` is a short stable code (the same names the drop counters use, e.g.
+    ``"size"``, ``"magic"``, ``"padding"``, ``"body"``).
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"malformed packet ({reason})" + (f": {detail}" if detail else ""))
+
+
+class FragmentError(MalformedPacket):
+    """A fragment that does not belong to its chain (wrong id, too many, wrong index)."""
+
+
+class CryptoError(SRPError, ValueError):
+    """Something sealed failed to open or verify (wrong key, tampered, forged, replayed)."""
+
+
+class IdentityError(SRPError, ValueError):
+    """A key file or key that cannot be used (missing, corrupt, wrong permissions)."""
+
+
+class ConfigError(SRPError, ValueError):
+    """A configuration value outside its documented range."""
+
+
+class CapacityError(SRPError):
+    """A bounded resource is full and the caller asked for more (e.g. message too large)."""
+
+
+class ClosedError(SRPError, RuntimeError):
+    """The network or peer was closed; create a new one."""
