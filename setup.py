@@ -1,7 +1,8 @@
 """Only the extension list and compiler flags (metadata lives in pyproject.toml).
 
-Every ``srpfast/_*.pyx`` becomes one extension module linked with every plain-C file in
-``csrc/`` (static, hidden visibility), so adding a Cython module needs no edit here.
+Every ``srpfast/_*.pyx`` becomes one extension module. Its first lines name the plain-C files
+of ``csrc/`` it links, as ``# csrc: frame.c sha256.c`` (compiled in, hidden visibility), so
+adding a Cython module needs no edit here and one module's C never breaks another's build.
 Environment switches:
   SRPFAST_EXT=_frame,_cache   build only these modules (parallel development)
   SRPFAST_SANITIZE=1          build with ASan/UBSan (used by `make fuzz`)
@@ -29,10 +30,16 @@ for pyx in sorted(glob.glob("srpfast/_*.pyx")):
     name = os.path.splitext(os.path.basename(pyx))[0]
     if only and name not in only:
         continue
+    with open(pyx) as f:
+        head = [line for _, line in zip(range(10), f)]
+    wanted = [w for line in head if line.startswith("# csrc:") for w in line[7:].split()]
+    missing = [w for w in wanted if f"csrc/{w}" not in csrc]
+    if missing:
+        raise SystemExit(f"{pyx} names csrc files that do not exist: {missing}")
     extensions.append(
         Extension(
             f"srpfast.{name}",
-            sources=[pyx, *csrc],
+            sources=[pyx, *(f"csrc/{w}" for w in wanted)],
             include_dirs=["csrc"],
             libraries=["sodium"],
             extra_compile_args=cflags,
