@@ -23,6 +23,10 @@ class MalformedPacket(SRPError, ValueError):
         super().__init__(f"malformed packet ({reason})" + (f": {detail}" if detail else ""))
 
 
+class ArgumentError(SRPError, ValueError):
+    """A caller passed a value outside its documented range; the message says which."""
+
+
 class FragmentError(MalformedPacket):
     """A fragment that does not belong to its chain (wrong id, too many, wrong index)."""
 

@@ -1,0 +1,214 @@
+/* Sealing of SRP frames and author envelopes (SPEC section 4). See seal.h and docs/SEALING.md. */
+#include "seal.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "frame.h"
+
+int srp_seal_init(void) { return sodium_init(); }
+
+/* Every header field except magic, hops(6), ttl(16..19), postage(20), reserved(21): those
+ * change in transit or carry nothing (SPEC 2). Three memcpy, no per-field work. */
+void srp_seal_ad(const uint8_t *frame, uint8_t ad[SRP_SEAL_AD_BYTES]) {
+    memcpy(ad, frame + SRP_OFF_TYPE, 2);                 /* type, version */
+    memcpy(ad + 2, frame + SRP_OFF_FLAGS, 9);            /* flags, clock, index, length */
+    memcpy(ad + 11, frame + SRP_OFF_CLUSTER, 112);       /* cluster, to, previousId, nextId */
+}
+
+int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce) {
+    uint8_t ad[SRP_SEAL_AD_BYTES];
+    unsigned long long clen = 0;
+    uint8_t *m = frame + SRP_OFF_MESSAGE;
+    size_t len = srp_be16(frame + SRP_OFF_LENGTH);
+    if (len > SRP_SEAL_MAX_PLAIN) return SRP_SEAL_TOO_LONG;
+    /* Header first: the AD must carry the final flags and length the receiver will see. */
+    frame[SRP_OFF_FLAGS] = (uint8_t)(frame[SRP_OFF_FLAGS] | SRP_FLAG_SEALED);
+    srp_put16(frame + SRP_OFF_LENGTH, (uint16_t)(len + SRP_SEAL_OVERHEAD));
+    srp_seal_ad(frame, ad);
+    memmove(m + SRP_SEAL_NONCE_BYTES, m, len);
+    if (nonce)
+        memcpy(m, nonce, SRP_SEAL_NONCE_BYTES);
+    else
+        randombytes_buf(m, SRP_SEAL_NONCE_BYTES);
+    /* In place (c == m) is supported by libsodium's AEAD encrypt. */
+    crypto_aead_xchacha20poly1305_ietf_encrypt(m + SRP_SEAL_NONCE_BYTES, &clen,
+                                               m + SRP_SEAL_NONCE_BYTES, len, ad,
+                                               SRP_SEAL_AD_BYTES, NULL, m, key);
+    memset(m + len + SRP_SEAL_OVERHEAD, 0, SRP_MESSAGE_BYTES - len - SRP_SEAL_OVERHEAD);
+    return SRP_SEAL_OK;
+}
+
+int srp_open_frame(const uint8_t key[32], uint8_t *frame) {
+    uint8_t ad[SRP_SEAL_AD_BYTES];
+    /* libsodium zeroes its output on a failed decrypt, so decrypt beside the frame: a frame
+     * that fails stays intact for counting/forwarding. */
+    uint8_t plain[SRP_SEAL_MAX_PLAIN];
+    unsigned long long plen = 0;
+    uint8_t *m = frame + SRP_OFF_MESSAGE;
+    size_t len = srp_be16(frame + SRP_OFF_LENGTH);
+    if (!(frame[SRP_OFF_FLAGS] & SRP_FLAG_SEALED)) return SRP_SEAL_NOT_SEALED;
+    if (len < SRP_SEAL_OVERHEAD || len > SRP_MESSAGE_BYTES) return SRP_SEAL_BAD_LENGTH;
+    srp_seal_ad(frame, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, m + SRP_SEAL_NONCE_BYTES,
+                                                   len - SRP_SEAL_NONCE_BYTES, ad,
+                                                   SRP_SEAL_AD_BYTES, m, key) != 0)
+        return SRP_SEAL_FORGED;
+    memcpy(m, plain, (size_t)plen);
+    memset(m + plen, 0, SRP_MESSAGE_BYTES - (size_t)plen);
+    srp_put16(frame + SRP_OFF_LENGTH, (uint16_t)plen);
+    return SRP_SEAL_OK;
+}
+
+/* Nonces for a batch: one OS-random seed per 256 frames expanded by libsodium's ChaCha20
+ * CSPRNG (randombytes_buf_deterministic). The output is indistinguishable from fresh random
+ * 192-bit nonces, without one getrandom() syscall per frame. */
+#define NONCE_CHUNK 256
+size_t srp_seal_batch(const uint8_t key[32], uint8_t *buf, size_t count, uint8_t *status) {
+    uint8_t nonces[NONCE_CHUNK * SRP_SEAL_NONCE_BYTES];
+    uint8_t seed[randombytes_SEEDBYTES];
+    size_t ok = 0;
+    for (size_t base = 0; base < count; base += NONCE_CHUNK) {
+        size_t n = count - base < NONCE_CHUNK ? count - base : NONCE_CHUNK;
+        randombytes_buf(seed, sizeof seed);
+        randombytes_buf_deterministic(nonces, n * SRP_SEAL_NONCE_BYTES, seed);
+        for (size_t i = 0; i < n; i++) {
+            int st = srp_seal_frame(key, buf + (base + i) * SRP_PACKET_BYTES,
+                                    nonces + i * SRP_SEAL_NONCE_BYTES);
+            status[base + i] = (uint8_t)st;
+            ok += st == SRP_SEAL_OK;
+        }
+    }
+    sodium_memzero(seed, sizeof seed);
+    return ok;
+}
+
+size_t srp_open_batch(const uint8_t key[32], uint8_t *buf, size_t count, uint8_t *status,
+                      uint64_t *counters) {
+    size_t ok = 0;
+    for (size_t i = 0; i < count; i++) {
+        int st = srp_open_frame(key, buf + i * SRP_PACKET_BYTES);
+        status[i] = (uint8_t)st;
+        if (counters) counters[st] += 1;
+        ok += st == SRP_SEAL_OK;
+    }
+    return ok;
+}
+
+/* ---- Author envelopes ---- */
+
+unsigned srp_env_depth(unsigned count) {
+    unsigned d = 0;
+    while ((1u << d) < count) d++;
+    return d;
+}
+
+void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, size_t n,
+                  uint8_t out[32]) {
+    static const uint8_t leaf_prefix = 0x00;
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, &leaf_prefix, 1);
+    crypto_generichash_update(&st, ctx, SRP_ENV_CTX_BYTES);
+    if (n) crypto_generichash_update(&st, payload, n);
+    crypto_generichash_final(&st, out, 32);
+}
+
+static void node_hash(const uint8_t *left, const uint8_t *right, uint8_t out[32]) {
+    uint8_t in[65];
+    in[0] = 0x01;
+    memcpy(in + 1, left, 32);
+    memcpy(in + 33, right, 32);
+    crypto_generichash(out, 32, in, sizeof in, NULL, 0);
+}
+
+int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t root[32], uint8_t *paths) {
+    /* All levels of a tree of at most 256 leaves: 511 nodes x 32 bytes on the stack. */
+    uint8_t nodes[(2 * SRP_ENV_MAX_LEAVES - 1) * 32];
+    size_t level_off[SRP_ENV_MAX_DEPTH + 1];
+    if (count < 1 || count > SRP_ENV_MAX_LEAVES) return -1;
+    unsigned depth = srp_env_depth(count);
+    size_t width = (size_t)1 << depth;
+    memcpy(nodes, leaves, (size_t)count * 32);
+    /* Padding leaves are all-zero: never an index a receiver accepts (index < count, and
+     * count is signed), and finding a payload whose leaf hash is zero is a preimage attack. */
+    memset(nodes + (size_t)count * 32, 0, (width - count) * 32);
+    level_off[0] = 0;
+    size_t off = 0;
+    for (unsigned l = 0; l < depth; l++) {
+        size_t next = off + width * 32;
+        for (size_t j = 0; j < width / 2; j++)
+            node_hash(nodes + off + 2 * j * 32, nodes + off + (2 * j + 1) * 32,
+                      nodes + next + j * 32);
+        off = next;
+        width /= 2;
+        level_off[l + 1] = off;
+    }
+    memcpy(root, nodes + off, 32);
+    if (paths) {
+        for (unsigned i = 0; i < count; i++) {
+            uint8_t *p = paths + (size_t)i * depth * 32;
+            for (unsigned l = 0; l < depth; l++) {
+                size_t sib = (size_t)((i >> l) ^ 1u);
+                memcpy(p + l * 32, nodes + level_off[l] + sib * 32, 32);
+            }
+        }
+    }
+    return 0;
+}
+
+void srp_env_root_from_path(const uint8_t leaf[32], unsigned index, unsigned depth,
+                            const uint8_t *path, uint8_t root[32]) {
+    uint8_t cur[32];
+    memcpy(cur, leaf, 32);
+    for (unsigned l = 0; l < depth; l++) {
+        if ((index >> l) & 1u)
+            node_hash(path + l * 32, cur, cur);
+        else
+            node_hash(cur, path + l * 32, cur);
+    }
+    memcpy(root, cur, 32);
+}
+
+void srp_env_signed_message(const uint8_t author[32], unsigned count, const uint8_t root[32],
+                            uint8_t out[SRP_ENV_SIGNED_BYTES]) {
+    memcpy(out, "srp-batch-v1", 12);
+    memcpy(out + 12, author, 32);
+    srp_put16(out + 44, (uint16_t)count);
+    memcpy(out + 46, root, 32);
+}
+
+void srp_env_sign(const uint8_t sk[64], const uint8_t author[32], unsigned count,
+                  const uint8_t root[32], uint8_t sig[64]) {
+    uint8_t msg[SRP_ENV_SIGNED_BYTES];
+    srp_env_signed_message(author, count, root, msg);
+    crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
+}
+
+int srp_env_verify(const uint8_t author[32], unsigned count, const uint8_t root[32],
+                   const uint8_t sig[64]) {
+    uint8_t msg[SRP_ENV_SIGNED_BYTES];
+    srp_env_signed_message(author, count, root, msg);
+    return crypto_sign_verify_detached(sig, msg, sizeof msg, author);
+}
+
+int srp_env_parse(const uint8_t *env, size_t n, const uint8_t ctx[SRP_ENV_CTX_BYTES],
+                  unsigned *count, const uint8_t **author, const uint8_t **sig,
+                  const uint8_t **payload, size_t *payload_len, uint8_t root[32]) {
+    uint8_t leaf[32];
+    if (n < SRP_ENV_FIXED_BYTES || env[0] != SRP_ENV_VERSION) return -1;
+    unsigned c = srp_be16(env + 1);
+    unsigned index = srp_be16(env + 3);
+    if (c < 1 || c > SRP_ENV_MAX_LEAVES || index >= c) return -1;
+    unsigned depth = srp_env_depth(c);
+    size_t head = SRP_ENV_FIXED_BYTES + (size_t)depth * 32;
+    if (n < head) return -1;
+    *count = c;
+    *author = env + 5;
+    *sig = env + 37;
+    *payload = env + head;
+    *payload_len = n - head;
+    srp_env_leaf(ctx, env + head, n - head, leaf);
+    srp_env_root_from_path(leaf, index, depth, env + SRP_ENV_FIXED_BYTES, root);
+    return 0;
+}

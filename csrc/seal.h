@@ -1,0 +1,95 @@
+/* Sealing of SRP frames and author envelopes (SPEC section 4), over libsodium.
+ *
+ * Per packet: XChaCha20-Poly1305-IETF. The sealed message area is
+ *   nonce(24) ‖ ciphertext(L) ‖ tag(16),   header length = L + 40,
+ * with the immutable header fields (everything except magic, hops, ttl, postage, reserved)
+ * as additional data, so a relay cannot change them without the recipient noticing (SPEC 2).
+ *
+ * Per message (inside the plaintext): an author envelope whose signature is amortised over a
+ * batch with a Merkle tree. Layout and security argument: docs/SEALING.md. */
+#ifndef SRP_SEAL_H
+#define SRP_SEAL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRP_SEAL_KEY_BYTES 32
+#define SRP_SEAL_NONCE_BYTES 24
+#define SRP_SEAL_TAG_BYTES 16
+#define SRP_SEAL_OVERHEAD 40          /* nonce + tag */
+#define SRP_SEAL_MAX_PLAIN 984        /* 1024 - 40 */
+/* AD = type, version, flags, clock(4), index(2), length(2), cluster(16), to, previous, next */
+#define SRP_SEAL_AD_BYTES 123
+
+/* Per-frame results of seal/open (stable numbering: exported to Python as counters). */
+enum srp_seal_status {
+    SRP_SEAL_OK = 0,
+    SRP_SEAL_TOO_LONG,     /* seal: plaintext length > 984 */
+    SRP_SEAL_NOT_SEALED,   /* open: FLAG_SEALED clear */
+    SRP_SEAL_BAD_LENGTH,   /* open: length < 40 or > 1024 */
+    SRP_SEAL_FORGED,       /* open: tag does not verify (wrong key, tampered header/body) */
+    SRP_SEAL_STATUSES
+};
+
+/* sodium_init(); returns 0 (first call) / 1 (already) / -1 (failure). */
+int srp_seal_init(void);
+
+/* Additional data of a frame, read by offset (SPEC 2 table). */
+void srp_seal_ad(const uint8_t *frame, uint8_t ad[SRP_SEAL_AD_BYTES]);
+
+/* Seal one 1158-byte frame in place: the message area holds `length` bytes of plaintext.
+ * Sets FLAG_SEALED and length = plaintext + 40, writes nonce ‖ ct ‖ tag, zeroes the rest.
+ * nonce may be NULL (then a fresh random one). Returns an srp_seal_status. */
+int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce);
+
+/* Open one sealed frame in place: on success the message area holds the plaintext with
+ * length = plaintext length (rest zeroed; flags untouched). On failure the frame is unchanged.
+ * Returns an srp_seal_status. */
+int srp_open_frame(const uint8_t key[32], uint8_t *frame);
+
+/* Batches of `count` frames laid out every 1158 bytes in buf. status[i] gets each result;
+ * counters (may be NULL, size SRP_SEAL_STATUSES) += 1 per result. Returns frames that succeeded. */
+size_t srp_seal_batch(const uint8_t key[32], uint8_t *buf, size_t count, uint8_t *status);
+size_t srp_open_batch(const uint8_t key[32], uint8_t *buf, size_t count, uint8_t *status,
+                      uint64_t *counters);
+
+/* ---- Author envelopes: batch signatures over a Merkle tree (docs/SEALING.md) ---- */
+#define SRP_ENV_VERSION 1
+#define SRP_ENV_CTX_BYTES 84          /* cluster(16) ‖ to(32) ‖ previous(32) ‖ clock(4) */
+#define SRP_ENV_FIXED_BYTES 101       /* version(1) count(2) index(2) author(32) sig(64) */
+#define SRP_ENV_MAX_LEAVES 256
+#define SRP_ENV_MAX_DEPTH 8
+
+/* Tree depth for a batch of count leaves: ceil(log2(count)); 0 for count 1. */
+unsigned srp_env_depth(unsigned count);
+
+/* leaf = BLAKE2b-256(0x00 ‖ ctx(84) ‖ payload). */
+void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, size_t n,
+                  uint8_t out[32]);
+
+/* Build the tree over count leaves (32 bytes each, 1..256) padded to 2^depth with zero
+ * leaves; write the root and, for each leaf i, its path (depth x 32 bytes, bottom-up) at
+ * paths + i*depth*32 (paths may be NULL). Returns 0, or -1 if count is out of range. */
+int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t root[32], uint8_t *paths);
+
+/* Root from a leaf, its index and its path (depth nodes, bottom-up). */
+void srp_env_root_from_path(const uint8_t leaf[32], unsigned index, unsigned depth,
+                            const uint8_t *path, uint8_t root[32]);
+
+/* The bytes the author signs: "srp-batch-v1" ‖ author(32) ‖ count(2) ‖ root(32). */
+#define SRP_ENV_SIGNED_BYTES 78
+void srp_env_signed_message(const uint8_t author[32], unsigned count, const uint8_t root[32],
+                            uint8_t out[SRP_ENV_SIGNED_BYTES]);
+
+/* Sign / verify a batch root with an ed25519 key (sk: libsodium 64-byte form). */
+void srp_env_sign(const uint8_t sk[64], const uint8_t author[32], unsigned count,
+                  const uint8_t root[32], uint8_t sig[64]);
+int srp_env_verify(const uint8_t author[32], unsigned count, const uint8_t root[32],
+                   const uint8_t sig[64]);
+
+/* Parse an envelope of n bytes: checks version, 1 <= count <= 256, index < count, room for
+ * the path; computes the root implied by leaf(ctx, payload) and the path. Sets the out
+ * pointers into env. Returns 0, or -1 if malformed. Does NOT check the signature. */
+int srp_env_parse(const uint8_t *env, size_t n, const uint8_t ctx[SRP_ENV_CTX_BYTES],
+                  unsigned *count, const uint8_t **author, const uint8_t **sig,
+                  const uint8_t **payload, size_t *payload_len, uint8_t root[32]);
+#endif

@@ -1,0 +1,279 @@
+/* SHA-256 (FIPS 180-4) for srpfast's packetId hot path (SPEC 2).
+ *
+ * Two block-compression functions, both taking any number of consecutive 64-byte blocks:
+ *   - compress_shani: x86 SHA extensions (SHA-NI), enabled per function with a target
+ *     attribute so the build needs no -march flags;
+ *   - compress_portable: plain C, used when the CPU lacks SHA-NI, on non-x86 targets, or
+ *     when forced (tests, benchmark comparison).
+ * The choice is made once from cpuid (lazily, idempotently; a race only repeats the same
+ * detection and stores the same value). */
+#include "sha256.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define SRP_SHA256_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+typedef void (*compress_fn)(uint32_t state[8], const uint8_t *blocks, size_t nblocks);
+
+static const uint32_t K256[64] __attribute__((aligned(16))) = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,
+    0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu,
+    0x9bdc06a7u, 0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu,
+    0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u,
+    0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu,
+    0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u, 0xa2bfe8a1u, 0xa81a664bu,
+    0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u,
+    0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u,
+    0xc67178f2u,
+};
+
+static const uint32_t H0[8] = {
+    0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+    0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
+};
+
+/* ------------------------------------------------------------------ portable */
+
+static inline uint32_t rotr32(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
+
+static inline uint32_t load_be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static inline void store_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+#define BSIG0(x) (rotr32((x), 2) ^ rotr32((x), 13) ^ rotr32((x), 22))
+#define BSIG1(x) (rotr32((x), 6) ^ rotr32((x), 11) ^ rotr32((x), 25))
+#define SSIG0(x) (rotr32((x), 7) ^ rotr32((x), 18) ^ ((x) >> 3))
+#define SSIG1(x) (rotr32((x), 17) ^ rotr32((x), 19) ^ ((x) >> 10))
+#define CH(x, y, z) (((x) & ((y) ^ (z))) ^ (z))
+#define MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+
+static void compress_portable(uint32_t state[8], const uint8_t *p, size_t nblocks) {
+    uint32_t w[16];
+    while (nblocks--) {
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+#pragma GCC unroll 64
+        for (int t = 0; t < 64; t++) {
+            uint32_t wt;
+            if (t < 16) {
+                wt = load_be32(p + 4 * t);
+            } else {
+                wt = SSIG1(w[(t - 2) & 15]) + w[(t - 7) & 15] + SSIG0(w[(t - 15) & 15]) +
+                     w[t & 15];
+            }
+            w[t & 15] = wt;
+            uint32_t t1 = h + BSIG1(e) + CH(e, f, g) + K256[t] + wt;
+            uint32_t t2 = BSIG0(a) + MAJ(a, b, c);
+            h = g;
+            g = f;
+            f = e;
+            e = d + t1;
+            d = c;
+            c = b;
+            b = a;
+            a = t1 + t2;
+        }
+        state[0] += a;
+        state[1] += b;
+        state[2] += c;
+        state[3] += d;
+        state[4] += e;
+        state[5] += f;
+        state[6] += g;
+        state[7] += h;
+        p += 64;
+    }
+}
+
+/* ------------------------------------------------------------------ SHA-NI */
+
+#ifdef SRP_SHA256_X86
+#define SHANI_TARGET __attribute__((target("sha,sse4.1,ssse3")))
+
+/* Four rounds i*4 .. i*4+3 with message vector m (W[4i..4i+3], lane 0 = lowest index).
+ * abef/cdgh are the packed working state in the layout sha256rnds2 expects. */
+#define SHANI_4ROUNDS(m, i)                                                         \
+    do {                                                                            \
+        __m128i wk_ = _mm_add_epi32((m), _mm_load_si128((const __m128i *)&K256[4 * (i)])); \
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk_);                              \
+        wk_ = _mm_shuffle_epi32(wk_, 0x0E);                                         \
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, wk_);                              \
+    } while (0)
+
+/* New schedule vector from the previous four: W[t..t+3] with x0 = W[t-16..t-13],
+ * x1 = W[t-12..t-9], x2 = W[t-8..t-5], x3 = W[t-4..t-1]. Result replaces x0. */
+#define SHANI_SCHED(x0, x1, x2, x3)                                                 \
+    (x0) = _mm_sha256msg2_epu32(                                                    \
+        _mm_add_epi32(_mm_sha256msg1_epu32((x0), (x1)), _mm_alignr_epi8((x3), (x2), 4)), (x3))
+
+SHANI_TARGET
+static void compress_shani(uint32_t state[8], const uint8_t *p, size_t nblocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i s0 = _mm_loadu_si128((const __m128i *)&state[0]); /* A B C D (lane 0..3) */
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&state[4]); /* E F G H */
+    __m128i t0 = _mm_shuffle_epi32(s0, 0xB1);                 /* B A D C */
+    __m128i t1 = _mm_shuffle_epi32(s1, 0x1B);                 /* H G F E */
+    __m128i abef = _mm_alignr_epi8(t0, t1, 8);                /* F E B A */
+    __m128i cdgh = _mm_blend_epi16(t1, t0, 0xF0);             /* H G D C */
+
+    while (nblocks--) {
+        const __m128i abef_in = abef, cdgh_in = cdgh;
+        __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 0)), bswap);
+        __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), bswap);
+        __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
+        __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
+
+        SHANI_4ROUNDS(m0, 0);
+        SHANI_4ROUNDS(m1, 1);
+        SHANI_4ROUNDS(m2, 2);
+        SHANI_4ROUNDS(m3, 3);
+        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 4);
+        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 5);
+        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 6);
+        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 7);
+        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 8);
+        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 9);
+        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 10);
+        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 11);
+        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 12);
+        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 13);
+        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 14);
+        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 15);
+
+        abef = _mm_add_epi32(abef, abef_in);
+        cdgh = _mm_add_epi32(cdgh, cdgh_in);
+        p += 64;
+    }
+
+    t0 = _mm_shuffle_epi32(abef, 0x1B);                        /* A B E F */
+    t1 = _mm_shuffle_epi32(cdgh, 0xB1);                        /* G H C D */
+    _mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(t0, t1, 0xF0)); /* A B C D */
+    _mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(t1, t0, 8));   /* E F G H */
+}
+
+static int cpu_has_shani(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & (1u << 19)) || !(c & (1u << 9))) return 0; /* SSE4.1, SSSE3 */
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 29)) != 0; /* SHA */
+}
+#endif /* SRP_SHA256_X86 */
+
+/* ------------------------------------------------------------------ dispatch */
+
+static volatile int g_force_portable = 0;
+
+#ifdef SRP_SHA256_X86
+static volatile int g_detected = -1; /* -1 unknown, 0 no SHA-NI, 1 SHA-NI */
+
+static int detect(void) {
+    int d = g_detected;
+    if (d < 0) {
+        d = cpu_has_shani();
+        g_detected = d; /* idempotent: concurrent callers store the same value */
+    }
+    return d;
+}
+#endif
+
+static compress_fn select_compress(void) {
+#ifdef SRP_SHA256_X86
+    if (!g_force_portable && detect()) return compress_shani;
+#endif
+    return compress_portable;
+}
+
+const char *srp_sha256_impl(void) {
+    return select_compress() == compress_portable ? "portable" : "sha-ni";
+}
+
+void srp_sha256_force_portable(int on) { g_force_portable = on ? 1 : 0; }
+
+/* ------------------------------------------------------------------ streaming */
+
+typedef struct {
+    uint32_t state[8];
+    uint64_t total;  /* bytes absorbed */
+    size_t buflen;   /* bytes staged in buf (< 64) */
+    compress_fn fn;
+    uint8_t buf[64];
+} sha_ctx;
+
+static inline void ctx_init(sha_ctx *c) {
+    memcpy(c->state, H0, sizeof H0);
+    c->total = 0;
+    c->buflen = 0;
+    c->fn = select_compress();
+}
+
+static void ctx_update(sha_ctx *c, const uint8_t *p, size_t n) {
+    if (n == 0) return;
+    c->total += n;
+    if (c->buflen) {
+        size_t take = 64 - c->buflen;
+        if (take > n) take = n;
+        memcpy(c->buf + c->buflen, p, take);
+        c->buflen += take;
+        p += take;
+        n -= take;
+        if (c->buflen < 64) return;
+        c->fn(c->state, c->buf, 1);
+        c->buflen = 0;
+    }
+    if (n >= 64) {
+        size_t nb = n / 64;
+        c->fn(c->state, p, nb);
+        p += nb * 64;
+        n -= nb * 64;
+    }
+    if (n) {
+        memcpy(c->buf, p, n);
+        c->buflen = n;
+    }
+}
+
+static void ctx_final(sha_ctx *c, uint8_t out[32]) {
+    uint64_t bits = c->total * 8;
+    size_t n = c->buflen;
+    c->buf[n++] = 0x80;
+    if (n > 56) {
+        memset(c->buf + n, 0, 64 - n);
+        c->fn(c->state, c->buf, 1);
+        n = 0;
+    }
+    memset(c->buf + n, 0, 56 - n);
+    for (int i = 0; i < 8; i++) c->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    c->fn(c->state, c->buf, 1);
+    for (int i = 0; i < 8; i++) store_be32(out + 4 * i, c->state[i]);
+}
+
+void srp_sha256(const uint8_t *data, size_t len, uint8_t out[32]) {
+    sha_ctx c;
+    ctx_init(&c);
+    ctx_update(&c, data, len);
+    ctx_final(&c, out);
+}
+
+void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                  const uint8_t *c3, size_t clen, uint8_t out[32]) {
+    sha_ctx c;
+    ctx_init(&c);
+    ctx_update(&c, a, alen);
+    ctx_update(&c, b, blen);
+    ctx_update(&c, c3, clen);
+    ctx_final(&c, out);
+}

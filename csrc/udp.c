@@ -1,0 +1,579 @@
+/* Fast UDP I/O: recvmmsg/sendmmsg batches, UDP GSO, BDP spray and the BDP socket pool.
+ * See udp.h for the contracts and docs/NET.md for the design. */
+#include "udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/udp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+/* ---- sockets ------------------------------------------------------------------------ */
+
+socklen_t srp_udp_addr_len(const srp_sockaddr *a)
+{
+    if (a->sa.sa_family == AF_INET) return (socklen_t)sizeof(struct sockaddr_in);
+    if (a->sa.sa_family == AF_INET6) return (socklen_t)sizeof(struct sockaddr_in6);
+    return 0;
+}
+
+static void set_buffer(int fd, int force_opt, int opt, int size)
+{
+    if (size <= 0) return;
+    /* FORCE ignores net.core.[rw]mem_max but needs CAP_NET_ADMIN; fall back silently. */
+    if (setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof size) == 0) return;
+    (void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof size);
+}
+
+int srp_udp_set_buffers(int fd, int rcvbuf, int sndbuf)
+{
+    set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
+    set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
+    return 0;
+}
+
+int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int sndbuf)
+{
+    socklen_t alen = srp_udp_addr_len(bind_addr);
+    if (alen == 0) return -EAFNOSUPPORT;
+    int fd = socket(bind_addr->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (bind_addr->sa.sa_family == AF_INET6) {
+        int v6only = dual_stack ? 0 : 1;
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    srp_udp_set_buffers(fd, rcvbuf, sndbuf);
+    if (bind(fd, &bind_addr->sa, alen) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int srp_udp_local(int fd, srp_sockaddr *out)
+{
+    socklen_t len = (socklen_t)sizeof *out;
+    memset(out, 0, sizeof *out);
+    if (getsockname(fd, &out->sa, &len) != 0) return -errno;
+    return 0;
+}
+
+int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out)
+{
+    memset(out, 0, sizeof *out);
+    struct in_addr v4;
+    if (inet_pton(AF_INET, host, &v4) == 1) {
+        if (family == AF_INET6) {
+            /* A v4 peer seen from a dual-stack socket is ::ffff:a.b.c.d. */
+            out->in6.sin6_family = AF_INET6;
+            out->in6.sin6_port = htons(port);
+            out->in6.sin6_addr.s6_addr[10] = 0xff;
+            out->in6.sin6_addr.s6_addr[11] = 0xff;
+            memcpy(&out->in6.sin6_addr.s6_addr[12], &v4, 4);
+        } else {
+            out->in4.sin_family = AF_INET;
+            out->in4.sin_port = htons(port);
+            out->in4.sin_addr = v4;
+        }
+        return 0;
+    }
+    if (family == AF_INET6 && inet_pton(AF_INET6, host, &out->in6.sin6_addr) == 1) {
+        out->in6.sin6_family = AF_INET6;
+        out->in6.sin6_port = htons(port);
+        return 0;
+    }
+    memset(out, 0, sizeof *out);
+    return -EINVAL;
+}
+
+static int is_v4_mapped(const struct in6_addr *a)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(a->s6_addr, prefix, 12) == 0;
+}
+
+int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port)
+{
+    if (a->sa.sa_family == AF_INET) {
+        if (!inet_ntop(AF_INET, &a->in4.sin_addr, host, (socklen_t)host_len)) return -errno;
+        *port = ntohs(a->in4.sin_port);
+        return 0;
+    }
+    if (a->sa.sa_family == AF_INET6) {
+        const void *src = &a->in6.sin6_addr;
+        int fam = AF_INET6;
+        if (is_v4_mapped(&a->in6.sin6_addr)) {
+            src = &a->in6.sin6_addr.s6_addr[12];
+            fam = AF_INET;
+        }
+        if (!inet_ntop(fam, src, host, (socklen_t)host_len)) return -errno;
+        *port = ntohs(a->in6.sin6_port);
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t srp_udp_addr_key(const srp_sockaddr *a)
+{
+    uint32_t ip;
+    uint16_t port;
+    if (a->sa.sa_family == AF_INET) {
+        ip = ntohl(a->in4.sin_addr.s_addr);
+        port = ntohs(a->in4.sin_port);
+    } else if (a->sa.sa_family == AF_INET6 && is_v4_mapped(&a->in6.sin6_addr)) {
+        uint32_t raw;
+        memcpy(&raw, &a->in6.sin6_addr.s6_addr[12], 4);
+        ip = ntohl(raw);
+        port = ntohs(a->in6.sin6_port);
+    } else if (a->sa.sa_family == AF_INET6) {
+        uint64_t hi, lo;
+        memcpy(&hi, &a->in6.sin6_addr.s6_addr[0], 8);
+        memcpy(&lo, &a->in6.sin6_addr.s6_addr[8], 8);
+        uint64_t h = mix64(hi ^ mix64(lo ^ ((uint64_t)ntohs(a->in6.sin6_port) << 1)));
+        return h | (1ULL << 63);
+    } else {
+        return 0;
+    }
+    return ((uint64_t)ip << 16) | port;
+}
+
+/* ---- receive ------------------------------------------------------------------------ */
+
+enum { OWN_BUF = 1, OWN_LENS = 2, OWN_ADDRS = 4, OWN_KEYS = 8 };
+
+void srp_udp_rx_free(srp_udp_rx *rx)
+{
+    if (rx->owned & OWN_BUF) free(rx->buf);
+    if (rx->owned & OWN_LENS) free(rx->lens);
+    if (rx->owned & OWN_ADDRS) free(rx->addrs);
+    if (rx->owned & OWN_KEYS) free(rx->keys);
+    free(rx->msgs);
+    free(rx->iov);
+    memset(rx, 0, sizeof *rx);
+}
+
+int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uint32_t *lens,
+                    srp_sockaddr *addrs, uint64_t *keys)
+{
+    memset(rx, 0, sizeof *rx);
+    if (batch == 0 || slot == 0 || batch > 65536 || slot > 65536) return -EINVAL;
+    rx->batch = batch;
+    rx->slot = slot;
+    if (!buf) { buf = calloc(batch, slot); rx->owned |= OWN_BUF; }
+    if (!lens) { lens = calloc(batch, sizeof *lens); rx->owned |= OWN_LENS; }
+    if (!addrs) { addrs = calloc(batch, sizeof *addrs); rx->owned |= OWN_ADDRS; }
+    if (!keys) { keys = calloc(batch, sizeof *keys); rx->owned |= OWN_KEYS; }
+    rx->buf = buf;
+    rx->lens = lens;
+    rx->addrs = addrs;
+    rx->keys = keys;
+    rx->msgs = calloc(batch, sizeof *rx->msgs);
+    rx->iov = calloc(batch, sizeof *rx->iov);
+    if (!rx->buf || !rx->lens || !rx->addrs || !rx->keys || !rx->msgs || !rx->iov) {
+        srp_udp_rx_free(rx);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < batch; i++) {
+        rx->iov[i].iov_base = rx->buf + i * slot;
+        rx->iov[i].iov_len = slot;
+    }
+    return 0;
+}
+
+long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
+{
+    if (max > rx->batch) max = rx->batch;
+    size_t got = 0;
+    while (got < max) {
+        size_t want = max - got;
+        for (size_t i = got; i < max; i++) {
+            struct msghdr *h = &rx->msgs[i].msg_hdr;
+            h->msg_name = &rx->addrs[i];
+            h->msg_namelen = (socklen_t)sizeof rx->addrs[i];
+            h->msg_iov = &rx->iov[i];
+            h->msg_iovlen = 1;
+            h->msg_control = NULL;
+            h->msg_controllen = 0;
+            h->msg_flags = 0;
+        }
+        /* MSG_TRUNC makes msg_len the TRUE datagram length, so a caller sees "size != 1158"
+         * even for an oversized datagram cut to the slot (SPEC 2 size check). */
+        int r = recvmmsg(fd, &rx->msgs[got], (unsigned)want, MSG_DONTWAIT | MSG_TRUNC, NULL);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (ctr) ctr->recv_errors++;
+            if (got == 0) return -errno;
+            break;
+        }
+        if (r == 0) break;
+        for (size_t i = got; i < got + (size_t)r; i++) {
+            rx->lens[i] = rx->msgs[i].msg_len;
+            rx->keys[i] = srp_udp_addr_key(&rx->addrs[i]);
+            if ((rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || rx->lens[i] > rx->slot)
+                if (ctr) ctr->truncated++;
+        }
+        got += (size_t)r;
+        if ((size_t)r < want) break; /* the queue ran dry: one more call would only say EAGAIN */
+    }
+    if (ctr) ctr->received += got;
+    return (long)got;
+}
+
+/* ---- send --------------------------------------------------------------------------- */
+
+static int is_hard_error(int e)
+{
+    return e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ENOBUFS;
+}
+
+static int is_socket_error(int e)
+{
+    return e == EBADF || e == ENOTSOCK || e == EFAULT;
+}
+
+/* Shared sendmmsg loop; addr_step 0 sends everything to addrs[0]. */
+static long send_loop(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                      const srp_sockaddr *addrs, size_t addr_step, size_t count,
+                      srp_udp_counters *ctr)
+{
+    struct mmsghdr msgs[SRP_UDP_CHUNK];
+    struct iovec iov[SRP_UDP_CHUNK];
+    size_t done = 0;
+    while (done < count) {
+        size_t n = count - done;
+        if (n > SRP_UDP_CHUNK) n = SRP_UDP_CHUNK;
+        memset(msgs, 0, n * sizeof msgs[0]);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = done + i;
+            const srp_sockaddr *a = &addrs[k * addr_step];
+            iov[i].iov_base = (void *)(buf + k * stride);
+            iov[i].iov_len = lens ? lens[k] : stride;
+            msgs[i].msg_hdr.msg_name = (void *)a;
+            msgs[i].msg_hdr.msg_namelen = srp_udp_addr_len(a);
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int r = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
+        if (r > 0) {
+            done += (size_t)r;
+            if (ctr) ctr->sent += (uint64_t)r;
+            continue; /* a partial send retries; the next call reports why it stopped */
+        }
+        int e = r < 0 ? errno : EAGAIN;
+        if (e == EINTR) continue;
+        if (is_socket_error(e)) return done ? (long)done : -e;
+        if (!is_hard_error(e)) {
+            /* Full send buffer (ENOBUFS is the same on Linux UDP): keep the rest queued. */
+            if (ctr) ctr->send_eagain++;
+            break;
+        }
+        /* The datagram at `done` is refused (bad address, EMSGSIZE, unreachable): count it
+         * and go on so one bad destination cannot stall the whole queue. */
+        if (ctr) ctr->send_errors++;
+        done++;
+    }
+    return (long)done;
+}
+
+long srp_udp_sendmmsg(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                      const srp_sockaddr *addrs, size_t count, srp_udp_counters *ctr)
+{
+    return send_loop(fd, buf, stride, lens, addrs, 1, count, ctr);
+}
+
+long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                         const srp_sockaddr *addr, size_t count, srp_udp_counters *ctr)
+{
+    return send_loop(fd, buf, stride, lens, addr, 0, count, ctr);
+}
+
+static int gso_refused(int e)
+{
+    return e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP;
+}
+
+long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
+                      const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr)
+{
+    if (seg == 0 || seg > 65507) return -EINVAL;
+    size_t total = (len + seg - 1) / seg;
+    /* Kernel limits: at most 64 segments (UDP_MAX_SEGMENTS on older kernels) and the
+     * super-datagram must fit an IP packet (65507 bytes of UDP payload). */
+    size_t per = 65000 / seg;
+    if (per > 64) per = 64;
+    if (per < 2 || !*gso_enabled)
+        goto fallback_all;
+
+    enum { CMSG_BYTES = CMSG_SPACE(sizeof(uint16_t)) };
+    struct mmsghdr msgs[SRP_UDP_CHUNK];
+    struct iovec iov[SRP_UDP_CHUNK];
+    union { char raw[CMSG_BYTES]; struct cmsghdr align; } ctl[SRP_UDP_CHUNK];
+    size_t done = 0; /* datagrams */
+    socklen_t alen = srp_udp_addr_len(addr);
+    while (done < total) {
+        size_t n = 0;
+        size_t segs_in[SRP_UDP_CHUNK];
+        size_t off = done * seg;
+        memset(msgs, 0, sizeof msgs);
+        while (n < SRP_UDP_CHUNK && off < len) {
+            size_t bytes = len - off;
+            if (bytes > per * seg) bytes = per * seg;
+            iov[n].iov_base = (void *)(buf + off);
+            iov[n].iov_len = bytes;
+            struct msghdr *h = &msgs[n].msg_hdr;
+            h->msg_name = (void *)addr;
+            h->msg_namelen = alen;
+            h->msg_iov = &iov[n];
+            h->msg_iovlen = 1;
+            segs_in[n] = (bytes + seg - 1) / seg;
+            if (segs_in[n] > 1) {
+                memset(&ctl[n], 0, sizeof ctl[n]);
+                h->msg_control = ctl[n].raw;
+                h->msg_controllen = CMSG_BYTES;
+                struct cmsghdr *c = CMSG_FIRSTHDR(h);
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t s16 = (uint16_t)seg;
+                memcpy(CMSG_DATA(c), &s16, sizeof s16);
+            }
+            off += bytes;
+            n++;
+        }
+        int r = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
+        if (r > 0) {
+            size_t d = 0;
+            for (int i = 0; i < r; i++) d += segs_in[i];
+            done += d;
+            if (ctr) ctr->sent += d;
+            continue;
+        }
+        int e = r < 0 ? errno : EAGAIN;
+        if (e == EINTR) continue;
+        if (is_socket_error(e)) return done ? (long)done : -e;
+        if (!is_hard_error(e)) {
+            if (ctr) ctr->send_eagain++;
+            return (long)done;
+        }
+        if (gso_refused(e) && segs_in[0] > 1) {
+            /* Detected once: this kernel/device/path will not segment; use sendmmsg. */
+            *gso_enabled = 0;
+            long more = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, NULL, addr,
+                                            len / seg - done, ctr);
+            if (more < 0) return done ? (long)done : more;
+            done += (size_t)more;
+            if (done == len / seg && len % seg) { /* short tail datagram */
+                uint32_t tail = (uint32_t)(len % seg);
+                long t = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, &tail, addr, 1, ctr);
+                if (t > 0) done += (size_t)t;
+            }
+            return (long)done;
+        }
+        /* Any other hard error refuses this super-datagram: count its datagrams, go on. */
+        if (ctr) ctr->send_errors += segs_in[0];
+        done += segs_in[0];
+    }
+    return (long)done;
+
+fallback_all: {
+        size_t whole = len / seg;
+        long r = srp_udp_sendmmsg_to(fd, buf, seg, NULL, addr, whole, ctr);
+        if (r < 0 || (size_t)r < whole || len % seg == 0) return r;
+        uint32_t tail = (uint32_t)(len % seg);
+        long t = srp_udp_sendmmsg_to(fd, buf + whole * seg, seg, &tail, addr, 1, ctr);
+        return t > 0 ? r + t : r;
+    }
+}
+
+/* ---- BDP spray (SPEC 5) -------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    *s += 0x9e3779b97f4a7c15ULL;
+    return mix64(*s);
+}
+
+static uint64_t xorshift64s(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+int srp_udp_spray_ports(uint64_t seed, uint16_t *out, size_t count)
+{
+    if (count > SRP_UDP_SPRAY_RANGE) return -EINVAL;
+    /* Partial Fisher-Yates: the first `count` draws of a uniform shuffle of 1024..65535 are
+     * distinct by construction; 126 KiB of scratch, O(range + count), once per spray plan. */
+    uint16_t *perm = malloc(SRP_UDP_SPRAY_RANGE * sizeof *perm);
+    if (!perm) return -ENOMEM;
+    for (uint32_t i = 0; i < SRP_UDP_SPRAY_RANGE; i++) perm[i] = (uint16_t)(SRP_UDP_SPRAY_LO + i);
+    uint64_t sm = seed;
+    uint64_t st = splitmix64(&sm);
+    if (st == 0) st = 0x9e3779b97f4a7c15ULL; /* xorshift must not start at 0 */
+    for (size_t i = 0; i < count; i++) {
+        uint64_t left = SRP_UDP_SPRAY_RANGE - i;
+        /* Lemire's multiply-shift maps 64 random bits onto [0, left) */
+        size_t j = i + (size_t)(((unsigned __int128)xorshift64s(&st) * left) >> 64);
+        uint16_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        out[i] = perm[i];
+    }
+    free(perm);
+    return 0;
+}
+
+long srp_udp_spray(int fd, const srp_sockaddr *host, const uint16_t *ports, size_t count,
+                   const uint8_t *payload, size_t plen, srp_udp_counters *ctr)
+{
+    srp_sockaddr addrs[SRP_UDP_CHUNK];
+    size_t done = 0;
+    while (done < count) {
+        size_t n = count - done;
+        if (n > SRP_UDP_CHUNK) n = SRP_UDP_CHUNK;
+        for (size_t i = 0; i < n; i++) {
+            addrs[i] = *host;
+            uint16_t p = htons(ports[done + i]);
+            if (host->sa.sa_family == AF_INET6) addrs[i].in6.sin6_port = p;
+            else addrs[i].in4.sin_port = p;
+        }
+        /* stride 0: every probe is the same payload bytes */
+        uint32_t lens[SRP_UDP_CHUNK];
+        for (size_t i = 0; i < n; i++) lens[i] = (uint32_t)plen;
+        long r = srp_udp_sendmmsg(fd, payload, 0, lens, addrs, n, ctr);
+        if (r < 0) return done ? (long)done : r;
+        done += (size_t)r;
+        if ((size_t)r < n) break; /* EAGAIN: the caller paces and resends the rest */
+    }
+    return (long)done;
+}
+
+/* ---- socket pool --------------------------------------------------------------------- */
+
+int srp_udp_pool_release(srp_udp_pool *p, long keep)
+{
+    int kept = -1;
+    if (p->fds) {
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->fds[i] < 0) continue;
+            if ((long)i == keep) {
+                kept = p->fds[i];
+                if (p->epfd >= 0) (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, kept, NULL);
+            } else {
+                close(p->fds[i]);
+            }
+            p->fds[i] = -1;
+        }
+        free(p->fds);
+        p->fds = NULL;
+    }
+    if (p->epfd >= 0) close(p->epfd);
+    p->epfd = -1;
+    p->n = 0;
+    return kept;
+}
+
+int srp_udp_pool_open(srp_udp_pool *p, size_t n, const srp_sockaddr *bind_addr, int dual_stack)
+{
+    p->fds = NULL;
+    p->n = 0;
+    p->epfd = -1;
+    if (n == 0 || n > 4096) return -EINVAL;
+    p->fds = malloc(n * sizeof *p->fds);
+    if (!p->fds) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) p->fds[i] = -1;
+    p->n = n;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0) {
+        int e = errno;
+        srp_udp_pool_release(p, -1);
+        return -e;
+    }
+    srp_sockaddr any = *bind_addr;
+    if (any.sa.sa_family == AF_INET6) any.in6.sin6_port = 0;
+    else any.in4.sin_port = 0; /* port 0: the kernel picks a distinct free port per socket */
+    for (size_t i = 0; i < n; i++) {
+        /* small buffers: a pool socket only ever sees a few probes and one answer */
+        int fd = srp_udp_open(&any, dual_stack, 0, 0);
+        if (fd < 0) {
+            srp_udp_pool_release(p, -1);
+            return fd;
+        }
+        p->fds[i] = fd;
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN;
+        ev.data.u32 = (uint32_t)i;
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            int e = errno;
+            srp_udp_pool_release(p, -1);
+            return -e;
+        }
+    }
+    return 0;
+}
+
+long srp_udp_pool_ping_all(srp_udp_pool *p, const uint8_t *data, size_t len,
+                           const srp_sockaddr *addr, srp_udp_counters *ctr)
+{
+    /* sendmmsg batches one socket; n sockets need n sendto calls, still one C loop. */
+    socklen_t alen = srp_udp_addr_len(addr);
+    long sent = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->fds[i] < 0) continue;
+        ssize_t r = sendto(p->fds[i], data, len, MSG_DONTWAIT, &addr->sa, alen);
+        if (r >= 0) {
+            sent++;
+        } else if (ctr) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) ctr->send_eagain++;
+            else ctr->send_errors++;
+        }
+    }
+    if (ctr) ctr->sent += (uint64_t)sent;
+    return sent;
+}
+
+int srp_udp_pool_ready(srp_udp_pool *p, uint32_t *idx, int max)
+{
+    if (p->epfd < 0) return 0;
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int r;
+    do {
+        r = epoll_wait(p->epfd, evs, max, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    for (int i = 0; i < r; i++) idx[i] = evs[i].data.u32;
+    return r;
+}
+
+size_t srp_udp_pool_open_count(const srp_udp_pool *p)
+{
+    size_t c = p->epfd >= 0 ? 1 : 0;
+    if (p->fds)
+        for (size_t i = 0; i < p->n; i++) c += p->fds[i] >= 0;
+    return c;
+}

@@ -1,0 +1,132 @@
+/* Fast UDP I/O for the real-network driver (ARCHITECTURE: "driver: uvloop + recvmmsg/sendmmsg").
+ *
+ * Plain C, no Python.h. Everything here is non-blocking and batch-oriented: one syscall moves
+ * many 1158-byte frames (SPEC 2). Nothing allocates per datagram. Errors come back as -errno.
+ * Another Cython module can use these entry points by naming `udp.c` in its `# csrc:` line and
+ * declaring this header with `cdef extern from "udp.h"`.
+ */
+#ifndef SRP_UDP_H
+#define SRP_UDP_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SRP_UDP_FRAME 1158u        /* SPEC 2: every SRP datagram is exactly this long */
+#define SRP_UDP_SPRAY_LO 1024u     /* SPEC 5: BDP probes go to ports 1024..65535 */
+#define SRP_UDP_SPRAY_HI 65535u
+#define SRP_UDP_SPRAY_RANGE (SRP_UDP_SPRAY_HI - SRP_UDP_SPRAY_LO + 1u)
+#define SRP_UDP_CHUNK 64u          /* messages per sendmmsg call (stack arrays, no malloc) */
+
+/* One address, v4 or v6, 28 bytes: the unit of every address array here. */
+typedef union srp_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+} srp_sockaddr;
+
+typedef struct srp_udp_counters {
+    uint64_t received;     /* datagrams delivered into a receive batch */
+    uint64_t sent;         /* datagrams the kernel accepted */
+    uint64_t send_eagain;  /* send calls that stopped on a full send buffer (rest stays queued) */
+    uint64_t send_errors;  /* datagrams refused by a hard error (counted, skipped) */
+    uint64_t truncated;    /* received datagrams longer than the slot (true length kept) */
+    uint64_t recv_errors;  /* recvmmsg failures other than EAGAIN */
+} srp_udp_counters;
+
+/* ---- sockets ------------------------------------------------------------------------ */
+
+/* Open a non-blocking UDP socket bound to `bind_addr` (its family decides v4/v6). For v6,
+ * dual_stack!=0 clears IPV6_V6ONLY. Buffer sizes try SO_*BUFFORCE first (root), then SO_*BUF;
+ * a size of 0 leaves the default. Returns the fd or -errno (nothing left open on failure). */
+int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int sndbuf);
+int srp_udp_set_buffers(int fd, int rcvbuf, int sndbuf);
+int srp_udp_local(int fd, srp_sockaddr *out);
+
+/* Length of the sockaddr for its family (0 if the family is unknown). */
+socklen_t srp_udp_addr_len(const srp_sockaddr *a);
+/* Numeric host (no DNS) + port -> address. A v4 host for a v6 socket becomes ::ffff:a.b.c.d.
+ * Returns 0 or -EINVAL. */
+int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out);
+/* Address -> numeric host text and port; v4-mapped v6 is written as plain IPv4. */
+int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port);
+/* 64-bit key: exact for IPv4 and v4-mapped (ip << 16 | port, bit 63 clear); a mixed hash for
+ * IPv6 (bit 63 set) whose rare collisions a consumer resolves by comparing the sockaddrs. */
+uint64_t srp_udp_addr_key(const srp_sockaddr *a);
+
+/* ---- receive ------------------------------------------------------------------------ */
+
+typedef struct srp_udp_rx {
+    size_t batch;            /* slots */
+    size_t slot;             /* bytes per slot (stride of buf) */
+    uint8_t *buf;            /* batch * slot bytes, contiguous */
+    uint32_t *lens;          /* TRUE datagram lengths (MSG_TRUNC), may exceed slot */
+    srp_sockaddr *addrs;     /* sender of each slot */
+    uint64_t *keys;          /* srp_udp_addr_key of each sender */
+    struct mmsghdr *msgs;
+    struct iovec *iov;
+    unsigned owned;          /* bit per array above that rx_init allocated */
+} srp_udp_rx;
+
+/* Arrays the caller passes (non-NULL) are used in place and never freed here (so Python can
+ * own them as bytearrays and hand out memoryviews safely); NULL ones are allocated. */
+int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uint32_t *lens,
+                    srp_sockaddr *addrs, uint64_t *keys);
+void srp_udp_rx_free(srp_udp_rx *rx);
+/* Drain up to min(max, rx->batch) datagrams, repeating recvmmsg until EAGAIN or full.
+ * Returns the count (0 when nothing waits) or -errno on a hard error with nothing received. */
+long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr);
+
+/* ---- send --------------------------------------------------------------------------- */
+
+/* sendmmsg `count` datagrams; datagram i is buf[i*stride .. + lens[i]] (lens NULL: stride
+ * bytes) to addrs[i]. Returns how many were CONSUMED from the front: sent ones plus ones a
+ * hard error refused (counted in send_errors). It stops early only on EAGAIN (counted in
+ * send_eagain): the caller keeps datagrams [return, count) queued. -errno only for EBADF-like
+ * failures of the socket itself. */
+long srp_udp_sendmmsg(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                      const srp_sockaddr *addrs, size_t count, srp_udp_counters *ctr);
+/* The same with one destination for every datagram. */
+long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                         const srp_sockaddr *addr, size_t count, srp_udp_counters *ctr);
+/* UDP GSO: `len` bytes cut into `seg`-byte datagrams (the last may be shorter) to one address,
+ * several 64 KiB super-datagrams per sendmmsg. *gso_enabled is cleared the first time the
+ * kernel refuses UDP_SEGMENT (EIO/EINVAL/ENOPROTOOPT/EOPNOTSUPP) and the call continues with
+ * plain sendmmsg. Returns datagrams consumed (as srp_udp_sendmmsg). */
+long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
+                      const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr);
+
+/* ---- BDP spray (SPEC 5) -------------------------------------------------------------- */
+
+/* `count` (<= SRP_UDP_SPRAY_RANGE) distinct ports in 1024..65535, a deterministic function of
+ * `seed`: partial Fisher-Yates over the range driven by xorshift64* seeded with splitmix64. */
+int srp_udp_spray_ports(uint64_t seed, uint16_t *out, size_t count);
+/* One `plen`-byte probe from fd to each (host, ports[i]) in sendmmsg batches. Returns probes
+ * consumed (as srp_udp_sendmmsg). */
+long srp_udp_spray(int fd, const srp_sockaddr *host, const uint16_t *ports, size_t count,
+                   const uint8_t *payload, size_t plen, srp_udp_counters *ctr);
+
+/* ---- socket pool, the Hard side of BDP ------------------------------------------------ */
+
+typedef struct srp_udp_pool {
+    int *fds;        /* n fds, -1 once closed or detached */
+    size_t n;
+    int epfd;        /* one epoll over the whole pool; event data = index */
+} srp_udp_pool;
+
+/* Bind n sockets on kernel-chosen (distinct) ports of bind_addr's host. All-or-nothing:
+ * on failure every fd opened so far is closed and -errno returned. */
+int srp_udp_pool_open(srp_udp_pool *p, size_t n, const srp_sockaddr *bind_addr, int dual_stack);
+/* One datagram from every open pool socket to addr. Returns how many were sent. */
+long srp_udp_pool_ping_all(srp_udp_pool *p, const uint8_t *data, size_t len,
+                           const srp_sockaddr *addr, srp_udp_counters *ctr);
+/* Indexes of pool sockets with data waiting (epoll, no wait). Returns count or -errno. */
+int srp_udp_pool_ready(srp_udp_pool *p, uint32_t *idx, int max);
+/* Detach fd `keep` (returned, the pool forgets it) and close every other fd and the epoll fd.
+ * keep < 0 closes everything and returns -1. Idempotent. */
+int srp_udp_pool_release(srp_udp_pool *p, long keep);
+/* How many fds the pool still holds (epoll fd included). */
+size_t srp_udp_pool_open_count(const srp_udp_pool *p);
+
+#endif

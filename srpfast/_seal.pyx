@@ -1,0 +1,264 @@
+# csrc: seal.c
+"""Thin Cython over csrc/seal.c: per-frame and batch AEAD, Merkle batch signatures (SPEC 4).
+
+Importing this module calls libsodium's sodium_init() once: without it libsodium stays on its
+slow portable code paths (pysodium never calls it). srpfast/crypto.py imports this first.
+Statuses are small ints (see STATUS_NAMES); the Python layer (srpfast/sealing.py) turns them
+into CryptoError for single calls and counters for batches.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.stdint cimport uint8_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+
+cdef extern from "sodium.h" nogil:
+    int crypto_aead_xchacha20poly1305_ietf_encrypt(
+        unsigned char *c, unsigned long long *clen, const unsigned char *m,
+        unsigned long long mlen, const unsigned char *ad, unsigned long long adlen,
+        const unsigned char *nsec, const unsigned char *npub, const unsigned char *k)
+
+
+cdef extern from "seal.h" nogil:
+    int SRP_SEAL_STATUSES
+    int SRP_SEAL_MAX_PLAIN
+    int SRP_SEAL_OVERHEAD
+    int SRP_SEAL_AD_BYTES
+    int SRP_ENV_CTX_BYTES
+    int SRP_ENV_FIXED_BYTES
+    int SRP_ENV_MAX_LEAVES
+    int srp_seal_init()
+    void srp_seal_ad(const uint8_t *frame, uint8_t *ad)
+    int srp_seal_frame(const uint8_t *key, uint8_t *frame, const uint8_t *nonce)
+    int srp_open_frame(const uint8_t *key, uint8_t *frame)
+    size_t srp_seal_batch(const uint8_t *key, uint8_t *buf, size_t count, uint8_t *status)
+    size_t srp_open_batch(const uint8_t *key, uint8_t *buf, size_t count, uint8_t *status,
+                          uint64_t *counters)
+    unsigned srp_env_depth(unsigned count)
+    void srp_env_leaf(const uint8_t *ctx, const uint8_t *payload, size_t n, uint8_t *out)
+    int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t *root, uint8_t *paths)
+    void srp_env_sign(const uint8_t *sk, const uint8_t *author, unsigned count,
+                      const uint8_t *root, uint8_t *sig)
+    int srp_env_verify(const uint8_t *author, unsigned count, const uint8_t *root,
+                       const uint8_t *sig)
+    int srp_env_parse(const uint8_t *env, size_t n, const uint8_t *ctx, unsigned *count,
+                      const uint8_t **author, const uint8_t **sig, const uint8_t **payload,
+                      size_t *payload_len, uint8_t *root)
+
+
+if srp_seal_init() < 0:
+    raise ImportError("libsodium failed to initialise (sodium_init() < 0)")
+
+PACKET_BYTES = 1158
+MAX_PLAIN = SRP_SEAL_MAX_PLAIN
+OVERHEAD = SRP_SEAL_OVERHEAD
+AD_BYTES = SRP_SEAL_AD_BYTES
+CTX_BYTES = SRP_ENV_CTX_BYTES
+ENV_FIXED_BYTES = SRP_ENV_FIXED_BYTES
+MAX_LEAVES = SRP_ENV_MAX_LEAVES
+OK = 0
+STATUS_NAMES = ("ok", "too_long", "not_sealed", "bad_length", "forged")
+
+cdef const uint8_t EMPTY[1]
+
+
+cdef inline const uint8_t *_ptr(const unsigned char[::1] v) noexcept:
+    if v.shape[0] == 0:
+        return EMPTY
+    return <const uint8_t *>&v[0]
+
+
+cdef inline void _need(const unsigned char[::1] v, Py_ssize_t n, str what) except *:
+    if v.shape[0] != n:
+        raise ValueError(f"{what} must be {n} bytes, got {v.shape[0]}")
+
+
+cdef inline size_t _frames(unsigned char[::1] buf, Py_ssize_t count) except? 0:
+    if count < 0 or count * PACKET_BYTES > buf.shape[0]:
+        raise ValueError(f"buffer of {buf.shape[0]} bytes cannot hold {count} frames of 1158 bytes")
+    return <size_t>count
+
+
+def ad_of(const unsigned char[::1] frame not None) -> bytes:
+    """The additional data (123 bytes) the AEAD binds for this frame (for tests and docs)."""
+    cdef uint8_t ad[123]
+    _need(frame, PACKET_BYTES, "frame")
+    srp_seal_ad(&frame[0], ad)
+    return (<char *>ad)[:SRP_SEAL_AD_BYTES]
+
+
+def seal_frame_into(const unsigned char[::1] key not None, unsigned char[::1] frame not None,
+                    nonce=None) -> int:
+    """Seal one writable 1158-byte frame in place; returns a status (0 = ok)."""
+    cdef const unsigned char[::1] nv
+    _need(key, 32, "key")
+    _need(frame, PACKET_BYTES, "frame")
+    if nonce is None:
+        return srp_seal_frame(&key[0], &frame[0], NULL)
+    nv = nonce
+    _need(nv, 24, "nonce")
+    return srp_seal_frame(&key[0], &frame[0], &nv[0])
+
+
+def open_frame_into(const unsigned char[::1] key not None, unsigned char[::1] frame not None) -> int:
+    """Open one writable sealed frame in place; returns a status (0 = ok, frame unchanged else)."""
+    _need(key, 32, "key")
+    _need(frame, PACKET_BYTES, "frame")
+    return srp_open_frame(&key[0], &frame[0])
+
+
+def seal_batch(const unsigned char[::1] key not None, unsigned char[::1] buf not None,
+               Py_ssize_t count) -> bytes:
+    """Seal `count` frames laid out every 1158 bytes in buf, in place. Returns one status byte
+    per frame (0 = ok). The GIL is released while sealing."""
+    _need(key, 32, "key")
+    cdef size_t n = _frames(buf, count)
+    status = PyBytes_FromStringAndSize(NULL, count)
+    cdef uint8_t *st = <uint8_t *>PyBytes_AS_STRING(status)
+    if n:
+        with nogil:
+            srp_seal_batch(&key[0], &buf[0], n, st)
+    return status
+
+
+def open_batch(const unsigned char[::1] key not None, unsigned char[::1] buf not None,
+               Py_ssize_t count, uint64_t[::1] counters=None) -> bytes:
+    """Open `count` sealed frames in place. Returns one status byte per frame (0 = ok); when
+    `counters` (uint64 array of len(STATUS_NAMES)) is given, adds 1 per status there."""
+    _need(key, 32, "key")
+    cdef size_t n = _frames(buf, count)
+    cdef uint64_t *ctr = NULL
+    if counters is not None:
+        if counters.shape[0] < SRP_SEAL_STATUSES:
+            raise ValueError(f"counters needs {SRP_SEAL_STATUSES} slots")
+        ctr = &counters[0]
+    status = PyBytes_FromStringAndSize(NULL, count)
+    cdef uint8_t *st = <uint8_t *>PyBytes_AS_STRING(status)
+    if n:
+        with nogil:
+            srp_open_batch(&key[0], &buf[0], n, st, ctr)
+    return status
+
+
+def make_envelopes(const unsigned char[::1] secret_key not None, list payloads not None,
+                   list contexts not None) -> list:
+    """Author envelopes for a batch of 1..256 payloads signed with ONE ed25519 signature over
+    a Merkle root (docs/SEALING.md). contexts[i] is the 84-byte header context of payloads[i]."""
+    cdef Py_ssize_t n = len(payloads), i
+    cdef const unsigned char[::1] p
+    cdef const unsigned char[::1] c
+    cdef uint8_t root[32]
+    cdef uint8_t sig[64]
+    cdef unsigned depth
+    cdef size_t head, plen
+    cdef char *o
+    _need(secret_key, 64, "secret_key")
+    if n < 1 or n > SRP_ENV_MAX_LEAVES:
+        raise ValueError(f"a signed batch holds 1..{SRP_ENV_MAX_LEAVES} payloads, got {n}")
+    if len(contexts) != n:
+        raise ValueError("payloads and contexts must have the same length")
+    depth = srp_env_depth(<unsigned>n)
+    head = <size_t>SRP_ENV_FIXED_BYTES + depth * 32
+    cdef uint8_t *leaves = <uint8_t *>malloc(<size_t>n * 32 * (1 + depth))
+    if leaves == NULL:
+        raise MemoryError()
+    cdef uint8_t *paths = leaves + n * 32
+    out = []
+    try:
+        for i in range(n):
+            p = payloads[i]
+            c = contexts[i]
+            _need(c, SRP_ENV_CTX_BYTES, "header context")
+            srp_env_leaf(&c[0], _ptr(p), <size_t>p.shape[0], leaves + i * 32)
+        srp_env_tree(leaves, <unsigned>n, root, paths)
+        srp_env_sign(&secret_key[0], &secret_key[32], <unsigned>n, root, sig)
+        for i in range(n):
+            p = payloads[i]
+            plen = <size_t>p.shape[0]
+            env = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(head + plen))
+            o = PyBytes_AS_STRING(env)
+            o[0] = 1
+            o[1] = <char>(n >> 8)
+            o[2] = <char>(n & 0xFF)
+            o[3] = <char>(i >> 8)
+            o[4] = <char>(i & 0xFF)
+            memcpy(o + 5, &secret_key[32], 32)
+            memcpy(o + 37, sig, 64)
+            if depth:
+                memcpy(o + SRP_ENV_FIXED_BYTES, paths + <size_t>i * depth * 32, depth * 32)
+            if plen:
+                memcpy(o + head, _ptr(p), plen)
+            out.append(env)
+    finally:
+        free(leaves)
+    return out
+
+
+def parse_envelope(const unsigned char[::1] env not None, const unsigned char[::1] context not None):
+    """(count, author, signature, root, payload_offset) of an envelope, the root recomputed from
+    the payload, context and Merkle path; None when malformed. Does not check the signature."""
+    cdef unsigned count = 0
+    cdef const uint8_t *author
+    cdef const uint8_t *sig
+    cdef const uint8_t *payload
+    cdef size_t plen = 0
+    cdef uint8_t root[32]
+    _need(context, SRP_ENV_CTX_BYTES, "header context")
+    if srp_env_parse(_ptr(env), <size_t>env.shape[0], &context[0], &count, &author, &sig,
+                     &payload, &plen, root) != 0:
+        return None
+    return (count, (<char *>author)[:32], (<char *>sig)[:64], (<char *>root)[:32],
+            <Py_ssize_t>(payload - _ptr(env)))
+
+
+def verify_root(const unsigned char[::1] author not None, unsigned count,
+                const unsigned char[::1] root not None, const unsigned char[::1] sig not None) -> bool:
+    """True when sig is author's signature over ("srp-batch-v1", author, count, root)."""
+    _need(author, 32, "author")
+    _need(root, 32, "root")
+    _need(sig, 64, "signature")
+    return srp_env_verify(&author[0], count, &root[0], &sig[0]) == 0
+
+
+def merkle_root(list leaves not None) -> tuple:
+    """(root, [path_i]) of the padded tree over 1..256 32-byte leaves (for tests)."""
+    cdef Py_ssize_t n = len(leaves), i
+    cdef const unsigned char[::1] l
+    cdef uint8_t root[32]
+    if n < 1 or n > SRP_ENV_MAX_LEAVES:
+        raise ValueError(f"1..{SRP_ENV_MAX_LEAVES} leaves")
+    cdef unsigned depth = srp_env_depth(<unsigned>n)
+    flat = bytearray(b"".join(bytes(x) for x in leaves))
+    if len(flat) != n * 32:
+        raise ValueError("leaves must be 32 bytes each")
+    paths = bytearray(n * 32 * depth + 1)
+    cdef unsigned char[::1] f = flat
+    cdef unsigned char[::1] pv = paths
+    srp_env_tree(&f[0], <unsigned>n, root, &pv[0])
+    return (<char *>root)[:32], [bytes(paths[i * 32 * depth:(i + 1) * 32 * depth]) for i in range(n)]
+
+
+def bench_aead_loop(const unsigned char[::1] key not None, Py_ssize_t iterations,
+                    Py_ssize_t plain_len=984) -> None:
+    """Benchmark limit: libsodium XChaCha20-Poly1305 encrypt of plain_len bytes with a 123-byte
+    AD, `iterations` times in a C loop (no framing, no nonce generation)."""
+    cdef uint8_t m[1024]
+    cdef uint8_t c[1024]
+    cdef uint8_t ad[123]
+    cdef uint8_t nonce[24]
+    cdef unsigned long long clen
+    cdef Py_ssize_t i
+    _need(key, 32, "key")
+    if plain_len < 0 or plain_len > 984:
+        raise ValueError("plain_len must be 0..984")
+    for i in range(1024):
+        m[i] = <uint8_t>i
+    for i in range(123):
+        ad[i] = <uint8_t>i
+    for i in range(24):
+        nonce[i] = <uint8_t>i
+    with nogil:
+        for i in range(iterations):
+            nonce[0] = <uint8_t>i
+            crypto_aead_xchacha20poly1305_ietf_encrypt(c, &clen, m, <unsigned long long>plain_len,
+                                                       ad, 123, NULL, nonce, &key[0])

@@ -1,0 +1,68 @@
+# csrc: sha256.c
+"""SHA-256 (FIPS 180-4) in C: SHA-NI when the CPU has it, portable C otherwise (SPEC 2)."""
+from libc.stdint cimport uint8_t
+
+
+cdef extern from "sha256.h" nogil:
+    void srp_sha256(const uint8_t *data, size_t len, uint8_t *out)
+    void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                      const uint8_t *c, size_t clen, uint8_t *out)
+    const char *srp_sha256_impl()
+    void srp_sha256_force_portable(int on)
+
+
+cdef const uint8_t EMPTY[1]
+
+
+cdef inline const uint8_t *_ptr(const unsigned char[::1] v) noexcept:
+    if v.shape[0] == 0:
+        return EMPTY
+    return <const uint8_t *>&v[0]
+
+
+def sha256(const unsigned char[::1] data not None) -> bytes:
+    """SHA-256 digest (32 bytes) of any contiguous buffer."""
+    cdef uint8_t out[32]
+    cdef const uint8_t *p = _ptr(data)
+    cdef size_t n = <size_t>data.shape[0]
+    if n >= 4096:
+        with nogil:
+            srp_sha256(p, n, out)
+    else:
+        srp_sha256(p, n, out)
+    return (<char *>out)[:32]
+
+
+def sha256_3(const unsigned char[::1] a not None, const unsigned char[::1] b not None,
+             const unsigned char[::1] c not None) -> bytes:
+    """SHA-256 digest of a ‖ b ‖ c, without concatenating them."""
+    cdef uint8_t out[32]
+    srp_sha256_3(_ptr(a), <size_t>a.shape[0], _ptr(b), <size_t>b.shape[0],
+                 _ptr(c), <size_t>c.shape[0], out)
+    return (<char *>out)[:32]
+
+
+def impl() -> str:
+    """"sha-ni" or "portable": the implementation currently in use."""
+    return srp_sha256_impl().decode("ascii")
+
+
+def force_portable(on) -> None:
+    """Force the portable implementation (True) or return to automatic choice (False)."""
+    srp_sha256_force_portable(1 if on else 0)
+
+
+def hash_loop(const unsigned char[::1] buf not None, Py_ssize_t size, Py_ssize_t count) -> None:
+    """Hash `count` consecutive `size`-byte inputs of buf, nogil, no Python per item.
+
+    Benchmark helper: measures the C SHA-256-only loop."""
+    if size < 0 or count < 0:
+        raise ValueError("size and count must be >= 0")
+    if count and size and size > buf.shape[0] // count:
+        raise ValueError("buf is shorter than size * count")
+    cdef uint8_t out[32]
+    cdef const uint8_t *p = _ptr(buf)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(count):
+            srp_sha256(p + i * size, <size_t>size, out)

@@ -1,0 +1,699 @@
+# csrc: udp.c
+"""Fast UDP I/O for the real-network driver: recvmmsg/sendmmsg batches, UDP GSO, the BDP
+spray and the BDP socket pool (SPEC 5). Thin Cython over csrc/udp.c; see docs/NET.md.
+
+Readiness comes from the caller's event loop (``loop.add_reader(sock.fileno(), cb)``); every
+call here is non-blocking and moves a whole batch per crossing into C.
+"""
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy, memset
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+import errno as _errno
+import os as _os
+import socket as _socket
+from array import array as _array
+
+from srpfast.errors import ClosedError
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum: POLLIN
+
+cdef extern from "<unistd.h>" nogil:
+    int close(int fd)
+
+cdef extern from "udp.h" nogil:
+    ctypedef struct srp_sockaddr:
+        pass
+    ctypedef struct srp_udp_counters:
+        uint64_t received, sent, send_eagain, send_errors, truncated, recv_errors
+    ctypedef struct srp_udp_rx:
+        size_t batch, slot
+        uint8_t *buf
+        uint32_t *lens
+        srp_sockaddr *addrs
+        uint64_t *keys
+    ctypedef struct srp_udp_pool:
+        int *fds
+        size_t n
+        int epfd
+    enum:
+        SRP_UDP_FRAME
+        SRP_UDP_SPRAY_RANGE
+    int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int sndbuf)
+    int srp_udp_set_buffers(int fd, int rcvbuf, int sndbuf)
+    int srp_udp_local(int fd, srp_sockaddr *out)
+    int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out)
+    int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port)
+    uint64_t srp_udp_addr_key(const srp_sockaddr *a)
+    int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf,
+                        uint32_t *lens, srp_sockaddr *addrs, uint64_t *keys)
+    void srp_udp_rx_free(srp_udp_rx *rx)
+    long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
+    long srp_udp_sendmmsg(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                          const srp_sockaddr *addrs, size_t count, srp_udp_counters *ctr)
+    long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                             const srp_sockaddr *addr, size_t count, srp_udp_counters *ctr)
+    long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
+                          const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr)
+    int srp_udp_spray_ports(uint64_t seed, uint16_t *out, size_t count)
+    long srp_udp_spray(int fd, const srp_sockaddr *host, const uint16_t *ports, size_t count,
+                       const uint8_t *payload, size_t plen, srp_udp_counters *ctr)
+    int srp_udp_pool_open(srp_udp_pool *p, size_t n, const srp_sockaddr *bind_addr,
+                          int dual_stack)
+    long srp_udp_pool_ping_all(srp_udp_pool *p, const uint8_t *data, size_t len,
+                               const srp_sockaddr *addr, srp_udp_counters *ctr)
+    int srp_udp_pool_ready(srp_udp_pool *p, uint32_t *idx, int max)
+    int srp_udp_pool_release(srp_udp_pool *p, long keep)
+    size_t srp_udp_pool_open_count(const srp_udp_pool *p)
+
+FRAME_BYTES = SRP_UDP_FRAME
+SOCKADDR_BYTES = sizeof(srp_sockaddr)
+MiB = 1 << 20
+cdef size_t ADDR = sizeof(srp_sockaddr)
+cdef int _open = 0          # fds opened through this module and not yet closed (tests)
+cdef bytes _SPRAY_PAYLOAD = b"\x00" * 4
+
+
+def open_fds() -> int:
+    """How many fds UDPSocket and SocketPool objects hold right now (epoll fds included)."""
+    return _open
+
+
+cdef int _raise_errno(long r, str what) except -1:
+    e = <int>-r
+    raise OSError(e, f"{what}: {_os.strerror(e)}")
+
+
+cdef int _family_of(str host):
+    return _socket.AF_INET6 if ":" in host else _socket.AF_INET
+
+
+cdef int _parse(object address, int family, srp_sockaddr *out) except -1:
+    """(host, port[, flow, scope]) with a numeric host -> sockaddr for a `family` socket."""
+    if not isinstance(address, (tuple, list)) or len(address) < 2:
+        raise TypeError(f"address must be a (host, port) tuple, got {address!r}")
+    host, port = address[0], address[1]
+    if not isinstance(host, str) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise TypeError(f"address must be (str host, int port 0..65535), got {address!r}")
+    hb = host.encode()
+    if srp_udp_addr_parse(hb, <uint16_t>port, family, out) != 0:
+        if family == _socket.AF_INET and ":" in host:
+            raise ValueError(f"IPv6 address {host!r} on an IPv4 socket: bind the socket to '::'")
+        raise ValueError(f"{host!r} is not a numeric IPv4/IPv6 address; resolve names first")
+    return 0
+
+
+cdef tuple _format(const srp_sockaddr *a):
+    cdef char host[64]
+    cdef uint16_t port = 0
+    if srp_udp_addr_format(a, host, sizeof(host), &port) != 0:
+        return ("", 0)
+    return ((<bytes>host).decode(), port)
+
+
+cdef class RecvBatch:
+    """One recv_batch result. Its views point into the socket's reusable buffers, valid until
+    the next recv_batch on that socket: copy what must outlive it, or hand it straight to C."""
+    cdef readonly int count
+    cdef readonly int slot
+    cdef UDPSocket _sock
+
+    @property
+    def data(self) -> memoryview:
+        """The whole buffer, `slot` bytes per datagram; slot i holds min(lens[i], slot) bytes."""
+        return memoryview(self._sock._buf)[: self.count * self.slot]
+
+    @property
+    def lens(self) -> memoryview:
+        """uint32 TRUE length of each datagram (MSG_TRUNC); != 1158 means drop (SPEC 2)."""
+        return memoryview(self._sock._lens).cast("I")[: self.count]
+
+    @property
+    def keys(self) -> memoryview:
+        """uint64 sender key per datagram: exact for IPv4, hashed with bit 63 set for IPv6."""
+        return memoryview(self._sock._keys).cast("Q")[: self.count]
+
+    @property
+    def sockaddrs(self) -> memoryview:
+        """Raw senders, SOCKADDR_BYTES each: pass to send_prepared to answer without parsing."""
+        return memoryview(self._sock._addrs)[: self.count * ADDR]
+
+    def address(self, int i) -> tuple:
+        """(host, port) of datagram i, built on demand; v4-mapped senders come out as IPv4."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"datagram index {i} outside 0..{self.count - 1}")
+        return _format(<srp_sockaddr *>(PyByteArray_AS_STRING(self._sock._addrs) + i * ADDR))
+
+    def frame(self, int i) -> bytes:
+        """A copy of datagram i (at most `slot` bytes)."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"datagram index {i} outside 0..{self.count - 1}")
+        cdef uint32_t n = (<uint32_t *>PyByteArray_AS_STRING(self._sock._lens))[i]
+        if n > <uint32_t>self.slot:
+            n = self.slot
+        cdef char *p = PyByteArray_AS_STRING(self._sock._buf) + i * self.slot
+        return p[:n]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        for i in range(self.count):
+            yield self.frame(i), self.address(i)
+
+
+cdef class UDPSocket:
+    """A non-blocking UDP socket with batch I/O. Numeric addresses only (no DNS here)."""
+    cdef int fd
+    cdef readonly int family
+    cdef readonly int batch
+    cdef readonly int slot
+    cdef int _gso
+    cdef srp_udp_rx rx
+    cdef srp_udp_counters ctr
+    cdef bytearray _buf, _lens, _keys, _addrs
+    cdef dict _addr_cache
+    cdef uint8_t *_tx_buf
+    cdef srp_sockaddr *_tx_addrs
+    cdef size_t _tx_cap, _tx_addr_cap
+
+    def __cinit__(self):
+        self.fd = -1
+        self._gso = 1
+        self._addr_cache = {}
+        memset(&self.rx, 0, sizeof(self.rx))
+        memset(&self.ctr, 0, sizeof(self.ctr))
+
+    def __init__(self, str host="127.0.0.1", int port=0, *, family=None, bint dual_stack=True,
+                 int rcvbuf=4 * MiB, int sndbuf=4 * MiB, int batch=64,
+                 int slot=SRP_UDP_FRAME) -> None:
+        global _open
+        if self.fd >= 0:
+            raise RuntimeError("UDPSocket is already open")
+        fam = _family_of(host) if family is None else int(family)
+        if fam not in (_socket.AF_INET, _socket.AF_INET6):
+            raise ValueError("family must be socket.AF_INET or socket.AF_INET6")
+        if not 1 <= batch <= 4096 or not 1 <= slot <= 65536:
+            raise ValueError("batch must be 1..4096 and slot 1..65536 bytes")
+        cdef srp_sockaddr bind_addr
+        _parse((host, port), fam, &bind_addr)
+        fd = srp_udp_open(&bind_addr, dual_stack, rcvbuf, sndbuf)
+        if fd < 0:
+            _raise_errno(fd, f"cannot bind UDP {host}:{port}")
+        self.fd = fd
+        _open += 1
+        self._setup(fam, batch, slot)
+
+    cdef _setup(self, int family, int batch, int slot):
+        self.family = family
+        self.batch = batch
+        self.slot = slot
+        self._buf = bytearray(batch * slot)
+        self._lens = bytearray(4 * batch)
+        self._keys = bytearray(8 * batch)
+        self._addrs = bytearray(ADDR * batch)
+        r = srp_udp_rx_init(&self.rx, batch, slot, <uint8_t *>PyByteArray_AS_STRING(self._buf),
+                            <uint32_t *>PyByteArray_AS_STRING(self._lens),
+                            <srp_sockaddr *>PyByteArray_AS_STRING(self._addrs),
+                            <uint64_t *>PyByteArray_AS_STRING(self._keys))
+        if r != 0:
+            self.close()
+            raise MemoryError("cannot allocate the receive batch")
+
+    def __dealloc__(self):
+        global _open
+        if self.fd >= 0:     # last resort: a socket must never leak (close() is the way)
+            close(self.fd)
+            self.fd = -1
+            _open -= 1
+        srp_udp_rx_free(&self.rx)
+        free(self._tx_buf)
+        free(self._tx_addrs)
+
+    cdef int _check(self) except -1:
+        if self.fd < 0:
+            raise ClosedError("UDPSocket is closed; open a new one")
+        return 0
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
+    @property
+    def local_address(self) -> tuple:
+        self._check()
+        cdef srp_sockaddr a
+        r = srp_udp_local(self.fd, &a)
+        if r != 0:
+            _raise_errno(r, "getsockname")
+        return _format(&a)
+
+    @property
+    def gso_enabled(self) -> bool:
+        """UDP GSO in use; cleared once the kernel refuses it (set False to force sendmmsg)."""
+        return self._gso != 0
+
+    @gso_enabled.setter
+    def gso_enabled(self, bint on) -> None:
+        self._gso = on
+
+    def close(self) -> None:
+        global _open
+        if self.fd >= 0:
+            close(self.fd)
+            self.fd = -1
+            _open -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def counters(self) -> dict:
+        return {"received": self.ctr.received, "sent": self.ctr.sent,
+                "send_eagain": self.ctr.send_eagain, "send_errors": self.ctr.send_errors,
+                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors}
+
+    # ---- addresses --------------------------------------------------------------------
+
+    cdef int _resolve(self, object address, srp_sockaddr *out) except -1:
+        key = address if type(address) is tuple else tuple(address)
+        cached = self._addr_cache.get(key)
+        if cached is not None:
+            memcpy(out, <const char *>(<bytes>cached), ADDR)
+            return 0
+        _parse(key, self.family, out)
+        if len(self._addr_cache) >= 65536:   # bounded: a spray target set never grows it forever
+            self._addr_cache.clear()
+        self._addr_cache[key] = (<char *>out)[:ADDR]
+        return 0
+
+    def resolve(self, address) -> bytes:
+        """(host, port) -> raw sockaddr bytes (SOCKADDR_BYTES) for send_prepared."""
+        cdef srp_sockaddr a
+        self._resolve(address, &a)
+        return (<char *>&a)[:ADDR]
+
+    # ---- receive ----------------------------------------------------------------------
+
+    def recv_batch(self, int max=0) -> RecvBatch:
+        """Drain up to `max` (default: batch) waiting datagrams with recvmmsg; never blocks."""
+        self._check()
+        cdef size_t want = self.batch if max <= 0 or max > self.batch else max
+        cdef long r
+        with nogil:
+            r = srp_udp_recv(self.fd, &self.rx, want, &self.ctr)
+        if r < 0:
+            _raise_errno(r, "recvmmsg")
+        cdef RecvBatch b = RecvBatch.__new__(RecvBatch)
+        b.count = <int>r
+        b.slot = self.slot
+        b._sock = self
+        return b
+
+    # ---- send -------------------------------------------------------------------------
+
+    cdef int _grow(self, size_t nbytes, size_t naddrs) except -1:
+        cdef void *p
+        if nbytes > self._tx_cap:
+            p = realloc(self._tx_buf, nbytes)
+            if p == NULL:
+                raise MemoryError()
+            self._tx_buf = <uint8_t *>p
+            self._tx_cap = nbytes
+        if naddrs > self._tx_addr_cap:
+            p = realloc(self._tx_addrs, naddrs * ADDR)
+            if p == NULL:
+                raise MemoryError()
+            self._tx_addrs = <srp_sockaddr *>p
+            self._tx_addr_cap = naddrs
+        return 0
+
+    def send_batch(self, frames, addresses, *, int stride=SRP_UDP_FRAME, lens=None) -> int:
+        """Send frames with sendmmsg. `frames`: a contiguous buffer of N x stride bytes or a
+        list of bytes; `addresses`: one (host, port) per frame, or one tuple for all.
+        Returns how many were consumed from the front (sent, or refused and counted in
+        send_errors); on a full send buffer the rest are NOT sent: keep them queued."""
+        self._check()
+        cdef const uint8_t[::1] view
+        cdef const uint32_t[::1] lv
+        cdef const uint8_t *data
+        cdef const uint32_t *lp = NULL
+        cdef size_t n, i, k
+        cdef bint one = isinstance(addresses, tuple)
+        cdef long r
+        if isinstance(frames, (list, tuple)):
+            n = len(frames)
+            stride = 0
+            for f in frames:
+                k = len(f)
+                if k > <size_t>stride:
+                    stride = <int>k
+            self._grow(n * stride + 1, 0 if one else n)
+            lv = _array("I", [len(f) for f in frames]) if n else _array("I", [0])
+            lp = &lv[0]
+            for i in range(n):
+                view = frames[i]
+                if view.shape[0]:
+                    memcpy(self._tx_buf + i * stride, &view[0], view.shape[0])
+            data = self._tx_buf
+        else:
+            view = frames
+            if stride <= 0:
+                raise ValueError("stride must be positive")
+            n = view.shape[0] // stride if lens is None else len(lens)
+            if lens is None and view.shape[0] % stride:
+                raise ValueError(f"frames buffer is {view.shape[0]} bytes, not a multiple of "
+                                 f"stride {stride}; pass lens= for variable-length datagrams")
+            if n == 0:
+                return 0
+            if lens is not None:
+                lv = lens if isinstance(lens, _array) else _array("I", lens)
+                if max(lv) > <uint32_t>stride or \
+                        <size_t>view.shape[0] < (n - 1) * stride + lv[n - 1]:
+                    raise ValueError("each length must be <= stride and inside the buffer")
+                lp = &lv[0]
+            data = &view[0]
+            self._grow(0, 0 if one else n)
+        if n == 0:
+            return 0
+        cdef srp_sockaddr dest
+        if one:
+            self._resolve(addresses, &dest)
+            with nogil:
+                r = srp_udp_sendmmsg_to(self.fd, data, stride, lp, &dest, n, &self.ctr)
+        else:
+            if len(addresses) != n:
+                raise ValueError(f"{n} frames but {len(addresses)} addresses; give one per "
+                                 f"frame or a single (host, port) tuple for all")
+            for i in range(n):
+                self._resolve(addresses[i], &self._tx_addrs[i])
+            with nogil:
+                r = srp_udp_sendmmsg(self.fd, data, stride, lp, self._tx_addrs, n, &self.ctr)
+        if r < 0:
+            _raise_errno(r, "sendmmsg")
+        return r
+
+    def send_prepared(self, const uint8_t[::1] frames, const uint8_t[::1] sockaddrs, *,
+                      int stride=SRP_UDP_FRAME, const uint32_t[::1] lens=None) -> int:
+        """send_batch with pre-resolved addresses (SOCKADDR_BYTES each, e.g. a RecvBatch's
+        sockaddrs or resolve() output joined): the path for C consumers, no parsing."""
+        self._check()
+        cdef size_t n = sockaddrs.shape[0] // ADDR
+        if sockaddrs.shape[0] % ADDR:
+            raise ValueError(f"sockaddrs must be a multiple of {ADDR} bytes")
+        if n == 0:
+            return 0
+        if lens is not None and <size_t>lens.shape[0] < n:
+            raise ValueError("lens must have one length per address")
+        for i in range(n):
+            if <size_t>frames.shape[0] < i * stride + (lens[i] if lens is not None else stride):
+                raise ValueError("frames buffer shorter than count x stride")
+        cdef long r
+        with nogil:
+            r = srp_udp_sendmmsg(self.fd, &frames[0], stride,
+                                 &lens[0] if lens is not None else NULL,
+                                 <const srp_sockaddr *>&sockaddrs[0], n, &self.ctr)
+        if r < 0:
+            _raise_errno(r, "sendmmsg")
+        return r
+
+    def send_gso(self, const uint8_t[::1] buffer, int segment_size, address) -> int:
+        """Send `buffer` as segment_size-byte datagrams (last may be shorter) to one address
+        with UDP GSO, or sendmmsg once GSO proved unsupported. Returns datagrams consumed."""
+        self._check()
+        if not 1 <= segment_size <= 65507:
+            raise ValueError("segment_size must be 1..65507 bytes")
+        if buffer.shape[0] == 0:
+            return 0
+        cdef srp_sockaddr dest
+        self._resolve(address, &dest)
+        cdef long r
+        with nogil:
+            r = srp_udp_send_gso(self.fd, &buffer[0], buffer.shape[0], segment_size, &dest,
+                                 &self._gso, &self.ctr)
+        if r < 0:
+            _raise_errno(r, "send_gso")
+        return r
+
+    # ---- BDP spray, Easy side (SPEC 5) ------------------------------------------------
+
+    def spray(self, str host, count=None, *, int seed=0, bytes payload=_SPRAY_PAYLOAD,
+              ports=None) -> int:
+        """Send one short probe (not an SRP frame) to each of `count` distinct random ports
+        1024..65535 of `host` (deterministic per seed), or to the given `ports`. Returns
+        probes sent; on a full send buffer the rest are left for the caller's next tick."""
+        self._check()
+        cdef const uint16_t[::1] pv
+        if ports is None:
+            if count is None:
+                raise TypeError("spray needs count or ports")
+            pv = spray_ports(seed, count)
+        else:
+            pv = ports if isinstance(ports, _array) and ports.typecode == "H" \
+                else _array("H", ports)
+        cdef size_t n = pv.shape[0] if count is None else min(<size_t>count, <size_t>pv.shape[0])
+        if n == 0:
+            return 0
+        cdef srp_sockaddr dest
+        _parse((host, 0), self.family, &dest)
+        cdef const uint8_t *pp = <const uint8_t *>(<char *>payload)
+        cdef size_t plen = len(payload)
+        cdef long r
+        with nogil:
+            r = srp_udp_spray(self.fd, &dest, &pv[0], n, pp, plen, &self.ctr)
+        if r < 0:
+            _raise_errno(r, "spray")
+        return r
+
+
+def spray_ports(seed: int, count: int) -> _array:
+    """`count` distinct ports in 1024..65535, a pure function of `seed` (array('H'))."""
+    if not 0 <= count <= SRP_UDP_SPRAY_RANGE:
+        raise ValueError(f"count must be 0..{SRP_UDP_SPRAY_RANGE}")
+    out = _array("H", bytes(2 * count))
+    cdef uint16_t[::1] ov = out
+    if count and srp_udp_spray_ports(<uint64_t>(seed & 0xFFFFFFFFFFFFFFFF), &ov[0], count):
+        raise MemoryError()
+    return out
+
+
+cdef UDPSocket _adopt(int fd, int family, int batch):
+    global _open
+    cdef UDPSocket s = UDPSocket.__new__(UDPSocket)
+    s.fd = fd
+    _open += 1
+    s._setup(family, batch, SRP_UDP_FRAME)
+    return s
+
+
+cdef class SocketPool:
+    """BDP Hard side (SPEC 5): n extra UDP sockets on kernel-chosen distinct ports, one epoll
+    over all of them. keep(i) detaches the winner; close() (or __del__) releases the rest."""
+    cdef srp_udp_pool pool
+    cdef readonly int family
+    cdef srp_udp_counters ctr
+    cdef srp_udp_rx rx
+    cdef int _held
+
+    def __cinit__(self):
+        self.pool.fds = NULL
+        self.pool.n = 0
+        self.pool.epfd = -1
+        memset(&self.rx, 0, sizeof(self.rx))
+        memset(&self.ctr, 0, sizeof(self.ctr))
+
+    def __init__(self, int n=256, str host="0.0.0.0", *, bint dual_stack=True) -> None:
+        global _open
+        if not 1 <= n <= 4096:
+            raise ValueError("pool size must be 1..4096 sockets")
+        self.family = _family_of(host)
+        cdef srp_sockaddr bind_addr
+        _parse((host, 0), self.family, &bind_addr)
+        if srp_udp_rx_init(&self.rx, 16, 2048, NULL, NULL, NULL, NULL) != 0:
+            raise MemoryError()
+        r = srp_udp_pool_open(&self.pool, n, &bind_addr, dual_stack)
+        if r != 0:
+            _raise_errno(r, f"cannot open a pool of {n} UDP sockets")
+        self._held = <int>srp_udp_pool_open_count(&self.pool)
+        _open += self._held
+
+    cdef _release(self, long keep):
+        global _open
+        kept = srp_udp_pool_release(&self.pool, keep)
+        _open -= self._held
+        self._held = 0
+        return kept
+
+    def __dealloc__(self):
+        self._release(-1)
+        srp_udp_rx_free(&self.rx)
+
+    cdef int _check(self, long i) except -1:
+        if self.pool.fds == NULL:
+            raise ClosedError("SocketPool is closed; open a new one")
+        if not 0 <= i < <long>self.pool.n:
+            raise IndexError(f"pool socket index {i} outside 0..{self.pool.n - 1}")
+        return 0
+
+    @property
+    def fds(self) -> tuple:
+        if self.pool.fds == NULL:
+            return ()
+        return tuple(self.pool.fds[i] for i in range(self.pool.n))
+
+    def __len__(self) -> int:
+        return self.pool.n
+
+    def local_address(self, long i) -> tuple:
+        self._check(i)
+        cdef srp_sockaddr a
+        r = srp_udp_local(self.pool.fds[i], &a)
+        if r != 0:
+            _raise_errno(r, "getsockname")
+        return _format(&a)
+
+    def counters(self) -> dict:
+        return {"received": self.ctr.received, "sent": self.ctr.sent,
+                "send_eagain": self.ctr.send_eagain, "send_errors": self.ctr.send_errors,
+                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors}
+
+    def send_from(self, long i, const uint8_t[::1] data, address) -> bool:
+        """One datagram from pool socket i. False if the send buffer was full (counted)."""
+        self._check(i)
+        cdef srp_sockaddr dest
+        _parse(address, self.family, &dest)
+        cdef uint32_t ln = data.shape[0]
+        cdef const uint8_t *p = &data[0] if ln else <const uint8_t *>b""
+        cdef uint64_t errors_before = self.ctr.send_errors
+        r = srp_udp_sendmmsg_to(self.pool.fds[i], p, ln, &ln, &dest, 1, &self.ctr)
+        if r < 0:
+            _raise_errno(r, "sendto")
+        return r == 1 and self.ctr.send_errors == errors_before
+
+    def ping_all(self, const uint8_t[::1] data, address) -> int:
+        """One datagram from every pool socket to `address`, in one C loop. Returns sent."""
+        if self.pool.fds == NULL:
+            raise ClosedError("SocketPool is closed; open a new one")
+        cdef srp_sockaddr dest
+        _parse(address, self.family, &dest)
+        cdef const uint8_t *p = &data[0] if data.shape[0] else <const uint8_t *>b""
+        cdef long r
+        with nogil:
+            r = srp_udp_pool_ping_all(&self.pool, p, data.shape[0], &dest, &self.ctr)
+        return r
+
+    def poll(self) -> list:
+        """Whatever arrived on any pool socket, without waiting: [(index, data, (host, port))]."""
+        if self.pool.fds == NULL:
+            raise ClosedError("SocketPool is closed; open a new one")
+        cdef uint32_t idx[64]
+        cdef int nready, j
+        cdef long r, k
+        out = []
+        while True:
+            nready = srp_udp_pool_ready(&self.pool, idx, 64)
+            if nready < 0:
+                _raise_errno(nready, "epoll_wait")
+            if nready == 0:
+                return out
+            for j in range(nready):
+                r = srp_udp_recv(self.pool.fds[idx[j]], &self.rx, self.rx.batch, &self.ctr)
+                for k in range(max(r, 0)):
+                    n = min(self.rx.lens[k], self.rx.slot)
+                    out.append((idx[j], (<char *>self.rx.buf + k * self.rx.slot)[:n],
+                                _format(&self.rx.addrs[k])))
+            if len(out) >= 4096:   # bounded per call; the rest waits for the next poll
+                return out
+
+    def keep(self, long i, *, int batch=64) -> UDPSocket:
+        """Detach pool socket i as a standalone UDPSocket (4 MiB buffers) and close the rest."""
+        self._check(i)
+        family = self.family
+        fd = self._release(i)
+        srp_udp_set_buffers(fd, 4 * MiB, 4 * MiB)
+        return _adopt(fd, family, batch)
+
+    def close(self) -> None:
+        self._release(-1)
+
+    @property
+    def closed(self) -> bool:
+        return self.pool.fds == NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---- C-only loops for the benchmark's "limit" rows (no Python between syscalls) -----------
+
+cdef double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+def _ceiling_send(UDPSocket sock, address, double seconds, int batch=64) -> tuple:
+    """sendmmsg of 1158-byte frames to one address in a C loop for `seconds`, GIL released.
+    Returns (datagrams sent, elapsed seconds)."""
+    sock._check()
+    cdef srp_sockaddr dest
+    sock._resolve(address, &dest)
+    frames = bytearray(batch * SRP_UDP_FRAME)
+    cdef uint8_t *buf = <uint8_t *>PyByteArray_AS_STRING(frames)
+    cdef long total = 0, r
+    cdef double t0 = _now(), t
+    cdef pollfd pfd
+    with nogil:
+        while True:
+            r = srp_udp_sendmmsg_to(sock.fd, buf, SRP_UDP_FRAME, NULL, &dest, batch, &sock.ctr)
+            if r > 0:
+                total += r
+            t = _now() - t0
+            if t >= seconds or r < 0:
+                break
+    return total, t
+
+
+def _ceiling_recv(UDPSocket sock, double seconds, double idle=0.2) -> tuple:
+    """recvmmsg drain in a C loop (poll between batches) for `seconds` or until `idle`
+    seconds pass with nothing arriving, GIL released. Returns (received, elapsed seconds)."""
+    sock._check()
+    cdef long total = 0, r
+    cdef double t0 = _now(), last = t0, t = 0.0, first = -1.0
+    cdef pollfd pfd
+    pfd.fd = sock.fd
+    pfd.events = POLLIN
+    with nogil:
+        while True:
+            r = srp_udp_recv(sock.fd, &sock.rx, sock.rx.batch, &sock.ctr)
+            t = _now()
+            if r > 0:
+                if first < 0:
+                    first = t
+                total += r
+                last = t
+            elif r == 0:
+                if t - last >= idle or t - t0 >= seconds:
+                    break
+                poll(&pfd, 1, 10)
+            else:
+                break
+            if t - t0 >= seconds:
+                break
+    return total, (last - first) if first >= 0 else 0.0

@@ -1,0 +1,350 @@
+"""Binary control-message bodies (SPEC section 3), every byte documented in docs/PROTOCOL.md.
+
+Each body is a frozen dataclass with fixed fields at fixed offsets (big-endian), versioned by
+the frame header's version. ``decode_body(type, message)`` checks bounds and ranges and raises
+``MalformedPacket("body", ...)``; the engine turns that into a counted drop. Bodies that claim
+an identity (PING, PONG, INTRO, JOIN) end with a 64-byte Ed25519 signature over
+``SIGNING_CONTEXT ‖ type ‖ cluster tag ‖ body-before-signature`` (see ``signed_bytes``) by the key
+the body names; the engine verifies it before any table changes (SPEC 4, 9.2).
+
+Every body is far below 1024 bytes, and every reply is one frame for one frame: a reply is never
+larger than the request that caused it (SPEC 3, no amplification).
+"""
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from typing import ClassVar, Union
+
+from srpfast.constants import INTRO, JOIN, PING, PONG, QUERY, SYNC, ZERO32
+from srpfast.errors import ArgumentError, MalformedPacket
+
+SIGNATURE_BYTES = 64
+SIGNING_CONTEXT = b"srp-body-v1"
+ADDRESS_BYTES = 19  # family (4|6|0), 16 address bytes (IPv4 in the first 4), port
+
+# NAT byte: low nibble = mapping, high nibble = filtering (SPEC 5; RFC 4787 terms).
+NAT_UNKNOWN, NAT_STATIC, NAT_EASY, NAT_HARD = 0, 1, 2, 3
+FILTER_UNKNOWN, FILTER_OPEN, FILTER_ADDRESS, FILTER_PORT = 0, 1, 2, 3
+
+Address = tuple[str, int]
+
+
+def pack_address(address: Address | None) -> bytes:
+    if address is None:
+        return bytes(ADDRESS_BYTES)
+    host, port = address
+    if not 0 <= port <= 0xFFFF:
+        raise ArgumentError(f"port {port} is outside 0..65535")
+    ip = ipaddress.ip_address(host)
+    if ip.version == 4:
+        return b"\x04" + ip.packed + bytes(12) + port.to_bytes(2, "big")
+    return b"\x06" + ip.packed + port.to_bytes(2, "big")
+
+
+def unpack_address(raw: bytes) -> Address | None:
+    family, port = raw[0], int.from_bytes(raw[17:19], "big")
+    if family == 0:
+        if any(raw):
+            raise MalformedPacket("body", "address family 0 with non-zero bytes")
+        return None
+    if family == 4:
+        if any(raw[5:17]):
+            raise MalformedPacket("body", "IPv4 address with non-zero tail")
+        return (str(ipaddress.IPv4Address(raw[1:5])), port)
+    if family == 6:
+        ip = ipaddress.IPv6Address(raw[1:17])
+        mapped = ip.ipv4_mapped
+        return (str(mapped) if mapped else str(ip), port)
+    raise MalformedPacket("body", f"address family {family} is not 0, 4 or 6")
+
+
+# Field kinds: struct code for integers, "32s"/"8s" for ids, "A" for a 19-byte address.
+_KIND = {"B": 1, "H": 2, "I": 4, "Q": 8, "16s": 16, "32s": 32, "8s": 8, "A": ADDRESS_BYTES,
+         "S": SIGNATURE_BYTES}
+
+
+@dataclass(frozen=True)
+class Body:
+    TYPE: ClassVar[int] = 0
+    LAYOUT: ClassVar[tuple[tuple[str, str], ...]] = ()
+    SIGNED: ClassVar[bool] = False
+
+    def encode(self) -> bytes:
+        out = bytearray()
+        for name, kind in self.LAYOUT:
+            value = getattr(self, name)
+            if kind == "A":
+                out += pack_address(value)
+            elif kind in ("32s", "16s", "8s", "S"):
+                if not isinstance(value, (bytes, bytearray)) or len(value) != _KIND[kind]:
+                    raise ArgumentError(f"{type(self).__name__}.{name} must be {_KIND[kind]} bytes")
+                out += value
+            else:
+                try:
+                    out += struct.pack(">" + kind, value)
+                except struct.error as exc:
+                    raise ArgumentError(f"{type(self).__name__}.{name}={value!r}: {exc}") from None
+        return bytes(out)
+
+    @classmethod
+    def size(cls) -> int:
+        return sum(_KIND[k] for _, k in cls.LAYOUT)
+
+    @classmethod
+    def decode(cls, message: bytes) -> "Body":
+        if len(message) != cls.size():
+            raise MalformedPacket("body", f"{cls.__name__} is {cls.size()} bytes, got {len(message)}")
+        values = {}
+        at = 0
+        for name, kind in cls.LAYOUT:
+            n = _KIND[kind]
+            raw = message[at:at + n]
+            if kind == "A":
+                values[name] = unpack_address(raw)
+            elif kind in ("32s", "16s", "8s", "S"):
+                values[name] = bytes(raw)
+            else:
+                values[name] = struct.unpack(">" + kind, raw)[0]
+            at += n
+        body = cls(**values)
+        body.check()
+        return body
+
+    def check(self) -> None:
+        """Range checks beyond the layout; raise MalformedPacket("body", ...)."""
+
+    def unsigned(self) -> bytes:
+        """The encoded body without its trailing signature (what the signature covers)."""
+        return self.encode()[:-SIGNATURE_BYTES] if self.SIGNED else self.encode()
+
+
+def signed_bytes(type_: int, cluster_tag: bytes, unsigned_body: bytes) -> bytes:
+    """What a body signature covers: binds it to the packet type and cluster, so a signed
+    PONG cannot be replayed as a JOIN or into another cluster."""
+    return SIGNING_CONTEXT + bytes([type_]) + cluster_tag + unsigned_body
+
+
+def _check_nat(nat: int) -> None:
+    if (nat & 0x0F) > NAT_HARD or (nat >> 4) > FILTER_PORT:
+        raise MalformedPacket("body", f"NAT byte {nat:#04x} out of range")
+
+
+# PING flags
+PING_REFLECT = 0x01    # reply with the observed address (STATE_0 reflection)
+PING_CONNECT = 0x02    # part of a hole punch / first contact after INTRO
+PING_HEARTBEAT = 0x04  # keep-alive (STATE_0 loop)
+PING_ALT_PORT = 0x08   # answer from your alternate socket (filtering test, port-restricted)
+PING_PROBE = 0x10      # BDP probe from a pool socket (hard side, SPEC 5)
+PING_FLAGS = 0x1F
+
+
+@dataclass(frozen=True)
+class Ping(Body):
+    TYPE: ClassVar[int] = PING
+    SIGNED: ClassVar[bool] = True
+    LAYOUT: ClassVar = (("peer_id", "32s"), ("request_id", "Q"), ("timestamp_ms", "Q"),
+                        ("nat", "B"), ("flags", "B"), ("test_port", "H"), ("uptime", "I"),
+                        ("cache_count", "I"), ("cache_summary", "8s"), ("signature", "S"))
+    peer_id: bytes
+    request_id: int
+    timestamp_ms: int
+    nat: int = 0
+    flags: int = 0
+    test_port: int = 0
+    uptime: int = 0
+    cache_count: int = 0
+    cache_summary: bytes = bytes(8)
+    signature: bytes = bytes(64)
+
+    def check(self) -> None:
+        _check_nat(self.nat)
+        if self.flags & ~PING_FLAGS:
+            raise MalformedPacket("body", "PING sets unknown flags")
+
+
+# PONG flags
+PONG_REFLECT = 0x01
+PONG_CONNECT = 0x02
+PONG_FROM_ALT = 0x04  # sent from the responder's alternate socket
+PONG_FLAGS = 0x07
+
+
+@dataclass(frozen=True)
+class Pong(Body):
+    TYPE: ClassVar[int] = PONG
+    SIGNED: ClassVar[bool] = True
+    LAYOUT: ClassVar = (("peer_id", "32s"), ("request_id", "Q"), ("timestamp_ms", "Q"),
+                        ("requester", "32s"), ("observed", "A"), ("nat", "B"), ("flags", "B"),
+                        ("uptime", "I"), ("cache_count", "I"), ("cache_summary", "8s"),
+                        ("signature", "S"))
+    peer_id: bytes
+    request_id: int
+    timestamp_ms: int
+    requester: bytes
+    observed: Address | None
+    nat: int = 0
+    flags: int = 0
+    uptime: int = 0
+    cache_count: int = 0
+    cache_summary: bytes = bytes(8)
+    signature: bytes = bytes(64)
+
+    def check(self) -> None:
+        _check_nat(self.nat)
+        if self.flags & ~PONG_FLAGS:
+            raise MalformedPacket("body", "PONG sets unknown flags")
+
+
+@dataclass(frozen=True)
+class Intro(Body):
+    TYPE: ClassVar[int] = INTRO
+    SIGNED: ClassVar[bool] = True
+    LAYOUT: ClassVar = (("introducer", "32s"), ("peer_id", "32s"), ("address", "A"),
+                        ("nat", "B"), ("timestamp_ms", "Q"), ("cluster_id", "32s"),
+                        ("subcluster_id", "32s"), ("intro_id", "Q"), ("signature", "S"))
+    introducer: bytes
+    peer_id: bytes          # the peer being introduced
+    address: Address | None  # its public address as the introducer sees it
+    nat: int
+    timestamp_ms: int
+    cluster_id: bytes
+    subcluster_id: bytes
+    intro_id: int           # the same in both INTROs of a pair, so both sides act at once
+    signature: bytes = bytes(64)
+
+    def check(self) -> None:
+        _check_nat(self.nat)
+        if self.address is None:
+            raise MalformedPacket("body", "INTRO without an address")
+
+
+JOIN_LEAVE = 0x01  # this JOIN announces leaving the subcluster
+
+
+@dataclass(frozen=True)
+class Join(Body):
+    TYPE: ClassVar[int] = JOIN
+    SIGNED: ClassVar[bool] = True
+    LAYOUT: ClassVar = (("peer_id", "32s"), ("cluster_id", "32s"), ("subcluster_id", "32s"),
+                        ("address", "A"), ("nat", "B"), ("timestamp_ms", "Q"),
+                        ("join_id", "Q"), ("flags", "B"), ("signature", "S"))
+    peer_id: bytes
+    cluster_id: bytes
+    subcluster_id: bytes     # zero: the whole cluster
+    address: Address | None  # the joiner's reflected public address, when known
+    nat: int
+    timestamp_ms: int
+    join_id: int             # dedup key of relayed JOINs (with peer_id)
+    flags: int = 0
+    signature: bytes = bytes(64)
+
+    def check(self) -> None:
+        _check_nat(self.nat)
+        if self.flags & ~JOIN_LEAVE:
+            raise MalformedPacket("body", "JOIN sets unknown flags")
+
+
+QUERY_EXACT = 0      # the packet whose id is `wanted`
+QUERY_SUCCESSOR = 1  # a packet whose previousId is `wanted` (the next message, STATE_6 "tail")
+
+
+@dataclass(frozen=True)
+class Query(Body):
+    TYPE: ClassVar[int] = QUERY
+    LAYOUT: ClassVar = (("query_id", "Q"), ("wanted", "32s"), ("mode", "B"))
+    query_id: int
+    wanted: bytes
+    mode: int = QUERY_EXACT
+
+    def check(self) -> None:
+        if self.mode not in (QUERY_EXACT, QUERY_SUCCESSOR):
+            raise MalformedPacket("body", f"QUERY mode {self.mode} unknown")
+        if self.wanted == ZERO32:
+            raise MalformedPacket("body", "QUERY for the zero id")
+
+
+# SYNC kinds (summary tree of CACHE.md: 16-way by hex nibble)
+SYNC_SUMMARY = 1  # here are my 16 child buckets under `prefix`: (count, hash) each
+SYNC_IDS = 2      # here are the ids I hold under `prefix` (a small bucket)
+SYNC_WANT = 3     # send me these ids (as ANSWER frames)
+SYNC_MAX_IDS = 30
+SYNC_FANOUT = 16
+SYNC_MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class Sync(Body):
+    """Variable part after the fixed 20 bytes: SUMMARY -> 16 x (count u32, hash 8 bytes);
+    IDS/WANT -> `count` ids of 32 bytes (count <= 30)."""
+    TYPE: ClassVar[int] = SYNC
+    LAYOUT: ClassVar = (("sync_id", "Q"), ("kind", "B"), ("depth", "B"), ("prefix", "8s"),
+                        ("count", "H"))
+    sync_id: int
+    kind: int
+    depth: int          # nibbles of `prefix` in use (0 = root)
+    prefix: bytes       # nibbles packed high-first, zero beyond depth
+    count: int
+    buckets: tuple[tuple[int, bytes], ...] = ()
+    ids: tuple[bytes, ...] = ()
+
+    def encode(self) -> bytes:
+        head = super().encode()
+        if self.kind == SYNC_SUMMARY:
+            if len(self.buckets) != SYNC_FANOUT:
+                raise ArgumentError("a SYNC summary has exactly 16 buckets")
+            return head + b"".join(struct.pack(">I", c) + h for c, h in self.buckets)
+        return head + b"".join(self.ids)
+
+    @classmethod
+    def decode(cls, message: bytes) -> "Sync":
+        fixed = cls.size()
+        if len(message) < fixed:
+            raise MalformedPacket("body", "SYNC shorter than its fixed part")
+        sync_id, kind, depth, prefix, count = struct.unpack(">QBB8sH", message[:fixed])
+        rest = message[fixed:]
+        if depth > SYNC_MAX_DEPTH:
+            raise MalformedPacket("body", "SYNC depth beyond 16 nibbles")
+        if kind == SYNC_SUMMARY:
+            if count != SYNC_FANOUT or len(rest) != 12 * SYNC_FANOUT:
+                raise MalformedPacket("body", "SYNC summary must carry 16 buckets")
+            buckets = tuple((struct.unpack(">I", rest[i:i + 4])[0], bytes(rest[i + 4:i + 12]))
+                            for i in range(0, len(rest), 12))
+            return cls(sync_id, kind, depth, bytes(prefix), count, buckets=buckets)
+        if kind in (SYNC_IDS, SYNC_WANT):
+            if count > SYNC_MAX_IDS or len(rest) != 32 * count:
+                raise MalformedPacket("body", "SYNC id list length does not match its count")
+            ids = tuple(bytes(rest[i:i + 32]) for i in range(0, len(rest), 32))
+            return cls(sync_id, kind, depth, bytes(prefix), count, ids=ids)
+        raise MalformedPacket("body", f"SYNC kind {kind} unknown")
+
+
+ControlBody = Union[Ping, Pong, Intro, Join, Query, Sync]
+BODY_TYPES: dict[int, type[Body]] = {b.TYPE: b for b in (Ping, Pong, Intro, Join, Query, Sync)}
+
+
+def decode_body(type_: int, message: bytes) -> Body:
+    """Decode the body of a control frame of ``type_``; MalformedPacket("body") otherwise.
+
+    ANSWER has no body of its own: an ANSWER frame is the found PUBLISH frame with its type
+    byte set to ANSWER (see docs/PROTOCOL.md), so it is never decoded here."""
+    cls = BODY_TYPES.get(type_)
+    if cls is None:
+        raise MalformedPacket("body", f"type {type_} has no control body")
+    try:
+        return cls.decode(message)
+    except MalformedPacket:
+        raise
+    except (ValueError, struct.error, TypeError) as exc:  # ipaddress/struct edge cases
+        raise MalformedPacket("body", str(exc)) from None
+
+
+def layout_table(cls: type[Body]) -> list[tuple[int, int, str]]:
+    """(offset, size, field) rows, for docs/PROTOCOL.md and its consistency test."""
+    rows, at = [], 0
+    for name, kind in cls.LAYOUT:
+        rows.append((at, _KIND[kind], name))
+        at += _KIND[kind]
+    return rows
+

@@ -1,0 +1,180 @@
+"""Sealed frames, author envelopes and stream session keys (SPEC section 4).
+
+Per packet (PUBLISH to a subcluster, STREAM to one peer): XChaCha20-Poly1305 with the
+immutable header fields as additional data; the message area becomes nonce ‖ ct ‖ tag.
+Per message (PUBLISH): the plaintext starts with an author envelope; one ed25519 signature
+covers a Merkle root over a batch of up to 256 messages (docs/SEALING.md). Single calls raise
+CryptoError; batch calls return one status byte per frame so an engine can drop and count.
+"""
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from typing import Sequence
+
+from srpfast import _seal
+import pysodium  # noqa: E402  (after _seal: sodium_init() first)
+
+from srpfast.errors import ArgumentError, CryptoError
+from srpfast.identity import Identity, _as_bytes
+
+PACKET_BYTES = _seal.PACKET_BYTES
+SEAL_OVERHEAD = _seal.OVERHEAD          # nonce(24) + tag(16)
+MAX_PLAINTEXT = _seal.MAX_PLAIN         # 984 bytes of plaintext per sealed packet
+CONTEXT_BYTES = _seal.CTX_BYTES         # header context bound into every envelope leaf
+MAX_BATCH = _seal.MAX_LEAVES            # messages under one author signature
+STATUS_NAMES: tuple[str, ...] = _seal.STATUS_NAMES
+STATUS_OK = 0
+
+
+def _status_error(status: int) -> CryptoError:
+    return CryptoError(f"frame failed to open ({STATUS_NAMES[status]})")
+
+
+def seal_frame(key: bytes, frame: bytes) -> bytes:
+    """Seal one encoded 1158-byte frame whose message area holds ``length`` bytes of plaintext
+    (at most 984). Returns the sealed frame: FLAG_SEALED set, length = plaintext + 40. Compute
+    the packetId from the returned bytes."""
+    buf = bytearray(frame)
+    status = _seal.seal_frame_into(key, buf)
+    if status != STATUS_OK:
+        raise ArgumentError(f"plaintext longer than {MAX_PLAINTEXT} bytes cannot be sealed in "
+                            f"one frame: split it first (fragments.SEALED_CHUNK)")
+    return bytes(buf)
+
+
+def open_frame(key: bytes, frame: bytes) -> bytes:
+    """The plaintext of a sealed frame; CryptoError if it does not open (wrong key, any
+    tampered immutable header field, nonce, ciphertext or tag)."""
+    buf = bytearray(frame)
+    status = _seal.open_frame_into(key, buf)
+    if status != STATUS_OK:
+        raise _status_error(status)
+    (length,) = struct.unpack_from(">H", buf, 14)
+    return bytes(buf[134:134 + length])
+
+
+def seal_batch(key: bytes, buf: bytearray | memoryview, count: int) -> bytes:
+    """Seal ``count`` frames laid out every 1158 bytes in ``buf`` in place (C loop, GIL
+    released). Returns one status byte per frame: 0 ok, 1 plaintext too long (frame untouched)."""
+    return _seal.seal_batch(key, buf, count)
+
+
+def open_batch(key: bytes, buf: bytearray | memoryview, count: int,
+               counters: object | None = None) -> bytes:
+    """Open ``count`` sealed frames in place. Returns one status byte per frame (0 ok; else an
+    index into STATUS_NAMES, and that frame is left unchanged). ``counters``: an optional
+    uint64 array (array('Q', [0]*len(STATUS_NAMES))) that gets +1 per status."""
+    return _seal.open_batch(key, buf, count, counters)
+
+
+def header_context(cluster: bytes, to: bytes, previous_id: bytes, clock: int) -> bytes:
+    """The 84 bytes of header an author signs with each message: cluster(16, the header's
+    routing tag; a 32-byte clusterId is cut to its first 16) ‖ to(32) ‖ previousId(32) ‖
+    clock(uint32 BE). Binds the message to its subcluster, causal position and clock."""
+    c = _as_bytes(cluster, None, "cluster")
+    if len(c) == 32:
+        c = c[:16]
+    if len(c) != 16:
+        raise ArgumentError(f"cluster must be 16 (or 32) bytes, got {len(c)}")
+    if not 0 <= clock <= 0xFFFFFFFF:
+        raise ArgumentError("clock must fit in uint32")
+    return (c + _as_bytes(to, 32, "to") + _as_bytes(previous_id, 32, "previous_id")
+            + struct.pack(">I", clock))
+
+
+def envelope_overhead(batch_size: int) -> int:
+    """Bytes an envelope adds to a payload in a signed batch of ``batch_size`` messages."""
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ArgumentError(f"batch_size must be 1..{MAX_BATCH}")
+    return _seal.ENV_FIXED_BYTES + 32 * (batch_size - 1).bit_length()
+
+
+def make_envelopes(identity: Identity, payloads: Sequence[bytes],
+                   contexts: Sequence[bytes]) -> list[bytes]:
+    """Envelopes (author ‖ batch signature ‖ Merkle path ‖ payload) for many messages: one
+    ed25519 signature per 256 messages (docs/SEALING.md). contexts[i] = header_context(...)
+    of message i."""
+    if not isinstance(identity, Identity):
+        raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
+    if len(payloads) != len(contexts):
+        raise ArgumentError("payloads and contexts must have the same length")
+    out: list[bytes] = []
+    for i in range(0, len(payloads), MAX_BATCH):
+        out += _seal.make_envelopes(identity.secret_key, list(payloads[i:i + MAX_BATCH]),
+                                    list(contexts[i:i + MAX_BATCH]))
+    return out
+
+
+def make_envelope(identity: Identity, payload: bytes, context: bytes) -> bytes:
+    """The envelope of one message (a batch of one: the signature covers the whole payload and
+    the header context directly through the leaf hash)."""
+    return make_envelopes(identity, [payload], [context])[0]
+
+
+class EnvelopeVerifier:
+    """Opens envelopes, verifying each batch signature once: verified (author, count, root,
+    signature) tuples are kept in a bounded LRU of ``capacity`` entries, so a message of an
+    already-seen batch costs one leaf hash and its Merkle path. ``counters`` counts results."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        if capacity < 1:
+            raise ArgumentError("capacity must be >= 1")
+        self.capacity = capacity
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self.counters = {"ok": 0, "cached": 0, "malformed": 0, "forged": 0}
+
+    def open(self, envelope: bytes, context: bytes) -> tuple[bytes, bytes]:
+        """(author public key, payload) of a genuine envelope; CryptoError otherwise."""
+        parsed = _seal.parse_envelope(envelope, context)
+        if parsed is None:
+            self.counters["malformed"] += 1
+            raise CryptoError("malformed author envelope")
+        count, author, sig, root, offset = parsed
+        key = author + sig + root + count.to_bytes(2, "big")
+        cache = self._verified
+        if key in cache:
+            cache.move_to_end(key)
+            self.counters["cached"] += 1
+        else:
+            if not _seal.verify_root(author, count, root, sig):
+                self.counters["forged"] += 1
+                raise CryptoError("author signature does not verify")
+            cache[key] = None
+            if len(cache) > self.capacity:
+                cache.popitem(last=False)
+        self.counters["ok"] += 1
+        return author, bytes(envelope[offset:])
+
+
+def open_envelope(plaintext_message: bytes, header_context: bytes,
+                  verifier: EnvelopeVerifier | None = None) -> tuple[bytes, bytes]:
+    """(author public key, payload) of a reassembled, opened message; CryptoError when the
+    envelope is malformed or its signature/Merkle path does not verify. Pass a long-lived
+    ``verifier`` to verify each batch signature once."""
+    return (verifier or EnvelopeVerifier(1)).open(plaintext_message, header_context)
+
+
+def stream_keys(identity: Identity, remote_peer_id: bytes) -> tuple[bytes, bytes]:
+    """(tx_key, rx_key) for sealed STREAM frames between this identity and one peer: X25519
+    keys converted from both ed25519 keys, then crypto_kx; the peer with the smaller public key
+    plays the kx client. The remote's rx equals our tx and vice versa."""
+    if not isinstance(identity, Identity):
+        raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
+    remote = _as_bytes(remote_peer_id, 32, "remote_peer_id")
+    if remote == identity.public_key:
+        raise ArgumentError("a stream needs two different peers")
+    try:
+        their_x = pysodium.crypto_sign_pk_to_box_pk(remote)
+    except ValueError:
+        raise CryptoError("remote peerId is not a valid ed25519 public key") from None
+    my_x = pysodium.crypto_sign_pk_to_box_pk(identity.public_key)
+    my_xs = pysodium.crypto_sign_sk_to_box_sk(identity.secret_key)
+    try:
+        if identity.public_key < remote:
+            rx, tx = pysodium.crypto_kx_client_session_keys(my_x, my_xs, their_x)
+        else:
+            rx, tx = pysodium.crypto_kx_server_session_keys(my_x, my_xs, their_x)
+    except ValueError:
+        raise CryptoError("key exchange with the remote peer failed (weak public key)") from None
+    return tx, rx

@@ -1,0 +1,126 @@
+"""Fragmentation (SPEC 2): shuffled, duplicated, missing then completed, tampered, bounded."""
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from srpfast import frame
+from srpfast.constants import FLAG_MORE, MESSAGE_BYTES
+from srpfast.errors import ArgumentError, CapacityError
+
+
+def decoded(frames):
+    return [frame.decode(d) for d in frames]
+
+
+@given(st.binary(max_size=20 * MESSAGE_BYTES), st.randoms(use_true_random=False))
+@settings(max_examples=60, deadline=None)
+def test_shuffled_and_duplicated_fragments_reassemble_once(message, rnd):
+    frames = frame.split(message, b"\x07" * 32, cluster=b"c" * 16)
+    assert len(frames) == max(1, -(-len(message) // MESSAGE_BYTES))
+    items = decoded(frames) * 2
+    rnd.shuffle(items)
+    r = frame.Reassembler()
+    done = [m for f in items if (m := r.add(f, 0.0))]
+    assert len(done) == 1
+    assert done[0].body == message
+    assert done[0].id == frame.packet_id(frames[0])
+    assert done[0].previous_id == b"\x07" * 32
+    assert r.bytes_buffered == 0 and len(r) == 0
+
+
+def test_chain_links_each_fragment_to_the_next():
+    frames = decoded(frame.split(bytes(3000)))
+    for k, f in enumerate(frames):
+        assert f.index == k
+        assert f.more == (k < len(frames) - 1)
+        expected_next = frames[k + 1].packet_id if k + 1 < len(frames) else bytes(32)
+        assert f.next_id == expected_next
+
+
+def test_missing_fragment_then_completed():
+    frames = decoded(frame.split(random.Random(1).randbytes(5000)))
+    r = frame.Reassembler()
+    for f in frames[:2] + frames[3:]:
+        assert r.add(f, 0.0) is None
+    assert r.missing() == [frames[2].packet_id]
+    m = r.add(frames[2], 1.0)
+    assert m is not None and m.body == b"".join(f.message for f in frames)
+    assert r.missing() == []
+
+
+def test_tampered_fragment_rejected_then_real_one_accepted():
+    frames = frame.split(random.Random(2).randbytes(4000))
+    tampered = bytearray(frames[1])
+    tampered[200] ^= 1  # message byte: a different packetId, linked by nobody
+    r = frame.Reassembler(timeout=5)
+    assert r.add(frame.decode(frames[0]), 0.0) is None
+    assert r.add(frame.decode(bytes(tampered)), 0.0) is None
+    assert r.add(frame.decode(frames[2]), 0.0) is None
+    assert r.add(frame.decode(frames[3]), 0.0) is None
+    assert r.missing() == [frame.packet_id(frames[1])]
+    m = r.add(frame.decode(frames[1]), 1.0)
+    assert m is not None
+    assert r.expire(10.0) == 1  # the tampered orphan is forgotten, not delivered
+
+
+def test_relay_altered_index_is_inconsistent():
+    frames = frame.split(bytes(2500))
+    bad = bytearray(frames[1])
+    bad[13] = 5  # index is not covered by the packetId
+    r = frame.Reassembler()
+    r.add(frame.decode(frames[0]), 0.0)
+    assert r.add(frame.decode(bytes(bad)), 0.0) is None
+    assert r.counters["inconsistent"] == 1
+    r.add(frame.decode(frames[2]), 0.0)
+    assert r.add(frame.decode(frames[1]), 0.0).body == bytes(2500)
+
+
+def test_concurrent_messages_with_same_previous_id_do_not_clobber():
+    a = frame.split(b"A" * 3000, bytes(32))
+    b = frame.split(b"B" * 3000, bytes(32))
+    items = decoded(a) + decoded(b)
+    random.Random(3).shuffle(items)
+    r = frame.Reassembler()
+    bodies = sorted(m.body for f in items if (m := r.add(f, 0.0)))
+    assert bodies == [b"A" * 3000, b"B" * 3000]
+
+
+def test_bounds():
+    with pytest.raises(CapacityError):
+        frame.split(bytes(MESSAGE_BYTES * 5 + 1), max_fragments=5)
+    with pytest.raises(ArgumentError):
+        frame.split(b"x", flags=FLAG_MORE)
+    # Buffered bytes never exceed the bound: orphans are evicted oldest first.
+    r = frame.Reassembler(max_bytes=4 * MESSAGE_BYTES)
+    for i in range(50):
+        for f in decoded(frame.split(random.Random(i).randbytes(3 * MESSAGE_BYTES)))[1:]:
+            r.add(f, float(i))
+        assert r.bytes_buffered <= 4 * MESSAGE_BYTES
+    assert r.counters["evicted"] > 0
+    # Too many fragments for the receiver's bound: dropped, never buffered past it.
+    r = frame.Reassembler(max_fragments=3)
+    for f in decoded(frame.split(bytes(5 * MESSAGE_BYTES))):
+        assert r.add(f, 0.0) is None
+    assert r.counters["too_many"] == 1
+
+
+def test_incomplete_messages_expire():
+    frames = decoded(frame.split(bytes(3000)))
+    r = frame.Reassembler(timeout=30)
+    r.add(frames[0], 0.0)
+    assert r.expire(29.0) == 0
+    assert r.expire(31.0) == 1
+    assert len(r) == 0 and r.bytes_buffered == 0
+
+
+def test_sealed_split_uses_smaller_chunks_and_links_sealed_bytes():
+    def seal(d: bytes) -> bytes:  # a length-changing transform standing in for AEAD framing
+        f = frame.decode(d)
+        return frame.encode(type=f.type, message=b"N" * 24 + f.message + b"T" * 16,
+                            previous_id=f.previous_id, next_id=f.next_id, index=f.index,
+                            flags=f.flags | 2, clock=f.clock)
+    frames = decoded(frame.split(bytes(3000), seal=seal))
+    assert len(frames) == 4 and all(f.length <= MESSAGE_BYTES for f in frames)
+    assert frames[0].next_id == frames[1].packet_id
