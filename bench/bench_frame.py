@@ -1,0 +1,54 @@
+"""Frame codec throughput (issue 2): the C SHA-256 limit, srpfast's batch and single-call
+paths, and a pure-Python struct+hashlib codec, in one run."""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import pycodec  # noqa: E402
+from bench.harness import Row, best_rate, quick_params  # noqa: E402
+from srpfast import _sha256, frame  # noqa: E402
+
+BATCH = 64
+
+
+def run(quick: bool = False) -> list[Row]:
+    p = quick_params(quick)
+    msgs = [os.urandom(1024) for _ in range(BATCH)]  # full frames: the SHA-256 worst case
+    datagrams = [frame.encode(type=5, message=m, clock=i) for i, m in enumerate(msgs)]
+    buf = b"".join(datagrams)
+    sha_input = os.urandom(1088 * BATCH)
+    checker = frame.BatchChecker(BATCH)
+    out = bytearray(1158 * BATCH)
+    assert checker.check(buf, BATCH) == BATCH
+    assert pycodec.decode(datagrams[0])[-1] == frame.packet_id(datagrams[0])
+
+    group = "frame codec (1024-byte messages)"
+    limit = best_rate(lambda: _sha256.hash_loop(sha_input, 1088, BATCH), BATCH, **p)
+    rows = [Row(group, f"C SHA-256 loop, 1088-byte inputs ({_sha256.impl()})", limit,
+                role="limit")]
+    rows.append(Row(group, "srpfast batch decode+validate+id (64/call)",
+                    best_rate(lambda: checker.check(buf, BATCH), BATCH, **p),
+                    target=">= 0.8x limit, >= 3x peer"))
+    dec = frame.decode
+    rows.append(Row(group, "srpfast single-call decode -> Frame",
+                    best_rate(lambda: [dec(d) for d in datagrams], BATCH, **p)))
+    enc = frame.encode
+    rows.append(Row(group, "srpfast encode -> bytes",
+                    best_rate(lambda: [enc(type=5, message=m) for m in msgs], BATCH, **p)))
+    rows.append(Row(group, "srpfast encode_many into a buffer",
+                    best_rate(lambda: frame.encode_many(out, msgs, type=5), BATCH, **p)))
+    pyd = pycodec.decode
+    rows.append(Row(group, "pure Python struct+hashlib decode+validate+id",
+                    best_rate(lambda: [pyd(d) for d in datagrams], BATCH, **p), role="peer"))
+    pye = pycodec.encode
+    rows.append(Row(group, "pure Python struct encode",
+                    best_rate(lambda: [pye(5, m) for m in msgs], BATCH, **p)))
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run("--quick" in sys.argv):
+        print(f"{r.name:55s} {r.rate:14,.0f} {r.unit} {r.role}")
