@@ -1,0 +1,361 @@
+"""The public asyncio API, shaped like the seed's ``socket:network`` hello world (issue 6).
+
+    async with srpfast.network(identity=..., cluster_id=..., port=0, bootstrap=[...]) as net:
+        greetings = await net.subcluster(shared_key=srpfast.create_shared_key(b"greetings"))
+        greetings.on("hello, world", lambda value, meta: print(value))
+        net.on("#ready", lambda info: greetings.emit("hello, world", {"language": "english"}))
+        greetings.on("#join", lambda peer: peer.on("hello, world", print))
+        async for value, meta in greetings.messages("hello, world"): ...
+
+Application events travel as a small envelope inside a sealed PUBLISH or STREAM message:
+``name length (1) ‖ name (UTF-8, 1..255 bytes) ‖ kind (1: 0 bytes, 1 JSON) ‖ value``
+(docs/PROTOCOL.md, "Application events").
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Iterable
+
+from srpfast._udp import UDPSocket
+from srpfast.constants import ZERO32
+from srpfast.control import events as ev
+from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
+from srpfast.errors import ArgumentError, ClosedError, MalformedPacket
+from srpfast.net.driver import UDPDriver
+
+log = logging.getLogger("srpfast")
+
+Address = tuple[str, int]
+Handler = Callable[..., Any]
+KIND_BYTES, KIND_JSON = 0, 1
+QUEUE_BOUND = 1024  # messages() buffers at most this many undelivered values per iterator
+
+
+def encode_event(name: str, value: Any) -> bytes:
+    raw_name = name.encode()
+    if not 1 <= len(raw_name) <= 255:
+        raise ArgumentError("event names are 1..255 bytes of UTF-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes([len(raw_name)]) + raw_name + bytes([KIND_BYTES]) + bytes(value)
+    try:
+        body = json.dumps(value, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"event values are bytes or JSON-serialisable: {exc}") from None
+    return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
+
+
+def decode_event(payload: bytes) -> tuple[str, Any]:
+    try:
+        n = payload[0]
+        name = payload[1:1 + n].decode()
+        kind = payload[1 + n]
+        body = payload[2 + n:]
+        if n == 0:
+            raise ValueError("empty name")
+        if kind == KIND_BYTES:
+            return name, bytes(body)
+        if kind == KIND_JSON:
+            return name, json.loads(body)
+        raise ValueError(f"kind {kind}")
+    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise MalformedPacket("event", str(exc)) from None
+
+
+def parse_address(text: str) -> Address:
+    """"host:port" or "[v6]:port" -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ArgumentError(f"bootstrap address {text!r} must look like host:port or [::1]:port")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What arrives with a value: who wrote it and where it sits in the causal chain."""
+    author: bytes
+    packet_id: bytes
+    clock: int
+    previous_id: bytes
+    hops: int
+    subcluster_id: bytes
+    latency: float | None = None  # set by the demo from its own timestamps, else None
+
+
+class Emitter:
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = {}
+
+    def on(self, name: str, handler: Handler) -> Handler:
+        self._handlers.setdefault(name, []).append(handler)
+        return handler
+
+    def off(self, name: str, handler: Handler) -> None:
+        if handler in self._handlers.get(name, []):
+            self._handlers[name].remove(handler)
+
+    def _fire(self, name: str, *args: Any) -> None:
+        for handler in list(self._handlers.get(name, ())):
+            try:
+                result = handler(*args)
+                if asyncio.iscoroutine(result):
+                    asyncio.ensure_future(result)
+            except Exception:  # one bad handler must not silence the others or the loop
+                log.exception("handler for %r failed", name)
+
+
+class RemotePeer(Emitter):
+    """Another peer of a subcluster; ``emit`` sends it a direct sealed STREAM."""
+
+    def __init__(self, net: "Network", peer_id: bytes) -> None:
+        super().__init__()
+        self._net = net
+        self.peer_id = peer_id
+
+    def emit(self, name: str, value: Any) -> None:
+        self._net._require_open()
+        self._net.peer.stream(self.peer_id, encode_event(name, value), now=self._net._now())
+        self._net._driver.poke()
+
+    def __repr__(self) -> str:
+        return f"RemotePeer({self.peer_id.hex()[:16]}…)"
+
+
+class Subcluster(Emitter):
+    def __init__(self, net: "Network", subcluster_id: bytes) -> None:
+        super().__init__()
+        self._net = net
+        self.subcluster_id = subcluster_id
+        self.peers: dict[bytes, RemotePeer] = {}
+        self._iterators: dict[str, list[asyncio.Queue]] = {}
+
+    def emit(self, name: str, value: Any) -> bytes:
+        """Publish to every member (sealed); returns the message id."""
+        self._net._require_open()
+        mid = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
+                                     now=self._net._now())
+        self._net._driver.poke()
+        return mid
+
+    async def messages(self, name: str) -> AsyncIterator[tuple[Any, Meta]]:
+        """Iterate over values of event ``name`` as they arrive (bounded buffer: when full, the
+        oldest value is dropped and counted in ``net.metrics()['api.iterator_overflow']``)."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._iterators.setdefault(name, []).append(queue)
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                yield item
+        finally:
+            self._iterators[name].remove(queue)
+
+    def _deliver(self, name: str, value: Any, meta: Meta) -> None:
+        self._fire(name, value, meta)
+        for queue in self._iterators.get(name, ()):
+            if queue.qsize() >= QUEUE_BOUND:
+                queue.get_nowait()
+                self._net._api_counters["api.iterator_overflow"] += 1
+            queue.put_nowait((value, meta))
+
+    def _close_iterators(self) -> None:
+        for queues in self._iterators.values():
+            for q in queues:
+                q.put_nowait(None)
+
+
+class Network(Emitter):
+    """A running peer. Use ``async with network(...) as net`` or ``net = await network(...)``."""
+
+    def __init__(self, *, identity: Identity | None, cluster_id: bytes, host: str, port: int,
+                 bootstrap: Iterable[str | Address], config: Any, peers_file: str | None,
+                 clock: Callable[[], float]) -> None:
+        super().__init__()
+        if not isinstance(cluster_id, bytes) or len(cluster_id) != 32:
+            raise ArgumentError("cluster_id must be 32 bytes: use srpfast.create_cluster_id(seed)")
+        self.identity = identity or create_identity()
+        self.cluster_id = cluster_id
+        self._host, self._port = host, port
+        self._bootstrap = [parse_address(b) if isinstance(b, str) else tuple(b)
+                           for b in bootstrap]
+        self._config = config
+        self._peers_file = peers_file
+        self._now = clock
+        self._subclusters: dict[bytes, Subcluster] = {}
+        self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0}
+        self._started = False
+        self._closed = False
+        self.ready = asyncio.Event() if _loop_running() else None
+        self.peer: Any = None
+        self._driver: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> "Network":
+        if self._started:
+            return self
+        from srpfast.engine import Peer  # the sans-I/O engine
+        self.ready = asyncio.Event()
+        sock = UDPSocket(self._host, self._port)
+        self.peer = Peer(self.identity, self._config, now=self._now())
+        self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
+                                 clock=self._now)
+        self._started = True
+        self._driver.start()
+        self.peer.join(self.cluster_id, None, now=self._now())
+        for address in self._bootstrap + self._load_known_peers():
+            self.peer.add_peer(address, self._now())
+        self._driver.poke()
+        return self
+
+    async def close(self) -> None:
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        self._closed = True
+        self._save_known_peers()
+        for sub in self._subclusters.values():
+            try:
+                self.peer.leave(sub.subcluster_id, now=self._now())
+            except Exception:
+                log.debug("leave failed during close", exc_info=True)
+            sub._close_iterators()
+        self._driver.poke()
+        self._driver.close()
+
+    async def __aenter__(self) -> "Network":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __await__(self):
+        return self.start().__await__()
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedError("this network is closed; create a new one with srpfast.network()")
+        if not self._started:
+            raise ClosedError("start the network first: `async with srpfast.network(...)`")
+
+    # -- subclusters -------------------------------------------------------------------------
+    async def subcluster(self, *, shared_key: bytes) -> Subcluster:
+        self._require_open()
+        sid = derive_subcluster_id(shared_key)
+        if sid in self._subclusters:
+            return self._subclusters[sid]
+        sub = Subcluster(self, sid)
+        self._subclusters[sid] = sub
+        self.peer.join(self.cluster_id, shared_key, now=self._now())
+        self._driver.poke()
+        return sub
+
+    # -- engine events -> API events ---------------------------------------------------------
+    def _on_engine_event(self, event: object) -> None:
+        if isinstance(event, ev.Delivered):
+            sub = self._subclusters.get(event.subcluster_id)
+            if sub is None:
+                return
+            try:
+                name, value = decode_event(event.payload)
+            except MalformedPacket:
+                self._api_counters["api.undecodable_event"] += 1
+                return
+            meta = Meta(event.author, event.message_id, event.clock, event.previous_id,
+                        event.hops, event.subcluster_id)
+            sub._deliver(name, value, meta)
+        elif isinstance(event, ev.StreamData):
+            try:
+                name, value = decode_event(event.data)
+            except MalformedPacket:
+                self._api_counters["api.undecodable_event"] += 1
+                return
+            for sub in self._subclusters.values():
+                remote = sub.peers.get(event.peer_id)
+                if remote is not None:
+                    remote._fire(name, value, Meta(event.peer_id, b"", 0, ZERO32, 0,
+                                                   sub.subcluster_id))
+                    return
+            self._fire("#stream", event.peer_id, name, value)
+        elif isinstance(event, ev.Join):
+            sub = self._subclusters.get(event.subcluster_id)
+            if sub is not None and event.peer_id not in sub.peers:
+                remote = sub.peers[event.peer_id] = RemotePeer(self, event.peer_id)
+                sub._fire("#join", remote)
+        elif isinstance(event, ev.Leave):
+            sub = self._subclusters.get(event.subcluster_id)
+            if sub is not None and event.peer_id in sub.peers:
+                sub._fire("#leave", sub.peers.pop(event.peer_id))
+        elif isinstance(event, ev.Ready):
+            if self.ready is not None:
+                self.ready.set()
+            self._fire("#ready", self.info())
+        elif isinstance(event, ev.NetworkChange):
+            self._fire("#network-change", self.info())
+        elif isinstance(event, ev.Connection):
+            self._fire("#connection", event.peer_id, event.address)
+        elif isinstance(event, ev.Disconnection):
+            self._fire("#disconnection", event.peer_id)
+        elif isinstance(event, ev.ErrorEvent):
+            self._fire("#error", event.reason)
+
+    # -- introspection -----------------------------------------------------------------------
+    @property
+    def address(self) -> Address:
+        return self._driver.sock.local_address
+
+    def info(self) -> dict:
+        info = dict(self.peer.info()) if self.peer is not None else {}
+        info["bound"] = self.address if self._driver is not None else None
+        return info
+
+    def metrics(self) -> dict[str, int]:
+        out = dict(self.peer.counters()) if self.peer is not None else {}
+        if self._driver is not None:
+            out.update({f"driver.{k}": v for k, v in self._driver.counters.items()})
+            out.update({f"udp.{k}": v for k, v in self._driver.sock.counters().items()})
+        out.update(self._api_counters)
+        return out
+
+    # -- known peers (users of the reference asked for this) ---------------------------------
+    def _load_known_peers(self) -> list[Address]:
+        if not self._peers_file or not os.path.exists(self._peers_file):
+            return []
+        try:
+            with open(self._peers_file) as f:
+                data = json.load(f)
+            return [(str(h), int(p)) for h, p in data.get("peers", [])][:256]
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable peers file %s: %s", self._peers_file, exc)
+            return []
+
+    def _save_known_peers(self) -> None:
+        if not self._peers_file or self.peer is None:
+            return
+        peers = [list(a) for a in self.peer.known_addresses()][:256] \
+            if hasattr(self.peer, "known_addresses") else []
+        tmp = f"{self._peers_file}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"saved": time.time(), "peers": peers}, f)
+        os.replace(tmp, self._peers_file)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 0,
+            host: str = "0.0.0.0", bootstrap: Iterable[str | Address] = (), config: Any = None,
+            peers_file: str | None = None,
+            clock: Callable[[], float] = time.monotonic) -> Network:
+    """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it."""
+    return Network(identity=identity, cluster_id=cluster_id, host=host, port=port,
+                   bootstrap=bootstrap, config=config, peers_file=peers_file, clock=clock)
