@@ -374,9 +374,13 @@ long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
             if (ctr) ctr->send_eagain++;
             return (long)done;
         }
-        if (gso_refused(e) && segs_in[0] > 1) {
-            /* Detected once: this kernel/device/path will not segment; use sendmmsg. */
+        if (gso_refused(e) && segs_in[0] > 1 &&
+            sendto(fd, buf + done * seg, seg, MSG_DONTWAIT, &addr->sa, alen) >= 0) {
+            /* The same bytes go out without UDP_SEGMENT, so GSO itself was refused (not the
+             * destination): detected once, this socket uses plain sendmmsg from now on. */
             *gso_enabled = 0;
+            if (ctr) ctr->sent++;
+            done++;
             long more = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, NULL, addr,
                                             len / seg - done, ctr);
             if (more < 0) return done ? (long)done : more;

@@ -658,7 +658,6 @@ def _ceiling_send(UDPSocket sock, address, double seconds, int batch=64) -> tupl
     cdef uint8_t *buf = <uint8_t *>PyByteArray_AS_STRING(frames)
     cdef long total = 0, r
     cdef double t0 = _now(), t
-    cdef pollfd pfd
     with nogil:
         while True:
             r = srp_udp_sendmmsg_to(sock.fd, buf, SRP_UDP_FRAME, NULL, &dest, batch, &sock.ctr)

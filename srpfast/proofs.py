@@ -1,0 +1,105 @@
+"""Proof of id for PING/PONG/JOIN bodies, and the replay window (SPEC 4, 9.2).
+
+A body that claims a peerId ends with a 64-byte ed25519 signature by that peerId (which is
+the public key) over ``b"srp-proof-v1" ‖ body-before-the-signature``. The domain prefix keeps a
+proof signature from ever being valid as an envelope batch signature ("srp-batch-v1") or the
+other way round. The signed body carries a timestamp (uint64 ms) and a nonce/ping id; a
+ProofChecker refuses stale or future timestamps and replays within the window.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from srpfast import _seal  # noqa: F401  (sodium_init() before any pysodium call)
+import pysodium  # noqa: E402
+
+from srpfast.errors import ArgumentError
+from srpfast.identity import Identity, _as_bytes
+
+PROOF_DOMAIN = b"srp-proof-v1"
+SIGNATURE_BYTES = 64
+
+
+def sign_proof(identity: Identity, body: bytes) -> bytes:
+    """64-byte signature proving ``identity`` wrote ``body`` (append it to the body)."""
+    if not isinstance(identity, Identity):
+        raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
+    return pysodium.crypto_sign_detached(PROOF_DOMAIN + _as_bytes(body, None, "body"),
+                                         identity.secret_key)
+
+
+def verify_proof(peer_id: bytes, body: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is peer_id's proof over ``body``; False for anything else
+    (wrong key, tampered body, malformed signature or id). Never raises on remote input."""
+    if len(peer_id) != 32 or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        pysodium.crypto_sign_verify_detached(bytes(signature), PROOF_DOMAIN + bytes(body),
+                                             bytes(peer_id))
+    except ValueError:
+        return False
+    return True
+
+
+class ProofChecker:
+    """Replay window for signed bodies (call after verify_proof succeeds).
+
+    ``check`` accepts a (peer_id, nonce) once, and only while its timestamp is within
+    ``window_s`` of ``now_ms`` (either direction: clocks differ a little). Memory is bounded by
+    ``capacity``: entries expire once their timestamp has left the window, and when the table
+    is full the oldest entry is evicted and its timestamp raises a floor below which every
+    proof is refused, so an evicted entry can never be replayed (an honest peer's fresh
+    timestamp is above the floor; under a flood only old-but-in-window proofs are refused).
+    """
+
+    def __init__(self, window_s: float = 30, capacity: int = 4096) -> None:
+        if window_s <= 0:
+            raise ArgumentError("window_s must be > 0")
+        if capacity < 1:
+            raise ArgumentError("capacity must be >= 1")
+        self.window_ms = int(window_s * 1000)
+        self.capacity = capacity
+        # key -> (expiry ms, timestamp ms), in insertion order (= expiry order, see check)
+        self._seen: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
+        self._floor = -1  # proofs with timestamp <= floor are refused
+        self.counters = {"ok": 0, "stale": 0, "future": 0, "replay": 0, "floor": 0}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _expire(self, now_ms: int) -> None:
+        seen = self._seen
+        while seen:
+            expiry, _ = next(iter(seen.values()))
+            if expiry > now_ms:
+                break
+            seen.popitem(last=False)
+
+    def check(self, peer_id: bytes, timestamp_ms: int, nonce: bytes | int, now_ms: int) -> bool:
+        """True the first time a fresh (peer_id, nonce) is seen; False for a stale or future
+        timestamp or a replay. Remembers accepted proofs until they leave the window."""
+        self._expire(now_ms)
+        if timestamp_ms < now_ms - self.window_ms:
+            self.counters["stale"] += 1
+            return False
+        if timestamp_ms > now_ms + self.window_ms:
+            self.counters["future"] += 1
+            return False
+        if isinstance(nonce, int):
+            nonce = nonce.to_bytes(8, "big", signed=nonce < 0)
+        key = bytes(peer_id) + b"\x00" + bytes(nonce)
+        if key in self._seen:
+            self.counters["replay"] += 1
+            return False
+        if timestamp_ms <= self._floor:
+            self.counters["floor"] += 1
+            return False
+        # Keep it while its timestamp can still pass the window check: until ts + window. Use
+        # now + 2*window (>= ts + window, as ts <= now + window) so expiries stay FIFO.
+        self._seen[key] = (now_ms + 2 * self.window_ms, timestamp_ms)
+        if len(self._seen) > self.capacity:
+            _, (_, old_ts) = self._seen.popitem(last=False)
+            # Evicted before it expired: refuse every timestamp up to its own from now on.
+            self._floor = max(self._floor, old_ts)
+        self.counters["ok"] += 1
+        return True

@@ -1,0 +1,340 @@
+"""srpfast._udp: batch UDP I/O, GSO, BDP spray and pool (SPEC 5), on loopback only.
+
+Every test closes what it opens (context managers) and waits for datagrams with bounded
+select() loops, never fixed sleeps.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+from array import array
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from srpfast import _udp
+from srpfast._udp import FRAME_BYTES, SocketPool, UDPSocket, open_fds, spray_ports
+from srpfast.errors import ClosedError
+
+uvloop = pytest.importorskip("uvloop")
+
+
+def drain(sock: UDPSocket, want: int, *, rounds: int = 200) -> list[tuple[bytes, tuple]]:
+    """Receive until `want` datagrams arrived or the socket stays quiet (bounded)."""
+    got: list[tuple[bytes, tuple]] = []
+    for _ in range(rounds):
+        batch = sock.recv_batch()
+        got.extend(batch)
+        if len(got) >= want:
+            break
+        if batch.count == 0 and not select.select([sock.fileno()], [], [], 0.05)[0]:
+            break
+    return got
+
+
+def frames(n: int, tag: int = 0) -> bytes:
+    return b"".join(bytes([tag, i & 0xFF, i >> 8]) + bytes(FRAME_BYTES - 3) for i in range(n))
+
+
+def proc_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_batch_send_recv_many_frames():
+    with UDPSocket(batch=64) as a, UDPSocket(batch=64) as b:
+        n = 500
+        buf = frames(n, tag=7)
+        sent = 0
+        received: list[tuple[bytes, tuple]] = []
+        while sent < n:   # send in chunks and drain between, so the 4 MiB rcvbuf never drops
+            sent += a.send_batch(memoryview(buf)[sent * FRAME_BYTES:(sent + 100) * FRAME_BYTES],
+                                 b.local_address)
+            received += drain(b, sent - len(received))
+        assert sent == n
+        assert len(received) == n
+        assert [d[1] | d[2] << 8 for d, _ in received] == list(range(n))
+        assert all(len(d) == FRAME_BYTES and d[0] == 7 for d, _ in received)
+        assert all(addr == a.local_address for _, addr in received)
+        assert a.counters()["sent"] == n and b.counters()["received"] == n
+
+
+def test_recv_batch_views_and_keys():
+    with UDPSocket() as a, UDPSocket() as b:
+        assert a.send_batch([b"x" * FRAME_BYTES] * 3, [b.local_address] * 3) == 3
+        drain_batch = None
+        for _ in range(100):
+            drain_batch = b.recv_batch()
+            if drain_batch.count or not select.select([b.fileno()], [], [], 0.05)[0]:
+                if drain_batch.count:
+                    break
+        assert drain_batch is not None and drain_batch.count == 3
+        assert list(drain_batch.lens) == [FRAME_BYTES] * 3
+        assert bytes(drain_batch.data[:FRAME_BYTES]) == b"x" * FRAME_BYTES
+        host, port = a.local_address
+        assert drain_batch.keys[0] == (0x7F000001 << 16) | port
+        assert len(drain_batch.sockaddrs) == 3 * _udp.SOCKADDR_BYTES
+        # answering through the raw sockaddrs (the C consumer's path) reaches the sender
+        reply = bytes(drain_batch.data)
+        assert b.send_prepared(reply, bytes(drain_batch.sockaddrs)) == 3
+        assert len(drain(a, 3)) == 3
+
+
+def test_wrong_size_datagrams_report_true_length():
+    with UDPSocket() as a, UDPSocket() as b:
+        sizes = [0, 1, 1157, 1158, 1159, 2000, 9000]
+        assert a.send_batch([bytes([i]) * s for i, s in enumerate(sizes)],
+                            [b.local_address] * len(sizes)) == len(sizes)
+        lens: list[int] = []
+        for _ in range(100):
+            batch = b.recv_batch()
+            lens += list(batch.lens)
+            if len(lens) >= len(sizes) or not select.select([b.fileno()], [], [], 0.05)[0]:
+                break
+        assert lens == sizes
+        assert b.counters()["truncated"] == 3          # 1159, 2000, 9000 exceed the slot
+        assert b.counters()["received"] == len(sizes)
+
+
+def test_recv_on_empty_socket_returns_zero_and_tiny_rcvbuf_drops_are_visible():
+    with UDPSocket(rcvbuf=4096) as small, UDPSocket() as a:
+        assert small.recv_batch().count == 0           # EAGAIN is "nothing", not an error
+        sent = a.send_batch(frames(300), small.local_address)
+        assert sent == 300                              # loopback accepts; the receiver drops
+        got = drain(small, 300)
+        assert 0 < len(got) < 300                       # the tiny buffer overflowed
+        assert small.recv_batch().count == 0
+        assert small.counters()["received"] == len(got)
+        assert a.counters()["sent"] == 300 and a.counters()["send_eagain"] == 0
+
+
+def test_send_batch_rejects_misuse():
+    with UDPSocket() as a:
+        with pytest.raises(ValueError, match="multiple of"):
+            a.send_batch(b"x" * 1000, ("127.0.0.1", 9))
+        with pytest.raises(ValueError, match="addresses"):
+            a.send_batch(frames(2), [("127.0.0.1", 9)])
+        with pytest.raises(ValueError, match="numeric"):
+            a.send_batch(frames(1), ("localhost", 9))
+        with pytest.raises(ValueError, match="bind the socket to '::'"):
+            a.send_batch(frames(1), ("::1", 9))
+        with pytest.raises(TypeError):
+            a.send_batch(frames(1), ("127.0.0.1", "9"))
+    with pytest.raises(ClosedError):
+        a.recv_batch()
+    a.close()   # idempotent
+
+
+def test_variable_lengths_from_contiguous_buffer():
+    with UDPSocket() as a, UDPSocket() as b:
+        buf = frames(4)
+        assert a.send_batch(buf, b.local_address, lens=[10, 1158, 0, 500]) == 4
+        assert sorted(len(d) for d, _ in drain(b, 4)) == [0, 10, 500, 1158]
+
+
+def test_gso_path_delivers_every_segment():
+    with UDPSocket() as a, UDPSocket() as b:
+        n = 150
+        sent = a.send_gso(frames(n, tag=3) + b"tail", FRAME_BYTES, b.local_address)
+        assert sent == n + 1
+        got = drain(b, n + 1)
+        assert len(got) == n + 1
+        assert sorted(len(d) for d, _ in got) == [4] + [FRAME_BYTES] * n
+        assert a.counters()["sent"] == n + 1
+
+
+def test_gso_fallback_when_disabled():
+    with UDPSocket() as a, UDPSocket() as b:
+        a.gso_enabled = False
+        assert a.send_gso(frames(70), FRAME_BYTES, b.local_address) == 70
+        assert not a.gso_enabled
+        assert len(drain(b, 70)) == 70
+
+
+def test_gso_other_segment_size_keeps_lengths():
+    # 43 x 1500-byte segments per super-datagram, then a 700-byte tail (2 KiB slots)
+    with UDPSocket() as a, UDPSocket(slot=2048) as b:
+        assert a.send_gso(b"z" * (1500 * 100 + 700), 1500, b.local_address) == 101
+        assert sorted(len(d) for d, _ in drain(b, 101)) == [700] + [1500] * 100
+        assert a.gso_enabled
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no ::1 on this host")
+def test_ipv6_loopback_and_dual_stack():
+    with UDPSocket("::1") as a, UDPSocket("::") as b, UDPSocket("127.0.0.1") as c:
+        assert a.local_address[0] == "::1"
+        assert a.send_batch(frames(5), ("::1", b.local_address[1])) == 5
+        got = drain(b, 5)
+        assert len(got) == 5 and got[0][1] == a.local_address
+        # a v4 peer on the dual-stack socket is reported as a plain IPv4 tuple
+        assert c.send_batch(frames(1), ("127.0.0.1", b.local_address[1])) == 1
+        (data, addr), = drain(b, 1)
+        assert addr == c.local_address
+        assert b.send_batch(frames(1), addr) == 1      # and a plain v4 tuple is sendable
+        assert len(drain(c, 1)) == 1
+
+
+def test_spray_ports_distinct_in_range_and_deterministic():
+    p1 = spray_ports(42, 1000)
+    assert list(p1) == list(spray_ports(42, 1000))
+    assert list(p1) != list(spray_ports(43, 1000))
+    assert len(set(p1)) == 1000 and all(1024 <= p <= 65535 for p in p1)
+    everything = spray_ports(7, 65535 - 1024 + 1)
+    assert sorted(everything) == list(range(1024, 65536))
+    with pytest.raises(ValueError):
+        spray_ports(1, 70000)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=2**64 - 1), st.integers(min_value=0, max_value=3000))
+def test_spray_ports_property(seed, count):
+    ports = spray_ports(seed, count)
+    assert len(ports) == count == len(set(ports))
+    assert all(1024 <= p <= 65535 for p in ports)
+    assert list(spray_ports(seed, count // 2)) == list(ports[: count // 2])  # prefix-stable
+
+
+def test_spray_probes_arrive_on_real_sockets():
+    with SocketPool(64, "127.0.0.1") as pool, UDPSocket() as easy:
+        ports = [pool.local_address(i)[1] for i in range(len(pool))]
+        assert len(set(ports)) == 64                     # distinct kernel-chosen ports
+        assert easy.spray("127.0.0.1", ports=ports, payload=b"PRB!") == 64
+        arrived = []
+        for _ in range(100):
+            arrived += pool.poll()
+            if len(arrived) >= 64 or not select.select(pool.fds, [], [], 0.05)[0]:
+                break
+        assert sorted(i for i, _, _ in arrived) == list(range(64))
+        assert all(d == b"PRB!" and a == easy.local_address for _, d, a in arrived)
+
+
+def test_spray_by_seed_sends_count_probes():
+    with UDPSocket() as easy:
+        # random ports of 127.0.0.1: almost all closed, the probes are simply sent
+        assert easy.spray("127.0.0.1", 200, seed=5) == 200
+        assert easy.counters()["sent"] == 200
+
+
+def test_pool_ping_all_poll_and_keep_release_every_fd():
+    before_proc, before = proc_fds(), open_fds()
+    with UDPSocket() as easy:
+        pool = SocketPool(32, "127.0.0.1")
+        assert open_fds() == before + 1 + 33 and proc_fds() == before_proc + 1 + 33
+        assert pool.ping_all(b"hello", easy.local_address) == 32
+        got = drain(easy, 32)
+        assert len(got) == 32
+        senders = {addr for _, addr in got}
+        assert senders == {pool.local_address(i) for i in range(32)}
+        # the Easy side answers one of them; the pool finds which socket got it
+        winner = got[5][1]
+        easy.send_batch([b"answer"], winner)
+        hits = []
+        for _ in range(100):
+            hits += pool.poll()
+            if hits or not select.select(pool.fds, [], [], 0.05)[0]:
+                break
+        (index, data, addr), = hits
+        assert data == b"answer" and addr == easy.local_address
+        kept = pool.keep(index)
+        assert pool.closed and pool.fds == ()
+        assert proc_fds() == before_proc + 2 and open_fds() == before + 2
+        with kept:
+            assert kept.local_address == winner
+            assert kept.send_batch(frames(1), easy.local_address) == 1
+            assert len(drain(easy, 1)) == 1
+    assert proc_fds() == before_proc and open_fds() == before
+
+
+def test_pool_close_and_gc_release_fds():
+    before_proc = proc_fds()
+    with SocketPool(16, "127.0.0.1") as pool:
+        assert proc_fds() == before_proc + 17
+        assert pool.send_from(3, b"x", ("127.0.0.1", 9))
+    assert proc_fds() == before_proc
+    pool.close()                                        # idempotent
+    with pytest.raises(ClosedError):
+        pool.poll()
+    pool = SocketPool(8, "127.0.0.1")
+    del pool                                            # __dealloc__ as the last resort
+    sock = UDPSocket()
+    del sock
+    assert proc_fds() == before_proc
+
+
+def test_pool_rejects_bad_index_and_size():
+    with SocketPool(2, "127.0.0.1") as pool:
+        with pytest.raises(IndexError):
+            pool.keep(2)
+    with pytest.raises(ValueError):
+        SocketPool(0)
+
+
+def test_uvloop_add_reader_exchanges_10k_frames():
+    total = 10_000
+    loop = uvloop.new_event_loop()
+    try:
+        with UDPSocket() as a, UDPSocket() as b:
+            got = {"a": 0, "b": 0}
+            done = loop.create_future()
+            buf = frames(100)
+            pending = {"a": total, "b": total}
+
+            def pump(src: UDPSocket, name: str, dst: UDPSocket) -> None:
+                # lock-step: send a batch only while the peer has drained the previous ones,
+                # so the exchange is lossless without any sleeping
+                if pending[name] and got["b" if name == "a" else "a"] >= total - pending[name]:
+                    n = src.send_batch(buf, dst.local_address)
+                    pending[name] -= n
+
+            def on_readable(sock: UDPSocket, name: str, peer: UDPSocket, peer_name: str) -> None:
+                batch = sock.recv_batch()
+                got[name] += sum(1 for ln in batch.lens if ln == FRAME_BYTES)
+                pump(peer, peer_name, sock)
+                if got["a"] == total and got["b"] == total and not done.done():
+                    done.set_result(True)
+
+            loop.add_reader(a.fileno(), on_readable, a, "a", b, "b")
+            loop.add_reader(b.fileno(), on_readable, b, "b", a, "a")
+            pump(a, "a", b)
+            pump(b, "b", a)
+            assert loop.run_until_complete(asyncio.wait_for(done, 20))
+            loop.remove_reader(a.fileno())
+            loop.remove_reader(b.fileno())
+            assert a.counters()["received"] == total and b.counters()["received"] == total
+    finally:
+        loop.close()
+
+
+def test_send_prepared_with_resolved_addresses_and_lens():
+    with UDPSocket() as a, UDPSocket() as b, UDPSocket() as c:
+        addrs = a.resolve(b.local_address) + a.resolve(c.local_address)
+        assert len(addrs) == 2 * _udp.SOCKADDR_BYTES
+        assert a.send_prepared(frames(2), addrs, lens=array("I", [100, 200])) == 2
+        assert [len(d) for d, _ in drain(b, 1)] == [100]
+        assert [len(d) for d, _ in drain(c, 1)] == [200]
+
+
+
+def test_hard_send_errors_are_counted_and_skipped():
+    # Linux refuses UDP to port 0 with EINVAL: that datagram is counted in send_errors and
+    # skipped, the ones around it still go out, and the return value covers all three.
+    with UDPSocket() as a, UDPSocket() as b:
+        dests = [b.local_address, ("127.0.0.1", 0), b.local_address]
+        assert a.send_batch(frames(3), dests) == 3
+        assert a.counters()["sent"] == 2 and a.counters()["send_errors"] == 1
+        assert len(drain(b, 2)) == 2
+        # the same refusal under GSO is blamed on the destination, not on GSO
+        assert a.send_gso(frames(10), FRAME_BYTES, ("127.0.0.1", 0)) == 10
+        assert a.gso_enabled
+        assert a.counters()["send_errors"] == 11 and a.counters()["sent"] == 2
