@@ -26,9 +26,13 @@ def run(quick: bool = False) -> list[Row]:
     assert pycodec.decode(datagrams[0])[-1] == frame.packet_id(datagrams[0])
 
     group = "frame codec (1024-byte messages)"
-    limit = best_rate(lambda: _sha256.hash_loop(sha_input, 1088, BATCH), BATCH, **p)
-    rows = [Row(group, f"C SHA-256 loop, 1088-byte inputs ({_sha256.impl()})", limit,
-                role="limit")]
+    # The limit is the fastest C SHA-256 loop we have: two inputs interleaved (SHA-NI is
+    # latency-bound per stream); the single-stream loop is shown beside it.
+    limit = best_rate(lambda: _sha256.hash_loop_x2(sha_input, 1088, BATCH), BATCH, **p)
+    rows = [Row(group, f"C SHA-256 loop, 1088-byte inputs, 2 interleaved ({_sha256.impl()})",
+                limit, role="limit"),
+            Row(group, "C SHA-256 loop, 1088-byte inputs, one at a time",
+                best_rate(lambda: _sha256.hash_loop(sha_input, 1088, BATCH), BATCH, **p))]
     rows.append(Row(group, "srpfast batch decode+validate+id (64/call)",
                     best_rate(lambda: checker.check(buf, BATCH), BATCH, **p),
                     target=">= 0.8x limit, >= 3x peer"))

@@ -71,6 +71,10 @@ int srp_frame_validate(const uint8_t *d, size_t n);
  * (length <= 1024). */
 void srp_frame_packet_id(const uint8_t *d, uint8_t out[32]);
 
+/* packetIds of two valid frames at once (interleaved SHA-256, see srp_sha256_3_x2). */
+void srp_frame_packet_id_x2(const uint8_t *d0, uint8_t out0[32], const uint8_t *d1,
+                            uint8_t out1[32]);
+
 /* Fill h from a frame already validated (pointers alias d). */
 void srp_frame_header(const uint8_t *d, srp_header *h);
 

@@ -12,6 +12,15 @@ void srp_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                   const uint8_t *c, size_t clen, uint8_t out[32]);
 
+/* Digests of two independent messages a0 ‖ b0 ‖ c0 and a1 ‖ b1 ‖ c1 in one call. With SHA-NI
+ * the two compressions are interleaved (~1.4x the rate of two srp_sha256_3 calls on Zen 5,
+ * where sha256rnds2 throughput caps two chains at ~1.65x); otherwise it is exactly two
+ * srp_sha256_3 calls. Lengths may differ. */
+void srp_sha256_3_x2(const uint8_t *a0, size_t alen0, const uint8_t *b0, size_t blen0,
+                     const uint8_t *c0, size_t clen0, uint8_t out0[32],
+                     const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
+                     const uint8_t *c1, size_t clen1, uint8_t out1[32]);
+
 /* "sha-ni" or "portable": which implementation srp_sha256 dispatches to. */
 const char *srp_sha256_impl(void);
 

@@ -7,6 +7,10 @@ cdef extern from "sha256.h" nogil:
     void srp_sha256(const uint8_t *data, size_t len, uint8_t *out)
     void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                       const uint8_t *c, size_t clen, uint8_t *out)
+    void srp_sha256_3_x2(const uint8_t *a0, size_t alen0, const uint8_t *b0, size_t blen0,
+                         const uint8_t *c0, size_t clen0, uint8_t *out0,
+                         const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
+                         const uint8_t *c1, size_t clen1, uint8_t *out1)
     const char *srp_sha256_impl()
     void srp_sha256_force_portable(int on)
 
@@ -42,6 +46,19 @@ def sha256_3(const unsigned char[::1] a not None, const unsigned char[::1] b not
     return (<char *>out)[:32]
 
 
+def sha256_3_x2(const unsigned char[::1] a0 not None, const unsigned char[::1] b0 not None,
+                const unsigned char[::1] c0 not None, const unsigned char[::1] a1 not None,
+                const unsigned char[::1] b1 not None, const unsigned char[::1] c1 not None) -> tuple:
+    """(SHA-256(a0 ‖ b0 ‖ c0), SHA-256(a1 ‖ b1 ‖ c1)), the two computed interleaved."""
+    cdef uint8_t out0[32]
+    cdef uint8_t out1[32]
+    srp_sha256_3_x2(_ptr(a0), <size_t>a0.shape[0], _ptr(b0), <size_t>b0.shape[0],
+                    _ptr(c0), <size_t>c0.shape[0], out0,
+                    _ptr(a1), <size_t>a1.shape[0], _ptr(b1), <size_t>b1.shape[0],
+                    _ptr(c1), <size_t>c1.shape[0], out1)
+    return (<char *>out0)[:32], (<char *>out1)[:32]
+
+
 def impl() -> str:
     """"sha-ni" or "portable": the implementation currently in use."""
     return srp_sha256_impl().decode("ascii")
@@ -66,3 +83,25 @@ def hash_loop(const unsigned char[::1] buf not None, Py_ssize_t size, Py_ssize_t
     with nogil:
         for i in range(count):
             srp_sha256(p + i * size, <size_t>size, out)
+
+
+def hash_loop_x2(const unsigned char[::1] buf not None, Py_ssize_t size,
+                 Py_ssize_t count) -> None:
+    """Like hash_loop, but hashes consecutive inputs in pairs with srp_sha256_3_x2 (an odd
+    last one alone). Benchmark helper for the interleaved two-stream rate."""
+    if size < 0 or count < 0:
+        raise ValueError("size and count must be >= 0")
+    if count and size and size > buf.shape[0] // count:
+        raise ValueError("buf is shorter than size * count")
+    cdef uint8_t out0[32]
+    cdef uint8_t out1[32]
+    cdef const uint8_t *p = _ptr(buf)
+    cdef size_t n = <size_t>size
+    cdef Py_ssize_t i = 0
+    with nogil:
+        while i + 1 < count:
+            srp_sha256_3_x2(p + i * size, n, EMPTY, 0, EMPTY, 0, out0,
+                            p + (i + 1) * size, n, EMPTY, 0, EMPTY, 0, out1)
+            i += 2
+        if i < count:
+            srp_sha256(p + i * size, n, out0)

@@ -115,3 +115,120 @@ def test_rejects_non_buffer():
         s.sha256("text")
     with pytest.raises(TypeError):
         s.sha256(None)
+
+
+# ---------------------------------------------------------------- two streams (sha256_3_x2)
+
+EDGES = (0, 1, 31, 32, 33, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 1088, 1089)
+
+
+def split3(data: bytes, rnd: random.Random) -> tuple[bytes, bytes, bytes]:
+    i, j = sorted(rnd.randint(0, len(data)) for _ in range(2))
+    return data[:i], data[i:j], data[j:]
+
+
+def check_x2(m0: bytes, m1: bytes, rnd: random.Random) -> None:
+    parts0, parts1 = split3(m0, rnd), split3(m1, rnd)
+    d0, d1 = s.sha256_3_x2(*parts0, *parts1)
+    assert (d0, d1) == (ref(m0), ref(m1)), (len(m0), len(m1), [len(p) for p in parts0 + parts1])
+
+
+def test_x2_edge_length_pairs(impl):
+    """Every pair of lengths around the padding and block boundaries, equal and unequal,
+    so the interleaved loop ends on either stream and the tail/padding blocks differ."""
+    rnd = random.Random(2)
+    pool = bytes(rnd.getrandbits(8) for _ in range(2 * max(EDGES)))
+    for n0 in EDGES:
+        for n1 in EDGES:
+            check_x2(pool[:n0], pool[len(pool) - n1:], rnd)
+
+
+def test_x2_frame_shaped_parts(impl):
+    """packetId layout: 32-byte previous ‖ message ‖ 32-byte next, every message length
+    around the boundaries, paired with full and empty messages."""
+    rnd = random.Random(3)
+    prev, nxt = bytes(range(32)), bytes(range(100, 132))
+    msg = bytes(rnd.getrandbits(8) for _ in range(1024))
+    for n in (*range(0, 140), 500, 959, 960, 961, 1000, 1023, 1024):
+        for other in (0, n, 1024):
+            d0, d1 = s.sha256_3_x2(prev, msg[:n], nxt, nxt, msg[:other], prev)
+            assert d0 == ref(prev + msg[:n] + nxt), (n, other)
+            assert d1 == ref(nxt + msg[:other] + prev), (n, other)
+
+
+def test_x2_empty_parts(impl):
+    assert s.sha256_3_x2(b"", b"", b"", b"", b"", b"") == (ref(b""), ref(b""))
+    data = bytes(range(200))
+    for n in (55, 56, 64, 120, 200):
+        d = data[:n]
+        assert s.sha256_3_x2(d, b"", b"", b"", b"", d) == (ref(d), ref(d))
+        assert s.sha256_3_x2(b"", d, b"", b"", b"", b"") == (ref(d), ref(b""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    m0=st.binary(max_size=1500),
+    m1=st.binary(max_size=1500),
+    seed=st.integers(0, 2**32 - 1),
+    portable=st.booleans(),
+)
+def test_x2_random(m0, m1, seed, portable):
+    s.force_portable(portable)
+    try:
+        check_x2(m0, m1, random.Random(seed))
+        check_x2(m0, m0, random.Random(seed + 1))  # equal lengths: fully interleaved
+    finally:
+        s.force_portable(False)
+
+
+def test_x2_fips_vectors(impl):
+    msgs = [m for m, _ in FIPS[:4]]
+    for m0 in msgs:
+        for m1 in msgs:
+            assert s.sha256_3_x2(m0, b"", b"", b"", m1, b"") == (ref(m0), ref(m1))
+
+
+def test_hash_loop_x2(impl):
+    buf = bytes(range(256)) * 20
+    s.hash_loop_x2(buf, 1088, 4)
+    s.hash_loop_x2(buf, 1000, 5)  # odd count: last one alone
+    s.hash_loop_x2(buf, 0, 10)
+    s.hash_loop_x2(b"", 0, 0)
+    with pytest.raises(ValueError):
+        s.hash_loop_x2(buf, 1088, 5)
+    with pytest.raises(ValueError):
+        s.hash_loop_x2(buf, 1, -1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(st.tuples(st.integers(0, 1024), st.booleans()), min_size=0, max_size=12),
+    portable=st.booleans(),
+)
+def test_x2_in_frame_batch_ids(items, portable):
+    """The batch packetId path pairs valid frames for sha256_3_x2 across invalid ones (and
+    hashes an odd one alone): every id must still equal hashlib's (SPEC 2 packetId)."""
+    from srpfast import frame
+
+    rnd = random.Random(len(items))
+    datagrams = []
+    for n, ok in items:
+        d = bytearray(frame.encode(type=6, message=rnd.randbytes(n),
+                                   previous_id=rnd.randbytes(32), next_id=rnd.randbytes(32)))
+        if not ok:
+            d[0] = 0  # bad magic
+        datagrams.append(bytes(d))
+    checker = frame.BatchChecker(max(1, len(items)))
+    s.force_portable(portable)
+    try:
+        valid = checker.check(b"".join(datagrams), len(datagrams))
+    finally:
+        s.force_portable(False)
+    assert valid == sum(ok for _, ok in items)
+    for i, d in enumerate(datagrams):
+        pid = bytes(checker.ids[32 * i:32 * i + 32])
+        if items[i][1]:
+            n = items[i][0]
+            assert pid == ref(d[70:102] + d[134:134 + n] + d[102:134]), i
+        else:
+            assert pid == bytes(32)
