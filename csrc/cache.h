@@ -70,8 +70,10 @@ size_t srp_cache_memory_bytes(const srp_cache *c);  /* everything allocated, <= 
 void srp_cache_counters(const srp_cache *c, uint64_t out[SRP_CC_COUNT]);
 uint64_t srp_cache_seed(const srp_cache *c);
 
-/* Insert a frame already validated, with its packetId. ttl and postage are read from the
- * frame; expiry = now + ttl. Returns an srp_cache_verdict. */
+/* Insert a frame already validated, with its packetId (e.g. from srp_frame_check_batch). ttl
+ * and postage are read from the frame; expiry = now + ttl. Returns an srp_cache_verdict. Does
+ * not touch the seen pre-filter (the SHA-256 is already paid): a later copy offered through
+ * srp_cache_offer is found by id once, then by the filter. */
 int srp_cache_insert(srp_cache *c, const uint8_t *frame, const uint8_t id[32], uint64_t source_key,
                      double now, int member);
 /* Same with an explicit expiry time (restoring a saved cache). */
@@ -105,10 +107,12 @@ double srp_cache_next_expiry(const srp_cache *c);
 
 /* Up to k ids (32 bytes each into ids_out) of the lowest hop counts, restricted to one 16-byte
  * cluster tag unless cluster is NULL. Cost O(k + 17). Returns how many were written. */
-size_t srp_cache_lowest_hops(const srp_cache *c, size_t k, const uint8_t *cluster, uint8_t *ids_out);
+size_t srp_cache_lowest_hops(const srp_cache *c, size_t k, const uint8_t *cluster,
+                             uint8_t *ids_out);
 
 /* Ids of cached packets whose previousId is prev (not all-zero); up to max. */
-size_t srp_cache_by_previous(const srp_cache *c, const uint8_t prev[32], uint8_t *ids_out, size_t max);
+size_t srp_cache_by_previous(const srp_cache *c, const uint8_t prev[32], uint8_t *ids_out,
+                             size_t max);
 /* The cached packet whose nextId is next (the fragment before it): 1 and id_out, or 0. */
 int srp_cache_by_next(const srp_cache *c, const uint8_t next[32], uint8_t id_out[32]);
 

@@ -58,13 +58,13 @@ size_t srp_seen_bytes_for(unsigned log2_slots) {
 
 uint64_t srp_seen_key(const srp_seen *s, const uint8_t *frame) {
     /* Skip the fields a relay changes (hops, ttl, postage: SPEC 2), so every copy of a packet
-     * has the same key whatever path it took. One streaming state, three segments. */
-    XXH3_state_t st;
-    XXH3_64bits_reset_withSeed(&st, s->seed);
-    XXH3_64bits_update(&st, frame, SRP_OFF_HOPS);
-    XXH3_64bits_update(&st, frame + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS);
-    XXH3_64bits_update(&st, frame + SRP_OFF_RESERVED, SRP_PACKET_BYTES - SRP_OFF_RESERVED);
-    return XXH3_64bits_digest(&st);
+     * has the same key whatever path it took: the 15 immutable header bytes before ttl are
+     * hashed first and seed the hash of bytes 21..1157 (no streaming state to set up). */
+    uint8_t head[15];
+    memcpy(head, frame, SRP_OFF_HOPS);
+    memcpy(head + SRP_OFF_HOPS, frame + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS);
+    uint64_t h = XXH3_64bits_withSeed(head, sizeof head, s->seed);
+    return XXH3_64bits_withSeed(frame + SRP_OFF_RESERVED, SRP_PACKET_BYTES - SRP_OFF_RESERVED, h);
 }
 
 static uint32_t generation(const srp_seen *s, double now) {

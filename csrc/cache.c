@@ -1,0 +1,482 @@
+/* The bounded replication cache (SPEC 6, 7, 9.4). Design and invariants: cache.h and
+ * docs/CACHE.md. Everything is allocated once in srp_cache_new; nothing grows afterwards. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cache_impl.h"
+
+/* ---- sizing: the whole footprint is computed before allocating, so it fits the bound ---- */
+
+static size_t pow2_at_least(size_t x) {
+    size_t p = 1;
+    while (p < x) p <<= 1;
+    return p;
+}
+
+static unsigned seen_log2(size_t slots) {
+    unsigned l = 6;
+    while (((size_t)1 << l) < 2 * slots) l++;
+    return l;
+}
+
+static size_t footprint(size_t n) {
+    size_t tab = pow2_at_least(2 * n), chain = pow2_at_least(n);
+    return sizeof(struct srp_cache) + n * (SRP_PACKET_BYTES + sizeof(entry) + sizeof(src_rec) +
+                                           sizeof(cl_rec) + 2 * sizeof(uint32_t)) +
+           3 * tab * sizeof(uint64_t) + 2 * chain * sizeof(uint32_t) +
+           srp_seen_bytes_for(seen_log2(n));
+}
+
+/* ---- open-addressing index ---- */
+
+static inline uint64_t oa_pack(uint32_t h, uint32_t idx) {
+    return ((uint64_t)h << 32) | (idx + 1u);
+}
+
+static void oa_put(oa_index *x, uint32_t h, uint32_t idx) {
+    size_t p = h & x->mask;
+    while (x->t[p]) p = (p + 1) & x->mask;
+    x->t[p] = oa_pack(h, idx);
+}
+
+static void oa_del(oa_index *x, uint32_t h, uint32_t idx) {
+    size_t i = h & x->mask;
+    while ((uint32_t)x->t[i] != idx + 1u) i = (i + 1) & x->mask;
+    for (;;) {
+        x->t[i] = 0;
+        size_t j = i;
+        for (;;) {
+            j = (j + 1) & x->mask;
+            if (!x->t[j]) return;
+            size_t k = (size_t)(x->t[j] >> 32) & x->mask; /* home of the slot at j */
+            int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+            if (!stays) break;
+        }
+        x->t[i] = x->t[j];
+        i = j;
+    }
+}
+
+/* ---- expiry heaps (min on expires, then seq) ---- */
+
+static void heap_set(srp_cache *c, heap *h, size_t pos, uint32_t idx) {
+    h->a[pos] = idx;
+    c->e[idx].heap_pos = (uint32_t)pos;
+}
+
+static void sift_up(srp_cache *c, heap *h, size_t pos) {
+    uint32_t idx = h->a[pos];
+    while (pos > 0) {
+        size_t parent = (pos - 1) / 2;
+        if (!before(c, idx, h->a[parent])) break;
+        heap_set(c, h, pos, h->a[parent]);
+        pos = parent;
+    }
+    heap_set(c, h, pos, idx);
+}
+
+static void sift_down(srp_cache *c, heap *h, size_t pos) {
+    uint32_t idx = h->a[pos];
+    for (;;) {
+        size_t l = 2 * pos + 1, m = pos;
+        uint32_t best = idx;
+        if (l < h->n && before(c, h->a[l], best)) { m = l; best = h->a[l]; }
+        if (l + 1 < h->n && before(c, h->a[l + 1], best)) { m = l + 1; best = h->a[l + 1]; }
+        if (m == pos) break;
+        heap_set(c, h, pos, best);
+        pos = m;
+    }
+    heap_set(c, h, pos, idx);
+}
+
+static void heap_remove(srp_cache *c, heap *h, size_t pos) {
+    uint32_t last = h->a[--h->n];
+    if (pos == h->n) return;
+    heap_set(c, h, pos, last);
+    sift_down(c, h, pos);
+    sift_up(c, h, c->e[last].heap_pos);
+}
+
+/* ---- tree buckets ---- */
+
+static void tree_toggle(srp_cache *c, const uint8_t *id, int add) {
+    uint64_t v = be64(id + 8);
+    bucket *bs[4] = {&c->root, &c->tree1[id[0] >> 4], &c->tree2[id[0]], &c->tree3[leaf_of(id)]};
+    for (int i = 0; i < 4; i++) {
+        bs[i]->hash ^= v;
+        if (add) bs[i]->count++;
+        else bs[i]->count--;
+    }
+}
+
+/* ---- doubly-linked list helpers on entry fields, by member offset ---- */
+
+#define LIST_PUSH(c, headp, i, PREV, NEXT)                        \
+    do {                                                          \
+        uint32_t h_ = *(headp);                                   \
+        (c)->e[i].PREV = NIL;                                     \
+        (c)->e[i].NEXT = h_;                                      \
+        if (h_ != NIL) (c)->e[h_].PREV = (i);                     \
+        *(headp) = (i);                                           \
+    } while (0)
+
+#define LIST_UNLINK(c, headp, i, PREV, NEXT)                      \
+    do {                                                          \
+        uint32_t p_ = (c)->e[i].PREV, n_ = (c)->e[i].NEXT;        \
+        if (p_ != NIL) (c)->e[p_].NEXT = n_;                      \
+        else *(headp) = n_;                                       \
+        if (n_ != NIL) (c)->e[n_].PREV = p_;                      \
+    } while (0)
+
+/* ---- remove / insert ---- */
+
+static void remove_entry(srp_cache *c, uint32_t i, int counter) {
+    entry *x = &c->e[i];
+    const uint8_t *f = frame_at(c, i);
+    oa_del(&c->ids, h32(x->id, 32, c->seed), i);
+    heap_remove(c, &c->heaps[x->member], x->heap_pos);
+    LIST_UNLINK(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
+
+    cl_rec *cr = &c->cls[x->cl];
+    LIST_UNLINK(c, &cr->heads[x->hopb], i, cl_prev, cl_next);
+    if (--cr->count == 0) {
+        oa_del(&c->cl_ix, h32(cr->tag, 16, c->seed), x->cl);
+        cr->heads[0] = c->free_cl;
+        c->free_cl = x->cl;
+    }
+
+    src_rec *sr = &c->srcs[x->src];
+    if (x->src_prev != NIL) c->e[x->src_prev].src_next = x->src_next;
+    else sr->head = x->src_next;
+    if (x->src_next != NIL) c->e[x->src_next].src_prev = x->src_prev;
+    else sr->tail = x->src_prev;
+    if (--sr->count == 0) {
+        oa_del(&c->src_ix, h32(&sr->key, 8, c->seed), x->src);
+        sr->head = c->free_src;
+        c->free_src = x->src;
+    }
+
+    if (x->chained & 1) {
+        size_t b = h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask;
+        LIST_UNLINK(c, &c->pv_heads[b], i, pv_prev, pv_next);
+    }
+    if (x->chained & 2) {
+        size_t b = h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask;
+        LIST_UNLINK(c, &c->nx_heads[b], i, nx_prev, nx_next);
+    }
+    LIST_UNLINK(c, &c->leaf_heads[leaf_of(x->id)], i, leaf_prev, leaf_next);
+    tree_toggle(c, x->id, 0);
+
+    x->used = 0;
+    x->hop_next = c->free_entry;
+    c->free_entry = i;
+    if (c->newest == i) c->newest = NIL;
+    c->count--;
+    c->counters[counter]++;
+}
+
+/* Capacity victim (SPEC 7): non-members before members; nearest expiry first; never the newest.
+ * The newest can only be a heap root, so its replacement is the smaller root child. */
+static uint32_t pick_victim(const srp_cache *c) {
+    for (int k = 0; k < 2; k++) {
+        const heap *h = &c->heaps[k];
+        if (h->n == 0) continue;
+        if (h->a[0] != c->newest) return h->a[0];
+        if (h->n >= 3) return before(c, h->a[1], h->a[2]) ? h->a[1] : h->a[2];
+        if (h->n == 2) return h->a[1];
+    }
+    return c->newest; /* only reachable with one entry in total, never with slots >= 4 */
+}
+
+static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, uint64_t fp,
+                       uint64_t source, double expires, int member, uint32_t *slot_out) {
+    uint32_t hid = h32(id, 32, c->seed);
+    uint32_t dup = find_id(c, hid, id);
+    if (dup != NIL) {
+        c->counters[SRP_CC_DUPLICATES]++;
+        *slot_out = dup;
+        return SRP_CACHE_DUPLICATE;
+    }
+    uint32_t hs = h32(&source, 8, c->seed);
+    uint32_t s = find_src(c, hs, source);
+    /* A share of the whole cache (source_share = 1) is no limit: capacity eviction applies. */
+    if (s != NIL && c->srcs[s].count >= c->share_slots && c->share_slots < c->slots) {
+        if (c->policy == SRP_SHARE_REFUSE) {
+            c->counters[SRP_CC_REFUSED_SHARE]++;
+            return SRP_CACHE_REFUSED_SHARE;
+        }
+        remove_entry(c, c->srcs[s].head, SRP_CC_SHARE_REPLACED);
+        s = find_src(c, hs, source); /* the record is freed if that was its last entry */
+    } else if (c->count >= c->slots) {
+        remove_entry(c, pick_victim(c), SRP_CC_EVICTED);
+        s = find_src(c, hs, source);
+    }
+
+    uint32_t i = c->free_entry;
+    entry *x = &c->e[i];
+    c->free_entry = x->hop_next;
+    uint8_t *f = frame_at(c, i);
+    memcpy(f, frame, SRP_PACKET_BYTES);
+    memcpy(x->id, id, 32);
+    x->source = source;
+    x->fp = fp;
+    x->seq = ++c->seq;
+    x->expires = expires;
+    x->hopb = f[SRP_OFF_HOPS] < SRP_CACHE_HOP_BUCKETS ? f[SRP_OFF_HOPS] : SRP_CACHE_HOP_BUCKETS - 1;
+    x->member = member ? 1 : 0;
+    x->used = 1;
+    x->chained = 0;
+
+    oa_put(&c->ids, hid, i);
+    heap *hp = &c->heaps[x->member];
+    hp->a[hp->n] = i;
+    x->heap_pos = (uint32_t)hp->n++;
+    sift_up(c, hp, x->heap_pos);
+    LIST_PUSH(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
+
+    uint32_t hc = h32(f + SRP_OFF_CLUSTER, 16, c->seed);
+    uint32_t cl = find_cl(c, hc, f + SRP_OFF_CLUSTER);
+    if (cl == NIL) { /* a free record exists: live clusters <= live entries < slots */
+        cl = c->free_cl;
+        c->free_cl = c->cls[cl].heads[0];
+        memcpy(c->cls[cl].tag, f + SRP_OFF_CLUSTER, 16);
+        c->cls[cl].count = 0;
+        for (int b = 0; b < SRP_CACHE_HOP_BUCKETS; b++) c->cls[cl].heads[b] = NIL;
+        oa_put(&c->cl_ix, hc, cl);
+    }
+    x->cl = cl;
+    c->cls[cl].count++;
+    LIST_PUSH(c, &c->cls[cl].heads[x->hopb], i, cl_prev, cl_next);
+
+    if (s == NIL) {
+        s = c->free_src;
+        c->free_src = c->srcs[s].head;
+        c->srcs[s].key = source;
+        c->srcs[s].count = 0;
+        c->srcs[s].head = c->srcs[s].tail = NIL;
+        oa_put(&c->src_ix, hs, s);
+    }
+    src_rec *sr = &c->srcs[s];
+    x->src = s;
+    x->src_next = NIL;
+    x->src_prev = sr->tail;
+    if (sr->tail != NIL) c->e[sr->tail].src_next = i;
+    else sr->head = i;
+    sr->tail = i;
+    sr->count++;
+
+    if (!is_zero32(f + SRP_OFF_PREVIOUS)) {
+        size_t b = h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask;
+        LIST_PUSH(c, &c->pv_heads[b], i, pv_prev, pv_next);
+        x->chained |= 1;
+    }
+    if (!is_zero32(f + SRP_OFF_NEXT)) {
+        size_t b = h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask;
+        LIST_PUSH(c, &c->nx_heads[b], i, nx_prev, nx_next);
+        x->chained |= 2;
+    }
+    LIST_PUSH(c, &c->leaf_heads[leaf_of(id)], i, leaf_prev, leaf_next);
+    tree_toggle(c, id, 1);
+
+    c->newest = i;
+    c->count++;
+    c->counters[SRP_CC_INSERTED]++;
+    *slot_out = i;
+    return SRP_CACHE_INSERTED;
+}
+
+/* ---- public: lifetime ---- */
+
+srp_cache *srp_cache_new(size_t capacity_bytes, double source_share) {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&ts;
+    }
+    return srp_cache_new_ex(capacity_bytes, source_share, SRP_SHARE_REPLACE, 120.0, seed);
+}
+
+srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int share_policy,
+                            double seen_horizon, uint64_t seed) {
+    if (!(source_share > 0.0 && source_share <= 1.0) || !(seen_horizon > 0.0)) return NULL;
+    if (share_policy != SRP_SHARE_REPLACE && share_policy != SRP_SHARE_REFUSE) return NULL;
+    /* Largest n whose whole footprint fits (footprint is increasing in n). */
+    size_t lo = 0, hi = capacity_bytes / SRP_PACKET_BYTES;
+    if (hi > 0x3fffffff) hi = 0x3fffffff;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (footprint(mid) <= capacity_bytes) lo = mid;
+        else hi = mid - 1;
+    }
+    size_t n = lo;
+    if (n < SRP_CACHE_MIN_SLOTS) return NULL;
+
+    srp_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    size_t tab = pow2_at_least(2 * n), chain = pow2_at_least(n);
+    c->slots = n;
+    c->share_slots = (size_t)((double)n * source_share);
+    if (c->share_slots < 1) c->share_slots = 1;
+    c->policy = share_policy;
+    c->seed = seed;
+    c->memory_bytes = footprint(n);
+    c->entry_bytes = c->memory_bytes / n;
+    c->frames = malloc(n * SRP_PACKET_BYTES);
+    c->e = calloc(n, sizeof(entry));
+    c->srcs = calloc(n, sizeof(src_rec));
+    c->cls = calloc(n, sizeof(cl_rec));
+    c->ids.t = calloc(tab, sizeof(uint64_t));
+    c->src_ix.t = calloc(tab, sizeof(uint64_t));
+    c->cl_ix.t = calloc(tab, sizeof(uint64_t));
+    c->ids.mask = c->src_ix.mask = c->cl_ix.mask = tab - 1;
+    c->pv_heads = malloc(chain * sizeof(uint32_t));
+    c->nx_heads = malloc(chain * sizeof(uint32_t));
+    c->chain_mask = chain - 1;
+    c->heaps[0].a = malloc(n * sizeof(uint32_t));
+    c->heaps[1].a = malloc(n * sizeof(uint32_t));
+    c->seen = srp_seen_new(seen_log2(n), seen_horizon, seed ^ 0x5EE45EE45EE45EE4ull);
+    if (!c->frames || !c->e || !c->srcs || !c->cls || !c->ids.t || !c->src_ix.t || !c->cl_ix.t ||
+        !c->pv_heads || !c->nx_heads || !c->heaps[0].a || !c->heaps[1].a || !c->seen) {
+        srp_cache_free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < chain; i++) c->pv_heads[i] = c->nx_heads[i] = NIL;
+    for (size_t i = 0; i < SRP_CACHE_HOP_BUCKETS; i++) c->hop_heads[i] = NIL;
+    for (size_t i = 0; i < LEAVES; i++) c->leaf_heads[i] = NIL;
+    for (size_t i = 0; i < n; i++) { /* free lists in slot order */
+        uint32_t next = i + 1 < n ? (uint32_t)(i + 1) : NIL;
+        c->e[i].hop_next = next;
+        c->srcs[i].head = next;
+        c->cls[i].heads[0] = next;
+    }
+    c->free_entry = c->free_src = c->free_cl = 0;
+    c->newest = NIL;
+    return c;
+}
+
+void srp_cache_free(srp_cache *c) {
+    if (!c) return;
+    free(c->frames);
+    free(c->e);
+    free(c->srcs);
+    free(c->cls);
+    free(c->ids.t);
+    free(c->src_ix.t);
+    free(c->cl_ix.t);
+    free(c->pv_heads);
+    free(c->nx_heads);
+    free(c->heaps[0].a);
+    free(c->heaps[1].a);
+    srp_seen_free(c->seen);
+    free(c);
+}
+
+/* ---- public: insert ---- */
+
+static double expiry(double now, const uint8_t *frame) {
+    return now + (double)srp_be32(frame + SRP_OFF_TTL);
+}
+
+int srp_cache_insert(srp_cache *c, const uint8_t *frame, const uint8_t id[32], uint64_t source_key,
+                     double now, int member) {
+    return srp_cache_insert_expiring(c, frame, id, source_key, now, expiry(now, frame), member);
+}
+
+int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t id[32],
+                              uint64_t source_key, double now, double expires, int member) {
+    /* The caller already paid SHA-256, so the pre-filter is not consulted here (fp 0 =
+     * unknown). A later copy offered through srp_cache_offer misses the filter once, is found
+     * by id, and is recognised by the filter from then on. */
+    uint32_t slot;
+    (void)now;
+    return insert_core(c, frame, id, 0, source_key, expires, member, &slot);
+}
+
+/* Same packet = same immutable bytes (everything but hops, ttl, postage): then the packetId is
+ * equal too, so this confirms a pre-filter hit without SHA-256. */
+static int same_packet(const uint8_t *a, const uint8_t *b) {
+    return memcmp(a, b, SRP_OFF_HOPS) == 0 &&
+           memcmp(a + SRP_OFF_FLAGS, b + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS) == 0 &&
+           memcmp(a + SRP_OFF_RESERVED, b + SRP_OFF_RESERVED,
+                  SRP_PACKET_BYTES - SRP_OFF_RESERVED) == 0;
+}
+
+int srp_cache_offer(srp_cache *c, const uint8_t *d, size_t n, uint64_t source_key, double now,
+                    int member, uint8_t *id_out) {
+    if (srp_frame_validate(d, n) != SRP_OK) {
+        c->counters[SRP_CC_INVALID]++;
+        return SRP_CACHE_INVALID;
+    }
+    uint64_t fp = srp_seen_key(c->seen, d);
+    uint32_t hint, slot;
+    if (srp_seen_check_and_add(c->seen, fp, now, &hint) && hint < c->slots) {
+        const entry *x = &c->e[hint];
+        if (x->used && (x->fp == fp || x->fp == 0) && same_packet(frame_at(c, hint), d)) {
+            c->counters[SRP_CC_DUPLICATES]++;
+            c->counters[SRP_CC_DUP_PREFILTER]++;
+            if (id_out) memcpy(id_out, x->id, 32);
+            return SRP_CACHE_DUPLICATE;
+        }
+    }
+    uint8_t id[32];
+    srp_frame_packet_id(d, id);
+    if (id_out) memcpy(id_out, id, 32);
+    int v = insert_core(c, d, id, fp, source_key, expiry(now, d), member, &slot);
+    if (v != SRP_CACHE_REFUSED_SHARE) srp_seen_set_value(c->seen, fp, slot);
+    return v;
+}
+
+size_t srp_cache_offer_batch(srp_cache *c, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                             size_t count, const uint64_t *sources, int one_source, double now,
+                             int member, uint8_t *verdicts) {
+    size_t inserted = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = lens ? lens[i] : SRP_PACKET_BYTES;
+        if (n > stride) n = 0; /* longer than its slot: truncated, so invalid */
+        int v = srp_cache_offer(c, buf + i * stride, n, sources[one_source ? 0 : i], now, member,
+                                NULL);
+        if (verdicts) verdicts[i] = (uint8_t)v;
+        inserted += v == SRP_CACHE_INSERTED;
+    }
+    return inserted;
+}
+
+/* ---- public: remove ---- */
+
+int srp_cache_remove(srp_cache *c, const uint8_t id[32]) {
+    uint32_t i = find_id(c, h32(id, 32, c->seed), id);
+    if (i == NIL) return 0;
+    remove_entry(c, i, SRP_CC_REMOVED);
+    return 1;
+}
+
+/* ---- public: expiry ---- */
+
+size_t srp_cache_expire(srp_cache *c, double now, uint8_t *out, size_t max_out) {
+    size_t written = 0;
+    for (;;) {
+        uint32_t i = NIL;
+        for (int k = 0; k < 2; k++) {
+            const heap *h = &c->heaps[k];
+            if (h->n && c->e[h->a[0]].expires <= now && (i == NIL || before(c, h->a[0], i)))
+                i = h->a[0];
+        }
+        if (i == NIL) break;
+        const uint8_t *f = frame_at(c, i);
+        uint8_t postage = f[SRP_OFF_POSTAGE];
+        if (postage > 1) { /* decremented postage still > 0: re-broadcast once (SPEC 6) */
+            if (written == max_out) break;
+            uint8_t *o = out + written * SRP_PACKET_BYTES;
+            memcpy(o, f, SRP_PACKET_BYTES);
+            o[SRP_OFF_POSTAGE] = (uint8_t)(postage - 1);
+            written++;
+            c->counters[SRP_CC_REBROADCAST]++;
+        }
+        remove_entry(c, i, SRP_CC_EXPIRED);
+    }
+    return written;
+}
+

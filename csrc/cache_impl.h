@@ -1,0 +1,137 @@
+/* Private to csrc/cache*.c: the cache's structures and the inline helpers its two files share
+ * (cache.c mutates; cache_query.c only reads). Not part of the C API: use cache.h. */
+#ifndef SRP_CACHE_IMPL_H
+#define SRP_CACHE_IMPL_H
+#include <string.h>
+
+#include "cache.h"
+#include "seen.h"
+
+#define NIL UINT32_MAX
+#define LEAVES 4096 /* 16^SRP_CACHE_TREE_DEPTH */
+
+typedef struct {
+    uint8_t id[32];
+    uint64_t source;  /* caller's 64-bit source key */
+    uint64_t fp;      /* seen pre-filter key of the frame; 0 = not computed (id given) */
+    uint64_t seq;     /* insertion order: tie-break and "newest" */
+    double expires;
+    uint32_t heap_pos;
+    uint32_t src, cl; /* source / cluster record index */
+    uint32_t hop_prev, hop_next;   /* global hop-bucket list (hop_next doubles as free list) */
+    uint32_t cl_prev, cl_next;     /* per-cluster hop-bucket list */
+    uint32_t src_prev, src_next;   /* per-source FIFO, oldest at head */
+    uint32_t pv_prev, pv_next;     /* previousId hash chain */
+    uint32_t nx_prev, nx_next;     /* nextId hash chain */
+    uint32_t leaf_prev, leaf_next; /* summary-tree leaf list */
+    uint8_t hopb, member, used, chained; /* chained: bit0 in pv chain, bit1 in nx chain */
+} entry;
+
+typedef struct {
+    uint64_t key;
+    uint32_t count, head, tail, pad; /* head doubles as free-list link */
+} src_rec;
+
+typedef struct {
+    uint8_t tag[16];
+    uint32_t count;
+    uint32_t heads[SRP_CACHE_HOP_BUCKETS]; /* heads[0] doubles as free-list link */
+} cl_rec;
+
+typedef struct {
+    uint64_t hash;
+    uint32_t count, pad;
+} bucket;
+
+/* Linear-probing index of uint32 record numbers: slot = (h32 << 32) | (idx + 1), 0 = empty.
+ * Keeping 32 bits of the hash in the slot skips most record reads on a probe and lets
+ * backward-shift deletion find each slot's home without rehashing. */
+typedef struct {
+    uint64_t *t;
+    size_t mask;
+} oa_index;
+
+typedef struct {
+    uint32_t *a;
+    size_t n;
+} heap;
+
+struct srp_cache {
+    size_t slots, share_slots, count, entry_bytes, memory_bytes;
+    int policy;
+    uint64_t seed, seq;
+    uint32_t free_entry, free_src, free_cl, newest;
+    uint8_t *frames;
+    entry *e;
+    src_rec *srcs;
+    cl_rec *cls;
+    oa_index ids, src_ix, cl_ix;
+    uint32_t *pv_heads, *nx_heads;
+    size_t chain_mask;
+    heap heaps[2]; /* [0] non-member, [1] member: eviction empties [0] first */
+    uint32_t hop_heads[SRP_CACHE_HOP_BUCKETS];
+    bucket root, tree1[16], tree2[256], tree3[LEAVES];
+    uint32_t leaf_heads[LEAVES];
+    srp_seen *seen;
+    uint64_t counters[SRP_CC_COUNT];
+};
+
+/* ---- small helpers ---- */
+
+static inline uint8_t *frame_at(const srp_cache *c, uint32_t i) {
+    return c->frames + (size_t)i * SRP_PACKET_BYTES;
+}
+
+static inline int is_zero32(const uint8_t *p) {
+    uint64_t w[4];
+    memcpy(w, p, 32);
+    return (w[0] | w[1] | w[2] | w[3]) == 0;
+}
+
+static inline uint64_t be64(const uint8_t *p) {
+    return ((uint64_t)srp_be32(p) << 32) | srp_be32(p + 4);
+}
+
+static inline uint32_t h32(const void *p, size_t n, uint64_t seed) {
+    return (uint32_t)srp_hash64(p, n, seed);
+}
+
+static inline size_t leaf_of(const uint8_t *id) {
+    return ((size_t)id[0] << 4) | (id[1] >> 4);
+}
+
+static inline uint32_t find_id(const srp_cache *c, uint32_t h, const uint8_t *id) {
+    size_t p = h & c->ids.mask;
+    for (uint64_t s; (s = c->ids.t[p]) != 0; p = (p + 1) & c->ids.mask) {
+        if ((uint32_t)(s >> 32) == h) {
+            uint32_t i = (uint32_t)s - 1u;
+            if (memcmp(c->e[i].id, id, 32) == 0) return i;
+        }
+    }
+    return NIL;
+}
+
+static inline uint32_t find_src(const srp_cache *c, uint32_t h, uint64_t key) {
+    size_t p = h & c->src_ix.mask;
+    for (uint64_t s; (s = c->src_ix.t[p]) != 0; p = (p + 1) & c->src_ix.mask) {
+        uint32_t i = (uint32_t)s - 1u;
+        if ((uint32_t)(s >> 32) == h && c->srcs[i].key == key) return i;
+    }
+    return NIL;
+}
+
+static inline uint32_t find_cl(const srp_cache *c, uint32_t h, const uint8_t *tag) {
+    size_t p = h & c->cl_ix.mask;
+    for (uint64_t s; (s = c->cl_ix.t[p]) != 0; p = (p + 1) & c->cl_ix.mask) {
+        uint32_t i = (uint32_t)s - 1u;
+        if ((uint32_t)(s >> 32) == h && memcmp(c->cls[i].tag, tag, 16) == 0) return i;
+    }
+    return NIL;
+}
+
+static inline int before(const srp_cache *c, uint32_t a, uint32_t b) {
+    const entry *x = &c->e[a], *y = &c->e[b];
+    return x->expires < y->expires || (x->expires == y->expires && x->seq < y->seq);
+}
+
+#endif

@@ -1,0 +1,195 @@
+/* The relay data plane: see dataplane.h. No allocation per packet; the candidate table is a
+ * flat array with prefix sums of the weights, so a weighted pick is one binary search. */
+#include "dataplane.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t addr[SRP_DP_ADDR_BYTES];
+    uint64_t key;
+    double cum;  /* prefix sum of weights up to and including this peer */
+    uint8_t hard;
+} dp_peer;
+
+struct srp_dataplane {
+    srp_cache *cache;
+    dp_peer *peers;
+    size_t npeers;
+    double total;
+    unsigned fanout, max_hops;
+    int self_hard;
+    uint8_t tags[SRP_DP_MAX_MEMBERS][16];
+    size_t ntags;
+    uint8_t subs[SRP_DP_MAX_MEMBERS][32];
+    size_t nsubs;
+    uint64_t rng;
+    uint64_t counters[SRP_DPC_COUNT];
+};
+
+static const char *const counter_names[SRP_DPC_COUNT] = {
+    "valid", "size", "magic", "type", "version", "flags", "length", "padding",
+    "duplicate", "refused", "cached", "forwarded", "hop_limit", "no_peers", "up_control",
+    "up_deliver", "out_full",
+};
+
+const char *srp_dp_counter_name(int counter) {
+    return (counter >= 0 && counter < SRP_DPC_COUNT) ? counter_names[counter] : "unknown";
+}
+
+static uint64_t next_rand(srp_dataplane *dp) { /* xorshift64*: deterministic per seed */
+    uint64_t x = dp->rng;
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    dp->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed) {
+    if (!cache || fanout == 0 || fanout > 16) return NULL;
+    srp_dataplane *dp = calloc(1, sizeof *dp);
+    if (!dp) return NULL;
+    dp->peers = calloc(SRP_DP_MAX_PEERS, sizeof *dp->peers);
+    if (!dp->peers) { free(dp); return NULL; }
+    dp->cache = cache;
+    dp->fanout = fanout;
+    dp->max_hops = max_hops;
+    dp->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
+    return dp;
+}
+
+void srp_dp_free(srp_dataplane *dp) {
+    if (!dp) return;
+    free(dp->peers);
+    free(dp);
+}
+
+size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const uint64_t *keys,
+                        const double *weights, const uint8_t *hard) {
+    if (n > SRP_DP_MAX_PEERS) n = SRP_DP_MAX_PEERS;
+    double cum = 0.0;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(weights[i] > 0.0)) continue; /* also rejects NaN */
+        dp_peer *p = &dp->peers[kept++];
+        memcpy(p->addr, addrs + i * SRP_DP_ADDR_BYTES, SRP_DP_ADDR_BYTES);
+        p->key = keys[i];
+        p->hard = hard ? hard[i] : 0;
+        cum += weights[i];
+        p->cum = cum;
+    }
+    dp->npeers = kept;
+    dp->total = cum;
+    return kept;
+}
+
+void srp_dp_set_self_hard(srp_dataplane *dp, int hard) { dp->self_hard = hard != 0; }
+
+void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags, size_t nsubs,
+                           const uint8_t *subs) {
+    if (ntags > SRP_DP_MAX_MEMBERS) ntags = SRP_DP_MAX_MEMBERS;
+    if (nsubs > SRP_DP_MAX_MEMBERS) nsubs = SRP_DP_MAX_MEMBERS;
+    memcpy(dp->tags, tags, ntags * 16);
+    memcpy(dp->subs, subs, nsubs * 32);
+    dp->ntags = ntags;
+    dp->nsubs = nsubs;
+}
+
+static int eligible(const srp_dataplane *dp, size_t i, uint64_t exclude_key,
+                    const uint32_t *picked, size_t npicked) {
+    const dp_peer *p = &dp->peers[i];
+    if (exclude_key && p->key == exclude_key) return 0;
+    if (dp->self_hard && p->hard) return 0; /* SPEC 6: a Hard peer never picks Hard peers */
+    for (size_t j = 0; j < npicked; j++)
+        if (picked[j] == i) return 0;
+    return 1;
+}
+
+size_t srp_dp_choose(srp_dataplane *dp, uint64_t exclude_key, size_t k, uint32_t *idx_out) {
+    size_t n = 0;
+    if (dp->npeers == 0 || k == 0) return 0;
+    /* Weighted sampling without replacement: a few weighted draws (binary search on the
+     * prefix sums), then a linear sweep from a random start if draws keep colliding. */
+    for (unsigned attempt = 0; n < k && attempt < 4 * k; attempt++) {
+        double u = (double)(next_rand(dp) >> 11) * (1.0 / 9007199254740992.0) * dp->total;
+        size_t lo = 0, hi = dp->npeers - 1;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (dp->peers[mid].cum > u) hi = mid; else lo = mid + 1;
+        }
+        if (eligible(dp, lo, exclude_key, idx_out, n)) idx_out[n++] = (uint32_t)lo;
+    }
+    if (n < k) {
+        size_t start = (size_t)(next_rand(dp) % dp->npeers);
+        for (size_t s = 0; s < dp->npeers && n < k; s++) {
+            size_t i = (start + s) % dp->npeers;
+            if (eligible(dp, i, exclude_key, idx_out, n)) idx_out[n++] = (uint32_t)i;
+        }
+    }
+    return n;
+}
+
+static int is_member(const srp_dataplane *dp, const uint8_t *d, int *deliver) {
+    const uint8_t *tag = d + SRP_OFF_CLUSTER, *to = d + SRP_OFF_TO;
+    int in_cluster = 0;
+    for (size_t i = 0; i < dp->ntags; i++)
+        if (!memcmp(dp->tags[i], tag, 16)) { in_cluster = 1; break; }
+    *deliver = 0;
+    if (!in_cluster) return 0;
+    for (size_t i = 0; i < dp->nsubs; i++)
+        if (!memcmp(dp->subs[i], to, 32)) { *deliver = 1; break; }
+    return 1;
+}
+
+void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const uint32_t *lens,
+                    const uint64_t *src_keys, size_t count, double now,
+                    uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
+                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids) {
+    size_t nout = 0, nup = 0;
+    uint32_t picks[16];
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *d = buf + i * stride;
+        size_t n = lens ? lens[i] : SRP_PACKET_BYTES;
+        if (n > stride) n = stride + 1; /* truncated in its slot: certainly not a frame */
+        int v = srp_frame_validate(d, n);
+        dp->counters[v]++;
+        if (v != SRP_OK) continue;
+        if (d[SRP_OFF_TYPE] != 5 /* PUBLISH */) {
+            up_index[nup] = (uint32_t)i;
+            up_kind[nup++] = SRP_DP_UP_CONTROL;
+            dp->counters[SRP_DPC_UP_CONTROL]++;
+            continue;
+        }
+        int deliver;
+        int member = is_member(dp, d, &deliver);
+        uint64_t src = src_keys ? src_keys[i] : 0;
+        int r = srp_cache_offer(dp->cache, d, n, src, now, member, ids + 32 * i);
+        if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
+        if (r != SRP_CACHE_INSERTED) { dp->counters[SRP_DPC_REFUSED]++; continue; }
+        dp->counters[SRP_DPC_CACHED]++;
+        if (deliver) {
+            up_index[nup] = (uint32_t)i;
+            up_kind[nup++] = SRP_DP_UP_DELIVER;
+            dp->counters[SRP_DPC_UP_DELIVER]++;
+        }
+        unsigned hops = d[SRP_OFF_HOPS];
+        if (hops >= dp->max_hops) { dp->counters[SRP_DPC_HOP_LIMIT]++; continue; }
+        size_t k = srp_dp_choose(dp, src, dp->fanout, picks);
+        if (k == 0) { dp->counters[SRP_DPC_NO_PEERS]++; continue; }
+        for (size_t j = 0; j < k; j++) {
+            if (nout >= out_cap) { dp->counters[SRP_DPC_OUT_FULL]++; break; }
+            uint8_t *o = out_frames + nout * SRP_PACKET_BYTES;
+            memcpy(o, d, SRP_PACKET_BYTES);
+            o[SRP_OFF_HOPS] = (uint8_t)(hops + 1);
+            memcpy(out_addrs + nout * SRP_DP_ADDR_BYTES, dp->peers[picks[j]].addr,
+                   SRP_DP_ADDR_BYTES);
+            nout++;
+            dp->counters[SRP_DPC_FORWARDED]++;
+        }
+    }
+    *n_out = nout;
+    *n_up = nup;
+}
+
+void srp_dp_counters(const srp_dataplane *dp, uint64_t out[SRP_DPC_COUNT]) {
+    memcpy(out, dp->counters, sizeof dp->counters);
+}

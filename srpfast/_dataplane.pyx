@@ -1,0 +1,166 @@
+# csrc: dataplane.c cache.c seen.c frame.c sha256.c
+"""The relay data plane (csrc/dataplane.c): one C call per receive batch, no Python per
+relayed packet. The engine pushes the candidate table and membership down when they change;
+``process`` returns how many frames to send (``out_frames``/``out_addrs``, ready for
+``UDPSocket.send_prepared``) and which datagrams the control plane must see."""
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memset
+
+from srpfast._cache cimport CacheCore, srp_cache
+from srpfast.errors import ArgumentError
+
+cdef extern from "dataplane.h" nogil:
+    enum:
+        SRP_DP_MAX_PEERS
+        SRP_DP_MAX_MEMBERS
+        SRP_DP_ADDR_BYTES
+        SRP_DP_UP_CONTROL
+        SRP_DP_UP_DELIVER
+        SRP_DPC_COUNT
+    ctypedef struct srp_dataplane:
+        pass
+    const char *srp_dp_counter_name(int counter)
+    srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed)
+    void srp_dp_free(srp_dataplane *dp)
+    size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs,
+                            const uint64_t *keys, const double *weights, const uint8_t *hard)
+    void srp_dp_set_self_hard(srp_dataplane *dp, int hard)
+    void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags,
+                               size_t nsubs, const uint8_t *subs)
+    void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride,
+                        const uint32_t *lens, const uint64_t *src_keys, size_t count, double now,
+                        uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
+                        uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids)
+    size_t srp_dp_choose(srp_dataplane *dp, uint64_t exclude_key, size_t k, uint32_t *idx_out)
+    void srp_dp_counters(const srp_dataplane *dp, uint64_t *out)
+
+ADDR_BYTES = SRP_DP_ADDR_BYTES
+UP_CONTROL = SRP_DP_UP_CONTROL
+UP_DELIVER = SRP_DP_UP_DELIVER
+COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
+cdef enum:
+    FRAME = 1158
+
+
+cdef class DataPlane:
+    cdef srp_dataplane *dp
+    cdef readonly CacheCore cache
+    cdef readonly Py_ssize_t max_batch, fanout
+    cdef bytearray _out, _addrs, _up_index, _up_kind, _ids
+    cdef uint8_t *_outp
+    cdef uint8_t *_addrp
+    cdef uint32_t *_upip
+    cdef uint8_t *_upkp
+    cdef uint8_t *_idp
+    cdef readonly Py_ssize_t n_out, n_up
+
+    def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
+                  uint64_t seed=0, Py_ssize_t max_batch=64):
+        if not 1 <= fanout <= 16 or max_batch < 1:
+            raise ArgumentError("fanout must be 1..16 and max_batch >= 1")
+        self.cache = cache  # keeps the C cache alive as long as the data plane
+        self.dp = srp_dp_new(cache.c, fanout, max_hops, seed)
+        if self.dp == NULL:
+            raise MemoryError("cannot allocate the data plane")
+        self.max_batch = max_batch
+        self.fanout = fanout
+        # Output buffers are allocated once and never resized (pointers stay valid).
+        self._out = bytearray(FRAME * max_batch * fanout)
+        self._addrs = bytearray(SRP_DP_ADDR_BYTES * max_batch * fanout)
+        self._up_index = bytearray(4 * max_batch)
+        self._up_kind = bytearray(max_batch)
+        self._ids = bytearray(32 * max_batch)
+        self._outp = <uint8_t *><char *>self._out
+        self._addrp = <uint8_t *><char *>self._addrs
+        self._upip = <uint32_t *><char *>self._up_index
+        self._upkp = <uint8_t *><char *>self._up_kind
+        self._idp = <uint8_t *><char *>self._ids
+
+    def __dealloc__(self):
+        srp_dp_free(self.dp)
+
+    def set_peers(self, const uint8_t[::1] addrs, const uint64_t[::1] keys,
+                  const double[::1] weights, const uint8_t[::1] hard) -> int:
+        """Candidate next hops: packed sockaddrs (ADDR_BYTES each), their source keys,
+        weights (> 0) and Hard flags, all of the same count."""
+        cdef size_t n = keys.shape[0]
+        if weights.shape[0] != n or hard.shape[0] != n or addrs.shape[0] != n * SRP_DP_ADDR_BYTES:
+            raise ArgumentError("addrs, keys, weights and hard must describe the same peers")
+        if n == 0:
+            return srp_dp_set_peers(self.dp, 0, NULL, NULL, NULL, NULL)
+        return srp_dp_set_peers(self.dp, n, &addrs[0], &keys[0], &weights[0], &hard[0])
+
+    def set_self_hard(self, bint hard) -> None:
+        srp_dp_set_self_hard(self.dp, hard)
+
+    def set_membership(self, tags, subclusters) -> None:
+        """Cluster tags (16 bytes) this peer is in; subcluster ids (32 bytes) it can open."""
+        cdef bytes t = b"".join(tags), s = b"".join(subclusters)
+        if len(t) != 16 * len(tags) or len(s) != 32 * len(subclusters):
+            raise ArgumentError("tags are 16 bytes and subcluster ids 32 bytes each")
+        if len(tags) > SRP_DP_MAX_MEMBERS or len(subclusters) > SRP_DP_MAX_MEMBERS:
+            raise ArgumentError(f"at most {SRP_DP_MAX_MEMBERS} clusters and subclusters")
+        srp_dp_set_membership(self.dp, len(tags), <const uint8_t *><char *>t, len(subclusters),
+                              <const uint8_t *><char *>s)
+
+    def process(self, const uint8_t[::1] buf, Py_ssize_t count, const uint32_t[::1] lens=None,
+                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME) -> int:
+        """Run one receive batch through the data plane. Returns the number of frames to send;
+        ``n_up`` items are to be handed to the control plane (``up(i)``)."""
+        cdef size_t n_out = 0, n_up = 0
+        if count < 0 or count > self.max_batch:
+            raise ArgumentError(f"count must be 0..{self.max_batch}")
+        if stride < FRAME:
+            raise ArgumentError("stride must be at least 1158")
+        if count and <size_t>buf.shape[0] < <size_t>((count - 1) * stride + FRAME):
+            raise ArgumentError("buf is shorter than count frames")
+        if lens is not None and lens.shape[0] < count:
+            raise ArgumentError("lens must have count entries")
+        if keys is not None and keys.shape[0] < count:
+            raise ArgumentError("keys must have count entries")
+        if count == 0:
+            self.n_out = self.n_up = 0
+            return 0
+        with nogil:
+            srp_dp_process(self.dp, &buf[0], <size_t>stride,
+                           &lens[0] if lens is not None else NULL,
+                           &keys[0] if keys is not None else NULL, <size_t>count, now,
+                           self._outp, self._addrp, <size_t>(self.max_batch * self.fanout),
+                           &n_out, self._upip, self._upkp, &n_up, self._idp)
+        self.n_out = n_out
+        self.n_up = n_up
+        return n_out
+
+    def up(self, Py_ssize_t j):
+        """(index into the batch, kind) of the j-th handed-up datagram; kind is UP_CONTROL or
+        UP_DELIVER (a new PUBLISH already cached and forwarded, for a subcluster we hold)."""
+        if not 0 <= j < self.n_up:
+            raise IndexError(j)
+        return self._upip[j], self._upkp[j]
+
+    def packet_id(self, Py_ssize_t i) -> bytes:
+        """packetId of batch item i (valid only for PUBLISH items of the last batch)."""
+        if not 0 <= i < self.max_batch:
+            raise IndexError(i)
+        return bytes(self._ids[32 * i:32 * i + 32])
+
+    @property
+    def out_frames(self) -> memoryview:
+        return memoryview(self._out)[:self.n_out * FRAME]
+
+    @property
+    def out_addrs(self) -> memoryview:
+        return memoryview(self._addrs)[:self.n_out * SRP_DP_ADDR_BYTES]
+
+    def choose(self, uint64_t exclude_key=0, Py_ssize_t k=3) -> list:
+        """Indexes (into the last set_peers table) of up to k weighted next hops."""
+        cdef uint32_t picks[16]
+        if not 0 <= k <= 16:
+            raise ArgumentError("k must be 0..16")
+        cdef size_t n = srp_dp_choose(self.dp, exclude_key, <size_t>k, picks)
+        return [picks[i] for i in range(n)]
+
+    def counters(self) -> dict:
+        cdef uint64_t out[SRP_DPC_COUNT]
+        srp_dp_counters(self.dp, out)
+        return {COUNTER_NAMES[i]: out[i] for i in range(SRP_DPC_COUNT)}

@@ -1,0 +1,143 @@
+"""The C relay data plane: dedup, caching, fan-out with hops+1, exclusion rules, hand-up."""
+import array
+import os
+import random
+
+import pytest
+
+from srpfast import frame
+from srpfast._dataplane import ADDR_BYTES, UP_CONTROL, UP_DELIVER, DataPlane
+from srpfast._udp import UDPSocket
+from srpfast.cache import Cache
+from srpfast.constants import MAX_HOPS
+from srpfast.errors import ArgumentError
+
+TAG = b"T" * 16
+SUB = b"S" * 32
+
+
+def addr(i: int) -> bytes:
+    return i.to_bytes(4, "big") * (ADDR_BYTES // 4)
+
+
+def make(peers: int = 8, hard=None, **kw) -> DataPlane:
+    dp = DataPlane(Cache(4 * 2**20), seed=7, **kw)
+    dp.set_peers(b"".join(addr(i) for i in range(peers)),
+                 array.array("Q", range(1, peers + 1)), array.array("d", [1.0] * peers),
+                 bytes(hard or [0] * peers))
+    return dp
+
+
+def publish(message: bytes, hops: int = 0, to: bytes = bytes(32), cluster: bytes = TAG) -> bytes:
+    return frame.encode(type=5, message=message, hops=hops, to=to, cluster=cluster)
+
+
+def test_new_publish_is_cached_and_forwarded_to_three_with_hops_plus_one():
+    dp = make()
+    d = publish(b"hello", hops=2)
+    n = dp.process(d, 1, keys=array.array("Q", [3]), now=1.0)
+    assert n == 3
+    out = bytes(dp.out_frames)
+    addrs = bytes(dp.out_addrs)
+    dests = {addrs[i * ADDR_BYTES:(i + 1) * ADDR_BYTES] for i in range(3)}
+    assert len(dests) == 3 and addr(2) not in dests  # never back to the sender (key 3)
+    for i in range(3):
+        f = frame.decode(out[i * 1158:(i + 1) * 1158])
+        assert f.hops == 3 and f.packet_id == frame.packet_id(d)
+    assert frame.packet_id(d) in dp.cache
+    assert dp.packet_id(0) == frame.packet_id(d)
+
+
+def test_duplicates_are_dropped_before_forwarding():
+    dp = make()
+    d = publish(b"dup")
+    assert dp.process(d, 1, now=1.0) == 3
+    again = bytearray(d)
+    again[6] = 5  # a later copy with more hops is still the same packet
+    assert dp.process(bytes(again) + d, 2, now=2.0) == 0
+    assert dp.counters()["duplicate"] == 2
+
+
+def test_hop_limit_caches_but_does_not_forward():
+    dp = make()
+    assert dp.process(publish(b"far", hops=MAX_HOPS), 1, now=1.0) == 0
+    c = dp.counters()
+    assert c["hop_limit"] == 1 and c["cached"] == 1
+
+
+def test_hard_peer_never_picks_hard_peers():
+    dp = make(peers=6, hard=[1, 1, 1, 0, 0, 0])
+    dp.set_self_hard(True)
+    for i in range(30):
+        n = dp.process(publish(os.urandom(20)), 1, now=float(i))
+        dests = {bytes(dp.out_addrs[j * ADDR_BYTES:(j + 1) * ADDR_BYTES]) for j in range(n)}
+        assert dests <= {addr(3), addr(4), addr(5)}
+
+
+def test_control_and_deliveries_are_handed_up_malformed_counted():
+    dp = make()
+    dp.set_membership([TAG], [SUB])
+    ping = frame.encode(type=1, message=b"p")
+    mine = publish(b"for me", to=SUB)
+    other = publish(b"other subcluster", to=b"O" * 32)
+    bad = b"\x00" * 1158
+    batch = ping + mine + other + bad
+    dp.process(batch, 4, now=1.0)
+    ups = [dp.up(j) for j in range(dp.n_up)]
+    assert ups == [(0, UP_CONTROL), (1, UP_DELIVER)]
+    c = dp.counters()
+    assert c["magic"] == 1 and c["cached"] == 2 and c["up_deliver"] == 1
+
+
+def test_weights_bias_choice():
+    dp = DataPlane(Cache(2**20), seed=1)
+    dp.set_peers(b"".join(addr(i) for i in range(4)), array.array("Q", [1, 2, 3, 4]),
+                 array.array("d", [100.0, 1.0, 1.0, 1.0]), bytes(4))
+    counts = [0] * 4
+    for _ in range(2000):
+        for i in dp.choose(0, 1):
+            counts[i] += 1
+    assert counts[0] > 5 * max(counts[1:])
+
+
+def test_no_peers_counts_and_argument_errors():
+    dp = DataPlane(Cache(2**20))
+    assert dp.process(publish(b"alone"), 1, now=0.0) == 0
+    assert dp.counters()["no_peers"] == 1
+    with pytest.raises(ArgumentError):
+        dp.process(b"", 65)
+    with pytest.raises(ArgumentError):
+        dp.set_peers(addr(0), array.array("Q", [1, 2]), array.array("d", [1.0]), b"\x00")
+
+
+def test_forwarded_frames_leave_through_send_prepared():
+    with UDPSocket("127.0.0.1") as a, UDPSocket("127.0.0.1") as b:
+        dp = DataPlane(Cache(2**20), fanout=1)
+        dp.set_peers(a.resolve(b.local_address), array.array("Q", [1]), array.array("d", [1.0]),
+                     b"\x00")
+        payloads = [publish(os.urandom(30)) for _ in range(10)]
+        n = dp.process(b"".join(payloads), 10, now=0.0)
+        assert n == 10
+        assert a.send_prepared(dp.out_frames, dp.out_addrs) == 10
+        got = []
+        for _ in range(200):
+            got += [d for d, _ in b.recv_batch()]
+            if len(got) == 10:
+                break
+        assert sorted(frame.packet_id(d) for d in got) == sorted(map(frame.packet_id, payloads))
+        assert all(frame.decode(d).hops == 1 for d in got)
+
+
+def test_random_batches_never_forward_a_packet_twice():
+    dp = make(peers=16)
+    rnd = random.Random(5)
+    pool = [publish(rnd.randbytes(40)) for _ in range(50)]
+    forwarded = {}
+    for step in range(40):
+        batch = [rnd.choice(pool) for _ in range(32)]
+        n = dp.process(b"".join(batch), 32, now=float(step))
+        out = bytes(dp.out_frames)
+        for i in range(n):
+            pid = frame.packet_id(out[i * 1158:(i + 1) * 1158])
+            forwarded[pid] = forwarded.get(pid, 0) + 1
+    assert set(forwarded.values()) == {3}
