@@ -404,29 +404,43 @@ static int same_packet(const uint8_t *a, const uint8_t *b) {
                   SRP_PACKET_BYTES - SRP_OFF_RESERVED) == 0;
 }
 
-int srp_cache_offer(srp_cache *c, const uint8_t *d, size_t n, uint64_t source_key, double now,
-                    int member, uint8_t *id_out) {
-    if (srp_frame_validate(d, n) != SRP_OK) {
-        c->counters[SRP_CC_INVALID]++;
-        return SRP_CACHE_INVALID;
-    }
+int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp_out,
+                        uint8_t *id_out) {
     uint64_t fp = srp_seen_key(c->seen, d);
-    uint32_t hint, slot;
+    uint32_t hint;
+    *fp_out = fp;
     if (srp_seen_check_and_add(c->seen, fp, now, &hint) && hint < c->slots) {
         const entry *x = &c->e[hint];
         if (x->used && (x->fp == fp || x->fp == 0) && same_packet(frame_at(c, hint), d)) {
             c->counters[SRP_CC_DUPLICATES]++;
             c->counters[SRP_CC_DUP_PREFILTER]++;
             if (id_out) memcpy(id_out, x->id, 32);
-            return SRP_CACHE_DUPLICATE;
+            return 1;
         }
     }
-    uint8_t id[32];
-    srp_frame_packet_id(d, id);
-    if (id_out) memcpy(id_out, id, 32);
+    return 0;
+}
+
+int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,
+                        uint64_t source_key, double now, int member) {
+    uint32_t slot;
     int v = insert_core(c, d, id, fp, source_key, expiry(now, d), member, &slot);
     if (v != SRP_CACHE_REFUSED_SHARE) srp_seen_set_value(c->seen, fp, slot);
     return v;
+}
+
+int srp_cache_offer(srp_cache *c, const uint8_t *d, size_t n, uint64_t source_key, double now,
+                    int member, uint8_t *id_out) {
+    if (srp_frame_validate(d, n) != SRP_OK) {
+        c->counters[SRP_CC_INVALID]++;
+        return SRP_CACHE_INVALID;
+    }
+    uint64_t fp;
+    if (srp_cache_prefilter(c, d, now, &fp, id_out)) return SRP_CACHE_DUPLICATE;
+    uint8_t id[32];
+    srp_frame_packet_id(d, id);
+    if (id_out) memcpy(id_out, id, 32);
+    return srp_cache_insert_fp(c, d, id, fp, source_key, now, member);
 }
 
 size_t srp_cache_offer_batch(srp_cache *c, const uint8_t *buf, size_t stride, const uint32_t *lens,

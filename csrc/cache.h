@@ -84,6 +84,14 @@ int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t 
  * receives the packetId unless the verdict is SRP_CACHE_INVALID. */
 int srp_cache_offer(srp_cache *c, const uint8_t *d, size_t n, uint64_t source_key, double now,
                     int member, uint8_t *id_out);
+/* srp_cache_offer in two phases, so a batch caller can hash the survivors in pairs
+ * (srp_frame_packet_id_x2): prefilter returns 1 for a duplicate confirmed without SHA-256
+ * (counted; id_out, if not NULL, gets its id), else 0 and the filter key in *fp_out, which
+ * srp_cache_insert_fp then takes with the computed id. d must be a valid frame. */
+int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp_out,
+                        uint8_t *id_out);
+int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,
+                        uint64_t source_key, double now, int member);
 /* srp_cache_offer over count datagrams every `stride` bytes of buf with sizes lens (NULL: all
  * 1158), sources[i] (or sources[0] for all when one_source), verdicts[i] out. Returns inserted. */
 size_t srp_cache_offer_batch(srp_cache *c, const uint8_t *buf, size_t stride, const uint32_t *lens,

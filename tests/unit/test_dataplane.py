@@ -100,6 +100,21 @@ def test_weights_bias_choice():
     assert counts[0] > 5 * max(counts[1:])
 
 
+def test_alias_sampling_follows_weights():
+    dp = DataPlane(Cache(2**20), seed=9)
+    weights = [1.0, 2.0, 3.0, 4.0, 0.0]  # a zero weight is never picked
+    dp.set_peers(b"".join(addr(i) for i in range(5)), array.array("Q", [1, 2, 3, 4, 5]),
+                 array.array("d", weights), bytes(5))
+    counts = [0] * 5
+    draws = 20000
+    for _ in range(draws):
+        counts[dp.choose(0, 1)[0]] += 1
+    assert counts[4] == 0
+    for i in range(4):
+        expected = draws * weights[i] / 10
+        assert abs(counts[i] - expected) < 5 * expected ** 0.5  # ~5 sigma
+
+
 def test_no_peers_counts_and_argument_errors():
     dp = DataPlane(Cache(2**20))
     assert dp.process(publish(b"alone"), 1, now=0.0) == 0
