@@ -306,6 +306,13 @@ cdef class UDPSocket:
         self._resolve(address, &a)
         return (<char *>&a)[:ADDR]
 
+    def key(self, address) -> int:
+        """The 64-bit source key recv_batch reports for datagrams from `address` (RecvBatch
+        .keys), so a data plane can recognise a sender it knows by address."""
+        cdef srp_sockaddr a
+        self._resolve(address, &a)
+        return srp_udp_addr_key(&a)
+
     # ---- receive ----------------------------------------------------------------------
 
     def recv_batch(self, int max=0) -> RecvBatch:

@@ -201,7 +201,8 @@ class Network(Emitter):
         from srpfast.engine import Peer  # the sans-I/O engine
         self.ready = asyncio.Event()
         sock = UDPSocket(self._host, self._port)
-        self.peer = Peer(self.identity, self._config, now=self._now())
+        self.peer = Peer(self.identity, self._config, now=self._now(),
+                         address=sock.local_address)
         self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
                                  clock=self._now)
         self._started = True

@@ -4,7 +4,10 @@ The engine is sans-I/O (ARCHITECTURE.md): it takes datagrams and ``now`` and han
 datagrams, actions, a deadline and events. This driver owns the sockets and the clock:
 
 - readiness on the main socket -> drain it with recvmmsg (``UDPSocket.recv_batch``, C) and hand
-  the whole batch to ``Peer.receive_batch``;
+  the RecvBatch to the engine, which runs it through the C data plane (``DataPlane``, built
+  here on the engine's cache): relayed PUBLISH frames go straight back out with sendmmsg to
+  pre-resolved addresses, never entering Python per packet; only control packets and
+  deliveries for our subclusters reach the control plane;
 - after every input, flush: outgoing datagrams leave with sendmmsg in one call; what the kernel
   did not take (EAGAIN) stays queued and is retried when the socket is writable, never dropped
   silently (counted as ``send.deferred``);
@@ -20,6 +23,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from srpfast._dataplane import DataPlane
 from srpfast._udp import SocketPool, UDPSocket
 from srpfast.control import events as ev
 
@@ -27,6 +31,7 @@ log = logging.getLogger("srpfast.net")
 
 Address = tuple[str, int]
 MAX_QUEUED = 65536  # outgoing datagrams held while the kernel pushes back (bounded, SPEC 9.4)
+BATCHES_PER_WAKEUP = 8  # receive batches drained per readiness callback before yielding
 
 
 class UDPDriver:
@@ -38,7 +43,8 @@ class UDPDriver:
         self.loop = loop or asyncio.get_running_loop()
         self.clock = clock
         self.on_event = on_event
-        self._queue: deque[tuple[bytes, Address]] = deque()
+        # Outgoing (frame, packed sockaddr) pairs the kernel has not taken yet.
+        self._queue: deque[tuple[bytes, bytes]] = deque()
         self._writer = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -47,6 +53,11 @@ class UDPDriver:
         self._closed = False
         self.counters = {"recv.batches": 0, "send.deferred": 0, "send.dropped_queue_full": 0,
                          "callback.errors": 0}
+        cfg = peer.config
+        self.dataplane = DataPlane(peer.cache, fanout=cfg.fanout, max_hops=cfg.max_hops,
+                                   seed=int.from_bytes(peer.peer_id[:8], "big"),
+                                   max_batch=sock.batch)
+        peer.attach_dataplane(self.dataplane, resolve=sock.resolve, key=sock.key)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -80,11 +91,29 @@ class UDPDriver:
     def _on_readable(self) -> None:
         if self._closed:
             return
-        batch = self.sock.recv_batch()
-        if batch.count:
+        for _ in range(BATCHES_PER_WAKEUP):
+            batch = self.sock.recv_batch()
+            if not batch.count:
+                break
             self.counters["recv.batches"] += 1
-            self.peer.receive_batch(iter(batch), self.clock())
+            # The engine runs the whole RecvBatch through the C data plane (after its
+            # per-source rate check, SPEC 9.6); relayed frames come back prepared.
+            self.peer.receive_batch(batch, self.clock())
+            for frames, sockaddrs in self.peer.prepared_to_send():
+                self._send_relayed(frames, sockaddrs)
+            if batch.count < self.sock.batch:
+                break
         self._flush()
+
+    def _send_relayed(self, frames: bytes, sockaddrs: bytes) -> None:
+        """Frames the data plane forwarded: out with one sendmmsg, addresses pre-resolved."""
+        n = len(frames) // 1158
+        sent = 0 if self._queue else self.sock.send_prepared(frames, sockaddrs)
+        if sent < n:  # the kernel pushed back (or older frames wait): keep the rest in order
+            step = len(sockaddrs) // n
+            for k in range(sent, n):
+                self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddrs[k * step:(k + 1) * step])
+            self._send_queued()
 
     def _on_pool_readable(self, key: bytes) -> None:
         pool = self._pools.get(key)
@@ -119,14 +148,19 @@ class UDPDriver:
         if not self._closed:
             self._flush()
 
+    def _enqueue(self, frame: bytes, sockaddr: bytes) -> None:
+        if len(self._queue) >= MAX_QUEUED:
+            self.counters["send.dropped_queue_full"] += 1
+            return
+        self._queue.append((frame, sockaddr))
+
     def _flush(self) -> None:
-        out = self.peer.datagrams_to_send()
-        if out:
-            room = MAX_QUEUED - len(self._queue)
-            if len(out) > room:
-                self.counters["send.dropped_queue_full"] += len(out) - room
-                out = out[:room]
-            self._queue.extend(out)
+        resolve = self.sock.resolve
+        for datagram, address in self.peer.datagrams_to_send():
+            try:
+                self._enqueue(datagram, resolve(address))
+            except (ValueError, OSError):  # an address this socket cannot reach (family)
+                self.counters["send.unroutable"] = self.counters.get("send.unroutable", 0) + 1
         self._send_queued()
         for action in self.peer.actions():
             self._act(action)
@@ -142,7 +176,8 @@ class UDPDriver:
         q = self._queue
         while q:
             chunk = [q[i] for i in range(min(len(q), self.sock.batch))]
-            sent = self.sock.send_batch([d for d, _ in chunk], [a for _, a in chunk])
+            sent = self.sock.send_prepared(b"".join(f for f, _ in chunk),
+                                           b"".join(a for _, a in chunk))
             for _ in range(sent):
                 q.popleft()
             if sent < len(chunk):
@@ -174,7 +209,7 @@ class UDPDriver:
     # -- BDP actions (SPEC 5) ----------------------------------------------------------------
     def _act(self, action: object) -> None:
         if isinstance(action, ev.Spray):
-            self.sock.spray(action.host, action.count, seed=action.seed)
+            self.sock.spray(action.host, action.port_count, seed=action.seed)
         elif isinstance(action, ev.PoolOpen):
             if action.pool_key in self._pools:
                 return

@@ -1,0 +1,140 @@
+"""Engine configuration: every SPEC 8 constant plus the bound of every table (SPEC 9.4).
+
+``Config()`` gives the defaults; ``Config(keep_alive=5.0, ...)`` overrides. ``validate()`` runs
+on construction and raises ConfigError naming the field and its allowed range, so a bad value
+fails where it is written, not deep inside the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from srpfast import constants as C
+from srpfast.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- SPEC 8 protocol constants ---
+    max_hops: int = C.MAX_HOPS
+    fanout: int = C.FANOUT
+    cache_ttl: int = C.CACHE_TTL
+    postage: int = C.POSTAGE
+    cache_bytes: int = C.CACHE_BYTES
+    cache_source_share: float = 1 / 8
+    keep_alive: float = C.KEEP_ALIVE
+    bdp_sockets: int = C.BDP_SOCKETS
+    bdp_probes: int = C.BDP_PROBES
+    bdp_interval: float = C.BDP_INTERVAL
+    max_fragments: int = C.MAX_FRAGMENTS
+
+    # --- peer table (STATE_0): bounded, expiry after peer_expiry_factor x keep_alive ---
+    max_peers: int = 256
+    # The seed deletes a peer after KEEP_ALIVE of silence; with heartbeats every KEEP_ALIVE one
+    # lost ping would then drop a healthy peer, so srpfast waits 3 intervals (docs/ENGINE.md).
+    peer_expiry_factor: float = 3.0
+    want_peers: int = 16          # below this, a new connection is sent our JOINs (more intros)
+    maintenance_interval: float = 1.0
+
+    # --- reflection (STATE_0..2, SPEC 5) ---
+    reflect_timeout: float = 3.0
+    reflect_backoff: float = 1.0      # first retry delay; doubles per failure ...
+    reflect_backoff_max: float = 30.0  # ... up to this (SPEC 9.10: never stalls)
+
+    # --- proofs of id (SPEC 4, 9.2) ---
+    proof_window: float = 60.0
+    proof_capacity: int = 8192
+    pending_pings: int = 1024         # outstanding ping ids (for pong matching and distance)
+
+    # --- join / intro (STATE_3, STATE_5) ---
+    intro_peers: int = 3              # peers introduced per JOIN received
+    join_hops: int = 3                # a JOIN is relayed at most this many hops
+    join_relay_fanout: int = 3
+    join_seen: int = 8192             # (peer_id, join_id) dedup set
+    join_interval: float = 150.0      # re-announce subscriptions (refreshes membership)
+    seek_interval: float = 10.0       # below want_peers: JOIN to a few peers for more intros
+    member_ttl: float = 450.0         # a member not in the peer table is forgotten after this
+    max_members: int = 4096           # per subcluster
+    # Pings per introduced peer (1 s apart). 1: an INTRO never makes us send more toward the
+    # introduced address than it carried (SPEC 9.3); BDP spray is the only gated exception.
+    connect_attempts: int = 1
+    max_attempts: int = 512           # concurrent connection attempts
+    spray_window: float = 60.0        # at most one spray per pair per window (SPEC 5)
+    max_pools: int = 4                # concurrent hard-side BDP pools (256 sockets each)
+    relay_routes: int = 1024
+    relay_budget_packets: int = 2000  # per relayed pair per relay_window
+    relay_window: float = 10.0
+
+    # --- replication (STATE_4, STATE_6) ---
+    seen_ids: int = 65536             # packetIds already handled (beyond the cache)
+    rate_packets: float = 4000.0      # token bucket per source address (SPEC 9.6) ...
+    rate_burst: float = 8000.0
+    rate_table: int = 4096            # ... for at most this many addresses (LRU)
+    reassembly_bytes: int = 4 * 2**20
+    reassembly_timeout: float = 60.0
+    order_wait: float = 1.0           # hold a message this long for its previousId
+    order_held: int = 1024
+    delivered_ids: int = 8192
+    query_hops: int = 4
+    query_fanout: int = 2
+    query_pending: int = 4096         # answer routes (SPEC 9.8), expiring after query_timeout
+    query_timeout: float = 5.0
+    query_retry: float = 2.0
+    query_max_per_tick: int = 32
+    push_count: int = 3               # lowest-hop packets pushed on connection (STATE_6)
+    sync_interval: float = 30.0       # at most one SYNC round per peer per interval
+    sync_budget: int = 64             # frames sent per SYNC round (ANSWER pushes + messages)
+    stream_keys: int = 1024           # cached stream session keys
+
+    # --- engine behaviour ---
+    strict: bool = False              # re-raise internal bugs (tests) after counting them
+    clock_offset: float | None = None  # wall = now + offset for signed timestamps; None: real
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def replace(self, **changes: object) -> "Config":
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"Config.{name}={getattr(self, name)!r}: must be {what}")
+
+        need(1 <= self.max_hops <= 255, "max_hops", "1..255")
+        need(1 <= self.fanout <= 32, "fanout", "1..32")
+        need(1 <= self.cache_ttl <= 2**32 - 1, "cache_ttl", "1..2^32-1 seconds")
+        need(0 <= self.postage <= 255, "postage", "0..255")
+        need(self.cache_bytes >= 64 * 1024, "cache_bytes", ">= 65536")
+        need(0 < self.cache_source_share <= 1, "cache_source_share", "in (0, 1]")
+        need(self.keep_alive > 0, "keep_alive", "> 0 seconds")
+        need(1 <= self.bdp_sockets <= 1024, "bdp_sockets", "1..1024")
+        need(1 <= self.bdp_probes <= 65535, "bdp_probes", "1..65535")
+        need(self.bdp_interval > 0, "bdp_interval", "> 0 seconds")
+        need(1 <= self.max_fragments <= C.MAX_FRAGMENTS, "max_fragments",
+             f"1..{C.MAX_FRAGMENTS}")
+        for name in ("max_peers", "want_peers", "proof_capacity", "pending_pings", "join_seen",
+                     "max_members", "max_attempts", "max_pools", "relay_routes",
+                     "relay_budget_packets", "seen_ids", "rate_table", "order_held",
+                     "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
+                     "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout"):
+            need(getattr(self, name) >= 1, name, ">= 1")
+        for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",
+                     "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
+                     "member_ttl", "spray_window", "relay_window", "rate_packets", "rate_burst",
+                     "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
+                     "seek_interval"):
+            need(getattr(self, name) > 0, name, "> 0")
+        for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait"):
+            need(getattr(self, name) >= 0, name, ">= 0")
+        need(self.reassembly_bytes >= C.MESSAGE_BYTES, "reassembly_bytes", ">= 1024")
+        need(self.reflect_backoff_max >= self.reflect_backoff, "reflect_backoff_max",
+             ">= reflect_backoff")
+        need(self.rate_burst >= 1, "rate_burst", ">= 1")
+
+    @property
+    def peer_expiry(self) -> float:
+        return self.keep_alive * self.peer_expiry_factor
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(Config)]

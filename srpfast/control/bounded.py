@@ -1,0 +1,159 @@
+"""Small bounded containers every growing table of the engine is built from (SPEC 9.4).
+
+- ``LruSet`` / ``LruDict``: at most ``capacity`` entries, the least recently touched goes first.
+- ``ExpiringDict``: like LruDict, and entries older than their deadline are dropped by
+  ``expire(now)`` (work proportional to what expires, since deadlines are inserted in order
+  of a fixed lifetime).
+- ``RateLimiter``: a token bucket per key (source address, SPEC 9.6) in an LRU table.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Generic, Hashable, Iterable, Iterator, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LruSet(Generic[K]):
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._d: OrderedDict[K, None] = OrderedDict()
+
+    def add(self, key: K) -> bool:
+        """True when key is new (and now remembered)."""
+        d = self._d
+        if key in d:
+            d.move_to_end(key)
+            return False
+        d[key] = None
+        if len(d) > self.capacity:
+            d.popitem(last=False)
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+    def discard(self, key: K) -> None:
+        self._d.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+class LruDict(Generic[K, V]):
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._d: OrderedDict[K, V] = OrderedDict()
+        self.evicted = 0
+
+    def __setitem__(self, key: K, value: V) -> None:
+        d = self._d
+        if key in d:
+            d.move_to_end(key)
+        d[key] = value
+        if len(d) > self.capacity:
+            d.popitem(last=False)
+            self.evicted += 1
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        return self._d.get(key, default)
+
+    def __getitem__(self, key: K) -> V:
+        return self._d[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        return self._d.pop(key, default)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        return iter(list(self._d.items()))
+
+    def values(self) -> list[V]:
+        return list(self._d.values())
+
+    def keys(self) -> list[K]:
+        return list(self._d.keys())
+
+
+class ExpiringDict(LruDict[K, V]):
+    """LruDict whose entries also die ``lifetime`` seconds after they were (re)set."""
+
+    def __init__(self, capacity: int, lifetime: float) -> None:
+        super().__init__(capacity)
+        self.lifetime = lifetime
+        self._t: OrderedDict[K, float] = OrderedDict()
+
+    def put(self, key: K, value: V, now: float) -> None:
+        self[key] = value
+        self._t.pop(key, None)
+        self._t[key] = now + self.lifetime
+        while len(self._t) > len(self._d):  # evicted by the LRU bound
+            k = next(iter(self._t))
+            if k in self._d:
+                break
+            self._t.popitem(last=False)
+
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        self._t.pop(key, None)
+        return super().pop(key, default)
+
+    def expire(self, now: float) -> list[tuple[K, V]]:
+        gone = []
+        t = self._t
+        while t:
+            k, deadline = next(iter(t.items()))
+            if deadline > now and k in self._d:
+                break
+            t.popitem(last=False)
+            v = self._d.pop(k, None)
+            if v is not None:
+                gone.append((k, v))
+        return gone
+
+
+class RateLimiter:
+    """Token bucket per key: ``rate`` tokens/s up to ``burst``; ``allow`` spends ``cost``.
+
+    The table holds at most ``capacity`` keys (LRU): a flood from many addresses cannot grow
+    it, and an evicted key starts again with a full bucket (a fresh address gets its burst,
+    which is the price of bounded memory; the burst is small against the cache share rule)."""
+
+    def __init__(self, rate: float, burst: float, capacity: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._b: LruDict[Hashable, list[float]] = LruDict(capacity)
+
+    def allow(self, key: Hashable, now: float, cost: float = 1.0) -> bool:
+        b = self._b.get(key)
+        if b is None:
+            self._b[key] = [self.burst - cost, now]
+            return True
+        tokens = min(self.burst, b[0] + (now - b[1]) * self.rate)
+        b[1] = now
+        if tokens < cost:
+            b[0] = tokens
+            return False
+        b[0] = tokens - cost
+        return True
+
+    def allow_all(self, costs: Iterable[tuple[Hashable, float]], now: float) -> bool:
+        """Spend ``cost`` from every key's bucket if ALL can pay, else spend nothing."""
+        costs = list(costs)
+        for key, cost in costs:
+            b = self._b.get(key)
+            if b is not None and min(self.burst, b[0] + (now - b[1]) * self.rate) < cost:
+                return False
+            if b is None and self.burst < cost:
+                return False
+        for key, cost in costs:
+            self.allow(key, now, cost)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._b)

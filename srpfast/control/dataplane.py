@@ -1,0 +1,126 @@
+"""Pushing the control plane's decisions down to the C data plane (ARCHITECTURE: "a PUBLISH
+that only needs relaying never enters Python").
+
+A driver that owns a ``srpfast._dataplane.DataPlane`` built on this peer's cache calls
+``peer.attach_dataplane(dp, resolve=sock.resolve, key=...)``. From then on the engine pushes,
+whenever they change and at every maintenance tick (weights move with distance and uptime):
+
+- the forwarding candidates: every peer reachable from the main socket (peers on a kept BDP
+  pool socket are not: the data plane sends from the main socket only; they still receive
+  what the control plane sends and catch up by SYNC), with its packed sockaddr, its source
+  key (to exclude the sender), its weight and whether it is Hard;
+- whether we are Hard (a Hard peer never picks Hard peers, SPEC 6);
+- the cluster tags and subcluster ids we hold keys for (so the data plane hands those up).
+
+Either the driver passes each srpfast._udp.RecvBatch itself to ``peer.receive_batch`` (the
+engine runs ``dp.process`` on it, queues the relayed frames for ``peer.prepared_to_send()``
+-> ``sock.send_prepared`` and handles what is handed up), or it runs ``dp.process`` itself,
+sends ``out_frames`` to ``out_addrs``, and passes UP_CONTROL items to ``peer.receive`` and
+UP_DELIVER items (already validated, cached and forwarded) to ``peer.receive_delivered``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import sys
+from array import array
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable
+
+from srpfast.bodies import NAT_HARD
+from srpfast.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from srpfast.engine import Peer
+
+Address = tuple[str, int]
+_M64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def udp_address_key(address: Address) -> int:
+    """The sender key srpfast._udp gives a datagram from ``address`` (mirrors
+    srp_udp_addr_key in csrc/udp.c): ip << 16 | port for IPv4 and v4-mapped IPv6, else a
+    mixed hash of the 16 address bytes (read in native byte order) and port, bit 63 set."""
+    ip = ipaddress.ip_address(address[0])
+    port = address[1]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        return int(ip) << 16 | port
+    raw = ip.packed
+    hi = int.from_bytes(raw[:8], sys.byteorder)
+    lo = int.from_bytes(raw[8:], sys.byteorder)
+    return _mix64(hi ^ _mix64(lo ^ (port << 1))) | (1 << 63)
+
+
+class DataPlaneLink:
+    def __init__(self, peer: "Peer", dataplane: Any, resolve: Callable[[Address], bytes],
+                 key: Callable[[Address], int]) -> None:
+        if getattr(dataplane, "cache", None) is not peer.cache:
+            raise ArgumentError("the data plane must be built on this peer's cache: "
+                                "DataPlane(peer.cache, fanout=..., max_hops=...)")
+        self.p = peer
+        self.dp = dataplane
+        self.resolve = resolve
+        self.key = key
+        self._shape: tuple | None = None
+        self._resolved: dict[Address, bytes] = {}
+
+    def push(self, now: float, *, force: bool = False) -> None:
+        """Push candidates, our NAT class and membership if anything changed (or force)."""
+        p = self.p
+        subs = tuple(sorted(p.membership.subs))
+        shape = (p.table.version, p.reflection.mapping, subs)
+        if shape == self._shape and not force:
+            return
+        self._shape = shape
+        peers = [q for q in p.table.peers() if q.pool is None]
+        addrs = bytearray()
+        for q in peers:
+            packed = self._resolved.get(q.address)
+            if packed is None:
+                packed = self.resolve(q.address)
+                if len(self._resolved) > 4 * p.config.max_peers:
+                    self._resolved.clear()
+                self._resolved[q.address] = packed
+            addrs += packed
+        self.dp.set_peers(bytes(addrs), array("Q", [self.key(q.address) for q in peers]),
+                          array("d", [q.weight(now) for q in peers]),
+                          bytes(1 if q.mapping == NAT_HARD else 0 for q in peers))
+        self.dp.set_self_hard(p.reflection.mapping == NAT_HARD)
+        tags = sorted({s.tag for s in p.membership.subs.values()})
+        self.dp.set_membership(tags, list(subs))
+        p.count("dataplane.pushes")
+
+    def receive(self, batch: Any, now: float) -> bool:
+        """Run a receive batch (a srpfast._udp.RecvBatch: data, lens, keys, slot, frame(i),
+        address(i)) through the data plane. Returns False, having done nothing, when the batch
+        does not fit or a sender is over its rate limit (the caller then takes the per-datagram
+        path, which limits each datagram exactly, SPEC 9.6)."""
+        from srpfast._dataplane import UP_DELIVER
+        p, dp = self.p, self.dp
+        count = len(batch)
+        if count == 0 or count > dp.max_batch or batch.slot < 1158:
+            return False
+        keys = batch.keys
+        if not p._rate.allow_all(Counter(keys.tolist()).items(), now):
+            return False
+        p.count("rx", count)
+        n_out = dp.process(batch.data, count, lens=batch.lens, keys=keys, now=now,
+                           stride=batch.slot)
+        if n_out:
+            p._prepared.append((bytes(dp.out_frames), bytes(dp.out_addrs)))
+            p.count("tx", n_out)
+        for j in range(dp.n_up):
+            i, kind = dp.up(j)
+            datagram, address = batch.frame(i), batch.address(i)
+            if kind == UP_DELIVER:
+                p.receive_delivered(datagram, address, now)
+            else:
+                p._receive_guarded(datagram, address, now, None, rated=True)
+        return True

@@ -1,0 +1,118 @@
+"""What the engine reports (events) and asks its driver to do beyond plain sends (actions).
+
+Both are frozen dataclasses: a driver matches on the class. Events drain with Peer.events(),
+actions with Peer.actions(). docs/ENGINE.md lists when each fires.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Address = tuple[str, int]
+
+
+# ---- events ----
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class Ready(Event):
+    """Once: after the first successful reflection, or the first proven PONG when reflection
+    is impossible (fewer than two reflectors). ``nat`` is the mapping name."""
+    address: Address | None
+    nat: str
+
+
+@dataclass(frozen=True)
+class NetworkChange(Event):
+    address: Address | None
+    nat: str
+
+
+@dataclass(frozen=True)
+class Connection(Event):
+    peer_id: bytes
+    address: Address
+
+
+@dataclass(frozen=True)
+class Disconnection(Event):
+    peer_id: bytes
+
+
+@dataclass(frozen=True)
+class Join(Event):
+    subcluster_id: bytes
+    peer_id: bytes
+
+
+@dataclass(frozen=True)
+class Leave(Event):
+    subcluster_id: bytes
+    peer_id: bytes
+
+
+@dataclass(frozen=True)
+class Delivered(Event):
+    subcluster_id: bytes
+    message_id: bytes
+    payload: bytes
+    author: bytes
+    clock: int
+    previous_id: bytes
+    hops: int
+
+
+@dataclass(frozen=True)
+class StreamData(Event):
+    peer_id: bytes
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    reason: str
+
+
+# ---- actions (BDP, SPEC 5) ----
+@dataclass(frozen=True)
+class Action:
+    pass
+
+
+@dataclass(frozen=True)
+class Spray(Action):
+    """Easy side: send ``port_count`` short non-SRP probes from the main socket to distinct
+    pseudo-random ports (1024..65535) of ``host``, drawn from ``seed`` by the driver."""
+    host: str
+    port_count: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class PoolOpen(Action):
+    """Hard side: bind ``n`` extra UDP sockets under ``pool_key``."""
+    pool_key: bytes
+    n: int
+
+
+@dataclass(frozen=True)
+class PoolSend(Action):
+    """Send ``datagram`` to ``address`` from pool socket ``index`` (-1: from every socket)."""
+    pool_key: bytes
+    index: int
+    datagram: bytes
+    address: Address
+
+
+@dataclass(frozen=True)
+class PoolKeep(Action):
+    """Keep socket ``index`` of the pool (it reached the peer); close the others."""
+    pool_key: bytes
+    index: int
+
+
+@dataclass(frozen=True)
+class PoolClose(Action):
+    pool_key: bytes

@@ -1,0 +1,261 @@
+"""Subscriptions, JOIN and membership (SPEC 6 "Join"; seed STATE_5; SPEC 9.9).
+
+- ``join`` records a subscription (the publish key is derived from the shared key, or from the
+  clusterId for the whole cluster) and sends a signed JOIN to every connected peer; a peer that
+  connects later gets our JOINs while we have fewer than want_peers peers, and JOINs are
+  re-announced every join_interval (this refreshes membership elsewhere).
+- A proven JOIN (signature by the joiner, fresh timestamp, (peer_id, join_id) not seen) is
+  relayed on to join_relay_fanout peers while hops < join_hops, and its receiver introduces
+  the joiner to up to intro_peers connected peers of that subcluster (then of that cluster).
+  Only a JOIN received straight from the joiner introduces: an INTRO is accepted only from a
+  connected introducer (SPEC 5), introducing at an address a third party named would let it
+  aim pings at anyone, and relays repeating the same introductions would only add traffic.
+- Join/Leave events fire only for peers whose proven JOIN named a subcluster we joined, and
+  Leave really removes them: on a leave JOIN, when they expire from the peer table, or, for
+  members we know only through relayed JOINs, member_ttl after their last JOIN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from srpfast import constants as C
+from srpfast.bodies import JOIN_LEAVE, Join
+from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.events import Join as JoinEvent
+from srpfast.control.events import Leave as LeaveEvent
+from srpfast.crypto import publish_key, subcluster_id as derive_subcluster_id
+from srpfast.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from srpfast.control.peers import RemotePeer
+    from srpfast.engine import Peer
+
+Address = tuple[str, int]
+ZERO32 = C.ZERO32
+
+
+@dataclass
+class Subscription:
+    cluster_id: bytes
+    subcluster_id: bytes
+    key: bytes              # the PUBLISH AEAD key (crypto.publish_key)
+    last_head: bytes = ZERO32  # previousId of our next message to it (SPEC 2)
+
+    @property
+    def tag(self) -> bytes:
+        return self.cluster_id[:16]
+
+
+class Membership:
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        cfg = peer.config
+        self.subs: dict[bytes, Subscription] = {}
+        self.members: dict[bytes, ExpiringDict[bytes, bool]] = {}
+        self.seen: LruSet[tuple[bytes, int]] = LruSet(cfg.join_seen)
+        # Proven JOINs for subclusters we are not in (yet): joining one later announces its
+        # known members at once instead of waiting for their next re-announcement.
+        self.others: ExpiringDict[tuple[bytes, bytes], bytes] = ExpiringDict(
+            cfg.max_members * 4, cfg.member_ttl)
+        self.next_announce = 0.0
+        self.next_seek = 0.0
+
+    # ------------------------------------------------------------ local API
+    def join(self, cluster_id: bytes, shared_key: bytes | None, now: float) -> bytes:
+        if not isinstance(cluster_id, (bytes, bytearray)) or len(cluster_id) != 32:
+            raise ArgumentError("cluster_id must be 32 bytes: use crypto.create_cluster_id()")
+        cluster_id = bytes(cluster_id)
+        if shared_key is None:
+            sub_id, key = ZERO32, publish_key(cluster_id)
+        else:
+            if not isinstance(shared_key, (bytes, bytearray)) or len(shared_key) != 32:
+                raise ArgumentError("shared_key must be 32 bytes: use "
+                                    "crypto.create_shared_key()")
+            sub_id, key = derive_subcluster_id(bytes(shared_key)), publish_key(bytes(shared_key))
+        old = self.subs.get(sub_id)
+        if old is not None and old.cluster_id != cluster_id:
+            raise ArgumentError("already joined this subcluster id in another cluster: leave "
+                                "it first")
+        if old is None:
+            self.subs[sub_id] = Subscription(cluster_id, sub_id, key)
+            members = self.members[sub_id] = ExpiringDict(self.p.config.max_members,
+                                                          self.p.config.member_ttl)
+            for (sid, peer_id), cid in self.others.items():
+                if sid == sub_id and cid == cluster_id:
+                    self.others.pop((sid, peer_id))
+                    members.put(peer_id, True, now)
+                    self.p.emit(JoinEvent(sub_id, peer_id))
+        self._broadcast(self.p.table.peers(), self.subs[sub_id], now)
+        self.next_announce = now + self.p.config.join_interval
+        self.next_seek = now + self.p.config.seek_interval
+        if self.p._dataplane is not None:
+            self.p._dataplane.push(now)
+        return sub_id
+
+    def leave(self, subcluster_id: bytes, now: float) -> None:
+        sub = self.subs.pop(bytes(subcluster_id), None)
+        if sub is None:
+            raise ArgumentError("not joined to that subcluster")
+        self.members.pop(sub.subcluster_id, None)
+        self._broadcast(self.p.table.peers(), sub, now, leave=True)
+        if self.p._dataplane is not None:
+            self.p._dataplane.push(now)
+
+    def _join_frame(self, sub: Subscription, now: float, leave: bool, hops: int = 0) -> bytes:
+        body = Join(peer_id=self.p.peer_id, cluster_id=sub.cluster_id,
+                    subcluster_id=sub.subcluster_id, address=self.p.reflection.public,
+                    nat=self.p.nat_byte, timestamp_ms=self.p.wall_ms(now),
+                    join_id=self.p.rng.getrandbits(64), flags=JOIN_LEAVE if leave else 0)
+        frame = self.p.signed_frame(C.JOIN, body, sub.tag)
+        if hops:
+            out = bytearray(frame)
+            out[6] = hops
+            frame = bytes(out)
+        return frame
+
+    def _broadcast(self, peers: "list[RemotePeer]", sub: Subscription, now: float,
+                   leave: bool = False, hops: int = 0) -> None:
+        """One signed JOIN (one join_id) to many peers: relays dedup it by (peer_id, join_id),
+        so it spreads at most once per peer however many of our neighbours relay it."""
+        if not peers:
+            return
+        frame = self._join_frame(sub, now, leave, hops)
+        for peer in peers:
+            self.p.send_to(peer, frame)
+        self.p.count("tx.join", len(peers))
+
+    def _send_join(self, peer: "RemotePeer", sub: Subscription, now: float,
+                   leave: bool = False) -> None:
+        self._broadcast([peer], sub, now, leave)
+
+    # ------------------------------------------------------------ receiving JOIN
+    def on_join(self, f, body: Join, address: Address, now: float) -> None:
+        p = self.p
+        key = (body.peer_id, body.join_id)
+        if key in self.seen:
+            p.count("join.duplicate")
+            return
+        if body.peer_id == p.peer_id:
+            p.count("join.self")
+            return
+        if f.cluster != body.cluster_id[:16]:
+            p.count("drop.body")
+            return
+        if not p.verify_body(C.JOIN, f.cluster, body, body.peer_id, body.join_id,
+                             body.timestamp_ms, now):
+            return
+        self.seen.add(key)
+        p.count("rx.join")
+        sender = p.table.at(address)
+        joiner = p.table.get(body.peer_id)
+        leave = bool(body.flags & JOIN_LEAVE)
+        if joiner is not None:
+            (joiner.subclusters.discard if leave else joiner.subclusters.add)(
+                body.subcluster_id)
+        new_member = self._membership(body, leave, now)
+        if new_member and f.hops == 0 and sender is not None and sender is joiner:
+            # A member we did not know joined straight to us: tell it about us in return
+            # (direct only: hops = join_hops, so it is neither relayed nor introduced).
+            sub = self.subs[body.subcluster_id]
+            self._broadcast([joiner], sub, now, hops=p.config.join_hops)
+            p.count("join.reply")
+        if not leave and joiner is not None and sender is joiner and f.hops == 0:
+            # Introduce on the joiner's own JOIN only: relayed copies would repeat the same
+            # introductions at every relay (one INTRO pair per relay per JOIN, mostly known).
+            self._introduce(joiner, address, body, now)
+        if f.hops < p.config.join_hops and sender is not None:
+            relayed = bytearray(f.raw)
+            relayed[6] = f.hops + 1
+            out = bytes(relayed)
+            others = [q for q in p.table.peers()
+                      if q.peer_id not in (sender.peer_id, body.peer_id)]
+            for q in p.rng.sample(others, min(len(others), p.config.join_relay_fanout)):
+                p.send_to(q, out)
+                p.count("join.relayed")
+
+    def _membership(self, body: Join, leave: bool, now: float) -> bool:
+        """Record a proven JOIN; True when it made a new member of one of our subclusters."""
+        sub = self.subs.get(body.subcluster_id)
+        if sub is None or sub.cluster_id != body.cluster_id:
+            key = (body.subcluster_id, body.peer_id)
+            if leave:
+                self.others.pop(key)
+            else:
+                self.others.put(key, body.cluster_id, now)
+            return False
+        members = self.members[sub.subcluster_id]
+        if leave:
+            if members.pop(body.peer_id) is not None:
+                self.p.emit(LeaveEvent(sub.subcluster_id, body.peer_id))
+            return False
+        new = body.peer_id not in members
+        if new:
+            self.p.emit(JoinEvent(sub.subcluster_id, body.peer_id))
+        members.put(body.peer_id, True, now)
+        return new
+
+    def _introduce(self, joiner: "RemotePeer", joiner_address: Address, body: Join,
+                   now: float) -> None:
+        cfg = self.p.config
+        if cfg.intro_peers <= 0:
+            return
+        candidates = [q for q in self.p.table.peers()  # confirmed: q accepts our INTRO
+                      if q.peer_id != joiner.peer_id and q.pool is None and q.confirmed]
+        same = [q for q in candidates if body.subcluster_id in q.subclusters]
+        rest = [q for q in candidates if q not in same]
+        rng = self.p.rng
+        chosen = rng.sample(same, min(len(same), cfg.intro_peers))
+        if len(chosen) < cfg.intro_peers:
+            chosen += rng.sample(rest, min(len(rest), cfg.intro_peers - len(chosen)))
+        for q in chosen:
+            self.p.traversal.introduce(joiner, joiner_address, q, body.cluster_id,
+                                       body.subcluster_id, now)
+
+    # ------------------------------------------------------------ connection hooks
+    def on_connected(self, peer: "RemotePeer", now: float) -> None:
+        """A newly confirmed peer gets our JOINs: asking for introductions (hops 0) while we
+        have fewer than want_peers peers, else direct only (no relay, no introductions), so
+        it still learns our memberships."""
+        cfg = self.p.config
+        hops = 0 if len(self.p.table) <= cfg.want_peers else cfg.join_hops
+        for sub in self.subs.values():
+            self._broadcast([peer], sub, now, hops=hops)
+
+    def on_disconnected(self, peer: "RemotePeer", now: float) -> None:
+        for sub_id in list(peer.subclusters):
+            self.others.pop((sub_id, peer.peer_id))
+        for sub_id, members in self.members.items():
+            if members.pop(peer.peer_id) is not None:
+                self.p.emit(LeaveEvent(sub_id, peer.peer_id))
+
+    def tick(self, now: float) -> None:
+        self.others.expire(now)
+        for sub_id, members in self.members.items():
+            for peer_id, _ in members.expire(now):
+                if peer_id in self.p.table:  # still connected: it stays a member
+                    members.put(peer_id, True, now)
+                else:
+                    self.p.emit(LeaveEvent(sub_id, peer_id))
+        cfg = self.p.config
+        if (self.subs and 0 < len(self.p.table) < cfg.want_peers and now >= self.next_seek):
+            # Too few peers: ask a few for introductions (the seed's STATE_5 on demand), so a
+            # peer whose first introductions were lost is not left alone until join_interval.
+            self.next_seek = now + cfg.seek_interval
+            peers = self.p.table.peers()
+            chosen = self.p.rng.sample(peers, min(len(peers), cfg.intro_peers or 1))
+            for sub in self.subs.values():
+                self._broadcast(chosen, sub, now)
+            self.p.count("join.seek")
+        if self.subs and now >= self.next_announce:
+            # Re-announce to refresh membership elsewhere. It leaves with hops = 1: it is not a
+            # first contact, so receivers relay it and record the member but do not introduce
+            # (introductions answer a JOIN straight from the joiner, hops 0: join, first
+            # connection, seek). Otherwise every announce would start an INTRO storm.
+            self.next_announce = now + cfg.join_interval
+            for sub in self.subs.values():
+                self._broadcast(self.p.table.peers(), sub, now, hops=1)
+
+    def is_member(self, subcluster_id: bytes, peer_id: bytes) -> bool:
+        members = self.members.get(subcluster_id)
+        return members is not None and peer_id in members

@@ -1,0 +1,185 @@
+"""The bounded table of proven peers and forwarding weights (SPEC 5, 6; seed STATE_0, STATE_4).
+
+Only a peer whose PING or PONG was signed by the key its peerId names, with a fresh timestamp
+and nonce, is ever entered (SPEC 9.2); the engine checks that before calling ``upsert``.
+
+Bounds: at most ``capacity`` peers. A full table admits a newcomer only by evicting the peer
+silent longest, and only if that one has been silent for more than one keep-alive (a flood of
+fresh identities cannot push out peers that are talking). Peers silent for ``expiry`` seconds
+are removed by ``expire``.
+"""
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from srpfast.bodies import NAT_HARD
+
+Address = tuple[str, int]
+PoolRoute = tuple[bytes, int]
+
+
+@dataclass
+class RemotePeer:
+    peer_id: bytes
+    address: Address
+    nat: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0          # last proven packet from it
+    last_ping: float = -1e18        # last ping we sent it
+    distance: float = 1.0           # last ping -> pong delay, seconds (seed: .distance)
+    uptime: float = 0.0             # its uptime as it reported, seconds, at last_seen
+    pool: PoolRoute | None = None   # reached through a kept BDP pool socket (hard side)
+    cache_count: int = 0
+    cache_summary: bytes = bytes(8)
+    last_sync: float = -1e18
+    observed: Address | None = None  # how it sees us (its last PONG)
+    confirmed: bool = False         # it answered one of our pings: it has us in its table
+    subclusters: set[bytes] = field(default_factory=set)  # proven JOINs it sent us
+
+    @property
+    def mapping(self) -> int:
+        return self.nat & 0x0F
+
+    def weight(self, now: float) -> float:
+        """Forwarding weight: shorter distance and longer uptime preferred (SPEC 6)."""
+        up = self.uptime + (now - self.last_seen)
+        return (1.0 + min(up, 3600.0) / 600.0) / (self.distance + 0.01)
+
+
+class PeerTable:
+    def __init__(self, capacity: int, expiry: float, keep_alive: float) -> None:
+        self.capacity = capacity
+        self.expiry = expiry
+        self.keep_alive = keep_alive
+        self.by_id: dict[bytes, RemotePeer] = {}
+        self.by_address: dict[Address, RemotePeer] = {}
+        self.refused = 0
+        self.version = 0  # bumped whenever membership or an address/route changes
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def __contains__(self, peer_id: object) -> bool:
+        return peer_id in self.by_id
+
+    def get(self, peer_id: bytes) -> RemotePeer | None:
+        return self.by_id.get(peer_id)
+
+    def at(self, address: Address) -> RemotePeer | None:
+        return self.by_address.get(address)
+
+    def upsert(self, peer_id: bytes, address: Address, nat: int, now: float,
+               pool: PoolRoute | None = None) -> tuple[RemotePeer | None, bool]:
+        """Enter or refresh a PROVEN peer. Returns (peer or None when refused, created)."""
+        peer = self.by_id.get(peer_id)
+        if peer is None:
+            if len(self.by_id) >= self.capacity and not self._evict_one(now):
+                self.refused += 1
+                return None, False
+            peer = RemotePeer(peer_id, address, nat, first_seen=now, last_seen=now, pool=pool)
+            self.by_id[peer_id] = peer
+            self.version += 1
+            # If another key held this address, the newest proof owns it now; the old entry
+            # stays by id until it re-proves from wherever it moved, or expires.
+            self.by_address[address] = peer
+            return peer, True
+        if address != peer.address or pool != peer.pool:
+            if self.by_address.get(peer.address) is peer:
+                del self.by_address[peer.address]
+            peer.address = address
+            peer.pool = pool
+            self.by_address[address] = peer
+            self.version += 1
+        peer.nat = nat if nat else peer.nat
+        peer.last_seen = now
+        return peer, False
+
+    def _evict_one(self, now: float) -> bool:
+        oldest = min(self.by_id.values(), key=lambda p: p.last_seen)
+        if now - oldest.last_seen <= self.keep_alive:
+            return False
+        self.remove(oldest.peer_id)
+        return True
+
+    def remove(self, peer_id: bytes) -> RemotePeer | None:
+        peer = self.by_id.pop(peer_id, None)
+        if peer is not None:
+            self.version += 1
+            if self.by_address.get(peer.address) is peer:
+                del self.by_address[peer.address]
+        return peer
+
+    def expire(self, now: float) -> list[RemotePeer]:
+        gone = [p for p in self.by_id.values() if now - p.last_seen > self.expiry]
+        for p in gone:
+            self.remove(p.peer_id)
+        return gone
+
+    def peers(self) -> list[RemotePeer]:
+        return list(self.by_id.values())
+
+
+def choose_weighted(candidates: Iterable[RemotePeer], k: int, now: float, rng: random.Random,
+                    *, my_mapping: int = 0, exclude: Iterable[bytes] = ()) -> list[RemotePeer]:
+    """Up to k distinct peers, drawn with probability proportional to weight (weighted
+    sampling without replacement, Efraimidis-Spirakis keys u^(1/w)). A Hard peer never picks
+    Hard peers (SPEC 6: their mappings cannot meet). Random, not greedy: always picking the
+    same best peers would starve the rest of the mesh of gossip."""
+    excluded = set(exclude)
+    keyed = []
+    for p in candidates:
+        if p.peer_id in excluded:
+            continue
+        if my_mapping == NAT_HARD and p.mapping == NAT_HARD:
+            continue
+        u = rng.random() or 1e-12
+        keyed.append((u ** (1.0 / p.weight(now)), p.peer_id, p))
+    keyed.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    return [p for _, _, p in keyed[:k]]
+
+
+class Forwarder:
+    """Cumulative weights over the eligible peers, for O(log n) weighted picks per packet on
+    the relay path (choose_weighted sorts every peer per call). Rebuilt when the table's
+    version changes and at every maintenance tick (distances and uptimes move)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int] = (-1, -1)
+        self.peers: list[RemotePeer] = []
+        self.cum: list[float] = []
+        self.total = 0.0
+
+    def rebuild(self, table: PeerTable, now: float, my_mapping: int) -> None:
+        self.key = (table.version, my_mapping)
+        self.peers = [p for p in table.by_id.values()
+                      if not (my_mapping == NAT_HARD and p.mapping == NAT_HARD)]
+        total, cum = 0.0, []
+        for p in self.peers:
+            total += p.weight(now)
+            cum.append(total)
+        self.cum, self.total = cum, total
+
+    def pick(self, k: int, rng: random.Random, exclude: bytes | None = None) -> list[RemotePeer]:
+        peers = self.peers
+        n = len(peers)
+        if n == 0 or k <= 0:
+            return []
+        if n <= k + (exclude is not None):
+            return [p for p in peers if p.peer_id != exclude][:k]
+        chosen: list[RemotePeer] = []
+        cum, total = self.cum, self.total
+        for _ in range(8 * k):
+            p = peers[min(bisect.bisect_right(cum, rng.random() * total), n - 1)]
+            if p.peer_id != exclude and p not in chosen:
+                chosen.append(p)
+                if len(chosen) == k:
+                    return chosen
+        for p in peers:  # pathological weights: fill deterministically
+            if len(chosen) == k:
+                break
+            if p.peer_id != exclude and p not in chosen:
+                chosen.append(p)
+        return chosen

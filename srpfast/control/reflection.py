@@ -1,0 +1,148 @@
+"""Reflection: learning our public address and NAT type (SPEC 5; seed STATE_0..STATE_2).
+
+A round pings two reflectors (Static or Easy peers, else any proven non-Hard peer) with
+PING_REFLECT; each PONG reports the address it saw us at. ``nat.classify`` (pure) decides.
+The round never stalls (SPEC 9.10): too few reflectors, a mismatch or a timeout schedule a
+retry after an exponential backoff (reflect_backoff doubling up to reflect_backoff_max) and the
+peer stays fully usable meanwhile. A success schedules the next round after KEEP_ALIVE. A
+change of how any peer sees us starts a round at once (network change).
+
+Events: Ready once (first classification, or the first proven PONG when fewer than two
+reflectors exist), NetworkChange when the address or mapping changes afterwards.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from srpfast.bodies import (FILTER_UNKNOWN, NAT_EASY, NAT_HARD, NAT_STATIC, NAT_UNKNOWN,
+                            PING_REFLECT)
+from srpfast.control.events import NetworkChange, Ready
+from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, Evidence, Outcome, Sample, classify,
+                         nat_byte)
+
+if TYPE_CHECKING:
+    from srpfast.control.peers import RemotePeer
+    from srpfast.engine import Peer
+
+Address = tuple[str, int]
+
+
+class Reflection:
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        self.mapping = NAT_UNKNOWN
+        self.filtering = FILTER_UNKNOWN
+        self.public: Address | None = None
+        self.ready = False
+        self.round_id = 0
+        self.round_started: float | None = None
+        self.round_samples: list[Sample] = []
+        self.last_samples: list[Sample] = []
+        self.next_round = -1e18
+        self.failures = 0
+        self.evidence = Evidence()
+
+    @property
+    def nat_byte(self) -> int:
+        return nat_byte(self.mapping, self.filtering)
+
+    @property
+    def name(self) -> str:
+        return MAPPING_NAMES[self.mapping]
+
+    @property
+    def filtering_name(self) -> str:
+        return FILTERING_NAMES[self.filtering]
+
+    # -------------------------------------------------------------- rounds
+    def _reflectors(self) -> list["RemotePeer"]:
+        peers = [p for p in self.p.table.peers() if p.pool is None]
+        good = [p for p in peers if p.mapping in (NAT_STATIC, NAT_EASY)]
+        if len(good) < 2:  # bootstrap: nobody has classified yet; any non-Hard proven peer
+            good += [p for p in peers if p.mapping == NAT_UNKNOWN and p not in good]
+        self.p.rng.shuffle(good)
+        return good[:2]
+
+    def start(self, now: float) -> None:
+        chosen = self._reflectors()
+        if len(chosen) < 2:
+            self._fail(now, "reflect.too_few")
+            if not self.ready and self.public is not None:
+                self._announce(now)  # reflection impossible: Ready on the first proven PONG
+            return
+        self.round_id += 1
+        self.round_started = now
+        self.round_samples = []
+        test_port = self.p.bound[1] if self.p.bound is not None else 0
+        for r in chosen:
+            self.p.ping(r.address, now, PING_REFLECT, test_port=test_port,
+                        reflect_round=self.round_id)
+        self.p.count("reflect.rounds")
+
+    def _fail(self, now: float, reason: str) -> None:
+        self.p.count(reason)
+        self.round_started = None
+        delay = min(self.p.config.reflect_backoff * (2 ** self.failures),
+                    self.p.config.reflect_backoff_max)
+        self.failures = min(self.failures + 1, 30)
+        self.next_round = now + delay
+
+    def tick(self, now: float) -> None:
+        if self.round_started is not None:
+            if now - self.round_started >= self.p.config.reflect_timeout:
+                self._fail(now, "reflect.timeout")
+            return
+        if now >= self.next_round and len(self.p.table):
+            self.start(now)
+
+    # -------------------------------------------------------------- inputs
+    def on_pong(self, peer: "RemotePeer", observed: Address, round_id: int, now: float) -> None:
+        if self.public is None:
+            self.public = observed
+        if round_id and round_id == self.round_id and self.round_started is not None:
+            self.round_samples.append(Sample(peer.peer_id, observed))
+            if len({s.reflector for s in self.round_samples}) >= 2:
+                self.round_started = None
+                self._decide(self.round_samples, now)
+            return
+        if not self.ready and self.round_started is None and len(self._reflectors()) < 2:
+            self._announce(now)
+        # Network change (SPEC 5): a peer that is not Hard-mapped toward us sees a new host,
+        # or, when we are not Hard, a new port. Re-run reflection at once.
+        if self.public is not None and self.mapping != NAT_UNKNOWN:
+            changed = observed[0] != self.public[0] or (
+                self.mapping != NAT_HARD and observed[1] != self.public[1])
+            if changed and self.round_started is None and peer.pool is None:
+                self.p.count("reflect.change")
+                self.failures = 0
+                self.next_round = now
+                self.evidence = Evidence()  # filtering evidence was about the old network
+
+    def on_unsolicited(self, new_host: bool, now: float) -> None:
+        ev = self.evidence
+        upgraded = Evidence(ev.unsolicited_host or new_host, ev.unsolicited_port or not new_host)
+        if upgraded != ev:
+            self.evidence = upgraded
+            if len(self.last_samples) >= 2:
+                self._decide(self.last_samples, now)
+
+    def _decide(self, samples: list[Sample], now: float) -> None:
+        result = classify(samples, self.p.bound, self.evidence)
+        if result.outcome is not Outcome.CLASSIFIED:
+            self._fail(now, "reflect." + result.outcome.value)
+            return
+        self.last_samples = list(samples)
+        self.failures = 0
+        self.next_round = now + self.p.config.keep_alive
+        changed = (result.mapping, result.filtering, result.public) != (
+            self.mapping, self.filtering, self.public)
+        self.mapping, self.filtering, self.public = result.mapping, result.filtering, result.public
+        self.p.count("reflect.classified")
+        if not self.ready:
+            self._announce(now)
+        elif changed:
+            self.p.emit(NetworkChange(self.public, self.name))
+
+    def _announce(self, now: float) -> None:
+        self.ready = True
+        self.p.emit(Ready(self.public, self.name))

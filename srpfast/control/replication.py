@@ -1,0 +1,347 @@
+"""Publish, forward, deliver, expire, query and answer (SPEC 6; seed STATE_4, STATE_6).
+
+Publish: seal + sign (author envelope inside the ciphertext), split into a hash chain, cache
+our own frames, send each to FANOUT peers chosen by weight.
+Receive: drop what was seen (packetId, recomputed by decode: SPEC 9.1), cache, forward to
+FANOUT peers other than the sender with hops+1 (never past max_hops), and, when we hold the
+subcluster's key, reassemble, open, verify the author and deliver. Nothing that fails to open
+or verify is delivered (counted: "drop.open", "drop.forged").
+Ordered delivery: a message whose previousId we have not delivered is held up to order_wait
+seconds while we QUERY for the predecessor; then it is delivered anyway (the event carries
+previous_id so an application can still order).
+Query/answer: a QUERY is answered from the cache with one ANSWER frame (the PUBLISH frame with
+type byte 9), else forwarded (hops < query_hops) and an answer route is remembered in a
+bounded, expiring table keyed by the wanted id; an ANSWER follows those routes back and is
+never flooded (SPEC 9.8). Unsolicited ANSWERs are accepted only from connected peers (SYNC and
+STATE_6 pushes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from srpfast import constants as C
+from srpfast.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
+from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.events import Delivered
+from srpfast.control.peers import choose_weighted
+from srpfast.control.nonces import seal_synthetic
+from srpfast.crypto import EnvelopeVerifier, header_context, make_envelope, open_frame
+from srpfast.errors import CryptoError, MalformedPacket
+from srpfast.frame import Reassembler, decode, encode, packet_id, split
+
+if TYPE_CHECKING:
+    from srpfast.control.membership import Subscription
+    from srpfast.control.peers import RemotePeer
+    from srpfast.engine import Peer
+
+Address = tuple[str, int]
+ZERO32 = C.ZERO32
+SELF_SOURCE = "self"
+
+
+@dataclass
+class _Held:
+    sub_id: bytes
+    event: Delivered
+    deadline: float
+
+
+class Replication:
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        cfg = peer.config
+        self.seen: LruSet[bytes] = LruSet(cfg.seen_ids)
+        self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
+                                       max_bytes=cfg.reassembly_bytes,
+                                       timeout=cfg.reassembly_timeout)
+        self.verifier = EnvelopeVerifier(4096)
+        self._insert_known = getattr(peer.cache, "_insert_ids_batch", None)
+        self.delivered: LruSet[bytes] = LruSet(cfg.delivered_ids)
+        self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
+        self.held_count = 0
+        self.routes: ExpiringDict[bytes, list[Address]] = ExpiringDict(cfg.query_pending,
+                                                                       cfg.query_timeout)
+        self.queries_seen: LruSet[int] = LruSet(cfg.query_pending)
+        self.wanted: ExpiringDict[bytes, list[float]] = ExpiringDict(
+            cfg.query_pending, cfg.query_retry * 3 + cfg.query_timeout)
+
+    # ------------------------------------------------------------ publish
+    def publish(self, sub: "Subscription", message: bytes, now: float) -> bytes:
+        p, cfg = self.p, self.p.config
+        p.clock = (p.clock + 1) & 0xFFFFFFFF
+        previous = sub.last_head
+        ctx = header_context(sub.tag, sub.subcluster_id, previous, p.clock)
+        envelope = make_envelope(p.identity, message, ctx)
+        key = sub.key
+        frames = split(envelope, previous, cluster=sub.tag, to=sub.subcluster_id, clock=p.clock,
+                       ttl=cfg.cache_ttl, postage=cfg.postage,
+                       seal=lambda fr: seal_synthetic(key, fr), max_fragments=cfg.max_fragments)
+        head = packet_id(frames[0])
+        sub.last_head = head
+        self.delivered.add(head)
+        for fr in frames:
+            self.seen.add(packet_id(fr))
+            p.cache.insert(fr, source=SELF_SOURCE, now=now, member=True)
+        targets = p.forwarder(now).pick(cfg.fanout, p.rng)
+        for peer in targets:
+            for fr in frames:
+                p.send_to(peer, fr)
+        p.count("publish.messages")
+        p.count("publish.frames", len(frames))
+        return head
+
+    # ------------------------------------------------------------ receive PUBLISH
+    def on_publish(self, f, datagram: bytes, address: Address, now: float) -> None:
+        p = self.p
+        pid = f.packet_id
+        if pid in self.seen or pid in p.cache:
+            p.count("publish.duplicate")
+            return
+        self.seen.add(pid)
+        p.count("rx.publish")
+        p.clock = (max(p.clock, f.clock) + 1) & 0xFFFFFFFF
+        sub = self._subscription(f)
+        if sub is None and self._insert_known is not None:
+            self._insert_known(datagram, pid, 1, address, now)  # id known: no second SHA-256
+        else:
+            p.cache.insert(datagram, source=address, now=now, member=sub is not None)
+        if f.hops + 1 <= p.config.max_hops:
+            out = bytearray(datagram)
+            out[6] = f.hops + 1
+            fwd = bytes(out)
+            sender = p.table.at(address)
+            targets = p.forwarder(now).pick(p.config.fanout, p.rng,
+                                            sender.peer_id if sender is not None else None)
+            for peer in targets:
+                p.send_to(peer, fwd)
+            p.count("publish.forwarded", len(targets))
+        else:
+            p.count("publish.hop_limit")
+        self._answer_routes(f, datagram)
+        if sub is not None:
+            self._deliver_frame(sub, f, now)
+
+    def on_cached(self, f, datagram: bytes, address: Address, now: float) -> None:
+        """The rest of on_publish for a frame the C data plane cached and forwarded."""
+        p = self.p
+        if f.type != C.PUBLISH or f.packet_id in self.seen:
+            p.count("publish.duplicate")
+            return
+        self.seen.add(f.packet_id)
+        p.count("rx.publish")
+        p.clock = (max(p.clock, f.clock) + 1) & 0xFFFFFFFF
+        self._answer_routes(f, datagram)
+        sub = self._subscription(f)
+        if sub is not None:
+            self._deliver_frame(sub, f, now)
+
+    def _subscription(self, f) -> "Subscription | None":
+        sub = self.p.membership.subs.get(f.to)
+        if sub is None or sub.tag != f.cluster:
+            return None
+        return sub
+
+    def _deliver_frame(self, sub: "Subscription", f, now: float) -> None:
+        p = self.p
+        self.wanted.pop(f.packet_id)
+        message = self.reassembler.add(f, now)
+        if message is None:
+            return
+        try:
+            plain = b"".join(open_frame(sub.key, fr.raw) for fr in message.frames)
+        except CryptoError:
+            p.count("drop.open")
+            return
+        head = message.frames[0]
+        ctx = header_context(head.cluster, head.to, head.previous_id, head.clock)
+        try:
+            author, payload = self.verifier.open(plain, ctx)
+        except CryptoError:
+            p.count("drop.forged")
+            return
+        event = Delivered(sub.subcluster_id, message.id, payload, author, head.clock,
+                          message.previous_id, head.hops)
+        prev = message.previous_id
+        if (prev != ZERO32 and prev not in self.delivered and p.config.order_wait > 0
+                and self.held_count < p.config.order_held):
+            self.held.setdefault(prev, []).append(_Held(sub.subcluster_id, event,
+                                                        now + p.config.order_wait))
+            self.held_count += 1
+            self.want(prev, now)
+            p.count("deliver.held")
+            return
+        self._emit(event)
+
+    def _emit(self, event: Delivered) -> None:
+        # Deliver, then whatever waited for it, in causal order. Iterative: a long held chain
+        # must not hit the recursion limit.
+        todo = [event]
+        while todo:
+            ev = todo.pop()
+            if ev.message_id in self.delivered:
+                continue
+            self.delivered.add(ev.message_id)
+            self.p.emit(ev)
+            self.p.count("deliver.messages")
+            waiting = self.held.pop(ev.message_id, None)
+            if waiting:
+                self.held_count -= len(waiting)
+                todo.extend(reversed([h.event for h in waiting]))
+
+    # ------------------------------------------------------------ query / answer
+    def want(self, packet_id_: bytes, now: float) -> None:
+        """Ask for a packet we know the id of (a missing fragment or a predecessor)."""
+        if packet_id_ in self.wanted:
+            return
+        frame = self.p.cache.get(packet_id_)
+        if frame is not None:  # we hold it (cached as a relay): feed it to delivery
+            self._local(frame, now)
+            return
+        self.wanted.put(packet_id_, [now, 1], now)
+        self._send_query(packet_id_, now)
+
+    def _send_query(self, wanted: bytes, now: float) -> None:
+        p = self.p
+        body = Query(p.rng.getrandbits(64), wanted, QUERY_EXACT)
+        datagram = encode(type=C.QUERY, message=body.encode(), clock=p.clock)
+        for peer in choose_weighted(p.table.peers(), p.config.query_fanout, now, p.rng):
+            p.send_to(peer, datagram)
+            p.count("tx.query")
+
+    def _local(self, frame: bytes, now: float) -> None:
+        f = decode(frame)
+        sub = self._subscription(f)
+        if sub is not None:
+            self._deliver_frame(sub, f, now)
+
+    def on_query(self, f, body: Query, address: Address, now: float) -> None:
+        p = self.p
+        if not self.queries_seen.add(body.query_id):
+            p.count("query.duplicate")
+            return
+        p.count("rx.query")
+        found = None
+        if body.mode == QUERY_EXACT:
+            found = p.cache.get(body.wanted)
+        elif body.mode == QUERY_SUCCESSOR:
+            for pid in p.cache.by_previous(body.wanted, limit=64):
+                frame = p.cache.get(pid)
+                if frame is not None and frame[12:14] == b"\x00\x00":  # the next message's head
+                    found = frame
+                    break
+        if found is not None:
+            answer = bytearray(found)
+            answer[4] = C.ANSWER
+            p.send(bytes(answer), address, self._pool_of(address))
+            p.count("query.answered")
+            return
+        if f.hops + 1 > p.config.query_hops:
+            p.count("query.hop_limit")
+            return
+        key = body.wanted if body.mode == QUERY_EXACT else b"S" + body.wanted
+        back = self.routes.get(key) or []
+        if address not in back and len(back) < 4:
+            back.append(address)
+        self.routes.put(key, back, now)
+        out = bytearray(f.raw)
+        out[6] = f.hops + 1
+        sender = p.table.at(address)
+        exclude = (sender.peer_id,) if sender is not None else ()
+        for peer in choose_weighted(p.table.peers(), p.config.query_fanout, now, p.rng,
+                                    exclude=exclude):
+            p.send_to(peer, bytes(out))
+            p.count("query.forwarded")
+
+    def _pool_of(self, address: Address):
+        peer = self.p.table.at(address)
+        return peer.pool if peer is not None else None
+
+    def _answer_routes(self, f, frame: bytes) -> bool:
+        """Send an ANSWER back along every route waiting for this packet (SPEC 9.8)."""
+        routed = False
+        for key in (f.packet_id, b"S" + f.previous_id if f.index == 0 else None):
+            if key is None:
+                continue
+            back = self.routes.pop(key)
+            if back:
+                answer = bytearray(frame)
+                answer[4] = C.ANSWER
+                answer[6] = min(f.hops + 1, 255)
+                for address in back:
+                    self.p.send(bytes(answer), address, self._pool_of(address))
+                    self.p.count("answer.routed")
+                routed = True
+        return routed
+
+    def on_answer(self, f, datagram: bytes, address: Address, now: float) -> None:
+        p = self.p
+        restored = bytearray(datagram)
+        restored[4] = C.PUBLISH
+        try:
+            g = decode(bytes(restored))  # packetId recomputed over the restored frame
+        except MalformedPacket as exc:
+            p.count(f"drop.malformed.{exc.reason}")
+            return
+        pid = g.packet_id
+        asked = pid in self.wanted
+        routed = self._answer_routes(g, bytes(restored))
+        if not (asked or routed or address in p.table.by_address):
+            p.count("drop.answer_unsolicited")
+            return
+        p.count("rx.answer")
+        if pid in self.seen or pid in p.cache:
+            if asked:
+                self.wanted.pop(pid)
+            return
+        self.seen.add(pid)
+        sub = self._subscription(g)
+        p.clock = (max(p.clock, g.clock) + 1) & 0xFFFFFFFF
+        p.cache.insert(g.raw, source=address, now=now, member=sub is not None)
+        if sub is not None:
+            self._deliver_frame(sub, g, now)
+
+    # ------------------------------------------------------------ STATE_6 push, expiry, timers
+    def on_connected(self, peer: "RemotePeer", now: float) -> None:
+        """Push a few of our lowest-hop packets to a new peer (STATE_6), as ANSWER frames."""
+        for pid in self.p.cache.lowest_hops(self.p.config.push_count):
+            frame = self.p.cache.get(pid)
+            if frame is not None:
+                answer = bytearray(frame)
+                answer[4] = C.ANSWER
+                self.p.send_to(peer, bytes(answer))
+                self.p.count("push.frames")
+
+    def tick(self, now: float) -> None:
+        p, cfg = self.p, self.p.config
+        # Expiry (SPEC 6): frames with postage left go to FANOUT random peers one last time.
+        expired = p.cache.expire(now)
+        if expired:
+            peers = p.table.peers()
+            for frame in expired:
+                for peer in p.rng.sample(peers, min(len(peers), cfg.fanout)):
+                    p.send_to(peer, frame)
+                    p.count("expiry.rebroadcast")
+        self.routes.expire(now)
+        self.reassembler.expire(now)
+        for pid in self.reassembler.missing()[:cfg.query_max_per_tick]:
+            self.want(pid, now)
+        sent = 0
+        for pid, state in self.wanted.items():
+            if sent >= cfg.query_max_per_tick:
+                break
+            if now - state[0] >= cfg.query_retry and state[1] < 3:
+                state[0], state[1] = now, state[1] + 1
+                self._send_query(pid, now)
+                sent += 1
+        self.wanted.expire(now)
+        # Held messages whose predecessor never came: deliver anyway.
+        for prev in [k for k, v in self.held.items() if any(h.deadline <= now for h in v)]:
+            waiting = self.held.pop(prev)
+            self.held_count -= len(waiting)
+            for h in waiting:
+                if h.deadline <= now:
+                    self._emit(h.event)
+                else:
+                    self.held.setdefault(prev, []).append(h)
+                    self.held_count += 1

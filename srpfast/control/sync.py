@@ -1,0 +1,162 @@
+"""SYNC: cache reconciliation between two connected peers (SPEC 6 "Sync").
+
+Every PING/PONG carries the root (count, hash) of the sender's cache summary tree (a 16-way
+prefix tree of packetIds, XOR hash per bucket: cache.py). When a peer's root differs from
+ours, at most once per sync_interval per peer, we send SYNC SUMMARY for the root. A receiver
+compares child buckets and answers only for those that differ: SUMMARY one level down for big
+buckets (prefix depth <= 2), else IDS (the ids it holds under that prefix, at most 30). On IDS
+a peer asks for what it lacks (WANT) and pushes what the other lacks (ANSWER frames). So only
+differences cross the wire.
+
+Amplification (SPEC 9.3): SYNC is accepted only from connected, proven peers at their proven
+address, and every peer spends at most sync_budget frames per sync_interval on one peer.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from srpfast import constants as C
+from srpfast.bodies import SYNC_FANOUT, SYNC_IDS, SYNC_MAX_IDS, SYNC_SUMMARY, SYNC_WANT, Sync
+from srpfast.control.bounded import ExpiringDict
+from srpfast.frame import encode
+
+if TYPE_CHECKING:
+    from srpfast.control.peers import RemotePeer
+    from srpfast.engine import Peer
+
+Address = tuple[str, int]
+SUMMARY_DEPTH = 2   # cache.summary() takes prefixes of 0..2 hex digits
+TREE_DEPTH = 3
+
+
+def pack_prefix(prefix: str) -> tuple[int, bytes]:
+    """Hex-digit prefix -> (depth, 8 bytes of nibbles packed high-first, zero beyond)."""
+    padded = prefix + "0" * (16 - len(prefix))
+    return len(prefix), bytes.fromhex(padded)
+
+
+def unpack_prefix(depth: int, packed: bytes) -> str:
+    return packed.hex()[:depth]
+
+
+class SyncEngine:
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        cfg = peer.config
+        self.spent: ExpiringDict[bytes, list[int]] = ExpiringDict(cfg.max_peers * 2,
+                                                                  cfg.sync_interval)
+
+    def _spend(self, peer: "RemotePeer", now: float, n: int = 1) -> bool:
+        entry = self.spent.get(peer.peer_id)
+        if entry is None:
+            entry = [0]
+            self.spent.put(peer.peer_id, entry, now)
+        if entry[0] + n > self.p.config.sync_budget:
+            self.p.count("sync.budget")
+            return False
+        entry[0] += n
+        return True
+
+    def _send(self, peer: "RemotePeer", body: Sync, now: float) -> bool:
+        if not self._spend(peer, now):
+            return False
+        self.p.send_to(peer, encode(type=C.SYNC, message=body.encode(), clock=self.p.clock))
+        self.p.count("tx.sync")
+        return True
+
+    def _summary_body(self, sync_id: int, prefix: str) -> Sync:
+        depth, packed = pack_prefix(prefix)
+        buckets = tuple((c, int(h).to_bytes(8, "big")) for _, c, h in self.p.cache.summary(prefix))
+        return Sync(sync_id, SYNC_SUMMARY, depth, packed, SYNC_FANOUT, buckets=buckets)
+
+    def _ids_body(self, sync_id: int, prefix: str, kind: int, ids: list[bytes]) -> Sync:
+        depth, packed = pack_prefix(prefix)
+        ids = ids[:SYNC_MAX_IDS]
+        return Sync(sync_id, kind, depth, packed, len(ids), ids=tuple(ids))
+
+    def maybe_start(self, peer: "RemotePeer", now: float) -> None:
+        """Start a round when the peer's root summary differs from ours (rate-limited)."""
+        count, summary = self.p.summary_bytes()
+        if (peer.cache_count, peer.cache_summary) == (count, summary):
+            return
+        if now - peer.last_sync < self.p.config.sync_interval:
+            return
+        peer.last_sync = now
+        if count == 0:
+            # Nothing to offer: a summary of all-empty buckets still tells the other side to
+            # push everything, which is what a newcomer needs.
+            pass
+        self.p.count("sync.rounds")
+        self._send(peer, self._summary_body(self.p.rng.getrandbits(64), ""), now)
+
+    def on_sync(self, f, body: Sync, address: Address, now: float) -> None:
+        p = self.p
+        peer = p.table.at(address)
+        if peer is None:
+            p.count("drop.sync_unknown")
+            return
+        p.count("rx.sync")
+        prefix = unpack_prefix(body.depth, body.prefix)
+        if body.kind == SYNC_SUMMARY:
+            self._on_summary(peer, body, prefix, now)
+        elif body.kind == SYNC_IDS:
+            self._on_ids(peer, body, prefix, now)
+        elif body.kind == SYNC_WANT:
+            for pid in body.ids:
+                frame = p.cache.get(pid)
+                if frame is None:
+                    continue
+                if not self._spend(peer, now):
+                    return
+                self._push(peer, frame)
+
+    def _on_summary(self, peer: "RemotePeer", body: Sync, prefix: str, now: float) -> None:
+        if body.depth > SUMMARY_DEPTH:
+            self.p.count("drop.sync_depth")
+            return
+        mine = self.p.cache.summary(prefix)
+        for (child, mc, mh), (tc, th) in zip(mine, body.buckets):
+            if mc == tc and int(mh).to_bytes(8, "big") == th:
+                continue
+            if len(child) >= TREE_DEPTH or max(mc, tc) <= SYNC_MAX_IDS:
+                ids = self.p.cache.ids_with_prefix(child, limit=SYNC_MAX_IDS)
+                ok = self._send(peer, self._ids_body(body.sync_id, child, SYNC_IDS, ids), now)
+            else:
+                ok = self._send(peer, self._summary_body(body.sync_id, child), now)
+            if not ok:
+                return
+
+    def _on_ids(self, peer: "RemotePeer", body: Sync, prefix: str, now: float) -> None:
+        cache = self.p.cache
+        theirs = set(body.ids)
+        lacking = [pid for pid in body.ids if pid not in cache]
+        if lacking:
+            self._send(peer, self._ids_body(body.sync_id, prefix, SYNC_WANT, lacking), now)
+        mine = cache.ids_with_prefix(prefix, limit=4 * SYNC_MAX_IDS)
+        complete = body.count < SYNC_MAX_IDS
+        if complete:
+            for pid in mine:
+                if pid in theirs:
+                    continue
+                frame = cache.get(pid)
+                if frame is None:
+                    continue
+                if not self._spend(peer, now):
+                    return
+                self._push(peer, frame)
+        elif len(prefix) < 64:
+            # Their list was cut at 30: split the bucket one nibble deeper and list again.
+            for nib in "0123456789abcdef":
+                child = prefix + nib
+                ids = cache.ids_with_prefix(child, limit=SYNC_MAX_IDS)
+                if not self._send(peer, self._ids_body(body.sync_id, child, SYNC_IDS, ids), now):
+                    return
+
+    def _push(self, peer: "RemotePeer", frame: bytes) -> None:
+        answer = bytearray(frame)
+        answer[4] = C.ANSWER
+        self.p.send_to(peer, bytes(answer))
+        self.p.count("sync.pushed")
+
+    def tick(self, now: float) -> None:
+        self.spent.expire(now)

@@ -1,0 +1,549 @@
+"""The sans-I/O peer engine: bytes and a clock in, bytes, actions and events out.
+
+``Peer`` owns the tables and dispatches each datagram to the part of the control plane that
+handles its type (srpfast/control/*). It never touches a socket or reads a clock: every method
+that depends on time takes ``now`` (float seconds of any monotonic clock) and all randomness
+comes from ``self.rng``, so a run is deterministic per seed. The states of the seed's P2P Spec
+map onto the code as follows (docs/ENGINE.md):
+
+    STATE_0/1/2  reflection.py + _on_ping/_on_pong here (keep-alive, proofs, NAT)
+    STATE_3      traversal.py (INTRO -> ping / spray / pool / relay)
+    STATE_4      replication.py (publish, forward, deliver, expiry)
+    STATE_5      membership.py (JOIN, introductions, Join/Leave events)
+    STATE_6      replication.py (QUERY/ANSWER) and sync.py (SYNC)
+
+Malformed or unproven input is a counted drop, never an exception out of ``receive`` (SPEC
+9.5). A bug in this code is counted as "drop.internal" and re-raised when ``config.strict``.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from typing import Callable, Iterable
+
+from srpfast import constants as C
+from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PROBE, PING_REFLECT,
+                            PONG_CONNECT,
+                            PONG_REFLECT, Body, Ping, Pong, decode_body, signed_bytes)
+from srpfast.cache import Cache
+from srpfast.config import Config
+from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
+from srpfast.control.dataplane import DataPlaneLink
+from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
+from srpfast.control.membership import Membership
+from srpfast.control.peers import Forwarder, PeerTable, PoolRoute, RemotePeer
+from srpfast.control.reflection import Reflection
+from srpfast.control.replication import Replication
+from srpfast.control.streams import Streams
+from srpfast.control.sync import SyncEngine
+from srpfast.control.traversal import Traversal
+from srpfast.crypto import Identity, ProofChecker, sign_proof, verify_proof
+from srpfast.errors import ArgumentError, MalformedPacket
+from srpfast.frame import decode, encode
+
+Address = tuple[str, int]
+ZERO16, ZERO32 = C.ZERO16, C.ZERO32
+
+
+class _PendingPing:
+    __slots__ = ("address", "sent", "flags", "pool", "reflect_round")
+
+    def __init__(self, address: Address, sent: float, flags: int, pool: PoolRoute | None,
+                 reflect_round: int) -> None:
+        self.address = address
+        self.sent = sent
+        self.flags = flags
+        self.pool = pool
+        self.reflect_round = reflect_round
+
+
+class Peer:
+    """One SRP peer, sans-I/O. See the module docstring and docs/ENGINE.md."""
+
+    def __init__(self, identity: Identity, config: Config | None = None, *, now: float,
+                 rng: random.Random | None = None, address: Address | None = None) -> None:
+        if not isinstance(identity, Identity):
+            raise TypeError(f"identity must be an srpfast.crypto.Identity, got "
+                            f"{type(identity).__name__}: create one with create_identity()")
+        self.config = cfg = config if config is not None else Config()
+        if not isinstance(cfg, Config):
+            raise TypeError("config must be an srpfast.config.Config")
+        self.rng = rng if rng is not None else random.Random()
+        self._identity = identity
+        self._id = identity.peer_id
+        self._start = now
+        self._wall_offset = cfg.clock_offset if cfg.clock_offset is not None else time.time() - now
+        self.clock = 0  # Lamport clock (SPEC 2)
+        self.bound: Address | None = address
+        self._out: list[tuple[bytes, Address]] = []
+        self._prepared: list[tuple[bytes, bytes]] = []
+        self._actions: list[Action] = []
+        self._events: list[Event] = []
+        self._counters: defaultdict[str, int] = defaultdict(int)
+        self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, cfg.keep_alive)
+        self.proofs = ProofChecker(cfg.proof_window, cfg.proof_capacity)
+        self._pending: ExpiringDict[int, _PendingPing] = ExpiringDict(
+            cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
+        self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
+                           seed=self.rng.getrandbits(64))
+        self._rate = RateLimiter(cfg.rate_packets, cfg.rate_burst, cfg.rate_table)
+        self._moves: ExpiringDict[tuple[bytes, Address], bool] = ExpiringDict(
+            cfg.max_peers, cfg.keep_alive)
+        self._sent_to: LruSet[Address] = LruSet(4096)
+        self._sent_hosts: LruSet[str] = LruSet(4096)
+        self._bootstrap: LruSet[Address] = LruSet(64)
+        self._next_bootstrap = now + 1.0
+        self._bootstrap_tries = 0
+        self._next_maintenance = now
+        self._forwarder = Forwarder()
+        self._dataplane: DataPlaneLink | None = None
+        self.reflection = Reflection(self)
+        self.traversal = Traversal(self)
+        self.membership = Membership(self)
+        self.replication = Replication(self)
+        self.sync = SyncEngine(self)
+        self.streams = Streams(self)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def peer_id(self) -> bytes:
+        return self._id
+
+    @property
+    def identity(self) -> Identity:
+        return self._identity
+
+    @property
+    def nat(self) -> str:
+        return self.reflection.name
+
+    @property
+    def nat_byte(self) -> int:
+        return self.reflection.nat_byte
+
+    def attach_dataplane(self, dataplane: object, *, resolve: Callable[[Address], bytes],
+                         key: Callable[[Address], int] | None = None) -> None:
+        """Relay through a C data plane built on ``self.cache`` (control/dataplane.py):
+        the engine keeps its candidate table, NAT class and membership up to date.
+        ``resolve`` packs an address as the data plane's sockaddr; ``key`` gives the source
+        key the driver passes to ``process`` (default: the cache's ``source_key``)."""
+        from srpfast.cache import source_key
+        self._dataplane = DataPlaneLink(self, dataplane, resolve, key or source_key)
+        self._dataplane.push(self._next_maintenance, force=True)
+
+    def receive_delivered(self, datagram: bytes, address: Address, now: float) -> None:
+        """A PUBLISH the data plane already validated, cached and forwarded, for a
+        subcluster we hold (its UP_DELIVER items): only delivery is left."""
+        try:
+            f = decode(datagram)
+            self.replication.on_cached(f, datagram, address, now)
+        except MalformedPacket as exc:
+            self.count(f"drop.malformed.{exc.reason}")
+        except Exception:
+            self.count("drop.internal")
+            if self.config.strict:
+                raise
+
+    @property
+    def _cache(self) -> Cache:  # alias used by older callers; prefer .cache
+        return self.cache
+
+    def known_addresses(self) -> list[Address]:
+        """Addresses worth saving for a restart (the seed's PEERS list): peers reachable on
+        the main socket, confirmed and most recently heard first, then bootstrap addresses."""
+        peers = sorted((p for p in self.table.peers() if p.pool is None),
+                       key=lambda p: (not p.confirmed, -p.last_seen))
+        out = [p.address for p in peers]
+        out += [a for a in self._bootstrap._d if a not in out]
+        return out
+
+    def set_bound_address(self, address: Address) -> None:
+        """Tell the engine the address its main socket is bound to (Static detection, SPEC 5)."""
+        self.bound = address
+
+    # ------------------------------------------------------------------ outputs
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def actions(self) -> list[Action]:
+        out, self._actions = self._actions, []
+        return out
+
+    def events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def counters(self) -> dict[str, int]:
+        out = dict(self._counters)
+        for k, v in self.cache.counters().items():
+            out[f"cache.{k}"] = v
+        out["peers"] = len(self.table)
+        if self._dataplane is not None:
+            for k, v in self._dataplane.dp.counters().items():
+                out[f"dataplane.{k}"] = v
+        return out
+
+    def info(self) -> dict:
+        r = self.reflection
+        return {
+            "peer_id": self._id.hex(),
+            "address": self.bound,
+            "public_address": r.public,
+            "nat": r.name,
+            "nat_filtering": r.filtering_name,
+            "peers": len(self.table),
+            "subclusters": [s.hex() for s in self.membership.subs],
+            "cache_bytes": self.cache.bytes_used,
+            "cache_packets": len(self.cache),
+            "clock": self.clock,
+        }
+
+    def next_deadline(self) -> float | None:
+        # Cache expiry, reassembly, held messages and queries run in the maintenance pass
+        # (1 s granularity), so only traversal pacing can ask for an earlier wake-up. Never a
+        # time a tick at that time would leave unchanged: a driver would spin.
+        t = self.traversal.next_deadline()
+        return self._next_maintenance if t is None else min(t, self._next_maintenance)
+
+    # ------------------------------------------------------------------ helpers for control/*
+    def count(self, name: str, n: int = 1) -> None:
+        self._counters[name] += n
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def act(self, action: Action) -> None:
+        self._actions.append(action)
+
+    def send(self, datagram: bytes, address: Address, pool: PoolRoute | None = None) -> None:
+        if pool is not None:
+            self._actions.append(PoolSend(pool[0], pool[1], datagram, address))
+        else:
+            self._out.append((datagram, address))
+            if address not in self._sent_to:  # filtering evidence needs "never sent to"
+                self._sent_to.add(address)
+                self._sent_hosts.add(address[0])
+        self._counters["tx"] += 1
+
+    def forwarder(self, now: float) -> Forwarder:
+        """Weighted next-hop picker, rebuilt when the peer table or our NAT changed."""
+        fw = self._forwarder
+        if fw.key != (self.table.version, self.reflection.mapping):
+            fw.rebuild(self.table, now, self.reflection.mapping)
+        return fw
+
+    def send_to(self, peer: RemotePeer, datagram: bytes) -> None:
+        self.send(datagram, peer.address, peer.pool)
+
+    def wall_ms(self, now: float) -> int:
+        return max(0, int((now + self._wall_offset) * 1000))
+
+    def uptime(self, now: float) -> int:
+        return max(0, min(int(now - self._start), 0xFFFFFFFF))
+
+    def summary_bytes(self) -> tuple[int, bytes]:
+        count, h = self.cache.bucket("")
+        return min(count, 0xFFFFFFFF), int(h).to_bytes(8, "big")
+
+    def signed_frame(self, type_: int, body: Body, cluster: bytes = ZERO16) -> bytes:
+        """Encode a control frame whose body ends in our proof signature (SPEC 4)."""
+        unsigned = body.unsigned()
+        sig = sign_proof(self._identity, signed_bytes(type_, cluster, unsigned))
+        return encode(type=type_, message=unsigned + sig, cluster=cluster, clock=self.clock)
+
+    def verify_body(self, type_: int, cluster: bytes, body: Body, signer: bytes,
+                    nonce: int, timestamp_ms: int, now: float) -> bool:
+        """Signature by ``signer`` and freshness (not a replay); counts the drop otherwise."""
+        if not verify_proof(signer, signed_bytes(type_, cluster, body.unsigned()),
+                            body.signature):  # type: ignore[attr-defined]
+            self.count("drop.proof")
+            return False
+        if not self.proofs.check(signer, timestamp_ms, bytes([type_]) + nonce.to_bytes(8, "big"),
+                                 self.wall_ms(now)):
+            self.count("drop.replay")
+            return False
+        return True
+
+    def ping(self, address: Address, now: float, flags: int = PING_CONNECT, *,
+             pool: PoolRoute | None = None, test_port: int = 0, reflect_round: int = 0,
+             request_id: int | None = None) -> int:
+        rid = self.rng.getrandbits(64) if request_id is None else request_id
+        count, summary = self.summary_bytes()
+        body = Ping(peer_id=self._id, request_id=rid, timestamp_ms=self.wall_ms(now),
+                    nat=self.nat_byte, flags=flags, test_port=test_port,
+                    uptime=self.uptime(now), cache_count=count, cache_summary=summary)
+        datagram = self.signed_frame(C.PING, body)
+        if request_id is None:
+            self._pending.put(rid, _PendingPing(address, now, flags, pool, reflect_round), now)
+        self.send(datagram, address, pool)
+        peer = self.table.at(address)
+        if peer is not None:
+            peer.last_ping = now
+        return rid
+
+    # ------------------------------------------------------------------ public API
+    def add_peer(self, address: Address, now: float) -> None:
+        """Bootstrap: ping ``address`` (reflection + connect); re-pinged while we are alone."""
+        _check_address(address)
+        self._bootstrap.add(address)
+        self.ping(address, now, PING_CONNECT | PING_REFLECT)
+
+    def receive(self, datagram: bytes, address: Address, now: float) -> None:
+        self._receive_guarded(datagram, address, now, None)
+
+    def receive_batch(self, items: Iterable[tuple[bytes, Address]], now: float) -> None:
+        """Many datagrams. Given a srpfast._udp.RecvBatch while a data plane is attached, the
+        whole batch goes through C (relayed frames: prepared_to_send()); otherwise, or when
+        a sender is over its rate limit, one datagram at a time."""
+        link = self._dataplane
+        if link is not None and hasattr(items, "keys") and hasattr(items, "slot"):
+            try:
+                if link.receive(items, now):
+                    return
+            except Exception:
+                self.count("drop.internal")
+                if self.config.strict:
+                    raise
+                return
+        for datagram, address in items:
+            self._receive_guarded(datagram, address, now, None)
+
+    def prepared_to_send(self) -> list[tuple[bytes, bytes]]:
+        """Drains (frames, sockaddrs) batches the data plane relayed: for sock.send_prepared."""
+        out, self._prepared = self._prepared, []
+        return out
+
+    def receive_pool(self, pool_key: bytes, index: int, datagram: bytes, address: Address,
+                     now: float) -> None:
+        """A datagram that arrived on socket ``index`` of BDP pool ``pool_key``."""
+        self._receive_guarded(datagram, address, now, (bytes(pool_key), int(index)))
+
+    def tick(self, now: float) -> None:
+        try:
+            self.traversal.tick(now)
+            if now >= self._next_maintenance:
+                self._next_maintenance = now + self.config.maintenance_interval
+                self._maintain(now)
+        except Exception:
+            self.count("drop.internal")
+            if self.config.strict:
+                raise
+
+    def join(self, cluster_id: bytes, shared_key: bytes | None = None, *, now: float) -> bytes:
+        return self.membership.join(cluster_id, shared_key, now)
+
+    def leave(self, subcluster_id: bytes, *, now: float) -> None:
+        self.membership.leave(subcluster_id, now)
+
+    def publish(self, subcluster_id: bytes, message: bytes, *, now: float) -> bytes:
+        sub = self.membership.subs.get(bytes(subcluster_id))
+        if sub is None:
+            raise ArgumentError("not joined to that subcluster: call join(cluster_id, "
+                                "shared_key) first and publish to the id it returns")
+        if not isinstance(message, (bytes, bytearray, memoryview)):
+            raise TypeError("message must be bytes")
+        return self.replication.publish(sub, bytes(message), now)
+
+    def stream(self, peer_id: bytes, data: bytes, *, now: float) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes")
+        if len(peer_id) != 32:
+            raise ArgumentError("peer_id must be 32 bytes")
+        if bytes(peer_id) == self._id:
+            raise ArgumentError("cannot stream to ourselves: pass another peer's id")
+        self.streams.send(bytes(peer_id), bytes(data), now)
+
+    # ------------------------------------------------------------------ receive path
+    def _receive_guarded(self, datagram: bytes, address: Address, now: float,
+                         pool: PoolRoute | None, rated: bool = False) -> None:
+        try:
+            self._receive(datagram, address, now, pool, rated)
+        except Exception:
+            self.count("drop.internal")
+            if self.config.strict:
+                raise
+
+    def _receive(self, datagram: bytes, address: Address, now: float,
+                 pool: PoolRoute | None, rated: bool = False) -> None:
+        if not rated:  # (rated: counted and rate-limited with its data-plane batch)
+            self._counters["rx"] += 1
+            if not self._rate.allow(address, now):  # SPEC 9.6: all traffic, members' too
+                self.count("drop.rate")
+                return
+        try:
+            f = decode(datagram)
+        except MalformedPacket as exc:
+            self.count(f"drop.malformed.{exc.reason}")
+            return
+        t = f.type
+        if f.hops > self.config.max_hops:
+            self.count("drop.hops")
+            return
+        if t == C.PUBLISH:
+            self.replication.on_publish(f, datagram, address, now)
+            return
+        if t == C.ANSWER:
+            self.replication.on_answer(f, datagram, address, now)
+            return
+        if t == C.STREAM:
+            self.streams.on_stream(f, address, now, pool)
+            return
+        try:
+            body = decode_body(t, f.message)
+        except MalformedPacket:
+            self.count("drop.body")
+            return
+        if t == C.PING:
+            self._on_ping(f, body, address, now, pool)  # type: ignore[arg-type]
+        elif t == C.PONG:
+            self._on_pong(f, body, address, now, pool)  # type: ignore[arg-type]
+        elif t == C.INTRO:
+            self.traversal.on_intro(f, body, address, now, pool)  # type: ignore[arg-type]
+        elif t == C.JOIN:
+            self.membership.on_join(f, body, address, now)  # type: ignore[arg-type]
+        elif t == C.QUERY:
+            self.replication.on_query(f, body, address, now)  # type: ignore[arg-type]
+        elif t == C.SYNC:
+            self.sync.on_sync(f, body, address, now)  # type: ignore[arg-type]
+
+    def _on_ping(self, f, body: Ping, address: Address, now: float,
+                 pool: PoolRoute | None) -> None:
+        if body.peer_id == self._id:
+            self.count("drop.self")
+            return
+        if not self.verify_body(C.PING, f.cluster, body, body.peer_id, body.request_id,
+                                body.timestamp_ms, now):
+            return
+        self.count("rx.ping")
+        if pool is None and address not in self._sent_to and not body.flags & PING_PROBE:
+            # Filtering evidence (SPEC 5): this packet reached us unsolicited.
+            self.reflection.on_unsolicited(address[0] not in self._sent_hosts, now)
+        known = self.table.get(body.peer_id)
+        if known is not None and (known.address, known.pool) != (address, pool):
+            # A known id pinging from elsewhere (NAT rebinding, roaming, or someone relaying
+            # its signed ping): answer there, but move the entry only once a PONG from the new
+            # address answers a ping of ours (a round trip, SPEC 9.2); once per keep_alive.
+            peer = None
+            if self._moves.get((body.peer_id, address)) is None:
+                self._moves.put((body.peer_id, address), True, now)
+                self.ping(address, now, PING_CONNECT, pool=pool)
+                self.count("peer.move_checks")
+        else:
+            peer = self.admit(body.peer_id, address, body.nat, now, pool)
+        if peer is not None:
+            peer.uptime = float(body.uptime)
+            peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
+        count, summary = self.summary_bytes()
+        flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
+            PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
+        pong = Pong(peer_id=self._id, request_id=body.request_id, timestamp_ms=self.wall_ms(now),
+                    requester=body.peer_id, observed=address, nat=self.nat_byte, flags=flags,
+                    uptime=self.uptime(now), cache_count=count, cache_summary=summary)
+        self.send(self.signed_frame(C.PONG, pong), address, pool)
+        if body.test_port and body.flags & PING_REFLECT and pool is None:
+            self.traversal.probe_for(body.peer_id, (address[0], body.test_port), body.nat, now)
+        # SYNC starts from the PONG side only: the pinger initiates, so two peers whose
+        # summaries differ do not both walk the tree at the same moment.
+
+    def _on_pong(self, f, body: Pong, address: Address, now: float,
+                 pool: PoolRoute | None) -> None:
+        if body.requester != self._id:
+            self.count("drop.requester")
+            return
+        pending = self._pending.pop(body.request_id)
+        pool_match = None
+        if pending is None:
+            pool_match = self.traversal.pool_for_pong(body.request_id, body.peer_id, pool)
+            if pool_match is None:
+                self.count("drop.unexpected_pong")
+                return
+        if not verify_proof(body.peer_id, signed_bytes(C.PONG, f.cluster, body.unsigned()),
+                            body.signature):
+            self.count("drop.proof")
+            if pending is not None:  # a forgery must not cancel the genuine answer
+                self._pending.put(body.request_id, pending, pending.sent)
+            return
+        if not self.proofs.check(body.peer_id, body.timestamp_ms,
+                                 bytes([C.PONG]) + body.request_id.to_bytes(8, "big"),
+                                 self.wall_ms(now)):
+            self.count("drop.replay")
+            return
+        self.count("rx.pong")
+        peer = self.admit(body.peer_id, address, body.nat, now, pool)
+        if peer is None:
+            return
+        if not peer.confirmed:
+            # It answered our ping, so it holds us in its table too: only now do JOINs and
+            # pushes make sense (sent on a PING alone they would race our PONG and be
+            # dropped as coming from a stranger).
+            peer.confirmed = True
+            self.membership.on_connected(peer, now)
+            self.replication.on_connected(peer, now)
+        sent = pending.sent if pending is not None else pool_match
+        peer.distance = max(0.0, now - sent)  # type: ignore[operator]
+        peer.uptime = float(body.uptime)
+        peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
+        if pool is not None and pool_match is not None:
+            self.traversal.keep_pool(pool, body.peer_id, now)
+        if body.observed is not None:
+            peer.observed = body.observed
+            self.reflection.on_pong(peer, body.observed,
+                                    pending.reflect_round if pending is not None else 0, now)
+        self.sync.maybe_start(peer, now)
+
+    def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
+              pool: PoolRoute | None) -> RemotePeer | None:
+        """Enter or refresh a peer whose proof was just verified (SPEC 9.2)."""
+        peer, created = self.table.upsert(peer_id, address, nat, now, pool)
+        if peer is None:
+            self.count("drop.table_full")
+            return None
+        if created:
+            if self._dataplane is not None:
+                self._dataplane.push(now)
+            self.count("connections")
+            self.emit(Connection(peer_id, address))
+            self.traversal.on_connected(peer, now)
+        return peer
+
+    def _maintain(self, now: float) -> None:
+        """The STATE_0 loop, run every maintenance_interval (cheap when nothing is due)."""
+        cfg = self.config
+        for peer in self.table.expire(now):
+            self.count("disconnections")
+            self.emit(Disconnection(peer.peer_id))
+            self.traversal.on_disconnected(peer, now)
+            self.membership.on_disconnected(peer, now)
+        for peer in self.table.peers():
+            if now - peer.last_ping >= cfg.keep_alive:
+                self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
+        if len(self.table) == 0 and now >= self._next_bootstrap:
+            # Alone: ping the bootstrap addresses again, backing off 1 s, 2 s, ... keep_alive.
+            self._bootstrap_tries += 1
+            self._next_bootstrap = now + min(cfg.keep_alive, 2.0 ** self._bootstrap_tries)
+            for address in list(self._bootstrap._d):
+                self.ping(address, now, PING_CONNECT | PING_REFLECT)
+        elif len(self.table):
+            self._bootstrap_tries = 0
+        self._pending.expire(now)
+        self._moves.expire(now)
+        self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved
+        self.reflection.tick(now)
+        self.membership.tick(now)
+        self.replication.tick(now)
+        self.sync.tick(now)
+        self.streams.tick(now)
+        if self._dataplane is not None:
+            self._dataplane.push(now, force=True)  # weights move with distance and uptime
+
+
+def _check_address(address: Address) -> None:
+    if (not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str)
+            or not isinstance(address[1], int) or not 0 < address[1] <= 0xFFFF):
+        raise ArgumentError(f"address must be a (host: str, port: int 1..65535) tuple, got "
+                            f"{address!r}")
+
+
+__all__ = ["Peer", "Address"]

@@ -1,0 +1,147 @@
+"""The engine with the C data plane (srpfast._dataplane) and real loopback batches."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from srpfast import constants as C
+from srpfast.config import Config
+from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
+from srpfast.engine import Peer
+from srpfast.frame import encode, packet_id
+from tests.memnet import MemNet, delivered
+
+CLUSTER = create_cluster_id(b"engine tests")
+KEY = create_shared_key(b"subcluster")
+
+
+def test_dataplane_relays_and_hands_up_what_the_engine_must_see() -> None:
+    dataplane = pytest.importorskip("srpfast._dataplane")
+    import ipaddress
+
+    from srpfast.cache import source_key
+
+    def resolve(address) -> bytes:  # a stand-in sockaddr layout: ip(4) + port(2) + zeros
+        raw = ipaddress.ip_address(address[0]).packed + address[1].to_bytes(2, "big")
+        return raw + bytes(dataplane.ADDR_BYTES - len(raw))
+
+    net = MemNet(seed=31)
+    nodes = [net.add("static") for _ in range(6)]
+    net.bootstrap(nodes, nodes[0])
+    net.run(2)
+    relay, author = nodes[0], nodes[1]
+    s = net.call(relay, relay.peer.join, CLUSTER, KEY, now=net.now)
+    net.call(author, author.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(1)
+    dp = dataplane.DataPlane(relay.peer.cache, fanout=3, max_hops=16, seed=5, max_batch=64)
+    relay.peer.attach_dataplane(dp, resolve=resolve, key=source_key)
+    captured = []
+    net.filter = lambda d, src, dst: not (d[4] == C.PUBLISH and dst == relay.public
+                                          and captured.append(d) is None)
+    payload = b"through C " * 400
+    mid = net.call(author, author.peer.publish, s, payload, now=net.now)
+    net.run(0.5)
+    assert captured and not delivered(relay, mid)
+    unique = {packet_id(d): d for d in reversed(captured)}  # others relayed copies too
+    captured = [d for d in captured if unique.pop(packet_id(d), None) is not None]
+    assert len(captured) == 5  # 4000 bytes sealed: five fragments
+    buf = b"".join(captured)
+    keys = __import__("array").array("Q", [source_key(author.public)] * len(captured))
+    n_out = dp.process(buf, len(captured), keys=keys, now=net.now)
+    others = {resolve(n.public) for n in nodes[2:]}
+    out_addrs = bytes(dp.out_addrs)
+    dests = [out_addrs[i:i + dataplane.ADDR_BYTES]
+             for i in range(0, len(out_addrs), dataplane.ADDR_BYTES)]
+    assert n_out == 3 * len(captured) and set(dests) <= others  # never back to the sender
+    out = bytes(dp.out_frames)
+    assert all(out[i * C.PACKET_BYTES + 6] == 1 for i in range(n_out))  # hops + 1
+    ups = [dp.up(j) for j in range(dp.n_up)]
+    assert [k for _, k in ups] == [dataplane.UP_DELIVER] * len(captured)
+    for i, _ in ups:
+        net.call(relay, relay.peer.receive_delivered, captured[i], author.public, net.now)
+    [got] = delivered(relay, mid)
+    assert got.payload == payload and got.author == author.peer.peer_id
+    assert all(packet_id(d) in relay.peer.cache for d in captured)
+    # The same frames again are duplicates for the data plane and for the Python path.
+    assert dp.process(buf, len(captured), keys=keys, now=net.now) == 0
+    relay.peer.receive(captured[0], author.public, net.now)
+    assert relay.peer.counters()["publish.duplicate"] >= 1
+    assert relay.peer.counters()["dataplane.pushes"] >= 2
+
+
+def test_recv_batch_goes_through_the_data_plane_on_loopback() -> None:
+    dataplane = pytest.importorskip("srpfast._dataplane")
+    udp = pytest.importorskip("srpfast._udp")
+    import select
+
+    from srpfast.control.dataplane import udp_address_key
+
+    socks = [udp.UDPSocket("127.0.0.1", 0) for _ in range(5)]
+    try:
+        relay_sock, src_sock, dests = socks[0], socks[1], socks[2:]
+        relay = Peer(create_identity(b"\x11" * 32), Config(strict=True, clock_offset=0.0),
+                     now=100.0, rng=random.Random(1), address=relay_sock.local_address)
+        author = Peer(create_identity(b"\x12" * 32), Config(strict=True, clock_offset=0.0),
+                      now=100.0, rng=random.Random(2))
+        dp = dataplane.DataPlane(relay.cache, fanout=3, max_hops=16, seed=3, max_batch=64)
+        relay.attach_dataplane(dp, resolve=relay_sock.resolve, key=udp_address_key)
+        for i, d in enumerate(dests):  # table state: three forwarding candidates
+            relay.table.upsert(bytes([0x20 + i]) * 32, d.local_address, 2, 100.0)
+        relay.table.upsert(author.peer_id, src_sock.local_address, 2, 100.0)
+        relay.tick(101.0)  # maintenance pushes the candidates down
+        relay.datagrams_to_send()  # (its heartbeat pings)
+        author.ping(relay_sock.local_address, 101.0)
+        frames = [encode(type=C.PUBLISH, message=b"relay me %d" % i) for i in range(10)]
+        frames.append(b"short")  # malformed: dropped and counted in C
+        outgoing = [d for d, _ in author.datagrams_to_send()] + frames
+        src_sock.send_batch(outgoing, [relay_sock.local_address] * len(outgoing))
+        got = []
+        while len(got) < len(outgoing) and select.select([relay_sock.fileno()], [], [], 2)[0]:
+            batch = relay_sock.recv_batch()
+            assert all(k == udp_address_key(src_sock.local_address) for k in batch.keys)
+            got.extend(range(len(batch)))
+            relay.receive_batch(batch, 101.0)
+        assert len(got) == len(outgoing)
+        prepared = relay.prepared_to_send()
+        assert sum(len(f) // C.PACKET_BYTES for f, _ in prepared) == 30
+        for f, a in prepared:
+            relay_sock.send_prepared(f, a)
+        seen = []
+        for d in dests:
+            while select.select([d.fileno()], [], [], 0.5)[0]:
+                b = d.recv_batch()
+                if not len(b):
+                    break
+                seen += [b.frame(i) for i in range(len(b))]
+                if len(seen) >= 30:
+                    break
+        assert len(seen) == 30 and all(x[6] == 1 for x in seen)  # hops + 1, never the sender
+        c = relay.counters()
+        assert c["dataplane.forwarded"] == 30 and c["dataplane.size"] == 1
+        assert c["rx.ping"] == 1  # the PING went up to the control plane and was answered
+        [(pong, to)] = relay.datagrams_to_send()
+        assert to == src_sock.local_address and pong[4] == C.PONG
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_udp_address_key_equals_the_kernel_batch_key(host: str) -> None:
+    udp = pytest.importorskip("srpfast._udp")
+    import select
+
+    from srpfast.control.dataplane import udp_address_key
+    try:
+        a, b = udp.UDPSocket(host, 0), udp.UDPSocket(host, 0)
+    except OSError:
+        pytest.skip(f"no {host} on this machine")
+    try:
+        b.send_batch([b"x" * 1158], [a.local_address])
+        assert select.select([a.fileno()], [], [], 2)[0]
+        batch = a.recv_batch()
+        assert list(batch.keys) == [udp_address_key(b.local_address)]
+    finally:
+        a.close()
+        b.close()
