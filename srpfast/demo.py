@@ -120,6 +120,9 @@ async def run_demo(args: Any) -> int:
         "latency_ms_p99": round(1000 * sorted(latencies)[int(0.99 * (len(latencies) - 1))], 2)
         if latencies else None,
         "stream_delivered": bool(stream_got), "drops": drops,
+        "relayed_by_dataplane": sum(m.get("dataplane.forwarded", 0) for m in metrics),
+        "duplicates_dropped": sum(m.get("dataplane.duplicate", 0) for m in metrics),
+        "nat": sorted({str(net.info().get("nat")) for net in nets}),
         "members": {t: len(m) for t, m in members.items()},
     }
     for net in nets:
@@ -133,6 +136,8 @@ async def run_demo(args: Any) -> int:
               f"p99 {summary['latency_ms_p99']} ms")
         print(f"direct sealed stream {a} -> {b}: "
               f"{'delivered ' + json.dumps(stream_got[0]) if stream_got else 'NOT delivered'}")
+        print(f"relays: {summary['relayed_by_dataplane']} frames forwarded by the C data plane, "
+              f"{summary['duplicates_dropped']} gossip duplicates dropped")
         print("drops by reason (all peers): " + (json.dumps(drops) if drops else "none"))
     healthy = ok and delivered == total_wanted and bool(stream_got)
     if not healthy and not args.json:
