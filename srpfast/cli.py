@@ -83,14 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--timeout", type=float, default=30.0)
     args = ap.parse_args(argv)
     _loop_policy()
-    if args.cmd == "keygen":
-        return cmd_keygen(args)
-    if args.cmd == "info":
-        return cmd_info(args)
-    if args.cmd == "peer":
-        return asyncio.run(_peer(args))
-    from srpfast.demo import run_demo
-    return asyncio.run(run_demo(args))
+    try:
+        if args.cmd == "keygen":
+            return cmd_keygen(args)
+        if args.cmd == "info":
+            return cmd_info(args)
+        if args.cmd == "peer":
+            return asyncio.run(_peer(args))
+        from srpfast.demo import run_demo
+        return asyncio.run(run_demo(args))
+    except srpfast.SRPError as exc:  # a typed error says what to do: show it, no traceback
+        print(f"srp {args.cmd}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

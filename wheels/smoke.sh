@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install a built wheel into a fresh venv and run the unit suite against it (not against the
+# source tree): the wheel must carry every extension, stub and vendored library it needs.
+set -euo pipefail
+wheel=${1:?usage: wheels/smoke.sh path/to/srpfast-*.whl}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q "$wheel" pytest hypothesis
+cp -r "$here/tests/unit" "$work/unit"
+rm -f "$work/unit/test_protocol_doc.py"  # reads docs/ from a checkout, not part of a wheel
+cd "$work"
+"$work/venv/bin/python" -c "import srpfast, srpfast._sha256 as s; print('srpfast', srpfast.__version__, 'from', srpfast.__file__, 'sha256', s.impl())"
+"$work/venv/bin/python" -m pytest -q -p no:cacheprovider unit
+"$work/venv/bin/srp" --json info --key /nonexistent >/dev/null 2>&1 && exit 1 || true
+echo "wheel smoke test passed: $wheel"
