@@ -64,8 +64,12 @@ cdef Frame _frame_from(const uint8_t *d, object raw):
     return f
 
 
-cdef int _reject(int verdict) except -1:
-    raise MalformedPacket(VERDICT_NAMES[verdict])
+cdef const uint8_t *_valid_frame(Py_buffer *view) except NULL:
+    """The frame's bytes if it passes every rule of SPEC 2, else MalformedPacket(reason)."""
+    cdef int v = srp_frame_validate(<const uint8_t *>view.buf, <size_t>view.len)
+    if v != SRP_OK:
+        raise MalformedPacket(VERDICT_NAMES[v])
+    return <const uint8_t *>view.buf
 
 
 def validate(datagram) -> str:
@@ -81,13 +85,9 @@ def validate(datagram) -> str:
 def decode(datagram) -> Frame:
     """Validate and decode one datagram; raises MalformedPacket(reason) if it is not a frame."""
     cdef Py_buffer view
-    cdef int v
     PyObject_GetBuffer(datagram, &view, PyBUF_SIMPLE)
     try:
-        v = srp_frame_validate(<const uint8_t *>view.buf, <size_t>view.len)
-        if v != SRP_OK:
-            _reject(v)
-        return _frame_from(<const uint8_t *>view.buf, datagram)
+        return _frame_from(_valid_frame(&view), datagram)
     finally:
         PyBuffer_Release(&view)
 
@@ -96,13 +96,9 @@ def packet_id(datagram) -> bytes:
     """SHA-256(previousId ‖ message[:length] ‖ nextId) of a valid datagram (32 bytes)."""
     cdef Py_buffer view
     cdef uint8_t pid[32]
-    cdef int v
     PyObject_GetBuffer(datagram, &view, PyBUF_SIMPLE)
     try:
-        v = srp_frame_validate(<const uint8_t *>view.buf, <size_t>view.len)
-        if v != SRP_OK:
-            _reject(v)
-        srp_frame_packet_id(<const uint8_t *>view.buf, pid)
+        srp_frame_packet_id(_valid_frame(&view), pid)
     finally:
         PyBuffer_Release(&view)
     return _b(pid, 32)
