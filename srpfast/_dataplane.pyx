@@ -110,8 +110,9 @@ cdef class DataPlane:
         cdef size_t n_out = 0, n_up = 0
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
-        if stride < FRAME:
-            raise ArgumentError("stride must be at least 1158")
+        if not FRAME <= stride <= 65536:
+            # bounded so that count * stride cannot overflow in the size check below
+            raise ArgumentError("stride must be 1158..65536")
         if count and <size_t>buf.shape[0] < <size_t>((count - 1) * stride + FRAME):
             raise ArgumentError("buf is shorter than count frames")
         if lens is not None and lens.shape[0] < count:

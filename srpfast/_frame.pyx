@@ -16,6 +16,7 @@ HEADER_BYTES = SRP_HEADER_BYTES
 MESSAGE_BYTES = SRP_MESSAGE_BYTES
 VERDICT_NAMES = tuple(srp_verdict_name(i).decode() for i in range(SRP_VERDICTS))
 
+MAX_STRIDE = 65536  # largest receive slot a batch may use (a UDP datagram is < 64 KiB)
 cdef bytes ZERO16 = bytes(16)
 cdef bytes ZERO32 = bytes(32)
 
@@ -210,8 +211,9 @@ cdef class BatchChecker:
         cdef size_t valid
         if count > self.max_batch or count < 0:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
-        if stride < SRP_PACKET_BYTES:
-            raise ArgumentError("stride must be at least 1158")
+        if not SRP_PACKET_BYTES <= stride <= MAX_STRIDE:
+            # bounded so that count * stride cannot overflow in the size checks below
+            raise ArgumentError(f"stride must be 1158..{MAX_STRIDE}")
         PyObject_GetBuffer(buf, &bview, PyBUF_SIMPLE)
         if lens is not None:
             PyObject_GetBuffer(lens, &lview, PyBUF_SIMPLE)

@@ -439,14 +439,22 @@ cdef class UDPSocket:
 
     def send_gso(self, const uint8_t[::1] buffer, int segment_size, address) -> int:
         """Send `buffer` as segment_size-byte datagrams (last may be shorter) to one address
-        with UDP GSO, or sendmmsg once GSO proved unsupported. Returns datagrams consumed."""
+        with UDP GSO, or sendmmsg once GSO proved unsupported. Returns datagrams consumed.
+        `address` is (host, port) or a packed sockaddr from resolve()."""
         self._check()
         if not 1 <= segment_size <= 65507:
             raise ValueError("segment_size must be 1..65507 bytes")
         if buffer.shape[0] == 0:
             return 0
         cdef srp_sockaddr dest
-        self._resolve(address, &dest)
+        cdef const unsigned char[::1] packed
+        if isinstance(address, (bytes, bytearray)):
+            if len(address) != ADDR:
+                raise ValueError(f"a packed sockaddr is {ADDR} bytes (from resolve())")
+            packed = address
+            memcpy(&dest, &packed[0], ADDR)
+        else:
+            self._resolve(address, &dest)
         cdef long r
         with nogil:
             r = srp_udp_send_gso(self.fd, &buffer[0], buffer.shape[0], segment_size, &dest,

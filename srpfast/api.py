@@ -201,16 +201,26 @@ class Network(Emitter):
         from srpfast.engine import Peer  # the sans-I/O engine
         self.ready = asyncio.Event()
         sock = UDPSocket(self._host, self._port)
-        self.peer = Peer(self.identity, self._config, now=self._now(),
-                         address=sock.local_address)
-        self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
-                                 clock=self._now)
-        self._started = True
-        self._driver.start()
-        self.peer.join(self.cluster_id, None, now=self._now())
-        for address in self._bootstrap + self._load_known_peers():
-            self.peer.add_peer(address, self._now())
-        self._driver.poke()
+        try:
+            self.peer = Peer(self.identity, self._config, now=self._now(),
+                             address=sock.local_address)
+            self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
+                                     clock=self._now)
+            self._driver.start()
+            self._started = True
+            self.peer.join(self.cluster_id, None, now=self._now())
+            for address in self._bootstrap + self._load_known_peers():
+                self.peer.add_peer(address, self._now())
+            self._driver.poke()
+        except BaseException:
+            # Never leak the bound socket (or a half-started driver) when start fails.
+            if self._driver is not None:
+                self._driver.close()
+            else:
+                sock.close()
+            self._started = False
+            self._closed = True
+            raise
         return self
 
     async def close(self) -> None:
@@ -218,15 +228,14 @@ class Network(Emitter):
             self._closed = True
             return
         self._closed = True
-        self._save_known_peers()
-        for sub in self._subclusters.values():
-            try:
+        try:
+            self._save_known_peers()
+            for sub in self._subclusters.values():
                 self.peer.leave(sub.subcluster_id, now=self._now())
-            except Exception:
-                log.debug("leave failed during close", exc_info=True)
-            sub._close_iterators()
-        self._driver.poke()
-        self._driver.close()
+                sub._close_iterators()
+            self._driver.poke()
+        finally:
+            self._driver.close()  # sockets are released on every path
 
     async def __aenter__(self) -> "Network":
         return await self.start()

@@ -31,7 +31,8 @@ log = logging.getLogger("srpfast.net")
 
 Address = tuple[str, int]
 MAX_QUEUED = 65536  # outgoing datagrams held while the kernel pushes back (bounded, SPEC 9.4)
-BATCHES_PER_WAKEUP = 8  # receive batches drained per readiness callback before yielding
+BATCHES_PER_WAKEUP = 8
+GSO_MIN_RUN = 4  # frames to one destination worth a UDP GSO super-datagram (Linux >= 4.18)  # receive batches drained per readiness callback before yielding
 
 
 class UDPDriver:
@@ -139,8 +140,11 @@ class UDPDriver:
         self._timer_at = None
         if self._closed:
             return
-        self.peer.tick(self.clock())
-        self._flush()
+        try:
+            self.peer.tick(self.clock())
+            self._flush()
+        finally:
+            self._arm_timer()  # ticks must never stop, whatever went wrong above
 
     # -- output ------------------------------------------------------------------------------
     def poke(self) -> None:
@@ -163,7 +167,15 @@ class UDPDriver:
                 self.counters["send.unroutable"] = self.counters.get("send.unroutable", 0) + 1
         self._send_queued()
         for action in self.peer.actions():
-            self._act(action)
+            try:
+                self._act(action)
+            except (OSError, ValueError) as exc:
+                # An action built from remote input (e.g. a spray at an address this socket's
+                # family cannot reach) must be a counted failure, not an exception in the
+                # loop; the remaining actions still run (a lost PoolClose would leak sockets).
+                key = f"action.failed.{type(action).__name__}"
+                self.counters[key] = self.counters.get(key, 0) + 1
+                log.debug("action %r failed: %s", action, exc)
         for event in self.peer.events():
             try:
                 self.on_event(event)
@@ -176,8 +188,15 @@ class UDPDriver:
         q = self._queue
         while q:
             chunk = [q[i] for i in range(min(len(q), self.sock.batch))]
-            sent = self.sock.send_prepared(b"".join(f for f, _ in chunk),
-                                           b"".join(a for _, a in chunk))
+            run = 1  # a run of frames to one destination (e.g. a stream): one GSO send
+            while run < len(chunk) and chunk[run][1] == chunk[0][1]:
+                run += 1
+            if run >= GSO_MIN_RUN and self.sock.gso_enabled:
+                chunk = chunk[:run]
+                sent = self.sock.send_gso(b"".join(f for f, _ in chunk), 1158, chunk[0][1])
+            else:
+                sent = self.sock.send_prepared(b"".join(f for f, _ in chunk),
+                                               b"".join(a for _, a in chunk))
             for _ in range(sent):
                 q.popleft()
             if sent < len(chunk):

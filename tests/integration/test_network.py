@@ -190,3 +190,34 @@ def test_srp_peer_processes_exchange_lines():
         for p in procs:
             p.kill()
             p.wait(5)
+
+
+def test_failed_start_and_close_release_the_socket(run, tmp_path):
+    async def scenario():
+        cluster_id = srpfast.create_cluster_id(b"srpfast tests")
+        before = _udp.open_fds()
+        bad = srpfast.network(cluster_id=cluster_id, host="127.0.0.1",
+                              bootstrap=[("127.0.0.1", 70000)])  # not a port
+        with pytest.raises(srpfast.SRPError):
+            await bad.start()
+        assert _udp.open_fds() == before
+        unwritable = str(tmp_path / "missing-dir" / "peers.json")
+        net = await srpfast.network(cluster_id=cluster_id, host="127.0.0.1",
+                                    peers_file=unwritable)
+        with pytest.raises(OSError):
+            await net.close()
+        assert _udp.open_fds() == before
+    run(scenario())
+
+
+def test_a_failing_action_is_counted_not_raised(run):
+    async def scenario():
+        from srpfast.control import events as ev
+        async with mesh(1) as (a,):
+            a.peer._actions.append(ev.Spray("::1", 4, 1))  # IPv6 target on an IPv4 socket
+            a.peer._actions.append(ev.PoolOpen(b"p" * 8, 4))
+            a.peer._actions.append(ev.PoolClose(b"p" * 8))
+            a._driver.poke()
+            assert a._driver.counters.get("action.failed.Spray") == 1
+            assert a._driver.open_sockets() == 1  # the later PoolClose still ran
+    run(scenario())

@@ -121,6 +121,8 @@ def test_no_peers_counts_and_argument_errors():
     assert dp.counters()["no_peers"] == 1
     with pytest.raises(ArgumentError):
         dp.process(b"", 65)
+    with pytest.raises(ArgumentError):  # count * stride must not overflow the size check
+        dp.process(bytes(1158), 5, stride=2**62)
     with pytest.raises(ArgumentError):
         dp.set_peers(addr(0), array.array("Q", [1, 2]), array.array("d", [1.0]), b"\x00")
 

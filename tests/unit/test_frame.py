@@ -187,3 +187,8 @@ def test_encode_many_into_callers_buffer():
         assert f.message == m and f.clock == 9
     with pytest.raises(ArgumentError):
         frame.encode_many(bytearray(10), msgs, type=5)
+
+
+def test_batch_checker_refuses_strides_that_could_overflow_size_checks():
+    with pytest.raises(ArgumentError):
+        frame.BatchChecker(8).check(bytes(PACKET_BYTES), 5, stride=2**62)
