@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 
 from bench.harness import Row  # noqa: E402
 
-MODULES = ["frame", "cache", "crypto", "dataplane", "engine", "udp"]  # order of the table
+MODULES = ["frame", "cache", "crypto", "dataplane", "engine", "udp", "network"]  # order of the table
 
 
 def machine() -> str:

@@ -79,12 +79,21 @@ class _Pending:
     wanted: bytes = field(default=ZERO32)  # the nextId the chain waits for
 
 
+ENTRY_OVERHEAD = 256   # bytes charged per buffered fragment on top of its message (bounds count)
+HEADS_PER_ID = 4       # heads that may wait for the same fragment id (a forged head cannot
+                       # take a real message's fragments away: they are shared, SPEC 9.7)
+
+
 class Reassembler:
     """Collect fragments in any order; emit each message once when its chain is complete.
 
-    Bounds: ``max_fragments`` per message, ``max_bytes`` of buffered fragment payload overall
-    (oldest orphans, then oldest pending messages, are evicted first), and ``timeout`` seconds
-    for an incomplete message. ``missing()`` names the ids to ask for with QUERY (SPEC 6).
+    Non-head fragments live in one store keyed by their own packetId until they expire or are
+    evicted (also after a message used them), so every head that announces an id can follow it (a forged head
+    naming a real fragment's id takes nothing away from the real message). Bounds (SPEC 9.4):
+    ``max_fragments`` per message; ``max_bytes`` of buffered payload plus ENTRY_OVERHEAD per
+    entry (oldest stray fragments, then oldest incomplete messages, are evicted first, checked
+    after every addition); ``timeout`` seconds for anything incomplete. ``missing()`` names
+    the ids to ask for with QUERY (SPEC 6).
     """
 
     def __init__(self, *, max_fragments: int = MAX_FRAGMENTS, max_bytes: int = 4 * 2**20,
@@ -94,13 +103,13 @@ class Reassembler:
         self.max_fragments = max_fragments
         self.max_bytes = max_bytes
         self.timeout = timeout
-        self._orphans: OrderedDict[bytes, tuple[_frame.Frame, float]] = OrderedDict()
+        self._held: OrderedDict[bytes, tuple[_frame.Frame, float]] = OrderedDict()
         self._pending: OrderedDict[bytes, _Pending] = OrderedDict()  # by head id
-        self._waiting: dict[bytes, bytes] = {}  # wanted fragment id -> head id
+        self._waiting: dict[bytes, list[bytes]] = {}  # wanted fragment id -> head ids
         self._bytes = 0
         self._done: OrderedDict[bytes, None] = OrderedDict()  # recently completed head ids
         self.counters = {"completed": 0, "duplicate": 0, "inconsistent": 0, "too_many": 0,
-                         "evicted": 0, "expired": 0}
+                         "evicted": 0, "expired": 0, "heads_refused": 0}
 
     @property
     def bytes_buffered(self) -> int:
@@ -112,64 +121,90 @@ class Reassembler:
     def add(self, frame: _frame.Frame, now: float) -> Message | None:
         """Offer one decoded frame; returns the message it completes, if any."""
         pid = frame.packet_id
-        if pid in self._done or pid in self._orphans or pid in self._pending:
+        if pid in self._done or pid in self._held or pid in self._pending:
             self.counters["duplicate"] += 1
             return None
-        head_id = self._waiting.get(pid)
-        if head_id is not None:
-            return self._extend(self._pending[head_id], frame, now)
         if frame.index == 0:
             if not frame.more:
                 if frame.next_id != ZERO32:
                     self.counters["inconsistent"] += 1
                     return None
                 return self._complete(Message(pid, frame.previous_id, [frame]))
+            waiters = self._waiting.setdefault(frame.next_id, [])
+            if len(waiters) >= HEADS_PER_ID:
+                self.counters["heads_refused"] += 1
+                return None
             pending = _Pending(frame, [frame], now, frame.next_id)
             self._pending[pid] = pending
-            self._charge(frame)
-            self._waiting[frame.next_id] = pid
-            return self._pull_orphans(pending, now)
-        # A middle or last fragment whose predecessor has not arrived: hold it, bounded.
-        self._orphans[pid] = (frame, now)
-        self._charge(frame)
+            waiters.append(pid)
+            self._bytes += _cost(frame)
+            done = self._advance(pending)
+            self._shrink()
+            return done
+        self._held[pid] = (frame, now)
+        self._bytes += _cost(frame)
+        done = None
+        for head_id in list(self._waiting.get(pid, ())):
+            pending = self._pending.get(head_id)
+            if pending is not None:
+                done = self._advance(pending) or done
         self._shrink()
-        return None
+        return done
 
-    def _extend(self, pending: _Pending, frame: _frame.Frame, now: float) -> Message | None:
-        last = pending.chain[-1]
-        if (frame.index != last.index + 1 or frame.previous_id != pending.head.previous_id
-                or frame.type != pending.head.type or frame.cluster != pending.head.cluster
-                or frame.to != pending.head.to):
-            # The id matches (the bytes are the author's) but a relay-mutable header field
-            # was altered: refuse this copy, keep waiting for an intact one.
-            self.counters["inconsistent"] += 1
-            return None
-        if len(pending.chain) >= self.max_fragments:
-            self.counters["too_many"] += 1
-            self._drop(pending.head.packet_id)
-            return None
-        del self._waiting[pending.wanted]
-        pending.chain.append(frame)
-        self._charge(frame)
-        if not frame.more:
-            if frame.next_id != ZERO32:
-                self.counters["inconsistent"] += 1
-                self._drop(pending.head.packet_id)
+    def _advance(self, pending: _Pending) -> Message | None:
+        """Follow the chain through held fragments as far as it goes."""
+        head = pending.head
+        while True:
+            held = self._held.get(pending.wanted)
+            if held is None:
                 return None
-            head_id = pending.head.packet_id
-            self._release(pending)
-            del self._pending[head_id]
-            return self._complete(Message(head_id, pending.head.previous_id, pending.chain))
-        pending.wanted = frame.next_id
-        self._waiting[frame.next_id] = pending.head.packet_id
-        return self._pull_orphans(pending, now)
+            frame = held[0]
+            last = pending.chain[-1]
+            if (frame.index != last.index + 1 or frame.previous_id != head.previous_id
+                    or frame.type != head.type or frame.cluster != head.cluster
+                    or frame.to != head.to):
+                # The id matches (the bytes are the author's) but a relay-mutable header field
+                # was altered: forget this copy so an intact one can arrive; keep waiting.
+                self.counters["inconsistent"] += 1
+                self._forget_held(pending.wanted)
+                return None
+            if len(pending.chain) >= self.max_fragments:
+                self.counters["too_many"] += 1
+                self._drop(head.packet_id)
+                return None
+            self._unwait(pending.wanted, head.packet_id)
+            pending.chain.append(frame)
+            if not frame.more:
+                if frame.next_id != ZERO32:
+                    self.counters["inconsistent"] += 1
+                    self._drop(head.packet_id)
+                    return None
+                del self._pending[head.packet_id]
+                self._bytes -= _cost(head)
+                # The fragments stay held (within the byte bound, until they expire): another
+                # head announcing the same ids (the real one, if this was forged) can still
+                # complete; re-arrivals meanwhile count as duplicates.
+                return self._complete(Message(head.packet_id, head.previous_id, pending.chain))
+            pending.wanted = frame.next_id
+            waiters = self._waiting.setdefault(frame.next_id, [])
+            if len(waiters) >= HEADS_PER_ID:
+                self.counters["heads_refused"] += 1
+                self._drop(head.packet_id)
+                return None
+            waiters.append(head.packet_id)
 
-    def _pull_orphans(self, pending: _Pending, now: float) -> Message | None:
-        held = self._orphans.pop(pending.wanted, None)
-        if held is None:
-            return None
-        self._bytes -= len(held[0].message)
-        return self._extend(pending, held[0], now)
+    def _unwait(self, wanted: bytes, head_id: bytes) -> None:
+        waiters = self._waiting.get(wanted)
+        if waiters is not None:
+            if head_id in waiters:
+                waiters.remove(head_id)
+            if not waiters:
+                del self._waiting[wanted]
+
+    def _forget_held(self, pid: bytes) -> None:
+        held = self._held.pop(pid, None)
+        if held is not None:
+            self._bytes -= _cost(held[0])
 
     def _complete(self, message: Message) -> Message:
         self.counters["completed"] += 1
@@ -178,24 +213,17 @@ class Reassembler:
             self._done.popitem(last=False)
         return message
 
-    def _charge(self, frame: _frame.Frame) -> None:
-        self._bytes += len(frame.message)
-
-    def _release(self, pending: _Pending) -> None:
-        self._bytes -= sum(len(f.message) for f in pending.chain)
-        self._waiting.pop(pending.wanted, None)
-
     def _drop(self, head_id: bytes) -> None:
         pending = self._pending.pop(head_id, None)
         if pending is not None:
-            self._release(pending)
+            self._bytes -= _cost(pending.head)
+            self._unwait(pending.wanted, head_id)
 
     def _shrink(self) -> None:
-        while self._bytes > self.max_bytes and (self._orphans or self._pending):
+        while self._bytes > self.max_bytes and (self._held or self._pending):
             self.counters["evicted"] += 1
-            if self._orphans:
-                frame, _ = self._orphans.popitem(last=False)[1]
-                self._bytes -= len(frame.message)
+            if self._held:
+                self._forget_held(next(iter(self._held)))
             else:
                 self._drop(next(iter(self._pending)))
 
@@ -204,12 +232,12 @@ class Reassembler:
         return [p.wanted for p in self._pending.values()]
 
     def expire(self, now: float) -> int:
-        """Forget incomplete messages and orphans older than ``timeout``; returns how many."""
+        """Forget incomplete messages and stray fragments older than ``timeout``; returns how
+        many."""
         cutoff = now - self.timeout
         gone = 0
-        for pid in [pid for pid, (_, t) in self._orphans.items() if t < cutoff]:
-            frame, _ = self._orphans.pop(pid)
-            self._bytes -= len(frame.message)
+        for pid in [pid for pid, (_, t) in self._held.items() if t < cutoff]:
+            self._forget_held(pid)
             gone += 1
         for head_id in [h for h, p in self._pending.items() if p.started < cutoff]:
             self._drop(head_id)
@@ -219,3 +247,7 @@ class Reassembler:
 
     def add_many(self, frames: Iterable[_frame.Frame], now: float) -> list[Message]:
         return [m for f in frames if (m := self.add(f, now)) is not None]
+
+
+def _cost(frame: _frame.Frame) -> int:
+    return len(frame.message) + ENTRY_OVERHEAD

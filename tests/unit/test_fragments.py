@@ -27,7 +27,9 @@ def test_shuffled_and_duplicated_fragments_reassemble_once(message, rnd):
     assert done[0].body == message
     assert done[0].id == frame.packet_id(frames[0])
     assert done[0].previous_id == b"\x07" * 32
-    assert r.bytes_buffered == 0 and len(r) == 0
+    assert len(r) == 0
+    r.expire(1e9)
+    assert r.bytes_buffered == 0
 
 
 def test_chain_links_each_fragment_to_the_next():
@@ -62,7 +64,7 @@ def test_tampered_fragment_rejected_then_real_one_accepted():
     assert r.missing() == [frame.packet_id(frames[1])]
     m = r.add(frame.decode(frames[1]), 1.0)
     assert m is not None
-    assert r.expire(10.0) == 1  # the tampered orphan is forgotten, not delivered
+    assert r.expire(10.0) == 4  # the tampered orphan (never delivered) and the used fragments
 
 
 def test_relay_altered_index_is_inconsistent():
@@ -124,3 +126,22 @@ def test_sealed_split_uses_smaller_chunks_and_links_sealed_bytes():
     frames = decoded(frame.split(bytes(3000), seal=seal))
     assert len(frames) == 4 and all(f.length <= MESSAGE_BYTES for f in frames)
     assert frames[0].next_id == frames[1].packet_id
+
+
+def test_forged_head_cannot_take_a_real_message_away():
+    real = decoded(frame.split(random.Random(7).randbytes(3000)))
+    forged = frame.decode(frame.encode(type=5, message=b"forged head", next_id=real[1].packet_id,
+                                       flags=1))
+    r = frame.Reassembler()
+    done = [m for f in [forged] + real[1:] + real[:1] if (m := r.add(f, 0.0))]
+    bodies = [m.body for m in done]
+    assert b"".join(f.message for f in real) in bodies  # the real message still completes
+
+
+def test_heads_without_fragments_are_bounded_by_bytes():
+    r = frame.Reassembler(max_bytes=64 * 1024)
+    for i in range(2000):
+        head = frame.encode(type=5, message=b"", next_id=i.to_bytes(32, "big"), flags=1)
+        r.add(frame.decode(head), 0.0)
+        assert r.bytes_buffered <= 64 * 1024
+    assert len(r) <= 64 * 1024 // 256
