@@ -59,6 +59,10 @@ class Config:
     connect_attempts: int = 1
     max_attempts: int = 512           # concurrent connection attempts
     spray_window: float = 60.0        # at most one spray per pair per window (SPEC 5)
+    # BDP (spray or pool) is the one gated amplifier (SPEC 9.3): at most one per target HOST
+    # per spray_window, whatever peer id an INTRO claims, and at most this many per
+    # introducer per spray_window.
+    bdp_per_introducer: int = 2
     max_pools: int = 4                # concurrent hard-side BDP pools (256 sockets each)
     relay_routes: int = 1024
     relay_budget_packets: int = 2000  # per relayed pair per relay_window
@@ -116,7 +120,8 @@ class Config:
                      "max_members", "max_attempts", "max_pools", "relay_routes",
                      "relay_budget_packets", "seen_ids", "rate_table", "order_held",
                      "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
-                     "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout"):
+                     "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout",
+                     "bdp_per_introducer"):
             need(getattr(self, name) >= 1, name, ">= 1")
         for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",

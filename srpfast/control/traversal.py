@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from srpfast import constants as C
 from srpfast.bodies import PING_CONNECT, PING_PROBE, Intro
-from srpfast.control.bounded import ExpiringDict
+from srpfast.control.bounded import ExpiringDict, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
 from srpfast.nat import Strategy, strategy
 
@@ -76,6 +76,12 @@ class Traversal:
         self.sprays: dict[bytes, _SprayState] = {}
         self.spray_gate: ExpiringDict[bytes, bool] = ExpiringDict(cfg.max_attempts * 4,
                                                                   cfg.spray_window)
+        # SPEC 9.3 gates on the amplifier: one BDP per target host per window, and a budget
+        # per introducer, so made-up peer ids in INTROs cannot aim us at a victim repeatedly.
+        self.bdp_hosts: ExpiringDict[str, bool] = ExpiringDict(cfg.max_attempts * 4,
+                                                               cfg.spray_window)
+        self.bdp_budget = RateLimiter(cfg.bdp_per_introducer / cfg.spray_window,
+                                      cfg.bdp_per_introducer, cfg.max_peers * 2)
         self.pools: dict[bytes, _PoolState] = {}
         self.kept: dict[bytes, bytes] = {}  # pool key -> peer id using its kept socket
         self.routes: ExpiringDict[bytes, bytes] = ExpiringDict(cfg.relay_routes,
@@ -149,10 +155,23 @@ class Traversal:
                                             self.p.config.connect_attempts - 1), now)
         self.p.ping(address, now, PING_CONNECT)
 
+    def _bdp_allowed(self, host: str, introducer: bytes, now: float) -> bool:
+        self.bdp_hosts.expire(now)
+        if host in self.bdp_hosts:
+            self.p.count("bdp.gated_host")
+            return False
+        if not self.bdp_budget.allow(introducer, now):
+            self.p.count("bdp.gated_introducer")
+            return False
+        self.bdp_hosts.put(host, True, now)
+        return True
+
     def _start_spray(self, peer_id: bytes, address: Address, introducer: bytes,
                      now: float) -> None:
         if peer_id in self.spray_gate or len(self.sprays) >= self.p.config.max_attempts:
             self.p.count("spray.gated")
+            return
+        if not self._bdp_allowed(address[0], introducer, now):
             return
         self.spray_gate.put(peer_id, True, now)
         self.sprays[peer_id] = _SprayState(peer_id, address[0], self.p.config.bdp_probes,
@@ -162,7 +181,8 @@ class Traversal:
                     now: float) -> None:
         if any(s.peer_id == peer_id for s in self.pools.values()):
             return
-        if len(self.pools) + len(self.kept) >= self.p.config.max_pools:
+        if (len(self.pools) + len(self.kept) >= self.p.config.max_pools
+                or not self._bdp_allowed(address[0], introducer, now)):
             self.p.count("pool.busy")
             self.routes.put(peer_id, introducer, now)
             return
