@@ -24,8 +24,7 @@ from srpfast.constants import PACKET_BYTES, PUBLISH  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
 from srpfast.frame import encode_many  # noqa: E402
 
-GROUP = "engine relay"
-TARGET = ">= 0.7x limit"
+GROUP = "engine receive paths (gossip mix vs Python fallback)"
 BATCH = 64
 PEERS = 8
 
@@ -81,36 +80,6 @@ def python_rate(quick: bool) -> float:
     return best
 
 
-def dataplane_rate(quick: bool) -> float | None:
-    try:
-        from array import array
-
-        from srpfast._dataplane import ADDR_BYTES, DataPlane
-        from srpfast.cache import Cache, source_key
-    except ImportError:
-        return None
-    n = 16384 if quick else 65536
-    frames = make_frames(n, seed=3)
-    view = memoryview(frames)
-    sources = [(f"10.0.0.{i + 2}", 7000) for i in range(PEERS)]
-    keys_of_batch = array("Q", [source_key(sources[i % PEERS]) for i in range(BATCH)])
-    best = 0.0
-    for r in range(2 if quick else 3):
-        cache = Cache(capacity_bytes=128 * 2**20, source_share=1.0, seed=r + 1)
-        dp = DataPlane(cache, fanout=3, max_hops=16, seed=r + 1, max_batch=BATCH)
-        dp.set_peers(bytes(ADDR_BYTES * PEERS), array("Q", [source_key(s) for s in sources]),
-                     array("d", [1.0 / (0.01 * (i + 1)) for i in range(PEERS)]),
-                     bytes(PEERS))
-        sent = 0
-        t0 = time.perf_counter()
-        for i in range(0, n, BATCH):
-            sent += dp.process(view[i * PACKET_BYTES:(i + BATCH) * PACKET_BYTES], BATCH,
-                               keys=keys_of_batch, now=1.0)
-        best = max(best, n / (time.perf_counter() - t0))
-        assert sent == 3 * n, sent
-    return best
-
-
 def dataplane_gossip_rate(quick: bool) -> float | None:
     """Received packets/s when every frame arrives three times (fan-out 3 gossip: a peer
     hears most packets from several neighbours); duplicates die in the seen pre-filter."""
@@ -152,16 +121,13 @@ def run(quick: bool) -> list[Row]:
     limit = limit_rate(quick)
     rows = [Row(GROUP, "C SHA-256 over 1088-byte inputs (one packetId each)", limit,
                 role="limit", note=f"{_sha256.impl()}")]
-    dp = dataplane_rate(quick)
-    if dp is not None:
-        rows.append(Row(GROUP, "C data plane: batch of 64 new PUBLISH, fan-out 3", dp,
-                        target=TARGET, note="validate+seen+id+dedup+cache+forward, in memory"))
+    # The all-new relay figure and its target live in bench_dataplane.py's group.
     gossip = dataplane_gossip_rate(quick)
     if gossip is not None:
         rows.append(Row(GROUP, "C data plane: gossip mix, each frame received 3x", gossip,
                         note="received pkt/s; 2 of 3 are duplicates"))
     rows.append(Row(GROUP, "Python engine Peer.receive_batch, fan-out 3", python_rate(quick),
-                    role="peer" if dp is not None else "", target="" if dp else TARGET,
+                    role="peer",
                     note="fallback path without a data plane"))
     return rows
 
