@@ -96,6 +96,15 @@ cdef int _family_of(str host):
     return _socket.AF_INET6 if ":" in host else _socket.AF_INET
 
 
+def address_key(address) -> int:
+    """The 64-bit source key RecvBatch.keys reports for datagrams from (host, port): the one
+    definition (srp_udp_addr_key), for data planes and for drivers without a socket. An IPv4
+    host parses as v4-mapped IPv6, whose key equals the plain IPv4 key."""
+    cdef srp_sockaddr a
+    _parse(address, _socket.AF_INET6, &a)
+    return srp_udp_addr_key(&a)
+
+
 cdef int _parse(object address, int family, srp_sockaddr *out) except -1:
     """(host, port[, flow, scope]) with a numeric host -> sockaddr for a `family` socket."""
     if not isinstance(address, (tuple, list)) or len(address) < 2:
@@ -307,11 +316,8 @@ cdef class UDPSocket:
         return (<char *>&a)[:ADDR]
 
     def key(self, address) -> int:
-        """The 64-bit source key recv_batch reports for datagrams from `address` (RecvBatch
-        .keys), so a data plane can recognise a sender it knows by address."""
-        cdef srp_sockaddr a
-        self._resolve(address, &a)
-        return srp_udp_addr_key(&a)
+        """The 64-bit source key recv_batch reports for datagrams from `address`."""
+        return address_key(address)
 
     # ---- receive ----------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PR
 from srpfast.cache import Cache
 from srpfast.config import Config
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
-from srpfast.control.dataplane import DataPlaneLink
+from srpfast.control.dataplane import DataPlaneLink, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
 from srpfast.control.membership import Membership
 from srpfast.control.peers import Forwarder, PeerTable, PoolRoute, RemotePeer
@@ -127,9 +127,8 @@ class Peer:
         """Relay through a C data plane built on ``self.cache`` (control/dataplane.py):
         the engine keeps its candidate table, NAT class and membership up to date.
         ``resolve`` packs an address as the data plane's sockaddr; ``key`` gives the source
-        key the driver passes to ``process`` (default: the cache's ``source_key``)."""
-        from srpfast.cache import source_key
-        self._dataplane = DataPlaneLink(self, dataplane, resolve, key or source_key)
+        key the driver passes to ``process`` (default: the UDP layer's, as RecvBatch.keys)."""
+        self._dataplane = DataPlaneLink(self, dataplane, resolve, key or udp_address_key)
         self._dataplane.push(self._next_maintenance, force=True)
 
     def receive_delivered(self, datagram: bytes, address: Address, now: float) -> None:

@@ -20,12 +20,11 @@ UP_DELIVER items (already validated, cached and forwarded) to ``peer.receive_del
 """
 from __future__ import annotations
 
-import ipaddress
-import sys
 from array import array
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
+from srpfast._udp import address_key
 from srpfast.bodies import NAT_HARD
 from srpfast.errors import ArgumentError
 
@@ -33,29 +32,9 @@ if TYPE_CHECKING:
     from srpfast.engine import Peer
 
 Address = tuple[str, int]
-_M64 = (1 << 64) - 1
-
-
-def _mix64(z: int) -> int:
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
-
-
-def udp_address_key(address: Address) -> int:
-    """The sender key srpfast._udp gives a datagram from ``address`` (mirrors
-    srp_udp_addr_key in csrc/udp.c): ip << 16 | port for IPv4 and v4-mapped IPv6, else a
-    mixed hash of the 16 address bytes (read in native byte order) and port, bit 63 set."""
-    ip = ipaddress.ip_address(address[0])
-    port = address[1]
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.version == 4:
-        return int(ip) << 16 | port
-    raw = ip.packed
-    hi = int.from_bytes(raw[:8], sys.byteorder)
-    lo = int.from_bytes(raw[8:], sys.byteorder)
-    return _mix64(hi ^ _mix64(lo ^ (port << 1))) | (1 << 63)
+# The sender key of a (host, port): one definition, in C (srp_udp_addr_key), shared with
+# RecvBatch.keys so the data plane recognises a sender by the key it was handed.
+udp_address_key = address_key
 
 
 class DataPlaneLink:

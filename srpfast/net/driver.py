@@ -58,7 +58,7 @@ class UDPDriver:
         self.dataplane = DataPlane(peer.cache, fanout=cfg.fanout, max_hops=cfg.max_hops,
                                    seed=int.from_bytes(peer.peer_id[:8], "big"),
                                    max_batch=sock.batch)
-        peer.attach_dataplane(self.dataplane, resolve=sock.resolve, key=sock.key)
+        peer.attach_dataplane(self.dataplane, resolve=sock.resolve)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
