@@ -190,7 +190,7 @@ class Network(Emitter):
         self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0}
         self._started = False
         self._closed = False
-        self.ready = asyncio.Event() if _loop_running() else None
+        self.ready = asyncio.Event()  # set on the engine's Ready event
         self.peer: Any = None
         self._driver: Any = None
 
@@ -199,7 +199,6 @@ class Network(Emitter):
         if self._started:
             return self
         from srpfast.engine import Peer  # the sans-I/O engine
-        self.ready = asyncio.Event()
         sock = UDPSocket(self._host, self._port)
         try:
             self.peer = Peer(self.identity, self._config, now=self._now(),
@@ -301,8 +300,7 @@ class Network(Emitter):
             if sub is not None and event.peer_id in sub.peers:
                 sub._fire("#leave", sub.peers.pop(event.peer_id))
         elif isinstance(event, ev.Ready):
-            if self.ready is not None:
-                self.ready.set()
+            self.ready.set()
             self._fire("#ready", self.info())
         elif isinstance(event, ev.NetworkChange):
             self._fire("#network-change", self.info())
@@ -346,20 +344,11 @@ class Network(Emitter):
     def _save_known_peers(self) -> None:
         if not self._peers_file or self.peer is None:
             return
-        peers = [list(a) for a in self.peer.known_addresses()][:256] \
-            if hasattr(self.peer, "known_addresses") else []
+        peers = [list(a) for a in self.peer.known_addresses()][:256]
         tmp = f"{self._peers_file}.tmp"
         with open(tmp, "w") as f:
             json.dump({"saved": time.time(), "peers": peers}, f)
         os.replace(tmp, self._peers_file)
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
 
 
 def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 0,
