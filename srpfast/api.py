@@ -103,9 +103,26 @@ class Emitter:
             try:
                 result = handler(*args)
                 if asyncio.iscoroutine(result):
-                    asyncio.ensure_future(result)
+                    _spawn(result, name)
             except Exception:  # one bad handler must not silence the others or the loop
                 log.exception("handler for %r failed", name)
+
+
+# Tasks of async handlers: referenced until done (the loop keeps only weak references), and
+# their exceptions logged like those of plain handlers instead of vanishing with the task.
+_TASKS: set[asyncio.Task] = set()
+
+
+def _spawn(coro: Any, name: str) -> None:
+    task = asyncio.ensure_future(coro)
+    _TASKS.add(task)
+
+    def done(t: asyncio.Task) -> None:
+        _TASKS.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("async handler for %r failed", name, exc_info=t.exception())
+
+    task.add_done_callback(done)
 
 
 class RemotePeer(Emitter):

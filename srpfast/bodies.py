@@ -178,7 +178,7 @@ class Pong(Body):
     LAYOUT: ClassVar = (("peer_id", "32s"), ("request_id", "Q"), ("timestamp_ms", "Q"),
                         ("requester", "32s"), ("observed", "A"), ("nat", "B"), ("flags", "B"),
                         ("uptime", "I"), ("cache_count", "I"), ("cache_summary", "8s"),
-                        ("signature", "S"))
+                        ("challenge", "Q"), ("signature", "S"))
     peer_id: bytes
     request_id: int
     timestamp_ms: int
@@ -189,6 +189,7 @@ class Pong(Body):
     uptime: int = 0
     cache_count: int = 0
     cache_summary: bytes = bytes(8)
+    challenge: int = 0  # nonzero: "answer with a PONG whose request_id is this" (round trip)
     signature: bytes = bytes(64)
 
     def check(self) -> None:

@@ -105,7 +105,7 @@ class Config:
                 raise ConfigError(f"Config.{name}={getattr(self, name)!r}: must be {what}")
 
         need(1 <= self.max_hops <= 255, "max_hops", "1..255")
-        need(1 <= self.fanout <= 32, "fanout", "1..32")
+        need(1 <= self.fanout <= 16, "fanout", "1..16 (the C data plane picks at most 16)")
         need(1 <= self.cache_ttl <= 2**32 - 1, "cache_ttl", "1..2^32-1 seconds")
         need(0 <= self.postage <= 255, "postage", "0..255")
         need(self.cache_bytes >= 64 * 1024, "cache_bytes", ">= 65536")

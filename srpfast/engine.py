@@ -58,6 +58,18 @@ class _PendingPing:
         self.reflect_round = reflect_round
 
 
+class _Challenge:
+    """A PONG challenge we sent to an unproven PING (engine._on_ping): who may redeem it."""
+    __slots__ = ("peer_id", "address", "pool", "sent")
+
+    def __init__(self, peer_id: bytes, address: Address, pool: PoolRoute | None,
+                 sent: float) -> None:
+        self.peer_id = peer_id
+        self.address = address
+        self.pool = pool
+        self.sent = sent
+
+
 class Peer:
     """One SRP peer, sans-I/O. See the module docstring and docs/ENGINE.md."""
 
@@ -88,8 +100,8 @@ class Peer:
         self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
                            seed=self.rng.getrandbits(64))
         self._rate = RateLimiter(cfg.rate_packets, cfg.rate_burst, cfg.rate_table)
-        self._moves: ExpiringDict[tuple[bytes, Address], bool] = ExpiringDict(
-            cfg.max_peers, cfg.keep_alive)
+        self._challenges: ExpiringDict[int, _Challenge] = ExpiringDict(
+            cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self._sent_to: LruSet[Address] = LruSet(4096)
         self._sent_hosts: LruSet[str] = LruSet(4096)
         self._bootstrap: LruSet[Address] = LruSet(64)
@@ -368,7 +380,9 @@ class Peer:
                  pool: PoolRoute | None, rated: bool = False) -> None:
         if not rated:  # (rated: counted and rate-limited with its data-plane batch)
             self._counters["rx"] += 1
-            if not self._rate.allow(address, now):  # SPEC 9.6: all traffic, members' too
+            # SPEC 9.6: all traffic, members' too, in ONE bucket per sender: keyed like the
+            # data plane's batch path (RecvBatch.keys), so both paths drain the same bucket.
+            if not self._rate.allow(_rate_key(address), now):
                 self.count("drop.rate")
                 return
         try:
@@ -420,68 +434,100 @@ class Peer:
             # Filtering evidence (SPEC 5): this packet reached us unsolicited.
             self.reflection.on_unsolicited(address[0] not in self._sent_hosts, now)
         known = self.table.get(body.peer_id)
-        if known is not None and (known.address, known.pool) != (address, pool):
-            # A known id pinging from elsewhere (NAT rebinding, roaming, or someone relaying
-            # its signed ping): answer there, but move the entry only once a PONG from the new
-            # address answers a ping of ours (a round trip, SPEC 9.2); once per keep_alive.
-            peer = None
-            if self._moves.get((body.peer_id, address)) is None:
-                self._moves.put((body.peer_id, address), True, now)
-                self.ping(address, now, PING_CONNECT, pool=pool)
-                self.count("peer.move_checks")
-        else:
+        challenge = 0
+        if known is not None and (known.address, known.pool) == (address, pool):
             peer = self.admit(body.peer_id, address, body.nat, now, pool)
+        else:
+            # Unproven at this address: a signed PING only shows that the key signed it, not
+            # that its owner is here (it may be replayed from elsewhere, or sent from a
+            # spoofed source). Answer with exactly one PONG that carries a challenge; the
+            # peer is entered (or moved) only when a PONG answering that challenge comes back
+            # from this address: a round trip (SPEC 9.2). Until then it gets nothing else from
+            # us: no heartbeats, no filtering probe (SPEC 9.3).
+            peer = None
+            challenge = self._challenge(body.peer_id, address, pool, now)
         if peer is not None:
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
-        count, summary = self.summary_bytes()
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
             PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
-        pong = Pong(peer_id=self._id, request_id=body.request_id, timestamp_ms=self.wall_ms(now),
-                    requester=body.peer_id, observed=address, nat=self.nat_byte, flags=flags,
-                    uptime=self.uptime(now), cache_count=count, cache_summary=summary)
-        self.send(self.signed_frame(C.PONG, pong), address, pool)
-        if body.test_port and body.flags & PING_REFLECT and pool is None:
+        self._pong(body.peer_id, body.request_id, address, pool, flags, challenge, now)
+        if body.test_port and body.flags & PING_REFLECT and pool is None and peer is not None:
             self.traversal.probe_for(body.peer_id, (address[0], body.test_port), body.nat, now)
         # SYNC starts from the PONG side only: the pinger initiates, so two peers whose
         # summaries differ do not both walk the tree at the same moment.
+
+    def _pong(self, requester: bytes, request_id: int, address: Address,
+              pool: PoolRoute | None, flags: int, challenge: int, now: float) -> None:
+        count, summary = self.summary_bytes()
+        pong = Pong(peer_id=self._id, request_id=request_id, timestamp_ms=self.wall_ms(now),
+                    requester=requester, observed=address, nat=self.nat_byte, flags=flags,
+                    uptime=self.uptime(now), cache_count=count, cache_summary=summary,
+                    challenge=challenge)
+        self.send(self.signed_frame(C.PONG, pong), address, pool)
+
+    def _challenge(self, peer_id: bytes, address: Address, pool: PoolRoute | None,
+                   now: float) -> int:
+        """A fresh nonzero id that only ``peer_id`` answering from ``address`` can redeem.
+        Kept apart from our own pending pings so a flood of PINGs cannot evict those."""
+        rid = self.rng.getrandbits(64) | 1
+        self._challenges.put(rid, _Challenge(peer_id, address, pool, now), now)
+        self.count("tx.challenge")
+        return rid
 
     def _on_pong(self, f, body: Pong, address: Address, now: float,
                  pool: PoolRoute | None) -> None:
         if body.requester != self._id:
             self.count("drop.requester")
             return
-        pending = self._pending.pop(body.request_id)
+        rid = body.request_id
+        pending = self._pending.get(rid)
+        challenged = self._challenges.get(rid) if pending is None else None
         pool_match = None
-        if pending is None:
-            pool_match = self.traversal.pool_for_pong(body.request_id, body.peer_id, pool)
+        if challenged is not None:
+            if (challenged.peer_id, challenged.address, challenged.pool) != (
+                    body.peer_id, address, pool):
+                self.count("drop.challenge")  # redeemed by another key or from elsewhere
+                return
+            sent = challenged.sent
+        elif pending is not None:
+            sent = pending.sent
+        else:
+            pool_match = self.traversal.pool_for_pong(rid, body.peer_id, pool)
             if pool_match is None:
                 self.count("drop.unexpected_pong")
                 return
+            sent = pool_match
+        # Verify before consuming the entry: a forgery must not cancel the genuine answer.
         if not verify_proof(body.peer_id, signed_bytes(C.PONG, f.cluster, body.unsigned()),
                             body.signature):
             self.count("drop.proof")
-            if pending is not None:  # a forgery must not cancel the genuine answer
-                self._pending.put(body.request_id, pending, pending.sent)
             return
         if not self.proofs.check(body.peer_id, body.timestamp_ms,
-                                 bytes([C.PONG]) + body.request_id.to_bytes(8, "big"),
-                                 self.wall_ms(now)):
+                                 bytes([C.PONG]) + rid.to_bytes(8, "big"), self.wall_ms(now)):
             self.count("drop.replay")
             return
+        if pending is not None:
+            self._pending.pop(rid)
+        elif challenged is not None:
+            self._challenges.pop(rid)
+            self.count("rx.challenge_answered")
         self.count("rx.pong")
         peer = self.admit(body.peer_id, address, body.nat, now, pool)
         if peer is None:
             return
+        if body.challenge and challenged is None:
+            # The responder has not entered us yet: prove we are at this address (one PONG
+            # for the one PING of ours it answered, so no amplification). Sent before the
+            # JOINs below so that, in order, they find us entered.
+            self._pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now)
         if not peer.confirmed:
-            # It answered our ping, so it holds us in its table too: only now do JOINs and
-            # pushes make sense (sent on a PING alone they would race our PONG and be
-            # dropped as coming from a stranger).
+            # A round trip in each direction is done (our ping answered, or our challenge
+            # redeemed): it holds us in its table, so JOINs and pushes make sense now.
             peer.confirmed = True
             self.membership.on_connected(peer, now)
             self.replication.on_connected(peer, now)
-        sent = pending.sent if pending is not None else pool_match
-        peer.distance = max(0.0, now - sent)  # type: ignore[operator]
+        peer.distance = max(0.0, now - sent)
         peer.uptime = float(body.uptime)
         peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
         if pool is not None and pool_match is not None:
@@ -527,7 +573,7 @@ class Peer:
         elif len(self.table):
             self._bootstrap_tries = 0
         self._pending.expire(now)
-        self._moves.expire(now)
+        self._challenges.expire(now)
         self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved
         self.reflection.tick(now)
         self.membership.tick(now)
@@ -536,6 +582,13 @@ class Peer:
         self.streams.tick(now)
         if self._dataplane is not None:
             self._dataplane.push(now, force=True)  # weights move with distance and uptime
+
+
+def _rate_key(address: Address) -> object:
+    try:
+        return udp_address_key(address)
+    except (TypeError, ValueError):  # not a numeric address (a test harness's names)
+        return address
 
 
 def _check_address(address: Address) -> None:

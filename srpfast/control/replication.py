@@ -239,6 +239,13 @@ class Replication:
         if f.hops + 1 > p.config.query_hops:
             p.count("query.hop_limit")
             return
+        sender = p.table.at(address)
+        if sender is None:
+            # Only a proven peer gets a route remembered and its query carried on (SPEC 9.4:
+            # a stranger could otherwise fill the route table and aim ANSWERs at anyone). It
+            # was still answered from the cache above: one frame for one frame.
+            p.count("query.unproven")
+            return
         key = body.wanted if body.mode == QUERY_EXACT else b"S" + body.wanted
         back = self.routes.get(key) or []
         if address not in back and len(back) < 4:
@@ -246,10 +253,8 @@ class Replication:
         self.routes.put(key, back, now)
         out = bytearray(f.raw)
         out[6] = f.hops + 1
-        sender = p.table.at(address)
-        exclude = (sender.peer_id,) if sender is not None else ()
         for peer in choose_weighted(p.table.peers(), p.config.query_fanout, now, p.rng,
-                                    exclude=exclude):
+                                    exclude=(sender.peer_id,)):
             p.send_to(peer, bytes(out))
             p.count("query.forwarded")
 

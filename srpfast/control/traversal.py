@@ -135,6 +135,12 @@ class Traversal:
         if target == p.peer_id or body.address is None:
             p.count("intro.self")
             return
+        if body.cluster_id == C.ZERO32:
+            # A filtering-probe request (probe_for), not an introduction: one ping to the
+            # test port, never a connection attempt or a BDP toward it.
+            p.ping(body.address, now, PING_CONNECT)
+            p.count("probe.sent")
+            return
         if target in p.table:
             p.count("intro.known")
             return

@@ -383,7 +383,8 @@ def test_address_change_reclassifies_and_peers_follow() -> None:
     changes = e.of(NetworkChange)
     assert changes and changes[-1].address[0] == "100.99.0.1" != old_public[0]
     assert s1.peer.table.get(e.peer.peer_id).address[0] == "100.99.0.1"  # proven move
-    assert e.peer.counters()["reflect.change"] >= 1
+    # classified again: by the change detector or by the next scheduled round, whichever first
+    assert e.peer.counters()["reflect.classified"] >= 2
 
 
 def test_concurrent_fragmented_messages_and_streams_never_clobber() -> None:

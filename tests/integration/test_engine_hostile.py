@@ -7,12 +7,12 @@ import random
 import pytest
 
 from srpfast import constants as C
-from srpfast.bodies import PONG_REFLECT, Join, Pong
+from srpfast.bodies import PONG_REFLECT, Join, Pong, decode_body
 from srpfast.config import Config
 from srpfast.control.events import Delivered, StreamData
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
 from srpfast.engine import Peer
-from srpfast.frame import encode
+from srpfast.frame import decode, encode
 from tests.memnet import MemNet, pair
 
 CLUSTER = create_cluster_id(b"engine tests")
@@ -69,16 +69,27 @@ def test_forged_and_replayed_pong_and_join_change_nothing() -> None:
     assert victim.counters()["drop.replay"] == replays + 1
     assert victim.table.get(b.peer.peer_id).address == b.public
     assert victim.table.at(("6.6.6.6", 666)) is None
-    # A FRESH signed PING relayed from elsewhere (before the original arrives) answers
-    # there but moves nothing: a move needs a PONG to our own ping from the new address.
+    # A FRESH signed PING relayed from elsewhere (before the original arrives) draws exactly
+    # one PONG there, carrying a challenge, and moves nothing: a move needs that challenge
+    # redeemed by b's key from the new address (a round trip, SPEC 9.2, 9.3).
     victim.datagrams_to_send()
     b.peer.ping(a.public, net.now)
     [(fresh, _)] = b.peer.datagrams_to_send()
     victim.receive(fresh, ("6.6.6.6", 666), net.now)
     sent = victim.datagrams_to_send()
-    assert sorted(d[4] for d, to in sent if to == ("6.6.6.6", 666)) == [C.PING, C.PONG]
+    assert [d[4] for d, to in sent] == [C.PONG] and sent[0][1] == ("6.6.6.6", 666)
+    challenge = decode_body(C.PONG, decode(sent[0][0]).message).challenge
+    assert challenge != 0
     assert victim.table.get(b.peer.peer_id).address == b.public
-    assert victim.counters()["peer.move_checks"] == 1
+    # Mallory cannot redeem it: her PONG is signed by her key, not b's.
+    mallory = create_identity(b"\x66" * 32)
+    fake = Pong(peer_id=mallory.peer_id, request_id=challenge,
+                timestamp_ms=victim.wall_ms(net.now), requester=victim.peer_id,
+                observed=a.public)
+    victim.receive(mallory_frame(mallory, C.PONG, fake), ("6.6.6.6", 666), net.now)
+    assert victim.counters()["drop.challenge"] == 1
+    assert victim.table.get(b.peer.peer_id).address == b.public
+    assert victim.table.get(mallory.peer_id) is None
     # ... and a stale one (outside the proof window) is refused too.
     b.peer.ping(a.public, net.now - 2 * victim.config.proof_window)
     [(stale, _)] = b.peer.datagrams_to_send()
@@ -137,12 +148,20 @@ def test_table_bound_holds_under_a_flood_of_fresh_identities() -> None:
     for i in range(40):
         sender = Peer(create_identity(i.to_bytes(32, "big")), cfg, now=100.0,
                       rng=random.Random(i))
+        here = (f"10.1.{i}.1", 7000)
         sender.ping(("10.0.0.1", 7000), 100.0)
         [(ping, _)] = sender.datagrams_to_send()
-        victim.receive(ping, (f"10.1.{i}.1", 7000), 100.0)
+        victim.receive(ping, here, 100.0)
+        [(pong, to)] = victim.datagrams_to_send()  # one PONG (with a challenge), no more
+        assert to == here
+        sender.receive(pong, ("10.0.0.1", 7000), 100.0)
+        answers = [d for d, _ in sender.datagrams_to_send() if d[4] == C.PONG]
+        assert len(answers) == 1
+        victim.receive(answers[0], here, 100.0)  # the round trip: now it may be entered
+        assert victim.datagrams_to_send() == [] or len(victim.table) <= 8
     assert len(victim.table) == 8
     assert victim.counters()["drop.table_full"] == 32
-    assert len(victim.datagrams_to_send()) == 40  # each still got its one PONG, no more
+    assert victim.counters()["rx.challenge_answered"] == 40
 
 
 def test_publish_misuse_raises_with_advice() -> None:
@@ -252,7 +271,7 @@ def test_intros_naming_made_up_peers_cannot_aim_bdp_at_a_victim_repeatedly():
         victim = ("198.51.100.7", 4444)
         for k in range(6):
             fake = create_identity(bytes([100 + k]) * 32).peer_id
-            a.traversal.send_intro(a.table.get(r.peer_id), fake, victim, theirs, bytes(32),
+            a.traversal.send_intro(a.table.get(r.peer_id), fake, victim, theirs, CLUSTER,
                                    bytes(32), 1000 + k, 0.0)
             for d, to in a.datagrams_to_send():
                 if to == ra:
@@ -274,3 +293,56 @@ def test_intros_naming_made_up_peers_cannot_aim_bdp_at_a_victim_repeatedly():
         else:  # one pool; the other five INTROs fall back to relay
             assert pools == 1 and probes == 0
             assert counters.get("pool.busy", 0) == 5
+
+
+def test_a_spoofed_ping_draws_one_pong_and_nothing_after() -> None:
+    """SPEC 9.2/9.3: a validly signed PING from a fresh key at a spoofed source gets exactly
+    one PONG (same size) and is never entered: no heartbeats, no filtering probe, no
+    introductions toward that address, however long we wait."""
+    from srpfast.bodies import PING_CONNECT, PING_REFLECT, Ping
+    net = MemNet(seed=141)
+    a, b, c = net.add("static"), net.add("static"), net.add("static")
+    net.bootstrap([b, c], a)
+    net.run(5)
+    victim = ("198.18.7.7", 7777)  # the spoofed source: nobody lives there
+    seen: list[tuple[int, object]] = []
+    net.filter = lambda d, src, dst: seen.append((d[4], dst)) is None
+    mallory = create_identity(b"\x77" * 32)
+    body = Ping(peer_id=mallory.peer_id, request_id=5, timestamp_ms=a.peer.wall_ms(net.now),
+                flags=PING_CONNECT | PING_REFLECT, test_port=9)
+    net.call(a, a.peer.receive, mallory_frame(mallory, C.PING, body), victim, net.now)
+    net.run(3 * a.peer.config.keep_alive)
+    to_victim = [t for t, dst in seen if dst == victim or dst == (victim[0], 9)]
+    assert to_victim == [C.PONG]
+    assert a.peer.table.get(mallory.peer_id) is None
+    assert a.peer.counters().get("reflect.probe_requests", 0) == 0 or all(
+        dst[0] != victim[0] for t, dst in seen if t == C.PING)
+
+
+def test_one_rate_bucket_per_sender_on_both_receive_paths() -> None:
+    """SPEC 9.6: the per-datagram path and the data plane's batch path key a sender's bucket
+    the same way (the UDP source key), so a sender cannot get two budgets."""
+    from srpfast.control.dataplane import udp_address_key
+    cfg = Config(strict=True, clock_offset=0.0, rate_packets=1.0, rate_burst=5.0)
+    peer = Peer(create_identity(b"\x01" * 32), cfg, now=0.0)
+    src = ("10.9.9.9", 999)
+    for _ in range(3):
+        peer.receive(b"junk", src, 0.0)
+    # What the batch path asks for the same sender: 3 of 5 tokens are gone already.
+    assert not peer._rate.allow(udp_address_key(src), 0.0, cost=3.0)
+    assert peer._rate.allow(udp_address_key(src), 0.0, cost=2.0)
+    peer.receive(b"junk", src, 0.0)
+    assert peer.counters()["drop.rate"] == 1
+
+
+def test_a_strangers_query_is_answered_from_cache_but_never_routed() -> None:
+    """SPEC 9.4/9.8: no route is remembered for an unproven asker, nothing is forwarded."""
+    from srpfast.bodies import QUERY_EXACT, Query
+    net, a, b = pair(seed=151)
+    a.peer.datagrams_to_send()
+    routes = len(a.peer.replication.routes)
+    q = encode(type=C.QUERY, message=Query(9, b"\x42" * 32, QUERY_EXACT).encode())
+    a.peer.receive(q, ("198.18.3.3", 33), net.now)
+    assert a.peer.datagrams_to_send() == []
+    assert len(a.peer.replication.routes) == routes
+    assert a.peer.counters()["query.unproven"] == 1

@@ -25,7 +25,7 @@ STRATEGIES = {
                       st.binary(min_size=8, max_size=8), SIG),
     b.Pong: st.builds(b.Pong, ID, U64, U64, ID, ADDR, NAT, st.integers(0, b.PONG_FLAGS),
                       st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
-                      st.binary(min_size=8, max_size=8), SIG),
+                      st.binary(min_size=8, max_size=8), U64, SIG),
     b.Intro: st.builds(b.Intro, ID, ID, ADDR.filter(lambda a: a is not None), NAT, U64, ID, ID,
                        U64, SIG),
     b.Join: st.builds(b.Join, ID, ID, ID, ADDR, NAT, U64, U64, st.integers(0, 1), SIG),
