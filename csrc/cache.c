@@ -190,13 +190,26 @@ static uint32_t pick_victim(const srp_cache *c) {
     return c->newest; /* only reachable with one entry in total, never with slots >= 4 */
 }
 
+/* Same packet = same immutable bytes (everything but hops, ttl, postage): then the packetId is
+ * equal too, so this confirms a pre-filter hit without SHA-256. */
+static int same_packet(const uint8_t *a, const uint8_t *b) {
+    return memcmp(a, b, SRP_OFF_HOPS) == 0 &&
+           memcmp(a + SRP_OFF_FLAGS, b + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS) == 0 &&
+           memcmp(a + SRP_OFF_RESERVED, b + SRP_OFF_RESERVED,
+                  SRP_PACKET_BYTES - SRP_OFF_RESERVED) == 0;
+}
+
 static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, uint64_t fp,
                        uint64_t source, double expires, int member, uint32_t *slot_out) {
     uint32_t hid = h32(id, 32, c->seed);
     uint32_t dup = find_id(c, hid, id);
     if (dup != NIL) {
-        c->counters[SRP_CC_DUPLICATES]++;
         *slot_out = dup;
+        if (!same_packet(frame_at(c, dup), frame)) {
+            c->counters[SRP_CC_VARIANTS]++;
+            return SRP_CACHE_VARIANT;
+        }
+        c->counters[SRP_CC_DUPLICATES]++;
         return SRP_CACHE_DUPLICATE;
     }
     uint32_t hs = h32(&source, 8, c->seed);
@@ -395,21 +408,22 @@ int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t 
     return insert_core(c, frame, id, 0, source_key, expires, member, &slot);
 }
 
-/* Same packet = same immutable bytes (everything but hops, ttl, postage): then the packetId is
- * equal too, so this confirms a pre-filter hit without SHA-256. */
-static int same_packet(const uint8_t *a, const uint8_t *b) {
-    return memcmp(a, b, SRP_OFF_HOPS) == 0 &&
-           memcmp(a + SRP_OFF_FLAGS, b + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS) == 0 &&
-           memcmp(a + SRP_OFF_RESERVED, b + SRP_OFF_RESERVED,
-                  SRP_PACKET_BYTES - SRP_OFF_RESERVED) == 0;
-}
-
 int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp_out,
                         uint8_t *id_out) {
     uint64_t fp = srp_seen_key(c->seen, d);
     uint32_t hint;
     *fp_out = fp;
-    if (srp_seen_check_and_add(c->seen, fp, now, &hint) && hint < c->slots) {
+    if (!srp_seen_check_and_add(c->seen, fp, now, &hint)) return 0;
+    if (hint == SRP_SEEN_VARIANT) {
+        /* This exact copy was already seen as a variant (never cached, so there is nothing
+         * to compare with): the 64-bit keyed fingerprint decides. Without this, each copy of
+         * a variant would be forwarded again at every relay until MAX_HOPS. */
+        c->counters[SRP_CC_DUPLICATES]++;
+        c->counters[SRP_CC_DUP_PREFILTER]++;
+        if (id_out) memset(id_out, 0, 32);
+        return 1;
+    }
+    if (hint < c->slots) {
         const entry *x = &c->e[hint];
         if (x->used && (x->fp == fp || x->fp == 0) && same_packet(frame_at(c, hint), d)) {
             c->counters[SRP_CC_DUPLICATES]++;
@@ -425,7 +439,8 @@ int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], ui
                         uint64_t source_key, double now, int member) {
     uint32_t slot;
     int v = insert_core(c, d, id, fp, source_key, expiry(now, d), member, &slot);
-    if (v != SRP_CACHE_REFUSED_SHARE) srp_seen_set_value(c->seen, fp, slot);
+    if (v == SRP_CACHE_VARIANT) srp_seen_set_value(c->seen, fp, SRP_SEEN_VARIANT);
+    else if (v != SRP_CACHE_REFUSED_SHARE) srp_seen_set_value(c->seen, fp, slot);
     return v;
 }
 

@@ -30,6 +30,10 @@ enum srp_cache_verdict {
     SRP_CACHE_DUPLICATE,       /* already cached (same packetId) */
     SRP_CACHE_REFUSED_SHARE,   /* source at its share and policy is REFUSE */
     SRP_CACHE_INVALID,         /* srp_cache_offer only: failed srp_frame_validate */
+    SRP_CACHE_VARIANT,         /* same packetId as a cached packet, other immutable header
+                                * (clock, index, type, flags, cluster, to): not cached. A relay
+                                * cannot tell which copy is genuine (SPEC 9.1), so it forwards
+                                * this one too; members decide by opening it. */
     SRP_CACHE_VERDICTS
 };
 
@@ -47,6 +51,7 @@ enum srp_cache_counter {
     SRP_CC_REBROADCAST,     /* expired with postage left: handed back to re-broadcast once */
     SRP_CC_INVALID,
     SRP_CC_REMOVED,         /* srp_cache_remove by the caller */
+    SRP_CC_VARIANTS,        /* SRP_CACHE_VARIANT verdicts (first sight of each variant) */
     SRP_CC_COUNT
 };
 const char *srp_cache_counter_name(int counter);

@@ -6,7 +6,7 @@
 
 static const char *const counter_names[SRP_CC_COUNT] = {
     "inserted", "duplicates", "dup_prefilter", "refused_share", "share_replaced",
-    "evicted", "expired", "rebroadcast", "invalid", "removed",
+    "evicted", "expired", "rebroadcast", "invalid", "removed", "variants",
 };
 
 const char *srp_cache_counter_name(int counter) {

@@ -33,7 +33,7 @@ struct srp_dataplane {
 static const char *const counter_names[SRP_DPC_COUNT] = {
     "valid", "size", "magic", "type", "version", "flags", "length", "padding",
     "duplicate", "refused", "cached", "forwarded", "hop_limit", "no_peers", "up_control",
-    "up_deliver", "out_full",
+    "up_deliver", "out_full", "variant",
 };
 
 const char *srp_dp_counter_name(int counter) {
@@ -233,6 +233,18 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             uint64_t src = src_keys ? src_keys[i] : 0;
             int r = srp_cache_insert_fp(dp->cache, d, ids + 32 * i, fps[j], src, now, member);
             if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
+            if (r == SRP_CACHE_VARIANT) {
+                /* Same packetId, another header: one copy was altered on the way and a relay
+                 * cannot tell which (SPEC 9.1). Forward this one as well so a forged copy that
+                 * came first cannot stop the real one; members decide by opening it. */
+                dp->counters[SRP_DPC_VARIANT]++;
+                if (deliver) {
+                    up_index[nup] = (uint32_t)i;
+                    up_kind[nup++] = SRP_DP_UP_VARIANT;
+                }
+                forward(dp, d, src, out_frames, out_addrs, out_cap, &nout);
+                continue;
+            }
             if (r != SRP_CACHE_INSERTED) { dp->counters[SRP_DPC_REFUSED]++; continue; }
             dp->counters[SRP_DPC_CACHED]++;
             if (deliver) {

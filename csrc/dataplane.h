@@ -19,7 +19,13 @@
 #define SRP_DP_ADDR_BYTES 28    /* an opaque sockaddr (srp_sockaddr of udp.h) */
 
 /* Why a datagram was handed up to the control plane. */
-enum srp_dp_up { SRP_DP_UP_CONTROL = 1, SRP_DP_UP_DELIVER = 2 };
+enum srp_dp_up {
+    SRP_DP_UP_CONTROL = 1,
+    SRP_DP_UP_DELIVER = 2,  /* new, cached and forwarded, for a subcluster we hold */
+    SRP_DP_UP_VARIANT = 3,  /* forwarded, NOT cached: the cache holds another copy with the
+                             * same packetId and another header (SPEC 9.1); members open it
+                             * and keep whichever copy opens */
+};
 
 /* Counters (stable order: exported to Python by name). The first SRP_VERDICTS are frame
  * verdicts (index 0 counts valid datagrams). */
@@ -33,6 +39,7 @@ enum srp_dp_counter {
     SRP_DPC_UP_CONTROL,
     SRP_DPC_UP_DELIVER,
     SRP_DPC_OUT_FULL,                 /* output batch full: forward skipped (counted) */
+    SRP_DPC_VARIANT,                  /* SRP_CACHE_VARIANT: forwarded, not cached */
     SRP_DPC_COUNT
 };
 const char *srp_dp_counter_name(int counter);

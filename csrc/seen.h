@@ -13,6 +13,7 @@
 
 #define SRP_SEEN_WAYS 4           /* slots per bucket: one 64-byte cache line */
 #define SRP_SEEN_NONE UINT32_MAX  /* "no value stored yet" */
+#define SRP_SEEN_VARIANT (UINT32_MAX - 1) /* "this exact copy was a variant" (cache.c) */
 
 typedef struct srp_seen srp_seen;
 

@@ -2,7 +2,7 @@ from collections.abc import Hashable
 
 from typing_extensions import Buffer
 
-VERDICTS: tuple[str, str, str, str]
+VERDICTS: tuple[str, str, str, str, str]
 
 def source_key(source: Hashable) -> int: ...
 
@@ -30,6 +30,8 @@ class CacheCore:
     def insert_batch(self, buf: Buffer, count: int, sources: Hashable | list[Hashable],
                      now: float, member: bool = False,
                      verdicts: bytearray | None = None) -> int: ...
+    def replace(self, datagram: Buffer, packet_id: Buffer, *, source: Hashable, now: float,
+                member: bool = False) -> bool: ...
     def _insert_ids_batch(self, buf: Buffer, ids: Buffer, count: int, source: Hashable,
                           now: float) -> int: ...
     def _restore(self, frame: Buffer, source_key_: int, now: float, expires: float,

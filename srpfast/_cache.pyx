@@ -27,7 +27,7 @@ DEF EXPIRE_CHUNK = 64
 # from outside, so nobody can pick an address or peerId that collides with another's key.
 cdef uint64_t _SOURCE_SEED = int.from_bytes(os.urandom(8), "little")
 
-VERDICTS = ("inserted", "duplicate", "refused_share", "invalid")
+VERDICTS = ("inserted", "duplicate", "refused_share", "invalid", "variant")
 
 
 def source_key(source) -> int:
@@ -130,8 +130,9 @@ cdef class CacheCore:
 
     def offer(self, const unsigned char[::1] datagram not None, *, source, double now,
               member=False) -> str:
-        """Like insert, returning the verdict: "inserted", "duplicate", "refused_share" or
-        "invalid"."""
+        """Like insert, returning the verdict: "inserted", "duplicate", "refused_share",
+        "invalid" or "variant" (same packetId as a cached packet but another immutable header:
+        not cached; see replace)."""
         _check_now(now)
         cdef const uint8_t *p = &datagram[0] if datagram.shape[0] else <const uint8_t *>b""
         cdef int v = srp_cache_offer(self.c, p, <size_t>datagram.shape[0], source_key(source),
@@ -174,6 +175,19 @@ cdef class CacheCore:
             if not single:
                 free(keys)
         return n
+
+    def replace(self, const unsigned char[::1] datagram not None, packet_id, *, source,
+                double now, member=False) -> bool:
+        """Make ``datagram`` THE cached copy of ``packet_id`` (its recomputed id), dropping
+        any other copy: for a member that opened this copy after a relay-altered one was
+        cached first (SPEC 9.1). The caller vouches for the id (it decoded the frame)."""
+        _check_now(now)
+        if datagram.shape[0] != PACKET:
+            raise ValueError("datagram must be one 1158-byte frame")
+        cdef const uint8_t *idp = _id_ptr(packet_id, "packet_id")
+        srp_cache_remove(self.c, idp)
+        return srp_cache_insert(self.c, &datagram[0], idp, source_key(source), now,
+                                1 if member else 0) == SRP_CACHE_INSERTED
 
     def _insert_ids_batch(self, const unsigned char[::1] buf not None,
                           const unsigned char[::1] ids not None, Py_ssize_t count, source,

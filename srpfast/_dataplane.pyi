@@ -5,6 +5,7 @@ from srpfast._cache import CacheCore
 ADDR_BYTES: int
 UP_CONTROL: int
 UP_DELIVER: int
+UP_VARIANT: int
 COUNTER_NAMES: tuple[str, ...]
 
 class DataPlane:

@@ -16,6 +16,7 @@ cdef extern from "dataplane.h" nogil:
         SRP_DP_ADDR_BYTES
         SRP_DP_UP_CONTROL
         SRP_DP_UP_DELIVER
+        SRP_DP_UP_VARIANT
         SRP_DPC_COUNT
     ctypedef struct srp_dataplane:
         pass
@@ -37,6 +38,7 @@ cdef extern from "dataplane.h" nogil:
 ADDR_BYTES = SRP_DP_ADDR_BYTES
 UP_CONTROL = SRP_DP_UP_CONTROL
 UP_DELIVER = SRP_DP_UP_DELIVER
+UP_VARIANT = SRP_DP_UP_VARIANT
 COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
 cdef enum:
     FRAME = 1158
@@ -133,8 +135,10 @@ cdef class DataPlane:
         return n_out
 
     def up(self, Py_ssize_t j):
-        """(index into the batch, kind) of the j-th handed-up datagram; kind is UP_CONTROL or
-        UP_DELIVER (a new PUBLISH already cached and forwarded, for a subcluster we hold)."""
+        """(index into the batch, kind) of the j-th handed-up datagram; kind is UP_CONTROL,
+        UP_DELIVER (a new PUBLISH already cached and forwarded, for a subcluster we hold) or
+        UP_VARIANT (forwarded but not cached: the cache holds another copy of that packetId
+        whose header differs; open it and keep whichever copy opens)."""
         if not 0 <= j < self.n_up:
             raise IndexError(j)
         return self._upip[j], self._upkp[j]

@@ -143,12 +143,14 @@ class Peer:
         self._dataplane = DataPlaneLink(self, dataplane, resolve, key or udp_address_key)
         self._dataplane.push(self._next_maintenance, force=True)
 
-    def receive_delivered(self, datagram: bytes, address: Address, now: float) -> None:
+    def receive_delivered(self, datagram: bytes, address: Address, now: float,
+                          variant: bool = False) -> None:
         """A PUBLISH the data plane already validated, cached and forwarded, for a
-        subcluster we hold (its UP_DELIVER items): only delivery is left."""
+        subcluster we hold (its UP_DELIVER items): only delivery is left. ``variant``: an
+        UP_VARIANT item (forwarded, not cached: the cache holds another copy)."""
         try:
             f = decode(datagram)
-            self.replication.on_cached(f, datagram, address, now)
+            self.replication.on_cached(f, datagram, address, now, variant)
         except MalformedPacket as exc:
             self.count(f"drop.malformed.{exc.reason}")
         except Exception:

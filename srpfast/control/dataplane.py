@@ -15,8 +15,10 @@ whenever they change and at every maintenance tick (weights move with distance a
 Either the driver passes each srpfast._udp.RecvBatch itself to ``peer.receive_batch`` (the
 engine runs ``dp.process`` on it, queues the relayed frames for ``peer.prepared_to_send()``
 -> ``sock.send_prepared`` and handles what is handed up), or it runs ``dp.process`` itself,
-sends ``out_frames`` to ``out_addrs``, and passes UP_CONTROL items to ``peer.receive`` and
-UP_DELIVER items (already validated, cached and forwarded) to ``peer.receive_delivered``.
+sends ``out_frames`` to ``out_addrs``, and passes UP_CONTROL items to ``peer.receive``,
+UP_DELIVER items (already validated, cached and forwarded) to ``peer.receive_delivered`` and
+UP_VARIANT items (forwarded, not cached: SPEC 9.1) to ``peer.receive_delivered(...,
+variant=True)``.
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ class DataPlaneLink:
         address(i)) through the data plane. Returns False, having done nothing, when the batch
         does not fit or a sender is over its rate limit (the caller then takes the per-datagram
         path, which limits each datagram exactly, SPEC 9.6)."""
-        from srpfast._dataplane import UP_DELIVER
+        from srpfast._dataplane import UP_CONTROL, UP_VARIANT
         p, dp = self.p, self.dp
         count = len(batch)
         if count == 0 or count > dp.max_batch or batch.slot < 1158:
@@ -98,8 +100,8 @@ class DataPlaneLink:
         for j in range(dp.n_up):
             i, kind = dp.up(j)
             datagram, address = batch.frame(i), batch.address(i)
-            if kind == UP_DELIVER:
-                p.receive_delivered(datagram, address, now)
-            else:
+            if kind == UP_CONTROL:
                 p._receive_guarded(datagram, address, now, None, rated=True)
+            else:
+                p.receive_delivered(datagram, address, now, kind == UP_VARIANT)
         return True

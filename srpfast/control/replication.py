@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from srpfast import constants as C
 from srpfast.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
-from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
 from srpfast.control.events import Delivered
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import seal_synthetic
@@ -40,6 +40,13 @@ ZERO32 = C.ZERO32
 SELF_SOURCE = "self"
 
 
+def _copy_key(pid: bytes, datagram: bytes) -> bytes:
+    """One copy of a packet: its packetId plus the header fields a relay could alter without
+    other relays noticing (type, version, flags, clock, index, length, cluster, to). Copies
+    with one packetId and different keys are variants: at most one of them opens (SPEC 9.1)."""
+    return pid + datagram[4:6] + datagram[7:16] + datagram[22:70]
+
+
 @dataclass
 class _Held:
     sub_id: bytes
@@ -51,7 +58,9 @@ class Replication:
     def __init__(self, peer: "Peer") -> None:
         self.p = peer
         cfg = peer.config
-        self.seen: LruSet[bytes] = LruSet(cfg.seen_ids)
+        self.seen: LruSet[bytes] = LruSet(cfg.seen_ids)  # copy keys (_copy_key), not ids
+        self.forged: LruSet[bytes] = LruSet(1024)  # copy keys that failed to open here
+        self._plain: LruDict[bytes, bytes] = LruDict(cfg.max_fragments * 64)  # opened fragments
         self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
                                        max_bytes=cfg.reassembly_bytes,
                                        timeout=cfg.reassembly_timeout)
@@ -81,7 +90,7 @@ class Replication:
         sub.last_head = head
         self.delivered.add(head)
         for fr in frames:
-            self.seen.add(packet_id(fr))
+            self.seen.add(_copy_key(packet_id(fr), fr))
             p.cache.insert(fr, source=SELF_SOURCE, now=now, member=True)
         targets = p.forwarder(now).pick(cfg.fanout, p.rng)
         for peer in targets:
@@ -95,18 +104,22 @@ class Replication:
     def on_publish(self, f, datagram: bytes, address: Address, now: float) -> None:
         p = self.p
         pid = f.packet_id
-        if pid in self.seen or pid in p.cache:
+        variant = self._classify(pid, datagram)
+        if variant is None:
             p.count("publish.duplicate")
             return
-        self.seen.add(pid)
         p.count("rx.publish")
         p.clock = (max(p.clock, f.clock) + 1) & 0xFFFFFFFF
         sub = self._subscription(f)
-        if sub is None and self._insert_known is not None:
+        if variant:
+            pass  # not cached: the cache keeps the copy it has until a member adopts this one
+        elif sub is None and self._insert_known is not None:
             self._insert_known(datagram, pid, 1, address, now)  # id known: no second SHA-256
         else:
             p.cache.insert(datagram, source=address, now=now, member=sub is not None)
         if f.hops + 1 <= p.config.max_hops:
+            # A variant is forwarded too, as the C data plane does (SPEC 9.1): a relay cannot
+            # tell which copy is genuine, and a forged one that came first must not stop it.
             out = bytearray(datagram)
             out[6] = f.hops + 1
             fwd = bytes(out)
@@ -118,23 +131,58 @@ class Replication:
             p.count("publish.forwarded", len(targets))
         else:
             p.count("publish.hop_limit")
-        self._answer_routes(f, datagram)
+        if not variant:
+            self._answer_routes(f, datagram)
         if sub is not None:
-            self._deliver_frame(sub, f, now)
+            self._deliver_frame(sub, f, now, variant=variant, source=address)
 
-    def on_cached(self, f, datagram: bytes, address: Address, now: float) -> None:
-        """The rest of on_publish for a frame the C data plane cached and forwarded."""
+    def on_cached(self, f, datagram: bytes, address: Address, now: float,
+                  variant: bool = False) -> None:
+        """The rest of on_publish for a frame the C data plane forwarded and, unless it is a
+        variant (UP_VARIANT), cached."""
         p = self.p
-        if f.type != C.PUBLISH or f.packet_id in self.seen:
+        if f.type != C.PUBLISH:
             p.count("publish.duplicate")
             return
-        self.seen.add(f.packet_id)
+        key = _copy_key(f.packet_id, datagram)
+        if not self.seen.add(key):
+            p.count("publish.duplicate")
+            if key in self.forged and not variant:  # C cached a forged copy again: evict
+                self._evict_copy(f.packet_id, key)
+            return
+        if variant:
+            p.count("publish.variant")
         p.count("rx.publish")
         p.clock = (max(p.clock, f.clock) + 1) & 0xFFFFFFFF
-        self._answer_routes(f, datagram)
+        if not variant:
+            self._answer_routes(f, datagram)
         sub = self._subscription(f)
         if sub is not None:
-            self._deliver_frame(sub, f, now)
+            self._deliver_frame(sub, f, now, variant=variant, source=address)
+
+    def _classify(self, pid: bytes, datagram: bytes) -> bool | None:
+        """None for a copy seen before or the very copy we hold; else whether it is a variant:
+        the cache holds another copy of this packetId whose immutable header differs (SPEC
+        9.1). The copy we hold is not marked seen here: the C data plane may have cached it in
+        this same batch, and its UP_DELIVER item (on_cached) still has to deliver it."""
+        key = _copy_key(pid, datagram)
+        if key in self.seen:
+            return None
+        cached = self.p.cache.get(pid) if pid in self.p.cache else None
+        if cached is not None and _copy_key(pid, cached) == key:
+            return None
+        self.seen.add(key)
+        if cached is None:
+            return False
+        self.p.count("publish.variant")
+        return True
+
+    def _evict_copy(self, pid: bytes, key: bytes) -> None:
+        """Drop the cached copy of ``pid`` if it is the copy named by ``key``."""
+        cached = self.p.cache.get(pid)
+        if cached is not None and _copy_key(pid, cached) == key:
+            self.p.cache.remove(pid)
+            self.p.count("publish.forged_evicted")
 
     def _subscription(self, f) -> "Subscription | None":
         sub = self.p.membership.subs.get(f.to)
@@ -142,24 +190,46 @@ class Replication:
             return None
         return sub
 
-    def _deliver_frame(self, sub: "Subscription", f, now: float) -> None:
+    def _deliver_frame(self, sub: "Subscription", f, now: float, *, variant: bool = False,
+                       source: object = SELF_SOURCE) -> bool:
+        """Open one frame as it arrives, then reassemble; False when it does not open.
+
+        Opening before reassembly means the reassembler only ever holds authenticated
+        frames, and a copy whose header a relay altered (it fails the AEAD, whose additional
+        data is that header) is found at once: we evict it from our cache if it is the copy
+        we hold, and a genuine copy arriving later is accepted (SPEC 9.1). A genuine variant
+        (it opens, though the cache holds another copy) replaces the cached one."""
         p = self.p
-        self.wanted.pop(f.packet_id)
-        message = self.reassembler.add(f, now)
-        if message is None:
-            return
+        pid = f.packet_id
         try:
-            plain = b"".join(open_frame(sub.key, fr.raw) for fr in message.frames)
+            plain = open_frame(sub.key, f.raw)
         except CryptoError:
             p.count("drop.open")
-            return
+            key = _copy_key(pid, f.raw)
+            self.forged.add(key)
+            self._evict_copy(pid, key)
+            return False
+        if variant and p.cache.replace(f.raw, pid, source=source, now=now, member=True):
+            p.count("publish.variant_adopted")
+        self.wanted.pop(pid)
+        message = self.reassembler.add(f, now)
+        if message is None:
+            self._plain[pid] = plain
+            return True
+        mine = plain
+        try:
+            plain = b"".join(mine if fr.packet_id == pid else self._opened(sub, fr)
+                             for fr in message.frames)
+        except CryptoError:
+            p.count("drop.open")
+            return True
         head = message.frames[0]
         ctx = header_context(head.cluster, head.to, head.previous_id, head.clock)
         try:
             author, payload = self.verifier.open(plain, ctx)
         except CryptoError:
             p.count("drop.forged")
-            return
+            return True
         event = Delivered(sub.subcluster_id, message.id, payload, author, head.clock,
                           message.previous_id, head.hops)
         prev = message.previous_id
@@ -170,8 +240,13 @@ class Replication:
             self.held_count += 1
             self.want(prev, now)
             p.count("deliver.held")
-            return
+            return True
         self._emit(event)
+        return True
+
+    def _opened(self, sub: "Subscription", fr) -> bytes:
+        plain = self._plain.pop(fr.packet_id)
+        return plain if plain is not None else open_frame(sub.key, fr.raw)
 
     def _emit(self, event: Delivered) -> None:
         # Deliver, then whatever waited for it, in causal order. Iterative: a long held chain
@@ -195,9 +270,8 @@ class Replication:
         if packet_id_ in self.wanted:
             return
         frame = self.p.cache.get(packet_id_)
-        if frame is not None:  # we hold it (cached as a relay): feed it to delivery
-            self._local(frame, now)
-            return
+        if frame is not None and self._local(frame, now):
+            return  # we held it (cached as a relay) and it opened: fed to delivery
         self.wanted.put(packet_id_, [now, 1], now)
         self._send_query(packet_id_, now)
 
@@ -209,11 +283,10 @@ class Replication:
             p.send_to(peer, datagram)
             p.count("tx.query")
 
-    def _local(self, frame: bytes, now: float) -> None:
+    def _local(self, frame: bytes, now: float) -> bool:
         f = decode(frame)
         sub = self._subscription(f)
-        if sub is not None:
-            self._deliver_frame(sub, f, now)
+        return sub is None or self._deliver_frame(sub, f, now)
 
     def on_query(self, f, body: Query, address: Address, now: float) -> None:
         p = self.p
@@ -295,16 +368,17 @@ class Replication:
             p.count("drop.answer_unsolicited")
             return
         p.count("rx.answer")
-        if pid in self.seen or pid in p.cache:
+        variant = self._classify(pid, g.raw)
+        if variant is None:
             if asked:
                 self.wanted.pop(pid)
             return
-        self.seen.add(pid)
         sub = self._subscription(g)
         p.clock = (max(p.clock, g.clock) + 1) & 0xFFFFFFFF
-        p.cache.insert(g.raw, source=address, now=now, member=sub is not None)
+        if not variant:
+            p.cache.insert(g.raw, source=address, now=now, member=sub is not None)
         if sub is not None:
-            self._deliver_frame(sub, g, now)
+            self._deliver_frame(sub, g, now, variant=variant, source=address)
 
     # ------------------------------------------------------------ STATE_6 push, expiry, timers
     def on_connected(self, peer: "RemotePeer", now: float) -> None:

@@ -147,3 +147,33 @@ def test_udp_address_key_equals_the_kernel_batch_key(host: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_member_behind_the_data_plane_keeps_the_copy_that_opens() -> None:
+    """SPEC 9.1 through C: the forged copy is cached first, the real one comes up as
+    UP_VARIANT, is delivered, and replaces the forged copy in the cache."""
+    dataplane = pytest.importorskip("srpfast._dataplane")
+    from srpfast.control.events import Delivered
+    from tests.memnet import pair
+
+    net, a, b = pair(seed=171)
+    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
+    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(1)
+    dp = dataplane.DataPlane(b.peer.cache, fanout=3, max_hops=16, seed=5, max_batch=64)
+    b.peer.attach_dataplane(dp, resolve=lambda addr: bytes(dataplane.ADDR_BYTES))
+    net.filter = lambda d, src, dst: d[4] != C.PUBLISH
+    mid = net.call(a, a.peer.publish, s, b"through C, once", now=net.now)
+    real = a.peer.cache.get(mid)
+    forged = bytearray(real)
+    forged[8:12] = (77).to_bytes(4, "big")
+    batch = [bytes(forged), real]  # one receive batch: C sees both before Python sees any
+    dp.process(b"".join(batch), 2, now=net.now)
+    for j in range(dp.n_up):
+        i, kind = dp.up(j)
+        b.peer.receive_delivered(batch[i], a.public, net.now, kind == dataplane.UP_VARIANT)
+    got = [e.payload for e in b.peer.events() if isinstance(e, Delivered)]
+    assert got == [b"through C, once"]
+    assert b.peer.cache.get(mid)[8:12] == real[8:12]
+    counters = b.peer.counters()
+    assert counters["publish.forged_evicted"] == 1 and counters["publish.variant_adopted"] == 1

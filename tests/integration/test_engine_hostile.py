@@ -346,3 +346,25 @@ def test_a_strangers_query_is_answered_from_cache_but_never_routed() -> None:
     assert a.peer.datagrams_to_send() == []
     assert len(a.peer.replication.routes) == routes
     assert a.peer.counters()["query.unproven"] == 1
+
+
+@pytest.mark.parametrize("order", ["forged_first", "real_first"])
+def test_a_relay_altered_copy_cannot_pre_empt_the_real_packet(order) -> None:
+    """SPEC 9.1: a member delivers the real message whichever copy arrives first, and ends up
+    caching the copy that opens (a forged copy it held is evicted or replaced)."""
+    net, a, b = pair(seed=161)
+    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
+    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(1)
+    net.filter = lambda d, src, dst: d[4] != C.PUBLISH  # b hears the publish only from us
+    mid = net.call(a, a.peer.publish, s, b"the real words", now=net.now)
+    real = a.peer.cache.get(mid)
+    forged = bytearray(real)
+    forged[8:12] = (0xABCDEF).to_bytes(4, "big")  # clock: not in the packetId
+    copies = [bytes(forged), real] if order == "forged_first" else [real, bytes(forged)]
+    for i, copy in enumerate(copies):
+        b.peer.receive(copy, (f"198.18.0.{i + 1}", 5), net.now)
+    got = [e for e in b.peer.events() if isinstance(e, Delivered)]
+    assert [e.payload for e in got] == [b"the real words"]
+    assert b.peer.counters()["drop.open"] == 1
+    assert b.peer.cache.get(mid)[8:12] == real[8:12]  # the real copy is the one kept

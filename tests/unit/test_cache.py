@@ -368,9 +368,16 @@ def test_copies_differing_only_in_mutable_fields_are_dropped_by_the_prefilter():
         assert not c.insert(copy, source="b", now=1.0)
     k = c.counters()
     assert k["duplicates"] == 3 and k["dup_prefilter"] == 3
-    # same id but another immutable header field: not confirmable by bytes, caught by the id
-    assert not c.insert(mk(1, clock=9), source="b", now=1.0)
-    assert c.counters()["duplicates"] == 4 and c.counters()["dup_prefilter"] == 3
+    # same id but another immutable header field: a variant (SPEC 9.1), not cached, and the
+    # same variant again is dropped by the pre-filter alone
+    variant = mk(1, clock=9)
+    assert c.offer(variant, source="b", now=1.0) == "variant"
+    assert c.counters()["variants"] == 1 and c.counters()["duplicates"] == 3
+    assert c.get(pid(f)) == f  # the first copy stays until a member replaces it
+    assert c.offer(variant, source="b", now=1.0) == "duplicate"
+    assert c.counters()["dup_prefilter"] == 4
+    assert c.replace(variant, pid(variant), source="m", now=1.0, member=True)
+    assert c.get(pid(f)) == variant and len(c) == 1
 
 
 def test_id_given_inserts_reach_the_prefilter_after_one_copy():

@@ -158,3 +158,23 @@ def test_random_batches_never_forward_a_packet_twice():
             pid = frame.packet_id(out[i * 1158:(i + 1) * 1158])
             forwarded[pid] = forwarded.get(pid, 0) + 1
     assert set(forwarded.values()) == {3}
+
+
+def test_a_relay_altered_copy_does_not_stop_the_real_one():
+    """SPEC 9.1: clock/index/type/cluster/to are not in the packetId. A relay cannot tell an
+    altered copy from the real one, so a copy with the same id and another header (a variant)
+    is forwarded too, once, and handed up to members to open; it is not cached."""
+    from srpfast._dataplane import UP_VARIANT
+    dp = make()
+    dp.set_membership([TAG], [SUB])
+    real = publish(b"real", to=SUB)
+    forged = bytearray(real)
+    forged[8:12] = (12345).to_bytes(4, "big")  # the clock: outside the packetId
+    forged = bytes(forged)
+    assert dp.process(forged, 1, now=1.0) == 3  # the forgery came first: cached, forwarded
+    assert dp.process(real, 1, now=1.0) == 3    # the real copy still goes on
+    assert [dp.up(j)[1] for j in range(dp.n_up)] == [UP_VARIANT]
+    assert dp.counters()["variant"] == 1 and dp.cache.get(frame.packet_id(real)) == forged
+    for copy in (real, forged):  # each copy once: no circulation of variants
+        assert dp.process(copy, 1, now=2.0) == 0
+    assert dp.counters()["duplicate"] == 2
