@@ -158,6 +158,18 @@ class Subcluster(Emitter):
         self._net._driver.poke()
         return mid
 
+    def emit_many(self, name: str, values: Iterable[Any]) -> list[bytes]:
+        """Publish many values of event ``name`` at once: one author signature per 256
+        messages, so members verify far fewer signatures (the fast path for bulk data). The
+        values of one call are concurrent: each names the message published before the call
+        as its predecessor, not its neighbour in ``values``. Returns the message ids."""
+        self._net._require_open()
+        mids = self._net.peer.publish_many(self.subcluster_id,
+                                           [encode_event(name, v) for v in values],
+                                           now=self._net._now())
+        self._net._driver.poke()
+        return mids
+
     async def messages(self, name: str) -> AsyncIterator[tuple[Any, Meta]]:
         """Iterate over values of event ``name`` as they arrive (bounded buffer: when full, the
         oldest value is dropped and counted in ``net.metrics()['api.iterator_overflow']``)."""

@@ -137,8 +137,9 @@ class Traversal:
             return
         if body.cluster_id == C.ZERO32:
             # A filtering-probe request (probe_for), not an introduction: one ping to the
-            # test port, never a connection attempt or a BDP toward it.
-            p.ping(body.address, now, PING_CONNECT)
+            # test port, never a connection attempt or a BDP toward it. Not a pending ping
+            # either (explicit request id): its PONG connects nobody.
+            p.ping(body.address, now, PING_CONNECT, request_id=p.rng.getrandbits(64))
             p.count("probe.sent")
             return
         if target in p.table:
