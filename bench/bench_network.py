@@ -390,9 +390,9 @@ def _latency_group(quick: bool) -> list[Row]:
     peers = lat.pop("peers", [])  # type: ignore[call-overload]
     rows = []
     shape = f"peers per network {[int(p) for p in peers]}"
-    chain = ("5 srpfast networks on one uvloop, bootstrapped as a chain (intro_peers=0); the "
-             "reflection filtering probe (SPEC 5) still connects neighbours' neighbours, so "
-             f"the deepest path observed is {max(lat, default=0)} relay hops")
+    chain = ("5 srpfast networks on one uvloop, bootstrapped as a chain (intro_peers=0; a "
+             "filtering probe pings but connects nobody), so the chain stays a chain; deepest "
+             f"path observed: {max(lat, default=0)} relay hops")
     for hops in sorted(lat):
         xs = lat[hops]
         what = "direct (0 relay hops)" if hops == 0 else f"{hops} relay hop{'s' * (hops > 1)}"

@@ -52,8 +52,8 @@ class UDPDriver:
         self._pools: dict[bytes, SocketPool] = {}
         self._kept: dict[tuple[bytes, int], UDPSocket] = {}
         self._closed = False
-        self.counters = {"recv.batches": 0, "send.deferred": 0, "send.dropped_queue_full": 0,
-                         "callback.errors": 0}
+        self.counters = {"recv.batches": 0, "send.deferred": 0, "send.gso_groups": 0,
+                         "send.dropped_queue_full": 0, "callback.errors": 0}
         cfg = peer.config
         self.dataplane = DataPlane(peer.cache, fanout=cfg.fanout, max_hops=cfg.max_hops,
                                    seed=int.from_bytes(peer.peer_id[:8], "big"),
@@ -107,13 +107,54 @@ class UDPDriver:
         self._flush()
 
     def _send_relayed(self, frames: bytes, sockaddrs: bytes) -> None:
-        """Frames the data plane forwarded: out with one sendmmsg, addresses pre-resolved."""
+        """Frames the data plane forwarded (addresses pre-resolved): grouped by next hop and
+        sent with UDP GSO where a group is a run, else one sendmmsg."""
         n = len(frames) // 1158
-        sent = 0 if self._queue else self.sock.send_prepared(frames, sockaddrs)
-        if sent < n:  # the kernel pushed back (or older frames wait): keep the rest in order
-            step = len(sockaddrs) // n
+        if n == 0:
+            return
+        step = len(sockaddrs) // n
+        if self._queue:  # older frames wait: these go behind them
+            for k in range(n):
+                self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddrs[k * step:(k + 1) * step])
+            self._send_queued()
+            return
+        if self.sock.gso_enabled and n >= 2 * GSO_MIN_RUN:
+            self._send_grouped(frames, sockaddrs, n, step)
+            return
+        sent = self.sock.send_prepared(frames, sockaddrs)
+        if sent < n:  # the kernel pushed back: keep the rest in order
             for k in range(sent, n):
                 self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddrs[k * step:(k + 1) * step])
+            self._send_queued()
+
+    def _send_grouped(self, frames: bytes, sockaddrs: bytes, n: int, step: int) -> None:
+        """A relayed batch goes to a few next hops (FANOUT per frame, SPEC 6), interleaved.
+        Regrouped by destination (order kept within each: only the order between different
+        destinations changes, which no receiver can observe), each group of GSO_MIN_RUN or
+        more leaves as UDP GSO super-datagrams: one syscall and one pass down the stack per
+        64 frames instead of one per frame. The rest goes out with one sendmmsg."""
+        groups: dict[bytes, list[int]] = {}
+        for k in range(n):
+            groups.setdefault(sockaddrs[k * step:(k + 1) * step], []).append(k)
+        view = memoryview(frames)
+        rest: list[int] = []
+        rest_addrs: list[bytes] = []
+        for address, ks in groups.items():
+            if len(ks) < GSO_MIN_RUN:
+                rest += ks
+                rest_addrs += [address] * len(ks)
+                continue
+            sent = self.sock.send_gso(b"".join([view[k * 1158:(k + 1) * 1158] for k in ks]),
+                                      1158, address)
+            for k in ks[sent:]:
+                self._enqueue(frames[k * 1158:(k + 1) * 1158], address)
+        if rest:
+            sent = self.sock.send_prepared(
+                b"".join([view[k * 1158:(k + 1) * 1158] for k in rest]), b"".join(rest_addrs))
+            for k, address in zip(rest[sent:], rest_addrs[sent:]):
+                self._enqueue(frames[k * 1158:(k + 1) * 1158], address)
+        self.counters["send.gso_groups"] += sum(len(ks) >= GSO_MIN_RUN for ks in groups.values())
+        if self._queue:
             self._send_queued()
 
     def _on_pool_readable(self, key: bytes) -> None:
