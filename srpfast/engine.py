@@ -505,6 +505,9 @@ class Peer:
         else:
             pool_match = self.traversal.pool_for_pong(rid, body.peer_id, pool)
             if pool_match is None:
+                if rid in self.traversal.probes:  # the answer to a filtering probe: no table
+                    self.count("probe.answered")  # change (the probe was the point)
+                    return
                 self.count("drop.unexpected_pong")
                 return
             sent = pool_match

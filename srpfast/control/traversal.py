@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from srpfast import constants as C
 from srpfast.bodies import PING_CONNECT, PING_PROBE, Intro
-from srpfast.control.bounded import ExpiringDict, RateLimiter
+from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
 from srpfast.nat import Strategy, strategy
 
@@ -83,6 +83,7 @@ class Traversal:
         self.bdp_budget = RateLimiter(cfg.bdp_per_introducer / cfg.spray_window,
                                       cfg.bdp_per_introducer, cfg.max_peers * 2)
         self.pools: dict[bytes, _PoolState] = {}
+        self.probes: LruSet[int] = LruSet(cfg.max_attempts)  # request ids of probe pings
         self.kept: dict[bytes, bytes] = {}  # pool key -> peer id using its kept socket
         self.routes: ExpiringDict[bytes, bytes] = ExpiringDict(cfg.relay_routes,
                                                                cfg.peer_expiry)
@@ -139,7 +140,9 @@ class Traversal:
             # A filtering-probe request (probe_for), not an introduction: one ping to the
             # test port, never a connection attempt or a BDP toward it. Not a pending ping
             # either (explicit request id): its PONG connects nobody.
-            p.ping(body.address, now, PING_CONNECT, request_id=p.rng.getrandbits(64))
+            rid = p.rng.getrandbits(64)
+            self.probes.add(rid)  # its PONG is expected, and then ignored
+            p.ping(body.address, now, PING_CONNECT, request_id=rid)
             p.count("probe.sent")
             return
         if target in p.table:
