@@ -33,6 +33,7 @@ from srpfast.control.dataplane import DataPlaneLink, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
 from srpfast.control.membership import Membership
 from srpfast.control.peers import Forwarder, PeerTable, PoolRoute, RemotePeer
+from srpfast.control.pending import Challenge, PendingPing
 from srpfast.control.reflection import Reflection
 from srpfast.control.replication import Replication
 from srpfast.control.streams import Streams
@@ -44,30 +45,6 @@ from srpfast.frame import decode, encode
 
 Address = tuple[str, int]
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
-
-
-class _PendingPing:
-    __slots__ = ("address", "sent", "flags", "pool", "reflect_round")
-
-    def __init__(self, address: Address, sent: float, flags: int, pool: PoolRoute | None,
-                 reflect_round: int) -> None:
-        self.address = address
-        self.sent = sent
-        self.flags = flags
-        self.pool = pool
-        self.reflect_round = reflect_round
-
-
-class _Challenge:
-    """A PONG challenge we sent to an unproven PING (engine._on_ping): who may redeem it."""
-    __slots__ = ("peer_id", "address", "pool", "sent")
-
-    def __init__(self, peer_id: bytes, address: Address, pool: PoolRoute | None,
-                 sent: float) -> None:
-        self.peer_id = peer_id
-        self.address = address
-        self.pool = pool
-        self.sent = sent
 
 
 class Peer:
@@ -95,12 +72,12 @@ class Peer:
         self._counters: defaultdict[str, int] = defaultdict(int)
         self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, cfg.keep_alive)
         self.proofs = ProofChecker(cfg.proof_window, cfg.proof_capacity)
-        self._pending: ExpiringDict[int, _PendingPing] = ExpiringDict(
+        self._pending: ExpiringDict[int, PendingPing] = ExpiringDict(
             cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
                            seed=self.rng.getrandbits(64))
         self._rate = RateLimiter(cfg.rate_packets, cfg.rate_burst, cfg.rate_table)
-        self._challenges: ExpiringDict[int, _Challenge] = ExpiringDict(
+        self._challenges: ExpiringDict[int, Challenge] = ExpiringDict(
             cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self._sent_to: LruSet[Address] = LruSet(4096)
         self._sent_hosts: LruSet[str] = LruSet(4096)
@@ -289,7 +266,7 @@ class Peer:
                     uptime=self.uptime(now), cache_count=count, cache_summary=summary)
         datagram = self.signed_frame(C.PING, body)
         if request_id is None:
-            self._pending.put(rid, _PendingPing(address, now, flags, pool, reflect_round), now)
+            self._pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
         self.send(datagram, address, pool)
         peer = self.table.at(address)
         if peer is not None:
@@ -481,7 +458,7 @@ class Peer:
         """A fresh nonzero id that only ``peer_id`` answering from ``address`` can redeem.
         Kept apart from our own pending pings so a flood of PINGs cannot evict those."""
         rid = self.rng.getrandbits(64) | 1
-        self._challenges.put(rid, _Challenge(peer_id, address, pool, now), now)
+        self._challenges.put(rid, Challenge(peer_id, address, pool, now), now)
         self.count("tx.challenge")
         return rid
 
