@@ -389,8 +389,8 @@ class Replication:
         p.count("rx.answer")
         variant = self._classify(pid, g.raw)
         if variant is None:
-            if asked:
-                self.wanted.pop(pid)
+            if asked and pid in p.cache:  # (a repeat of a copy that failed to open and was
+                self.wanted.pop(pid)       # evicted must not cancel the search)
             return
         sub = self._subscription(g)
         p.clock = (max(p.clock, g.clock) + 1) & 0xFFFFFFFF
