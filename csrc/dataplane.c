@@ -14,6 +14,11 @@ typedef struct {
     uint8_t hard;
 } dp_peer;
 
+typedef struct {
+    const uint8_t *frame;  /* the received frame (valid for the whole process call) */
+    uint32_t peer;         /* index of the chosen next hop */
+} dp_emit;
+
 struct srp_dataplane {
     srp_cache *cache;
     dp_peer *peers;
@@ -28,6 +33,11 @@ struct srp_dataplane {
     size_t nsubs;
     uint64_t rng;
     uint64_t counters[SRP_DPC_COUNT];
+    /* Forwarding decisions of one srp_dp_process call, emitted grouped at its end. */
+    dp_emit *emits;
+    size_t emits_cap;
+    uint32_t group[SRP_DP_MAX_PEERS];  /* per peer: frames in this call */
+    uint32_t slot[SRP_DP_MAX_PEERS];   /* per peer: its next output slot */
 };
 
 static const char *const counter_names[SRP_DPC_COUNT] = {
@@ -62,6 +72,7 @@ srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, 
 
 void srp_dp_free(srp_dataplane *dp) {
     if (!dp) return;
+    free(dp->emits);
     free(dp->peers);
     free(dp);
 }
@@ -158,30 +169,67 @@ static int is_member(const srp_dataplane *dp, const uint8_t *d, int *deliver) {
 enum { ST_DROP = 0, ST_CONTROL, ST_NEW };
 #define DP_CHUNK 256
 
-static void forward(srp_dataplane *dp, const uint8_t *d, uint64_t src, uint8_t *out_frames,
-                    uint8_t *out_addrs, size_t out_cap, size_t *nout) {
+/* Record the next hops of a new PUBLISH; frames are copied out, grouped, by emit_grouped. */
+static void forward(srp_dataplane *dp, const uint8_t *d, uint64_t src, size_t out_cap,
+                    size_t *nout) {
     uint32_t picks[16];
-    unsigned hops = d[SRP_OFF_HOPS];
-    if (hops >= dp->max_hops) { dp->counters[SRP_DPC_HOP_LIMIT]++; return; }
+    if (d[SRP_OFF_HOPS] >= dp->max_hops) { dp->counters[SRP_DPC_HOP_LIMIT]++; return; }
     size_t k = srp_dp_choose(dp, src, dp->fanout, picks);
     if (k == 0) { dp->counters[SRP_DPC_NO_PEERS]++; return; }
     for (size_t j = 0; j < k; j++) {
         if (*nout >= out_cap) { dp->counters[SRP_DPC_OUT_FULL]++; return; }
-        uint8_t *o = out_frames + *nout * SRP_PACKET_BYTES;
-        memcpy(o, d, SRP_PACKET_BYTES);
-        o[SRP_OFF_HOPS] = (uint8_t)(hops + 1);
-        memcpy(out_addrs + *nout * SRP_DP_ADDR_BYTES, dp->peers[picks[j]].addr,
-               SRP_DP_ADDR_BYTES);
+        dp->emits[*nout].frame = d;
+        dp->emits[*nout].peer = picks[j];
         (*nout)++;
         dp->counters[SRP_DPC_FORWARDED]++;
     }
 }
 
+/* Copy the recorded emits out grouped by next hop (a stable counting sort), runs of at least
+ * SRP_DP_RUN_MIN first: see dataplane.h. Returns the number of runs written to runs. */
+static size_t emit_grouped(srp_dataplane *dp, size_t n, uint8_t *out_frames, uint8_t *out_addrs,
+                           uint32_t *runs) {
+    uint32_t *count = dp->group, *slot = dp->slot;
+    memset(count, 0, dp->npeers * sizeof *count);
+    for (size_t e = 0; e < n; e++) count[dp->emits[e].peer]++;
+    size_t nruns = 0;
+    uint32_t at = 0;
+    for (size_t p = 0; p < dp->npeers; p++)
+        if (count[p] >= SRP_DP_RUN_MIN) {
+            runs[2 * nruns] = at;
+            runs[2 * nruns + 1] = count[p];
+            nruns++;
+            slot[p] = at;
+            at += count[p];
+        }
+    for (size_t p = 0; p < dp->npeers; p++)
+        if (count[p] && count[p] < SRP_DP_RUN_MIN) {
+            slot[p] = at;
+            at += count[p];
+        }
+    for (size_t e = 0; e < n; e++) {
+        const dp_emit *m = &dp->emits[e];
+        uint32_t k = slot[m->peer]++;
+        uint8_t *o = out_frames + (size_t)k * SRP_PACKET_BYTES;
+        memcpy(o, m->frame, SRP_PACKET_BYTES);
+        o[SRP_OFF_HOPS] = (uint8_t)(m->frame[SRP_OFF_HOPS] + 1);
+        memcpy(out_addrs + (size_t)k * SRP_DP_ADDR_BYTES, dp->peers[m->peer].addr,
+               SRP_DP_ADDR_BYTES);
+    }
+    return nruns;
+}
+
 void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const uint32_t *lens,
                     const uint64_t *src_keys, size_t count, double now,
                     uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
+                    uint32_t *runs, size_t *n_runs,
                     uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids) {
     size_t nout = 0, nup = 0;
+    if (out_cap > dp->emits_cap) { /* grows to the caller's batch once, never per packet */
+        dp_emit *e = realloc(dp->emits, out_cap * sizeof *e);
+        if (e) { dp->emits = e; dp->emits_cap = out_cap; }
+        else out_cap = dp->emits_cap; /* out of memory: forward less, counted as out_full */
+    }
     uint8_t state[DP_CHUNK];
     uint64_t fps[DP_CHUNK];
     uint32_t need[DP_CHUNK];
@@ -242,7 +290,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                     up_index[nup] = (uint32_t)i;
                     up_kind[nup++] = SRP_DP_UP_VARIANT;
                 }
-                forward(dp, d, src, out_frames, out_addrs, out_cap, &nout);
+                forward(dp, d, src, out_cap, &nout);
                 continue;
             }
             if (r != SRP_CACHE_INSERTED) { dp->counters[SRP_DPC_REFUSED]++; continue; }
@@ -252,9 +300,10 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                 up_kind[nup++] = SRP_DP_UP_DELIVER;
                 dp->counters[SRP_DPC_UP_DELIVER]++;
             }
-            forward(dp, d, src, out_frames, out_addrs, out_cap, &nout);
+            forward(dp, d, src, out_cap, &nout);
         }
     }
+    *n_runs = emit_grouped(dp, nout, out_frames, out_addrs, runs);
     *n_out = nout;
     *n_up = nup;
 }

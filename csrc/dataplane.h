@@ -60,12 +60,19 @@ void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags,
 
 /* Process count datagrams (buf at stride, true lengths lens, sender keys src_keys).
  * Forwarded frames go to out_frames (1158 bytes each) with their destination sockaddrs in
- * out_addrs; *n_out receives the count (at most out_cap). Items to hand up are written as
- * (index into the batch, srp_dp_up kind) to up_index/up_kind; *n_up receives the count (at
- * most count). ids (count*32) receives the packetId of each valid PUBLISH. */
+ * out_addrs; *n_out receives the count (at most out_cap). They come out GROUPED BY NEXT HOP,
+ * in arrival order within each group (only the order between destinations changes, which no
+ * receiver can observe): first every group of at least SRP_DP_RUN_MIN frames, each described
+ * in runs as (start, count) (*n_runs pairs, runs has room for out_cap pairs), then the
+ * smaller groups packed together. A driver sends each run as one UDP GSO super-datagram
+ * and the rest with one sendmmsg. Items to hand up are written as (index into the batch,
+ * srp_dp_up kind) to up_index/up_kind; *n_up receives the count (at most count). ids
+ * (count*32) receives the packetId of each valid PUBLISH. */
+#define SRP_DP_RUN_MIN 4
 void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const uint32_t *lens,
                     const uint64_t *src_keys, size_t count, double now,
                     uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
+                    uint32_t *runs, size_t *n_runs,
                     uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids);
 
 /* Choose up to k next hops for a frame from `exclude_key` (0: nobody) into idx_out; returns

@@ -3,6 +3,7 @@ from typing import Any
 from srpfast._cache import CacheCore
 
 ADDR_BYTES: int
+RUN_MIN: int
 UP_CONTROL: int
 UP_DELIVER: int
 UP_VARIANT: int
@@ -14,6 +15,7 @@ class DataPlane:
     fanout: int
     n_out: int
     n_up: int
+    n_runs: int
     def __init__(self, cache: CacheCore, *, fanout: int = 3, max_hops: int = 16, seed: int = 0,
                  max_batch: int = 64) -> None: ...
     def set_peers(self, addrs: Any, keys: Any, weights: Any, hard: Any) -> int: ...
@@ -22,6 +24,7 @@ class DataPlane:
     def process(self, buf: Any, count: int, lens: Any = None, keys: Any = None,
                 now: float = 0.0, stride: int = 1158) -> int: ...
     def up(self, j: int) -> tuple[int, int]: ...
+    def runs(self) -> list[tuple[int, int]]: ...
     def packet_id(self, i: int) -> bytes: ...
     @property
     def out_frames(self) -> memoryview: ...

@@ -2,7 +2,8 @@
 """The relay data plane (csrc/dataplane.c): one C call per receive batch, no Python per
 relayed packet. The engine pushes the candidate table and membership down when they change;
 ``process`` returns how many frames to send (``out_frames``/``out_addrs``, ready for
-``UDPSocket.send_prepared``) and which datagrams the control plane must see."""
+``UDPSocket.send_prepared``; grouped by next hop, ``runs()`` naming the groups worth one UDP
+GSO send each) and which datagrams the control plane must see."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -18,6 +19,7 @@ cdef extern from "dataplane.h" nogil:
         SRP_DP_UP_DELIVER
         SRP_DP_UP_VARIANT
         SRP_DPC_COUNT
+        SRP_DP_RUN_MIN
     ctypedef struct srp_dataplane:
         pass
     const char *srp_dp_counter_name(int counter)
@@ -31,11 +33,12 @@ cdef extern from "dataplane.h" nogil:
     void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride,
                         const uint32_t *lens, const uint64_t *src_keys, size_t count, double now,
                         uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
-                        uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids)
+                        uint32_t *runs, size_t *n_runs, uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids)
     size_t srp_dp_choose(srp_dataplane *dp, uint64_t exclude_key, size_t k, uint32_t *idx_out)
     void srp_dp_counters(const srp_dataplane *dp, uint64_t *out)
 
 ADDR_BYTES = SRP_DP_ADDR_BYTES
+RUN_MIN = SRP_DP_RUN_MIN
 UP_CONTROL = SRP_DP_UP_CONTROL
 UP_DELIVER = SRP_DP_UP_DELIVER
 UP_VARIANT = SRP_DP_UP_VARIANT
@@ -48,13 +51,14 @@ cdef class DataPlane:
     cdef srp_dataplane *dp
     cdef readonly CacheCore cache
     cdef readonly Py_ssize_t max_batch, fanout
-    cdef bytearray _out, _addrs, _up_index, _up_kind, _ids
+    cdef bytearray _out, _addrs, _runs, _up_index, _up_kind, _ids
     cdef uint8_t *_outp
     cdef uint8_t *_addrp
+    cdef uint32_t *_runp
     cdef uint32_t *_upip
     cdef uint8_t *_upkp
     cdef uint8_t *_idp
-    cdef readonly Py_ssize_t n_out, n_up
+    cdef readonly Py_ssize_t n_out, n_up, n_runs
 
     def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
                   uint64_t seed=0, Py_ssize_t max_batch=64):
@@ -69,11 +73,13 @@ cdef class DataPlane:
         # Output buffers are allocated once and never resized (pointers stay valid).
         self._out = bytearray(FRAME * max_batch * fanout)
         self._addrs = bytearray(SRP_DP_ADDR_BYTES * max_batch * fanout)
+        self._runs = bytearray(8 * max_batch * fanout)
         self._up_index = bytearray(4 * max_batch)
         self._up_kind = bytearray(max_batch)
         self._ids = bytearray(32 * max_batch)
         self._outp = <uint8_t *><char *>self._out
         self._addrp = <uint8_t *><char *>self._addrs
+        self._runp = <uint32_t *><char *>self._runs
         self._upip = <uint32_t *><char *>self._up_index
         self._upkp = <uint8_t *><char *>self._up_kind
         self._idp = <uint8_t *><char *>self._ids
@@ -109,7 +115,7 @@ cdef class DataPlane:
                 const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME) -> int:
         """Run one receive batch through the data plane. Returns the number of frames to send;
         ``n_up`` items are to be handed to the control plane (``up(i)``)."""
-        cdef size_t n_out = 0, n_up = 0
+        cdef size_t n_out = 0, n_up = 0, n_runs = 0
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
         if not FRAME <= stride <= 65536:
@@ -122,16 +128,18 @@ cdef class DataPlane:
         if keys is not None and keys.shape[0] < count:
             raise ArgumentError("keys must have count entries")
         if count == 0:
-            self.n_out = self.n_up = 0
+            self.n_out = self.n_up = self.n_runs = 0
             return 0
         with nogil:
             srp_dp_process(self.dp, &buf[0], <size_t>stride,
                            &lens[0] if lens is not None else NULL,
                            &keys[0] if keys is not None else NULL, <size_t>count, now,
                            self._outp, self._addrp, <size_t>(self.max_batch * self.fanout),
-                           &n_out, self._upip, self._upkp, &n_up, self._idp)
+                           &n_out, self._runp, &n_runs, self._upip, self._upkp, &n_up,
+                           self._idp)
         self.n_out = n_out
         self.n_up = n_up
+        self.n_runs = n_runs
         return n_out
 
     def up(self, Py_ssize_t j):
@@ -142,6 +150,11 @@ cdef class DataPlane:
         if not 0 <= j < self.n_up:
             raise IndexError(j)
         return self._upip[j], self._upkp[j]
+
+    def runs(self) -> list:
+        """(start, count) of each group of at least RUN_MIN output frames to one next hop, in
+        output order from 0; the frames after the last run are smaller groups (one sendmmsg)."""
+        return [(self._runp[2 * j], self._runp[2 * j + 1]) for j in range(self.n_runs)]
 
     def packet_id(self, Py_ssize_t i) -> bytes:
         """packetId of batch item i (valid only for PUBLISH items of the last batch)."""

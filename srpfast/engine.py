@@ -66,7 +66,7 @@ class Peer:
         self.clock = 0  # Lamport clock (SPEC 2)
         self.bound: Address | None = address
         self._out: list[tuple[bytes, Address]] = []
-        self._prepared: list[tuple[bytes, bytes]] = []
+        self._prepared: list[tuple[bytes, bytes, list[tuple[int, int]]]] = []
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._counters: defaultdict[str, int] = defaultdict(int)
@@ -300,8 +300,10 @@ class Peer:
         for datagram, address in items:
             self._receive_guarded(datagram, address, now, None)
 
-    def prepared_to_send(self) -> list[tuple[bytes, bytes]]:
-        """Drains (frames, sockaddrs) batches the data plane relayed: for sock.send_prepared."""
+    def prepared_to_send(self) -> list[tuple[bytes, bytes, list[tuple[int, int]]]]:
+        """Drains (frames, sockaddrs, runs) batches the data plane relayed, grouped by next
+        hop: each run (start, count) suits one UDP GSO send, the frames after the last run
+        one sendmmsg (DataPlane.runs). All of them can also go out with sock.send_prepared."""
         out, self._prepared = self._prepared, []
         return out
 

@@ -13,8 +13,9 @@ whenever they change and at every maintenance tick (weights move with distance a
 - the cluster tags and subcluster ids we hold keys for (so the data plane hands those up).
 
 Either the driver passes each srpfast._udp.RecvBatch itself to ``peer.receive_batch`` (the
-engine runs ``dp.process`` on it, queues the relayed frames for ``peer.prepared_to_send()``
--> ``sock.send_prepared`` and handles what is handed up), or it runs ``dp.process`` itself,
+engine runs ``dp.process`` on it, queues the relayed frames, grouped by next hop, for
+``peer.prepared_to_send()`` -> the driver's GSO / ``sock.send_prepared`` and handles what is
+handed up), or it runs ``dp.process`` itself,
 sends ``out_frames`` to ``out_addrs``, and passes UP_CONTROL items to ``peer.receive``,
 UP_DELIVER items (already validated, cached and forwarded) to ``peer.receive_delivered`` and
 UP_VARIANT items (forwarded, not cached: SPEC 9.1) to ``peer.receive_delivered(...,
@@ -95,7 +96,7 @@ class DataPlaneLink:
         n_out = dp.process(batch.data, count, lens=batch.lens, keys=keys, now=now,
                            stride=batch.slot)
         if n_out:
-            p._prepared.append((bytes(dp.out_frames), bytes(dp.out_addrs)))
+            p._prepared.append((bytes(dp.out_frames), bytes(dp.out_addrs), dp.runs()))
             p.count("tx", n_out)
         for j in range(dp.n_up):
             i, kind = dp.up(j)

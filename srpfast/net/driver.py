@@ -23,7 +23,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from srpfast._dataplane import DataPlane
+from srpfast._dataplane import RUN_MIN as GSO_MIN_RUN, DataPlane
 from srpfast._udp import SocketPool, UDPSocket
 from srpfast.control import events as ev
 
@@ -31,8 +31,9 @@ log = logging.getLogger("srpfast.net")
 
 Address = tuple[str, int]
 MAX_QUEUED = 65536  # outgoing datagrams held while the kernel pushes back (bounded, SPEC 9.4)
-BATCHES_PER_WAKEUP = 8
-GSO_MIN_RUN = 4  # frames to one destination worth a UDP GSO super-datagram (Linux >= 4.18)  # receive batches drained per readiness callback before yielding
+BATCHES_PER_WAKEUP = 8  # receive batches drained per readiness callback before yielding
+# GSO_MIN_RUN (the data plane's RUN_MIN): frames to one destination worth a UDP GSO
+# super-datagram (Linux >= 4.18); one definition for relayed runs and queued runs alike.
 
 
 class UDPDriver:
@@ -100,60 +101,41 @@ class UDPDriver:
             # The engine runs the whole RecvBatch through the C data plane (after its
             # per-source rate check, SPEC 9.6); relayed frames come back prepared.
             self.peer.receive_batch(batch, self.clock())
-            for frames, sockaddrs in self.peer.prepared_to_send():
-                self._send_relayed(frames, sockaddrs)
+            for frames, sockaddrs, runs in self.peer.prepared_to_send():
+                self._send_relayed(frames, sockaddrs, runs)
             if batch.count < self.sock.batch:
                 break
         self._flush()
 
-    def _send_relayed(self, frames: bytes, sockaddrs: bytes) -> None:
-        """Frames the data plane forwarded (addresses pre-resolved): grouped by next hop and
-        sent with UDP GSO where a group is a run, else one sendmmsg."""
+    def _send_relayed(self, frames: bytes, sockaddrs: bytes,
+                      runs: list[tuple[int, int]]) -> None:
+        """Frames the data plane forwarded, grouped by next hop (DataPlane.runs): each run
+        leaves as UDP GSO super-datagrams (one syscall and one pass down the stack per 56
+        frames instead of one per frame), the rest with one sendmmsg. What the kernel does
+        not take is queued in order."""
         n = len(frames) // 1158
         if n == 0:
             return
         step = len(sockaddrs) // n
+        pending: list[tuple[int, int]] = []  # (start, end) ranges not sent yet
         if self._queue:  # older frames wait: these go behind them
-            for k in range(n):
+            pending.append((0, n))
+        else:
+            tail = 0
+            if self.sock.gso_enabled:
+                view = memoryview(frames)
+                for start, count in runs:
+                    sent = self.sock.send_gso(view[start * 1158:(start + count) * 1158], 1158,
+                                              sockaddrs[start * step:(start + 1) * step])
+                    pending.append((start + sent, start + count))
+                    tail = start + count
+                self.counters["send.gso_groups"] += len(runs)
+            if tail < n:
+                sent = self.sock.send_prepared(frames[tail * 1158:], sockaddrs[tail * step:])
+                pending.append((tail + sent, n))
+        for start, end in pending:
+            for k in range(start, end):
                 self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddrs[k * step:(k + 1) * step])
-            self._send_queued()
-            return
-        if self.sock.gso_enabled and n >= 2 * GSO_MIN_RUN:
-            self._send_grouped(frames, sockaddrs, n, step)
-            return
-        sent = self.sock.send_prepared(frames, sockaddrs)
-        if sent < n:  # the kernel pushed back: keep the rest in order
-            for k in range(sent, n):
-                self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddrs[k * step:(k + 1) * step])
-            self._send_queued()
-
-    def _send_grouped(self, frames: bytes, sockaddrs: bytes, n: int, step: int) -> None:
-        """A relayed batch goes to a few next hops (FANOUT per frame, SPEC 6), interleaved.
-        Regrouped by destination (order kept within each: only the order between different
-        destinations changes, which no receiver can observe), each group of GSO_MIN_RUN or
-        more leaves as UDP GSO super-datagrams: one syscall and one pass down the stack per
-        64 frames instead of one per frame. The rest goes out with one sendmmsg."""
-        groups: dict[bytes, list[int]] = {}
-        for k in range(n):
-            groups.setdefault(sockaddrs[k * step:(k + 1) * step], []).append(k)
-        view = memoryview(frames)
-        rest: list[int] = []
-        rest_addrs: list[bytes] = []
-        for address, ks in groups.items():
-            if len(ks) < GSO_MIN_RUN:
-                rest += ks
-                rest_addrs += [address] * len(ks)
-                continue
-            sent = self.sock.send_gso(b"".join([view[k * 1158:(k + 1) * 1158] for k in ks]),
-                                      1158, address)
-            for k in ks[sent:]:
-                self._enqueue(frames[k * 1158:(k + 1) * 1158], address)
-        if rest:
-            sent = self.sock.send_prepared(
-                b"".join([view[k * 1158:(k + 1) * 1158] for k in rest]), b"".join(rest_addrs))
-            for k, address in zip(rest[sent:], rest_addrs[sent:]):
-                self._enqueue(frames[k * 1158:(k + 1) * 1158], address)
-        self.counters["send.gso_groups"] += sum(len(ks) >= GSO_MIN_RUN for ks in groups.values())
         if self._queue:
             self._send_queued()
 

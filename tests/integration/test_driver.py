@@ -1,6 +1,7 @@
 """The UDP driver's send paths on real loopback sockets."""
 from __future__ import annotations
 
+import array
 import asyncio
 
 from srpfast._udp import UDPSocket
@@ -11,35 +12,36 @@ from srpfast.frame import decode, encode
 from srpfast.net.driver import UDPDriver
 
 
-def test_relayed_batches_go_out_grouped_by_next_hop_in_order(run) -> None:
-    """A relayed batch interleaves FANOUT destinations; the driver regroups it by next hop
-    (GSO where a group is a run) and every sink still gets its own frames, all of them, in
-    the order the data plane emitted them."""
+def test_relayed_batches_go_out_by_next_hop_in_order(run) -> None:
+    """The data plane emits a relayed batch grouped by next hop with its runs; the driver
+    sends each run with UDP GSO and the rest with one sendmmsg. Every sink gets every frame
+    meant for it, in arrival order."""
     async def scenario() -> None:
         with UDPSocket("127.0.0.1") as sock, UDPSocket("127.0.0.1") as s1, \
                 UDPSocket("127.0.0.1") as s2, UDPSocket("127.0.0.1") as s3:
             peer = Peer(create_identity(), Config(), now=0.0)
             driver = UDPDriver(peer, sock, on_event=lambda e: None)
             sinks = [s1, s2, s3]
-            wanted = {i: [] for i in range(3)}
-            frames, addrs = bytearray(), bytearray()
-            for k in range(64):          # a receive batch of 64, fan-out 3
-                for i in (0, 1, 2):
-                    if i == 2 and k % 32:  # the third next hop gets two only: no run
-                        continue
-                    frames += encode(type=5, message=f"{k}".encode(), hops=1)
-                    addrs += sock.resolve(sinks[i].local_address)
-                    wanted[i].append(f"{k}".encode())
-            driver._send_relayed(bytes(frames), bytes(addrs))
-            got = {i: [] for i in range(3)}
+            dp = driver.dataplane
+            # Weights 1 : 1 : 0.02, so the third next hop gets a few frames: not a run.
+            dp.set_peers(b"".join(sock.resolve(s.local_address) for s in sinks),
+                         array.array("Q", [1, 2, 3]), array.array("d", [1.0, 1.0, 0.02]),
+                         bytes(3))
+            batch = b"".join(encode(type=5, message=b"%d" % k) for k in range(64))
+            n = dp.process(batch, 64, now=1.0)
+            runs = dp.runs()
+            assert n == 3 * 64 and runs and runs[0][0] == 0
+            driver._send_relayed(bytes(dp.out_frames), bytes(dp.out_addrs), runs)
+            got: list[list[int]] = [[], [], []]
             for _ in range(200):
                 for i, s in enumerate(sinks):
-                    got[i] += [decode(d).message for d, _ in s.recv_batch()]
-                if all(len(got[i]) == len(wanted[i]) for i in range(3)):
+                    got[i] += [int(decode(d).message) for d, _ in s.recv_batch()]
+                if sum(map(len, got)) == n:
                     break
                 await asyncio.sleep(0.01)
-            assert got == wanted
+            assert sum(map(len, got)) == n
+            assert all(g == sorted(g) and len(set(g)) == len(g) for g in got)  # order kept
             if sock.gso_enabled:
-                assert driver.counters["send.gso_groups"] == 2  # sinks 1 and 2; sink 3 had 2 < GSO_MIN_RUN
+                assert driver.counters["send.gso_groups"] == len(runs)
             driver.close()
     run(scenario())

@@ -106,8 +106,8 @@ def test_recv_batch_goes_through_the_data_plane_on_loopback() -> None:
             relay.receive_batch(batch, 101.0)
         assert len(got) == len(outgoing)
         prepared = relay.prepared_to_send()
-        assert sum(len(f) // C.PACKET_BYTES for f, _ in prepared) == 30
-        for f, a in prepared:
+        assert sum(len(f) // C.PACKET_BYTES for f, _, _ in prepared) == 30
+        for f, a, _ in prepared:
             relay_sock.send_prepared(f, a)
         seen = []
         for d in dests:

@@ -178,3 +178,24 @@ def test_a_relay_altered_copy_does_not_stop_the_real_one():
     for copy in (real, forged):  # each copy once: no circulation of variants
         assert dp.process(copy, 1, now=2.0) == 0
     assert dp.counters()["duplicate"] == 2
+
+
+def test_forwarded_frames_come_out_grouped_by_next_hop_with_runs():
+    """Output grouped by destination, arrival order kept within each group, groups of at
+    least RUN_MIN first and named by runs(), smaller groups packed after them."""
+    from srpfast._dataplane import RUN_MIN
+    dp = make(peers=3)
+    batch = b"".join(publish(b"g%d" % k) for k in range(20))
+    n = dp.process(batch, 20, now=1.0)
+    assert n == 60  # fan-out 3 over 3 peers: every peer gets every frame
+    out, addrs = bytes(dp.out_frames), bytes(dp.out_addrs)
+    assert dp.runs() == [(0, 20), (20, 20), (40, 20)]
+    for start, count in dp.runs():
+        dests = {addrs[i * ADDR_BYTES:(i + 1) * ADDR_BYTES] for i in range(start, start + count)}
+        assert len(dests) == 1
+        msgs = [frame.decode(out[i * 1158:(i + 1) * 1158]).message
+                for i in range(start, start + count)]
+        assert msgs == [b"g%d" % k for k in range(20)]
+    small = make(peers=8)
+    small.process(publish(b"one"), 1, now=1.0)
+    assert small.n_out == 3 and small.runs() == [] and RUN_MIN > 1
