@@ -244,8 +244,14 @@ class Peer:
         return encode(type=type_, message=unsigned + sig, cluster=cluster, clock=self.clock)
 
     def verify_body(self, type_: int, cluster: bytes, body: Body, signer: bytes,
-                    nonce: int, timestamp_ms: int, now: float) -> bool:
-        """Signature by ``signer`` and freshness (not a replay); counts the drop otherwise."""
+                    nonce: int, timestamp_ms: int, now: float,
+                    cluster_id: bytes | None = None) -> bool:
+        """Signature by ``signer`` and freshness (not a replay); counts the drop otherwise.
+        With ``cluster_id`` (INTRO, JOIN), the frame's cluster tag must be its first 16
+        bytes, checked first (cheap)."""
+        if cluster_id is not None and cluster != cluster_id[:16]:
+            self.count("drop.body")
+            return False
         if not verify_proof(signer, signed_bytes(type_, cluster, body.unsigned()),
                             body.signature):  # type: ignore[attr-defined]
             self.count("drop.proof")

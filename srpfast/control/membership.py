@@ -139,11 +139,8 @@ class Membership:
         if body.peer_id == p.peer_id:
             p.count("join.self")
             return
-        if f.cluster != body.cluster_id[:16]:
-            p.count("drop.body")
-            return
         if not p.verify_body(C.JOIN, f.cluster, body, body.peer_id, body.join_id,
-                             body.timestamp_ms, now):
+                             body.timestamp_ms, now, body.cluster_id):
             return
         self.seen.add(key)
         p.count("rx.join")

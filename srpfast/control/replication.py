@@ -100,9 +100,10 @@ class Replication:
         p.clock = clocks[-1]
         heads = []
         for frames in built:
-            heads.append(packet_id(frames[0]))
-            for fr in frames:
-                self.seen.add(_copy_key(packet_id(fr), fr))
+            ids = [packet_id(fr) for fr in frames]
+            heads.append(ids[0])
+            for fr, pid in zip(frames, ids):
+                self.seen.add(_copy_key(pid, fr))
                 p.cache.insert(fr, source=SELF_SOURCE, now=now, member=True)
         for head in heads:
             self.delivered.add(head)
@@ -183,7 +184,7 @@ class Replication:
         key = _copy_key(pid, datagram)
         if key in self.seen:
             return None
-        cached = self.p.cache.get(pid) if pid in self.p.cache else None
+        cached = self.p.cache.get(pid)
         if cached is not None and _copy_key(pid, cached) == key:
             return None
         self.seen.add(key)

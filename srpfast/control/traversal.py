@@ -125,11 +125,8 @@ class Traversal:
         if introducer is None or introducer.address != address:
             p.count("drop.intro_unknown")  # only connected, proven peers introduce (SPEC 5)
             return
-        if f.cluster != body.cluster_id[:16]:
-            p.count("drop.body")
-            return
         if not p.verify_body(C.INTRO, f.cluster, body, body.introducer, body.intro_id,
-                             body.timestamp_ms, now):
+                             body.timestamp_ms, now, body.cluster_id):
             return
         p.count("rx.intro")
         target = body.peer_id
