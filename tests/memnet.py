@@ -271,6 +271,17 @@ def pair(seed: int = 1, **kw: object) -> tuple[MemNet, Node, Node]:
     return net, a, b
 
 
+def joined_pair(seed: int, cluster_id: bytes, shared_key: bytes, **kw: object
+                ) -> tuple[MemNet, Node, Node, bytes]:
+    """``pair`` whose two peers then join one subcluster (1 more virtual second).
+    Returns (net, a, b, subcluster id)."""
+    net, a, b = pair(seed, **kw)
+    s = net.call(a, a.peer.join, cluster_id, shared_key, now=net.now)
+    net.call(b, b.peer.join, cluster_id, shared_key, now=net.now)
+    net.run(1)
+    return net, a, b, s  # type: ignore[return-value]
+
+
 def mesh(seed: int, cluster_id: bytes, shared_key: bytes, n: int = 50, members: int = 40,
          **kw: object) -> tuple[MemNet, list[Node], bytes]:
     """n peers (8 Static, 6 Hard, the rest Easy) bootstrapped on the first; the first

@@ -13,7 +13,7 @@ from srpfast.control.events import (Connection, Delivered, Disconnection, Join a
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
 from srpfast.engine import Peer
 from srpfast.frame import encode, packet_id
-from tests.memnet import MemNet, delivered, mesh, pair
+from tests.memnet import MemNet, delivered, joined_pair, mesh, pair
 
 CLUSTER = create_cluster_id(b"engine tests")
 KEY = create_shared_key(b"subcluster")
@@ -65,10 +65,7 @@ def test_two_peers_connect_with_proofs_and_exchange() -> None:
 
 
 def test_leave_join_fires_leave_event() -> None:
-    net, a, b = pair(seed=3)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(3, CLUSTER, KEY)
     net.call(b, b.peer.leave, s, now=net.now)
     net.run(1)
     assert [e.peer_id for e in a.of(Leave)] == [b.peer.peer_id]
@@ -223,10 +220,7 @@ def test_offline_peer_catches_up_by_sync() -> None:
 
 
 def test_missing_fragment_is_fetched_by_query() -> None:
-    net, a, b = pair(seed=14)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(14, CLUSTER, KEY)
     payload = bytes(random.Random(1).randbytes(3000))
     dropped = []
 
@@ -247,10 +241,7 @@ def test_missing_fragment_is_fetched_by_query() -> None:
 
 
 def test_ordered_delivery_waits_for_previous() -> None:
-    net, a, b = pair(seed=15)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(15, CLUSTER, KEY)
     first_frames = []
     net.filter = lambda d, src, dst: not (d[4] == C.PUBLISH and not first_frames
                                           and first_frames.append(d) is None)
@@ -432,13 +423,7 @@ def test_members_that_joined_before_us_are_known_when_we_join() -> None:
 def test_a_long_chain_held_for_its_first_message_delivers_in_order() -> None:
     cfg = Config(strict=True, clock_offset=0.0, order_wait=30.0, query_retry=100.0,
                  rate_packets=1e6, rate_burst=1e6)
-    net = MemNet(seed=111, config=cfg)
-    a, b = net.add("static"), net.add("static")
-    net.call(b, b.peer.add_peer, a.public, net.now)
-    net.run(1)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(111, CLUSTER, KEY, config=cfg)
     held_back = []
 
     def lose_first(d: bytes, src, dst) -> bool:
@@ -462,13 +447,7 @@ def test_a_long_chain_held_for_its_first_message_delivers_in_order() -> None:
 
 def test_held_message_is_delivered_when_its_predecessor_never_comes() -> None:
     cfg = Config(strict=True, clock_offset=0.0, order_wait=3.0, query_retry=1.0)
-    net = MemNet(seed=121, config=cfg)
-    a, b = net.add("static"), net.add("static")
-    net.call(b, b.peer.add_peer, a.public, net.now)
-    net.run(1)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(121, CLUSTER, KEY, config=cfg)
     lost = []
 
     def never_first(d: bytes, src, dst) -> bool:

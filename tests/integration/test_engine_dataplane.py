@@ -154,12 +154,9 @@ def test_a_member_behind_the_data_plane_keeps_the_copy_that_opens() -> None:
     UP_VARIANT, is delivered, and replaces the forged copy in the cache."""
     dataplane = pytest.importorskip("srpfast._dataplane")
     from srpfast.control.events import Delivered
-    from tests.memnet import pair
+    from tests.memnet import joined_pair
 
-    net, a, b = pair(seed=171)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(171, CLUSTER, KEY)
     dp = dataplane.DataPlane(b.peer.cache, fanout=3, max_hops=16, seed=5, max_batch=64)
     b.peer.attach_dataplane(dp, resolve=lambda addr: bytes(dataplane.ADDR_BYTES))
     net.filter = lambda d, src, dst: d[4] != C.PUBLISH

@@ -13,7 +13,7 @@ from srpfast.control.events import Delivered, StreamData
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
 from srpfast.engine import Peer
 from srpfast.frame import decode, encode
-from tests.memnet import MemNet, pair
+from tests.memnet import MemNet, joined_pair, pair
 
 CLUSTER = create_cluster_id(b"engine tests")
 KEY = create_shared_key(b"subcluster")
@@ -128,13 +128,7 @@ def test_malformed_input_is_counted_never_raised() -> None:
 
 def test_rate_limit_applies_to_members_too() -> None:
     cfg = Config(strict=True, clock_offset=0.0, rate_packets=10, rate_burst=20)
-    net = MemNet(seed=17, config=cfg)
-    a, b = net.add("static"), net.add("static")
-    net.call(b, b.peer.add_peer, a.public, net.now)
-    net.run(1)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(17, CLUSTER, KEY, config=cfg)
     for i in range(40):
         net.call(a, a.peer.publish, s, b"burst %d" % i, now=net.now)
     net.run(0.5)
@@ -179,10 +173,7 @@ def test_publish_misuse_raises_with_advice() -> None:
 
 def test_a_key_holder_cannot_forge_another_author() -> None:
     from srpfast.control.nonces import seal_synthetic
-    net, a, b = pair(seed=131)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(131, CLUSTER, KEY)
     key = b.peer.membership.subs[s].key
     # Opens with the subcluster key, but the author envelope inside is not a valid signature.
     frame = seal_synthetic(key, encode(type=C.PUBLISH, message=b"\x01" * 300,
@@ -198,10 +189,7 @@ def test_a_key_holder_cannot_forge_another_author() -> None:
 
 def test_receive_batch_of_plain_items_and_stream_errors() -> None:
     from srpfast.control.events import ErrorEvent
-    net, a, b = pair(seed=151)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(151, CLUSTER, KEY)
     captured = []
     net.filter = lambda d, src, dst: not (d[4] == C.PUBLISH and captured.append((d, src)) is None)
     mid = net.call(a, a.peer.publish, s, b"batched " * 500, now=net.now)
@@ -352,10 +340,7 @@ def test_a_strangers_query_is_answered_from_cache_but_never_routed() -> None:
 def test_a_relay_altered_copy_cannot_pre_empt_the_real_packet(order) -> None:
     """SPEC 9.1: a member delivers the real message whichever copy arrives first, and ends up
     caching the copy that opens (a forged copy it held is evicted or replaced)."""
-    net, a, b = pair(seed=161)
-    s = net.call(a, a.peer.join, CLUSTER, KEY, now=net.now)
-    net.call(b, b.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(1)
+    net, a, b, s = joined_pair(161, CLUSTER, KEY)
     net.filter = lambda d, src, dst: d[4] != C.PUBLISH  # b hears the publish only from us
     mid = net.call(a, a.peer.publish, s, b"the real words", now=net.now)
     real = a.peer.cache.get(mid)
