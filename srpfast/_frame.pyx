@@ -46,11 +46,12 @@ cdef class Frame:
                 f"index={self.index}, length={self.length}, packet_id={self.packet_id.hex()[:16]}…)")
 
 
-cdef Frame _frame_from(const uint8_t *d, object raw):
+cdef Frame _frame_from(const uint8_t *d, object raw, bytes known_id=None):
     cdef srp_header h
     cdef uint8_t pid[32]
     srp_frame_header(d, &h)
-    srp_frame_packet_id(d, pid)
+    if known_id is None:
+        srp_frame_packet_id(d, pid)
     cdef Frame f = Frame.__new__(Frame)
     f.type = h.type; f.version = h.version; f.hops = h.hops; f.flags = h.flags
     f.index = h.index; f.length = h.length; f.postage = h.postage
@@ -60,7 +61,7 @@ cdef Frame _frame_from(const uint8_t *d, object raw):
     f.previous_id = _b(h.previous, 32)
     f.next_id = _b(h.next, 32)
     f.message = _b(h.message, h.length)
-    f.packet_id = _b(pid, 32)
+    f.packet_id = _b(pid, 32) if known_id is None else known_id
     f.raw = raw if type(raw) is bytes else _b(d, SRP_PACKET_BYTES)
     return f
 
@@ -83,12 +84,16 @@ def validate(datagram) -> str:
         PyBuffer_Release(&view)
 
 
-def decode(datagram) -> Frame:
-    """Validate and decode one datagram; raises MalformedPacket(reason) if it is not a frame."""
+def decode(datagram, bytes packet_id=None) -> Frame:
+    """Validate and decode one datagram; raises MalformedPacket(reason) if it is not a frame.
+    ``packet_id``: the id a C path (the data plane) already computed for exactly these bytes,
+    so it is not hashed twice; anything else must let decode recompute it (SPEC 9.1)."""
+    if packet_id is not None and len(packet_id) != 32:
+        raise ValueError("packet_id must be 32 bytes")
     cdef Py_buffer view
     PyObject_GetBuffer(datagram, &view, PyBUF_SIMPLE)
     try:
-        return _frame_from(_valid_frame(&view), datagram)
+        return _frame_from(_valid_frame(&view), datagram, packet_id)
     finally:
         PyBuffer_Release(&view)
 

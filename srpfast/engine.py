@@ -121,12 +121,13 @@ class Peer:
         self._dataplane.push(self._next_maintenance, force=True)
 
     def receive_delivered(self, datagram: bytes, address: Address, now: float,
-                          variant: bool = False) -> None:
+                          variant: bool = False, packet_id: bytes | None = None) -> None:
         """A PUBLISH the data plane already validated, cached and forwarded, for a
         subcluster we hold (its UP_DELIVER items): only delivery is left. ``variant``: an
-        UP_VARIANT item (forwarded, not cached: the cache holds another copy)."""
+        UP_VARIANT item (forwarded, not cached: the cache holds another copy).
+        ``packet_id``: the id the data plane computed for it (DataPlane.packet_id)."""
         try:
-            f = decode(datagram)
+            f = decode(datagram, packet_id)
             self.replication.on_cached(f, datagram, address, now, variant)
         except MalformedPacket as exc:
             self.count(f"drop.malformed.{exc.reason}")

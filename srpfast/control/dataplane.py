@@ -104,5 +104,5 @@ class DataPlaneLink:
             if kind == UP_CONTROL:
                 p._receive_guarded(datagram, address, now, None, rated=True)
             else:
-                p.receive_delivered(datagram, address, now, kind == UP_VARIANT)
+                p.receive_delivered(datagram, address, now, kind == UP_VARIANT, dp.packet_id(i))
         return True

@@ -192,3 +192,13 @@ def test_encode_many_into_callers_buffer():
 def test_batch_checker_refuses_strides_that_could_overflow_size_checks():
     with pytest.raises(ArgumentError):
         frame.BatchChecker(8).check(bytes(PACKET_BYTES), 5, stride=2**62)
+
+
+def test_decode_takes_a_packet_id_a_c_path_already_computed():
+    from srpfast.frame import decode, encode, packet_id
+    d = encode(type=5, message=b"known id")
+    pid = packet_id(d)
+    f = decode(d, pid)
+    assert f.packet_id == pid and decode(d).packet_id == pid
+    with pytest.raises(ValueError):
+        decode(d, b"short")
