@@ -10,6 +10,8 @@ MODE:
   publish  valid, distinct PUBLISH frames (frame.encode_many template, an 8-byte counter
            patched into each message per batch so no two datagrams are duplicates)
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
+  once     the frames of FILE once each (or until SECONDS), 64 per sendmmsg: a receiver sees
+           only new frames, none it must drop as a repeat
 
 Protocol: the child prints "ready" once built, waits for one line on stdin, blasts for SECONDS,
 then prints one JSON line {"sent": n, "seconds": t}. ``Blaster`` wraps that for the parent.
@@ -85,7 +87,7 @@ def _blast_publish(sock, address: tuple, seconds: float) -> int:
             return sent
 
 
-def _blast_frames(sock, address: tuple, seconds: float, path: str) -> int:
+def _blast_frames(sock, address: tuple, seconds: float, path: str, once: bool = False) -> int:
     with open(path, "rb") as f:
         data = f.read()
     n = len(data) // FRAME
@@ -96,7 +98,7 @@ def _blast_frames(sock, address: tuple, seconds: float, path: str) -> int:
     while True:
         for chunk in chunks:
             sent += send(chunk, address)
-        if time.perf_counter() - t0 >= seconds:
+        if once or time.perf_counter() - t0 >= seconds:
             return sent
 
 
@@ -113,8 +115,8 @@ def main(argv: list[str]) -> None:
             sent, _ = _udp._ceiling_send(sock, address, seconds, BATCH)
         elif mode == "publish":
             sent = _blast_publish(sock, address, seconds)
-        elif mode == "frames":
-            sent = _blast_frames(sock, address, seconds, argv[4])
+        elif mode in ("frames", "once"):
+            sent = _blast_frames(sock, address, seconds, argv[4], once=mode == "once")
         else:
             raise SystemExit(f"unknown mode {mode!r}")
         print(json.dumps({"sent": sent, "seconds": time.perf_counter() - t0}), flush=True)

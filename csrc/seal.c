@@ -114,7 +114,7 @@ void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, 
     crypto_generichash_final(&st, out, 32);
 }
 
-static void node_hash(const uint8_t *left, const uint8_t *right, uint8_t out[32]) {
+void srp_env_node(const uint8_t *left, const uint8_t *right, uint8_t out[32]) {
     uint8_t in[65];
     in[0] = 0x01;
     memcpy(in + 1, left, 32);
@@ -138,7 +138,7 @@ int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t root[32], uint8_
     for (unsigned l = 0; l < depth; l++) {
         size_t next = off + width * 32;
         for (size_t j = 0; j < width / 2; j++)
-            node_hash(nodes + off + 2 * j * 32, nodes + off + (2 * j + 1) * 32,
+            srp_env_node(nodes + off + 2 * j * 32, nodes + off + (2 * j + 1) * 32,
                       nodes + next + j * 32);
         off = next;
         width /= 2;
@@ -163,9 +163,9 @@ void srp_env_root_from_path(const uint8_t leaf[32], unsigned index, unsigned dep
     memcpy(cur, leaf, 32);
     for (unsigned l = 0; l < depth; l++) {
         if ((index >> l) & 1u)
-            node_hash(path + l * 32, cur, cur);
+            srp_env_node(path + l * 32, cur, cur);
         else
-            node_hash(cur, path + l * 32, cur);
+            srp_env_node(cur, path + l * 32, cur);
     }
     memcpy(root, cur, 32);
 }

@@ -66,6 +66,9 @@ unsigned srp_env_depth(unsigned count);
 void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, size_t n,
                   uint8_t out[32]);
 
+/* An inner node: BLAKE2b-256(0x01 ‖ left ‖ right). */
+void srp_env_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
+
 /* Build the tree over count leaves (32 bytes each, 1..256) padded to 2^depth with zero
  * leaves; write the root and, for each leaf i, its path (depth x 32 bytes, bottom-up) at
  * paths + i*depth*32 (paths may be NULL). Returns 0, or -1 if count is out of range. */

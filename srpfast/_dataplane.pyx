@@ -1,11 +1,13 @@
-# csrc: dataplane.c cache.c seen.c frame.c sha256.c
+# csrc: dataplane.c deliver.c seal.c cache.c seen.c frame.c sha256.c
 """The relay data plane (csrc/dataplane.c): one C call per receive batch, no Python per
 relayed packet. The engine pushes the candidate table and membership down when they change;
 ``process`` returns how many frames to send (``out_frames``/``out_addrs``, ready for
 ``UDPSocket.send_prepared``; grouped by next hop, ``runs()`` naming the groups worth one UDP
 GSO send each) and which datagrams the control plane must see."""
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.string cimport memset
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp, memset
 
 from srpfast._cache cimport CacheCore, srp_cache
 from srpfast.errors import ArgumentError
@@ -37,18 +39,53 @@ cdef extern from "dataplane.h" nogil:
     size_t srp_dp_choose(srp_dataplane *dp, uint64_t exclude_key, size_t k, uint32_t *idx_out)
     void srp_dp_counters(const srp_dataplane *dp, uint64_t *out)
 
+cdef extern from "deliver.h" nogil:
+    enum:
+        SRP_DL_MAX_SUBS
+        SRP_DL_PLAIN_BYTES
+        SRP_DLC_COUNT
+    ctypedef struct srp_dl_msg:
+        uint32_t item
+        uint32_t clock
+        uint16_t sub
+        uint8_t hops
+        uint16_t payload_off
+        uint16_t payload_len
+        uint16_t author_off
+        uint8_t previous[32]
+    ctypedef struct srp_deliver:
+        pass
+    const char *srp_dl_counter_name(int counter)
+    srp_deliver *srp_dl_new(size_t roots, size_t delivered)
+    void srp_dl_free(srp_deliver *dl)
+    void srp_dl_set_keys(srp_deliver *dl, size_t n, const uint8_t *ids, const uint8_t *tags,
+                         const uint8_t *keys)
+    size_t srp_dl_nkeys(const srp_deliver *dl)
+    size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
+                       uint32_t *up_index,
+                       uint8_t *up_kind, size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs,
+                       uint8_t *arena)
+    void srp_dl_counters(const srp_deliver *dl, uint64_t *out)
+
 ADDR_BYTES = SRP_DP_ADDR_BYTES
 RUN_MIN = SRP_DP_RUN_MIN
 UP_CONTROL = SRP_DP_UP_CONTROL
 UP_DELIVER = SRP_DP_UP_DELIVER
 UP_VARIANT = SRP_DP_UP_VARIANT
 COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
+DELIVER_COUNTER_NAMES = tuple(srp_dl_counter_name(i).decode() for i in range(SRP_DLC_COUNT))
+MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
 cdef enum:
     FRAME = 1158
 
 
 cdef class DataPlane:
     cdef srp_dataplane *dp
+    cdef srp_deliver *dl
+    cdef srp_dl_msg *_msgs
+    cdef bytearray _arena
+    cdef uint8_t *_arenap
+    cdef readonly Py_ssize_t n_msgs
     cdef readonly CacheCore cache
     cdef readonly Py_ssize_t max_batch, fanout
     cdef bytearray _out, _addrs, _runs, _up_index, _up_kind, _ids
@@ -61,12 +98,14 @@ cdef class DataPlane:
     cdef readonly Py_ssize_t n_out, n_up, n_runs
 
     def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
-                  uint64_t seed=0, Py_ssize_t max_batch=64):
+                  uint64_t seed=0, Py_ssize_t max_batch=64, Py_ssize_t delivered_ids=1 << 20):
         if not 1 <= fanout <= 16 or max_batch < 1:
             raise ArgumentError("fanout must be 1..16 and max_batch >= 1")
         self.cache = cache  # keeps the C cache alive as long as the data plane
         self.dp = srp_dp_new(cache.c, fanout, max_hops, seed)
-        if self.dp == NULL:
+        self.dl = srp_dl_new(4096, <size_t>max(delivered_ids, 64))
+        self._msgs = <srp_dl_msg *>malloc(max_batch * sizeof(srp_dl_msg))
+        if self.dp == NULL or self.dl == NULL or self._msgs == NULL:
             raise MemoryError("cannot allocate the data plane")
         self.max_batch = max_batch
         self.fanout = fanout
@@ -83,9 +122,13 @@ cdef class DataPlane:
         self._upip = <uint32_t *><char *>self._up_index
         self._upkp = <uint8_t *><char *>self._up_kind
         self._idp = <uint8_t *><char *>self._ids
+        self._arena = bytearray(SRP_DL_PLAIN_BYTES * max_batch)
+        self._arenap = <uint8_t *><char *>self._arena
 
     def __dealloc__(self):
         srp_dp_free(self.dp)
+        srp_dl_free(self.dl)
+        free(self._msgs)
 
     def set_peers(self, const uint8_t[::1] addrs, const uint64_t[::1] keys,
                   const double[::1] weights, const uint8_t[::1] hard) -> int:
@@ -111,11 +154,25 @@ cdef class DataPlane:
         srp_dp_set_membership(self.dp, len(tags), <const uint8_t *><char *>t, len(subclusters),
                               <const uint8_t *><char *>s)
 
+    def set_keys(self, ids, tags, keys) -> None:
+        """The subclusters to deliver in C: their ids (32 bytes), cluster tags (16) and AEAD
+        keys (32), one entry each. An empty list turns C delivery off (everything for our
+        subclusters is then handed up as UP_DELIVER / UP_VARIANT, as without keys)."""
+        cdef bytes i = b"".join(ids), t = b"".join(tags), k = b"".join(keys)
+        n = len(ids)
+        if len(tags) != n or len(keys) != n or len(i) != 32 * n or len(t) != 16 * n \
+                or len(k) != 32 * n:
+            raise ArgumentError("one 32-byte id, 16-byte tag and 32-byte key per subcluster")
+        if n > SRP_DL_MAX_SUBS:
+            raise ArgumentError(f"at most {SRP_DL_MAX_SUBS} subclusters are delivered in C")
+        srp_dl_set_keys(self.dl, n, <const uint8_t *><char *>i, <const uint8_t *><char *>t,
+                        <const uint8_t *><char *>k)
+
     def process(self, const uint8_t[::1] buf, Py_ssize_t count, const uint32_t[::1] lens=None,
                 const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME) -> int:
         """Run one receive batch through the data plane. Returns the number of frames to send;
         ``n_up`` items are to be handed to the control plane (``up(i)``)."""
-        cdef size_t n_out = 0, n_up = 0, n_runs = 0
+        cdef size_t n_out = 0, n_up = 0, n_runs = 0, n_msgs = 0
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
         if not FRAME <= stride <= 65536:
@@ -128,7 +185,7 @@ cdef class DataPlane:
         if keys is not None and keys.shape[0] < count:
             raise ArgumentError("keys must have count entries")
         if count == 0:
-            self.n_out = self.n_up = self.n_runs = 0
+            self.n_out = self.n_up = self.n_runs = self.n_msgs = 0
             return 0
         with nogil:
             srp_dp_process(self.dp, &buf[0], <size_t>stride,
@@ -137,6 +194,11 @@ cdef class DataPlane:
                            self._outp, self._addrp, <size_t>(self.max_batch * self.fanout),
                            &n_out, self._runp, &n_runs, self._upip, self._upkp, &n_up,
                            self._idp)
+            if srp_dl_nkeys(self.dl):
+                n_msgs = srp_dl_take(self.dl, &buf[0], <size_t>stride, self._idp, self._upip,
+                                     self._upkp,
+                                     &n_up, SRP_DP_UP_DELIVER, self._msgs, self._arenap)
+        self.n_msgs = n_msgs
         self.n_out = n_out
         self.n_up = n_up
         self.n_runs = n_runs
@@ -150,6 +212,43 @@ cdef class DataPlane:
         if not 0 <= j < self.n_up:
             raise IndexError(j)
         return self._upip[j], self._upkp[j]
+
+    def messages(self) -> tuple:
+        """The messages of the last batch that C opened and verified, as columns:
+        (subs, ids, payloads, authors, previous_ids, clocks, hops): subs[k] indexes the last
+        ``set_keys`` table; ids are packetIds (message ids); authors are Ed25519 public keys.
+        Equal authors and previous ids of neighbouring messages share one bytes object."""
+        cdef Py_ssize_t k, n = self.n_msgs
+        cdef srp_dl_msg *m
+        cdef const uint8_t *slot
+        cdef const uint8_t *last_author = NULL
+        cdef const uint8_t *last_prev = NULL
+        cdef list subs = [], ids = [], payloads = [], authors = [], prevs = [], clocks = [], hops = []
+        author = prev = None
+        for k in range(n):
+            m = &self._msgs[k]
+            slot = self._arenap + k * SRP_DL_PLAIN_BYTES
+            subs.append(m.sub)
+            ids.append(PyBytes_FromStringAndSize(<char *>self._idp + 32 * m.item, 32))
+            payloads.append(PyBytes_FromStringAndSize(<char *>slot + m.payload_off,
+                                                      m.payload_len))
+            if last_author == NULL or memcmp(last_author, slot + m.author_off, 32) != 0:
+                author = PyBytes_FromStringAndSize(<char *>slot + m.author_off, 32)
+            last_author = slot + m.author_off
+            authors.append(author)
+            if last_prev == NULL or memcmp(last_prev, m.previous, 32) != 0:
+                prev = PyBytes_FromStringAndSize(<char *>m.previous, 32)
+            last_prev = m.previous
+            prevs.append(prev)
+            clocks.append(m.clock)
+            hops.append(m.hops)
+        return subs, ids, payloads, authors, prevs, clocks, hops
+
+    def message_item(self, Py_ssize_t k) -> int:
+        """Index into the receive batch of the k-th message of messages()."""
+        if not 0 <= k < self.n_msgs:
+            raise IndexError(k)
+        return self._msgs[k].item
 
     def runs(self) -> list:
         """(start, count) of each group of at least RUN_MIN output frames to one next hop, in
@@ -180,5 +279,9 @@ cdef class DataPlane:
 
     def counters(self) -> dict:
         cdef uint64_t out[SRP_DPC_COUNT]
+        cdef uint64_t dl[SRP_DLC_COUNT]
         srp_dp_counters(self.dp, out)
-        return {COUNTER_NAMES[i]: out[i] for i in range(SRP_DPC_COUNT)}
+        srp_dl_counters(self.dl, dl)
+        counts = {COUNTER_NAMES[i]: out[i] for i in range(SRP_DPC_COUNT)}
+        counts.update({f"deliver.{DELIVER_COUNTER_NAMES[i]}": dl[i] for i in range(SRP_DLC_COUNT)})
+        return counts

@@ -37,6 +37,18 @@ class LruSet(Generic[K]):
     def discard(self, key: K) -> None:
         self._d.pop(key, None)
 
+    @property
+    def members(self) -> "OrderedDict[K, None]":
+        """The underlying ordered dict, for loops that test and add many keys per call
+        (``key in m`` / ``m[key] = None``) without a method call each: call ``trim()``
+        after, which restores the bound."""
+        return self._d
+
+    def trim(self) -> None:
+        d = self._d
+        while len(d) > self.capacity:
+            d.popitem(last=False)
+
     def __len__(self) -> int:
         return len(self._d)
 

@@ -20,6 +20,12 @@ sends ``out_frames`` to ``out_addrs``, and passes UP_CONTROL items to ``peer.rec
 UP_DELIVER items (already validated, cached and forwarded) to ``peer.receive_delivered`` and
 UP_VARIANT items (forwarded, not cached: SPEC 9.1) to ``peer.receive_delivered(...,
 variant=True)``.
+
+The subcluster keys go down too (``DataPlane.set_keys``): a whole message in one frame for
+one of our subclusters is then opened and verified in C (csrc/deliver.c) and reaches the
+engine as a column of ``DataPlane.messages()`` (``Replication.on_messages``: one
+DeliveredBatch event per subcluster), not as an UP_DELIVER item. Fragments, variants and
+frames that fail in C still come up one by one, to the code that evicts and counts them.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from array import array
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
+from srpfast._dataplane import MAX_KEYED_SUBCLUSTERS
 from srpfast._udp import address_key
 from srpfast.bodies import NAT_HARD
 from srpfast.errors import ArgumentError
@@ -51,6 +58,9 @@ class DataPlaneLink:
         self.resolve = resolve
         self.key = key
         self._shape: tuple | None = None
+        # Subcluster ids in the order of the data plane's key table (DataPlane.set_keys):
+        # DataPlane.messages() names a message's subcluster by its index here.
+        self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
 
     def push(self, now: float, *, force: bool = False) -> None:
@@ -77,6 +87,12 @@ class DataPlaneLink:
         self.dp.set_self_hard(p.reflection.mapping == NAT_HARD)
         tags = sorted({s.tag for s in p.membership.subs.values()})
         self.dp.set_membership(tags, list(subs))
+        # Keys for C delivery (csrc/deliver.c): whole messages of these subclusters are
+        # opened and verified in C; the rest still comes up as UP_DELIVER / UP_VARIANT.
+        keyed = [p.membership.subs[s] for s in subs][:MAX_KEYED_SUBCLUSTERS]
+        self.dp.set_keys([k.subcluster_id for k in keyed], [k.tag for k in keyed],
+                         [k.key for k in keyed])
+        self.keyed = [k.subcluster_id for k in keyed]
         p.count("dataplane.pushes")
 
     def receive(self, batch: Any, now: float) -> bool:
@@ -98,6 +114,8 @@ class DataPlaneLink:
         if n_out:
             p._prepared.append((bytes(dp.out_frames), bytes(dp.out_addrs), dp.runs()))
             p.count("tx", n_out)
+        if dp.n_msgs:
+            p.replication.on_messages(dp.messages(), self.keyed, now)
         for j in range(dp.n_up):
             i, kind = dp.up(j)
             datagram, address = batch.frame(i), batch.address(i)

@@ -65,6 +65,29 @@ class Delivered(Event):
 
 
 @dataclass(frozen=True)
+class DeliveredBatch(Event):
+    """Many messages of one subcluster, delivered together: what the C delivery path
+    (csrc/deliver.c) produces for a receive batch, as columns (k-th entry of each list is
+    message k, in arrival order). Equal authors / previous ids may share one bytes object.
+    ``events()`` gives the same messages as Delivered events."""
+    subcluster_id: bytes
+    message_ids: list[bytes]
+    payloads: list[bytes]
+    authors: list[bytes]
+    clocks: list[int]
+    previous_ids: list[bytes]
+    hops: list[int]
+
+    def __len__(self) -> int:
+        return len(self.message_ids)
+
+    def events(self) -> list[Delivered]:
+        return [Delivered(self.subcluster_id, *m) for m in zip(
+            self.message_ids, self.payloads, self.authors, self.clocks, self.previous_ids,
+            self.hops)]
+
+
+@dataclass(frozen=True)
 class StreamData(Event):
     peer_id: bytes
     data: bytes

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from srpfast import constants as C
 from srpfast.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
 from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
-from srpfast.control.events import Delivered
+from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import seal_synthetic
 from srpfast.crypto import EnvelopeVerifier, header_context, make_envelopes, open_frame
@@ -175,6 +175,71 @@ class Replication:
         sub = self._subscription(f)
         if sub is not None:
             self._deliver_frame(sub, f, now, variant=variant, source=address)
+
+    def on_messages(self, columns: tuple, keyed: list[bytes], now: float) -> None:
+        """Whole messages the C data plane cached, forwarded, opened and verified in one
+        receive batch (DataPlane.messages(): subs, ids, payloads, authors, previous ids,
+        clocks, hops; subs index ``keyed``). What is left is per-message bookkeeping, kept
+        to a dict test or two each: skip what was delivered before (a message whose cached
+        copy expired and came again), hold what waits for its predecessor (SPEC 6 ordering,
+        as _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
+        event per subcluster."""
+        subs, ids, payloads, authors, prevs, clocks, hops = columns
+        p, cfg = self.p, self.p.config
+        n = len(ids)
+        p.count("rx.publish", n)
+        p.clock = (max(p.clock, max(clocks)) + n) & 0xFFFFFFFF  # one Lamport tick each
+        if len(self.routes):
+            for pid in ids:
+                frame = p.cache.get(pid)
+                if frame is not None:
+                    self._answer_routes(decode(frame, pid), frame)
+        if len(self.wanted):
+            for pid in ids:
+                self.wanted.pop(pid)
+        seen = self.delivered.members
+        hold = cfg.order_wait > 0
+        kept: list[int] = []
+        for k in range(n):
+            mid = ids[k]
+            if mid in seen:
+                p.count("deliver.duplicate")
+                continue
+            prev = prevs[k]
+            if hold and prev != ZERO32 and prev not in seen and self.held_count < cfg.order_held:
+                event = Delivered(keyed[subs[k]], mid, payloads[k], authors[k], clocks[k], prev,
+                                  hops[k])
+                self.held.setdefault(prev, []).append(_Held(event.subcluster_id, event,
+                                                            now + cfg.order_wait))
+                self.held_count += 1
+                self.want(prev, now)
+                p.count("deliver.held")
+                continue
+            seen[mid] = None
+            kept.append(k)
+        self.delivered.trim()
+        if not kept:
+            return
+        p.count("deliver.messages", len(kept))
+        first = subs[kept[0]]
+        groups = [kept] if subs.count(first) == n else \
+            [[k for k in kept if subs[k] == s] for s in sorted({subs[k] for k in kept})]
+        for group in groups:
+            if len(group) == n:
+                p.emit(DeliveredBatch(keyed[subs[group[0]]], ids, payloads, authors, clocks,
+                                      prevs, hops))
+            else:
+                p.emit(DeliveredBatch(keyed[subs[group[0]]], [ids[k] for k in group],
+                                      [payloads[k] for k in group],
+                                      [authors[k] for k in group], [clocks[k] for k in group],
+                                      [prevs[k] for k in group], [hops[k] for k in group]))
+        if self.held:  # messages that waited for one of these
+            for k in kept:
+                waiting = self.held.pop(ids[k], None)
+                if waiting:
+                    self.held_count -= len(waiting)
+                    for h in waiting:
+                        self._emit(h.event)
 
     def _classify(self, pid: bytes, datagram: bytes) -> bool | None:
         """None for a copy seen before or the very copy we hold; else whether it is a variant:

@@ -1,0 +1,335 @@
+/* Member delivery in C: see deliver.h. No allocation per packet. */
+#include "deliver.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "seal.h"
+
+#define DONE_WAYS 8
+
+typedef struct {
+    uint8_t author[32];
+    uint8_t root[32];
+    uint16_t count;
+    uint8_t used;
+} dl_root;
+
+/* A node of a signed batch tree, with the tree's signer: node (level, pos) of a tree whose
+ * root `author` signed for `count` leaves. Siblings on a verified path are as authentic as
+ * the path's own nodes (the root commits to both), so both are remembered. */
+typedef struct {
+    uint8_t node[32];
+    uint8_t author[32];
+    uint16_t count;
+    uint8_t level;        /* 0: leaf */
+    uint8_t used;
+    uint16_t pos;         /* position within its level */
+} dl_node;
+
+typedef struct {
+    uint8_t id[32];
+    uint8_t tag[16];
+    uint8_t key[32];
+} dl_sub;
+
+struct srp_deliver {
+    dl_root *roots;       /* 2-way buckets: [2b] most recent, [2b+1] older */
+    size_t mask;          /* buckets - 1 */
+    dl_node *nodes;       /* 2-way buckets like roots */
+    size_t node_mask;
+    uint64_t *done;       /* delivered message ids (keyed 64-bit digests): 8-way buckets,
+                           * one cache line each */
+    size_t done_mask;
+    uint64_t seed;        /* keys the bucket hashes: a member cannot aim entries at one bucket */
+    dl_sub subs[SRP_DL_MAX_SUBS];
+    size_t nsubs;
+    size_t last;          /* the sub the previous frame used (batches are mostly one sub) */
+    uint64_t counters[SRP_DLC_COUNT];
+};
+
+static const char *const counter_names[SRP_DLC_COUNT] = {
+    "ok", "fragment", "no_key", "seal", "envelope", "signature", "duplicate", "sig_checked",
+    "sig_cached",
+};
+
+const char *srp_dl_counter_name(int counter) {
+    return (counter >= 0 && counter < SRP_DLC_COUNT) ? counter_names[counter] : "unknown";
+}
+
+srp_deliver *srp_dl_new(size_t roots, size_t delivered) {
+    size_t buckets = 32, done = 16;
+    while (buckets * 2 < roots && buckets < ((size_t)1 << 24)) buckets *= 2;
+    while (done * DONE_WAYS < delivered && done < ((size_t)1 << 24)) done *= 2;
+    srp_deliver *dl = calloc(1, sizeof *dl);
+    if (!dl) return NULL;
+    dl->roots = calloc(buckets * 2, sizeof *dl->roots);
+    /* Nodes: 8 per root (a 256-leaf tree has 511; recent trees matter, old ones age out). */
+    dl->nodes = calloc(buckets * 16, sizeof *dl->nodes);
+    dl->done = calloc(done * DONE_WAYS, sizeof *dl->done);
+    if (!dl->roots || !dl->nodes || !dl->done) {
+        free(dl->roots); free(dl->nodes); free(dl->done); free(dl);
+        return NULL;
+    }
+    dl->done_mask = done - 1;
+    dl->mask = buckets - 1;
+    dl->node_mask = buckets * 8 - 1;
+    randombytes_buf(&dl->seed, sizeof dl->seed);
+    return dl;
+}
+
+void srp_dl_free(srp_deliver *dl) {
+    if (!dl) return;
+    sodium_memzero(dl->subs, sizeof dl->subs);
+    free(dl->roots);
+    free(dl->nodes);
+    free(dl->done);
+    free(dl);
+}
+
+void srp_dl_set_keys(srp_deliver *dl, size_t n, const uint8_t *ids, const uint8_t *tags,
+                     const uint8_t *keys) {
+    if (n > SRP_DL_MAX_SUBS) n = SRP_DL_MAX_SUBS;
+    sodium_memzero(dl->subs, sizeof dl->subs);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dl->subs[i].id, ids + 32 * i, 32);
+        memcpy(dl->subs[i].tag, tags + 16 * i, 16);
+        memcpy(dl->subs[i].key, keys + 32 * i, 32);
+    }
+    dl->nsubs = n;
+    dl->last = 0;
+}
+
+size_t srp_dl_nkeys(const srp_deliver *dl) { return dl->nsubs; }
+
+static uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static size_t bucket_of(const srp_deliver *dl, const uint8_t *author, unsigned count,
+                        const uint8_t *root) {
+    uint64_t h = (load64(root) ^ load64(author + 8) ^ dl->seed) + count;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 40) & dl->mask;
+}
+
+static int root_match(const dl_root *r, const uint8_t *author, unsigned count,
+                      const uint8_t *root) {
+    return r->used && r->count == count && !memcmp(r->root, root, 32) &&
+           !memcmp(r->author, author, 32);
+}
+
+/* Is (author, count, root) signed by author? A table hit costs two compares; a miss costs
+ * one Ed25519 verification and, if it passes, evicts the older entry of its bucket. */
+static int root_authentic(srp_deliver *dl, const uint8_t *author, unsigned count,
+                          const uint8_t *root, const uint8_t *sig) {
+    dl_root *b = dl->roots + 2 * bucket_of(dl, author, count, root);
+    if (root_match(&b[0], author, count, root)) {
+        dl->counters[SRP_DLC_SIG_CACHED]++;
+        return 1;
+    }
+    if (root_match(&b[1], author, count, root)) {
+        dl_root t = b[0]; b[0] = b[1]; b[1] = t;
+        dl->counters[SRP_DLC_SIG_CACHED]++;
+        return 1;
+    }
+    dl->counters[SRP_DLC_SIG_CHECKED]++;
+    if (srp_env_verify(author, count, root, sig) != 0) return 0;
+    b[1] = b[0];
+    memcpy(b[0].author, author, 32);
+    memcpy(b[0].root, root, 32);
+    b[0].count = (uint16_t)count;
+    b[0].used = 1;
+    return 1;
+}
+
+/* Delivered ids. A packetId is a SHA-256 output: its first 8 bytes, keyed by the secret
+ * seed (never 0: 0 marks an empty way), are the digest; nobody can aim one at another's id. */
+static uint64_t done_key(const srp_deliver *dl, const uint8_t *id) {
+    uint64_t k = load64(id) ^ dl->seed;
+    return k ? k : 1;
+}
+
+static uint64_t *done_bucket(const srp_deliver *dl, uint64_t k) {
+    return dl->done + DONE_WAYS * ((size_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & dl->done_mask);
+}
+
+static int done_has(const srp_deliver *dl, const uint8_t *id) {
+    uint64_t k = done_key(dl, id), *b = done_bucket(dl, k);
+    for (int w = 0; w < DONE_WAYS; w++)
+        if (b[w] == k) return 1;
+    return 0;
+}
+
+static void done_add(srp_deliver *dl, const uint8_t *id) { /* newest first, oldest out */
+    uint64_t k = done_key(dl, id), *b = done_bucket(dl, k);
+    memmove(b + 1, b, (DONE_WAYS - 1) * sizeof *b);
+    b[0] = k;
+}
+
+static dl_node *node_bucket(const srp_deliver *dl, const uint8_t *node) {
+    uint64_t h = (load64(node) ^ dl->seed) * 0x9E3779B97F4A7C15ull;
+    return dl->nodes + 2 * ((size_t)(h >> 40) & dl->node_mask);
+}
+
+static int node_match(const dl_node *e, const uint8_t *node, const uint8_t *author,
+                      unsigned count, unsigned level, unsigned pos) {
+    return e->used && e->level == level && e->pos == pos && e->count == count &&
+           !memcmp(e->node, node, 32) && !memcmp(e->author, author, 32);
+}
+
+static int node_known(srp_deliver *dl, const uint8_t *node, const uint8_t *author,
+                      unsigned count, unsigned level, unsigned pos) {
+    dl_node *b = node_bucket(dl, node);
+    if (node_match(&b[0], node, author, count, level, pos)) return 1;
+    if (node_match(&b[1], node, author, count, level, pos)) {
+        dl_node t = b[0]; b[0] = b[1]; b[1] = t;
+        return 1;
+    }
+    return 0;
+}
+
+static void node_remember(srp_deliver *dl, const uint8_t *node, const uint8_t *author,
+                          unsigned count, unsigned level, unsigned pos) {
+    dl_node *b = node_bucket(dl, node);
+    if (node_match(&b[0], node, author, count, level, pos)) return;
+    b[1] = b[0];
+    memcpy(b[0].node, node, 32);
+    memcpy(b[0].author, author, 32);
+    b[0].count = (uint16_t)count;
+    b[0].level = (uint8_t)level;
+    b[0].pos = (uint16_t)pos;
+    b[0].used = 1;
+}
+
+/* Is env (n bytes) a genuine author envelope for ctx? Sets author/payload on success.
+ * docs/SEALING.md: leaf = H(0x00 ‖ ctx ‖ payload), hashed up the Merkle path to a root that
+ * author signed for count leaves. The walk stops early at a node already known to belong to
+ * such a tree (same author, count, level and position): by collision resistance the leaf is
+ * then that tree's leaf at this index, exactly what the full path would prove. Messages of a
+ * batch arriving together so cost ~1-2 hashes each instead of depth + 1.
+ * Returns SRP_DL_OK, SRP_DL_ENVELOPE or SRP_DL_SIGNATURE. */
+static int verify_envelope(srp_deliver *dl, const uint8_t *env, size_t n,
+                           const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t **author_out,
+                           const uint8_t **payload, size_t *payload_len) {
+    uint8_t cur[SRP_ENV_MAX_DEPTH + 1][32];
+    if (n < SRP_ENV_FIXED_BYTES || env[0] != SRP_ENV_VERSION) return SRP_DL_ENVELOPE;
+    unsigned count = srp_be16(env + 1), index = srp_be16(env + 3);
+    if (count < 1 || count > SRP_ENV_MAX_LEAVES || index >= count) return SRP_DL_ENVELOPE;
+    unsigned depth = srp_env_depth(count);
+    size_t head = SRP_ENV_FIXED_BYTES + (size_t)depth * 32;
+    if (n < head) return SRP_DL_ENVELOPE;
+    const uint8_t *author = env + 5, *sig = env + 37, *path = env + SRP_ENV_FIXED_BYTES;
+    srp_env_leaf(ctx, env + head, n - head, cur[0]);
+    unsigned l = 0;
+    for (; l < depth; l++) {
+        if (node_known(dl, cur[l], author, count, l, index >> l)) break;
+        if ((index >> l) & 1u)
+            srp_env_node(path + l * 32, cur[l], cur[l + 1]);
+        else
+            srp_env_node(cur[l], path + l * 32, cur[l + 1]);
+    }
+    if (l == depth && !root_authentic(dl, author, count, cur[depth], sig))
+        return SRP_DL_SIGNATURE;
+    for (unsigned k = 0; k < l; k++) { /* below where the walk stopped: now known */
+        node_remember(dl, cur[k], author, count, k, index >> k);
+        node_remember(dl, path + k * 32, author, count, k, (index >> k) ^ 1u);
+    }
+    *author_out = author;
+    *payload = env + head;
+    *payload_len = n - head;
+    return SRP_DL_OK;
+}
+
+static int find_sub(srp_deliver *dl, const uint8_t *frame) {
+    const uint8_t *to = frame + SRP_OFF_TO, *tag = frame + SRP_OFF_CLUSTER;
+    if (dl->last < dl->nsubs && !memcmp(dl->subs[dl->last].id, to, 32) &&
+        !memcmp(dl->subs[dl->last].tag, tag, 16))
+        return (int)dl->last;
+    for (size_t i = 0; i < dl->nsubs; i++)
+        if (!memcmp(dl->subs[i].id, to, 32) && !memcmp(dl->subs[i].tag, tag, 16)) {
+            dl->last = i;
+            return (int)i;
+        }
+    return -1;
+}
+
+static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t *plain) {
+    static const uint8_t zero32[32];
+    /* A whole message: first frame, no MORE flag, no successor (fragments.py's rule). */
+    if (srp_be16(d + SRP_OFF_INDEX) != 0 || (d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) ||
+        memcmp(d + SRP_OFF_NEXT, zero32, 32))
+        return SRP_DL_FRAGMENT;
+    int s = find_sub(dl, d);
+    if (s < 0) return SRP_DL_NO_KEY;
+    size_t len = srp_be16(d + SRP_OFF_LENGTH);
+    if (!(d[SRP_OFF_FLAGS] & SRP_FLAG_SEALED) || len < SRP_SEAL_OVERHEAD ||
+        len > SRP_SEAL_OVERHEAD + SRP_DL_PLAIN_BYTES)
+        return SRP_DL_SEAL;
+    uint8_t ad[SRP_SEAL_AD_BYTES];
+    unsigned long long plen = 0;
+    const uint8_t *m = d + SRP_OFF_MESSAGE;
+    srp_seal_ad(d, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, m + SRP_SEAL_NONCE_BYTES,
+                                                   len - SRP_SEAL_NONCE_BYTES, ad,
+                                                   SRP_SEAL_AD_BYTES, m, dl->subs[s].key) != 0)
+        return SRP_DL_SEAL;
+    /* The header context the author signed (sealing.header_context): cluster ‖ to ‖
+     * previousId (contiguous in the header) ‖ clock. */
+    uint8_t ctx[SRP_ENV_CTX_BYTES];
+    memcpy(ctx, d + SRP_OFF_CLUSTER, 80);
+    memcpy(ctx + 80, d + SRP_OFF_CLOCK, 4);
+    const uint8_t *author, *payload;
+    size_t payload_len;
+    int st = verify_envelope(dl, plain, (size_t)plen, ctx, &author, &payload, &payload_len);
+    if (st != SRP_DL_OK) return st;
+    msg->clock = srp_be32(d + SRP_OFF_CLOCK);
+    msg->sub = (uint16_t)s;
+    msg->hops = d[SRP_OFF_HOPS];
+    msg->pad = 0;
+    msg->payload_off = (uint16_t)(payload - plain);
+    msg->payload_len = (uint16_t)payload_len;
+    msg->author_off = (uint16_t)(author - plain);
+    memcpy(msg->previous, d + SRP_OFF_PREVIOUS, 32);
+    return SRP_DL_OK;
+}
+
+int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
+                    srp_dl_msg *msg, uint8_t *plain) {
+    int st = done_has(dl, id) ? SRP_DL_DUPLICATE : open_one(dl, frame, msg, plain);
+    if (st == SRP_DL_OK) done_add(dl, id);
+    dl->counters[st]++;
+    return st;
+}
+
+size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
+                   uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
+                   srp_dl_msg *msgs, uint8_t *arena) {
+    size_t kept = 0, nmsg = 0, n = *n_up;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = up_index[j];
+        if (up_kind[j] == deliver_kind && dl->nsubs) {
+            srp_dl_msg *m = &msgs[nmsg];
+            int st = srp_dl_open_one(dl, buf + (size_t)i * stride, ids + 32 * (size_t)i, m,
+                                     arena + nmsg * SRP_DL_PLAIN_BYTES);
+            if (st == SRP_DL_OK) {
+                m->item = i;
+                nmsg++;
+                continue;
+            }
+            if (st == SRP_DL_DUPLICATE) continue;
+        }
+        up_index[kept] = i;
+        up_kind[kept++] = up_kind[j];
+    }
+    *n_up = kept;
+    return nmsg;
+}
+
+void srp_dl_counters(const srp_deliver *dl, uint64_t out[SRP_DLC_COUNT]) {
+    memcpy(out, dl->counters, sizeof dl->counters);
+}
