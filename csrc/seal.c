@@ -114,7 +114,7 @@ void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, 
     crypto_generichash_final(&st, out, 32);
 }
 
-void srp_env_node(const uint8_t *left, const uint8_t *right, uint8_t out[32]) {
+void srp_env_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]) {
     uint8_t in[65];
     in[0] = 0x01;
     memcpy(in + 1, left, 32);

@@ -67,6 +67,17 @@ cdef extern from "deliver.h" nogil:
                        uint8_t *arena)
     void srp_dl_counters(const srp_deliver *dl, uint64_t *out)
 
+cdef extern from "Python.h":
+    object PyList_New(Py_ssize_t n)
+    void PyList_SET_ITEM(object lst, Py_ssize_t i, object item)
+    void Py_INCREF(object o)
+
+
+cdef inline void _set(list lst, Py_ssize_t i, object item):
+    Py_INCREF(item)  # PyList_SET_ITEM steals a reference
+    PyList_SET_ITEM(lst, i, item)
+
+
 ADDR_BYTES = SRP_DP_ADDR_BYTES
 RUN_MIN = SRP_DP_RUN_MIN
 UP_CONTROL = SRP_DP_UP_CONTROL
@@ -216,32 +227,37 @@ cdef class DataPlane:
     def messages(self) -> tuple:
         """The messages of the last batch that C opened and verified, as columns:
         (subs, ids, payloads, authors, previous_ids, clocks, hops): subs[k] indexes the last
-        ``set_keys`` table; ids are packetIds (message ids); authors are Ed25519 public keys.
-        Equal authors and previous ids of neighbouring messages share one bytes object."""
+        ``set_keys`` table (``subs`` is an int when every message has the same one); ids are
+        packetIds (message ids); authors are Ed25519 public keys. Equal authors and previous
+        ids of neighbouring messages share one bytes object."""
         cdef Py_ssize_t k, n = self.n_msgs
         cdef srp_dl_msg *m
         cdef const uint8_t *slot
         cdef const uint8_t *last_author = NULL
         cdef const uint8_t *last_prev = NULL
-        cdef list subs = [], ids = [], payloads = [], authors = [], prevs = [], clocks = [], hops = []
+        cdef uint16_t sub0 = self._msgs[0].sub if n else 0
+        cdef bint one_sub = True
+        cdef list ids = PyList_New(n), payloads = PyList_New(n), authors = PyList_New(n)
+        cdef list prevs = PyList_New(n), clocks = PyList_New(n), hops = PyList_New(n)
         author = prev = None
         for k in range(n):
             m = &self._msgs[k]
             slot = self._arenap + k * SRP_DL_PLAIN_BYTES
-            subs.append(m.sub)
-            ids.append(PyBytes_FromStringAndSize(<char *>self._idp + 32 * m.item, 32))
-            payloads.append(PyBytes_FromStringAndSize(<char *>slot + m.payload_off,
-                                                      m.payload_len))
+            one_sub = one_sub and m.sub == sub0
+            _set(ids, k, PyBytes_FromStringAndSize(<char *>self._idp + 32 * m.item, 32))
+            _set(payloads, k, PyBytes_FromStringAndSize(<char *>slot + m.payload_off,
+                                                        m.payload_len))
             if last_author == NULL or memcmp(last_author, slot + m.author_off, 32) != 0:
                 author = PyBytes_FromStringAndSize(<char *>slot + m.author_off, 32)
             last_author = slot + m.author_off
-            authors.append(author)
+            _set(authors, k, author)
             if last_prev == NULL or memcmp(last_prev, m.previous, 32) != 0:
                 prev = PyBytes_FromStringAndSize(<char *>m.previous, 32)
             last_prev = m.previous
-            prevs.append(prev)
-            clocks.append(m.clock)
-            hops.append(m.hops)
+            _set(prevs, k, prev)
+            _set(clocks, k, m.clock)
+            _set(hops, k, m.hops)
+        subs = sub0 if one_sub else [self._msgs[k].sub for k in range(n)]
         return subs, ids, payloads, authors, prevs, clocks, hops
 
     def message_item(self, Py_ssize_t k) -> int:

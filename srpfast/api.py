@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
+from srpfast._events import decode_events as _decode_events
 from srpfast._udp import UDPSocket
 from srpfast.constants import ZERO32
 from srpfast.control import events as ev
@@ -49,6 +50,22 @@ def encode_event(name: str, value: Any) -> bytes:
     return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
 
 
+_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads ends in
+
+
+def _json_value(body: bytes) -> Any:
+    """json.loads for one event value, ~10x cheaper per value: the C scanner directly, with
+    json.loads (same result or the same error) only for what the scanner alone does not
+    take (surrounding whitespace, invalid text). Values are UTF-8, as RFC 8259 8.1 asks and
+    encode_event writes them."""
+    text = body.decode()
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
 def decode_event(payload: bytes) -> tuple[str, Any]:
     try:
         n = payload[0]
@@ -60,9 +77,9 @@ def decode_event(payload: bytes) -> tuple[str, Any]:
         if kind == KIND_BYTES:
             return name, bytes(body)
         if kind == KIND_JSON:
-            return name, json.loads(body)
+            return name, _json_value(body)
         raise ValueError(f"kind {kind}")
-    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+    except (IndexError, ValueError, RecursionError) as exc:
         raise MalformedPacket("event", str(exc)) from None
 
 
@@ -109,33 +126,11 @@ class Metas(Sequence[Meta]):
 
 def decode_events(payloads: list[bytes]) -> tuple[dict[str, tuple[list[int], list[Any]]], int]:
     """Decode many event payloads at once: ({name: (positions, values)}, undecodable count).
-    The same format as decode_event, grouped by name in arrival order."""
-    groups: dict[bytes, tuple[list[int], list[Any]]] = {}
-    bad = 0
-    loads = json.loads
-    for k, payload in enumerate(payloads):
-        try:
-            n = payload[0]
-            raw = payload[1:1 + n]
-            kind = payload[1 + n]
-            if n == 0:
-                raise ValueError("empty name")
-            if kind == KIND_JSON:
-                value = loads(payload[2 + n:])
-            elif kind == KIND_BYTES:
-                value = payload[2 + n:]
-            else:
-                raise ValueError(f"kind {kind}")
-        except (IndexError, ValueError, UnicodeDecodeError):
-            bad += 1
-            continue
-        group = groups.get(raw)
-        if group is None:
-            group = groups[raw] = ([], [])
-        group[0].append(k)
-        group[1].append(value)
+    The same format and results as decode_event, grouped by name in arrival order; the loop
+    runs in C (srpfast/_events.pyx)."""
+    raw_groups, bad = _decode_events(payloads, _scan_json, json.loads)
     out = {}
-    for raw, group in groups.items():
+    for raw, group in raw_groups.items():
         try:
             out[raw.decode()] = group
         except UnicodeDecodeError:

@@ -179,8 +179,8 @@ class Replication:
     def on_messages(self, columns: tuple, keyed: list[bytes], now: float) -> None:
         """Whole messages the C data plane cached, forwarded, opened and verified in one
         receive batch (DataPlane.messages(): subs, ids, payloads, authors, previous ids,
-        clocks, hops; subs index ``keyed``). What is left is per-message bookkeeping, kept
-        to a dict test or two each: skip what was delivered before (a message whose cached
+        clocks, hops; subs indexes ``keyed``, one int when all share it). What is left is
+        per-message bookkeeping, kept to a dict test or two each: skip what was delivered before (a message whose cached
         copy expired and came again), hold what waits for its predecessor (SPEC 6 ordering,
         as _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
         event per subcluster."""
@@ -200,36 +200,41 @@ class Replication:
         seen = self.delivered.members
         hold = cfg.order_wait > 0
         kept: list[int] = []
+        ready = ZERO32  # the last previousId found delivered (neighbours share the object)
         for k in range(n):
             mid = ids[k]
             if mid in seen:
                 p.count("deliver.duplicate")
                 continue
             prev = prevs[k]
-            if hold and prev != ZERO32 and prev not in seen and self.held_count < cfg.order_held:
-                event = Delivered(keyed[subs[k]], mid, payloads[k], authors[k], clocks[k], prev,
-                                  hops[k])
-                self.held.setdefault(prev, []).append(_Held(event.subcluster_id, event,
-                                                            now + cfg.order_wait))
-                self.held_count += 1
-                self.want(prev, now)
-                p.count("deliver.held")
-                continue
+            if prev is not ready:
+                if hold and prev != ZERO32 and prev not in seen \
+                        and self.held_count < cfg.order_held:
+                    sub_id = keyed[subs if type(subs) is int else subs[k]]
+                    event = Delivered(sub_id, mid, payloads[k], authors[k], clocks[k], prev,
+                                      hops[k])
+                    self.held.setdefault(prev, []).append(_Held(sub_id, event,
+                                                                now + cfg.order_wait))
+                    self.held_count += 1
+                    self.want(prev, now)
+                    p.count("deliver.held")
+                    continue
+                ready = prev
             seen[mid] = None
             kept.append(k)
         self.delivered.trim()
         if not kept:
             return
         p.count("deliver.messages", len(kept))
-        first = subs[kept[0]]
-        groups = [kept] if subs.count(first) == n else \
-            [[k for k in kept if subs[k] == s] for s in sorted({subs[k] for k in kept})]
-        for group in groups:
+        if type(subs) is int:
+            groups = [(subs, kept)]
+        else:
+            groups = [(s, [k for k in kept if subs[k] == s]) for s in sorted({subs[k] for k in kept})]
+        for sub, group in groups:
             if len(group) == n:
-                p.emit(DeliveredBatch(keyed[subs[group[0]]], ids, payloads, authors, clocks,
-                                      prevs, hops))
+                p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
             else:
-                p.emit(DeliveredBatch(keyed[subs[group[0]]], [ids[k] for k in group],
+                p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
                                       [payloads[k] for k in group],
                                       [authors[k] for k in group], [clocks[k] for k in group],
                                       [prevs[k] for k in group], [hops[k] for k in group]))
