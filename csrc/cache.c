@@ -408,11 +408,21 @@ int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t 
     return insert_core(c, frame, id, 0, source_key, expires, member, &slot);
 }
 
+uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d) {
+    uint64_t fp = srp_seen_key(c->seen, d);
+    srp_seen_prefetch(c->seen, fp);
+    return fp;
+}
+
 int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp_out,
                         uint8_t *id_out) {
-    uint64_t fp = srp_seen_key(c->seen, d);
+    *fp_out = srp_seen_key(c->seen, d);
+    return srp_cache_prefilter_key(c, d, now, *fp_out, id_out);
+}
+
+int srp_cache_prefilter_key(srp_cache *c, const uint8_t *d, double now, uint64_t fp,
+                            uint8_t *id_out) {
     uint32_t hint;
-    *fp_out = fp;
     if (!srp_seen_check_and_add(c->seen, fp, now, &hint)) return 0;
     if (hint == SRP_SEEN_VARIANT) {
         /* This exact copy was already seen as a variant (never cached, so there is nothing

@@ -95,6 +95,11 @@ int srp_cache_offer(srp_cache *c, const uint8_t *d, size_t n, uint64_t source_ke
  * srp_cache_insert_fp then takes with the computed id. d must be a valid frame. */
 int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp_out,
                         uint8_t *id_out);
+/* srp_cache_prefilter split once more for batches: the filter key of d (its pre-filter
+ * bucket is prefetched), then the check with that key. */
+uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d);
+int srp_cache_prefilter_key(srp_cache *c, const uint8_t *d, double now, uint64_t fp,
+                            uint8_t *id_out);
 int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,
                         uint64_t source_key, double now, int member);
 /* srp_cache_offer over count datagrams every `stride` bytes of buf with sizes lens (NULL: all

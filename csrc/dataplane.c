@@ -235,8 +235,8 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
     uint32_t need[DP_CHUNK];
     for (size_t base = 0; base < count; base += DP_CHUNK) {
         size_t m = count - base < DP_CHUNK ? count - base : DP_CHUNK, nneed = 0;
-        /* Pass 1: validate; control packets go up; PUBLISH duplicates die in the pre-filter
-         * before any SHA-256 (SPEC 6: gossip delivers most packets several times). */
+        /* Pass 1: validate; control packets go up; each PUBLISH gets its pre-filter key,
+         * and the filter's bucket is prefetched for pass 1b. */
         for (size_t j = 0; j < m; j++) {
             size_t i = base + j;
             const uint8_t *d = buf + i * stride;
@@ -247,11 +247,19 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             state[j] = ST_DROP;
             if (v != SRP_OK) continue;
             if (d[SRP_OFF_TYPE] != 5 /* PUBLISH */) { state[j] = ST_CONTROL; continue; }
-            if (srp_cache_prefilter(dp->cache, d, now, &fps[j], ids + 32 * i)) {
+            fps[j] = srp_cache_filter_key(dp->cache, d);
+            state[j] = ST_NEW;
+        }
+        /* Pass 1b: PUBLISH duplicates die in the pre-filter before any SHA-256 (SPEC 6:
+         * gossip delivers most packets several times). */
+        for (size_t j = 0; j < m; j++) {
+            if (state[j] != ST_NEW) continue;
+            size_t i = base + j;
+            if (srp_cache_prefilter_key(dp->cache, buf + i * stride, now, fps[j], ids + 32 * i)) {
                 dp->counters[SRP_DPC_DUPLICATE]++;
+                state[j] = ST_DROP;
                 continue;
             }
-            state[j] = ST_NEW;
             need[nneed++] = (uint32_t)j;
         }
         /* Pass 2: packetIds two at a time (SHA-NI is latency-bound per stream). */

@@ -310,6 +310,9 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
                    srp_dl_msg *msgs, uint8_t *arena) {
     size_t kept = 0, nmsg = 0, n = *n_up;
+    for (size_t j = 0; j < n; j++) /* the delivered-id table is large: load buckets early */
+        if (up_kind[j] == deliver_kind)
+            __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
     for (size_t j = 0; j < n; j++) {
         uint32_t i = up_index[j];
         if (up_kind[j] == deliver_kind && dl->nsubs) {

@@ -74,6 +74,10 @@ static uint32_t generation(const srp_seen *s, double now) {
     return (uint32_t)g + 1;
 }
 
+void srp_seen_prefetch(const srp_seen *s, uint64_t key) {
+    __builtin_prefetch(s->slots + (size_t)(key & s->bucket_mask) * SRP_SEEN_WAYS, 1, 1);
+}
+
 int srp_seen_check_and_add(srp_seen *s, uint64_t key, double now, uint32_t *value) {
     uint32_t gen = generation(s, now);
     seen_slot *b = s->slots + (size_t)(key & s->bucket_mask) * SRP_SEEN_WAYS;

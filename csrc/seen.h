@@ -29,6 +29,10 @@ size_t srp_seen_bytes_for(unsigned log2_slots);
 /* The filter key of one 1158-byte frame (immutable bytes only, seeded XXH3-64). */
 uint64_t srp_seen_key(const srp_seen *s, const uint8_t *frame);
 
+/* Start loading the bucket of key into the CPU cache (a batch computes every key first, then
+ * checks: the table is far larger than the caches, so each check is otherwise a miss). */
+void srp_seen_prefetch(const srp_seen *s, uint64_t key);
+
 /* Seeded XXH3-64 of any bytes (used for source keys and table hashing). */
 uint64_t srp_hash64(const void *data, size_t len, uint64_t seed);
 
