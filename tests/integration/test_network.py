@@ -56,6 +56,34 @@ def test_twenty_peers_three_subclusters_members_only(run):
     run(scenario(), timeout=90)
 
 
+def test_emit_many_reaches_batch_and_message_handlers_once_each(run):
+    async def scenario():
+        key = srpfast.create_shared_key(b"bulk")
+        async with mesh(2) as (a, b):
+            sa, sb = await a.subcluster(shared_key=key), await b.subcluster(shared_key=key)
+            assert await wait_for(lambda: b.identity.peer_id in sa.peers)
+            batches, singles, metas = [], [], []
+
+            def on_values(values, ms):
+                batches.append(list(values))
+                metas.extend(ms[:])
+
+            sb.on_batch("n", on_values)
+            sb.on("n", lambda v, m: singles.append(v))
+            values = [{"k": k} for k in range(150)] + [b"raw"]
+            ids = sa.emit_many("n", values)
+            assert await wait_for(lambda: len(singles) == len(values))
+            await asyncio.sleep(0.2)  # and nothing twice
+            got = [v for batch in batches for v in batch]
+            assert sorted(map(repr, got)) == sorted(map(repr, values)) == sorted(map(repr,
+                                                                                   singles))
+            assert len(batches) < len(values)  # delivered in batches, not one call each
+            assert {m.author for m in metas} == {a.identity.peer_id}
+            assert sorted(m.packet_id for m in metas) == sorted(ids)
+            assert b.metrics()["dataplane.deliver.ok"] >= len(values)
+    run(scenario())
+
+
 def test_join_and_leave_events_fire_exactly_once(run):
     async def scenario():
         key = srpfast.create_shared_key(b"membership")

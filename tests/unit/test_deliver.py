@@ -1,0 +1,174 @@
+"""Member delivery in C (csrc/deliver.c through DataPlane.set_keys / messages()): whole
+messages of our subclusters are opened and verified in the data plane call; everything else
+stays on the hand-up list for the control plane."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from srpfast import constants as C
+from srpfast._dataplane import UP_DELIVER, UP_VARIANT, DataPlane
+from srpfast.config import Config
+from srpfast.control.nonces import seal_synthetic
+from srpfast.crypto import (create_cluster_id, create_identity, create_shared_key,
+                            header_context, make_envelopes)
+from srpfast.engine import Peer
+from srpfast.frame import encode, packet_id
+
+CLUSTER = create_cluster_id(b"deliver tests")
+KEY = create_shared_key(b"deliver subcluster")
+
+
+def author_frames(count: int, batch: int, payload=lambda k: b"m%d" % k, seed: int = 1,
+                  identity=None) -> tuple[list[bytes], bytes, Peer]:
+    """Sealed one-frame PUBLISH messages from a real Peer's publish path: (frames, sub id,
+    author peer)."""
+    pub = Peer(identity or create_identity(bytes([seed]) * 32), Config(), now=0.0,
+               rng=random.Random(seed))
+    sub_id = pub.join(CLUSTER, KEY, now=0.0)
+    pub.table.upsert(b"\x02" * 32, ("127.0.0.1", 9), 2, 0.0)  # a next hop to hand frames to
+    pub.datagrams_to_send()
+    frames = []
+    for i in range(0, count, batch):
+        pub.publish_many(sub_id, [payload(k) for k in range(i, min(i + batch, count))], now=0.0)
+        frames += [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH]
+    assert len(frames) == count
+    return frames, sub_id, pub
+
+
+def member_plane(max_batch: int = 64) -> tuple[DataPlane, Peer, bytes]:
+    member = Peer(create_identity(b"\x55" * 32), Config(), now=0.0)
+    sub_id = member.join(CLUSTER, KEY, now=0.0)
+    sub = member.membership.subs[sub_id]
+    dp = DataPlane(member.cache, max_batch=max_batch)
+    dp.set_membership([sub.tag], [sub_id])
+    dp.set_keys([sub_id], [sub.tag], [sub.key])
+    return dp, member, sub_id
+
+
+def run(dp: DataPlane, frames: list[bytes]) -> tuple[tuple, list[tuple[int, int]]]:
+    dp.process(b"".join(frames), len(frames), now=1.0)
+    return dp.messages(), [dp.up(j) for j in range(dp.n_up)]
+
+
+def test_a_batch_of_messages_is_delivered_in_c_with_one_signature_check() -> None:
+    frames, sub_id, pub = author_frames(60, 60)
+    dp, _, _ = member_plane()
+    (subs, ids, payloads, authors, prevs, clocks, hops), up = run(dp, frames)
+    assert up == []  # nothing left for the control plane
+    assert subs == 0 and payloads == [b"m%d" % k for k in range(60)]
+    assert ids == [packet_id(f) for f in frames]
+    assert set(authors) == {pub.peer_id} and set(prevs) == {C.ZERO32}
+    assert clocks == [int.from_bytes(f[8:12], "big") for f in frames] and hops == [0] * 60
+    c = dp.counters()
+    assert c["deliver.ok"] == 60 and c["deliver.sig_checked"] == 1
+    assert c["deliver.sig_cached"] == 0  # the rest stopped at verified tree nodes
+    assert dp.message_item(59) == 59
+
+
+def test_single_signature_messages_and_both_orders_of_a_batch() -> None:
+    frames, _, _ = author_frames(8, 1)
+    dp, _, _ = member_plane()
+    (_, _, payloads, *_), up = run(dp, frames)
+    assert payloads == [b"m%d" % k for k in range(8)] and up == []
+    assert dp.counters()["deliver.sig_checked"] == 8
+    frames, _, _ = author_frames(40, 40, seed=2)
+    dp, _, _ = member_plane()
+    (_, _, payloads, *_), _ = run(dp, frames[::-1])
+    assert payloads == [b"m%d" % k for k in range(40)][::-1]
+    assert dp.counters()["deliver.sig_checked"] == 1
+
+
+def _with_plain(frame: bytes, edit) -> bytes:
+    """Open a sealed frame, edit its plaintext (an author envelope) and seal it again with
+    the subcluster key: a member forging inside a correct seal."""
+    from srpfast.crypto import open_frame, publish_key
+    key = publish_key(KEY)
+    plain = edit(bytearray(open_frame(key, frame)))
+    fresh = encode(type=C.PUBLISH, message=bytes(plain), cluster=frame[22:38],
+                   to=frame[38:70], previous_id=frame[70:102], clock=int.from_bytes(
+                       frame[8:12], "big"))
+    return seal_synthetic(key, fresh)
+
+
+def test_what_fails_in_c_stays_with_the_control_plane() -> None:
+    frames, _, _ = author_frames(4, 4)
+    tampered = bytearray(frames[0])
+    tampered[200] ^= 1  # ciphertext: the seal does not open
+    bad_sig = _with_plain(frames[1], lambda p: p[:37] + bytes([p[37] ^ 1]) + p[38:])
+    bad_env = _with_plain(frames[2], lambda p: b"\x09" + p[1:])  # unknown envelope version
+    dp, _, _ = member_plane()
+    (_, _, payloads, *_), up = run(dp, [bytes(tampered), bad_sig, bad_env, frames[3]])
+    assert payloads == [b"m3"]
+    assert up == [(0, UP_DELIVER), (1, UP_DELIVER), (2, UP_DELIVER)]
+    c = dp.counters()
+    assert (c["deliver.seal"], c["deliver.signature"], c["deliver.envelope"]) == (1, 1, 1)
+
+
+def test_known_tree_nodes_never_vouch_for_another_author() -> None:
+    """After a genuine batch, its tree nodes are remembered as (author, count, level, pos):
+    the same leaf and path under another author's name must still need that author's
+    signature over the root, which it does not have."""
+    frames, _, pub = author_frames(8, 8)
+    dp, _, _ = member_plane()
+    run(dp, frames[:4])
+    mallory = create_identity(b"\x66" * 32)
+    claimed = _with_plain(frames[4], lambda p: p[:5] + mallory.public_key + p[37:])
+    (_, _, _, authors, *_), up = run(dp, [claimed, frames[5]])
+    assert authors == [pub.peer_id] and up == [(0, UP_DELIVER)]
+    assert dp.counters()["deliver.signature"] == 1
+
+
+def test_a_context_or_index_change_breaks_the_path() -> None:
+    frames, _, _ = author_frames(8, 8)
+    dp, _, _ = member_plane()
+    run(dp, frames[:2])
+    wrong_index = _with_plain(frames[2], lambda p: p[:3] + (5).to_bytes(2, "big") + p[5:])
+    (_, _, payloads, *_), up = run(dp, [wrong_index, frames[3]])
+    assert payloads == [b"m3"] and up == [(0, UP_DELIVER)]
+
+
+def test_fragments_and_variants_go_up() -> None:
+    pub = Peer(create_identity(b"\x07" * 32), Config(), now=0.0)
+    sid = pub.join(CLUSTER, KEY, now=0.0)
+    pub.table.upsert(b"\x02" * 32, ("127.0.0.1", 9), 2, 0.0)
+    pub.datagrams_to_send()
+    pub.publish(sid, b"y" * 3000, now=0.0)
+    fragments = [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH]
+    assert len(fragments) == 4
+    dp, _, _ = member_plane()
+    (_, ids, *_), up = run(dp, fragments)
+    assert ids == [] and [k for _, k in up] == [UP_DELIVER] * 4
+    assert dp.counters()["deliver.fragment"] == 4
+    frames, _, _ = author_frames(2, 2, seed=4)
+    variant = bytearray(frames[0])
+    variant[8:12] = (999).to_bytes(4, "big")  # another copy of one packetId
+    (_, ids, *_), up = run(dp, [frames[0], bytes(variant)])
+    assert ids == [packet_id(frames[0])] and up == [(1, UP_VARIANT)]
+
+
+def test_keys_off_hands_everything_up_and_too_many_keys_is_an_error() -> None:
+    frames, _, _ = author_frames(3, 3)
+    dp, _, _ = member_plane()
+    dp.set_keys([], [], [])
+    (_, ids, *_), up = run(dp, frames)
+    assert ids == [] and up == [(i, UP_DELIVER) for i in range(3)]
+    from srpfast.errors import ArgumentError
+    with pytest.raises(ArgumentError, match="one 32-byte id"):
+        dp.set_keys([b"\x01" * 32], [b"\x02" * 16], [])
+    with pytest.raises(ArgumentError, match="at most"):
+        dp.set_keys([b"\x01" * 32] * 65, [b"\x02" * 16] * 65, [b"\x03" * 32] * 65)
+
+
+def test_a_message_is_delivered_once_even_after_its_cached_copy_is_gone() -> None:
+    frames, _, _ = author_frames(5, 5)
+    dp, member, _ = member_plane()
+    (_, ids, *_), _ = run(dp, frames)
+    assert len(ids) == 5
+    for pid in ids[:3]:
+        member.cache.remove(pid)  # evicted: the cache no longer recognises them
+    (_, again, *_), up = run(dp, frames)
+    assert again == [] and up == []
+    c = dp.counters()
+    assert c["deliver.duplicate"] == 3 and c["duplicate"] == 2  # 3 in C delivery, 2 cached
