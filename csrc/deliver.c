@@ -271,12 +271,11 @@ static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t 
         len > SRP_SEAL_OVERHEAD + SRP_DL_PLAIN_BYTES)
         return SRP_DL_SEAL;
     uint8_t ad[SRP_SEAL_AD_BYTES];
-    unsigned long long plen = 0;
+    size_t plen = len - SRP_SEAL_OVERHEAD;
     const uint8_t *m = d + SRP_OFF_MESSAGE;
     srp_seal_ad(d, ad);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, m + SRP_SEAL_NONCE_BYTES,
-                                                   len - SRP_SEAL_NONCE_BYTES, ad,
-                                                   SRP_SEAL_AD_BYTES, m, dl->subs[s].key) != 0)
+    if (srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad, SRP_SEAL_AD_BYTES, m,
+                         dl->subs[s].key) != 0)
         return SRP_DL_SEAL;
     /* The header context the author signed (sealing.header_context): cluster ‖ to ‖
      * previousId (contiguous in the header) ‖ clock. */
@@ -285,7 +284,7 @@ static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t 
     memcpy(ctx + 80, d + SRP_OFF_CLOCK, 4);
     const uint8_t *author, *payload;
     size_t payload_len;
-    int st = verify_envelope(dl, plain, (size_t)plen, ctx, &author, &payload, &payload_len);
+    int st = verify_envelope(dl, plain, plen, ctx, &author, &payload, &payload_len);
     if (st != SRP_DL_OK) return st;
     msg->clock = srp_be32(d + SRP_OFF_CLOCK);
     msg->sub = (uint16_t)s;

@@ -39,6 +39,44 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce) 
     return SRP_SEAL_OK;
 }
 
+int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
+    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), rounded up to 256 bytes. Frames
+     * carry at most 1024 - 40 bytes of ciphertext: 17 blocks, 1280 bytes of keystream. */
+    uint8_t ks[1280] __attribute__((aligned(64)));
+    uint8_t subkey[32], nonce12[12] = {0}, tag[16], lens[16];
+    static const uint8_t zeros[16];
+    if (ctlen > sizeof ks - 64)
+        goto libsodium; /* longer than any frame: the plain library call */
+    size_t need = 64 + ctlen, n = (need + 255) & ~(size_t)255;
+    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    memcpy(nonce12 + 4, nonce + 16, 8);
+    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    crypto_onetimeauth_poly1305_state st;
+    crypto_onetimeauth_poly1305_init(&st, ks);
+    crypto_onetimeauth_poly1305_update(&st, ad, adlen);
+    crypto_onetimeauth_poly1305_update(&st, zeros, (16 - adlen) & 15);
+    crypto_onetimeauth_poly1305_update(&st, ct, ctlen);
+    crypto_onetimeauth_poly1305_update(&st, zeros, (16 - ctlen) & 15);
+    for (int i = 0; i < 8; i++) {
+        lens[i] = (uint8_t)((uint64_t)adlen >> (8 * i));
+        lens[8 + i] = (uint8_t)((uint64_t)ctlen >> (8 * i));
+    }
+    crypto_onetimeauth_poly1305_update(&st, lens, 16);
+    crypto_onetimeauth_poly1305_final(&st, tag);
+    int bad = crypto_verify_16(tag, ct + ctlen);
+    if (bad == 0)
+        for (size_t i = 0; i < ctlen; i++) m[i] = ct[i] ^ ks[64 + i];
+    sodium_memzero(ks, n);
+    sodium_memzero(subkey, sizeof subkey);
+    sodium_memzero(&st, sizeof st);
+    return bad ? -1 : 0;
+libsodium:;
+    unsigned long long mlen;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, ct, ctlen + 16, ad, adlen,
+                                                      nonce, key);
+}
+
 int srp_open_frame(const uint8_t key[32], uint8_t *frame) {
     uint8_t ad[SRP_SEAL_AD_BYTES];
     /* libsodium zeroes its output on a failed decrypt, so decrypt beside the frame: a frame
@@ -50,9 +88,9 @@ int srp_open_frame(const uint8_t key[32], uint8_t *frame) {
     if (!(frame[SRP_OFF_FLAGS] & SRP_FLAG_SEALED)) return SRP_SEAL_NOT_SEALED;
     if (len < SRP_SEAL_OVERHEAD || len > SRP_MESSAGE_BYTES) return SRP_SEAL_BAD_LENGTH;
     srp_seal_ad(frame, ad);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, m + SRP_SEAL_NONCE_BYTES,
-                                                   len - SRP_SEAL_NONCE_BYTES, ad,
-                                                   SRP_SEAL_AD_BYTES, m, key) != 0)
+    plen = len - SRP_SEAL_OVERHEAD;
+    if (srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, (size_t)plen, ad, SRP_SEAL_AD_BYTES, m,
+                         key) != 0)
         return SRP_SEAL_FORGED;
     memcpy(m, plain, (size_t)plen);
     memset(m + plen, 0, SRP_MESSAGE_BYTES - (size_t)plen);
