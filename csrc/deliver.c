@@ -7,6 +7,7 @@
 
 #include "frame.h"
 #include "seal.h"
+#include "seen.h"
 
 #define DONE_WAYS 8
 
@@ -147,10 +148,11 @@ static int root_authentic(srp_deliver *dl, const uint8_t *author, unsigned count
     return 1;
 }
 
-/* Delivered ids. A packetId is a SHA-256 output: its first 8 bytes, keyed by the secret
- * seed (never 0: 0 marks an empty way), are the digest; nobody can aim one at another's id. */
+/* Delivered ids: a keyed 64-bit hash of the whole packetId (XXH3 with the secret seed; never
+ * 0, which marks an empty way). Without the seed nobody can find an id whose digest equals
+ * another's; by chance it takes ~2^64 ids. */
 static uint64_t done_key(const srp_deliver *dl, const uint8_t *id) {
-    uint64_t k = load64(id) ^ dl->seed;
+    uint64_t k = srp_hash64(id, 32, dl->seed);
     return k ? k : 1;
 }
 
@@ -258,7 +260,9 @@ static int find_sub(srp_deliver *dl, const uint8_t *frame) {
     return -1;
 }
 
-static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t *plain) {
+/* Open the seal of a whole one-frame message into plain: SRP_DL_OK with *sub and *plen set,
+ * or SRP_DL_FRAGMENT / SRP_DL_NO_KEY / SRP_DL_SEAL. */
+static int open_seal(srp_deliver *dl, const uint8_t *d, uint8_t *plain, int *sub, size_t *plen) {
     static const uint8_t zero32[32];
     /* A whole message: first frame, no MORE flag, no successor (fragments.py's rule). */
     if (srp_be16(d + SRP_OFF_INDEX) != 0 || (d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) ||
@@ -271,12 +275,21 @@ static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t 
         len > SRP_SEAL_OVERHEAD + SRP_DL_PLAIN_BYTES)
         return SRP_DL_SEAL;
     uint8_t ad[SRP_SEAL_AD_BYTES];
-    size_t plen = len - SRP_SEAL_OVERHEAD;
     const uint8_t *m = d + SRP_OFF_MESSAGE;
     srp_seal_ad(d, ad);
-    if (srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad, SRP_SEAL_AD_BYTES, m,
+    *plen = len - SRP_SEAL_OVERHEAD;
+    if (srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, *plen, ad, SRP_SEAL_AD_BYTES, m,
                          dl->subs[s].key) != 0)
         return SRP_DL_SEAL;
+    *sub = s;
+    return SRP_DL_OK;
+}
+
+static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t *plain) {
+    int s;
+    size_t plen;
+    int st = open_seal(dl, d, plain, &s, &plen);
+    if (st != SRP_DL_OK) return st;
     /* The header context the author signed (sealing.header_context): cluster ‖ to ‖
      * previousId (contiguous in the header) ‖ clock. */
     uint8_t ctx[SRP_ENV_CTX_BYTES];
@@ -284,7 +297,7 @@ static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t 
     memcpy(ctx + 80, d + SRP_OFF_CLOCK, 4);
     const uint8_t *author, *payload;
     size_t payload_len;
-    int st = verify_envelope(dl, plain, plen, ctx, &author, &payload, &payload_len);
+    st = verify_envelope(dl, plain, plen, ctx, &author, &payload, &payload_len);
     if (st != SRP_DL_OK) return st;
     msg->clock = srp_be32(d + SRP_OFF_CLOCK);
     msg->sub = (uint16_t)s;
@@ -299,8 +312,20 @@ static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t 
 
 int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
                     srp_dl_msg *msg, uint8_t *plain) {
-    int st = done_has(dl, id) ? SRP_DL_DUPLICATE : open_one(dl, frame, msg, plain);
-    if (st == SRP_DL_OK) done_add(dl, id);
+    int st;
+    if (done_has(dl, id)) {
+        /* Delivered before, and cached again (its copy had left the cache). The packetId does
+         * not cover every header field (SPEC 9.1): a copy a relay altered is cached under the
+         * same id. Only a copy that opens is a plain repeat; one that does not goes up so the
+         * control plane evicts it from the cache. */
+        int s;
+        size_t plen;
+        st = open_seal(dl, frame, plain, &s, &plen);
+        if (st == SRP_DL_OK) st = SRP_DL_DUPLICATE;
+    } else {
+        st = open_one(dl, frame, msg, plain);
+        if (st == SRP_DL_OK) done_add(dl, id);
+    }
     dl->counters[st]++;
     return st;
 }

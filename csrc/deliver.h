@@ -29,7 +29,7 @@ enum srp_dl_status {
     SRP_DL_ENVELOPE,       /* malformed author envelope */
     SRP_DL_SIGNATURE,      /* the batch signature does not verify */
     SRP_DL_DUPLICATE,      /* delivered before (its cached copy was evicted and it came
-                            * again): dropped here, before any crypto, never handed up */
+                            * again) and this copy opens: dropped, never handed up */
     SRP_DL_STATUSES
 };
 /* Signature work, counted beside the statuses. */
@@ -74,7 +74,8 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
                    srp_dl_msg *msgs, uint8_t *arena);
 
 /* One frame with packetId id: open + verify into plain (SRP_DL_PLAIN_BYTES); fills *msg
- * except item and, on SRP_DL_OK, remembers id as delivered. */
+ * except item and, on SRP_DL_OK, remembers id as delivered. An id delivered before gets
+ * SRP_DL_DUPLICATE if this copy's seal opens (no envelope work), else its failure. */
 int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
                     srp_dl_msg *msg, uint8_t *plain);
 

@@ -47,8 +47,9 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce);
  * keystream for the Poly1305 key AND the whole message comes from ONE keystream call rounded
  * up to the 256-byte chunks libsodium's vector code handles fast: its AEAD pays a slow
  * one-block-at-a-time tail, ~2x the cost for a typical 300-450 byte frame.
- * ct is ctlen bytes of ciphertext followed by the 16-byte tag; m receives ctlen bytes only
- * if the tag verifies. Returns 0, or -1 (tag mismatch, m untouched). */
+ * ct is ctlen bytes of ciphertext followed by the 16-byte tag; m receives ctlen bytes of
+ * plaintext if the tag verifies. Returns 0, or -1 on a tag mismatch (then m holds nothing
+ * of the plaintext: untouched, or zeroed by libsodium for ctlen > 1216, never used). */
 int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
                      size_t adlen, const uint8_t nonce[24], const uint8_t key[32]);
 

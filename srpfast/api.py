@@ -103,6 +103,11 @@ class Meta:
     latency: float | None = None  # set by the demo from its own timestamps, else None
 
 
+def _meta(b: "ev.DeliveredBatch", k: int) -> Meta:
+    return Meta(b.authors[k], b.message_ids[k], b.clocks[k], b.previous_ids[k], b.hops[k],
+                b.subcluster_id)
+
+
 class Metas(Sequence[Meta]):
     """The Meta of each value of a batch (``Subcluster.on_batch``), built when indexed: a
     batch handler that never looks at metadata pays nothing for it."""
@@ -119,9 +124,7 @@ class Metas(Sequence[Meta]):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self._ks)))]
-        k, b = self._ks[i], self._b
-        return Meta(b.authors[k], b.message_ids[k], b.clocks[k], b.previous_ids[k], b.hops[k],
-                    b.subcluster_id)
+        return _meta(self._b, self._ks[i])
 
 
 def decode_events(payloads: list[bytes]) -> tuple[dict[str, tuple[list[int], list[Any]]], int]:
@@ -257,19 +260,26 @@ class Subcluster(Emitter):
                 self._net._api_counters["api.iterator_overflow"] += 1
             queue.put_nowait((value, meta))
 
-    def _deliver_batch(self, name: str, ks: list[int], values: list[Any],
-                       batch: "ev.DeliveredBatch") -> None:
-        metas = Metas(batch, ks)
-        for handler in list(self._batch_handlers.get(name, ())):
-            try:
-                result = handler(values, metas)
-                if asyncio.iscoroutine(result):
-                    _spawn(result, name)
-            except Exception:  # one bad handler must not silence the others or the loop
-                log.exception("batch handler for %r failed", name)
-        if self._handlers.get(name) or self._iterators.get(name):
-            for j, value in enumerate(values):
-                self._deliver(name, value, metas[j])
+    def _deliver_groups(self, groups: dict[str, tuple[list[int], list[Any]]],
+                        batch: "ev.DeliveredBatch") -> None:
+        """Values of one delivered batch, grouped by event name (decode_events): each batch
+        handler once per name; then per-message handlers and iterators one value at a time
+        in arrival order across names (a "create" before its "update")."""
+        singles = [(k, name, value) for name, (ks, values) in groups.items()
+                   if self._handlers.get(name) or self._iterators.get(name)
+                   for k, value in zip(ks, values)]
+        if len(groups) > 1:
+            singles.sort(key=lambda item: item[0])
+        for name, (ks, values) in groups.items():
+            for handler in list(self._batch_handlers.get(name, ())):
+                try:  # (a copy each: a handler that edits its list changes nobody else's)
+                    result = handler(list(values), Metas(batch, ks))
+                    if asyncio.iscoroutine(result):
+                        _spawn(result, name)
+                except Exception:  # one bad handler must not silence the others or the loop
+                    log.exception("batch handler for %r failed", name)
+        for k, name, value in singles:
+            self._deliver(name, value, _meta(batch, k))
 
     def _close_iterators(self) -> None:
         for queues in self._iterators.values():
@@ -380,25 +390,11 @@ class Network(Emitter):
             groups, bad = decode_events(event.payloads)
             if bad:
                 self._api_counters["api.undecodable_event"] += bad
-            for name, (ks, values) in groups.items():
-                sub._deliver_batch(name, ks, values, event)
-        elif isinstance(event, ev.Delivered):
-            sub = self._subclusters.get(event.subcluster_id)
-            if sub is None:
-                return
-            try:
-                name, value = decode_event(event.payload)
-            except MalformedPacket:
-                self._api_counters["api.undecodable_event"] += 1
-                return
-            meta = Meta(event.author, event.message_id, event.clock, event.previous_id,
-                        event.hops, event.subcluster_id)
-            if sub._batch_handlers.get(name):  # batch handlers see single deliveries too
-                sub._deliver_batch(name, [0], [value], ev.DeliveredBatch(
-                    event.subcluster_id, [event.message_id], [event.payload], [event.author],
-                    [event.clock], [event.previous_id], [event.hops]))
-            else:
-                sub._deliver(name, value, meta)
+            sub._deliver_groups(groups, event)
+        elif isinstance(event, ev.Delivered):  # (the control plane's per-frame path)
+            self._on_engine_event(ev.DeliveredBatch(
+                event.subcluster_id, [event.message_id], [event.payload], [event.author],
+                [event.clock], [event.previous_id], [event.hops]))
         elif isinstance(event, ev.StreamData):
             try:
                 name, value = decode_event(event.data)

@@ -77,7 +77,7 @@ class Config:
     reassembly_timeout: float = 60.0
     order_wait: float = 1.0           # hold a message this long for its previousId
     order_held: int = 1024
-    delivered_ids: int = 65536         # (matches seen_ids: a message is delivered once)
+    delivered_ids: int = 65536        # = seen_ids; C delivery keeps its own 2^20 (ENGINE.md)
     query_hops: int = 4
     query_fanout: int = 2
     query_pending: int = 4096         # answer routes (SPEC 9.8), expiring after query_timeout

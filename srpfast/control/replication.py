@@ -200,6 +200,7 @@ class Replication:
         seen = self.delivered.members
         hold = cfg.order_wait > 0
         kept: list[int] = []
+        batch_ids: set[bytes] | None = None
         ready = ZERO32  # the last previousId found delivered (neighbours share the object)
         for k in range(n):
             mid = ids[k]
@@ -216,7 +217,10 @@ class Replication:
                     self.held.setdefault(prev, []).append(_Held(sub_id, event,
                                                                 now + cfg.order_wait))
                     self.held_count += 1
-                    self.want(prev, now)
+                    if batch_ids is None:
+                        batch_ids = set(ids)
+                    if prev not in batch_ids:  # (one later in this batch releases it below)
+                        self.want(prev, now)
                     p.count("deliver.held")
                     continue
                 ready = prev

@@ -172,3 +172,22 @@ def test_a_message_is_delivered_once_even_after_its_cached_copy_is_gone() -> Non
     assert again == [] and up == []
     c = dp.counters()
     assert c["deliver.duplicate"] == 3 and c["duplicate"] == 2  # 3 in C delivery, 2 cached
+
+
+def test_an_altered_copy_of_a_delivered_message_is_not_a_silent_repeat() -> None:
+    """SPEC 9.1 after delivery: the genuine copy left the cache, a relay alters a header field
+    the packetId does not cover and the data plane caches that copy. C must hand it up (the
+    control plane evicts it), not drop it as a repeat of the delivered message."""
+    frames, _, _ = author_frames(1, 1)
+    dp, member, _ = member_plane()
+    (_, [pid], *_), _ = run(dp, frames)
+    member.cache.remove(pid)
+    altered = bytearray(frames[0])
+    altered[8] ^= 0x01  # clock: in the AD, not in the packetId
+    assert packet_id(bytes(altered)) == pid
+    (_, ids, *_), up = run(dp, [bytes(altered)])
+    assert ids == [] and up == [(0, UP_DELIVER)]
+    assert dp.counters()["deliver.seal"] == 1 and dp.counters()["deliver.duplicate"] == 0
+    member.receive_delivered(bytes(altered), ("10.0.0.9", 9), 1.0, False, pid)
+    assert member.cache.get(pid) is None  # evicted by the control plane
+    assert member.counters()["publish.forged_evicted"] == 1

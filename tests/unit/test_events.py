@@ -59,3 +59,21 @@ def test_metas_are_built_when_indexed() -> None:
     assert len(metas) == 1
     assert metas[0] == Meta(b"\x04" * 32, b"\x03" * 32, 8, b"\x00" * 32, 1, b"\x01" * 32)
     assert metas[-1] == metas[0] and metas[:] == [metas[0]] and list(metas) == [metas[0]]
+
+
+def test_message_handlers_see_arrival_order_across_names_and_batch_handlers_copies() -> None:
+    from srpfast.api import Subcluster
+    sub = Subcluster(None, b"\x01" * 32)  # type: ignore[arg-type]
+    seen: list[tuple] = []
+    sub.on("a", lambda v, m: seen.append(("a", v, m.clock)))
+    sub.on("b", lambda v, m: seen.append(("b", v, m.clock)))
+    got: list[list] = []
+    sub.on_batch("a", lambda values, metas: values.clear())  # edits its own copy only
+    sub.on_batch("a", lambda values, metas: got.append((values, [m.clock for m in metas])))
+    payloads = [encode_event("a", 1), encode_event("b", 2), encode_event("a", 3)]
+    batch = DeliveredBatch(b"\x01" * 32, [bytes([i]) * 32 for i in range(3)], payloads,
+                           [b"\x04" * 32] * 3, [10, 11, 12], [b"\x00" * 32] * 3, [0, 0, 0])
+    groups, bad = decode_events(payloads)
+    sub._deliver_groups(groups, batch)
+    assert bad == 0 and seen == [("a", 1, 10), ("b", 2, 11), ("a", 3, 12)]
+    assert got == [([1, 3], [10, 12])]
