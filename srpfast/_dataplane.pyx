@@ -62,9 +62,8 @@ cdef extern from "deliver.h" nogil:
                          const uint8_t *keys)
     size_t srp_dl_nkeys(const srp_deliver *dl)
     size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
-                       uint32_t *up_index,
-                       uint8_t *up_kind, size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs,
-                       uint8_t *arena)
+                       uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                       unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena)
     void srp_dl_counters(const srp_deliver *dl, uint64_t *out)
 
 cdef extern from "Python.h":
@@ -207,8 +206,8 @@ cdef class DataPlane:
                            self._idp)
             if srp_dl_nkeys(self.dl):
                 n_msgs = srp_dl_take(self.dl, &buf[0], <size_t>stride, self._idp, self._upip,
-                                     self._upkp,
-                                     &n_up, SRP_DP_UP_DELIVER, self._msgs, self._arenap)
+                                     self._upkp, &n_up, SRP_DP_UP_DELIVER, self._msgs,
+                                     self._arenap)
         self.n_msgs = n_msgs
         self.n_out = n_out
         self.n_up = n_up
