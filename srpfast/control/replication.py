@@ -185,7 +185,7 @@ class Replication:
         as _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
         event per subcluster."""
         subs, ids, payloads, authors, prevs, clocks, hops = columns
-        p, cfg = self.p, self.p.config
+        p = self.p
         n = len(ids)
         p.count("rx.publish", n)
         p.clock = (max(p.clock, max(clocks)) + n) & 0xFFFFFFFF  # one Lamport tick each
@@ -198,7 +198,6 @@ class Replication:
             for pid in ids:
                 self.wanted.pop(pid)
         seen = self.delivered.members
-        hold = cfg.order_wait > 0
         kept: list[int] = []
         batch_ids: set[bytes] | None = None
         ready = ZERO32  # the last previousId found delivered (neighbours share the object)
@@ -209,19 +208,13 @@ class Replication:
                 continue
             prev = prevs[k]
             if prev is not ready:
-                if hold and prev != ZERO32 and prev not in seen \
-                        and self.held_count < cfg.order_held:
-                    sub_id = keyed[subs if type(subs) is int else subs[k]]
-                    event = Delivered(sub_id, mid, payloads[k], authors[k], clocks[k], prev,
-                                      hops[k])
-                    self.held.setdefault(prev, []).append(_Held(sub_id, event,
-                                                                now + cfg.order_wait))
-                    self.held_count += 1
+                if self._must_wait(prev):
                     if batch_ids is None:
                         batch_ids = set(ids)
-                    if prev not in batch_ids:  # (one later in this batch releases it below)
-                        self.want(prev, now)
-                    p.count("deliver.held")
+                    # (a predecessor later in this batch releases it below: no QUERY for it)
+                    self._hold(Delivered(keyed[subs if type(subs) is int else subs[k]], mid,
+                                         payloads[k], authors[k], clocks[k], prev, hops[k]),
+                               now, ask=prev not in batch_ids)
                     continue
                 ready = prev
             seen[mid] = None
@@ -233,7 +226,8 @@ class Replication:
         if type(subs) is int:
             groups = [(subs, kept)]
         else:
-            groups = [(s, [k for k in kept if subs[k] == s]) for s in sorted({subs[k] for k in kept})]
+            groups = [(s, [k for k in kept if subs[k] == s])
+                      for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
             if len(group) == n:
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
@@ -244,11 +238,8 @@ class Replication:
                                       [prevs[k] for k in group], [hops[k] for k in group]))
         if self.held:  # messages that waited for one of these
             for k in kept:
-                waiting = self.held.pop(ids[k], None)
-                if waiting:
-                    self.held_count -= len(waiting)
-                    for h in waiting:
-                        self._emit(h.event)
+                for event in self._release(ids[k]):
+                    self._emit(event)
 
     def _classify(self, pid: bytes, datagram: bytes) -> bool | None:
         """None for a copy seen before or the very copy we hold; else whether it is a variant:
@@ -324,17 +315,36 @@ class Replication:
             return True
         event = Delivered(sub.subcluster_id, message.id, payload, author, head.clock,
                           message.previous_id, head.hops)
-        prev = message.previous_id
-        if (prev != ZERO32 and prev not in self.delivered and p.config.order_wait > 0
-                and self.held_count < p.config.order_held):
-            self.held.setdefault(prev, []).append(_Held(sub.subcluster_id, event,
-                                                        now + p.config.order_wait))
-            self.held_count += 1
-            self.want(prev, now)
-            p.count("deliver.held")
+        if self._must_wait(message.previous_id):
+            self._hold(event, now)
             return True
         self._emit(event)
         return True
+
+    # ------------------------------------------------------------ ordered delivery (SPEC 6)
+    def _must_wait(self, prev: bytes) -> bool:
+        """Hold a message whose predecessor is not delivered yet (while there is room)."""
+        cfg = self.p.config
+        return (prev != ZERO32 and prev not in self.delivered and cfg.order_wait > 0
+                and self.held_count < cfg.order_held)
+
+    def _hold(self, event: Delivered, now: float, ask: bool = True) -> None:
+        """Keep ``event`` until its predecessor is delivered or order_wait passes; ``ask``:
+        QUERY for the predecessor."""
+        self.held.setdefault(event.previous_id, []).append(
+            _Held(event.subcluster_id, event, now + self.p.config.order_wait))
+        self.held_count += 1
+        if ask:
+            self.want(event.previous_id, now)
+        self.p.count("deliver.held")
+
+    def _release(self, message_id: bytes) -> list[Delivered]:
+        """The held messages that waited for ``message_id``, now free to go."""
+        waiting = self.held.pop(message_id, None)
+        if not waiting:
+            return []
+        self.held_count -= len(waiting)
+        return [h.event for h in waiting]
 
     def _opened(self, sub: "Subscription", fr) -> bytes:
         plain = self._plain.pop(fr.packet_id)
@@ -351,10 +361,7 @@ class Replication:
             self.delivered.add(ev.message_id)
             self.p.emit(ev)
             self.p.count("deliver.messages")
-            waiting = self.held.pop(ev.message_id, None)
-            if waiting:
-                self.held_count -= len(waiting)
-                todo.extend(reversed([h.event for h in waiting]))
+            todo.extend(reversed(self._release(ev.message_id)))
 
     # ------------------------------------------------------------ query / answer
     def want(self, packet_id_: bytes, now: float) -> None:
