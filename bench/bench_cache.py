@@ -18,7 +18,7 @@ import time
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.harness import Row, best_rate, quick_params
+from bench.harness import Row, best_rate, main, quick_params
 from srpfast import _cache
 from srpfast.cache import Cache
 
@@ -159,6 +159,4 @@ def run(quick: bool) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for r in run("--quick" in sys.argv):
-        print(f"{r.group:13} {r.name:75} {r.rate:14,.2f} {r.unit:12} {r.role:6} {r.target} "
-              f"{r.note}")
+    main(run)

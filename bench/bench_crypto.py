@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pysodium  # noqa: E402
 
-from bench.harness import Row, best_rate, quick_params  # noqa: E402
+from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
 from srpfast import _seal, crypto  # noqa: E402
 
 PACKET, HEADER = 1158, 134
@@ -122,6 +122,4 @@ def run(quick: bool) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run("--quick" in sys.argv):
-        print(f"{row.group:10} {row.name:62} {row.rate:12,.0f} {row.unit:6} {row.role:6} "
-              f"{row.target}  {row.note}")
+    main(run)

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bench.harness import Row, quick_params  # noqa: E402
+from bench.harness import Row, main, quick_params  # noqa: E402
 from srpfast import _sha256  # noqa: E402
 from srpfast.config import Config  # noqa: E402
 from srpfast.constants import PACKET_BYTES, PUBLISH  # noqa: E402
@@ -133,6 +133,4 @@ def run(quick: bool) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run("--quick" in sys.argv):
-        print(f"{row.group:14} {row.name:55} {row.rate:14,.0f} {row.unit} {row.role:6} "
-              f"{row.target} {row.note}")
+    main(run)

@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import pycodec  # noqa: E402
-from bench.harness import Row, best_rate, quick_params  # noqa: E402
+from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
 from srpfast import _sha256, frame  # noqa: E402
 
 BATCH = 64
@@ -54,5 +54,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for r in run("--quick" in sys.argv):
-        print(f"{r.name:55s} {r.rate:14,.0f} {r.unit} {r.role}")
+    main(run)

@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.blast import Blaster  # noqa: E402
-from bench.harness import Row  # noqa: E402
+from bench.harness import Row, main  # noqa: E402
 from srpfast import _udp  # noqa: E402
 from srpfast._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
@@ -443,6 +443,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for r in run("--quick" in sys.argv):
-        print(f"{r.group:24s} {r.name:66s} {r.rate:14,.3f} {r.unit:12s} {r.role:5s} "
-              f"{r.target} | {r.note}")
+    main(run)

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import udp_peers  # noqa: E402
 from bench.blast import Blaster  # noqa: E402
-from bench.harness import Row, best_rate, quick_params  # noqa: E402
+from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
 from srpfast import _udp  # noqa: E402
 from srpfast._udp import FRAME_BYTES, UDPSocket  # noqa: E402
 
@@ -149,6 +149,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for r in run("--quick" in sys.argv):
-        print(f"{r.group:36s} {r.name:50s} {r.rate:14,.0f} {r.unit} {r.role:5s} "
-              f"{r.target} {r.note}")
+    main(run)

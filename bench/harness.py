@@ -45,3 +45,12 @@ def best_rate(fn: Callable[[], object], items_per_call: int, *, min_time: float 
 def quick_params(quick: bool) -> dict:
     """Shorter timing for `make test`-style smoke runs of the benches."""
     return {"min_time": 0.05, "repeat": 2} if quick else {"min_time": 0.25, "repeat": 5}
+
+
+def main(run: Callable[[bool], list[Row]]) -> None:
+    """``python bench/bench_x.py [--quick]``: run one module and print its rows (bench/run.py
+    makes the full table with ratios)."""
+    import sys
+    for r in run("--quick" in sys.argv):
+        print(f"{r.group:24} {r.name:66} {r.rate:14,.2f} {r.unit:12} {r.role:5} {r.target} "
+              f"| {r.note}")
