@@ -222,26 +222,19 @@ async def _deliver_run(path: str, cluster_id: bytes, shared_key: bytes,
     cfg = Config(order_wait=0.0, **BENCH_RATE)
     got = {"n": 0, "first": 0.0, "last": 0.0}
 
-    def on_tick(value: object, meta: object) -> None:
+    def arrived(n: int) -> None:
         now = time.perf_counter()
         if not got["n"]:
             got["first"] = now
-        got["n"] += 1
-        got["last"] = now
-
-    def on_ticks(values: list, metas: object) -> None:
-        now = time.perf_counter()
-        if not got["n"]:
-            got["first"] = now
-        got["n"] += len(values)
+        got["n"] += n
         got["last"] = now
 
     async with srpfast.network(cluster_id=cluster_id, host=HOST, config=cfg) as net:
         sub = await net.subcluster(shared_key=shared_key)
         if batched:
-            sub.on_batch("tick", on_ticks)
+            sub.on_batch("tick", lambda values, metas: arrived(len(values)))
         else:
-            sub.on("tick", on_tick)
+            sub.on("tick", lambda value, meta: arrived(1))
         m0 = net.metrics()
         with Blaster("once", net.address, seconds, path) as blaster:
             blaster.go()

@@ -78,9 +78,6 @@ class DeliveredBatch(Event):
     previous_ids: list[bytes]
     hops: list[int]
 
-    def __len__(self) -> int:
-        return len(self.message_ids)
-
     def events(self) -> list[Delivered]:
         return [Delivered(self.subcluster_id, *m) for m in zip(
             self.message_ids, self.payloads, self.authors, self.clocks, self.previous_ids,
