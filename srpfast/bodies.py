@@ -270,6 +270,7 @@ class Query(Body):
 SYNC_SUMMARY = 1  # here are my 16 child buckets under `prefix`: (count, hash) each
 SYNC_IDS = 2      # here are the ids I hold under `prefix` (a small bucket)
 SYNC_WANT = 3     # send me these ids (as ANSWER frames)
+SYNC_HAVE = 4     # I just delivered these messages of a subcluster we share (lazy push)
 SYNC_MAX_IDS = 30
 SYNC_FANOUT = 16
 SYNC_MAX_DEPTH = 16
@@ -313,7 +314,7 @@ class Sync(Body):
             buckets = tuple((struct.unpack(">I", rest[i:i + 4])[0], bytes(rest[i + 4:i + 12]))
                             for i in range(0, len(rest), 12))
             return cls(sync_id, kind, depth, bytes(prefix), count, buckets=buckets)
-        if kind in (SYNC_IDS, SYNC_WANT):
+        if kind in (SYNC_IDS, SYNC_WANT, SYNC_HAVE):
             if count > SYNC_MAX_IDS or len(rest) != 32 * count:
                 raise MalformedPacket("body", "SYNC id list length does not match its count")
             ids = tuple(bytes(rest[i:i + 32]) for i in range(0, len(rest), 32))

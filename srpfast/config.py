@@ -87,6 +87,15 @@ class Config:
     push_count: int = 3               # lowest-hop packets pushed on connection (STATE_6)
     sync_interval: float = 30.0       # at most one SYNC round per peer per interval
     sync_budget: int = 64             # frames sent per SYNC round (ANSWER pushes + messages)
+    # Lazy push (docs/ENGINE.md "Delivery guarantee"): a member tells its connected fellow
+    # members which messages it just delivered (SYNC HAVE, 30 ids a frame); one that lacks
+    # one asks the announcer for it after announce_wait (the eager copy may be in flight).
+    announce_delay: float = 0.02      # batch fresh ids this long (the latency it adds)
+    announce_wait: float = 0.05       # a HAVE'd id we still lack after this is pulled
+    announce_peers: int = 8           # fellow members told per flush (random, connected)
+    announce_recent: int = 256        # recent message ids per subcluster offered to a new member
+    announce_window: float = 60.0     # ... if published or delivered within this many seconds
+    announce_pending: int = 4096      # ids waiting to be announced / pulled (bounded, counted)
     stream_keys: int = 1024           # cached stream session keys
 
     # --- engine behaviour ---
@@ -121,7 +130,7 @@ class Config:
                      "relay_budget_packets", "seen_ids", "rate_table", "order_held",
                      "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
                      "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout",
-                     "bdp_per_introducer"):
+                     "bdp_per_introducer", "announce_peers", "announce_pending"):
             need(getattr(self, name) >= 1, name, ">= 1")
         for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
@@ -129,7 +138,8 @@ class Config:
                      "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
                      "seek_interval"):
             need(getattr(self, name) > 0, name, "> 0")
-        for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait"):
+        for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
+                     "announce_delay", "announce_wait", "announce_recent", "announce_window"):
             need(getattr(self, name) >= 0, name, ">= 0")
         need(self.reassembly_bytes >= C.MESSAGE_BYTES, "reassembly_bytes", ">= 1024")
         need(self.reflect_backoff_max >= self.reflect_backoff, "reflect_backoff_max",

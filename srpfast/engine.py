@@ -28,6 +28,7 @@ from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PR
                             PONG_REFLECT, Body, Ping, Pong, decode_body, signed_bytes)
 from srpfast.cache import Cache
 from srpfast.config import Config
+from srpfast.control.announce import Announcer
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.dataplane import DataPlaneLink, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
@@ -91,6 +92,7 @@ class Peer:
         self.traversal = Traversal(self)
         self.membership = Membership(self)
         self.replication = Replication(self)
+        self.announce = Announcer(self)
         self.sync = SyncEngine(self)
         self.streams = Streams(self)
 
@@ -193,10 +195,14 @@ class Peer:
 
     def next_deadline(self) -> float | None:
         # Cache expiry, reassembly, held messages and queries run in the maintenance pass
-        # (1 s granularity), so only traversal pacing can ask for an earlier wake-up. Never a
+        # (1 s granularity), so only traversal pacing and lazy push (announce.py) ask for an
+        # earlier wake-up. Never a
         # time a tick at that time would leave unchanged: a driver would spin.
-        t = self.traversal.next_deadline()
-        return self._next_maintenance if t is None else min(t, self._next_maintenance)
+        t = self._next_maintenance
+        for d in (self.traversal.next_deadline(), self.announce.next_deadline()):
+            if d is not None and d < t:
+                t = d
+        return t
 
     # ------------------------------------------------------------------ helpers for control/*
     def count(self, name: str, n: int = 1) -> None:
@@ -322,6 +328,7 @@ class Peer:
     def tick(self, now: float) -> None:
         try:
             self.traversal.tick(now)
+            self.announce.tick(now)
             if now >= self._next_maintenance:
                 self._next_maintenance = now + self.config.maintenance_interval
                 self._maintain(now)

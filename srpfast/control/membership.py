@@ -148,8 +148,13 @@ class Membership:
         joiner = p.table.get(body.peer_id)
         leave = bool(body.flags & JOIN_LEAVE)
         if joiner is not None:
-            (joiner.subclusters.discard if leave else joiner.subclusters.add)(
-                body.subcluster_id)
+            sid = body.subcluster_id
+            if leave:
+                joiner.subclusters.discard(sid)
+            elif sid not in joiner.subclusters:
+                joiner.subclusters.add(sid)
+                if sid in self.subs:  # a connected fellow member: offer what it may lack
+                    p.announce.offer(joiner, sid, now)
         new_member = self._membership(body, leave, now)
         if new_member and f.hops == 0 and sender is not None and sender is joiner:
             # A member we did not know joined straight to us: tell it about us in return

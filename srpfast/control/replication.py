@@ -108,6 +108,7 @@ class Replication:
         for head in heads:
             self.delivered.add(head)
         sub.last_head = heads[-1]
+        p.announce.fresh(sub.subcluster_id, heads, now)
         for peer in p.forwarder(now).pick(cfg.fanout, p.rng):
             for frames in built:
                 for fr in frames:
@@ -229,6 +230,8 @@ class Replication:
             groups = [(s, [k for k in kept if subs[k] == s])
                       for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
+            p.announce.fresh(keyed[sub], ids if len(group) == n else [ids[k] for k in group],
+                             now)
             if len(group) == n:
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
             else:
@@ -239,7 +242,7 @@ class Replication:
         if self.held:  # messages that waited for one of these
             for k in kept:
                 for event in self._release(ids[k]):
-                    self._emit(event)
+                    self._emit(event, now)
 
     def _classify(self, pid: bytes, datagram: bytes) -> bool | None:
         """None for a copy seen before or the very copy we hold; else whether it is a variant:
@@ -318,7 +321,7 @@ class Replication:
         if self._must_wait(message.previous_id):
             self._hold(event, now)
             return True
-        self._emit(event)
+        self._emit(event, now)
         return True
 
     # ------------------------------------------------------------ ordered delivery (SPEC 6)
@@ -350,7 +353,7 @@ class Replication:
         plain = self._plain.pop(fr.packet_id)
         return plain if plain is not None else open_frame(sub.key, fr.raw)
 
-    def _emit(self, event: Delivered) -> None:
+    def _emit(self, event: Delivered, now: float) -> None:
         # Deliver, then whatever waited for it, in causal order. Iterative: a long held chain
         # must not hit the recursion limit.
         todo = [event]
@@ -361,24 +364,28 @@ class Replication:
             self.delivered.add(ev.message_id)
             self.p.emit(ev)
             self.p.count("deliver.messages")
+            self.p.announce.fresh(ev.subcluster_id, (ev.message_id,), now)
             todo.extend(reversed(self._release(ev.message_id)))
 
     # ------------------------------------------------------------ query / answer
-    def want(self, packet_id_: bytes, now: float) -> None:
-        """Ask for a packet we know the id of (a missing fragment or a predecessor)."""
+    def want(self, packet_id_: bytes, now: float, via: "RemotePeer | None" = None) -> None:
+        """Ask for a packet we know the id of (a missing fragment or a predecessor); ``via``:
+        a peer known to hold it (it announced it: announce.py), asked alone first."""
         if packet_id_ in self.wanted:
             return
         frame = self.p.cache.get(packet_id_)
         if frame is not None and self._local(frame, now):
             return  # we held it (cached as a relay) and it opened: fed to delivery
         self.wanted.put(packet_id_, [now, 1], now)
-        self._send_query(packet_id_, now)
+        self._send_query(packet_id_, now, via)
 
-    def _send_query(self, wanted: bytes, now: float) -> None:
+    def _send_query(self, wanted: bytes, now: float, via: "RemotePeer | None" = None) -> None:
         p = self.p
         body = Query(p.rng.getrandbits(64), wanted, QUERY_EXACT)
         datagram = encode(type=C.QUERY, message=body.encode(), clock=p.clock)
-        for peer in choose_weighted(p.table.peers(), p.config.query_fanout, now, p.rng):
+        targets = [via] if via is not None else choose_weighted(
+            p.table.peers(), p.config.query_fanout, now, p.rng)
+        for peer in targets:
             p.send_to(peer, datagram)
             p.count("tx.query")
 
@@ -515,13 +522,27 @@ class Replication:
                 self._send_query(pid, now)
                 sent += 1
         self.wanted.expire(now)
-        # Held messages whose predecessor never came: deliver anyway.
-        for prev in [k for k, v in self.held.items() if any(h.deadline <= now for h in v)]:
-            waiting = self.held.pop(prev)
+        self._expire_held(now)
+
+    def _expire_held(self, now: float) -> None:
+        """Deliver held messages whose predecessor never came (order_wait passed). Roots
+        first: a due message whose predecessor is itself held goes out right after it (via
+        _emit -> _release), in causal order. _emit pops what it releases, so an entry listed
+        as due may be gone by its turn (issue 11: popping it again raised KeyError and cut the
+        maintenance pass short)."""
+        due = [k for k, v in self.held.items() if any(h.deadline <= now for h in v)]
+        if not due:
+            return
+        held_ids = {h.event.message_id for v in self.held.values() for h in v}
+        due.sort(key=lambda prev: prev in held_ids)  # stable: roots keep arrival order
+        for prev in due:
+            waiting = self.held.pop(prev, None)
+            if waiting is None:
+                continue
             self.held_count -= len(waiting)
             for h in waiting:
                 if h.deadline <= now:
-                    self._emit(h.event)
+                    self._emit(h.event, now)
                 else:
                     self.held.setdefault(prev, []).append(h)
                     self.held_count += 1

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from srpfast import constants as C
-from srpfast.bodies import SYNC_FANOUT, SYNC_IDS, SYNC_MAX_IDS, SYNC_SUMMARY, SYNC_WANT, Sync
+from srpfast.bodies import (SYNC_FANOUT, SYNC_HAVE, SYNC_IDS, SYNC_MAX_IDS, SYNC_SUMMARY,
+                            SYNC_WANT, Sync)
 from srpfast.control.bounded import ExpiringDict
 from srpfast.frame import encode
 
@@ -101,6 +102,8 @@ class SyncEngine:
             self._on_summary(peer, body, prefix, now)
         elif body.kind == SYNC_IDS:
             self._on_ids(peer, body, prefix, now)
+        elif body.kind == SYNC_HAVE:  # lazy push from a fellow member (announce.py)
+            p.announce.on_have(peer, body.ids, now)
         elif body.kind == SYNC_WANT:
             for pid in body.ids:
                 frame = p.cache.get(pid)

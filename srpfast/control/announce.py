@@ -1,0 +1,148 @@
+"""Lazy push among fellow members: the delivery guarantee behind eager gossip (SPEC 6).
+
+Eager push (replication.py) sends each new packet to FANOUT peers, and every relay does the
+same: fast and cheap, but probabilistic. In a 12-peer mesh about 1 member in 100 misses a given
+message. A missed message in the middle of a chain is found at once (its successor names it
+as previousId: replication.want), but the LAST message of a burst has no successor, so before
+this module it waited for the periodic SYNC (30 s; issue 11).
+
+So, as Plumtree does with IHAVE, a member that delivers (or publishes) a message tells up to
+``announce_peers`` of its connected fellow members, after at most ``announce_delay``, which
+message ids it now holds: SYNC frames of kind HAVE, 30 ids each (docs/PROTOCOL.md). A
+receiver that still lacks an id ``announce_wait`` later (the eager copy may be in flight)
+asks the announcer with one QUERY, which it answers from its cache: one frame for one frame.
+A member that connects or joins later is offered the subcluster's recent ids
+(``announce_recent`` within ``announce_window``), which is how a publisher whose fan-out was
+too small at publish time (alone, or the mesh still forming) reaches newcomers.
+
+Bounds (SPEC 9.4): ids waiting to be announced and ids waiting to be pulled are each capped at
+``announce_pending``; overflow is counted (``announce.overflow``, ``announce.pull_overflow``),
+and the periodic SYNC still repairs what overflowed. HAVE is accepted only from connected,
+proven peers at their proven address (sync.on_sync), and a pull goes only to the announcer.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Iterable
+
+from srpfast import constants as C
+from srpfast.bodies import SYNC_HAVE, SYNC_MAX_IDS, Sync
+from srpfast.frame import encode
+
+if TYPE_CHECKING:
+    from srpfast.control.peers import RemotePeer
+    from srpfast.engine import Peer
+
+NO_PREFIX = bytes(8)
+
+
+class Announcer:
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        cfg = peer.config
+        self.fresh_ids: dict[bytes, list[bytes]] = {}      # subcluster -> ids to announce
+        self.fresh_count = 0
+        self.flush_at: float | None = None
+        self.recent: dict[bytes, deque[tuple[float, bytes]]] = {}
+        self.pulls: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()  # id -> (due, peer)
+        self._recent_len = cfg.announce_recent
+
+    # ------------------------------------------------------------ our side
+    def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float) -> None:
+        """Messages of ``subcluster_id`` we just published or delivered."""
+        cfg = self.p.config
+        ids = list(ids)
+        if not ids:
+            return
+        recent = self.recent.get(subcluster_id)
+        if recent is None:
+            recent = self.recent[subcluster_id] = deque(maxlen=max(1, self._recent_len))
+        recent.extend((now, i) for i in ids)
+        pending = self.fresh_ids.setdefault(subcluster_id, [])
+        room = cfg.announce_pending - self.fresh_count
+        if room < len(ids):
+            self.p.count("announce.overflow", len(ids) - max(room, 0))
+            ids = ids[:max(room, 0)]
+        pending.extend(ids)
+        self.fresh_count += len(ids)
+        if self.flush_at is None and self.fresh_count:
+            self.flush_at = now + cfg.announce_delay
+
+    def fellows(self, subcluster_id: bytes) -> "list[RemotePeer]":
+        """Connected peers that proved (by a signed JOIN) they are members of it."""
+        members = self.p.membership.members.get(subcluster_id)
+        return [q for q in self.p.table.peers()
+                if subcluster_id in q.subclusters
+                or (members is not None and q.peer_id in members)]
+
+    def offer(self, peer: "RemotePeer", subcluster_id: bytes, now: float) -> None:
+        """A connected peer just became a fellow member: offer it our recent ids."""
+        cfg = self.p.config
+        recent = self.recent.get(subcluster_id)
+        if not recent or cfg.announce_recent == 0:
+            return
+        ids = [i for t, i in recent if now - t <= cfg.announce_window]
+        if ids:
+            self._send(peer_list=[peer], ids=ids)
+            self.p.count("announce.offered", len(ids))
+
+    def _send(self, peer_list: "list[RemotePeer]", ids: list[bytes]) -> None:
+        p = self.p
+        for k in range(0, len(ids), SYNC_MAX_IDS):
+            chunk = tuple(ids[k:k + SYNC_MAX_IDS])
+            body = Sync(p.rng.getrandbits(64), SYNC_HAVE, 0, NO_PREFIX, len(chunk), ids=chunk)
+            frame = encode(type=C.SYNC, message=body.encode(), clock=p.clock)
+            for q in peer_list:
+                p.send_to(q, frame)
+            p.count("tx.have", len(peer_list))
+
+    # ------------------------------------------------------------ their side
+    def on_have(self, peer: "RemotePeer", ids: Iterable[bytes], now: float) -> None:
+        """A fellow member holds ``ids``: remember the ones we lack, pull them if they have
+        not come by announce_wait."""
+        p = self.p
+        rep = p.replication
+        p.count("rx.have")
+        due = now + p.config.announce_wait
+        for pid in ids:
+            if (pid in rep.delivered or pid in p.cache or pid in rep.wanted
+                    or pid in self.pulls or pid == C.ZERO32):
+                continue
+            if len(self.pulls) >= p.config.announce_pending:
+                p.count("announce.pull_overflow")
+                continue
+            self.pulls[pid] = (due, peer.peer_id)
+
+    # ------------------------------------------------------------ timers
+    def next_deadline(self) -> float | None:
+        t = self.flush_at
+        if self.pulls:
+            first = next(iter(self.pulls.values()))[0]  # insertion order is due order
+            t = first if t is None else min(t, first)
+        return t
+
+    def tick(self, now: float) -> None:
+        if self.flush_at is not None and now >= self.flush_at:
+            self._flush()
+        p = self.p
+        rep = p.replication
+        while self.pulls:
+            pid, (due, peer_id) = next(iter(self.pulls.items()))
+            if due > now:
+                break
+            del self.pulls[pid]
+            if pid in rep.delivered or pid in p.cache:
+                p.count("announce.arrived")  # the eager copy won: nothing to pull
+                continue
+            rep.want(pid, now, via=p.table.get(peer_id))
+            p.count("announce.pulled")
+
+    def _flush(self) -> None:
+        p = self.p
+        fresh, self.fresh_ids, self.fresh_count, self.flush_at = self.fresh_ids, {}, 0, None
+        for sub_id, ids in fresh.items():
+            fellows = self.fellows(sub_id)
+            if len(fellows) > p.config.announce_peers:
+                fellows = p.rng.sample(fellows, p.config.announce_peers)
+            if fellows:
+                self._send(fellows, ids)
