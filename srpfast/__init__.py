@@ -8,14 +8,16 @@ from srpfast.crypto import (Identity, create_cluster_id, create_identity, create
                             create_shared_key, load_identity, peer_id, save_identity,
                             subcluster_id, subcluster_keypair)
 from srpfast.errors import (ArgumentError, CapacityError, ClosedError, ConfigError, CryptoError,
-                            FragmentError, IdentityError, MalformedPacket, SRPError)
+                            DeliveryError, FragmentError, IdentityError, MalformedPacket,
+                            SRPError)
 
 __version__ = "0.1.0"
 __all__ = [
     "Identity", "create_cluster_id", "create_identity", "create_keypair", "create_shared_key",
     "load_identity", "peer_id", "save_identity", "subcluster_id", "subcluster_keypair",
     "network", "Network", "Subcluster", "RemotePeer", "Meta",
-    "ArgumentError", "CapacityError", "ClosedError", "ConfigError", "CryptoError", "FragmentError",
+    "ArgumentError", "CapacityError", "ClosedError", "ConfigError", "CryptoError",
+    "DeliveryError", "FragmentError",
     "IdentityError", "MalformedPacket", "SRPError", "__version__",
 ]
 

@@ -26,7 +26,7 @@ from srpfast._udp import UDPSocket
 from srpfast.constants import ZERO32
 from srpfast.control import events as ev
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.errors import ArgumentError, ClosedError, MalformedPacket
+from srpfast.errors import ArgumentError, ClosedError, DeliveryError, MalformedPacket
 from srpfast.net.driver import UDPDriver
 
 log = logging.getLogger("srpfast")
@@ -168,7 +168,11 @@ def _spawn(coro: Any, name: str) -> None:
 
 
 class RemotePeer(Emitter):
-    """Another peer of a subcluster; ``emit`` sends it a direct sealed STREAM."""
+    """Another member of a subcluster (``#join`` hands you one as soon as its signed JOIN
+    proves it is a member, which may be before any path to it exists). ``emit``/``send``
+    send it a direct sealed STREAM; without a path yet the message waits (bounded by
+    ``Config.stream_queue_bytes`` and ``Config.stream_queue_age``) and goes out when the peer
+    connects or a relay route to it appears."""
 
     def __init__(self, net: "Network", peer_id: bytes) -> None:
         super().__init__()
@@ -176,9 +180,20 @@ class RemotePeer(Emitter):
         self.peer_id = peer_id
 
     def emit(self, name: str, value: Any) -> None:
+        """Send without waiting. Never silent: if the message is finally dropped (no path
+        within stream_queue_age), the network fires ``#error`` and counts ``stream.expired``;
+        a full queue raises CapacityError here."""
         self._net._require_open()
-        self._net.peer.stream(self.peer_id, encode_event(name, value), now=self._net._now())
-        self._net._driver.poke()
+        self._net._stream(self.peer_id, encode_event(name, value), None)
+
+    async def send(self, name: str, value: Any) -> None:
+        """Send and wait until the message is handed to the network (at once when a path
+        exists). Raises DeliveryError when no path appeared within Config.stream_queue_age,
+        CapacityError when the queue is full or the value too large."""
+        self._net._require_open()
+        future = asyncio.get_running_loop().create_future()
+        self._net._stream(self.peer_id, encode_event(name, value), future)
+        await future
 
     def __repr__(self) -> str:
         return f"RemotePeer({self.peer_id.hex()[:16]}…)"
@@ -293,6 +308,7 @@ class Network(Emitter):
         self._now = clock
         self._subclusters: dict[bytes, Subcluster] = {}
         self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0}
+        self._stream_waiters: dict[int, asyncio.Future | None] = {}  # queued direct messages
         self._started = False
         self._closed = False
         self.ready = asyncio.Event()  # set on the engine's Ready event
@@ -368,6 +384,30 @@ class Network(Emitter):
         self._driver.poke()
         return sub
 
+    # -- direct messages ---------------------------------------------------------------------
+    def _stream(self, peer_id: bytes, data: bytes, future: "asyncio.Future | None") -> None:
+        ticket, sent = self.peer.stream(peer_id, data, now=self._now())
+        self._driver.poke()
+        if sent:
+            if future is not None:
+                future.set_result(None)
+        else:  # queued until a path exists: StreamResult settles it
+            self._stream_waiters[ticket] = future
+
+    def _stream_result(self, event: "ev.StreamResult") -> None:
+        future = self._stream_waiters.pop(event.ticket, None)
+        if event.error is None:
+            if future is not None and not future.done():
+                future.set_result(None)
+            return
+        reason = (f"direct message to peer {event.peer_id.hex()[:16]} dropped ({event.error}):"
+                  f" no path to it within Config.stream_queue_age; check it is online")
+        if future is not None:
+            if not future.done():
+                future.set_exception(DeliveryError(reason))
+        else:  # emit(): nobody awaits it, so say it here
+            self._fire("#error", reason)
+
     # -- engine events -> API events ---------------------------------------------------------
     def _on_engine_event(self, event: object) -> None:
         if isinstance(event, ev.DeliveredBatch):
@@ -395,6 +435,8 @@ class Network(Emitter):
                                                    sub.subcluster_id))
                     return
             self._fire("#stream", event.peer_id, name, value)
+        elif isinstance(event, ev.StreamResult):
+            self._stream_result(event)
         elif isinstance(event, ev.Join):
             sub = self._subclusters.get(event.subcluster_id)
             if sub is not None and event.peer_id not in sub.peers:

@@ -97,6 +97,9 @@ class Config:
     announce_window: float = 60.0     # ... if published or delivered within this many seconds
     announce_pending: int = 4096      # ids waiting to be announced / pulled (bounded, counted)
     stream_keys: int = 1024           # cached stream session keys
+    # Direct messages to a peer with no path yet wait (docs/ENGINE.md "Direct messages"):
+    stream_queue_bytes: int = 4 * 2**20  # in all, across peers; beyond: CapacityError
+    stream_queue_age: float = 10.0       # per message; then StreamResult "expired"
 
     # --- engine behaviour ---
     strict: bool = False              # re-raise internal bugs (tests) after counting them
@@ -130,13 +133,14 @@ class Config:
                      "relay_budget_packets", "seen_ids", "rate_table", "order_held",
                      "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
                      "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout",
-                     "bdp_per_introducer", "announce_peers", "announce_pending"):
+                     "bdp_per_introducer", "announce_peers", "announce_pending",
+                     "stream_queue_bytes"):
             need(getattr(self, name) >= 1, name, ">= 1")
         for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
                      "member_ttl", "spray_window", "relay_window", "rate_packets", "rate_burst",
                      "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
-                     "seek_interval"):
+                     "seek_interval", "stream_queue_age"):
             need(getattr(self, name) > 0, name, "> 0")
         for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
                      "announce_delay", "announce_wait", "announce_recent", "announce_window"):

@@ -360,14 +360,16 @@ class Peer:
             raise TypeError("message must be bytes")
         return self.replication.publish_many(sub, [bytes(m) for m in batch], now)
 
-    def stream(self, peer_id: bytes, data: bytes, *, now: float) -> None:
+    def stream(self, peer_id: bytes, data: bytes, *, now: float) -> tuple[int, bool]:
+        """Direct sealed message: (ticket, sent now). Without a path yet it is queued and ends
+        in a StreamResult event with that ticket (control/streams.py)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("data must be bytes")
         if len(peer_id) != 32:
             raise ArgumentError("peer_id must be 32 bytes")
         if bytes(peer_id) == self._id:
             raise ArgumentError("cannot stream to ourselves: pass another peer's id")
-        self.streams.send(bytes(peer_id), bytes(data), now)
+        return self.streams.send(bytes(peer_id), bytes(data), now)
 
     # ------------------------------------------------------------------ receive path
     def _receive_guarded(self, datagram: bytes, address: Address, now: float,
@@ -557,6 +559,7 @@ class Peer:
             self.count("connections")
             self.emit(Connection(peer_id, address))
             self.traversal.on_connected(peer, now)
+            self.streams.on_connected(peer_id, now)
         return peer
 
     def _maintain(self, now: float) -> None:

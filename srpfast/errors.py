@@ -49,3 +49,9 @@ class CapacityError(SRPError):
 
 class ClosedError(SRPError, RuntimeError):
     """The network or peer was closed; create a new one."""
+
+
+class DeliveryError(SRPError):
+    """A direct message (``RemotePeer.send``) was dropped before it reached the network: no
+    path to the peer appeared within ``Config.stream_queue_age``. Check that the peer is still
+    online, or raise the bound."""

@@ -91,6 +91,16 @@ class StreamData(Event):
 
 
 @dataclass(frozen=True)
+class StreamResult(Event):
+    """A direct message that had to wait for a path (Streams.send returned sent=False) left
+    the queue: ``error`` None when it was handed to the network, else why it was dropped
+    ("expired": no path within Config.stream_queue_age)."""
+    ticket: int
+    peer_id: bytes
+    error: str | None
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     reason: str
 

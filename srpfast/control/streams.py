@@ -10,21 +10,31 @@ PUBLISH; fragments of concurrent streams never clobber each other (SPEC 9.7, key
 
 Relay: a peer forwards a STREAM whose ``to`` is one of its connected peers, arriving from a
 connected peer, within relay_budget_packets per (source, destination) per relay_window.
+
+No path yet (issue 11): a member is often known (its proven JOIN arrived through a relay)
+before any path to it exists. ``send`` then queues the message, bounded by
+``stream_queue_bytes`` in all and ``stream_queue_age`` per message, and sends it when the peer
+connects or a relay route to it appears (checked on every new connection and every
+maintenance pass). Every queued message ends in one StreamResult event: sent, or dropped
+with a reason ("expired", "overflow"), each also counted (``stream.expired``,
+``stream.overflow``). Nothing accepted is lost silently.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from srpfast import constants as C
 from srpfast.control.bounded import ExpiringDict, LruDict
-from srpfast.control.events import ErrorEvent, StreamData
+from srpfast.control.events import StreamData, StreamResult
 from srpfast.control.nonces import seal_synthetic
 from srpfast.crypto import open_frame, stream_keys
-from srpfast.errors import CryptoError
+from srpfast.errors import CapacityError, CryptoError
+from srpfast.fragments import SEALED_CHUNK
 from srpfast.frame import Reassembler, split
 
 if TYPE_CHECKING:
-    from srpfast.control.peers import PoolRoute
+    from srpfast.control.peers import PoolRoute, RemotePeer
     from srpfast.engine import Peer
 
 Address = tuple[str, int]
@@ -40,6 +50,10 @@ class Streams:
                                        timeout=cfg.reassembly_timeout)
         self.budget: ExpiringDict[tuple[bytes, bytes], list[int]] = ExpiringDict(
             cfg.relay_routes, cfg.relay_window)
+        # peer id -> messages waiting for a path: (queued at, ticket, data), oldest first
+        self.queued: dict[bytes, deque[tuple[float, int, bytes]]] = {}
+        self.queued_bytes = 0
+        self._tickets = 0
 
     def _keys(self, peer_id: bytes) -> tuple[bytes, bytes]:
         k = self.keys.get(peer_id)
@@ -48,15 +62,42 @@ class Streams:
             self.keys[peer_id] = k
         return k
 
-    def send(self, peer_id: bytes, data: bytes, now: float) -> None:
+    def send(self, peer_id: bytes, data: bytes, now: float) -> tuple[int, bool]:
+        """Send ``data`` to ``peer_id`` now, or queue it until a path exists. Returns (ticket,
+        sent now); a queued message ends in one StreamResult(ticket, ...) event. Raises
+        CapacityError (before anything is queued) for data beyond the fragment bound, or when
+        the queue has no room for it."""
+        cfg = self.p.config
+        need = max(1, -(-len(data) // SEALED_CHUNK))
+        if need > cfg.max_fragments:
+            raise CapacityError(f"a direct message of {len(data)} bytes needs {need} fragments; "
+                                f"the bound is {cfg.max_fragments} "
+                                f"({cfg.max_fragments * SEALED_CHUNK} bytes): send less")
+        self._tickets += 1
+        ticket = self._tickets
+        via = self._path(peer_id)
+        if via is not None and peer_id not in self.queued:  # (never overtake queued ones)
+            self._send_now(peer_id, via, data)
+            return ticket, True
+        if self.queued_bytes + len(data) > cfg.stream_queue_bytes:
+            self.p.count("stream.overflow")
+            raise CapacityError(f"the direct-message queue is full ({self.queued_bytes} bytes "
+                                f"wait for peers with no path yet; Config.stream_queue_bytes = "
+                                f"{cfg.stream_queue_bytes}): wait until they connect, or send "
+                                "less")
+        self.queued.setdefault(peer_id, deque()).append((now, ticket, data))
+        self.queued_bytes += len(data)
+        self.p.count("stream.queued")
+        if via is not None:
+            self._drain(peer_id, now)
+        return ticket, False
+
+    def _path(self, peer_id: bytes) -> "RemotePeer | None":
+        target = self.p.table.get(peer_id)
+        return target if target is not None else self.p.traversal.route(peer_id)
+
+    def _send_now(self, peer_id: bytes, via: "RemotePeer", data: bytes) -> None:
         p = self.p
-        target = p.table.get(peer_id)
-        via = target if target is not None else p.traversal.route(peer_id)
-        if via is None:
-            p.count("stream.no_route")
-            p.emit(ErrorEvent(f"stream: no route to peer {peer_id.hex()[:16]} (not connected "
-                              "and no relay)"))
-            return
         tx, _ = self._keys(peer_id)
         p.clock = (p.clock + 1) & 0xFFFFFFFF
         frames = split(data, p.peer_id, type=C.STREAM, to=peer_id, clock=p.clock,
@@ -64,8 +105,27 @@ class Streams:
         for fr in frames:
             p.send_to(via, fr)
         p.count("stream.frames", len(frames))
-        if target is None:
+        if via.peer_id != peer_id:
             p.count("stream.relayed_out")
+
+    def _drain(self, peer_id: bytes, now: float) -> None:
+        """Send what waits for ``peer_id`` if a path exists now, in order."""
+        via = self._path(peer_id)
+        if via is None:
+            return
+        waiting = self.queued.pop(peer_id, None)
+        for _, ticket, data in waiting or ():
+            self.queued_bytes -= len(data)
+            self._send_now(peer_id, via, data)
+            self.p.count("stream.dequeued")
+            self.p.emit(StreamResult(ticket, peer_id, None))
+
+    def on_connected(self, peer_id: bytes, now: float) -> None:
+        """A new connection may be the path a queued message waits for (to that peer, or a
+        relay route through it)."""
+        if self.queued:
+            for waiting_for in list(self.queued):
+                self._drain(waiting_for, now)
 
     def on_stream(self, f, address: Address, now: float, pool: "PoolRoute | None") -> None:
         p = self.p
@@ -116,3 +176,16 @@ class Streams:
     def tick(self, now: float) -> None:
         self.budget.expire(now)
         self.reassembler.expire(now)
+        if not self.queued:
+            return
+        age = self.p.config.stream_queue_age
+        for peer_id in list(self.queued):
+            self._drain(peer_id, now)
+            waiting = self.queued.get(peer_id)
+            while waiting and now - waiting[0][0] >= age:
+                _, ticket, data = waiting.popleft()
+                self.queued_bytes -= len(data)
+                self.p.count("stream.expired")
+                self.p.emit(StreamResult(ticket, peer_id, "expired"))
+            if waiting is not None and not waiting:
+                del self.queued[peer_id]

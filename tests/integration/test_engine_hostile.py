@@ -188,7 +188,7 @@ def test_a_key_holder_cannot_forge_another_author() -> None:
 
 
 def test_receive_batch_of_plain_items_and_stream_errors() -> None:
-    from srpfast.control.events import ErrorEvent
+    from srpfast.control.events import StreamResult
     net, a, b, s = joined_pair(151, CLUSTER, KEY)
     captured = []
     # (ANSWERs held back too: b would pull the message a announces: announce.py)
@@ -200,10 +200,14 @@ def test_receive_batch_of_plain_items_and_stream_errors() -> None:
     b.peer.receive_batch(captured + captured, net.now)  # duplicates in the same batch too
     [got] = [e for e in b.peer.events() if isinstance(e, Delivered)]
     assert got.message_id == mid and b.peer.counters()["publish.duplicate"] == len(captured)
-    # A stream to a peer we cannot reach is an ErrorEvent and a counter, not an exception.
-    a.peer.stream(create_identity(b"\x44" * 32).peer_id, b"nobody", now=net.now)
-    assert any(isinstance(e, ErrorEvent) and "no route" in e.reason for e in a.peer.events())
-    assert a.peer.counters()["stream.no_route"] == 1
+    # A stream to a peer we cannot reach waits for a path, then ends in a StreamResult event
+    # and a counter: never an exception, never silence (issue 11).
+    nobody = create_identity(b"\x44" * 32).peer_id
+    ticket, sent = a.peer.stream(nobody, b"nobody", now=net.now)
+    assert not sent and a.peer.counters()["stream.queued"] == 1
+    net.run(a.peer.config.stream_queue_age + 1.5)
+    assert StreamResult(ticket, nobody, "expired") in a.of(StreamResult)
+    assert a.peer.counters()["stream.expired"] == 1 and a.peer.streams.queued_bytes == 0
     # A STREAM sealed for someone else (wrong key) does not open.
     a.peer.datagrams_to_send()
     a.peer.stream(b.peer.peer_id, b"x", now=net.now)
