@@ -105,8 +105,13 @@ class Announcer:
         p.count("rx.have")
         due = now + p.config.announce_wait
         for pid in ids:
-            if (pid in rep.delivered or pid in p.cache or pid in rep.wanted
-                    or pid in self.pulls or pid == C.ZERO32):
+            if pid in rep.delivered or pid in p.cache or pid in self.pulls or pid == C.ZERO32:
+                continue
+            if pid in rep.wanted:
+                # We already know we lack it (a gap in a chain, a missing fragment) and asked
+                # peers picked by weight, who may not have it; this one does: ask it now.
+                rep.ask(pid, now, peer)
+                p.count("announce.pulled")
                 continue
             if len(self.pulls) >= p.config.announce_pending:
                 p.count("announce.pull_overflow")

@@ -379,6 +379,10 @@ class Replication:
         self.wanted.put(packet_id_, [now, 1], now)
         self._send_query(packet_id_, now, via)
 
+    def ask(self, packet_id_: bytes, now: float, peer: "RemotePeer") -> None:
+        """One more QUERY for a packet already wanted, to a peer known to hold it."""
+        self._send_query(packet_id_, now, peer)
+
     def _send_query(self, wanted: bytes, now: float, via: "RemotePeer | None" = None) -> None:
         p = self.p
         body = Query(p.rng.getrandbits(64), wanted, QUERY_EXACT)
