@@ -2,7 +2,7 @@
 """Thin Cython over csrc/seal.c: per-frame and batch AEAD, Merkle batch signatures (SPEC 4).
 
 Importing this module calls libsodium's sodium_init() once: without it libsodium stays on its
-slow portable code paths (pysodium never calls it). srpfast/crypto.py imports this first.
+slow portable code paths. srpfast/crypto.py imports this first.
 Statuses are small ints (see STATUS_NAMES); the Python layer (srpfast/sealing.py) turns them
 into CryptoError for single calls and counters for batches.
 """

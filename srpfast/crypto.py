@@ -7,8 +7,9 @@ the security argument: docs/SEALING.md.
 """
 from __future__ import annotations
 
-# _seal first: its import runs sodium_init(), which pysodium never calls (without it
-# libsodium stays on slow portable code).
+# _seal first: its import runs sodium_init() (without it libsodium stays on slow portable
+# code). Every libsodium call goes through our own extensions, linked against the libsodium
+# the wheel bundles: no system libsodium needed at run time (issue 16).
 from srpfast import _seal  # noqa: F401  isort: skip
 from srpfast.identity import (Identity, create_cluster_id, create_identity, create_keypair,
                               create_shared_key, load_identity, peer_id, publish_key,

@@ -17,8 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srpfast import _seal  # noqa: F401  (sodium_init() before any pysodium call)
-import pysodium  # noqa: E402  (after _seal on purpose)
+from srpfast import _sodium
 
 from srpfast.errors import ArgumentError, IdentityError
 
@@ -77,7 +76,7 @@ class Identity:
 def create_keypair(seed: bytes | None = None) -> tuple[bytes, bytes]:
     """(public_key 32, secret_key 64) raw ed25519; ``seed`` (32 bytes) makes it deterministic."""
     s = os.urandom(SEED_BYTES) if seed is None else _as_bytes(seed, SEED_BYTES, "seed")
-    pk, sk = pysodium.crypto_sign_seed_keypair(s)
+    pk, sk = _sodium.sign_seed_keypair(s)
     return pk, sk
 
 
@@ -99,12 +98,12 @@ def create_cluster_id(seed: bytes | str | None = None) -> bytes:
 
 def create_shared_key(seed: bytes | str | None = None) -> bytes:
     """Subcluster shared key = BLAKE2b-256(seed); random seed when none (SPEC 4)."""
-    return pysodium.crypto_generichash(_seed_or_random(seed, "seed"), outlen=32)
+    return _sodium.generichash(_seed_or_random(seed, "seed"))
 
 
 def subcluster_keypair(shared_key: bytes) -> tuple[bytes, bytes]:
     """(public, secret) ed25519 key pair seeded by the shared key (SPEC 4)."""
-    return pysodium.crypto_sign_seed_keypair(_as_bytes(shared_key, 32, "shared_key"))
+    return _sodium.sign_seed_keypair(_as_bytes(shared_key, 32, "shared_key"))
 
 
 def subcluster_id(shared_key: bytes) -> bytes:
@@ -115,8 +114,7 @@ def subcluster_id(shared_key: bytes) -> bytes:
 def publish_key(shared_key: bytes) -> bytes:
     """The AEAD key sealing PUBLISH frames of a subcluster: a keyed BLAKE2b KDF of the shared
     key, never the shared key itself (which also seeds the subcluster signing key)."""
-    return pysodium.crypto_generichash(PUBLISH_KEY_CONTEXT,
-                                       k=_as_bytes(shared_key, 32, "shared_key"), outlen=32)
+    return _sodium.generichash(PUBLISH_KEY_CONTEXT, _as_bytes(shared_key, 32, "shared_key"))
 
 
 def _checksum(body: bytes) -> bytes:

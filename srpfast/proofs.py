@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from srpfast import _seal  # noqa: F401  (sodium_init() before any pysodium call)
-import pysodium  # noqa: E402
+from srpfast import _sodium
 
 from srpfast.errors import ArgumentError
 from srpfast.identity import Identity, _as_bytes
@@ -24,8 +23,8 @@ def sign_proof(identity: Identity, body: bytes) -> bytes:
     """64-byte signature proving ``identity`` wrote ``body`` (append it to the body)."""
     if not isinstance(identity, Identity):
         raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
-    return pysodium.crypto_sign_detached(PROOF_DOMAIN + _as_bytes(body, None, "body"),
-                                         identity.secret_key)
+    return _sodium.sign_detached(PROOF_DOMAIN + _as_bytes(body, None, "body"),
+                                 identity.secret_key)
 
 
 def verify_proof(peer_id: bytes, body: bytes, signature: bytes) -> bool:
@@ -33,12 +32,7 @@ def verify_proof(peer_id: bytes, body: bytes, signature: bytes) -> bool:
     (wrong key, tampered body, malformed signature or id). Never raises on remote input."""
     if len(peer_id) != 32 or len(signature) != SIGNATURE_BYTES:
         return False
-    try:
-        pysodium.crypto_sign_verify_detached(bytes(signature), PROOF_DOMAIN + bytes(body),
-                                             bytes(peer_id))
-    except ValueError:
-        return False
-    return True
+    return _sodium.verify_detached(bytes(signature), PROOF_DOMAIN + bytes(body), bytes(peer_id))
 
 
 class ProofChecker:

@@ -12,8 +12,7 @@ import struct
 from collections import OrderedDict
 from typing import Sequence
 
-from srpfast import _seal
-import pysodium  # noqa: E402  (after _seal: sodium_init() first)
+from srpfast import _seal, _sodium
 
 from srpfast.errors import ArgumentError, CryptoError
 from srpfast.identity import Identity, _as_bytes
@@ -165,16 +164,13 @@ def stream_keys(identity: Identity, remote_peer_id: bytes) -> tuple[bytes, bytes
     if remote == identity.public_key:
         raise ArgumentError("a stream needs two different peers")
     try:
-        their_x = pysodium.crypto_sign_pk_to_box_pk(remote)
+        their_x = _sodium.sign_pk_to_box_pk(remote)
     except ValueError:
         raise CryptoError("remote peerId is not a valid ed25519 public key") from None
-    my_x = pysodium.crypto_sign_pk_to_box_pk(identity.public_key)
-    my_xs = pysodium.crypto_sign_sk_to_box_sk(identity.secret_key)
+    my_x = _sodium.sign_pk_to_box_pk(identity.public_key)
+    my_xs = _sodium.sign_sk_to_box_sk(identity.secret_key)
     try:
-        if identity.public_key < remote:
-            rx, tx = pysodium.crypto_kx_client_session_keys(my_x, my_xs, their_x)
-        else:
-            rx, tx = pysodium.crypto_kx_server_session_keys(my_x, my_xs, their_x)
+        rx, tx = _sodium.kx_session_keys(identity.public_key < remote, my_x, my_xs, their_x)
     except ValueError:
         raise CryptoError("key exchange with the remote peer failed (weak public key)") from None
     return tx, rx

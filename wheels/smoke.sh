@@ -7,7 +7,23 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q "$wheel" pytest hypothesis
+"$work/venv/bin/pip" install -q "$wheel"
+# The runtime alone (no pysodium, no test tools): every libsodium call goes through the
+# extensions, and every extension must resolve libsodium to the copy the wheel bundles.
+"$work/venv/bin/python" - <<'PY'
+import glob, os, subprocess, sys
+import srpfast, srpfast.api, srpfast.engine
+ident = srpfast.create_identity()
+assert srpfast.crypto.verify_proof(ident.peer_id, b"x", srpfast.crypto.sign_proof(ident, b"x"))
+assert "pysodium" not in sys.modules, "the runtime imported pysodium (system libsodium)"
+here = os.path.dirname(srpfast.__file__)
+for so in glob.glob(os.path.join(here, "_*.so")):
+    for line in subprocess.run(["ldd", so], capture_output=True, text=True).stdout.splitlines():
+        if "sodium" in line and "srpfast.libs" not in line:
+            sys.exit(f"{os.path.basename(so)} links a libsodium outside the wheel: {line.strip()}")
+print("runtime check passed: no pysodium, libsodium from the wheel")
+PY
+"$work/venv/bin/pip" install -q pytest hypothesis pysodium
 cp -r "$here/tests/unit" "$work/unit"
 rm -f "$work/unit/test_protocol_doc.py"  # reads docs/ from a checkout, not part of a wheel
 cd "$work"
