@@ -44,6 +44,7 @@ class Config:
     proof_window: float = 60.0
     proof_capacity: int = 8192
     pending_pings: int = 1024         # outstanding ping ids (for pong matching and distance)
+    challenge_recheck: float = 1.0    # after answering a PONG challenge, ping again this soon
 
     # --- join / intro (STATE_3, STATE_5) ---
     intro_peers: int = 3              # peers introduced per JOIN received
@@ -90,9 +91,9 @@ class Config:
     # Lazy push (docs/ENGINE.md "Delivery guarantee"): a member tells its connected fellow
     # members which messages it just delivered (SYNC HAVE, 30 ids a frame); one that lacks
     # one asks the announcer for it after announce_wait (the eager copy may be in flight).
-    announce_delay: float = 0.02      # batch fresh ids this long (the latency it adds)
-    announce_wait: float = 0.05       # a HAVE'd id we still lack after this is pulled
-    announce_peers: int = 8           # fellow members told per flush (random, connected)
+    announce_delay: float = 0.05      # batch fresh ids this long (the latency it adds)
+    announce_wait: float = 0.05       # a HAVE'd id we still lack after this (+ 1 trip) is pulled
+    announce_peers: int = 4           # fellow members told per flush (random, connected)
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member
     announce_window: float = 60.0     # ... if published or delivered within this many seconds
     announce_pending: int = 4096      # ids waiting to be announced / pulled (bounded, counted)
@@ -140,7 +141,7 @@ class Config:
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
                      "member_ttl", "spray_window", "relay_window", "rate_packets", "rate_burst",
                      "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
-                     "seek_interval", "stream_queue_age"):
+                     "seek_interval", "stream_queue_age", "challenge_recheck"):
             need(getattr(self, name) > 0, name, "> 0")
         for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
                      "announce_delay", "announce_wait", "announce_recent", "announce_window"):

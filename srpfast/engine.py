@@ -529,6 +529,12 @@ class Peer:
             # for the one PING of ours it answered, so no amplification). Sent before the
             # JOINs below so that, in order, they find us entered.
             self._pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now)
+            # If that answer is lost, it never enters us while we think we are connected
+            # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
+            # So ping again in challenge_recheck s: its PONG carries a new challenge until it
+            # has us. One ping per PONG it sends us: no amplification.
+            peer.last_ping = min(peer.last_ping,
+                                 now - self.config.keep_alive + self.config.challenge_recheck)
         if not peer.confirmed:
             # A round trip in each direction is done (our ping answered, or our challenge
             # redeemed): it holds us in its table, so JOINs and pushes make sense now.

@@ -8,6 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$wheel"
+cd "$work"  # (never import the source tree's srpfast by accident)
 # The runtime alone (no pysodium, no test tools): every libsodium call goes through the
 # extensions, and every extension must resolve libsodium to the copy the wheel bundles.
 "$work/venv/bin/python" - <<'PY'

@@ -22,7 +22,8 @@ proven peers at their proven address (sync.on_sync), and a pull goes only to the
 """
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+import heapq
+from collections import deque
 from typing import TYPE_CHECKING, Iterable
 
 from srpfast import constants as C
@@ -44,7 +45,9 @@ class Announcer:
         self.fresh_count = 0
         self.flush_at: float | None = None
         self.recent: dict[bytes, deque[tuple[float, bytes]]] = {}
-        self.pulls: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()  # id -> (due, peer)
+        # id -> (due, peer id that holds it, or b"": ask peers by weight); _due orders them
+        self.pulls: dict[bytes, tuple[float, bytes]] = {}
+        self._due: list[tuple[float, bytes]] = []
         self._recent_len = cfg.announce_recent
 
     # ------------------------------------------------------------ our side
@@ -103,9 +106,15 @@ class Announcer:
         p = self.p
         rep = p.replication
         p.count("rx.have")
-        due = now + p.config.announce_wait
+        # The eager copy may be in flight: wait announce_wait plus one trip from this peer.
+        due = now + p.config.announce_wait + min(peer.distance, 1.0)
         for pid in ids:
-            if pid in rep.delivered or pid in p.cache or pid in self.pulls or pid == C.ZERO32:
+            if pid in rep.delivered or pid in p.cache or pid == C.ZERO32:
+                continue
+            pending = self.pulls.get(pid)
+            if pending is not None:
+                if not pending[1]:  # expected without a known holder: now we know one
+                    self.pulls[pid] = (pending[0], peer.peer_id)
                 continue
             if pid in rep.wanted:
                 # We already know we lack it (a gap in a chain, a missing fragment) and asked
@@ -113,17 +122,27 @@ class Announcer:
                 rep.ask(pid, now, peer)
                 p.count("announce.pulled")
                 continue
-            if len(self.pulls) >= p.config.announce_pending:
-                p.count("announce.pull_overflow")
-                continue
-            self.pulls[pid] = (due, peer.peer_id)
+            self._add_pull(pid, due, peer.peer_id)
+
+    def expect(self, pid: bytes, due: float) -> None:
+        """We learnt that ``pid`` exists (a chain gap, a missing fragment): ask for it at
+        ``due`` unless it arrived meanwhile (the frame is often just reordered), from a fellow
+        member that announces it by then, else from peers picked by weight."""
+        if pid not in self.pulls:
+            self._add_pull(pid, due, b"")
+
+    def _add_pull(self, pid: bytes, due: float, holder: bytes) -> None:
+        if len(self.pulls) >= self.p.config.announce_pending:
+            self.p.count("announce.pull_overflow")
+            return
+        self.pulls[pid] = (due, holder)
+        heapq.heappush(self._due, (due, pid))
 
     # ------------------------------------------------------------ timers
     def next_deadline(self) -> float | None:
         t = self.flush_at
-        if self.pulls:
-            first = next(iter(self.pulls.values()))[0]  # insertion order is due order
-            t = first if t is None else min(t, first)
+        if self._due:
+            t = self._due[0][0] if t is None else min(t, self._due[0][0])
         return t
 
     def tick(self, now: float) -> None:
@@ -131,15 +150,16 @@ class Announcer:
             self._flush()
         p = self.p
         rep = p.replication
-        while self.pulls:
-            pid, (due, peer_id) = next(iter(self.pulls.items()))
-            if due > now:
-                break
+        while self._due and self._due[0][0] <= now:
+            due, pid = heapq.heappop(self._due)
+            entry = self.pulls.get(pid)
+            if entry is None or entry[0] != due:
+                continue  # (an entry replaced or removed since)
             del self.pulls[pid]
             if pid in rep.delivered or pid in p.cache:
                 p.count("announce.arrived")  # the eager copy won: nothing to pull
                 continue
-            rep.want(pid, now, via=p.table.get(peer_id))
+            rep.want(pid, now, via=p.table.get(entry[1]) if entry[1] else None)
             p.count("announce.pulled")
 
     def _flush(self) -> None:

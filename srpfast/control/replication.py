@@ -338,7 +338,7 @@ class Replication:
             _Held(event.subcluster_id, event, now + self.p.config.order_wait))
         self.held_count += 1
         if ask:
-            self.want(event.previous_id, now)
+            self.want(event.previous_id, now, delay=self.p.config.announce_wait)
         self.p.count("deliver.held")
 
     def _release(self, message_id: bytes) -> list[Delivered]:
@@ -368,14 +368,19 @@ class Replication:
             todo.extend(reversed(self._release(ev.message_id)))
 
     # ------------------------------------------------------------ query / answer
-    def want(self, packet_id_: bytes, now: float, via: "RemotePeer | None" = None) -> None:
+    def want(self, packet_id_: bytes, now: float, via: "RemotePeer | None" = None,
+             delay: float = 0.0) -> None:
         """Ask for a packet we know the id of (a missing fragment or a predecessor); ``via``:
-        a peer known to hold it (it announced it: announce.py), asked alone first."""
+        a peer known to hold it (it announced it: announce.py), asked alone first; ``delay``:
+        ask only if it has not come by then (a predecessor is usually just reordered)."""
         if packet_id_ in self.wanted:
             return
         frame = self.p.cache.get(packet_id_)
         if frame is not None and self._local(frame, now):
             return  # we held it (cached as a relay) and it opened: fed to delivery
+        if delay > 0:
+            self.p.announce.expect(packet_id_, now + delay)
+            return
         self.wanted.put(packet_id_, [now, 1], now)
         self._send_query(packet_id_, now, via)
 

@@ -553,3 +553,26 @@ def test_publish_many_signs_once_per_batch_and_every_member_delivers() -> None:
     v = b.peer.replication.verifier.counters
     assert v["ok"] == 40 and v["cached"] == 39  # one Ed25519 verification for 40 messages
     assert net.call(a, a.peer.publish_many, s, [], now=net.now) == []
+
+
+def test_a_lost_challenge_answer_is_retried_within_seconds_not_at_the_next_heartbeat() -> None:
+    """b pings a; a answers with a challenge; b's answer is lost. b thinks it is connected, a
+    does not know b, so a ignores b's JOINs (no introductions) until b's next heartbeat,
+    keep_alive (30 s) later: a peer stuck with one half-open connection. b now pings again
+    challenge_recheck after answering, so a enters b within seconds."""
+    net = MemNet(seed=77)
+    a, b = net.add("static"), net.add("static")
+    dropped = []
+
+    def lose_first_challenge_answer(d: bytes, src, dst) -> bool:
+        if d[4] == C.PONG and dst == a.public and not dropped:
+            dropped.append(d)
+            return False
+        return True
+
+    net.filter = lose_first_challenge_answer
+    net.call(b, b.peer.add_peer, a.public, net.now)
+    net.run(0.5)
+    assert dropped and a.peer.peer_id in b.peer.table and b.peer.peer_id not in a.peer.table
+    net.run(3)
+    assert b.peer.peer_id in a.peer.table
