@@ -3,33 +3,32 @@
     async with srpfast.network(identity=..., cluster_id=..., port=0, bootstrap=[...]) as net:
         greetings = await net.subcluster(shared_key=srpfast.create_shared_key(b"greetings"))
         greetings.on("hello, world", lambda value, meta: print(value))
-        net.on("#ready", lambda info: greetings.emit("hello, world", {"language": "english"}))
+        net.on("#ready", lambda ready: greetings.emit("hello, world", {"language": "english"}))
         greetings.on("#join", lambda peer: peer.on("hello, world", print))
         async for value, meta in greetings.messages("hello, world"): ...
 
-Application events travel as a small envelope inside a sealed PUBLISH or STREAM message:
-``name length (1) ‖ name (UTF-8, 1..255 bytes) ‖ kind (1: 0 bytes, 1 JSON) ‖ value``
-(docs/PROTOCOL.md, "Application events").
+Application events travel as a small envelope inside a sealed PUBLISH or STREAM message
+(srpfast/envelope.py; docs/PROTOCOL.md, "Application events"). Network events reach handlers
+as typed objects (srpfast/api_events.py; docs/EVENTS.md).
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
-from srpfast._events import decode_events as _decode_events
 from srpfast._udp import UDPSocket
 from srpfast.constants import ZERO32
 from srpfast.control import events as ev
-from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
                                save_peers_file)
 from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
                                 ReadyEvent)
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
+from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
+from srpfast.envelope import decode_event, decode_events, encode_event
 from srpfast.errors import (ArgumentError, BootstrapError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
 from srpfast.net.driver import UDPDriver
@@ -40,41 +39,7 @@ Address = tuple[str, int]
 # bootstrap=: one "host:port" string, or an iterable of strings and (host, port) pairs.
 BootstrapSpec = str | Address | Iterable[str | Address] | None
 Handler = Callable[..., Any]
-KIND_BYTES, KIND_JSON = 0, 1
 QUEUE_BOUND = 1024  # messages() buffers at most this many undelivered values per iterator
-
-
-def encode_event(name: str, value: Any) -> bytes:
-    raw_name = name.encode()
-    if not 1 <= len(raw_name) <= 255:
-        raise ArgumentError("event names are 1..255 bytes of UTF-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes([len(raw_name)]) + raw_name + bytes([KIND_BYTES]) + bytes(value)
-    try:
-        body = json.dumps(value, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
-        raise ArgumentError(f"event values are bytes or JSON-serialisable: {exc}") from None
-    return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
-
-
-_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads ends in (_events.pyx)
-
-
-def decode_event(payload: bytes) -> tuple[str, Any]:
-    try:
-        n = payload[0]
-        name = payload[1:1 + n].decode()
-        kind = payload[1 + n]
-        body = payload[2 + n:]
-        if n == 0:
-            raise ValueError("empty name")
-        if kind == KIND_BYTES:
-            return name, bytes(body)
-        if kind == KIND_JSON:  # UTF-8 text (RFC 8259 8.1), as decode_events reads it
-            return name, json.loads(bytes(body).decode())
-        raise ValueError(f"kind {kind}")
-    except (IndexError, ValueError, RecursionError) as exc:
-        raise MalformedPacket("event", str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -111,20 +76,6 @@ class Metas(Sequence[Meta]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self._ks)))]
         return _meta(self._b, self._ks[i])
-
-
-def decode_events(payloads: list[bytes]) -> tuple[dict[str, tuple[list[int], list[Any]]], int]:
-    """Decode many event payloads at once: ({name: (positions, values)}, undecodable count).
-    The same format and results as decode_event, grouped by name in arrival order; the loop
-    runs in C (srpfast/_events.pyx)."""
-    raw_groups, bad = _decode_events(payloads, _scan_json, json.loads)
-    out = {}
-    for raw, group in raw_groups.items():
-        try:
-            out[raw.decode()] = group
-        except UnicodeDecodeError:
-            bad += len(group[0])
-    return out, bad
 
 
 class Emitter:

@@ -72,7 +72,9 @@ class ErrorInfo:
       addresses of a family the socket cannot reach; the other entries are used;
     - ``bootstrap.unanswered``: no peer answered within ``Config.bootstrap_timeout`` seconds;
       fires once, and the bootstrap entries keep being retried with backoff;
-    - ``error``: any other engine report (e.g. a direct stream with no route to its peer).
+    - ``stream.expired``: a direct message sent with ``RemotePeer.emit`` found no path to its
+      peer within ``Config.stream_queue_age`` and was dropped (``send`` raises instead);
+    - ``error``: any other engine report without a code of its own.
     """
     reason: str
     code: str

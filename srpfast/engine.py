@@ -32,7 +32,7 @@ from srpfast.config import Config
 from srpfast.control.announce import Announcer
 from srpfast.control.bootstrap import Bootstrap
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
-from srpfast.control.dataplane import DataPlaneLink, udp_address_key
+from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
 from srpfast.control.membership import Membership
 from srpfast.control.peers import Forwarder, PeerTable, PoolRoute, RemotePeer
@@ -395,7 +395,7 @@ class Peer:
             self._counters["rx"] += 1
             # SPEC 9.6: all traffic, members' too, in ONE bucket per sender: keyed like the
             # data plane's batch path (RecvBatch.keys), so both paths drain the same bucket.
-            if not self._rate.allow(_rate_key(address), now):
+            if not self._rate.allow(rate_key(address), now):
                 self.count("drop.rate")
                 return
         try:
@@ -592,13 +592,6 @@ class Peer:
         self.streams.tick(now)
         if self._dataplane is not None:
             self._dataplane.push(now, force=True)  # weights move with distance and uptime
-
-
-def _rate_key(address: Address) -> object:
-    try:
-        return udp_address_key(address)
-    except (TypeError, ValueError):  # not a numeric address (a test harness's names)
-        return address
 
 
 __all__ = ["Peer", "Address"]

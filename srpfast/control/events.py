@@ -107,7 +107,8 @@ class StreamResult(Event):
 class ErrorEvent(Event):
     """Something the application should know and may fix; the engine carries on. ``reason``
     says what happened and what to check; ``code`` is a short stable name
-    (``bootstrap.unanswered``; ``error`` when the emitter gives none)."""
+    (``bootstrap.unanswered``; ``error`` when the emitter gives none). The API hands it to
+    ``#error`` handlers as srpfast.ErrorInfo."""
     reason: str
     code: str = "error"
 
