@@ -367,11 +367,12 @@ class Network(Emitter):
                                 f"to wait for the bootstrap bound (Config.bootstrap_timeout)")
         self._require_open()
         loop = asyncio.get_running_loop()
-        end = None if timeout is None else loop.time() + timeout
+        # (an infinite timeout waits for good, through the bootstrap report)
+        end = None if timeout is None or timeout == float("inf") else loop.time() + timeout
         while self._ready_info is None:
             if self._closed:
                 raise ClosedError("the network was closed before it was ready")
-            if end is None and self._unanswered is not None:
+            if timeout is None and self._unanswered is not None:
                 raise BootstrapError(self._unanswered)
             remaining = None if end is None else end - loop.time()
             if remaining is not None and remaining <= 0:

@@ -55,6 +55,7 @@ def test_lone_peer_gets_typed_connection_and_network_change_when_peers_arrive(ru
             boot = [a.address]
             async with _net(bootstrap=boot) as b, _net(bootstrap=boot) as c:
                 assert await wait_for(lambda: any(e.nat == "static" for e in changes), 15)
+                assert changes[0].nat == "unknown"  # first only its public address
                 assert all(isinstance(e, srpfast.NetworkChangeEvent) for e in changes)
                 assert changes[-1].public_address == a.address
                 assert {e.peer_id for e in conns} == {b.identity.peer_id, c.identity.peer_id}
@@ -62,6 +63,41 @@ def test_lone_peer_gets_typed_connection_and_network_change_when_peers_arrive(ru
                            for e in conns)
             assert (await a.wait_ready(0)).alone  # what it was when it became ready
     run(scenario(), timeout=30)
+
+
+def test_disconnection_event_is_typed(run):
+    async def scenario():
+        cfg = Config(keep_alive=0.3)  # a silent peer expires after 3 x 0.3 s
+        async with _net(config=cfg) as a:
+            gone = []
+            a.on("#disconnection", gone.append)
+            b = await _net(bootstrap=a.address, config=cfg)  # one (host, port) pair
+            try:
+                assert await wait_for(lambda: b.identity.peer_id in a.peer.table, 5)
+            finally:
+                await b.close()
+            assert await wait_for(lambda: gone, 10)
+            assert gone == [srpfast.DisconnectionEvent(b.identity.peer_id)]
+    run(scenario(), timeout=30)
+
+
+def test_dual_stack_socket_reaches_ipv4_names_and_ipv6_addresses(run):
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+
+    async def scenario():
+        async with _net() as v4, srpfast.network(cluster_id=CLUSTER, host="::1") as v6:
+            both = srpfast.network(cluster_id=CLUSTER, host="::", bootstrap=[
+                f"localhost:{v4.address[1]}", f"[::1]:{v6.address[1]}"])
+            async with both:
+                await both.wait_ready(timeout=5)
+                assert await wait_for(lambda: v4.identity.peer_id in both.peer.table
+                                      and v6.identity.peer_id in both.peer.table)
+    run(scenario(), timeout=20)
 
 
 def test_single_string_bootstrap_connects(run):
@@ -120,10 +156,12 @@ def test_wait_ready_arguments_and_close(run):
         async with net:
             with pytest.raises(srpfast.ArgumentError, match="timeout"):
                 await net.wait_ready(timeout=-1)
-            waiter = asyncio.ensure_future(net.wait_ready(timeout=10))
+            waiters = [asyncio.ensure_future(net.wait_ready(timeout=t))
+                       for t in (10, float("inf"), None)]
             await asyncio.sleep(0.1)
-        with pytest.raises(srpfast.ClosedError):
-            await waiter  # closing wakes a waiter at once
+        for waiter in waiters:
+            with pytest.raises(srpfast.ClosedError):
+                await waiter  # closing wakes every waiter at once
     run(scenario(), timeout=20)
 
 
