@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 
 from srpfast._udp import UDPSocket
-from srpfast.constants import ZERO32
-from srpfast.control import events as ev
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
                                save_peers_file)
 from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
                                 ReadyEvent)
+from srpfast.constants import ZERO32
+from srpfast.control import events as ev
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
 from srpfast.envelope import decode_event, decode_events, encode_event
