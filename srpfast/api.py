@@ -17,7 +17,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Literal, Sequence,
+                    overload)
 
 from srpfast._udp import UDPSocket
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
@@ -277,6 +278,24 @@ class Network(Emitter):
         self._held: list[tuple[str, object]] | None = None
         self.peer: Any = None
         self._driver: Any = None
+
+    if TYPE_CHECKING:  # what each network handler receives, for type checkers (EVENTS.md)
+        @overload
+        def on(self, name: Literal["#ready"], handler: Callable[[ReadyEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#network-change"],
+               handler: Callable[[NetworkChangeEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#connection"],
+               handler: Callable[[ConnectionEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#disconnection"],
+               handler: Callable[[DisconnectionEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#error"], handler: Callable[[ErrorInfo], Any]) -> Handler: ...
+        @overload
+        def on(self, name: str, handler: Handler) -> Handler: ...
+        def on(self, name: str, handler: Handler) -> Handler: ...
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> "Network":
