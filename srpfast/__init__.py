@@ -4,21 +4,24 @@
     cluster_id = srpfast.create_cluster_id(b"my app")
     async with srpfast.network(identity=identity, cluster_id=cluster_id) as net: ...
 """
+from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
+                                ReadyEvent)
 from srpfast.crypto import (Identity, create_cluster_id, create_identity, create_keypair,
                             create_shared_key, load_identity, peer_id, save_identity,
                             subcluster_id, subcluster_keypair)
-from srpfast.errors import (ArgumentError, CapacityError, ClosedError, ConfigError, CryptoError,
-                            DeliveryError, FragmentError, IdentityError, MalformedPacket,
-                            SRPError)
+from srpfast.errors import (ArgumentError, BootstrapError, CapacityError, ClosedError, ConfigError,
+                            CryptoError, DeliveryError, FragmentError, IdentityError,
+                            MalformedPacket, NotReadyError, SRPError)
 
 __version__ = "0.1.0"
 __all__ = [
     "Identity", "create_cluster_id", "create_identity", "create_keypair", "create_shared_key",
     "load_identity", "peer_id", "save_identity", "subcluster_id", "subcluster_keypair",
     "network", "Network", "Subcluster", "RemotePeer", "Meta",
-    "ArgumentError", "CapacityError", "ClosedError", "ConfigError", "CryptoError",
-    "DeliveryError", "FragmentError",
-    "IdentityError", "MalformedPacket", "SRPError", "__version__",
+    "ReadyEvent", "NetworkChangeEvent", "ConnectionEvent", "DisconnectionEvent", "ErrorInfo",
+    "ArgumentError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
+    "CryptoError", "DeliveryError", "FragmentError", "IdentityError", "MalformedPacket",
+    "NotReadyError", "SRPError", "__version__",
 ]
 
 

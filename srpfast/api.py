@@ -3,79 +3,44 @@
     async with srpfast.network(identity=..., cluster_id=..., port=0, bootstrap=[...]) as net:
         greetings = await net.subcluster(shared_key=srpfast.create_shared_key(b"greetings"))
         greetings.on("hello, world", lambda value, meta: print(value))
-        net.on("#ready", lambda info: greetings.emit("hello, world", {"language": "english"}))
+        net.on("#ready", lambda ready: greetings.emit("hello, world", {"language": "english"}))
         greetings.on("#join", lambda peer: peer.on("hello, world", print))
         async for value, meta in greetings.messages("hello, world"): ...
 
-Application events travel as a small envelope inside a sealed PUBLISH or STREAM message:
-``name length (1) ‖ name (UTF-8, 1..255 bytes) ‖ kind (1: 0 bytes, 1 JSON) ‖ value``
-(docs/PROTOCOL.md, "Application events").
+Application events travel as a small envelope inside a sealed PUBLISH or STREAM message
+(srpfast/envelope.py; docs/PROTOCOL.md, "Application events"). Network events reach handlers
+as typed objects (srpfast/api_events.py; docs/EVENTS.md).
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterable, Sequence
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Literal, Sequence,
+                    overload)
 
-from srpfast._events import decode_events as _decode_events
 from srpfast._udp import UDPSocket
+from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
+                               save_peers_file)
+from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
+                                ReadyEvent)
 from srpfast.constants import ZERO32
 from srpfast.control import events as ev
+from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.errors import ArgumentError, ClosedError, DeliveryError, MalformedPacket
+from srpfast.envelope import decode_event, decode_events, encode_event
+from srpfast.errors import (ArgumentError, BootstrapError, ClosedError, DeliveryError,
+                            MalformedPacket, NotReadyError)
 from srpfast.net.driver import UDPDriver
 
 log = logging.getLogger("srpfast")
 
 Address = tuple[str, int]
+# bootstrap=: one "host:port" string, or an iterable of strings and (host, port) pairs.
+BootstrapSpec = str | Address | Iterable[str | Address] | None
 Handler = Callable[..., Any]
-KIND_BYTES, KIND_JSON = 0, 1
 QUEUE_BOUND = 1024  # messages() buffers at most this many undelivered values per iterator
-
-
-def encode_event(name: str, value: Any) -> bytes:
-    raw_name = name.encode()
-    if not 1 <= len(raw_name) <= 255:
-        raise ArgumentError("event names are 1..255 bytes of UTF-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes([len(raw_name)]) + raw_name + bytes([KIND_BYTES]) + bytes(value)
-    try:
-        body = json.dumps(value, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
-        raise ArgumentError(f"event values are bytes or JSON-serialisable: {exc}") from None
-    return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
-
-
-_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads ends in (_events.pyx)
-
-
-def decode_event(payload: bytes) -> tuple[str, Any]:
-    try:
-        n = payload[0]
-        name = payload[1:1 + n].decode()
-        kind = payload[1 + n]
-        body = payload[2 + n:]
-        if n == 0:
-            raise ValueError("empty name")
-        if kind == KIND_BYTES:
-            return name, bytes(body)
-        if kind == KIND_JSON:  # UTF-8 text (RFC 8259 8.1), as decode_events reads it
-            return name, json.loads(bytes(body).decode())
-        raise ValueError(f"kind {kind}")
-    except (IndexError, ValueError, RecursionError) as exc:
-        raise MalformedPacket("event", str(exc)) from None
-
-
-def parse_address(text: str) -> Address:
-    """"host:port" or "[v6]:port" -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ArgumentError(f"bootstrap address {text!r} must look like host:port or [::1]:port")
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -112,20 +77,6 @@ class Metas(Sequence[Meta]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self._ks)))]
         return _meta(self._b, self._ks[i])
-
-
-def decode_events(payloads: list[bytes]) -> tuple[dict[str, tuple[list[int], list[Any]]], int]:
-    """Decode many event payloads at once: ({name: (positions, values)}, undecodable count).
-    The same format and results as decode_event, grouped by name in arrival order; the loop
-    runs in C (srpfast/_events.pyx)."""
-    raw_groups, bad = _decode_events(payloads, _scan_json, json.loads)
-    out = {}
-    for raw, group in raw_groups.items():
-        try:
-            out[raw.decode()] = group
-        except UnicodeDecodeError:
-            bad += len(group[0])
-    return out, bad
 
 
 class Emitter:
@@ -290,10 +241,16 @@ class Subcluster(Emitter):
 
 
 class Network(Emitter):
-    """A running peer. Use ``async with network(...) as net`` or ``net = await network(...)``."""
+    """A running peer. Use ``async with network(...) as net`` or ``net = await network(...)``.
+
+    Network events (docs/EVENTS.md): every handler receives exactly one typed object:
+    ``#ready`` ReadyEvent, ``#network-change`` NetworkChangeEvent, ``#connection``
+    ConnectionEvent, ``#disconnection`` DisconnectionEvent, ``#error`` ErrorInfo
+    (srpfast/api_events.py). ``await net.wait_ready()`` waits for readiness or says why not.
+    """
 
     def __init__(self, *, identity: Identity | None, cluster_id: bytes, host: str, port: int,
-                 bootstrap: Iterable[str | Address], config: Any, peers_file: str | None,
+                 bootstrap: BootstrapSpec, config: Any, peers_file: str | None,
                  clock: Callable[[], float]) -> None:
         super().__init__()
         if not isinstance(cluster_id, bytes) or len(cluster_id) != 32:
@@ -301,27 +258,63 @@ class Network(Emitter):
         self.identity = identity or create_identity()
         self.cluster_id = cluster_id
         self._host, self._port = host, port
-        self._bootstrap = [parse_address(b) if isinstance(b, str) else tuple(b)
-                           for b in bootstrap]
+        self._entries = parse_bootstrap(bootstrap)  # ArgumentError here, naming the entry
+        self._names: dict[Address, str] = {}  # address pinged -> how the caller wrote it
         self._config = config
         self._peers_file = peers_file
         self._now = clock
         self._subclusters: dict[bytes, Subcluster] = {}
-        self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0}
+        self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0,
+                              "api.bootstrap_unresolved": 0}
         self._stream_waiters: dict[int, asyncio.Future | None] = {}  # queued direct messages
         self._started = False
         self._closed = False
         self.ready = asyncio.Event()  # set on the engine's Ready event
+        self._ready_info: ReadyEvent | None = None
+        self._unanswered: str | None = None  # the bootstrap.unanswered reason, once reported
+        self._changed = asyncio.Event()  # wakes wait_ready: ready, bootstrap failure, close
+        # Events raised while start() runs, handed to handlers on the next loop turn: a
+        # handler registered right after `async with network(...) as net:` sees them.
+        self._held: list[tuple[str, object]] | None = None
         self.peer: Any = None
         self._driver: Any = None
 
+    if TYPE_CHECKING:  # what each network handler receives, for type checkers (EVENTS.md)
+        @overload
+        def on(self, name: Literal["#ready"], handler: Callable[[ReadyEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#network-change"],
+               handler: Callable[[NetworkChangeEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#connection"],
+               handler: Callable[[ConnectionEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#disconnection"],
+               handler: Callable[[DisconnectionEvent], Any]) -> Handler: ...
+        @overload
+        def on(self, name: Literal["#error"], handler: Callable[[ErrorInfo], Any]) -> Handler: ...
+        @overload
+        def on(self, name: str, handler: Handler) -> Handler: ...
+        def on(self, name: str, handler: Handler) -> Handler: ...
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> "Network":
+        """Bind the socket, resolve the bootstrap entries and start the peer. Raises
+        BootstrapError (socket released) when bootstrap entries were given but none of them
+        resolves to an address the socket can reach and no saved peer exists either."""
         if self._started:
             return self
         from srpfast.engine import Peer  # the sans-I/O engine
         sock = UDPSocket(self._host, self._port)
+        self._held = []
         try:
+            targets, unusable = await self._resolve_bootstrap(sock.family)
+            saved = [a for a in self._load_known_peers(sock.family) if a not in targets]
+            if self._entries and not targets and not saved:
+                raise BootstrapError(
+                    "bootstrap: none of the entries can be used: " + "; ".join(
+                        f"{e.text!r} ({why})" for e, why in unusable) + ". Fix them, or pass "
+                    "no bootstrap to start a new network as its first node.")
             self.peer = Peer(self.identity, self._config, now=self._now(),
                              address=sock.local_address)
             self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
@@ -329,8 +322,15 @@ class Network(Emitter):
             self._driver.start()
             self._started = True
             self.peer.join(self.cluster_id, None, now=self._now())
-            for address in self._bootstrap + self._load_known_peers():
+            for entry, why in unusable:
+                self._api_counters["api.bootstrap_unresolved"] += 1
+                self._notify("#error", ErrorInfo(
+                    f"bootstrap entry {entry.text!r} skipped: {why}. The other entries are "
+                    f"still used.", "bootstrap.unresolved"))
+            for address in targets + saved:
                 self.peer.add_peer(address, self._now())
+            if not targets and not saved:
+                self.peer.ready_alone(self._now())  # the first node of its network
             self._driver.poke()
         except BaseException:
             # Never leak the bound socket (or a half-started driver) when start fails.
@@ -340,10 +340,90 @@ class Network(Emitter):
                 sock.close()
             self._started = False
             self._closed = True
+            self._held = None
             raise
+        asyncio.get_running_loop().call_soon(self._release_held)
         return self
 
+    async def _resolve_bootstrap(self, family: int
+                                 ) -> tuple[list[Address], list[tuple[Entry, str]]]:
+        """(addresses to ping, [(entry, why it cannot be used)]), names resolved at once."""
+        results = await asyncio.gather(*(resolve(e, family, self._host) for e in self._entries))
+        targets: list[Address] = []
+        unusable: list[tuple[Entry, str]] = []
+        for entry, (addresses, why) in zip(self._entries, results):
+            if why is not None:
+                unusable.append((entry, why))
+            for address in addresses:
+                if address not in targets:
+                    targets.append(address)
+                    self._names.setdefault(address, entry.text)
+        return targets, unusable
+
+    def _release_held(self) -> None:
+        held, self._held = self._held or [], None
+        if not self._closed:
+            for name, obj in held:
+                self._fire(name, obj)
+
+    def _notify(self, name: str, obj: object) -> None:
+        if self._held is not None:
+            self._held.append((name, obj))
+        else:
+            self._fire(name, obj)
+
+    async def wait_ready(self, timeout: float | None = None) -> ReadyEvent:
+        """Wait until the peer is ready and return its ReadyEvent (at once if it already is).
+
+        ``timeout=None``: wait until ready, or raise BootstrapError as soon as no bootstrap
+        entry has answered within ``Config.bootstrap_timeout`` (default 10 s). ``timeout``
+        seconds: wait up to that long (retries go on meanwhile), then raise BootstrapError if
+        no peer has answered, or NotReadyError if peers answered but NAT classification has
+        not finished. The network keeps running after either error; ClosedError if it is
+        closed meanwhile."""
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout >= 0):
+            raise ArgumentError(f"wait_ready(timeout={timeout!r}): pass seconds >= 0, or None "
+                                f"to wait for the bootstrap bound (Config.bootstrap_timeout)")
+        self._require_open()
+        loop = asyncio.get_running_loop()
+        # (an infinite timeout waits for good, through the bootstrap report)
+        end = None if timeout is None or timeout == float("inf") else loop.time() + timeout
+        while self._ready_info is None:
+            if self._closed:
+                raise ClosedError("the network was closed before it was ready")
+            if timeout is None and self._unanswered is not None:
+                raise BootstrapError(self._unanswered)
+            remaining = None if end is None else end - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise self._not_ready()
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        return self._ready_info
+
+    def _not_ready(self) -> NotReadyError:
+        boot = self.peer.bootstrap
+        if not boot.answered and len(boot.addresses):
+            return BootstrapError(self._unanswered_reason())
+        return NotReadyError(
+            f"not ready yet: {len(self.peer.table)} peer(s) answered but NAT classification "
+            f"has not finished; wait longer (the network keeps trying), or look at the "
+            f"'reflect.*' counters of net.metrics()")
+
+    def _unanswered_reason(self) -> str:
+        boot = self.peer.bootstrap
+        waited = self._now() - boot.since if boot.since is not None else 0.0
+        entries = []
+        for address in boot.addresses.members:
+            shown = format_address(address)
+            name = self._names.get(address)
+            entries.append(shown if name in (None, shown) else f"{name} ({shown})")
+        return unanswered_message(entries, round(waited, 1), boot.rounds)
+
     async def close(self) -> None:
+        self._changed.set()  # wait_ready callers learn it is closed
         if self._closed or not self._started:
             self._closed = True
             return
@@ -406,7 +486,7 @@ class Network(Emitter):
             if not future.done():
                 future.set_exception(DeliveryError(reason))
         else:  # emit(): nobody awaits it, so say it here
-            self._fire("#error", reason)
+            self._notify("#error", ErrorInfo(reason, "stream.expired"))
 
     # -- engine events -> API events ---------------------------------------------------------
     def _on_engine_event(self, event: object) -> None:
@@ -447,16 +527,25 @@ class Network(Emitter):
             if sub is not None and event.peer_id in sub.peers:
                 sub._fire("#leave", sub.peers.pop(event.peer_id))
         elif isinstance(event, ev.Ready):
+            info = ReadyEvent(self.identity.peer_id, self.address, event.address, event.nat,
+                              self.peer.reflection.filtering_name, len(self.peer.table) == 0)
+            self._ready_info = info
             self.ready.set()
-            self._fire("#ready", self.info())
+            self._changed.set()
+            self._notify("#ready", info)
         elif isinstance(event, ev.NetworkChange):
-            self._fire("#network-change", self.info())
+            self._notify("#network-change", NetworkChangeEvent(
+                self.address, event.address, event.nat, self.peer.reflection.filtering_name))
         elif isinstance(event, ev.Connection):
-            self._fire("#connection", event.peer_id, event.address)
+            self._notify("#connection", ConnectionEvent(event.peer_id, event.address))
         elif isinstance(event, ev.Disconnection):
-            self._fire("#disconnection", event.peer_id)
+            self._notify("#disconnection", DisconnectionEvent(event.peer_id))
         elif isinstance(event, ev.ErrorEvent):
-            self._fire("#error", event.reason)
+            reason = event.reason
+            if event.code == UNANSWERED:  # name the entries as the caller wrote them
+                reason = self._unanswered = self._unanswered_reason()
+                self._changed.set()
+            self._notify("#error", ErrorInfo(reason, event.code))
 
     # -- introspection -----------------------------------------------------------------------
     @property
@@ -476,32 +565,29 @@ class Network(Emitter):
         out.update(self._api_counters)
         return out
 
-    # -- known peers (users of the reference asked for this) ---------------------------------
-    def _load_known_peers(self) -> list[Address]:
-        if not self._peers_file or not os.path.exists(self._peers_file):
+    # -- known peers (users of the reference asked for this; srpfast/addresses.py) -------
+    def _load_known_peers(self, family: int) -> list[Address]:
+        if not self._peers_file:
             return []
-        try:
-            with open(self._peers_file) as f:
-                data = json.load(f)
-            return [(str(h), int(p)) for h, p in data.get("peers", [])][:256]
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable peers file %s: %s", self._peers_file, exc)
-            return []
+        saved = load_peers_file(self._peers_file, family, self._host)
+        for host, port in saved:
+            self._names.setdefault((host, port), f"{format_address((host, port))} (saved peer)")
+        return saved
 
     def _save_known_peers(self) -> None:
-        if not self._peers_file or self.peer is None:
-            return
-        peers = [list(a) for a in self.peer.known_addresses()][:256]
-        tmp = f"{self._peers_file}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"saved": time.time(), "peers": peers}, f)
-        os.replace(tmp, self._peers_file)
+        if self._peers_file and self.peer is not None:
+            save_peers_file(self._peers_file, self.peer.known_addresses())
 
 
 def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 0,
-            host: str = "0.0.0.0", bootstrap: Iterable[str | Address] = (), config: Any = None,
+            host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Any = None,
             peers_file: str | None = None,
             clock: Callable[[], float] = time.monotonic) -> Network:
-    """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it."""
+    """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it.
+
+    ``bootstrap``: one ``"host:port"`` / ``"[v6]:port"`` string, or an iterable of such
+    strings and (host, port) pairs; checked here (ArgumentError naming a bad entry), names
+    resolved at start (srpfast/addresses.py). No entry and no saved peer: this peer is the
+    first node of its network and is ready at once."""
     return Network(identity=identity, cluster_id=cluster_id, host=host, port=port,
                    bootstrap=bootstrap, config=config, peers_file=peers_file, clock=clock)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -38,6 +39,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_event(event: object) -> str:
+    """A typed API event (srpfast/api_events.py) as one JSON line, ids in hex."""
+    fields = dataclasses.asdict(event)  # type: ignore[call-overload]
+    return json.dumps({k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})
+
+
 async def _peer(args: argparse.Namespace) -> int:
     identity = srpfast.load_identity(args.key) if args.key else srpfast.create_identity()
     cluster_id = srpfast.create_cluster_id(args.cluster.encode())
@@ -49,7 +56,11 @@ async def _peer(args: argparse.Namespace) -> int:
               f"subcluster {args.join!r}", flush=True)
         sub.on("line", lambda value, meta: print(f"<{meta.author.hex()[:8]}> {value}", flush=True))
         sub.on("#join", lambda peer: print(f"#join {peer.peer_id.hex()[:16]}", flush=True))
-        net.on("#ready", lambda info: print(f"#ready {json.dumps(info, default=str)}", flush=True))
+        net.on("#ready", lambda e: print(f"#ready {_json_event(e)}", flush=True))
+        net.on("#network-change", lambda e: print(f"#network-change {_json_event(e)}",
+                                                  flush=True))
+        net.on("#error", lambda e: print(f"#error {e.code}: {e.reason}", file=sys.stderr,
+                                         flush=True))
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

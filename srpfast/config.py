@@ -40,6 +40,11 @@ class Config:
     reflect_backoff: float = 1.0      # first retry delay; doubles per failure ...
     reflect_backoff_max: float = 30.0  # ... up to this (SPEC 9.10: never stalls)
 
+    # --- bootstrap (STATE_0) ---
+    # No peer answered this long after the first bootstrap address was added: one
+    # ErrorEvent "bootstrap.unanswered" (retries go on; control/bootstrap.py).
+    bootstrap_timeout: float = 10.0
+
     # --- proofs of id (SPEC 4, 9.2) ---
     proof_window: float = 60.0
     proof_capacity: int = 8192
@@ -141,7 +146,8 @@ class Config:
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
                      "member_ttl", "spray_window", "relay_window", "rate_packets", "rate_burst",
                      "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
-                     "seek_interval", "stream_queue_age", "challenge_recheck"):
+                     "seek_interval", "stream_queue_age", "challenge_recheck",
+                     "bootstrap_timeout"):
             need(getattr(self, name) > 0, name, "> 0")
         for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
                      "announce_delay", "announce_wait", "announce_recent", "announce_window"):

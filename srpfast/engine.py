@@ -6,7 +6,8 @@ that depends on time takes ``now`` (float seconds of any monotonic clock) and al
 comes from ``self.rng``, so a run is deterministic per seed. The states of the seed's P2P Spec
 map onto the code as follows (docs/ENGINE.md):
 
-    STATE_0/1/2  reflection.py + _on_ping/_on_pong here (keep-alive, proofs, NAT)
+    STATE_0/1/2  bootstrap.py, reflection.py + _on_ping/_on_pong here (keep-alive, proofs,
+                 NAT)
     STATE_3      traversal.py (INTRO -> ping / spray / pool / relay)
     STATE_4      replication.py (publish, forward, deliver, expiry)
     STATE_5      membership.py (JOIN, introductions, Join/Leave events)
@@ -29,8 +30,9 @@ from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PR
 from srpfast.cache import Cache
 from srpfast.config import Config
 from srpfast.control.announce import Announcer
+from srpfast.control.bootstrap import Bootstrap
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
-from srpfast.control.dataplane import DataPlaneLink, udp_address_key
+from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
 from srpfast.control.membership import Membership
 from srpfast.control.peers import Forwarder, PeerTable, PoolRoute, RemotePeer
@@ -82,12 +84,10 @@ class Peer:
             cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self._sent_to: LruSet[Address] = LruSet(4096)
         self._sent_hosts: LruSet[str] = LruSet(4096)
-        self._bootstrap: LruSet[Address] = LruSet(64)
-        self._next_bootstrap = now + 1.0
-        self._bootstrap_tries = 0
         self._next_maintenance = now
         self._forwarder = Forwarder()
         self._dataplane: DataPlaneLink | None = None
+        self.bootstrap = Bootstrap(self, now)
         self.reflection = Reflection(self)
         self.traversal = Traversal(self)
         self.membership = Membership(self)
@@ -148,7 +148,7 @@ class Peer:
         peers = sorted((p for p in self.table.peers() if p.pool is None),
                        key=lambda p: (not p.confirmed, -p.last_seen))
         out = [p.address for p in peers]
-        out += [a for a in self._bootstrap._d if a not in out]
+        out += [a for a in self.bootstrap.addresses.members if a not in out]
         return out
 
     def set_bound_address(self, address: Address) -> None:
@@ -195,11 +195,12 @@ class Peer:
 
     def next_deadline(self) -> float | None:
         # Cache expiry, reassembly, held messages and queries run in the maintenance pass
-        # (1 s granularity), so only traversal pacing and lazy push (announce.py) ask for an
-        # earlier wake-up. Never a
-        # time a tick at that time would leave unchanged: a driver would spin.
+        # (1 s granularity), so only traversal pacing, lazy push (announce.py) and the
+        # bootstrap report (its timeout is a documented bound) ask for an earlier wake-up.
+        # Never a time a tick at that time would leave unchanged: a driver would spin.
         t = self._next_maintenance
-        for d in (self.traversal.next_deadline(), self.announce.next_deadline()):
+        for d in (self.traversal.next_deadline(), self.announce.next_deadline(),
+                  self.bootstrap.deadline()):
             if d is not None and d < t:
                 t = d
         return t
@@ -288,10 +289,16 @@ class Peer:
 
     # ------------------------------------------------------------------ public API
     def add_peer(self, address: Address, now: float) -> None:
-        """Bootstrap: ping ``address`` (reflection + connect); re-pinged while we are alone."""
-        _check_address(address)
-        self._bootstrap.add(address)
-        self.ping(address, now, PING_CONNECT | PING_REFLECT)
+        """Bootstrap: ping ``address`` (reflect + connect); re-pinged while we are alone, and
+        an ErrorEvent ``bootstrap.unanswered`` if nobody answers within
+        ``config.bootstrap_timeout`` (control/bootstrap.py). Numeric addresses only."""
+        self.bootstrap.add(address, now)
+
+    def ready_alone(self, now: float) -> None:
+        """Declare this peer the first node of its network (no bootstrap address, no saved
+        peer): Ready(None, "unknown") now instead of after a PONG that cannot come. Once
+        peers arrive and reflection classifies us, NetworkChange reports the real values."""
+        self.reflection.announce_alone(now)
 
     def receive(self, datagram: bytes, address: Address, now: float) -> None:
         self._receive_guarded(datagram, address, now, None)
@@ -332,6 +339,7 @@ class Peer:
             if now >= self._next_maintenance:
                 self._next_maintenance = now + self.config.maintenance_interval
                 self._maintain(now)
+            self.bootstrap.tick(now)
         except Exception:
             self.count("drop.internal")
             if self.config.strict:
@@ -387,7 +395,7 @@ class Peer:
             self._counters["rx"] += 1
             # SPEC 9.6: all traffic, members' too, in ONE bucket per sender: keyed like the
             # data plane's batch path (RecvBatch.keys), so both paths drain the same bucket.
-            if not self._rate.allow(_rate_key(address), now):
+            if not self._rate.allow(rate_key(address), now):
                 self.count("drop.rate")
                 return
         try:
@@ -563,6 +571,7 @@ class Peer:
             if self._dataplane is not None:
                 self._dataplane.push(now)
             self.count("connections")
+            self.bootstrap.on_admitted()
             self.emit(Connection(peer_id, address))
             self.traversal.on_connected(peer, now)
             self.streams.on_connected(peer_id, now)
@@ -579,14 +588,6 @@ class Peer:
         for peer in self.table.peers():
             if now - peer.last_ping >= cfg.keep_alive:
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
-        if len(self.table) == 0 and now >= self._next_bootstrap:
-            # Alone: ping the bootstrap addresses again, backing off 1 s, 2 s, ... keep_alive.
-            self._bootstrap_tries += 1
-            self._next_bootstrap = now + min(cfg.keep_alive, 2.0 ** self._bootstrap_tries)
-            for address in list(self._bootstrap._d):
-                self.ping(address, now, PING_CONNECT | PING_REFLECT)
-        elif len(self.table):
-            self._bootstrap_tries = 0
         self._pending.expire(now)
         self._challenges.expire(now)
         self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved
@@ -597,20 +598,6 @@ class Peer:
         self.streams.tick(now)
         if self._dataplane is not None:
             self._dataplane.push(now, force=True)  # weights move with distance and uptime
-
-
-def _rate_key(address: Address) -> object:
-    try:
-        return udp_address_key(address)
-    except (TypeError, ValueError):  # not a numeric address (a test harness's names)
-        return address
-
-
-def _check_address(address: Address) -> None:
-    if (not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str)
-            or not isinstance(address[1], int) or not 0 < address[1] <= 0xFFFF):
-        raise ArgumentError(f"address must be a (host: str, port: int 1..65535) tuple, got "
-                            f"{address!r}")
 
 
 __all__ = ["Peer", "Address"]

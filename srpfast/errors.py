@@ -55,3 +55,14 @@ class DeliveryError(SRPError):
     """A direct message (``RemotePeer.send``) was dropped before it reached the network: no
     path to the peer appeared within ``Config.stream_queue_age``. Check that the peer is still
     online, or raise the bound."""
+
+
+class NotReadyError(SRPError):
+    """``Network.wait_ready`` gave up: the peer is not ready (no proven peer yet, or NAT
+    classification not finished). The network keeps running and retrying."""
+
+
+class BootstrapError(NotReadyError):
+    """No bootstrap entry could be used: none answered within the bound (``wait_ready``), or
+    none resolved to an address the socket can reach (``start``). The message names the
+    entries and what to check (address, port, firewall, a peer running there)."""

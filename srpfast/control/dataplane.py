@@ -47,6 +47,15 @@ Address = tuple[str, int]
 udp_address_key = address_key
 
 
+def rate_key(address: Address) -> object:
+    """The rate limiter's key for a sender: its UDP key, so the per-frame path and the data
+    plane's batch path drain the same bucket (SPEC 9.6)."""
+    try:
+        return udp_address_key(address)
+    except (TypeError, ValueError):  # not a numeric address (a test harness's names)
+        return address
+
+
 class DataPlaneLink:
     def __init__(self, peer: "Peer", dataplane: Any, resolve: Callable[[Address], bytes],
                  key: Callable[[Address], int]) -> None:

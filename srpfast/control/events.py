@@ -19,13 +19,16 @@ class Event:
 @dataclass(frozen=True)
 class Ready(Event):
     """Once: after the first successful reflection, or the first proven PONG when reflection
-    is impossible (fewer than two reflectors). ``nat`` is the mapping name."""
+    is impossible (fewer than two reflectors), or at once for the first node of a network
+    (Peer.ready_alone: address None, nat "unknown"). ``nat`` is the mapping name."""
     address: Address | None
     nat: str
 
 
 @dataclass(frozen=True)
 class NetworkChange(Event):
+    """After Ready: reflection classified us differently (address or NAT), or a peer that
+    was ready alone learned its public address from its first proven PONG."""
     address: Address | None
     nat: str
 
@@ -102,7 +105,12 @@ class StreamResult(Event):
 
 @dataclass(frozen=True)
 class ErrorEvent(Event):
+    """Something the application should know and may fix; the engine carries on. ``reason``
+    says what happened and what to check; ``code`` is a short stable name
+    (``bootstrap.unanswered``; ``error`` when the emitter gives none). The API hands it to
+    ``#error`` handlers as srpfast.ErrorInfo."""
     reason: str
+    code: str = "error"
 
 
 # ---- actions (BDP, SPEC 5) ----

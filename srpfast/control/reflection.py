@@ -8,7 +8,9 @@ peer stays fully usable meanwhile. A success schedules the next round after KEEP
 change of how any peer sees us starts a round at once (network change).
 
 Events: Ready once (first classification, or the first proven PONG when fewer than two
-reflectors exist), NetworkChange when the address or mapping changes afterwards.
+reflectors exist, or at once for the first node of a network: announce_alone),
+NetworkChange when the address or mapping changes afterwards, and when a peer that was ready
+alone learns its public address from its first proven PONG.
 """
 from __future__ import annotations
 
@@ -99,6 +101,8 @@ class Reflection:
     def on_pong(self, peer: "RemotePeer", observed: Address, round_id: int, now: float) -> None:
         if self.public is None:
             self.public = observed
+            if self.ready:  # ready alone (public None): what Ready said has changed
+                self.p.emit(NetworkChange(self.public, self.name))
         if round_id and round_id == self.round_id and self.round_started is not None:
             self.round_samples.append(Sample(peer.peer_id, observed))
             if len({s.reflector for s in self.round_samples}) >= 2:
@@ -142,6 +146,12 @@ class Reflection:
             self._announce(now)
         elif changed:
             self.p.emit(NetworkChange(self.public, self.name))
+
+    def announce_alone(self, now: float) -> None:
+        """The first node of a network has nobody to reflect off: it is ready as it is
+        (public address unknown, NAT "unknown") and classifies when peers arrive."""
+        if not self.ready:
+            self._announce(now)
 
     def _announce(self, now: float) -> None:
         self.ready = True

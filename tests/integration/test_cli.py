@@ -41,3 +41,12 @@ def test_demo_delivers_everything():
     assert summary["deliveries"] == summary["deliveries_wanted"] > 0
     assert summary["stream_delivered"] is True
     assert summary["relayed_by_dataplane"] > 0
+
+
+@pytest.mark.parametrize("entry, says", [("1.2.3.4:99999", "outside 1..65535"),
+                                         ("[::1]:9000", "none of the entries can be used")])
+def test_peer_with_an_unusable_bootstrap_entry_says_why(entry, says):
+    """A bad entry fails at once with the typed error's message, no traceback."""
+    done = srp("peer", "--host", "127.0.0.1", "--bootstrap", entry, timeout=30)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert entry in done.stderr and says in done.stderr and "Traceback" not in done.stderr

@@ -224,9 +224,9 @@ def test_failed_start_and_close_release_the_socket(run, tmp_path):
     async def scenario():
         cluster_id = srpfast.create_cluster_id(b"srpfast tests")
         before = _udp.open_fds()
-        bad = srpfast.network(cluster_id=cluster_id, host="127.0.0.1",
-                              bootstrap=[("127.0.0.1", 70000)])  # not a port
-        with pytest.raises(srpfast.SRPError):
+        # Its only bootstrap entry is IPv6, the socket IPv4: start fails (BootstrapError).
+        bad = srpfast.network(cluster_id=cluster_id, host="127.0.0.1", bootstrap="[::1]:9000")
+        with pytest.raises(srpfast.BootstrapError):
             await bad.start()
         assert _udp.open_fds() == before
         unwritable = str(tmp_path / "missing-dir" / "peers.json")

@@ -1,0 +1,103 @@
+"""Bootstrap: reaching the first peers of a network (seed STATE_0, "PEERS").
+
+``add`` pings an address (reflect + connect). While the peer table is empty, every bootstrap
+address is pinged again with backoff 2 s, 4 s, ... capped at ``keep_alive``, for as long as the
+peer runs: a bootstrap node that starts late, or a network that comes back, is still found.
+
+Nobody answering is not silent: if no peer at all has been admitted ``bootstrap_timeout``
+seconds after the first address was added, one ``ErrorEvent`` (code ``bootstrap.unanswered``)
+names the addresses tried and what to check, and ``bootstrap.unanswered`` is counted. Retries
+go on after it. "Answered" means any proven peer (a PONG round trip), not only a bootstrap
+address: a peer someone else connected to is not cut off.
+
+A peer given no address at all is the first node of its network: ``Peer.ready_alone`` makes it
+ready at once (Reflection.announce_alone) instead of waiting for a PONG that cannot come.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from srpfast.bodies import PING_CONNECT, PING_REFLECT
+from srpfast.control.bounded import LruSet
+from srpfast.control.events import ErrorEvent
+from srpfast.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from srpfast.engine import Peer
+
+Address = tuple[str, int]
+UNANSWERED = "bootstrap.unanswered"  # ErrorEvent code and counter name
+CAPACITY = 64  # bootstrap addresses remembered (LRU): they are re-pinged, so keep it small
+
+
+def check_address(address: Address) -> None:
+    """A caller's (host, port): the engine takes numeric hosts only (no DNS in sans-I/O
+    code; srpfast.api resolves names first)."""
+    if (not isinstance(address, tuple) or len(address) < 2 or not isinstance(address[0], str)
+            or not isinstance(address[1], int) or not 0 < address[1] <= 0xFFFF):
+        raise ArgumentError(f"address must be a (host: str, port: int 1..65535) tuple, got "
+                            f"{address!r}")
+
+
+def format_address(address: Address) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def unanswered_message(entries: Iterable[str], waited: float, tries: int) -> str:
+    """The one wording of "nobody answered", for the engine's ErrorEvent and the API's
+    BootstrapError: which entries, how long, and what to check."""
+    names = ", ".join(entries) or "(none)"
+    return (f"bootstrap: no peer answered within {waited:g} s ({tries} ping round"
+            f"{'s' if tries != 1 else ''}) from {names}. Check that each address and port is "
+            f"right, that an srpfast peer of the same cluster runs there, and that no firewall "
+            f"drops UDP between you; still retrying with backoff.")
+
+
+class Bootstrap:
+    def __init__(self, peer: "Peer", now: float) -> None:
+        self.p = peer
+        self.addresses: LruSet[Address] = LruSet(CAPACITY)
+        self.next_at = now + 1.0
+        self.tries = 0          # re-ping rounds since we were last connected (the backoff)
+        self.rounds = 0         # ping rounds to the bootstrap addresses, the first included
+        self.since: float | None = None  # when the first address was added
+        self.answered = False   # a proven peer was admitted (any, not only a bootstrap one)
+        self.reported = False   # the unanswered ErrorEvent fired (once)
+
+    def add(self, address: Address, now: float) -> None:
+        check_address(address)
+        self.addresses.add(address)
+        if self.since is None:
+            self.since = now
+            self.rounds = 1
+        self.p.ping(address, now, PING_CONNECT | PING_REFLECT)
+
+    def on_admitted(self) -> None:
+        self.answered = True
+
+    def deadline(self) -> float | None:
+        """When the unanswered report falls due (None: it cannot, or it already fired)."""
+        if self.answered or self.reported or self.since is None:
+            return None
+        return self.since + self.p.config.bootstrap_timeout
+
+    def tick(self, now: float) -> None:
+        p, cfg = self.p, self.p.config
+        if len(p.table):
+            self.answered = True
+            self.tries = 0
+        elif now >= self.next_at and len(self.addresses):
+            # Alone: ping the bootstrap addresses again, backing off 2 s, 4 s, ... keep_alive.
+            self.tries += 1
+            self.rounds += 1
+            self.next_at = now + min(cfg.keep_alive, 2.0 ** self.tries)
+            for address in list(self.addresses.members):
+                p.ping(address, now, PING_CONNECT | PING_REFLECT)
+        due = self.deadline()
+        if due is not None and now >= due:
+            self.reported = True
+            p.count(UNANSWERED)
+            entries = [format_address(a) for a in self.addresses.members]
+            p.emit(ErrorEvent(unanswered_message(entries, cfg.bootstrap_timeout, self.rounds),
+                              UNANSWERED))

@@ -1,0 +1,61 @@
+"""The application-event envelope inside a sealed PUBLISH or STREAM message:
+``name length (1) ‖ name (UTF-8, 1..255 bytes) ‖ kind (1: 0 bytes, 1 JSON) ‖ value``
+(docs/PROTOCOL.md, "Application events"). ``encode_event`` / ``decode_event`` one at a time;
+``decode_events`` a delivered batch at once, its loop in C (srpfast/_events.pyx).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from srpfast._events import decode_events as _decode_events
+from srpfast.errors import ArgumentError, MalformedPacket
+
+KIND_BYTES, KIND_JSON = 0, 1
+
+
+def encode_event(name: str, value: Any) -> bytes:
+    raw_name = name.encode()
+    if not 1 <= len(raw_name) <= 255:
+        raise ArgumentError("event names are 1..255 bytes of UTF-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes([len(raw_name)]) + raw_name + bytes([KIND_BYTES]) + bytes(value)
+    try:
+        body = json.dumps(value, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"event values are bytes or JSON-serialisable: {exc}") from None
+    return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
+
+
+_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads ends in (_events.pyx)
+
+
+def decode_event(payload: bytes) -> tuple[str, Any]:
+    try:
+        n = payload[0]
+        name = payload[1:1 + n].decode()
+        kind = payload[1 + n]
+        body = payload[2 + n:]
+        if n == 0:
+            raise ValueError("empty name")
+        if kind == KIND_BYTES:
+            return name, bytes(body)
+        if kind == KIND_JSON:  # UTF-8 text (RFC 8259 8.1), as decode_events reads it
+            return name, json.loads(bytes(body).decode())
+        raise ValueError(f"kind {kind}")
+    except (IndexError, ValueError, RecursionError) as exc:
+        raise MalformedPacket("event", str(exc)) from None
+
+
+def decode_events(payloads: list[bytes]) -> tuple[dict[str, tuple[list[int], list[Any]]], int]:
+    """Decode many event payloads at once: ({name: (positions, values)}, undecodable count).
+    The same format and results as decode_event, grouped by name in arrival order; the loop
+    runs in C (srpfast/_events.pyx)."""
+    raw_groups, bad = _decode_events(payloads, _scan_json, json.loads)
+    out = {}
+    for raw, group in raw_groups.items():
+        try:
+            out[raw.decode()] = group
+        except UnicodeDecodeError:
+            bad += len(group[0])
+    return out, bad
