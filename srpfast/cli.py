@@ -1,4 +1,4 @@
-"""The `srp` command: keygen, peer, info, demo (issue 6)."""
+"""The `srp` command: keygen, info, peer (interactive, or a headless node with --serve), demo."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,9 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
 import sys
+import time
 
 import srpfast
 
@@ -45,6 +47,36 @@ def _json_event(event: object) -> str:
     return json.dumps({k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})
 
 
+def _say(args: argparse.Namespace, kind: str, text: str, **fields: object) -> None:
+    """One line per event: JSON with --json (kind, time, fields), else readable text."""
+    if args.json:
+        print(json.dumps({"event": kind, "t": round(time.time(), 3), **fields}), flush=True)
+    else:
+        print(text, flush=True)
+
+
+def _status(net: "srpfast.Network") -> dict:
+    m, info = net.metrics(), net.info()
+    return {"peers": m.get("peers", 0), "nat": info.get("nat"),
+            "public": info.get("public_address"), "cache_packets": info.get("cache_packets"),
+            "rx": m.get("rx", 0), "tx": m.get("tx", 0),
+            "delivered": m.get("deliver.messages", 0),
+            "relayed": m.get("dataplane.forwarded", 0) + m.get("publish.forwarded", 0),
+            "drops": sum(v for k, v in m.items() if k.startswith("drop."))}
+
+
+async def _lines(queue: "asyncio.Queue[str | None]") -> None:
+    """stdin lines into ``queue`` (None at EOF). A thread reads, so stdin may be a terminal,
+    a pipe, a file or /dev/null (a pipe reader on /dev/null or a file aborted the process)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            await queue.put(None)
+            return
+        await queue.put(line.rstrip("\n"))
+
+
 async def _peer(args: argparse.Namespace) -> int:
     identity = srpfast.load_identity(args.key) if args.key else srpfast.create_identity()
     cluster_id = srpfast.create_cluster_id(args.cluster.encode())
@@ -52,47 +84,96 @@ async def _peer(args: argparse.Namespace) -> int:
                                port=args.port, bootstrap=args.bootstrap,
                                peers_file=args.peers_file) as net:
         sub = await net.subcluster(shared_key=srpfast.create_shared_key(args.join.encode()))
-        print(f"peer {identity.peer_id.hex()[:16]} on {net.address[0]}:{net.address[1]}, "
-              f"subcluster {args.join!r}", flush=True)
-        sub.on("line", lambda value, meta: print(f"<{meta.author.hex()[:8]}> {value}", flush=True))
-        sub.on("#join", lambda peer: print(f"#join {peer.peer_id.hex()[:16]}", flush=True))
-        net.on("#ready", lambda e: print(f"#ready {_json_event(e)}", flush=True))
-        net.on("#network-change", lambda e: print(f"#network-change {_json_event(e)}",
-                                                  flush=True))
-        net.on("#error", lambda e: print(f"#error {e.code}: {e.reason}", file=sys.stderr,
-                                         flush=True))
+        _say(args, "start", f"peer {identity.peer_id.hex()[:16]} on {net.address[0]}:"
+                            f"{net.address[1]}, subcluster {args.join!r}",
+             peer_id=identity.peer_id.hex(), address=list(net.address), subcluster=args.join)
+        sub.on("line", lambda value, meta: _say(
+            args, "line", f"<{meta.author.hex()[:8]}> {value}", author=meta.author.hex(),
+            value=value))
+        sub.on("#join", lambda peer: _say(args, "join", f"#join {peer.peer_id.hex()[:16]}",
+                                          peer_id=peer.peer_id.hex()))
+        sub.on("#leave", lambda peer: _say(args, "leave", f"#leave {peer.peer_id.hex()[:16]}",
+                                           peer_id=peer.peer_id.hex()))
+        net.on("#ready", lambda e: _say(args, "ready", f"#ready {_json_event(e)}",
+                                        **json.loads(_json_event(e))))
+        net.on("#network-change", lambda e: _say(
+            args, "network-change", f"#network-change {_json_event(e)}",
+            **json.loads(_json_event(e))))
+        net.on("#error", lambda e: print(
+            json.dumps({"event": "error", "code": e.code, "reason": e.reason}) if args.json
+            else f"#error {e.code}: {e.reason}", file=sys.stderr, flush=True))
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while line := await reader.readline():
-            sub.emit("line", line.decode(errors="replace").rstrip("\n"))
-        await asyncio.sleep(args.linger)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread / platform
+                pass
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        if not args.serve:
+            asyncio.ensure_future(_lines(queue))
+        next_status = time.monotonic() + args.status_interval
+        while not stop.is_set():
+            try:
+                line = await asyncio.wait_for(queue.get(), 0.25)
+            except asyncio.TimeoutError:
+                line = ""
+            if line is None:  # stdin ended: publish what came, linger, leave
+                await asyncio.sleep(args.linger)
+                break
+            if line:
+                sub.emit("line", line)
+            if args.serve and time.monotonic() >= next_status:
+                next_status = time.monotonic() + args.status_interval
+                st = _status(net)
+                _say(args, "status", " ".join(f"{k}={v}" for k, v in st.items()), **st)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    # --json is accepted before or after the subcommand (`srp --json demo`, `srp demo --json`):
+    # each subcommand repeats it with SUPPRESS, so its absence never resets the global one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output (JSON)")
     ap = argparse.ArgumentParser(prog="srp", description="srpfast: Stream Relay Protocol peer")
-    ap.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    k = sub.add_parser("keygen", help="create an identity key file (0600)")
-    k.add_argument("path", nargs="?", default="srp.key")
-    k.add_argument("--force", action="store_true")
-    i = sub.add_parser("info", help="show an identity and build facts")
-    i.add_argument("--key", default="srp.key")
-    p = sub.add_parser("peer", help="run a peer; lines typed on stdin are published")
-    p.add_argument("--key", default=None)
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT")
-    p.add_argument("--cluster", default="srpfast")
-    p.add_argument("--join", default="lobby", help="subcluster seed to join")
+    ap.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+    ap.add_argument("--version", action="version",
+                    version=f"srpfast {srpfast.__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    k = sub.add_parser("keygen", parents=[common], help="create an identity key file (0600)")
+    k.add_argument("path", nargs="?", default="srp.key", help="where to write (default srp.key)")
+    k.add_argument("--force", action="store_true", help="replace an existing key file")
+    i = sub.add_parser("info", parents=[common], help="show an identity and build facts")
+    i.add_argument("--key", default="srp.key", help="identity key file (default srp.key)")
+    p = sub.add_parser("peer", parents=[common],
+                       help="run a peer: lines on stdin are published; --serve: a headless "
+                            "bootstrap/relay node")
+    p.add_argument("--key", default=None, help="identity key file (default: a fresh identity)")
+    p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=0, help="UDP port (default: any free port)")
+    p.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT",
+                   help="a peer to start from (repeatable; names resolve)")
+    p.add_argument("--cluster", default="srpfast", help="cluster seed (default 'srpfast')")
+    p.add_argument("--join", default="lobby", help="subcluster seed to join (default 'lobby')")
     p.add_argument("--peers-file", default=None, help="save/reload known peers here")
-    p.add_argument("--linger", type=float, default=1.0)
-    d = sub.add_parser("demo", help="a live local network of N peers on loopback")
-    d.add_argument("--peers", type=int, default=12)
-    d.add_argument("--messages", type=int, default=20)
-    d.add_argument("--timeout", type=float, default=30.0)
-    args = ap.parse_args(argv)
+    p.add_argument("--linger", type=float, default=1.0,
+                   help="seconds to stay after stdin ends (default 1)")
+    p.add_argument("--serve", action="store_true",
+                   help="headless: ignore stdin, run until SIGINT/SIGTERM, print status lines")
+    p.add_argument("--status-interval", type=float, default=10.0,
+                   help="seconds between status lines with --serve (default 10)")
+    d = sub.add_parser("demo", parents=[common], help="a live local network of N peers on loopback")
+    d.add_argument("--peers", type=int, default=12, help="number of peers (default 12)")
+    d.add_argument("--messages", type=int, default=20,
+                   help="messages published per subcluster (default 20)")
+    d.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds for the whole run (default 30)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     _loop_policy()
     try:
         if args.cmd == "keygen":

@@ -50,3 +50,52 @@ def test_peer_with_an_unusable_bootstrap_entry_says_why(entry, says):
     done = srp("peer", "--host", "127.0.0.1", "--bootstrap", entry, timeout=30)
     assert done.returncode == 2, done.stdout + done.stderr
     assert entry in done.stderr and says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_version_and_json_after_the_subcommand(tmp_path):
+    v = srp("--version")
+    assert v.returncode == 0 and v.stdout.strip() == f"srpfast {srpfast.__version__}"
+    path = str(tmp_path / "k.key")
+    made = srp("keygen", path, "--json")  # --json after the subcommand, as users write it
+    assert made.returncode == 0 and json.loads(made.stdout)["path"] == path
+
+
+def test_peer_with_stdin_from_dev_null_exits_cleanly():
+    """stdin at EOF at once (a service, a cron job): no abort, the peer starts and leaves."""
+    with open(os.devnull) as null:
+        done = subprocess.run(SRP + ["peer", "--host", "127.0.0.1", "--json", "--linger", "0"],
+                              stdin=null, capture_output=True, text=True, timeout=30, env=ENV)
+    assert done.returncode == 0, done.stderr
+    kinds = [json.loads(line)["event"] for line in done.stdout.splitlines()]
+    assert kinds[:2] == ["start", "ready"]
+
+
+@pytest.mark.slow
+def test_headless_node_serves_a_peer_and_reports_status_until_sigterm():
+    import signal
+    import time
+    node = subprocess.Popen(SRP + ["peer", "--serve", "--host", "127.0.0.1", "--json",
+                                   "--status-interval", "0.5"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        start = json.loads(node.stdout.readline())
+        host, port = start["address"]
+        with open(os.devnull) as null:
+            client = subprocess.run(SRP + ["peer", "--host", "127.0.0.1", "--bootstrap",
+                                           f"{host}:{port}", "--linger", "2"],
+                                    stdin=null, capture_output=True, text=True, timeout=30,
+                                    env=ENV)
+        assert client.returncode == 0, client.stderr
+        seen_peer = False
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not seen_peer:
+            line = json.loads(node.stdout.readline())
+            seen_peer = line["event"] == "status" and line["rx"] > 0
+        assert seen_peer
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(10) == 0
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
