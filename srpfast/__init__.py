@@ -4,6 +4,8 @@
     cluster_id = srpfast.create_cluster_id(b"my app")
     async with srpfast.network(identity=identity, cluster_id=cluster_id) as net: ...
 """
+from typing import TYPE_CHECKING
+
 from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
                                 ReadyEvent)
 from srpfast.crypto import (Identity, create_cluster_id, create_identity, create_keypair,
@@ -13,11 +15,16 @@ from srpfast.errors import (ArgumentError, BootstrapError, CapacityError, Closed
                             CryptoError, DeliveryError, FragmentError, IdentityError,
                             MalformedPacket, NotReadyError, SRPError)
 
+from srpfast.config import Config
+
+if TYPE_CHECKING:  # what __getattr__ imports lazily, with its real types for mypy/pyright
+    from srpfast.api import Meta, Network, RemotePeer, Subcluster, network
+
 __version__ = "0.1.0"
 __all__ = [
     "Identity", "create_cluster_id", "create_identity", "create_keypair", "create_shared_key",
     "load_identity", "peer_id", "save_identity", "subcluster_id", "subcluster_keypair",
-    "network", "Network", "Subcluster", "RemotePeer", "Meta",
+    "network", "Network", "Subcluster", "RemotePeer", "Meta", "Config",
     "ReadyEvent", "NetworkChangeEvent", "ConnectionEvent", "DisconnectionEvent", "ErrorInfo",
     "ArgumentError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
     "CryptoError", "DeliveryError", "FragmentError", "IdentityError", "MalformedPacket",
