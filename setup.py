@@ -10,21 +10,64 @@ Environment switches:
 """
 import glob
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+HOW_TO_INSTALL = (
+    "srpfast builds C extensions. Install a C compiler and the headers it needs, then retry:\n"
+    "  Debian/Ubuntu: apt-get install gcc python3-dev libsodium-dev libxxhash-dev\n"
+    "  Fedora/RHEL:   dnf install gcc python3-devel libsodium-devel xxhash-devel\n"
+    "  Alpine:        apk add gcc musl-dev python3-dev libsodium-dev xxhash-dev\n"
+    "  macOS:         xcode-select --install; brew install libsodium xxhash\n"
+    "Or install a prebuilt wheel: pip install --only-binary srpfast srpfast")
+
+
+def _check_toolchain() -> None:
+    """Fail the build with what to install, never later with an ImportError (issue 16)."""
+    if any(a in sys.argv for a in ("sdist", "egg_info", "--help", "clean")):
+        return
+    cc = os.environ.get("CC", "cc").split()[0]
+    if shutil.which(cc) is None and shutil.which("gcc") is None:
+        raise SystemExit(f"no C compiler found ({cc!r}).\n{HOW_TO_INSTALL}")
+    compiler = cc if shutil.which(cc) else "gcc"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("#include <sodium.h>\n#define XXH_INLINE_ALL\n#include <xxhash.h>\n"
+                    "int main(void) { return sodium_init() < 0 || !XXH3_64bits(\"\", 0); }\n")
+        cflags = os.environ.get("CFLAGS", "").split()
+        ldflags = os.environ.get("LDFLAGS", "").split()
+        probe = subprocess.run([compiler, *cflags, src, "-o", os.path.join(tmp, "probe"),
+                                *ldflags, "-lsodium"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            raise SystemExit("cannot compile against libsodium and xxhash:\n"
+                             f"{probe.stderr.strip()[-800:]}\n{HOW_TO_INSTALL}")
+
+
+_check_toolchain()
+from Cython.Build import cythonize  # noqa: E402  (a build requirement: pyproject.toml)
 
 csrc = sorted(glob.glob("csrc/*.c"))
 cflags = ["-O3", "-std=c11", "-fvisibility=hidden", "-D_GNU_SOURCE", "-Wno-unused-function"]
-ldflags = []
+# Release builds carry no debug symbols (a wheel was 6 MB, 21 MB installed: issue 16).
+ldflags = [] if sys.platform == "darwin" else ["-s"]
 if os.environ.get("SRPFAST_DEBUG"):
     cflags = [f for f in cflags if f != "-O3"] + ["-O0", "-g"]
+    ldflags = []
 if os.environ.get("SRPFAST_SANITIZE"):
     san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
     cflags += san
-    ldflags += san
+    ldflags = san
 
 only = {m for m in os.environ.get("SRPFAST_EXT", "").split(",") if m}
+if not glob.glob("srpfast/_*.pyx") or not csrc:
+    # An sdist without its sources would otherwise "install" as a pure-Python wheel that
+    # fails at import with a misleading error.
+    raise SystemExit("srpfast/_*.pyx or csrc/*.c missing: this source tree is incomplete")
 extensions = []
 for pyx in sorted(glob.glob("srpfast/_*.pyx")):
     name = os.path.splitext(os.path.basename(pyx))[0]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Build the sdist, check it carries the sources, install it from source into a fresh venv
+# (an isolated build: pip fetches the build requirements) and run the unit suite against it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+py=${PY:-python3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$py" -m build --sdist -o "$work/dist" "$here" >/dev/null
+sdist=$(ls "$work"/dist/srpfast-*.tar.gz)
+listing=$(tar tzf "$sdist")
+for want in LICENSE csrc/seal.c srpfast/_seal.pyx srpfast/py.typed tests/unit docs/PROTOCOL.md; do
+  grep -q "/$want" <<<"$listing" || { echo "sdist lacks $want"; exit 1; }
+done
+if grep -qE '/srpfast/_[a-z0-9]+\.c$|\.so$' <<<"$listing"; then
+  echo "sdist carries generated C or binaries"; exit 1
+fi
+"$py" -m venv "$work/venv"
+"$work/venv/bin/pip" install -q "$sdist"
+"$work/venv/bin/pip" install -q pytest hypothesis pysodium
+tar xzf "$sdist" -C "$work"
+cd "$work"
+"$work/venv/bin/python" -c "import srpfast, srpfast.api; print('srpfast', srpfast.__version__, 'built from the sdist at', srpfast.__file__)"
+"$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$work"/srpfast-*/tests/unit -k "not protocol_doc"
+echo "sdist smoke test passed: $(basename "$sdist")"
