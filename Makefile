@@ -8,7 +8,7 @@ PIP_DEPS := "setuptools>=68" wheel "Cython>=3.0" "pysodium>=0.7.18" "uvloop>=0.1
             "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4"
 APT_DEPS := libsodium-dev libxxhash-dev gcc make
 
-.PHONY: all sysdeps venv build cstrict test demo bench fuzz wheel sdist lab clean
+.PHONY: all sysdeps venv build cstrict test demo bench fuzz wheel sdist docs lab clean
 
 all: build
 
@@ -57,6 +57,10 @@ wheel: venv
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w wheels/dist wheels/dist/raw/*.whl
 	rm -rf wheels/dist/raw
 	wheels/smoke.sh wheels/dist/*.whl
+
+# docs/API.md from the code's signatures and docstrings (a test checks it is current).
+docs: build
+	$(VPY) tools/gen_api_doc.py
 
 # The source distribution: carries every source, builds from source in a fresh venv.
 sdist: venv

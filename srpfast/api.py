@@ -80,6 +80,11 @@ class Metas(Sequence[Meta]):
 
 
 class Emitter:
+    """Event handlers by name: ``on(name, handler)`` adds one (returned, so it can be used
+    as a decorator), ``off(name, handler)`` removes it. A handler may be a coroutine
+    function (it runs as a task; its exceptions are logged). One failing handler never
+    stops the others or the network."""
+
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
 
@@ -151,6 +156,14 @@ class RemotePeer(Emitter):
 
 
 class Subcluster(Emitter):
+    """A subcluster we joined (``await net.subcluster(shared_key=...)``): messages sealed with
+    its key reach every member, and only members can read them.
+
+    Events: a value event by its name -> ``handler(value, meta)`` for each message;
+    ``#join`` -> ``handler(peer: RemotePeer)`` when a signed JOIN proves a peer is a member;
+    ``#leave`` -> ``handler(peer: RemotePeer)`` when it leaves or is gone. ``peers`` maps
+    peer ids to the members known now."""
+
     def __init__(self, net: "Network", subcluster_id: bytes) -> None:
         super().__init__()
         self._net = net
@@ -423,6 +436,7 @@ class Network(Emitter):
         return unanswered_message(entries, round(waited, 1), boot.rounds)
 
     async def close(self) -> None:
+        """Leave every subcluster (members get a leave), save known peers, release sockets."""
         self._changed.set()  # wait_ready callers learn it is closed
         if self._closed or not self._started:
             self._closed = True
@@ -454,6 +468,8 @@ class Network(Emitter):
 
     # -- subclusters -------------------------------------------------------------------------
     async def subcluster(self, *, shared_key: bytes) -> Subcluster:
+        """Join the subcluster of ``shared_key`` (32 bytes: srpfast.create_shared_key(seed))
+        and return it; joining the same key again returns the same object."""
         self._require_open()
         sid = derive_subcluster_id(shared_key)
         if sid in self._subclusters:
@@ -550,14 +566,19 @@ class Network(Emitter):
     # -- introspection -----------------------------------------------------------------------
     @property
     def address(self) -> Address:
+        """The (host, port) the main UDP socket is bound to."""
         return self._driver.sock.local_address
 
     def info(self) -> dict:
+        """peer id, bound and public address, NAT mapping and filtering, peers, subclusters,
+        cache use, Lamport clock."""
         info = dict(self.peer.info()) if self.peer is not None else {}
         info["bound"] = self.address if self._driver is not None else None
         return info
 
     def metrics(self) -> dict[str, int]:
+        """Every counter: the engine's (drops by reason, deliveries, traffic), the driver's,
+        the socket's and the API's (docs/ENGINE.md "Counters")."""
         out = dict(self.peer.counters()) if self.peer is not None else {}
         if self._driver is not None:
             out.update({f"driver.{k}": v for k, v in self._driver.counters.items()})

@@ -26,7 +26,7 @@ print("runtime check passed: no pysodium, libsodium from the wheel")
 PY
 "$work/venv/bin/pip" install -q pytest hypothesis pysodium
 cp -r "$here/tests/unit" "$work/unit"
-rm -f "$work/unit/test_protocol_doc.py"  # reads docs/ from a checkout, not part of a wheel
+rm -f "$work/unit/test_protocol_doc.py" "$work/unit/test_api_doc.py"  # read docs/, tools/ of a checkout
 cd "$work"
 "$work/venv/bin/python" -c "import srpfast, srpfast._sha256 as s; print('srpfast', srpfast.__version__, 'from', srpfast.__file__, 'sha256', s.impl())"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider unit
