@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 PIP_DEPS := "setuptools>=68" wheel "Cython>=3.0" "pysodium>=0.7.18" "uvloop>=0.19" \
-            "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4"
+            "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "mypy>=1.8"
 APT_DEPS := libsodium-dev libxxhash-dev gcc make
 
 .PHONY: all sysdeps venv build cstrict test demo bench fuzz wheel sdist docs lab clean

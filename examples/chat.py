@@ -38,7 +38,7 @@ async def chat_peer(name: str, port: int, bootstrap: list[str],
 
 async def selftest() -> int:
     names = ("alice", "bob", "carol")
-    queues = {n: asyncio.Queue() for n in names}
+    queues: dict[str, asyncio.Queue[str | None]] = {n: asyncio.Queue() for n in names}
     heard: dict[str, list[str]] = {n: [] for n in names}
     bound: asyncio.Future = asyncio.get_running_loop().create_future()
     first = asyncio.ensure_future(chat_peer("alice", 0, [], queues["alice"], heard["alice"],

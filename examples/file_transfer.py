@@ -37,13 +37,17 @@ async def selftest(size: int) -> int:
                                    bootstrap=[a.address]) as b:
             sa, sb = await a.subcluster(shared_key=KEY), await b.subcluster(shared_key=KEY)
 
+            def finish(value: dict, meta: srpfast.Meta) -> None:
+                if not finished.done():
+                    finished.set_result(value)
+
             def on_sender(peer: srpfast.RemotePeer) -> None:  # b learns of a: listen to it
                 peer.on("chunk", lambda value, meta: received.extend(value))
-                peer.on("done", lambda value, meta: finished.done() or finished.set_result(value))
+                peer.on("done", finish)
 
             sb.on("#join", on_sender)
             joined: asyncio.Future = asyncio.get_running_loop().create_future()
-            sa.on("#join", lambda peer: joined.done() or joined.set_result(peer))
+            sa.on("#join", lambda peer: None if joined.done() else joined.set_result(peer))
             target = await asyncio.wait_for(joined, 10)
             await asyncio.sleep(0.2)  # b's handlers are in place once it has seen a's JOIN
             await send_file(target, data)

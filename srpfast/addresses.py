@@ -88,12 +88,12 @@ def parse_entry(item: object) -> Entry:
             if not isinstance(_ip(inside), ipaddress.IPv6Address):
                 raise _bad(item, f"{inside!r} in brackets is not an IPv6 address")
             return Entry(text, inside, _port(item, rest[1:]))
-        host, sep, port = text.rpartition(":")
+        host, sep, port_text = text.rpartition(":")
         if not sep:
             raise _bad(item, "the port is missing")
         if ":" in host:
             raise _bad(item, "an IPv6 address needs brackets before the port")
-        return Entry(text, _host(item, host), _port(item, port))
+        return Entry(text, _host(item, host), _port(item, port_text))
     if isinstance(item, (tuple, list)) and len(item) == 2:
         raw = item[0]
         if isinstance(raw, str) and raw.startswith("[") and raw.endswith("]"):
@@ -130,7 +130,7 @@ def families(sock_family: int, bound_host: str) -> tuple[int, ...]:
     return (socket.AF_INET6,)
 
 
-_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+_NAMES: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
 
 
 async def _getaddrinfo(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[Any]:

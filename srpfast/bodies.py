@@ -96,7 +96,7 @@ class Body:
     def decode(cls, message: bytes) -> "Body":
         if len(message) != cls.size():
             raise MalformedPacket("body", f"{cls.__name__} is {cls.size()} bytes, got {len(message)}")
-        values = {}
+        values: dict[str, object] = {}
         at = 0
         for name, kind in cls.LAYOUT:
             n = _KIND[kind]

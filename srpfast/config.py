@@ -7,6 +7,7 @@ fails where it is written, not deep inside the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from srpfast import constants as C
 from srpfast.errors import ConfigError
@@ -114,7 +115,7 @@ class Config:
     def __post_init__(self) -> None:
         self.validate()
 
-    def replace(self, **changes: object) -> "Config":
+    def replace(self, **changes: Any) -> "Config":
         return replace(self, **changes)
 
     def validate(self) -> None:

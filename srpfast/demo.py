@@ -107,11 +107,11 @@ async def run_demo(args: Any) -> int:
     delivered = sum(min(len(received[k]), v) for k, v in want.items())
     total_wanted = sum(want.values())
     metrics = [net.metrics() for net in nets]
-    drops = {}
+    drops: dict[str, int] = {}
     for m in metrics:
-        for k, v in m.items():
-            if k.startswith("drop.") and v:
-                drops[k] = drops.get(k, 0) + v
+        for name, count in m.items():
+            if name.startswith("drop.") and count:
+                drops[name] = drops.get(name, 0) + count
     summary = {
         "peers": n, "ready": sum(net.ready.is_set() for net in nets),
         "join_events": len(joins), "member_pairs": expected_pairs,

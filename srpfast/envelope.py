@@ -27,7 +27,7 @@ def encode_event(name: str, value: Any) -> bytes:
     return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
 
 
-_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads ends in (_events.pyx)
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in (_events.pyx)
 
 
 def decode_event(payload: bytes) -> tuple[str, Any]:

@@ -145,9 +145,9 @@ class Reassembler:
         self._bytes += _cost(frame)
         done = None
         for head_id in list(self._waiting.get(pid, ())):
-            pending = self._pending.get(head_id)
-            if pending is not None:
-                done = self._advance(pending) or done
+            waiting = self._pending.get(head_id)
+            if waiting is not None:
+                done = self._advance(waiting) or done
         self._shrink()
         return done
 

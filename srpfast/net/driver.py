@@ -265,29 +265,29 @@ class UDPDriver:
             if kept is not None:
                 kept.send_batch([action.datagram], [action.address])
                 return
-            pool = self._pools.get(action.pool_key)
-            if pool is None:
+            sending = self._pools.get(action.pool_key)
+            if sending is None:
                 return
             if action.index < 0:
-                pool.ping_all(action.datagram, action.address)
+                sending.ping_all(action.datagram, action.address)
             else:
-                pool.send_from(action.index, action.datagram, action.address)
+                sending.send_from(action.index, action.datagram, action.address)
         elif isinstance(action, ev.PoolKeep):
-            pool = self._pools.pop(action.pool_key, None)
-            if pool is None:
+            kept_pool = self._pools.pop(action.pool_key, None)
+            if kept_pool is None:
                 return
-            for fd in pool.fds:
+            for fd in kept_pool.fds:
                 self.loop.remove_reader(fd)
-            kept = pool.keep(action.index)  # closes every other socket of the pool
+            kept = kept_pool.keep(action.index)  # closes every other socket of the pool
             self._kept[(action.pool_key, action.index)] = kept
             self.loop.add_reader(kept.fileno(), self._on_kept_readable, action.pool_key,
                                  action.index)
         elif isinstance(action, ev.PoolClose):
-            pool = self._pools.pop(action.pool_key, None)
-            if pool is not None:
-                for fd in pool.fds:
+            closed = self._pools.pop(action.pool_key, None)
+            if closed is not None:
+                for fd in closed.fds:
                     self.loop.remove_reader(fd)
-                pool.close()
+                closed.close()
             for k in [k for k in self._kept if k[0] == action.pool_key]:
                 s = self._kept.pop(k)
                 self._remove_fd(s)
