@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #ifndef UDP_SEGMENT
@@ -124,35 +126,53 @@ int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint
     return -EAFNOSUPPORT;
 }
 
-static uint64_t mix64(uint64_t z)
+/* The sender key is a keyed PRF (SipHash-2-4, libsodium's crypto_shorthash) of the
+ * canonical address (IPv4 as v4-mapped IPv6, 16 bytes, then the port) under a per-process
+ * secret. It names a sender's rate bucket (SPEC 9.6) and cache share (SPEC 7), so nobody may be
+ * able to pick a source whose key equals another sender's: an unkeyed mix of an IPv6 address is
+ * invertible, and an attacker owning a /64 could choose a colliding source (issue 13). */
+static uint8_t key_secret[crypto_shorthash_KEYBYTES];
+static int key_seeded;
+
+int srp_udp_key_seed(const uint8_t *secret, size_t len)
 {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    if (secret) {
+        if (len != sizeof key_secret) return -EINVAL;
+        memcpy(key_secret, secret, sizeof key_secret);
+    } else {
+        size_t got = 0;
+        while (got < sizeof key_secret) {
+            ssize_t r = getrandom(key_secret + got, sizeof key_secret - got, 0);
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                return -errno;
+            }
+            got += (size_t)r;
+        }
+    }
+    key_seeded = 1;
+    return 0;
 }
 
 uint64_t srp_udp_addr_key(const srp_sockaddr *a)
 {
-    uint32_t ip;
-    uint16_t port;
+    uint8_t canon[18], out[crypto_shorthash_BYTES];
     if (a->sa.sa_family == AF_INET) {
-        ip = ntohl(a->in4.sin_addr.s_addr);
-        port = ntohs(a->in4.sin_port);
-    } else if (a->sa.sa_family == AF_INET6 && is_v4_mapped(&a->in6.sin6_addr)) {
-        uint32_t raw;
-        memcpy(&raw, &a->in6.sin6_addr.s6_addr[12], 4);
-        ip = ntohl(raw);
-        port = ntohs(a->in6.sin6_port);
+        static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(canon, prefix, 12);
+        memcpy(canon + 12, &a->in4.sin_addr.s_addr, 4);
+        memcpy(canon + 16, &a->in4.sin_port, 2);
     } else if (a->sa.sa_family == AF_INET6) {
-        uint64_t hi, lo;
-        memcpy(&hi, &a->in6.sin6_addr.s6_addr[0], 8);
-        memcpy(&lo, &a->in6.sin6_addr.s6_addr[8], 8);
-        uint64_t h = mix64(hi ^ mix64(lo ^ ((uint64_t)ntohs(a->in6.sin6_port) << 1)));
-        return h | (1ULL << 63);
+        memcpy(canon, a->in6.sin6_addr.s6_addr, 16);  /* v4-mapped is already canonical */
+        memcpy(canon + 16, &a->in6.sin6_port, 2);
     } else {
         return 0;
     }
-    return ((uint64_t)ip << 16) | port;
+    if (!key_seeded) srp_udp_key_seed(NULL, 0); /* normally seeded at import (_udp.pyx) */
+    crypto_shorthash(out, canon, sizeof canon, key_secret);
+    uint64_t h;
+    memcpy(&h, out, sizeof h);
+    return h ? h : 1; /* 0 means "nobody" to the data plane */
 }
 
 /* ---- receive ------------------------------------------------------------------------ */
@@ -412,8 +432,10 @@ fallback_all: {
 
 static uint64_t splitmix64(uint64_t *s)
 {
-    *s += 0x9e3779b97f4a7c15ULL;
-    return mix64(*s);
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
 }
 
 static uint64_t xorshift64s(uint64_t *s)

@@ -51,9 +51,13 @@ socklen_t srp_udp_addr_len(const srp_sockaddr *a);
 int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out);
 /* Address -> numeric host text and port; v4-mapped v6 is written as plain IPv4. */
 int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port);
-/* 64-bit key: exact for IPv4 and v4-mapped (ip << 16 | port, bit 63 clear); a mixed hash for
- * IPv6 (bit 63 set) whose rare collisions a consumer resolves by comparing the sockaddrs. */
+/* 64-bit sender key, nonzero for IPv4/IPv6 (0 for an unknown family): SipHash-2-4 of the
+ * canonical address (IPv4 as v4-mapped IPv6) and port under a per-process secret, so no sender
+ * can choose a source whose key equals another's (SPEC 9.6; docs/SECURITY.md). */
 uint64_t srp_udp_addr_key(const srp_sockaddr *a);
+/* Set the key secret (crypto_shorthash_KEYBYTES = 16 bytes), or draw a random one when
+ * secret is NULL. Returns 0 or -errno. Keys computed before and after a change differ. */
+int srp_udp_key_seed(const uint8_t *secret, size_t len);
 
 /* ---- receive ------------------------------------------------------------------------ */
 

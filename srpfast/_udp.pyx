@@ -16,7 +16,7 @@ import os as _os
 import socket as _socket
 from array import array as _array
 
-from srpfast.errors import ClosedError
+from srpfast.errors import ArgumentError, ClosedError
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -53,6 +53,7 @@ cdef extern from "udp.h" nogil:
     int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out)
     int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port)
     uint64_t srp_udp_addr_key(const srp_sockaddr *a)
+    int srp_udp_key_seed(const uint8_t *secret, size_t len)
     int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf,
                         uint32_t *lens, srp_sockaddr *addrs, uint64_t *keys)
     void srp_udp_rx_free(srp_udp_rx *rx)
@@ -96,10 +97,35 @@ cdef int _family_of(str host):
     return _socket.AF_INET6 if ":" in host else _socket.AF_INET
 
 
+KEY_SECRET_BYTES = 16
+
+
+def set_key_secret(secret=None) -> None:
+    """Set the per-process secret of the sender keys (``address_key``, RecvBatch.keys), or
+    draw a fresh random one (``None``, as at import). Keys are a keyed PRF of the address, so
+    no sender can pick a source whose key equals another's (SPEC 9.6, docs/SECURITY.md).
+    Inject one only to reproduce keys across processes; every key computed before changes."""
+    cdef const uint8_t[::1] view
+    cdef int r
+    if secret is None:
+        r = srp_udp_key_seed(NULL, 0)
+    else:
+        if not isinstance(secret, (bytes, bytearray)) or len(secret) != KEY_SECRET_BYTES:
+            raise ArgumentError(f"the key secret must be {KEY_SECRET_BYTES} bytes")
+        view = bytes(secret)
+        r = srp_udp_key_seed(&view[0], KEY_SECRET_BYTES)
+    if r < 0:
+        _raise_errno(r, "seeding the sender key")
+
+
+set_key_secret()  # random per process, before any key is computed
+
+
 def address_key(address) -> int:
     """The 64-bit source key RecvBatch.keys reports for datagrams from (host, port): the one
-    definition (srp_udp_addr_key), for data planes and for drivers without a socket. An IPv4
-    host parses as v4-mapped IPv6, whose key equals the plain IPv4 key."""
+    definition (srp_udp_addr_key, keyed by the process secret: set_key_secret), for data
+    planes and for drivers without a socket. An IPv4 host parses as v4-mapped IPv6, whose key
+    equals the plain IPv4 key."""
     cdef srp_sockaddr a
     _parse(address, _socket.AF_INET6, &a)
     return srp_udp_addr_key(&a)
@@ -147,7 +173,7 @@ cdef class RecvBatch:
 
     @property
     def keys(self) -> memoryview:
-        """uint64 sender key per datagram: exact for IPv4, hashed with bit 63 set for IPv6."""
+        """uint64 sender key per datagram (address_key of its source: keyed, nonzero)."""
         return memoryview(self._sock._keys).cast("Q")[: self.count]
 
     @property
