@@ -43,11 +43,15 @@ struct srp_dataplane {
 static const char *const counter_names[SRP_DPC_COUNT] = {
     "valid", "size", "magic", "type", "version", "flags", "length", "padding",
     "duplicate", "refused", "cached", "forwarded", "hop_limit", "no_peers", "up_control",
-    "up_deliver", "out_full", "variant",
+    "up_deliver", "out_full", "variant", "hops", "rate",
 };
 
 const char *srp_dp_counter_name(int counter) {
     return (counter >= 0 && counter < SRP_DPC_COUNT) ? counter_names[counter] : "unknown";
+}
+
+uint64_t srp_dp_counter(const srp_dataplane *dp, int counter) {
+    return (counter >= 0 && counter < SRP_DPC_COUNT) ? dp->counters[counter] : 0;
 }
 
 static uint64_t next_rand(srp_dataplane *dp) { /* xorshift64*: deterministic per seed */
@@ -220,7 +224,7 @@ static size_t emit_grouped(srp_dataplane *dp, size_t n, uint8_t *out_frames, uin
 }
 
 void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const uint32_t *lens,
-                    const uint64_t *src_keys, size_t count, double now,
+                    const uint64_t *src_keys, const uint8_t *drop, size_t count, double now,
                     uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
                     uint32_t *runs, size_t *n_runs,
                     uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids) {
@@ -241,11 +245,15 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             size_t i = base + j;
             const uint8_t *d = buf + i * stride;
             size_t n = lens ? lens[i] : SRP_PACKET_BYTES;
+            state[j] = ST_DROP;
+            if (drop && drop[i]) { dp->counters[SRP_DPC_RATE]++; continue; }
             if (n > stride) n = stride + 1; /* truncated in its slot: certainly not a frame */
             int v = srp_frame_validate(d, n);
             dp->counters[v]++;
-            state[j] = ST_DROP;
             if (v != SRP_OK) continue;
+            /* The control plane drops any frame past max_hops (drop.hops); so does C, before
+             * the cache: an over-hop PUBLISH must not take cache room (SPEC 6, 7). */
+            if (d[SRP_OFF_HOPS] > dp->max_hops) { dp->counters[SRP_DPC_HOPS]++; continue; }
             if (d[SRP_OFF_TYPE] != 5 /* PUBLISH */) { state[j] = ST_CONTROL; continue; }
             fps[j] = srp_cache_filter_key(dp->cache, d);
             state[j] = ST_NEW;

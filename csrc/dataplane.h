@@ -40,11 +40,16 @@ enum srp_dp_counter {
     SRP_DPC_UP_DELIVER,
     SRP_DPC_OUT_FULL,                 /* output batch full: forward skipped (counted) */
     SRP_DPC_VARIANT,                  /* SRP_CACHE_VARIANT: forwarded, not cached */
+    SRP_DPC_HOPS,                     /* hops above max_hops: dropped, like the control plane's
+                                       * drop.hops (one hop rule on both paths, SPEC 2/6) */
+    SRP_DPC_RATE,                     /* the caller's rate mask dropped it (SPEC 9.6) */
     SRP_DPC_COUNT
 };
 const char *srp_dp_counter_name(int counter);
 
 typedef struct srp_dataplane srp_dataplane;
+/* One counter's current value (0 for an unknown index). */
+uint64_t srp_dp_counter(const srp_dataplane *dp, int counter);
 
 srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed);
 void srp_dp_free(srp_dataplane *dp);
@@ -67,10 +72,14 @@ void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags,
  * smaller groups packed together. A driver sends each run as one UDP GSO super-datagram
  * and the rest with one sendmmsg. Items to hand up are written as (index into the batch,
  * srp_dp_up kind) to up_index/up_kind; *n_up receives the count (at most count). ids
- * (count*32) receives the packetId of each valid PUBLISH. */
+ * (count*32) receives the packetId of each valid PUBLISH. drop (NULL: none) marks datagrams
+ * whose sender is over its rate limit (nonzero): they are counted (SRP_DPC_RATE) and skipped,
+ * while the rest of the batch is processed as usual (SPEC 9.6: one over-limit sender must not
+ * push its neighbours off this path). A frame whose hops exceed max_hops is dropped and
+ * counted (SRP_DPC_HOPS) whatever its type, never cached, forwarded or handed up. */
 #define SRP_DP_RUN_MIN 4
 void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const uint32_t *lens,
-                    const uint64_t *src_keys, size_t count, double now,
+                    const uint64_t *src_keys, const uint8_t *drop, size_t count, double now,
                     uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
                     uint32_t *runs, size_t *n_runs,
                     uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids);

@@ -21,10 +21,12 @@ cdef extern from "dataplane.h" nogil:
         SRP_DP_UP_DELIVER
         SRP_DP_UP_VARIANT
         SRP_DPC_COUNT
+        SRP_DPC_HOPS
         SRP_DP_RUN_MIN
     ctypedef struct srp_dataplane:
         pass
     const char *srp_dp_counter_name(int counter)
+    uint64_t srp_dp_counter(const srp_dataplane *dp, int counter)
     srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed)
     void srp_dp_free(srp_dataplane *dp)
     size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs,
@@ -33,7 +35,8 @@ cdef extern from "dataplane.h" nogil:
     void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags,
                                size_t nsubs, const uint8_t *subs)
     void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride,
-                        const uint32_t *lens, const uint64_t *src_keys, size_t count, double now,
+                        const uint32_t *lens, const uint64_t *src_keys, const uint8_t *drop,
+                        size_t count, double now,
                         uint8_t *out_frames, uint8_t *out_addrs, size_t out_cap, size_t *n_out,
                         uint32_t *runs, size_t *n_runs, uint32_t *up_index, uint8_t *up_kind, size_t *n_up, uint8_t *ids)
     size_t srp_dp_choose(srp_dataplane *dp, uint64_t exclude_key, size_t k, uint32_t *idx_out)
@@ -106,6 +109,9 @@ cdef class DataPlane:
     cdef uint8_t *_upkp
     cdef uint8_t *_idp
     cdef readonly Py_ssize_t n_out, n_up, n_runs
+    # Of the last batch: datagrams dropped for their hops (above max_hops), counted by the
+    # engine as drop.hops like its own path's (one hop rule, SPEC 2/6).
+    cdef readonly Py_ssize_t n_hops
 
     def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
                   uint64_t seed=0, Py_ssize_t max_batch=64, Py_ssize_t delivered_ids=1 << 20):
@@ -179,10 +185,14 @@ cdef class DataPlane:
                         <const uint8_t *><char *>k)
 
     def process(self, const uint8_t[::1] buf, Py_ssize_t count, const uint32_t[::1] lens=None,
-                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME) -> int:
+                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME,
+                const uint8_t[::1] drop=None) -> int:
         """Run one receive batch through the data plane. Returns the number of frames to send;
-        ``n_up`` items are to be handed to the control plane (``up(i)``)."""
+        ``n_up`` items are to be handed to the control plane (``up(i)``). ``drop``: one byte
+        per datagram, nonzero for those whose sender is over its rate limit: they are
+        counted (``rate``) and skipped, the rest of the batch stays on this path (SPEC 9.6)."""
         cdef size_t n_out = 0, n_up = 0, n_runs = 0, n_msgs = 0
+        cdef uint64_t hops0
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
         if not FRAME <= stride <= 65536:
@@ -194,13 +204,17 @@ cdef class DataPlane:
             raise ArgumentError("lens must have count entries")
         if keys is not None and keys.shape[0] < count:
             raise ArgumentError("keys must have count entries")
+        if drop is not None and drop.shape[0] < count:
+            raise ArgumentError("drop must have count entries")
         if count == 0:
-            self.n_out = self.n_up = self.n_runs = self.n_msgs = 0
+            self.n_out = self.n_up = self.n_runs = self.n_msgs = self.n_hops = 0
             return 0
+        hops0 = srp_dp_counter(self.dp, SRP_DPC_HOPS)
         with nogil:
             srp_dp_process(self.dp, &buf[0], <size_t>stride,
                            &lens[0] if lens is not None else NULL,
-                           &keys[0] if keys is not None else NULL, <size_t>count, now,
+                           &keys[0] if keys is not None else NULL,
+                           &drop[0] if drop is not None else NULL, <size_t>count, now,
                            self._outp, self._addrp, <size_t>(self.max_batch * self.fanout),
                            &n_out, self._runp, &n_runs, self._upip, self._upkp, &n_up,
                            self._idp)
@@ -209,6 +223,7 @@ cdef class DataPlane:
                                      self._upkp, &n_up, SRP_DP_UP_DELIVER, self._msgs,
                                      self._arenap)
         self.n_msgs = n_msgs
+        self.n_hops = <Py_ssize_t>(srp_dp_counter(self.dp, SRP_DPC_HOPS) - hops0)
         self.n_out = n_out
         self.n_up = n_up
         self.n_runs = n_runs

@@ -305,8 +305,8 @@ class Peer:
 
     def receive_batch(self, items: Iterable[tuple[bytes, Address]], now: float) -> None:
         """Many datagrams. Given a srpfast._udp.RecvBatch while a data plane is attached, the
-        whole batch goes through C (relayed frames: prepared_to_send()); otherwise, or when
-        a sender is over its rate limit, one datagram at a time."""
+        whole batch goes through C (relayed frames: prepared_to_send(); a sender over its
+        rate limit loses its excess there, counted drop.rate); otherwise one at a time."""
         link = self._dataplane
         if link is not None and hasattr(items, "keys") and hasattr(items, "slot"):
             try:
