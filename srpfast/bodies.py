@@ -23,6 +23,8 @@ from srpfast.errors import ArgumentError, MalformedPacket
 SIGNATURE_BYTES = 64
 SIGNING_CONTEXT = b"srp-body-v1"
 ADDRESS_BYTES = 19  # family (4|6|0), 16 address bytes (IPv4 in the first 4), port
+PROOF_BYTES = 197   # an INTRO's proof: the introduced peer's signed JOIN body (Join.size())
+NO_PROOF = bytes(PROOF_BYTES)
 
 # NAT byte: low nibble = mapping, high nibble = filtering (SPEC 5; RFC 4787 terms).
 NAT_UNKNOWN, NAT_STATIC, NAT_EASY, NAT_HARD = 0, 1, 2, 3
@@ -62,7 +64,8 @@ def unpack_address(raw: bytes) -> Address | None:
 
 # Field kinds: struct code for integers, "32s"/"8s" for ids, "A" for a 19-byte address.
 _KIND = {"B": 1, "H": 2, "I": 4, "Q": 8, "16s": 16, "32s": 32, "8s": 8, "A": ADDRESS_BYTES,
-         "S": SIGNATURE_BYTES}
+         "S": SIGNATURE_BYTES, "P": PROOF_BYTES}
+_RAW = ("32s", "16s", "8s", "S", "P")  # kinds kept as raw bytes
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class Body:
             value = getattr(self, name)
             if kind == "A":
                 out += pack_address(value)
-            elif kind in ("32s", "16s", "8s", "S"):
+            elif kind in _RAW:
                 if not isinstance(value, (bytes, bytearray)) or len(value) != _KIND[kind]:
                     raise ArgumentError(f"{type(self).__name__}.{name} must be {_KIND[kind]} bytes")
                 out += value
@@ -103,7 +106,7 @@ class Body:
             raw = message[at:at + n]
             if kind == "A":
                 values[name] = unpack_address(raw)
-            elif kind in ("32s", "16s", "8s", "S"):
+            elif kind in _RAW:
                 values[name] = bytes(raw)
             else:
                 values[name] = struct.unpack(">" + kind, raw)[0]
@@ -204,7 +207,8 @@ class Intro(Body):
     SIGNED: ClassVar[bool] = True
     LAYOUT: ClassVar = (("introducer", "32s"), ("peer_id", "32s"), ("address", "A"),
                         ("nat", "B"), ("timestamp_ms", "Q"), ("cluster_id", "32s"),
-                        ("subcluster_id", "32s"), ("intro_id", "Q"), ("signature", "S"))
+                        ("subcluster_id", "32s"), ("intro_id", "Q"), ("proof", "P"),
+                        ("signature", "S"))
     introducer: bytes
     peer_id: bytes          # the peer being introduced
     address: Address | None  # its public address as the introducer sees it
@@ -212,7 +216,11 @@ class Intro(Body):
     timestamp_ms: int
     cluster_id: bytes
     subcluster_id: bytes
-    intro_id: int           # the same in both INTROs of a pair, so both sides act at once
+    intro_id: int           # the same in both INTROs of a pair
+    # The introduced peer's own signed, fresh request, as the introducer received it: its
+    # JOIN (it asked for introductions) or its JOIN_ASK answering this intro_id. Required
+    # before a BDP spray or pool toward it (SPEC 5, 9.3); NO_PROOF: plain pings only.
+    proof: bytes = NO_PROOF
     signature: bytes = bytes(64)
 
     def check(self) -> None:
@@ -222,6 +230,10 @@ class Intro(Body):
 
 
 JOIN_LEAVE = 0x01  # this JOIN announces leaving the subcluster
+# This JOIN is a consent, not a membership change: "introduce me for intro `join_id`", sent
+# only to the introducer of that INTRO, never relayed; it becomes the proof of the INTRO the
+# introducer then sends to the other side (SPEC 5: "a peer whose key proved it asked").
+JOIN_ASK = 0x02
 
 
 @dataclass(frozen=True)
@@ -243,9 +255,13 @@ class Join(Body):
 
     def check(self) -> None:
         _check_nat(self.nat)
-        if self.flags & ~JOIN_LEAVE:
+        if self.flags & ~(JOIN_LEAVE | JOIN_ASK):
             raise MalformedPacket("body", "JOIN sets unknown flags")
+        if self.flags == JOIN_LEAVE | JOIN_ASK:
+            raise MalformedPacket("body", "a JOIN cannot both leave and ask")
 
+
+assert Join.size() == PROOF_BYTES
 
 QUERY_EXACT = 0      # the packet whose id is `wanted`
 QUERY_SUCCESSOR = 1  # a packet whose previousId is `wanted` (the next message, STATE_6 "tail")

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic, Hashable, Iterable, Iterator, TypeVar
+from typing import Generic, Hashable, Iterator, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -166,19 +166,6 @@ class RateLimiter:
         granted = min(want, max(0, int(tokens)))
         b[0] = tokens - granted
         return granted
-
-    def allow_all(self, costs: Iterable[tuple[Hashable, float]], now: float) -> bool:
-        """Spend ``cost`` from every key's bucket if ALL can pay, else spend nothing."""
-        costs = list(costs)
-        for key, cost in costs:
-            b = self._b.get(key)
-            if b is not None and min(self.burst, b[0] + (now - b[1]) * self.rate) < cost:
-                return False
-            if b is None and self.burst < cost:
-                return False
-        for key, cost in costs:
-            self.allow(key, now, cost)
-        return True
 
     def __len__(self) -> int:
         return len(self._b)

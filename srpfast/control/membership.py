@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from srpfast import constants as C
-from srpfast.bodies import JOIN_LEAVE, Join
+from srpfast.bodies import JOIN_ASK, JOIN_LEAVE, Join
 from srpfast.control.bounded import ExpiringDict, LruSet
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
@@ -143,6 +143,11 @@ class Membership:
                              body.timestamp_ms, now, body.cluster_id):
             return
         self.seen.add(key)
+        if body.flags & JOIN_ASK:
+            # Consent to an introduction we made (traversal.on_ask), not a membership change:
+            # never recorded, relayed or introduced.
+            p.traversal.on_ask(f, body, address, now)
+            return
         p.count("rx.join")
         sender = p.table.at(address)
         joiner = p.table.get(body.peer_id)
@@ -165,7 +170,7 @@ class Membership:
         if not leave and joiner is not None and sender is joiner and f.hops == 0:
             # Introduce on the joiner's own JOIN only: relayed copies would repeat the same
             # introductions at every relay (one INTRO pair per relay per JOIN, mostly known).
-            self._introduce(joiner, address, body, now)
+            self._introduce(joiner, address, body, bytes(f.message), now)
         if f.hops < p.config.join_hops and sender is not None:
             relayed = bytearray(f.raw)
             relayed[6] = f.hops + 1
@@ -198,7 +203,8 @@ class Membership:
         return new
 
     def _introduce(self, joiner: "RemotePeer", joiner_address: Address, body: Join,
-                   now: float) -> None:
+                   raw: bytes, now: float) -> None:
+        """``raw``: the joiner's signed JOIN body, its proof that it asked (traversal.py)."""
         cfg = self.p.config
         if cfg.intro_peers <= 0:
             return
@@ -212,7 +218,7 @@ class Membership:
             chosen += rng.sample(rest, min(len(rest), cfg.intro_peers - len(chosen)))
         for q in chosen:
             self.p.traversal.introduce(joiner, joiner_address, q, body.cluster_id,
-                                       body.subcluster_id, now)
+                                       body.subcluster_id, now, raw)
 
     # ------------------------------------------------------------ connection hooks
     def on_connected(self, peer: "RemotePeer", now: float) -> None:

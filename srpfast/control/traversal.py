@@ -1,7 +1,9 @@
 """Introductions and NAT traversal (SPEC 5; seed STATE_3): ping, BDP spray, BDP pool, relay.
 
 On a proven INTRO from a connected peer, ``nat.strategy`` (a table, not ifs) picks this
-side's action toward the introduced peer:
+side's action toward the introduced peer. SPRAY and POOL (the BDP, the one amplifier SPEC 9.3
+allows) also need the introduced peer's own proof that it asked, carried in the INTRO (see
+"Proof of asking" below); without it this side only pings, one ping per INTRO:
 
 - PING: ping it now and again (connect_attempts pings, 1 s apart) until it answers; the other
   side does the same, so whichever ping opens a NAT first lets the other's through.
@@ -16,7 +18,27 @@ side's action toward the introduced peer:
 - RELAY (Hard<->Hard): no punch; STREAMs to the peer go through the introducer, which
   forwards within a per-pair packet budget (streams.py).
 
-Tables: attempts, sprays, pools, spray gate, relay routes: all bounded and expiring.
+Proof of asking (SPEC 5: "about a peer whose key proved it asked, ... never at an address
+that has not taken part"). An introducer signs its INTROs, but it may name anyone at any
+address: a connected attacker could aim our pool (256 sockets, BDP_PROBES signed pings) or
+spray at a victim with a made-up peer id. So an INTRO carries, in ``proof``, the introduced
+peer's own signed, fresh request as the introducer received it:
+
+- to the existing peer b about joiner a: a's JOIN (a asked for introductions);
+- b, on a proof that verifies, answers the introducer with a JOIN_ASK naming this intro_id
+  (its consent, signed, fresh, with the address it is reachable at); only then does the
+  introducer send a its INTRO about b, with that JOIN_ASK as proof (two steps, one RTT apart:
+  a hole punch does not need both sides to start in the same instant).
+
+The receiver checks the proof (``_proof``): signed by the introduced peer id, fresh and not
+replayed (ProofChecker, its own namespace), same cluster/subcluster as the INTRO and a cluster
+we are in, a JOIN_ASK bound to this intro_id, never a leave; and the BDP aims only at the
+address the proof vouches for (``_vouched``: same host; same port too for a pool, which
+targets one port). The per-host and per-introducer gates stay as a second line for keys that
+collude (docs/SECURITY.md, threat 1).
+
+Tables: attempts, sprays, pools, spray gate, pending intros, relay routes: all bounded and
+expiring.
 """
 from __future__ import annotations
 
@@ -24,9 +46,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from srpfast import constants as C
-from srpfast.bodies import PING_CONNECT, PING_PROBE, Intro
+from srpfast.bodies import (JOIN_ASK, JOIN_LEAVE, NO_PROOF, PING_CONNECT, PING_PROBE,
+                            SIGNATURE_BYTES, Intro, Join, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
+from srpfast.crypto import verify_proof
+from srpfast.errors import MalformedPacket
 from srpfast.nat import Strategy, strategy
 
 if TYPE_CHECKING:
@@ -36,6 +61,16 @@ if TYPE_CHECKING:
 Address = tuple[str, int]
 ATTEMPT_INTERVAL = 1.0
 POOL_BURST = 16
+ASK_WAIT = 10.0        # an introducer waits this long for the other side's JOIN_ASK
+PROOF_NONCE = b"\x83"  # replay-window namespace of INTRO proofs (no frame has this type)
+
+
+@dataclass
+class _PendingIntro:
+    joiner: bytes         # asked first (its JOIN); gets its INTRO once the other consents
+    other: bytes          # got the first INTRO; its JOIN_ASK is awaited
+    cluster_id: bytes
+    subcluster_id: bytes
 
 
 @dataclass
@@ -87,23 +122,61 @@ class Traversal:
         self.kept: dict[bytes, bytes] = {}  # pool key -> peer id using its kept socket
         self.routes: ExpiringDict[bytes, bytes] = ExpiringDict(cfg.relay_routes,
                                                                cfg.peer_expiry)
+        # Introductions we made whose second INTRO waits for the other side's consent.
+        self.pending: ExpiringDict[int, _PendingIntro] = ExpiringDict(cfg.max_attempts,
+                                                                      ASK_WAIT)
 
     # ------------------------------------------------------------ introducing
     def send_intro(self, to: "RemotePeer", about_id: bytes, about_address: Address,
                    about_nat: int, cluster_id: bytes, subcluster_id: bytes, intro_id: int,
-                   now: float) -> None:
+                   now: float, proof: bytes = NO_PROOF) -> None:
         body = Intro(introducer=self.p.peer_id, peer_id=about_id, address=about_address,
                      nat=about_nat, timestamp_ms=self.p.wall_ms(now), cluster_id=cluster_id,
-                     subcluster_id=subcluster_id, intro_id=intro_id)
+                     subcluster_id=subcluster_id, intro_id=intro_id, proof=proof)
         self.p.send_to(to, self.p.signed_frame(C.INTRO, body, cluster_id[:16]))
         self.p.count("tx.intro")
 
     def introduce(self, a: "RemotePeer", a_address: Address, b: "RemotePeer",
-                  cluster_id: bytes, subcluster_id: bytes, now: float) -> None:
-        """INTRO to both sides with the same intro_id, so both act at once (STATE_5)."""
+                  cluster_id: bytes, subcluster_id: bytes, now: float, a_join: bytes) -> None:
+        """Introduce joiner ``a`` to ``b`` (STATE_5), each INTRO carrying the other side's
+        proof that it asked: first to b, with ``a_join`` (a's signed JOIN body as received);
+        a's INTRO follows b's JOIN_ASK for the same intro_id (``on_ask``)."""
         intro_id = self.p.rng.getrandbits(64)
-        self.send_intro(a, b.peer_id, b.address, b.nat, cluster_id, subcluster_id, intro_id, now)
-        self.send_intro(b, a.peer_id, a_address, a.nat, cluster_id, subcluster_id, intro_id, now)
+        self.send_intro(b, a.peer_id, a_address, a.nat, cluster_id, subcluster_id, intro_id, now,
+                        a_join)
+        self.pending.put(intro_id, _PendingIntro(a.peer_id, b.peer_id, cluster_id,
+                                                 subcluster_id), now)
+
+    def on_ask(self, f, body: Join, address: Address, now: float) -> None:
+        """A verified JOIN_ASK (membership.on_join checked its signature and freshness): the
+        consent of the peer we introduced someone to. Forward it, as proof, in the joiner's
+        INTRO. Only from that peer, at its address, for an introduction we are waiting on."""
+        p = self.p
+        self.pending.expire(now)
+        pend = self.pending.get(body.join_id)
+        sender = p.table.at(address)
+        if (pend is None or sender is None or sender.peer_id != body.peer_id
+                or pend.other != body.peer_id or pend.cluster_id != body.cluster_id
+                or pend.subcluster_id != body.subcluster_id or sender.pool is not None):
+            p.count("drop.ask")
+            return
+        self.pending.pop(body.join_id)
+        joiner = p.table.get(pend.joiner)
+        if joiner is None:
+            p.count("ask.joiner_gone")
+            return
+        p.count("rx.ask")
+        self.send_intro(joiner, sender.peer_id, sender.address, sender.nat, pend.cluster_id,
+                        pend.subcluster_id, body.join_id, now, bytes(f.message))
+
+    def _send_ask(self, introducer: "RemotePeer", body: Intro, now: float) -> None:
+        p = self.p
+        ask = Join(peer_id=p.peer_id, cluster_id=body.cluster_id,
+                   subcluster_id=body.subcluster_id, address=p.reflection.public,
+                   nat=p.nat_byte, timestamp_ms=p.wall_ms(now), join_id=body.intro_id,
+                   flags=JOIN_ASK)
+        p.send_to(introducer, p.signed_frame(C.JOIN, ask, body.cluster_id[:16]))
+        p.count("tx.ask")
 
     def probe_for(self, requester: bytes, address: Address, nat: int, now: float) -> None:
         """Filtering test (SPEC 5): ask one other connected peer to ping the requester at
@@ -145,9 +218,20 @@ class Traversal:
         if target in p.table:
             p.count("intro.known")
             return
+        ask = self._proof(body, now)
+        if ask is not None and not ask.flags & JOIN_ASK:
+            # The joiner asked (its JOIN): consent in return, so the introducer can give it
+            # our own proof (its INTRO about us follows).
+            self._send_ask(introducer, body, now)
         action = strategy(p.nat_byte, body.nat)
         p.count(f"intro.{action.value}")
-        if action is Strategy.PING:
+        if action in (Strategy.SPRAY, Strategy.POOL) and not self._vouched(ask, body.address,
+                                                                           action):
+            # SPEC 5 / 9.3: no BDP toward a peer that did not prove it asked, or at an address
+            # its proof does not vouch for: one ping, no more than the INTRO carried.
+            p.count("bdp.unproven")
+            self._attempt(target, body.address, now)
+        elif action is Strategy.PING:
             self._attempt(target, body.address, now)
         elif action is Strategy.SPRAY:
             self._attempt(target, body.address, now)
@@ -156,6 +240,46 @@ class Traversal:
             self._start_pool(target, body.address, body.introducer, now)
         else:
             self.routes.put(target, body.introducer, now)
+
+    def _proof(self, body: Intro, now: float) -> Join | None:
+        """The introduced peer's own request in ``body.proof``, verified; None otherwise
+        (counted). Checks are cheap first, the signature next, the replay window last (it
+        records the proof, so a forgery cannot burn a genuine proof's nonce)."""
+        p = self.p
+        raw = body.proof
+        if raw == NO_PROOF:
+            p.count("intro.unproven")
+            return None
+        try:
+            ask = Join.decode(raw)
+        except MalformedPacket:
+            p.count("intro.bad_proof")
+            return None
+        if (ask.peer_id != body.peer_id or ask.cluster_id != body.cluster_id
+                or ask.subcluster_id != body.subcluster_id or ask.flags & JOIN_LEAVE
+                or (ask.flags & JOIN_ASK and ask.join_id != body.intro_id)):
+            p.count("intro.bad_proof")  # not about this peer, this context, this intro
+            return None
+        if not any(s.cluster_id == ask.cluster_id for s in p.membership.subs.values()):
+            p.count("intro.foreign_proof")  # names no cluster of ours
+            return None
+        if not verify_proof(ask.peer_id, signed_bytes(C.JOIN, ask.cluster_id[:16],
+                                                      raw[:-SIGNATURE_BYTES]), ask.signature):
+            p.count("intro.bad_proof")
+            return None
+        if not p.proofs.check(ask.peer_id, ask.timestamp_ms,
+                              PROOF_NONCE + ask.join_id.to_bytes(8, "big"), p.wall_ms(now)):
+            p.count("intro.stale_proof")  # outside the window, or already used here
+            return None
+        return ask
+
+    @staticmethod
+    def _vouched(ask: Join | None, address: Address, action: Strategy) -> bool:
+        """The BDP aims where the introduced peer said it is: its host (a spray covers the
+        host's ports) and, for a pool, which pings one port, that port too."""
+        if ask is None or ask.address is None or ask.address[0] != address[0]:
+            return False
+        return action is not Strategy.POOL or ask.address[1] == address[1]
 
     def _attempt(self, peer_id: bytes, address: Address, now: float) -> None:
         self.attempts.put(peer_id, _Attempt(address, now + ATTEMPT_INTERVAL,
@@ -205,6 +329,7 @@ class Traversal:
     def tick(self, now: float) -> None:
         p, cfg = self.p, self.p.config
         self.attempts.expire(now)
+        self.pending.expire(now)
         for peer_id, att in self.attempts.items():
             if att.next <= now and att.left > 0:
                 att.left -= 1

@@ -27,8 +27,8 @@ STRATEGIES = {
                       st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
                       st.binary(min_size=8, max_size=8), U64, SIG),
     b.Intro: st.builds(b.Intro, ID, ID, ADDR.filter(lambda a: a is not None), NAT, U64, ID, ID,
-                       U64, SIG),
-    b.Join: st.builds(b.Join, ID, ID, ID, ADDR, NAT, U64, U64, st.integers(0, 1), SIG),
+                       U64, st.binary(min_size=b.PROOF_BYTES, max_size=b.PROOF_BYTES), SIG),
+    b.Join: st.builds(b.Join, ID, ID, ID, ADDR, NAT, U64, U64, st.integers(0, 2), SIG),
     b.Query: st.builds(b.Query, U64, ID.filter(any), st.integers(0, 1)),
 }
 

@@ -1,0 +1,145 @@
+"""Threat: an INTRO aiming a BDP pool or spray at any address (issue 13, item 1; SPEC 5, 9.3).
+
+The attack on the old code: a peer that classified itself Hard, once an attacker holding any
+key completed the PING/PONG handshake with it, accepted a signed INTRO naming a made-up peer
+id at a victim address with nat=Easy, and opened a pool of 256 sockets pinging the victim
+(4 INTROs, 4.6 KB -> 1,194 datagrams, 1.38 MB: ~300x). The Easy side's spray entered through
+the same door. Now a spray or a pool needs, inside the INTRO, the introduced peer's own
+signed, fresh request (its JOIN, or its JOIN_ASK for this intro_id), verified by the receiver,
+and aims only at the address that request vouches for. Without it: one ping per INTRO.
+
+Measured here: bytes toward the victim / bytes the attacker sent (the attack's
+amplification), pools opened, spray probes sent."""
+from __future__ import annotations
+
+import pytest
+
+from srpfast import constants as C
+from srpfast.bodies import JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD
+from srpfast.crypto import create_cluster_id, create_identity
+from tests.adversarial.intro_attack import Tally, connect, engine, join_proof
+
+CLUSTER = create_cluster_id(b"adversarial intro")
+OTHER = create_cluster_id(b"somebody else's cluster")
+VICTIM = ("198.51.100.7", 4444)
+TARGET_AT, ATTACKER_AT = ("10.0.0.1", 1000), ("10.0.0.2", 2000)
+SIDES = [pytest.param(NAT_HARD, NAT_EASY, id="hard-target-pool"),
+         pytest.param(NAT_EASY, NAT_HARD, id="easy-target-spray")]
+
+
+def _setup(mine: int):
+    target, attacker = engine(1), engine(2)
+    handshake = connect(target, attacker, TARGET_AT, ATTACKER_AT)
+    target.join(CLUSTER, None, now=0.0)  # a member of CLUSTER: valid proofs may name it
+    target.datagrams_to_send()
+    target.reflection.mapping = mine
+    return target, attacker, handshake
+
+
+def _intro(target, attacker, about: bytes, address, nat: int, intro_id: int,
+           proof: bytes | None = None, cluster: bytes = CLUSTER, now: float = 0.0) -> int:
+    """The attacker (connected, signing with its own key) sends one INTRO; returns its bytes."""
+    kw = {} if proof is None else {"proof": proof}
+    attacker.traversal.send_intro(attacker.table.get(target.peer_id), about, address, nat,
+                                  cluster, C.ZERO32, intro_id, now, **kw)
+    sent = 0
+    for d, to in attacker.datagrams_to_send():
+        assert to == TARGET_AT
+        sent += len(d)
+        target.receive(d, ATTACKER_AT, now)
+    return sent
+
+
+@pytest.mark.parametrize("mine,theirs", SIDES)
+def test_intros_about_made_up_peers_get_one_ping_each_and_no_bdp(mine, theirs) -> None:
+    """The reported attack: INTROs naming made-up peer ids at victims, no proof."""
+    target, attacker, handshake = _setup(mine)
+    tally = Tally(VICTIM[0])
+    sent = handshake
+    for k in range(4):
+        fake = create_identity(bytes([100 + k]) * 32).peer_id
+        sent += _intro(target, attacker, fake, (VICTIM[0], VICTIM[1] + k), theirs, 1000 + k)
+    tally.drain(target)
+    tally.run(target, 0.0, 5.0)
+    c = target.counters()
+    assert tally.pools == 0 and tally.spray_probes == 0
+    assert c.get("pool.opened", 0) == 0 and c.get("spray.probes", 0) == 0
+    assert c["bdp.unproven"] == 4 and c["intro.unproven"] == 4
+    assert tally.datagrams <= 4  # one ping per INTRO, each the size of the INTRO
+    assert tally.bytes / sent <= 1.0
+
+
+def _forgeries():
+    """(name, proof builder, counter that names the refusal)."""
+    fake = create_identity(b"\x61" * 32)
+    attacker_key = create_identity(b"\x02" * 32)
+
+    def make(**kw):
+        def build(now_ms: int, intro_id: int) -> tuple[bytes, bytes, bytes]:
+            args = dict(who=fake, cluster_id=CLUSTER, subcluster_id=C.ZERO32, address=VICTIM,
+                        nat=NAT_EASY, timestamp_ms=now_ms, join_id=7, flags=0, signer=None)
+            args.update({k: v(now_ms, intro_id) if callable(v) else v for k, v in kw.items()})
+            return fake.peer_id, join_proof(**args), args["cluster_id"]
+        return build
+
+    return [
+        ("signed_by_someone_else", make(signer=attacker_key), "intro.bad_proof"),
+        ("other_cluster", make(cluster_id=OTHER), "intro.foreign_proof"),
+        ("a_leave", make(flags=JOIN_LEAVE), "intro.bad_proof"),
+        ("ask_for_another_intro", make(flags=JOIN_ASK, join_id=lambda t, i: i + 1),
+         "intro.bad_proof"),
+        ("stale", make(timestamp_ms=lambda t, i: t - 120_000), "intro.stale_proof"),
+        ("vouches_for_elsewhere", make(address=("203.0.113.5", 4444)), "bdp.unproven"),
+        ("no_address", make(address=None), "bdp.unproven"),
+    ]
+
+
+@pytest.mark.parametrize("mine,theirs", SIDES)
+@pytest.mark.parametrize("name,build,counter", _forgeries(), ids=[f[0] for f in _forgeries()])
+def test_forged_proofs_open_nothing(mine, theirs, name, build, counter) -> None:
+    target, attacker, handshake = _setup(mine)
+    tally = Tally(VICTIM[0])
+    peer_id, proof, cluster = build(target.wall_ms(0.0), 555)
+    sent = handshake + _intro(target, attacker, peer_id, VICTIM, theirs, 555, proof, cluster)
+    tally.drain(target)
+    tally.run(target, 0.0, 3.0)
+    assert target.counters().get(counter, 0) == 1, target.counters()
+    assert tally.pools == 0 and tally.spray_probes == 0
+    assert tally.bytes / sent <= 1.0
+
+
+@pytest.mark.parametrize("mine,theirs", SIDES)
+def test_a_proof_is_good_once(mine, theirs) -> None:
+    """A genuine proof replayed in a second INTRO (new intro_id) is refused the second time."""
+    target, attacker, _ = _setup(mine)
+    who = create_identity(b"\x62" * 32)
+    proof = join_proof(who, CLUSTER, C.ZERO32, VICTIM, theirs, target.wall_ms(0.0), 9)
+    _intro(target, attacker, who.peer_id, VICTIM, theirs, 1, proof)
+    _intro(target, attacker, who.peer_id, VICTIM, theirs, 2, proof)
+    assert target.counters()["intro.stale_proof"] == 1
+
+
+@pytest.mark.parametrize("mine,theirs", SIDES)
+def test_colluding_keys_stay_within_the_bdp_gates(mine, theirs) -> None:
+    """The residual risk (docs/SECURITY.md): an attacker that makes a fresh key per made-up
+    peer can sign valid proofs vouching for the victim's address. The second line holds:
+    one BDP per target host per spray_window, whatever the peer ids (six INTROs, one BDP)."""
+    target, attacker, handshake = _setup(mine)
+    tally = Tally(VICTIM[0])
+    sent = handshake
+    for k in range(6):
+        who = create_identity(bytes([0x70 + k]) * 32)
+        proof = join_proof(who, CLUSTER, C.ZERO32, VICTIM, theirs, target.wall_ms(0.0), k)
+        sent += _intro(target, attacker, who.peer_id, VICTIM, theirs, 2000 + k, proof)
+    tally.drain(target)
+    tally.run(target, 0.0, 12.0)
+    cfg = target.config
+    if mine == NAT_EASY:
+        assert 0 < tally.spray_probes <= cfg.bdp_probes and tally.pools == 0
+        assert target.counters()["bdp.gated_host"] == 5
+    else:
+        assert tally.pools == 1 and tally.datagrams <= cfg.bdp_probes + 6
+        assert target.counters()["pool.busy"] == 5
+    print(f"colluding keys, {'easy' if mine == NAT_EASY else 'hard'} target: "
+          f"{tally.bytes} B toward the victim for {sent} B sent: "
+          f"{tally.bytes / sent:.1f}x, bounded per host and window")
