@@ -36,6 +36,24 @@ class Relay:
 
 
 @pytest.fixture
+def run():
+    """Run a coroutine on a fresh uvloop loop with a hard time bound."""
+    import asyncio
+
+    uvloop = pytest.importorskip("uvloop")
+
+    def runner(coro, timeout: float = 30.0):
+        async def bounded():
+            return await asyncio.wait_for(coro, timeout)
+        loop = uvloop.new_event_loop()
+        try:
+            return loop.run_until_complete(bounded())
+        finally:
+            loop.close()
+    return runner
+
+
+@pytest.fixture
 def relay():
     dataplane = pytest.importorskip("srpfast._dataplane")
     udp = pytest.importorskip("srpfast._udp")

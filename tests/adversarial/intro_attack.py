@@ -13,9 +13,11 @@ from srpfast.engine import Peer
 SPRAY_PROBE_BYTES = 4  # a BDP spray probe (docs/PROTOCOL.md, section 5)
 
 
-def engine(seed: int, now: float = 0.0, **cfg: object) -> Peer:
-    return Peer(create_identity(bytes([seed]) * 32), Config(strict=True, clock_offset=10_000.0, **cfg),
-                now=now, rng=random.Random(seed))
+def engine(seed: int, now: float = 0.0, clock_offset: float | None = 10_000.0) -> Peer:
+    """A sans-I/O peer; ``clock_offset=None`` signs with the real wall clock (real peers)."""
+    return Peer(create_identity(bytes([seed]) * 32),
+                Config(strict=True, clock_offset=clock_offset), now=now,
+                rng=random.Random(seed))
 
 
 def connect(target: Peer, attacker: Peer, target_at, attacker_at, now: float = 0.0) -> int:

@@ -143,3 +143,125 @@ def test_colluding_keys_stay_within_the_bdp_gates(mine, theirs) -> None:
     print(f"colluding keys, {'easy' if mine == NAT_EASY else 'hard'} target: "
           f"{tally.bytes} B toward the victim for {sent} B sent: "
           f"{tally.bytes / sent:.1f}x, bounded per host and window")
+
+
+def test_a_genuine_introduction_still_sprays_and_pools_and_a_forged_one_does_not() -> None:
+    """In-memory network with modelled NATs: Easy and Hard peers introduced by a Static peer
+    connect by BDP (the proofs travel in the INTROs); then a connected attacker's forged
+    INTROs (made-up peer, victim address) open no pool and no spray on the same peers."""
+    from tests.memnet import MemNet
+
+    net = MemNet(seed=2)
+    s1, s2 = net.add("static"), net.add("static")
+    e, h = net.add("easy"), net.add("hard")
+    mallory = net.add("static")
+    for n in (s2, e, h, mallory):
+        net.call(n, n.peer.add_peer, s1.public, net.now)
+    for n in (e, h):
+        net.call(n, n.peer.add_peer, s2.public, net.now)
+        net.call(n, n.peer.add_peer, mallory.public, net.now)  # so mallory is connected
+    net.run(35)
+    for n in (s1, e, h):
+        net.call(n, n.peer.join, CLUSTER, None, now=net.now)
+    net.run(15)
+    assert e.peer.nat == "easy" and h.peer.nat == "hard"
+    assert e.sprayed > 0 and h.peer.counters()["pool.kept"] == 1  # the genuine BDP
+    assert e.peer.peer_id in h.peer.table and h.peer.peer_id in e.peer.table
+    assert sum(n.peer.counters().get("rx.ask", 0) for n in net.nodes) >= 1  # two-step INTROs
+    # (Every introducer of the pair reuses the joiner's one JOIN as proof: only the first use
+    # counts, later ones are replays and get a ping. What matters: the BDP happened.)
+
+    toward_victim: list[int] = []
+    net.filter = lambda d, src, dst: dst[0] != VICTIM[0] or toward_victim.append(len(d)) is None
+    sprayed, pools = e.sprayed, h.peer.counters()["pool.opened"]
+    unproven = [n.peer.counters().get("bdp.unproven", 0) for n in (h, e)]
+    sent = 0
+    for k, (node, nat) in enumerate(((h, NAT_EASY), (e, NAT_HARD))):
+        fake = create_identity(bytes([0x90 + k]) * 32).peer_id
+        remote = mallory.peer.table.get(node.peer.peer_id)
+        assert remote is not None and node.peer.table.get(mallory.peer.peer_id) is not None
+        net.call(mallory, mallory.peer.traversal.send_intro, remote, fake, VICTIM, nat,
+                 CLUSTER, C.ZERO32, 4242 + k, net.now)
+        sent += C.PACKET_BYTES
+    net.run(5)
+    assert e.sprayed == sprayed and h.peer.counters()["pool.opened"] == pools
+    assert [n.peer.counters()["bdp.unproven"] for n in (h, e)] == [u + 1 for u in unproven]
+    assert len(toward_victim) <= 2 and sum(toward_victim) / sent <= 1.0
+
+
+def test_a_real_hard_peer_on_loopback_is_no_amplifier(run) -> None:
+    """The reported attack against a real peer (UDP sockets, the asyncio driver, real BDP
+    pools): the attacker at 127.0.0.66 completes the handshake with its own key, then sends
+    four INTROs about made-up peers at four victims (127.0.0.91-94) with nat=Easy. Counted at
+    the victims' sockets: what the target sent them, against all the attacker sent."""
+    import asyncio
+    import time
+
+    import srpfast
+    from srpfast._udp import UDPSocket
+
+    attacker = engine(2, now=time.monotonic(), clock_offset=None)
+    attacker_sent = 0
+
+    async def scenario() -> None:
+        nonlocal attacker_sent
+        victims = [UDPSocket(f"127.0.0.{91 + k}", 0) for k in range(4)]
+        sock = UDPSocket("127.0.0.66", 0)
+        net = None
+        try:
+            net = await srpfast.network(cluster_id=CLUSTER, host="127.0.0.1")
+            target = net.peer
+            target.reflection.mapping = NAT_HARD  # it classified itself Hard
+            to = ("127.0.0.1", net.address[1])
+
+            def pump() -> None:
+                nonlocal attacker_sent
+                now = time.monotonic()
+                out = attacker.datagrams_to_send()
+                if out:
+                    attacker_sent += sum(len(d) for d, _ in out)
+                    sock.send_batch([d for d, _ in out], [a for _, a in out])
+                for d, a in sock.recv_batch():
+                    attacker.receive(d, a, now)
+
+            def drain_victims() -> tuple[int, int]:
+                n = b = 0
+                for v in victims:
+                    for d, _ in v.recv_batch():
+                        n, b = n + 1, b + len(d)
+                return n, b
+
+            attacker.add_peer(to, time.monotonic())
+            end = time.monotonic() + 5
+            while time.monotonic() < end and not (target.table.get(attacker.peer_id)
+                                                  and attacker.table.get(target.peer_id)):
+                pump()
+                await asyncio.sleep(0.01)
+            remote = attacker.table.get(target.peer_id)
+            assert remote is not None and target.table.get(attacker.peer_id) is not None
+            for k, v in enumerate(victims):
+                fake = create_identity(bytes([0xA0 + k]) * 32).peer_id
+                attacker.traversal.send_intro(remote, fake, v.local_address, NAT_EASY, CLUSTER,
+                                              C.ZERO32, 7000 + k, time.monotonic())
+            got = sent_bytes = 0
+            end = time.monotonic() + 3.0  # the old code sent ~1,200 datagrams in 2.8 s
+            while time.monotonic() < end:
+                pump()
+                n, b = drain_victims()
+                got, sent_bytes = got + n, sent_bytes + b
+                await asyncio.sleep(0.01)
+            c = target.counters()
+            assert c.get("pool.opened", 0) == 0 and c.get("spray.probes", 0) == 0
+            assert not net._driver._pools  # no socket pool was ever bound
+            assert c["bdp.unproven"] == 4
+            assert got <= 4, got  # one ping per INTRO
+            assert sent_bytes / attacker_sent <= 1.0
+            print(f"loopback: {got} datagrams, {sent_bytes} B toward the victims for "
+                  f"{attacker_sent} B sent by the attacker: {sent_bytes / attacker_sent:.2f}x")
+        finally:
+            for s in (*victims, sock):
+                s.close()
+            if net is not None:
+                await net.close()
+
+    run(scenario(), timeout=20)
