@@ -221,8 +221,13 @@ class Traversal:
         ask = self._proof(body, now)
         if ask is not None and not ask.flags & JOIN_ASK:
             # The joiner asked (its JOIN): consent in return, so the introducer can give it
-            # our own proof (its INTRO about us follows).
+            # our own proof (its INTRO about us follows). Also when its cluster is not ours:
+            # the joiner's side is in that cluster, and that is what it checks.
             self._send_ask(introducer, body, now)
+        if ask is not None and not any(s.cluster_id == ask.cluster_id
+                                       for s in p.membership.subs.values()):
+            p.count("intro.foreign_proof")  # names no cluster of ours: no BDP from us
+            ask = None
         action = strategy(p.nat_byte, body.nat)
         p.count(f"intro.{action.value}")
         if action in (Strategy.SPRAY, Strategy.POOL) and not self._vouched(ask, body.address,
@@ -244,7 +249,8 @@ class Traversal:
     def _proof(self, body: Intro, now: float) -> Join | None:
         """The introduced peer's own request in ``body.proof``, verified; None otherwise
         (counted). Checks are cheap first, the signature next, the replay window last (it
-        records the proof, so a forgery cannot burn a genuine proof's nonce)."""
+        records the proof, so a forgery cannot burn a genuine proof's nonce). Whether it
+        names a cluster of ours is the caller's check (on_intro)."""
         p = self.p
         raw = body.proof
         if raw == NO_PROOF:
@@ -259,9 +265,6 @@ class Traversal:
                 or ask.subcluster_id != body.subcluster_id or ask.flags & JOIN_LEAVE
                 or (ask.flags & JOIN_ASK and ask.join_id != body.intro_id)):
             p.count("intro.bad_proof")  # not about this peer, this context, this intro
-            return None
-        if not any(s.cluster_id == ask.cluster_id for s in p.membership.subs.values()):
-            p.count("intro.foreign_proof")  # names no cluster of ours
             return None
         if not verify_proof(ask.peer_id, signed_bytes(C.JOIN, ask.cluster_id[:16],
                                                       raw[:-SIGNATURE_BYTES]), ask.signature):

@@ -403,7 +403,9 @@ def test_concurrent_fragmented_messages_and_streams_never_clobber() -> None:
 
 
 def test_members_that_joined_before_us_are_known_when_we_join() -> None:
-    net = MemNet(seed=101)
+    # intro_peers=8: every peer that hears late's JOIN introduces it to all its peers, so
+    # "late reaches every early peer within 1 s" does not hang on which 3 of 4 each picks.
+    net = MemNet(seed=101, config=Config(strict=True, clock_offset=0.0, intro_peers=8))
     nodes = [net.add("static") for _ in range(6)]
     net.bootstrap(nodes, nodes[0])
     net.run(3)
