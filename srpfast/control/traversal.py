@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 
 from srpfast import constants as C
 from srpfast.bodies import (JOIN_ASK, JOIN_LEAVE, NO_PROOF, PING_CONNECT, PING_PROBE,
-                            SIGNATURE_BYTES, Intro, Join, signed_bytes)
+                            SIGNATURE_BYTES, Intro, Join, decode_body, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
 from srpfast.crypto import verify_proof
@@ -257,10 +257,11 @@ class Traversal:
             p.count("intro.unproven")
             return None
         try:
-            ask = Join.decode(raw)
+            ask = decode_body(C.JOIN, raw)  # (wraps every decoding error as MalformedPacket)
         except MalformedPacket:
             p.count("intro.bad_proof")
             return None
+        assert isinstance(ask, Join)
         if (ask.peer_id != body.peer_id or ask.cluster_id != body.cluster_id
                 or ask.subcluster_id != body.subcluster_id or ask.flags & JOIN_LEAVE
                 or (ask.flags & JOIN_ASK and ask.join_id != body.intro_id)):

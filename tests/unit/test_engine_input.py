@@ -85,12 +85,21 @@ def signed_control(draw) -> tuple[bytes, tuple[str, int]]:
         d = _signed(C.PONG, body, signer, C.ZERO16)
     elif kind == "intro":
         a = draw(addr) or ("10.0.0.99", 1)
-        body = Intro(signer.peer_id, draw(ids32), a, draw(nat), draw(ts), b"\x05" * 32,
-                     draw(ids32), draw(u64))
+        about = draw(st.sampled_from(SIGNERS))  # the introduced peer, and its proof (or junk)
+        sub, intro_id = draw(ids32), draw(u64)
+        ask = Join(about.peer_id, b"\x05" * 32, sub, draw(st.sampled_from([a, None])),
+                   draw(nat), draw(ts), draw(st.sampled_from([intro_id, draw(u64)])),
+                   draw(st.integers(0, 3)))
+        proof = draw(st.sampled_from([
+            bytes(197), draw(st.binary(min_size=197, max_size=197)),
+            ask.unsigned() + sign_proof(about, signed_bytes(C.JOIN, b"\x05" * 16,
+                                                              ask.unsigned()))]))
+        body = Intro(signer.peer_id, about.peer_id, a, draw(nat), draw(ts), b"\x05" * 32,
+                     sub, intro_id, proof)
         d = _signed(C.INTRO, body, signer, cluster)
     elif kind == "join":
         body = Join(signer.peer_id, b"\x05" * 32, draw(ids32), draw(addr), draw(nat), draw(ts),
-                    draw(u64), draw(st.integers(0, 1)))
+                    draw(u64), draw(st.integers(0, 3)))
         d = _signed(C.JOIN, body, signer, cluster)
     elif kind == "query":
         body = Query(draw(u64), b"\x05" * 32, draw(st.integers(0, 1)))
