@@ -79,6 +79,10 @@ class Config:
     seen_ids: int = 65536             # packetIds already handled (beyond the cache)
     rate_packets: float = 4000.0      # token bucket per source address (SPEC 9.6) ...
     rate_burst: float = 8000.0
+    # ... and per proven peer (in the peer table: round trip done), sized for a publisher at
+    # full speed; still a budget (control/budgets.py)
+    rate_peer_packets: float = 400_000.0
+    rate_peer_burst: float = 400_000.0
     rate_table: int = 4096            # ... for at most this many addresses (LRU)
     reassembly_bytes: int = 4 * 2**20
     reassembly_timeout: float = 60.0
@@ -147,6 +151,7 @@ class Config:
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
                      "member_ttl", "spray_window", "relay_window", "rate_packets", "rate_burst",
                      "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
+                     "rate_peer_packets", "rate_peer_burst",
                      "seek_interval", "stream_queue_age", "challenge_recheck",
                      "bootstrap_timeout"):
             need(getattr(self, name) > 0, name, "> 0")

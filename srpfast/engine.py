@@ -30,8 +30,9 @@ from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PR
 from srpfast.cache import Cache
 from srpfast.config import Config
 from srpfast.control.announce import Announcer
+from srpfast.control.budgets import SenderBudgets
 from srpfast.control.bootstrap import Bootstrap
-from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
+from srpfast.control.bounded import ExpiringDict, LruSet
 from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
 from srpfast.control.membership import Membership
@@ -79,7 +80,7 @@ class Peer:
             cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
                            seed=self.rng.getrandbits(64))
-        self._rate = RateLimiter(cfg.rate_packets, cfg.rate_burst, cfg.rate_table)
+        self._rate = SenderBudgets(cfg, self.table)  # SPEC 9.6 (control/budgets.py)
         self._challenges: ExpiringDict[int, Challenge] = ExpiringDict(
             cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self._sent_to: LruSet[Address] = LruSet(4096)

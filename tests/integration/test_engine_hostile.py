@@ -127,7 +127,8 @@ def test_malformed_input_is_counted_never_raised() -> None:
 
 
 def test_rate_limit_applies_to_members_too() -> None:
-    cfg = Config(strict=True, clock_offset=0.0, rate_packets=10, rate_burst=20)
+    # (a member is a proven peer: the peer tier of SPEC 9.6's budgets, control/budgets.py)
+    cfg = Config(strict=True, clock_offset=0.0, rate_peer_packets=10, rate_peer_burst=20)
     net, a, b, s = joined_pair(17, CLUSTER, KEY, config=cfg)
     for i in range(40):
         net.call(a, a.peer.publish, s, b"burst %d" % i, now=net.now)
@@ -308,3 +309,18 @@ def test_a_relay_altered_copy_cannot_pre_empt_the_real_packet(order) -> None:
     assert [e.payload for e in got] == [b"the real words"]
     assert b.peer.counters()["drop.open"] == 1
     assert b.peer.cache.get(mid)[8:12] == real[8:12]  # the real copy is the one kept
+
+
+def test_a_proven_peer_gets_the_peer_budget_and_a_stranger_the_small_one() -> None:
+    """SPEC 9.6 with two tiers: the same burst from a stranger's address is cut at
+    rate_burst, from a proven peer's address (round trip done) at rate_peer_burst."""
+    cfg = Config(strict=True, clock_offset=0.0, rate_packets=10, rate_burst=20,
+                 rate_peer_packets=1000, rate_peer_burst=500)
+    net, a, b = pair(seed=23, config=cfg)
+    junk = b"\x00" * 1158  # malformed (wrong magic): charged, then dropped as malformed
+    for _ in range(300):
+        b.peer.receive(junk, a.public, net.now)  # a is proven at this address
+    assert b.peer.counters().get("drop.rate", 0) == 0
+    for _ in range(300):
+        b.peer.receive(junk, ("10.9.9.9", 7000), net.now)  # a stranger
+    assert b.peer.counters()["drop.rate"] == 300 - 20
