@@ -52,8 +52,8 @@ struct srp_deliver {
 };
 
 static const char *const counter_names[SRP_DLC_COUNT] = {
-    "ok", "fragment", "no_key", "seal", "envelope", "signature", "duplicate", "sig_checked",
-    "sig_cached",
+    "ok", "fragment", "no_key", "seal", "envelope", "signature", "duplicate", "assembled",
+    "sig_checked", "sig_cached",
 };
 
 const char *srp_dl_counter_name(int counter) {
@@ -330,10 +330,99 @@ int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
     return st;
 }
 
+/* The UP_DELIVER items still in the list after single frames were taken: assemble every
+ * message whose head and all following fragments are among them (at most SRP_DL_MAX_FRAGS).
+ * chain[] gets the list positions, head first. A forged or altered fragment fails its seal
+ * or the envelope, and then the whole message is left to the control plane, which evicts and
+ * counts as before (SPEC 9.1). */
+static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
+                         const uint32_t *up_index, const uint8_t *up_kind, size_t n,
+                         unsigned deliver_kind, size_t head, size_t chain[SRP_DL_MAX_FRAGS]) {
+    static const uint8_t zero32[32];
+    const uint8_t *h = buf + (size_t)up_index[head] * stride;
+    if (srp_be16(h + SRP_OFF_INDEX) != 0 || !(h[SRP_OFF_FLAGS] & SRP_FLAG_MORE))
+        return 0;
+    size_t len = 0;
+    chain[len++] = head;
+    const uint8_t *cur = h;
+    while (cur[SRP_OFF_FLAGS] & SRP_FLAG_MORE) {
+        if (len == SRP_DL_MAX_FRAGS || !memcmp(cur + SRP_OFF_NEXT, zero32, 32)) return 0;
+        size_t found = n;
+        for (size_t j = 0; j < n; j++) {
+            if (up_kind[j] != deliver_kind) continue;
+            if (!memcmp(ids + 32 * (size_t)up_index[j], cur + SRP_OFF_NEXT, 32)) {
+                found = j;
+                break;
+            }
+        }
+        if (found == n) return 0;  /* a fragment is in another batch: the control plane */
+        const uint8_t *f = buf + (size_t)up_index[found] * stride;
+        /* fragments.py's rule: index k, the head's previousId, to and cluster */
+        if (srp_be16(f + SRP_OFF_INDEX) != len ||
+            memcmp(f + SRP_OFF_PREVIOUS, h + SRP_OFF_PREVIOUS, 32) ||
+            memcmp(f + SRP_OFF_TO, h + SRP_OFF_TO, 32) ||
+            memcmp(f + SRP_OFF_CLUSTER, h + SRP_OFF_CLUSTER, 16))
+            return 0;
+        chain[len++] = found;
+        cur = f;
+    }
+    if (memcmp(cur + SRP_OFF_NEXT, zero32, 32)) return 0;
+    return len;
+}
+
+/* Open a fragment's seal into plain (the same checks as open_seal, without the
+ * whole-message rule); its plaintext length, or 0 when it does not open. */
+static size_t open_fragment(srp_deliver *dl, const uint8_t *d, int s, uint8_t *plain) {
+    size_t len = srp_be16(d + SRP_OFF_LENGTH);
+    if (!(d[SRP_OFF_FLAGS] & SRP_FLAG_SEALED) || len <= SRP_SEAL_OVERHEAD ||
+        len > SRP_SEAL_OVERHEAD + SRP_DL_PLAIN_BYTES)
+        return 0;
+    uint8_t ad[SRP_SEAL_AD_BYTES];
+    const uint8_t *m = d + SRP_OFF_MESSAGE;
+    srp_seal_ad(d, ad);
+    size_t plen = len - SRP_SEAL_OVERHEAD;
+    if (srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad, SRP_SEAL_AD_BYTES, m,
+                         dl->subs[s].key) != 0)
+        return 0;
+    return plen;
+}
+
+static int assemble(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
+                    const uint32_t *up_index, const size_t *chain, size_t len, srp_dl_msg *msg,
+                    uint8_t *plain) {
+    const uint8_t *h = buf + (size_t)up_index[chain[0]] * stride;
+    if (done_has(dl, ids + 32 * (size_t)up_index[chain[0]])) return SRP_DL_DUPLICATE;
+    int s = find_sub(dl, h);
+    if (s < 0) return SRP_DL_NO_KEY;
+    size_t total = 0;
+    for (size_t k = 0; k < len; k++) {
+        size_t plen = open_fragment(dl, buf + (size_t)up_index[chain[k]] * stride, s,
+                                    plain + total);
+        if (plen == 0) return SRP_DL_SEAL;
+        total += plen;
+    }
+    uint8_t ctx[SRP_ENV_CTX_BYTES];
+    memcpy(ctx, h + SRP_OFF_CLUSTER, 80);
+    memcpy(ctx + 80, h + SRP_OFF_CLOCK, 4);
+    const uint8_t *author, *payload;
+    size_t payload_len;
+    int st = verify_envelope(dl, plain, total, ctx, &author, &payload, &payload_len);
+    if (st != SRP_DL_OK) return st;
+    msg->clock = srp_be32(h + SRP_OFF_CLOCK);
+    msg->sub = (uint16_t)s;
+    msg->hops = h[SRP_OFF_HOPS];
+    msg->pad = 0;
+    msg->payload_off = (uint16_t)(payload - plain);
+    msg->payload_len = (uint16_t)payload_len;
+    msg->author_off = (uint16_t)(author - plain);
+    memcpy(msg->previous, h + SRP_OFF_PREVIOUS, 32);
+    return SRP_DL_OK;
+}
+
 size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
                    srp_dl_msg *msgs, uint8_t *arena) {
-    size_t kept = 0, nmsg = 0, n = *n_up;
+    size_t kept = 0, nmsg = 0, slot = 0, frags = 0, n = *n_up;
     for (size_t j = 0; j < n; j++) /* the delivered-id table is large: load buckets early */
         if (up_kind[j] == deliver_kind)
             __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
@@ -342,15 +431,51 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
         if (up_kind[j] == deliver_kind && dl->nsubs) {
             srp_dl_msg *m = &msgs[nmsg];
             int st = srp_dl_open_one(dl, buf + (size_t)i * stride, ids + 32 * (size_t)i, m,
-                                     arena + nmsg * SRP_DL_PLAIN_BYTES);
+                                     arena + slot * SRP_DL_PLAIN_BYTES);
             if (st == SRP_DL_OK) {
                 m->item = i;
+                m->arena_off = (uint32_t)(slot * SRP_DL_PLAIN_BYTES);
                 nmsg++;
+                slot++;
                 continue;
             }
             if (st == SRP_DL_DUPLICATE) continue;
+            if (st == SRP_DL_FRAGMENT) frags++;
         }
         up_index[kept] = i;
+        up_kind[kept++] = up_kind[j];
+    }
+    *n_up = kept;
+    if (frags < 2) return nmsg;
+    /* Second pass: whole fragmented messages among what is left. Taken items are marked
+     * (kind 0xFF) and compacted out at the end, order kept. */
+    n = kept;
+    size_t chain[SRP_DL_MAX_FRAGS];
+    for (size_t j = 0; j < n; j++) {
+        if (up_kind[j] != deliver_kind) continue;
+        size_t len = find_chain(buf, stride, ids, up_index, up_kind, n, deliver_kind, j, chain);
+        if (len < 2) continue;
+        srp_dl_msg *m = &msgs[nmsg];
+        int st = assemble(dl, buf, stride, ids, up_index, chain, len, m,
+                          arena + slot * SRP_DL_PLAIN_BYTES);
+        dl->counters[st == SRP_DL_OK ? SRP_DL_ASSEMBLED : st]++;
+        if (st == SRP_DL_OK) {
+            m->item = up_index[chain[0]];
+            m->arena_off = (uint32_t)(slot * SRP_DL_PLAIN_BYTES);
+            done_add(dl, ids + 32 * (size_t)m->item);
+            nmsg++;
+            slot += len;
+        } else {
+            /* left to the control plane, which evicts forged copies and counts (SPEC 9.1);
+             * a repeat too: only its per-frame path can tell a repeat from an altered copy */
+            continue;
+        }
+        for (size_t k = 0; k < len; k++) up_kind[chain[k]] = 0xFF;
+    }
+    kept = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (up_kind[j] == 0xFF) continue;
+        up_index[kept] = up_index[j];
         up_kind[kept++] = up_kind[j];
     }
     *n_up = kept;

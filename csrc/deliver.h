@@ -9,9 +9,14 @@
  *   -> the batch root is authentic if (author, count, root) is in a bounded table of roots
  *      whose Ed25519 signature was already checked; else check it now (once per batch of up
  *      to 256 messages, docs/SEALING.md) and remember it.
+ * A message of 2..SRP_DL_MAX_FRAGS fragments whose fragments all arrive in the same receive
+ * batch (a 1 KB value is 2 fragments, sent back to back: issue 17) is assembled here too: its
+ * fragments are found by following nextId from the head among the batch's packetIds (a hash
+ * chain: the head's id commits to every byte, SPEC 2), each opened into consecutive arena
+ * space, and the envelope verified over the whole plaintext.
  * Whatever is not that common case stays with the control plane, which handles it as before:
- * fragments of longer messages (reassembly), frames that do not open (a forged copy to evict,
- * SPEC 9.1), envelopes that do not verify (counted drops), variants. */
+ * fragments spread over batches (reassembly), frames that do not open (a forged copy to
+ * evict, SPEC 9.1), envelopes that do not verify (counted drops), variants. */
 #ifndef SRP_DELIVER_H
 #define SRP_DELIVER_H
 #include <stddef.h>
@@ -19,6 +24,7 @@
 
 #define SRP_DL_MAX_SUBS 64
 #define SRP_DL_PLAIN_BYTES 984  /* arena stride: one opened message area (SRP_SEAL_MAX_PLAIN) */
+#define SRP_DL_MAX_FRAGS 16     /* longest message assembled in C (15,744 bytes of plaintext) */
 
 /* Per-item outcome (stable numbering: exported to Python as counters). */
 enum srp_dl_status {
@@ -30,16 +36,18 @@ enum srp_dl_status {
     SRP_DL_SIGNATURE,      /* the batch signature does not verify */
     SRP_DL_DUPLICATE,      /* delivered before (its cached copy was evicted and it came
                             * again) and this copy opens: dropped, never handed up */
+    SRP_DL_ASSEMBLED,      /* a multi-fragment message assembled in C (counted per message) */
     SRP_DL_STATUSES
 };
 /* Signature work, counted beside the statuses. */
 enum { SRP_DLC_SIG_CHECKED = SRP_DL_STATUSES, SRP_DLC_SIG_CACHED, SRP_DLC_COUNT };
 const char *srp_dl_counter_name(int counter);
 
-/* One delivered message. Offsets point into the caller's arena (item k's plaintext starts at
- * k * SRP_DL_PLAIN_BYTES, where k is the record's own position). */
+/* One delivered message. Its plaintext starts at arena + arena_off (one slot of
+ * SRP_DL_PLAIN_BYTES per frame of the message, consecutive); the offsets below are from there. */
 typedef struct {
-    uint32_t item;         /* index into the receive batch */
+    uint32_t item;         /* index into the receive batch (the head, for a fragmented one) */
+    uint32_t arena_off;
     uint32_t clock;        /* header clock */
     uint16_t sub;          /* index into the key table (srp_dl_set_keys) */
     uint8_t hops;
@@ -66,9 +74,10 @@ size_t srp_dl_nkeys(const srp_deliver *dl);
 /* Deliver the UP_DELIVER items of one data-plane batch. up_index/up_kind/n_up are the data
  * plane's hand-up list and ids its packetIds (32 bytes per batch index); each UP_DELIVER
  * item that opens and verifies is removed from it (compacted in place, order kept) and
- * becomes a record in msgs with its plaintext in arena slot k (msgs and arena have room for
- * *n_up entries); one delivered before is removed and counted. Items that fail stay in the
- * list for the control plane. Returns the number of records. */
+ * becomes a record in msgs with its plaintext in the arena (msgs and arena have room for
+ * *n_up entries); one delivered before is removed and counted. The fragments of a message
+ * that all arrived in this batch become one record (the head's item). Items that fail stay
+ * in the list for the control plane. Returns the number of records. */
 size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
                    srp_dl_msg *msgs, uint8_t *arena);

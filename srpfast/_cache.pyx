@@ -191,7 +191,7 @@ cdef class CacheCore:
 
     def _insert_ids_batch(self, const unsigned char[::1] buf not None,
                           const unsigned char[::1] ids not None, Py_ssize_t count, source,
-                          double now) -> int:
+                          double now, member=False) -> int:
         """Data-plane path: frames already validated with their ids computed (as
         srp_frame_check_batch leaves them). For the benchmark and the C engine's tests."""
         if count < 0 or <size_t>buf.shape[0] < <size_t>count * PACKET or ids.shape[0] < 32 * count:
@@ -199,9 +199,10 @@ cdef class CacheCore:
         _check_now(now)
         cdef uint64_t key = source_key(source)
         cdef size_t i, n = 0
+        cdef int mem = 1 if member else 0
         for i in range(<size_t>count):
             n += srp_cache_insert(self.c, &buf[i * PACKET], &ids[32 * i], key, now,
-                                  0) == SRP_CACHE_INSERTED
+                                  mem) == SRP_CACHE_INSERTED
         return n
 
     def _restore(self, const unsigned char[::1] frame not None, uint64_t source_key_, double now,

@@ -49,6 +49,7 @@ cdef extern from "deliver.h" nogil:
         SRP_DLC_COUNT
     ctypedef struct srp_dl_msg:
         uint32_t item
+        uint32_t arena_off
         uint32_t clock
         uint16_t sub
         uint8_t hops
@@ -256,7 +257,7 @@ cdef class DataPlane:
         author = prev = None
         for k in range(n):
             m = &self._msgs[k]
-            slot = self._arenap + k * SRP_DL_PLAIN_BYTES
+            slot = self._arenap + m.arena_off
             one_sub = one_sub and m.sub == sub0
             _set(ids, k, PyBytes_FromStringAndSize(<char *>self._idp + 32 * m.item, 32))
             _set(payloads, k, PyBytes_FromStringAndSize(<char *>slot + m.payload_off,

@@ -1,5 +1,5 @@
 """Stubs for srpfast._seal (csrc/seal.c): per-frame and batch AEAD, Merkle batch signatures."""
-from typing import Any
+from typing import Any, Sequence
 
 from typing_extensions import Buffer
 
@@ -14,6 +14,10 @@ OK: int
 STATUS_NAMES: tuple[str, ...]
 
 def ad_of(frame: Buffer) -> bytes: ...
+def seal_chains(key: Buffer, nonce_key: Buffer, type_: int, cluster: Buffer,
+                to: Buffer, previous: Buffer, clocks: Sequence[int], ttl: int,
+                postage: int, messages: Sequence[Buffer],
+                max_frags: int) -> tuple[bytes, bytes, list[int]]: ...
 def seal_frame_into(key: Buffer, frame: Buffer, nonce: Buffer | None = None) -> int: ...
 def open_frame_into(key: Buffer, frame: Buffer) -> int: ...
 def seal_batch(key: Buffer, buf: Buffer, count: int) -> bytes: ...

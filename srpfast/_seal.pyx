@@ -1,4 +1,4 @@
-# csrc: seal.c
+# csrc: seal.c chain.c frame.c sha256.c
 """Thin Cython over csrc/seal.c: per-frame and batch AEAD, Merkle batch signatures (SPEC 4).
 
 Importing this module calls libsodium's sodium_init() once: without it libsodium stays on its
@@ -7,7 +7,7 @@ Statuses are small ints (see STATUS_NAMES); the Python layer (srpfast/sealing.py
 into CryptoError for single calls and counters for batches.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -17,6 +17,21 @@ cdef extern from "sodium.h" nogil:
         unsigned char *c, unsigned long long *clen, const unsigned char *m,
         unsigned long long mlen, const unsigned char *ad, unsigned long long adlen,
         const unsigned char *nsec, const unsigned char *npub, const unsigned char *k)
+
+
+cdef extern from "chain.h" nogil:
+    ctypedef struct srp_chain_header:
+        uint8_t type
+        uint8_t postage
+        uint32_t clock
+        uint32_t ttl
+        const uint8_t *cluster
+        const uint8_t *to
+        const uint8_t *previous
+    size_t srp_chain_count(size_t len)
+    size_t srp_chain_build(const uint8_t *key, const uint8_t *nonce_key,
+                           const srp_chain_header *h, const uint8_t *msg, size_t len,
+                           size_t max_frags, uint8_t *out, uint8_t *ids)
 
 
 cdef extern from "seal.h" nogil:
@@ -85,6 +100,52 @@ def ad_of(const unsigned char[::1] frame not None) -> bytes:
     _need(frame, PACKET_BYTES, "frame")
     srp_seal_ad(&frame[0], ad)
     return (<char *>ad)[:SRP_SEAL_AD_BYTES]
+
+
+def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] nonce_key not None,
+                int type_, const unsigned char[::1] cluster not None,
+                const unsigned char[::1] to not None, const unsigned char[::1] previous not None,
+                clocks, unsigned int ttl, int postage, messages, Py_ssize_t max_frags):
+    """Seal each message of ``messages`` (bytes) as its fragment chain (csrc/chain.c: what
+    fragments.split with seal_synthetic builds, byte for byte): one header template, clock
+    ``clocks[k]`` for message k. Returns (frames, ids, counts): all frames head first, message
+    after message, their packetIds, and the frame count of each message. Raises ValueError
+    naming the message that needs more than ``max_frags`` fragments (nothing is returned)."""
+    _need(key, 32, "key")
+    _need(nonce_key, 32, "nonce_key")
+    _need(cluster, 16, "cluster")
+    _need(to, 32, "to")
+    _need(previous, 32, "previous")
+    cdef Py_ssize_t m = len(messages), k, total = 0, at = 0
+    cdef list counts = []
+    cdef size_t need
+    cdef const unsigned char[::1] body
+    for k in range(m):
+        need = srp_chain_count(len(messages[k]))
+        if <Py_ssize_t>need > max_frags:
+            raise ValueError(f"message {k} of {len(messages[k])} bytes needs {need} fragments;"
+                             f" the bound is {max_frags}")
+        counts.append(need)
+        total += need
+    frames = bytearray(total * PACKET_BYTES)
+    ids = bytearray(total * 32)
+    cdef unsigned char *fp = frames
+    cdef unsigned char *ip = ids
+    cdef srp_chain_header h
+    h.type = <uint8_t>type_
+    h.postage = <uint8_t>postage
+    h.ttl = ttl
+    h.cluster = &cluster[0]
+    h.to = &to[0]
+    h.previous = &previous[0]
+    for k in range(m):
+        h.clock = <uint32_t>clocks[k]
+        body = messages[k]
+        if srp_chain_build(&key[0], &nonce_key[0], &h, _ptr(body), <size_t>body.shape[0],
+                           <size_t>max_frags, fp + at * 1158, ip + at * 32) == 0:
+            raise ValueError(f"message {k} could not be sealed")
+        at += <Py_ssize_t>counts[k]
+    return bytes(frames), bytes(ids), counts
 
 
 def seal_frame_into(const unsigned char[::1] key not None, unsigned char[::1] frame not None,

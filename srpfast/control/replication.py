@@ -20,15 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from srpfast import _seal
 from srpfast import constants as C
 from srpfast.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
 from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
-from srpfast.control.nonces import seal_synthetic
+from srpfast.control.nonces import nonce_key
 from srpfast.crypto import EnvelopeVerifier, header_context, make_envelopes, open_frame
-from srpfast.errors import CryptoError, MalformedPacket
-from srpfast.frame import Reassembler, decode, encode, packet_id, split
+from srpfast.errors import CapacityError, CryptoError, MalformedPacket
+from srpfast.fragments import SEALED_CHUNK
+from srpfast.frame import Reassembler, decode, encode
 
 if TYPE_CHECKING:
     from srpfast.control.membership import Subscription
@@ -93,28 +95,38 @@ class Replication:
         contexts = [header_context(sub.tag, sub.subcluster_id, previous, c) for c in clocks]
         envelopes = make_envelopes(p.identity, messages, contexts)
         key = sub.key
-        built = [split(envelope, previous, cluster=sub.tag, to=sub.subcluster_id, clock=clock,
-                       ttl=cfg.cache_ttl, postage=cfg.postage,
-                       seal=lambda fr: seal_synthetic(key, fr), max_fragments=cfg.max_fragments)
-                 for envelope, clock in zip(envelopes, clocks)]  # raises before any change
+        try:  # every chain split, sealed and hashed in C (csrc/chain.c); raises before any change
+            buf, ids, counts = _seal.seal_chains(
+                key, nonce_key(key), C.PUBLISH, sub.tag, sub.subcluster_id, previous, clocks,
+                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments)
+        except ValueError as exc:
+            raise CapacityError(f"{exc} ({cfg.max_fragments * SEALED_CHUNK} bytes of sealed "
+                                "envelope): send less, or in chunks") from None
         p.clock = clocks[-1]
+        total = len(ids) // 32
+        frames = [buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES] for i in range(total)]
         heads = []
-        for frames in built:
-            ids = [packet_id(fr) for fr in frames]
-            heads.append(ids[0])
-            for fr, pid in zip(frames, ids):
-                self.seen.add(_copy_key(pid, fr))
+        at = 0
+        for n in counts:
+            heads.append(ids[32 * at:32 * at + 32])
+            at += n
+        seen = self.seen
+        for i, fr in enumerate(frames):
+            seen.add(_copy_key(ids[32 * i:32 * i + 32], fr))
+        if self._insert_known is not None:
+            self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
+        else:
+            for fr in frames:
                 p.cache.insert(fr, source=SELF_SOURCE, now=now, member=True)
         for head in heads:
             self.delivered.add(head)
         sub.last_head = heads[-1]
         p.announce.fresh(sub.subcluster_id, heads, now)
         for peer in p.forwarder(now).pick(cfg.fanout, p.rng):
-            for frames in built:
-                for fr in frames:
-                    p.send_to(peer, fr)
-        p.count("publish.messages", len(built))
-        p.count("publish.frames", sum(len(frames) for frames in built))
+            for fr in frames:
+                p.send_to(peer, fr)
+        p.count("publish.messages", len(heads))
+        p.count("publish.frames", total)
         return heads
 
     # ------------------------------------------------------------ receive PUBLISH

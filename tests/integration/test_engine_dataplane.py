@@ -10,7 +10,7 @@ from srpfast.config import Config
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
 from srpfast.engine import Peer
 from srpfast.frame import encode, packet_id
-from tests.memnet import MemNet, delivered
+from tests.memnet import MemNet, delivered, joined_pair
 
 CLUSTER = create_cluster_id(b"engine tests")
 KEY = create_shared_key(b"subcluster")
@@ -60,18 +60,44 @@ def test_dataplane_relays_and_hands_up_what_the_engine_must_see() -> None:
     assert n_out == 3 * len(captured) and set(dests) <= others  # never back to the sender
     out = bytes(dp.out_frames)
     assert all(out[i * C.PACKET_BYTES + 6] == 1 for i in range(n_out))  # hops + 1
-    ups = [dp.up(j) for j in range(dp.n_up)]
-    assert [k for _, k in ups] == [dataplane.UP_DELIVER] * len(captured)
-    for i, _ in ups:
-        net.call(relay, relay.peer.receive_delivered, captured[i], author.public, net.now)
-    [got] = delivered(relay, mid)
-    assert got.payload == payload and got.author == author.peer.peer_id
+    # All five fragments came in one batch: assembled, opened and verified in C (issue 17).
+    assert dp.n_up == 0 and dp.n_msgs == 1
+    _, ids, payloads, authors, prevs, _, _ = dp.messages()
+    assert ids == [mid] and payloads == [payload] and authors == [author.peer.peer_id]
+    assert dp.counters()["deliver.assembled"] == 1
     assert all(packet_id(d) in relay.peer.cache for d in captured)
-    # The same frames again are duplicates for the data plane and for the Python path.
+    # The same frames again are duplicates for the data plane.
     assert dp.process(buf, len(captured), keys=keys, now=net.now) == 0
-    relay.peer.receive(captured[0], author.public, net.now)
-    assert relay.peer.counters()["publish.duplicate"] >= 1
     assert relay.peer.counters()["dataplane.pushes"] >= 2
+
+
+def test_fragments_split_over_batches_go_up_to_the_control_plane() -> None:
+    """A message whose fragments arrive in different receive batches cannot be assembled in
+    C: each batch hands its fragments up (UP_DELIVER) and the control plane reassembles."""
+    dataplane = pytest.importorskip("srpfast._dataplane")
+    from srpfast.cache import source_key
+    net, a, b, s = joined_pair(41, CLUSTER, KEY)
+    dp = dataplane.DataPlane(b.peer.cache, fanout=3, max_hops=16, seed=5, max_batch=64)
+    b.peer.attach_dataplane(dp, resolve=lambda addr: bytes(dataplane.ADDR_BYTES),
+                            key=source_key)
+    captured: list[bytes] = []
+    net.filter = lambda d, src, dst: not (d[4] in (C.PUBLISH, C.ANSWER) and dst == b.public
+                                          and (d[4] == C.ANSWER or captured.append(d) is None))
+    mid = net.call(a, a.peer.publish, s, b"split " * 700, now=net.now)
+    net.run(0.2)
+    net.filter = None
+    assert len(captured) == 5
+    keys = __import__("array").array("Q", [source_key(a.public)] * 5)
+    ups = []
+    for part in (captured[:3], captured[3:]):
+        dp.process(b"".join(part), len(part), keys=keys[:len(part)], now=net.now)
+        assert dp.n_msgs == 0
+        ups += [(part[i], k) for i, k in (dp.up(j) for j in range(dp.n_up))]
+    assert [k for _, k in ups] == [dataplane.UP_DELIVER] * 5
+    for frame, _ in ups:
+        net.call(b, b.peer.receive_delivered, frame, a.public, net.now)
+    [got] = delivered(b, mid)
+    assert got.payload == b"split " * 700 and got.author == a.peer.peer_id
 
 
 def test_recv_batch_goes_through_the_data_plane_on_loopback() -> None:
@@ -225,10 +251,11 @@ def test_whole_messages_reach_the_engine_as_batches_from_c_on_loopback() -> None
 
         events = deliver(bulk + long + second)
         [batch] = [e for e in events if isinstance(e, DeliveredBatch)]
-        assert batch.payloads == [b"bulk %d" % k for k in range(20)]
+        # (the three fragments of the long one came in the same batch: assembled in C too)
+        assert batch.payloads == [b"bulk %d" % k for k in range(20)] + [b"L" * 2500]
         assert batch.subcluster_id == sub and set(batch.authors) == {author.peer_id}
         assert [e.payload for e in batch.events()] == batch.payloads
-        assert [e.payload for e in events if isinstance(e, Delivered)] == [b"L" * 2500]
+        assert not [e for e in events if isinstance(e, Delivered)]
         assert member.counters()["deliver.held"] == 1  # "second" waits for "first"
         events = deliver(first)
         assert [type(e).__name__ for e in events] == ["DeliveredBatch", "Delivered"]

@@ -1,0 +1,43 @@
+/* Sealed fragment chains built in C: see chain.h. */
+#include "chain.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "frame.h"
+#include "seal.h"
+
+#define FRAME 1158
+
+size_t srp_chain_count(size_t len) {
+    return len == 0 ? 1 : (len + SRP_CHAIN_CHUNK - 1) / SRP_CHAIN_CHUNK;
+}
+
+size_t srp_chain_build(const uint8_t key[32], const uint8_t nonce_key[32],
+                       const srp_chain_header *h, const uint8_t *msg, size_t len,
+                       size_t max_frags, uint8_t *out, uint8_t *ids) {
+    static const uint8_t zero32[32];
+    size_t n = srp_chain_count(len);
+    if (n > max_frags || n > 0xFFFF) return 0;
+    const uint8_t *next = zero32;
+    for (size_t k = n; k-- > 0;) {
+        size_t off = k * SRP_CHAIN_CHUNK;
+        size_t take = len - off < SRP_CHAIN_CHUNK ? len - off : SRP_CHAIN_CHUNK;
+        if (len == 0) take = 0;
+        srp_header fh = {
+            .type = h->type, .version = 1, .hops = 0,
+            .flags = (uint8_t)(k < n - 1 ? SRP_FLAG_MORE : 0), .postage = h->postage,
+            .clock = h->clock, .ttl = h->ttl, .index = (uint16_t)k, .length = (uint16_t)take,
+            .cluster = h->cluster, .to = h->to, .previous = h->previous, .next = next,
+            .message = take ? msg + off : NULL,
+        };
+        uint8_t *frame = out + k * FRAME;
+        if (srp_frame_encode(frame, &fh) != 0) return 0;
+        uint8_t nonce[24];
+        crypto_generichash(nonce, sizeof nonce, frame, FRAME, nonce_key, 32);
+        if (srp_seal_frame(key, frame, nonce) != 0) return 0;
+        srp_frame_packet_id(frame, ids + 32 * k);
+        next = ids + 32 * k;
+    }
+    return n;
+}

@@ -1,0 +1,32 @@
+/* Build a sealed message as its fragment chain, in C (issue 17: sealing on the send side).
+ *
+ * Byte for byte what the control plane's fragments.split + nonces.seal_synthetic produce
+ * (a test compares them): fragments are built last to first (SPEC 2 "Fragmentation"), each
+ * carries up to SRP_CHAIN_CHUNK bytes of plaintext, is sealed with the synthetic nonce
+ * BLAKE2b-192(key = K_n, frame with plaintext), and its packetId is then taken over the
+ * sealed bytes, so nextId links what travels. */
+#ifndef SRP_CHAIN_H
+#define SRP_CHAIN_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRP_CHAIN_CHUNK 984  /* 1024 - nonce 24 - tag 16 */
+
+typedef struct {
+    uint8_t type, postage;
+    uint32_t clock, ttl;
+    const uint8_t *cluster;   /* 16 */
+    const uint8_t *to;        /* 32 */
+    const uint8_t *previous;  /* 32 */
+} srp_chain_header;
+
+/* Fragments needed for len bytes of plaintext (>= 1). */
+size_t srp_chain_count(size_t len);
+
+/* Write the chain of msg (len bytes) head first into out (count * 1158 bytes) and the
+ * packetIds into ids (count * 32), sealed under key with nonces keyed by nonce_key. Returns
+ * the number of frames, or 0 if it exceeds max_frags or a frame does not encode. */
+size_t srp_chain_build(const uint8_t key[32], const uint8_t nonce_key[32],
+                       const srp_chain_header *h, const uint8_t *msg, size_t len,
+                       size_t max_frags, uint8_t *out, uint8_t *ids);
+#endif
