@@ -114,6 +114,8 @@ class Config:
 
     # --- engine behaviour ---
     strict: bool = False              # re-raise internal bugs (tests) after counting them
+    dataplane: bool = True            # run batches through the engine's own C data plane ...
+    dataplane_delivered: int = 1 << 20  # ... remembering this many delivered ids (8 B each)
     clock_offset: float | None = None  # wall = now + offset for signed timestamps; None: real
 
     def __post_init__(self) -> None:
@@ -144,7 +146,7 @@ class Config:
                      "relay_budget_packets", "seen_ids", "rate_table", "order_held",
                      "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
                      "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout",
-                     "bdp_per_introducer", "announce_peers", "announce_pending",
+                     "bdp_per_introducer", "announce_peers", "announce_pending", "dataplane_delivered",
                      "stream_queue_bytes"):
             need(getattr(self, name) >= 1, name, ">= 1")
         for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",

@@ -32,6 +32,7 @@ from srpfast.config import Config
 from srpfast.control.announce import Announcer
 from srpfast.control.budgets import SenderBudgets
 from srpfast.control.bootstrap import Bootstrap
+from srpfast.control.batch import DatagramBatch, pack_sockaddr
 from srpfast.control.bounded import ExpiringDict, LruSet
 from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
 from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
@@ -49,6 +50,12 @@ from srpfast.frame import decode, encode
 
 Address = tuple[str, int]
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
+BATCH = 64  # datagrams per data-plane call (the UDP socket's default recvmmsg batch)
+try:
+    from srpfast._udp import RecvBatch
+    BATCH_TYPES: tuple[type, ...] = (RecvBatch, DatagramBatch)
+except ImportError:
+    BATCH_TYPES = (DatagramBatch,)
 
 
 class Peer:
@@ -96,6 +103,8 @@ class Peer:
         self.announce = Announcer(self)
         self.sync = SyncEngine(self)
         self.streams = Streams(self)
+        if cfg.dataplane:
+            self._own_dataplane()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -113,6 +122,32 @@ class Peer:
     @property
     def nat_byte(self) -> int:
         return self.reflection.nat_byte
+
+    def _own_dataplane(self) -> None:
+        """The engine's own C data plane (issue 14: the same code under every driver), its
+        table seeds drawn from self.rng so one seed makes a run. Addresses are packed as the
+        kernel's sockaddrs (control/batch.py) until a driver brings its socket's resolver."""
+        try:
+            from srpfast._dataplane import DataPlane
+        except ImportError:  # a build without the extension: the Python reference path
+            return
+        cfg = self.config
+        dp = DataPlane(self.cache, fanout=cfg.fanout, max_hops=cfg.max_hops,
+                       seed=self.rng.getrandbits(64), max_batch=BATCH,
+                       delivered_ids=cfg.dataplane_delivered)
+        self.attach_dataplane(dp, resolve=pack_sockaddr)
+
+    @property
+    def dataplane(self) -> object | None:
+        """The C data plane this engine runs batches through (None: the Python path only)."""
+        return self._dataplane.dp if self._dataplane is not None else None
+
+    def set_address_codec(self, resolve: Callable[[Address], bytes]) -> None:
+        """A driver's own address packing for the data plane's next hops (UDP: the socket's
+        resolve, which knows whether IPv4 peers need v4-mapped IPv6 sockaddrs)."""
+        if self._dataplane is not None:
+            self._dataplane.set_resolve(resolve)
+            self._dataplane.push(self._next_maintenance, force=True)
 
     def attach_dataplane(self, dataplane: object, *, resolve: Callable[[Address], bytes],
                          key: Callable[[Address], int] | None = None) -> None:
@@ -305,11 +340,12 @@ class Peer:
         self._receive_guarded(datagram, address, now, None)
 
     def receive_batch(self, items: Iterable[tuple[bytes, Address]], now: float) -> None:
-        """Many datagrams. Given a srpfast._udp.RecvBatch while a data plane is attached, the
+        """Many datagrams. Given a batch (srpfast._udp.RecvBatch from the UDP driver, or a
+        control.batch.DatagramBatch from any other) while a data plane is attached, the
         whole batch goes through C (relayed frames: prepared_to_send(); a sender over its
         rate limit loses its excess there, counted drop.rate); otherwise one at a time."""
         link = self._dataplane
-        if link is not None and hasattr(items, "keys") and hasattr(items, "slot"):
+        if link is not None and isinstance(items, BATCH_TYPES):
             try:
                 if link.receive(items, now):
                     return

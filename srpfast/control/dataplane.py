@@ -72,6 +72,10 @@ class DataPlaneLink:
         self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
 
+    def set_resolve(self, resolve: Callable[[Address], bytes]) -> None:
+        self.resolve = resolve
+        self._resolved.clear()
+
     def push(self, now: float, *, force: bool = False) -> None:
         """Push candidates, our NAT class and membership if anything changed (or force)."""
         p = self.p

@@ -55,11 +55,18 @@ class UDPDriver:
         self._closed = False
         self.counters = {"recv.batches": 0, "send.deferred": 0, "send.gso_groups": 0,
                          "send.dropped_queue_full": 0, "callback.errors": 0}
-        cfg = peer.config
-        self.dataplane = DataPlane(peer.cache, fanout=cfg.fanout, max_hops=cfg.max_hops,
-                                   seed=int.from_bytes(peer.peer_id[:8], "big"),
-                                   max_batch=sock.batch)
-        peer.attach_dataplane(self.dataplane, resolve=sock.resolve)
+        # The engine owns its data plane (issue 14); the socket brings its address packing.
+        if peer.dataplane is None or peer.dataplane.max_batch < sock.batch:
+            cfg = peer.config
+            peer.attach_dataplane(DataPlane(peer.cache, fanout=cfg.fanout,
+                                            max_hops=cfg.max_hops,
+                                            seed=peer.rng.getrandbits(64),
+                                            max_batch=sock.batch,
+                                            delivered_ids=cfg.dataplane_delivered),
+                                  resolve=sock.resolve)
+        else:
+            peer.set_address_codec(sock.resolve)
+        self.dataplane = peer.dataplane
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
