@@ -103,7 +103,9 @@ class Config:
     # one asks the announcer for it after announce_wait (the eager copy may be in flight).
     announce_delay: float = 0.05      # batch fresh ids this long (the latency it adds)
     announce_wait: float = 0.05       # a HAVE'd id we still lack after this (+ 1 trip) is pulled
-    announce_peers: int = 4           # fellow members told per flush (random, connected)
+    announce_peers: int = 8           # fellow members told per flush (random, connected)
+    announce_digest: float = 1.0      # every this many s, one random fellow gets our recent ids
+    announce_digest_ids: int = 90     # ... the newest this many, published/delivered in 10 s
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member
     announce_window: float = 60.0     # ... if published or delivered within this many seconds
     announce_pending: int = 4096      # ids waiting to be announced / pulled (bounded, counted)
@@ -158,7 +160,8 @@ class Config:
                      "bootstrap_timeout"):
             need(getattr(self, name) > 0, name, "> 0")
         for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
-                     "announce_delay", "announce_wait", "announce_recent", "announce_window"):
+                     "announce_delay", "announce_wait", "announce_recent", "announce_window",
+                     "announce_digest", "announce_digest_ids"):
             need(getattr(self, name) >= 0, name, ">= 0")
         need(self.reassembly_bytes >= C.MESSAGE_BYTES, "reassembly_bytes", ">= 1024")
         need(self.reflect_backoff_max >= self.reflect_backoff, "reflect_backoff_max",

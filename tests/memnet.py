@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from srpfast.config import Config
+from srpfast.control.batch import DatagramBatch, unpack_sockaddr
+from srpfast.control.dataplane import udp_address_key
 from srpfast.control.events import (Event, PoolClose, PoolKeep, PoolOpen, PoolSend, Spray)
 from srpfast.crypto import create_identity
 from srpfast.engine import Peer
@@ -97,6 +99,17 @@ class Node:
         return (self.nat.host, self.nat.out_map.get(self.address, 0))
 
     def of(self, cls: type) -> list:
+        """Events of one class; Delivered also lists each message of a DeliveredBatch (the C
+        path delivers in batches, the Python path one by one: a test asks what arrived)."""
+        from srpfast.control.events import Delivered, DeliveredBatch
+        if cls is Delivered:
+            out: list = []
+            for e in self.events:
+                if isinstance(e, Delivered):
+                    out.append(e)
+                elif isinstance(e, DeliveredBatch):
+                    out += e.events()
+            return out
         return [e for e in self.events if isinstance(e, cls)]
 
 
@@ -109,7 +122,9 @@ class MemNet:
         self.seed = seed
         self.delay, self.loss, self.duplicate = delay, loss, duplicate
         self.now = start
-        self.config = config or Config(strict=True, clock_offset=0.0)
+        # (a small C delivered-id table: 50 engines x the 8 MiB default would be 400 MB)
+        self.config = config or Config(strict=True, clock_offset=0.0,
+                                       dataplane_delivered=1 << 14)
         self.hard_ports = hard_ports
         self.nodes: list[Node] = []
         self.sockets: dict[Address, tuple[Node, bytes | None, int]] = {}
@@ -118,6 +133,7 @@ class MemNet:
         self.seq = 0
         self.log: list[tuple[float, int, str]] = []
         self.sent = self.dropped = 0
+        self._burst: dict[tuple[Address, Address], float] = {}  # one flush's arrival times
         self.filter: Callable[[bytes, Address, Address], bool] | None = None
 
     # -------------------------------------------------------------- topology
@@ -156,32 +172,49 @@ class MemNet:
             self.dropped += 1
             return
         copies = 2 if self.duplicate and self.rng.random() < self.duplicate else 1
-        for _ in range(copies):
-            t = self.now + self.rng.uniform(*self.delay)
+        for copy in range(copies):
+            # Datagrams one flush sends to one destination travel back to back, as on a real
+            # link: they arrive together (one receive batch: the C data plane assembles
+            # their fragments), duplicates a little later.
+            burst = (public_src, dst)
+            t = self._burst.get(burst) if not copy else None
+            if t is None:
+                t = self.now + self.rng.uniform(*self.delay)
+                if not copy:
+                    self._burst[burst] = t
             self.seq += 1
             heapq.heappush(self.queue, (t, self.seq, dst, datagram, public_src))
 
-    def _deliver(self, dst: Address, datagram: bytes, src: Address) -> Node | None:
+    def _deliver(self, dst: Address, arrivals: list[tuple[bytes, Address]]) -> Node | None:
+        """Datagrams that reach ``dst`` at this instant: the main socket takes them as one
+        receive batch (the engine's C data plane, as under UDP), a pool socket one by one."""
         nat = self.nats.get(dst[0])
-        internal = nat.inbound(dst[1], src) if nat is not None else dst
-        if internal is None:
-            return None
-        target = self.sockets.get(internal)
-        if target is None:
-            return None
-        node, pool_key, index = target
-        if not node.online:
-            return None
-        if pool_key is None:
-            node.peer.receive(datagram, src, self.now)
-        else:
-            node.peer.receive_pool(pool_key, index, datagram, src, self.now)
+        node = None
+        batch: list[tuple[bytes, Address]] = []
+        for datagram, src in arrivals:
+            internal = nat.inbound(dst[1], src) if nat is not None else dst
+            target = self.sockets.get(internal) if internal is not None else None
+            if target is None or not target[0].online:
+                continue
+            node, pool_key, index = target
+            if pool_key is None:
+                batch.append((datagram, src))
+            else:
+                node.peer.receive_pool(pool_key, index, datagram, src, self.now)
+        if batch and node is not None:
+            node.peer.receive_batch(DatagramBatch(batch, udp_address_key), self.now)
         return node
 
     def _flush(self, node: Node) -> None:
         peer = node.peer
+        self._burst.clear()
         for datagram, dst in peer.datagrams_to_send():
             self._send(node, node.address, datagram, dst)
+        for frames, sockaddrs, _ in peer.prepared_to_send():  # what its data plane relayed
+            step = len(sockaddrs) // (len(frames) // 1158)
+            for i in range(len(frames) // 1158):
+                self._send(node, node.address, frames[i * 1158:(i + 1) * 1158],
+                           unpack_sockaddr(sockaddrs[i * step:(i + 1) * step]))
         for action in peer.actions():
             self._act(node, action)
         for event in peer.events():
@@ -233,7 +266,12 @@ class MemNet:
             self.now = t
             if t_event <= t_tick:
                 _, _, dst, datagram, src = heapq.heappop(self.queue)
-                node = self._deliver(dst, datagram, src)
+                arrivals = [(datagram, src)]
+                while (self.queue and self.queue[0][0] == t and self.queue[0][2] == dst
+                       and len(arrivals) < 64):
+                    _, _, _, more, more_src = heapq.heappop(self.queue)
+                    arrivals.append((more, more_src))
+                node = self._deliver(dst, arrivals)
                 if node is not None:
                     self._flush(node)
                     ticks[id(node)] = self._next_tick(node)
@@ -257,7 +295,8 @@ class MemNet:
 
 # -------------------------------------------------------------- scenario helpers for tests
 def delivered(node: Node, message_id: bytes) -> list:
-    """The Delivered events of ``node`` for one message."""
+    """The deliveries of ``node`` for one message, as Delivered events, whichever path
+    delivered it (the Python per-frame path, or C: a DeliveredBatch)."""
     from srpfast.control.events import Delivered
     return [e for e in node.of(Delivered) if e.message_id == message_id]
 

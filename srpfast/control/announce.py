@@ -15,6 +15,13 @@ A member that connects or joins later is offered the subcluster's recent ids
 (``announce_recent`` within ``announce_window``), which is how a publisher whose fan-out was
 too small at publish time (alone, or the mesh still forming) reaches newcomers.
 
+Announcing to ``announce_peers`` random fellows leaves a small chance (about e^-8 per message
+and member when every fellow announces) that a member which also missed the eager copy hears
+of a message from nobody. So every ``announce_digest`` seconds each member also sends one
+random fellow a digest of its newest ids (at most ``announce_digest_ids``, from the last
+DIGEST_WINDOW seconds): every member is named in a digest about once a second, and whatever
+both rounds missed is pulled within a second or two, not at the 30 s SYNC.
+
 Bounds (SPEC 9.4): ids waiting to be announced and ids waiting to be pulled are each capped at
 ``announce_pending``; overflow is counted (``announce.overflow``, ``announce.pull_overflow``),
 and the periodic SYNC still repairs what overflowed. HAVE is accepted only from connected,
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
     from srpfast.engine import Peer
 
 NO_PREFIX = bytes(8)
+DIGEST_WINDOW = 10.0  # seconds of recent ids a digest covers
 
 
 class Announcer:
@@ -48,6 +56,8 @@ class Announcer:
         # id -> (due, peer id that holds it, or b"": ask peers by weight); _due orders them
         self.pulls: dict[bytes, tuple[float, bytes]] = {}
         self._due: list[tuple[float, bytes]] = []
+        self.digest_at: float | None = None  # next digest (None while nothing is recent)
+        self._last_fresh = -1e18
         self._recent_len = cfg.announce_recent
 
     # ------------------------------------------------------------ our side
@@ -61,6 +71,9 @@ class Announcer:
         if recent is None:
             recent = self.recent[subcluster_id] = deque(maxlen=max(1, self._recent_len))
         recent.extend((now, i) for i in ids)
+        self._last_fresh = now
+        if self.digest_at is None and cfg.announce_digest > 0:
+            self.digest_at = now + cfg.announce_digest
         pending = self.fresh_ids.setdefault(subcluster_id, [])
         room = cfg.announce_pending - self.fresh_count
         if room < len(ids):
@@ -143,11 +156,15 @@ class Announcer:
         t = self.flush_at
         if self._due:
             t = self._due[0][0] if t is None else min(t, self._due[0][0])
+        if self.digest_at is not None:
+            t = self.digest_at if t is None else min(t, self.digest_at)
         return t
 
     def tick(self, now: float) -> None:
         if self.flush_at is not None and now >= self.flush_at:
             self._flush()
+        if self.digest_at is not None and now >= self.digest_at:
+            self._digest(now)
         p = self.p
         rep = p.replication
         while self._due and self._due[0][0] <= now:
@@ -161,6 +178,19 @@ class Announcer:
                 continue
             rep.want(pid, now, via=p.table.get(entry[1]) if entry[1] else None)
             p.count("announce.pulled")
+
+    def _digest(self, now: float) -> None:
+        """One random fellow per subcluster gets our newest recent ids (see the module doc)."""
+        p, cfg = self.p, self.p.config
+        quiet = now - self._last_fresh > DIGEST_WINDOW
+        self.digest_at = None if quiet else now + cfg.announce_digest
+        for sub_id, recent in self.recent.items():
+            ids = [i for t, i in list(recent)[-cfg.announce_digest_ids:]
+                   if now - t <= DIGEST_WINDOW]
+            fellows = self.fellows(sub_id) if ids else []
+            if fellows:
+                self._send([p.rng.choice(fellows)], ids)
+                p.count("announce.digests")
 
     def _flush(self) -> None:
         p = self.p

@@ -71,6 +71,7 @@ class Replication:
         self.delivered: LruSet[bytes] = LruSet(cfg.delivered_ids)
         self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
         self.held_count = 0
+        self.held_ids: set[bytes] = set()  # the message ids in ``held`` (each held once)
         self.routes: ExpiringDict[bytes, list[Address]] = ExpiringDict(cfg.query_pending,
                                                                        cfg.query_timeout)
         self.queries_seen: LruSet[int] = LruSet(cfg.query_pending)
@@ -346,8 +347,11 @@ class Replication:
     def _hold(self, event: Delivered, now: float, ask: bool = True) -> None:
         """Keep ``event`` until its predecessor is delivered or order_wait passes; ``ask``:
         QUERY for the predecessor."""
+        if event.message_id in self.held_ids:  # (met again, e.g. opened from the cache)
+            return
         self.held.setdefault(event.previous_id, []).append(
             _Held(event.subcluster_id, event, now + self.p.config.order_wait))
+        self.held_ids.add(event.message_id)
         self.held_count += 1
         if ask:
             self.want(event.previous_id, now, delay=self.p.config.announce_wait)
@@ -359,6 +363,7 @@ class Replication:
         if not waiting:
             return []
         self.held_count -= len(waiting)
+        self.held_ids.difference_update(h.event.message_id for h in waiting)
         return [h.event for h in waiting]
 
     def _opened(self, sub: "Subscription", fr) -> bytes:
@@ -385,8 +390,8 @@ class Replication:
         """Ask for a packet we know the id of (a missing fragment or a predecessor); ``via``:
         a peer known to hold it (it announced it: announce.py), asked alone first; ``delay``:
         ask only if it has not come by then (a predecessor is usually just reordered)."""
-        if packet_id_ in self.wanted:
-            return
+        if packet_id_ in self.wanted or packet_id_ in self.held_ids:
+            return  # (held: we have it; it waits for its own predecessor, asked for already)
         frame = self.p.cache.get(packet_id_)
         if frame is not None and self._local(frame, now):
             return  # we held it (cached as a relay) and it opened: fed to delivery
@@ -554,7 +559,7 @@ class Replication:
         due = [k for k, v in self.held.items() if any(h.deadline <= now for h in v)]
         if not due:
             return
-        held_ids = {h.event.message_id for v in self.held.values() for h in v}
+        held_ids = self.held_ids
         due.sort(key=lambda prev: prev in held_ids)  # stable: roots keep arrival order
         for prev in due:
             waiting = self.held.pop(prev, None)
@@ -563,6 +568,7 @@ class Replication:
             self.held_count -= len(waiting)
             for h in waiting:
                 if h.deadline <= now:
+                    held_ids.discard(h.event.message_id)
                     self._emit(h.event, now)
                 else:
                     self.held.setdefault(prev, []).append(h)

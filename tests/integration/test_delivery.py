@@ -55,7 +55,7 @@ def delivery_times(net: MemNet, wanted) -> dict:
     """(node index, message id) -> virtual time of the delivery (absent: not delivered)."""
     out = {}
     for t, i, text in net.log:
-        if text.startswith("Delivered("):
+        if text.startswith(("Delivered(", "DeliveredBatch(")):  # (Python path, C path)
             for key in wanted:
                 if key[0] == i and repr(key[1]) in text:
                     out.setdefault(key, t)
