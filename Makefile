@@ -43,6 +43,12 @@ test: build cstrict
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 	@if [ "$(SANTEST)" = 1 ]; then PY=$(VPY) tools/santest.sh; fi
 
+# Minutes, not part of make test: 30 peers on loopback under churn and garbage (tools/soak.py).
+SOAK_SECONDS ?= 600
+soak: build
+	$(VPY) -m pip install -q matplotlib
+	SOAK_SECONDS=$(SOAK_SECONDS) $(VPY) tools/soak.py
+
 santest: build
 	PY=$(VPY) tools/santest.sh
 
