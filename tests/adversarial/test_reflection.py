@@ -154,3 +154,62 @@ def test_a_sync_flood_spoofing_a_peer_stays_within_the_sync_budget() -> None:
           f"({extra / sent:.2f}x); budget {a_budget_bytes()} B per {a.peer.config.sync_interval:.0f} s")
     assert extra <= a_budget_bytes() + 30 * C.PACKET_BYTES  # + the pulls of one HAVE frame
     assert a.peer.counters()["sync.budget"] > 0
+
+
+def test_claimed_addresses_draw_nothing_from_a_real_peer(run) -> None:
+    """On loopback, against a real peer (uvloop driver, C data plane): requests from the
+    attacker's own source (127.0.0.66) that CLAIM another address in their body (a JOIN's
+    address, an INTRO's address, a PING's test_port, a PONG's observed address, a QUERY from a
+    stranger) aimed at victim sockets 127.0.0.101-105. Counted at the victims' sockets."""
+    import asyncio
+    import time
+
+    import srpfast
+    from srpfast._udp import UDPSocket
+
+    async def scenario() -> tuple[int, int]:
+        victims = [UDPSocket(f"127.0.0.{101 + k}", 0) for k in range(5)]
+        sock = UDPSocket("127.0.0.66", 0)
+        net = None
+        try:
+            net = await srpfast.network(cluster_id=CLUSTER, host="127.0.0.1")
+            to = ("127.0.0.1", net.address[1])
+            ms = net.peer.wall_ms(time.monotonic())
+            v = [s.local_address for s in victims]
+            reqs = [
+                mallory_frame(MALLORY, C.JOIN, Join(
+                    peer_id=MALLORY.peer_id, cluster_id=CLUSTER, subcluster_id=C.ZERO32,
+                    address=v[0], nat=1, timestamp_ms=ms, join_id=1), CLUSTER[:16]),
+                mallory_frame(MALLORY, C.INTRO, Intro(
+                    introducer=MALLORY.peer_id, peer_id=os.urandom(32), address=v[1], nat=1,
+                    timestamp_ms=ms, cluster_id=CLUSTER, subcluster_id=C.ZERO32, intro_id=2),
+                    CLUSTER[:16]),
+                mallory_frame(MALLORY, C.PING, Ping(
+                    peer_id=MALLORY.peer_id, request_id=3, timestamp_ms=ms,
+                    flags=PING_CONNECT | PING_REFLECT, test_port=v[2][1])),
+                mallory_frame(MALLORY, C.PONG, Pong(
+                    peer_id=MALLORY.peer_id, request_id=4, timestamp_ms=ms,
+                    requester=net.peer.peer_id, observed=v[3], challenge=5)),
+                encode(type=C.QUERY, message=Query(6, os.urandom(32), QUERY_EXACT).encode()),
+            ]
+            sent = sum(len(d) for d in reqs) * 20
+            for _ in range(20):
+                assert sock.send_batch(reqs, [to] * len(reqs)) == len(reqs)
+                await asyncio.sleep(0.01)
+            got = 0
+            end = time.monotonic() + 2.0
+            while time.monotonic() < end:
+                for s in victims:
+                    got += sum(len(d) for d, _ in s.recv_batch())
+                sock.recv_batch()
+                await asyncio.sleep(0.02)
+            return got, sent
+        finally:
+            for s in (*victims, sock):
+                s.close()
+            if net is not None:
+                await net.close()
+
+    got, sent = run(scenario(), timeout=20)
+    print(f"claimed addresses, real peer: {got} B at the victims for {sent} B sent")
+    assert got == 0
