@@ -8,7 +8,7 @@ PIP_DEPS := "setuptools>=68" wheel "Cython>=3.0" "pysodium>=0.7.18" "uvloop>=0.1
             "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "mypy>=1.8"
 APT_DEPS := libsodium-dev libxxhash-dev gcc make
 
-.PHONY: all sysdeps venv build cstrict test demo bench fuzz wheel sdist docs lab clean
+.PHONY: all sysdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean
 
 all: build
 
@@ -36,8 +36,21 @@ cstrict: sysdeps
 	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
 	    -fsyntax-only -Icsrc csrc/*.c
 
+# SANTEST=0 skips the sanitizer pass (tools/santest.sh: the C extensions' unit tests against
+# an ASan/UBSan build in build/san/, ~30 s the first time, ~10 s after).
+SANTEST ?= 1
 test: build cstrict
 	$(VPY) -m pytest -q -p no:cacheprovider tests
+	@if [ "$(SANTEST)" = 1 ]; then PY=$(VPY) tools/santest.sh; fi
+
+# Minutes, not part of make test: 30 peers on loopback under churn and garbage (tools/soak.py).
+SOAK_SECONDS ?= 600
+soak: build
+	$(VPY) -m pip install -q matplotlib
+	SOAK_SECONDS=$(SOAK_SECONDS) $(VPY) tools/soak.py
+
+santest: build
+	PY=$(VPY) tools/santest.sh
 
 demo: build
 	$(VPY) -m srpfast.cli demo

@@ -124,6 +124,14 @@ class Announcer:
         for pid in ids:
             if pid in rep.delivered or pid in p.cache or pid == C.ZERO32:
                 continue
+            # SPEC 9.3: a HAVE is unauthenticated, so a spoofer using a connected peer's
+            # source could make one 1158-byte HAVE of 30 unknown ids draw 30 pulls (QUERYs,
+            # with retries: 60 frames) aimed at that peer. Every pull a HAVE starts is charged
+            # to the announcer's SYNC budget (sync_budget per sync_interval, shared with SYNC
+            # rounds); past it the rest of the HAVE is ignored (counted sync.budget).
+            if pid not in self.pulls and not p.sync.spend(peer, now):
+                p.count("announce.budget")
+                return
             pending = self.pulls.get(pid)
             if pending is not None:
                 if not pending[1]:  # expected without a known holder: now we know one

@@ -47,6 +47,11 @@ class SyncEngine:
         self.spent: ExpiringDict[bytes, list[int]] = ExpiringDict(cfg.max_peers * 2,
                                                                   cfg.sync_interval)
 
+    def spend(self, peer: "RemotePeer", now: float, n: int = 1) -> bool:
+        """Charge ``n`` frames to ``peer``'s SYNC budget (also the lazy-push pulls its HAVEs
+        start, announce.py); False (counted) when it is spent."""
+        return self._spend(peer, now, n)
+
     def _spend(self, peer: "RemotePeer", now: float, n: int = 1) -> bool:
         entry = self.spent.get(peer.peer_id)
         if entry is None:

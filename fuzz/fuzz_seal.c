@@ -1,0 +1,125 @@
+/* Sanitizer fuzz driver for csrc/seal.c and csrc/deliver.c (issue 13). Built with
+ * -fsanitize=address,undefined, linked with libsodium.
+ * Frames are built the way a member builds them (author envelope with a Merkle path, signed
+ * batch root, sealed with the subcluster key), then attacked in one of three ways: the
+ * plaintext is corrupted BEFORE sealing (so the envelope parser sees hostile bytes that passed
+ * the AEAD, as a key holder could send), the sealed frame is corrupted AFTER sealing (the seal
+ * must refuse it), or the frame is random. Invariants: an untouched frame opens and delivers
+ * exactly once (then SRP_DL_DUPLICATE); a frame changed after sealing in an authenticated byte
+ * never opens (SPEC 4, 9.1); srp_open_frame leaves a frame it refuses unchanged. */
+#include <sodium.h>
+
+#include "fuzz_common.h"
+#include "deliver.h"
+#include "seal.h"
+
+static const uint8_t zero32[32];
+
+/* The AD-covered header bytes: all but magic(0..3), hops(6), ttl(16..19), postage(20),
+ * reserved(21) (seal.h). The message area is covered by the tag. */
+static int authenticated(size_t off) {
+    return !(off < 4 || off == 6 || (off >= 16 && off <= 21));
+}
+
+int main(int argc, char **argv) {
+    fz_seed("fuzz_seal");
+    if (srp_seal_init() < 0) abort();
+    clock_t end = fz_deadline(argc, argv);
+    uint8_t key[32], sub[32], tag[16] = {7}, pk[32], sk[64];
+    fz_bytes(key, 32); fz_bytes(sub, 32);
+    crypto_sign_keypair(pk, sk);
+    srp_deliver *dl = srp_dl_new(64, 4096);
+    if (!dl) abort();
+    srp_dl_set_keys(dl, 1, sub, tag, key);
+    static uint8_t frame[SRP_PACKET_BYTES], copy[SRP_PACKET_BYTES], plain[SRP_DL_PLAIN_BYTES];
+    static uint8_t batchbuf[4 * SRP_PACKET_BYTES], ids[4 * 32], arena[4 * SRP_DL_PLAIN_BYTES];
+    unsigned long iters = 0, delivered = 0, refused_after_tamper = 0, env_hostile = 0;
+    while (fz_running(end)) {
+        /* A genuine one-frame message: batch of `count` leaves, this one at `index`. */
+        unsigned count = 1 + fz_below(fz_below(4) ? 4 : 256), index = fz_below(count);
+        unsigned depth = srp_env_depth(count);
+        size_t payload_len = fz_below((unsigned)(SRP_SEAL_MAX_PLAIN - SRP_ENV_FIXED_BYTES - depth * 32 + 1));
+        uint8_t ctx[SRP_ENV_CTX_BYTES], env[SRP_SEAL_MAX_PLAIN];
+        fz_frame(frame, SRP_PUBLISH, 0);
+        frame[SRP_OFF_FLAGS] = 0; srp_put16(frame + SRP_OFF_INDEX, 0);
+        memcpy(frame + SRP_OFF_NEXT, zero32, 32);
+        memcpy(frame + SRP_OFF_CLUSTER, tag, 16);
+        memcpy(frame + SRP_OFF_TO, sub, 32);
+        memcpy(ctx, frame + SRP_OFF_CLUSTER, 80);
+        memcpy(ctx + 80, frame + SRP_OFF_CLOCK, 4);
+        size_t head = SRP_ENV_FIXED_BYTES + depth * 32;
+        env[0] = SRP_ENV_VERSION; srp_put16(env + 1, (uint16_t)count); srp_put16(env + 3, (uint16_t)index);
+        memcpy(env + 5, pk, 32);
+        fz_bytes(env + head, payload_len);
+        /* The tree: our leaf among random siblings (paths computed by srp_env_tree). */
+        static uint8_t leaves[256 * 32], paths[256 * 8 * 32];
+        fz_bytes(leaves, count * 32);
+        srp_env_leaf(ctx, env + head, payload_len, leaves + index * 32);
+        uint8_t root[32];
+        if (srp_env_tree(leaves, count, root, paths)) abort();
+        memcpy(env + SRP_ENV_FIXED_BYTES, paths + (size_t)index * depth * 32, depth * 32);
+        srp_env_sign(sk, pk, count, root, env + 37);
+        size_t n = head + payload_len;
+        int mode = (int)fz_below(4);  /* 0 genuine, 1 hostile plaintext, 2 tampered seal, 3 random */
+        if (mode == 1) {
+            for (int m = 1 + (int)fz_below(4); m > 0; m--) env[fz_below((unsigned)n)] ^= (uint8_t)(1u << fz_below(8));
+            if (fz_below(4) == 0) n = fz_below((unsigned)n + 1);
+            env_hostile++;
+            /* the parser alone, on the same bytes */
+            unsigned c2; const uint8_t *a2, *s2, *p2; size_t l2; uint8_t r2[32];
+            if (srp_env_parse(env, n, ctx, &c2, &a2, &s2, &p2, &l2, r2) == 0 &&
+                (p2 + l2 != env + n || c2 < 1 || c2 > SRP_ENV_MAX_LEAVES)) abort();
+        }
+        memcpy(frame + SRP_OFF_MESSAGE, env, n);
+        memset(frame + SRP_OFF_MESSAGE + n, 0, SRP_MESSAGE_BYTES - n);
+        srp_put16(frame + SRP_OFF_LENGTH, (uint16_t)n);
+        uint8_t nonce[24]; fz_bytes(nonce, 24);
+        if (srp_seal_frame(key, frame, fz_below(2) ? nonce : NULL) != SRP_SEAL_OK) abort();
+        size_t flipped = SIZE_MAX;
+        if (mode == 2) {
+            flipped = fz_below(SRP_PACKET_BYTES);
+            frame[flipped] ^= (uint8_t)(1u << fz_below(8));
+        } else if (mode == 3) {
+            fz_bytes(frame + SRP_OFF_MESSAGE, SRP_MESSAGE_BYTES);
+        }
+        uint8_t id[32];
+        srp_frame_packet_id(frame, id);
+        srp_dl_msg msg;
+        int st = srp_dl_open_one(dl, frame, id, &msg, plain);
+        if (mode == 0) {
+            if (st != SRP_DL_OK) { fprintf(stderr, "genuine frame refused: %d\n", st); abort(); }
+            if (msg.payload_len != payload_len || msg.payload_off + payload_len > SRP_DL_PLAIN_BYTES) abort();
+            if (srp_dl_open_one(dl, frame, id, &msg, plain) != SRP_DL_DUPLICATE) abort();
+            delivered++;
+        } else if (mode == 2 && authenticated(flipped) &&
+                   flipped < SRP_OFF_MESSAGE + 40u + n) {
+            /* flags/index/next/to/cluster flips may route it elsewhere first; never OK */
+            if (st == SRP_DL_OK) { fprintf(stderr, "tampered byte %zu delivered\n", flipped); abort(); }
+            refused_after_tamper++;
+        }
+        /* The plain seal API on a copy: a refused frame stays unchanged. */
+        memcpy(copy, frame, sizeof copy);
+        int os = srp_open_frame(fz_below(8) ? key : sub, copy);
+        if (os != SRP_SEAL_OK && memcmp(copy, frame, sizeof copy)) abort();
+        if (os == SRP_SEAL_OK && mode == 2 && authenticated(flipped) && flipped < SRP_OFF_MESSAGE + 40u + n) abort();
+        /* Batch paths over copies */
+        for (int k = 0; k < 4; k++) memcpy(batchbuf + k * SRP_PACKET_BYTES, frame, SRP_PACKET_BYTES);
+        uint8_t status[4]; uint64_t ctr[SRP_SEAL_STATUSES] = {0};
+        srp_open_batch(key, batchbuf, 4, status, ctr);
+        uint32_t up_index[4] = {0, 1, 2, 3}; uint8_t up_kind[4] = {2, 2, 1, 2}; size_t n_up = 4;
+        for (int k = 0; k < 4; k++) memcpy(ids + 32 * k, id, 32);
+        srp_dl_msg msgs[4];
+        memcpy(batchbuf, frame, SRP_PACKET_BYTES);
+        srp_dl_take(dl, batchbuf, SRP_PACKET_BYTES, ids, up_index, up_kind, &n_up, 2, msgs, arena);
+        if (n_up > 4) abort();
+        iters++;
+    }
+    uint64_t c[SRP_DLC_COUNT];
+    srp_dl_counters(dl, c);
+    printf("fuzz_seal: %lu frames (genuine delivered once each: %lu, hostile envelopes: %lu, "
+           "tampered refused: %lu), deliver:", iters, delivered, env_hostile, refused_after_tamper);
+    for (int k = 0; k < SRP_DLC_COUNT; k++) printf(" %s=%llu", srp_dl_counter_name(k), (unsigned long long)c[k]);
+    printf("\n");
+    srp_dl_free(dl);
+    return 0;
+}
