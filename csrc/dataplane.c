@@ -2,6 +2,7 @@
  * flat array with a Walker alias table over the weights, so a weighted pick is O(1) and
  * almost branch-free (a binary search on prefix sums cost ~11% of the relay in a profile). */
 #include "dataplane.h"
+#include "seen.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@ typedef struct {
     const uint8_t *frame;  /* the received frame (valid for the whole process call) */
     uint32_t peer;         /* index of the chosen next hop */
 } dp_emit;
+
+#define SEEN_WAYS 8
+#define SEEN_BUCKETS 8192  /* 65,536 copies (512 KiB), Config.seen_ids on the Python path */
 
 struct srp_dataplane {
     srp_cache *cache;
@@ -38,13 +42,47 @@ struct srp_dataplane {
     size_t emits_cap;
     uint32_t group[SRP_DP_MAX_PEERS];  /* per peer: frames in this call */
     uint32_t slot[SRP_DP_MAX_PEERS];   /* per peer: its next output slot */
+    /* Copies handled before (keyed hash of the copy key: packetId + the header bytes a relay
+     * could alter, replication._copy_key), beyond the cache: an expired or evicted frame
+     * that comes again (an expiry re-broadcast, a forged copy we evicted) is a duplicate,
+     * as on the control plane's path, not a new packet to cache and relay again. Without it
+     * expiry re-broadcasts and evicted forgeries circulated until their hops ran out. */
+    uint64_t seen[SEEN_WAYS * SEEN_BUCKETS];
+    uint64_t seen_seed;
 };
 
 static const char *const counter_names[SRP_DPC_COUNT] = {
     "valid", "size", "magic", "type", "version", "flags", "length", "padding",
     "duplicate", "refused", "cached", "forwarded", "hop_limit", "no_peers", "up_control",
-    "up_deliver", "out_full", "variant", "hops", "rate",
+    "up_deliver", "out_full", "variant", "hops", "rate", "seen",
 };
+
+static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, const uint8_t *id) {
+    uint8_t k[32 + 2 + 9 + 48];
+    memcpy(k, id, 32);
+    memcpy(k + 32, d + 4, 2);    /* type, version */
+    memcpy(k + 34, d + 7, 9);    /* flags, clock, index, length */
+    memcpy(k + 43, d + 22, 48);  /* cluster, to */
+    uint64_t h = srp_hash64(k, sizeof k, dp->seen_seed);
+    return h ? h : 1;
+}
+
+static uint64_t *seen_bucket(srp_dataplane *dp, uint64_t k) {
+    return dp->seen + SEEN_WAYS * (size_t)((k * 0x9E3779B97F4A7C15ull) >> 51);
+}
+
+static int seen_has(srp_dataplane *dp, uint64_t k) {
+    uint64_t *b = seen_bucket(dp, k);
+    for (int w = 0; w < SEEN_WAYS; w++)
+        if (b[w] == k) return 1;
+    return 0;
+}
+
+static void seen_add(srp_dataplane *dp, uint64_t k) { /* newest first, oldest out */
+    uint64_t *b = seen_bucket(dp, k);
+    memmove(b + 1, b, (SEEN_WAYS - 1) * sizeof *b);
+    b[0] = k;
+}
 
 const char *srp_dp_counter_name(int counter) {
     return (counter >= 0 && counter < SRP_DPC_COUNT) ? counter_names[counter] : "unknown";
@@ -71,6 +109,7 @@ srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, 
     dp->fanout = fanout;
     dp->max_hops = max_hops;
     dp->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
+    dp->seen_seed = srp_hash64(&dp->rng, sizeof dp->rng, 0x5EE5EE5EE5ull);
     return dp;
 }
 
@@ -295,8 +334,14 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             int deliver;
             int member = is_member(dp, d, &deliver);
             uint64_t src = src_keys ? src_keys[i] : 0;
+            uint64_t ck = copy_key(dp, d, ids + 32 * i);
+            if (seen_has(dp, ck) && !srp_cache_contains(dp->cache, ids + 32 * i)) {
+                dp->counters[SRP_DPC_SEEN]++;
+                continue;
+            }
             int r = srp_cache_insert_fp(dp->cache, d, ids + 32 * i, fps[j], src, now, member);
             if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
+            if (r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) seen_add(dp, ck);
             if (r == SRP_CACHE_VARIANT) {
                 /* Same packetId, another header: one copy was altered on the way and a relay
                  * cannot tell which (SPEC 9.1). Forward this one as well so a forged copy that

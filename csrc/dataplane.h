@@ -43,6 +43,8 @@ enum srp_dp_counter {
     SRP_DPC_HOPS,                     /* hops above max_hops: dropped, like the control plane's
                                        * drop.hops (one hop rule on both paths, SPEC 2/6) */
     SRP_DPC_RATE,                     /* the caller's rate mask dropped it (SPEC 9.6) */
+    SRP_DPC_SEEN,                     /* a copy handled before, no longer cached (expired,
+                                       * evicted): not cached or forwarded again (SPEC 6) */
     SRP_DPC_COUNT
 };
 const char *srp_dp_counter_name(int counter);

@@ -176,9 +176,14 @@ class Replication:
             return
         key = _copy_key(f.packet_id, datagram)
         if not self.seen.add(key):
+            # A forged copy we evicted once came back: C took it for new (its cache forgot
+            # it), cached and forwarded it. Evicting it again would make every copy new to C
+            # once more, and members would relay it on and on (a storm the adversarial
+            # fragment test found). Kept cached now, C drops its further copies; a genuine
+            # copy still wins: it arrives as a variant, opens, and replaces it (SPEC 9.1).
             p.count("publish.duplicate")
-            if key in self.forged and not variant:  # C cached a forged copy again: evict
-                self._evict_copy(f.packet_id, key)
+            if key in self.forged and not variant:
+                p.count("publish.forged_kept")
             return
         if variant:
             p.count("publish.variant")

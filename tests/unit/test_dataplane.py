@@ -199,3 +199,24 @@ def test_forwarded_frames_come_out_grouped_by_next_hop_with_runs():
     small = make(peers=8)
     small.process(publish(b"one"), 1, now=1.0)
     assert small.n_out == 3 and small.runs() == [] and RUN_MIN > 1
+
+
+def test_an_expired_or_evicted_copy_that_comes_again_is_not_relayed_again() -> None:
+    """SPEC 6: a relay drops what it has seen, beyond its cache. An expiry re-broadcast or a
+    copy the control plane evicted used to be new again to C: cached and relayed anew, so it
+    circulated until its hops ran out (found by the adversarial expiry-loop test)."""
+    from srpfast._dataplane import DataPlane
+    from srpfast.cache import Cache
+    from srpfast.frame import encode, packet_id
+    cache = Cache(1 << 20)
+    dp = DataPlane(cache, fanout=2, max_hops=16, seed=3, max_batch=8)
+    dp.set_peers(bytes(2 * 28), __import__("array").array("Q", [1, 2]),
+                 __import__("array").array("d", [1.0, 1.0]), bytes(2))
+    frame = encode(type=5, message=b"once", cluster=bytes(16), ttl=1)
+    assert dp.process(frame, 1, now=1.0) == 2  # new: cached and relayed
+    cache.remove(packet_id(frame))
+    assert dp.process(frame, 1, now=2.0) == 0  # gone from the cache, still known
+    assert dp.counters()["seen"] == 1 and packet_id(frame) not in cache
+    altered = bytearray(frame)
+    altered[8] ^= 1  # another copy (a variant): it must still get through (SPEC 9.1)
+    assert dp.process(bytes(altered), 1, now=3.0) == 2
