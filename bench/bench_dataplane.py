@@ -82,11 +82,15 @@ def run(quick: bool = False) -> list[Row]:
             Row(group, "C SHA-256 loop, 1088-byte inputs, one at a time (the issue's limit)",
                 best_rate(lambda: _sha256.hash_loop(sha, 1088, BATCH), BATCH, **p))]
     rows.append(Row(group, "srpfast data plane: new PUBLISH relayed (x3 out)",
-                    best_rate(relay_new, BATCH, **p), target=">= 0.7x limit",
+                    best_rate(relay_new, BATCH, **p), min_x_limit=0.7,
                     note="validate+prefilter+id+cache+choose+copy"))
-    rows.append(Row(group, "srpfast data plane: duplicate dropped by pre-filter",
-                    best_rate(lambda: dp.process(dup, BATCH, keys=keys, now=1.0), BATCH, **p),
-                    note="no SHA-256 paid"))
+    # A duplicate pays no SHA-256, so the SHA-256 loop is no ceiling for it: its own group,
+    # with no limit measured (none of srpfast's C ceilings does just XXH3 + probe + memcmp).
+    dup_row = Row("engine relay: duplicates (data plane)",
+                  "srpfast data plane: duplicate dropped by pre-filter",
+                  best_rate(lambda: dp.process(dup, BATCH, keys=keys, now=1.0), BATCH, **p),
+                  note="no SHA-256 paid: XXH3 of the immutable bytes, one probe, memcmp; no "
+                       "ceiling measured for this work")
     py = PythonRelay(peers, dp.cache.capacity_entries)  # same bound: every packet is new
     items = [bytes(view[i * 1158:(i + 1) * 1158]) for i in range(pool_frames)]
     ppos = [0]
@@ -97,6 +101,7 @@ def run(quick: bool = False) -> list[Row]:
         ppos[0] = (at + BATCH) % pool_frames
     rows.append(Row(group, "pure Python relay (struct+hashlib+dict)", best_rate(py_new, BATCH, **p),
                     role="peer"))
+    rows.append(dup_row)
     counters = dp.counters()
     assert counters["forwarded"] > 0 and counters["duplicate"] > 0
     return rows

@@ -35,21 +35,36 @@ def run(quick: bool = False) -> list[Row]:
                 best_rate(lambda: _sha256.hash_loop(sha_input, 1088, BATCH), BATCH, **p))]
     rows.append(Row(group, "srpfast batch decode+validate+id (64/call)",
                     best_rate(lambda: checker.check(buf, BATCH), BATCH, **p),
-                    target=">= 0.8x limit, >= 3x peer"))
+                    min_x_limit=0.8, min_x_peer=3))
     dec = frame.decode
     rows.append(Row(group, "srpfast single-call decode -> Frame",
                     best_rate(lambda: [dec(d) for d in datagrams], BATCH, **p)))
+    pyd = pycodec.decode
+    rows.append(Row(group, "pure Python struct+hashlib decode+validate+id",
+                    best_rate(lambda: [pyd(d) for d in datagrams], BATCH, **p), role="peer"))
+    return rows + _encode_rows(msgs, out, p)
+
+
+def _encode_rows(msgs: list[bytes], out: bytearray, p: dict) -> list[Row]:
+    """Encoding computes no SHA-256, so the SHA-256 loop is no ceiling for it: its own group,
+    whose limit is writing the same bytes once (one memcpy of the whole batch)."""
+    group = "frame encode (1024-byte messages)"
+    template = os.urandom(len(out))
+    view = memoryview(out)
+
+    def copy() -> None:
+        view[:] = template  # memoryview slice assignment: one memcpy (bytearray's is slower)
+    rows = [Row(group, f"memcpy of {BATCH} x 1158-byte frames (bytearray slice copy)",
+                best_rate(copy, BATCH, **p), role="limit",
+                note="the bytes an encoder must write, written once")]
     enc = frame.encode
     rows.append(Row(group, "srpfast encode -> bytes",
                     best_rate(lambda: [enc(type=5, message=m) for m in msgs], BATCH, **p)))
     rows.append(Row(group, "srpfast encode_many into a buffer",
                     best_rate(lambda: frame.encode_many(out, msgs, type=5), BATCH, **p)))
-    pyd = pycodec.decode
-    rows.append(Row(group, "pure Python struct+hashlib decode+validate+id",
-                    best_rate(lambda: [pyd(d) for d in datagrams], BATCH, **p), role="peer"))
     pye = pycodec.encode
     rows.append(Row(group, "pure Python struct encode",
-                    best_rate(lambda: [pye(5, m) for m in msgs], BATCH, **p)))
+                    best_rate(lambda: [pye(5, m) for m in msgs], BATCH, **p), role="peer"))
     return rows
 
 
