@@ -30,15 +30,16 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-def _kinds() -> list[tuple[str, str, list[str], list[str], str]]:
-    """(label, script, sub args, pub args, settings) of every contender."""
-    srp = "defaults"
+def _kinds() -> list[tuple[str, str, list[str], list[str], str, str]]:
+    """(label, script, sub args, pub args, throughput settings, latency settings) of every
+    contender. Latency runs send one value per call (emit_many([v]), one-part messages)."""
     kinds = [
-        ("srpfast emit() in a loop, on()", "srp_peers.py", ["--mode", "emit"],
-         ["--mode", "emit"],
-         f"{srp}; the publisher awaits asyncio.sleep(0) every {YIELD_EVERY} emit() calls"),
-        ("srpfast emit_many(256), on_batch()", "srp_peers.py", ["--mode", "many"],
-         ["--mode", "many"], f"{srp}; asyncio.sleep(0) after each emit_many call")]
+        ("srpfast emit(), on()", "srp_peers.py", ["--mode", "emit"], ["--mode", "emit"],
+         f"defaults; the publisher awaits asyncio.sleep(0) every {YIELD_EVERY} emit() calls",
+         "defaults"),
+        ("srpfast emit_many(), on_batch()", "srp_peers.py", ["--mode", "many"],
+         ["--mode", "many"], "defaults; emit_many of 256 values, then asyncio.sleep(0)",
+         "defaults; emit_many of 1 value")]
     try:
         import zmq
     except ImportError:
@@ -46,18 +47,45 @@ def _kinds() -> list[tuple[str, str, list[str], list[str], str]]:
     public, secret = (k.decode() for k in zmq.curve_keypair())
     zmq_set = f"pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()} defaults (HWM 1000)"
     kinds += [
-        ("pyzmq PUB/SUB over TCP, send_multipart(256)", "zmq_peers.py", [], [], zmq_set),
-        ("pyzmq PUB/SUB + CURVE, send_multipart(256)", "zmq_peers.py", ["--curve", public],
-         ["--curve", public, "--secret", secret], zmq_set + "; CURVE")]
+        ("pyzmq PUB/SUB over TCP", "zmq_peers.py", [], [],
+         zmq_set + "; send_multipart of 256 values", zmq_set + "; one value per message"),
+        ("pyzmq PUB/SUB + CURVE", "zmq_peers.py", ["--curve", public],
+         ["--curve", public, "--secret", secret],
+         zmq_set + "; CURVE; send_multipart of 256 values",
+         zmq_set + "; CURVE; one value per message")]
     return kinds
 
 
+def udp_rcvbuf_errors() -> int | None:
+    """The kernel's count of UDP datagrams dropped because a socket's receive buffer was full
+    (machine-wide: other programs on the machine add to it too)."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Udp:")]
+        return int(rows[1][rows[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _run(script: str, sub_args: list[str], pub_args: list[str], timeout: float) -> dict:
+    before = udp_rcvbuf_errors()
+    r = run_pair(script, sub_args, pub_args, timeout)
+    after = udp_rcvbuf_errors()
+    r["rcvbuf_errors"] = after - before if before is not None and after is not None else None
+    return r
+
+
 def _explain(r: dict) -> str:
-    """The counters that say where srpfast messages went (empty for pyzmq)."""
+    """The counters that say where srpfast messages went (empty for pyzmq): drops and
+    overflows first, then the rest."""
     out = []
+    if r.get("rcvbuf_errors"):
+        out.append(f"kernel UDP receive-buffer drops during the run: {r['rcvbuf_errors']:,} "
+                   f"(machine-wide)")
     for side in ("pub", "sub"):
         m = r[side].get("metrics") or {}
-        top = sorted(m.items(), key=lambda kv: -kv[1])[:6]
+        bad = ("drop", "overflow", "eagain", "full", "expired", "held", "timeout", "evict")
+        top = sorted(m.items(), key=lambda kv: (not any(b in kv[0] for b in bad), -kv[1]))[:8]
         if top:
             out.append(f"{side}: " + ", ".join(f"{k}={v:,}" for k, v in top))
     return "; ".join(out)
@@ -71,11 +99,11 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
     kinds = _kinds()
     rows: list[Row] = []
     lat_rows: list[Row] = []
-    for name, script, sub_args, pub_args, settings in kinds:
+    for name, script, sub_args, pub_args, settings, lat_settings in kinds:
         role = "peer" if "CURVE" in name else ""
         srp = script.startswith("srp")
         common = ["--count", str(count)]
-        r = run_pair(script, sub_args + common, pub_args + common + ["--size", str(size)],
+        r = _run(script, sub_args + common, pub_args + common + ["--size", str(size)],
                      timeout)
         rate = delivery_rate(r["delivered"], (r["first_send"] or 0) / 1e9,
                              (r["last"] or 0) / 1e9 if r["last"] else None)
@@ -90,7 +118,7 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
         rows.append(Row(tput, name, rate, unit="msg/s", role=role, loss=loss,
                         settings=settings, note=note, **target))
         common = ["--count", str(lat_count), "--latency"]
-        r = run_pair(script, sub_args + common,
+        r = _run(script, sub_args + common,
                      pub_args + common + ["--size", str(size), "--rate", str(LATENCY_RATE)],
                      timeout)
         lat, loss = r["lat_ms"], loss_of(r["delivered"], r["sent"])
@@ -98,7 +126,7 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
             f"; {_explain(r)}" if srp and loss else "")
         for group, q in ((p50g, 0.5), (p99g, 0.99)):
             lat_rows.append(Row(group, name, _pct(lat, q), unit="ms", role=role, loss=loss,
-                                lower_is_better=True, settings=settings, note=note,
+                                lower_is_better=True, settings=lat_settings, note=note,
                                 **({"max_loss": 0.0} if srp else {})))
     if len(kinds) == 2:
         rows.append(Row(tput, "pyzmq rows skipped: pyzmq not installed (make bench installs "

@@ -24,7 +24,8 @@ from bench import table as tb  # noqa: E402
 from bench.harness import Row  # noqa: E402
 
 # order of the table
-MODULES = ["frame", "cache", "crypto", "dataplane", "engine", "udp", "network", "e2e"]
+MODULES = ["frame", "cache", "crypto", "dataplane", "engine", "udp", "network", "latency",
+           "e2e"]
 
 INTRO = (
     "Produced by `make bench` (bench/run.py); bench/harness.py states the rules the table "
