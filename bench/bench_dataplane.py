@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import pycodec  # noqa: E402
-from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
+from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
 from srpfast import _sha256, frame  # noqa: E402
 from srpfast._dataplane import ADDR_BYTES, DataPlane  # noqa: E402
 from srpfast.cache import Cache  # noqa: E402
@@ -76,11 +76,15 @@ def run(quick: bool = False) -> list[Row]:
 
     group = "engine relay (data plane, fan-out 3)"
     sha = os.urandom(1088 * BATCH)
-    rows = [Row(group, "C SHA-256 loop, 1088-byte inputs, 2 interleaved",
-                best_rate(lambda: _sha256.hash_loop_x2(sha, 1088, BATCH), BATCH, **p),
-                role="limit"),
-            Row(group, "C SHA-256 loop, 1088-byte inputs, one at a time (the issue's limit)",
-                best_rate(lambda: _sha256.hash_loop(sha, 1088, BATCH), BATCH, **p))]
+    def sha_loops() -> tuple[float, float]:
+        return (best_rate(lambda: _sha256.hash_loop_x2(sha, 1088, BATCH), BATCH, **p),
+                best_rate(lambda: _sha256.hash_loop(sha, 1088, BATCH), BATCH, **p))
+    x2, x1 = sha_loops()
+    # the fastest SHA-256 loop seen in this run is the ceiling (either can win a best-of)
+    rows = [Row(group, "C SHA-256 loop, 1088-byte inputs, fastest of 2-interleaved and one "
+                       "at a time", max(x1, x2), role="limit",
+                note=f"2 interleaved {x2:,.0f}/s, one at a time (the issue's limit) "
+                     f"{x1:,.0f}/s")]
     rows.append(Row(group, "srpfast data plane: new PUBLISH relayed (x3 out)",
                     best_rate(relay_new, BATCH, **p), min_x_limit=0.7,
                     note="validate+prefilter+id+cache+choose+copy"))
@@ -101,6 +105,7 @@ def run(quick: bool = False) -> list[Row]:
         ppos[0] = (at + BATCH) % pool_frames
     rows.append(Row(group, "pure Python relay (struct+hashlib+dict)", best_rate(py_new, BATCH, **p),
                     role="peer"))
+    refresh_limit(rows[0], lambda: max(sha_loops()))
     rows.append(dup_row)
     counters = dp.counters()
     assert counters["forwarded"] > 0 and counters["duplicate"] > 0

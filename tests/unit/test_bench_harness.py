@@ -119,3 +119,12 @@ def test_check_passes_a_clean_table(monkeypatch) -> None:
     _fake_bench(monkeypatch, [Row("g", "ceiling", 100.0, role="limit"),
                               Row("g", "fast", 90.0, min_x_limit=0.8)])
     assert bench_run.main(["--quick", "--check"]) == 0
+
+
+def test_srp_bench_hands_its_options_to_the_harness(monkeypatch, capsys) -> None:
+    from srpfast import cli
+    _fake_bench(monkeypatch, [Row("g", "ceiling", 100.0, role="limit"),
+                              Row("g", "slow", 10.0, min_x_limit=0.8)])
+    assert cli.main(["bench", "--quick", "--only", "fake"]) == 0
+    assert "| g | slow |" in capsys.readouterr().out
+    assert cli.main(["bench", "--quick", "--check"]) == 1
