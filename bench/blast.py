@@ -95,11 +95,17 @@ def _blast_publish(sock, address: tuple, seconds: float) -> int:
             return sent
 
 
-def _blast_frames(sock, address: tuple, seconds: float, path: str, once: bool = False) -> int:
+def _load_chunks(path: str) -> list[bytes]:
+    """The frames of FILE in sendmmsg-sized chunks, built BEFORE "ready": reading a large
+    file after "go" would count as the receiver's time (rates run from the go)."""
     with open(path, "rb") as f:
         data = f.read()
     n = len(data) // FRAME
-    chunks = [data[i * FRAME:min(i + BATCH, n) * FRAME] for i in range(0, n, BATCH)]
+    return [data[i * FRAME:min(i + BATCH, n) * FRAME] for i in range(0, n, BATCH)]
+
+
+def _blast_frames(sock, address: tuple, seconds: float, chunks: list[bytes],
+                  once: bool = False) -> int:
     sent = 0
     send = sock.send_batch
     t0 = time.perf_counter()
@@ -148,6 +154,7 @@ def main(argv: list[str]) -> None:
     with _udp.UDPSocket(host) as sock:
         if prove:
             _prove(sock, address)
+        chunks = _load_chunks(argv[4]) if mode in ("frames", "once") else []
         print("ready", flush=True)
         sys.stdin.readline()
         t0 = time.perf_counter()
@@ -156,7 +163,7 @@ def main(argv: list[str]) -> None:
         elif mode == "publish":
             sent = _blast_publish(sock, address, seconds)
         elif mode in ("frames", "once"):
-            sent = _blast_frames(sock, address, seconds, argv[4], once=mode == "once")
+            sent = _blast_frames(sock, address, seconds, chunks, once=mode == "once")
         else:
             raise SystemExit(f"unknown mode {mode!r}")
         print(json.dumps({"sent": sent, "seconds": time.perf_counter() - t0}), flush=True)
