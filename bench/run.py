@@ -23,9 +23,9 @@ sys.path.insert(0, ROOT)
 from bench import table as tb  # noqa: E402
 from bench.harness import Row  # noqa: E402
 
-# order of the table
-MODULES = ["frame", "cache", "crypto", "dataplane", "engine", "udp", "network", "latency",
-           "e2e"]
+# order of the table: what users get end to end first, then the parts
+MODULES = ["e2e", "frame", "cache", "crypto", "dataplane", "engine", "udp", "network",
+           "latency"]
 
 INTRO = (
     "Produced by `make bench` (bench/run.py); bench/harness.py states the rules the table "
@@ -38,6 +38,22 @@ INTRO = (
     "`bench/run.py --check` fails on any MISS or ABOVE LIMIT. Micro-benchmarks are best-of-N "
     "timed runs; the machine is shared, so figures that need a second process share its "
     "cores with it.")
+
+RUNNING = """How to run it:
+
+- `make bench`: this table, written here (installs pyzmq into .venv for the end-to-end peers);
+  `make bench BENCH_ARGS="--json new.json --compare old.json --check"` passes options on.
+- `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs.
+- `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
+  (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
+- `pytest bench/ --benchmark-save=NAME` / `--benchmark-compare`: the micro-benchmarks under
+  pytest-benchmark (not collected by `make test`).
+
+The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
+settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows, rates from
+the first send, loss = never delivered; latency at 200 msg/s. Their peer is pyzmq PUB/SUB with
+CURVE (encrypted like every srpfast message); plain pyzmq over TCP stands beside it.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = tb.problems(rows)
     if args.write:
         with open(os.path.join(ROOT, args.write), "w") as f:
-            f.write("# Benchmarks\n\n" + INTRO + "\n\n"
+            f.write("# Benchmarks\n\n" + INTRO + "\n\n" + RUNNING + "\n"
                     f"- machine: {tb.machine_line(facts['machine'])}\n"
                     f"- commit: {facts['commit']}\n- date: {facts['date']}\n"
                     f"- duration: {facts['duration_s']} s"
