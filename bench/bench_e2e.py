@@ -108,7 +108,11 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
         rate = delivery_rate(r["delivered"], (r["first_send"] or 0) / 1e9,
                              (r["last"] or 0) / 1e9 if r["last"] else None)
         loss = loss_of(r["delivered"], r["sent"])
-        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted)"
+        pub = r["pub"]
+        pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
+        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted); "
+                f"the publisher's loop took {pub_s:.2f} s ({r['sent'] / max(pub_s, 1e-9):,.0f} "
+                f"msg/s offered)"
                 + (f"; the publisher hit the {timeout:.0f} s timeout" if r["timed_out"] else "")
                 + (f"; {_explain(r)}" if srp and (loss or r["timed_out"]) else ""))
         # the target: 1 KB srpfast bulk at least as fast as pyzmq+CURVE, nothing lost
