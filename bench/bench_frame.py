@@ -58,7 +58,7 @@ def _encode_rows(msgs: list[bytes], out: bytearray, p: dict) -> list[Row]:
 
     def copy() -> None:
         view[:] = template  # memoryview slice assignment: one memcpy (bytearray's is slower)
-    rows = [Row(group, f"memcpy of {BATCH} x 1158-byte frames (bytearray slice copy)",
+    rows = [Row(group, f"memcpy of {BATCH} x 1158-byte frames (memoryview slice copy)",
                 best_rate(copy, BATCH, **p), role="limit",
                 note="the bytes an encoder must write, written once")]
     enc = frame.encode

@@ -35,7 +35,9 @@ INTRO = (
     "figure is good. Delivery rates count delivered messages from the first send to the last "
     "delivery, and loss is its own column. `settings` lists every non-default Config value or "
     "other knob a row used. `check` evaluates the row's target (PASS/MISS); "
-    "`bench/run.py --check` fails on any MISS or ABOVE LIMIT. Micro-benchmarks are best-of-N "
+    "`bench/run.py --check` fails on any MISS or ABOVE LIMIT. `x limit` / `x peer` are plain "
+    "ratios: for rows where lower is better (ms, x bound) a ratio above 1 means slower. "
+    "Micro-benchmarks are best-of-N "
     "timed runs; the machine is shared, so figures that need a second process share its "
     "cores with it.")
 
