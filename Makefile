@@ -55,8 +55,13 @@ santest: build
 demo: build
 	$(VPY) -m srpfast.cli demo
 
+# The table (docs/BENCHMARKS.md) with its peers measured in the same run: pyzmq is installed
+# here because only the benchmark needs it. BENCH_ARGS: e.g. "--json new.json --compare
+# old.json --check". The micro-benchmarks also run under pytest-benchmark: `pytest bench/`.
+BENCH_ARGS ?=
 bench: build
-	$(VPY) bench/run.py --write docs/BENCHMARKS.md
+	$(VPY) -m pip install -q "pyzmq>=26"
+	$(VPY) bench/run.py --write docs/BENCHMARKS.md $(BENCH_ARGS)
 
 fuzz: build
 	$(MAKE) -C fuzz run

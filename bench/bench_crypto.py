@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pysodium  # noqa: E402
 
-from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
+from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
 from srpfast import _seal, crypto  # noqa: E402
 
 PACKET, HEADER = 1158, 134
@@ -40,11 +40,14 @@ def run(quick: bool) -> list[Row]:
     key = crypto.publish_key(crypto.create_shared_key(b"bench"))
     author = crypto.create_identity(b"\x01" * 32)
     rows: list[Row] = []
-    target_stream = ">= 0.7x limit"
-    target_publish = ">= 200k msg/s incl. authenticity"
+    target_stream = {"min_x_limit": 0.7}
+    target_publish = {"min_rate": 200e3}  # incl. authenticity (a signature per batch)
 
     iters = 2000
     limit = best_rate(lambda: _seal.bench_aead_loop(key, iters, PLAIN), iters, **p)
+    # Known gap: open_batch opens with one wide keystream call per frame (csrc/seal.c
+    # srp_xchacha_open), faster than this libsodium AEAD call, so it shows ABOVE LIMIT until
+    # _seal grows an open ceiling of the same construction.
     rows.append(Row("sealing", "C XChaCha20-Poly1305 seal 984 B (C loop)", limit, "msg/s",
                     role="limit", note="libsodium, no framing"))
 
@@ -58,7 +61,7 @@ def run(quick: bool) -> list[Row]:
             pysodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
                 author.public_key + sig + payload, ad, os.urandom(24), key)
     rows.append(Row("sealing", "pysodium AEAD + ed25519 per message", best_rate(peer, 64, **p),
-                    "msg/s", role="peer", target=target_publish))
+                    "msg/s", role="peer"))
 
     # stream: AEAD only, in place, 256 frames per call (the copy resets the plaintext)
     template = bytearray(b"".join(_frame(os.urandom(PLAIN), i) for i in range(BATCH)))
@@ -68,7 +71,7 @@ def run(quick: bool) -> list[Row]:
         buf[:] = template
         _seal.seal_batch(key, buf, BATCH)
     rows.append(Row("sealing", "srpfast seal_batch 984 B (stream AEAD)",
-                    best_rate(seal_stream, BATCH, **p), "msg/s", target=target_stream,
+                    best_rate(seal_stream, BATCH, **p), "msg/s", **target_stream,
                     note="includes resetting the 256-frame buffer"))
 
     sealed = bytearray(template)
@@ -78,7 +81,7 @@ def run(quick: bool) -> list[Row]:
         buf[:] = sealed
         _seal.open_batch(key, buf, BATCH)
     rows.append(Row("sealing", "srpfast open_batch 984 B (stream AEAD)",
-                    best_rate(open_stream, BATCH, **p), "msg/s", target=target_stream))
+                    best_rate(open_stream, BATCH, **p), "msg/s", **target_stream))
 
     # sealed publish: sign a batch of 256 with one signature, fill frames, seal in C
     payloads = [os.urandom(PAYLOAD) for _ in range(BATCH)]
@@ -98,7 +101,7 @@ def run(quick: bool) -> list[Row]:
             off += PACKET
         _seal.seal_batch(key, buf, BATCH)
     rows.append(Row("sealing", f"srpfast sealed publish {PAYLOAD} B + envelope (batch sign+seal)",
-                    best_rate(publish, BATCH, **p), "msg/s", target=target_publish,
+                    best_rate(publish, BATCH, **p), "msg/s", **target_publish,
                     note="Merkle batch of 256, one ed25519 signature"))
 
     publish()
@@ -116,8 +119,10 @@ def run(quick: bool) -> list[Row]:
                 verifier.open(mv[off + HEADER:off + HEADER + n], ctx)
             off += PACKET
     rows.append(Row("sealing", "srpfast sealed receive (open_batch + verify envelope)",
-                    best_rate(receive, BATCH, **p), "msg/s", target=target_publish,
+                    best_rate(receive, BATCH, **p), "msg/s", **target_publish,
                     note="batch signature verified once, then cached"))
+    refresh_limit(rows[0], lambda: best_rate(
+        lambda: _seal.bench_aead_loop(key, iters, PLAIN), iters, **p))
     return rows
 
 

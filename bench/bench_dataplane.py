@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import pycodec  # noqa: E402
-from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
+from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
 from srpfast import _sha256, frame  # noqa: E402
 from srpfast._dataplane import ADDR_BYTES, DataPlane  # noqa: E402
 from srpfast.cache import Cache  # noqa: E402
@@ -76,17 +76,25 @@ def run(quick: bool = False) -> list[Row]:
 
     group = "engine relay (data plane, fan-out 3)"
     sha = os.urandom(1088 * BATCH)
-    rows = [Row(group, "C SHA-256 loop, 1088-byte inputs, 2 interleaved",
-                best_rate(lambda: _sha256.hash_loop_x2(sha, 1088, BATCH), BATCH, **p),
-                role="limit"),
-            Row(group, "C SHA-256 loop, 1088-byte inputs, one at a time (the issue's limit)",
-                best_rate(lambda: _sha256.hash_loop(sha, 1088, BATCH), BATCH, **p))]
+    def sha_loops() -> tuple[float, float]:
+        return (best_rate(lambda: _sha256.hash_loop_x2(sha, 1088, BATCH), BATCH, **p),
+                best_rate(lambda: _sha256.hash_loop(sha, 1088, BATCH), BATCH, **p))
+    x2, x1 = sha_loops()
+    # the fastest SHA-256 loop seen in this run is the ceiling (either can win a best-of)
+    rows = [Row(group, "C SHA-256 loop, 1088-byte inputs, fastest of 2-interleaved and one "
+                       "at a time", max(x1, x2), role="limit",
+                note=f"2 interleaved {x2:,.0f}/s, one at a time (the issue's limit) "
+                     f"{x1:,.0f}/s")]
     rows.append(Row(group, "srpfast data plane: new PUBLISH relayed (x3 out)",
-                    best_rate(relay_new, BATCH, **p), target=">= 0.7x limit",
+                    best_rate(relay_new, BATCH, **p), min_x_limit=0.7,
                     note="validate+prefilter+id+cache+choose+copy"))
-    rows.append(Row(group, "srpfast data plane: duplicate dropped by pre-filter",
-                    best_rate(lambda: dp.process(dup, BATCH, keys=keys, now=1.0), BATCH, **p),
-                    note="no SHA-256 paid"))
+    # A duplicate pays no SHA-256, so the SHA-256 loop is no ceiling for it: its own group,
+    # with no limit measured (none of srpfast's C ceilings does just XXH3 + probe + memcmp).
+    dup_row = Row("engine relay: duplicates (data plane)",
+                  "srpfast data plane: duplicate dropped by pre-filter",
+                  best_rate(lambda: dp.process(dup, BATCH, keys=keys, now=1.0), BATCH, **p),
+                  note="no SHA-256 paid: XXH3 of the immutable bytes, one probe, memcmp; no "
+                       "ceiling measured for this work")
     py = PythonRelay(peers, dp.cache.capacity_entries)  # same bound: every packet is new
     items = [bytes(view[i * 1158:(i + 1) * 1158]) for i in range(pool_frames)]
     ppos = [0]
@@ -97,6 +105,8 @@ def run(quick: bool = False) -> list[Row]:
         ppos[0] = (at + BATCH) % pool_frames
     rows.append(Row(group, "pure Python relay (struct+hashlib+dict)", best_rate(py_new, BATCH, **p),
                     role="peer"))
+    refresh_limit(rows[0], lambda: max(sha_loops()))
+    rows.append(dup_row)
     counters = dp.counters()
     assert counters["forwarded"] > 0 and counters["duplicate"] > 0
     return rows

@@ -55,8 +55,8 @@ def limit_rate(quick: bool) -> float:
 
 def _peer():
     from srpfast.engine import Peer
-    cfg = Config(rate_packets=1e12, rate_burst=1e12, seen_ids=1 << 20)
-    peer = Peer(create_identity(b"\x01" * 32), cfg, now=0.0, rng=random.Random(1))
+    # Defaults: the 8 sources are in the table, so each has the proven-peer budget.
+    peer = Peer(create_identity(b"\x01" * 32), Config(), now=0.0, rng=random.Random(1))
     for i in range(PEERS):
         p, _ = peer.table.upsert(bytes([i + 2]) * 32, (f"10.0.0.{i + 2}", 7000), 2, 0.0)
         p.distance = 0.01 * (i + 1)
@@ -119,8 +119,11 @@ def dataplane_gossip_rate(quick: bool) -> float | None:
 def run(quick: bool) -> list[Row]:
     quick_params(quick)
     limit = limit_rate(quick)
-    rows = [Row(GROUP, "C SHA-256 over 1088-byte inputs (one packetId each)", limit,
-                role="limit", note=f"{_sha256.impl()}")]
+    # The gossip mix computes one packetId per 3 frames received (2 of 3 are duplicates that
+    # die in the pre-filter), so its ceiling is 3x the SHA-256 loop, not 1x.
+    rows = [Row(GROUP, "C SHA-256 over 1088-byte inputs x 3 (one packetId per 3 frames "
+                       "received)", 3 * limit, role="limit",
+                note=f"{_sha256.impl()}; measured {limit:,.0f} ids/s")]
     # The all-new relay figure and its target live in bench_dataplane.py's group.
     gossip = dataplane_gossip_rate(quick)
     if gossip is not None:
@@ -128,7 +131,8 @@ def run(quick: bool) -> list[Row]:
                         note="received pkt/s; 2 of 3 are duplicates"))
     rows.append(Row(GROUP, "Python engine Peer.receive_batch, fan-out 3", python_rate(quick),
                     role="peer",
-                    note="fallback path without a data plane"))
+                    note="fallback path without a data plane; every frame new (one "
+                         "packetId per frame received, the mix's worst case)"))
     return rows
 
 

@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import udp_peers  # noqa: E402
 from bench.blast import Blaster  # noqa: E402
-from bench.harness import Row, best_rate, main, quick_params  # noqa: E402
+from bench.harness import (Row, best_rate, delivery_rate, loss_of, main, quick_params,  # noqa: E402
+                           refresh_limit)
 from srpfast import _udp  # noqa: E402
 from srpfast._udp import FRAME_BYTES, UDPSocket  # noqa: E402
 
@@ -30,6 +31,7 @@ class _ProcessSender:
 
     def __init__(self, address: tuple, seconds: float) -> None:
         self.blaster = Blaster("zeros", address, seconds)
+        self.started = time.perf_counter()  # the first send is after this (same clock)
         self.blaster.go()
         self.sent = 0
 
@@ -47,22 +49,21 @@ def _send_group(p: dict, seconds: float) -> list[Row]:
     rows = []
     with UDPSocket() as sink, UDPSocket() as tx:
         dest = sink.local_address
-        best = 0.0
-        for _ in range(p["repeat"]):
-            n, t = _udp._ceiling_send(tx, dest, seconds / p["repeat"] * 2, BATCH)
-            best = max(best, n / t)
-        rows.append(Row(group, "C sendmmsg loop, 64/call", best, role="limit"))
+
+        def ceiling() -> float:
+            best = 0.0
+            for _ in range(p["repeat"]):
+                n, t = _udp._ceiling_send(tx, dest, seconds / p["repeat"] * 2, BATCH)
+                best = max(best, n / t)
+            return best
+        rows.append(Row(group, "C sendmmsg loop, 64/call", ceiling(), role="limit"))
         rate = best_rate(lambda: tx.send_batch(buf, dest), BATCH, **p)
         rows.append(Row(group, "srpfast send_batch from Python, 64/call", rate,
-                        target=">= 0.8x limit (relay output)"))
+                        min_x_limit=0.8, note="relay output path without GSO"))
         addrs = [dest] * BATCH
         rate = best_rate(lambda: tx.send_batch(buf, addrs), BATCH, **p)
         rows.append(Row(group, "srpfast send_batch, per-datagram address list", rate))
-        gso_buf = frame * 256
-        rate = best_rate(lambda: tx.send_gso(gso_buf, FRAME_BYTES, dest), 256, **p)
-        rows.append(Row(group, "srpfast send_gso (UDP GSO), 256/call", rate,
-                        target=">= 2 M datagrams/s (direct stream)",
-                        note="" if tx.gso_enabled else "GSO unsupported: sendmmsg fallback"))
+        rows.append(gso_ceiling(tx, dest, p))
         import uvloop
         loop = uvloop.new_event_loop()
         try:
@@ -78,11 +79,27 @@ def _send_group(p: dict, seconds: float) -> list[Row]:
         finally:
             loop.close()
         rows.append(Row(group, "asyncio DatagramTransport.sendto loop", rate))
+        refresh_limit(rows[0], ceiling)
     return rows
 
 
+GSO_GROUP = "udp send, GSO (1158-byte segments)"
+
+
+def gso_ceiling(tx: UDPSocket, dest: tuple, p: dict) -> Row:
+    """send_gso of 256 segments per call in a Python loop: the fastest way srpfast has to put
+    datagrams on a socket, so the ceiling for anything that sends with GSO (a relay's output,
+    a direct stream). sendmmsg is no ceiling for it: GSO hands the kernel 64 KB at a time."""
+    gso_buf = bytes(FRAME_BYTES) * 256
+    rate = best_rate(lambda: tx.send_gso(gso_buf, FRAME_BYTES, dest), 256, **p)
+    return Row(GSO_GROUP, "srpfast send_gso (UDP GSO), 256/call, one sink", rate, role="limit",
+               min_rate=2e6, note="direct-stream target" + (
+                   "" if tx.gso_enabled else "; GSO unsupported here: sendmmsg fallback"))
+
+
 def _drain_python(sock: UDPSocket, seconds: float) -> tuple[int, float]:
-    """recv_batch from Python until the sender stops: the srpfast receive path."""
+    """recv_batch from Python until the sender stops: the srpfast receive path. Returns
+    (received, perf_counter of the last arrival)."""
     got, first, last = 0, 0.0, 0.0
     t0 = time.perf_counter()
     fd = sock.fileno()
@@ -99,33 +116,41 @@ def _drain_python(sock: UDPSocket, seconds: float) -> tuple[int, float]:
             break
         else:
             select.select([fd], [], [], 0.01)
-    return got, max(last - first, 1e-9)
+    return got, last
 
 
 def _recv_group(seconds: float) -> list[Row]:
+    """Each receiver against its own C sender process; rates run from the sender's start to
+    the last arrival, and what the kernel dropped is the loss column. The limit is the C
+    recvmmsg loop, best of two runs (a ceiling is the best it was seen to do)."""
     group = "udp receive (1158-byte datagrams)"
     rows = []
 
-    def measure(drain) -> tuple[float, int, int]:
+    def measure(drain) -> tuple[float, float, int, int]:
         with UDPSocket(batch=BATCH) as rx:
             sender = _ProcessSender(rx.local_address, seconds)
             try:
-                got, elapsed = drain(rx)
+                got, last = drain(rx)
             finally:
                 sender.join()
-            return got / elapsed, got, sender.sent
+            return delivery_rate(got, sender.started, last), loss_of(got, sender.sent), got, \
+                sender.sent
+
+    def c_drain(rx: UDPSocket) -> tuple[int, float]:
+        got, _ = _udp._ceiling_recv(rx, seconds + 1.0, idle=0.2)
+        # it returns 0.2 s (idle) after the last arrival, give or take one 10 ms poll
+        return got, time.perf_counter() - 0.2
 
     def seen(got: int, sent: int) -> str:
         return f"received {got:,} of {sent:,} sent" + (
-            "; sender-limited (nothing dropped)" if got >= 0.98 * sent else "")
+            "; sender-limited" if got >= 0.98 * sent else "")
 
-    rate, got, sent = measure(lambda rx: _udp._ceiling_recv(rx, seconds + 1.0))
-    rows.append(Row(group, "C recvmmsg loop, C sender in another process", rate, role="limit",
-                    note=seen(got, sent)))
-    rate, got, sent = measure(lambda rx: _drain_python(rx, seconds))
-    rows.append(Row(group, "srpfast recv_batch drained from Python", rate,
-                    target=">= 0.8x limit (receive+deliver)",
-                    note=seen(got, sent)))
+    best = max((measure(c_drain) for _ in range(2)), key=lambda m: m[0])
+    rows.append(Row(group, "C recvmmsg loop, C sender in another process", best[0],
+                    role="limit", loss=best[1], note=seen(best[2], best[3]) + "; best of 2"))
+    rate, loss, got, sent = measure(lambda rx: _drain_python(rx, seconds))
+    rows.append(Row(group, "srpfast recv_batch drained from Python", rate, loss=loss,
+                    min_x_limit=0.8, note=seen(got, sent)))
     loop = asyncio.new_event_loop()
     try:
         holder: dict = {}
@@ -134,11 +159,12 @@ def _recv_group(seconds: float) -> list[Row]:
             holder["s"] = s = _ProcessSender(address, seconds)
             return s
 
-        got, elapsed = udp_peers.receive_rate(loop, start, seconds)
+        got, last = udp_peers.receive_rate(loop, start, seconds)
     finally:
         loop.close()
-    rows.append(Row(group, "asyncio datagram_received", got / elapsed, role="peer",
-                    note=seen(got, holder["s"].sent)))
+    s = holder["s"]
+    rows.append(Row(group, "asyncio datagram_received", delivery_rate(got, s.started, last),
+                    role="peer", loss=loss_of(got, s.sent), note=seen(got, s.sent)))
     return rows
 
 

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""`make bench`: run every bench/bench_*.py in one process and print one table in which every
-figure stands beside its group's limit and peer, measured in the same run.
+"""`make bench` / `srp bench`: run every bench/bench_*.py and print one table in which every
+figure stands beside its group's limit and peer, measured in the same run, with its loss,
+settings and target verdict (bench/harness.py states the rules).
 
-    bench/run.py [--quick] [--only frame,cache] [--write docs/BENCHMARKS.md]
+    bench/run.py [--quick] [--only frame,e2e] [--write docs/BENCHMARKS.md]
+                 [--json out.json] [--compare old.json] [--check]
+
+--check exits 1 when a target is MISSed or a figure is above its limit.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -18,101 +20,99 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench import table as tb  # noqa: E402
 from bench.harness import Row  # noqa: E402
 
-MODULES = ["frame", "cache", "crypto", "dataplane", "engine", "udp", "network"]  # order of the table
+# order of the table: what users get end to end first, then the parts
+MODULES = ["e2e", "frame", "cache", "crypto", "dataplane", "engine", "udp", "network",
+           "latency"]
+
+INTRO = (
+    "Produced by `make bench` (bench/run.py); bench/harness.py states the rules the table "
+    "enforces. Every figure stands beside its group's limit (the ceiling for that work, "
+    "measured in the same run on the same machine) and peer (the baseline to beat); a figure "
+    "above its limit is flagged ABOVE LIMIT, which means the limit is wrong, not that the "
+    "figure is good. Delivery rates count delivered messages from the first send to the last "
+    "delivery, and loss is its own column. `settings` lists every non-default Config value or "
+    "other knob a row used. `check` evaluates the row's target (PASS/MISS); "
+    "`bench/run.py --check` fails on any MISS or ABOVE LIMIT. `x limit` / `x peer` are plain "
+    "ratios: for rows where lower is better (ms, x bound) a ratio above 1 means slower. "
+    "Micro-benchmarks are best-of-N "
+    "timed runs; the machine is shared, so figures that need a second process share its "
+    "cores with it.")
+
+RUNNING = """How to run it:
+
+- `make bench`: this table, written here (installs pyzmq into .venv for the end-to-end peers);
+  `make bench BENCH_ARGS="--json new.json --compare old.json --check"` passes options on.
+- `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs.
+- `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
+  (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
+- `pytest bench/ --benchmark-save=NAME` / `--benchmark-compare`: the micro-benchmarks under
+  pytest-benchmark (not collected by `make test`).
+
+The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
+settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows, rates from
+the first send, loss = never delivered; latency at 200 msg/s. Their peer is pyzmq PUB/SUB with
+CURVE (encrypted like every srpfast message); plain pyzmq over TCP stands beside it.
+"""
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        from srpfast import _sha256
-        sha = _sha256.impl()
-    except ImportError:
-        sha = "?"
-    return (f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, "
-            f"Python {platform.python_version()}, SHA-256: {sha}")
-
-
-def fmt_rate(r: Row) -> str:
-    if r.rate >= 1e6:
-        return f"{r.rate / 1e6:,.2f} M {r.unit}"
-    if r.rate >= 1e3:
-        return f"{r.rate / 1e3:,.1f} k {r.unit}"
-    return f"{r.rate:,.2f} {r.unit}"
-
-
-def table(rows: list[Row]) -> list[str]:
-    lines = ["| group | figure | rate | x limit | x peer | target | note |",
-             "|---|---|---:|---:|---:|---|---|"]
-    groups: dict[str, list[Row]] = {}
-    for r in rows:
-        groups.setdefault(r.group, []).append(r)
-    for group, rs in groups.items():
-        limit = next((r.rate for r in rs if r.role == "limit"), None)
-        peer = next((r.rate for r in rs if r.role == "peer"), None)
-        for r in rs:
-            name = r.name + (" **(limit)**" if r.role == "limit" else
-                             " *(peer)*" if r.role == "peer" else "")
-            xl = f"{r.rate / limit:.2f}x" if limit else "-"
-            xp = f"{r.rate / peer:.2f}x" if peer else "-"
-            lines.append(f"| {group} | {name} | {fmt_rate(r)} | {xl} | {xp} | {r.target} | "
-                         f"{r.note} |")
-    return lines
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="")
-    ap.add_argument("--write", default="")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="bench/run.py")
+    ap.add_argument("--quick", action="store_true", help="short runs (development)")
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(MODULES)}")
+    ap.add_argument("--write", default="", help="write the table as markdown (docs)")
+    ap.add_argument("--json", default="", help="write the table as JSON")
+    ap.add_argument("--compare", default="", help="an earlier --json file: show the change")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 on any MISS or figure above its limit")
+    args = ap.parse_args(argv)
     wanted = [m for m in (args.only.split(",") if args.only else MODULES) if m]
+    unknown = [m for m in wanted if m not in MODULES]
+    if unknown:
+        ap.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    old = tb.load_compare(args.compare) if args.compare else None
     rows: list[Row] = []
     failed = []
     t0 = time.time()
     for name in wanted:
-        try:
-            mod = importlib.import_module(f"bench.bench_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"bench.bench_{name}":
-                continue  # that area has no benchmark yet
-            raise
         print(f"running bench_{name} ...", file=sys.stderr, flush=True)
         try:
+            mod = importlib.import_module(f"bench.bench_{name}")
             got = mod.run(args.quick)
         except Exception:  # one broken bench must not hide the others' figures
             traceback.print_exc()
             failed.append(name)
             continue
         rows.extend(got)
-        print("\n".join(table(got)[2:]), flush=True)
-    lines = table(rows)
-    text = "\n".join(lines)
+        print("\n".join(tb.table(got, old)[2:]), flush=True)
+    text = "\n".join(tb.table(rows, old))
     print("\n" + text)
+    facts = {"machine": tb.machine(), "commit": tb.commit(ROOT),
+             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             "duration_s": round(time.time() - t0), "quick": args.quick, "failed": failed}
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(tb.to_json(rows, facts) + "\n")
+    problems = tb.problems(rows)
     if args.write:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
         with open(os.path.join(ROOT, args.write), "w") as f:
-            f.write("# Benchmarks\n\n"
-                    "Produced by `make bench` (bench/run.py). Every figure stands beside the limit "
-                    "(the ceiling for that work, measured in the same run on the same machine) and "
-                    "the peer (the baseline to beat). Rates are best-of-5 timed runs; the machine "
-                    "has 2 cores, so figures that need a second process (UDP) share them.\n\n"
-                    f"- machine: {machine()}\n- commit: {commit}\n"
-                    f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
-                    f"- duration: {time.time() - t0:.0f} s\n\n" + text + "\n")
+            f.write("# Benchmarks\n\n" + INTRO + "\n\n" + RUNNING + "\n"
+                    f"- machine: {tb.machine_line(facts['machine'])}\n"
+                    f"- commit: {facts['commit']}\n- date: {facts['date']}\n"
+                    f"- duration: {facts['duration_s']} s"
+                    + (" (--quick)" if args.quick else "") + "\n\n" + text + "\n")
+            if problems:
+                f.write("\nWhat `--check` reports for this run:\n\n"
+                        + "".join(f"- {p}\n" for p in problems))
             if failed:
                 f.write(f"\nBenches that failed in this run: {', '.join(failed)}\n")
-    return 1 if failed else 0
+    if problems:
+        print("\n" + "\n".join(problems), file=sys.stderr)
+    if failed:
+        return 1
+    return 1 if args.check and problems else 0
 
 
 if __name__ == "__main__":

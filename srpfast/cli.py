@@ -1,4 +1,5 @@
-"""The `srp` command: keygen, info, peer (interactive, or a headless node with --serve), demo."""
+"""The `srp` command: keygen, info, peer (interactive, or a headless node with --serve), demo,
+bench (the benchmark table of a source checkout)."""
 from __future__ import annotations
 
 import argparse
@@ -130,6 +131,19 @@ async def _peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(bench_args: list[str]) -> int:
+    """bench/run.py of the source checkout this package was imported from: the harness and
+    its peers (pyzmq) are not part of an installed wheel, so say so instead of guessing."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(srpfast.__file__)))
+    if not os.path.isfile(os.path.join(root, "bench", "run.py")):
+        print("srp bench: needs a source checkout (bench/run.py next to srpfast/); "
+              "run `make bench` there", file=sys.stderr)
+        return 2
+    sys.path.insert(0, root)
+    from bench.run import main as bench_main
+    return bench_main(bench_args)
+
+
 def _parser() -> argparse.ArgumentParser:
     # --json is accepted before or after the subcommand (`srp --json demo`, `srp demo --json`):
     # each subcommand repeats it with SUPPRESS, so its absence never resets the global one.
@@ -169,10 +183,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="messages published per subcluster (default 20)")
     d.add_argument("--timeout", type=float, default=30.0,
                    help="seconds for the whole run (default 30)")
+    # Listed for --help only: main() hands `srp bench ...` to bench/run.py untouched (its
+    # options start with "--", which an argparse REMAINDER here would not take).
+    sub.add_parser("bench", help="print the benchmark table (source checkout; every option "
+                                 "goes to bench/run.py: --quick, --only, --json, --compare, "
+                                 "--check, --write; `srp bench --help`)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     args = _parser().parse_args(argv)
     _loop_policy()
     try:

@@ -1,0 +1,148 @@
+"""End to end, the throughput users actually get (issue 17): one publisher PROCESS and one
+subscriber PROCESS on loopback, directly connected, default settings, 1 KB and 64 KB values;
+srpfast beside pyzmq PUB/SUB over TCP, plain and CURVE-encrypted, measured the same way in the
+same run (bench/e2e_procs.py):
+
+- throughput: a fixed message count published as fast as the API allows; delivered msgs/s
+  from the FIRST SEND to the last delivery, loss (never delivered by the timeout) beside it.
+  A publisher that outpaces its subscriber shows as loss: that is the honest figure.
+- latency: one message every 5 ms (200 msg/s), one-way send -> handler time, p50 and p99.
+
+The peer of every group is pyzmq with CURVE (encrypted, like every srpfast message). The
+groups have no limit row: no ceiling for a whole publish -> deliver path is measured.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.e2e_procs import run_pair  # noqa: E402
+from bench.harness import Row, delivery_rate, loss_of, main  # noqa: E402
+from bench.srp_peers import YIELD_EVERY  # noqa: E402
+
+LATENCY_RATE = 200.0
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def _kinds() -> list[tuple[str, str, list[str], list[str], str, str]]:
+    """(label, script, sub args, pub args, throughput settings, latency settings) of every
+    contender. Latency runs send one value per call (emit_many([v]), one-part messages)."""
+    kinds = [
+        ("srpfast emit(), on()", "srp_peers.py", ["--mode", "emit"], ["--mode", "emit"],
+         f"defaults; the publisher awaits asyncio.sleep(0) every {YIELD_EVERY} emit() calls",
+         "defaults"),
+        ("srpfast emit_many(), on_batch()", "srp_peers.py", ["--mode", "many"],
+         ["--mode", "many"], "defaults; emit_many of 256 values, then asyncio.sleep(0)",
+         "defaults; emit_many of 1 value")]
+    try:
+        import zmq
+    except ImportError:
+        return kinds
+    public, secret = (k.decode() for k in zmq.curve_keypair())
+    zmq_set = f"pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()} defaults (HWM 1000)"
+    kinds += [
+        ("pyzmq PUB/SUB over TCP", "zmq_peers.py", [], [],
+         zmq_set + "; send_multipart of 256 values", zmq_set + "; one value per message"),
+        ("pyzmq PUB/SUB + CURVE", "zmq_peers.py", ["--curve", public],
+         ["--curve", public, "--secret", secret],
+         zmq_set + "; CURVE; send_multipart of 256 values",
+         zmq_set + "; CURVE; one value per message")]
+    return kinds
+
+
+def udp_rcvbuf_errors() -> int | None:
+    """The kernel's count of UDP datagrams dropped because a socket's receive buffer was full
+    (machine-wide: other programs on the machine add to it too)."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Udp:")]
+        return int(rows[1][rows[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _run(script: str, sub_args: list[str], pub_args: list[str], timeout: float) -> dict:
+    before = udp_rcvbuf_errors()
+    r = run_pair(script, sub_args, pub_args, timeout)
+    after = udp_rcvbuf_errors()
+    r["rcvbuf_errors"] = after - before if before is not None and after is not None else None
+    return r
+
+
+def _explain(r: dict) -> str:
+    """The counters that say where srpfast messages went (empty for pyzmq): drops and
+    overflows first, then the rest."""
+    out = []
+    if r.get("rcvbuf_errors"):
+        out.append(f"kernel UDP receive-buffer drops during the run: {r['rcvbuf_errors']:,} "
+                   f"(machine-wide)")
+    for side in ("pub", "sub"):
+        m = r[side].get("metrics") or {}
+        bad = ("drop", "overflow", "eagain", "full", "expired", "held", "timeout", "evict")
+        top = sorted(m.items(), key=lambda kv: (not any(b in kv[0] for b in bad), -kv[1]))[:8]
+        if top:
+            out.append(f"{side}: " + ", ".join(f"{k}={v:,}" for k, v in top))
+    return "; ".join(out)
+
+
+def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Row]:
+    label = "1 KB" if size == 1024 else f"{size // 1024} KB"
+    tput = f"end to end: {label} values, 2 processes, loopback"
+    p50g = f"end to end latency p50: {label} values at {LATENCY_RATE:.0f} msg/s"
+    p99g = f"end to end latency p99: {label} values at {LATENCY_RATE:.0f} msg/s"
+    kinds = _kinds()
+    rows: list[Row] = []
+    lat_rows: list[Row] = []
+    for name, script, sub_args, pub_args, settings, lat_settings in kinds:
+        role = "peer" if "CURVE" in name else ""
+        srp = script.startswith("srp")
+        common = ["--count", str(count)]
+        r = _run(script, sub_args + common, pub_args + common + ["--size", str(size)],
+                     timeout)
+        rate = delivery_rate(r["delivered"], (r["first_send"] or 0) / 1e9,
+                             (r["last"] or 0) / 1e9 if r["last"] else None)
+        loss = loss_of(r["delivered"], r["sent"])
+        pub = r["pub"]
+        pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
+        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted); "
+                f"the publisher's loop took {pub_s:.2f} s ({r['sent'] / max(pub_s, 1e-9):,.0f} "
+                f"msg/s offered)"
+                + (f"; the publisher hit the {timeout:.0f} s timeout" if r["timed_out"] else "")
+                + (f"; {_explain(r)}" if srp and (loss or r["timed_out"]) else ""))
+        # the issue's target: 1 KB srpfast bulk at least as fast as pyzmq+CURVE, nothing lost
+        target = {"max_loss": 0.0} if srp else {}
+        if srp and size == 1024 and "emit_many" in name:
+            target["min_x_peer"] = 1.0
+        rows.append(Row(tput, name, rate, unit="msg/s", role=role, loss=loss,
+                        settings=settings, note=note, **target))
+        common = ["--count", str(lat_count), "--latency"]
+        r = _run(script, sub_args + common,
+                     pub_args + common + ["--size", str(size), "--rate", str(LATENCY_RATE)],
+                     timeout)
+        lat, loss = r["lat_ms"], loss_of(r["delivered"], r["sent"])
+        note = f"{len(lat):,} of {r['sent']:,} delivered" + (
+            f"; {_explain(r)}" if srp and loss else "")
+        for group, q in ((p50g, 0.5), (p99g, 0.99)):
+            lat_rows.append(Row(group, name, _pct(lat, q), unit="ms", role=role, loss=loss,
+                                lower_is_better=True, settings=lat_settings, note=note,
+                                **({"max_loss": 0.0} if srp else {})))
+    if len(kinds) == 2:
+        rows.append(Row(tput, "pyzmq rows skipped: pyzmq not installed (make bench installs "
+                              "it)", 0.0, unit="msg/s", min_rate=1.0))
+    return rows + sorted(lat_rows, key=lambda row: row.group)
+
+
+def run(quick: bool = False) -> list[Row]:
+    if quick:
+        return (_size_rows(1024, 5000, 100, 15.0) + _size_rows(65536, 200, 50, 15.0))
+    return _size_rows(1024, 50_000, 1000, 30.0) + _size_rows(65536, 2000, 600, 30.0)
+
+
+if __name__ == "__main__":
+    main(run)

@@ -1,0 +1,102 @@
+"""Micro-benchmarks as a pytest-benchmark suite, for run-to-run comparison:
+
+    .venv/bin/python -m pytest bench/ --benchmark-save=before
+    .venv/bin/python -m pytest bench/ --benchmark-compare
+
+Not collected by `make test` (which runs `pytest tests`). Each benchmark handles one batch;
+``extra_info["items"]`` says how many items a call is, so items/s = items / mean. The table
+with limits and peers is bench/run.py; this suite is for spotting regressions.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from bench.bench_cache import CAP, frame as cache_frame, pid
+from srpfast import _seal, crypto, frame
+from srpfast.cache import Cache
+
+BATCH = 64
+PACKET = 1158
+
+
+@pytest.fixture(scope="module")
+def frames() -> bytes:
+    msgs = [os.urandom(1024) for _ in range(BATCH)]
+    return b"".join(frame.encode(type=5, message=m, clock=i) for i, m in enumerate(msgs))
+
+
+def test_frame_decode_batch(benchmark, frames: bytes) -> None:
+    checker = frame.BatchChecker(BATCH)
+    benchmark.extra_info["items"] = BATCH
+    assert benchmark(checker.check, frames, BATCH) == BATCH
+
+
+def test_frame_encode_many(benchmark) -> None:
+    msgs = [os.urandom(1024) for _ in range(BATCH)]
+    out = bytearray(PACKET * BATCH)
+    benchmark.extra_info["items"] = BATCH
+    assert benchmark(frame.encode_many, out, msgs, type=5) == BATCH
+
+
+def test_cache_insert_at_capacity(benchmark) -> None:
+    """Two disjoint sets larger than the cache, alternated: every insert is new and evicts."""
+    cache = Cache(CAP, source_share=1.0)
+    n = cache.capacity_entries + 1
+    sets = []
+    for s in range(2):
+        fs = [cache_frame(s * 10**6 + i) for i in range(n)]
+        sets.append((b"".join(fs), b"".join(pid(f) for f in fs)))
+    turn = [0]
+
+    def insert() -> None:
+        buf, ids = sets[turn[0] & 1]
+        turn[0] += 1
+        cache._insert_ids_batch(buf, ids, n, "src", 0.0)
+    benchmark.extra_info["items"] = n
+    benchmark.pedantic(insert, rounds=6, iterations=1, warmup_rounds=1)
+
+
+def test_cache_contains_batch(benchmark) -> None:
+    cache = Cache(4 * 2**20, source_share=1.0)
+    fs = [cache_frame(i) for i in range(2048)]
+    cache._insert_ids_batch(b"".join(fs), b"".join(pid(f) for f in fs), len(fs), "src", 0.0)
+    probe = b"".join(pid(f) for f in fs[:1024]) + b"".join(
+        hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(1024))
+    out = bytearray(2048)
+    benchmark.extra_info["items"] = 2048
+    assert benchmark(cache.contains_batch, probe, out) == 1024
+
+
+@pytest.fixture(scope="module")
+def sealing() -> tuple[bytes, bytearray]:
+    key = crypto.publish_key(crypto.create_shared_key(b"bench"))
+    from bench.bench_crypto import PLAIN, _frame
+    template = bytearray(b"".join(_frame(os.urandom(PLAIN), i) for i in range(256)))
+    return key, template
+
+
+def test_seal_batch(benchmark, sealing) -> None:
+    key, template = sealing
+    buf = bytearray(template)
+
+    def seal() -> bytes:
+        buf[:] = template
+        return _seal.seal_batch(key, buf, 256)
+    benchmark.extra_info["items"] = 256
+    assert set(benchmark(seal)) == {0}
+
+
+def test_open_batch(benchmark, sealing) -> None:
+    key, template = sealing
+    sealed = bytearray(template)
+    _seal.seal_batch(key, sealed, 256)
+    buf = bytearray(sealed)
+
+    def open_() -> bytes:
+        buf[:] = sealed
+        return _seal.open_batch(key, buf, 256)
+    benchmark.extra_info["items"] = 256
+    assert set(benchmark(open_)) == {0}
