@@ -1,4 +1,4 @@
-"""The `srp` command: keygen, peer, info, demo (issue 6)."""
+"""The `srp` command: keygen, peer, info, demo (issue 6), lab (issue 12)."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +59,40 @@ async def _peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    """`srp lab matrix|verify|clean`: the NAT lab (srpfast/lab, docs/NATLAB.md; needs root)."""
+    from srpfast.lab import runner, topology
+    if args.lab_cmd == "clean":
+        topology.require_root()
+        gone = topology.clean_leftovers()
+        print(json.dumps({"removed": gone}) if args.json else f"removed {len(gone)} namespaces")
+        return 0
+    say = (lambda text: None) if args.json else (lambda text: print(text, flush=True))
+    if args.lab_cmd == "verify":
+        with topology.Lab() as lab:
+            hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
+            hosts.append(lab.add("o1", "open"))
+            verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
+        if args.json:
+            print(json.dumps(verdicts))
+        else:
+            for v in verdicts:
+                print(f"{v['host']:<4} {v['kind']:<7} mapping {v['mapping']:<21} filtering "
+                      f"{v['filtering']:<5} seen {v['seen'][0]} / {v['seen'][1]} "
+                      f"{'knock remaps ' if v['knock_remaps'] else ''}{'ok' if v['ok'] else 'UNEXPECTED'}")
+        return 0 if all(v["ok"] for v in verdicts) else 1
+    results = []
+    for i in range(args.runs):
+        say(f"run {i + 1}/{args.runs}")
+        results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
+                                       say=say))
+    if args.json:
+        print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
+    else:
+        print(runner.format_matrix(results))
+    return 0 if runner.summary_ok(results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="srp", description="srpfast: Stream Relay Protocol peer")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
@@ -81,6 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--peers", type=int, default=12)
     d.add_argument("--messages", type=int, default=20)
     d.add_argument("--timeout", type=float, default=30.0)
+    lab = sub.add_parser("lab", help="real peers behind real Linux NATs (root; docs/NATLAB.md)")
+    lab.add_argument("lab_cmd", choices=("matrix", "verify", "clean"), nargs="?",
+                     default="matrix")
+    lab.add_argument("--runs", type=int, default=1)
+    lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
+    lab.add_argument("--bind-own", action="store_true",
+                     help="bind peers to their own address instead of 0.0.0.0")
+    lab.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                     help="machine-readable output")
     args = ap.parse_args(argv)
     _loop_policy()
     try:
@@ -90,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_info(args)
         if args.cmd == "peer":
             return asyncio.run(_peer(args))
+        if args.cmd == "lab":
+            return cmd_lab(args)
         from srpfast.demo import run_demo
         return asyncio.run(run_demo(args))
     except srpfast.SRPError as exc:  # a typed error says what to do: show it, no traceback

@@ -55,3 +55,9 @@ class DeliveryError(SRPError):
     """A direct message (``RemotePeer.send``) was dropped before it reached the network: no
     path to the peer appeared within ``Config.stream_queue_age``. Check that the peer is still
     online, or raise the bound."""
+
+
+class LabError(SRPError, RuntimeError):
+    """The NAT lab (``srp lab``, srpfast/lab) cannot build or run a topology: not root, no
+    network namespaces, nftables missing, or a NAT that does not behave as it claims. The
+    message says what is missing and how to install or enable it."""
