@@ -61,7 +61,11 @@ async def _peer(args: argparse.Namespace) -> int:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     """`srp lab matrix|verify|clean`: the NAT lab (srpfast/lab, docs/NATLAB.md; needs root)."""
+    import signal
     from srpfast.lab import runner, topology
+    # SIGTERM unwinds like Ctrl-C: the lab's finally blocks stop the peers and delete the
+    # namespaces (atexit alone does not run on a signal).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.lab_cmd == "clean":
         topology.require_root()
         gone = topology.clean_leftovers()

@@ -79,7 +79,8 @@ class Classification:
 
 
 def classify(samples: Sequence[Sample], bound: Address | None = None,
-             evidence: Evidence = Evidence()) -> Classification:
+             evidence: Evidence = Evidence(),
+             local_hosts: Sequence[str] = ()) -> Classification:
     """Classify our NAT from reflection samples (SPEC 5, seed STATE_0/STATE_2).
 
     - Two distinct reflectors are needed (the "second mirror"); the latest sample per
@@ -91,6 +92,11 @@ def classify(samples: Sequence[Sample], bound: Address | None = None,
       bound address is unknown or a wildcard, Easy mapping plus open filtering is reported as
       Static: a full-cone NAT is reachable unsolicited, which is all Static means to the
       strategy table (and a port-preserving NAT must not pass for Static on ports alone).
+    - ``local_hosts`` (a wildcard bind): the source address the kernel routes from toward
+      each reflector (the driver asks with a connected UDP socket, which sends nothing). If
+      both reflectors saw exactly that address and our bound port, nothing on the way
+      rewrote address or port: the same proof an explicit bind gives, so Static (issue 12;
+      a port-preserving NAT shows ITS address, never one of ours).
     """
     latest: dict[bytes, Address] = {}
     for s in samples:
@@ -111,6 +117,9 @@ def classify(samples: Sequence[Sample], bound: Address | None = None,
     if not same_port:
         return Classification(Outcome.CLASSIFIED, NAT_HARD, filtering, observed[-1])
     public = observed[0]
+    if bound is not None and bound[0] in WILDCARDS and len(set(local_hosts)) == 1 and \
+            public == (local_hosts[0], bound[1]):
+        return Classification(Outcome.CLASSIFIED, NAT_STATIC, filtering, public)
     if bound is not None and bound[0] not in WILDCARDS:
         if public == tuple(bound):
             return Classification(Outcome.CLASSIFIED, NAT_STATIC, filtering, public)
@@ -131,6 +140,8 @@ class Strategy(Enum):
     SPRAY = "spray"    # Easy side of BDP: probes from the main socket to many ports
     POOL = "pool"      # Hard side of BDP: 256 extra sockets ping the Easy side's port
     RELAY = "relay"    # Hard <-> Hard: no punch, traffic goes through the introducer
+    WAIT = "wait"      # Static toward a NATed/unknown peer: it dials us; we ping 1 s later
+                       # only if it has not (see STRATEGY)
 
 
 _S, _E, _H, _U = NAT_STATIC, NAT_EASY, NAT_HARD, NAT_UNKNOWN
@@ -138,12 +149,18 @@ _S, _E, _H, _U = NAT_STATIC, NAT_EASY, NAT_HARD, NAT_UNKNOWN
 # (my mapping, their mapping) -> my action. SPEC 5's table read row by row; an unknown side is
 # treated as reachable (a ping costs one packet and may succeed; failing falls back to nothing
 # worse than before). Data, not ifs: docs/ENGINE.md prints it.
+# "direct" between a Static peer and a NATed (or unknown) one means the NATed side dials:
+# every row pings a Static column. The Static side WAITs (one ping after a second, only if the
+# peer has not connected by then: an unknown peer may be Static too), because its ping would arrive
+# unsolicited and, on Linux conntrack NATs, leave an entry that holds the tuple, so the NATed
+# side's own ping to us then leaves from ANOTHER public port (measured in the NAT lab,
+# docs/NATLAB.md "the knock"): an Easy peer would look Hard to us and to its reflection.
 STRATEGY: dict[tuple[int, int], Strategy] = {
-    (_S, _S): Strategy.PING, (_S, _E): Strategy.PING, (_S, _H): Strategy.PING,
+    (_S, _S): Strategy.PING, (_S, _E): Strategy.WAIT, (_S, _H): Strategy.WAIT,
     (_E, _S): Strategy.PING, (_E, _E): Strategy.PING, (_E, _H): Strategy.SPRAY,
     (_H, _S): Strategy.PING, (_H, _E): Strategy.POOL, (_H, _H): Strategy.RELAY,
     (_U, _S): Strategy.PING, (_U, _E): Strategy.PING, (_U, _H): Strategy.PING,
-    (_S, _U): Strategy.PING, (_E, _U): Strategy.PING, (_H, _U): Strategy.PING,
+    (_S, _U): Strategy.WAIT, (_E, _U): Strategy.PING, (_H, _U): Strategy.PING,
     (_U, _U): Strategy.PING,
 }
 

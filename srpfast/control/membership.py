@@ -147,6 +147,11 @@ class Membership:
         sender = p.table.at(address)
         joiner = p.table.get(body.peer_id)
         leave = bool(body.flags & JOIN_LEAVE)
+        if joiner is not None and sender is joiner and body.nat:
+            # Straight from the joiner and signed by it: its own, freshest claim of its NAT.
+            # Introductions below carry it (SPEC 5 picks the strategy from it), instead of
+            # whatever its last PING said (issue 12: "unknown" for up to a keep-alive).
+            joiner.nat = body.nat
         if joiner is not None:
             sid = body.subcluster_id
             if leave:
@@ -223,6 +228,19 @@ class Membership:
         hops = 0 if len(self.p.table) <= cfg.want_peers else cfg.join_hops
         for sub in self.subs.values():
             self._broadcast([peer], sub, now, hops=hops)
+
+    def renew(self, now: float) -> None:
+        """Our NAT byte changed (Reflection._tell): our JOINs again, straight to every
+        confirmed peer at hops 0. Introductions made while we were "unknown" used the PING
+        strategy; these carry the fresh NAT, so each receiver updates our entry and
+        introduces us again with it (SPEC 5 strategy, STATE_5). Only while we have few peers
+        (want_peers), as on_connected: a well-connected peer does not need more."""
+        if not self.subs or len(self.p.table) > self.p.config.want_peers:
+            return
+        peers = [q for q in self.p.table.peers() if q.confirmed]
+        for sub in self.subs.values():
+            self._broadcast(peers, sub, now)
+        self.p.count("join.renew")
 
     def on_disconnected(self, peer: "RemotePeer", now: float) -> None:
         for sub_id in list(peer.subclusters):

@@ -9,16 +9,26 @@ change of how any peer sees us starts a round at once (network change).
 
 Events: Ready once (first classification, or the first proven PONG when fewer than two
 reflectors exist), NetworkChange when the address or mapping changes afterwards.
+
+Issue 12 (measured in the NAT lab, docs/NATLAB.md):
+- the first round starts as soon as a second reflector connects (``on_connected``), not at
+  the next maintenance pass after a too-few backoff;
+- a NAT byte that changes (first classification included) reaches every connected peer at
+  once: a heartbeat PING (its header carries ``nat``, SPEC 3) and our JOINs again straight to
+  them (``Membership.renew``), so introducers hold the fresh value and introduce again with
+  it, instead of holding "unknown" until the next keep-alive (30 s);
+- with a wildcard bind, ``local_source`` (set by the driver: the route's source address
+  toward a reflector) lets ``nat.classify`` recognise Static without a filtering probe.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from srpfast.bodies import (FILTER_UNKNOWN, NAT_EASY, NAT_HARD, NAT_STATIC, NAT_UNKNOWN,
-                            PING_REFLECT)
+                            PING_HEARTBEAT, PING_REFLECT)
 from srpfast.control.events import NetworkChange, Ready
-from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, Evidence, Outcome, Sample, classify,
-                         nat_byte)
+from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, WILDCARDS, Evidence, Outcome, Sample,
+                         classify, nat_byte)
 
 if TYPE_CHECKING:
     from srpfast.control.peers import RemotePeer
@@ -41,6 +51,9 @@ class Reflection:
         self.next_round = -1e18
         self.failures = 0
         self.evidence = Evidence()
+        # (host, port) -> the local source address the kernel routes from toward it, or None.
+        # Set by the driver for a wildcard bind (net/driver.py); None in sans-I/O tests.
+        self.local_source: Callable[[Address], str | None] | None = None
 
     @property
     def nat_byte(self) -> int:
@@ -57,10 +70,19 @@ class Reflection:
     # -------------------------------------------------------------- rounds
     def _reflectors(self) -> list["RemotePeer"]:
         peers = [p for p in self.p.table.peers() if p.pool is None]
-        good = [p for p in peers if p.mapping in (NAT_STATIC, NAT_EASY)]
-        if len(good) < 2:  # bootstrap: nobody has classified yet; any non-Hard proven peer
-            good += [p for p in peers if p.mapping == NAT_UNKNOWN and p not in good]
-        self.p.rng.shuffle(good)
+        # Static reflectors first: an Easy one may have pinged us before we pinged it (a
+        # hole punch), and a Linux NAT then maps us toward it from another port (the lab's
+        # "knock"), which would make an Easy mapping look Hard.
+        tiers = [[p for p in peers if p.mapping == NAT_STATIC],
+                 [p for p in peers if p.mapping == NAT_EASY],
+                 # bootstrap: nobody has classified yet; any non-Hard proven peer
+                 [p for p in peers if p.mapping == NAT_UNKNOWN]]
+        good: list["RemotePeer"] = []
+        for tier in tiers:
+            if len(good) >= 2:
+                break
+            self.p.rng.shuffle(tier)
+            good += tier
         return good[:2]
 
     def start(self, now: float) -> None:
@@ -86,6 +108,15 @@ class Reflection:
                     self.p.config.reflect_backoff_max)
         self.failures = min(self.failures + 1, 30)
         self.next_round = now + delay
+
+    def on_connected(self, now: float) -> None:
+        """A new peer: if we have no classification yet and none is being measured, measure
+        now rather than at the next maintenance pass (connections come in bursts right after
+        the first introductions; the NAT type should follow within a round trip)."""
+        if (self.mapping == NAT_UNKNOWN and self.round_started is None
+                and len(self._reflectors()) >= 2):
+            self.failures = 0
+            self.start(now)
 
     def tick(self, now: float) -> None:
         if self.round_started is not None:
@@ -126,8 +157,22 @@ class Reflection:
             if len(self.last_samples) >= 2:
                 self._decide(self.last_samples, now)
 
+    def _local_hosts(self, samples: list[Sample]) -> list[str]:
+        """Route source addresses toward the sampled reflectors (wildcard bind only)."""
+        bound = self.p.bound
+        if self.local_source is None or bound is None or bound[0] not in WILDCARDS:
+            return []
+        hosts = []
+        for s in samples:
+            peer = self.p.table.get(s.reflector)
+            host = self.local_source(peer.address) if peer is not None else None
+            if host is None:
+                return []
+            hosts.append(host)
+        return hosts
+
     def _decide(self, samples: list[Sample], now: float) -> None:
-        result = classify(samples, self.p.bound, self.evidence)
+        result = classify(samples, self.p.bound, self.evidence, self._local_hosts(samples))
         if result.outcome is not Outcome.CLASSIFIED:
             self._fail(now, "reflect." + result.outcome.value)
             return
@@ -136,12 +181,24 @@ class Reflection:
         self.next_round = now + self.p.config.keep_alive
         changed = (result.mapping, result.filtering, result.public) != (
             self.mapping, self.filtering, self.public)
+        told = self.nat_byte
         self.mapping, self.filtering, self.public = result.mapping, result.filtering, result.public
         self.p.count("reflect.classified")
+        if self.nat_byte != told:
+            self._tell(now)
         if not self.ready:
             self._announce(now)
         elif changed:
             self.p.emit(NetworkChange(self.public, self.name))
+
+    def _tell(self, now: float) -> None:
+        """Our NAT byte changed: every connected peer hears it now (SPEC 5 gates are those of
+        the PINGs and JOINs themselves: one of each per peer per change, and a NAT byte
+        changes a few times per network at most: classification, filtering evidence)."""
+        self.p.count("reflect.told")
+        for peer in self.p.table.peers():
+            self.p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
+        self.p.membership.renew(now)
 
     def _announce(self, now: float) -> None:
         self.ready = True

@@ -15,6 +15,13 @@ side's action toward the introduced peer:
   BDP_PROBES pings without an answer: PoolClose and relay through the introducer.
 - RELAY (Hard<->Hard): no punch; STREAMs to the peer go through the introducer, which
   forwards within a per-pair packet budget (streams.py).
+- WAIT (Static toward a NATed or unknown peer): it dials us (every row of the table pings a
+  Static column); one ping after ATTEMPT_INTERVAL only if it has not connected by then.
+
+Relay while punching (issue 12): every introduction also records the introducer as a relay
+route to the peer (the SPEC 5 fallback of BDP, taken at once instead of after it fails), so
+direct STREAMs flow within a round trip of the INTRO; the route is dropped as soon as the
+peer connects directly (on_connected). The introducer relays within its per-pair budget.
 
 Tables: attempts, sprays, pools, spray gate, relay routes: all bounded and expiring.
 """
@@ -147,8 +154,12 @@ class Traversal:
             return
         action = strategy(p.nat_byte, body.nat)
         p.count(f"intro.{action.value}")
+        self.routes.put(target, body.introducer, now)  # relay while punching (docstring)
+        p.streams.on_connected(target, now)  # a path appeared: queued STREAMs go now
         if action is Strategy.PING:
             self._attempt(target, body.address, now)
+        elif action is Strategy.WAIT:
+            self._attempt(target, body.address, now, first_ping=False)
         elif action is Strategy.SPRAY:
             self._attempt(target, body.address, now)
             self._start_spray(target, body.address, body.introducer, now)
@@ -157,10 +168,12 @@ class Traversal:
         else:
             self.routes.put(target, body.introducer, now)
 
-    def _attempt(self, peer_id: bytes, address: Address, now: float) -> None:
-        self.attempts.put(peer_id, _Attempt(address, now + ATTEMPT_INTERVAL,
-                                            self.p.config.connect_attempts - 1), now)
-        self.p.ping(address, now, PING_CONNECT)
+    def _attempt(self, peer_id: bytes, address: Address, now: float,
+                 first_ping: bool = True) -> None:
+        left = self.p.config.connect_attempts - (1 if first_ping else 0)
+        self.attempts.put(peer_id, _Attempt(address, now + ATTEMPT_INTERVAL, left), now)
+        if first_ping:
+            self.p.ping(address, now, PING_CONNECT)
 
     def _bdp_allowed(self, host: str, introducer: bytes, now: float) -> bool:
         self.bdp_hosts.expire(now)
