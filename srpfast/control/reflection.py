@@ -69,21 +69,24 @@ class Reflection:
 
     # -------------------------------------------------------------- rounds
     def _reflectors(self) -> list["RemotePeer"]:
-        peers = [p for p in self.p.table.peers() if p.pool is None]
-        # Static reflectors first: an Easy one may have pinged us before we pinged it (a
-        # hole punch), and a Linux NAT then maps us toward it from another port (the lab's
-        # "knock"), which would make an Easy mapping look Hard.
-        tiers = [[p for p in peers if p.mapping == NAT_STATIC],
-                 [p for p in peers if p.mapping == NAT_EASY],
-                 # bootstrap: nobody has classified yet; any non-Hard proven peer
-                 [p for p in peers if p.mapping == NAT_UNKNOWN]]
-        good: list["RemotePeer"] = []
-        for tier in tiers:
-            if len(good) >= 2:
-                break
-            self.p.rng.shuffle(tier)
-            good += tier
-        return good[:2]
+        """Two reflectors, best first: Static peers; then bootstrap peers; then Easy ones;
+        then (nobody has classified yet) unknown ones; never Hard ones. Why this order: a
+        peer that pinged our public address before we ever sent to it (an INTRO race) can
+        have made a Linux NAT map us toward it from ANOTHER port (the lab's "knock",
+        docs/NATLAB.md), so its sample would make an Easy mapping look Hard. The knocked
+        packet dies in our NAT, unseen, so we cannot tell which peers did it; a Static peer
+        waits for us to dial (nat.STRATEGY) and a bootstrap peer heard from us before anyone
+        knew our address, so neither can have knocked."""
+        boot = self.p._bootstrap
+        ranked: list[tuple[int, float, "RemotePeer"]] = []
+        for p in self.p.table.peers():
+            if p.pool is not None or p.mapping == NAT_HARD:
+                continue
+            rank = 0 if p.mapping == NAT_STATIC else 1 if p.address in boot else \
+                2 if p.mapping == NAT_EASY else 3
+            ranked.append((rank, self.p.rng.random(), p))
+        ranked.sort(key=lambda t: (t[0], t[1]))
+        return [p for _, _, p in ranked[:2]]
 
     def start(self, now: float) -> None:
         chosen = self._reflectors()

@@ -31,7 +31,7 @@ import srpfast
 from srpfast.nat import name_of
 
 COUNTER_PREFIXES = ("intro.", "spray.", "pool.", "relay.", "reflect.", "bdp.", "probe.",
-                    "stream.", "connections", "drop.intro_unknown", "join.")
+                    "stream.", "connections", "drop.", "join.")
 
 
 def say(ev: str, **fields: Any) -> None:
@@ -77,10 +77,15 @@ async def run(args: argparse.Namespace) -> int:
         me = net.identity.peer_id
         say("start", name=args.name, id=me.hex(), bound=list(net.address))
         _watch_intros(net)
+        def samples() -> list:
+            r = net.peer.reflection
+            return [[s.reflector.hex(), *s.observed] for s in r.last_samples]
+
         net.on("#ready", lambda info: say("ready", nat=info["nat"],
-                                          public=info["public_address"]))
+                                          public=info["public_address"], samples=samples()))
         net.on("#network-change", lambda info: say("nat", nat=info["nat"],
-                                                   public=info["public_address"]))
+                                                   public=info["public_address"],
+                                                   samples=samples()))
 
         def connected(pid: bytes, address: Any) -> None:
             entry = net.peer.table.get(pid)

@@ -200,7 +200,7 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
 
 
 def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: float = 45.0,
-             wildcard: bool = True, say: Any = None) -> dict:
+             wildcard: bool = True, say: Any = None, events: bool = False) -> dict:
     """One lab run; returns {"verify": [...], "peers": {...}, "pairs": [...]}."""
     say = say or (lambda text: None)
     with Lab() as lab:
@@ -228,9 +228,17 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
             end = time.monotonic() + 10
             while not logs["s0"].peer_id:  # the bootstrap listens before anyone pings it
                 _collect(sink, logs, end)
-            for h in hosts:
-                procs.append(Proc(lab, h, base + ["--name", h.name, "--bootstrap", seed]
-                                  + bind(h), sink))
+            # Public peers first, NATed ones once those know they are Static: on the
+            # internet the public peers a network bootstraps from have been up for a while
+            # (and a Static peer lets NATed ones dial it: nat.STRATEGY). Bounded wait.
+            for phase in ([h for h in hosts if not h.natted], [h for h in hosts if h.natted]):
+                for h in phase:
+                    procs.append(Proc(lab, h, base + ["--name", h.name, "--bootstrap", seed]
+                                      + bind(h), sink))
+                end = time.monotonic() + 5
+                while time.monotonic() < end and not all(
+                        logs[n].classified_at() for n in ["s0"] + [h.name for h in phase]):
+                    _collect(sink, logs, min(end, time.monotonic() + 0.2))
             say(f"{len(procs)} peers started; waiting for every pair (<= {timeout:.0f} s)")
             end = time.monotonic() + timeout
             names = [h.name for h in hosts]
@@ -259,8 +267,14 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
                              "metrics": (log.final or {}).get("metrics", {})}
     pairs = [_pair_result(logs[x.name], logs[y.name])
              for i, x in enumerate(hosts) for y in hosts[i + 1:]]
-    return {"wildcard": wildcard, "verify": [v.as_dict() for v in verdicts],
-            "peers": peers_out, "pairs": pairs, "crashed": crashed}
+    out = {"wildcard": wildcard, "verify": [v.as_dict() for v in verdicts],
+           "peers": peers_out, "pairs": pairs, "crashed": crashed}
+    if events:  # every peer's raw event lines, ids -> names (for `srp lab matrix --events`)
+        names = {log.peer_id: n for n, log in logs.items()}
+        out["events"] = {n: [{k: names.get(v, v) if isinstance(v, str) else v
+                              for k, v in e.items()} for e in log.events]
+                         for n, log in logs.items()}
+    return out
 
 
 def _collect(sink: queue.Queue, logs: dict[str, PeerLog], until: float) -> None:
