@@ -79,7 +79,11 @@ async def run(args: argparse.Namespace) -> int:
         _watch_intros(net)
         def samples() -> list:
             r = net.peer.reflection
-            return [[s.reflector.hex(), *s.observed] for s in r.last_samples]
+            out = []
+            for s in r.last_samples:
+                entry = net.peer.table.get(s.reflector)
+                out.append([list(entry.address) if entry is not None else None, *s.observed])
+            return out
 
         net.on("#ready", lambda info: say("ready", nat=info["nat"],
                                           public=info["public_address"], samples=samples()))

@@ -147,3 +147,27 @@ def test_driver_route_source_is_the_kernels_choice_and_sends_nothing() -> None:
     assert route_source(("127.0.0.1", 9)) == "127.0.0.1"
     assert route_source(("::1", 9)) in ("::1", None)  # None: no IPv6 on this host
     assert route_source(("not an address", 9)) is None
+
+
+def test_an_introduction_hands_each_side_the_others_signed_join() -> None:
+    """Two Hard peers never connect: each learns the other is a member (a proven JOIN, SPEC
+    9.9) from the introducer at the introduction, not from a randomly relayed copy."""
+    from srpfast.config import Config
+    from srpfast.control.events import Join as JoinEvent
+    cfg = Config(strict=True, clock_offset=0.0, join_relay_fanout=1)
+    net = MemNet(seed=27, delay=(0.005, 0.005), config=cfg)
+    s1, s2 = net.add("static"), net.add("static")
+    extra = [net.add("static") for _ in range(4)]  # relays that soak up random JOIN copies
+    h1, h2 = net.add("hard"), net.add("hard")
+    for n in (s2, *extra, h1, h2):
+        net.call(n, n.peer.add_peer, s1.public, net.now)
+    for n in (s1, s2, *extra):
+        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(2.0)
+    for n in (h1, h2):
+        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(1.0)
+    handed = sum(n.peer.counters().get("join.handed", 0) for n in net.nodes)
+    assert handed >= 2
+    assert h2.peer.peer_id in [e.peer_id for e in h1.of(JoinEvent)]
+    assert h1.peer.peer_id in [e.peer_id for e in h2.of(JoinEvent)]
