@@ -89,7 +89,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     for i in range(args.runs):
         say(f"run {i + 1}/{args.runs}")
         results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
-                                       say=say, events=args.events))
+                                       say=say, events=args.events, hold=args.hold))
     if args.json:
         print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
     else:
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
     lab.add_argument("--bind-own", action="store_true",
                      help="bind peers to their own address instead of 0.0.0.0")
+    lab.add_argument("--hold", type=float, default=0.0,
+                     help="keep peers running this long (s) to see later reflection rounds")
     lab.add_argument("--events", action="store_true",
                      help="with --json: every peer's event lines too")
     lab.add_argument("--json", action="store_true", default=argparse.SUPPRESS,

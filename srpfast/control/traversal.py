@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from srpfast import constants as C
-from srpfast.bodies import PING_CONNECT, PING_PROBE, Intro
+from srpfast.bodies import NAT_EASY, NAT_HARD, NAT_UNKNOWN, PING_CONNECT, PING_PROBE, Intro
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
 from srpfast.nat import Strategy, strategy
@@ -119,7 +119,13 @@ class Traversal:
                   if q.peer_id != requester and q.pool is None and q.confirmed]
         if not others:
             return
-        helper = self.p.rng.choice(others)
+        # The probe is unsolicited on purpose, so behind a Linux NAT it knocks: the
+        # requester's mapping toward the helper changes port (docs/NATLAB.md). Prefer Hard
+        # helpers (their probe leaves from a fresh port nobody uses again, and nobody uses a
+        # Hard peer as a reflector), then unknown, Easy, Static ones (issue 12).
+        rank = {NAT_HARD: 0, NAT_UNKNOWN: 1, NAT_EASY: 2}
+        best = min(rank.get(q.mapping, 3) for q in others)
+        helper = self.p.rng.choice([q for q in others if rank.get(q.mapping, 3) == best])
         self.send_intro(helper, requester, address, nat, bytes(32), bytes(32),
                         self.p.rng.getrandbits(64), now)
         self.p.count("reflect.probe_requests")

@@ -200,8 +200,11 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
 
 
 def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: float = 45.0,
-             wildcard: bool = True, say: Any = None, events: bool = False) -> dict:
-    """One lab run; returns {"verify": [...], "peers": {...}, "pairs": [...]}."""
+             wildcard: bool = True, say: Any = None, events: bool = False,
+             hold: float = 0.0) -> dict:
+    """One lab run; returns {"verify": [...], "peers": {...}, "pairs": [...]}. ``hold``:
+    keep the peers running at least this long (s) after they start, so later reflection
+    rounds (every keep-alive, 30 s) show in each peer's final NAT."""
     say = say or (lambda text: None)
     with Lab() as lab:
         boot = lab.add("s0", "static")
@@ -216,7 +219,8 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
         sink: queue.Queue = queue.Queue()
         logs = {h.name: PeerLog(h.name, h.kind) for h in [boot] + hosts}
         procs: list[Proc] = []
-        base = [sys.executable, "-m", "srpfast.lab.peer", "--duration", str(timeout + 5)]
+        base = [sys.executable, "-m", "srpfast.lab.peer", "--duration",
+                str(max(timeout, hold) + 15)]
 
         def bind(h: Host) -> list[str]:
             return ["--host", "0.0.0.0" if wildcard else h.address]
@@ -240,9 +244,13 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
                         logs[n].classified_at() for n in ["s0"] + [h.name for h in phase]):
                     _collect(sink, logs, min(end, time.monotonic() + 0.2))
             say(f"{len(procs)} peers started; waiting for every pair (<= {timeout:.0f} s)")
+            started = time.monotonic()
             end = time.monotonic() + timeout
             names = [h.name for h in hosts]
             while time.monotonic() < end and not _done(logs, names):
+                _collect(sink, logs, min(end, time.monotonic() + 0.5))
+            end = time.monotonic() + max(0.0, hold - (time.monotonic() - started))
+            while time.monotonic() < end:
                 _collect(sink, logs, min(end, time.monotonic() + 0.5))
         finally:
             for p in procs:
