@@ -89,7 +89,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     for i in range(args.runs):
         say(f"run {i + 1}/{args.runs}")
         results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
-                                       say=say, events=args.events, hold=args.hold))
+                                       say=say, events=args.events, hold=args.hold,
+                                       staged=not args.together))
     if args.json:
         print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
     else:
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
     lab.add_argument("--bind-own", action="store_true",
                      help="bind peers to their own address instead of 0.0.0.0")
+    lab.add_argument("--together", action="store_true",
+                     help="start every peer at once (default: public peers first)")
     lab.add_argument("--hold", type=float, default=0.0,
                      help="keep peers running this long (s) to see later reflection rounds")
     lab.add_argument("--events", action="store_true",

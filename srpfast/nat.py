@@ -78,6 +78,16 @@ class Classification:
         return MAPPING_NAMES[self.mapping]
 
 
+def filtering_from(evidence: Evidence) -> int:
+    """Open if a packet came from a host we never sent to, address-restricted if only from a
+    known host on a new port, else (conservatively) port-restricted."""
+    if evidence.unsolicited_host:
+        return FILTER_OPEN
+    if evidence.unsolicited_port:
+        return FILTER_ADDRESS
+    return FILTER_PORT
+
+
 def classify(samples: Sequence[Sample], bound: Address | None = None,
              evidence: Evidence = Evidence(),
              local_hosts: Sequence[str] = ()) -> Classification:
@@ -107,12 +117,7 @@ def classify(samples: Sequence[Sample], bound: Address | None = None,
     hosts = {a[0] for a in observed}
     if len(hosts) != 1:
         return Classification(Outcome.MISMATCH)
-    if evidence.unsolicited_host:
-        filtering = FILTER_OPEN
-    elif evidence.unsolicited_port:
-        filtering = FILTER_ADDRESS
-    else:
-        filtering = FILTER_PORT
+    filtering = filtering_from(evidence)
     same_port = observed[0][1] == observed[1][1]
     if not same_port:
         return Classification(Outcome.CLASSIFIED, NAT_HARD, filtering, observed[-1])

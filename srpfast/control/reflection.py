@@ -28,7 +28,7 @@ from srpfast.bodies import (FILTER_UNKNOWN, NAT_EASY, NAT_HARD, NAT_STATIC, NAT_
                             PING_HEARTBEAT, PING_REFLECT)
 from srpfast.control.events import NetworkChange, Ready
 from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, WILDCARDS, Evidence, Outcome, Sample,
-                         classify, nat_byte)
+                         classify, filtering_from, nat_byte)
 
 if TYPE_CHECKING:
     from srpfast.control.peers import RemotePeer
@@ -139,6 +139,10 @@ class Reflection:
                 self.round_started = None
                 self._decide(self.round_samples, now)
             return
+        if (self.mapping == NAT_UNKNOWN and self.round_started is None and peer.pool is None
+                and self._untranslated(peer.address, observed)):
+            self._static_at_once(observed, now)
+            return
         if not self.ready and self.round_started is None and len(self._reflectors()) < 2:
             self._announce(now)
         # Network change (SPEC 5): a peer that is not Hard-mapped toward us sees a new host,
@@ -159,6 +163,34 @@ class Reflection:
             self.evidence = upgraded
             if len(self.last_samples) >= 2:
                 self._decide(self.last_samples, now)
+
+    def _untranslated(self, toward: Address, observed: Address) -> bool:
+        """``observed`` (what the peer at ``toward`` saw) is our own address and port: our
+        bound one, or for a wildcard bind the route's source toward that peer."""
+        bound = self.p.bound
+        if bound is None:
+            return False
+        if bound[0] not in WILDCARDS:
+            return observed == tuple(bound)
+        return (self.local_source is not None and observed[1] == bound[1]
+                and observed[0] == self.local_source(toward))
+
+    def _static_at_once(self, observed: Address, now: float) -> None:
+        """The first peer to see us saw our own address and port: nothing translates, the
+        SPEC 5 Static test, which needs no second mirror (two are for telling Easy from Hard,
+        and a NAT shows its own address, never ours). Knowing it before the first INTROs
+        arrive lets us WAIT for NATed peers instead of knocking on them (nat.STRATEGY);
+        the regular two-reflector round confirms it at the next maintenance pass."""
+        told = self.nat_byte
+        self.mapping, self.public = NAT_STATIC, observed
+        self.filtering = filtering_from(self.evidence)
+        self.p.count("reflect.static_at_once")
+        if self.nat_byte != told:
+            self._tell(now)
+        if not self.ready:
+            self._announce(now)
+        else:
+            self.p.emit(NetworkChange(self.public, self.name))
 
     def _local_hosts(self, samples: list[Sample]) -> list[str]:
         """Route source addresses toward the sampled reflectors (wildcard bind only)."""

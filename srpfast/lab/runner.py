@@ -201,10 +201,11 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
 
 def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: float = 45.0,
              wildcard: bool = True, say: Any = None, events: bool = False,
-             hold: float = 0.0) -> dict:
+             hold: float = 0.0, staged: bool = True) -> dict:
     """One lab run; returns {"verify": [...], "peers": {...}, "pairs": [...]}. ``hold``:
     keep the peers running at least this long (s) after they start, so later reflection
-    rounds (every keep-alive, 30 s) show in each peer's final NAT."""
+    rounds (every keep-alive, 30 s) show in each peer's final NAT. ``staged``: public peers
+    first, NATed ones once those have classified (False: all at once)."""
     say = say or (lambda text: None)
     with Lab() as lab:
         boot = lab.add("s0", "static")
@@ -235,7 +236,9 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
             # Public peers first, NATed ones once those know they are Static: on the
             # internet the public peers a network bootstraps from have been up for a while
             # (and a Static peer lets NATed ones dial it: nat.STRATEGY). Bounded wait.
-            for phase in ([h for h in hosts if not h.natted], [h for h in hosts if h.natted]):
+            phases = ([h for h in hosts if not h.natted], [h for h in hosts if h.natted]) \
+                if staged else (hosts,)
+            for phase in phases:
                 for h in phase:
                     procs.append(Proc(lab, h, base + ["--name", h.name, "--bootstrap", seed]
                                       + bind(h), sink))
@@ -262,6 +265,7 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
             while not sink.empty():
                 _collect(sink, logs, time.monotonic())
         crashed = {p.name: p.stderr[-5:] for p in procs if logs[p.name].final is None}
+        conntrack = {h.name: _conntrack(lab, h) for h in hosts if h.natted} if events else {}
     peers_out = {}
     for h in [boot] + hosts:
         log = logs[h.name]
@@ -279,10 +283,19 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
            "peers": peers_out, "pairs": pairs, "crashed": crashed}
     if events:  # every peer's raw event lines, ids -> names (for `srp lab matrix --events`)
         names = {log.peer_id: n for n, log in logs.items()}
+        out["conntrack"] = conntrack
         out["events"] = {n: [{k: names.get(v, v) if isinstance(v, str) else v
                               for k, v in e.items()} for e in log.events]
                          for n, log in logs.items()}
     return out
+
+
+def _conntrack(lab: Lab, host: Host) -> list[str]:
+    """The router's UDP conntrack entries (the knocks show as [UNREPLIED] to the router)."""
+    assert host.router_ns is not None
+    done = subprocess.run(lab.exec_argv(host.router_ns, ["cat", "/proc/net/nf_conntrack"]),
+                          capture_output=True, text=True, timeout=10)
+    return [" ".join(line.split()[2:]) for line in done.stdout.splitlines() if " udp " in line]
 
 
 def _collect(sink: queue.Queue, logs: dict[str, PeerLog], until: float) -> None:

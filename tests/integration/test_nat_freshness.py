@@ -171,3 +171,22 @@ def test_an_introduction_hands_each_side_the_others_signed_join() -> None:
     assert handed >= 2
     assert h2.peer.peer_id in [e.peer_id for e in h1.of(JoinEvent)]
     assert h1.peer.peer_id in [e.peer_id for e in h2.of(JoinEvent)]
+
+
+def test_static_at_the_first_pong_so_it_waits_instead_of_knocking() -> None:
+    """One peer seeing our own address and port is the SPEC 5 Static test (a NAT shows its
+    own address): a Static peer knows before the first INTRO arrives; a NATed one does not."""
+    net = MemNet(seed=28, delay=(0.005, 0.005))
+    s1, s2, e = net.add("static"), net.add("static"), net.add("easy")
+    s3 = net.add("static")
+    s3.peer.set_bound_address(("0.0.0.0", s3.address[1]))  # wildcard: the route decides
+    s3.peer.reflection.local_source = lambda address, host=s3.address[0]: host
+    for n in (s2, e, s3):
+        net.call(n, n.peer.add_peer, s1.public, net.now)
+    net.run(0.05)
+    assert s2.peer.nat == "static" and s3.peer.nat == "static"
+    assert s2.peer.counters().get("reflect.static_at_once") == 1
+    assert e.peer.nat == "unknown"
+    net.call(e, e.peer.add_peer, s2.public, net.now)
+    net.run(2.0)  # the regular round confirms; the Easy peer classifies with two mirrors
+    assert s2.peer.nat == "static" and e.peer.nat == "easy"
