@@ -94,10 +94,14 @@ def classify(samples: Sequence[Sample], bound: Address | None = None,
     """Classify our NAT from reflection samples (SPEC 5, seed STATE_0/STATE_2).
 
     - Two distinct reflectors are needed (the "second mirror"); the latest sample per
-      reflector counts. Fewer -> TOO_FEW.
+      reflector counts, of the last three reflectors. Fewer -> TOO_FEW.
     - The reflectors must agree on our host; otherwise one of them (or the path) is lying or
       the network changed mid-test -> MISMATCH (the engine retries with backoff).
-    - Same port from both -> endpoint-independent mapping (Easy); different ports -> Hard.
+    - Two reflectors that saw the same port -> endpoint-independent mapping (Easy); every
+      reflector a different port -> Hard. With a third reflector, one odd port does not make
+      an Easy NAT Hard: a Linux NAT remaps toward a peer whose packet arrived before ours
+      left (the NAT lab's "knock", docs/NATLAB.md), while an endpoint-dependent one gives
+      two destinations the same port only by chance.
     - Observed == our bound address (both reflectors) -> no translation: Static. When the
       bound address is unknown or a wildcard, Easy mapping plus open filtering is reported as
       Static: a full-cone NAT is reachable unsolicited, which is all Static means to the
@@ -110,18 +114,20 @@ def classify(samples: Sequence[Sample], bound: Address | None = None,
     """
     latest: dict[bytes, Address] = {}
     for s in samples:
+        latest.pop(s.reflector, None)  # (re-insert: dict order = order of latest samples)
         latest[s.reflector] = s.observed
     if len(latest) < 2:
         return Classification(Outcome.TOO_FEW)
-    observed = list(latest.values())[-2:]
+    observed = list(latest.values())[-3:]
     hosts = {a[0] for a in observed}
     if len(hosts) != 1:
         return Classification(Outcome.MISMATCH)
     filtering = filtering_from(evidence)
-    same_port = observed[0][1] == observed[1][1]
-    if not same_port:
+    ports = [a[1] for a in observed]
+    agreed = [port for port in ports if ports.count(port) >= 2]
+    if not agreed:
         return Classification(Outcome.CLASSIFIED, NAT_HARD, filtering, observed[-1])
-    public = observed[0]
+    public = (observed[0][0], agreed[0])
     if bound is not None and bound[0] in WILDCARDS and len(set(local_hosts)) == 1 and \
             public == (local_hosts[0], bound[1]):
         return Classification(Outcome.CLASSIFIED, NAT_STATIC, filtering, public)

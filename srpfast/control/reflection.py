@@ -47,6 +47,7 @@ class Reflection:
         self.round_id = 0
         self.round_started: float | None = None
         self.round_samples: list[Sample] = []
+        self.round_size = 0
         self.last_samples: list[Sample] = []
         self.next_round = -1e18
         self.failures = 0
@@ -69,7 +70,8 @@ class Reflection:
 
     # -------------------------------------------------------------- rounds
     def _reflectors(self) -> list["RemotePeer"]:
-        """Two reflectors, best first: Static peers; then bootstrap peers; then Easy ones;
+        """Up to three reflectors (two are enough; a third outvotes one remapped port,
+        nat.classify), best first: Static peers; then bootstrap peers; then Easy ones;
         then (nobody has classified yet) unknown ones; never Hard ones. Why this order: a
         peer that pinged our public address before we ever sent to it (an INTRO race) can
         have made a Linux NAT map us toward it from ANOTHER port (the lab's "knock",
@@ -86,7 +88,7 @@ class Reflection:
                 2 if p.mapping == NAT_EASY else 3
             ranked.append((rank, self.p.rng.random(), p))
         ranked.sort(key=lambda t: (t[0], t[1]))
-        return [p for _, _, p in ranked[:2]]
+        return [p for _, _, p in ranked[:3]]
 
     def start(self, now: float) -> None:
         chosen = self._reflectors()
@@ -98,6 +100,7 @@ class Reflection:
         self.round_id += 1
         self.round_started = now
         self.round_samples = []
+        self.round_size = len(chosen)
         test_port = self.p.bound[1] if self.p.bound is not None else 0
         for r in chosen:
             self.p.ping(r.address, now, PING_REFLECT, test_port=test_port,
@@ -124,7 +127,11 @@ class Reflection:
     def tick(self, now: float) -> None:
         if self.round_started is not None:
             if now - self.round_started >= self.p.config.reflect_timeout:
-                self._fail(now, "reflect.timeout")
+                if len({s.reflector for s in self.round_samples}) >= 2:
+                    self.round_started = None  # a third never answered: two decide
+                    self._decide(self.round_samples, now)
+                else:
+                    self._fail(now, "reflect.timeout")
             return
         if now >= self.next_round and len(self.p.table):
             self.start(now)
@@ -135,7 +142,11 @@ class Reflection:
             self.public = observed
         if round_id and round_id == self.round_id and self.round_started is not None:
             self.round_samples.append(Sample(peer.peer_id, observed))
-            if len({s.reflector for s in self.round_samples}) >= 2:
+            latest = {s.reflector: s.observed[1] for s in self.round_samples}
+            ports = list(latest.values())
+            # Decide as soon as two agree (Easy or Static), or when every reflector answered.
+            if len(ports) >= self.round_size or (
+                    len(ports) >= 2 and len(set(ports)) < len(ports)):
                 self.round_started = None
                 self._decide(self.round_samples, now)
             return

@@ -81,6 +81,19 @@ def test_wildcard_bind_is_static_when_reflectors_see_the_routes_own_source() -> 
                     ["198.51.100.7", "198.51.100.7"]).mapping == NAT_HARD
 
 
+def test_a_third_reflector_outvotes_one_remapped_port() -> None:
+    """Issue 12: a Linux NAT remaps an Easy peer toward a peer that knocked first; with a
+    third reflector, two equal ports still say Easy. All different: Hard."""
+    h = "203.0.113.5"
+    knocked = [Sample(R1, (h, 40001)), Sample(R2, (h, 51234)), Sample(R3, (h, 40001))]
+    result = classify(knocked, BOUND)
+    assert result.mapping == NAT_EASY and result.public == (h, 40001)
+    hard = [Sample(R1, (h, 40001)), Sample(R2, (h, 51234)), Sample(R3, (h, 60001))]
+    assert classify(hard, BOUND).mapping == NAT_HARD
+    # Two reflectors only: as before.
+    assert classify(knocked[:2], BOUND).mapping == NAT_HARD
+
+
 def test_mismatching_reflectors_are_not_classified() -> None:
     s = [Sample(R1, ("203.0.113.5", 40001)), Sample(R2, ("198.51.100.9", 40001))]
     result = classify(s, BOUND)
