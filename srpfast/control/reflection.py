@@ -107,6 +107,24 @@ class Reflection:
                         reflect_round=self.round_id)
         self.p.count("reflect.rounds")
 
+    def _third(self, asked: dict[bytes, int], now: float) -> bool:
+        """Ping one more reflector in this round (at most three in all) if one is connected
+        now: two different ports may be one remapped port, not a Hard NAT. A Linux NAT
+        remaps toward a peer that knocked first, and then gives NEW destinations the mapping
+        of whichever existing flow it finds first (docs/NATLAB.md), so an Easy peer can see
+        two ports; the third reflector's vote settles it (nat.classify)."""
+        if self.round_size >= 3:
+            return False
+        extra = [r for r in self._reflectors() if r.peer_id not in asked]
+        if not extra:
+            return False
+        self.round_size += 1
+        test_port = self.p.bound[1] if self.p.bound is not None else 0
+        self.p.ping(extra[0].address, now, PING_REFLECT, test_port=test_port,
+                    reflect_round=self.round_id)
+        self.p.count("reflect.third")
+        return True
+
     def _fail(self, now: float, reason: str) -> None:
         self.p.count(reason)
         self.round_started = None
@@ -144,9 +162,11 @@ class Reflection:
             self.round_samples.append(Sample(peer.peer_id, observed))
             latest = {s.reflector: s.observed[1] for s in self.round_samples}
             ports = list(latest.values())
+            agree = len(set(ports)) < len(ports)
+            if len(ports) >= self.round_size and not agree and self._third(latest, now):
+                return  # two different ports: a third reflector before calling it Hard
             # Decide as soon as two agree (Easy or Static), or when every reflector answered.
-            if len(ports) >= self.round_size or (
-                    len(ports) >= 2 and len(set(ports)) < len(ports)):
+            if len(ports) >= self.round_size or (len(ports) >= 2 and agree):
                 self.round_started = None
                 self._decide(self.round_samples, now)
             return

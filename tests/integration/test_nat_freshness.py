@@ -190,3 +190,28 @@ def test_static_at_the_first_pong_so_it_waits_instead_of_knocking() -> None:
     net.call(e, e.peer.add_peer, s2.public, net.now)
     net.run(2.0)  # the regular round confirms; the Easy peer classifies with two mirrors
     assert s2.peer.nat == "static" and e.peer.nat == "easy"
+
+
+def test_two_different_ports_ask_a_third_reflector_before_calling_it_hard() -> None:
+    """An Easy peer whose mapping toward one reflector was remapped (a Linux NAT after a
+    knock) is still Easy: the round asks a third reflector, and two agree."""
+    net = MemNet(seed=29, delay=(0.005, 0.005))
+    s1, s2, s3, e = (net.add("static"), net.add("static"), net.add("static"),
+                     net.add("easy"))
+    for n in (s2, s3):
+        net.call(n, n.peer.add_peer, s1.public, net.now)
+    net.run(0.5)
+    r = e.peer.reflection
+    original = r.on_pong
+
+    def remapped(peer, observed, round_id, now):  # s2 sees another port, as after a knock
+        if peer.peer_id == s2.peer.peer_id:
+            observed = (observed[0], observed[1] + 1)
+        original(peer, observed, round_id, now)
+
+    r.on_pong = remapped
+    for n in (s1, s2, s3):
+        net.call(e, e.peer.add_peer, n.public, net.now)
+    net.run(2.0)
+    assert e.peer.nat == "easy"
+    assert e.peer.counters().get("reflect.third", 0) + (len(r.last_samples) == 3) >= 1
