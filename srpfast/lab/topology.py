@@ -68,7 +68,7 @@ def run(argv: list[str], *, check: bool = True, input: str | None = None,
         timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, input=input,
-                              timeout=timeout)
+                              timeout=timeout, check=False)  # (checked below, with stderr)
     except FileNotFoundError:
         raise LabError(f"{argv[0]} not found: install iproute2 and nftables "
                        f"(`make lab` does it with apt-get)") from None
