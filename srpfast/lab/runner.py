@@ -114,10 +114,10 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
                 raise LabError(f"NAT probe in {host.ns} failed: {done.stderr.strip()}") from None
             if "error" in out:
                 raise LabError(f"NAT probe in {host.ns}: {out['error']}")
+            (h1, p1), (h2, p2) = out["seen"]
             verdicts.append(verify.Verdict(host.name, host.kind, out["mapping"],
-                                           out["filtering"], tuple(out["local"]),
-                                           tuple(tuple(s) for s in out["seen"]),
-                                           out["port_preserved"],
+                                           out["filtering"], (out["local"][0], out["local"][1]),
+                                           ((h1, p1), (h2, p2)), out["port_preserved"],
                                            out.get("knock_remaps", False)))
         return verdicts
     finally:
@@ -178,14 +178,15 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict:
         path = "relay"
     else:
         path = "none"
-    connect = both("connection") if path in ("direct", "bdp") else both("direct")
+    direct = both("direct")
+    connect = both("connection") if path in ("direct", "bdp") else direct
     rel = (lambda t: None if t is None or t0 is None else round(t - t0, 3))
     return {"pair": f"{a.name}-{b.name}", "classes": LETTER[a.kind] + LETTER[b.kind],
             "path": path, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
-            "connect": rel(connect), "direct": rel(both("direct")),
+            "connect": rel(connect), "direct": rel(direct),
             "publish": rel(both("publish")),
-            "direct_from_start": None if both("direct") is None else
-            round(both("direct") - max(a.start, b.start), 3)}
+            "direct_from_start": None if direct is None else
+            round(direct - max(a.start, b.start), 3)}
 
 
 def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
@@ -280,12 +281,12 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
                              "metrics": (log.final or {}).get("metrics", {})}
     pairs = [_pair_result(logs[x.name], logs[y.name])
              for i, x in enumerate(hosts) for y in hosts[i + 1:]]
-    out = {"wildcard": wildcard, "verify": [v.as_dict() for v in verdicts],
-           "peers": peers_out, "pairs": pairs, "crashed": crashed}
+    out: dict[str, Any] = {"wildcard": wildcard, "verify": [v.as_dict() for v in verdicts],
+                           "peers": peers_out, "pairs": pairs, "crashed": crashed}
     if events:  # every peer's raw event lines, ids -> names (for `srp lab matrix --events`)
-        names = {log.peer_id: n for n, log in logs.items()}
+        by_id = {log.peer_id: n for n, log in logs.items()}
         out["conntrack"] = conntrack
-        out["events"] = {n: [{k: names.get(v, v) if isinstance(v, str) else v
+        out["events"] = {n: [{k: by_id.get(v, v) if isinstance(v, str) else v
                               for k, v in e.items()} for e in log.events]
                          for n, log in logs.items()}
     return out
