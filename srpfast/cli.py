@@ -1,5 +1,5 @@
 """The `srp` command: keygen, info, peer (interactive, or a headless node with --serve), demo,
-bench (the benchmark table of a source checkout)."""
+lab (real peers behind real NATs), bench (the benchmark table of a source checkout)."""
 from __future__ import annotations
 
 import argparse
@@ -144,6 +144,45 @@ def cmd_bench(bench_args: list[str]) -> int:
     return bench_main(bench_args)
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    """`srp lab matrix|verify|clean`: the NAT lab (srpfast/lab, docs/NATLAB.md; needs root)."""
+    import signal
+    from srpfast.lab import runner, topology
+    # SIGTERM unwinds like Ctrl-C: the lab's finally blocks stop the peers and delete the
+    # namespaces (atexit alone does not run on a signal).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.lab_cmd == "clean":
+        topology.require_root()
+        gone = topology.clean_leftovers()
+        print(json.dumps({"removed": gone}) if args.json else f"removed {len(gone)} namespaces")
+        return 0
+    say = (lambda text: None) if args.json else (lambda text: print(text, flush=True))
+    if args.lab_cmd == "verify":
+        with topology.Lab() as lab:
+            hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
+            hosts.append(lab.add("o1", "open"))
+            verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
+        if args.json:
+            print(json.dumps(verdicts))
+        else:
+            for v in verdicts:
+                print(f"{v['host']:<4} {v['kind']:<7} mapping {v['mapping']:<21} filtering "
+                      f"{v['filtering']:<5} seen {v['seen'][0]} / {v['seen'][1]} "
+                      f"{'knock remaps ' if v['knock_remaps'] else ''}{'ok' if v['ok'] else 'UNEXPECTED'}")
+        return 0 if all(v["ok"] for v in verdicts) else 1
+    results = []
+    for i in range(args.runs):
+        say(f"run {i + 1}/{args.runs}")
+        results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
+                                       say=say, events=args.events, hold=args.hold,
+                                       staged=not args.together))
+    if args.json:
+        print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
+    else:
+        print(runner.format_matrix(results))
+    return 0 if runner.summary_ok(results) else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     # --json is accepted before or after the subcommand (`srp --json demo`, `srp demo --json`):
     # each subcommand repeats it with SUPPRESS, so its absence never resets the global one.
@@ -188,6 +227,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("bench", help="print the benchmark table (source checkout; every option "
                                  "goes to bench/run.py: --quick, --only, --json, --compare, "
                                  "--check, --write; `srp bench --help`)")
+    lab = sub.add_parser("lab", parents=[common],
+                         help="real peers behind real Linux NATs (root; docs/NATLAB.md)")
+    lab.add_argument("lab_cmd", choices=("matrix", "verify", "clean"), nargs="?",
+                     default="matrix")
+    lab.add_argument("--runs", type=int, default=1, help="runs of the matrix (default 1)")
+    lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
+    lab.add_argument("--bind-own", action="store_true",
+                     help="bind peers to their own address instead of 0.0.0.0")
+    lab.add_argument("--together", action="store_true",
+                     help="start every peer at once (default: public peers first)")
+    lab.add_argument("--hold", type=float, default=0.0,
+                     help="keep peers running this long (s) to see later reflection rounds")
+    lab.add_argument("--events", action="store_true",
+                     help="with --json: every peer's event lines too")
     return ap
 
 
@@ -204,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_info(args)
         if args.cmd == "peer":
             return asyncio.run(_peer(args))
+        if args.cmd == "lab":
+            return cmd_lab(args)
         from srpfast.demo import run_demo
         return asyncio.run(run_demo(args))
     except srpfast.SRPError as exc:  # a typed error says what to do: show it, no traceback

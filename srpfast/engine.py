@@ -612,6 +612,7 @@ class Peer:
             self.emit(Connection(peer_id, address))
             self.traversal.on_connected(peer, now)
             self.streams.on_connected(peer_id, now)
+            self.reflection.on_connected(now)  # a 2nd reflector: classify now (issue 12)
         return peer
 
     def _maintain(self, now: float) -> None:

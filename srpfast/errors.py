@@ -66,3 +66,9 @@ class BootstrapError(NotReadyError):
     """No bootstrap entry could be used: none answered within the bound (``wait_ready``), or
     none resolved to an address the socket can reach (``start``). The message names the
     entries and what to check (address, port, firewall, a peer running there)."""
+
+
+class LabError(SRPError, RuntimeError):
+    """The NAT lab (``srp lab``, srpfast/lab) cannot build or run a topology: not root, no
+    network namespaces, nftables missing, or a NAT that does not behave as it claims. The
+    message says what is missing and how to install or enable it."""

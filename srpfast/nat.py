@@ -78,39 +78,59 @@ class Classification:
         return MAPPING_NAMES[self.mapping]
 
 
+def filtering_from(evidence: Evidence) -> int:
+    """Open if a packet came from a host we never sent to, address-restricted if only from a
+    known host on a new port, else (conservatively) port-restricted."""
+    if evidence.unsolicited_host:
+        return FILTER_OPEN
+    if evidence.unsolicited_port:
+        return FILTER_ADDRESS
+    return FILTER_PORT
+
+
 def classify(samples: Sequence[Sample], bound: Address | None = None,
-             evidence: Evidence = Evidence()) -> Classification:
+             evidence: Evidence = Evidence(),
+             local_hosts: Sequence[str] = ()) -> Classification:
     """Classify our NAT from reflection samples (SPEC 5, seed STATE_0/STATE_2).
 
     - Two distinct reflectors are needed (the "second mirror"); the latest sample per
-      reflector counts. Fewer -> TOO_FEW.
+      reflector counts, of the last three reflectors. Fewer -> TOO_FEW.
     - The reflectors must agree on our host; otherwise one of them (or the path) is lying or
       the network changed mid-test -> MISMATCH (the engine retries with backoff).
-    - Same port from both -> endpoint-independent mapping (Easy); different ports -> Hard.
+    - Two reflectors that saw the same port -> endpoint-independent mapping (Easy); every
+      reflector a different port -> Hard. With a third reflector, one odd port does not make
+      an Easy NAT Hard: a Linux NAT remaps toward a peer whose packet arrived before ours
+      left (the NAT lab's "knock", docs/NATLAB.md), while an endpoint-dependent one gives
+      two destinations the same port only by chance.
     - Observed == our bound address (both reflectors) -> no translation: Static. When the
       bound address is unknown or a wildcard, Easy mapping plus open filtering is reported as
       Static: a full-cone NAT is reachable unsolicited, which is all Static means to the
       strategy table (and a port-preserving NAT must not pass for Static on ports alone).
+    - ``local_hosts`` (a wildcard bind): the source address the kernel routes from toward
+      each reflector (the driver asks with a connected UDP socket, which sends nothing). If
+      both reflectors saw exactly that address and our bound port, nothing on the way
+      rewrote address or port: the same proof an explicit bind gives, so Static (issue 12;
+      a port-preserving NAT shows ITS address, never one of ours).
     """
     latest: dict[bytes, Address] = {}
     for s in samples:
+        latest.pop(s.reflector, None)  # (re-insert: dict order = order of latest samples)
         latest[s.reflector] = s.observed
     if len(latest) < 2:
         return Classification(Outcome.TOO_FEW)
-    observed = list(latest.values())[-2:]
+    observed = list(latest.values())[-3:]
     hosts = {a[0] for a in observed}
     if len(hosts) != 1:
         return Classification(Outcome.MISMATCH)
-    if evidence.unsolicited_host:
-        filtering = FILTER_OPEN
-    elif evidence.unsolicited_port:
-        filtering = FILTER_ADDRESS
-    else:
-        filtering = FILTER_PORT
-    same_port = observed[0][1] == observed[1][1]
-    if not same_port:
+    filtering = filtering_from(evidence)
+    ports = [a[1] for a in observed]
+    agreed = [port for port in ports if ports.count(port) >= 2]
+    if not agreed:
         return Classification(Outcome.CLASSIFIED, NAT_HARD, filtering, observed[-1])
-    public = observed[0]
+    public = (observed[0][0], agreed[0])
+    if bound is not None and bound[0] in WILDCARDS and len(set(local_hosts)) == 1 and \
+            public == (local_hosts[0], bound[1]):
+        return Classification(Outcome.CLASSIFIED, NAT_STATIC, filtering, public)
     if bound is not None and bound[0] not in WILDCARDS:
         if public == tuple(bound):
             return Classification(Outcome.CLASSIFIED, NAT_STATIC, filtering, public)
@@ -131,6 +151,8 @@ class Strategy(Enum):
     SPRAY = "spray"    # Easy side of BDP: probes from the main socket to many ports
     POOL = "pool"      # Hard side of BDP: 256 extra sockets ping the Easy side's port
     RELAY = "relay"    # Hard <-> Hard: no punch, traffic goes through the introducer
+    WAIT = "wait"      # Static toward a NATed/unknown peer: it dials us; we ping 1 s later
+                       # only if it has not (see STRATEGY)
 
 
 _S, _E, _H, _U = NAT_STATIC, NAT_EASY, NAT_HARD, NAT_UNKNOWN
@@ -138,12 +160,18 @@ _S, _E, _H, _U = NAT_STATIC, NAT_EASY, NAT_HARD, NAT_UNKNOWN
 # (my mapping, their mapping) -> my action. SPEC 5's table read row by row; an unknown side is
 # treated as reachable (a ping costs one packet and may succeed; failing falls back to nothing
 # worse than before). Data, not ifs: docs/ENGINE.md prints it.
+# "direct" between a Static peer and a NATed (or unknown) one means the NATed side dials:
+# every row pings a Static column. The Static side WAITs (one ping after a second, only if the
+# peer has not connected by then: an unknown peer may be Static too), because its ping would arrive
+# unsolicited and, on Linux conntrack NATs, leave an entry that holds the tuple, so the NATed
+# side's own ping to us then leaves from ANOTHER public port (measured in the NAT lab,
+# docs/NATLAB.md "the knock"): an Easy peer would look Hard to us and to its reflection.
 STRATEGY: dict[tuple[int, int], Strategy] = {
-    (_S, _S): Strategy.PING, (_S, _E): Strategy.PING, (_S, _H): Strategy.PING,
+    (_S, _S): Strategy.PING, (_S, _E): Strategy.WAIT, (_S, _H): Strategy.WAIT,
     (_E, _S): Strategy.PING, (_E, _E): Strategy.PING, (_E, _H): Strategy.SPRAY,
     (_H, _S): Strategy.PING, (_H, _E): Strategy.POOL, (_H, _H): Strategy.RELAY,
     (_U, _S): Strategy.PING, (_U, _E): Strategy.PING, (_U, _H): Strategy.PING,
-    (_S, _U): Strategy.PING, (_E, _U): Strategy.PING, (_H, _U): Strategy.PING,
+    (_S, _U): Strategy.WAIT, (_E, _U): Strategy.PING, (_H, _U): Strategy.PING,
     (_U, _U): Strategy.PING,
 }
 

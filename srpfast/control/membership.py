@@ -60,6 +60,12 @@ class Membership:
             cfg.max_members * 4, cfg.member_ttl)
         self.next_announce = 0.0
         self.next_seek = 0.0
+        # The last JOIN each connected peer sent us itself, per subcluster: an introduction
+        # hands each side the other's (below), so both hold a proven JOIN of the other
+        # (SPEC 9.9: Join events need one) at once instead of when a randomly relayed copy or
+        # a re-announcement happens to reach them (issue 12: 10 s in the NAT lab).
+        self.own_joins: ExpiringDict[tuple[bytes, bytes], tuple[float, bytes]] = ExpiringDict(
+            cfg.max_peers * 4, cfg.proof_window / 2)
 
     # ------------------------------------------------------------ local API
     def join(self, cluster_id: bytes, shared_key: bytes | None, now: float) -> bytes:
@@ -152,6 +158,13 @@ class Membership:
         sender = p.table.at(address)
         joiner = p.table.get(body.peer_id)
         leave = bool(body.flags & JOIN_LEAVE)
+        if joiner is not None and sender is joiner and not leave:
+            self.own_joins.put((body.peer_id, body.subcluster_id), (now, f.raw), now)
+        if joiner is not None and sender is joiner and body.nat:
+            # Straight from the joiner and signed by it: its own, freshest claim of its NAT.
+            # Introductions below carry it (SPEC 5 picks the strategy from it), instead of
+            # whatever its last PING said (issue 12: "unknown" for up to a keep-alive).
+            joiner.nat = body.nat
         if joiner is not None:
             sid = body.subcluster_id
             if leave:
@@ -219,6 +232,21 @@ class Membership:
         for q in chosen:
             self.p.traversal.introduce(joiner, joiner_address, q, body.cluster_id,
                                        body.subcluster_id, now, raw)
+            self._hand_over(joiner, q, body.subcluster_id, now)
+            self._hand_over(q, joiner, body.subcluster_id, now)
+
+    def _hand_over(self, author: "RemotePeer", to: "RemotePeer", subcluster_id: bytes,
+                   now: float) -> None:
+        """Send ``to`` the JOIN ``author`` sent us for this subcluster (its own signature,
+        still fresh: kept at most proof_window / 2), at hops = join_hops: recorded, never
+        relayed or introduced on. One frame per introduction (no amplification)."""
+        kept = self.own_joins.get((author.peer_id, subcluster_id))
+        if kept is None or now - kept[0] > self.own_joins.lifetime:
+            return
+        out = bytearray(kept[1])
+        out[6] = self.p.config.join_hops
+        self.p.send_to(to, bytes(out))
+        self.p.count("join.handed")
 
     # ------------------------------------------------------------ connection hooks
     def on_connected(self, peer: "RemotePeer", now: float) -> None:
@@ -230,6 +258,19 @@ class Membership:
         for sub in self.subs.values():
             self._broadcast([peer], sub, now, hops=hops)
 
+    def renew(self, now: float) -> None:
+        """Our NAT byte changed (Reflection._tell): our JOINs again, straight to every
+        confirmed peer at hops 0. Introductions made while we were "unknown" used the PING
+        strategy; these carry the fresh NAT, so each receiver updates our entry and
+        introduces us again with it (SPEC 5 strategy, STATE_5). Only while we have few peers
+        (want_peers), as on_connected: a well-connected peer does not need more."""
+        if not self.subs or len(self.p.table) > self.p.config.want_peers:
+            return
+        peers = [q for q in self.p.table.peers() if q.confirmed]
+        for sub in self.subs.values():
+            self._broadcast(peers, sub, now)
+        self.p.count("join.renew")
+
     def on_disconnected(self, peer: "RemotePeer", now: float) -> None:
         for sub_id in list(peer.subclusters):
             self.others.pop((sub_id, peer.peer_id))
@@ -239,6 +280,7 @@ class Membership:
 
     def tick(self, now: float) -> None:
         self.others.expire(now)
+        self.own_joins.expire(now)
         for sub_id, members in self.members.items():
             for peer_id, _ in members.expire(now):
                 if peer_id in self.p.table:  # still connected: it stays a member

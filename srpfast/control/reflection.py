@@ -11,16 +11,26 @@ Events: Ready once (first classification, or the first proven PONG when fewer th
 reflectors exist, or at once for the first node of a network: announce_alone),
 NetworkChange when the address or mapping changes afterwards, and when a peer that was ready
 alone learns its public address from its first proven PONG.
+
+Issue 12 (measured in the NAT lab, docs/NATLAB.md):
+- the first round starts as soon as a second reflector connects (``on_connected``), not at
+  the next maintenance pass after a too-few backoff;
+- a NAT byte that changes (first classification included) reaches every connected peer at
+  once: a heartbeat PING (its header carries ``nat``, SPEC 3) and our JOINs again straight to
+  them (``Membership.renew``), so introducers hold the fresh value and introduce again with
+  it, instead of holding "unknown" until the next keep-alive (30 s);
+- with a wildcard bind, ``local_source`` (set by the driver: the route's source address
+  toward a reflector) lets ``nat.classify`` recognise Static without a filtering probe.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from srpfast.bodies import (FILTER_UNKNOWN, NAT_EASY, NAT_HARD, NAT_STATIC, NAT_UNKNOWN,
-                            PING_REFLECT)
+                            PING_HEARTBEAT, PING_REFLECT)
 from srpfast.control.events import NetworkChange, Ready
-from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, Evidence, Outcome, Sample, classify,
-                         nat_byte)
+from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, WILDCARDS, Evidence, Outcome, Sample,
+                         classify, filtering_from, nat_byte)
 
 if TYPE_CHECKING:
     from srpfast.control.peers import RemotePeer
@@ -39,10 +49,14 @@ class Reflection:
         self.round_id = 0
         self.round_started: float | None = None
         self.round_samples: list[Sample] = []
+        self.round_size = 0
         self.last_samples: list[Sample] = []
         self.next_round = -1e18
         self.failures = 0
         self.evidence = Evidence()
+        # (host, port) -> the local source address the kernel routes from toward it, or None.
+        # Set by the driver for a wildcard bind (net/driver.py); None in sans-I/O tests.
+        self.local_source: Callable[[Address], str | None] | None = None
 
     @property
     def nat_byte(self) -> int:
@@ -58,12 +72,25 @@ class Reflection:
 
     # -------------------------------------------------------------- rounds
     def _reflectors(self) -> list["RemotePeer"]:
-        peers = [p for p in self.p.table.peers() if p.pool is None]
-        good = [p for p in peers if p.mapping in (NAT_STATIC, NAT_EASY)]
-        if len(good) < 2:  # bootstrap: nobody has classified yet; any non-Hard proven peer
-            good += [p for p in peers if p.mapping == NAT_UNKNOWN and p not in good]
-        self.p.rng.shuffle(good)
-        return good[:2]
+        """Up to three reflectors (two are enough; a third outvotes one remapped port,
+        nat.classify), best first: Static peers; then bootstrap peers; then Easy ones;
+        then (nobody has classified yet) unknown ones; never Hard ones. Why this order: a
+        peer that pinged our public address before we ever sent to it (an INTRO race) can
+        have made a Linux NAT map us toward it from ANOTHER port (the lab's "knock",
+        docs/NATLAB.md), so its sample would make an Easy mapping look Hard. The knocked
+        packet dies in our NAT, unseen, so we cannot tell which peers did it; a Static peer
+        waits for us to dial (nat.STRATEGY) and a bootstrap peer heard from us before anyone
+        knew our address, so neither can have knocked."""
+        boot = self.p.bootstrap.addresses
+        ranked: list[tuple[int, float, "RemotePeer"]] = []
+        for p in self.p.table.peers():
+            if p.pool is not None or p.mapping == NAT_HARD:
+                continue
+            rank = 0 if p.mapping == NAT_STATIC else 1 if p.address in boot else \
+                2 if p.mapping == NAT_EASY else 3
+            ranked.append((rank, self.p.rng.random(), p))
+        ranked.sort(key=lambda t: (t[0], t[1]))
+        return [p for _, _, p in ranked[:3]]
 
     def start(self, now: float) -> None:
         chosen = self._reflectors()
@@ -75,11 +102,30 @@ class Reflection:
         self.round_id += 1
         self.round_started = now
         self.round_samples = []
+        self.round_size = len(chosen)
         test_port = self.p.bound[1] if self.p.bound is not None else 0
         for r in chosen:
             self.p.ping(r.address, now, PING_REFLECT, test_port=test_port,
                         reflect_round=self.round_id)
         self.p.count("reflect.rounds")
+
+    def _third(self, asked: dict[bytes, int], now: float) -> bool:
+        """Ping one more reflector in this round (at most three in all) if one is connected
+        now: two different ports may be one remapped port, not a Hard NAT. A Linux NAT
+        remaps toward a peer that knocked first, and then gives NEW destinations the mapping
+        of whichever existing flow it finds first (docs/NATLAB.md), so an Easy peer can see
+        two ports; the third reflector's vote settles it (nat.classify)."""
+        if self.round_size >= 3:
+            return False
+        extra = [r for r in self._reflectors() if r.peer_id not in asked]
+        if not extra:
+            return False
+        self.round_size += 1
+        test_port = self.p.bound[1] if self.p.bound is not None else 0
+        self.p.ping(extra[0].address, now, PING_REFLECT, test_port=test_port,
+                    reflect_round=self.round_id)
+        self.p.count("reflect.third")
+        return True
 
     def _fail(self, now: float, reason: str) -> None:
         self.p.count(reason)
@@ -89,10 +135,23 @@ class Reflection:
         self.failures = min(self.failures + 1, 30)
         self.next_round = now + delay
 
+    def on_connected(self, now: float) -> None:
+        """A new peer: if we have no classification yet and none is being measured, measure
+        now rather than at the next maintenance pass (connections come in bursts right after
+        the first introductions; the NAT type should follow within a round trip)."""
+        if (self.mapping == NAT_UNKNOWN and self.round_started is None
+                and len(self._reflectors()) >= 2):
+            self.failures = 0
+            self.start(now)
+
     def tick(self, now: float) -> None:
         if self.round_started is not None:
             if now - self.round_started >= self.p.config.reflect_timeout:
-                self._fail(now, "reflect.timeout")
+                if len({s.reflector for s in self.round_samples}) >= 2:
+                    self.round_started = None  # a third never answered: two decide
+                    self._decide(self.round_samples, now)
+                else:
+                    self._fail(now, "reflect.timeout")
             return
         if now >= self.next_round and len(self.p.table):
             self.start(now)
@@ -105,9 +164,19 @@ class Reflection:
                 self.p.emit(NetworkChange(self.public, self.name))
         if round_id and round_id == self.round_id and self.round_started is not None:
             self.round_samples.append(Sample(peer.peer_id, observed))
-            if len({s.reflector for s in self.round_samples}) >= 2:
+            latest = {s.reflector: s.observed[1] for s in self.round_samples}
+            ports = list(latest.values())
+            agree = len(set(ports)) < len(ports)
+            if len(ports) >= self.round_size and not agree and self._third(latest, now):
+                return  # two different ports: a third reflector before calling it Hard
+            # Decide as soon as two agree (Easy or Static), or when every reflector answered.
+            if len(ports) >= self.round_size or (len(ports) >= 2 and agree):
                 self.round_started = None
                 self._decide(self.round_samples, now)
+            return
+        if (self.mapping == NAT_UNKNOWN and self.round_started is None and peer.pool is None
+                and self._untranslated(peer.address, observed)):
+            self._static_at_once(observed, now)
             return
         if not self.ready and self.round_started is None and len(self._reflectors()) < 2:
             self._announce(now)
@@ -130,8 +199,50 @@ class Reflection:
             if len(self.last_samples) >= 2:
                 self._decide(self.last_samples, now)
 
+    def _untranslated(self, toward: Address, observed: Address) -> bool:
+        """``observed`` (what the peer at ``toward`` saw) is our own address and port: our
+        bound one, or for a wildcard bind the route's source toward that peer."""
+        bound = self.p.bound
+        if bound is None:
+            return False
+        if bound[0] not in WILDCARDS:
+            return observed == tuple(bound)
+        return (self.local_source is not None and observed[1] == bound[1]
+                and observed[0] == self.local_source(toward))
+
+    def _static_at_once(self, observed: Address, now: float) -> None:
+        """The first peer to see us saw our own address and port: nothing translates, the
+        SPEC 5 Static test, which needs no second mirror (two are for telling Easy from Hard,
+        and a NAT shows its own address, never ours). Knowing it before the first INTROs
+        arrive lets us WAIT for NATed peers instead of knocking on them (nat.STRATEGY);
+        the regular two-reflector round confirms it at the next maintenance pass."""
+        told = self.nat_byte
+        self.mapping, self.public = NAT_STATIC, observed
+        self.filtering = filtering_from(self.evidence)
+        self.p.count("reflect.static_at_once")
+        if self.nat_byte != told:
+            self._tell(now)
+        if not self.ready:
+            self._announce(now)
+        else:
+            self.p.emit(NetworkChange(self.public, self.name))
+
+    def _local_hosts(self, samples: list[Sample]) -> list[str]:
+        """Route source addresses toward the sampled reflectors (wildcard bind only)."""
+        bound = self.p.bound
+        if self.local_source is None or bound is None or bound[0] not in WILDCARDS:
+            return []
+        hosts = []
+        for s in samples:
+            peer = self.p.table.get(s.reflector)
+            host = self.local_source(peer.address) if peer is not None else None
+            if host is None:
+                return []
+            hosts.append(host)
+        return hosts
+
     def _decide(self, samples: list[Sample], now: float) -> None:
-        result = classify(samples, self.p.bound, self.evidence)
+        result = classify(samples, self.p.bound, self.evidence, self._local_hosts(samples))
         if result.outcome is not Outcome.CLASSIFIED:
             self._fail(now, "reflect." + result.outcome.value)
             return
@@ -140,8 +251,11 @@ class Reflection:
         self.next_round = now + self.p.config.keep_alive
         changed = (result.mapping, result.filtering, result.public) != (
             self.mapping, self.filtering, self.public)
+        told = self.nat_byte
         self.mapping, self.filtering, self.public = result.mapping, result.filtering, result.public
         self.p.count("reflect.classified")
+        if self.nat_byte != told:
+            self._tell(now)
         if not self.ready:
             self._announce(now)
         elif changed:
@@ -152,6 +266,15 @@ class Reflection:
         (public address unknown, NAT "unknown") and classifies when peers arrive."""
         if not self.ready:
             self._announce(now)
+
+    def _tell(self, now: float) -> None:
+        """Our NAT byte changed: every connected peer hears it now (SPEC 5 gates are those of
+        the PINGs and JOINs themselves: one of each per peer per change, and a NAT byte
+        changes a few times per network at most: classification, filtering evidence)."""
+        self.p.count("reflect.told")
+        for peer in self.p.table.peers():
+            self.p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
+        self.p.membership.renew(now)
 
     def _announce(self, now: float) -> None:
         self.ready = True

@@ -17,6 +17,13 @@ allows) also need the introduced peer's own proof that it asked, carried in the 
   BDP_PROBES pings without an answer: PoolClose and relay through the introducer.
 - RELAY (Hard<->Hard): no punch; STREAMs to the peer go through the introducer, which
   forwards within a per-pair packet budget (streams.py).
+- WAIT (Static toward a NATed or unknown peer): it dials us (every row of the table pings a
+  Static column); one ping after ATTEMPT_INTERVAL only if it has not connected by then.
+
+Relay while punching (issue 12): every introduction also records the introducer as a relay
+route to the peer (the SPEC 5 fallback of BDP, taken at once instead of after it fails), so
+direct STREAMs flow within a round trip of the INTRO; the route is dropped as soon as the
+peer connects directly (on_connected). The introducer relays within its per-pair budget.
 
 Proof of asking (SPEC 5: "about a peer whose key proved it asked, ... never at an address
 that has not taken part"). An introducer signs its INTROs, but it may name anyone at any
@@ -46,8 +53,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from srpfast import constants as C
-from srpfast.bodies import (JOIN_ASK, JOIN_LEAVE, NO_PROOF, PING_CONNECT, PING_PROBE,
-                            SIGNATURE_BYTES, Intro, Join, decode_body, signed_bytes)
+from srpfast.bodies import (JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD, NAT_UNKNOWN, NO_PROOF,
+                            PING_CONNECT, PING_PROBE, SIGNATURE_BYTES, Intro, Join,
+                            decode_body, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
 from srpfast.crypto import verify_proof
@@ -185,7 +193,13 @@ class Traversal:
                   if q.peer_id != requester and q.pool is None and q.confirmed]
         if not others:
             return
-        helper = self.p.rng.choice(others)
+        # The probe is unsolicited on purpose, so behind a Linux NAT it knocks: the
+        # requester's mapping toward the helper changes port (docs/NATLAB.md). Prefer Hard
+        # helpers (their probe leaves from a fresh port nobody uses again, and nobody uses a
+        # Hard peer as a reflector), then unknown, Easy, Static ones (issue 12).
+        rank = {NAT_HARD: 0, NAT_UNKNOWN: 1, NAT_EASY: 2}
+        best = min(rank.get(q.mapping, 3) for q in others)
+        helper = self.p.rng.choice([q for q in others if rank.get(q.mapping, 3) == best])
         self.send_intro(helper, requester, address, nat, bytes(32), bytes(32),
                         self.p.rng.getrandbits(64), now)
         self.p.count("reflect.probe_requests")
@@ -230,6 +244,8 @@ class Traversal:
             ask = None
         action = strategy(p.nat_byte, body.nat)
         p.count(f"intro.{action.value}")
+        self.routes.put(target, body.introducer, now)  # relay while punching (docstring)
+        p.streams.on_connected(target, now)  # a path appeared: queued STREAMs go now
         if action in (Strategy.SPRAY, Strategy.POOL) and not self._vouched(ask, body.address,
                                                                            action):
             # SPEC 5 / 9.3: no BDP toward a peer that did not prove it asked, or at an address
@@ -238,6 +254,8 @@ class Traversal:
             self._attempt(target, body.address, now)
         elif action is Strategy.PING:
             self._attempt(target, body.address, now)
+        elif action is Strategy.WAIT:
+            self._attempt(target, body.address, now, first_ping=False)
         elif action is Strategy.SPRAY:
             self._attempt(target, body.address, now)
             self._start_spray(target, body.address, body.introducer, now)
@@ -285,10 +303,12 @@ class Traversal:
             return False
         return action is not Strategy.POOL or ask.address[1] == address[1]
 
-    def _attempt(self, peer_id: bytes, address: Address, now: float) -> None:
-        self.attempts.put(peer_id, _Attempt(address, now + ATTEMPT_INTERVAL,
-                                            self.p.config.connect_attempts - 1), now)
-        self.p.ping(address, now, PING_CONNECT)
+    def _attempt(self, peer_id: bytes, address: Address, now: float,
+                 first_ping: bool = True) -> None:
+        left = self.p.config.connect_attempts - (1 if first_ping else 0)
+        self.attempts.put(peer_id, _Attempt(address, now + ATTEMPT_INTERVAL, left), now)
+        if first_ping:
+            self.p.ping(address, now, PING_CONNECT)
 
     def _bdp_allowed(self, host: str, introducer: bytes, now: float) -> bool:
         self.bdp_hosts.expire(now)

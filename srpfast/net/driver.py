@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import deque
 from typing import Any, Callable
@@ -34,6 +35,18 @@ MAX_QUEUED = 65536  # outgoing datagrams held while the kernel pushes back (boun
 BATCHES_PER_WAKEUP = 8  # receive batches drained per readiness callback before yielding
 # GSO_MIN_RUN (the data plane's RUN_MIN): frames to one destination worth a UDP GSO
 # super-datagram (Linux >= 4.18); one definition for relayed runs and queued runs alike.
+
+
+def route_source(address: Address) -> str | None:
+    """The source address the kernel picks toward ``address``: a route lookup through a
+    connected UDP socket, which sends nothing (None when there is no route)."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((address[0], address[1]))
+            return s.getsockname()[0]
+    except OSError:
+        return None
 
 
 class UDPDriver:
@@ -67,6 +80,12 @@ class UDPDriver:
         else:
             peer.set_address_codec(sock.resolve)
         self.dataplane = peer.dataplane
+        reflection = getattr(peer, "reflection", None)
+        if reflection is not None and sock.local_address[0] in ("0.0.0.0", "::", ""):
+            # A wildcard bind: reflection compares what reflectors saw with the address the
+            # kernel routes from toward them, so a public host can prove it is Static
+            # (nat.classify, issue 12).
+            reflection.local_source = route_source
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:

@@ -577,7 +577,7 @@ def test_a_lost_challenge_answer_is_retried_within_seconds_not_at_the_next_heart
 
     net.filter = lose_first_challenge_answer
     net.call(b, b.peer.add_peer, a.public, net.now)
-    net.run(0.5)
-    assert dropped and a.peer.peer_id in b.peer.table and b.peer.peer_id not in a.peer.table
     net.run(3)
-    assert b.peer.peer_id in a.peer.table
+    # (a may also learn b from its own pings: a NAT change tells every peer at once, issue
+    # 12; either way the half-open connection closes within seconds, not keep_alive)
+    assert dropped and a.peer.peer_id in b.peer.table and b.peer.peer_id in a.peer.table

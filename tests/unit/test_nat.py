@@ -59,6 +59,41 @@ def test_wildcard_bind_needs_an_unsolicited_arrival() -> None:
     assert classify(s, ("0.0.0.0", 5001), Evidence(unsolicited_host=True)).mapping == NAT_EASY
 
 
+def test_wildcard_bind_is_static_when_reflectors_see_the_routes_own_source() -> None:
+    """Issue 12: a public host bound to 0.0.0.0. The driver tells the route's source address
+    toward each reflector; both saw exactly it and our port: nothing translated."""
+    s = [Sample(R1, ("198.51.100.7", 5000)), Sample(R2, ("198.51.100.7", 5000))]
+    assert classify(s, ("0.0.0.0", 5000), Evidence(),
+                    ["198.51.100.7", "198.51.100.7"]).mapping == NAT_STATIC
+    # A port-preserving NAT shows its own address, never ours: still Easy.
+    assert classify(s, ("0.0.0.0", 5000), Evidence(),
+                    ["192.168.1.2", "192.168.1.2"]).mapping == NAT_EASY
+    # Another port, routes that disagree, or an explicit bind: the old rules.
+    assert classify(s, ("0.0.0.0", 5001), Evidence(),
+                    ["198.51.100.7", "198.51.100.7"]).mapping == NAT_EASY
+    assert classify(s, ("0.0.0.0", 5000), Evidence(),
+                    ["198.51.100.7", "198.51.100.8"]).mapping == NAT_EASY
+    assert classify(s, ("192.168.1.2", 5000), Evidence(),
+                    ["198.51.100.7", "198.51.100.7"]).mapping == NAT_EASY
+    # Hard stays Hard whatever the routes say.
+    h = [Sample(R1, ("198.51.100.7", 5000)), Sample(R2, ("198.51.100.7", 5002))]
+    assert classify(h, ("0.0.0.0", 5000), Evidence(),
+                    ["198.51.100.7", "198.51.100.7"]).mapping == NAT_HARD
+
+
+def test_a_third_reflector_outvotes_one_remapped_port() -> None:
+    """Issue 12: a Linux NAT remaps an Easy peer toward a peer that knocked first; with a
+    third reflector, two equal ports still say Easy. All different: Hard."""
+    h = "203.0.113.5"
+    knocked = [Sample(R1, (h, 40001)), Sample(R2, (h, 51234)), Sample(R3, (h, 40001))]
+    result = classify(knocked, BOUND)
+    assert result.mapping == NAT_EASY and result.public == (h, 40001)
+    hard = [Sample(R1, (h, 40001)), Sample(R2, (h, 51234)), Sample(R3, (h, 60001))]
+    assert classify(hard, BOUND).mapping == NAT_HARD
+    # Two reflectors only: as before.
+    assert classify(knocked[:2], BOUND).mapping == NAT_HARD
+
+
 def test_mismatching_reflectors_are_not_classified() -> None:
     s = [Sample(R1, ("203.0.113.5", 40001)), Sample(R2, ("198.51.100.9", 40001))]
     result = classify(s, BOUND)
@@ -99,7 +134,11 @@ def test_strategy_table_matches_spec_5() -> None:
     names = {"static": NAT_STATIC, "easy": NAT_EASY, "hard": NAT_HARD, "unknown": NAT_UNKNOWN}
     # Every pair of mappings has an entry.
     assert set(STRATEGY) == set(itertools.product(names.values(), names.values()))
-    assert strategy(NAT_STATIC, NAT_HARD) is Strategy.PING
+    # Static <-> NATed is "direct" with the NATed side dialling; the Static side waits
+    # (its unsolicited ping would remap a Linux NAT: docs/NATLAB.md "the knock").
+    assert strategy(NAT_STATIC, NAT_HARD) is Strategy.WAIT
+    assert strategy(NAT_STATIC, NAT_EASY) is Strategy.WAIT
+    assert strategy(NAT_STATIC, NAT_STATIC) is Strategy.PING
     assert strategy(NAT_EASY, NAT_EASY) is Strategy.PING
     assert strategy(NAT_EASY, NAT_HARD) is Strategy.SPRAY
     assert strategy(NAT_HARD, NAT_EASY) is Strategy.POOL
@@ -114,6 +153,9 @@ def test_strategy_table_matches_spec_5() -> None:
             assert STRATEGY[(b, a)] is Strategy.POOL
         if s is Strategy.RELAY:
             assert STRATEGY[(b, a)] is Strategy.RELAY
+        # Whoever waits, the other side dials: no pair where nobody pings.
+        if s is Strategy.WAIT:
+            assert STRATEGY[(b, a)] is Strategy.PING
 
 
 def test_names() -> None:

@@ -1,0 +1,168 @@
+"""One lab peer: a real srpfast peer on the public API, printing JSON lines of timed events.
+
+    python -m srpfast.lab.peer --name e1 --bootstrap 198.18.0.11:7000 --duration 60
+
+It starts ``srpfast.network(...)``, joins one subcluster, then until stopped (SIGTERM,
+--duration): publishes a sealed ``hello`` every --every seconds and sends every member it
+has seen (``#join``) a direct sealed stream (``RemotePeer.emit``) at the same pace. Lines
+(``t`` is wall-clock time, comparable across the lab's processes):
+
+    {"ev": "start", "name", "id", "bound"}        {"ev": "ready", "nat", "public"}
+    {"ev": "nat", "nat", "public"}  (#network-change)
+    {"ev": "intro", "peer", "action", "their_nat"}  (each INTRO about a peer, SPEC 5)
+    {"ev": "connection", "peer", "pool"}            {"ev": "join", "peer"}
+    {"ev": "publish", "peer"} / {"ev": "direct", "peer"}  (first delivery from each peer)
+    {"ev": "final", "metrics": {...}, "paths": {peer: {"connected", "pool", "relay"}}}
+
+The INTRO line comes from wrapping the engine's ``traversal.on_intro``: the lab observes
+which action the strategy table chose (the counters say how many, not about whom).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import srpfast
+from srpfast.nat import name_of
+
+COUNTER_PREFIXES = ("intro.", "spray.", "pool.", "relay.", "reflect.", "bdp.", "probe.",
+                    "stream.", "connections", "drop.", "join.")
+
+
+def say(ev: str, **fields: Any) -> None:
+    print(json.dumps({"t": time.time(), "ev": ev, **fields}, default=str), flush=True)
+
+
+def _watch_intros(net: Any) -> None:
+    peer = net.peer
+    original = peer.traversal.on_intro
+
+    def on_intro(f: Any, body: Any, address: Any, now: float, pool: Any) -> None:
+        before = {k: v for k, v in peer.counters().items() if k.startswith("intro.")}
+        original(f, body, address, now, pool)
+        after = peer.counters()
+        for key, value in after.items():
+            if key.startswith("intro.") and value > before.get(key, 0):
+                say("intro", peer=body.peer_id.hex(), action=key[6:],
+                    their_nat=name_of(body.nat), my_nat=peer.nat,
+                    introducer=body.introducer.hex())
+
+    peer.traversal.on_intro = on_intro
+
+
+def _paths(net: Any, remotes: dict[bytes, Any]) -> dict[str, dict[str, bool]]:
+    peer = net.peer
+    out = {}
+    for pid in remotes:
+        entry = peer.table.get(pid)
+        out[pid.hex()] = {"connected": entry is not None,
+                          "pool": bool(entry is not None and entry.pool is not None),
+                          "relay": peer.traversal.route(pid) is not None}
+    return out
+
+
+async def run(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    cluster = srpfast.create_cluster_id(args.cluster.encode())
+    async with srpfast.network(cluster_id=cluster, host=args.host, port=args.port,
+                               bootstrap=args.bootstrap) as net:
+        me = net.identity.peer_id
+        say("start", name=args.name, id=me.hex(), bound=list(net.address))
+        _watch_intros(net)
+        def samples() -> list:
+            r = net.peer.reflection
+            out = []
+            for s in r.last_samples:
+                entry = net.peer.table.get(s.reflector)
+                out.append([list(entry.address) if entry is not None else None, *s.observed])
+            return out
+
+        def public(address: Any) -> Any:
+            return list(address) if address is not None else None
+
+        # (typed network events: srpfast/api_events.py)
+        net.on("#ready", lambda e: say("ready", nat=e.nat, public=public(e.public_address),
+                                       samples=samples()))
+        net.on("#network-change", lambda e: say("nat", nat=e.nat,
+                                                public=public(e.public_address),
+                                                samples=samples()))
+
+        def connected(e: Any) -> None:
+            entry = net.peer.table.get(e.peer_id)
+            say("connection", peer=e.peer_id.hex(), address=list(e.address),
+                pool=bool(entry is not None and entry.pool is not None))
+
+        net.on("#connection", connected)
+        sub = await net.subcluster(shared_key=srpfast.create_shared_key(args.join.encode()))
+        remotes: dict[bytes, Any] = {}
+        got_publish: set[str] = set()
+        got_direct: set[bytes] = set()
+
+        def on_hello(value: Any, meta: Any) -> None:
+            author = meta.author.hex()
+            if author not in got_publish:
+                got_publish.add(author)
+                say("publish", peer=author, hops=meta.hops)
+
+        def on_join(remote: Any) -> None:
+            remotes[remote.peer_id] = remote
+            say("join", peer=remote.peer_id.hex())
+
+            def on_direct(value: Any, meta: Any, pid: bytes = remote.peer_id) -> None:
+                if pid not in got_direct:
+                    got_direct.add(pid)
+                    say("direct", peer=pid.hex())
+
+            remote.on("direct", on_direct)
+
+        sub.on("hello", on_hello)
+        sub.on("#join", on_join)
+        net.on("#error", lambda e: None)  # expired queued streams: expected early on
+        end = time.monotonic() + args.duration
+        n = 0
+        while not stop.is_set() and time.monotonic() < end:
+            n += 1
+            sub.emit("hello", {"from": args.name, "n": n})
+            for remote in list(remotes.values()):
+                try:
+                    remote.emit("direct", {"from": args.name, "n": n})
+                except srpfast.SRPError:
+                    pass  # queue full (no path for long): the next round tries again
+            try:
+                await asyncio.wait_for(stop.wait(), args.every)
+            except asyncio.TimeoutError:
+                pass
+        metrics = {k: v for k, v in net.metrics().items() if k.startswith(COUNTER_PREFIXES)}
+        say("final", nat=net.peer.nat, metrics=metrics, paths=_paths(net, remotes))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m srpfast.lab.peer")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--host", default="0.0.0.0")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT")
+    ap.add_argument("--cluster", default="srplab")
+    ap.add_argument("--join", default="srplab pairs")
+    ap.add_argument("--every", type=float, default=0.2, help="publish/stream period, s")
+    ap.add_argument("--duration", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    try:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Build and tear down a NAT lab topology with ip netns, veth, a bridge and nftables.
+
+    srplab-inet          the "internet": bridge br0, no address, no route to the host
+      |-- srplab-s1      Static host: eth0 198.18.0.11/16 (public), nothing translates
+      |-- srplab-e1-nat  NAT router: wan 198.18.1.11/16 | lan 198.19.1.1/24, nft masquerade
+      |     `-- srplab-e1    host behind it: eth0 198.19.1.2/24, default via 198.19.1.1
+      `-- ...
+
+Only addresses in 198.18.0.0/15 are used and no interface of the host's own namespace is
+touched (veth pairs are created directly between lab namespaces), so lab traffic cannot leave
+the lab. Every namespace name starts with ``PREFIX``: ``clean_leftovers`` removes those of a
+crashed run, and a lock file serialises lab runs so two runs never tear down each other.
+
+NAT kinds (SPEC 5; RFC 4787 terms):
+
+- ``static``: a public address on the bridge (no NAT).
+- ``easy``: ``masquerade``. Linux keeps a flow's source port when it is free and reuses it for
+  every destination: endpoint-independent mapping. Filtering is conntrack's:
+  address-and-port-dependent (port-restricted).
+- ``hard``: ``masquerade fully-random``: a random public port per flow (per destination):
+  endpoint-dependent mapping, port-restricted filtering.
+- ``open``: ``masquerade`` plus a ``dnat`` of every inbound UDP port to the host behind it
+  (same port): with the port preserved, an endpoint-independent mapping with
+  endpoint-independent filtering (a "full cone"), the filtering variant.
+"""
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from srpfast.errors import LabError
+
+PREFIX = "srplab-"
+INTERNET = PREFIX + "inet"
+LOCK_PATH = "/run/srplab.lock"
+KINDS = ("static", "easy", "hard", "open")
+PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
+PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
+CMD_TIMEOUT = 20.0
+
+_NFT_RULES = {
+    "easy": 'oifname "wan" masquerade',
+    "hard": 'oifname "wan" masquerade fully-random',
+    "open": 'oifname "wan" masquerade',
+}
+
+
+@dataclass
+class Host:
+    """One lab host: where a process runs (``ns``) and how the internet sees it."""
+    name: str
+    kind: str
+    ns: str
+    address: str                 # its own address, inside its namespace
+    public: str                  # the address others see: itself, or its NAT's WAN address
+    router_ns: str | None = None
+
+    @property
+    def natted(self) -> bool:
+        return self.router_ns is not None
+
+
+def run(argv: list[str], *, check: bool = True, input: str | None = None,
+        timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, input=input,
+                              timeout=timeout, check=False)  # (checked below, with stderr)
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} not found: install iproute2 and nftables "
+                       f"(`make lab` does it with apt-get)") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{' '.join(argv)} took more than {timeout} s") from None
+    if check and done.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed ({done.returncode}): "
+                       f"{(done.stderr or done.stdout).strip()}")
+    return done
+
+
+def require_root() -> None:
+    """Raise LabError saying exactly what is missing (the lab tests fail with it: never a
+    silent skip)."""
+    if os.geteuid() != 0:
+        raise LabError("the NAT lab needs root (network namespaces, nftables): run it as root, "
+                       "e.g. `sudo make lab`")
+    for tool, pkg in (("ip", "iproute2"), ("nft", "nftables")):
+        if shutil.which(tool) is None:
+            raise LabError(f"`{tool}` is missing: apt-get install -y {pkg} (`make lab` does)")
+    probe = PREFIX + "probe"
+    run(["ip", "netns", "del", probe], check=False)
+    made = run(["ip", "netns", "add", probe], check=False)
+    if made.returncode != 0:
+        raise LabError(f"cannot create a network namespace: {made.stderr.strip()}")
+    run(["ip", "netns", "del", probe], check=False)
+
+
+def lab_namespaces() -> list[str]:
+    out = run(["ip", "netns", "list"], check=False).stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n.startswith(PREFIX)]
+
+
+def clean_leftovers() -> list[str]:
+    """Remove every ``srplab-*`` namespace (a crashed run's). Deleting a namespace deletes
+    its veths, bridge and nftables tables with it; processes still inside one are ours
+    (started by a lab runner) and are ended by pid first."""
+    gone = []
+    for ns in lab_namespaces():
+        pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError, PermissionError):
+                pass
+        run(["ip", "netns", "del", ns], check=False)
+        gone.append(ns)
+    return gone
+
+
+@dataclass
+class Lab:
+    """A topology under construction or running. Use as a context manager: the namespaces
+    go on exit, on failure, and (atexit) when the interpreter ends without reaching it."""
+    hosts: dict[str, Host] = field(default_factory=dict)
+    _made: list[str] = field(default_factory=list)
+    _lock: int | None = None
+    _public_n: int = 10
+    _nat_n: int = 0
+
+    def __enter__(self) -> "Lab":
+        require_root()
+        self._lock = os.open(LOCK_PATH, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            self._lock = None
+            raise LabError(f"another lab run holds {LOCK_PATH}; wait for it to finish") from None
+        atexit.register(self.close)
+        try:
+            clean_leftovers()
+            self._netns(INTERNET)
+            self._ip(INTERNET, "link", "add", "br0", "type", "bridge")
+            self._ip(INTERNET, "link", "set", "br0", "up")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ns in reversed(self._made):
+            pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
+            for pid in pids:  # only processes this lab started live in its namespaces
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run(["ip", "netns", "del", ns], check=False)
+        self._made.clear()
+        self.hosts.clear()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    # ------------------------------------------------------------------ building blocks
+    def _netns(self, ns: str) -> None:
+        run(["ip", "netns", "add", ns])
+        self._made.append(ns)
+        self._ip(ns, "link", "set", "lo", "up")
+
+    @staticmethod
+    def _ip(ns: str, *args: str) -> None:
+        run(["ip", "-n", ns, *args])
+
+    @staticmethod
+    def exec_argv(ns: str, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", ns, *argv]
+
+    def _plug(self, ns: str, ifname: str, address: str) -> None:
+        """A veth from the bridge to ``ns`` (named ``ifname`` there), with ``address``."""
+        outer = f"v{len(self._made)}-{ifname}"[:15]
+        self._ip(INTERNET, "link", "add", outer, "type", "veth", "peer", "name", ifname,
+                 "netns", ns)
+        self._ip(INTERNET, "link", "set", outer, "master", "br0", "up")
+        self._ip(ns, "addr", "add", f"{address}/16", "dev", ifname)
+        self._ip(ns, "link", "set", ifname, "up")
+
+    def add(self, name: str, kind: str) -> Host:
+        """A host of ``kind`` (KINDS) named ``srplab-<name>``; NATed kinds get a router
+        ``srplab-<name>-nat``."""
+        if kind not in KINDS:
+            raise LabError(f"unknown NAT kind {kind!r}: one of {', '.join(KINDS)}")
+        if name in self.hosts:
+            raise LabError(f"lab host {name!r} exists")
+        ns = PREFIX + name
+        if kind == "static":
+            self._public_n += 1
+            address = f"{PUBLIC_NET}.0.{self._public_n}"
+            self._netns(ns)
+            self._plug(ns, "eth0", address)
+            host = Host(name, kind, ns, address, address)
+        else:
+            self._nat_n += 1
+            n = self._nat_n
+            router = ns + "-nat"
+            wan, gw, inner = f"{PUBLIC_NET}.1.{10 + n}", f"{PRIVATE_NET}.{n}.1", \
+                f"{PRIVATE_NET}.{n}.2"
+            self._netns(router)
+            self._plug(router, "wan", wan)
+            self._netns(ns)
+            self._ip(router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0",
+                     "netns", ns)
+            self._ip(router, "addr", "add", f"{gw}/24", "dev", "lan")
+            self._ip(router, "link", "set", "lan", "up")
+            self._ip(ns, "addr", "add", f"{inner}/24", "dev", "eth0")
+            self._ip(ns, "link", "set", "eth0", "up")
+            self._ip(ns, "route", "add", "default", "via", gw)
+            run(self.exec_argv(router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+            run(self.exec_argv(router, ["nft", "-f", "-"]), input=nft_rules(kind, inner))
+            host = Host(name, kind, ns, inner, wan, router)
+        self.hosts[name] = host
+        return host
+
+
+def nft_rules(kind: str, inner: str) -> str:
+    """The router's whole ruleset. NAT only: no filter chain, so filtering is exactly what
+    conntrack + NAT do (an unsolicited inbound packet has no mapping and goes to the
+    router itself, where nothing listens)."""
+    rules = [f"table ip srplab {{",
+             "  chain post { type nat hook postrouting priority srcnat; policy accept;",
+             f"    {_NFT_RULES[kind]}", "  }"]
+    if kind == "open":
+        rules += ["  chain pre { type nat hook prerouting priority dstnat; policy accept;",
+                  f'    iifname "wan" udp dport 1024-65535 dnat to {inner}', "  }"]
+    rules.append("}")
+    return "\n".join(rules) + "\n"

@@ -1,0 +1,67 @@
+"""The NAT lab on real kernel NATs (issue 12, docs/NATLAB.md).
+
+These need root, network namespaces and nftables. Where those are missing they FAIL with a
+message saying what is missing: never a silent skip (`make test` installs nftables).
+"""
+from __future__ import annotations
+
+import pytest
+
+from srpfast.errors import LabError
+from srpfast.lab import runner, topology
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_capable() -> None:
+    try:
+        topology.require_root()
+    except LabError as exc:
+        pytest.fail(f"NAT lab unavailable: {exc}")
+
+
+def test_topology_nats_measure_as_claimed_and_leave_nothing_behind() -> None:
+    with topology.Lab() as lab:
+        hosts = [lab.add(name, kind) for name, kind in
+                 (("s1", "static"), ("e1", "easy"), ("h1", "hard"), ("o1", "open"))]
+        verdicts = {v.host: v for v in runner.verify_nats(lab, hosts)}
+        assert topology.lab_namespaces()  # (inside the run)
+    assert topology.lab_namespaces() == []
+    assert all(v.ok for v in verdicts.values()), [v.as_dict() for v in verdicts.values()]
+    assert verdicts["s1"].seen[0][0] == hosts[0].address  # public: nothing translates
+    assert verdicts["e1"].port_preserved and verdicts["e1"].seen[0][0] == hosts[1].public
+    assert verdicts["h1"].seen[0][1] != verdicts["h1"].seen[1][1]
+    # Linux conntrack: a destination that sent first gets a new port from `masquerade`.
+    assert verdicts["e1"].knock_remaps and not verdicts["o1"].knock_remaps
+
+
+def test_teardown_on_failure_and_leftovers_of_a_crashed_run() -> None:
+    topology.run(["ip", "netns", "add", topology.PREFIX + "crashed"])  # a crashed run's
+    with pytest.raises(RuntimeError, match="boom"):
+        with topology.Lab() as lab:
+            assert topology.PREFIX + "crashed" not in topology.lab_namespaces()
+            lab.add("e1", "easy")
+            raise RuntimeError("boom")
+    assert topology.lab_namespaces() == []
+    with pytest.raises(LabError, match="unknown NAT kind"):
+        with topology.Lab() as lab:
+            lab.add("x", "symmetric-ish")
+    assert topology.lab_namespaces() == []
+
+
+def test_pair_matrix_every_peer_classifies_and_every_pair_talks_within_a_second() -> None:
+    """Real srpfast processes, bound to 0.0.0.0, behind masquerade / fully-random NATs."""
+    res = runner.run_once(timeout=25.0)
+    assert topology.lab_namespaces() == []
+    assert res["crashed"] == {}
+    wrong = {n: (p["nat"], p["expected"]) for n, p in res["peers"].items() if not p["ok"]}
+    assert wrong == {}
+    assert all(p["classified"] is not None and p["classified"] < 2.0
+               for p in res["peers"].values()), res["peers"]
+    slow = [(p["pair"], p["path"], p["direct"], p["publish"]) for p in res["pairs"]
+            if p["direct"] is None or p["publish"] is None or p["direct"] > 1.0]
+    assert slow == [], runner.format_matrix([res])
+    paths = {p["classes"]: p["path"] for p in res["pairs"]}
+    assert paths["SS"] == paths["SE"] == paths["SH"] == "direct"
+    assert paths["HH"] == "relay"
