@@ -285,29 +285,35 @@ static int open_seal(srp_deliver *dl, const uint8_t *d, uint8_t *plain, int *sub
     return SRP_DL_OK;
 }
 
+/* Verify the author envelope of an opened message (plen bytes of plain) whose head frame is
+ * h, against the header context the author signed (sealing.header_context: cluster ‖ to ‖
+ * previousId, contiguous in the header, ‖ clock), and fill msg on success. */
+static int verify_into(srp_deliver *dl, const uint8_t *h, int s, const uint8_t *plain,
+                       size_t plen, srp_dl_msg *msg) {
+    uint8_t ctx[SRP_ENV_CTX_BYTES];
+    memcpy(ctx, h + SRP_OFF_CLUSTER, 80);
+    memcpy(ctx + 80, h + SRP_OFF_CLOCK, 4);
+    const uint8_t *author, *payload;
+    size_t payload_len;
+    int st = verify_envelope(dl, plain, plen, ctx, &author, &payload, &payload_len);
+    if (st != SRP_DL_OK) return st;
+    msg->clock = srp_be32(h + SRP_OFF_CLOCK);
+    msg->sub = (uint16_t)s;
+    msg->hops = h[SRP_OFF_HOPS];
+    msg->pad = 0;
+    msg->payload_off = (uint16_t)(payload - plain);
+    msg->payload_len = (uint16_t)payload_len;
+    msg->author_off = (uint16_t)(author - plain);
+    memcpy(msg->previous, h + SRP_OFF_PREVIOUS, 32);
+    return SRP_DL_OK;
+}
+
 static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t *plain) {
     int s;
     size_t plen;
     int st = open_seal(dl, d, plain, &s, &plen);
     if (st != SRP_DL_OK) return st;
-    /* The header context the author signed (sealing.header_context): cluster ‖ to ‖
-     * previousId (contiguous in the header) ‖ clock. */
-    uint8_t ctx[SRP_ENV_CTX_BYTES];
-    memcpy(ctx, d + SRP_OFF_CLUSTER, 80);
-    memcpy(ctx + 80, d + SRP_OFF_CLOCK, 4);
-    const uint8_t *author, *payload;
-    size_t payload_len;
-    st = verify_envelope(dl, plain, plen, ctx, &author, &payload, &payload_len);
-    if (st != SRP_DL_OK) return st;
-    msg->clock = srp_be32(d + SRP_OFF_CLOCK);
-    msg->sub = (uint16_t)s;
-    msg->hops = d[SRP_OFF_HOPS];
-    msg->pad = 0;
-    msg->payload_off = (uint16_t)(payload - plain);
-    msg->payload_len = (uint16_t)payload_len;
-    msg->author_off = (uint16_t)(author - plain);
-    memcpy(msg->previous, d + SRP_OFF_PREVIOUS, 32);
-    return SRP_DL_OK;
+    return verify_into(dl, d, s, plain, plen, msg);
 }
 
 int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
@@ -401,22 +407,7 @@ static int assemble(srp_deliver *dl, const uint8_t *buf, size_t stride, const ui
         if (plen == 0) return SRP_DL_SEAL;
         total += plen;
     }
-    uint8_t ctx[SRP_ENV_CTX_BYTES];
-    memcpy(ctx, h + SRP_OFF_CLUSTER, 80);
-    memcpy(ctx + 80, h + SRP_OFF_CLOCK, 4);
-    const uint8_t *author, *payload;
-    size_t payload_len;
-    int st = verify_envelope(dl, plain, total, ctx, &author, &payload, &payload_len);
-    if (st != SRP_DL_OK) return st;
-    msg->clock = srp_be32(h + SRP_OFF_CLOCK);
-    msg->sub = (uint16_t)s;
-    msg->hops = h[SRP_OFF_HOPS];
-    msg->pad = 0;
-    msg->payload_off = (uint16_t)(payload - plain);
-    msg->payload_len = (uint16_t)payload_len;
-    msg->author_off = (uint16_t)(author - plain);
-    memcpy(msg->previous, h + SRP_OFF_PREVIOUS, 32);
-    return SRP_DL_OK;
+    return verify_into(dl, h, s, plain, total, msg);
 }
 
 size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,

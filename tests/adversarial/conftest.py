@@ -35,22 +35,7 @@ class Relay:
         return got
 
 
-@pytest.fixture
-def run():
-    """Run a coroutine on a fresh uvloop loop with a hard time bound."""
-    import asyncio
-
-    uvloop = pytest.importorskip("uvloop")
-
-    def runner(coro, timeout: float = 30.0):
-        async def bounded():
-            return await asyncio.wait_for(coro, timeout)
-        loop = uvloop.new_event_loop()
-        try:
-            return loop.run_until_complete(bounded())
-        finally:
-            loop.close()
-    return runner
+from tests.integration.conftest import run  # noqa: E402,F401  (the same bounded runner)
 
 
 @pytest.fixture
