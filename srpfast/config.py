@@ -39,7 +39,7 @@ class Config:
     # --- reflection (STATE_0..2, SPEC 5) ---
     reflect_timeout: float = 3.0
     reflect_backoff: float = 1.0      # first retry delay; doubles per failure ...
-    reflect_backoff_max: float = 30.0  # ... up to this (SPEC 9.10: never stalls)
+    reflect_backoff_max: float = 30.0  # ... up to this (PROTOCOL.md §9.10: never stalls)
 
     # --- bootstrap (STATE_0) ---
     # No peer answered this long after the first bootstrap address was added: one
@@ -65,7 +65,7 @@ class Config:
     # introduced address than it carried (SPEC 9.3); BDP spray is the only gated exception.
     connect_attempts: int = 1
     max_attempts: int = 512           # concurrent connection attempts
-    spray_window: float = 60.0        # at most one spray per pair per window (SPEC 5)
+    spray_window: float = 60.0        # at most one spray per pair per window (PROTOCOL.md §5)
     # BDP (spray or pool) is the one gated amplifier (SPEC 9.3): at most one per target HOST
     # per spray_window, whatever peer id an INTRO claims, and at most this many per
     # introducer per spray_window.
@@ -77,7 +77,7 @@ class Config:
 
     # --- replication (STATE_4, STATE_6) ---
     seen_ids: int = 65536             # packetIds already handled (beyond the cache)
-    rate_packets: float = 4000.0      # token bucket per source address (SPEC 9.6) ...
+    rate_packets: float = 4000.0      # token bucket per source address (PROTOCOL.md §9.6) ...
     rate_burst: float = 8000.0
     # ... and per proven peer (in the peer table: round trip done), sized for a publisher at
     # full speed; still a budget (control/budgets.py)
@@ -91,7 +91,7 @@ class Config:
     delivered_ids: int = 65536        # = seen_ids; C delivery keeps its own 2^20 (ENGINE.md)
     query_hops: int = 4
     query_fanout: int = 2
-    query_pending: int = 4096         # answer routes (SPEC 9.8), expiring after query_timeout
+    query_pending: int = 4096         # answer routes (PROTOCOL.md §9.8); expire: query_timeout
     query_timeout: float = 5.0
     query_retry: float = 2.0
     query_max_per_tick: int = 32

@@ -12,7 +12,7 @@ class SRPError(Exception):
 
 
 class MalformedPacket(SRPError, ValueError):
-    """A datagram or body that does not follow SPEC section 2/3.
+    """A datagram or body that does not follow docs/PROTOCOL.md §2/§3.
 
     ``reason`` is a short stable code (the same names the drop counters use, e.g.
     ``"size"``, ``"magic"``, ``"padding"``, ``"body"``).

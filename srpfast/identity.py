@@ -92,12 +92,12 @@ def peer_id(public_key: bytes) -> bytes:
 
 
 def create_cluster_id(seed: bytes | str | None = None) -> bytes:
-    """clusterId = SHA-256(seed); 32 random bytes are hashed when no seed is given (SPEC 1)."""
+    """clusterId = SHA-256(seed); 32 random bytes are hashed without a seed (PROTOCOL.md §1)."""
     return hashlib.sha256(_seed_or_random(seed, "seed")).digest()
 
 
 def create_shared_key(seed: bytes | str | None = None) -> bytes:
-    """Subcluster shared key = BLAKE2b-256(seed); random seed when none (SPEC 4)."""
+    """Subcluster shared key = BLAKE2b-256(seed); random seed when none (PROTOCOL.md §1, §4)."""
     return _sodium.generichash(_seed_or_random(seed, "seed"))
 
 
@@ -107,7 +107,7 @@ def subcluster_keypair(shared_key: bytes) -> tuple[bytes, bytes]:
 
 
 def subcluster_id(shared_key: bytes) -> bytes:
-    """subclusterId = the public key of subcluster_keypair(shared_key) (SPEC 1)."""
+    """subclusterId = the public key of subcluster_keypair(shared_key) (PROTOCOL.md §1)."""
     return subcluster_keypair(shared_key)[0]
 
 
