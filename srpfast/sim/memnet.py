@@ -283,7 +283,7 @@ class MemNet:
                 if node is not None:
                     self._flush(node)
                     ticks[id(node)] = self._next_tick(node)
-            else:
+            elif node_next is not None:
                 node_next.peer.tick(t)
                 self._flush(node_next)
                 ticks[id(node_next)] = self._next_tick(node_next)
