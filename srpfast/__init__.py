@@ -19,12 +19,13 @@ from srpfast.config import Config
 
 if TYPE_CHECKING:  # what __getattr__ imports lazily, with its real types for mypy/pyright
     from srpfast.api import Meta, Network, RemotePeer, Subcluster, network
+    from srpfast.net.memory import MemoryHub
 
 __version__ = "0.1.0"
 __all__ = [
     "Identity", "create_cluster_id", "create_identity", "create_keypair", "create_shared_key",
     "load_identity", "peer_id", "save_identity", "subcluster_id", "subcluster_keypair",
-    "network", "Network", "Subcluster", "RemotePeer", "Meta", "Config",
+    "network", "Network", "Subcluster", "RemotePeer", "Meta", "Config", "MemoryHub",
     "ReadyEvent", "NetworkChangeEvent", "ConnectionEvent", "DisconnectionEvent", "ErrorInfo",
     "ArgumentError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
     "CryptoError", "DeliveryError", "FragmentError", "IdentityError", "MalformedPacket",
@@ -35,6 +36,9 @@ __all__ = [
 def __getattr__(name: str):
     # The network API pulls in the engine and the socket layer: import it on first use, so
     # `import srpfast` stays cheap for codec/crypto users.
+    if name == "MemoryHub":
+        from srpfast.net.memory import MemoryHub
+        return MemoryHub
     if name in ("network", "Network", "Subcluster", "RemotePeer", "Meta"):
         from srpfast import api
         return getattr(api, name)

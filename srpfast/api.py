@@ -33,6 +33,7 @@ from srpfast.envelope import decode_event, decode_events, encode_event
 from srpfast.errors import (ArgumentError, BootstrapError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
 from srpfast.net.driver import UDPDriver
+from srpfast.net.memory import MemoryDriver, MemoryHub
 
 log = logging.getLogger("srpfast")
 
@@ -264,8 +265,12 @@ class Network(Emitter):
 
     def __init__(self, *, identity: Identity | None, cluster_id: bytes, host: str, port: int,
                  bootstrap: BootstrapSpec, config: Any, peers_file: str | None,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], driver: "str | MemoryHub" = "udp") -> None:
         super().__init__()
+        if not (driver == "udp" or isinstance(driver, MemoryHub)):
+            raise ArgumentError(f"driver={driver!r}: pass \"udp\" (real sockets, the default) "
+                                "or a srpfast.MemoryHub() (in-process, no sockets)")
+        self._hub = driver if isinstance(driver, MemoryHub) else None
         if not isinstance(cluster_id, bytes) or len(cluster_id) != 32:
             raise ArgumentError("cluster_id must be 32 bytes: use srpfast.create_cluster_id(seed)")
         self.identity = identity or create_identity()
@@ -318,7 +323,8 @@ class Network(Emitter):
         if self._started:
             return self
         from srpfast.engine import Peer  # the sans-I/O engine
-        sock = UDPSocket(self._host, self._port)
+        sock: Any = (UDPSocket(self._host, self._port) if self._hub is None
+                     else self._hub.socket(self._host, self._port))
         self._held = []
         try:
             targets, unusable = await self._resolve_bootstrap(sock.family)
@@ -330,8 +336,9 @@ class Network(Emitter):
                     "no bootstrap to start a new network as its first node.")
             self.peer = Peer(self.identity, self._config, now=self._now(),
                              address=sock.local_address)
-            self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
-                                     clock=self._now)
+            driver_class: Any = UDPDriver if self._hub is None else MemoryDriver
+            self._driver = driver_class(self.peer, sock, on_event=self._on_engine_event,
+                                        clock=self._now)
             self._driver.start()
             self._started = True
             self.peer.join(self.cluster_id, None, now=self._now())
@@ -603,12 +610,17 @@ class Network(Emitter):
 def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 0,
             host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Any = None,
             peers_file: str | None = None,
-            clock: Callable[[], float] = time.monotonic) -> Network:
+            clock: Callable[[], float] = time.monotonic,
+            driver: "str | MemoryHub" = "udp") -> Network:
     """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it.
 
     ``bootstrap``: one ``"host:port"`` / ``"[v6]:port"`` string, or an iterable of such
     strings and (host, port) pairs; checked here (ArgumentError naming a bad entry), names
     resolved at start (srpfast/addresses.py). No entry and no saved peer: this peer is the
-    first node of its network and is ready at once."""
+    first node of its network and is ready at once.
+
+    ``driver``: ``"udp"`` (real sockets) or a ``srpfast.MemoryHub()``: the same application and
+    engine in one process with no sockets (srpfast/net/memory.py)."""
     return Network(identity=identity, cluster_id=cluster_id, host=host, port=port,
-                   bootstrap=bootstrap, config=config, peers_file=peers_file, clock=clock)
+                   bootstrap=bootstrap, config=config, peers_file=peers_file, clock=clock,
+                   driver=driver)
