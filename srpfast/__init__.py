@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # The network API pulls in the engine and the socket layer: import it on first use, so
     # `import srpfast` stays cheap for codec/crypto users.
     if name in ("network", "Network", "Subcluster", "RemotePeer", "Meta"):

@@ -17,8 +17,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Literal, Sequence,
-                    overload)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterable, Literal,
+                    Sequence, overload)
 
 from srpfast._udp import UDPSocket
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
@@ -73,7 +73,12 @@ class Metas(Sequence[Meta]):
     def __len__(self) -> int:
         return len(self._ks)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> Meta: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Meta]: ...
+
+    def __getitem__(self, i: int | slice) -> Meta | list[Meta]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self._ks)))]
         return _meta(self._b, self._ks[i])
@@ -108,14 +113,14 @@ class Emitter:
 
 # Tasks of async handlers: referenced until done (the loop keeps only weak references), and
 # their exceptions logged like those of plain handlers instead of vanishing with the task.
-_TASKS: set[asyncio.Task] = set()
+_TASKS: set[asyncio.Task[Any]] = set()
 
 
 def _spawn(coro: Any, name: str) -> None:
     task = asyncio.ensure_future(coro)
     _TASKS.add(task)
 
-    def done(t: asyncio.Task) -> None:
+    def done(t: asyncio.Task[Any]) -> None:
         _TASKS.discard(t)
         if not t.cancelled() and t.exception() is not None:
             log.error("async handler for %r failed", name, exc_info=t.exception())
@@ -147,7 +152,7 @@ class RemotePeer(Emitter):
         exists). Raises DeliveryError when no path appeared within Config.stream_queue_age,
         CapacityError when the queue is full or the value too large."""
         self._net._require_open()
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._net._stream(self.peer_id, encode_event(name, value), future)
         await future
 
@@ -169,7 +174,7 @@ class Subcluster(Emitter):
         self._net = net
         self.subcluster_id = subcluster_id
         self.peers: dict[bytes, RemotePeer] = {}
-        self._iterators: dict[str, list[asyncio.Queue]] = {}
+        self._iterators: dict[str, list[asyncio.Queue[tuple[Any, Meta] | None]]] = {}
         self._batch_handlers: dict[str, list[Handler]] = {}
 
     def on_batch(self, name: str, handler: Handler) -> Handler:
@@ -187,7 +192,7 @@ class Subcluster(Emitter):
     def emit(self, name: str, value: Any) -> bytes:
         """Publish to every member (sealed); returns the message id."""
         self._net._require_open()
-        mid = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
+        mid: bytes = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
                                      now=self._net._now())
         self._net._driver.poke()
         return mid
@@ -198,7 +203,7 @@ class Subcluster(Emitter):
         values of one call are concurrent: each names the message published before the call
         as its predecessor, not its neighbour in ``values``. Returns the message ids."""
         self._net._require_open()
-        mids = self._net.peer.publish_many(self.subcluster_id,
+        mids: list[bytes] = self._net.peer.publish_many(self.subcluster_id,
                                            [encode_event(name, v) for v in values],
                                            now=self._net._now())
         self._net._driver.poke()
@@ -207,7 +212,7 @@ class Subcluster(Emitter):
     async def messages(self, name: str) -> AsyncIterator[tuple[Any, Meta]]:
         """Iterate over values of event ``name`` as they arrive (bounded buffer: when full, the
         oldest value is dropped and counted in ``net.metrics()['api.iterator_overflow']``)."""
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue[tuple[Any, Meta] | None] = asyncio.Queue()
         self._iterators.setdefault(name, []).append(queue)
         try:
             while True:
@@ -279,7 +284,7 @@ class Network(Emitter):
         self._subclusters: dict[bytes, Subcluster] = {}
         self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0,
                               "api.bootstrap_unresolved": 0}
-        self._stream_waiters: dict[int, asyncio.Future | None] = {}  # queued direct messages
+        self._stream_waiters: dict[int, asyncio.Future[None] | None] = {}  # queued direct messages
         self._started = False
         self._closed = False
         self.ready = asyncio.Event()  # set on the engine's Ready event
@@ -457,7 +462,7 @@ class Network(Emitter):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Network]:
         return self.start().__await__()
 
     def _require_open(self) -> None:
@@ -481,7 +486,7 @@ class Network(Emitter):
         return sub
 
     # -- direct messages ---------------------------------------------------------------------
-    def _stream(self, peer_id: bytes, data: bytes, future: "asyncio.Future | None") -> None:
+    def _stream(self, peer_id: bytes, data: bytes, future: "asyncio.Future[None] | None") -> None:
         ticket, sent = self.peer.stream(peer_id, data, now=self._now())
         self._driver.poke()
         if sent:
@@ -567,9 +572,10 @@ class Network(Emitter):
     @property
     def address(self) -> Address:
         """The (host, port) the main UDP socket is bound to."""
-        return self._driver.sock.local_address
+        bound: Address = self._driver.sock.local_address
+        return bound
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """peer id, bound and public address, NAT mapping and filtering, peers, subclusters,
         cache use, Lamport clock."""
         info = dict(self.peer.info()) if self.peer is not None else {}
