@@ -11,7 +11,7 @@ from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, 
 from srpfast.crypto import (Identity, create_cluster_id, create_identity, create_keypair,
                             create_shared_key, load_identity, peer_id, save_identity,
                             subcluster_id, subcluster_keypair)
-from srpfast.errors import (ArgumentError, BootstrapError, CapacityError, ClosedError, ConfigError,
+from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, ConfigError,
                             CryptoError, DeliveryError, FragmentError, IdentityError,
                             MalformedPacket, NotReadyError, SRPError)
 
@@ -26,7 +26,7 @@ __all__ = [
     "load_identity", "peer_id", "save_identity", "subcluster_id", "subcluster_keypair",
     "network", "Network", "Subcluster", "RemotePeer", "Meta", "Config",
     "ReadyEvent", "NetworkChangeEvent", "ConnectionEvent", "DisconnectionEvent", "ErrorInfo",
-    "ArgumentError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
+    "ArgumentError", "ArgumentTypeError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
     "CryptoError", "DeliveryError", "FragmentError", "IdentityError", "MalformedPacket",
     "NotReadyError", "SRPError", "__version__",
 ]

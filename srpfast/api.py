@@ -14,23 +14,27 @@ as typed objects (srpfast/api_events.py; docs/EVENTS.md).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterable, Literal,
-                    Sequence, overload)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterable, Iterator,
+                    Literal, Sequence, overload)
 
 from srpfast._udp import UDPSocket
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
                                save_peers_file)
+from srpfast.config import Config
 from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
                                 ReadyEvent)
 from srpfast.constants import ZERO32
 from srpfast.control import events as ev
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.envelope import decode_event, decode_events, encode_event
-from srpfast.errors import (ArgumentError, BootstrapError, ClosedError, DeliveryError,
+from srpfast.envelope import check_event_name, decode_event, decode_events, encode_event
+from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
 from srpfast.net.driver import UDPDriver
 
@@ -84,6 +88,26 @@ class Metas(Sequence[Meta]):
         return _meta(self._b, self._ks[i])
 
 
+@contextmanager
+def _naming(call: str) -> Iterator[None]:
+    """A CapacityError raised inside names the call it came from (which event, which
+    value), before the engine's own reason and advice."""
+    try:
+        yield
+    except CapacityError as exc:
+        raise CapacityError(f"{call}: {exc}") from None
+
+
+def _check_handler(name: object, handler: object) -> str:
+    """The event name of ``on(name, handler)`` once both arguments are usable, else
+    ArgumentError naming the bad one."""
+    check_event_name(name)
+    if not callable(handler):
+        raise ArgumentTypeError(f"on({name!r}, handler): handler must be callable (a function "
+                                f"or coroutine function), got {type(handler).__name__}")
+    return str(name)
+
+
 class Emitter:
     """Event handlers by name: ``on(name, handler)`` adds one (returned, so it can be used
     as a decorator), ``off(name, handler)`` removes it. A handler may be a coroutine
@@ -94,7 +118,7 @@ class Emitter:
         self._handlers: dict[str, list[Handler]] = {}
 
     def on(self, name: str, handler: Handler) -> Handler:
-        self._handlers.setdefault(name, []).append(handler)
+        self._handlers.setdefault(_check_handler(name, handler), []).append(handler)
         return handler
 
     def off(self, name: str, handler: Handler) -> None:
@@ -145,7 +169,8 @@ class RemotePeer(Emitter):
         within stream_queue_age), the network fires ``#error`` and counts ``stream.expired``;
         a full queue raises CapacityError here."""
         self._net._require_open()
-        self._net._stream(self.peer_id, encode_event(name, value), None)
+        with _naming(f"emit({name!r}, value)"):
+            self._net._stream(self.peer_id, encode_event(name, value), None)
 
     async def send(self, name: str, value: Any) -> None:
         """Send and wait until the message is handed to the network (at once when a path
@@ -153,7 +178,8 @@ class RemotePeer(Emitter):
         CapacityError when the queue is full or the value too large."""
         self._net._require_open()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._net._stream(self.peer_id, encode_event(name, value), future)
+        with _naming(f"send({name!r}, value)"):
+            self._net._stream(self.peer_id, encode_event(name, value), future)
         await future
 
     def __repr__(self) -> str:
@@ -182,7 +208,7 @@ class Subcluster(Emitter):
         ``metas`` a lazy sequence of Meta (built when indexed). The fast way to consume bulk
         data: one call per receive batch (up to 64 messages) instead of one per message.
         Per-message handlers (``on``) and iterators (``messages``) still see every value."""
-        self._batch_handlers.setdefault(name, []).append(handler)
+        self._batch_handlers.setdefault(_check_handler(name, handler), []).append(handler)
         return handler
 
     def off_batch(self, name: str, handler: Handler) -> None:
@@ -192,8 +218,9 @@ class Subcluster(Emitter):
     def emit(self, name: str, value: Any) -> bytes:
         """Publish to every member (sealed); returns the message id."""
         self._net._require_open()
-        mid: bytes = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
-                                     now=self._net._now())
+        with _naming(f"emit({name!r}, value)"):
+            mid: bytes = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
+                                                now=self._net._now())
         self._net._driver.poke()
         return mid
 
@@ -203,15 +230,16 @@ class Subcluster(Emitter):
         values of one call are concurrent: each names the message published before the call
         as its predecessor, not its neighbour in ``values``. Returns the message ids."""
         self._net._require_open()
-        mids: list[bytes] = self._net.peer.publish_many(self.subcluster_id,
-                                           [encode_event(name, v) for v in values],
-                                           now=self._net._now())
+        with _naming(f"emit_many({name!r}, values)"):
+            mids: list[bytes] = self._net.peer.publish_many(
+                self.subcluster_id, [encode_event(name, v) for v in values], now=self._net._now())
         self._net._driver.poke()
         return mids
 
     async def messages(self, name: str) -> AsyncIterator[tuple[Any, Meta]]:
         """Iterate over values of event ``name`` as they arrive (bounded buffer: when full, the
         oldest value is dropped and counted in ``net.metrics()['api.iterator_overflow']``)."""
+        check_event_name(name)
         queue: asyncio.Queue[tuple[Any, Meta] | None] = asyncio.Queue()
         self._iterators.setdefault(name, []).append(queue)
         try:
@@ -258,6 +286,38 @@ class Subcluster(Emitter):
                 q.put_nowait(None)
 
 
+def _check_network_args(identity: object, host: object, port: object, config: object,
+                        peers_file: object) -> None:
+    """ArgumentError (naming the argument and what to pass) for a network() argument of the
+    wrong type or range, before any socket exists."""
+    if identity is not None and not isinstance(identity, Identity):
+        raise ArgumentTypeError(f"identity must be an srpfast.Identity, got "
+                                f"{type(identity).__name__}: pass srpfast.create_identity() or "
+                                f"srpfast.load_identity(path), or leave it out for a new one")
+    if not isinstance(host, str):
+        raise ArgumentTypeError(f"host={host!r}: must be a str, the numeric local address to "
+                                f"bind to, e.g. '0.0.0.0' (every IPv4 interface), '::' or "
+                                f"'127.0.0.1'")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ArgumentError(f"host={host!r}: must be a numeric local IP address to bind to, not "
+                            f"a name: e.g. '0.0.0.0' (every IPv4 interface), '::' (IPv6) or "
+                            f"'127.0.0.1' (this machine only)") from None
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise ArgumentTypeError(f"port={port!r}: must be an int 0..65535 (0 picks a free port), "
+                                f"got {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ArgumentError(f"port={port}: must be 0..65535 (0 picks a free port)")
+    if config is not None and not isinstance(config, Config):
+        raise ArgumentTypeError(f"config must be an srpfast.Config, got {type(config).__name__}:"
+                                f" pass srpfast.Config(field=value, ...), or leave it out for the "
+                                f"defaults")
+    if peers_file is not None and not isinstance(peers_file, (str, os.PathLike)):
+        raise ArgumentTypeError(f"peers_file={peers_file!r}: must be a path (str or "
+                                f"os.PathLike) where known peers are saved, or None")
+
+
 class Network(Emitter):
     """A running peer. Use ``async with network(...) as net`` or ``net = await network(...)``.
 
@@ -268,11 +328,13 @@ class Network(Emitter):
     """
 
     def __init__(self, *, identity: Identity | None, cluster_id: bytes, host: str, port: int,
-                 bootstrap: BootstrapSpec, config: Any, peers_file: str | None,
+                 bootstrap: BootstrapSpec, config: Config | None,
+                 peers_file: str | os.PathLike[str] | None,
                  clock: Callable[[], float]) -> None:
         super().__init__()
         if not isinstance(cluster_id, bytes) or len(cluster_id) != 32:
             raise ArgumentError("cluster_id must be 32 bytes: use srpfast.create_cluster_id(seed)")
+        _check_network_args(identity, host, port, config, peers_file)
         self.identity = identity or create_identity()
         self.cluster_id = cluster_id
         self._host, self._port = host, port
@@ -296,6 +358,7 @@ class Network(Emitter):
         self._held: list[tuple[str, object]] | None = None
         self.peer: Any = None
         self._driver: Any = None
+        self._bound: Address | None = None  # the socket's address, kept for info() after close
 
     if TYPE_CHECKING:  # what each network handler receives, for type checkers (EVENTS.md)
         @overload
@@ -320,10 +383,17 @@ class Network(Emitter):
         """Bind the socket, resolve the bootstrap entries and start the peer. Raises
         BootstrapError (socket released) when bootstrap entries were given but none of them
         resolves to an address the socket can reach and no saved peer exists either."""
+        if self._closed:
+            raise ClosedError("this network is closed (or failed to start); create a new one "
+                              "with srpfast.network()")
         if self._started:
             return self
         from srpfast.engine import Peer  # the sans-I/O engine
-        sock = UDPSocket(self._host, self._port)
+        try:
+            sock = UDPSocket(self._host, self._port)
+        except (TypeError, ValueError) as exc:  # (network() checked both: a last guard)
+            raise ArgumentError(f"cannot bind host={self._host!r} port={self._port!r}: {exc}; "
+                                f"pass a numeric local address such as '0.0.0.0'") from None
         self._held = []
         try:
             targets, unusable = await self._resolve_bootstrap(sock.family)
@@ -333,8 +403,9 @@ class Network(Emitter):
                     "bootstrap: none of the entries can be used: " + "; ".join(
                         f"{e.text!r} ({why})" for e, why in unusable) + ". Fix them, or pass "
                     "no bootstrap to start a new network as its first node.")
+            self._bound = sock.local_address
             self.peer = Peer(self.identity, self._config, now=self._now(),
-                             address=sock.local_address)
+                             address=self._bound)
             self._driver = UDPDriver(self.peer, sock, on_event=self._on_engine_event,
                                      clock=self._now)
             self._driver.start()
@@ -476,6 +547,13 @@ class Network(Emitter):
         """Join the subcluster of ``shared_key`` (32 bytes: srpfast.create_shared_key(seed))
         and return it; joining the same key again returns the same object."""
         self._require_open()
+        if not isinstance(shared_key, (bytes, bytearray)) or len(shared_key) != 32:
+            got = (f"{len(shared_key)} bytes" if isinstance(shared_key, (bytes, bytearray))
+                   else type(shared_key).__name__)
+            error = ArgumentError if isinstance(shared_key, (bytes, bytearray)) else ArgumentTypeError
+            raise error(f"subcluster(shared_key=...): must be 32 bytes, got {got}; make one "
+                        f"with srpfast.create_shared_key(seed) (the same seed on every member)")
+        shared_key = bytes(shared_key)
         sid = derive_subcluster_id(shared_key)
         if sid in self._subclusters:
             return self._subclusters[sid]
@@ -571,15 +649,18 @@ class Network(Emitter):
     # -- introspection -----------------------------------------------------------------------
     @property
     def address(self) -> Address:
-        """The (host, port) the main UDP socket is bound to."""
-        bound: Address = self._driver.sock.local_address
-        return bound
+        """The (host, port) the main UDP socket is bound to (after close: where it was
+        bound; ClosedError before start)."""
+        if self._bound is None:
+            raise ClosedError("start the network first: `async with srpfast.network(...)`; "
+                              "it has no socket (no address) before that")
+        return self._bound
 
     def info(self) -> dict[str, Any]:
         """peer id, bound and public address, NAT mapping and filtering, peers, subclusters,
         cache use, Lamport clock."""
         info = dict(self.peer.info()) if self.peer is not None else {}
-        info["bound"] = self.address if self._driver is not None else None
+        info["bound"] = self._bound  # (after close: where it was bound)
         return info
 
     def metrics(self) -> dict[str, int]:
@@ -607,8 +688,8 @@ class Network(Emitter):
 
 
 def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 0,
-            host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Any = None,
-            peers_file: str | None = None,
+            host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Config | None = None,
+            peers_file: str | os.PathLike[str] | None = None,
             clock: Callable[[], float] = time.monotonic) -> Network:
     """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it.
 

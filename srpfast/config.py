@@ -131,6 +131,15 @@ class Config:
             if not ok:
                 raise ConfigError(f"Config.{name}={getattr(self, name)!r}: must be {what}")
 
+        for f in fields(self):  # the type first: a range check on a str would be a TypeError
+            value = getattr(self, f.name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok, kind = {"int": (number and isinstance(value, int), "an int"),
+                        "float": (number, "a number"),
+                        "bool": (isinstance(value, bool), "True or False"),
+                        "float | None": (value is None or number, "a number or None"),
+                        }.get(str(f.type), (True, ""))
+            need(ok, f.name, f"{kind}, got {type(value).__name__}")
         need(1 <= self.max_hops <= 255, "max_hops", "1..255")
         need(1 <= self.fanout <= 16, "fanout", "1..16 (the C data plane picks at most 16)")
         need(1 <= self.cache_ttl <= 2**32 - 1, "cache_ttl", "1..2^32-1 seconds")
