@@ -73,6 +73,10 @@ ROWS: list[tuple[str, Call, type[SRPError], tuple[str, ...]]] = [
      ConfigError, ("Config.fanout=0", "1..16")),
     ("Config fanout str", lambda c: srpfast.Config(fanout="3"),  # type: ignore[arg-type]
      ConfigError, ("Config.fanout='3'", "an int")),
+    ("Config unknown field", lambda c: srpfast.Config(fanot=3),  # type: ignore[call-arg]
+     ConfigError, ("'fanot'", "did you mean 'fanout'")),
+    ("Config.replace unknown field", lambda c: srpfast.Config().replace(keep_alvie=1.0),
+     ConfigError, ("'keep_alvie'", "did you mean 'keep_alive'")),
     ("Config keep_alive negative", lambda c: srpfast.Config(keep_alive=-1.0),
      ConfigError, ("Config.keep_alive=-1.0", "> 0")),
     ("load_identity missing",
