@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 # Best-of timing on 2 shared cores scatters a few percent: a figure up to 5% above its limit
 # is noise, beyond that the limit is not the ceiling for that work.
@@ -46,7 +46,7 @@ class Row:
     min_rate: float | None = None
     max_rate: float | None = None
     max_loss: float | None = None
-    extra: dict = field(default_factory=dict)  # raw counts for the JSON (not in the table)
+    extra: dict[str, Any] = field(default_factory=dict)  # raw counts for the JSON (not in the table)
 
     def target_text(self) -> str:
         parts = []
@@ -133,7 +133,7 @@ def loss_of(delivered: int, sent: int) -> float:
     return max(0.0, 1.0 - delivered / sent) if sent > 0 else 0.0
 
 
-def row_dict(row: Row, group_rows: list[Row]) -> dict:
+def row_dict(row: Row, group_rows: list[Row]) -> dict[str, Any]:
     """One row for ``--json``: its fields plus the computed verdict."""
     v = evaluate(row, group_rows)
     d = asdict(row)
@@ -169,7 +169,7 @@ def refresh_limit(row: Row, measure: Callable[[], float]) -> None:
     row.note = (row.note + "; " if row.note else "") + "best of runs before and after the figures"
 
 
-def quick_params(quick: bool) -> dict:
+def quick_params(quick: bool) -> dict[str, Any]:
     """Shorter timing for `make test`-style smoke runs of the benches."""
     return {"min_time": 0.05, "repeat": 2} if quick else {"min_time": 0.25, "repeat": 5}
 

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import subprocess
+from typing import Any
 
 from bench.harness import Row, evaluate, fmt_value, row_dict
 
@@ -27,7 +28,7 @@ def _key(group: str, name: str) -> str:
     return f"{group} / {name}"
 
 
-def change(new: Row, old: dict | None) -> str:
+def change(new: Row, old: dict[str, Any] | None) -> str:
     """The change of one row against its earlier figure, + meaning better."""
     if old is None:
         return "new"
@@ -40,7 +41,7 @@ def change(new: Row, old: dict | None) -> str:
     return f"{pct:+.1f}%"
 
 
-def table(rows: list[Row], old: dict[str, dict] | None = None) -> list[str]:
+def table(rows: list[Row], old: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Markdown lines. ``old``: earlier rows by "group / name" (load_compare) for a change
     column ("+" = better, whichever way the unit counts)."""
     head = ["group", "figure", "rate", "loss", "x limit", "x peer", "target", "check",
@@ -83,18 +84,18 @@ def problems(rows: list[Row]) -> list[str]:
     return out
 
 
-def to_json(rows: list[Row], facts: dict) -> str:
+def to_json(rows: list[Row], facts: dict[str, Any]) -> str:
     groups = _groups(rows)
     return json.dumps({**facts, "rows": [row_dict(r, groups[r.group]) for r in rows]}, indent=1)
 
 
-def load_compare(path: str) -> dict[str, dict]:
+def load_compare(path: str) -> dict[str, dict[str, Any]]:
     with open(path) as f:
         data = json.load(f)
     return {_key(r["group"], r["name"]): r for r in data.get("rows", [])}
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     """Facts read from the machine itself, never written by hand."""
     cpu = platform.processor() or "unknown CPU"
     flags: set[str] = set()
@@ -126,7 +127,7 @@ def machine() -> dict:
                                                                   "aes"}))}
 
 
-def machine_line(m: dict) -> str:
+def machine_line(m: dict[str, Any]) -> str:
     return (f"{m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, {m['python']}, "
             f"SHA-256: {m['sha256']}, CPU flags: {m['cpu_flags'] or 'none of sha_ni/avx2/aes'}")
 

@@ -18,14 +18,14 @@ CLUSTER = srpfast.create_cluster_id(b"srpfast examples")
 
 async def chat_peer(name: str, port: int, bootstrap: list[str],
                     lines: "asyncio.Queue[str | None]", heard: list[str],
-                    bound: "asyncio.Future | None" = None) -> None:
+                    bound: "asyncio.Future[tuple[str, int]] | None" = None) -> None:
     async with srpfast.network(cluster_id=CLUSTER, host="127.0.0.1", port=port,
                                bootstrap=bootstrap) as net:
         if bound is not None:
             bound.set_result(net.address)
         room = await net.subcluster(shared_key=ROOM)
 
-        def show(value: dict, meta: srpfast.Meta) -> None:
+        def show(value: dict[str, str], meta: srpfast.Meta) -> None:
             heard.append(f"<{value['name']}> {value['text']}")
             print(heard[-1], flush=True)
 
@@ -40,7 +40,7 @@ async def selftest() -> int:
     names = ("alice", "bob", "carol")
     queues: dict[str, asyncio.Queue[str | None]] = {n: asyncio.Queue() for n in names}
     heard: dict[str, list[str]] = {n: [] for n in names}
-    bound: asyncio.Future = asyncio.get_running_loop().create_future()
+    bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
     first = asyncio.ensure_future(chat_peer("alice", 0, [], queues["alice"], heard["alice"],
                                             bound))
     host, port = await bound

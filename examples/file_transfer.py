@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import sys
+from typing import Any
 
 import srpfast
 
@@ -31,13 +32,13 @@ async def send_file(peer: srpfast.RemotePeer, data: bytes) -> None:
 async def selftest(size: int) -> int:
     data = os.urandom(size)
     received = bytearray()
-    finished: asyncio.Future = asyncio.get_running_loop().create_future()
+    finished: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     async with srpfast.network(cluster_id=CLUSTER, host="127.0.0.1") as a:
         async with srpfast.network(cluster_id=CLUSTER, host="127.0.0.1",
                                    bootstrap=[a.address]) as b:
             sa, sb = await a.subcluster(shared_key=KEY), await b.subcluster(shared_key=KEY)
 
-            def finish(value: dict, meta: srpfast.Meta) -> None:
+            def finish(value: dict[str, Any], meta: srpfast.Meta) -> None:
                 if not finished.done():
                     finished.set_result(value)
 
@@ -46,7 +47,7 @@ async def selftest(size: int) -> int:
                 peer.on("done", finish)
 
             sb.on("#join", on_sender)
-            joined: asyncio.Future = asyncio.get_running_loop().create_future()
+            joined: asyncio.Future[srpfast.RemotePeer] = asyncio.get_running_loop().create_future()
             sa.on("#join", lambda peer: None if joined.done() else joined.set_result(peer))
             target = await asyncio.wait_for(joined, 10)
             await asyncio.sleep(0.2)  # b's handlers are in place once it has seen a's JOIN

@@ -29,7 +29,7 @@ def identity_from(path: str) -> srpfast.Identity:
 
 
 async def serve(port: int, key: str, peers_file: str, seconds: float | None,
-                every: float = 5.0, bound: "asyncio.Future | None" = None) -> srpfast.Network:
+                every: float = 5.0, bound: "asyncio.Future[tuple[str, int]] | None" = None) -> srpfast.Network:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,7 +57,7 @@ async def serve(port: int, key: str, peers_file: str, seconds: float | None,
 async def selftest() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         key, peers = os.path.join(tmp, "node.key"), os.path.join(tmp, "peers.json")
-        bound: asyncio.Future = asyncio.get_running_loop().create_future()
+        bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
         node = asyncio.ensure_future(serve(0, key, peers, seconds=3.0, every=1.0, bound=bound))
         host, port = await bound
         async with srpfast.network(cluster_id=CLUSTER, host="127.0.0.1",

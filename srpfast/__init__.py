@@ -11,7 +11,7 @@ from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, 
 from srpfast.crypto import (Identity, create_cluster_id, create_identity, create_keypair,
                             create_shared_key, load_identity, peer_id, save_identity,
                             subcluster_id, subcluster_keypair)
-from srpfast.errors import (ArgumentError, BootstrapError, CapacityError, ClosedError, ConfigError,
+from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, ConfigError,
                             CryptoError, DeliveryError, FragmentError, IdentityError,
                             MalformedPacket, NotReadyError, SRPError)
 
@@ -27,13 +27,13 @@ __all__ = [
     "load_identity", "peer_id", "save_identity", "subcluster_id", "subcluster_keypair",
     "network", "Network", "Subcluster", "RemotePeer", "Meta", "Config", "MemoryHub",
     "ReadyEvent", "NetworkChangeEvent", "ConnectionEvent", "DisconnectionEvent", "ErrorInfo",
-    "ArgumentError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
+    "ArgumentError", "ArgumentTypeError", "BootstrapError", "CapacityError", "ClosedError", "ConfigError",
     "CryptoError", "DeliveryError", "FragmentError", "IdentityError", "MalformedPacket",
     "NotReadyError", "SRPError", "__version__",
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # The network API pulls in the engine and the socket layer: import it on first use, so
     # `import srpfast` stays cheap for codec/crypto users.
     if name == "MemoryHub":

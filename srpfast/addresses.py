@@ -172,7 +172,7 @@ async def resolve(entry: Entry, sock_family: int,
     return out, None
 
 
-def load_peers_file(path: str, sock_family: int, bound_host: str) -> list[Address]:
+def load_peers_file(path: str | os.PathLike[str], sock_family: int, bound_host: str) -> list[Address]:
     """Saved numeric addresses the socket can reach. An unreadable file, or an entry that is
     not such an address, is skipped with a warning: a hand-edited or foreign file must not
     stop start()."""
@@ -198,7 +198,7 @@ def load_peers_file(path: str, sock_family: int, bound_host: str) -> list[Addres
     return out
 
 
-def save_peers_file(path: str, addresses: list[Address]) -> None:
+def save_peers_file(path: str | os.PathLike[str], addresses: list[Address]) -> None:
     """Write atomically (a crash mid-write leaves the old file, never half a file)."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:

@@ -14,23 +14,27 @@ as typed objects (srpfast/api_events.py; docs/EVENTS.md).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Literal, Sequence,
-                    overload)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterable, Iterator,
+                    Literal, Sequence, overload)
 
 from srpfast._udp import UDPSocket
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
                                save_peers_file)
+from srpfast.config import Config
 from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
                                 ReadyEvent)
 from srpfast.constants import ZERO32
 from srpfast.control import events as ev
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.envelope import decode_event, decode_events, encode_event
-from srpfast.errors import (ArgumentError, BootstrapError, ClosedError, DeliveryError,
+from srpfast.envelope import check_event_name, decode_event, decode_events, encode_event
+from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
 from srpfast.net.driver import UDPDriver
 from srpfast.net.memory import MemoryDriver, MemoryHub
@@ -74,10 +78,35 @@ class Metas(Sequence[Meta]):
     def __len__(self) -> int:
         return len(self._ks)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> Meta: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Meta]: ...
+
+    def __getitem__(self, i: int | slice) -> Meta | list[Meta]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self._ks)))]
         return _meta(self._b, self._ks[i])
+
+
+@contextmanager
+def _naming(call: str) -> Iterator[None]:
+    """A CapacityError raised inside names the call it came from (which event, which
+    value), before the engine's own reason and advice."""
+    try:
+        yield
+    except CapacityError as exc:
+        raise CapacityError(f"{call}: {exc}") from None
+
+
+def _check_handler(name: object, handler: object) -> str:
+    """The event name of ``on(name, handler)`` once both arguments are usable, else
+    ArgumentError naming the bad one."""
+    check_event_name(name)
+    if not callable(handler):
+        raise ArgumentTypeError(f"on({name!r}, handler): handler must be callable (a function "
+                                f"or coroutine function), got {type(handler).__name__}")
+    return str(name)
 
 
 class Emitter:
@@ -90,7 +119,7 @@ class Emitter:
         self._handlers: dict[str, list[Handler]] = {}
 
     def on(self, name: str, handler: Handler) -> Handler:
-        self._handlers.setdefault(name, []).append(handler)
+        self._handlers.setdefault(_check_handler(name, handler), []).append(handler)
         return handler
 
     def off(self, name: str, handler: Handler) -> None:
@@ -109,14 +138,14 @@ class Emitter:
 
 # Tasks of async handlers: referenced until done (the loop keeps only weak references), and
 # their exceptions logged like those of plain handlers instead of vanishing with the task.
-_TASKS: set[asyncio.Task] = set()
+_TASKS: set[asyncio.Task[Any]] = set()
 
 
 def _spawn(coro: Any, name: str) -> None:
     task = asyncio.ensure_future(coro)
     _TASKS.add(task)
 
-    def done(t: asyncio.Task) -> None:
+    def done(t: asyncio.Task[Any]) -> None:
         _TASKS.discard(t)
         if not t.cancelled() and t.exception() is not None:
             log.error("async handler for %r failed", name, exc_info=t.exception())
@@ -141,15 +170,17 @@ class RemotePeer(Emitter):
         within stream_queue_age), the network fires ``#error`` and counts ``stream.expired``;
         a full queue raises CapacityError here."""
         self._net._require_open()
-        self._net._stream(self.peer_id, encode_event(name, value), None)
+        with _naming(f"emit({name!r}, value)"):
+            self._net._stream(self.peer_id, encode_event(name, value), None)
 
     async def send(self, name: str, value: Any) -> None:
         """Send and wait until the message is handed to the network (at once when a path
         exists). Raises DeliveryError when no path appeared within Config.stream_queue_age,
         CapacityError when the queue is full or the value too large."""
         self._net._require_open()
-        future = asyncio.get_running_loop().create_future()
-        self._net._stream(self.peer_id, encode_event(name, value), future)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with _naming(f"send({name!r}, value)"):
+            self._net._stream(self.peer_id, encode_event(name, value), future)
         await future
 
     def __repr__(self) -> str:
@@ -170,7 +201,7 @@ class Subcluster(Emitter):
         self._net = net
         self.subcluster_id = subcluster_id
         self.peers: dict[bytes, RemotePeer] = {}
-        self._iterators: dict[str, list[asyncio.Queue]] = {}
+        self._iterators: dict[str, list[asyncio.Queue[tuple[Any, Meta] | None]]] = {}
         self._batch_handlers: dict[str, list[Handler]] = {}
 
     def on_batch(self, name: str, handler: Handler) -> Handler:
@@ -178,7 +209,7 @@ class Subcluster(Emitter):
         ``metas`` a lazy sequence of Meta (built when indexed). The fast way to consume bulk
         data: one call per receive batch (up to 64 messages) instead of one per message.
         Per-message handlers (``on``) and iterators (``messages``) still see every value."""
-        self._batch_handlers.setdefault(name, []).append(handler)
+        self._batch_handlers.setdefault(_check_handler(name, handler), []).append(handler)
         return handler
 
     def off_batch(self, name: str, handler: Handler) -> None:
@@ -188,8 +219,9 @@ class Subcluster(Emitter):
     def emit(self, name: str, value: Any) -> bytes:
         """Publish to every member (sealed); returns the message id."""
         self._net._require_open()
-        mid = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
-                                     now=self._net._now())
+        with _naming(f"emit({name!r}, value)"):
+            mid: bytes = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
+                                                now=self._net._now())
         self._net._driver.poke()
         return mid
 
@@ -199,16 +231,17 @@ class Subcluster(Emitter):
         values of one call are concurrent: each names the message published before the call
         as its predecessor, not its neighbour in ``values``. Returns the message ids."""
         self._net._require_open()
-        mids = self._net.peer.publish_many(self.subcluster_id,
-                                           [encode_event(name, v) for v in values],
-                                           now=self._net._now())
+        with _naming(f"emit_many({name!r}, values)"):
+            mids: list[bytes] = self._net.peer.publish_many(
+                self.subcluster_id, [encode_event(name, v) for v in values], now=self._net._now())
         self._net._driver.poke()
         return mids
 
     async def messages(self, name: str) -> AsyncIterator[tuple[Any, Meta]]:
         """Iterate over values of event ``name`` as they arrive (bounded buffer: when full, the
         oldest value is dropped and counted in ``net.metrics()['api.iterator_overflow']``)."""
-        queue: asyncio.Queue = asyncio.Queue()
+        check_event_name(name)
+        queue: asyncio.Queue[tuple[Any, Meta] | None] = asyncio.Queue()
         self._iterators.setdefault(name, []).append(queue)
         try:
             while True:
@@ -254,6 +287,38 @@ class Subcluster(Emitter):
                 q.put_nowait(None)
 
 
+def _check_network_args(identity: object, host: object, port: object, config: object,
+                        peers_file: object) -> None:
+    """ArgumentError (naming the argument and what to pass) for a network() argument of the
+    wrong type or range, before any socket exists."""
+    if identity is not None and not isinstance(identity, Identity):
+        raise ArgumentTypeError(f"identity must be an srpfast.Identity, got "
+                                f"{type(identity).__name__}: pass srpfast.create_identity() or "
+                                f"srpfast.load_identity(path), or leave it out for a new one")
+    if not isinstance(host, str):
+        raise ArgumentTypeError(f"host={host!r}: must be a str, the numeric local address to "
+                                f"bind to, e.g. '0.0.0.0' (every IPv4 interface), '::' or "
+                                f"'127.0.0.1'")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ArgumentError(f"host={host!r}: must be a numeric local IP address to bind to, not "
+                            f"a name: e.g. '0.0.0.0' (every IPv4 interface), '::' (IPv6) or "
+                            f"'127.0.0.1' (this machine only)") from None
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise ArgumentTypeError(f"port={port!r}: must be an int 0..65535 (0 picks a free port), "
+                                f"got {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ArgumentError(f"port={port}: must be 0..65535 (0 picks a free port)")
+    if config is not None and not isinstance(config, Config):
+        raise ArgumentTypeError(f"config must be an srpfast.Config, got {type(config).__name__}:"
+                                f" pass srpfast.Config(field=value, ...), or leave it out for the "
+                                f"defaults")
+    if peers_file is not None and not isinstance(peers_file, (str, os.PathLike)):
+        raise ArgumentTypeError(f"peers_file={peers_file!r}: must be a path (str or "
+                                f"os.PathLike) where known peers are saved, or None")
+
+
 class Network(Emitter):
     """A running peer. Use ``async with network(...) as net`` or ``net = await network(...)``.
 
@@ -264,7 +329,8 @@ class Network(Emitter):
     """
 
     def __init__(self, *, identity: Identity | None, cluster_id: bytes, host: str, port: int,
-                 bootstrap: BootstrapSpec, config: Any, peers_file: str | None,
+                 bootstrap: BootstrapSpec, config: Config | None,
+                 peers_file: str | os.PathLike[str] | None,
                  clock: Callable[[], float], driver: "str | MemoryHub" = "udp") -> None:
         super().__init__()
         if not (driver == "udp" or isinstance(driver, MemoryHub)):
@@ -273,6 +339,7 @@ class Network(Emitter):
         self._hub = driver if isinstance(driver, MemoryHub) else None
         if not isinstance(cluster_id, bytes) or len(cluster_id) != 32:
             raise ArgumentError("cluster_id must be 32 bytes: use srpfast.create_cluster_id(seed)")
+        _check_network_args(identity, host, port, config, peers_file)
         self.identity = identity or create_identity()
         self.cluster_id = cluster_id
         self._host, self._port = host, port
@@ -284,7 +351,7 @@ class Network(Emitter):
         self._subclusters: dict[bytes, Subcluster] = {}
         self._api_counters = {"api.iterator_overflow": 0, "api.undecodable_event": 0,
                               "api.bootstrap_unresolved": 0}
-        self._stream_waiters: dict[int, asyncio.Future | None] = {}  # queued direct messages
+        self._stream_waiters: dict[int, asyncio.Future[None] | None] = {}  # queued direct messages
         self._started = False
         self._closed = False
         self.ready = asyncio.Event()  # set on the engine's Ready event
@@ -296,6 +363,7 @@ class Network(Emitter):
         self._held: list[tuple[str, object]] | None = None
         self.peer: Any = None
         self._driver: Any = None
+        self._bound: Address | None = None  # the socket's address, kept for info() after close
 
     if TYPE_CHECKING:  # what each network handler receives, for type checkers (EVENTS.md)
         @overload
@@ -320,11 +388,18 @@ class Network(Emitter):
         """Bind the socket, resolve the bootstrap entries and start the peer. Raises
         BootstrapError (socket released) when bootstrap entries were given but none of them
         resolves to an address the socket can reach and no saved peer exists either."""
+        if self._closed:
+            raise ClosedError("this network is closed (or failed to start); create a new one "
+                              "with srpfast.network()")
         if self._started:
             return self
         from srpfast.engine import Peer  # the sans-I/O engine
-        sock: Any = (UDPSocket(self._host, self._port) if self._hub is None
-                     else self._hub.socket(self._host, self._port))
+        try:
+            sock: Any = (UDPSocket(self._host, self._port) if self._hub is None
+                         else self._hub.socket(self._host, self._port))
+        except (TypeError, ValueError) as exc:  # (network() checked both: a last guard)
+            raise ArgumentError(f"cannot bind host={self._host!r} port={self._port!r}: {exc}; "
+                                f"pass a numeric local address such as '0.0.0.0'") from None
         self._held = []
         try:
             targets, unusable = await self._resolve_bootstrap(sock.family)
@@ -334,8 +409,9 @@ class Network(Emitter):
                     "bootstrap: none of the entries can be used: " + "; ".join(
                         f"{e.text!r} ({why})" for e, why in unusable) + ". Fix them, or pass "
                     "no bootstrap to start a new network as its first node.")
+            self._bound = sock.local_address
             self.peer = Peer(self.identity, self._config, now=self._now(),
-                             address=sock.local_address)
+                             address=self._bound)
             driver_class: Any = UDPDriver if self._hub is None else MemoryDriver
             self._driver = driver_class(self.peer, sock, on_event=self._on_engine_event,
                                         clock=self._now)
@@ -464,7 +540,7 @@ class Network(Emitter):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Network]:
         return self.start().__await__()
 
     def _require_open(self) -> None:
@@ -478,6 +554,13 @@ class Network(Emitter):
         """Join the subcluster of ``shared_key`` (32 bytes: srpfast.create_shared_key(seed))
         and return it; joining the same key again returns the same object."""
         self._require_open()
+        if not isinstance(shared_key, (bytes, bytearray)) or len(shared_key) != 32:
+            got = (f"{len(shared_key)} bytes" if isinstance(shared_key, (bytes, bytearray))
+                   else type(shared_key).__name__)
+            error = ArgumentError if isinstance(shared_key, (bytes, bytearray)) else ArgumentTypeError
+            raise error(f"subcluster(shared_key=...): must be 32 bytes, got {got}; make one "
+                        f"with srpfast.create_shared_key(seed) (the same seed on every member)")
+        shared_key = bytes(shared_key)
         sid = derive_subcluster_id(shared_key)
         if sid in self._subclusters:
             return self._subclusters[sid]
@@ -488,7 +571,7 @@ class Network(Emitter):
         return sub
 
     # -- direct messages ---------------------------------------------------------------------
-    def _stream(self, peer_id: bytes, data: bytes, future: "asyncio.Future | None") -> None:
+    def _stream(self, peer_id: bytes, data: bytes, future: "asyncio.Future[None] | None") -> None:
         ticket, sent = self.peer.stream(peer_id, data, now=self._now())
         self._driver.poke()
         if sent:
@@ -573,14 +656,18 @@ class Network(Emitter):
     # -- introspection -----------------------------------------------------------------------
     @property
     def address(self) -> Address:
-        """The (host, port) the main UDP socket is bound to."""
-        return self._driver.sock.local_address
+        """The (host, port) the main UDP socket is bound to (after close: where it was
+        bound; ClosedError before start)."""
+        if self._bound is None:
+            raise ClosedError("start the network first: `async with srpfast.network(...)`; "
+                              "it has no socket (no address) before that")
+        return self._bound
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """peer id, bound and public address, NAT mapping and filtering, peers, subclusters,
         cache use, Lamport clock."""
         info = dict(self.peer.info()) if self.peer is not None else {}
-        info["bound"] = self.address if self._driver is not None else None
+        info["bound"] = self._bound  # (after close: where it was bound)
         return info
 
     def metrics(self) -> dict[str, int]:
@@ -608,8 +695,8 @@ class Network(Emitter):
 
 
 def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 0,
-            host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Any = None,
-            peers_file: str | None = None,
+            host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Config | None = None,
+            peers_file: str | os.PathLike[str] | None = None,
             clock: Callable[[], float] = time.monotonic,
             driver: "str | MemoryHub" = "udp") -> Network:
     """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it.

@@ -44,7 +44,7 @@ def _digest(data: bytes | memoryview) -> bytes:
 class Cache(CacheCore):
     """Bounded cache of whole 1158-byte frames keyed by packetId (SPEC 7). See CacheCore."""
 
-    def save(self, path: str | os.PathLike, *, now: float) -> int:
+    def save(self, path: str | os.PathLike[str], *, now: float) -> int:
         """Write every entry to path (atomically: a temporary file then rename). Expiry times are
         stored relative to `now`, so the file is independent of the clock. Returns the count."""
         entries = self._entries(now)
@@ -60,7 +60,7 @@ class Cache(CacheCore):
         os.replace(tmp, path)
         return len(entries)
 
-    def load(self, path: str | os.PathLike, *, now: float) -> int:
+    def load(self, path: str | os.PathLike[str], *, now: float) -> int:
         """Add the entries of a file written by save (expiry = now + remaining). Every frame is
         validated and its packetId recomputed. Raises CacheFileError (and loads nothing) when the
         file is corrupt. Returns how many entries were inserted (duplicates are skipped; the

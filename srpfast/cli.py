@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import srpfast
 
@@ -56,7 +57,7 @@ def _say(args: argparse.Namespace, kind: str, text: str, **fields: object) -> No
         print(text, flush=True)
 
 
-def _status(net: "srpfast.Network") -> dict:
+def _status(net: "srpfast.Network") -> dict[str, Any]:
     m, info = net.metrics(), net.info()
     return {"peers": m.get("peers", 0), "nat": info.get("nat"),
             "public": info.get("public_address"), "cache_packets": info.get("cache_packets"),
@@ -156,7 +157,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         gone = topology.clean_leftovers()
         print(json.dumps({"removed": gone}) if args.json else f"removed {len(gone)} namespaces")
         return 0
-    say = (lambda text: None) if args.json else (lambda text: print(text, flush=True))
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
     if args.lab_cmd == "verify":
         with topology.Lab() as lab:
             hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]

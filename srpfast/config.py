@@ -6,8 +6,10 @@ fails where it is written, not deep inside the engine.
 """
 from __future__ import annotations
 
+import difflib
+import functools
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Callable
 
 from srpfast import constants as C
 from srpfast.errors import ConfigError
@@ -131,6 +133,15 @@ class Config:
             if not ok:
                 raise ConfigError(f"Config.{name}={getattr(self, name)!r}: must be {what}")
 
+        for f in fields(self):  # the type first: a range check on a str would be a TypeError
+            value = getattr(self, f.name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok, kind = {"int": (number and isinstance(value, int), "an int"),
+                        "float": (number, "a number"),
+                        "bool": (isinstance(value, bool), "True or False"),
+                        "float | None": (value is None or number, "a number or None"),
+                        }.get(str(f.type), (True, ""))
+            need(ok, f.name, f"{kind}, got {type(value).__name__}")
         need(1 <= self.max_hops <= 255, "max_hops", "1..255")
         need(1 <= self.fanout <= 16, "fanout", "1..16 (the C data plane picks at most 16)")
         need(1 <= self.cache_ttl <= 2**32 - 1, "cache_ttl", "1..2^32-1 seconds")
@@ -175,3 +186,22 @@ class Config:
 
 def config_fields() -> list[str]:
     return [f.name for f in fields(Config)]
+
+
+def _checked_init(init: Callable[..., None]) -> Callable[..., None]:
+    """Config(...) with a keyword that is no field raises ConfigError naming it and the
+    nearest field, instead of the dataclass's bare TypeError."""
+    @functools.wraps(init)
+    def __init__(self: Config, *args: Any, **changes: Any) -> None:
+        known = config_fields()
+        for name in changes:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise ConfigError(f"Config has no field {name!r}: {hint}the fields are those of "
+                                  f"srpfast.Config (docs/API.md)")
+        init(self, *args, **changes)
+    return __init__
+
+
+setattr(Config, "__init__", _checked_init(Config.__init__))

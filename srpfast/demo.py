@@ -12,10 +12,10 @@ import json
 import statistics
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import srpfast
-from srpfast.api import Network, Subcluster
+from srpfast.api import Meta, Network, RemotePeer, Subcluster
 
 TOPICS = ("greetings", "weather", "chat")
 
@@ -25,7 +25,7 @@ def _say(args: Any, text: str) -> None:
         print(text, flush=True)
 
 
-async def _wait_until(predicate, timeout: float) -> bool:
+async def _wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -64,10 +64,10 @@ async def run_demo(args: Any) -> int:
             members[topic].append(i)
             received[(i, topic)] = []
 
-            def on_msg(value, meta, i=i, topic=topic):
+            def on_msg(value: dict[str, Any], meta: Meta, i: int = i, topic: str = topic) -> None:
                 received[(i, topic)].append(time.monotonic() - value["sent"])
 
-            def on_join(remote, i=i, topic=topic):
+            def on_join(remote: RemotePeer, i: int = i, topic: str = topic) -> None:
                 joins.append((i, topic, remote.peer_id.hex()[:8]))
 
             sub.on("note", on_msg)

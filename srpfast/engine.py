@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from srpfast import constants as C
 from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PROBE, PING_REFLECT,
@@ -46,7 +46,7 @@ from srpfast.control.sync import SyncEngine
 from srpfast.control.traversal import Traversal
 from srpfast.crypto import Identity, ProofChecker, sign_proof, verify_proof
 from srpfast.errors import ArgumentError, MalformedPacket
-from srpfast.frame import decode, encode
+from srpfast.frame import Frame, decode, encode
 
 Address = tuple[str, int]
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
@@ -214,7 +214,7 @@ class Peer:
                 out[f"dataplane.{k}"] = v
         return out
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         r = self.reflection
         return {
             "peer_id": self._id.hex(),
@@ -471,7 +471,7 @@ class Peer:
         elif t == C.SYNC:
             self.sync.on_sync(f, body, address, now)  # type: ignore[arg-type]
 
-    def _on_ping(self, f, body: Ping, address: Address, now: float,
+    def _on_ping(self, f: Frame, body: Ping, address: Address, now: float,
                  pool: PoolRoute | None) -> None:
         if body.peer_id == self._id:
             self.count("drop.self")
@@ -525,7 +525,7 @@ class Peer:
         self.count("tx.challenge")
         return rid
 
-    def _on_pong(self, f, body: Pong, address: Address, now: float,
+    def _on_pong(self, f: Frame, body: Pong, address: Address, now: float,
                  pool: PoolRoute | None) -> None:
         if body.requester != self._id:
             self.count("drop.requester")

@@ -9,21 +9,37 @@ import json
 from typing import Any
 
 from srpfast._events import decode_events as _decode_events
-from srpfast.errors import ArgumentError, MalformedPacket
+from srpfast.errors import ArgumentError, ArgumentTypeError, MalformedPacket
 
 KIND_BYTES, KIND_JSON = 0, 1
 
 
+def check_event_name(name: object) -> str:
+    """``name`` if it is a usable event name (a str of 1..255 UTF-8 bytes), else
+    ArgumentError saying so."""
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"event name {name!r}: must be a str (1..255 bytes of UTF-8), "
+                                f"got {type(name).__name__}, such as 'hello'")
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        size = 0
+    if not 1 <= size <= 255:
+        raise ArgumentError(f"event name {name[:40]!r}: must be 1..255 bytes of UTF-8, got "
+                            f"{size}; pick a short non-empty name such as 'hello'")
+    return name
+
+
 def encode_event(name: str, value: Any) -> bytes:
-    raw_name = name.encode()
-    if not 1 <= len(raw_name) <= 255:
-        raise ArgumentError("event names are 1..255 bytes of UTF-8")
+    raw_name = check_event_name(name).encode()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes([len(raw_name)]) + raw_name + bytes([KIND_BYTES]) + bytes(value)
     try:
         body = json.dumps(value, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
-        raise ArgumentError(f"event values are bytes or JSON-serialisable: {exc}") from None
+        raise ArgumentError(f"value of event {name!r} is neither bytes nor JSON-serialisable "
+                            f"({exc}): pass bytes, or convert it to dicts, lists, str, numbers, "
+                            f"bools and None") from None
     return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
 
 

@@ -27,6 +27,11 @@ class ArgumentError(SRPError, ValueError):
     """A caller passed a value outside its documented range; the message says which."""
 
 
+class ArgumentTypeError(ArgumentError, TypeError):
+    """A caller passed a value of the wrong type (e.g. ``port="9000"``); the message names the
+    argument and the type it takes. Also a TypeError, for code that catches that."""
+
+
 class FragmentError(MalformedPacket):
     """A fragment that does not belong to its chain (wrong id, too many, wrong index)."""
 

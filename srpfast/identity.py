@@ -19,7 +19,7 @@ from pathlib import Path
 
 from srpfast import _sodium
 
-from srpfast.errors import ArgumentError, IdentityError
+from srpfast.errors import ArgumentError, ArgumentTypeError, IdentityError
 
 PUBLIC_KEY_BYTES = 32
 SECRET_KEY_BYTES = 64   # libsodium form: seed(32) ‖ public key(32)
@@ -33,7 +33,7 @@ FILE_BYTES = len(FILE_MAGIC) + SEED_BYTES + PUBLIC_KEY_BYTES + 16
 
 def _as_bytes(value: object, size: int | None, what: str) -> bytes:
     if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{what} must be bytes, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{what} must be bytes, got {type(value).__name__}")
     b = bytes(value)
     if size is not None and len(b) != size:
         raise ArgumentError(f"{what} must be {size} bytes, got {len(b)}")
@@ -45,6 +45,9 @@ def _seed_or_random(seed: object, what: str) -> bytes:
         return os.urandom(32)
     if isinstance(seed, str):
         return seed.encode("utf-8")
+    if not isinstance(seed, (bytes, bytearray, memoryview)):
+        raise ArgumentTypeError(f"{what} must be bytes, str or None (random), got "
+                                f"{type(seed).__name__}")
     return _as_bytes(seed, None, what)
 
 
@@ -124,7 +127,9 @@ def _checksum(body: bytes) -> bytes:
 def save_identity(identity: Identity, path: str | os.PathLike[str]) -> None:
     """Write ``identity`` to ``path`` with mode 0600, atomically (temp file + rename)."""
     if not isinstance(identity, Identity):
-        raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
+        raise ArgumentTypeError(f"identity must be an srpfast.Identity, got "
+                                f"{type(identity).__name__}: create one with "
+                                f"srpfast.create_identity() or srpfast.load_identity(path)")
     target = Path(path)
     body = FILE_MAGIC + identity.seed + identity.public_key
     data = body + _checksum(body)

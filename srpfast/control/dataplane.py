@@ -66,7 +66,7 @@ class DataPlaneLink:
         self.dp = dataplane
         self.resolve = resolve
         self.key = key
-        self._shape: tuple | None = None
+        self._shape: tuple[object, ...] | None = None
         # Subcluster ids in the order of the data plane's key table (DataPlane.set_keys):
         # DataPlane.messages() names a message's subcluster by its index here.
         self.keyed: list[bytes] = []

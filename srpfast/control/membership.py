@@ -28,6 +28,7 @@ from srpfast.crypto import publish_key, subcluster_id as derive_subcluster_id
 from srpfast.errors import ArgumentError
 
 if TYPE_CHECKING:
+    from srpfast.frame import Frame
     from srpfast.control.peers import RemotePeer
     from srpfast.engine import Peer
 
@@ -136,7 +137,7 @@ class Membership:
         self._broadcast([peer], sub, now, leave)
 
     # ------------------------------------------------------------ receiving JOIN
-    def on_join(self, f, body: Join, address: Address, now: float) -> None:
+    def on_join(self, f: Frame, body: Join, address: Address, now: float) -> None:
         p = self.p
         key = (body.peer_id, body.join_id)
         if key in self.seen:

@@ -18,7 +18,7 @@ STATE_6 pushes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from srpfast import _seal
 from srpfast import constants as C
@@ -33,8 +33,9 @@ from srpfast.fragments import SEALED_CHUNK
 from srpfast.frame import Reassembler, decode, encode
 
 if TYPE_CHECKING:
+    from srpfast.frame import Frame
     from srpfast.control.membership import Subscription
-    from srpfast.control.peers import RemotePeer
+    from srpfast.control.peers import PoolRoute, RemotePeer
     from srpfast.engine import Peer
 
 Address = tuple[str, int]
@@ -131,7 +132,7 @@ class Replication:
         return heads
 
     # ------------------------------------------------------------ receive PUBLISH
-    def on_publish(self, f, datagram: bytes, address: Address, now: float) -> None:
+    def on_publish(self, f: Frame, datagram: bytes, address: Address, now: float) -> None:
         p = self.p
         pid = f.packet_id
         variant = self._classify(pid, datagram)
@@ -166,7 +167,7 @@ class Replication:
         if sub is not None:
             self._deliver_frame(sub, f, now, variant=variant, source=address)
 
-    def on_cached(self, f, datagram: bytes, address: Address, now: float,
+    def on_cached(self, f: Frame, datagram: bytes, address: Address, now: float,
                   variant: bool = False) -> None:
         """The rest of on_publish for a frame the C data plane forwarded and, unless it is a
         variant (UP_VARIANT), cached."""
@@ -195,7 +196,7 @@ class Replication:
         if sub is not None:
             self._deliver_frame(sub, f, now, variant=variant, source=address)
 
-    def on_messages(self, columns: tuple, keyed: list[bytes], now: float) -> None:
+    def on_messages(self, columns: tuple[Any, ...], keyed: list[bytes], now: float) -> None:
         """Whole messages the C data plane cached, forwarded, opened and verified in one
         receive batch (DataPlane.messages(): subs, ids, payloads, authors, previous ids,
         clocks, hops; subs indexes ``keyed``, one int when all share it). What is left is
@@ -286,13 +287,13 @@ class Replication:
             self.p.cache.remove(pid)
             self.p.count("publish.forged_evicted")
 
-    def _subscription(self, f) -> "Subscription | None":
+    def _subscription(self, f: Frame) -> "Subscription | None":
         sub = self.p.membership.subs.get(f.to)
         if sub is None or sub.tag != f.cluster:
             return None
         return sub
 
-    def _deliver_frame(self, sub: "Subscription", f, now: float, *, variant: bool = False,
+    def _deliver_frame(self, sub: "Subscription", f: Frame, now: float, *, variant: bool = False,
                        source: object = SELF_SOURCE) -> bool:
         """Open one frame as it arrives, then reassemble; False when it does not open.
 
@@ -371,7 +372,7 @@ class Replication:
         self.held_ids.difference_update(h.event.message_id for h in waiting)
         return [h.event for h in waiting]
 
-    def _opened(self, sub: "Subscription", fr) -> bytes:
+    def _opened(self, sub: "Subscription", fr: Frame) -> bytes:
         plain = self._plain.pop(fr.packet_id)
         return plain if plain is not None else open_frame(sub.key, fr.raw)
 
@@ -425,7 +426,7 @@ class Replication:
         sub = self._subscription(f)
         return sub is None or self._deliver_frame(sub, f, now)
 
-    def on_query(self, f, body: Query, address: Address, now: float) -> None:
+    def on_query(self, f: Frame, body: Query, address: Address, now: float) -> None:
         p = self.p
         if not self.queries_seen.add(body.query_id):
             p.count("query.duplicate")
@@ -468,11 +469,11 @@ class Replication:
             p.send_to(peer, bytes(out))
             p.count("query.forwarded")
 
-    def _pool_of(self, address: Address):
+    def _pool_of(self, address: Address) -> "PoolRoute | None":
         peer = self.p.table.at(address)
         return peer.pool if peer is not None else None
 
-    def _answer_routes(self, f, frame: bytes) -> bool:
+    def _answer_routes(self, f: Frame, frame: bytes) -> bool:
         """Send an ANSWER back along every route waiting for this packet (SPEC 9.8)."""
         if not len(self.routes):
             return False  # the common case: nobody asked
@@ -491,7 +492,7 @@ class Replication:
                 routed = True
         return routed
 
-    def on_answer(self, f, datagram: bytes, address: Address, now: float) -> None:
+    def on_answer(self, f: Frame, datagram: bytes, address: Address, now: float) -> None:
         p = self.p
         restored = bytearray(datagram)
         restored[4] = C.PUBLISH

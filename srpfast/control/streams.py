@@ -34,6 +34,7 @@ from srpfast.fragments import SEALED_CHUNK
 from srpfast.frame import Reassembler, split
 
 if TYPE_CHECKING:
+    from srpfast.frame import Frame
     from srpfast.control.peers import PoolRoute, RemotePeer
     from srpfast.engine import Peer
 
@@ -127,7 +128,7 @@ class Streams:
             for waiting_for in list(self.queued):
                 self._drain(waiting_for, now)
 
-    def on_stream(self, f, address: Address, now: float, pool: "PoolRoute | None") -> None:
+    def on_stream(self, f: Frame, address: Address, now: float, pool: "PoolRoute | None") -> None:
         p = self.p
         if f.to != p.peer_id:
             self._relay(f, address, now)
@@ -152,7 +153,7 @@ class Streams:
             return
         p.emit(StreamData(sender, data))
 
-    def _relay(self, f, address: Address, now: float) -> None:
+    def _relay(self, f: Frame, address: Address, now: float) -> None:
         p = self.p
         src = p.table.at(address)
         dst = p.table.get(f.to)

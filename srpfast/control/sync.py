@@ -22,6 +22,7 @@ from srpfast.control.bounded import ExpiringDict
 from srpfast.frame import encode
 
 if TYPE_CHECKING:
+    from srpfast.frame import Frame
     from srpfast.control.peers import RemotePeer
     from srpfast.engine import Peer
 
@@ -95,7 +96,7 @@ class SyncEngine:
         self.p.count("sync.rounds")
         self._send(peer, self._summary_body(self.p.rng.getrandbits(64), ""), now)
 
-    def on_sync(self, f, body: Sync, address: Address, now: float) -> None:
+    def on_sync(self, f: Frame, body: Sync, address: Address, now: float) -> None:
         p = self.p
         peer = p.table.at(address)
         if peer is None:

@@ -63,6 +63,7 @@ from srpfast.errors import MalformedPacket
 from srpfast.nat import Strategy, strategy
 
 if TYPE_CHECKING:
+    from srpfast.frame import Frame
     from srpfast.control.peers import PoolRoute, RemotePeer
     from srpfast.engine import Peer
 
@@ -155,7 +156,7 @@ class Traversal:
         self.pending.put(intro_id, _PendingIntro(a.peer_id, b.peer_id, cluster_id,
                                                  subcluster_id), now)
 
-    def on_ask(self, f, body: Join, address: Address, now: float) -> None:
+    def on_ask(self, f: Frame, body: Join, address: Address, now: float) -> None:
         """A verified JOIN_ASK (membership.on_join checked its signature and freshness): the
         consent of the peer we introduced someone to. Forward it, as proof, in the joiner's
         INTRO. Only from that peer, at its address, for an introduction we are waiting on."""
@@ -205,7 +206,7 @@ class Traversal:
         self.p.count("reflect.probe_requests")
 
     # ------------------------------------------------------------ receiving INTRO
-    def on_intro(self, f, body: Intro, address: Address, now: float,
+    def on_intro(self, f: Frame, body: Intro, address: Address, now: float,
                  pool: "PoolRoute | None") -> None:
         p = self.p
         introducer = p.table.get(body.introducer)

@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace) -> int:
         me = net.identity.peer_id
         say("start", name=args.name, id=me.hex(), bound=list(net.address))
         _watch_intros(net)
-        def samples() -> list:
+        def samples() -> list[list[Any]]:
             r = net.peer.reflection
             out = []
             for s in r.last_samples:

@@ -47,7 +47,7 @@ def expected_nat(kind: str, wildcard: bool) -> str:
 class Proc:
     """A process in a lab namespace whose stdout lines (JSON) land in a shared queue."""
 
-    def __init__(self, lab: Lab, host: Host, argv: list[str], sink: "queue.Queue") -> None:
+    def __init__(self, lab: Lab, host: Host, argv: list[str], sink: "queue.Queue[tuple[str, dict[str, Any]]]") -> None:
         self.name = host.name
         env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         # `ip netns exec` execs the command: the pid we hold is the python process itself.
@@ -57,7 +57,7 @@ class Proc:
         threading.Thread(target=self._read, args=(sink,), daemon=True).start()
         threading.Thread(target=self._drain_err, daemon=True).start()
 
-    def _read(self, sink: "queue.Queue") -> None:
+    def _read(self, sink: "queue.Queue[tuple[str, dict[str, Any]]]") -> None:
         assert self.popen.stdout is not None
         for line in self.popen.stdout:
             try:
@@ -86,7 +86,7 @@ class Proc:
 def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
     """Both echo servers up, then one probe per host (plain sockets, no srpfast)."""
     e1, e2 = lab.add("echo1", "static"), lab.add("echo2", "static")
-    sink: queue.Queue = queue.Queue()
+    sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
     py = [sys.executable, "-m", "srpfast.lab.verify"]
     servers = [Proc(lab, e1, py + ["serve", e1.address, e2.address], sink),
                Proc(lab, e2, py + ["serve", e2.address, e1.address], sink)]
@@ -131,14 +131,15 @@ class PeerLog:
     kind: str
     start: float = 0.0
     peer_id: str = ""
-    events: list[dict] = field(default_factory=list)
-    final: dict | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] | None = None
 
     def first(self, ev: str, peer: str | None = None, **match: Any) -> float | None:
         for e in self.events:
             if e["ev"] == ev and (peer is None or e.get("peer") == peer) and all(
                     e.get(k) == v for k, v in match.items()):
-                return e["t"]
+                t: float = e["t"]
+                return t
         return None
 
     @property
@@ -152,11 +153,12 @@ class PeerLog:
         final = self.nat
         for e in self.events:
             if e["ev"] in ("ready", "nat") and e["nat"] == final and final != "unknown":
-                return e["t"]
+                t: float = e["t"]
+                return t
         return None
 
 
-def _pair_result(a: PeerLog, b: PeerLog) -> dict:
+def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
     ida, idb = a.peer_id, b.peer_id
     intros = sorted([(e["t"], a.name, e["action"]) for e in a.events
                      if e["ev"] == "intro" and e["peer"] == idb] +
@@ -180,7 +182,8 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict:
         path = "none"
     direct = both("direct")
     connect = both("connection") if path in ("direct", "bdp") else direct
-    rel = (lambda t: None if t is None or t0 is None else round(t - t0, 3))
+    def rel(t: float | None) -> float | None:
+        return None if t is None or t0 is None else round(t - t0, 3)
     return {"pair": f"{a.name}-{b.name}", "classes": LETTER[a.kind] + LETTER[b.kind],
             "path": path, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
             "connect": rel(connect), "direct": rel(direct),
@@ -203,7 +206,7 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
 
 def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: float = 45.0,
              wildcard: bool = True, say: Any = None, events: bool = False,
-             hold: float = 0.0, staged: bool = True) -> dict:
+             hold: float = 0.0, staged: bool = True) -> dict[str, Any]:
     """One lab run; returns {"verify": [...], "peers": {...}, "pairs": [...]}. ``hold``:
     keep the peers running at least this long (s) after they start, so later reflection
     rounds (every keep-alive, 30 s) show in each peer's final NAT. ``staged``: public peers
@@ -219,7 +222,7 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
             raise LabError("NAT verification failed: " + "; ".join(
                 f"{v.host} ({v.kind}) measured {v.mapping}/{v.filtering}, expected "
                 f"{'/'.join(verify.EXPECTED[v.kind])}" for v in bad))
-        sink: queue.Queue = queue.Queue()
+        sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         logs = {h.name: PeerLog(h.name, h.kind) for h in [boot] + hosts}
         procs: list[Proc] = []
         base = [sys.executable, "-m", "srpfast.lab.peer", "--duration",
@@ -300,7 +303,7 @@ def _conntrack(lab: Lab, host: Host) -> list[str]:
     return [" ".join(line.split()[2:]) for line in done.stdout.splitlines() if " udp " in line]
 
 
-def _collect(sink: queue.Queue, logs: dict[str, PeerLog], until: float) -> None:
+def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, PeerLog], until: float) -> None:
     try:
         name, ev = sink.get(timeout=max(0.0, until - time.monotonic()))
     except queue.Empty:
@@ -317,9 +320,9 @@ def _collect(sink: queue.Queue, logs: dict[str, PeerLog], until: float) -> None:
 ORDER = ("S", "E", "H", "O")
 
 
-def matrix(results: list[dict]) -> dict[str, dict]:
+def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Cells by class pair ("SE"...): paths seen and times (s) over all pairs and runs."""
-    cells: dict[str, dict] = {}
+    cells: dict[str, dict[str, Any]] = {}
     for res in results:
         for p in res["pairs"]:
             key = "".join(sorted(p["classes"], key=ORDER.index))
@@ -342,7 +345,7 @@ def _span(xs: list[float]) -> str:
     return f"{lo:.2f}" if len(xs) == 1 or hi - lo < 0.005 else f"{lo:.2f}-{hi:.2f}"
 
 
-def format_matrix(results: list[dict]) -> str:
+def format_matrix(results: list[dict[str, Any]]) -> str:
     cells = matrix(results)
     classes = [c for c in ORDER if any(c in k for k in cells)]
     lines = [("pair matrix: path; connect / direct stream both ways / publish both ways, "
@@ -373,7 +376,7 @@ def format_matrix(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def summary_ok(results: list[dict]) -> bool:
+def summary_ok(results: list[dict[str, Any]]) -> bool:
     return all(p["ok"] for r in results for p in r["peers"].values()) and all(
         c["failed"] == 0 for c in matrix(results).values())
 

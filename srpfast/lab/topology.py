@@ -65,7 +65,7 @@ class Host:
 
 
 def run(argv: list[str], *, check: bool = True, input: str | None = None,
-        timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess:
+        timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, input=input,
                               timeout=timeout, check=False)  # (checked below, with stderr)

@@ -28,6 +28,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from srpfast.errors import LabError
 
@@ -59,7 +60,7 @@ class Verdict:
     def ok(self) -> bool:
         return (self.mapping, self.filtering) == EXPECTED[self.kind]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "kind": self.kind, "mapping": self.mapping,
                 "filtering": self.filtering, "local": list(self.local),
                 "seen": [list(s) for s in self.seen], "port_preserved": self.port_preserved,
@@ -120,12 +121,13 @@ def route_source(to: tuple[str, int]) -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.connect(to)
-        return s.getsockname()[0]
+        source: str = s.getsockname()[0]
+        return source
     finally:
         s.close()
 
 
-def probe(echo1: str, echo2: str) -> dict:
+def probe(echo1: str, echo2: str) -> dict[str, Any]:
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     a.bind(("0.0.0.0", 0))
     local = (route_source((echo1, ECHO_PORT)), a.getsockname()[1])

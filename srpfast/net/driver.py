@@ -44,7 +44,8 @@ def route_source(address: Address) -> str | None:
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.connect((address[0], address[1]))
-            return s.getsockname()[0]
+            source: str = s.getsockname()[0]
+            return source
     except OSError:
         return None
 

@@ -52,7 +52,7 @@ class Scenario:
 
 @dataclass
 class Result:
-    scenario: dict
+    scenario: dict[str, object]
     messages: int
     wanted: int                  # (message, subscriber online at publish) pairs
     reach_at_window: float       # fraction of those delivered within `window`
@@ -189,7 +189,10 @@ def _result(sc: Scenario, net: MemNet, published: dict[bytes, tuple[float, set[i
     copies = publish_bytes // C.PACKET_BYTES
     n_msgs = max(1, len(published))
     lat.sort()
-    pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
+
+    def pick(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
     reached = max(2, holders // n_msgs)
     return Result(
         scenario=asdict(sc), messages=len(published), wanted=wanted,

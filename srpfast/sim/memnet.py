@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from srpfast.config import Config
 from srpfast.control.batch import DatagramBatch, unpack_sockaddr
@@ -41,7 +41,7 @@ class NatBox:
         self.port_range = port_range
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        self.perms: dict[Address, set] = {}
+        self.perms: dict[Address, set[object]] = {}
         self.filtered = 0
 
     def _new_port(self) -> int:
@@ -99,12 +99,12 @@ class Node:
             return self.address
         return (self.nat.host, self.nat.out_map.get(self.address, 0))
 
-    def of(self, cls: type) -> list:
+    def of(self, cls: type) -> list[Any]:
         """Events of one class; Delivered also lists each message of a DeliveredBatch (the C
         path delivers in batches, the Python path one by one: a test asks what arrived)."""
         from srpfast.control.events import Delivered, DeliveredBatch
         if cls is Delivered:
-            out: list = []
+            out: list[Any] = []
             for e in self.events:
                 if isinstance(e, Delivered):
                     out.append(e)
