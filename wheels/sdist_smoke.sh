@@ -16,13 +16,24 @@ if grep -qE '/srpfast/_[a-z0-9]+\.c$|\.so$' <<<"$listing"; then
   echo "sdist carries generated C or binaries"; exit 1
 fi
 "$py" -m venv "$work/venv"
+# With no compiler on PATH the install must fail saying what to install, not "succeed" as a
+# pure-Python wheel that fails at import (issue 16).
+mkdir -p "$work/nocc"
+for tool in python3 python; do ln -sf "$(command -v "$tool")" "$work/nocc/$tool"; done
+if PATH="$work/venv/bin:$work/nocc" CC= "$work/venv/bin/pip" install -q --no-cache-dir "$sdist" \
+    > "$work/nocc.log" 2>&1; then
+  echo "sdist installed with no compiler on PATH"; exit 1
+fi
+grep -q "no C compiler found" "$work/nocc.log" || { echo "no clear message:"; tail -20 "$work/nocc.log"; exit 1; }
+echo "without a compiler: the install stops with 'no C compiler found' and what to install"
 "$work/venv/bin/pip" install -q "$sdist"
 "$work/venv/bin/pip" install -q pytest hypothesis pysodium
 tar xzf "$sdist" -C "$work"
 # The unit tests alone, outside the unpacked tree: its srpfast/ (no built extensions) must not
 # shadow the installed package.
 cp -r "$work"/srpfast-*/tests/unit "$work/unit"
-rm -f "$work/unit/test_protocol_doc.py" "$work/unit/test_api_doc.py"  # read docs/, tools/ of a checkout
+# (these read docs/, tools/ or bench/ of a checkout, not part of an installed package)
+rm -f "$work/unit/test_protocol_doc.py" "$work/unit/test_api_doc.py" "$work/unit/test_bench_harness.py"
 cd "$work"
 "$work/venv/bin/python" -c "import srpfast, srpfast.api; print('srpfast', srpfast.__version__, 'built from the sdist at', srpfast.__file__)"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider unit
