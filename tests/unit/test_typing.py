@@ -29,6 +29,8 @@ def test_a_typo_in_readme_style_code_is_a_type_error(tmp_path) -> None:
         "async def main() -> None:\n"
         "    async with srpfast.network(cluster_id=srpfast.create_cluster_id(b'x')) as net:\n"
         "        greetings = await net.subcluster(shared_key=srpfast.create_shared_key(b'g'))\n"
+        "        reveal_type(net)\n"
         "        greetings.emitt('hello', 1)\n")
-    done = _mypy(str(code))
+    done = _mypy("--strict", str(code))
     assert done.returncode != 0 and '"Subcluster" has no attribute "emitt"' in done.stdout
+    assert 'Revealed type is "srpfast.api.Network"' in done.stdout  # not Any
