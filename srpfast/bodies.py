@@ -288,6 +288,7 @@ SYNC_IDS = 2      # here are the ids I hold under `prefix` (a small bucket)
 SYNC_WANT = 3     # send me these ids (as ANSWER frames)
 SYNC_HAVE = 4     # I just delivered these messages of a subcluster we share (lazy push)
 SYNC_MAX_IDS = 30
+SYNC_TAG_BYTES = 16
 SYNC_FANOUT = 16
 SYNC_MAX_DEPTH = 16
 
@@ -295,7 +296,9 @@ SYNC_MAX_DEPTH = 16
 @dataclass(frozen=True)
 class Sync(Body):
     """Variable part after the fixed 20 bytes: SUMMARY -> 16 x (count u32, hash 8 bytes);
-    IDS/WANT -> `count` ids of 32 bytes (count <= 30)."""
+    IDS/WANT/HAVE -> `count` ids of 32 bytes (count <= 30); then a 16-byte ``tag``: BLAKE2b-128
+    of everything before it, keyed by the sender's pairwise session key (control/sync.py), so
+    only the connected peer itself can send a SYNC that is acted on (PROTOCOL.md, SYNC)."""
     TYPE: ClassVar[int] = SYNC
     LAYOUT: ClassVar = (("sync_id", "Q"), ("kind", "B"), ("depth", "B"), ("prefix", "8s"),
                         ("count", "H"))
@@ -306,8 +309,10 @@ class Sync(Body):
     count: int
     buckets: tuple[tuple[int, bytes], ...] = ()
     ids: tuple[bytes, ...] = ()
+    tag: bytes = bytes(SYNC_TAG_BYTES)
 
-    def encode(self) -> bytes:
+    def untagged(self) -> bytes:
+        """The bytes the tag covers (everything before it)."""
         head = super().encode()
         if self.kind == SYNC_SUMMARY:
             if len(self.buckets) != SYNC_FANOUT:
@@ -315,13 +320,20 @@ class Sync(Body):
             return head + b"".join(struct.pack(">I", c) + h for c, h in self.buckets)
         return head + b"".join(self.ids)
 
+    def encode(self) -> bytes:
+        if len(self.tag) != SYNC_TAG_BYTES:
+            raise ArgumentError(f"a SYNC tag is {SYNC_TAG_BYTES} bytes")
+        return self.untagged() + self.tag
+
     @classmethod
     def decode(cls, message: bytes) -> "Sync":
         fixed = cls.size()
         if len(message) < fixed:
             raise MalformedPacket("body", "SYNC shorter than its fixed part")
+        if len(message) < fixed + SYNC_TAG_BYTES:
+            raise MalformedPacket("body", "SYNC without its tag")
         sync_id, kind, depth, prefix, count = struct.unpack(">QBB8sH", message[:fixed])
-        rest = message[fixed:]
+        rest, tag = message[fixed:-SYNC_TAG_BYTES], bytes(message[-SYNC_TAG_BYTES:])
         if depth > SYNC_MAX_DEPTH:
             raise MalformedPacket("body", "SYNC depth beyond 16 nibbles")
         if kind == SYNC_SUMMARY:
@@ -329,12 +341,12 @@ class Sync(Body):
                 raise MalformedPacket("body", "SYNC summary must carry 16 buckets")
             buckets = tuple((struct.unpack(">I", rest[i:i + 4])[0], bytes(rest[i + 4:i + 12]))
                             for i in range(0, len(rest), 12))
-            return cls(sync_id, kind, depth, bytes(prefix), count, buckets=buckets)
+            return cls(sync_id, kind, depth, bytes(prefix), count, buckets=buckets, tag=tag)
         if kind in (SYNC_IDS, SYNC_WANT, SYNC_HAVE):
             if count > SYNC_MAX_IDS or len(rest) != 32 * count:
                 raise MalformedPacket("body", "SYNC id list length does not match its count")
             ids = tuple(bytes(rest[i:i + 32]) for i in range(0, len(rest), 32))
-            return cls(sync_id, kind, depth, bytes(prefix), count, ids=ids)
+            return cls(sync_id, kind, depth, bytes(prefix), count, ids=ids, tag=tag)
         raise MalformedPacket("body", f"SYNC kind {kind} unknown")
 
 

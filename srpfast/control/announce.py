@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Iterable
 
 from srpfast import constants as C
 from srpfast.bodies import SYNC_HAVE, SYNC_MAX_IDS, Sync
-from srpfast.frame import encode
 
 if TYPE_CHECKING:
     from srpfast.control.peers import RemotePeer
@@ -107,9 +106,8 @@ class Announcer:
         for k in range(0, len(ids), SYNC_MAX_IDS):
             chunk = tuple(ids[k:k + SYNC_MAX_IDS])
             body = Sync(p.rng.getrandbits(64), SYNC_HAVE, 0, NO_PREFIX, len(chunk), ids=chunk)
-            frame = encode(type=C.SYNC, message=body.encode(), clock=p.clock)
-            for q in peer_list:
-                p.send_to(q, frame)
+            for q in peer_list:  # (each tagged for its recipient: sync.SyncEngine.frame)
+                p.send_to(q, p.sync.frame(q, body))
             p.count("tx.have", len(peer_list))
 
     # ------------------------------------------------------------ their side

@@ -56,6 +56,10 @@ class Streams:
         self.queued_bytes = 0
         self._tickets = 0
 
+    def pair_keys(self, peer_id: bytes) -> tuple[bytes, bytes]:
+        """(tx, rx) session keys with ``peer_id`` (crypto_kx, cached): STREAM seals, SYNC tags."""
+        return self._keys(peer_id)
+
     def _keys(self, peer_id: bytes) -> tuple[bytes, bytes]:
         k = self.keys.get(peer_id)
         if k is None:

@@ -13,11 +13,13 @@ address, and every peer spends at most sync_budget frames per sync_interval on o
 """
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
+from srpfast import _sodium
 from srpfast import constants as C
 from srpfast.bodies import (SYNC_FANOUT, SYNC_HAVE, SYNC_IDS, SYNC_MAX_IDS, SYNC_SUMMARY,
-                            SYNC_WANT, Sync)
+                            SYNC_TAG_BYTES, SYNC_WANT, Sync)
 from srpfast.control.bounded import ExpiringDict
 from srpfast.frame import encode
 
@@ -67,9 +69,16 @@ class SyncEngine:
     def _send(self, peer: "RemotePeer", body: Sync, now: float) -> bool:
         if not self._spend(peer, now):
             return False
-        self.p.send_to(peer, encode(type=C.SYNC, message=body.encode(), clock=self.p.clock))
+        self.p.send_to(peer, self.frame(peer, body))
         self.p.count("tx.sync")
         return True
+
+    def frame(self, peer: "RemotePeer", body: Sync) -> bytes:
+        """A SYNC frame for ``peer``, tagged with our pairwise key (see on_sync)."""
+        raw = body.untagged()
+        tx, _ = self.p.streams.pair_keys(peer.peer_id)
+        return encode(type=C.SYNC, message=raw + _sodium.generichash(raw, tx, SYNC_TAG_BYTES),
+                      clock=self.p.clock)
 
     def _summary_body(self, sync_id: int, prefix: str) -> Sync:
         depth, packed = pack_prefix(prefix)
@@ -101,6 +110,15 @@ class SyncEngine:
         peer = p.table.at(address)
         if peer is None:
             p.count("drop.sync_unknown")
+            return
+        # SYNC draws more than it carries (a summary's 16 children, 30 ANSWERs for a WANT,
+        # pulls for a HAVE), so only the connected peer itself may start that: its tag is
+        # keyed by our pairwise session key (crypto_kx of both identities), which a spoofer
+        # of its address does not have (PROTOCOL.md §9.3).
+        _, rx = p.streams.pair_keys(peer.peer_id)
+        raw = f.message[:-SYNC_TAG_BYTES]
+        if not hmac.compare_digest(_sodium.generichash(raw, rx, SYNC_TAG_BYTES), body.tag):
+            p.count("drop.sync_tag")
             return
         p.count("rx.sync")
         prefix = unpack_prefix(body.depth, body.prefix)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import random
 
+from srpfast import _sodium
 from srpfast import constants as C
-from srpfast.bodies import SYNC_HAVE, SYNC_IDS, SYNC_SUMMARY, SYNC_WANT, Query, Sync
+from srpfast.bodies import (SYNC_HAVE, SYNC_IDS, SYNC_SUMMARY, SYNC_TAG_BYTES, SYNC_WANT, Query,
+                            Sync)
 from srpfast.config import Config
 from srpfast.crypto import create_identity
 from srpfast.engine import Peer
@@ -53,8 +55,13 @@ def test_a_sync_bomb_is_capped_by_the_sync_budget() -> None:
              Sync(2, SYNC_IDS, 0, bytes(8), 30, ids=tuple(os.urandom(32) for _ in range(30))),
              Sync(3, SYNC_WANT, 0, bytes(8), len(ids), ids=tuple(ids)),
              Sync(4, SYNC_HAVE, 0, bytes(8), 30, ids=tuple(os.urandom(32) for _ in range(30)))]
+    # Mallory is a connected peer with its own key: it tags its SYNCs properly (the tag only
+    # stops spoofers of its address), so the budget is what bounds it.
+    tx, _ = mallory.streams.pair_keys(target.peer_id)
+    tagged = [k.untagged() + _sodium.generichash(k.untagged(), tx, SYNC_TAG_BYTES)
+              for k in kinds]
     for i in range(500):
-        target.receive(encode(type=C.SYNC, message=kinds[i % 4].encode()), M, 1.0)
+        target.receive(encode(type=C.SYNC, message=tagged[i % 4]), M, 1.0)
     to_m, _ = _out(target)
     target.tick(5.0)  # lazy-push pulls fall due
     to_m += _out(target)[0]
