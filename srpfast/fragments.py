@@ -29,6 +29,18 @@ SEAL_OVERHEAD = 24 + 16  # XChaCha20-Poly1305 nonce + tag, per packet
 SEALED_CHUNK = MESSAGE_BYTES - SEAL_OVERHEAD
 
 
+def fragments_needed(length: int, max_fragments: int, *, sealed: bool = True,
+                     what: str = "message") -> int:
+    """Frames a ``length``-byte message takes (SEALED_CHUNK or MESSAGE_BYTES each, at least
+    one); CapacityError, naming ``what``, beyond ``max_fragments``."""
+    chunk = SEALED_CHUNK if sealed else MESSAGE_BYTES
+    n = max(1, -(-length // chunk))
+    if n > max_fragments:
+        raise CapacityError(f"{what} of {length} bytes needs {n} fragments; the bound is "
+                            f"{max_fragments} ({max_fragments * chunk} bytes): send less")
+    return n
+
+
 def split(message: bytes, previous_id: bytes = ZERO32, *, type: int = PUBLISH,
           cluster: bytes = ZERO16, to: bytes = ZERO32, clock: int = 0, ttl: int = CACHE_TTL,
           postage: int = POSTAGE, flags: int = 0, seal: SealFrame | None = None,
@@ -39,10 +51,7 @@ def split(message: bytes, previous_id: bytes = ZERO32, *, type: int = PUBLISH,
     its packetId is taken, so nextId links the sealed bytes that travel.
     """
     chunk = SEALED_CHUNK if seal is not None else MESSAGE_BYTES
-    n = max(1, -(-len(message) // chunk))
-    if n > max_fragments:
-        raise CapacityError(f"message of {len(message)} bytes needs {n} fragments; the bound is "
-                            f"{max_fragments} ({max_fragments * chunk} bytes): send less")
+    n = fragments_needed(len(message), max_fragments, sealed=seal is not None)
     if flags & FLAG_MORE:
         raise ArgumentError("flags must not set MORE: split sets it on all but the last fragment")
     frames: list[bytes] = [b""] * n

@@ -71,7 +71,6 @@ class Replication:
         self._insert_known = getattr(peer.cache, "_insert_ids_batch", None)
         self.delivered: LruSet[bytes] = LruSet(cfg.delivered_ids)
         self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
-        self.held_count = 0
         self.held_ids: set[bytes] = set()  # the message ids in ``held`` (each held once)
         self.routes: ExpiringDict[bytes, list[Address]] = ExpiringDict(cfg.query_pending,
                                                                        cfg.query_timeout)
@@ -348,7 +347,7 @@ class Replication:
         """Hold a message whose predecessor is not delivered yet (while there is room)."""
         cfg = self.p.config
         return (prev != ZERO32 and prev not in self.delivered and cfg.order_wait > 0
-                and self.held_count < cfg.order_held)
+                and len(self.held_ids) < cfg.order_held)
 
     def _hold(self, event: Delivered, now: float, ask: bool = True) -> None:
         """Keep ``event`` until its predecessor is delivered or order_wait passes; ``ask``:
@@ -358,7 +357,6 @@ class Replication:
         self.held.setdefault(event.previous_id, []).append(
             _Held(event.subcluster_id, event, now + self.p.config.order_wait))
         self.held_ids.add(event.message_id)
-        self.held_count += 1
         if ask:
             self.want(event.previous_id, now, delay=self.p.config.announce_wait)
         self.p.count("deliver.held")
@@ -368,7 +366,6 @@ class Replication:
         waiting = self.held.pop(message_id, None)
         if not waiting:
             return []
-        self.held_count -= len(waiting)
         self.held_ids.difference_update(h.event.message_id for h in waiting)
         return [h.event for h in waiting]
 
@@ -571,11 +568,9 @@ class Replication:
             waiting = self.held.pop(prev, None)
             if waiting is None:
                 continue
-            self.held_count -= len(waiting)
             for h in waiting:
                 if h.deadline <= now:
                     held_ids.discard(h.event.message_id)
                     self._emit(h.event, now)
                 else:
                     self.held.setdefault(prev, []).append(h)
-                    self.held_count += 1

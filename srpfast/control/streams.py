@@ -30,7 +30,7 @@ from srpfast.control.events import StreamData, StreamResult
 from srpfast.control.nonces import seal_synthetic
 from srpfast.crypto import open_frame, stream_keys
 from srpfast.errors import CapacityError, CryptoError
-from srpfast.fragments import SEALED_CHUNK
+from srpfast.fragments import fragments_needed
 from srpfast.frame import Reassembler, split
 
 if TYPE_CHECKING:
@@ -73,11 +73,7 @@ class Streams:
         CapacityError (before anything is queued) for data beyond the fragment bound, or when
         the queue has no room for it."""
         cfg = self.p.config
-        need = max(1, -(-len(data) // SEALED_CHUNK))
-        if need > cfg.max_fragments:
-            raise CapacityError(f"a direct message of {len(data)} bytes needs {need} fragments; "
-                                f"the bound is {cfg.max_fragments} "
-                                f"({cfg.max_fragments * SEALED_CHUNK} bytes): send less")
+        fragments_needed(len(data), cfg.max_fragments, what="a direct message")
         self._tickets += 1
         ticket = self._tickets
         via = self._path(peer_id)

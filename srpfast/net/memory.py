@@ -21,7 +21,7 @@ import socket
 import time
 from typing import Any, Callable
 
-from srpfast.control.batch import DatagramBatch, pack_sockaddr, unpack_sockaddr
+from srpfast.control.batch import DatagramBatch, pack_sockaddr, relayed_datagrams
 from srpfast.control.dataplane import udp_address_key
 from srpfast.errors import ArgumentError
 
@@ -151,11 +151,8 @@ class MemoryDriver:
         for datagram, dst in self.peer.datagrams_to_send():
             hub.send(me, datagram, dst)
         for frames, sockaddrs, _ in self.peer.prepared_to_send():  # relayed by the data plane
-            n = len(frames) // 1158
-            step = len(sockaddrs) // n if n else 0
-            for i in range(n):
-                hub.send(me, frames[i * 1158:(i + 1) * 1158],
-                         unpack_sockaddr(sockaddrs[i * step:(i + 1) * step]))
+            for datagram, dst in relayed_datagrams(frames, sockaddrs):
+                hub.send(me, datagram, dst)
         # BDP actions need NATs, which a hub has none of: nothing to do (counted).
         self.counters["actions.ignored"] += len(self.peer.actions())
         for event in self.peer.events():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from srpfast.config import Config
-from srpfast.control.batch import DatagramBatch, unpack_sockaddr
+from srpfast.control.batch import DatagramBatch, relayed_datagrams
 from srpfast.control.dataplane import udp_address_key
 from srpfast.control.events import (Event, PoolClose, PoolKeep, PoolOpen, PoolSend, Spray)
 from srpfast.crypto import create_identity
@@ -216,10 +216,8 @@ class MemNet:
         for datagram, dst in peer.datagrams_to_send():
             self._send(node, node.address, datagram, dst)
         for frames, sockaddrs, _ in peer.prepared_to_send():  # what its data plane relayed
-            step = len(sockaddrs) // (len(frames) // 1158)
-            for i in range(len(frames) // 1158):
-                self._send(node, node.address, frames[i * 1158:(i + 1) * 1158],
-                           unpack_sockaddr(sockaddrs[i * step:(i + 1) * step]))
+            for datagram, dst in relayed_datagrams(frames, sockaddrs):
+                self._send(node, node.address, datagram, dst)
         for action in peer.actions():
             self._act(node, action)
         for event in peer.events():
