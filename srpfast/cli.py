@@ -165,6 +165,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         with topology.Lab() as lab:
             hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
             hosts.append(lab.add("o1", "open"))
+            hosts.append(lab.add("k1", "knock"))
             verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
         if args.json:
             print(json.dumps(verdicts))
@@ -172,7 +173,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
             for v in verdicts:
                 print(f"{v['host']:<4} {v['kind']:<7} mapping {v['mapping']:<21} filtering "
                       f"{v['filtering']:<5} seen {v['seen'][0]} / {v['seen'][1]} "
-                      f"{'knock remaps ' if v['knock_remaps'] else ''}{'ok' if v['ok'] else 'UNEXPECTED'}")
+                      f"{'knock remaps ' if v['knock_remaps'] else ''}"
+                      f"{'' if v['unreplied'] is None else 'unreplied ' + str(v['unreplied']) + ' '}"
+                      f"{'ok' if v['ok'] else 'UNEXPECTED'}")
         return 0 if all(v["ok"] for v in verdicts) else 1
     results = []
     for i in range(args.runs):

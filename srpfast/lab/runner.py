@@ -30,7 +30,7 @@ from srpfast.lab import verify
 from srpfast.lab.topology import Host, Lab
 
 BOOT_PORT = 7000
-LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O"}
+LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "knock": "K"}
 DEFAULT_PEERS = (("s1", "static"), ("s2", "static"), ("e1", "easy"), ("e2", "easy"),
                  ("h1", "hard"), ("h2", "hard"))
 _ROOT = str(Path(srpfast.__file__).resolve().parent.parent)
@@ -115,10 +115,15 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
             if "error" in out:
                 raise LabError(f"NAT probe in {host.ns}: {out['error']}")
             (h1, p1), (h2, p2) = out["seen"]
+            unreplied = None
+            if host.natted:  # the knock's trace in the router (docs/NATLAB.md "The knock")
+                unreplied = sum(1 for line in _conntrack(lab, host)
+                                if "[UNREPLIED]" in line and f"src={e2.address} " in line
+                                and f"dst={host.public} " in line)
             verdicts.append(verify.Verdict(host.name, host.kind, out["mapping"],
                                            out["filtering"], (out["local"][0], out["local"][1]),
                                            ((h1, p1), (h2, p2)), out["port_preserved"],
-                                           out.get("knock_remaps", False)))
+                                           out.get("knock_remaps", False), unreplied))
         return verdicts
     finally:
         for p in servers:
@@ -317,7 +322,7 @@ def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, Peer
 
 
 # ---------------------------------------------------------------------- the matrix
-ORDER = ("S", "E", "H", "O")
+ORDER = ("S", "E", "H", "O", "K")
 
 
 def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -15,13 +15,22 @@ NAT kinds (SPEC 5; RFC 4787 terms):
 
 - ``static``: a public address on the bridge (no NAT).
 - ``easy``: ``masquerade``. Linux keeps a flow's source port when it is free and reuses it for
-  every destination: endpoint-independent mapping. Filtering is conntrack's:
-  address-and-port-dependent (port-restricted).
+  every destination: endpoint-independent mapping. Filtering: port-restricted (conntrack).
 - ``hard``: ``masquerade fully-random``: a random public port per flow (per destination):
   endpoint-dependent mapping, port-restricted filtering.
 - ``open``: ``masquerade`` plus a ``dnat`` of every inbound UDP port to the host behind it
   (same port): with the port preserved, an endpoint-independent mapping with
   endpoint-independent filtering (a "full cone"), the filtering variant.
+- ``knock``: ``easy`` with a NAT-only ruleset (no filter chain), the lab's first router:
+  kept to compare (docs/NATLAB.md "The knock").
+
+Every router but ``knock`` has a home router's filter (OpenWrt fw4, consumer routers): from
+wan, ``input`` and ``forward`` accept only ``ct state established,related`` (and dnat-ed
+flows), everything else is dropped. This matters for hole punching: a packet dropped in a
+filter hook never confirms its conntrack entry, so an early punch packet leaves nothing
+behind. Without the filter it is accepted to the router's local input (nothing listens:
+ICMP port unreachable) and its CONFIRMED ``[UNREPLIED]`` entry holds the tuple the host's own
+later flow would take: masquerade remaps that flow to another port (the knock).
 """
 from __future__ import annotations
 
@@ -37,7 +46,7 @@ from srpfast.errors import LabError
 PREFIX = "srplab-"
 INTERNET = PREFIX + "inet"
 LOCK_PATH = "/run/srplab.lock"
-KINDS = ("static", "easy", "hard", "open")
+KINDS = ("static", "easy", "hard", "open", "knock")
 PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
 PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
 CMD_TIMEOUT = 20.0
@@ -46,7 +55,9 @@ _NFT_RULES = {
     "easy": 'oifname "wan" masquerade',
     "hard": 'oifname "wan" masquerade fully-random',
     "open": 'oifname "wan" masquerade',
+    "knock": 'oifname "wan" masquerade',
 }
+NAT_ONLY = frozenset({"knock"})   # kinds without the router filter (see the docstring)
 
 
 @dataclass
@@ -229,14 +240,22 @@ class Lab:
 
 
 def nft_rules(kind: str, inner: str) -> str:
-    """The router's whole ruleset. NAT only: no filter chain, so filtering is exactly what
-    conntrack + NAT do (an unsolicited inbound packet has no mapping and goes to the
-    router itself, where nothing listens)."""
+    """The router's whole ruleset: NAT, and (all kinds but ``knock``) a home router's filter
+    that drops from wan what is not part of a flow the LAN started (or a dnat-ed one). A
+    dropped packet's conntrack entry is never confirmed: no knock (module docstring)."""
     rules = [f"table ip srplab {{",
              "  chain post { type nat hook postrouting priority srcnat; policy accept;",
              f"    {_NFT_RULES[kind]}", "  }"]
     if kind == "open":
         rules += ["  chain pre { type nat hook prerouting priority dstnat; policy accept;",
                   f'    iifname "wan" udp dport 1024-65535 dnat to {inner}', "  }"]
+    if kind not in NAT_ONLY:
+        rules += ["  chain input { type filter hook input priority filter; policy accept;",
+                  '    iifname "wan" ct state established,related accept',
+                  '    iifname "wan" drop', "  }",
+                  "  chain forward { type filter hook forward priority filter; policy accept;",
+                  '    iifname "wan" ct state established,related accept',
+                  '    iifname "wan" ct status dnat accept',
+                  '    iifname "wan" drop', "  }"]
     rules.append("}")
     return "\n".join(rules) + "\n"
