@@ -242,7 +242,10 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
             seed = f"{boot.address}:{BOOT_PORT}"
             end = time.monotonic() + 10
             while not logs["s0"].peer_id:  # the bootstrap listens before anyone pings it
-                _collect(sink, logs, end)
+                if time.monotonic() > end or procs[0].popen.poll() is not None:
+                    raise LabError("the bootstrap peer did not start: " +
+                                   " | ".join(procs[0].stderr[-5:]))
+                _collect(sink, logs, min(end, time.monotonic() + 0.2))
             # Public peers first, NATed ones once those know they are Static: on the
             # internet the public peers a network bootstraps from have been up for a while
             # (and a Static peer lets NATed ones dial it: nat.STRATEGY). Bounded wait.
