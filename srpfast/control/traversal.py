@@ -7,14 +7,19 @@ allows) also need the introduced peer's own proof that it asked, carried in the 
 
 - PING: ping it now and again (connect_attempts pings, 1 s apart) until it answers; the other
   side does the same, so whichever ping opens a NAT first lets the other's through.
-- SPRAY (Easy side of Easy<->Hard): Spray actions from the main socket, BDP_PROBES in total,
-  paced at one per BDP_INTERVAL (several per tick when ticks are sparse), stopping as soon as
-  the peer is connected. Gated (SPEC 5): only after an INTRO from a connected proven peer,
-  at most once per pair per spray_window, at most max_attempts concurrent sprays.
+- SPRAY (Easy side of Easy<->Hard): Spray actions from the main socket: bdp_burst probes at
+  once (the reference's 1024), then bdp_probes more to further distinct ports, paced at one
+  per BDP_INTERVAL (several per tick when ticks are sparse), stopping as soon as the peer is
+  connected. Gated (SPEC 5): only after an INTRO from a connected proven peer, at most once
+  per pair per spray_window, at most max_attempts concurrent sprays.
 - POOL (Hard side): PoolOpen(bdp_sockets), then one fresh signed PING_PROBE every
   BDP_INTERVAL from the next pool socket to the Easy side's known address; the first PONG
   that arrives on a pool socket keeps that socket (PoolKeep) for this peer. After
   BDP_PROBES pings without an answer: PoolClose and relay through the introducer.
+  A spray probe that reaches a pool socket (``on_pool_probe``) proves the Easy side's NAT is
+  now open toward that socket's public port: that socket pings again at once (once per
+  socket, within the same budget). Without it a hit whose pool ping arrived BEFORE the spray
+  (dropped by the Easy side's NAT) would wait for the socket's next turn, 2.56 s later.
 - RELAY (Hard<->Hard): no punch; STREAMs to the peer go through the introducer, which
   forwards within a per-pair packet budget (streams.py).
 - WAIT (Static toward a NATed or unknown peer): it dials us (every row of the table pings a
@@ -96,6 +101,8 @@ class _SprayState:
     remaining: int
     last: float
     introducer: bytes
+    seed: int = 0
+    sent: int = 0          # ports of the seed's plan used so far (Spray.first)
 
 
 @dataclass
@@ -109,6 +116,7 @@ class _PoolState:
     last: float = 0.0
     started: float = 0.0
     sent_at: dict[int, float] = field(default_factory=dict)
+    echoed: set[int] = field(default_factory=set)  # sockets that re-pinged on a spray probe
 
 
 class Traversal:
@@ -330,8 +338,14 @@ class Traversal:
         if not self._bdp_allowed(address[0], introducer, now):
             return
         self.spray_gate.put(peer_id, True, now)
-        self.sprays[peer_id] = _SprayState(peer_id, address[0], self.p.config.bdp_probes,
-                                           now - self.p.config.bdp_interval, introducer)
+        cfg = self.p.config
+        s = _SprayState(peer_id, address[0], cfg.bdp_probes, now, introducer,
+                        self.p.rng.getrandbits(32))
+        self.sprays[peer_id] = s
+        if cfg.bdp_burst:  # SPEC 5: the reference's burst, so the pool's first pings can hit
+            self.p.act(Spray(s.host, cfg.bdp_burst, s.seed, 0))
+            s.sent = cfg.bdp_burst
+            self.p.count("spray.probes", cfg.bdp_burst)
 
     def _start_pool(self, peer_id: bytes, address: Address, introducer: bytes,
                     now: float) -> None:
@@ -367,7 +381,8 @@ class Traversal:
             n = min(due, s.remaining)
             s.remaining -= n
             s.last += due * cfg.bdp_interval
-            p.act(Spray(s.host, n, p.rng.getrandbits(32)))
+            p.act(Spray(s.host, n, s.seed, s.sent))
+            s.sent += n
             p.count("spray.probes", n)
             if s.remaining <= 0:
                 del self.sprays[peer_id]
@@ -398,6 +413,23 @@ class Traversal:
         times += [s.last + cfg.bdp_interval for s in self.sprays.values()]
         times += [s.last + cfg.bdp_interval for s in self.pools.values()]
         return min(times) if times else None
+
+    def on_pool_probe(self, pool: "PoolRoute", address: Address, now: float) -> None:
+        """A datagram that is no SRP frame reached pool socket ``pool`` from the host this
+        pool aims at: the Easy side's spray found the socket's public port, so its NAT is
+        open toward it now. Ping from that socket at once (module docstring, POOL); only
+        the pool's vouched address is pinged, once per socket, within bdp_probes."""
+        st = self.pools.get(pool[0])
+        if st is None or address[0] != st.address[0] or pool[1] in st.echoed \
+                or st.sent >= self.p.config.bdp_probes:
+            return
+        st.echoed.add(pool[1])
+        rid = st.base_rid + st.sent
+        st.sent_at[rid] = now
+        st.sent += 1
+        self.p.ping(st.address, now, PING_PROBE | PING_CONNECT, pool=(pool[0], pool[1]),
+                    request_id=rid)
+        self.p.count("pool.echo")
 
     # ------------------------------------------------------------ outcomes
     def pool_for_pong(self, request_id: int, peer_id: bytes,

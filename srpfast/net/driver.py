@@ -25,7 +25,7 @@ from collections import deque
 from typing import Any, Callable
 
 from srpfast._dataplane import RUN_MIN as GSO_MIN_RUN, DataPlane
-from srpfast._udp import SocketPool, UDPSocket
+from srpfast._udp import SocketPool, UDPSocket, spray_ports
 from srpfast.control import events as ev
 
 log = logging.getLogger("srpfast.net")
@@ -278,7 +278,11 @@ class UDPDriver:
     # -- BDP actions (SPEC 5) ----------------------------------------------------------------
     def _act(self, action: object) -> None:
         if isinstance(action, ev.Spray):
-            self.sock.spray(action.host, action.port_count, seed=action.seed)
+            if action.first:
+                plan = spray_ports(action.seed, action.first + action.port_count)
+                self.sock.spray(action.host, ports=plan[action.first:])
+            else:
+                self.sock.spray(action.host, action.port_count, seed=action.seed)
         elif isinstance(action, ev.PoolOpen):
             if action.pool_key in self._pools:
                 return
