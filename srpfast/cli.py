@@ -177,16 +177,24 @@ def cmd_lab(args: argparse.Namespace) -> int:
                       f"{'' if v['unreplied'] is None else 'unreplied ' + str(v['unreplied']) + ' '}"
                       f"{'ok' if v['ok'] else 'UNEXPECTED'}")
         return 0 if all(v["ok"] for v in verdicts) else 1
+    from srpfast.lab import rounds, stats
     results = []
-    for i in range(args.runs):
-        say(f"run {i + 1}/{args.runs}")
-        results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
-                                       say=say, events=args.events, hold=args.hold,
-                                       staged=not args.together))
+    if args.fresh_lab or args.events or args.hold or args.together:
+        for i in range(args.runs):
+            say(f"run {i + 1}/{args.runs}")
+            results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
+                                           say=say, events=args.events, hold=args.hold,
+                                           staged=not args.together))
+    else:  # one topology, fresh peers every round (srpfast/lab/rounds.py)
+        results = rounds.run_rounds(args.runs, timeout=args.timeout,
+                                    wildcard=not args.bind_own, say=say)["rounds"]
+    table = stats.pairing_stats(results)
     if args.json:
-        print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
+        print(json.dumps({"runs": results, "matrix": runner.matrix(results), "stats": table}))
     else:
         print(runner.format_matrix(results))
+        print()
+        print(stats.format_stats(table))
     return 0 if runner.summary_ok(results) else 1
 
 
@@ -269,8 +277,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="real peers behind real Linux NATs (root; docs/NATLAB.md)")
     lab.add_argument("lab_cmd", choices=("matrix", "verify", "clean"), nargs="?",
                      default="matrix")
-    lab.add_argument("--runs", type=int, default=1, help="runs of the matrix (default 1)")
-    lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
+    lab.add_argument("--runs", type=int, default=1,
+                     help="runs of the matrix (default 1): rounds of fresh peers on one "
+                          "topology, or whole runs with --fresh-lab")
+    lab.add_argument("--timeout", type=float, default=15.0, help="seconds per run / round")
+    lab.add_argument("--fresh-lab", action="store_true",
+                     help="build and verify a new topology for every run (~15 s each)")
     lab.add_argument("--bind-own", action="store_true",
                      help="bind peers to their own address instead of 0.0.0.0")
     lab.add_argument("--together", action="store_true",

@@ -12,7 +12,8 @@ has seen (``#join``) a direct sealed stream (``RemotePeer.emit``) at the same pa
     {"ev": "intro", "peer", "action", "their_nat"}  (each INTRO about a peer, SPEC 5)
     {"ev": "connection", "peer", "pool"}            {"ev": "join", "peer"}
     {"ev": "publish", "peer"} / {"ev": "direct", "peer"}  (first delivery from each peer)
-    {"ev": "final", "metrics": {...}, "paths": {peer: {"connected", "pool", "relay"}}}
+    {"ev": "final", "metrics": {...}, "paths": {peer: {"connected", "pool", "relay"}},
+     "punch": {host: [datagrams, wire bytes]}}   (BDP spray and pool sends per target host)
 
 The INTRO line comes from wrapping the engine's ``traversal.on_intro``: the lab observes
 which action the strategy table chose (the counters say how many, not about whom).
@@ -55,6 +56,35 @@ def _watch_intros(net: Any) -> None:
     peer.traversal.on_intro = on_intro
 
 
+SPRAY_WIRE = 4 + 28     # a spray probe on the wire: 4 zero bytes + UDP and IPv4 headers
+UDP_IP = 28
+
+
+def _watch_punch(net: Any) -> dict[str, list[int]]:
+    """Datagrams and wire bytes the BDP spends, per target host: Spray actions (Easy side)
+    and pool sends (Hard side), seen where the engine hands them to the driver."""
+    peer = net.peer
+    spent: dict[str, list[int]] = {}
+    act, send = peer.act, peer.send
+
+    def on_act(action: Any) -> None:
+        if type(action).__name__ == "Spray":
+            t = spent.setdefault(action.host, [0, 0])
+            t[0] += action.port_count
+            t[1] += action.port_count * SPRAY_WIRE
+        act(action)
+
+    def on_send(datagram: bytes, address: Any, pool: Any = None) -> None:
+        if pool is not None:
+            t = spent.setdefault(address[0], [0, 0])
+            t[0] += 1
+            t[1] += len(datagram) + UDP_IP
+        send(datagram, address, pool)
+
+    peer.act, peer.send = on_act, on_send
+    return spent
+
+
 def _paths(net: Any, remotes: dict[bytes, Any]) -> dict[str, dict[str, bool]]:
     peer = net.peer
     out = {}
@@ -77,6 +107,7 @@ async def run(args: argparse.Namespace) -> int:
         me = net.identity.peer_id
         say("start", name=args.name, id=me.hex(), bound=list(net.address))
         _watch_intros(net)
+        punch = _watch_punch(net)
         def samples() -> list[list[Any]]:
             r = net.peer.reflection
             out = []
@@ -141,7 +172,8 @@ async def run(args: argparse.Namespace) -> int:
             except asyncio.TimeoutError:
                 pass
         metrics = {k: v for k, v in net.metrics().items() if k.startswith(COUNTER_PREFIXES)}
-        say("final", nat=net.peer.nat, metrics=metrics, paths=_paths(net, remotes))
+        say("final", nat=net.peer.nat, metrics=metrics, paths=_paths(net, remotes),
+            punch=punch)
     return 0
 
 

@@ -47,8 +47,9 @@ def expected_nat(kind: str, wildcard: bool) -> str:
 class Proc:
     """A process in a lab namespace whose stdout lines (JSON) land in a shared queue."""
 
-    def __init__(self, lab: Lab, host: Host, argv: list[str], sink: "queue.Queue[tuple[str, dict[str, Any]]]") -> None:
-        self.name = host.name
+    def __init__(self, lab: Lab, host: Host, argv: list[str],
+                 sink: "queue.Queue[tuple[str, dict[str, Any]]]", name: str = "") -> None:
+        self.name = name or host.name
         env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         # `ip netns exec` execs the command: the pid we hold is the python process itself.
         self.popen = subprocess.Popen(lab.exec_argv(host.ns, argv), stdout=subprocess.PIPE,
@@ -134,6 +135,7 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
 class PeerLog:
     name: str
     kind: str
+    public: str = ""       # the host the others see it at (its own, or its NAT's wan)
     start: float = 0.0
     peer_id: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -169,7 +171,11 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
                      if e["ev"] == "intro" and e["peer"] == idb] +
                     [(e["t"], b.name, e["action"]) for e in b.events
                      if e["ev"] == "intro" and e["peer"] == ida])
-    t0 = intros[0][0] if intros else None
+    # Times count from the moment BOTH peers were introduced (issue 12): the later of the
+    # two sides' first INTRO about the other.
+    ta = [t for t, n, _ in intros if n == a.name]
+    tb = [t for t, n, _ in intros if n == b.name]
+    t0 = max(ta[0], tb[0]) if ta and tb else None
 
     def both(ev: str) -> float | None:
         x, y = a.first(ev, idb), b.first(ev, ida)
@@ -189,12 +195,27 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
     connect = both("connection") if path in ("direct", "bdp") else direct
     def rel(t: float | None) -> float | None:
         return None if t is None or t0 is None else round(t - t0, 3)
+    spent = [0, 0]  # BDP datagrams and wire bytes both sides aimed at each other's host
+    for x, y in ((a, b), (b, a)):
+        for i, v in enumerate(((x.final or {}).get("punch") or {}).get(y.public, [0, 0])):
+            spent[i] += v
+    want = expected_path(a.kind, b.kind)
+    publish = rel(both("publish"))
     return {"pair": f"{a.name}-{b.name}", "classes": LETTER[a.kind] + LETTER[b.kind],
-            "path": path, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
-            "connect": rel(connect), "direct": rel(direct),
-            "publish": rel(both("publish")),
+            "path": path, "expected": want, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
+            "connect": rel(connect), "direct": rel(direct), "publish": publish,
+            "ok": path == want and direct is not None and publish is not None
+            and connect is not None,
+            "punch_datagrams": spent[0], "punch_bytes": spent[1],
             "direct_from_start": None if direct is None else
             round(direct - max(a.start, b.start), 3)}
+
+
+def expected_path(ka: str, kb: str) -> str:
+    """PROTOCOL.md §5: Hard<->Hard relays, Easy<->Hard connects by BDP, the rest directly."""
+    hard = (ka == "hard") + (kb == "hard")
+    easy = (ka in ("easy", "knock")) + (kb in ("easy", "knock"))
+    return "relay" if hard == 2 else "bdp" if hard == 1 and easy == 1 else "direct"
 
 
 def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
@@ -206,6 +227,10 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
             for ev in ("direct", "publish"):
                 if a.first(ev, b.peer_id) is None or b.first(ev, a.peer_id) is None:
                     return False
+            if expected_path(a.kind, b.kind) != "relay" and (  # wait for the punch / BDP
+                    a.first("connection", b.peer_id) is None
+                    or b.first("connection", a.peer_id) is None):
+                return False
     return all(logs[n].classified_at() is not None for n in names)
 
 
@@ -228,7 +253,7 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
                 f"{v.host} ({v.kind}) measured {v.mapping}/{v.filtering}, expected "
                 f"{'/'.join(verify.EXPECTED[v.kind])}" for v in bad))
         sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        logs = {h.name: PeerLog(h.name, h.kind) for h in [boot] + hosts}
+        logs = {h.name: PeerLog(h.name, h.kind, h.public) for h in [boot] + hosts}
         procs: list[Proc] = []
         base = [sys.executable, "-m", "srpfast.lab.peer", "--duration",
                 str(max(timeout, hold) + 15)]
@@ -341,7 +366,7 @@ def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for k in ("connect", "direct", "publish"):
                 if p[k] is not None:
                     c[k].append(p[k])
-            if p["direct"] is None or p["publish"] is None:
+            if not p["ok"]:  # no stream or PUBLISH both ways, or not the §5 path
                 c["failed"] += 1
     return cells
 
