@@ -32,7 +32,7 @@ import srpfast
 from srpfast.nat import name_of
 
 COUNTER_PREFIXES = ("intro.", "spray.", "pool.", "relay.", "reflect.", "bdp.", "probe.",
-                    "stream.", "connections", "drop.", "join.")
+                    "stream.", "connections", "drop.", "join.", "rx.", "tx.", "ask.")
 
 
 def say(ev: str, **fields: Any) -> None:
