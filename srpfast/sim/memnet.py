@@ -33,6 +33,8 @@ Address = tuple[str, int]
 INF = float("inf")
 
 
+SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/_udp.pyx)
+
 
 @functools.lru_cache(maxsize=64)
 def _spray_plan(seed: int) -> tuple[int, ...]:
@@ -239,9 +241,9 @@ class MemNet:
     def _act(self, node: Node, action: object) -> None:
         if isinstance(action, Spray):
             ports = _spray_plan(action.seed)[action.first:action.first + action.port_count]
-            for port in ports:  # the probes only open our own NAT toward those ports
-                if node.nat is not None:
-                    node.nat.outbound(node.address, (action.host, port))
+            for port in ports:  # each opens our NAT toward that port, and travels on: a
+                # pool socket whose NAT opened that port receives it (traversal.on_pool_probe)
+                self._send(node, node.address, SPRAY_PROBE, (action.host, port))
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
             base = 20000 + 300 * len(node.pools)
