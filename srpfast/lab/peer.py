@@ -32,7 +32,8 @@ import srpfast
 from srpfast.nat import name_of
 
 COUNTER_PREFIXES = ("intro.", "spray.", "pool.", "relay.", "reflect.", "bdp.", "probe.",
-                    "stream.", "connections", "drop.", "join.", "rx.", "tx.", "ask.")
+                    "stream.", "connections", "drop.", "join.", "rx.", "tx.", "ask.",
+                    "driver.spray", "driver.send", "udp.send")
 
 
 def say(ev: str, **fields: Any) -> None:
@@ -68,10 +69,16 @@ def _watch_punch(net: Any) -> dict[str, list[int]]:
     act, send = peer.act, peer.send
 
     def on_act(action: Any) -> None:
-        if type(action).__name__ == "Spray":
+        kind = type(action).__name__
+        if kind == "Spray":
             t = spent.setdefault(action.host, [0, 0])
             t[0] += action.port_count
             t[1] += action.port_count * SPRAY_WIRE
+        elif kind == "PoolSend":  # (index -1: one datagram from every pool socket)
+            n = peer.config.bdp_sockets if action.index < 0 else 1
+            t = spent.setdefault(action.address[0], [0, 0])
+            t[0] += n
+            t[1] += n * (len(action.datagram) + UDP_IP)
         act(action)
 
     def on_send(datagram: bytes, address: Any, pool: Any = None) -> None:
