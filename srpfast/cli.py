@@ -165,6 +165,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         with topology.Lab() as lab:
             hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
             hosts.append(lab.add("o1", "open"))
+            hosts.append(lab.add("a1", "address"))
             hosts.append(lab.add("k1", "knock"))
             verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
         if args.json:
@@ -179,15 +180,24 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return 0 if all(v["ok"] for v in verdicts) else 1
     from srpfast.lab import rounds, stats
     results = []
+    kinds = [k for k in args.kinds.split(",") if k] if args.kinds else []
+    bad = [k for k in kinds if k not in topology.KINDS]
+    if bad:
+        print(f"srp lab: unknown kind {', '.join(bad)}: one of {', '.join(topology.KINDS)}",
+              file=sys.stderr)
+        return 2
+    peers = tuple((f"{k[0]}{i + 1}", k) for i, k in enumerate(kinds))
     if args.fresh_lab or args.events or args.hold or args.together:
         for i in range(args.runs):
             say(f"run {i + 1}/{args.runs}")
-            results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
+            results.append(runner.run_once(peers or runner.DEFAULT_PEERS,
+                                           timeout=args.timeout, wildcard=not args.bind_own,
                                            say=say, events=args.events, hold=args.hold,
                                            staged=not args.together))
     else:  # one topology, fresh peers every round (srpfast/lab/rounds.py)
         results = rounds.run_rounds(args.runs, timeout=args.timeout,
-                                    wildcard=not args.bind_own, say=say)["rounds"]
+                                    wildcard=not args.bind_own, say=say,
+                                    peers=peers or rounds.ROUND_PEERS)["rounds"]
     table = stats.pairing_stats(results)
     if args.json:
         print(json.dumps({"runs": results, "matrix": runner.matrix(results), "stats": table}))
@@ -281,6 +291,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="runs of the matrix (default 1): rounds of fresh peers on one "
                           "topology, or whole runs with --fresh-lab")
     lab.add_argument("--timeout", type=float, default=15.0, help="seconds per run / round")
+    lab.add_argument("--kinds", default="",
+                     help="the peers under test, by NAT kind, e.g. static,easy,knock,hard "
+                          f"(default: the Static/Easy/Hard set)")
     lab.add_argument("--fresh-lab", action="store_true",
                      help="build and verify a new topology for every run (~15 s each)")
     lab.add_argument("--bind-own", action="store_true",

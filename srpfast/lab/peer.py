@@ -82,7 +82,7 @@ def _watch_punch(net: Any) -> dict[str, list[int]]:
         act(action)
 
     def on_send(datagram: bytes, address: Any, pool: Any = None) -> None:
-        if pool is not None:
+        if pool is not None and pool[0] in peer.traversal.pools:  # (not a kept socket's traffic)
             t = spent.setdefault(address[0], [0, 0])
             t[0] += 1
             t[1] += len(datagram) + UDP_IP

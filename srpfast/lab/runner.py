@@ -30,7 +30,7 @@ from srpfast.lab import verify
 from srpfast.lab.topology import Host, Lab
 
 BOOT_PORT = 7000
-LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "knock": "K"}
+LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "address": "A", "knock": "K"}
 DEFAULT_PEERS = (("s1", "static"), ("s2", "static"), ("e1", "easy"), ("e2", "easy"),
                  ("h1", "hard"), ("h2", "hard"))
 _ROOT = str(Path(srpfast.__file__).resolve().parent.parent)
@@ -41,7 +41,7 @@ def expected_nat(kind: str, wildcard: bool) -> str:
     (reachable unsolicited on the port it is bound to: nat.classify)."""
     if kind == "open":
         return "static" if wildcard else "easy"
-    return kind
+    return "easy" if kind in EASY_LIKE else kind
 
 
 class Proc:
@@ -211,10 +211,13 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
             round(direct - max(a.start, b.start), 3)}
 
 
+EASY_LIKE = ("easy", "knock", "address")  # endpoint-independent mapping: the engine's Easy
+
+
 def expected_path(ka: str, kb: str) -> str:
     """PROTOCOL.md §5: Hard<->Hard relays, Easy<->Hard connects by BDP, the rest directly."""
     hard = (ka == "hard") + (kb == "hard")
-    easy = (ka in ("easy", "knock")) + (kb in ("easy", "knock"))
+    easy = (ka in EASY_LIKE) + (kb in EASY_LIKE)
     return "relay" if hard == 2 else "bdp" if hard == 1 and easy == 1 else "direct"
 
 
@@ -350,7 +353,7 @@ def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, Peer
 
 
 # ---------------------------------------------------------------------- the matrix
-ORDER = ("S", "E", "H", "O", "K")
+ORDER = ("S", "E", "H", "O", "A", "K")
 
 
 def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

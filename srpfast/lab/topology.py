@@ -21,6 +21,9 @@ NAT kinds (SPEC 5; RFC 4787 terms):
 - ``open``: ``masquerade`` plus a ``dnat`` of every inbound UDP port to the host behind it
   (same port): with the port preserved, an endpoint-independent mapping with
   endpoint-independent filtering (a "full cone"), the filtering variant.
+- ``address``: ``masquerade`` plus a ``dnat`` to the host of inbound UDP from an address the
+  host has sent to, on the public port it sent from (a set the postrouting hook fills after
+  masquerade): address-restricted filtering, the other filtering variant.
 - ``knock``: ``easy`` with a NAT-only ruleset (no filter chain), the lab's first router:
   kept to compare (docs/NATLAB.md "The knock").
 
@@ -46,7 +49,7 @@ from srpfast.errors import LabError
 PREFIX = "srplab-"
 INTERNET = PREFIX + "inet"
 LOCK_PATH = "/run/srplab.lock"
-KINDS = ("static", "easy", "hard", "open", "knock")
+KINDS = ("static", "easy", "hard", "open", "address", "knock")
 PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
 PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
 CMD_TIMEOUT = 20.0
@@ -56,6 +59,7 @@ _NFT_RULES = {
     "hard": 'oifname "wan" masquerade fully-random',
     "open": 'oifname "wan" masquerade',
     "knock": 'oifname "wan" masquerade',
+    "address": 'oifname "wan" masquerade',
 }
 NAT_ONLY = frozenset({"knock"})   # kinds without the router filter (see the docstring)
 
@@ -249,6 +253,17 @@ def nft_rules(kind: str, inner: str) -> str:
     if kind == "open":
         rules += ["  chain pre { type nat hook prerouting priority dstnat; policy accept;",
                   f'    iifname "wan" udp dport 1024-65535 dnat to {inner}', "  }"]
+    if kind == "address":
+        # (remote address, our public port) for every datagram out, seen after masquerade
+        # (priority srcnat + 10: the header is translated); inbound from that address to that
+        # port, from any of its ports, goes to the host on the same port.
+        rules += ["  set sent { type ipv4_addr . inet_service; flags timeout; timeout 120s; }",
+                  "  chain learn { type filter hook postrouting priority srcnat + 10; "
+                  "policy accept;",
+                  '    oifname "wan" meta l4proto udp update @sent { ip daddr . udp sport }',
+                  "  }",
+                  "  chain pre { type nat hook prerouting priority dstnat; policy accept;",
+                  f'    iifname "wan" ip saddr . udp dport @sent dnat to {inner}', "  }"]
     if kind not in NAT_ONLY:
         rules += ["  chain input { type filter hook input priority filter; policy accept;",
                   '    iifname "wan" ct state established,related accept',

@@ -43,6 +43,7 @@ EXPECTED = {
     "hard": ("endpoint-dependent", "port"),
     "open": ("endpoint-independent", "open"),
     "knock": ("endpoint-independent", "port"),
+    "address": ("endpoint-independent", "address"),
 }
 # Kinds whose router keeps a knocking packet's conntrack entry (topology.NAT_ONLY): a later
 # flow of the host toward that source is remapped. Every other EIM kind must keep its port.

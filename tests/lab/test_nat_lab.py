@@ -25,7 +25,7 @@ def test_topology_nats_measure_as_claimed_and_leave_nothing_behind() -> None:
     with topology.Lab() as lab:
         hosts = [lab.add(name, kind) for name, kind in
                  (("s1", "static"), ("e1", "easy"), ("h1", "hard"), ("o1", "open"),
-                  ("k1", "knock"))]
+                  ("a1", "address"), ("k1", "knock"))]
         verdicts = {v.host: v for v in runner.verify_nats(lab, hosts)}
         assert topology.lab_namespaces()  # (inside the run)
     assert topology.lab_namespaces() == []
@@ -38,6 +38,7 @@ def test_topology_nats_measure_as_claimed_and_leave_nothing_behind() -> None:
     # [UNREPLIED] entry and masquerade remaps the host's later flow (docs/NATLAB.md).
     assert not verdicts["e1"].knock_remaps and verdicts["e1"].unreplied == 0
     assert not verdicts["o1"].knock_remaps
+    assert verdicts["a1"].filtering == "address"  # (.ok checked the rest)
     assert verdicts["k1"].knock_remaps and verdicts["k1"].unreplied == 1
 
 
