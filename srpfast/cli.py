@@ -186,7 +186,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print(f"srp lab: unknown kind {', '.join(bad)}: one of {', '.join(topology.KINDS)}",
               file=sys.stderr)
         return 2
-    peers = tuple((f"{k[0]}{i + 1}", k) for i, k in enumerate(kinds))
+    peers = tuple((f"{k[0]}{i + 11}", k) for i, k in enumerate(kinds))  # (not s0, s1)
     if args.fresh_lab or args.events or args.hold or args.together:
         for i in range(args.runs):
             say(f"run {i + 1}/{args.runs}")

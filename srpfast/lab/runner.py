@@ -215,9 +215,13 @@ EASY_LIKE = ("easy", "knock", "address")  # endpoint-independent mapping: the en
 
 
 def expected_path(ka: str, kb: str) -> str:
-    """PROTOCOL.md §5: Hard<->Hard relays, Easy<->Hard connects by BDP, the rest directly."""
+    """PROTOCOL.md §5: Hard<->Hard relays, Easy<->Hard connects by BDP, the rest directly.
+    An address-restricted Easy side lets the Hard side's own ping in (it sent to that
+    address already): the pair connects directly before the BDP can."""
     hard = (ka == "hard") + (kb == "hard")
     easy = (ka in EASY_LIKE) + (kb in EASY_LIKE)
+    if hard == 1 and "address" in (ka, kb):
+        return "direct"
     return "relay" if hard == 2 else "bdp" if hard == 1 and easy == 1 else "direct"
 
 
