@@ -389,7 +389,7 @@ def format_matrix(results: list[dict[str, Any]]) -> str:
     cells = matrix(results)
     classes = [c for c in ORDER if any(c in k for k in cells)]
     lines = [("pair matrix: path; connect / direct stream both ways / publish both ways, "
-              "seconds from the pair's first INTRO (min-max over pairs and runs)"), ""]
+              "seconds from both peers' introduction (min-max over pairs and runs)"), ""]
     width = 44
     lines.append(" " * 4 + "".join(f"{c:<{width}}" for c in classes))
     for r in classes:
