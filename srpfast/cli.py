@@ -166,6 +166,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
             hosts.append(lab.add("o1", "open"))
             hosts.append(lab.add("a1", "address"))
+            hosts.append(lab.add("d1", "double"))
             hosts.append(lab.add("k1", "knock"))
             verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
         if args.json:

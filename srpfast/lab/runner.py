@@ -30,7 +30,8 @@ from srpfast.lab import verify
 from srpfast.lab.topology import Host, Lab
 
 BOOT_PORT = 7000
-LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "address": "A", "knock": "K"}
+LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "address": "A", "double": "D",
+          "knock": "K"}
 DEFAULT_PEERS = (("s1", "static"), ("s2", "static"), ("e1", "easy"), ("e2", "easy"),
                  ("h1", "hard"), ("h2", "hard"))
 _ROOT = str(Path(srpfast.__file__).resolve().parent.parent)
@@ -211,7 +212,7 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
             round(direct - max(a.start, b.start), 3)}
 
 
-EASY_LIKE = ("easy", "knock", "address")  # endpoint-independent mapping: the engine's Easy
+EASY_LIKE = ("easy", "knock", "address", "double")  # endpoint-independent mapping: the engine's Easy
 
 
 def expected_path(ka: str, kb: str) -> str:
@@ -357,7 +358,7 @@ def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, Peer
 
 
 # ---------------------------------------------------------------------- the matrix
-ORDER = ("S", "E", "H", "O", "A", "K")
+ORDER = ("S", "E", "H", "O", "A", "D", "K")
 
 
 def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,8 @@ NAT kinds (SPEC 5; RFC 4787 terms):
 - ``address``: ``masquerade`` plus a ``dnat`` to the host of inbound UDP from an address the
   host has sent to, on the public port it sent from (a set the postrouting hook fills after
   masquerade): address-restricted filtering, the other filtering variant.
+- ``double``: a home router (``easy``) whose wan is on the LAN of a carrier-grade NAT
+  (another ``easy`` router, ``srplab-<name>-cgn``, on the bridge): two masquerades in a row.
 - ``knock``: ``easy`` with a NAT-only ruleset (no filter chain), the lab's first router:
   kept to compare (docs/NATLAB.md "The knock").
 
@@ -49,7 +51,7 @@ from srpfast.errors import LabError
 PREFIX = "srplab-"
 INTERNET = PREFIX + "inet"
 LOCK_PATH = "/run/srplab.lock"
-KINDS = ("static", "easy", "hard", "open", "address", "knock")
+KINDS = ("static", "easy", "hard", "open", "address", "double", "knock")
 PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
 PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
 CMD_TIMEOUT = 20.0
@@ -60,6 +62,7 @@ _NFT_RULES = {
     "open": 'oifname "wan" masquerade',
     "knock": 'oifname "wan" masquerade',
     "address": 'oifname "wan" masquerade',
+    "double": 'oifname "wan" masquerade',
 }
 NAT_ONLY = frozenset({"knock"})   # kinds without the router filter (see the docstring)
 
@@ -206,6 +209,22 @@ class Lab:
         self._ip(ns, "addr", "add", f"{address}/16", "dev", ifname)
         self._ip(ns, "link", "set", ifname, "up")
 
+    def _cgn(self, cgn: str, wan: str, net: str, customer: str) -> None:
+        """A carrier-grade NAT ``cgn`` on the bridge at ``wan`` (an ``easy`` router), whose LAN
+        ``net``.0/24 (inside 198.19.0.0/16) holds one customer: namespace ``customer``'s
+        ``wan`` interface at ``net``.2, routed through the CGN."""
+        self._netns(cgn)
+        self._plug(cgn, "wan", wan)
+        self._ip(cgn, "link", "add", "lan", "type", "veth", "peer", "name", "wan", "netns",
+                 customer)
+        self._ip(cgn, "addr", "add", f"{net}.1/24", "dev", "lan")
+        self._ip(cgn, "link", "set", "lan", "up")
+        self._ip(customer, "addr", "add", f"{net}.2/24", "dev", "wan")
+        self._ip(customer, "link", "set", "wan", "up")
+        self._ip(customer, "route", "add", "default", "via", f"{net}.1")
+        run(self.exec_argv(cgn, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+        run(self.exec_argv(cgn, ["nft", "-f", "-"]), input=nft_rules("easy", f"{net}.2"))
+
     def add(self, name: str, kind: str) -> Host:
         """A host of ``kind`` (KINDS) named ``srplab-<name>``; NATed kinds get a router
         ``srplab-<name>-nat``."""
@@ -227,7 +246,10 @@ class Lab:
             wan, gw, inner = f"{PUBLIC_NET}.1.{10 + n}", f"{PRIVATE_NET}.{n}.1", \
                 f"{PRIVATE_NET}.{n}.2"
             self._netns(router)
-            self._plug(router, "wan", wan)
+            if kind == "double":  # the home router's wan sits behind a carrier-grade NAT
+                self._cgn(ns + "-cgn", wan, f"{PRIVATE_NET}.{100 + n}", router)
+            else:
+                self._plug(router, "wan", wan)
             self._netns(ns)
             self._ip(router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0",
                      "netns", ns)

@@ -25,7 +25,7 @@ def test_topology_nats_measure_as_claimed_and_leave_nothing_behind() -> None:
     with topology.Lab() as lab:
         hosts = [lab.add(name, kind) for name, kind in
                  (("s1", "static"), ("e1", "easy"), ("h1", "hard"), ("o1", "open"),
-                  ("a1", "address"), ("k1", "knock"))]
+                  ("a1", "address"), ("d1", "double"), ("k1", "knock"))]
         verdicts = {v.host: v for v in runner.verify_nats(lab, hosts)}
         assert topology.lab_namespaces()  # (inside the run)
     assert topology.lab_namespaces() == []
@@ -39,6 +39,8 @@ def test_topology_nats_measure_as_claimed_and_leave_nothing_behind() -> None:
     assert not verdicts["e1"].knock_remaps and verdicts["e1"].unreplied == 0
     assert not verdicts["o1"].knock_remaps
     assert verdicts["a1"].filtering == "address"  # (.ok checked the rest)
+    # Double NAT: what the internet sees is the carrier-grade NAT's address.
+    assert verdicts["d1"].seen[0][0] == hosts[5].public != hosts[5].address
     assert verdicts["k1"].knock_remaps and verdicts["k1"].unreplied == 1
 
 
