@@ -31,7 +31,7 @@ from srpfast.lab.topology import Host, Lab
 
 BOOT_PORT = 7000
 LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "address": "A", "double": "D",
-          "knock": "K"}
+          "samenat": "L", "knock": "K"}
 DEFAULT_PEERS = (("s1", "static"), ("s2", "static"), ("e1", "easy"), ("e2", "easy"),
                  ("h1", "hard"), ("h2", "hard"))
 _ROOT = str(Path(srpfast.__file__).resolve().parent.parent)
@@ -200,7 +200,7 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
     for x, y in ((a, b), (b, a)):
         for i, v in enumerate(((x.final or {}).get("punch") or {}).get(y.public, [0, 0])):
             spent[i] += v
-    want = expected_path(a.kind, b.kind)
+    want = expected_path(a.kind, b.kind, same_nat=_same_nat(a, b))
     publish = rel(both("publish"))
     return {"pair": f"{a.name}-{b.name}", "classes": LETTER[a.kind] + LETTER[b.kind],
             "path": path, "expected": want, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
@@ -212,13 +212,21 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
             round(direct - max(a.start, b.start), 3)}
 
 
-EASY_LIKE = ("easy", "knock", "address", "double")  # endpoint-independent mapping: the engine's Easy
+EASY_LIKE = ("easy", "knock", "address", "double", "samenat")  # endpoint-independent mapping: the engine's Easy
 
 
-def expected_path(ka: str, kb: str) -> str:
+def _same_nat(a: PeerLog, b: PeerLog) -> bool:
+    return a.kind != "static" and a.public == b.public
+
+
+def expected_path(ka: str, kb: str, same_nat: bool = False) -> str:
     """PROTOCOL.md §5: Hard<->Hard relays, Easy<->Hard connects by BDP, the rest directly.
     An address-restricted Easy side lets the Hard side's own ping in (it sent to that
-    address already): the pair connects directly before the BDP can."""
+    address already): the pair connects directly before the BDP can. Two peers behind one
+    Linux NAT (``samenat``) cannot reach each other at their public address (masquerade does
+    not hairpin) and SRP carries no local address: the introducer relays."""
+    if same_nat:
+        return "relay"
     hard = (ka == "hard") + (kb == "hard")
     easy = (ka in EASY_LIKE) + (kb in EASY_LIKE)
     if hard == 1 and "address" in (ka, kb):
@@ -235,7 +243,7 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
             for ev in ("direct", "publish"):
                 if a.first(ev, b.peer_id) is None or b.first(ev, a.peer_id) is None:
                     return False
-            if expected_path(a.kind, b.kind) != "relay" and (  # wait for the punch / BDP
+            if expected_path(a.kind, b.kind, _same_nat(a, b)) != "relay" and (  # wait for the punch / BDP
                     a.first("connection", b.peer_id) is None
                     or b.first("connection", a.peer_id) is None):
                 return False
@@ -358,7 +366,7 @@ def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, Peer
 
 
 # ---------------------------------------------------------------------- the matrix
-ORDER = ("S", "E", "H", "O", "A", "D", "K")
+ORDER = ("S", "E", "H", "O", "A", "D", "L", "K")
 
 
 def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,9 @@ NAT kinds (SPEC 5; RFC 4787 terms):
   masquerade): address-restricted filtering, the other filtering variant.
 - ``double``: a home router (``easy``) whose wan is on the LAN of a carrier-grade NAT
   (another ``easy`` router, ``srplab-<name>-cgn``, on the bridge): two masquerades in a row.
+- ``samenat``: a second host behind the router of the last ``easy`` host added (its own
+  /24 on that router): two peers behind one NAT. Linux masquerade does not hairpin, so
+  neither can reach the other at their shared public address.
 - ``knock``: ``easy`` with a NAT-only ruleset (no filter chain), the lab's first router:
   kept to compare (docs/NATLAB.md "The knock").
 
@@ -51,7 +54,7 @@ from srpfast.errors import LabError
 PREFIX = "srplab-"
 INTERNET = PREFIX + "inet"
 LOCK_PATH = "/run/srplab.lock"
-KINDS = ("static", "easy", "hard", "open", "address", "double", "knock")
+KINDS = ("static", "easy", "hard", "open", "address", "double", "samenat", "knock")
 PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
 PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
 CMD_TIMEOUT = 20.0
@@ -225,6 +228,27 @@ class Lab:
         run(self.exec_argv(cgn, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
         run(self.exec_argv(cgn, ["nft", "-f", "-"]), input=nft_rules("easy", f"{net}.2"))
 
+    def _behind_last_easy(self, name: str, ns: str) -> Host:
+        """Kind ``samenat``: a host on its own /24 of the last ``easy`` host's router."""
+        easy = [h for h in self.hosts.values() if h.kind == "easy"]
+        if not easy or easy[-1].router_ns is None:
+            raise LabError("a samenat host goes behind an easy host's NAT: add one first")
+        router, public = easy[-1].router_ns, easy[-1].public
+        self._nat_n += 1
+        n = self._nat_n
+        gw, inner = f"{PRIVATE_NET}.{n}.1", f"{PRIVATE_NET}.{n}.2"
+        self._netns(ns)
+        self._ip(router, "link", "add", f"lan{n}", "type", "veth", "peer", "name", "eth0",
+                 "netns", ns)
+        self._ip(router, "addr", "add", f"{gw}/24", "dev", f"lan{n}")
+        self._ip(router, "link", "set", f"lan{n}", "up")
+        self._ip(ns, "addr", "add", f"{inner}/24", "dev", "eth0")
+        self._ip(ns, "link", "set", "eth0", "up")
+        self._ip(ns, "route", "add", "default", "via", gw)
+        host = Host(name, "samenat", ns, inner, public, router)
+        self.hosts[name] = host
+        return host
+
     def add(self, name: str, kind: str) -> Host:
         """A host of ``kind`` (KINDS) named ``srplab-<name>``; NATed kinds get a router
         ``srplab-<name>-nat``."""
@@ -233,6 +257,8 @@ class Lab:
         if name in self.hosts:
             raise LabError(f"lab host {name!r} exists")
         ns = PREFIX + name
+        if kind == "samenat":
+            return self._behind_last_easy(name, ns)
         if kind == "static":
             self._public_n += 1
             address = f"{PUBLIC_NET}.0.{self._public_n}"

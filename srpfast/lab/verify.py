@@ -45,6 +45,7 @@ EXPECTED = {
     "knock": ("endpoint-independent", "port"),
     "address": ("endpoint-independent", "address"),
     "double": ("endpoint-independent", "port"),
+    "samenat": ("endpoint-independent", "port"),
 }
 # Kinds whose router keeps a knocking packet's conntrack entry (topology.NAT_ONLY): a later
 # flow of the host toward that source is remapped. Every other EIM kind must keep its port.
