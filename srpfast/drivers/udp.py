@@ -224,7 +224,7 @@ class UDPDriver:
         for action in self.peer.actions():
             try:
                 self._act(action)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, OverflowError) as exc:
                 # An action built from remote input (e.g. a spray at an address this socket's
                 # family cannot reach) must be a counted failure, not an exception in the
                 # loop; the remaining actions still run (a lost PoolClose would leak sockets).
