@@ -60,6 +60,7 @@ class ScaleResult:
     wall_s: float
     cpu_s: float
     setup_cpu_s: float            # creating N identities and engines
+    settle_cpu_s: float           # ... and running the join storm (``settle``)
     events: int                   # arrivals (receive batches) + engine timer ticks
     datagrams: int
     messages: int
@@ -73,6 +74,11 @@ class ScaleResult:
     def speed(self) -> float:
         """Virtual seconds per CPU second of this process (> 1: faster than real time)."""
         return self.virtual_s / self.cpu_s if self.cpu_s else 0.0
+
+    def steady_speed(self, duration: float) -> float:
+        """The same after the join storm: ``duration`` virtual s of publishing and churn."""
+        cpu = self.cpu_s - self.settle_cpu_s
+        return duration / cpu if cpu > 0 else 0.0
 
 
 def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleResult:
@@ -123,6 +129,7 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
         start(i)
     t0 = net.now
     net.run(sc.settle)
+    settle_cpu = time.process_time() - c0
     # Churn and publishing: one heap of (time, kind, peer) — kind 0 publish, 1 flip.
     agenda: list[tuple[float, int, int]] = [(net.now, 0, 0)]
     for i in range(sc.public, sc.peers):
@@ -158,7 +165,8 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
     events = sum(n.counters.received + n.counters.ticks for n in nodes)
     return ScaleResult(
         peers=sc.peers, virtual_s=net.now - t0, wall_s=time.time() - w0,
-        cpu_s=time.process_time() - c0, setup_cpu_s=setup_cpu, events=events,
+        cpu_s=time.process_time() - c0, setup_cpu_s=setup_cpu, settle_cpu_s=settle_cpu,
+        events=events,
         datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
         churn=churn, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         digest=digest.hexdigest())
