@@ -36,6 +36,7 @@ MESSAGE_KINDS = frozenset((C.PUBLISH, C.ANSWER))  # frames that carry a message 
 
 
 _M64 = (1 << 64) - 1
+BITMAP_AT = 256  # ports toward one host kept as a set up to this many, then as a bitmap
 
 
 def spray_ports(seed: int, count: int) -> list[int]:
@@ -66,7 +67,10 @@ class NatBox:
         self.port_range = port_range
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        self.perms: dict[Address, set[object]] = {}
+        # Filtering state per internal socket: the hosts it sent to, each with the ports
+        # (a set, or past BITMAP_AT ports a 8 KiB bitmap: a BDP spray opens ~1000 ports
+        # toward one host, which as (host, port) tuples cost ~100 KiB per spray).
+        self.perms: dict[Address, dict[str, set[int] | bytearray]] = {}
         self.filtered = 0
 
     def _new_port(self) -> int:
@@ -82,9 +86,21 @@ class NatBox:
             port = self._new_port()
             self.out_map[key] = port
             self.in_map[port] = internal
-        perms = self.perms.setdefault(internal, set())
-        perms.add(dst)
-        perms.add(dst[0])
+        hosts = self.perms.get(internal)
+        if hosts is None:
+            hosts = self.perms[internal] = {}
+        ports = hosts.get(dst[0])
+        if ports is None:
+            hosts[dst[0]] = {dst[1]}
+        elif isinstance(ports, set):
+            ports.add(dst[1])
+            if len(ports) > BITMAP_AT:
+                bitmap = bytearray(8192)
+                for p in ports:
+                    bitmap[p >> 3] |= 1 << (p & 7)
+                hosts[dst[0]] = bitmap
+        else:
+            ports[dst[1] >> 3] |= 1 << (dst[1] & 7)
         return (self.host, port)
 
     def inbound(self, port: int, src: Address) -> Address | None:
@@ -97,9 +113,11 @@ class NatBox:
             if self.out_map.get((internal, src)) != port:
                 self.filtered += 1
                 return None
-        perms = self.perms.get(internal, set())
-        ok = (self.filtering == "open" or (self.filtering == "address" and src[0] in perms)
-              or (self.filtering == "port" and src in perms))
+        ports = self.perms.get(internal, {}).get(src[0])
+        ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
+              or (self.filtering == "port" and ports is not None
+                  and (src[1] in ports if isinstance(ports, set)
+                       else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
         if not ok:
             self.filtered += 1
             return None
