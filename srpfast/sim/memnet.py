@@ -28,9 +28,9 @@ from srpfast import constants as C
 from srpfast.control.events import (Delivered, DeliveredBatch, Event, PoolClose, PoolKeep,
                                     PoolOpen, PoolSend, Spray)
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 INF = float("inf")
 MESSAGE_KINDS = frozenset((C.PUBLISH, C.ANSWER))  # frames that carry a message copy
 

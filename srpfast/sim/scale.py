@@ -21,7 +21,7 @@ from typing import Callable
 from srpfast.config import Config
 from srpfast.control.events import Delivered, DeliveredBatch, Event
 from srpfast.crypto import create_cluster_id, create_shared_key
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 from srpfast.sim.memnet import MemNet, Node
 
 CLUSTER = create_cluster_id(b"srpfast scale")

@@ -10,7 +10,8 @@ from libc.stdlib cimport free, malloc
 from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.string cimport memcmp, memset
 
-from srpfast._cache cimport CacheCore, srp_cache
+from srpfast.dataplane._cache cimport CacheCore, srp_cache
+from srpfast.wire._cframe cimport SRP_PACKET_BYTES
 from srpfast.errors import ArgumentError
 
 cdef extern from "dataplane.h" nogil:
@@ -90,8 +91,6 @@ UP_VARIANT = SRP_DP_UP_VARIANT
 COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
 DELIVER_COUNTER_NAMES = tuple(srp_dl_counter_name(i).decode() for i in range(SRP_DLC_COUNT))
 MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
-cdef enum:
-    FRAME = 1158
 
 
 cdef bytearray _scratch(Py_ssize_t n):
@@ -136,7 +135,7 @@ cdef class DataPlane:
         # zero-filled: only what process() wrote is ever read (n_out, n_up, n_runs), and a
         # large untouched allocation costs no memory until used (0.3 MiB an engine when
         # zero-filled: a simulator holds thousands, docs/SIMULATION-scale.md).
-        self._out = _scratch(FRAME * max_batch * fanout)
+        self._out = _scratch(SRP_PACKET_BYTES * max_batch * fanout)
         self._addrs = _scratch(SRP_DP_ADDR_BYTES * max_batch * fanout)
         self._runs = _scratch(8 * max_batch * fanout)
         self._up_index = _scratch(4 * max_batch)
@@ -195,7 +194,7 @@ cdef class DataPlane:
                         <const uint8_t *><char *>k)
 
     def process(self, const uint8_t[::1] buf, Py_ssize_t count, const uint32_t[::1] lens=None,
-                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME,
+                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=SRP_PACKET_BYTES,
                 const uint8_t[::1] drop=None) -> int:
         """Run one receive batch through the data plane. Returns the number of frames to send;
         ``n_up`` items are to be handed to the control plane (``up(i)``). ``drop``: one byte
@@ -205,10 +204,10 @@ cdef class DataPlane:
         cdef uint64_t hops0
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
-        if not FRAME <= stride <= 65536:
+        if not SRP_PACKET_BYTES <= stride <= 65536:
             # bounded so that count * stride cannot overflow in the size check below
-            raise ArgumentError("stride must be 1158..65536")
-        if count and <size_t>buf.shape[0] < <size_t>((count - 1) * stride + FRAME):
+            raise ArgumentError(f"stride must be {SRP_PACKET_BYTES}..65536")
+        if count and <size_t>buf.shape[0] < <size_t>((count - 1) * stride + SRP_PACKET_BYTES):
             raise ArgumentError("buf is shorter than count frames")
         if lens is not None and lens.shape[0] < count:
             raise ArgumentError("lens must have count entries")
@@ -303,7 +302,7 @@ cdef class DataPlane:
 
     @property
     def out_frames(self) -> memoryview:
-        return memoryview(self._out)[:self.n_out * FRAME]
+        return memoryview(self._out)[:self.n_out * SRP_PACKET_BYTES]
 
     @property
     def out_addrs(self) -> memoryview:
