@@ -24,11 +24,11 @@ from typing import Any, Callable
 from srpfast.config import Config
 from srpfast.control.batch import DatagramBatch, relayed_datagrams
 from srpfast.control.dataplane import udp_address_key
-from srpfast import constants as C
 from srpfast.control.events import (Delivered, DeliveredBatch, Event, PoolClose, PoolKeep,
                                     PoolOpen, PoolSend, Spray)
 from srpfast.crypto import create_identity
 from srpfast.control.engine import Peer
+from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 
 INF = float("inf")

@@ -250,7 +250,7 @@ def test_key_file_symlink_is_refused(tmp_path) -> None:
 
 
 def test_verified_proofs_memo_never_admits_a_changed_body_key_or_signature() -> None:
-    from srpfast.proofs import sign_proof, verify_proof
+    from srpfast.crypto.proofs import sign_proof, verify_proof
     a, b = crypto.create_identity(b"\x01" * 32), crypto.create_identity(b"\x02" * 32)
     body = b"signed body"
     sig = sign_proof(a, body)
