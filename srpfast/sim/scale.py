@@ -68,6 +68,7 @@ class ScaleResult:
     wanted: int                   # (message, subscriber online at publish) pairs
     churn: int
     peak_rss_mib: float
+    base_rss_mib: float           # the process before the first engine (interpreter, modules)
     digest: str                   # a hash of every delivery (peer, message, time, hops)
 
     @property
@@ -84,6 +85,7 @@ class ScaleResult:
 def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleResult:
     import hashlib
     c0, w0 = time.process_time(), time.time()
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rng = random.Random(sc.seed)
     cfg = sim_config()
     net = MemNet(seed=sc.seed, config=cfg, tick_resolution=sc.tick_resolution)
@@ -169,4 +171,5 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
         events=events,
         datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
         churn=churn, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        base_rss_mib=base_rss,
         digest=digest.hexdigest())

@@ -12,7 +12,8 @@ from tests.memnet import joined_pair
 
 def _facts(r: scale.ScaleResult) -> dict[str, object]:
     out = asdict(r)
-    for timing in ("wall_s", "cpu_s", "setup_cpu_s", "settle_cpu_s", "peak_rss_mib"):
+    for timing in ("wall_s", "cpu_s", "setup_cpu_s", "settle_cpu_s", "peak_rss_mib",
+                   "base_rss_mib"):
         out.pop(timing)
     return out
 
