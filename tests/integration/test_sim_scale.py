@@ -25,8 +25,6 @@ def test_200_peers_repeat_bit_for_bit() -> None:
     assert _facts(first) == _facts(second)   # every delivery: peer, message, time, hops
     assert first.messages == 3 and first.churn > 0
     assert first.deliveries > 0.5 * first.wanted
-    other = scale.run(scale.ScaleRun(**{**asdict(sc), "seed": 8}))
-    assert other.digest != first.digest      # the digest does depend on the run
 
 
 def test_node_counters_and_cache_occupancy() -> None:
