@@ -15,6 +15,9 @@ from srpfast import constants as C
 from srpfast.errors import ConfigError
 
 
+REPLICATION_POLICIES = ("weighted", "flood", "spray")
+
+
 @dataclass(frozen=True)
 class Config:
     # --- SPEC 8 protocol constants ---
@@ -116,6 +119,14 @@ class Config:
     stream_queue_bytes: int = 4 * 2**20  # in all, across peers; beyond: CapacityError
     stream_queue_age: float = 10.0       # per message; then StreamResult "expired"
 
+    # --- replication policy: a simulation / research knob (docs/SIMULATION.md) ---
+    # "weighted" (SPEC 6, the protocol: FANOUT next hops by weight); "flood" (plain epidemic
+    # flooding: every peer but the sender); "spray" (binary spray-and-wait: about
+    # spray_copies copies in all, 2 next hops while hops + 1 < spray depth, then the copies
+    # wait in caches for a pull). Peers of a real network keep the default.
+    replication: str = "weighted"
+    spray_copies: int = 14            # spray: 2 + 4 + ... copies; depth = log2(L + 2) - 1
+
     # --- engine behaviour ---
     strict: bool = False              # re-raise internal bugs (tests) after counting them
     dataplane: bool = True            # run batches through the engine's own C data plane ...
@@ -178,6 +189,15 @@ class Config:
         need(self.reflect_backoff_max >= self.reflect_backoff, "reflect_backoff_max",
              ">= reflect_backoff")
         need(self.rate_burst >= 1, "rate_burst", ">= 1")
+        need(self.replication in REPLICATION_POLICIES, "replication",
+             " or ".join(repr(x) for x in REPLICATION_POLICIES))
+        need(2 <= self.spray_copies <= 2 ** 16, "spray_copies", "2..65536")
+
+    @property
+    def spray_depth(self) -> int:
+        """Hops of a binary spray tree of at most spray_copies copies (2, 6, 14, 30, ...):
+        the publisher's 2 copies are depth 1."""
+        return max(1, (self.spray_copies + 2).bit_length() - 2)
 
     @property
     def peer_expiry(self) -> float:
