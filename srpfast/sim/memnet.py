@@ -30,6 +30,7 @@ from srpfast.engine import Peer
 
 Address = tuple[str, int]
 INF = float("inf")
+CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
 
 
 class NatBox:
@@ -43,6 +44,13 @@ class NatBox:
         self.in_map: dict[int, Address] = {}
         self.perms: dict[Address, set[object]] = {}
         self.filtered = 0
+        # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
+        # unsolicited inbound packet leaves an entry that reserves its tuple for
+        # CONNTRACK_UNREPLIED s, so a later outbound flow to that sender cannot take that
+        # public port and leaves from another one: the "knock" of docs/NATLAB.md.
+        self.conntrack = False
+        self.knocked: dict[tuple[int, Address], float] = {}
+        self.clock: Callable[[], float] = lambda: 0.0
 
     def _new_port(self) -> int:
         while True:
@@ -51,10 +59,18 @@ class NatBox:
                 return port
 
     def outbound(self, internal: Address, dst: Address) -> Address:
-        key = internal if self.mapping == "easy" else (internal, dst)
+        key: object = internal if self.mapping == "easy" else (internal, dst)
+        if self.conntrack and (internal, dst) in self.out_map:
+            key = (internal, dst)  # a flow that had to leave from another port keeps it
         port = self.out_map.get(key)
+        if (port is not None and self.conntrack and (internal, dst) not in self.out_map
+                and self.knocked.get((port, dst), -INF) > self.clock() - CONNTRACK_UNREPLIED):
+            key, port = (internal, dst), None  # the tuple is taken: another source port
         if port is None:
             port = self._new_port()
+            while (self.conntrack and self.knocked.get((port, dst), -INF)
+                   > self.clock() - CONNTRACK_UNREPLIED):
+                port = self._new_port()
             self.out_map[key] = port
             self.in_map[port] = internal
         perms = self.perms.setdefault(internal, set())
@@ -65,20 +81,23 @@ class NatBox:
     def inbound(self, port: int, src: Address) -> Address | None:
         internal = self.in_map.get(port)
         if internal is None:
-            self.filtered += 1
-            return None
-        if self.mapping == "hard":
+            return self._filter(port, src)
+        if self.mapping == "hard" or (self.conntrack and (internal, src) in self.out_map):
             # An endpoint-dependent mapping only admits the endpoint it was made for.
             if self.out_map.get((internal, src)) != port:
-                self.filtered += 1
-                return None
+                return self._filter(port, src)
         perms = self.perms.get(internal, set())
         ok = (self.filtering == "open" or (self.filtering == "address" and src[0] in perms)
               or (self.filtering == "port" and src in perms))
         if not ok:
-            self.filtered += 1
-            return None
+            return self._filter(port, src)
         return internal
+
+    def _filter(self, port: int, src: Address) -> None:
+        self.filtered += 1
+        if self.conntrack:
+            self.knocked[(port, src)] = self.clock()
+        return None
 
 
 @dataclass
@@ -117,8 +136,8 @@ class Node:
 class MemNet:
     def __init__(self, seed: int = 0, *, delay: tuple[float, float] = (0.005, 0.030),
                  loss: float = 0.0, duplicate: float = 0.0, start: float = 1000.0,
-                 config: Config | None = None, hard_ports: tuple[int, int] = (1024, 65535)
-                 ) -> None:
+                 config: Config | None = None, hard_ports: tuple[int, int] = (1024, 65535),
+                 conntrack: bool = False) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.delay, self.loss, self.duplicate = delay, loss, duplicate
@@ -127,6 +146,7 @@ class MemNet:
         self.config = config or Config(strict=True, clock_offset=0.0,
                                        dataplane_delivered=1 << 14)
         self.hard_ports = hard_ports
+        self.conntrack = conntrack  # NAT boxes model Linux conntrack's knock (NatBox)
         self.nodes: list[Node] = []
         self.sockets: dict[Address, tuple[Node, bytes | None, int]] = {}
         self.nats: dict[str, NatBox] = {}
@@ -153,6 +173,8 @@ class MemNet:
             host = f"100.64.{i // 250}.{i % 250 + 1}"
             ports = self.hard_ports if kind == "hard" else (1024, 65535)
             nat = NatBox(host, kind, filtering, random.Random(self.rng.random()), ports)
+            nat.conntrack = self.conntrack
+            nat.clock = lambda: self.now
             self.nats[host] = nat
         peer = Peer(identity, config or self.config, now=self.now,
                     rng=random.Random(self.rng.random()), address=address)
@@ -230,9 +252,12 @@ class MemNet:
     def _act(self, node: Node, action: object) -> None:
         if isinstance(action, Spray):
             ports = random.Random(action.seed).sample(range(1024, 65536), action.port_count)
-            for port in ports:  # the probes only open our own NAT toward those ports
-                if node.nat is not None:
-                    node.nat.outbound(node.address, (action.host, port))
+            far = self.nats.get(action.host)
+            for port in ports:  # the probes only open our own NAT toward those ports ...
+                src = (node.nat.outbound(node.address, (action.host, port))
+                       if node.nat is not None else node.address)
+                if far is not None and far.conntrack:
+                    far.inbound(port, src)  # ... and, under conntrack, knock on the far one's
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
             base = 20000 + 300 * len(node.pools)
