@@ -6,12 +6,15 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PIP_DEPS := "setuptools>=68" wheel "Cython>=3.0" "pysodium>=0.7.18" "uvloop>=0.19" \
             "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "mypy>=1.8"
+# The simulator's optional extras (srpfast[sim], srpfast[dask]): its tests draw the chart and
+# run a sweep on a local Dask cluster, `make sim` draws docs/simulation.png.
+SIM_PIP_DEPS := "matplotlib>=3.7" "distributed>=2023.1"
 APT_DEPS := libsodium-dev libxxhash-dev gcc make
 # The NAT lab (srpfast/lab, docs/NATLAB.md): network namespaces and nftables NAT.
 LAB_APT_DEPS := nftables iproute2
 LAB_RUNS ?= 3
 
-.PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean
+.PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean sim
 
 all: build
 
@@ -52,6 +55,7 @@ cstrict: sysdeps
 SANTEST ?= 1
 # tests/lab needs root and nftables: they FAIL (never skip) saying what is missing.
 test: build cstrict labdeps
+	$(VPY) -m pip install -q $(SIM_PIP_DEPS)
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 	@if [ "$(SANTEST)" = 1 ]; then PY=$(VPY) tools/santest.sh; fi
 
@@ -71,6 +75,13 @@ lab: build labdeps
 
 demo: build
 	$(VPY) -m srpfast.cli demo
+
+# The seed's chart reproduced (docs/SIMULATION.md): SIM_ARGS e.g. "--seeds 20 --jobs 2".
+SIM_SCENARIO ?= seed-chart
+SIM_ARGS ?=
+sim: build
+	$(VPY) -m pip install -q $(SIM_PIP_DEPS)
+	$(VPY) -m srpfast.cli sim $(SIM_SCENARIO) --plot docs/simulation.png $(SIM_ARGS)
 
 # The table (docs/BENCHMARKS.md) with its peers measured in the same run: pyzmq is installed
 # here because only the benchmark needs it. BENCH_ARGS: e.g. "--json new.json --compare

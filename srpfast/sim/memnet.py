@@ -93,7 +93,8 @@ class NatBox:
             return self._filter(port, src)
         return internal
 
-    def _filter(self, port: int, src: Address) -> None:
+    def _filter(self, port: int, src: Address) -> Address | None:
+        """Drop an inbound datagram (None), leaving its conntrack entry when modelled."""
         self.filtered += 1
         if self.conntrack:
             self.knocked[(port, src)] = self.clock()

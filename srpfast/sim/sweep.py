@@ -56,10 +56,11 @@ def run_all(all_specs: list[dict[str, Any]], *, jobs: int = 1, executor: str | N
         except ImportError:
             raise ArgumentError("--executor dask:// needs Dask: pip install "
                                 "'srpfast[dask]'") from None
-        with Client("tcp://" + executor[len("dask://"):]) as client:
+        address = "tcp://" + executor[len("dask://"):]
+        with Client(address) as client:  # type: ignore[no-untyped-call]
             futures = client.map(run_spec, all_specs, pure=False)
             where = {f.key: i for i, f in enumerate(futures)}
-            for fut in dask_completed(futures):
+            for fut in dask_completed(futures):  # type: ignore[no-untyped-call]
                 results[where[fut.key]] = fut.result()
                 finished += 1
                 if done is not None:
