@@ -108,7 +108,11 @@ class Config:
     # one asks the announcer for it after announce_wait (the eager copy may be in flight).
     announce_delay: float = 0.05      # batch fresh ids this long (the latency it adds)
     announce_wait: float = 0.05       # a HAVE'd id we still lack after this (+ 1 trip) is pulled
-    announce_peers: int = 8           # fellow members told per flush (random, connected)
+    # fellow members told per flush (random, connected). 64, not 8: under churn a Hard-NAT
+    # member has few connections and its neighbours many, so 8 random fellows rarely named
+    # it and it waited seconds for a digest (srp sim seed-chart, docs/SIMULATION.md); Plumtree
+    # sends IHAVE to every lazy peer. HAVE frames are control traffic, 30 ids each.
+    announce_peers: int = 64
     announce_digest: float = 1.0      # every this many s, one random fellow gets our recent ids
     announce_digest_ids: int = 90     # ... the newest this many, published/delivered in 10 s
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member

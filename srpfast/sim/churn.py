@@ -34,6 +34,7 @@ KEY = create_shared_key(b"srpfast simulation subcluster")
 SAVED_PEERS = 8     # peers a restarted process re-pings besides its bootstrap peers
 CACHE_SAMPLE = 5.0  # s between cache occupancy samples
 TRACK_FINE = 10.0   # the charted packet: every step for this long after publish, then 1 s
+SETTLED = 5.0       # a subscriber online this long at publish time counts as settled
 
 
 def engine_config(sc: Scenario) -> Config:
@@ -90,8 +91,10 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
         node.peer = Peer(node.peer.identity, cfg, now=net.now,
                          rng=random.Random(rng.random()), address=node.address)
         node.online = True
+        since[i] = net.now
         start(i)
 
+    since = {i: net.now for i in range(sc.peers)}  # when each peer last (re)started
     for i in range(sc.peers):
         start(i)
     net.run(sc.settle)
@@ -110,6 +113,7 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
     join_t: list[float] = []
     leave_t: list[float] = []
     published: dict[bytes, tuple[float, set[int], bytes]] = {}
+    settled: dict[bytes, set[int]] = {}
     n_msgs = int(sc.duration / sc.publish_every - 1e-9) + 1
     track_index = min(n_msgs - 1, int(sc.track * n_msgs))
     track: bytes | None = None
@@ -154,6 +158,7 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
             if len(published) == track_index:
                 track, track_at = mid, now
             published[mid] = (now, want, Recorder.message_key(frame))
+            settled[mid] = {i for i in want if nodes[i].online and now - since[i] >= SETTLED}
             next_pub += sc.publish_every
         for i, t in list(next_flip.items()):
             if now < t:
@@ -191,7 +196,7 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
                                 any(t <= x <= t + sc.window for x in left.get(i, ()))])
     return summarize(rec, scenario=sc.to_dict(), policy=sc.policy, published=published,
                      always_on=always_on, window=sc.window, churn=churn, joins=joins,
-                     heal_at=heal_at,
+                     heal_at=heal_at, settled=settled,
                      extra=dict(size_t=size_t, size_n=size_n, joins=join_t, leaves=leave_t,
                                 track_t=track_t, track_want=track_want, track_have=track_have,
                                 track_published=track_at - t0))

@@ -32,6 +32,7 @@ class Result:
     wanted: int                  # (message, subscriber) pairs that should be delivered
     reach_at_window: float       # fraction of those delivered within `window` (0.72 s)
     reach_eventual: float        # ... by the end of the run
+    reach_at_window_settled: float  # reach at window of subscribers online >= 5 s before it
     stable_missed: int           # deliveries missed by subscribers online the whole run
     latency_p50: float
     latency_p95: float
@@ -144,7 +145,7 @@ def percentile(values: list[float], q: float) -> float:
 def summarize(rec: Recorder, *, scenario: dict[str, Any], policy: str,
               published: dict[bytes, tuple[float, set[int], bytes]], always_on: set[int],
               window: float, churn: int, joins: int, heal_at: float | None,
-              extra: dict[str, Any]) -> Result:
+              settled: dict[bytes, set[int]], extra: dict[str, Any]) -> Result:
     """Fold a run's records into its Result. ``published``: message id -> (time, the
     subscribers that should get it, its frame's message_key)."""
     wanted = in_window = eventually = stable_missed = 0
@@ -152,7 +153,12 @@ def summarize(rec: Recorder, *, scenario: dict[str, Any], policy: str,
     rmrs: list[float] = []
     last_hops: list[int] = []
     heal_last = 0.0
+    n_settled = settled_in = 0
     for mid, (t, want, key) in published.items():
+        for i in settled.get(mid, set()) & want:
+            n_settled += 1
+            got = rec.delivered.get((i, mid))
+            settled_in += got is not None and got[0] - t <= window
         last: tuple[float, int] | None = None
         for i in want:
             wanted += 1
@@ -183,6 +189,7 @@ def summarize(rec: Recorder, *, scenario: dict[str, Any], policy: str,
         scenario=scenario, policy=policy, messages=len(published), wanted=wanted,
         reach_at_window=in_window / wanted if wanted else 1.0,
         reach_eventual=eventually / wanted if wanted else 1.0,
+        reach_at_window_settled=settled_in / n_settled if n_settled else 1.0,
         stable_missed=stable_missed,
         latency_p50=statistics.median(lat) if lat else float("nan"),
         latency_p95=percentile(lat, 0.95), latency_max=max(lat) if lat else float("nan"),

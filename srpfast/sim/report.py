@@ -22,6 +22,7 @@ ROWS: list[tuple[str, str, Callable[[float], str]]] = [
     ("messages", "messages published", lambda v: f"{v:.0f}"),
     ("wanted", "(message, subscriber) pairs wanted", lambda v: f"{v:.0f}"),
     ("reach_at_window", "reach at the window", lambda v: f"{100 * v:.2f}%"),
+    ("reach_at_window_settled", "... of subscribers online >= 5 s", lambda v: f"{100 * v:.2f}%"),
     ("reach_eventual", "reach by the end", lambda v: f"{100 * v:.2f}%"),
     ("stable_missed", "missed by always-online subscribers", lambda v: f"{v:.0f}"),
     ("latency_p50", "latency p50", lambda v: f"{1000 * v:.0f} ms"),
