@@ -23,12 +23,12 @@ from typing import Callable
 
 from srpfast.config import Config
 from srpfast.crypto import create_cluster_id, create_shared_key
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 from srpfast.sim.memnet import MemNet, Node
 from srpfast.sim.metrics import Recorder, Result, summarize
 from srpfast.sim.scenario import Scenario
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 CLUSTER = create_cluster_id(b"srpfast simulation")
 KEY = create_shared_key(b"srpfast simulation subcluster")
 SAVED_PEERS = 8     # peers a restarted process re-pings besides its bootstrap peers

@@ -15,13 +15,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
 from srpfast.control.events import Delivered, DeliveredBatch, Event
 
 if TYPE_CHECKING:
     from srpfast.sim.memnet import MemNet, Node
 
-Address = tuple[str, int]
 
 
 @dataclass
