@@ -34,6 +34,7 @@ class Result:
     reach_eventual: float        # ... by the end of the run
     reach_at_window_settled: float  # reach at window of subscribers online >= 5 s before it
     stable_missed: int           # deliveries missed by subscribers online the whole run
+    latency_mean: float
     latency_p50: float
     latency_p95: float
     latency_max: float
@@ -191,6 +192,7 @@ def summarize(rec: Recorder, *, scenario: dict[str, Any], policy: str,
         reach_eventual=eventually / wanted if wanted else 1.0,
         reach_at_window_settled=settled_in / n_settled if n_settled else 1.0,
         stable_missed=stable_missed,
+        latency_mean=statistics.fmean(lat) if lat else float("nan"),
         latency_p50=statistics.median(lat) if lat else float("nan"),
         latency_p95=percentile(lat, 0.95), latency_max=max(lat) if lat else float("nan"),
         rmr=statistics.fmean(rmrs) if rmrs else float("nan"),

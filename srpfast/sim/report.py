@@ -25,6 +25,7 @@ ROWS: list[tuple[str, str, Callable[[float], str]]] = [
     ("reach_at_window_settled", "... of subscribers online >= 5 s", lambda v: f"{100 * v:.2f}%"),
     ("reach_eventual", "reach by the end", lambda v: f"{100 * v:.2f}%"),
     ("stable_missed", "missed by always-online subscribers", lambda v: f"{v:.0f}"),
+    ("latency_mean", "latency mean", lambda v: f"{1000 * v:.0f} ms"),
     ("latency_p50", "latency p50", lambda v: f"{1000 * v:.0f} ms"),
     ("latency_p95", "latency p95", lambda v: f"{1000 * v:.0f} ms"),
     ("latency_max", "latency max", lambda v: f"{v:.2f} s"),
