@@ -34,6 +34,7 @@ cdef extern from "dataplane.h" nogil:
     size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs,
                             const uint64_t *keys, const double *weights, const uint8_t *hard)
     void srp_dp_set_self_hard(srp_dataplane *dp, int hard)
+    void srp_dp_set_policy(srp_dataplane *dp, int policy, unsigned spray_depth)
     void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags,
                                size_t nsubs, const uint8_t *subs)
     void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride,
@@ -168,6 +169,11 @@ cdef class DataPlane:
 
     def set_self_hard(self, bint hard) -> None:
         srp_dp_set_self_hard(self.dp, hard)
+
+    def set_policy(self, int policy, unsigned spray_depth=0) -> None:
+        """The replication policy (Config.replication; 0 weighted, 1 flood, 2 spray with
+        its depth): a simulation/research knob, docs/SIMULATION.md."""
+        srp_dp_set_policy(self.dp, policy, spray_depth)
 
     def set_membership(self, tags, subclusters) -> None:
         """Cluster tags (16 bytes) this peer is in; subcluster ids (32 bytes) it can open."""

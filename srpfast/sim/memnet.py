@@ -59,6 +59,7 @@ def spray_ports(seed: int, count: int) -> list[int]:
 
 
 SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/drivers/_udp.pyx)
+CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
 
 
 class NatBox:
@@ -75,6 +76,13 @@ class NatBox:
         # toward one host, which as (host, port) tuples cost ~100 KiB per spray).
         self.perms: dict[Address, dict[str, set[int] | bytearray]] = {}
         self.filtered = 0
+        # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
+        # unsolicited inbound packet leaves an entry that reserves its tuple for
+        # CONNTRACK_UNREPLIED s, so a later outbound flow to that sender cannot take that
+        # public port and leaves from another one: the "knock" of docs/NATLAB.md.
+        self.conntrack = False
+        self.knocked: dict[tuple[int, Address], float] = {}
+        self.clock: Callable[[], float] = lambda: 0.0
 
     def _new_port(self) -> int:
         while True:
@@ -83,10 +91,18 @@ class NatBox:
                 return port
 
     def outbound(self, internal: Address, dst: Address) -> Address:
-        key = internal if self.mapping == "easy" else (internal, dst)
+        key: object = internal if self.mapping == "easy" else (internal, dst)
+        if self.conntrack and (internal, dst) in self.out_map:
+            key = (internal, dst)  # a flow that had to leave from another port keeps it
         port = self.out_map.get(key)
+        if (port is not None and self.conntrack and (internal, dst) not in self.out_map
+                and self.knocked.get((port, dst), -INF) > self.clock() - CONNTRACK_UNREPLIED):
+            key, port = (internal, dst), None  # the tuple is taken: another source port
         if port is None:
             port = self._new_port()
+            while (self.conntrack and self.knocked.get((port, dst), -INF)
+                   > self.clock() - CONNTRACK_UNREPLIED):
+                port = self._new_port()
             self.out_map[key] = port
             self.in_map[port] = internal
         hosts = self.perms.get(internal)
@@ -109,22 +125,26 @@ class NatBox:
     def inbound(self, port: int, src: Address) -> Address | None:
         internal = self.in_map.get(port)
         if internal is None:
-            self.filtered += 1
-            return None
-        if self.mapping == "hard":
+            return self._filter(port, src)
+        if self.mapping == "hard" or (self.conntrack and (internal, src) in self.out_map):
             # An endpoint-dependent mapping only admits the endpoint it was made for.
             if self.out_map.get((internal, src)) != port:
-                self.filtered += 1
-                return None
+                return self._filter(port, src)
         ports = self.perms.get(internal, {}).get(src[0])
         ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
               or (self.filtering == "port" and ports is not None
                   and (src[1] in ports if isinstance(ports, set)
                        else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
         if not ok:
-            self.filtered += 1
-            return None
+            return self._filter(port, src)
         return internal
+
+    def _filter(self, port: int, src: Address) -> Address | None:
+        """Drop an inbound datagram (None), leaving its conntrack entry when modelled."""
+        self.filtered += 1
+        if self.conntrack:
+            self.knocked[(port, src)] = self.clock()
+        return None
 
 
 class NodeCounters:
@@ -204,7 +224,7 @@ class MemNet:
     def __init__(self, seed: int = 0, *, delay: tuple[float, float] = (0.005, 0.030),
                  loss: float = 0.0, duplicate: float = 0.0, start: float = 1000.0,
                  config: Config | None = None, hard_ports: tuple[int, int] = (1024, 65535),
-                 tick_resolution: float = 0.0) -> None:
+                 tick_resolution: float = 0.0, conntrack: bool = False) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.delay, self.loss, self.duplicate = delay, loss, duplicate
@@ -214,6 +234,7 @@ class MemNet:
                                        dataplane_delivered=1 << 14)
         self.hard_ports = hard_ports
         self.tick_resolution = tick_resolution  # 0: every engine wakes at its exact deadline
+        self.conntrack = conntrack  # NAT boxes model Linux conntrack's knock (NatBox)
         self.nodes: list[Node] = []
         self.sockets: dict[Address, tuple[Node, bytes | None, int]] = {}
         self.nats: dict[str, NatBox] = {}
@@ -245,6 +266,8 @@ class MemNet:
             host = f"100.64.{i // 250}.{i % 250 + 1}"
             ports = self.hard_ports if kind == "hard" else (1024, 65535)
             nat = NatBox(host, kind, filtering, random.Random(self.rng.random()), ports)
+            nat.conntrack = self.conntrack
+            nat.clock = lambda: self.now
             self.nats[host] = nat
         peer = Peer(identity, config or self.config, now=self.now,
                     rng=random.Random(self.rng.random()), address=address)
