@@ -70,13 +70,14 @@ def _forged_head(real_head: bytes, previous_id: bytes, n: int) -> bytes:
     return seal_frame(publish_key(KEY), plain)  # the subcluster's key: a member holds it
 
 
-@pytest.mark.parametrize("head_last", [True, False], ids=["head-last", "head-first"])
-def test_a_member_cannot_clobber_a_message_with_heads_naming_its_fragments(head_last) -> None:
+@pytest.mark.parametrize("order", ["head-forged-fragments", "forged-head-fragments",
+                                   "forged-fragments-head"])
+def test_a_member_cannot_clobber_a_message_with_heads_naming_its_fragments(order) -> None:
     """A member that sees a message's head (so it knows the id of fragment 1) races forged
     heads to the receiver, all sealed with the subcluster key: two with the real previousId
     (their chains are consistent with the real fragments), two with another one (inconsistent).
-    Then the real fragments arrive (shuffled, some twice) and the real head, after them or
-    before them. Fed one by one to the receiving peer with no tick in between: nothing can be
+    The real fragments arrive (shuffled, some twice) and the real head: after them, before
+    them, or before the forged heads too. Fed one by one to the receiving peer with no tick in between: nothing can be
     fetched again by QUERY, so each message is delivered only if no forged head took, spoiled
     or shadowed a real fragment, and no cap on waiting heads refused the real one."""
     net = MemNet(seed=72, delay=(0.001, 0.010))
@@ -108,16 +109,18 @@ def test_a_member_cannot_clobber_a_message_with_heads_naming_its_fragments(head_
             want = decode(captured[want]).next_id
         assert len(chain) == 5
         real_prev = decode(head).previous_id
-        feed += [_forged_head(head, real_prev, k) for k in range(2)]
-        feed += [_forged_head(head, os.urandom(32), k) for k in range(2, 4)]
+        forged = [_forged_head(head, real_prev, k) for k in range(2)]
+        forged += [_forged_head(head, os.urandom(32), k) for k in range(2, 4)]
         rng.shuffle(chain)
-        feed += chain + chain[:2] + [head] if head_last else [head] + chain + chain[:2]
+        parts = {"forged": forged, "fragments": chain + chain[:2], "head": [head]}
+        for part in order.split("-"):
+            feed += parts[part]
     t = net.now
     for k, d in enumerate(feed):
         net.call(rx, rx.peer.receive, d, (f"127.11.0.{k % 200 + 1}", 5000), t)
     got = [e for e in rx.of(Delivered) if e.subcluster_id == sub]
     c = rx.peer.counters()
-    print(f"member forging heads ({'head last' if head_last else 'head first'}): "
+    print(f"member forging heads ({order}): "
           f"{len(got)}/{len(bodies)} delivered; "
           f"{len(frames)} real frames, {len(feed)} fed; "
           + str({k: v for k, v in c.items() if k.startswith(("drop.", "reassembly"))}))
