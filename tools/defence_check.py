@@ -5,7 +5,8 @@ For every defence of docs/SECURITY.md: apply a small patch that disables it (in 
 tree), rebuild the extensions if C changed, run its adversarial test, record whether the test
 FAILED (as it must), restore the file and rebuild. Prints a Markdown table.
 
-Usage: .venv/bin/python tools/defence_check.py [NAME ...]   (no name: every defence).
+Usage: .venv/bin/python tools/defence_check.py [--dry] [NAME ...]   (no name: every defence;
+--dry: only check that every patch still applies, e.g. after code moved).
 Never run it beside other tests of the same tree: it edits sources while it runs."""
 from __future__ import annotations
 
@@ -215,6 +216,11 @@ def check(d: Defence) -> tuple[bool, str, float]:
 
 
 def main(names: list[str]) -> int:
+    if names[:1] == ["--dry"]:
+        stale = [d.name for d in DEFENCES
+                 if open(os.path.join(ROOT, d.path)).read().count(d.old) != 1]
+        print("every patch applies" if not stale else f"patches that do not apply: {stale}")
+        return 1 if stale else 0
     todo = [d for d in DEFENCES if not names or any(n in d.name for n in names)]
     todo.sort(key=lambda d: d.path.startswith("csrc/"))  # C last: one build per C patch
     print("| defence | how disabled | test | failed as expected | first failure |")

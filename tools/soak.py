@@ -43,9 +43,13 @@ KEY = srpfast.create_shared_key(b"srpfast soak subcluster")
 # 65536, ...) so every table reaches its bound within the first minute or two: "flat" then
 # means flat AT capacity, not "not yet full". At the defaults the same tables take tens of
 # minutes to fill (30 peers x 65536 seen ids alone are ~200 MB of Python objects).
+# A peer lives ~280 s on average under this churn, so the tables that fill with what a peer
+# meets over its life (delivered ids, rate buckets, proofs, stream keys, opened fragments) are
+# smaller still: at 4096 they were still filling at the end of a 10-minute run (issue 13).
 CONFIG = Config(cache_bytes=int(os.environ.get("SOAK_CACHE_BYTES", str(2**20))), seen_ids=4096,
-                delivered_ids=4096, proof_capacity=1024, join_seen=1024, query_pending=512,
-                announce_pending=512, announce_recent=64,
+                delivered_ids=1024, proof_capacity=256, join_seen=1024, query_pending=512,
+                announce_pending=512, announce_recent=64, rate_table=512, stream_keys=128,
+                reassembly_bytes=2**19,
                 # The C delivery path's table of delivered ids (Config.dataplane_delivered) is
                 # allocated whole (2^20 ids, 8 MiB per peer) and its pages are touched as ids
                 # arrive at random slots: at the default, the RSS of 30 peers climbs for tens of
