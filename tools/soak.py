@@ -24,10 +24,10 @@ import tracemalloc
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import srpfast  # noqa: E402
-from srpfast import constants as C  # noqa: E402
-from srpfast._udp import UDPSocket  # noqa: E402
+from srpfast.wire import constants as C  # noqa: E402
+from srpfast.drivers._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
-from srpfast.frame import encode  # noqa: E402
+from srpfast.wire.frame import encode  # noqa: E402
 from tests.adversarial.tables import open_fds, rss_bytes, table_sizes  # noqa: E402
 from tools.heap import heap_stats, trim  # noqa: E402
 

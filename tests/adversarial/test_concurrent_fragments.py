@@ -14,11 +14,11 @@ import random
 
 import pytest
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.control.events import Delivered, StreamData
 from srpfast.crypto import create_cluster_id, create_shared_key, publish_key
-from srpfast.frame import decode, encode, packet_id
-from srpfast.sealing import seal_frame
+from srpfast.crypto.sealing import seal_frame
+from srpfast.wire.frame import decode, encode, packet_id
 from tests.memnet import MemNet
 
 CLUSTER = create_cluster_id(b"adversarial fragments")

@@ -18,9 +18,9 @@ import os
 import random
 import sys
 
-from srpfast import constants as C
 from srpfast.errors import MalformedPacket
-from srpfast.frame import decode, encode
+from srpfast.wire import constants as C
+from srpfast.wire.frame import decode, encode
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from loopback import mesh, wait_for  # noqa: E402
@@ -52,7 +52,7 @@ def _valid(datagram: bytes) -> bool:
 
 
 def test_legitimate_delivery_survives_a_garbage_flood(run, caplog) -> None:
-    from srpfast._udp import UDPSocket
+    from srpfast.drivers._udp import UDPSocket
     rng = random.Random(7)
     key = os.urandom(32)
     caplog.set_level(logging.WARNING)
