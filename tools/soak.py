@@ -198,6 +198,11 @@ def plot(samples: list[dict]) -> None:
     fig, ax = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
     ax[0].plot(t, [s["rss"] / 2**20 for s in samples], label="RSS (MiB), 30 peers, one process")
     ax[0].plot(t, [s["fds"] for s in samples], label="open fds")
+    if all("c_used" in s.get("heap", {}) for s in samples):  # (glibc: tools/heap.py)
+        ax[0].plot(t, [(s["heap"]["c_used"] + s["heap"]["c_mmap"]) / 2**20 for s in samples],
+                   label="C heap live: malloc in use + mmapped (MiB)")
+        ax[0].plot(t, [s["heap"]["py_blocks"] / 1e4 for s in samples],
+                   label="Python objects (pymalloc blocks / 10,000)")
     ax[0].legend(); ax[0].set_title("srpfast soak: churn + garbage on loopback")
     keys = sorted({k for s in samples for k, v in s["tables"].items() if v[0]})
     for k in keys:
