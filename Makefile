@@ -9,7 +9,8 @@ PIP_DEPS := "setuptools>=68" wheel "Cython>=3.0" "pysodium>=0.7.18" "uvloop>=0.1
 APT_DEPS := libsodium-dev libxxhash-dev gcc make
 # The NAT lab (srpfast/lab, docs/NATLAB.md): network namespaces and nftables NAT.
 LAB_APT_DEPS := nftables iproute2
-LAB_RUNS ?= 3
+# `make lab`: rounds of fresh peers on one topology (~6 s each; 4 Easy<->Hard pairs each).
+LAB_RUNS ?= 25
 
 .PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean
 
@@ -76,7 +77,8 @@ demo: build
 # here because only the benchmark needs it. BENCH_ARGS: e.g. "--json new.json --compare
 # old.json --check". The micro-benchmarks also run under pytest-benchmark: `pytest bench/`.
 BENCH_ARGS ?=
-bench: build
+# labdeps: the NAT traversal group (bench/bench_nat.py) needs nftables and root.
+bench: build labdeps
 	$(VPY) -m pip install -q "pyzmq>=26"
 	$(VPY) bench/run.py --write docs/BENCHMARKS.md $(BENCH_ARGS)
 

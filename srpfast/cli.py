@@ -165,6 +165,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
         with topology.Lab() as lab:
             hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
             hosts.append(lab.add("o1", "open"))
+            hosts.append(lab.add("a1", "address"))
+            hosts.append(lab.add("d1", "double"))
+            hosts.append(lab.add("k1", "knock"))
             verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
         if args.json:
             print(json.dumps(verdicts))
@@ -172,18 +175,37 @@ def cmd_lab(args: argparse.Namespace) -> int:
             for v in verdicts:
                 print(f"{v['host']:<4} {v['kind']:<7} mapping {v['mapping']:<21} filtering "
                       f"{v['filtering']:<5} seen {v['seen'][0]} / {v['seen'][1]} "
-                      f"{'knock remaps ' if v['knock_remaps'] else ''}{'ok' if v['ok'] else 'UNEXPECTED'}")
+                      f"{'knock remaps ' if v['knock_remaps'] else ''}"
+                      f"{'' if v['unreplied'] is None else 'unreplied ' + str(v['unreplied']) + ' '}"
+                      f"{'ok' if v['ok'] else 'UNEXPECTED'}")
         return 0 if all(v["ok"] for v in verdicts) else 1
+    from srpfast.lab import rounds, stats
     results = []
-    for i in range(args.runs):
-        say(f"run {i + 1}/{args.runs}")
-        results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
-                                       say=say, events=args.events, hold=args.hold,
-                                       staged=not args.together))
+    kinds = [k for k in args.kinds.split(",") if k] if args.kinds else []
+    bad = [k for k in kinds if k not in topology.KINDS]
+    if bad:
+        print(f"srp lab: unknown kind {', '.join(bad)}: one of {', '.join(topology.KINDS)}",
+              file=sys.stderr)
+        return 2
+    peers = tuple((f"{k[0]}{i + 11}", k) for i, k in enumerate(kinds))  # (not s0, s1)
+    if args.fresh_lab or args.events or args.hold or args.together:
+        for i in range(args.runs):
+            say(f"run {i + 1}/{args.runs}")
+            results.append(runner.run_once(peers or runner.DEFAULT_PEERS,
+                                           timeout=args.timeout, wildcard=not args.bind_own,
+                                           say=say, events=args.events, hold=args.hold,
+                                           staged=not args.together))
+    else:  # one topology, fresh peers every round (srpfast/lab/rounds.py)
+        results = rounds.run_rounds(args.runs, timeout=args.timeout,
+                                    wildcard=not args.bind_own, say=say,
+                                    peers=peers or rounds.ROUND_PEERS)["rounds"]
+    table = stats.pairing_stats(results)
     if args.json:
-        print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
+        print(json.dumps({"runs": results, "matrix": runner.matrix(results), "stats": table}))
     else:
         print(runner.format_matrix(results))
+        print()
+        print(stats.format_stats(table))
     return 0 if runner.summary_ok(results) else 1
 
 
@@ -266,8 +288,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="real peers behind real Linux NATs (root; docs/NATLAB.md)")
     lab.add_argument("lab_cmd", choices=("matrix", "verify", "clean"), nargs="?",
                      default="matrix")
-    lab.add_argument("--runs", type=int, default=1, help="runs of the matrix (default 1)")
-    lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
+    lab.add_argument("--runs", type=int, default=1,
+                     help="runs of the matrix (default 1): rounds of fresh peers on one "
+                          "topology, or whole runs with --fresh-lab")
+    lab.add_argument("--timeout", type=float, default=15.0, help="seconds per run / round")
+    lab.add_argument("--kinds", default="",
+                     help="the peers under test, by NAT kind, e.g. static,easy,knock,hard "
+                          f"(default: the Static/Easy/Hard set)")
+    lab.add_argument("--fresh-lab", action="store_true",
+                     help="build and verify a new topology for every run (~15 s each)")
     lab.add_argument("--bind-own", action="store_true",
                      help="bind peers to their own address instead of 0.0.0.0")
     lab.add_argument("--together", action="store_true",

@@ -27,6 +27,7 @@ class Config:
     keep_alive: float = C.KEEP_ALIVE
     bdp_sockets: int = C.BDP_SOCKETS
     bdp_probes: int = C.BDP_PROBES
+    bdp_burst: int = C.BDP_BURST
     bdp_interval: float = C.BDP_INTERVAL
     max_fragments: int = C.MAX_FRAGMENTS
 
@@ -151,6 +152,8 @@ class Config:
         need(self.keep_alive > 0, "keep_alive", "> 0 seconds")
         need(1 <= self.bdp_sockets <= 1024, "bdp_sockets", "1..1024")
         need(1 <= self.bdp_probes <= 65535, "bdp_probes", "1..65535")
+        need(0 <= self.bdp_burst <= 64512 - self.bdp_probes, "bdp_burst",
+             "0..64512 - bdp_probes (distinct ports 1024..65535)")
         need(self.bdp_interval > 0, "bdp_interval", "> 0 seconds")
         need(1 <= self.max_fragments <= C.MAX_FRAGMENTS, "max_fragments",
              f"1..{C.MAX_FRAGMENTS}")

@@ -426,6 +426,8 @@ class Peer:
             f = decode(datagram)
         except MalformedPacket as exc:
             self.count(f"drop.malformed.{exc.reason}")
+            if pool is not None:  # a spray probe found a BDP pool socket (SPEC 5)
+                self.traversal.on_pool_probe(pool, address, now)
             return
         t = f.type
         if f.hops > self.config.max_hops:

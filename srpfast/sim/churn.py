@@ -100,7 +100,7 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
     def count(d: bytes, src: Address, dst: Address) -> bool:
         nonlocal publish_bytes, all_bytes
         all_bytes += len(d)
-        if d[4] in (C.PUBLISH, C.ANSWER):
+        if len(d) > 4 and d[4] in (C.PUBLISH, C.ANSWER):  # (BDP probes: 4 bytes, no type)
             publish_bytes += len(d)
         return True
 

@@ -16,6 +16,7 @@ state, which is their only purpose), PoolOpen/PoolSend/PoolKeep/PoolClose bind e
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from dataclasses import dataclass, field
@@ -31,6 +32,16 @@ from srpfast.wire.address import Address
 
 INF = float("inf")
 
+
+SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/drivers/_udp.pyx)
+
+
+@functools.lru_cache(maxsize=64)
+def _spray_plan(seed: int) -> tuple[int, ...]:
+    """The ports a spray with this seed walks through (distinct, as the driver's C plan)."""
+    ports = list(range(1024, 65536))
+    random.Random(seed).shuffle(ports)
+    return tuple(ports)
 
 class NatBox:
     def __init__(self, host: str, mapping: str, filtering: str, rng: random.Random,
@@ -229,10 +240,10 @@ class MemNet:
 
     def _act(self, node: Node, action: object) -> None:
         if isinstance(action, Spray):
-            ports = random.Random(action.seed).sample(range(1024, 65536), action.port_count)
-            for port in ports:  # the probes only open our own NAT toward those ports
-                if node.nat is not None:
-                    node.nat.outbound(node.address, (action.host, port))
+            ports = _spray_plan(action.seed)[action.first:action.first + action.port_count]
+            for port in ports:  # each opens our NAT toward that port, and travels on: a
+                # pool socket whose NAT opened that port receives it (traversal.on_pool_probe)
+                self._send(node, node.address, SPRAY_PROBE, (action.host, port))
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
             base = 20000 + 300 * len(node.pools)
