@@ -1,5 +1,5 @@
 """A large network under light churn: what the simulator costs per peer (bench/bench_sim.py,
-docs/SIMULATION-scale.md).
+docs/SIMULATION.md, "Scale").
 
 N engines on one MemNet (srpfast/sim/memnet.py): ``public`` Static peers everyone
 bootstraps from, the rest behind Easy or Hard NATs; half of all peers join one subcluster;
