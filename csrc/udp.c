@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/sock_diag.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <sodium.h>
@@ -61,6 +63,34 @@ int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int 
         return -e;
     }
     return fd;
+}
+
+int srp_udp_filter_frames(int fd)
+{
+    /* A UDP socket's filter sees the datagram from its UDP header: the length includes the
+     * 8 header bytes and the payload starts at offset 8 (checked by tests/unit/test_udp.py). */
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 8 + 4, 3, 0),                  /* BDP probe */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 8 + SRP_UDP_FRAME, 0, 3),      /* else drop */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x53525000u, 0, 1),            /* "SRP\0" */
+        BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog prog = { (unsigned short)(sizeof code / sizeof code[0]), code };
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) return -errno;
+    return 0;
+}
+
+long long srp_udp_kernel_drops(int fd)
+{
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = (socklen_t)sizeof mem;
+    memset(mem, 0, sizeof mem);
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0) return -errno;
+    if (len < (socklen_t)((SK_MEMINFO_DROPS + 1) * sizeof mem[0])) return -EINVAL;
+    return (long long)mem[SK_MEMINFO_DROPS];
 }
 
 int srp_udp_local(int fd, srp_sockaddr *out)

@@ -43,6 +43,16 @@ typedef struct srp_udp_counters {
 int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int sndbuf);
 int srp_udp_set_buffers(int fd, int rcvbuf, int sndbuf);
 int srp_udp_local(int fd, srp_sockaddr *out);
+/* Attach a classic BPF socket filter that keeps only what SRP sends: SRP_UDP_FRAME-byte
+ * datagrams starting with the magic "SRP\0", and the 4-byte BDP probes (SPEC 5). Anything
+ * else is dropped by the kernel before it takes receive-buffer space, so a garbage flood
+ * cannot crowd real frames out of the buffer (docs/SECURITY.md, garbage floods); the kernel
+ * counts each such drop in the socket's drop counter (srp_udp_kernel_drops). Returns 0 or
+ * -errno (a kernel without socket filters: the datagrams reach the C validator instead). */
+int srp_udp_filter_frames(int fd);
+/* The socket's kernel drop counter (SO_MEMINFO SK_MEMINFO_DROPS): datagrams the kernel
+ * dropped for this socket, by the filter or on a full receive buffer. -errno on failure. */
+long long srp_udp_kernel_drops(int fd);
 
 /* Length of the sockaddr for its family (0 if the family is unknown). */
 socklen_t srp_udp_addr_len(const srp_sockaddr *a);

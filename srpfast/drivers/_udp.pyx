@@ -49,6 +49,8 @@ cdef extern from "udp.h" nogil:
         SRP_UDP_SPRAY_RANGE
     int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int sndbuf)
     int srp_udp_set_buffers(int fd, int rcvbuf, int sndbuf)
+    int srp_udp_filter_frames(int fd)
+    long long srp_udp_kernel_drops(int fd)
     int srp_udp_local(int fd, srp_sockaddr *out)
     int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out)
     int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port)
@@ -216,6 +218,7 @@ cdef class UDPSocket:
     cdef srp_udp_counters ctr
     cdef bytearray _buf, _lens, _keys, _addrs
     cdef dict _addr_cache
+    cdef bint _filtered
     cdef uint8_t *_tx_buf
     cdef srp_sockaddr *_tx_addrs
     cdef size_t _tx_cap, _tx_addr_cap
@@ -229,7 +232,7 @@ cdef class UDPSocket:
 
     def __init__(self, str host="127.0.0.1", int port=0, *, family=None, bint dual_stack=True,
                  int rcvbuf=4 * MiB, int sndbuf=4 * MiB, int batch=64,
-                 int slot=SRP_UDP_FRAME) -> None:
+                 int slot=SRP_UDP_FRAME, bint filter_frames=False) -> None:
         global _open
         if self.fd >= 0:
             raise RuntimeError("UDPSocket is already open")
@@ -246,6 +249,9 @@ cdef class UDPSocket:
         self.fd = fd
         _open += 1
         self._setup(fam, batch, slot)
+        # Only SRP frames and BDP probes past the kernel (the engine's main socket: see
+        # srp_udp_filter_frames); a kernel that refuses keeps the C validator as the gate.
+        self._filtered = filter_frames and srp_udp_filter_frames(fd) == 0
 
     cdef _setup(self, int family, int batch, int slot):
         self.family = family
@@ -316,10 +322,19 @@ cdef class UDPSocket:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def frame_filter(self) -> bool:
+        """The kernel drops every datagram that is not an SRP frame or a BDP probe."""
+        return self._filtered
+
     def counters(self) -> dict:
+        """Datagram counters; ``kernel_drops``: what the kernel dropped for this socket (the
+        frame filter's drops and datagrams that found the receive buffer full)."""
+        drops = srp_udp_kernel_drops(self.fd) if self.fd >= 0 else 0
         return {"received": self.ctr.received, "sent": self.ctr.sent,
                 "send_eagain": self.ctr.send_eagain, "send_errors": self.ctr.send_errors,
-                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors}
+                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors,
+                "kernel_drops": max(0, drops)}
 
     # ---- addresses --------------------------------------------------------------------
 
@@ -613,10 +628,19 @@ cdef class SocketPool:
             _raise_errno(r, "getsockname")
         return _format(&a)
 
+    @property
+    def frame_filter(self) -> bool:
+        """The kernel drops every datagram that is not an SRP frame or a BDP probe."""
+        return self._filtered
+
     def counters(self) -> dict:
+        """Datagram counters; ``kernel_drops``: what the kernel dropped for this socket (the
+        frame filter's drops and datagrams that found the receive buffer full)."""
+        drops = srp_udp_kernel_drops(self.fd) if self.fd >= 0 else 0
         return {"received": self.ctr.received, "sent": self.ctr.sent,
                 "send_eagain": self.ctr.send_eagain, "send_errors": self.ctr.send_errors,
-                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors}
+                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors,
+                "kernel_drops": max(0, drops)}
 
     def send_from(self, long i, const uint8_t[::1] data, address) -> bool:
         """One datagram from pool socket i. False if the send buffer was full (counted)."""

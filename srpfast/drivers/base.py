@@ -67,7 +67,9 @@ class UDPTransport:
 
     def socket(self, host: str, port: int) -> DriverSocket:
         from srpfast.drivers._udp import UDPSocket
-        sock: DriverSocket = UDPSocket(host, port)
+        # The engine's main socket lets only SRP frames and BDP probes past the kernel: a
+        # garbage flood never takes the receive buffer's space from real frames (SECURITY.md).
+        sock: DriverSocket = UDPSocket(host, port, filter_frames=True)
         return sock
 
     def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],

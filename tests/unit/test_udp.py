@@ -119,6 +119,34 @@ def test_recv_on_empty_socket_returns_zero_and_tiny_rcvbuf_drops_are_visible():
         assert a.counters()["sent"] == 300 and a.counters()["send_eagain"] == 0
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_the_frame_filter_keeps_only_frames_and_probes_and_counts_the_rest(host: str):
+    if host == "::1" and not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    srp = b"SRP\0" + bytes(FRAME_BYTES - 4)
+    kept = {"frame": srp, "probe": bytes(4)}
+    dropped = {"zeros": bytes(FRAME_BYTES), "short frame": srp[:100], "long": srp + b"x",
+               "empty": b"", "five bytes": b"SRP\0\1", "other magic": b"SRQ\0" + srp[4:]}
+    with UDPSocket(host, filter_frames=True) as b, UDPSocket(host) as a:
+        assert b.frame_filter
+        assert b.counters()["kernel_drops"] == 0
+        datagrams = list(dropped.values()) + list(kept.values())
+        assert a.send_batch(datagrams, [b.local_address] * len(datagrams)) == len(datagrams)
+        got = sorted(d for d, _ in drain(b, len(kept)))
+        assert got == sorted(kept.values())
+        # Dropped by the kernel before the receive buffer, and counted there (SO_MEMINFO).
+        assert b.counters()["kernel_drops"] == len(dropped)
+        assert b.counters()["received"] == len(kept)
+
+
+def test_without_the_frame_filter_every_datagram_arrives():
+    with UDPSocket() as b, UDPSocket() as a:
+        assert not b.frame_filter
+        assert a.send_batch([bytes(FRAME_BYTES), b"x"], [b.local_address] * 2) == 2
+        assert len(drain(b, 2)) == 2
+        assert b.counters()["kernel_drops"] == 0
+
+
 def test_send_batch_rejects_misuse():
     with UDPSocket() as a:
         with pytest.raises(ValueError, match="multiple of"):
