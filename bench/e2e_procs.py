@@ -85,19 +85,22 @@ class Tally:
         self.last: int | None = None
         self.latency = latency
         self.lat_ms: list[float] = []
+        self.cpu0 = time.process_time()  # reset when the run starts
+        self.cpu_s = 0.0  # CPU time of this process up to the last delivery
 
     def arrived(self, values: list) -> None:
         t = now_ns()
         if self.first is None:
             self.first = t
         self.last = t
+        self.cpu_s = time.process_time() - self.cpu0
         self.delivered += len(values)
         if self.latency:
             self.lat_ms.extend(latency_ms(v, t) for v in values)
 
     def report(self, **extra: object) -> None:
         say(delivered=self.delivered, first=self.first, last=self.last, lat_ms=self.lat_ms,
-            **extra)
+            cpu_s=self.cpu_s, **extra)
 
 
 def pace(count: int, rate: float | None):

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,6 +50,7 @@ async def _sub(args: argparse.Namespace) -> None:
         while not sub.peers:  # the publisher's signed JOIN: it is a member
             await asyncio.sleep(0.01)
         say(member=True)
+        tally.cpu0 = time.process_time()
         done_at = None
         while True:
             cmd = cmds.poll()
@@ -77,7 +79,7 @@ async def _pub(args: argparse.Namespace) -> None:
         value = bytearray(os.urandom(args.size))
         times = pace(args.count, args.rate)
         sent, stopped = 0, False
-        first = now_ns()
+        first, cpu0 = now_ns(), time.process_time()
         while sent < args.count and not stopped:
             if times is not None:  # latency: one message per tick, stamped when sent
                 delay = times[sent] - asyncio.get_running_loop().time()
@@ -93,16 +95,17 @@ async def _pub(args: argparse.Namespace) -> None:
                 n = min(BATCH, args.count - sent)
                 sub.emit_many("v", [bytes(value)] * n)
                 sent += n
-                await asyncio.sleep(0)
+                await sub.drain()
             else:
                 sub.emit("v", bytes(value))
                 sent += 1
                 if sent % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
+                    await sub.drain()
             if sent % 1024 < BATCH and cmds.poll() in ("stop", "eof"):
                 stopped = True
         last = now_ns()
-        say(sent=sent, first_send=first, last_send=last, metrics=_metrics(net))
+        say(sent=sent, first_send=first, last_send=last, cpu_s=time.process_time() - cpu0,
+            metrics=_metrics(net))
         while cmds.wait(0) not in ("stop", "eof"):  # keep sending what is queued
             await asyncio.sleep(0.01)
 

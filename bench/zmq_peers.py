@@ -38,6 +38,7 @@ def _sub(args: argparse.Namespace) -> None:
     tally = Tally(args.latency)
     say(address=["127.0.0.1", port])
     member = False
+    tally.cpu0 = time.process_time()
     done_at = None
     while True:
         if s.poll(10):
@@ -78,7 +79,7 @@ def _pub(args: argparse.Namespace) -> None:
     value = bytearray(os.urandom(args.size))
     times = pace(args.count, args.rate)
     sent, stopped = 0, False
-    first = now_ns()
+    first, cpu0 = now_ns(), time.process_time()
     while sent < args.count and not stopped:
         if times is not None:
             delay = times[sent] - time.monotonic()
@@ -92,7 +93,7 @@ def _pub(args: argparse.Namespace) -> None:
             sent += n
         if cmds.poll() in ("stop", "eof"):
             stopped = True
-    say(sent=sent, first_send=first, last_send=now_ns())
+    say(sent=sent, first_send=first, last_send=now_ns(), cpu_s=time.process_time() - cpu0)
     while cmds.wait(0.1) not in ("stop", "eof"):  # keep the socket open while it drains
         pass
     s.close(linger=0)

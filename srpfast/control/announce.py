@@ -60,12 +60,18 @@ class Announcer:
         self._recent_len = cfg.announce_recent
 
     # ------------------------------------------------------------ our side
-    def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float) -> None:
-        """Messages of ``subcluster_id`` we just published or delivered."""
+    def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float,
+              authors: Iterable[bytes] = ()) -> None:
+        """Messages of ``subcluster_id`` we just published or delivered; ``authors``: who
+        wrote the delivered ones. An author that is a connected fellow member hears of them
+        at once, not after announce_delay: that HAVE acknowledges them (its send window,
+        control/flow.py)."""
         cfg = self.p.config
         ids = list(ids)
         if not ids:
             return
+        if authors:
+            self._acknowledge(subcluster_id, ids, authors)
         recent = self.recent.get(subcluster_id)
         if recent is None:
             recent = self.recent[subcluster_id] = deque(maxlen=max(1, self._recent_len))
@@ -82,6 +88,21 @@ class Announcer:
         self.fresh_count += len(ids)
         if self.flush_at is None and self.fresh_count:
             self.flush_at = now + cfg.announce_delay
+
+    def _acknowledge(self, subcluster_id: bytes, ids: list[bytes],
+                     authors: Iterable[bytes]) -> None:
+        p = self.p
+        table = p.table
+        members = p.membership.members.get(subcluster_id)
+        for author in set(authors):
+            q = table.get(author)
+            if q is None or not (
+                    subcluster_id in q.subclusters
+                    or (members is not None and author in members)):
+                continue
+            # (every id of the batch: a publisher ignores ids that are not its own)
+            self._send([q], ids)
+            p.count("announce.acks")
 
     def fellows(self, subcluster_id: bytes) -> "list[RemotePeer]":
         """Connected peers that proved (by a signed JOIN) they are members of it."""
@@ -117,6 +138,8 @@ class Announcer:
         p = self.p
         rep = p.replication
         p.count("rx.have")
+        ids = list(ids)
+        p.flow.acked(ids, now)  # our own messages a fellow delivered (control/flow.py)
         # The eager copy may be in flight: wait announce_wait plus one trip from this peer.
         due = now + p.config.announce_wait + min(peer.distance, 1.0)
         for pid in ids:
