@@ -85,22 +85,24 @@ class Tally:
         self.last: int | None = None
         self.latency = latency
         self.lat_ms: list[float] = []
-        self.cpu0 = time.process_time()  # reset when the run starts
-        self.cpu_s = 0.0  # CPU time of this process up to the last delivery
+        self.cpu0 = time.process_time()  # reset when the run starts (report: CPU since)
+
+    slow_us = 0.0  # a slow consumer: this many microseconds of work per value (blocking)
 
     def arrived(self, values: list) -> None:
+        if self.slow_us:  # (blocks the loop, as a slow handler does: the socket fills)
+            time.sleep(self.slow_us * len(values) / 1e6)
         t = now_ns()
         if self.first is None:
             self.first = t
         self.last = t
-        self.cpu_s = time.process_time() - self.cpu0
         self.delivered += len(values)
         if self.latency:
             self.lat_ms.extend(latency_ms(v, t) for v in values)
 
     def report(self, **extra: object) -> None:
         say(delivered=self.delivered, first=self.first, last=self.last, lat_ms=self.lat_ms,
-            cpu_s=self.cpu_s, **extra)
+            cpu_s=time.process_time() - self.cpu0, **extra)
 
 
 def pace(count: int, rate: float | None):

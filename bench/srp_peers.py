@@ -5,8 +5,10 @@ bench/e2e_procs.py). Default Config on both sides: what a user gets.
     python bench/srp_peers.py pub --connect HOST:PORT --mode emit|many --count N --size B
                                   [--rate R] [--latency]
 
-mode emit: the publisher calls emit() per value, the subscriber counts with on() (a call per
-message); mode many: emit_many() of 256 values, on_batch() (a call per receive batch).
+mode emit: the publisher calls emit() per value and awaits drain() every YIELD_EVERY calls, the
+subscriber counts with on() (a call per message); mode many: emit_many() of 256 values, then
+drain(); the subscriber counts with on_batch() (a call per receive batch). drain() is the
+flow control a publisher that must not lose messages uses (docs/GUIDE.md).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from bench.e2e_procs import GRACE, Commands, Tally, now_ns, pace, say, stamp  # 
 CLUSTER = b"\x5a" * 32
 SHARED = b"\xa5" * 32
 BATCH = 256
-# The publisher's loop gives the event loop a turn every YIELD_EVERY emit() calls (every
-# emit_many call): what an asyncio application publishing in a loop does. Printed in the
+# The publisher's loop awaits drain() every YIELD_EVERY emit() calls (every emit_many call):
+# it gives the event loop a turn and waits while the send window is full. Printed in the
 # row's settings.
 YIELD_EVERY = 64
 
@@ -40,6 +42,7 @@ async def _sub(args: argparse.Namespace) -> None:
     import srpfast
     cmds = Commands()
     tally = Tally(args.latency)
+    tally.slow_us = args.slow_us
     async with srpfast.network(cluster_id=CLUSTER, host="127.0.0.1") as net:
         sub = await net.subcluster(shared_key=SHARED)
         if args.mode == "many":
@@ -119,6 +122,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--rate", type=float, default=0.0)
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--slow-us", type=float, default=0.0,
+                    help="subscriber: a handler that takes this many microseconds per value")
     args = ap.parse_args()
     import uvloop
     uvloop.run(_sub(args) if args.role == "sub" else _pub(args))

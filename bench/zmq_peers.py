@@ -36,6 +36,7 @@ def _sub(args: argparse.Namespace) -> None:
     port = s.bind_to_random_port("tcp://127.0.0.1")
     cmds = Commands()
     tally = Tally(args.latency)
+    tally.slow_us = args.slow_us
     say(address=["127.0.0.1", port])
     member = False
     tally.cpu0 = time.process_time()
@@ -110,6 +111,8 @@ def main() -> None:
     ap.add_argument("--curve", default="", help="the publisher's CURVE public key (Z85)")
     ap.add_argument("--secret", default="", help="publisher only: its CURVE secret key")
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--slow-us", type=float, default=0.0,
+                    help="subscriber: a handler that takes this many microseconds per value")
     ap.add_argument("--mode", default="multipart")  # accepted for symmetry with srp_peers
     args = ap.parse_args()
     (_sub if args.role == "sub" else _pub)(args)

@@ -115,7 +115,7 @@ class Config:
     # member's HAVE; drain() waits for room. Below a subscriber's socket buffer (4 MiB:
     # about 1,800 frames at the kernel's ~2.3 KB per 1158-byte datagram), so a burst that
     # fills the window still fits there.
-    send_window: int = 1024
+    send_window: int = 2048
     send_window_timeout: float = 1.0  # a message not acknowledged by then leaves the window
     send_backlog: int = 65536         # frames published and waiting for the window (bounded)
     stream_keys: int = 1024           # cached stream session keys

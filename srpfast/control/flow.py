@@ -9,11 +9,13 @@ application waits for room with ``await subcluster.drain()``.
 
 The acknowledgement is existing control traffic: the HAVE that lazy push already sends
 (announce.py, PROTOCOL.md §6 "Lazy push"). A member that delivers messages whose author is a
-connected fellow tells that author at once (``Announcer.fresh(..., authors=...)``), not after
-``announce_delay``, so a HAVE names ids a subscriber has delivered, i.e. taken out of its
-socket buffer. Each published message is in the window from publish until the first HAVE
-that names it, or ``send_window_timeout`` (a subscriber that never acknowledges, or lost
-frames: counted ``flow.timeout``), whichever comes first. Nothing is tracked while the
+connected fellow tells that author on its next loop turn (``Announcer.fresh(..., authors=...)``),
+not after ``announce_delay``: one HAVE per wake-up naming the newest delivered message of that
+author, i.e. one a subscriber has taken out of its socket buffer. Acknowledgement is cumulative:
+messages leave in order, so one delivered says every earlier one was delivered or lost (loss
+is lazy push's to repair, not the window's). Each published message is in the window from
+its send until a HAVE names it or a later one, or ``send_window_timeout`` (a subscriber that
+never acknowledges: counted ``flow.timeout``), whichever comes first. Nothing is tracked while the
 subcluster has no connected fellow member: nobody could acknowledge.
 
 The window is one per peer (all subclusters), in frames, so a 64 KB value (67 frames) takes
@@ -107,9 +109,13 @@ class FlowWindow:
             return
         freed = 0
         for pid in ids:
-            entry = u.pop(pid, None)
-            if entry is not None:
-                freed += entry[1]
+            if pid not in u:
+                continue
+            while u:  # cumulative: everything sent before it is released with it
+                head, (_, n) = u.popitem(last=False)
+                freed += n
+                if head == pid:
+                    break
         if freed:
             self.frames -= freed
             self.p.count("flow.acked_frames", freed)
