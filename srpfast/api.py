@@ -218,7 +218,7 @@ class Subcluster(Emitter):
         if handler in self._batch_handlers.get(name, []):
             self._batch_handlers[name].remove(handler)
 
-    def emit(self, name: str, value: Any) -> "asyncio.Future[bytes]":
+    def emit(self, name: str, value: Any) -> asyncio.Future[bytes]:
         """Publish to every member (sealed). The emit() calls of one event-loop iteration
         leave together, as one signed batch (at most 256 wait; docs/GUIDE.md "Publishing"),
         so they are concurrent: each names the message published before that batch as its
