@@ -75,6 +75,14 @@ def _run(script: str, sub_args: list[str], pub_args: list[str], timeout: float) 
     return r
 
 
+def cpu_note(r: dict) -> str:
+    """CPU time per message of each process (whatever else the shared machine runs, a process
+    is charged only its own work: the figure to compare when the wall-clock rates are load)."""
+    pub = (r["pub"].get("cpu_s") or 0) / max(r["sent"], 1)
+    sub = (r["sub"].get("cpu_s") or 0) / max(r["delivered"], 1)
+    return f"CPU per message: publisher {1e6 * pub:,.1f} us, subscriber {1e6 * sub:,.1f} us"
+
+
 def internal_errors(r: dict) -> int:
     """drop.internal (exceptions inside the engine) of both srpfast processes."""
     return sum((r[side].get("metrics") or {}).get("drop.internal", 0) for side in ("pub", "sub"))
@@ -117,7 +125,7 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
         pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
         note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted); "
                 f"the publisher's loop took {pub_s:.2f} s ({r['sent'] / max(pub_s, 1e-9):,.0f} "
-                f"msg/s offered)"
+                f"msg/s offered); {cpu_note(r)}"
                 + (f"; the publisher hit the {timeout:.0f} s timeout" if r["timed_out"] else "")
                 + (f"; {_explain(r)}" if srp and (loss or r["timed_out"]) else ""))
         # the issue's target: 1 KB srpfast bulk at least as fast as pyzmq+CURVE, nothing lost
@@ -168,7 +176,8 @@ def _slow_rows(count: int, timeout: float) -> list[Row]:
                              (r["last"] or 0) / 1e9 if r["last"] else None)
         pub = r["pub"]
         pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
-        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent; the subscriber takes at "
+        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent; {cpu_note(r)}; "
+                f"the subscriber takes at "
                 f"most {1e6 / SLOW_US:,.0f} values/s; the publisher's loop took {pub_s:.2f} s "
                 f"({r['sent'] / max(pub_s, 1e-9):,.0f} msg/s offered"
                 + ("; drain() paces it" if srp else "; PUB queues up to its high-water mark, "
