@@ -103,4 +103,4 @@ sdist: venv
 	PY=$(CURDIR)/$(VPY) wheels/sdist_smoke.sh
 
 clean:
-	rm -rf build srpfast/*.so srpfast/_*.c wheels/dist
+	rm -rf build wheels/dist; find srpfast -name '*.so' -o -name '_*.c' | xargs rm -f

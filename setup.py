@@ -1,10 +1,11 @@
 """Only the extension list and compiler flags (metadata lives in pyproject.toml).
 
-Every ``srpfast/_*.pyx`` becomes one extension module. Its first lines name the plain-C files
+Every ``srpfast/**/_*.pyx`` becomes one extension module, named by its path
+(``srpfast/wire/_frame.pyx`` -> ``srpfast.wire._frame``). Its first lines name the plain-C files
 of ``csrc/`` it links, as ``# csrc: frame.c sha256.c`` (compiled in, hidden visibility), so
 adding a Cython module needs no edit here and one module's C never breaks another's build.
 Environment switches:
-  SRPFAST_EXT=_frame,_cache   build only these modules (parallel development)
+  SRPFAST_EXT=_frame,_cache   build only these modules (by file name; parallel development)
   SRPFAST_SANITIZE=1          build with ASan/UBSan (used by `make fuzz`)
   SRPFAST_DEBUG=1             -O0 -g
 """
@@ -64,12 +65,13 @@ if os.environ.get("SRPFAST_SANITIZE"):
     ldflags = san
 
 only = {m for m in os.environ.get("SRPFAST_EXT", "").split(",") if m}
-if not glob.glob("srpfast/_*.pyx") or not csrc:
+PYX = sorted(glob.glob("srpfast/**/_*.pyx", recursive=True))
+if not PYX or not csrc:
     # An sdist without its sources would otherwise "install" as a pure-Python wheel that
     # fails at import with a misleading error.
-    raise SystemExit("srpfast/_*.pyx or csrc/*.c missing: this source tree is incomplete")
+    raise SystemExit("srpfast/**/_*.pyx or csrc/*.c missing: this source tree is incomplete")
 extensions = []
-for pyx in sorted(glob.glob("srpfast/_*.pyx")):
+for pyx in PYX:
     name = os.path.splitext(os.path.basename(pyx))[0]
     if only and name not in only:
         continue
@@ -81,13 +83,13 @@ for pyx in sorted(glob.glob("srpfast/_*.pyx")):
         raise SystemExit(f"{pyx} names csrc files that do not exist: {missing}")
     extensions.append(
         Extension(
-            f"srpfast.{name}",
+            os.path.splitext(pyx)[0].replace(os.sep, "."),
             sources=[pyx, *(f"csrc/{w}" for w in wanted)],
             include_dirs=["csrc"],
             libraries=["sodium"],
             extra_compile_args=cflags,
             extra_link_args=ldflags,
-            depends=glob.glob("csrc/*.h") + glob.glob("srpfast/*.pxd"),
+            depends=glob.glob("csrc/*.h") + glob.glob("srpfast/**/*.pxd", recursive=True),
         )
     )
 

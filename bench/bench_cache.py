@@ -19,8 +19,8 @@ if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import Row, best_rate, main, quick_params, refresh_limit
-from srpfast import _cache
-from srpfast.cache import Cache
+from srpfast.dataplane import _cache
+from srpfast.dataplane.cache import Cache
 
 PACKET = 1158
 CAP = 16 * 2**20

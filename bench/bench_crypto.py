@@ -24,8 +24,8 @@ import pysodium  # noqa: E402
 
 from bench import ceilings  # noqa: E402
 from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
-from srpfast import _seal, crypto  # noqa: E402
-
+from srpfast import crypto  # noqa: E402
+from srpfast.crypto import _seal
 PACKET, HEADER = 1158, 134
 BATCH = 256
 PLAIN = crypto.MAX_PLAINTEXT                      # 984

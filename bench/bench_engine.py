@@ -2,8 +2,8 @@
 
 Rows, all measured in this run:
 - limit: the C SHA-256 loop over 1088-byte inputs (what computing each packetId costs; a relay
-  must recompute every id, SPEC 9.1), srpfast._sha256.hash_loop.
-- the C data plane (srpfast._dataplane, when built): batches of 64 new PUBLISH frames in
+  must recompute every id, SPEC 9.1), srpfast.crypto._sha256.hash_loop.
+- the C data plane (srpfast.dataplane._dataplane, when built): batches of 64 new PUBLISH frames in
   memory through validate + seen + packetId + dedup + cache + choose 3 next hops + hops+1 copy.
 - the Python engine path (Peer.receive_batch), the fallback when no data plane is attached.
 Every frame is new (a relay's worst case: no duplicate is dropped early).
@@ -18,11 +18,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bench.harness import Row, main, quick_params  # noqa: E402
-from srpfast import _sha256  # noqa: E402
+from srpfast.crypto import _sha256  # noqa: E402
 from srpfast.config import Config  # noqa: E402
-from srpfast.constants import PACKET_BYTES, PUBLISH  # noqa: E402
+from srpfast.wire.constants import PACKET_BYTES, PUBLISH  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
-from srpfast.frame import encode_many  # noqa: E402
+from srpfast.wire.frame import encode_many  # noqa: E402
 
 GROUP = "engine receive paths (gossip mix vs Python fallback)"
 BATCH = 64
@@ -54,7 +54,7 @@ def limit_rate(quick: bool) -> float:
 
 
 def _peer():
-    from srpfast.engine import Peer
+    from srpfast.control.engine import Peer
     # Defaults: the 8 sources are in the table, so each has the proven-peer budget.
     peer = Peer(create_identity(b"\x01" * 32), Config(), now=0.0, rng=random.Random(1))
     for i in range(PEERS):
@@ -86,8 +86,8 @@ def dataplane_gossip_rate(quick: bool) -> float | None:
     try:
         from array import array
 
-        from srpfast._dataplane import ADDR_BYTES, DataPlane
-        from srpfast.cache import Cache, source_key
+        from srpfast.dataplane._dataplane import ADDR_BYTES, DataPlane
+        from srpfast.dataplane.cache import Cache, source_key
     except ImportError:
         return None
     n = 8192 if quick else 32768

@@ -9,8 +9,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import pycodec  # noqa: E402
 from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
-from srpfast import _sha256, frame  # noqa: E402
-
+from srpfast.wire import frame  # noqa: E402
+from srpfast.crypto import _sha256
 BATCH = 64
 
 

@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.blast import Blaster  # noqa: E402
 from bench.bench_udp import GSO_GROUP, gso_ceiling  # noqa: E402
 from bench.harness import Row, delivery_rate, loss_of, main, quick_params  # noqa: E402
-from srpfast import _udp  # noqa: E402
-from srpfast._udp import UDPSocket  # noqa: E402
+from srpfast.drivers import _udp  # noqa: E402
+from srpfast.drivers._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
 
@@ -56,7 +56,7 @@ class _SansIOSink:
     what it receives back into the network and the relay would measure its own echoes."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        from srpfast.engine import Peer
+        from srpfast.control.engine import Peer
         self.loop = loop
         self.sock = UDPSocket(HOST, 0, batch=64)
         self.peer = Peer(create_identity(), Config(), now=time.monotonic(),
@@ -98,8 +98,8 @@ class _SansIOSink:
 
 
 async def _relay_run(loop: asyncio.AbstractEventLoop, seconds: float) -> dict:
-    from srpfast.engine import Peer
-    from srpfast.net.driver import UDPDriver
+    from srpfast.control.engine import Peer
+    from srpfast.drivers.udp import UDPDriver
     sock = UDPSocket(HOST, 0)
     relay = Peer(create_identity(), Config(), now=time.monotonic(),
                  address=sock.local_address)
@@ -202,7 +202,7 @@ def _sealed_frames(cluster_id: bytes, shared_key: bytes, count: int, batch: int)
     datagrams_to_send(); ``batch`` messages per publish_many call (one author signature per
     call: 1 is what emit() does, 256 what emit_many() does for bulk data)."""
     from srpfast.api import encode_event
-    from srpfast.engine import Peer
+    from srpfast.control.engine import Peer
     from srpfast.errors import SRPError
     pub = Peer(create_identity(), Config(), now=0.0, rng=random.Random(5))
     sub_id = pub.join(cluster_id, shared_key, now=0.0)

@@ -19,8 +19,8 @@ from bench import udp_peers  # noqa: E402
 from bench.blast import Blaster  # noqa: E402
 from bench.harness import (Row, best_rate, delivery_rate, loss_of, main, quick_params,  # noqa: E402
                            refresh_limit)
-from srpfast import _udp  # noqa: E402
-from srpfast._udp import FRAME_BYTES, UDPSocket  # noqa: E402
+from srpfast.drivers import _udp  # noqa: E402
+from srpfast.drivers._udp import FRAME_BYTES, UDPSocket  # noqa: E402
 
 BATCH = 64
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # (Linux; root may exceed rmem_max)

@@ -6,7 +6,7 @@ for the GIL-free core *and* the interpreter, so a receiver is loaded from anothe
     python bench/blast.py MODE HOST PORT SECONDS [FILE] [--prove]
 
 MODE:
-  zeros    the C sendmmsg loop (srpfast._udp._ceiling_send) of 1158-byte zero datagrams
+  zeros    the C sendmmsg loop (srpfast.drivers._udp._ceiling_send) of 1158-byte zero datagrams
   publish  valid, distinct PUBLISH frames (frame.encode_many template, an 8-byte counter
            patched into each message per batch so no two datagrams are duplicates)
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
@@ -74,8 +74,8 @@ class Blaster:
 
 
 def _blast_publish(sock, address: tuple, seconds: float) -> int:
-    from srpfast.constants import PUBLISH
-    from srpfast.frame import encode_many
+    from srpfast.wire.constants import PUBLISH
+    from srpfast.wire.frame import encode_many
     buf = bytearray(BATCH * FRAME)
     base = os.urandom(1024)  # a fresh prefix per run: no id repeats a previous run's
     messages = [bytes(8) + base[8:] for _ in range(BATCH)]
@@ -123,7 +123,7 @@ def _prove(sock, address: tuple, timeout: float = 10.0) -> None:
 
     from srpfast.config import Config
     from srpfast.crypto import create_identity
-    from srpfast.engine import Peer
+    from srpfast.control.engine import Peer
     now = time.monotonic()
     peer = Peer(create_identity(), Config(), now=now, address=sock.local_address)
     peer.add_peer(address, now)
@@ -146,7 +146,7 @@ def _prove(sock, address: tuple, timeout: float = 10.0) -> None:
 
 def main(argv: list[str]) -> None:
     sys.path.insert(0, ROOT)
-    from srpfast import _udp
+    from srpfast.drivers import _udp
     prove = "--prove" in argv
     argv = [a for a in argv if a != "--prove"]
     mode, host, port, seconds = argv[0], argv[1], int(argv[2]), float(argv[3])

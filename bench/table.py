@@ -109,7 +109,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        from srpfast import _sha256
+        from srpfast.crypto import _sha256
         sha = _sha256.impl()
     except ImportError:
         sha = "?"

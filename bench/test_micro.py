@@ -15,8 +15,10 @@ import os
 import pytest
 
 from bench.bench_cache import CAP, frame as cache_frame, pid
-from srpfast import _seal, crypto, frame
-from srpfast.cache import Cache
+from srpfast import crypto
+from srpfast.crypto import _seal
+from srpfast.wire import frame
+from srpfast.dataplane.cache import Cache
 
 BATCH = 64
 PACKET = 1158

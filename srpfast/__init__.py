@@ -19,7 +19,7 @@ from srpfast.config import Config
 
 if TYPE_CHECKING:  # what __getattr__ imports lazily, with its real types for mypy/pyright
     from srpfast.api import Meta, Network, RemotePeer, Subcluster, network
-    from srpfast.net.memory import MemoryHub
+    from srpfast.drivers.memory import MemoryHub
 
 __version__ = "0.1.0"
 __all__ = [
@@ -37,7 +37,7 @@ def __getattr__(name: str) -> object:
     # The network API pulls in the engine and the socket layer: import it on first use, so
     # `import srpfast` stays cheap for codec/crypto users.
     if name == "MemoryHub":
-        from srpfast.net.memory import MemoryHub
+        from srpfast.drivers.memory import MemoryHub
         return MemoryHub
     if name in ("network", "Network", "Subcluster", "RemotePeer", "Meta"):
         from srpfast import api

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from srpfast.errors import ArgumentError
+from srpfast.wire.address import Address
 
 log = logging.getLogger("srpfast")
 
-Address = tuple[str, int]
 PEERS_SAVED = 256       # addresses a peers file keeps (the seed's PEERS list)
 RESOLVE_TIMEOUT = 5.0   # seconds per name: a dead resolver must not hold start() for minutes
 PER_NAME = 4            # addresses kept per name (a name with many records is pinged at most 4x)
@@ -121,7 +121,7 @@ def parse_bootstrap(bootstrap: object) -> list[Entry]:
 
 def families(sock_family: int, bound_host: str) -> tuple[int, ...]:
     """Address families a UDP socket of ``sock_family`` bound to ``bound_host`` can send to
-    (srpfast._udp: an IPv6 socket is dual stack; IPv4 peers go as ::ffff:a.b.c.d)."""
+    (srpfast.drivers._udp: an IPv6 socket is dual stack; IPv4 peers go as ::ffff:a.b.c.d)."""
     if sock_family != socket.AF_INET6:
         return (socket.AF_INET,)
     ip = _ip(bound_host.split("%")[0])

@@ -8,7 +8,7 @@
         async for value, meta in greetings.messages("hello, world"): ...
 
 Application events travel as a small envelope inside a sealed PUBLISH or STREAM message
-(srpfast/envelope.py; docs/PROTOCOL.md, "Application events"). Network events reach handlers
+(srpfast/wire/envelope.py; docs/PROTOCOL.md, "Application events"). Network events reach handlers
 as typed objects (srpfast/api_events.py; docs/EVENTS.md).
 """
 from __future__ import annotations
@@ -23,26 +23,24 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterable, Iterator,
                     Literal, Sequence, overload)
 
-from srpfast._udp import UDPSocket
 from srpfast.addresses import (Entry, load_peers_file, parse_bootstrap, resolve,
                                save_peers_file)
 from srpfast.config import Config
 from srpfast.api_events import (ConnectionEvent, DisconnectionEvent, ErrorInfo, NetworkChangeEvent,
                                 ReadyEvent)
-from srpfast.constants import ZERO32
+from srpfast.wire.constants import ZERO32
 from srpfast.control import events as ev
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.envelope import check_event_name, decode_event, decode_events, encode_event
+from srpfast.wire.envelope import check_event_name, decode_event, decode_events, encode_event
 from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
-from srpfast.net.driver import UDPDriver
-from srpfast.net.memory import MemoryDriver, MemoryHub
+from srpfast.drivers.base import Driver, Transport, UDPTransport
+from srpfast.wire.address import Address
 from srpfast.publishing import Publisher
 
 log = logging.getLogger("srpfast")
 
-Address = tuple[str, int]
 # bootstrap=: one "host:port" string, or an iterable of strings and (host, port) pairs.
 BootstrapSpec = str | Address | Iterable[str | Address] | None
 Handler = Callable[..., Any]
@@ -343,12 +341,16 @@ class Network(Emitter):
     def __init__(self, *, identity: Identity | None, cluster_id: bytes, host: str, port: int,
                  bootstrap: BootstrapSpec, config: Config | None,
                  peers_file: str | os.PathLike[str] | None,
-                 clock: Callable[[], float], driver: "str | MemoryHub" = "udp") -> None:
+                 clock: Callable[[], float], driver: "str | Transport" = "udp") -> None:
         super().__init__()
-        if not (driver == "udp" or isinstance(driver, MemoryHub)):
-            raise ArgumentError(f"driver={driver!r}: pass \"udp\" (real sockets, the default) "
-                                "or a srpfast.MemoryHub() (in-process, no sockets)")
-        self._hub = driver if isinstance(driver, MemoryHub) else None
+        if driver == "udp":
+            driver = UDPTransport()
+        if isinstance(driver, str) or not (callable(getattr(driver, "socket", None))
+                                           and callable(getattr(driver, "driver", None))):
+            raise ArgumentError(f"driver={driver!r}: pass \"udp\" (real sockets, the default), "
+                                "a srpfast.MemoryHub() (in-process, no sockets), or a transport "
+                                "with socket() and driver() (srpfast/drivers/base.py)")
+        self._transport: Transport = driver
         if not isinstance(cluster_id, bytes) or len(cluster_id) != 32:
             raise ArgumentError("cluster_id must be 32 bytes: use srpfast.create_cluster_id(seed)")
         _check_network_args(identity, host, port, config, peers_file)
@@ -374,7 +376,7 @@ class Network(Emitter):
         # handler registered right after `async with network(...) as net:` sees them.
         self._held: list[tuple[str, object]] | None = None
         self.peer: Any = None
-        self._driver: Any = None
+        self._driver: Driver | None = None
         self._bound: Address | None = None  # the socket's address, kept for info() after close
 
     if TYPE_CHECKING:  # what each network handler receives, for type checkers (EVENTS.md)
@@ -405,10 +407,9 @@ class Network(Emitter):
                               "with srpfast.network()")
         if self._started:
             return self
-        from srpfast.engine import Peer  # the sans-I/O engine
+        from srpfast.control.engine import Peer  # the sans-I/O engine
         try:
-            sock: Any = (UDPSocket(self._host, self._port) if self._hub is None
-                         else self._hub.socket(self._host, self._port))
+            sock: Any = self._transport.socket(self._host, self._port)
         except (TypeError, ValueError) as exc:  # (network() checked both: a last guard)
             raise ArgumentError(f"cannot bind host={self._host!r} port={self._port!r}: {exc}; "
                                 f"pass a numeric local address such as '0.0.0.0'") from None
@@ -424,9 +425,8 @@ class Network(Emitter):
             self._bound = sock.local_address
             self.peer = Peer(self.identity, self._config, now=self._now(),
                              address=self._bound)
-            driver_class: Any = UDPDriver if self._hub is None else MemoryDriver
-            self._driver = driver_class(self.peer, sock, on_event=self._on_engine_event,
-                                        clock=self._now)
+            self._driver = self._transport.driver(self.peer, sock,
+                                                  on_event=self._on_engine_event, clock=self._now)
             self._driver.start()
             self._started = True
             self.peer.join(self.cluster_id, None, now=self._now())
@@ -439,7 +439,7 @@ class Network(Emitter):
                 self.peer.add_peer(address, self._now())
             if not targets and not saved:
                 self.peer.ready_alone(self._now())  # the first node of its network
-            self._driver.poke()
+            self._poke()
         except BaseException:
             # Never leak the bound socket (or a half-started driver) when start fails.
             if self._driver is not None:
@@ -544,9 +544,17 @@ class Network(Emitter):
                 sub._publisher.window_open()  # drain() callers wake (and hear ClosedError)
                 self.peer.leave(sub.subcluster_id, now=self._now())
                 sub._close_iterators()
-            self._driver.poke()
+            self._poke()
         finally:
-            self._driver.close()  # sockets are released on every path
+            self._poke(close=True)  # sockets are released on every path
+
+    def _poke(self, close: bool = False) -> None:
+        """Have the driver send what the engine queued (or, ``close``, release its sockets)."""
+        if self._driver is not None:
+            if close:
+                self._driver.close()
+            else:
+                self._driver.poke()
 
     async def __aenter__(self) -> "Network":
         return await self.start()
@@ -581,13 +589,13 @@ class Network(Emitter):
         sub = Subcluster(self, sid)
         self._subclusters[sid] = sub
         self.peer.join(self.cluster_id, shared_key, now=self._now())
-        self._driver.poke()
+        self._poke()
         return sub
 
     # -- direct messages ---------------------------------------------------------------------
     def _stream(self, peer_id: bytes, data: bytes, future: "asyncio.Future[None] | None") -> None:
         ticket, sent = self.peer.stream(peer_id, data, now=self._now())
-        self._driver.poke()
+        self._poke()
         if sent:
             if future is not None:
                 future.set_result(None)
@@ -721,7 +729,7 @@ def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 
             host: str = "0.0.0.0", bootstrap: BootstrapSpec = (), config: Config | None = None,
             peers_file: str | os.PathLike[str] | None = None,
             clock: Callable[[], float] = time.monotonic,
-            driver: "str | MemoryHub" = "udp") -> Network:
+            driver: "str | Transport" = "udp") -> Network:
     """Create a peer on a UDP port. ``async with network(...) as net`` starts and closes it.
 
     ``bootstrap``: one ``"host:port"`` / ``"[v6]:port"`` string, or an iterable of such
@@ -730,7 +738,8 @@ def network(*, identity: Identity | None = None, cluster_id: bytes, port: int = 
     first node of its network and is ready at once.
 
     ``driver``: ``"udp"`` (real sockets) or a ``srpfast.MemoryHub()``: the same application and
-    engine in one process with no sockets (srpfast/net/memory.py)."""
+    engine in one process with no sockets (srpfast/drivers/memory.py); any object with the
+    ``socket``/``driver`` methods of srpfast.drivers.base.Transport plugs in the same way."""
     return Network(identity=identity, cluster_id=cluster_id, host=host, port=port,
                    bootstrap=bootstrap, config=config, peers_file=peers_file, clock=clock,
                    driver=driver)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Address = tuple[str, int]
+from srpfast.wire.address import Address
+
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     identity = srpfast.load_identity(args.key)
-    from srpfast import _sha256
+    from srpfast.crypto import _sha256
     out = {"peer_id": identity.peer_id.hex(), "version": srpfast.__version__,
            "sha256": _sha256.impl()}
     print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.errors import ConfigError
 
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from srpfast.config import Config
 from srpfast.errors import CapacityError
-from srpfast.fragments import SEALED_CHUNK
-from srpfast.sealing import MAX_BATCH, envelope_overhead
+from srpfast.wire.fragments import SEALED_CHUNK
+from srpfast.crypto.sealing import MAX_BATCH, envelope_overhead
 
 if TYPE_CHECKING:
     from srpfast.api import Network
@@ -63,7 +63,7 @@ class Publisher:
         self.flush()
         net = self._net
         mids: list[bytes] = net.peer.publish_many(self._sid, messages, now=net._now())
-        net._driver.poke()
+        net._poke()
         return mids
 
     def flush(self) -> None:
@@ -82,7 +82,7 @@ class Publisher:
                     future.exception()  # (retrieved: #error says it, not asyncio's log)
             net._emit_failed(len(messages), exc)
             return
-        net._driver.poke()
+        net._poke()
         for future, mid in zip(futures, mids):
             if not future.done():
                 future.set_result(mid)

@@ -17,12 +17,12 @@ mkdir -p "$SAN"
 SRPFAST_SANITIZE=1 SRPFAST_DEBUG=1 "$PY" setup.py -q build_ext -j 2 --build-lib "$SAN/lib" --build-temp "$SAN/tmp" \
   >"$SAN/build.log" 2>&1 || { tail -40 "$SAN/build.log"; exit 1; }
 # Really instrumented (ASan calls in the C core), or the run proves nothing:
-nm -D "$SAN"/lib/srpfast/_cache*.so | grep -q __asan_report || { echo "no ASan in build/san"; exit 1; }
+nm -D "$SAN"/lib/srpfast/dataplane/_cache*.so | grep -q __asan_report || { echo "no ASan in build/san"; exit 1; }
 mkdir -p "$SAN/root"
 rm -rf "$SAN/root/srpfast"
 (cd srpfast && find . -name '*.py' -o -name '*.pyi' -o -name py.typed) | while read -r f; do
   mkdir -p "$SAN/root/srpfast/$(dirname "$f")"; cp "srpfast/$f" "$SAN/root/srpfast/$f"; done
-cp "$SAN"/lib/srpfast/*.so "$SAN/root/srpfast/"
+(cd "$SAN/lib" && find srpfast -name "*.so") | while read -r f; do cp "$SAN/lib/$f" "$SAN/root/$f"; done
 ln -sfn "$ROOT/tests" "$SAN/root/tests"
 cp pyproject.toml "$SAN/root/"
 ASAN_LIB=$(${CC:-gcc} -print-file-name=libasan.so)
@@ -32,6 +32,6 @@ export LD_PRELOAD="$ASAN_LIB $UBSAN_LIB"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export PYTHONDONTWRITEBYTECODE=1
-"$ROOT/$PY" -c 'import srpfast._cache as m, sys; sys.exit(0 if "/build/san/" in m.__file__ else "not the sanitized build: " + m.__file__)'
+"$ROOT/$PY" -c 'import srpfast.dataplane._cache as m, sys; sys.exit(0 if "/build/san/" in m.__file__ else "not the sanitized build: " + m.__file__)'
 # shellcheck disable=SC2086
 "$ROOT/$PY" -m pytest -q -p no:cacheprovider -x $TESTS

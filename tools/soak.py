@@ -23,10 +23,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import srpfast  # noqa: E402
-from srpfast import constants as C  # noqa: E402
-from srpfast._udp import UDPSocket  # noqa: E402
+from srpfast.wire import constants as C  # noqa: E402
+from srpfast.drivers._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
-from srpfast.frame import encode  # noqa: E402
+from srpfast.wire.frame import encode  # noqa: E402
 from tests.adversarial.tables import open_fds, rss_bytes, table_sizes  # noqa: E402
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
@@ -53,7 +53,7 @@ DELIVERED_C = int(os.environ.get("SOAK_DELIVERED_C", str(2**14)))
 def _small_dataplane() -> None:
     import functools
 
-    import srpfast.net.driver as driver
+    import srpfast.drivers.udp as driver
     driver.DataPlane = functools.partial(driver.DataPlane, delivered_ids=DELIVERED_C)
 
 

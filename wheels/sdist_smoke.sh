@@ -9,10 +9,10 @@ trap 'rm -rf "$work"' EXIT
 "$py" -m build --sdist -o "$work/dist" "$here" >/dev/null
 sdist=$(ls "$work"/dist/srpfast-*.tar.gz)
 listing=$(tar tzf "$sdist")
-for want in LICENSE csrc/seal.c srpfast/_seal.pyx srpfast/py.typed tests/unit docs/PROTOCOL.md; do
+for want in LICENSE csrc/seal.c srpfast/crypto/_seal.pyx srpfast/py.typed tests/unit docs/PROTOCOL.md; do
   grep -q "/$want" <<<"$listing" || { echo "sdist lacks $want"; exit 1; }
 done
-if grep -qE '/srpfast/_[a-z0-9]+\.c$|\.so$' <<<"$listing"; then
+if grep -qE '/srpfast/(.*/)?_[a-z0-9]+\.c$|\.so$' <<<"$listing"; then
   echo "sdist carries generated C or binaries"; exit 1
 fi
 "$py" -m venv "$work/venv"

@@ -13,7 +13,7 @@ cd "$work"  # (never import the source tree's srpfast by accident)
 # extensions, and every extension must resolve libsodium to the copy the wheel bundles.
 "$work/venv/bin/python" - <<'PY'
 import glob, os, subprocess, sys
-import srpfast, srpfast.api, srpfast.engine
+import srpfast, srpfast.api, srpfast.control.engine
 ident = srpfast.create_identity()
 assert srpfast.crypto.verify_proof(ident.peer_id, b"x", srpfast.crypto.sign_proof(ident, b"x"))
 assert "pysodium" not in sys.modules, "the runtime imported pysodium (system libsodium)"
@@ -29,7 +29,7 @@ cp -r "$here/tests/unit" "$work/unit"
 # (these read docs/, tools/ or bench/ of a checkout, not part of an installed package)
 rm -f "$work/unit/test_protocol_doc.py" "$work/unit/test_api_doc.py" "$work/unit/test_bench_harness.py"
 cd "$work"
-"$work/venv/bin/python" -c "import srpfast, srpfast._sha256 as s; print('srpfast', srpfast.__version__, 'from', srpfast.__file__, 'sha256', s.impl())"
+"$work/venv/bin/python" -c "import srpfast, srpfast.crypto._sha256 as s; print('srpfast', srpfast.__version__, 'from', srpfast.__file__, 'sha256', s.impl())"
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider unit
 # The same with the system libsodium hidden (a private mount namespace, /dev/null bound over
 # it): the wheel's own copy is all it needs (issue 16). Needs root and unshare.

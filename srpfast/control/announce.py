@@ -33,12 +33,12 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING, Iterable
 
-from srpfast import constants as C
-from srpfast.bodies import SYNC_HAVE, SYNC_MAX_IDS, Sync
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import SYNC_HAVE, SYNC_MAX_IDS, Sync
 
 if TYPE_CHECKING:
-    from srpfast.control.peers import RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.control.peers import PeerEntry
+    from srpfast.control.engine import Peer
 
 NO_PREFIX = bytes(8)
 DIGEST_WINDOW = 10.0  # seconds of recent ids a digest covers
@@ -114,14 +114,14 @@ class Announcer:
             self._send([q], [newest])
             p.count("announce.acks")
 
-    def fellows(self, subcluster_id: bytes) -> "list[RemotePeer]":
+    def fellows(self, subcluster_id: bytes) -> "list[PeerEntry]":
         """Connected peers that proved (by a signed JOIN) they are members of it."""
         members = self.p.membership.members.get(subcluster_id)
         return [q for q in self.p.table.peers()
                 if subcluster_id in q.subclusters
                 or (members is not None and q.peer_id in members)]
 
-    def offer(self, peer: "RemotePeer", subcluster_id: bytes, now: float) -> None:
+    def offer(self, peer: "PeerEntry", subcluster_id: bytes, now: float) -> None:
         """A connected peer just became a fellow member: offer it our recent ids."""
         cfg = self.p.config
         recent = self.recent.get(subcluster_id)
@@ -132,7 +132,7 @@ class Announcer:
             self._send(peer_list=[peer], ids=ids)
             self.p.count("announce.offered", len(ids))
 
-    def _send(self, peer_list: "list[RemotePeer]", ids: list[bytes]) -> None:
+    def _send(self, peer_list: "list[PeerEntry]", ids: list[bytes]) -> None:
         p = self.p
         for k in range(0, len(ids), SYNC_MAX_IDS):
             chunk = tuple(ids[k:k + SYNC_MAX_IDS])
@@ -142,7 +142,7 @@ class Announcer:
             p.count("tx.have", len(peer_list))
 
     # ------------------------------------------------------------ their side
-    def on_have(self, peer: "RemotePeer", ids: Iterable[bytes], now: float) -> None:
+    def on_have(self, peer: "PeerEntry", ids: Iterable[bytes], now: float) -> None:
         """A fellow member holds ``ids``: remember the ones we lack, pull them if they have
         not come by announce_wait."""
         p = self.p

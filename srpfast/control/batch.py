@@ -2,7 +2,7 @@
 
 The engine's batch path (``Peer.receive_batch`` -> the C data plane) takes a buffer of
 datagrams laid out every ``slot`` bytes, their true lengths, their senders' keys and a way to
-get each datagram and address back. The UDP driver hands it ``srpfast._udp.RecvBatch`` (filled
+get each datagram and address back. The UDP driver hands it ``srpfast.drivers._udp.RecvBatch`` (filled
 by recvmmsg, keys computed in C); any other driver (the in-memory network, a simulator, a
 test) builds a ``DatagramBatch`` from (datagram, address) pairs. Both have the same surface, so
 the engine runs the same code, C data plane included, whatever the driver.
@@ -19,8 +19,10 @@ import struct
 from array import array
 from typing import Callable, Iterator, Sequence
 
-Address = tuple[str, int]
-SLOT = 1158
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
+
+SLOT = C.PACKET_BYTES  # one frame per slot
 ADDR_BYTES = 28  # sizeof(sockaddr_in6), the data plane's SRP_DP_ADDR_BYTES (checked by a test)
 
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
-from srpfast.bodies import PING_CONNECT, PING_REFLECT
+from srpfast.wire.bodies import PING_CONNECT, PING_REFLECT
 from srpfast.control.bounded import LruSet
 from srpfast.control.events import ErrorEvent
 from srpfast.errors import ArgumentError
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.engine import Peer
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 UNANSWERED = "bootstrap.unanswered"  # ErrorEvent code and counter name
 CAPACITY = 64  # bootstrap addresses remembered (LRU): they are re-pinged, so keep it small
 

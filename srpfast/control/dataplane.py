@@ -1,7 +1,7 @@
 """Pushing the control plane's decisions down to the C data plane (ARCHITECTURE: "a PUBLISH
 that only needs relaying never enters Python").
 
-A driver that owns a ``srpfast._dataplane.DataPlane`` built on this peer's cache calls
+A driver that owns a ``srpfast.dataplane._dataplane.DataPlane`` built on this peer's cache calls
 ``peer.attach_dataplane(dp, resolve=sock.resolve, key=...)``. From then on the engine pushes,
 whenever they change and at every maintenance tick (weights move with distance and uptime):
 
@@ -12,7 +12,7 @@ whenever they change and at every maintenance tick (weights move with distance a
 - whether we are Hard (a Hard peer never picks Hard peers, SPEC 6);
 - the cluster tags and subcluster ids we hold keys for (so the data plane hands those up).
 
-Either the driver passes each srpfast._udp.RecvBatch itself to ``peer.receive_batch`` (the
+Either the driver passes each srpfast.drivers._udp.RecvBatch itself to ``peer.receive_batch`` (the
 engine runs ``dp.process`` on it, queues the relayed frames, grouped by next hop, for
 ``peer.prepared_to_send()`` -> the driver's GSO / ``sock.send_prepared`` and handles what is
 handed up), or it runs ``dp.process`` itself,
@@ -33,15 +33,16 @@ from array import array
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
-from srpfast._dataplane import MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_VARIANT
-from srpfast._udp import address_key
-from srpfast.bodies import NAT_HARD
+from srpfast.dataplane._dataplane import MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_VARIANT
+from srpfast.drivers._udp import address_key
 from srpfast.errors import ArgumentError
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
+from srpfast.wire.bodies import NAT_HARD
 
 if TYPE_CHECKING:
-    from srpfast.engine import Peer
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 # The sender key of a (host, port): one definition, in C (srp_udp_addr_key), shared with
 # RecvBatch.keys so the data plane recognises a sender by the key it was handed.
 udp_address_key = address_key
@@ -109,7 +110,7 @@ class DataPlaneLink:
         p.count("dataplane.pushes")
 
     def receive(self, batch: Any, now: float) -> bool:
-        """Run a receive batch (a srpfast._udp.RecvBatch: data, lens, keys, slot, frame(i),
+        """Run a receive batch (a srpfast.drivers._udp.RecvBatch: data, lens, keys, slot, frame(i),
         address(i)) through the data plane. Returns False, having done nothing, when the batch
         does not fit (the caller then takes the per-datagram path).
 
@@ -119,12 +120,12 @@ class DataPlaneLink:
         the batch stays on the C path. An attacker cannot push a batch off it on purpose."""
         p, dp = self.p, self.dp
         count = len(batch)
-        if count == 0 or count > dp.max_batch or batch.slot < 1158:
+        if count == 0 or count > dp.max_batch or batch.slot < C.PACKET_BYTES:
             return False
         keys = batch.keys
         senders = keys.tolist()
         first = senders[0]
-        rate = p._rate
+        rate = p.budgets
         drop = None
         # One sender per batch is the common case under load: one bucket, no Counter
         # (list.count runs in C).
@@ -155,7 +156,7 @@ class DataPlaneLink:
         if dp.n_hops:
             p.count("drop.hops", dp.n_hops)  # the same rule and name as Peer._receive
         if n_out:
-            p._prepared.append((bytes(dp.out_frames), bytes(dp.out_addrs), dp.runs()))
+            p.queue_relayed(bytes(dp.out_frames), bytes(dp.out_addrs), dp.runs())
             p.count("tx", n_out)
         if dp.n_msgs:
             p.replication.on_messages(dp.messages(), self.keyed, now)
@@ -163,7 +164,7 @@ class DataPlaneLink:
             i, kind = dp.up(j)
             datagram, address = batch.frame(i), batch.address(i)
             if kind == UP_CONTROL:
-                p._receive_guarded(datagram, address, now, None, rated=True)
+                p.receive_one(datagram, address, now, rated=True)
             else:
                 p.receive_delivered(datagram, address, now, kind == UP_VARIANT, dp.packet_id(i))
         return True

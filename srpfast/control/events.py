@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Address = tuple[str, int]
+from srpfast.wire.address import Address
+
 
 
 # ---- events ----

@@ -28,13 +28,13 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, Iterable
 
-from srpfast.constants import PACKET_BYTES
+from srpfast.wire.constants import PACKET_BYTES
 from srpfast.control.events import WindowOpen
 from srpfast.errors import CapacityError
 
 if TYPE_CHECKING:
-    from srpfast.control.peers import RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.control.peers import PeerEntry
+    from srpfast.control.engine import Peer
 
 
 class FlowWindow:
@@ -66,7 +66,7 @@ class FlowWindow:
                 f"await subcluster.drain() between publishes")
 
     def send(self, frames: bytes, counts: list[int], heads: list[bytes],
-             peers: "list[RemotePeer]", acknowledged: bool, now: float) -> None:
+             peers: "list[PeerEntry]", acknowledged: bool, now: float) -> None:
         """Send a publish's frames to ``peers`` as the window allows; the rest waits in the
         backlog, in order. ``acknowledged``: a connected fellow member will HAVE them."""
         p = self.p

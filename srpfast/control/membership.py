@@ -19,20 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from srpfast import constants as C
-from srpfast.bodies import JOIN_ASK, JOIN_LEAVE, Join
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, Join
 from srpfast.control.bounded import ExpiringDict, LruSet
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
 from srpfast.crypto import publish_key, subcluster_id as derive_subcluster_id
 from srpfast.errors import ArgumentError
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.frame import Frame
-    from srpfast.control.peers import RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.wire.frame import Frame
+    from srpfast.control.peers import PeerEntry
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 ZERO32 = C.ZERO32
 
 
@@ -96,8 +96,7 @@ class Membership:
         self._broadcast(self.p.table.peers(), self.subs[sub_id], now)
         self.next_announce = now + self.p.config.join_interval
         self.next_seek = now + self.p.config.seek_interval
-        if self.p._dataplane is not None:
-            self.p._dataplane.push(now)
+        self.p.push_dataplane(now)
         return sub_id
 
     def leave(self, subcluster_id: bytes, now: float) -> None:
@@ -106,8 +105,7 @@ class Membership:
             raise ArgumentError("not joined to that subcluster")
         self.members.pop(sub.subcluster_id, None)
         self._broadcast(self.p.table.peers(), sub, now, leave=True)
-        if self.p._dataplane is not None:
-            self.p._dataplane.push(now)
+        self.p.push_dataplane(now)
 
     def _join_frame(self, sub: Subscription, now: float, leave: bool, hops: int = 0) -> bytes:
         body = Join(peer_id=self.p.peer_id, cluster_id=sub.cluster_id,
@@ -121,7 +119,7 @@ class Membership:
             frame = bytes(out)
         return frame
 
-    def _broadcast(self, peers: "list[RemotePeer]", sub: Subscription, now: float,
+    def _broadcast(self, peers: "list[PeerEntry]", sub: Subscription, now: float,
                    leave: bool = False, hops: int = 0) -> None:
         """One signed JOIN (one join_id) to many peers: relays dedup it by (peer_id, join_id),
         so it spreads at most once per peer however many of our neighbours relay it."""
@@ -132,7 +130,7 @@ class Membership:
             self.p.send_to(peer, frame)
         self.p.count("tx.join", len(peers))
 
-    def _send_join(self, peer: "RemotePeer", sub: Subscription, now: float,
+    def _send_join(self, peer: "PeerEntry", sub: Subscription, now: float,
                    leave: bool = False) -> None:
         self._broadcast([peer], sub, now, leave)
 
@@ -216,7 +214,7 @@ class Membership:
         members.put(body.peer_id, True, now)
         return new
 
-    def _introduce(self, joiner: "RemotePeer", joiner_address: Address, body: Join,
+    def _introduce(self, joiner: "PeerEntry", joiner_address: Address, body: Join,
                    raw: bytes, now: float) -> None:
         """``raw``: the joiner's signed JOIN body, its proof that it asked (traversal.py)."""
         cfg = self.p.config
@@ -236,7 +234,7 @@ class Membership:
             self._hand_over(joiner, q, body.subcluster_id, now)
             self._hand_over(q, joiner, body.subcluster_id, now)
 
-    def _hand_over(self, author: "RemotePeer", to: "RemotePeer", subcluster_id: bytes,
+    def _hand_over(self, author: "PeerEntry", to: "PeerEntry", subcluster_id: bytes,
                    now: float) -> None:
         """Send ``to`` the JOIN ``author`` sent us for this subcluster (its own signature,
         still fresh: kept at most proof_window / 2), at hops = join_hops: recorded, never
@@ -250,7 +248,7 @@ class Membership:
         self.p.count("join.handed")
 
     # ------------------------------------------------------------ connection hooks
-    def on_connected(self, peer: "RemotePeer", now: float) -> None:
+    def on_connected(self, peer: "PeerEntry", now: float) -> None:
         """A newly confirmed peer gets our JOINs: asking for introductions (hops 0) while we
         have fewer than want_peers peers, else direct only (no relay, no introductions), so
         it still learns our memberships."""
@@ -272,7 +270,7 @@ class Membership:
             self._broadcast(peers, sub, now)
         self.p.count("join.renew")
 
-    def on_disconnected(self, peer: "RemotePeer", now: float) -> None:
+    def on_disconnected(self, peer: "PeerEntry", now: float) -> None:
         for sub_id in list(peer.subclusters):
             self.others.pop((sub_id, peer.peer_id))
         for sub_id, members in self.members.items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from srpfast import _seal
+from srpfast.crypto import _seal
 from srpfast.errors import ArgumentError
 from srpfast.control.bounded import LruDict
 

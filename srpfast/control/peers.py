@@ -15,14 +15,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from srpfast.bodies import NAT_HARD
+from srpfast.wire.bodies import NAT_HARD
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 PoolRoute = tuple[bytes, int]
 
 
 @dataclass
-class RemotePeer:
+class PeerEntry:
     peer_id: bytes
     address: Address
     nat: int = 0
@@ -54,8 +54,8 @@ class PeerTable:
         self.capacity = capacity
         self.expiry = expiry
         self.keep_alive = keep_alive
-        self.by_id: dict[bytes, RemotePeer] = {}
-        self.by_address: dict[Address, RemotePeer] = {}
+        self.by_id: dict[bytes, PeerEntry] = {}
+        self.by_address: dict[Address, PeerEntry] = {}
         self.refused = 0
         self.version = 0  # bumped whenever membership or an address/route changes
 
@@ -65,21 +65,21 @@ class PeerTable:
     def __contains__(self, peer_id: object) -> bool:
         return peer_id in self.by_id
 
-    def get(self, peer_id: bytes) -> RemotePeer | None:
+    def get(self, peer_id: bytes) -> PeerEntry | None:
         return self.by_id.get(peer_id)
 
-    def at(self, address: Address) -> RemotePeer | None:
+    def at(self, address: Address) -> PeerEntry | None:
         return self.by_address.get(address)
 
     def upsert(self, peer_id: bytes, address: Address, nat: int, now: float,
-               pool: PoolRoute | None = None) -> tuple[RemotePeer | None, bool]:
+               pool: PoolRoute | None = None) -> tuple[PeerEntry | None, bool]:
         """Enter or refresh a PROVEN peer. Returns (peer or None when refused, created)."""
         peer = self.by_id.get(peer_id)
         if peer is None:
             if len(self.by_id) >= self.capacity and not self._evict_one(now):
                 self.refused += 1
                 return None, False
-            peer = RemotePeer(peer_id, address, nat, first_seen=now, last_seen=now, pool=pool)
+            peer = PeerEntry(peer_id, address, nat, first_seen=now, last_seen=now, pool=pool)
             self.by_id[peer_id] = peer
             self.version += 1
             # If another key held this address, the newest proof owns it now; the old entry
@@ -104,7 +104,7 @@ class PeerTable:
         self.remove(oldest.peer_id)
         return True
 
-    def remove(self, peer_id: bytes) -> RemotePeer | None:
+    def remove(self, peer_id: bytes) -> PeerEntry | None:
         peer = self.by_id.pop(peer_id, None)
         if peer is not None:
             self.version += 1
@@ -112,18 +112,18 @@ class PeerTable:
                 del self.by_address[peer.address]
         return peer
 
-    def expire(self, now: float) -> list[RemotePeer]:
+    def expire(self, now: float) -> list[PeerEntry]:
         gone = [p for p in self.by_id.values() if now - p.last_seen > self.expiry]
         for p in gone:
             self.remove(p.peer_id)
         return gone
 
-    def peers(self) -> list[RemotePeer]:
+    def peers(self) -> list[PeerEntry]:
         return list(self.by_id.values())
 
 
-def choose_weighted(candidates: Iterable[RemotePeer], k: int, now: float, rng: random.Random,
-                    *, my_mapping: int = 0, exclude: Iterable[bytes] = ()) -> list[RemotePeer]:
+def choose_weighted(candidates: Iterable[PeerEntry], k: int, now: float, rng: random.Random,
+                    *, my_mapping: int = 0, exclude: Iterable[bytes] = ()) -> list[PeerEntry]:
     """Up to k distinct peers, drawn with probability proportional to weight (weighted
     sampling without replacement, Efraimidis-Spirakis keys u^(1/w)). A Hard peer never picks
     Hard peers (SPEC 6: their mappings cannot meet). Random, not greedy: always picking the
@@ -148,7 +148,7 @@ class Forwarder:
 
     def __init__(self) -> None:
         self.key: tuple[int, int] = (-1, -1)
-        self.peers: list[RemotePeer] = []
+        self.peers: list[PeerEntry] = []
         self.cum: list[float] = []
         self.total = 0.0
 
@@ -162,14 +162,14 @@ class Forwarder:
             cum.append(total)
         self.cum, self.total = cum, total
 
-    def pick(self, k: int, rng: random.Random, exclude: bytes | None = None) -> list[RemotePeer]:
+    def pick(self, k: int, rng: random.Random, exclude: bytes | None = None) -> list[PeerEntry]:
         peers = self.peers
         n = len(peers)
         if n == 0 or k <= 0:
             return []
         if n <= k + (exclude is not None):
             return [p for p in peers if p.peer_id != exclude][:k]
-        chosen: list[RemotePeer] = []
+        chosen: list[PeerEntry] = []
         cum, total = self.cum, self.total
         for _ in range(8 * k):
             p = peers[min(bisect.bisect_right(cum, rng.random() * total), n - 1)]

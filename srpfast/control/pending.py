@@ -1,11 +1,11 @@
 """What the engine waits for in the PING/PONG exchange (SPEC 3, 9.2): our own pings awaiting
 their PONG, and the challenges we sent to unproven pingers awaiting redemption. Both live in
-bounded, expiring tables of srpfast.engine.Peer (docs/ENGINE.md, "Tables")."""
+bounded, expiring tables of srpfast.control.engine.Peer (docs/ENGINE.md, "Tables")."""
 from __future__ import annotations
 
 from srpfast.control.peers import PoolRoute
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 
 
 class PendingPing:

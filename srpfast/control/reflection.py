@@ -26,17 +26,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from srpfast.bodies import (FILTER_UNKNOWN, NAT_EASY, NAT_HARD, NAT_STATIC, NAT_UNKNOWN,
-                            PING_HEARTBEAT, PING_REFLECT)
+from srpfast.wire.bodies import (FILTER_UNKNOWN, NAT_EASY, NAT_HARD, NAT_STATIC, NAT_UNKNOWN,
+                                 PING_HEARTBEAT, PING_REFLECT)
 from srpfast.control.events import NetworkChange, Ready
-from srpfast.nat import (FILTERING_NAMES, MAPPING_NAMES, WILDCARDS, Evidence, Outcome, Sample,
-                         classify, filtering_from, nat_byte)
+from srpfast.control.nat import (FILTERING_NAMES, MAPPING_NAMES, WILDCARDS, Evidence, Outcome, Sample,
+                                 classify, filtering_from, nat_byte)
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.control.peers import RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.control.peers import PeerEntry
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 
 
 class Reflection:
@@ -71,7 +71,7 @@ class Reflection:
         return FILTERING_NAMES[self.filtering]
 
     # -------------------------------------------------------------- rounds
-    def _reflectors(self) -> list["RemotePeer"]:
+    def _reflectors(self) -> list["PeerEntry"]:
         """Up to three reflectors (two are enough; a third outvotes one remapped port,
         nat.classify), best first: Static peers; then bootstrap peers; then Easy ones;
         then (nobody has classified yet) unknown ones; never Hard ones. Why this order: a
@@ -82,7 +82,7 @@ class Reflection:
         waits for us to dial (nat.STRATEGY) and a bootstrap peer heard from us before anyone
         knew our address, so neither can have knocked."""
         boot = self.p.bootstrap.addresses
-        ranked: list[tuple[int, float, "RemotePeer"]] = []
+        ranked: list[tuple[int, float, "PeerEntry"]] = []
         for p in self.p.table.peers():
             if p.pool is not None or p.mapping == NAT_HARD:
                 continue
@@ -157,7 +157,7 @@ class Reflection:
             self.start(now)
 
     # -------------------------------------------------------------- inputs
-    def on_pong(self, peer: "RemotePeer", observed: Address, round_id: int, now: float) -> None:
+    def on_pong(self, peer: "PeerEntry", observed: Address, round_id: int, now: float) -> None:
         if self.public is None:
             self.public = observed
             if self.ready:  # ready alone (public None): what Ready said has changed

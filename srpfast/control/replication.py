@@ -20,25 +20,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from srpfast import _seal
-from srpfast import constants as C
-from srpfast.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
+from srpfast.crypto import _seal
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
 from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
 from srpfast.crypto import EnvelopeVerifier, header_context, make_envelopes, open_frame
 from srpfast.errors import CapacityError, CryptoError, MalformedPacket
-from srpfast.fragments import SEALED_CHUNK
-from srpfast.frame import Reassembler, decode, encode
+from srpfast.wire.fragments import SEALED_CHUNK
+from srpfast.wire.frame import Reassembler, decode, encode
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.frame import Frame
+    from srpfast.wire.frame import Frame
     from srpfast.control.membership import Subscription
-    from srpfast.control.peers import PoolRoute, RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.control.peers import PoolRoute, PeerEntry
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 ZERO32 = C.ZERO32
 SELF_SOURCE = "self"
 
@@ -393,7 +393,7 @@ class Replication:
             todo.extend(reversed(self._release(ev.message_id)))
 
     # ------------------------------------------------------------ query / answer
-    def want(self, packet_id_: bytes, now: float, via: "RemotePeer | None" = None,
+    def want(self, packet_id_: bytes, now: float, via: "PeerEntry | None" = None,
              delay: float = 0.0) -> None:
         """Ask for a packet we know the id of (a missing fragment or a predecessor); ``via``:
         a peer known to hold it (it announced it: announce.py), asked alone first; ``delay``:
@@ -409,11 +409,11 @@ class Replication:
         self.wanted.put(packet_id_, [now, 1], now)
         self._send_query(packet_id_, now, via)
 
-    def ask(self, packet_id_: bytes, now: float, peer: "RemotePeer") -> None:
+    def ask(self, packet_id_: bytes, now: float, peer: "PeerEntry") -> None:
         """One more QUERY for a packet already wanted, to a peer known to hold it."""
         self._send_query(packet_id_, now, peer)
 
-    def _send_query(self, wanted: bytes, now: float, via: "RemotePeer | None" = None) -> None:
+    def _send_query(self, wanted: bytes, now: float, via: "PeerEntry | None" = None) -> None:
         p = self.p
         body = Query(p.rng.getrandbits(64), wanted, QUERY_EXACT)
         datagram = encode(type=C.QUERY, message=body.encode(), clock=p.clock)
@@ -523,7 +523,7 @@ class Replication:
             self._deliver_frame(sub, g, now, variant=variant, source=address)
 
     # ------------------------------------------------------------ STATE_6 push, expiry, timers
-    def on_connected(self, peer: "RemotePeer", now: float) -> None:
+    def on_connected(self, peer: "PeerEntry", now: float) -> None:
         """Push a few of our lowest-hop packets to a new peer (STATE_6), as ANSWER frames."""
         for pid in self.p.cache.lowest_hops(self.p.config.push_count):
             frame = self.p.cache.get(pid)

@@ -24,21 +24,21 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.control.bounded import ExpiringDict, LruDict
 from srpfast.control.events import StreamData, StreamResult
 from srpfast.control.nonces import seal_synthetic
 from srpfast.crypto import open_frame, stream_keys
 from srpfast.errors import CapacityError, CryptoError
-from srpfast.fragments import fragments_needed
-from srpfast.frame import Reassembler, split
+from srpfast.wire.fragments import fragments_needed
+from srpfast.wire.frame import Reassembler, split
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.frame import Frame
-    from srpfast.control.peers import PoolRoute, RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.wire.frame import Frame
+    from srpfast.control.peers import PoolRoute, PeerEntry
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 
 
 class Streams:
@@ -93,11 +93,11 @@ class Streams:
             self._drain(peer_id, now)
         return ticket, False
 
-    def _path(self, peer_id: bytes) -> "RemotePeer | None":
+    def _path(self, peer_id: bytes) -> "PeerEntry | None":
         target = self.p.table.get(peer_id)
         return target if target is not None else self.p.traversal.route(peer_id)
 
-    def _send_now(self, peer_id: bytes, via: "RemotePeer", data: bytes) -> None:
+    def _send_now(self, peer_id: bytes, via: "PeerEntry", data: bytes) -> None:
         p = self.p
         tx, _ = self._keys(peer_id)
         p.clock = (p.clock + 1) & 0xFFFFFFFF

@@ -16,19 +16,19 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 
-from srpfast import _sodium
-from srpfast import constants as C
-from srpfast.bodies import (SYNC_FANOUT, SYNC_HAVE, SYNC_IDS, SYNC_MAX_IDS, SYNC_SUMMARY,
-                            SYNC_TAG_BYTES, SYNC_WANT, Sync)
+from srpfast.crypto import _sodium
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import (SYNC_FANOUT, SYNC_HAVE, SYNC_IDS, SYNC_MAX_IDS, SYNC_SUMMARY,
+                                 SYNC_TAG_BYTES, SYNC_WANT, Sync)
 from srpfast.control.bounded import ExpiringDict
-from srpfast.frame import encode
+from srpfast.wire.frame import encode
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.frame import Frame
-    from srpfast.control.peers import RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.wire.frame import Frame
+    from srpfast.control.peers import PeerEntry
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 SUMMARY_DEPTH = 2   # cache.summary() takes prefixes of 0..2 hex digits
 TREE_DEPTH = 3
 
@@ -50,12 +50,12 @@ class SyncEngine:
         self.spent: ExpiringDict[bytes, list[int]] = ExpiringDict(cfg.max_peers * 2,
                                                                   cfg.sync_interval)
 
-    def spend(self, peer: "RemotePeer", now: float, n: int = 1) -> bool:
+    def spend(self, peer: "PeerEntry", now: float, n: int = 1) -> bool:
         """Charge ``n`` frames to ``peer``'s SYNC budget (also the lazy-push pulls its HAVEs
         start, announce.py); False (counted) when it is spent."""
         return self._spend(peer, now, n)
 
-    def _spend(self, peer: "RemotePeer", now: float, n: int = 1) -> bool:
+    def _spend(self, peer: "PeerEntry", now: float, n: int = 1) -> bool:
         entry = self.spent.get(peer.peer_id)
         if entry is None:
             entry = [0]
@@ -66,14 +66,14 @@ class SyncEngine:
         entry[0] += n
         return True
 
-    def _send(self, peer: "RemotePeer", body: Sync, now: float) -> bool:
+    def _send(self, peer: "PeerEntry", body: Sync, now: float) -> bool:
         if not self._spend(peer, now):
             return False
         self.p.send_to(peer, self.frame(peer, body))
         self.p.count("tx.sync")
         return True
 
-    def frame(self, peer: "RemotePeer", body: Sync) -> bytes:
+    def frame(self, peer: "PeerEntry", body: Sync) -> bytes:
         """A SYNC frame for ``peer``, tagged with our pairwise key (see on_sync)."""
         raw = body.untagged()
         tx, _ = self.p.streams.pair_keys(peer.peer_id)
@@ -90,7 +90,7 @@ class SyncEngine:
         ids = ids[:SYNC_MAX_IDS]
         return Sync(sync_id, kind, depth, packed, len(ids), ids=tuple(ids))
 
-    def maybe_start(self, peer: "RemotePeer", now: float) -> None:
+    def maybe_start(self, peer: "PeerEntry", now: float) -> None:
         """Start a round when the peer's root summary differs from ours (rate-limited)."""
         count, summary = self.p.summary_bytes()
         if (peer.cache_count, peer.cache_summary) == (count, summary):
@@ -137,7 +137,7 @@ class SyncEngine:
                     return
                 self._push(peer, frame)
 
-    def _on_summary(self, peer: "RemotePeer", body: Sync, prefix: str, now: float) -> None:
+    def _on_summary(self, peer: "PeerEntry", body: Sync, prefix: str, now: float) -> None:
         if body.depth > SUMMARY_DEPTH:
             self.p.count("drop.sync_depth")
             return
@@ -153,7 +153,7 @@ class SyncEngine:
             if not ok:
                 return
 
-    def _on_ids(self, peer: "RemotePeer", body: Sync, prefix: str, now: float) -> None:
+    def _on_ids(self, peer: "PeerEntry", body: Sync, prefix: str, now: float) -> None:
         cache = self.p.cache
         theirs = set(body.ids)
         lacking = [pid for pid in body.ids if pid not in cache]
@@ -179,7 +179,7 @@ class SyncEngine:
                 if not self._send(peer, self._ids_body(body.sync_id, child, SYNC_IDS, ids), now):
                     return
 
-    def _push(self, peer: "RemotePeer", frame: bytes) -> None:
+    def _push(self, peer: "PeerEntry", frame: bytes) -> None:
         answer = bytearray(frame)
         answer[4] = C.ANSWER
         self.p.send_to(peer, bytes(answer))

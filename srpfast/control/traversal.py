@@ -52,22 +52,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from srpfast import constants as C
-from srpfast.bodies import (JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD, NAT_UNKNOWN, NO_PROOF,
-                            PING_CONNECT, PING_PROBE, SIGNATURE_BYTES, Intro, Join,
-                            decode_body, signed_bytes)
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import (JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD, NAT_UNKNOWN, NO_PROOF,
+                                 PING_CONNECT, PING_PROBE, SIGNATURE_BYTES, Intro, Join,
+                                 decode_body, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
 from srpfast.crypto import verify_proof
 from srpfast.errors import MalformedPacket
-from srpfast.nat import Strategy, strategy
+from srpfast.control.nat import Strategy, strategy
+from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
-    from srpfast.frame import Frame
-    from srpfast.control.peers import PoolRoute, RemotePeer
-    from srpfast.engine import Peer
+    from srpfast.wire.frame import Frame
+    from srpfast.control.peers import PoolRoute, PeerEntry
+    from srpfast.control.engine import Peer
 
-Address = tuple[str, int]
 ATTEMPT_INTERVAL = 1.0
 POOL_BURST = 16
 ASK_WAIT = 10.0        # an introducer waits this long for the other side's JOIN_ASK
@@ -136,7 +136,7 @@ class Traversal:
                                                                       ASK_WAIT)
 
     # ------------------------------------------------------------ introducing
-    def send_intro(self, to: "RemotePeer", about_id: bytes, about_address: Address,
+    def send_intro(self, to: "PeerEntry", about_id: bytes, about_address: Address,
                    about_nat: int, cluster_id: bytes, subcluster_id: bytes, intro_id: int,
                    now: float, proof: bytes = NO_PROOF) -> None:
         body = Intro(introducer=self.p.peer_id, peer_id=about_id, address=about_address,
@@ -145,7 +145,7 @@ class Traversal:
         self.p.send_to(to, self.p.signed_frame(C.INTRO, body, cluster_id[:16]))
         self.p.count("tx.intro")
 
-    def introduce(self, a: "RemotePeer", a_address: Address, b: "RemotePeer",
+    def introduce(self, a: "PeerEntry", a_address: Address, b: "PeerEntry",
                   cluster_id: bytes, subcluster_id: bytes, now: float, a_join: bytes) -> None:
         """Introduce joiner ``a`` to ``b`` (STATE_5), each INTRO carrying the other side's
         proof that it asked: first to b, with ``a_join`` (a's signed JOIN body as received);
@@ -178,7 +178,7 @@ class Traversal:
         self.send_intro(joiner, sender.peer_id, sender.address, sender.nat, pend.cluster_id,
                         pend.subcluster_id, body.join_id, now, bytes(f.message))
 
-    def _send_ask(self, introducer: "RemotePeer", body: Intro, now: float) -> None:
+    def _send_ask(self, introducer: "PeerEntry", body: Intro, now: float) -> None:
         p = self.p
         ask = Join(peer_id=p.peer_id, cluster_id=body.cluster_id,
                    subcluster_id=body.subcluster_id, address=p.reflection.public,
@@ -418,7 +418,7 @@ class Traversal:
         self.p.act(PoolKeep(pool[0], pool[1]))
         self.p.count("pool.kept")
 
-    def on_connected(self, peer: "RemotePeer", now: float) -> None:
+    def on_connected(self, peer: "PeerEntry", now: float) -> None:
         self.attempts.pop(peer.peer_id)
         self.routes.pop(peer.peer_id)
         if self.sprays.pop(peer.peer_id, None) is not None:
@@ -428,11 +428,11 @@ class Traversal:
                 del self.pools[key]  # reached another way: release the sockets
                 self.p.act(PoolClose(key))
 
-    def on_disconnected(self, peer: "RemotePeer", now: float) -> None:
+    def on_disconnected(self, peer: "PeerEntry", now: float) -> None:
         if peer.pool is not None and self.kept.pop(peer.pool[0], None) is not None:
             self.p.act(PoolClose(peer.pool[0]))
 
-    def route(self, peer_id: bytes) -> "RemotePeer | None":
+    def route(self, peer_id: bytes) -> "PeerEntry | None":
         relay = self.routes.get(peer_id)
         return self.p.table.get(relay) if relay is not None else None
 

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import srpfast
-from srpfast.nat import name_of
+from srpfast.control.nat import name_of
 
 COUNTER_PREFIXES = ("intro.", "spray.", "pool.", "relay.", "reflect.", "bdp.", "probe.",
                     "stream.", "connections", "drop.", "join.")

@@ -21,14 +21,14 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.config import Config
 from srpfast.control.events import Delivered, DeliveredBatch, Event
 from srpfast.crypto import create_cluster_id, create_shared_key
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 from srpfast.sim.memnet import MemNet, Node
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 CLUSTER = create_cluster_id(b"srpfast simulation")
 KEY = create_shared_key(b"srpfast simulation subcluster")
 

@@ -26,9 +26,9 @@ from srpfast.control.batch import DatagramBatch, relayed_datagrams
 from srpfast.control.dataplane import udp_address_key
 from srpfast.control.events import (Event, PoolClose, PoolKeep, PoolOpen, PoolSend, Spray)
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 INF = float("inf")
 
 

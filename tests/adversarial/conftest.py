@@ -12,7 +12,7 @@ import pytest
 
 from srpfast.config import Config
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
 
 @dataclass
@@ -40,8 +40,8 @@ from tests.integration.conftest import run  # noqa: E402,F401  (the same bounded
 
 @pytest.fixture
 def relay():
-    dataplane = pytest.importorskip("srpfast._dataplane")
-    udp = pytest.importorskip("srpfast._udp")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     from srpfast.control.dataplane import udp_address_key
 
     sock = udp.UDPSocket("127.0.0.1", 0)
@@ -57,13 +57,13 @@ def relay():
         peer.tick(101.0)  # maintenance pushes the candidates down
         peer.datagrams_to_send()
         calls: list = []
-        inner = peer._receive_guarded
+        inner = peer.receive_one
 
         def spy(datagram, address, now, pool, rated=False):
             calls.append((datagram[4:5], address))
             return inner(datagram, address, now, pool, rated)
 
-        peer._receive_guarded = spy  # type: ignore[method-assign]
+        peer.receive_one = spy  # type: ignore[method-assign]
         yield Relay(peer, sock, calls)
     finally:
         sock.close()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import random
 
-from srpfast import constants as C
-from srpfast.bodies import JOIN_ASK, Join, signed_bytes
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import JOIN_ASK, Join, signed_bytes
 from srpfast.config import Config
 from srpfast.control.events import PoolOpen, PoolSend, Spray
 from srpfast.crypto import Identity, create_identity, sign_proof
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
 SPRAY_PROBE_BYTES = 4  # a BDP spray probe (docs/PROTOCOL.md, section 5)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
-_PARTS = ("", "traversal", "membership", "replication", "announce", "sync", "streams",
+_PARTS = ("", "handshake", "traversal", "membership", "replication", "announce", "sync", "streams",
           "bootstrap", "reflection", "proofs")
 
 
@@ -31,7 +31,7 @@ def table_sizes(peer: Peer) -> dict[str, tuple[int, int]]:
                     if _bounded(members):
                         out[f"membership.members.{sub.hex()[:8]}"] = (len(members),
                                                                       members.capacity)
-    out["peer.rate"] = (len(peer._rate), cfg.rate_table)
+    out["peer.rate"] = (len(peer.budgets), cfg.rate_table)
     for part in ("replication", "streams"):
         r = getattr(peer, part).reassembler
         out[f"{part}.reassembly_bytes"] = (r.bytes_buffered, cfg.reassembly_bytes)

@@ -11,7 +11,7 @@ import random
 
 from srpfast.config import Config
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
 CLUSTER = create_cluster_id(b"adversarial cache flood")
 KEY = create_shared_key(b"adversarial cache flood key")
@@ -52,7 +52,7 @@ def flood(share: float) -> tuple[int, int, int]:
 
 
 def _pid(frame: bytes) -> bytes:
-    from srpfast.frame import packet_id
+    from srpfast.wire.frame import packet_id
     return packet_id(frame)
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.control.events import Delivered, StreamData
 from srpfast.crypto import create_cluster_id, create_shared_key
-from srpfast.frame import encode
+from srpfast.wire.frame import encode
 from tests.memnet import MemNet
 
 CLUSTER = create_cluster_id(b"adversarial fragments")

@@ -9,8 +9,8 @@ Counted: every PUBLISH frame sent in the mesh for the attacker's frames, over 12
 seconds; the traffic must stop (nothing in the last 60 s) and stay under a fixed budget."""
 from __future__ import annotations
 
-from srpfast import constants as C
-from srpfast.frame import encode, packet_id
+from srpfast.wire import constants as C
+from srpfast.wire.frame import encode, packet_id
 from tests.memnet import MemNet
 
 

@@ -16,8 +16,8 @@ import random
 from srpfast.config import Config
 from srpfast.control.events import Delivered
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
-from srpfast.frame import packet_id
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import packet_id
 
 CLUSTER = create_cluster_id(b"adversarial forged ids")
 KEY = create_shared_key(b"adversarial forged ids key")
@@ -72,8 +72,8 @@ def test_the_c_relay_forwards_the_real_packet_after_a_variant() -> None:
     """A relay (not a member) cannot tell which copy is real: a same-id variant arriving first
     must not make it drop the real packet as a duplicate (SRP_CACHE_VARIANT: both forwarded)."""
     import pytest
-    dataplane = pytest.importorskip("srpfast._dataplane")
-    udp = pytest.importorskip("srpfast._udp")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     from srpfast.control.dataplane import udp_address_key
     author = _member(1)
     sub = next(iter(author.membership.subs))

@@ -15,8 +15,8 @@ import os
 import random
 import sys
 
-from srpfast import constants as C
-from srpfast.frame import encode
+from srpfast.wire import constants as C
+from srpfast.wire.frame import encode
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from loopback import mesh, wait_for  # noqa: E402
@@ -40,7 +40,7 @@ def _garbage(rng: random.Random) -> bytes:
 
 
 def test_legitimate_delivery_survives_a_garbage_flood(run, caplog) -> None:
-    from srpfast._udp import UDPSocket
+    from srpfast.drivers._udp import UDPSocket
     rng = random.Random(7)
     key = os.urandom(32)
     caplog.set_level(logging.WARNING)

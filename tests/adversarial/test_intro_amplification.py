@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from srpfast import constants as C
-from srpfast.bodies import JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD
 from srpfast.crypto import create_cluster_id, create_identity
 from tests.adversarial.intro_attack import Tally, connect, engine, join_proof
 
@@ -200,7 +200,7 @@ def test_a_real_hard_peer_on_loopback_is_no_amplifier(run) -> None:
     import time
 
     import srpfast
-    from srpfast._udp import UDPSocket
+    from srpfast.drivers._udp import UDPSocket
 
     attacker = engine(2, now=time.monotonic(), clock_offset=None)
     attacker_sent = 0

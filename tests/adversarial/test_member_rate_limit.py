@@ -16,7 +16,7 @@ import pytest
 from srpfast.config import Config
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
 CLUSTER = create_cluster_id(b"adversarial member rate")
 KEY = create_shared_key(b"adversarial member rate key")
@@ -47,8 +47,8 @@ def _delivered(events) -> list[bytes]:
 
 
 def test_a_members_flood_is_rate_limited_like_any_other(monkeypatch) -> None:
-    dataplane = pytest.importorskip("srpfast._dataplane")
-    udp = pytest.importorskip("srpfast._udp")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     from srpfast.control.dataplane import udp_address_key
     cfg = Config(strict=True, clock_offset=0.0, rate_packets=1.0, rate_burst=20.0)
     sock = udp.UDPSocket("127.0.0.1", 0)

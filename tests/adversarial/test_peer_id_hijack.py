@@ -9,10 +9,10 @@ challenge redeemed with her key. Counted: how often b's entry in a's table moved
 entry appeared for a forged id (must be 0), and which counter refused each attempt."""
 from __future__ import annotations
 
-from srpfast import constants as C
-from srpfast.bodies import Join, Ping, Pong, decode_body
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import Join, Ping, Pong, decode_body
 from srpfast.crypto import create_cluster_id, create_identity
-from srpfast.frame import decode
+from srpfast.wire.frame import decode
 from tests.integration.test_engine_hostile import mallory_frame
 from tests.memnet import pair
 

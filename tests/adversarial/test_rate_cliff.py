@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from srpfast import constants as C
-from srpfast.frame import encode, packet_id
+from srpfast.wire import constants as C
+from srpfast.wire.frame import encode, packet_id
 
-udp = pytest.importorskip("srpfast._udp")
+udp = pytest.importorskip("srpfast.drivers._udp")
 
 
 def _frames(tag: bytes, n: int) -> list[bytes]:

@@ -14,12 +14,12 @@ import os
 
 import pytest
 
-from srpfast import constants as C
-from srpfast.bodies import (PING_CONNECT, PING_HEARTBEAT, PING_REFLECT, QUERY_EXACT, QUERY_SUCCESSOR, SYNC_HAVE,
-                            SYNC_IDS, SYNC_SUMMARY, SYNC_WANT, Intro, Join, Ping, Pong, Query,
-                            Sync, decode_body)
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import (PING_CONNECT, PING_HEARTBEAT, PING_REFLECT, QUERY_EXACT, QUERY_SUCCESSOR, SYNC_HAVE,
+                                 SYNC_IDS, SYNC_SUMMARY, SYNC_WANT, Intro, Join, Ping, Pong, Query,
+                                 Sync, decode_body)
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.frame import encode
+from srpfast.wire.frame import encode
 from tests.integration.test_engine_hostile import mallory_frame
 from tests.memnet import MemNet
 
@@ -172,7 +172,7 @@ def test_claimed_addresses_draw_nothing_from_a_real_peer(run) -> None:
     import time
 
     import srpfast
-    from srpfast._udp import UDPSocket
+    from srpfast.drivers._udp import UDPSocket
 
     async def scenario() -> tuple[int, int]:
         victims = [UDPSocket(f"127.0.0.{101 + k}", 0) for k in range(5)]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from srpfast import _udp
+from srpfast.drivers import _udp
 from srpfast.config import Config
 from srpfast.control.dataplane import udp_address_key
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
 M64 = (1 << 64) - 1
 

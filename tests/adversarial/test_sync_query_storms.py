@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import random
 
-from srpfast import _sodium
-from srpfast import constants as C
-from srpfast.bodies import (SYNC_HAVE, SYNC_IDS, SYNC_SUMMARY, SYNC_TAG_BYTES, SYNC_WANT, Query,
-                            Sync)
+from srpfast.crypto import _sodium
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import (SYNC_HAVE, SYNC_IDS, SYNC_SUMMARY, SYNC_TAG_BYTES, SYNC_WANT, Query,
+                                 Sync)
 from srpfast.config import Config
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
-from srpfast.frame import encode
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import encode
 from tests.adversarial.intro_attack import connect
 
 A, M, H = ("10.0.0.1", 1), ("10.0.0.2", 2), ("10.0.0.3", 3)

@@ -18,11 +18,11 @@ import time
 
 import pytest
 
-from srpfast import constants as C
-from srpfast.bodies import SYNC_HAVE, Join, Ping, Query, Sync
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import SYNC_HAVE, Join, Ping, Query, Sync
 from srpfast.config import Config
 from srpfast.crypto import create_cluster_id, create_identity
-from srpfast.frame import encode
+from srpfast.wire.frame import encode
 from tests.adversarial.tables import open_fds, over_bound, rss_bytes, table_sizes
 from tests.integration.test_engine_hostile import mallory_frame
 
@@ -57,7 +57,7 @@ def _flood(source: int, now_ms: int) -> list[bytes]:
 
 def test_a_many_source_flood_leaves_every_table_under_its_bound(run) -> None:
     import srpfast
-    from srpfast._udp import UDPSocket
+    from srpfast.drivers._udp import UDPSocket
 
     async def scenario() -> dict:
         net = await srpfast.network(cluster_id=CLUSTER, host="127.0.0.1",
@@ -94,7 +94,7 @@ def test_a_many_source_flood_leaves_every_table_under_its_bound(run) -> None:
                       if r["peak"][k] >= r["bounds"][k]))
     peak, bounds = r["peak"], r["bounds"]
     # The flood reached the bounds it aims at: the cap, not a quiet run, is what held.
-    for name in ("peer.rate", "peer.challenges"):
+    for name in ("peer.rate", "handshake.challenges"):
         assert peak[name] == bounds[name], (name, peak[name], bounds[name])
     assert r["counters"].get("drop.sync_unknown", 0) > 0
     assert r["fds"] <= 2 and r["rss"] < 64 * 2**20
@@ -102,7 +102,7 @@ def test_a_many_source_flood_leaves_every_table_under_its_bound(run) -> None:
 
 def _connected(cfg: Config):
     from tests.adversarial.intro_attack import connect
-    from srpfast.engine import Peer
+    from srpfast.control.engine import Peer
     import random
     target = Peer(create_identity(b"\x01" * 32), cfg, now=0.0, rng=random.Random(1))
     attacker = Peer(create_identity(b"\x02" * 32), cfg, now=0.0, rng=random.Random(2))

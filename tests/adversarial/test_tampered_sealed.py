@@ -15,7 +15,7 @@ import pytest
 from srpfast.config import Config
 from srpfast.control.events import Delivered
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
+from srpfast.control.engine import Peer
 
 CLUSTER = create_cluster_id(b"adversarial tamper")
 KEY = create_shared_key(b"adversarial tamper key")
@@ -58,8 +58,8 @@ def test_no_tampered_copy_is_delivered() -> None:
 
 
 def test_the_c_batch_path_delivers_no_tampered_copy() -> None:
-    dataplane = pytest.importorskip("srpfast._dataplane")
-    udp = pytest.importorskip("srpfast._udp")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     from srpfast.control.dataplane import udp_address_key
 
     author = _member(1)

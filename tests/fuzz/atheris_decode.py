@@ -8,7 +8,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from srpfast import bodies, frame
+    from srpfast.wire import bodies
+    from srpfast.wire import frame
     from srpfast.errors import MalformedPacket
 
 

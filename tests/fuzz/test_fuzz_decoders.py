@@ -3,7 +3,9 @@ parses or raises MalformedPacket; mutated valid frames never crash the batch che
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import bodies, frame
+from srpfast.wire import bodies
+
+from srpfast.wire import frame
 from srpfast.errors import MalformedPacket
 
 VALID = frame.encode(type=5, message=b"m" * 200, previous_id=b"p" * 32, next_id=b"n" * 32)

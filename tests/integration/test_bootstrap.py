@@ -9,7 +9,8 @@ import time
 import pytest
 
 import srpfast
-from srpfast import _udp, addresses
+from srpfast import addresses
+from srpfast.drivers import _udp
 from srpfast.config import Config
 
 from loopback import wait_for

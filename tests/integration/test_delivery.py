@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.config import Config
 from srpfast.control.events import Delivered
 from srpfast.crypto import create_cluster_id, create_shared_key
-from srpfast.frame import packet_id
+from srpfast.wire.frame import packet_id
 from tests.memnet import MemNet, joined_pair
 
 CLUSTER = create_cluster_id(b"delivery tests")

@@ -4,12 +4,12 @@ from __future__ import annotations
 import array
 import asyncio
 
-from srpfast._udp import UDPSocket
+from srpfast.drivers._udp import UDPSocket
 from srpfast.config import Config
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
-from srpfast.frame import decode, encode
-from srpfast.net.driver import UDPDriver
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import decode, encode
+from srpfast.drivers.udp import UDPDriver
 
 
 def test_relayed_batches_go_out_by_next_hop_in_order(run) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import random
 from functools import partial
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.config import Config
 from srpfast.control.events import (Connection, Delivered, Disconnection, Join as JoinEvent,
                                     Leave, Ready, StreamData)
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
-from srpfast.frame import encode, packet_id
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import encode, packet_id
 from tests.memnet import MemNet, delivered, joined_pair, mesh, pair
 
 CLUSTER = create_cluster_id(b"engine tests")
@@ -488,7 +488,7 @@ def test_connect_attempts_retry_then_stop() -> None:
 
 
 def test_reflection_mismatch_backs_off_and_retries() -> None:
-    from srpfast.nat import Sample
+    from srpfast.control.nat import Sample
     net = MemNet(seed=171)
     s1, s2, e = net.add("static"), net.add("static"), net.add("easy")
     net.call(s2, s2.peer.add_peer, s1.public, net.now)

@@ -1,15 +1,15 @@
-"""The engine with the C data plane (srpfast._dataplane) and real loopback batches."""
+"""The engine with the C data plane (srpfast.dataplane._dataplane) and real loopback batches."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.config import Config
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
-from srpfast.frame import encode, packet_id
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import encode, packet_id
 from tests.memnet import MemNet, delivered, joined_pair
 
 CLUSTER = create_cluster_id(b"engine tests")
@@ -17,10 +17,10 @@ KEY = create_shared_key(b"subcluster")
 
 
 def test_dataplane_relays_and_hands_up_what_the_engine_must_see() -> None:
-    dataplane = pytest.importorskip("srpfast._dataplane")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
     import ipaddress
 
-    from srpfast.cache import source_key
+    from srpfast.dataplane.cache import source_key
 
     def resolve(address) -> bytes:  # a stand-in sockaddr layout: ip(4) + port(2) + zeros
         raw = ipaddress.ip_address(address[0]).packed + address[1].to_bytes(2, "big")
@@ -74,8 +74,8 @@ def test_dataplane_relays_and_hands_up_what_the_engine_must_see() -> None:
 def test_fragments_split_over_batches_go_up_to_the_control_plane() -> None:
     """A message whose fragments arrive in different receive batches cannot be assembled in
     C: each batch hands its fragments up (UP_DELIVER) and the control plane reassembles."""
-    dataplane = pytest.importorskip("srpfast._dataplane")
-    from srpfast.cache import source_key
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
+    from srpfast.dataplane.cache import source_key
     net, a, b, s = joined_pair(41, CLUSTER, KEY)
     dp = dataplane.DataPlane(b.peer.cache, fanout=3, max_hops=16, seed=5, max_batch=64)
     b.peer.attach_dataplane(dp, resolve=lambda addr: bytes(dataplane.ADDR_BYTES),
@@ -101,8 +101,8 @@ def test_fragments_split_over_batches_go_up_to_the_control_plane() -> None:
 
 
 def test_recv_batch_goes_through_the_data_plane_on_loopback() -> None:
-    dataplane = pytest.importorskip("srpfast._dataplane")
-    udp = pytest.importorskip("srpfast._udp")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     import select
 
     from srpfast.control.dataplane import udp_address_key
@@ -159,7 +159,7 @@ def test_recv_batch_goes_through_the_data_plane_on_loopback() -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_udp_address_key_equals_the_kernel_batch_key(host: str) -> None:
-    udp = pytest.importorskip("srpfast._udp")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     import select
 
     from srpfast.control.dataplane import udp_address_key
@@ -180,7 +180,7 @@ def test_udp_address_key_equals_the_kernel_batch_key(host: str) -> None:
 def test_a_member_behind_the_data_plane_keeps_the_copy_that_opens() -> None:
     """SPEC 9.1 through C: the forged copy is cached first, the real one comes up as
     UP_VARIANT, is delivered, and replaces the forged copy in the cache."""
-    dataplane = pytest.importorskip("srpfast._dataplane")
+    dataplane = pytest.importorskip("srpfast.dataplane._dataplane")
     from srpfast.control.events import Delivered
     from tests.memnet import joined_pair
 
@@ -209,11 +209,11 @@ def test_whole_messages_reach_the_engine_as_batches_from_c_on_loopback() -> None
     come out as DeliveredBatch events; a fragmented message still takes the control-plane
     path (Delivered); a message whose predecessor is missing is held until it comes (SPEC 6
     ordering), and nothing is delivered twice across the two paths."""
-    pytest.importorskip("srpfast._dataplane")
-    udp = pytest.importorskip("srpfast._udp")
+    pytest.importorskip("srpfast.dataplane._dataplane")
+    udp = pytest.importorskip("srpfast.drivers._udp")
     import select
 
-    from srpfast._dataplane import DataPlane
+    from srpfast.dataplane._dataplane import DataPlane
     from srpfast.control.dataplane import udp_address_key
     from srpfast.control.events import Delivered, DeliveredBatch
 

@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from srpfast import constants as C
-from srpfast.bodies import PONG_REFLECT, Join, Pong, decode_body
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import PONG_REFLECT, Join, Pong, decode_body
 from srpfast.config import Config
 from srpfast.control.events import Delivered, StreamData
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
-from srpfast.engine import Peer
-from srpfast.frame import decode, encode
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import decode, encode
 from tests.memnet import MemNet, joined_pair, pair
 
 CLUSTER = create_cluster_id(b"engine tests")
@@ -34,7 +34,7 @@ def test_forged_and_replayed_pong_and_join_change_nothing() -> None:
     pong2 = Pong(peer_id=b.peer.peer_id, request_id=rid, timestamp_ms=victim.wall_ms(net.now),
                  requester=victim.peer_id, observed=("6.6.6.6", 666))
     victim.receive(mallory_frame(mallory, C.PONG, pong2), ("6.6.6.6", 666), net.now)
-    assert rid in victim._pending
+    assert rid in victim.handshake.pending
     # 3. A JOIN naming b, signed by mallory; then a genuine JOIN replayed.
     join = Join(peer_id=b.peer.peer_id, cluster_id=CLUSTER, subcluster_id=C.ZERO32,
                 address=("6.6.6.6", 666), nat=0, timestamp_ms=victim.wall_ms(net.now),
@@ -99,7 +99,7 @@ def test_forged_and_replayed_pong_and_join_change_nothing() -> None:
 
 
 def mallory_frame(identity, type_: int, body, cluster: bytes = C.ZERO16) -> bytes:
-    from srpfast.bodies import signed_bytes
+    from srpfast.wire.bodies import signed_bytes
     from srpfast.crypto import sign_proof
     unsigned = body.unsigned()
     sig = sign_proof(identity, signed_bytes(type_, cluster, unsigned))
@@ -243,7 +243,7 @@ def test_a_spoofed_ping_draws_one_pong_and_nothing_after() -> None:
     """SPEC 9.2/9.3: a validly signed PING from a fresh key at a spoofed source gets exactly
     one PONG (same size) and is never entered: no heartbeats, no filtering probe, no
     introductions toward that address, however long we wait."""
-    from srpfast.bodies import PING_CONNECT, PING_REFLECT, Ping
+    from srpfast.wire.bodies import PING_CONNECT, PING_REFLECT, Ping
     net = MemNet(seed=141)
     a, b, c = net.add("static"), net.add("static"), net.add("static")
     net.bootstrap([b, c], a)
@@ -273,15 +273,15 @@ def test_one_rate_bucket_per_sender_on_both_receive_paths() -> None:
     for _ in range(3):
         peer.receive(b"junk", src, 0.0)
     # What the batch path asks for the same sender: 3 of 5 tokens are gone already.
-    assert not peer._rate.allow(udp_address_key(src), 0.0, cost=3.0)
-    assert peer._rate.allow(udp_address_key(src), 0.0, cost=2.0)
+    assert not peer.budgets.allow(udp_address_key(src), 0.0, cost=3.0)
+    assert peer.budgets.allow(udp_address_key(src), 0.0, cost=2.0)
     peer.receive(b"junk", src, 0.0)
     assert peer.counters()["drop.rate"] == 1
 
 
 def test_a_strangers_query_is_answered_from_cache_but_never_routed() -> None:
     """SPEC 9.4/9.8: no route is remembered for an unproven asker, nothing is forwarded."""
-    from srpfast.bodies import QUERY_EXACT, Query
+    from srpfast.wire.bodies import QUERY_EXACT, Query
     net, a, b = pair(seed=151)
     a.peer.datagrams_to_send()
     routes = len(a.peer.replication.routes)

@@ -71,3 +71,28 @@ def test_the_same_application_on_both_drivers(run, driver: str) -> None:
 def test_a_bad_driver_is_a_typed_error() -> None:
     with pytest.raises(srpfast.ArgumentError, match="MemoryHub"):
         srpfast.network(cluster_id=srpfast.create_cluster_id(b"x"), driver="tcp")
+
+
+class CountingTransport:
+    """A third-party transport (srpfast.drivers.base.Transport): the memory hub's datagrams,
+    counted on the way. Plugs into network(driver=...) like the two built-in drivers."""
+
+    def __init__(self) -> None:
+        self.hub = srpfast.MemoryHub(seed=2)
+        self.sockets = self.drivers = 0
+
+    def socket(self, host: str, port: int) -> Any:
+        self.sockets += 1
+        return self.hub.socket(host, port)
+
+    def driver(self, peer: Any, sock: Any, *, on_event: Any, clock: Any) -> Any:
+        self.drivers += 1
+        return self.hub.driver(peer, sock, on_event=on_event, clock=clock)
+
+
+def test_a_driver_plugs_in_through_the_transport_interface(run) -> None:
+    transport = CountingTransport()
+    welcomes, hellos = run(greetings_app(transport, n=3), timeout=60)
+    assert (welcomes, hellos) == (3 * 2, 3 * 2)
+    assert transport.sockets == transport.drivers == 3
+    assert transport.hub.sent > 0

@@ -5,7 +5,7 @@ to a wildcard address proves it is Static. (The same, measured on real kernel NA
 docs/NATLAB.md.)"""
 from __future__ import annotations
 
-from srpfast.bodies import NAT_EASY, NAT_HARD, NAT_STATIC
+from srpfast.wire.bodies import NAT_EASY, NAT_HARD, NAT_STATIC
 from srpfast.control.events import StreamData
 from srpfast.crypto import create_cluster_id, create_shared_key
 from tests.memnet import MemNet
@@ -143,7 +143,7 @@ def test_wildcard_bound_public_peer_proves_it_is_static() -> None:
 
 
 def test_driver_route_source_is_the_kernels_choice_and_sends_nothing() -> None:
-    from srpfast.net.driver import route_source
+    from srpfast.drivers.udp import route_source
     assert route_source(("127.0.0.1", 9)) == "127.0.0.1"
     assert route_source(("::1", 9)) in ("::1", None)  # None: no IPv6 on this host
     assert route_source(("not an address", 9)) is None

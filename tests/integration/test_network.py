@@ -8,8 +8,7 @@ import sys
 import pytest
 
 import srpfast
-from srpfast import _udp
-
+from srpfast.drivers import _udp
 from loopback import mesh, wait_for
 
 pytestmark = pytest.mark.slow
@@ -146,8 +145,8 @@ def test_offline_sender_and_subscriber_meet_through_relay_caches(run):
             await asyncio.sleep(0.3)
             mid = await s.emit("letter", {"text": "while you were away"})
             assert await wait_for(lambda: all(
-                mid in r.peer._cache for r in relays[:1]) or sum(
-                mid in r.peer._cache for r in relays) >= 1, 5)
+                mid in r.peer.cache for r in relays[:1]) or sum(
+                mid in r.peer.cache for r in relays) >= 1, 5)
             await sender.close()
             receiver = await srpfast.network(cluster_id=cluster_id, host="127.0.0.1",
                                              bootstrap=boot)
@@ -242,9 +241,9 @@ def test_a_failing_action_is_counted_not_raised(run):
     async def scenario():
         from srpfast.control import events as ev
         async with mesh(1) as (a,):
-            a.peer._actions.append(ev.Spray("::1", 4, 1))  # IPv6 target on an IPv4 socket
-            a.peer._actions.append(ev.PoolOpen(b"p" * 8, 4))
-            a.peer._actions.append(ev.PoolClose(b"p" * 8))
+            a.peer.act(ev.Spray("::1", 4, 1))  # IPv6 target on an IPv4 socket
+            a.peer.act(ev.PoolOpen(b"p" * 8, 4))
+            a.peer.act(ev.PoolClose(b"p" * 8))
             a._driver.poke()
             assert a._driver.counters.get("action.failed.Spray") == 1
             assert a._driver.open_sockets() == 1  # the later PoolClose still ran

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.config import Config
 from srpfast.control.batch import ADDR_BYTES, pack_sockaddr, unpack_sockaddr
 from srpfast.crypto import create_cluster_id, create_shared_key
@@ -71,7 +71,7 @@ def test_the_python_path_and_the_c_path_deliver_the_same() -> None:
 
 
 def test_address_codec_round_trips_and_matches_the_data_plane_layout() -> None:
-    from srpfast import _dataplane
+    from srpfast.dataplane import _dataplane
     assert ADDR_BYTES == _dataplane.ADDR_BYTES
     for address in (("10.0.0.1", 7000), ("198.18.3.4", 1), ("::1", 65535),
                     ("2001:db8::7", 9000)):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import bodies as b
+from srpfast.wire import bodies as b
 from srpfast.errors import ArgumentError, MalformedPacket
 
 ID = st.binary(min_size=32, max_size=32)

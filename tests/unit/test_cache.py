@@ -1,4 +1,4 @@
-"""srpfast.cache: bounds, eviction order, share rule, expiry, selection, chains, summary tree and
+"""srpfast.dataplane.cache: bounds, eviction order, share rule, expiry, selection, chains, summary tree and
 reconciliation, pre-filter, persistence. Ids are computed here with hashlib (SPEC 2), independent
 of the C code under test; time is an injected float, never slept."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast.cache import Cache, CacheFileError, reconcile, source_key
+from srpfast.dataplane.cache import Cache, CacheFileError, reconcile, source_key
 from srpfast.errors import ConfigError, SRPError
 
 ZERO32 = bytes(32)
@@ -539,7 +539,7 @@ def test_c_api_alone_under_sanitizers(tmp_path):
     import subprocess
     if not shutil.which("gcc"):
         pytest.skip("gcc not installed")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     if not os.path.isdir(os.path.join(root, "csrc")):
         pytest.skip("the C sources are not here (e.g. testing an installed wheel)")
     src = tmp_path / "main.c"

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from srpfast import _seal
-from srpfast import constants as C
+from srpfast.crypto import _seal
+from srpfast.wire import constants as C
 from srpfast.control.nonces import nonce_key, seal_synthetic
-from srpfast.fragments import SEALED_CHUNK, split
-from srpfast.frame import packet_id
+from srpfast.wire.fragments import SEALED_CHUNK, split
+from srpfast.wire.frame import packet_id
 
 
 def test_chains_are_byte_identical_to_the_python_split_and_seal() -> None:

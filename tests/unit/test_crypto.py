@@ -186,7 +186,7 @@ def test_proof_round_trip_and_tamper() -> None:
 
 def test_proof_is_not_a_batch_signature() -> None:
     # domain separation: a proof over bytes shaped like a batch root never verifies as one
-    from srpfast import _seal
+    from srpfast.crypto import _seal
     a = crypto.create_identity()
     root = os.urandom(32)
     fake = crypto.sign_proof(a, b"srp-batch-v1" + a.public_key + b"\x00\x01" + root)

@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from srpfast import frame
-from srpfast._dataplane import ADDR_BYTES, UP_CONTROL, UP_DELIVER, DataPlane
-from srpfast._udp import UDPSocket
-from srpfast.cache import Cache
-from srpfast.constants import MAX_HOPS
+from srpfast.wire import frame
+from srpfast.dataplane._dataplane import ADDR_BYTES, UP_CONTROL, UP_DELIVER, DataPlane
+from srpfast.drivers._udp import UDPSocket
+from srpfast.dataplane.cache import Cache
+from srpfast.wire.constants import MAX_HOPS
 from srpfast.errors import ArgumentError
 
 TAG = b"T" * 16
@@ -164,7 +164,7 @@ def test_a_relay_altered_copy_does_not_stop_the_real_one():
     """SPEC 9.1: clock/index/type/cluster/to are not in the packetId. A relay cannot tell an
     altered copy from the real one, so a copy with the same id and another header (a variant)
     is forwarded too, once, and handed up to members to open; it is not cached."""
-    from srpfast._dataplane import UP_VARIANT
+    from srpfast.dataplane._dataplane import UP_VARIANT
     dp = make()
     dp.set_membership([TAG], [SUB])
     real = publish(b"real", to=SUB)
@@ -183,7 +183,7 @@ def test_a_relay_altered_copy_does_not_stop_the_real_one():
 def test_forwarded_frames_come_out_grouped_by_next_hop_with_runs():
     """Output grouped by destination, arrival order kept within each group, groups of at
     least RUN_MIN first and named by runs(), smaller groups packed after them."""
-    from srpfast._dataplane import RUN_MIN
+    from srpfast.dataplane._dataplane import RUN_MIN
     dp = make(peers=3)
     batch = b"".join(publish(b"g%d" % k) for k in range(20))
     n = dp.process(batch, 20, now=1.0)
@@ -205,9 +205,9 @@ def test_an_expired_or_evicted_copy_that_comes_again_is_not_relayed_again() -> N
     """SPEC 6: a relay drops what it has seen, beyond its cache. An expiry re-broadcast or a
     copy the control plane evicted used to be new again to C: cached and relayed anew, so it
     circulated until its hops ran out (found by the adversarial expiry-loop test)."""
-    from srpfast._dataplane import DataPlane
-    from srpfast.cache import Cache
-    from srpfast.frame import encode, packet_id
+    from srpfast.dataplane._dataplane import DataPlane
+    from srpfast.dataplane.cache import Cache
+    from srpfast.wire.frame import encode, packet_id
     cache = Cache(1 << 20)
     dp = DataPlane(cache, fanout=2, max_hops=16, seed=3, max_batch=8)
     dp.set_peers(bytes(2 * 28), __import__("array").array("Q", [1, 2]),

@@ -7,14 +7,14 @@ import random
 
 import pytest
 
-from srpfast import constants as C
-from srpfast._dataplane import UP_DELIVER, UP_VARIANT, DataPlane
+from srpfast.wire import constants as C
+from srpfast.dataplane._dataplane import UP_DELIVER, UP_VARIANT, DataPlane
 from srpfast.config import Config
 from srpfast.control.nonces import seal_synthetic
 from srpfast.crypto import (create_cluster_id, create_identity, create_shared_key,
                             header_context, make_envelopes)
-from srpfast.engine import Peer
-from srpfast.frame import encode, packet_id
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import encode, packet_id
 
 CLUSTER = create_cluster_id(b"deliver tests")
 KEY = create_shared_key(b"deliver subcluster")

@@ -9,11 +9,11 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from srpfast import constants as C
+from srpfast.wire import constants as C
 from srpfast.config import Config
 from srpfast.crypto import create_identity
-from srpfast.engine import Peer
-from srpfast.frame import encode
+from srpfast.control.engine import Peer
+from srpfast.wire.frame import encode
 
 PEER = Peer(create_identity(b"\x01" * 32), Config(strict=True, clock_offset=0.0), now=0.0,
             rng=random.Random(1))
@@ -44,8 +44,8 @@ def test_receive_never_raises(datagram: bytes, port: int) -> None:
 
 # Signed, well-formed control bodies with arbitrary field values: they pass the proof check
 # and reach the handlers' logic (INTRO from a known introducer, PONG to a pending ping, ...).
-from srpfast.bodies import (Intro, Join, Ping, Pong, Query, Sync, SYNC_IDS, SYNC_SUMMARY,  # noqa: E402
-                            SYNC_WANT, signed_bytes)
+from srpfast.wire.bodies import (Intro, Join, Ping, Pong, Query, Sync, SYNC_IDS, SYNC_SUMMARY,  # noqa: E402
+                                 SYNC_WANT, signed_bytes)
 from srpfast.crypto import sign_proof  # noqa: E402
 
 SIGNERS = [create_identity(bytes([i]) * 32) for i in (7, 8, 9)]

@@ -1,5 +1,5 @@
 """The application event codec (api.py, docs/PROTOCOL.md "Application events"): the batch
-decoder (srpfast/_events.pyx) agrees with the single decoder on every input, valid or not."""
+decoder (srpfast/wire/_events.pyx) agrees with the single decoder on every input, valid or not."""
 from __future__ import annotations
 
 import json

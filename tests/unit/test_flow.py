@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from srpfast import constants as C
-from srpfast.bodies import SYNC_HAVE
+from srpfast.wire import constants as C
+from srpfast.wire.bodies import SYNC_HAVE
 from srpfast.config import Config
 from srpfast.errors import CapacityError
-from srpfast.frame import decode
+from srpfast.wire.frame import decode
 from tests.memnet import delivered, joined_pair
 
 CLUSTER = b"\x11" * 32

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import frame
-from srpfast.constants import FLAG_MORE, MESSAGE_BYTES
+from srpfast.wire import frame
+from srpfast.wire.constants import FLAG_MORE, MESSAGE_BYTES
 from srpfast.errors import ArgumentError, CapacityError
 
 

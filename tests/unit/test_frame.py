@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import frame
-from srpfast.constants import PACKET_BYTES
+from srpfast.wire import frame
+from srpfast.wire.constants import PACKET_BYTES
 from srpfast.errors import ArgumentError, MalformedPacket
 
 
@@ -195,7 +195,7 @@ def test_batch_checker_refuses_strides_that_could_overflow_size_checks():
 
 
 def test_decode_takes_a_packet_id_a_c_path_already_computed():
-    from srpfast.frame import decode, encode, packet_id
+    from srpfast.wire.frame import decode, encode, packet_id
     d = encode(type=5, message=b"known id")
     pid = packet_id(d)
     f = decode(d, pid)

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from srpfast.bodies import (FILTER_ADDRESS, FILTER_OPEN, FILTER_PORT, NAT_EASY, NAT_HARD,
-                            NAT_STATIC, NAT_UNKNOWN)
-from srpfast.nat import (STRATEGY, Evidence, Outcome, Sample, Strategy, classify, filtering_of,
-                         mapping_of, name_of, nat_byte, strategy)
+from srpfast.wire.bodies import (FILTER_ADDRESS, FILTER_OPEN, FILTER_PORT, NAT_EASY, NAT_HARD,
+                                 NAT_STATIC, NAT_UNKNOWN)
+from srpfast.control.nat import (STRATEGY, Evidence, Outcome, Sample, Strategy, classify, filtering_of,
+                                 mapping_of, name_of, nat_byte, strategy)
 
 R1, R2, R3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
 BOUND = ("192.168.1.2", 5000)

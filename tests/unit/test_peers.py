@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from srpfast.bodies import NAT_EASY, NAT_HARD, NAT_STATIC
+from srpfast.wire.bodies import NAT_EASY, NAT_HARD, NAT_STATIC
 from srpfast.config import Config
 from srpfast.control.bounded import ExpiringDict, LruDict, LruSet, RateLimiter
 from srpfast.control.peers import PeerTable, choose_weighted
@@ -146,7 +146,7 @@ def test_rate_limiter_take_admits_what_one_by_one_would() -> None:
 
 def test_udp_address_key_matches_the_socket_layer() -> None:
     from srpfast.control.dataplane import udp_address_key
-    from srpfast._udp import address_key
+    from srpfast.drivers._udp import address_key
     assert udp_address_key is address_key  # one definition (keyed: tests/adversarial)
     assert udp_address_key(("::ffff:10.0.0.1", 7)) == udp_address_key(("10.0.0.1", 7)) != 0
     k = udp_address_key(("2001:db8::1", 443))

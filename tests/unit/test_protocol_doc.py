@@ -3,8 +3,7 @@ import pathlib
 
 import pytest
 
-from srpfast import bodies as b
-
+from srpfast.wire import bodies as b
 DOC = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
 
 

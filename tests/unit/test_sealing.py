@@ -15,7 +15,9 @@ except (ImportError, ValueError, OSError):
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import _seal, crypto
+from srpfast import crypto
+
+from srpfast.crypto import _seal
 from srpfast.errors import ArgumentError, CryptoError
 
 PACKET, HEADER = 1158, 134
@@ -26,7 +28,7 @@ MUTABLE = [6, *range(16, 22)]                            # hops, ttl, postage, r
 def make_frame(msg: bytes = b"", *, type: int = 5, flags: int = 0, clock: int = 7, index: int = 0,
                hops: int = 0, ttl: int = 21600, postage: int = 8, cluster: bytes = b"C" * 16,
                to: bytes = b"T" * 32, prev: bytes = b"P" * 32, nxt: bytes = b"N" * 32) -> bytes:
-    """An encoded frame built by hand from the SPEC 2 table (independent of srpfast.frame)."""
+    """An encoded frame built by hand from the SPEC 2 table (independent of srpfast.wire.frame)."""
     head = (b"SRP\x00" + bytes([type, 1, hops, flags]) + struct.pack(">IHHIBB", clock, index,
             len(msg), ttl, postage, 0) + cluster + to + prev + nxt)
     assert len(head) == HEADER

@@ -1,4 +1,4 @@
-"""srpfast._sha256 against hashlib and the FIPS 180-4 example vectors, both implementations."""
+"""srpfast.crypto._sha256 against hashlib and the FIPS 180-4 example vectors, both implementations."""
 import hashlib
 import random
 
@@ -6,9 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import _sha256 as s
-
-
+from srpfast.crypto import _sha256 as s
 @pytest.fixture(params=["auto", "portable"])
 def impl(request):
     s.force_portable(request.param == "portable")
@@ -208,8 +206,7 @@ def test_hash_loop_x2(impl):
 def test_x2_in_frame_batch_ids(items, portable):
     """The batch packetId path pairs valid frames for sha256_3_x2 across invalid ones (and
     hashes an odd one alone): every id must still equal hashlib's (SPEC 2 packetId)."""
-    from srpfast import frame
-
+    from srpfast.wire import frame
     rnd = random.Random(len(items))
     datagrams = []
     for n, ok in items:

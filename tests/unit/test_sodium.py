@@ -1,4 +1,4 @@
-"""srpfast._sodium (our own libsodium calls) against pysodium, an independent binding, and the
+"""srpfast.crypto._sodium (our own libsodium calls) against pysodium, an independent binding, and the
 runtime's independence from a system libsodium (issue 16)."""
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ except (ImportError, ValueError, OSError):
     pytest.skip("pysodium (a reference) cannot load a system libsodium here",
                 allow_module_level=True)
 
-from srpfast import _sodium
-
-
+from srpfast.crypto import _sodium
 def test_keys_signatures_and_hashes_agree_with_pysodium() -> None:
     for _ in range(20):
         seed = os.urandom(32)
@@ -59,7 +57,7 @@ def test_bad_lengths_raise_value_error() -> None:
 def test_the_runtime_never_loads_pysodium() -> None:
     """An installed wheel must work on a host without a system libsodium: nothing srpfast
     runs may go through pysodium (ctypes + the system library)."""
-    code = ("import sys, srpfast, srpfast.api, srpfast.engine, srpfast.crypto;"
+    code = ("import sys, srpfast, srpfast.api, srpfast.control.engine, srpfast.crypto;"
             "srpfast.create_identity(); srpfast.create_shared_key(b'x');"
             "print('pysodium' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""srpfast._udp: batch UDP I/O, GSO, BDP spray and pool (SPEC 5), on loopback only.
+"""srpfast.drivers._udp: batch UDP I/O, GSO, BDP spray and pool (SPEC 5), on loopback only.
 
 Every test closes what it opens (context managers) and waits for datagrams with bounded
 select() loops, never fixed sleeps.
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast import _udp
-from srpfast._udp import FRAME_BYTES, SocketPool, UDPSocket, open_fds, spray_ports
+from srpfast.drivers import _udp
+from srpfast.drivers._udp import FRAME_BYTES, SocketPool, UDPSocket, open_fds, spray_ports
 from srpfast.errors import ClosedError
 
 uvloop = pytest.importorskip("uvloop")

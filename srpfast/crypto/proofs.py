@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from srpfast import _sodium
-
+from srpfast.crypto import _sodium
 from srpfast.errors import ArgumentError
-from srpfast.identity import Identity, _as_bytes
+from srpfast.crypto.identity import Identity, _as_bytes
 
 PROOF_DOMAIN = b"srp-proof-v1"
 SIGNATURE_BYTES = 64

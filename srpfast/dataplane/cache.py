@@ -1,4 +1,4 @@
-"""The bounded replication cache (SPEC 6, 7): a C core (srpfast._cache) plus persistence and
+"""The bounded replication cache (SPEC 6, 7): a C core (srpfast.dataplane._cache) plus persistence and
 the SYNC reconciliation walk. Design, eviction order, share rule, summary tree and the file
 format: docs/CACHE.md.
 
@@ -17,8 +17,8 @@ import os
 import struct
 from typing import Callable, Iterable, Mapping
 
-from srpfast._cache import VERDICTS, CacheCore, source_key
-from srpfast.constants import PACKET_BYTES
+from srpfast.dataplane._cache import VERDICTS, CacheCore, source_key
+from srpfast.wire.constants import PACKET_BYTES
 from srpfast.errors import SRPError
 
 __all__ = ["Cache", "CacheFileError", "VERDICTS", "reconcile", "source_key", "FILE_MAGIC",
@@ -92,7 +92,7 @@ def _parse(data: bytes, name: str) -> list[tuple[bytes, float, int, bool]]:
     view = memoryview(data)
     if _digest(view[:-_DIGEST]) != data[-_DIGEST:]:
         raise bad("checksum mismatch")
-    from srpfast._frame import validate
+    from srpfast.wire._frame import validate
     out = []
     for i in range(count):
         at = _HEADER.size + i * _RECORD

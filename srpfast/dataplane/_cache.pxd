@@ -1,6 +1,6 @@
 # Cython declarations of csrc/cache.h and the CacheCore type, so other extensions (the data
 # plane) can cimport them and hand the same C cache to their own C code:
-#     from srpfast._cache cimport CacheCore, srp_cache, srp_cache_offer
+#     from srpfast.dataplane._cache cimport CacheCore, srp_cache, srp_cache_offer
 # Such a module must link cache.c seen.c frame.c sha256.c (+ cache_query.c for queries).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 

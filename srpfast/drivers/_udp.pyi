@@ -1,10 +1,11 @@
-"""Type stubs for srpfast._udp (fast UDP I/O; see docs/NET.md)."""
+"""Type stubs for srpfast.drivers._udp (fast UDP I/O; see docs/NET.md)."""
 from array import array
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Union
 
-Address = tuple[str, int]
+from srpfast.wire.address import Address
+
 BytesLike = Union[bytes, bytearray, memoryview]
 
 FRAME_BYTES: int

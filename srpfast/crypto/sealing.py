@@ -12,10 +12,11 @@ import struct
 from collections import OrderedDict
 from typing import Sequence
 
-from srpfast import _seal, _sodium
+from srpfast.crypto import _seal
 
+from srpfast.crypto import _sodium
 from srpfast.errors import ArgumentError, CryptoError
-from srpfast.identity import Identity, _as_bytes
+from srpfast.crypto.identity import Identity, _as_bytes
 
 PACKET_BYTES = _seal.PACKET_BYTES
 SEAL_OVERHEAD = _seal.OVERHEAD          # nonce(24) + tag(16)

@@ -24,13 +24,14 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from srpfast._dataplane import RUN_MIN as GSO_MIN_RUN, DataPlane
-from srpfast._udp import SocketPool, UDPSocket
 from srpfast.control import events as ev
+from srpfast.dataplane._dataplane import RUN_MIN as GSO_MIN_RUN, DataPlane
+from srpfast.drivers._udp import SocketPool, UDPSocket
+from srpfast.wire.address import Address
+from srpfast.wire.constants import PACKET_BYTES as FRAME
 
-log = logging.getLogger("srpfast.net")
+log = logging.getLogger("srpfast.drivers")
 
-Address = tuple[str, int]
 MAX_QUEUED = 65536  # outgoing datagrams held while the kernel pushes back (bounded, SPEC 9.4)
 BATCHES_PER_WAKEUP = 8  # receive batches drained per readiness callback before yielding
 # GSO_MIN_RUN (the data plane's RUN_MIN): frames to one destination worth a UDP GSO
@@ -140,7 +141,7 @@ class UDPDriver:
         leaves as UDP GSO super-datagrams (one syscall and one pass down the stack per 56
         frames instead of one per frame), the rest with one sendmmsg. What the kernel does
         not take is queued in order."""
-        n = len(frames) // 1158
+        n = len(frames) // FRAME
         if n == 0:
             return
         step = len(sockaddrs) // n
@@ -152,17 +153,17 @@ class UDPDriver:
             if self.sock.gso_enabled:
                 view = memoryview(frames)
                 for start, count in runs:
-                    sent = self.sock.send_gso(view[start * 1158:(start + count) * 1158], 1158,
+                    sent = self.sock.send_gso(view[start * FRAME:(start + count) * FRAME], FRAME,
                                               sockaddrs[start * step:(start + 1) * step])
                     pending.append((start + sent, start + count))
                     tail = start + count
                 self.counters["send.gso_groups"] += len(runs)
             if tail < n:
-                sent = self.sock.send_prepared(frames[tail * 1158:], sockaddrs[tail * step:])
+                sent = self.sock.send_prepared(frames[tail * FRAME:], sockaddrs[tail * step:])
                 pending.append((tail + sent, n))
         for start, end in pending:
             for k in range(start, end):
-                self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddrs[k * step:(k + 1) * step])
+                self._enqueue(frames[k * FRAME:(k + 1) * FRAME], sockaddrs[k * step:(k + 1) * step])
         if self._queue:
             self._send_queued()
 
@@ -245,16 +246,16 @@ class UDPDriver:
     def _send_run(self, frames: bytes, sockaddr: bytes) -> None:
         """Frames to one address (a publish): UDP GSO super-datagrams straight from the
         buffer, no Python per frame; what the kernel does not take is queued in order."""
-        n = len(frames) // 1158
+        n = len(frames) // FRAME
         done = 0
         if not self._queue:  # (older frames wait: these go behind them)
             if self.sock.gso_enabled:
-                done = self.sock.send_gso(frames, 1158, sockaddr)
+                done = self.sock.send_gso(frames, FRAME, sockaddr)
                 self.counters["send.gso_groups"] += 1
             else:
                 done = self.sock.send_prepared(frames, sockaddr * n)
         for k in range(done, n):
-            self._enqueue(frames[k * 1158:(k + 1) * 1158], sockaddr)
+            self._enqueue(frames[k * FRAME:(k + 1) * FRAME], sockaddr)
         if self._queue:
             self._send_queued()
 
@@ -267,7 +268,7 @@ class UDPDriver:
                 run += 1
             if run >= GSO_MIN_RUN and self.sock.gso_enabled:
                 chunk = chunk[:run]
-                sent = self.sock.send_gso(b"".join(f for f, _ in chunk), 1158, chunk[0][1])
+                sent = self.sock.send_gso(b"".join(f for f, _ in chunk), FRAME, chunk[0][1])
             else:
                 sent = self.sock.send_prepared(b"".join(f for f, _ in chunk),
                                                b"".join(a for _, a in chunk))

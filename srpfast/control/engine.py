@@ -6,8 +6,8 @@ that depends on time takes ``now`` (float seconds of any monotonic clock) and al
 comes from ``self.rng``, so a run is deterministic per seed. The states of the seed's P2P Spec
 map onto the code as follows (docs/ENGINE.md):
 
-    STATE_0/1/2  bootstrap.py, reflection.py + _on_ping/_on_pong here (keep-alive, proofs,
-                 NAT)
+    STATE_0/1/2  bootstrap.py, reflection.py, handshake.py (PING/PONG: keep-alive, proofs,
+                 admission, NAT samples)
     STATE_3      traversal.py (INTRO -> ping / spray / pool / relay)
     STATE_4      replication.py (publish, forward, deliver, expiry)
     STATE_5      membership.py (JOIN, introductions, Join/Leave events)
@@ -23,37 +23,35 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
-from srpfast import constants as C
-from srpfast.bodies import (PING_ALT_PORT, PING_CONNECT, PING_HEARTBEAT, PING_PROBE, PING_REFLECT,
-                            PONG_CONNECT,
-                            PONG_REFLECT, Body, Ping, Pong, decode_body, signed_bytes)
-from srpfast.cache import Cache
 from srpfast.config import Config
 from srpfast.control.announce import Announcer
-from srpfast.control.budgets import SenderBudgets
-from srpfast.control.bootstrap import Bootstrap
 from srpfast.control.batch import DatagramBatch, pack_sockaddr
-from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.bootstrap import Bootstrap
+from srpfast.control.bounded import LruSet
+from srpfast.control.budgets import SenderBudgets
 from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
+from srpfast.control.events import Action, Disconnection, Event, PoolSend
 from srpfast.control.flow import FlowWindow
-from srpfast.control.events import Action, Connection, Disconnection, Event, PoolSend
+from srpfast.control.handshake import Handshake
 from srpfast.control.membership import Membership
-from srpfast.control.peers import Forwarder, PeerTable, PoolRoute, RemotePeer
-from srpfast.control.pending import Challenge, PendingPing
+from srpfast.control.peers import Forwarder, PeerEntry, PeerTable, PoolRoute
 from srpfast.control.reflection import Reflection
 from srpfast.control.replication import Replication
 from srpfast.control.streams import Streams
 from srpfast.control.sync import SyncEngine
 from srpfast.control.traversal import Traversal
-from srpfast.crypto import Identity, ProofChecker, sign_proof, verify_proof
+from srpfast.crypto import Identity, ProofChecker, sign_proof
+from srpfast.dataplane.cache import Cache
 from srpfast.errors import ArgumentError, MalformedPacket
-from srpfast.frame import Frame, decode, encode
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
+from srpfast.wire.bodies import PING_CONNECT, PING_HEARTBEAT, Body, decode_body, signed_bytes
+from srpfast.wire.frame import decode, encode
 
-Address = tuple[str, int]
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
 BATCH = 64  # datagrams per data-plane call (the UDP socket's default recvmmsg batch)
 try:
-    from srpfast._udp import RecvBatch
+    from srpfast.drivers._udp import RecvBatch
     BATCH_TYPES: tuple[type, ...] = (RecvBatch, DatagramBatch)
 except ImportError:
     BATCH_TYPES = (DatagramBatch,)
@@ -85,18 +83,16 @@ class Peer:
         self._counters: defaultdict[str, int] = defaultdict(int)
         self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, cfg.keep_alive)
         self.proofs = ProofChecker(cfg.proof_window, cfg.proof_capacity)
-        self._pending: ExpiringDict[int, PendingPing] = ExpiringDict(
-            cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
         self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
                            seed=self.rng.getrandbits(64))
-        self._rate = SenderBudgets(cfg, self.table)  # SPEC 9.6 (control/budgets.py)
-        self._challenges: ExpiringDict[int, Challenge] = ExpiringDict(
-            cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
-        self._sent_to: LruSet[Address] = LruSet(4096)
-        self._sent_hosts: LruSet[str] = LruSet(4096)
+        self.budgets = SenderBudgets(cfg, self.table)  # SPEC 9.6 (control/budgets.py)
+        # Where our main socket has sent: filtering evidence needs "never sent to" (SPEC 5).
+        self.sent_to: LruSet[Address] = LruSet(4096)
+        self.sent_hosts: LruSet[str] = LruSet(4096)
         self._next_maintenance = now
         self._forwarder = Forwarder()
         self._dataplane: DataPlaneLink | None = None
+        self.handshake = Handshake(self)
         self.bootstrap = Bootstrap(self, now)
         self.reflection = Reflection(self)
         self.traversal = Traversal(self)
@@ -131,7 +127,7 @@ class Peer:
         table seeds drawn from self.rng so one seed makes a run. Addresses are packed as the
         kernel's sockaddrs (control/batch.py) until a driver brings its socket's resolver."""
         try:
-            from srpfast._dataplane import DataPlane
+            from srpfast.dataplane._dataplane import DataPlane
         except ImportError:  # a build without the extension: the Python reference path
             return
         cfg = self.config
@@ -176,10 +172,6 @@ class Peer:
             self.count("drop.internal")
             if self.config.strict:
                 raise
-
-    @property
-    def _cache(self) -> Cache:  # alias used by older callers; prefer .cache
-        return self.cache
 
     def known_addresses(self) -> list[Address]:
         """Addresses worth saving for a restart (the seed's PEERS list): peers reachable on
@@ -271,9 +263,9 @@ class Peer:
             self._actions.append(PoolSend(pool[0], pool[1], datagram, address))
         else:
             self._out.append((datagram, address))
-            if address not in self._sent_to:  # filtering evidence needs "never sent to"
-                self._sent_to.add(address)
-                self._sent_hosts.add(address[0])
+            if address not in self.sent_to:  # filtering evidence needs "never sent to"
+                self.sent_to.add(address)
+                self.sent_hosts.add(address[0])
         self._counters["tx"] += 1
 
     def forwarder(self, now: float) -> Forwarder:
@@ -283,10 +275,10 @@ class Peer:
             fw.rebuild(self.table, now, self.reflection.mapping)
         return fw
 
-    def send_to(self, peer: RemotePeer, datagram: bytes) -> None:
+    def send_to(self, peer: PeerEntry, datagram: bytes) -> None:
         self.send(datagram, peer.address, peer.pool)
 
-    def send_frames_to(self, peer: RemotePeer, frames: bytes) -> None:
+    def send_frames_to(self, peer: PeerEntry, frames: bytes) -> None:
         """Consecutive 1158-byte frames to one peer, in order (frames_to_send)."""
         n = len(frames) // C.PACKET_BYTES
         if peer.pool is not None:  # a BDP pool socket: one PoolSend action per frame
@@ -295,9 +287,9 @@ class Peer:
                           peer.pool)
             return
         self._bulk.append((frames, peer.address))
-        if peer.address not in self._sent_to:
-            self._sent_to.add(peer.address)
-            self._sent_hosts.add(peer.address[0])
+        if peer.address not in self.sent_to:
+            self.sent_to.add(peer.address)
+            self.sent_hosts.add(peer.address[0])
         self._counters["tx"] += n
 
     def wall_ms(self, now: float) -> int:
@@ -316,41 +308,29 @@ class Peer:
         sig = sign_proof(self._identity, signed_bytes(type_, cluster, unsigned))
         return encode(type=type_, message=unsigned + sig, cluster=cluster, clock=self.clock)
 
-    def verify_body(self, type_: int, cluster: bytes, body: Body, signer: bytes,
-                    nonce: int, timestamp_ms: int, now: float,
-                    cluster_id: bytes | None = None) -> bool:
-        """Signature by ``signer`` and freshness (not a replay); counts the drop otherwise.
-        With ``cluster_id`` (INTRO, JOIN), the frame's cluster tag must be its first 16
-        bytes, checked first (cheap)."""
-        if cluster_id is not None and cluster != cluster_id[:16]:
-            self.count("drop.body")
-            return False
-        if not verify_proof(signer, signed_bytes(type_, cluster, body.unsigned()),
-                            body.signature):  # type: ignore[attr-defined]
-            self.count("drop.proof")
-            return False
-        if not self.proofs.check(signer, timestamp_ms, bytes([type_]) + nonce.to_bytes(8, "big"),
-                                 self.wall_ms(now)):
-            self.count("drop.replay")
-            return False
-        return True
-
     def ping(self, address: Address, now: float, flags: int = PING_CONNECT, *,
              pool: PoolRoute | None = None, test_port: int = 0, reflect_round: int = 0,
              request_id: int | None = None) -> int:
-        rid = self.rng.getrandbits(64) if request_id is None else request_id
-        count, summary = self.summary_bytes()
-        body = Ping(peer_id=self._id, request_id=rid, timestamp_ms=self.wall_ms(now),
-                    nat=self.nat_byte, flags=flags, test_port=test_port,
-                    uptime=self.uptime(now), cache_count=count, cache_summary=summary)
-        datagram = self.signed_frame(C.PING, body)
-        if request_id is None:
-            self._pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
-        self.send(datagram, address, pool)
-        peer = self.table.at(address)
-        if peer is not None:
-            peer.last_ping = now
-        return rid
+        """Send a signed PING (control/handshake.py); returns its request id."""
+        return self.handshake.ping(address, now, flags, pool=pool, test_port=test_port,
+                                   reflect_round=reflect_round, request_id=request_id)
+
+    def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
+              pool: PoolRoute | None) -> PeerEntry | None:
+        """Enter or refresh a peer whose proof was just verified (control/handshake.py)."""
+        return self.handshake.admit(peer_id, address, nat, now, pool)
+
+    def verify_body(self, type_: int, cluster: bytes, body: Body, signer: bytes,
+                    nonce: int, timestamp_ms: int, now: float,
+                    cluster_id: bytes | None = None) -> bool:
+        """A signed control body's signature and freshness (control/handshake.py)."""
+        return self.handshake.verify_body(type_, cluster, body, signer, nonce, timestamp_ms,
+                                          now, cluster_id)
+
+    def push_dataplane(self, now: float) -> None:
+        """Tell the C data plane the tables changed (candidates, keys), if one is attached."""
+        if self._dataplane is not None:
+            self._dataplane.push(now)
 
     # ------------------------------------------------------------------ public API
     def add_peer(self, address: Address, now: float) -> None:
@@ -366,10 +346,10 @@ class Peer:
         self.reflection.announce_alone(now)
 
     def receive(self, datagram: bytes, address: Address, now: float) -> None:
-        self._receive_guarded(datagram, address, now, None)
+        self.receive_one(datagram, address, now, None)
 
     def receive_batch(self, items: Iterable[tuple[bytes, Address]], now: float) -> None:
-        """Many datagrams. Given a batch (srpfast._udp.RecvBatch from the UDP driver, or a
+        """Many datagrams. Given a batch (srpfast.drivers._udp.RecvBatch from the UDP driver, or a
         control.batch.DatagramBatch from any other) while a data plane is attached, the
         whole batch goes through C (relayed frames: prepared_to_send(); a sender over its
         rate limit loses its excess there, counted drop.rate); otherwise one at a time."""
@@ -384,7 +364,12 @@ class Peer:
                     raise
                 return
         for datagram, address in items:
-            self._receive_guarded(datagram, address, now, None)
+            self.receive_one(datagram, address, now, None)
+
+    def queue_relayed(self, frames: bytes, sockaddrs: bytes,
+                      runs: list[tuple[int, int]]) -> None:
+        """What the data plane relayed from one batch, for ``prepared_to_send``."""
+        self._prepared.append((frames, sockaddrs, runs))
 
     def prepared_to_send(self) -> list[tuple[bytes, bytes, list[tuple[int, int]]]]:
         """Drains (frames, sockaddrs, runs) batches the data plane relayed, grouped by next
@@ -396,7 +381,7 @@ class Peer:
     def receive_pool(self, pool_key: bytes, index: int, datagram: bytes, address: Address,
                      now: float) -> None:
         """A datagram that arrived on socket ``index`` of BDP pool ``pool_key``."""
-        self._receive_guarded(datagram, address, now, (bytes(pool_key), int(index)))
+        self.receive_one(datagram, address, now, (bytes(pool_key), int(index)))
 
     def tick(self, now: float) -> None:
         try:
@@ -447,8 +432,10 @@ class Peer:
         return self.streams.send(bytes(peer_id), bytes(data), now)
 
     # ------------------------------------------------------------------ receive path
-    def _receive_guarded(self, datagram: bytes, address: Address, now: float,
-                         pool: PoolRoute | None, rated: bool = False) -> None:
+    def receive_one(self, datagram: bytes, address: Address, now: float,
+                    pool: PoolRoute | None = None, rated: bool = False) -> None:
+        """One datagram on the Python path; ``rated``: already counted and charged to its
+        sender's budget (the data plane hands control packets up this way)."""
         try:
             self._receive(datagram, address, now, pool, rated)
         except Exception:
@@ -462,7 +449,7 @@ class Peer:
             self._counters["rx"] += 1
             # SPEC 9.6: all traffic, members' too, in ONE bucket per sender: keyed like the
             # data plane's batch path (RecvBatch.keys), so both paths drain the same bucket.
-            if not self._rate.allow(rate_key(address), now):
+            if not self.budgets.allow(rate_key(address), now):
                 self.count("drop.rate")
                 return
         try:
@@ -489,9 +476,9 @@ class Peer:
             self.count("drop.body")
             return
         if t == C.PING:
-            self._on_ping(f, body, address, now, pool)  # type: ignore[arg-type]
+            self.handshake.on_ping(f, body, address, now, pool)  # type: ignore[arg-type]
         elif t == C.PONG:
-            self._on_pong(f, body, address, now, pool)  # type: ignore[arg-type]
+            self.handshake.on_pong(f, body, address, now, pool)  # type: ignore[arg-type]
         elif t == C.INTRO:
             self.traversal.on_intro(f, body, address, now, pool)  # type: ignore[arg-type]
         elif t == C.JOIN:
@@ -500,150 +487,6 @@ class Peer:
             self.replication.on_query(f, body, address, now)  # type: ignore[arg-type]
         elif t == C.SYNC:
             self.sync.on_sync(f, body, address, now)  # type: ignore[arg-type]
-
-    def _on_ping(self, f: Frame, body: Ping, address: Address, now: float,
-                 pool: PoolRoute | None) -> None:
-        if body.peer_id == self._id:
-            self.count("drop.self")
-            return
-        if not self.verify_body(C.PING, f.cluster, body, body.peer_id, body.request_id,
-                                body.timestamp_ms, now):
-            return
-        self.count("rx.ping")
-        if pool is None and address not in self._sent_to and not body.flags & PING_PROBE:
-            # Filtering evidence (SPEC 5): this packet reached us unsolicited.
-            self.reflection.on_unsolicited(address[0] not in self._sent_hosts, now)
-        known = self.table.get(body.peer_id)
-        challenge = 0
-        if known is not None and (known.address, known.pool) == (address, pool):
-            peer = self.admit(body.peer_id, address, body.nat, now, pool)
-        else:
-            # Unproven at this address: a signed PING only shows that the key signed it, not
-            # that its owner is here (it may be replayed from elsewhere, or sent from a
-            # spoofed source). Answer with exactly one PONG that carries a challenge; the
-            # peer is entered (or moved) only when a PONG answering that challenge comes back
-            # from this address: a round trip (SPEC 9.2). Until then it gets nothing else from
-            # us: no heartbeats, no filtering probe (SPEC 9.3).
-            peer = None
-            challenge = self._challenge(body.peer_id, address, pool, now)
-        if peer is not None:
-            peer.uptime = float(body.uptime)
-            peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
-        flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
-            PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
-        self._pong(body.peer_id, body.request_id, address, pool, flags, challenge, now)
-        if body.test_port and body.flags & PING_REFLECT and pool is None and peer is not None:
-            self.traversal.probe_for(body.peer_id, (address[0], body.test_port), body.nat, now)
-        # SYNC starts from the PONG side only: the pinger initiates, so two peers whose
-        # summaries differ do not both walk the tree at the same moment.
-
-    def _pong(self, requester: bytes, request_id: int, address: Address,
-              pool: PoolRoute | None, flags: int, challenge: int, now: float) -> None:
-        count, summary = self.summary_bytes()
-        pong = Pong(peer_id=self._id, request_id=request_id, timestamp_ms=self.wall_ms(now),
-                    requester=requester, observed=address, nat=self.nat_byte, flags=flags,
-                    uptime=self.uptime(now), cache_count=count, cache_summary=summary,
-                    challenge=challenge)
-        self.send(self.signed_frame(C.PONG, pong), address, pool)
-
-    def _challenge(self, peer_id: bytes, address: Address, pool: PoolRoute | None,
-                   now: float) -> int:
-        """A fresh nonzero id that only ``peer_id`` answering from ``address`` can redeem.
-        Kept apart from our own pending pings so a flood of PINGs cannot evict those."""
-        rid = self.rng.getrandbits(64) | 1
-        self._challenges.put(rid, Challenge(peer_id, address, pool, now), now)
-        self.count("tx.challenge")
-        return rid
-
-    def _on_pong(self, f: Frame, body: Pong, address: Address, now: float,
-                 pool: PoolRoute | None) -> None:
-        if body.requester != self._id:
-            self.count("drop.requester")
-            return
-        rid = body.request_id
-        pending = self._pending.get(rid)
-        challenged = self._challenges.get(rid) if pending is None else None
-        pool_match = None
-        if challenged is not None:
-            if (challenged.peer_id, challenged.address, challenged.pool) != (
-                    body.peer_id, address, pool):
-                self.count("drop.challenge")  # redeemed by another key or from elsewhere
-                return
-            sent = challenged.sent
-        elif pending is not None:
-            sent = pending.sent
-        else:
-            pool_match = self.traversal.pool_for_pong(rid, body.peer_id, pool)
-            if pool_match is None:
-                if rid in self.traversal.probes:  # the answer to a filtering probe: no table
-                    self.count("probe.answered")  # change (the probe was the point)
-                    return
-                self.count("drop.unexpected_pong")
-                return
-            sent = pool_match
-        # Verify before consuming the entry: a forgery must not cancel the genuine answer.
-        if not verify_proof(body.peer_id, signed_bytes(C.PONG, f.cluster, body.unsigned()),
-                            body.signature):
-            self.count("drop.proof")
-            return
-        if not self.proofs.check(body.peer_id, body.timestamp_ms,
-                                 bytes([C.PONG]) + rid.to_bytes(8, "big"), self.wall_ms(now)):
-            self.count("drop.replay")
-            return
-        if pending is not None:
-            self._pending.pop(rid)
-        elif challenged is not None:
-            self._challenges.pop(rid)
-            self.count("rx.challenge_answered")
-        self.count("rx.pong")
-        peer = self.admit(body.peer_id, address, body.nat, now, pool)
-        if peer is None:
-            return
-        if body.challenge and challenged is None:
-            # The responder has not entered us yet: prove we are at this address (one PONG
-            # for the one PING of ours it answered, so no amplification). Sent before the
-            # JOINs below so that, in order, they find us entered.
-            self._pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now)
-            # If that answer is lost, it never enters us while we think we are connected
-            # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
-            # So ping again in challenge_recheck s: its PONG carries a new challenge until it
-            # has us. One ping per PONG it sends us: no amplification.
-            peer.last_ping = min(peer.last_ping,
-                                 now - self.config.keep_alive + self.config.challenge_recheck)
-        if not peer.confirmed:
-            # A round trip in each direction is done (our ping answered, or our challenge
-            # redeemed): it holds us in its table, so JOINs and pushes make sense now.
-            peer.confirmed = True
-            self.membership.on_connected(peer, now)
-            self.replication.on_connected(peer, now)
-        peer.distance = max(0.0, now - sent)
-        peer.uptime = float(body.uptime)
-        peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
-        if pool is not None and pool_match is not None:
-            self.traversal.keep_pool(pool, body.peer_id, now)
-        if body.observed is not None:
-            peer.observed = body.observed
-            self.reflection.on_pong(peer, body.observed,
-                                    pending.reflect_round if pending is not None else 0, now)
-        self.sync.maybe_start(peer, now)
-
-    def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
-              pool: PoolRoute | None) -> RemotePeer | None:
-        """Enter or refresh a peer whose proof was just verified (SPEC 9.2)."""
-        peer, created = self.table.upsert(peer_id, address, nat, now, pool)
-        if peer is None:
-            self.count("drop.table_full")
-            return None
-        if created:
-            if self._dataplane is not None:
-                self._dataplane.push(now)
-            self.count("connections")
-            self.bootstrap.on_admitted()
-            self.emit(Connection(peer_id, address))
-            self.traversal.on_connected(peer, now)
-            self.streams.on_connected(peer_id, now)
-            self.reflection.on_connected(now)  # a 2nd reflector: classify now (issue 12)
-        return peer
 
     def _maintain(self, now: float) -> None:
         """The STATE_0 loop, run every maintenance_interval (cheap when nothing is due)."""
@@ -656,8 +499,7 @@ class Peer:
         for peer in self.table.peers():
             if now - peer.last_ping >= cfg.keep_alive:
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
-        self._pending.expire(now)
-        self._challenges.expire(now)
+        self.handshake.expire(now)
         self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved
         self.reflection.tick(now)
         self.membership.tick(now)

@@ -17,8 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srpfast import _sodium
-
+from srpfast.crypto import _sodium
 from srpfast.errors import ArgumentError, ArgumentTypeError, IdentityError
 
 PUBLIC_KEY_BYTES = 32

@@ -9,10 +9,10 @@
     encode_many(out, messages, *, type, ...) -> count
     split(message, previous_id, ...) -> list[bytes];  Reassembler
 """
-from srpfast._frame import (VERDICT_NAMES, BatchChecker, Frame, decode, encode, encode_many,
-                            packet_id, validate)
-from srpfast.constants import HEADER_BYTES, MESSAGE_BYTES, PACKET_BYTES, ZERO16, ZERO32
-from srpfast.fragments import SEALED_CHUNK, Message, Reassembler, split
+from srpfast.wire._frame import (VERDICT_NAMES, BatchChecker, Frame, decode, encode, encode_many,
+                                 packet_id, validate)
+from srpfast.wire.constants import HEADER_BYTES, MESSAGE_BYTES, PACKET_BYTES, ZERO16, ZERO32
+from srpfast.wire.fragments import SEALED_CHUNK, Message, Reassembler, split
 
 __all__ = [
     "VERDICT_NAMES", "BatchChecker", "Frame", "decode", "encode", "encode_many", "packet_id",

@@ -16,9 +16,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from srpfast import _frame
-from srpfast.constants import (CACHE_TTL, FLAG_MORE, MAX_FRAGMENTS, MESSAGE_BYTES, POSTAGE,
-                               PUBLISH, ZERO16, ZERO32)
+from srpfast.wire import _frame
+from srpfast.wire.constants import (CACHE_TTL, FLAG_MORE, MAX_FRAGMENTS, MESSAGE_BYTES, POSTAGE,
+                                    PUBLISH, ZERO16, ZERO32)
 from srpfast.errors import ArgumentError, CapacityError
 
 # Seal hook: takes an encoded frame whose message area holds plaintext, returns the sealed

@@ -1,7 +1,7 @@
 # csrc: cache.c cache_query.c seen.c frame.c sha256.c
 """The bounded replication cache (SPEC 6, 7) over csrc/cache.c: one C call per operation or batch.
 
-srpfast.cache.Cache adds persistence on top; see _cache.pyi for the typed surface and
+srpfast.dataplane.cache.Cache adds persistence on top; see _cache.pyi for the typed surface and
 docs/CACHE.md for the design.
 """
 import os
@@ -12,7 +12,8 @@ from libc.stdlib cimport malloc, free
 from libc.math cimport isfinite
 from libc.string cimport memcpy, memset
 
-from srpfast._cframe cimport srp_frame_validate, srp_frame_packet_id, SRP_OK
+from srpfast.wire._cframe cimport (srp_frame_validate, srp_frame_packet_id, SRP_OK,
+                                   SRP_PACKET_BYTES)
 from srpfast.errors import ConfigError
 
 
@@ -20,7 +21,6 @@ cdef extern from "seen.h" nogil:
     uint64_t srp_hash64(const void *data, size_t len, uint64_t seed)
 
 
-DEF PACKET = 1158
 DEF EXPIRE_CHUNK = 64
 
 # Per-process secret seed: source keys are stable within the process and not predictable
@@ -149,8 +149,8 @@ cdef class CacheCore:
         cdef uint64_t *keys = &one
         cdef int single = 1
         _check_now(now)
-        if count < 0 or <size_t>buf.shape[0] < <size_t>count * PACKET:
-            raise ValueError(f"buf must hold count={count} frames of {PACKET} bytes")
+        if count < 0 or <size_t>buf.shape[0] < <size_t>count * SRP_PACKET_BYTES:
+            raise ValueError(f"buf must hold count={count} frames of {SRP_PACKET_BYTES} bytes")
         if verdicts is not None and verdicts.shape[0] < count:
             raise ValueError("verdicts must have room for count bytes")
         if count == 0:
@@ -168,7 +168,7 @@ cdef class CacheCore:
             one = source_key(sources)
         cdef size_t n
         try:
-            n = srp_cache_offer_batch(self.c, &buf[0], PACKET, NULL, <size_t>count, keys, single,
+            n = srp_cache_offer_batch(self.c, &buf[0], SRP_PACKET_BYTES, NULL, <size_t>count, keys, single,
                                       now, 1 if member else 0,
                                       &verdicts[0] if verdicts is not None else NULL)
         finally:
@@ -182,8 +182,8 @@ cdef class CacheCore:
         any other copy: for a member that opened this copy after a relay-altered one was
         cached first (SPEC 9.1). The caller vouches for the id (it decoded the frame)."""
         _check_now(now)
-        if datagram.shape[0] != PACKET:
-            raise ValueError("datagram must be one 1158-byte frame")
+        if datagram.shape[0] != SRP_PACKET_BYTES:
+            raise ValueError("datagram must be one SRP frame (PACKET_BYTES)")
         cdef const uint8_t *idp = _id_ptr(packet_id, "packet_id")
         srp_cache_remove(self.c, idp)
         return srp_cache_insert(self.c, &datagram[0], idp, source_key(source), now,
@@ -194,14 +194,14 @@ cdef class CacheCore:
                           double now, member=False) -> int:
         """Data-plane path: frames already validated with their ids computed (as
         srp_frame_check_batch leaves them). For the benchmark and the C engine's tests."""
-        if count < 0 or <size_t>buf.shape[0] < <size_t>count * PACKET or ids.shape[0] < 32 * count:
+        if count < 0 or <size_t>buf.shape[0] < <size_t>count * SRP_PACKET_BYTES or ids.shape[0] < 32 * count:
             raise ValueError("buf/ids too short for count")
         _check_now(now)
         cdef uint64_t key = source_key(source)
         cdef size_t i, n = 0
         cdef int mem = 1 if member else 0
         for i in range(<size_t>count):
-            n += srp_cache_insert(self.c, &buf[i * PACKET], &ids[32 * i], key, now,
+            n += srp_cache_insert(self.c, &buf[i * SRP_PACKET_BYTES], &ids[32 * i], key, now,
                                   mem) == SRP_CACHE_INSERTED
         return n
 
@@ -224,7 +224,7 @@ cdef class CacheCore:
         cdef const uint8_t *f = srp_cache_get(self.c, _id_ptr(packet_id, "packet_id"))
         if f == NULL:
             return None
-        return PyBytes_FromStringAndSize(<const char *>f, PACKET)
+        return PyBytes_FromStringAndSize(<const char *>f, SRP_PACKET_BYTES)
 
     def __contains__(self, packet_id) -> bool:
         if not isinstance(packet_id, (bytes, bytearray, memoryview)) or len(packet_id) != 32:
@@ -255,7 +255,7 @@ cdef class CacheCore:
     def expire(self, double now) -> list:
         """Drop everything whose ttl ran out by `now`; return the frames to re-broadcast once
         (postage left after the decrement, written into byte 20). SPEC 6."""
-        cdef uint8_t buf[EXPIRE_CHUNK * PACKET]
+        cdef uint8_t buf[EXPIRE_CHUNK * SRP_PACKET_BYTES]
         cdef size_t n, i
         if now != now:  # +inf is fine here: it expires everything
             raise ValueError("now must be a time in seconds, got nan")
@@ -263,7 +263,7 @@ cdef class CacheCore:
         while True:
             n = srp_cache_expire(self.c, now, buf, EXPIRE_CHUNK)
             for i in range(n):
-                out.append(PyBytes_FromStringAndSize(<const char *>&buf[i * PACKET], PACKET))
+                out.append(PyBytes_FromStringAndSize(<const char *>&buf[i * SRP_PACKET_BYTES], SRP_PACKET_BYTES))
             if n < EXPIRE_CHUNK:
                 return out
 
@@ -350,7 +350,7 @@ cdef class CacheCore:
         out = []
         for slot in range(srp_cache_slots(self.c)):
             if srp_cache_slot(self.c, slot, &f, &i, &expires, &key, &member):
-                out.append((PyBytes_FromStringAndSize(<const char *>f, PACKET),
+                out.append((PyBytes_FromStringAndSize(<const char *>f, SRP_PACKET_BYTES),
                             PyBytes_FromStringAndSize(<const char *>i, 32),
                             expires - now, key, bool(member)))
         return out
@@ -361,9 +361,9 @@ def _limit_store_loop(const unsigned char[::1] frames not None, Py_ssize_t count
     """Benchmark ceiling for inserts: per frame, only the work any store of whole frames must do:
     XXH3 of a 32-byte key (message bytes 134..165 here), one probe of a plain table, memcpy of
     1158 bytes into a preallocated ring. No metadata, eviction, dedup or SHA-256."""
-    if count <= 0 or slots <= 0 or <size_t>frames.shape[0] < <size_t>count * PACKET:
+    if count <= 0 or slots <= 0 or <size_t>frames.shape[0] < <size_t>count * SRP_PACKET_BYTES:
         raise ValueError("frames too short for count, or slots <= 0")
-    cdef uint8_t *ring = <uint8_t *>malloc(<size_t>slots * PACKET)
+    cdef uint8_t *ring = <uint8_t *>malloc(<size_t>slots * SRP_PACKET_BYTES)
     cdef size_t i, h, hits = 0, m = 1
     while m < <size_t>slots * 2:
         m <<= 1
@@ -375,10 +375,10 @@ def _limit_store_loop(const unsigned char[::1] frames not None, Py_ssize_t count
     memset(table, 0, m * sizeof(uint64_t))
     with nogil:
         for i in range(<size_t>count):
-            h = srp_hash64(&frames[i * PACKET + 134], 32, 1) & (m - 1)
+            h = srp_hash64(&frames[i * SRP_PACKET_BYTES + 134], 32, 1) & (m - 1)
             hits += table[h] != 0
             table[h] = i + 1
-            memcpy(ring + (i % <size_t>slots) * PACKET, &frames[i * PACKET], PACKET)
+            memcpy(ring + (i % <size_t>slots) * SRP_PACKET_BYTES, &frames[i * SRP_PACKET_BYTES], SRP_PACKET_BYTES)
     free(ring)
     free(table)
     return hits

@@ -1,4 +1,4 @@
-"""Stubs for srpfast._seal (csrc/seal.c): per-frame and batch AEAD, Merkle batch signatures."""
+"""Stubs for srpfast.crypto._seal (csrc/seal.c): per-frame and batch AEAD, Merkle batch signatures."""
 from typing import Any, Sequence
 
 from typing_extensions import Buffer

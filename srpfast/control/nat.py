@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Sequence
 
-from srpfast.bodies import (FILTER_ADDRESS, FILTER_OPEN, FILTER_PORT, FILTER_UNKNOWN, NAT_EASY,
-                            NAT_HARD, NAT_STATIC, NAT_UNKNOWN)
+from srpfast.wire.bodies import (FILTER_ADDRESS, FILTER_OPEN, FILTER_PORT, FILTER_UNKNOWN, NAT_EASY,
+                                 NAT_HARD, NAT_STATIC, NAT_UNKNOWN)
+from srpfast.wire.address import Address
 
-Address = tuple[str, int]
 
 MAPPING_NAMES = {NAT_UNKNOWN: "unknown", NAT_STATIC: "static", NAT_EASY: "easy", NAT_HARD: "hard"}
 FILTERING_NAMES = {FILTER_UNKNOWN: "unknown", FILTER_OPEN: "open", FILTER_ADDRESS: "address",

@@ -7,7 +7,7 @@ wheel then failed on a host without one ("Unable to find libsodium", issue 16), 
 the wheel bundled for its C extensions. Calling libsodium from Cython links the same copy the
 C extensions use, and costs no ctypes marshalling per call (PING/PONG proofs are per packet).
 Every function checks its argument lengths and raises ValueError, as pysodium did, so callers
-(srpfast/identity.py, proofs.py, sealing.py) keep their own typed errors.
+(srpfast/crypto/identity.py, proofs.py, sealing.py) keep their own typed errors.
 """
 from libc.stdint cimport uint8_t
 

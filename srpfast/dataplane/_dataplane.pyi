@@ -1,6 +1,6 @@
 from typing import Any
 
-from srpfast._cache import CacheCore
+from srpfast.dataplane._cache import CacheCore
 
 ADDR_BYTES: int
 RUN_MIN: int

@@ -9,7 +9,8 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memset
 
-from srpfast._cache cimport CacheCore, srp_cache
+from srpfast.dataplane._cache cimport CacheCore, srp_cache
+from srpfast.wire._cframe cimport SRP_PACKET_BYTES
 from srpfast.errors import ArgumentError
 
 cdef extern from "dataplane.h" nogil:
@@ -89,8 +90,6 @@ UP_VARIANT = SRP_DP_UP_VARIANT
 COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
 DELIVER_COUNTER_NAMES = tuple(srp_dl_counter_name(i).decode() for i in range(SRP_DLC_COUNT))
 MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
-cdef enum:
-    FRAME = 1158
 
 
 cdef class DataPlane:
@@ -127,7 +126,7 @@ cdef class DataPlane:
         self.max_batch = max_batch
         self.fanout = fanout
         # Output buffers are allocated once and never resized (pointers stay valid).
-        self._out = bytearray(FRAME * max_batch * fanout)
+        self._out = bytearray(SRP_PACKET_BYTES * max_batch * fanout)
         self._addrs = bytearray(SRP_DP_ADDR_BYTES * max_batch * fanout)
         self._runs = bytearray(8 * max_batch * fanout)
         self._up_index = bytearray(4 * max_batch)
@@ -186,7 +185,7 @@ cdef class DataPlane:
                         <const uint8_t *><char *>k)
 
     def process(self, const uint8_t[::1] buf, Py_ssize_t count, const uint32_t[::1] lens=None,
-                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=FRAME,
+                const uint64_t[::1] keys=None, double now=0.0, Py_ssize_t stride=SRP_PACKET_BYTES,
                 const uint8_t[::1] drop=None) -> int:
         """Run one receive batch through the data plane. Returns the number of frames to send;
         ``n_up`` items are to be handed to the control plane (``up(i)``). ``drop``: one byte
@@ -196,10 +195,10 @@ cdef class DataPlane:
         cdef uint64_t hops0
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
-        if not FRAME <= stride <= 65536:
+        if not SRP_PACKET_BYTES <= stride <= 65536:
             # bounded so that count * stride cannot overflow in the size check below
-            raise ArgumentError("stride must be 1158..65536")
-        if count and <size_t>buf.shape[0] < <size_t>((count - 1) * stride + FRAME):
+            raise ArgumentError(f"stride must be {SRP_PACKET_BYTES}..65536")
+        if count and <size_t>buf.shape[0] < <size_t>((count - 1) * stride + SRP_PACKET_BYTES):
             raise ArgumentError("buf is shorter than count frames")
         if lens is not None and lens.shape[0] < count:
             raise ArgumentError("lens must have count entries")
@@ -294,7 +293,7 @@ cdef class DataPlane:
 
     @property
     def out_frames(self) -> memoryview:
-        return memoryview(self._out)[:self.n_out * FRAME]
+        return memoryview(self._out)[:self.n_out * SRP_PACKET_BYTES]
 
     @property
     def out_addrs(self) -> memoryview:

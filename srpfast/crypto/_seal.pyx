@@ -2,14 +2,16 @@
 """Thin Cython over csrc/seal.c: per-frame and batch AEAD, Merkle batch signatures (SPEC 4).
 
 Importing this module calls libsodium's sodium_init() once: without it libsodium stays on its
-slow portable code paths. srpfast/crypto.py imports this first.
-Statuses are small ints (see STATUS_NAMES); the Python layer (srpfast/sealing.py) turns them
+slow portable code paths. srpfast/crypto/__init__.py imports this first.
+Statuses are small ints (see STATUS_NAMES); the Python layer (srpfast/crypto/sealing.py) turns them
 into CryptoError for single calls and counters for batches.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+
+from srpfast.wire._cframe cimport SRP_PACKET_BYTES
 
 
 cdef extern from "sodium.h" nogil:
@@ -64,7 +66,7 @@ cdef extern from "seal.h" nogil:
 if srp_seal_init() < 0:
     raise ImportError("libsodium failed to initialise (sodium_init() < 0)")
 
-PACKET_BYTES = 1158
+PACKET_BYTES = SRP_PACKET_BYTES
 MAX_PLAIN = SRP_SEAL_MAX_PLAIN
 OVERHEAD = SRP_SEAL_OVERHEAD
 AD_BYTES = SRP_SEAL_AD_BYTES
@@ -90,7 +92,7 @@ cdef inline void _need(const unsigned char[::1] v, Py_ssize_t n, str what) excep
 
 cdef inline size_t _frames(unsigned char[::1] buf, Py_ssize_t count) except? 0:
     if count < 0 or count * PACKET_BYTES > buf.shape[0]:
-        raise ValueError(f"buffer of {buf.shape[0]} bytes cannot hold {count} frames of 1158 bytes")
+        raise ValueError(f"buffer of {buf.shape[0]} bytes cannot hold {count} frames of {SRP_PACKET_BYTES} bytes")
     return <size_t>count
 
 
@@ -142,7 +144,7 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
         h.clock = <uint32_t>clocks[k]
         body = messages[k]
         if srp_chain_build(&key[0], &nonce_key[0], &h, _ptr(body), <size_t>body.shape[0],
-                           <size_t>max_frags, fp + at * 1158, ip + at * 32) == 0:
+                           <size_t>max_frags, fp + at * SRP_PACKET_BYTES, ip + at * 32) == 0:
             raise ValueError(f"message {k} could not be sealed")
         at += <Py_ssize_t>counts[k]
     return bytes(frames), bytes(ids), counts

@@ -17,8 +17,9 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-from srpfast.constants import INTRO, JOIN, PING, PONG, QUERY, SYNC, ZERO32
+from srpfast.wire.constants import INTRO, JOIN, PING, PONG, QUERY, SYNC, ZERO32
 from srpfast.errors import ArgumentError, MalformedPacket
+from srpfast.wire.address import Address
 
 SIGNATURE_BYTES = 64
 SIGNING_CONTEXT = b"srp-body-v1"
@@ -30,7 +31,6 @@ NO_PROOF = bytes(PROOF_BYTES)
 NAT_UNKNOWN, NAT_STATIC, NAT_EASY, NAT_HARD = 0, 1, 2, 3
 FILTER_UNKNOWN, FILTER_OPEN, FILTER_ADDRESS, FILTER_PORT = 0, 1, 2, 3
 
-Address = tuple[str, int]
 
 
 def pack_address(address: Address | None) -> bytes:

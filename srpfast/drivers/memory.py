@@ -8,7 +8,7 @@ NATs on the hub (every peer is public, so reflection finds them Static); the NAT
 in the simulator's network (srpfast/sim/memnet.py). Time is the event loop's: use it to test
 an application without a network, or to run many peers in one process.
 
-The driver does what the UDP driver does (srpfast/net/driver.py): hand each arrival to the
+The driver does what the UDP driver does (srpfast/drivers/udp.py): hand each arrival to the
 engine as a receive batch (``control.batch.DatagramBatch``), send what the engine and its
 data plane queued, keep one timer at the engine's next deadline, pass events on.
 """
@@ -24,8 +24,7 @@ from typing import Any, Callable
 from srpfast.control.batch import DatagramBatch, pack_sockaddr, relayed_datagrams
 from srpfast.control.dataplane import udp_address_key
 from srpfast.errors import ArgumentError
-
-Address = tuple[str, int]
+from srpfast.wire.address import Address
 
 
 class MemoryHub:
@@ -58,6 +57,11 @@ class MemoryHub:
         sock = MemorySocket(self, address)
         self.sockets[address] = sock
         return sock
+
+    def driver(self, peer: Any, sock: "MemorySocket", *, on_event: Callable[[object], None],
+               clock: Callable[[], float]) -> "MemoryDriver":
+        """The driver for a socket of this hub (srpfast.drivers.base.Transport)."""
+        return MemoryDriver(peer, sock, on_event=on_event, clock=clock)
 
     def send(self, src: Address, datagram: bytes, dst: Address) -> None:
         self.sent += 1

@@ -1,4 +1,4 @@
 """The real-network driver: the sans-I/O engine on UDP sockets and an asyncio/uvloop loop."""
-from srpfast.net.driver import UDPDriver
+from srpfast.drivers.udp import UDPDriver
 
 __all__ = ["UDPDriver"]

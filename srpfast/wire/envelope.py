@@ -1,14 +1,14 @@
 """The application-event envelope inside a sealed PUBLISH or STREAM message:
 ``name length (1) ‖ name (UTF-8, 1..255 bytes) ‖ kind (1: 0 bytes, 1 JSON) ‖ value``
 (docs/PROTOCOL.md, "Application events"). ``encode_event`` / ``decode_event`` one at a time;
-``decode_events`` a delivered batch at once, its loop in C (srpfast/_events.pyx).
+``decode_events`` a delivered batch at once, its loop in C (srpfast/wire/_events.pyx).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from srpfast._events import decode_events as _decode_events
+from srpfast.wire._events import decode_events as _decode_events
 from srpfast.errors import ArgumentError, ArgumentTypeError, MalformedPacket
 
 KIND_BYTES, KIND_JSON = 0, 1
@@ -66,7 +66,7 @@ def decode_event(payload: bytes) -> tuple[str, Any]:
 def decode_events(payloads: list[bytes]) -> tuple[dict[str, tuple[list[int], list[Any]]], int]:
     """Decode many event payloads at once: ({name: (positions, values)}, undecodable count).
     The same format and results as decode_event, grouped by name in arrival order; the loop
-    runs in C (srpfast/_events.pyx)."""
+    runs in C (srpfast/wire/_events.pyx)."""
     raw_groups, bad = _decode_events(payloads, _scan_json, json.loads)
     out = {}
     for raw, group in raw_groups.items():

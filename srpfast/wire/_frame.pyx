@@ -1,14 +1,14 @@
 # csrc: frame.c sha256.c
 """The frame codec (SPEC section 2) over csrc/frame.c: one C call per datagram or per batch.
 
-Public names are re-exported by srpfast.frame; see _frame.pyi for the typed surface.
+Public names are re-exported by srpfast.wire.frame; see _frame.pyi for the typed surface.
 """
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
-from srpfast._cframe cimport *
+from srpfast.wire._cframe cimport *
 from srpfast.errors import ArgumentError, MalformedPacket
 
 PACKET_BYTES = SRP_PACKET_BYTES
@@ -117,7 +117,7 @@ cdef int _fill_header(srp_header *h, int type, const uint8_t *message, Py_ssize_
         raise ArgumentError(f"type must be 1..9 (PING..ANSWER), got {type}")
     if mlen > SRP_MESSAGE_BYTES:
         raise ArgumentError(f"message is {mlen} bytes; a frame carries at most 1024 "
-                            "(use srpfast.frame.split for longer messages)")
+                            "(use srpfast.wire.frame.split for longer messages)")
     if len(previous_id) != 32 or len(next_id) != 32 or len(to) != 32:
         raise ArgumentError("previous_id, next_id and to must be 32 bytes each")
     if len(cluster) != 16:

@@ -1,0 +1,221 @@
+"""The PING/PONG handshake (SPEC 3, 9.2, 9.3): proofs, challenges, admission.
+
+A signed PING proves only that its key signed it, not that the key's owner is at the source
+address. So an unproven pinger gets exactly one PONG carrying a challenge, and enters the peer
+table only when a PONG redeeming that challenge comes back from the same address: a round
+trip (SPEC 9.2). Our own pings wait in ``pending``; the challenges we issued in
+``challenges``; both bounded and expiring, apart, so a PING flood cannot evict our own
+pending pings. ``admit`` is the one door into the peer table.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from srpfast.control.bounded import ExpiringDict
+from srpfast.control.events import Connection
+from srpfast.control.peers import PeerEntry, PoolRoute
+from srpfast.control.pending import Challenge, PendingPing
+from srpfast.crypto import verify_proof
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
+from srpfast.wire.bodies import (PING_ALT_PORT, PING_CONNECT, PING_PROBE, PING_REFLECT,
+                                 PONG_CONNECT, PONG_REFLECT, Body, Ping, Pong, signed_bytes)
+from srpfast.wire.frame import Frame
+
+if TYPE_CHECKING:
+    from srpfast.control.engine import Peer
+
+
+class Handshake:
+    """PING/PONG for one engine: ``ping`` out, ``on_ping``/``on_pong`` in, ``admit``."""
+
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        cfg = peer.config
+        self.pending: ExpiringDict[int, PendingPing] = ExpiringDict(
+            cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
+        self.challenges: ExpiringDict[int, Challenge] = ExpiringDict(
+            cfg.pending_pings, max(cfg.keep_alive, cfg.reflect_timeout))
+
+    def expire(self, now: float) -> None:
+        self.pending.expire(now)
+        self.challenges.expire(now)
+
+    def verify_body(self, type_: int, cluster: bytes, body: Body, signer: bytes,
+                    nonce: int, timestamp_ms: int, now: float,
+                    cluster_id: bytes | None = None) -> bool:
+        """Signature by ``signer`` and freshness (not a replay); counts the drop otherwise.
+        With ``cluster_id`` (INTRO, JOIN), the frame's cluster tag must be its first 16
+        bytes, checked first (cheap)."""
+        if cluster_id is not None and cluster != cluster_id[:16]:
+            self.p.count("drop.body")
+            return False
+        if not verify_proof(signer, signed_bytes(type_, cluster, body.unsigned()),
+                            body.signature):  # type: ignore[attr-defined]
+            self.p.count("drop.proof")
+            return False
+        if not self.p.proofs.check(signer, timestamp_ms, bytes([type_]) + nonce.to_bytes(8, "big"),
+                                 self.p.wall_ms(now)):
+            self.p.count("drop.replay")
+            return False
+        return True
+
+    def ping(self, address: Address, now: float, flags: int = PING_CONNECT, *,
+             pool: PoolRoute | None = None, test_port: int = 0, reflect_round: int = 0,
+             request_id: int | None = None) -> int:
+        rid = self.p.rng.getrandbits(64) if request_id is None else request_id
+        count, summary = self.p.summary_bytes()
+        body = Ping(peer_id=self.p.peer_id, request_id=rid, timestamp_ms=self.p.wall_ms(now),
+                    nat=self.p.nat_byte, flags=flags, test_port=test_port,
+                    uptime=self.p.uptime(now), cache_count=count, cache_summary=summary)
+        datagram = self.p.signed_frame(C.PING, body)
+        if request_id is None:
+            self.pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
+        self.p.send(datagram, address, pool)
+        peer = self.p.table.at(address)
+        if peer is not None:
+            peer.last_ping = now
+        return rid
+
+    def on_ping(self, f: Frame, body: Ping, address: Address, now: float,
+                 pool: PoolRoute | None) -> None:
+        if body.peer_id == self.p.peer_id:
+            self.p.count("drop.self")
+            return
+        if not self.verify_body(C.PING, f.cluster, body, body.peer_id, body.request_id,
+                                body.timestamp_ms, now):
+            return
+        self.p.count("rx.ping")
+        if pool is None and address not in self.p.sent_to and not body.flags & PING_PROBE:
+            # Filtering evidence (SPEC 5): this packet reached us unsolicited.
+            self.p.reflection.on_unsolicited(address[0] not in self.p.sent_hosts, now)
+        known = self.p.table.get(body.peer_id)
+        challenge = 0
+        if known is not None and (known.address, known.pool) == (address, pool):
+            peer = self.admit(body.peer_id, address, body.nat, now, pool)
+        else:
+            # Unproven at this address: a signed PING only shows that the key signed it, not
+            # that its owner is here (it may be replayed from elsewhere, or sent from a
+            # spoofed source). Answer with exactly one PONG that carries a challenge; the
+            # peer is entered (or moved) only when a PONG answering that challenge comes back
+            # from this address: a round trip (SPEC 9.2). Until then it gets nothing else from
+            # us: no heartbeats, no filtering probe (SPEC 9.3).
+            peer = None
+            challenge = self.challenge(body.peer_id, address, pool, now)
+        if peer is not None:
+            peer.uptime = float(body.uptime)
+            peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
+        flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
+            PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
+        self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now)
+        if body.test_port and body.flags & PING_REFLECT and pool is None and peer is not None:
+            self.p.traversal.probe_for(body.peer_id, (address[0], body.test_port), body.nat, now)
+        # SYNC starts from the PONG side only: the pinger initiates, so two peers whose
+        # summaries differ do not both walk the tree at the same moment.
+
+    def pong(self, requester: bytes, request_id: int, address: Address,
+              pool: PoolRoute | None, flags: int, challenge: int, now: float) -> None:
+        count, summary = self.p.summary_bytes()
+        pong = Pong(peer_id=self.p.peer_id, request_id=request_id, timestamp_ms=self.p.wall_ms(now),
+                    requester=requester, observed=address, nat=self.p.nat_byte, flags=flags,
+                    uptime=self.p.uptime(now), cache_count=count, cache_summary=summary,
+                    challenge=challenge)
+        self.p.send(self.p.signed_frame(C.PONG, pong), address, pool)
+
+    def challenge(self, peer_id: bytes, address: Address, pool: PoolRoute | None,
+                   now: float) -> int:
+        """A fresh nonzero id that only ``peer_id`` answering from ``address`` can redeem.
+        Kept apart from our own pending pings so a flood of PINGs cannot evict those."""
+        rid = self.p.rng.getrandbits(64) | 1
+        self.challenges.put(rid, Challenge(peer_id, address, pool, now), now)
+        self.p.count("tx.challenge")
+        return rid
+
+    def on_pong(self, f: Frame, body: Pong, address: Address, now: float,
+                 pool: PoolRoute | None) -> None:
+        if body.requester != self.p.peer_id:
+            self.p.count("drop.requester")
+            return
+        rid = body.request_id
+        pending = self.pending.get(rid)
+        challenged = self.challenges.get(rid) if pending is None else None
+        pool_match = None
+        if challenged is not None:
+            if (challenged.peer_id, challenged.address, challenged.pool) != (
+                    body.peer_id, address, pool):
+                self.p.count("drop.challenge")  # redeemed by another key or from elsewhere
+                return
+            sent = challenged.sent
+        elif pending is not None:
+            sent = pending.sent
+        else:
+            pool_match = self.p.traversal.pool_for_pong(rid, body.peer_id, pool)
+            if pool_match is None:
+                if rid in self.p.traversal.probes:  # the answer to a filtering probe: no table
+                    self.p.count("probe.answered")  # change (the probe was the point)
+                    return
+                self.p.count("drop.unexpected_pong")
+                return
+            sent = pool_match
+        # Verify before consuming the entry: a forgery must not cancel the genuine answer.
+        if not verify_proof(body.peer_id, signed_bytes(C.PONG, f.cluster, body.unsigned()),
+                            body.signature):
+            self.p.count("drop.proof")
+            return
+        if not self.p.proofs.check(body.peer_id, body.timestamp_ms,
+                                 bytes([C.PONG]) + rid.to_bytes(8, "big"), self.p.wall_ms(now)):
+            self.p.count("drop.replay")
+            return
+        if pending is not None:
+            self.pending.pop(rid)
+        elif challenged is not None:
+            self.challenges.pop(rid)
+            self.p.count("rx.challenge_answered")
+        self.p.count("rx.pong")
+        peer = self.admit(body.peer_id, address, body.nat, now, pool)
+        if peer is None:
+            return
+        if body.challenge and challenged is None:
+            # The responder has not entered us yet: prove we are at this address (one PONG
+            # for the one PING of ours it answered, so no amplification). Sent before the
+            # JOINs below so that, in order, they find us entered.
+            self.pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now)
+            # If that answer is lost, it never enters us while we think we are connected
+            # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
+            # So ping again in challenge_recheck s: its PONG carries a new challenge until it
+            # has us. One ping per PONG it sends us: no amplification.
+            peer.last_ping = min(peer.last_ping,
+                                 now - self.p.config.keep_alive + self.p.config.challenge_recheck)
+        if not peer.confirmed:
+            # A round trip in each direction is done (our ping answered, or our challenge
+            # redeemed): it holds us in its table, so JOINs and pushes make sense now.
+            peer.confirmed = True
+            self.p.membership.on_connected(peer, now)
+            self.p.replication.on_connected(peer, now)
+        peer.distance = max(0.0, now - sent)
+        peer.uptime = float(body.uptime)
+        peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
+        if pool is not None and pool_match is not None:
+            self.p.traversal.keep_pool(pool, body.peer_id, now)
+        if body.observed is not None:
+            peer.observed = body.observed
+            self.p.reflection.on_pong(peer, body.observed,
+                                    pending.reflect_round if pending is not None else 0, now)
+        self.p.sync.maybe_start(peer, now)
+
+    def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
+              pool: PoolRoute | None) -> PeerEntry | None:
+        """Enter or refresh a peer whose proof was just verified (SPEC 9.2)."""
+        peer, created = self.p.table.upsert(peer_id, address, nat, now, pool)
+        if peer is None:
+            self.p.count("drop.table_full")
+            return None
+        if created:
+            self.p.push_dataplane(now)
+            self.p.count("connections")
+            self.p.bootstrap.on_admitted()
+            self.p.emit(Connection(peer_id, address))
+            self.p.traversal.on_connected(peer, now)
+            self.p.streams.on_connected(peer_id, now)
+            self.p.reflection.on_connected(now)  # a 2nd reflector: classify now (issue 12)
+        return peer

@@ -1,0 +1,79 @@
+"""The driver interface: what ``srpfast.network(..., driver=...)`` plugs in (issue 14).
+
+The engine (srpfast/control/engine.py) is sans-I/O: bytes, addresses and a clock value in;
+datagrams, relayed frame batches, actions, events and a deadline out. A driver brings the
+rest: sockets (or something that carries datagrams), time, and the loop that calls the
+engine. Two ship with the package, and they run the same engine unchanged:
+
+    "udp"                 real UDP sockets on asyncio/uvloop: recvmmsg/sendmmsg/GSO, BDP
+                          socket pools (srpfast/drivers/udp.py, _udp.pyx)
+    srpfast.MemoryHub()   in-process datagrams with seeded delay and loss, no sockets
+                          (srpfast/drivers/memory.py)
+
+A third party driver is any object with ``socket`` and ``driver`` as in ``Transport`` below.
+The contract with the engine, which both drivers keep:
+
+- hand arrivals to ``peer.receive_batch`` as one batch per wake-up: an
+  ``srpfast.drivers._udp.RecvBatch`` or a ``srpfast.control.batch.DatagramBatch``, so the C
+  data plane sees every datagram (relay and member delivery in C);
+- send ``peer.datagrams_to_send()`` and ``peer.prepared_to_send()`` (the data plane's relayed
+  frames with packed sockaddrs: ``control.batch.relayed_datagrams`` unpacks them), and carry
+  out ``peer.actions()`` (BDP sprays and pools, or count them as unsupported);
+- call ``peer.tick(now)`` at ``peer.next_deadline()`` and pass ``peer.events()`` on;
+- tell the engine its bound address (``set_bound_address``) and, if its sockaddrs differ from
+  ``control.batch.pack_sockaddr``'s, its own packing (``set_address_codec``).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from srpfast.wire.address import Address
+
+
+class DriverSocket(Protocol):
+    """The main socket of one network: bound at ``Transport.socket``, closed by its driver."""
+    family: int
+
+    @property
+    def local_address(self) -> Address: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+
+class Driver(Protocol):
+    """Runs one engine on one socket: started once, poked after every API call that queued
+    output, closed once (it releases every socket it opened)."""
+    counters: dict[str, int]
+    sock: Any
+
+    def start(self) -> None: ...
+
+    def poke(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """What ``network(driver=...)`` takes: a source of sockets and of drivers for them."""
+
+    def socket(self, host: str, port: int) -> DriverSocket: ...
+
+    def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],
+               clock: Callable[[], float]) -> Driver: ...
+
+
+class UDPTransport:
+    """The default transport: real UDP sockets and the asyncio/uvloop UDP driver."""
+
+    def socket(self, host: str, port: int) -> DriverSocket:
+        from srpfast.drivers._udp import UDPSocket
+        sock: DriverSocket = UDPSocket(host, port)
+        return sock
+
+    def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],
+               clock: Callable[[], float]) -> Driver:
+        from srpfast.drivers.udp import UDPDriver
+        return UDPDriver(peer, sock, on_event=on_event, clock=clock)
+
+
+__all__ = ["Driver", "DriverSocket", "Transport", "UDPTransport"]

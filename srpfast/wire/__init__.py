@@ -1,0 +1,1 @@
+"""The wire format (PROTOCOL.md §2-3): frames, control bodies, fragments, envelopes, constants."""
