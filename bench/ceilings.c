@@ -25,3 +25,19 @@ long srp_ceiling_open(const uint8_t key[32], long iterations, long plain_len) {
         bad += srp_xchacha_open(out, c, (size_t)plain_len, ad, sizeof ad, nonce, key) != 0;
     return bad;
 }
+
+/* Seal (XChaCha20-Poly1305, 123 bytes of AD) plain_len bytes `iterations` times: the
+ * primitive seal_batch and the publish chain run per frame (csrc/seal.c srp_xchacha_seal,
+ * byte for byte libsodium's AEAD encrypt in one keystream pass), without framing. */
+long srp_ceiling_seal(const uint8_t key[32], long iterations, long plain_len) {
+    uint8_t m[1024 + 16], ad[123], nonce[24];
+    if (plain_len < 0 || plain_len > 984) return -1;
+    for (int i = 0; i < 1024; i++) m[i] = (uint8_t)i;
+    for (int i = 0; i < 123; i++) ad[i] = (uint8_t)i;
+    for (int i = 0; i < 24; i++) nonce[i] = (uint8_t)(7 * i);
+    for (long i = 0; i < iterations; i++) {
+        nonce[0] = (uint8_t)i;
+        srp_xchacha_seal(m, (size_t)plain_len, ad, sizeof ad, nonce, key);
+    }
+    return m[0];
+}

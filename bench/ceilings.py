@@ -33,6 +33,8 @@ def lib() -> ctypes.CDLL:
         _lib = ctypes.CDLL(LIB)
         _lib.srp_ceiling_open.restype = ctypes.c_long
         _lib.srp_ceiling_open.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
+        _lib.srp_ceiling_seal.restype = ctypes.c_long
+        _lib.srp_ceiling_seal.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
             raise RuntimeError("libsodium failed to initialise")
     return _lib
@@ -42,3 +44,9 @@ def open_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
     """Open one ciphertext ``iterations`` times (srp_ceiling_open); raises if any fails."""
     if lib().srp_ceiling_open(key, iterations, plain_len) != 0:
         raise RuntimeError("the open ceiling failed to open its own ciphertext")
+
+
+def seal_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
+    """Seal ``plain_len`` bytes ``iterations`` times (srp_ceiling_seal)."""
+    if lib().srp_ceiling_seal(key, iterations, plain_len) < 0:
+        raise ValueError("plain_len must be 0..984")

@@ -48,13 +48,19 @@ RUNNING = """How to run it:
 - `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs.
 - `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
   (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
-- `pytest bench/ --benchmark-save=NAME` / `--benchmark-compare`: the micro-benchmarks under
-  pytest-benchmark (not collected by `make test`).
+- `make bench-micro` (`pytest bench/ --benchmark-storage=bench/baselines --benchmark-compare`):
+  the micro-benchmarks under pytest-benchmark against the committed baseline (not collected
+  by `make test`); `MICRO_ARGS="--benchmark-save=NAME"` saves a new one.
 
 The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
-settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows, rates from
-the first send, loss = never delivered; latency at 200 msg/s. Their peer is pyzmq PUB/SUB with
-CURVE (encrypted like every srpfast message); plain pyzmq over TCP stands beside it.
+settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows (the
+srpfast publishers await `drain()`, its flow control), rates from the first send, loss = never
+delivered; latency at 200 msg/s; a slow subscriber (a handler that blocks 50 us per value)
+against a fast publisher. Their peer is pyzmq PUB/SUB with CURVE (encrypted like every srpfast
+message); plain pyzmq over TCP stands beside it. Each note gives the CPU time per message of
+both processes: on a shared machine the wall-clock rates move with the load, the CPU per
+message much less, and it is where the gap to pyzmq comes from (srpfast seals each 1 KB value
+as two frames and signs it, PROTOCOL.md §4; CURVE encrypts it once).
 """
 
 
