@@ -222,7 +222,8 @@ class Subcluster(Emitter):
         so they are concurrent: each names the message published before that batch as its
         previous_id. Returns a future of the message id (set when the batch is sealed, at the
         end of this loop iteration). Raises CapacityError for a value too large for one
-        message. Does not wait for the subscribers: ``await drain()`` does."""
+        message, or when the send backlog is full (Config.send_backlog). Does not wait for
+        the subscribers: ``await drain()`` does."""
         self._net._require_open()
         with _naming(f"emit({name!r}, value)"):
             return self._publisher.emit(encode_event(name, value))

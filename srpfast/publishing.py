@@ -47,6 +47,9 @@ class Publisher:
             raise CapacityError(
                 f"the value is {len(message)} bytes encoded; a message carries at most "
                 f"{self.max_message()} (Config.max_fragments fragments): send less, or in chunks")
+        # A full send backlog refuses here, where the caller hears it (one frame at least for
+        # each message waiting: CapacityError says to await drain()).
+        self._net.peer.flow.check_room(len(self._pending) + 1)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         self._pending.append(message)

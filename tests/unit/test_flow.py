@@ -81,3 +81,31 @@ def test_a_full_backlog_refuses_the_publish_and_changes_nothing():
     with pytest.raises(CapacityError, match="drain"):
         a.peer.publish_many(s, [VALUE] * 20, now=net.now)
     assert a.peer.clock == clock and a.peer.flow.backlog_frames == frames
+
+
+def test_emit_refuses_at_once_when_the_backlog_is_full():
+    """The API side: emit() raises CapacityError itself (the caller hears it), instead of a
+    failed batch later."""
+    import asyncio
+
+    import srpfast
+
+    async def scenario():
+        key = srpfast.create_shared_key(b"backlog")
+        cfg = srpfast.Config(send_window=16, send_backlog=64)
+        hub = srpfast.MemoryHub()
+        cluster = srpfast.create_cluster_id(b"backlog")
+        async with srpfast.network(cluster_id=cluster, host="10.0.0.1", driver=hub,
+                                   config=cfg) as a, \
+                srpfast.network(cluster_id=cluster, host="10.0.0.2", driver=hub, config=cfg,
+                                bootstrap=[a.address]) as b:
+            sa, sb = await a.subcluster(shared_key=key), await b.subcluster(shared_key=key)
+            for _ in range(200):
+                if b.identity.peer_id in sa.peers and a.identity.peer_id in sb.peers:
+                    break
+                await asyncio.sleep(0.01)
+            sa.emit_many("v", [VALUE] * 60)  # 120 frames: 16 sent, the rest in the backlog
+            with pytest.raises(CapacityError, match="drain"):
+                for _ in range(100):
+                    sa.emit("v", VALUE)
+    asyncio.run(scenario())
