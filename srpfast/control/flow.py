@@ -47,7 +47,8 @@ class FlowWindow:
         # head id -> (deadline, frames), in send order (so deadlines are in order too)
         self._unacked: OrderedDict[bytes, tuple[float, int]] = OrderedDict()
         self.frames = 0  # frames sent and not yet acknowledged (nor timed out)
-        # published, not sent yet: [frames, counts, heads, peers, next message, its offset]
+        # published, not sent yet: [frames, counts, heads, peers, next message, its offset,
+        # acknowledged, subcluster id]
         self._backlog: deque[list[Any]] = deque()
         self.backlog_frames = 0
         self.waiting = False  # someone waits in drain(): emit WindowOpen when room appears
@@ -65,16 +66,19 @@ class FlowWindow:
                 f"= {self.backlog_limit}): the subscribers are slower than this publisher; "
                 f"await subcluster.drain() between publishes")
 
-    def send(self, frames: bytes, counts: list[int], heads: list[bytes],
+    def send(self, subcluster_id: bytes, frames: bytes, counts: list[int], heads: list[bytes],
              peers: "list[PeerEntry]", acknowledged: bool, now: float) -> None:
         """Send a publish's frames to ``peers`` as the window allows; the rest waits in the
-        backlog, in order. ``acknowledged``: a connected fellow member will HAVE them."""
+        backlog, in order. ``acknowledged``: a connected fellow member will HAVE them. Lazy
+        push (announce.py) hears of each message when it leaves, not while it waits: a
+        fellow told of an id still in our backlog would pull it early."""
         p = self.p
         if not acknowledged and not self._backlog:
             for peer in peers:  # nobody to acknowledge: nothing to pace against
                 p.send_frames_to(peer, frames)
+            p.announce.fresh(subcluster_id, heads, now)
             return
-        self._backlog.append([frames, counts, heads, peers, 0, 0, acknowledged])
+        self._backlog.append([frames, counts, heads, peers, 0, 0, acknowledged, subcluster_id])
         self.backlog_frames += sum(counts)
         self.pump(now)
 
@@ -84,7 +88,7 @@ class FlowWindow:
         deadline = now + self.timeout
         while self._backlog and self.frames < self.limit:
             entry = self._backlog[0]
-            frames, counts, heads, peers, k, off, acknowledged = entry
+            frames, counts, heads, peers, k, off, acknowledged, sub_id = entry
             first, start = k, off
             while k < len(counts) and (self.frames < self.limit or not acknowledged):
                 n = counts[k]
@@ -98,6 +102,7 @@ class FlowWindow:
                 run = frames[start:off] if start or off < len(frames) else frames
                 for peer in peers:
                     p.send_frames_to(peer, run)
+                p.announce.fresh(sub_id, heads[first:k], now)
             if k == len(counts):
                 self._backlog.popleft()
             else:

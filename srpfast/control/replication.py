@@ -125,10 +125,11 @@ class Replication:
         self.delivered.members.update(dict.fromkeys(heads))
         self.delivered.trim()
         sub.last_head = heads[-1]
-        p.announce.fresh(sub.subcluster_id, heads, now)
         # Sent as the send window allows (control/flow.py): acknowledged by the HAVEs of
-        # connected fellow members, if any; one run per peer (UDP GSO in the driver).
-        p.flow.send(buf, counts, heads, p.forwarder(now).pick(cfg.fanout, p.rng),
+        # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
+        # push announces the ids as they leave (flow.py), not while they wait.
+        p.flow.send(sub.subcluster_id, buf, counts, heads,
+                    p.forwarder(now).pick(cfg.fanout, p.rng),
                     bool(p.announce.fellows(sub.subcluster_id)), now)
         p.count("publish.messages", len(heads))
         p.count("publish.frames", total)
