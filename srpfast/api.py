@@ -225,8 +225,10 @@ class Subcluster(Emitter):
         message, or when the send backlog is full (Config.send_backlog). Does not wait for
         the subscribers: ``await drain()`` does."""
         self._net._require_open()
-        with _naming(f"emit({name!r}, value)"):
+        try:  # (as _naming does, without building the call's name on every emit)
             return self._publisher.emit(encode_event(name, value))
+        except CapacityError as exc:
+            raise CapacityError(f"emit({name!r}, value): {exc}") from None
 
     def emit_many(self, name: str, values: Iterable[Any]) -> list[bytes]:
         """Publish many values of event ``name`` at once: one author signature per 256

@@ -36,14 +36,17 @@ class Publisher:
         self._futures: list[asyncio.Future[bytes]] = []
         self._scheduled = False
         self._waiters: list[asyncio.Future[None]] = []
+        self._max: int | None = None  # max_message(), once the engine exists
 
     def max_message(self) -> int:
         """The longest encoded event one message of a full batch can carry."""
-        cfg: Config = self._net.peer.config
-        return cfg.max_fragments * SEALED_CHUNK - envelope_overhead(MAX_BATCH)
+        if self._max is None:
+            cfg: Config = self._net.peer.config
+            self._max = cfg.max_fragments * SEALED_CHUNK - envelope_overhead(MAX_BATCH)
+        return self._max
 
     def emit(self, message: bytes) -> "asyncio.Future[bytes]":
-        if len(message) > self.max_message():
+        if len(message) > (self._max or self.max_message()):
             raise CapacityError(
                 f"the value is {len(message)} bytes encoded; a message carries at most "
                 f"{self.max_message()} (Config.max_fragments fragments): send less, or in chunks")
@@ -91,7 +94,8 @@ class Publisher:
                 future.set_result(mid)
 
     async def drain(self) -> None:
-        self.flush()
+        # (No flush here: emit() calls still waiting join the batch being filled, up to 256
+        # under one signature; they leave at the end of this loop turn, or at 256.)
         flow = self._net.peer.flow
         while not flow.open:
             self._net._require_open()
