@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     failed = []
     t0 = time.time()
+    load0 = os.getloadavg()  # the machine is shared: how busy it was is part of the result
     for name in wanted:
         print(f"running bench_{name} ...", file=sys.stderr, flush=True)
         try:
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + text)
     facts = {"machine": tb.machine(), "commit": tb.commit(ROOT),
              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-             "duration_s": round(time.time() - t0), "quick": args.quick, "failed": failed}
+             "duration_s": round(time.time() - t0), "quick": args.quick, "failed": failed,
+             "load_start": [round(x, 2) for x in load0],
+             "load_end": [round(x, 2) for x in os.getloadavg()]}
     if args.json:
         with open(args.json, "w") as f:
             f.write(tb.to_json(rows, facts) + "\n")
@@ -107,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             f.write("# Benchmarks\n\n" + INTRO + "\n\n" + RUNNING + "\n"
                     f"- machine: {tb.machine_line(facts['machine'])}\n"
                     f"- commit: {facts['commit']}\n- date: {facts['date']}\n"
+                    f"- load average (1, 5, 15 min; {os.cpu_count()} cores shared with other "
+                    f"users): {', '.join(map(str, facts['load_start']))} at the start, "
+                    f"{', '.join(map(str, facts['load_end']))} at the end\n"
                     f"- duration: {facts['duration_s']} s"
                     + (" (--quick)" if args.quick else "") + "\n\n" + text + "\n")
             if problems:
