@@ -31,6 +31,7 @@ PACKET, HEADER = 1158, 134
 BATCH = 256
 PLAIN = crypto.MAX_PLAINTEXT                      # 984
 PAYLOAD = PLAIN - crypto.envelope_overhead(BATCH)  # 627
+ROUNDS = 4  # alternations of a ceiling and the figure that runs its primitive (below)
 
 
 def _frame(msg: bytes, clock: int) -> bytes:
@@ -84,9 +85,13 @@ def run(quick: bool) -> list[Row]:
     def seal_stream() -> None:
         buf[:] = template
         _seal.seal_batch(key, buf, BATCH)
-    rows.append(Row("sealing", "srpfast seal_batch 984 B (stream AEAD)",
-                    best_rate(seal_stream, BATCH, **p), "msg/s", **target_stream,
-                    note="includes resetting the 256-frame buffer"))
+    sealed_rate = 0.0
+    for _ in range(ROUNDS):  # in alternation with its ceiling, as opening below
+        sealed_rate = max(sealed_rate, best_rate(seal_stream, BATCH, **p))
+        rows[0].rate = max(rows[0].rate, best_rate(
+            lambda: ceilings.seal_loop(key, iters, PLAIN), iters, **p))
+    rows.append(Row("sealing", "srpfast seal_batch 984 B (stream AEAD)", sealed_rate, "msg/s",
+                    **target_stream, note="includes resetting the 256-frame buffer"))
 
     sealed = bytearray(template)
     _seal.seal_batch(key, sealed, BATCH)
@@ -94,9 +99,16 @@ def run(quick: bool) -> list[Row]:
     def open_stream() -> None:
         buf[:] = sealed
         _seal.open_batch(key, buf, BATCH)
+    # The ceiling and open_batch do the same primitive (open_batch adds the framing), so on
+    # a shared machine whose share of a core swings 3x from one moment to the next the two
+    # are measured in alternation, best of each over the rounds: a lucky moment for one is
+    # a lucky moment available to the other.
+    opened = 0.0
+    for _ in range(ROUNDS):
+        opened = max(opened, best_rate(open_stream, BATCH, **p))
+        open_limit.rate = max(open_limit.rate, open_ceiling())
     open_rows = [open_limit, Row(open_group, "srpfast open_batch 984 B (stream AEAD)",
-                                 best_rate(open_stream, BATCH, **p), "msg/s",
-                                 **target_stream)]
+                                 opened, "msg/s", **target_stream)]
 
     # sealed publish: sign a batch of 256 with one signature, fill frames, seal in C
     payloads = [os.urandom(PAYLOAD) for _ in range(BATCH)]
