@@ -57,13 +57,20 @@ def _send_group(p: dict, seconds: float) -> list[Row]:
                 n, t = _udp._ceiling_send(tx, dest, seconds / p["repeat"] * 2, BATCH)
                 best = max(best, n / t)
             return best
-        rows.append(Row(group, "C sendmmsg loop, 64/call", ceiling(), role="limit"))
-        rate = best_rate(lambda: tx.send_batch(buf, dest), BATCH, **p)
-        rows.append(Row(group, "srpfast send_batch from Python, 64/call", rate,
-                        min_x_limit=0.8, note="relay output path without GSO"))
+        # The ceiling runs the same sendmmsg as both send_batch figures: measured in
+        # alternation with them, best of each (on this shared machine a lone best-of put a
+        # figure above its ceiling by timing noise alone).
         addrs = [dest] * BATCH
-        rate = best_rate(lambda: tx.send_batch(buf, addrs), BATCH, **p)
-        rows.append(Row(group, "srpfast send_batch, per-datagram address list", rate))
+        limit = one = many = 0.0
+        for _ in range(3):
+            limit = max(limit, ceiling())
+            one = max(one, best_rate(lambda: tx.send_batch(buf, dest), BATCH, **p))
+            many = max(many, best_rate(lambda: tx.send_batch(buf, addrs), BATCH, **p))
+        rows.append(Row(group, "C sendmmsg loop, 64/call", limit, role="limit",
+                        note="in alternation with the send_batch rows"))
+        rows.append(Row(group, "srpfast send_batch from Python, 64/call", one,
+                        min_x_limit=0.8, note="relay output path without GSO"))
+        rows.append(Row(group, "srpfast send_batch, per-datagram address list", many))
         rows.append(gso_ceiling(tx, dest, p))
         import uvloop
         loop = uvloop.new_event_loop()
