@@ -165,6 +165,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
         with topology.Lab() as lab:
             hosts = [lab.add(name, kind) for name, kind in runner.DEFAULT_PEERS]
             hosts.append(lab.add("o1", "open"))
+            hosts.append(lab.add("a1", "address"))
+            hosts.append(lab.add("d1", "double"))
+            hosts.append(lab.add("k1", "knock"))
             verdicts = [v.as_dict() for v in runner.verify_nats(lab, hosts)]
         if args.json:
             print(json.dumps(verdicts))
@@ -172,50 +175,45 @@ def cmd_lab(args: argparse.Namespace) -> int:
             for v in verdicts:
                 print(f"{v['host']:<4} {v['kind']:<7} mapping {v['mapping']:<21} filtering "
                       f"{v['filtering']:<5} seen {v['seen'][0]} / {v['seen'][1]} "
-                      f"{'knock remaps ' if v['knock_remaps'] else ''}{'ok' if v['ok'] else 'UNEXPECTED'}")
+                      f"{'knock remaps ' if v['knock_remaps'] else ''}"
+                      f"{'' if v['unreplied'] is None else 'unreplied ' + str(v['unreplied']) + ' '}"
+                      f"{'ok' if v['ok'] else 'UNEXPECTED'}")
         return 0 if all(v["ok"] for v in verdicts) else 1
+    from srpfast.lab import rounds, stats
     results = []
-    for i in range(args.runs):
-        say(f"run {i + 1}/{args.runs}")
-        results.append(runner.run_once(timeout=args.timeout, wildcard=not args.bind_own,
-                                       say=say, events=args.events, hold=args.hold,
-                                       staged=not args.together))
+    kinds = [k for k in args.kinds.split(",") if k] if args.kinds else []
+    bad = [k for k in kinds if k not in topology.KINDS]
+    if bad:
+        print(f"srp lab: unknown kind {', '.join(bad)}: one of {', '.join(topology.KINDS)}",
+              file=sys.stderr)
+        return 2
+    peers = tuple((f"{k[0]}{i + 11}", k) for i, k in enumerate(kinds))  # (not s0, s1)
+    if args.fresh_lab or args.events or args.hold or args.together:
+        for i in range(args.runs):
+            say(f"run {i + 1}/{args.runs}")
+            results.append(runner.run_once(peers or runner.DEFAULT_PEERS,
+                                           timeout=args.timeout, wildcard=not args.bind_own,
+                                           say=say, events=args.events, hold=args.hold,
+                                           staged=not args.together))
+    else:  # one topology, fresh peers every round (srpfast/lab/rounds.py)
+        results = rounds.run_rounds(args.runs, timeout=args.timeout,
+                                    wildcard=not args.bind_own, say=say,
+                                    peers=peers or rounds.ROUND_PEERS)["rounds"]
+    table = stats.pairing_stats(results)
     if args.json:
-        print(json.dumps({"runs": results, "matrix": runner.matrix(results)}))
+        print(json.dumps({"runs": results, "matrix": runner.matrix(results), "stats": table}))
     else:
         print(runner.format_matrix(results))
+        print()
+        print(stats.format_stats(table))
     return 0 if runner.summary_ok(results) else 1
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    """`srp sim`: a churn scenario on the in-memory network (srpfast/sim/churn.py)."""
-    import dataclasses
-    from srpfast.sim.churn import Scenario, run
-    sc = Scenario(peers=args.peers, duration=args.duration, lifetime=args.lifetime,
-                  downtime=args.downtime, seed=args.seed)
-    shown = [-1]
-
-    def progress(done: float) -> None:
-        pct = int(100 * min(done, 1.0))
-        if not args.json and pct // 10 != shown[0]:
-            shown[0] = pct // 10
-            print(f"  {pct:3d}% of {sc.duration:.0f} virtual s", file=sys.stderr, flush=True)
-
-    res = run(sc, progress)
-    out = {k: v for k, v in dataclasses.asdict(res).items() if k != "deliveries"}
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    print(f"{sc.peers} peers ({sc.public} public, always on), {res.messages} messages, "
-          f"{res.churn_events} churn events (network change {res.network_change:.0f}%)")
-    print(f"reach within {sc.window} s: {100 * res.reach_at_window:.2f}%   eventual: "
-          f"{100 * res.reach_eventual:.2f}%   missed by always-online subscribers: "
-          f"{res.stable_missed}")
-    print(f"latency p50 {res.latency_p50 * 1000:.1f} ms, p95 {res.latency_p95 * 1000:.1f} ms, "
-          f"max {res.latency_max:.2f} s")
-    print(f"cost: RMR {res.rmr:.2f}; PUBLISH {res.publish_bytes_per_peer / 1e6:.4f} MB per "
-          f"peer; all traffic {res.all_bytes_per_peer / 1e6:.4f} MB per peer")
-    return 0
+    """`srp sim [SCENARIO]`: unmodified engines under virtual time (srpfast/sim/,
+    docs/SIMULATION.md): one run, policies side by side, or a sweep over seeds and a grid."""
+    from srpfast.sim import report
+    return report.main(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -266,8 +264,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="real peers behind real Linux NATs (root; docs/NATLAB.md)")
     lab.add_argument("lab_cmd", choices=("matrix", "verify", "clean"), nargs="?",
                      default="matrix")
-    lab.add_argument("--runs", type=int, default=1, help="runs of the matrix (default 1)")
-    lab.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
+    lab.add_argument("--runs", type=int, default=1,
+                     help="runs of the matrix (default 1): rounds of fresh peers on one "
+                          "topology, or whole runs with --fresh-lab")
+    lab.add_argument("--timeout", type=float, default=15.0, help="seconds per run / round")
+    lab.add_argument("--kinds", default="",
+                     help="the peers under test, by NAT kind, e.g. static,easy,knock,hard "
+                          f"(default: the Static/Easy/Hard set)")
+    lab.add_argument("--fresh-lab", action="store_true",
+                     help="build and verify a new topology for every run (~15 s each)")
     lab.add_argument("--bind-own", action="store_true",
                      help="bind peers to their own address instead of 0.0.0.0")
     lab.add_argument("--together", action="store_true",
@@ -277,15 +282,10 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--events", action="store_true",
                      help="with --json: every peer's event lines too")
     sim = sub.add_parser("sim", parents=[common],
-                         help="simulate a churning network of unmodified engines (virtual time)")
-    sim.add_argument("--peers", type=int, default=30, help="peers (default 30)")
-    sim.add_argument("--duration", type=float, default=120.0,
-                     help="virtual seconds of publishing (default 120)")
-    sim.add_argument("--lifetime", type=float, default=24.0,
-                     help="mean online time of a churning peer, s (default 24)")
-    sim.add_argument("--downtime", type=float, default=24.0,
-                     help="mean time away before it restarts, s (default 24)")
-    sim.add_argument("--seed", type=int, default=1, help="the one seed of the run (default 1)")
+                         help="simulate a network of unmodified engines under virtual time "
+                              "(docs/SIMULATION.md)")
+    from srpfast.sim.report import add_arguments
+    add_arguments(sim)
     return ap
 
 

@@ -33,6 +33,7 @@ from array import array
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
+from srpfast.config import REPLICATION_POLICIES
 from srpfast.control.carry import FragmentCarry, is_fragment
 from srpfast.dataplane._dataplane import (MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_DELIVER,
                                           UP_VARIANT)
@@ -75,6 +76,9 @@ class DataPlaneLink:
         self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
         self.carry = FragmentCarry(peer, dataplane)  # fragments across batches (carry.py)
+        cfg = peer.config
+        if cfg.replication != "weighted":  # a simulation knob (config.py): same rule as ours
+            dataplane.set_policy(REPLICATION_POLICIES.index(cfg.replication), cfg.spray_depth)
 
     def set_resolve(self, resolve: Callable[[Address], bytes]) -> None:
         self.resolve = resolve

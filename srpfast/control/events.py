@@ -129,10 +129,12 @@ class Action:
 @dataclass(frozen=True)
 class Spray(Action):
     """Easy side: send ``port_count`` short non-SRP probes from the main socket to distinct
-    pseudo-random ports (1024..65535) of ``host``, drawn from ``seed`` by the driver."""
+    pseudo-random ports (1024..65535) of ``host``: entries ``first`` .. ``first+port_count``
+    of the permutation drawn from ``seed`` (so the paced part never repeats the burst)."""
     host: str
     port_count: int
     seed: int
+    first: int = 0
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,9 @@ class Membership:
         candidates = [q for q in self.p.table.peers()  # confirmed: q accepts our INTRO
                       if q.peer_id != joiner.peer_id and q.pool is None and q.confirmed]
         same = [q for q in candidates if body.subcluster_id in q.subclusters]
-        rest = [q for q in candidates if q not in same]
+        # (the complement by the same test: `q not in same` compared RemotePeer dataclasses
+        # field by field, O(table^2) per JOIN, the simulator's top cost at 300 peers)
+        rest = [q for q in candidates if body.subcluster_id not in q.subclusters]
         rng = self.p.rng
         chosen = rng.sample(same, min(len(same), cfg.intro_peers))
         if len(chosen) < cfg.intro_peers:

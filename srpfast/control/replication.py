@@ -129,11 +129,23 @@ class Replication:
         # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
         # push announces the ids as they leave (flow.py), not while they wait.
         p.flow.send(sub.subcluster_id, buf, counts, heads,
-                    p.forwarder(now).pick(cfg.fanout, p.rng),
+                    p.forwarder(now).pick(self.copies(-1), p.rng),
                     bool(p.announce.fellows(sub.subcluster_id)), now)
         p.count("publish.messages", len(heads))
         p.count("publish.frames", total)
         return heads
+
+    def copies(self, hops: int) -> int:
+        """Next hops for a frame received with ``hops`` (-1: our own publish), by
+        Config.replication (a simulation knob; the C data plane applies the same rule,
+        csrc/dataplane.c forward): weighted FANOUT (SPEC 6), flood every peer, or binary
+        spray-and-wait (2 while hops + 1 < the spray depth, then 0: the copy waits)."""
+        cfg = self.p.config
+        if cfg.replication == "weighted":
+            return cfg.fanout
+        if cfg.replication == "flood":
+            return cfg.max_peers
+        return 2 if hops + 1 < cfg.spray_depth else 0
 
     # ------------------------------------------------------------ receive PUBLISH
     def on_publish(self, f: Frame, datagram: bytes, address: Address, now: float) -> None:
@@ -159,7 +171,7 @@ class Replication:
             out[6] = f.hops + 1
             fwd = bytes(out)
             sender = p.table.at(address)
-            targets = p.forwarder(now).pick(p.config.fanout, p.rng,
+            targets = p.forwarder(now).pick(self.copies(f.hops), p.rng,
                                             sender.peer_id if sender is not None else None)
             for peer in targets:
                 p.send_to(peer, fwd)

@@ -7,14 +7,23 @@ allows) also need the introduced peer's own proof that it asked, carried in the 
 
 - PING: ping it now and again (connect_attempts pings, 1 s apart) until it answers; the other
   side does the same, so whichever ping opens a NAT first lets the other's through.
-- SPRAY (Easy side of Easy<->Hard): Spray actions from the main socket, BDP_PROBES in total,
-  paced at one per BDP_INTERVAL (several per tick when ticks are sparse), stopping as soon as
-  the peer is connected. Gated (SPEC 5): only after an INTRO from a connected proven peer,
-  at most once per pair per spray_window, at most max_attempts concurrent sprays.
-- POOL (Hard side): PoolOpen(bdp_sockets), then one fresh signed PING_PROBE every
-  BDP_INTERVAL from the next pool socket to the Easy side's known address; the first PONG
-  that arrives on a pool socket keeps that socket (PoolKeep) for this peer. After
-  BDP_PROBES pings without an answer: PoolClose and relay through the introducer.
+- SPRAY (Easy side of Easy<->Hard): Spray actions from the main socket: bdp_burst probes at
+  once (the reference's 1024), then bdp_probes more to further distinct ports, paced at one
+  per BDP_INTERVAL (several per tick when ticks are sparse), stopping as soon as the peer is
+  connected. Gated (SPEC 5): only after an INTRO from a connected proven peer, at most once
+  per pair per spray_window, at most max_attempts concurrent sprays.
+- POOL (Hard side): PoolOpen(bdp_sockets), then one 4-byte opener (the spray's probe, not an
+  SRP frame) from every pool socket to the Easy side's known address, at once: each opens
+  its own public port toward it (endpoint-dependent: 256 random ports). A spray probe that
+  reaches pool socket i (``on_pool_probe``) proves both NATs are open between that socket
+  and the Easy peer: socket i sends one signed PING_PROBE, and its PONG keeps the socket
+  (PoolKeep) for this peer. A signed PING leaves only from a socket that received something
+  from the vouched host (docs/SECURITY.md threat 1), at most one per socket. After
+  BDP_PROBES x BDP_INTERVAL without a PONG: PoolClose and relay through the introducer.
+  The Easy side sends its burst a second time SPRAY_REPEAT later, with the same ports: a
+  probe of the first burst that reached the Hard NAT before that port's opener left was
+  dropped there, and the opener then reached the Easy peer, which ignores it (docs/NATLAB.md
+  "BDP on Linux NATs").
 - RELAY (Hard<->Hard): no punch; STREAMs to the peer go through the introducer, which
   forwards within a per-pair packet budget (streams.py).
 - WAIT (Static toward a NATed or unknown peer): it dials us (every row of the table pings a
@@ -57,7 +66,7 @@ from srpfast.wire.bodies import (JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD, NAT_U
                                  PING_CONNECT, PING_PROBE, SIGNATURE_BYTES, Intro, Join,
                                  decode_body, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
-from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, Spray
+from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, PoolSend, Spray
 from srpfast.crypto import verify_proof
 from srpfast.errors import MalformedPacket
 from srpfast.control.nat import Strategy, strategy
@@ -69,7 +78,8 @@ if TYPE_CHECKING:
     from srpfast.control.engine import Peer
 
 ATTEMPT_INTERVAL = 1.0
-POOL_BURST = 16
+OPENER = bytes(4)       # a pool socket's NAT opener: the spray's probe (SPEC 5, not SRP)
+SPRAY_REPEAT = 0.25     # the spray's burst again, same ports, this long after the first
 ASK_WAIT = 10.0        # an introducer waits this long for the other side's JOIN_ASK
 PROOF_NONCE = b"\x83"  # replay-window namespace of INTRO proofs (no frame has this type)
 
@@ -96,6 +106,9 @@ class _SprayState:
     remaining: int
     last: float
     introducer: bytes
+    seed: int = 0
+    sent: int = 0          # ports of the seed's plan used so far (Spray.first)
+    repeat_at: float = 0.0  # when the burst goes again (0: done or no burst)
 
 
 @dataclass
@@ -106,9 +119,9 @@ class _PoolState:
     introducer: bytes
     base_rid: int
     sent: int = 0
-    last: float = 0.0
     started: float = 0.0
     sent_at: dict[int, float] = field(default_factory=dict)
+    echoed: set[int] = field(default_factory=set)  # sockets that re-pinged on a spray probe
 
 
 class Traversal:
@@ -330,8 +343,15 @@ class Traversal:
         if not self._bdp_allowed(address[0], introducer, now):
             return
         self.spray_gate.put(peer_id, True, now)
-        self.sprays[peer_id] = _SprayState(peer_id, address[0], self.p.config.bdp_probes,
-                                           now - self.p.config.bdp_interval, introducer)
+        cfg = self.p.config
+        s = _SprayState(peer_id, address[0], cfg.bdp_probes, now, introducer,
+                        self.p.rng.getrandbits(32))
+        self.sprays[peer_id] = s
+        if cfg.bdp_burst:  # SPEC 5: the reference's burst, so the pool's first pings can hit
+            self.p.act(Spray(s.host, cfg.bdp_burst, s.seed, 0))
+            s.sent = cfg.bdp_burst
+            s.repeat_at = now + SPRAY_REPEAT
+            self.p.count("spray.probes", cfg.bdp_burst)
 
     def _start_pool(self, peer_id: bytes, address: Address, introducer: bytes,
                     now: float) -> None:
@@ -345,10 +365,12 @@ class Traversal:
         key = self.p.rng.getrandbits(64).to_bytes(8, "big")
         # Request ids base..base+probes name this pool's pings (no pending-table churn).
         base = self.p.rng.getrandbits(63)
-        self.pools[key] = _PoolState(key, peer_id, address, introducer, base,
-                                     last=now - self.p.config.bdp_interval, started=now)
-        self.p.act(PoolOpen(key, self.p.config.bdp_sockets))
+        cfg = self.p.config
+        self.pools[key] = _PoolState(key, peer_id, address, introducer, base, started=now)
+        self.p.act(PoolOpen(key, cfg.bdp_sockets))
+        self.p.act(PoolSend(key, -1, OPENER, address))  # every socket opens its port
         self.p.count("pool.opened")
+        self.p.count("pool.openers", cfg.bdp_sockets)
 
     # ------------------------------------------------------------ pacing
     def tick(self, now: float) -> None:
@@ -361,32 +383,25 @@ class Traversal:
                 att.next = now + ATTEMPT_INTERVAL
                 p.ping(att.address, now, PING_CONNECT)
         for peer_id, s in list(self.sprays.items()):
+            if s.repeat_at and now >= s.repeat_at:  # the burst's ports once more (docstring)
+                s.repeat_at = 0.0
+                p.act(Spray(s.host, cfg.bdp_burst, s.seed, 0))
+                p.count("spray.probes", cfg.bdp_burst)
             due = int((now - s.last) / cfg.bdp_interval + 1e-6)  # (float: at the deadline, 1)
             if due <= 0:
                 continue
             n = min(due, s.remaining)
             s.remaining -= n
             s.last += due * cfg.bdp_interval
-            p.act(Spray(s.host, n, p.rng.getrandbits(32)))
+            p.act(Spray(s.host, n, s.seed, s.sent))
+            s.sent += n
             p.count("spray.probes", n)
             if s.remaining <= 0:
                 del self.sprays[peer_id]
                 if peer_id not in p.table:
                     self.routes.put(peer_id, s.introducer, now)
         for key, st in list(self.pools.items()):
-            due = int((now - st.last) / cfg.bdp_interval + 1e-6)
-            if due <= 0:
-                continue
-            st.last += due * cfg.bdp_interval
-            # A late tick sends a few at once, never a burst of signed pings (POOL_BURST).
-            for _ in range(min(due, POOL_BURST, cfg.bdp_probes - st.sent)):
-                rid = st.base_rid + st.sent
-                index = st.sent % cfg.bdp_sockets
-                st.sent_at[rid] = now
-                st.sent += 1
-                p.ping(st.address, now, PING_PROBE | PING_CONNECT, pool=(key, index),
-                       request_id=rid)
-            if st.sent >= cfg.bdp_probes:
+            if now >= st.started + self._pool_life():
                 del self.pools[key]
                 p.act(PoolClose(key))
                 p.count("pool.gave_up")
@@ -396,8 +411,31 @@ class Traversal:
         cfg = self.p.config
         times = [a.next for _, a in self.attempts.items() if a.left > 0]
         times += [s.last + cfg.bdp_interval for s in self.sprays.values()]
-        times += [s.last + cfg.bdp_interval for s in self.pools.values()]
+        times += [s.repeat_at for s in self.sprays.values() if s.repeat_at]
+        times += [s.started + self._pool_life() for s in self.pools.values()]
         return min(times) if times else None
+
+    def _pool_life(self) -> float:
+        """A pool waits as long as the spray it answers may last (SPEC 5: the seed's ~1000
+        probes at BDP_INTERVAL), then gives up."""
+        return self.p.config.bdp_probes * self.p.config.bdp_interval
+
+    def on_pool_probe(self, pool: "PoolRoute", address: Address, now: float) -> None:
+        """A datagram that is no SRP frame reached pool socket ``pool`` from the host this
+        pool aims at: the Easy side's spray found the socket's public port, so its NAT is
+        open toward it now. Ping from that socket at once (module docstring, POOL); only
+        the pool's vouched address is pinged, once per socket, within bdp_probes."""
+        st = self.pools.get(pool[0])
+        if st is None or address[0] != st.address[0] or pool[1] in st.echoed \
+                or st.sent >= self.p.config.bdp_probes:
+            return
+        st.echoed.add(pool[1])
+        rid = st.base_rid + st.sent
+        st.sent_at[rid] = now
+        st.sent += 1
+        self.p.ping(st.address, now, PING_PROBE | PING_CONNECT, pool=(pool[0], pool[1]),
+                    request_id=rid)
+        self.p.count("pool.echo")
 
     # ------------------------------------------------------------ outcomes
     def pool_for_pong(self, request_id: int, peer_id: bytes,

@@ -497,11 +497,12 @@ cdef class UDPSocket:
 
     # ---- BDP spray, Easy side (SPEC 5) ------------------------------------------------
 
-    def spray(self, str host, count=None, *, int seed=0, bytes payload=_SPRAY_PAYLOAD,
+    def spray(self, str host, count=None, *, seed=0, bytes payload=_SPRAY_PAYLOAD,
               ports=None) -> int:
         """Send one short probe (not an SRP frame) to each of `count` distinct random ports
-        1024..65535 of `host` (deterministic per seed), or to the given `ports`. Returns
-        probes sent; on a full send buffer the rest are left for the caller's next tick."""
+        1024..65535 of `host` (deterministic per seed: any int, as spray_ports), or to the
+        given `ports`. Returns probes sent; on a full send buffer the rest are left for the
+        caller's next tick."""
         self._check()
         cdef const uint16_t[::1] pv
         if ports is None:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from srpfast.control import events as ev
 from srpfast.dataplane._dataplane import RUN_MIN as GSO_MIN_RUN, DataPlane
-from srpfast.drivers._udp import SocketPool, UDPSocket
+from srpfast.drivers._udp import SocketPool, UDPSocket, spray_ports
 from srpfast.wire.address import Address
 from srpfast.wire.constants import PACKET_BYTES as FRAME
 
@@ -62,6 +62,10 @@ class UDPDriver:
         self.on_event = on_event
         # Outgoing (frame, packed sockaddr) pairs the kernel has not taken yet.
         self._queue: deque[tuple[bytes, bytes]] = deque()
+        # Spray probes the kernel did not take (a full send buffer: the C spray stops at
+        # EAGAIN): (host, the ports still to go), sent when the socket is writable again. A
+        # burst of 1024 often meets a send buffer still holding the last flush (NATLAB.md).
+        self._spray_backlog: deque[tuple[str, Any]] = deque()
         self._writer = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -228,7 +232,7 @@ class UDPDriver:
         for action in self.peer.actions():
             try:
                 self._act(action)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, OverflowError) as exc:
                 # An action built from remote input (e.g. a spray at an address this socket's
                 # family cannot reach) must be a counted failure, not an exception in the
                 # loop; the remaining actions still run (a lost PoolClose would leak sockets).
@@ -260,6 +264,8 @@ class UDPDriver:
             self._send_queued()
 
     def _send_queued(self) -> None:
+        if not self._send_sprays():
+            return
         q = self._queue
         while q:
             chunk = [q[i] for i in range(min(len(q), self.sock.batch))]
@@ -288,6 +294,32 @@ class UDPDriver:
         if not self._closed:
             self._send_queued()
 
+    def _send_sprays(self) -> bool:
+        """The spray backlog, oldest first; False (writer armed) while the kernel is full."""
+        b = self._spray_backlog
+        while b:
+            host, ports = b[0]
+            sent = self.sock.spray(host, ports=ports)
+            if sent < len(ports):
+                b[0] = (host, ports[sent:])
+                if not self._writer:
+                    self._writer = True
+                    self.loop.add_writer(self.sock.fileno(), self._on_writable)
+                return False
+            b.popleft()
+        return True
+
+    def _spray(self, host: str, ports: Any) -> None:
+        if self._spray_backlog:  # behind the probes already waiting
+            self._spray_backlog.append((host, ports))
+            return
+        sent = self.sock.spray(host, ports=ports)
+        if sent < len(ports):
+            self.counters["spray.deferred"] = self.counters.get("spray.deferred", 0) + \
+                len(ports) - sent
+            self._spray_backlog.append((host, ports[sent:]))
+            self._send_sprays()
+
     def _arm_timer(self) -> None:
         deadline = self.peer.next_deadline()
         if deadline is None or self._closed:
@@ -303,7 +335,8 @@ class UDPDriver:
     # -- BDP actions (SPEC 5) ----------------------------------------------------------------
     def _act(self, action: object) -> None:
         if isinstance(action, ev.Spray):
-            self.sock.spray(action.host, action.port_count, seed=action.seed)
+            plan = spray_ports(action.seed, action.first + action.port_count)
+            self._spray(action.host, plan[action.first:])
         elif isinstance(action, ev.PoolOpen):
             if action.pool_key in self._pools:
                 return

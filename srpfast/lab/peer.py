@@ -12,7 +12,8 @@ has seen (``#join``) a direct sealed stream (``RemotePeer.emit``) at the same pa
     {"ev": "intro", "peer", "action", "their_nat"}  (each INTRO about a peer, SPEC 5)
     {"ev": "connection", "peer", "pool"}            {"ev": "join", "peer"}
     {"ev": "publish", "peer"} / {"ev": "direct", "peer"}  (first delivery from each peer)
-    {"ev": "final", "metrics": {...}, "paths": {peer: {"connected", "pool", "relay"}}}
+    {"ev": "final", "metrics": {...}, "paths": {peer: {"connected", "pool", "relay"}},
+     "punch": {host: [datagrams, wire bytes]}}   (BDP spray and pool sends per target host)
 
 The INTRO line comes from wrapping the engine's ``traversal.on_intro``: the lab observes
 which action the strategy table chose (the counters say how many, not about whom).
@@ -31,7 +32,8 @@ import srpfast
 from srpfast.control.nat import name_of
 
 COUNTER_PREFIXES = ("intro.", "spray.", "pool.", "relay.", "reflect.", "bdp.", "probe.",
-                    "stream.", "connections", "drop.", "join.")
+                    "stream.", "connections", "drop.", "join.", "rx.", "tx.", "ask.",
+                    "driver.spray", "driver.send", "udp.send")
 
 
 def say(ev: str, **fields: Any) -> None:
@@ -53,6 +55,41 @@ def _watch_intros(net: Any) -> None:
                     introducer=body.introducer.hex())
 
     peer.traversal.on_intro = on_intro
+
+
+SPRAY_WIRE = 4 + 28     # a spray probe on the wire: 4 zero bytes + UDP and IPv4 headers
+UDP_IP = 28
+
+
+def _watch_punch(net: Any) -> dict[str, list[int]]:
+    """Datagrams and wire bytes the BDP spends, per target host: Spray actions (Easy side)
+    and pool sends (Hard side), seen where the engine hands them to the driver."""
+    peer = net.peer
+    spent: dict[str, list[int]] = {}
+    act, send = peer.act, peer.send
+
+    def on_act(action: Any) -> None:
+        kind = type(action).__name__
+        if kind == "Spray":
+            t = spent.setdefault(action.host, [0, 0])
+            t[0] += action.port_count
+            t[1] += action.port_count * SPRAY_WIRE
+        elif kind == "PoolSend":  # (index -1: one datagram from every pool socket)
+            n = peer.config.bdp_sockets if action.index < 0 else 1
+            t = spent.setdefault(action.address[0], [0, 0])
+            t[0] += n
+            t[1] += n * (len(action.datagram) + UDP_IP)
+        act(action)
+
+    def on_send(datagram: bytes, address: Any, pool: Any = None) -> None:
+        if pool is not None and pool[0] in peer.traversal.pools:  # (not a kept socket's traffic)
+            t = spent.setdefault(address[0], [0, 0])
+            t[0] += 1
+            t[1] += len(datagram) + UDP_IP
+        send(datagram, address, pool)
+
+    peer.act, peer.send = on_act, on_send
+    return spent
 
 
 def _paths(net: Any, remotes: dict[bytes, Any]) -> dict[str, dict[str, bool]]:
@@ -77,6 +114,7 @@ async def run(args: argparse.Namespace) -> int:
         me = net.identity.peer_id
         say("start", name=args.name, id=me.hex(), bound=list(net.address))
         _watch_intros(net)
+        punch = _watch_punch(net)
         def samples() -> list[list[Any]]:
             r = net.peer.reflection
             out = []
@@ -141,7 +179,8 @@ async def run(args: argparse.Namespace) -> int:
             except asyncio.TimeoutError:
                 pass
         metrics = {k: v for k, v in net.metrics().items() if k.startswith(COUNTER_PREFIXES)}
-        say("final", nat=net.peer.nat, metrics=metrics, paths=_paths(net, remotes))
+        say("final", nat=net.peer.nat, metrics=metrics, paths=_paths(net, remotes),
+            punch=punch)
     return 0
 
 

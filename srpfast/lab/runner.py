@@ -30,7 +30,8 @@ from srpfast.lab import verify
 from srpfast.lab.topology import Host, Lab
 
 BOOT_PORT = 7000
-LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O"}
+LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "address": "A", "double": "D",
+          "samenat": "L", "knock": "K"}
 DEFAULT_PEERS = (("s1", "static"), ("s2", "static"), ("e1", "easy"), ("e2", "easy"),
                  ("h1", "hard"), ("h2", "hard"))
 _ROOT = str(Path(srpfast.__file__).resolve().parent.parent)
@@ -41,14 +42,15 @@ def expected_nat(kind: str, wildcard: bool) -> str:
     (reachable unsolicited on the port it is bound to: nat.classify)."""
     if kind == "open":
         return "static" if wildcard else "easy"
-    return kind
+    return "easy" if kind in EASY_LIKE else kind
 
 
 class Proc:
     """A process in a lab namespace whose stdout lines (JSON) land in a shared queue."""
 
-    def __init__(self, lab: Lab, host: Host, argv: list[str], sink: "queue.Queue[tuple[str, dict[str, Any]]]") -> None:
-        self.name = host.name
+    def __init__(self, lab: Lab, host: Host, argv: list[str],
+                 sink: "queue.Queue[tuple[str, dict[str, Any]]]", name: str = "") -> None:
+        self.name = name or host.name
         env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         # `ip netns exec` execs the command: the pid we hold is the python process itself.
         self.popen = subprocess.Popen(lab.exec_argv(host.ns, argv), stdout=subprocess.PIPE,
@@ -115,10 +117,15 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
             if "error" in out:
                 raise LabError(f"NAT probe in {host.ns}: {out['error']}")
             (h1, p1), (h2, p2) = out["seen"]
+            unreplied = None
+            if host.natted:  # the knock's trace in the router (docs/NATLAB.md "The knock")
+                unreplied = sum(1 for line in _conntrack(lab, host)
+                                if "[UNREPLIED]" in line and f"src={e2.address} " in line
+                                and f"dst={host.public} " in line)
             verdicts.append(verify.Verdict(host.name, host.kind, out["mapping"],
                                            out["filtering"], (out["local"][0], out["local"][1]),
                                            ((h1, p1), (h2, p2)), out["port_preserved"],
-                                           out.get("knock_remaps", False)))
+                                           out.get("knock_remaps", False), unreplied))
         return verdicts
     finally:
         for p in servers:
@@ -129,6 +136,7 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
 class PeerLog:
     name: str
     kind: str
+    public: str = ""       # the host the others see it at (its own, or its NAT's wan)
     start: float = 0.0
     peer_id: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -164,7 +172,11 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
                      if e["ev"] == "intro" and e["peer"] == idb] +
                     [(e["t"], b.name, e["action"]) for e in b.events
                      if e["ev"] == "intro" and e["peer"] == ida])
-    t0 = intros[0][0] if intros else None
+    # Times count from the moment BOTH peers were introduced (issue 12): the later of the
+    # two sides' first INTRO about the other.
+    ta = [t for t, n, _ in intros if n == a.name]
+    tb = [t for t, n, _ in intros if n == b.name]
+    t0 = max(ta[0], tb[0]) if ta and tb else None
 
     def both(ev: str) -> float | None:
         x, y = a.first(ev, idb), b.first(ev, ida)
@@ -184,12 +196,42 @@ def _pair_result(a: PeerLog, b: PeerLog) -> dict[str, Any]:
     connect = both("connection") if path in ("direct", "bdp") else direct
     def rel(t: float | None) -> float | None:
         return None if t is None or t0 is None else round(t - t0, 3)
+    spent = [0, 0]  # BDP datagrams and wire bytes both sides aimed at each other's host
+    for x, y in ((a, b), (b, a)):
+        for i, v in enumerate(((x.final or {}).get("punch") or {}).get(y.public, [0, 0])):
+            spent[i] += v
+    want = expected_path(a.kind, b.kind, same_nat=_same_nat(a, b))
+    publish = rel(both("publish"))
     return {"pair": f"{a.name}-{b.name}", "classes": LETTER[a.kind] + LETTER[b.kind],
-            "path": path, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
-            "connect": rel(connect), "direct": rel(direct),
-            "publish": rel(both("publish")),
+            "path": path, "expected": want, "intros": [f"{n}:{act}" for _, n, act in intros][:8],
+            "connect": rel(connect), "direct": rel(direct), "publish": publish,
+            "ok": path == want and direct is not None and publish is not None
+            and connect is not None,
+            "punch_datagrams": spent[0], "punch_bytes": spent[1],
             "direct_from_start": None if direct is None else
             round(direct - max(a.start, b.start), 3)}
+
+
+EASY_LIKE = ("easy", "knock", "address", "double", "samenat")  # endpoint-independent mapping: the engine's Easy
+
+
+def _same_nat(a: PeerLog, b: PeerLog) -> bool:
+    return a.kind != "static" and a.public == b.public
+
+
+def expected_path(ka: str, kb: str, same_nat: bool = False) -> str:
+    """PROTOCOL.md §5: Hard<->Hard relays, Easy<->Hard connects by BDP, the rest directly.
+    An address-restricted Easy side lets the Hard side's own ping in (it sent to that
+    address already): the pair connects directly before the BDP can. Two peers behind one
+    Linux NAT (``samenat``) cannot reach each other at their public address (masquerade does
+    not hairpin) and SRP carries no local address: the introducer relays."""
+    if same_nat:
+        return "relay"
+    hard = (ka == "hard") + (kb == "hard")
+    easy = (ka in EASY_LIKE) + (kb in EASY_LIKE)
+    if hard == 1 and "address" in (ka, kb):
+        return "direct"
+    return "relay" if hard == 2 else "bdp" if hard == 1 and easy == 1 else "direct"
 
 
 def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
@@ -201,6 +243,10 @@ def _done(logs: dict[str, PeerLog], names: list[str]) -> bool:
             for ev in ("direct", "publish"):
                 if a.first(ev, b.peer_id) is None or b.first(ev, a.peer_id) is None:
                     return False
+            if expected_path(a.kind, b.kind, _same_nat(a, b)) != "relay" and (  # wait for the punch / BDP
+                    a.first("connection", b.peer_id) is None
+                    or b.first("connection", a.peer_id) is None):
+                return False
     return all(logs[n].classified_at() is not None for n in names)
 
 
@@ -223,7 +269,7 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
                 f"{v.host} ({v.kind}) measured {v.mapping}/{v.filtering}, expected "
                 f"{'/'.join(verify.EXPECTED[v.kind])}" for v in bad))
         sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        logs = {h.name: PeerLog(h.name, h.kind) for h in [boot] + hosts}
+        logs = {h.name: PeerLog(h.name, h.kind, h.public) for h in [boot] + hosts}
         procs: list[Proc] = []
         base = [sys.executable, "-m", "srpfast.lab.peer", "--duration",
                 str(max(timeout, hold) + 15)]
@@ -237,7 +283,10 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
             seed = f"{boot.address}:{BOOT_PORT}"
             end = time.monotonic() + 10
             while not logs["s0"].peer_id:  # the bootstrap listens before anyone pings it
-                _collect(sink, logs, end)
+                if time.monotonic() > end or procs[0].popen.poll() is not None:
+                    raise LabError("the bootstrap peer did not start: " +
+                                   " | ".join(procs[0].stderr[-5:]))
+                _collect(sink, logs, min(end, time.monotonic() + 0.2))
             # Public peers first, NATed ones once those know they are Static: on the
             # internet the public peers a network bootstraps from have been up for a while
             # (and a Static peer lets NATed ones dial it: nat.STRATEGY). Bounded wait.
@@ -317,7 +366,7 @@ def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, Peer
 
 
 # ---------------------------------------------------------------------- the matrix
-ORDER = ("S", "E", "H", "O")
+ORDER = ("S", "E", "H", "O", "A", "D", "L", "K")
 
 
 def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -333,7 +382,7 @@ def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for k in ("connect", "direct", "publish"):
                 if p[k] is not None:
                     c[k].append(p[k])
-            if p["direct"] is None or p["publish"] is None:
+            if not p["ok"]:  # no stream or PUBLISH both ways, or not the §5 path
                 c["failed"] += 1
     return cells
 
@@ -349,7 +398,7 @@ def format_matrix(results: list[dict[str, Any]]) -> str:
     cells = matrix(results)
     classes = [c for c in ORDER if any(c in k for k in cells)]
     lines = [("pair matrix: path; connect / direct stream both ways / publish both ways, "
-              "seconds from the pair's first INTRO (min-max over pairs and runs)"), ""]
+              "seconds from both peers' introduction (min-max over pairs and runs)"), ""]
     width = 44
     lines.append(" " * 4 + "".join(f"{c:<{width}}" for c in classes))
     for r in classes:

@@ -15,13 +15,30 @@ NAT kinds (SPEC 5; RFC 4787 terms):
 
 - ``static``: a public address on the bridge (no NAT).
 - ``easy``: ``masquerade``. Linux keeps a flow's source port when it is free and reuses it for
-  every destination: endpoint-independent mapping. Filtering is conntrack's:
-  address-and-port-dependent (port-restricted).
+  every destination: endpoint-independent mapping. Filtering: port-restricted (conntrack).
 - ``hard``: ``masquerade fully-random``: a random public port per flow (per destination):
   endpoint-dependent mapping, port-restricted filtering.
 - ``open``: ``masquerade`` plus a ``dnat`` of every inbound UDP port to the host behind it
   (same port): with the port preserved, an endpoint-independent mapping with
   endpoint-independent filtering (a "full cone"), the filtering variant.
+- ``address``: ``masquerade`` plus a ``dnat`` to the host of inbound UDP from an address the
+  host has sent to, on the public port it sent from (a set the postrouting hook fills after
+  masquerade): address-restricted filtering, the other filtering variant.
+- ``double``: a home router (``easy``) whose wan is on the LAN of a carrier-grade NAT
+  (another ``easy`` router, ``srplab-<name>-cgn``, on the bridge): two masquerades in a row.
+- ``samenat``: a second host behind the router of the last ``easy`` host added (its own
+  /24 on that router): two peers behind one NAT. Linux masquerade does not hairpin, so
+  neither can reach the other at their shared public address.
+- ``knock``: ``easy`` with a NAT-only ruleset (no filter chain), the lab's first router:
+  kept to compare (docs/NATLAB.md "The knock").
+
+Every router but ``knock`` has a home router's filter (OpenWrt fw4, consumer routers): from
+wan, ``input`` and ``forward`` accept only ``ct state established,related`` (and dnat-ed
+flows), everything else is dropped. This matters for hole punching: a packet dropped in a
+filter hook never confirms its conntrack entry, so an early punch packet leaves nothing
+behind. Without the filter it is accepted to the router's local input (nothing listens:
+ICMP port unreachable) and its CONFIRMED ``[UNREPLIED]`` entry holds the tuple the host's own
+later flow would take: masquerade remaps that flow to another port (the knock).
 """
 from __future__ import annotations
 
@@ -37,7 +54,7 @@ from srpfast.errors import LabError
 PREFIX = "srplab-"
 INTERNET = PREFIX + "inet"
 LOCK_PATH = "/run/srplab.lock"
-KINDS = ("static", "easy", "hard", "open")
+KINDS = ("static", "easy", "hard", "open", "address", "double", "samenat", "knock")
 PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
 PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
 CMD_TIMEOUT = 20.0
@@ -46,7 +63,11 @@ _NFT_RULES = {
     "easy": 'oifname "wan" masquerade',
     "hard": 'oifname "wan" masquerade fully-random',
     "open": 'oifname "wan" masquerade',
+    "knock": 'oifname "wan" masquerade',
+    "address": 'oifname "wan" masquerade',
+    "double": 'oifname "wan" masquerade',
 }
+NAT_ONLY = frozenset({"knock"})   # kinds without the router filter (see the docstring)
 
 
 @dataclass
@@ -191,6 +212,43 @@ class Lab:
         self._ip(ns, "addr", "add", f"{address}/16", "dev", ifname)
         self._ip(ns, "link", "set", ifname, "up")
 
+    def _cgn(self, cgn: str, wan: str, net: str, customer: str) -> None:
+        """A carrier-grade NAT ``cgn`` on the bridge at ``wan`` (an ``easy`` router), whose LAN
+        ``net``.0/24 (inside 198.19.0.0/16) holds one customer: namespace ``customer``'s
+        ``wan`` interface at ``net``.2, routed through the CGN."""
+        self._netns(cgn)
+        self._plug(cgn, "wan", wan)
+        self._ip(cgn, "link", "add", "lan", "type", "veth", "peer", "name", "wan", "netns",
+                 customer)
+        self._ip(cgn, "addr", "add", f"{net}.1/24", "dev", "lan")
+        self._ip(cgn, "link", "set", "lan", "up")
+        self._ip(customer, "addr", "add", f"{net}.2/24", "dev", "wan")
+        self._ip(customer, "link", "set", "wan", "up")
+        self._ip(customer, "route", "add", "default", "via", f"{net}.1")
+        run(self.exec_argv(cgn, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+        run(self.exec_argv(cgn, ["nft", "-f", "-"]), input=nft_rules("easy", f"{net}.2"))
+
+    def _behind_last_easy(self, name: str, ns: str) -> Host:
+        """Kind ``samenat``: a host on its own /24 of the last ``easy`` host's router."""
+        easy = [h for h in self.hosts.values() if h.kind == "easy"]
+        if not easy or easy[-1].router_ns is None:
+            raise LabError("a samenat host goes behind an easy host's NAT: add one first")
+        router, public = easy[-1].router_ns, easy[-1].public
+        self._nat_n += 1
+        n = self._nat_n
+        gw, inner = f"{PRIVATE_NET}.{n}.1", f"{PRIVATE_NET}.{n}.2"
+        self._netns(ns)
+        self._ip(router, "link", "add", f"lan{n}", "type", "veth", "peer", "name", "eth0",
+                 "netns", ns)
+        self._ip(router, "addr", "add", f"{gw}/24", "dev", f"lan{n}")
+        self._ip(router, "link", "set", f"lan{n}", "up")
+        self._ip(ns, "addr", "add", f"{inner}/24", "dev", "eth0")
+        self._ip(ns, "link", "set", "eth0", "up")
+        self._ip(ns, "route", "add", "default", "via", gw)
+        host = Host(name, "samenat", ns, inner, public, router)
+        self.hosts[name] = host
+        return host
+
     def add(self, name: str, kind: str) -> Host:
         """A host of ``kind`` (KINDS) named ``srplab-<name>``; NATed kinds get a router
         ``srplab-<name>-nat``."""
@@ -199,6 +257,8 @@ class Lab:
         if name in self.hosts:
             raise LabError(f"lab host {name!r} exists")
         ns = PREFIX + name
+        if kind == "samenat":
+            return self._behind_last_easy(name, ns)
         if kind == "static":
             self._public_n += 1
             address = f"{PUBLIC_NET}.0.{self._public_n}"
@@ -212,7 +272,10 @@ class Lab:
             wan, gw, inner = f"{PUBLIC_NET}.1.{10 + n}", f"{PRIVATE_NET}.{n}.1", \
                 f"{PRIVATE_NET}.{n}.2"
             self._netns(router)
-            self._plug(router, "wan", wan)
+            if kind == "double":  # the home router's wan sits behind a carrier-grade NAT
+                self._cgn(ns + "-cgn", wan, f"{PRIVATE_NET}.{100 + n}", router)
+            else:
+                self._plug(router, "wan", wan)
             self._netns(ns)
             self._ip(router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0",
                      "netns", ns)
@@ -229,14 +292,33 @@ class Lab:
 
 
 def nft_rules(kind: str, inner: str) -> str:
-    """The router's whole ruleset. NAT only: no filter chain, so filtering is exactly what
-    conntrack + NAT do (an unsolicited inbound packet has no mapping and goes to the
-    router itself, where nothing listens)."""
+    """The router's whole ruleset: NAT, and (all kinds but ``knock``) a home router's filter
+    that drops from wan what is not part of a flow the LAN started (or a dnat-ed one). A
+    dropped packet's conntrack entry is never confirmed: no knock (module docstring)."""
     rules = [f"table ip srplab {{",
              "  chain post { type nat hook postrouting priority srcnat; policy accept;",
              f"    {_NFT_RULES[kind]}", "  }"]
     if kind == "open":
         rules += ["  chain pre { type nat hook prerouting priority dstnat; policy accept;",
                   f'    iifname "wan" udp dport 1024-65535 dnat to {inner}', "  }"]
+    if kind == "address":
+        # (remote address, our public port) for every datagram out, seen after masquerade
+        # (priority srcnat + 10: the header is translated); inbound from that address to that
+        # port, from any of its ports, goes to the host on the same port.
+        rules += ["  set sent { type ipv4_addr . inet_service; flags timeout; timeout 120s; }",
+                  "  chain learn { type filter hook postrouting priority srcnat + 10; "
+                  "policy accept;",
+                  '    oifname "wan" meta l4proto udp update @sent { ip daddr . udp sport }',
+                  "  }",
+                  "  chain pre { type nat hook prerouting priority dstnat; policy accept;",
+                  f'    iifname "wan" ip saddr . udp dport @sent dnat to {inner}', "  }"]
+    if kind not in NAT_ONLY:
+        rules += ["  chain input { type filter hook input priority filter; policy accept;",
+                  '    iifname "wan" ct state established,related accept',
+                  '    iifname "wan" drop', "  }",
+                  "  chain forward { type filter hook forward priority filter; policy accept;",
+                  '    iifname "wan" ct state established,related accept',
+                  '    iifname "wan" ct status dnat accept',
+                  '    iifname "wan" drop', "  }"]
     rules.append("}")
     return "\n".join(rules) + "\n"

@@ -42,7 +42,14 @@ EXPECTED = {
     "easy": ("endpoint-independent", "port"),
     "hard": ("endpoint-dependent", "port"),
     "open": ("endpoint-independent", "open"),
+    "knock": ("endpoint-independent", "port"),
+    "address": ("endpoint-independent", "address"),
+    "double": ("endpoint-independent", "port"),
+    "samenat": ("endpoint-independent", "port"),
 }
+# Kinds whose router keeps a knocking packet's conntrack entry (topology.NAT_ONLY): a later
+# flow of the host toward that source is remapped. Every other EIM kind must keep its port.
+KNOCK_REMAPS = frozenset({"knock"})
 
 
 @dataclass(frozen=True)
@@ -55,16 +62,22 @@ class Verdict:
     seen: tuple[tuple[str, int], tuple[str, int]]
     port_preserved: bool
     knock_remaps: bool = False  # EIM, yet a destination that sent first gets another port
+    # The router's conntrack after the probe: UDP entries from echo 2 to the router's wan
+    # address that never saw a reply (the knock's trace; None for a public host).
+    unreplied: int | None = None
 
     @property
     def ok(self) -> bool:
-        return (self.mapping, self.filtering) == EXPECTED[self.kind]
+        knock_ok = self.mapping != "endpoint-independent" or \
+            self.knock_remaps == (self.kind in KNOCK_REMAPS)
+        return (self.mapping, self.filtering) == EXPECTED[self.kind] and knock_ok
 
     def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "kind": self.kind, "mapping": self.mapping,
                 "filtering": self.filtering, "local": list(self.local),
                 "seen": [list(s) for s in self.seen], "port_preserved": self.port_preserved,
-                "knock_remaps": self.knock_remaps, "ok": self.ok}
+                "knock_remaps": self.knock_remaps, "unreplied": self.unreplied,
+                "ok": self.ok}
 
 
 # ---------------------------------------------------------------------- server

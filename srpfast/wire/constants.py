@@ -40,6 +40,9 @@ CACHE_BYTES: Final = 16 * 2**20
 KEEP_ALIVE: Final = 30.0
 BDP_SOCKETS: Final = 256
 BDP_PROBES: Final = 1000
+# The Easy side first sprays this many at once (the reference: 1024 at once), then BDP_PROBES
+# more, paced (the seed): PROTOCOL.md §5 "The birthday-paradox port search".
+BDP_BURST: Final = 1024
 BDP_INTERVAL: Final = 0.010
 
 # Fragmentation bound (SPEC 2: "bound the number of fragments per message"):

@@ -65,8 +65,10 @@ class Tally:
             if isinstance(act, PoolOpen):
                 self.pools += 1
             elif isinstance(act, PoolSend) and act.address[0] == self.host:
-                self.bytes += len(act.datagram)
-                self.datagrams += 1
+                # index -1: the same datagram from every pool socket (the BDP openers)
+                n = target.config.bdp_sockets if act.index < 0 else 1
+                self.bytes += n * len(act.datagram)
+                self.datagrams += n
             elif isinstance(act, Spray) and act.host == self.host:
                 self.spray_probes += act.port_count
                 self.bytes += act.port_count * SPRAY_PROBE_BYTES

@@ -137,10 +137,12 @@ def test_colluding_keys_stay_within_the_bdp_gates(mine, theirs) -> None:
     tally.run(target, 0.0, 12.0)
     cfg = target.config
     if mine == NAT_EASY:
-        assert 0 < tally.spray_probes <= cfg.bdp_probes and tally.pools == 0
+        assert 0 < tally.spray_probes <= 2 * cfg.bdp_burst + cfg.bdp_probes and tally.pools == 0
         assert target.counters()["bdp.gated_host"] == 5
     else:
-        assert tally.pools == 1 and tally.datagrams <= cfg.bdp_probes + 6
+        # One pool: a 4-byte opener from each socket, a signed PING only from a socket the
+        # victim answered (none here), plus one ping per INTRO.
+        assert tally.pools == 1 and tally.datagrams <= cfg.bdp_sockets + 6
         assert target.counters()["pool.busy"] == 5
     print(f"colluding keys, {'easy' if mine == NAT_EASY else 'hard'} target: "
           f"{tally.bytes} B toward the victim for {sent} B sent: "
@@ -167,7 +169,10 @@ def test_a_genuine_introduction_still_sprays_and_pools_and_a_forged_one_does_not
         net.call(n, n.peer.join, CLUSTER, None, now=net.now)
     net.run(15)
     assert e.peer.nat == "easy" and h.peer.nat == "hard"
-    assert e.sprayed > 0 and h.peer.counters()["pool.kept"] == 1  # the genuine BDP
+    # The genuine BDP ran on both sides (spray and pool); the pair connected, by a kept pool
+    # socket or, when the spray's burst opened the port of the Hard side's own connect ping,
+    # on its main socket.
+    assert e.sprayed > 0 and h.peer.counters()["pool.opened"] == 1
     assert e.peer.peer_id in h.peer.table and h.peer.peer_id in e.peer.table
     assert sum(n.peer.counters().get("rx.ask", 0) for n in net.nodes) >= 1  # two-step INTROs
     # (Every introducer of the pair reuses the joiner's one JOIN as proof: only the first use

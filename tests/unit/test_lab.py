@@ -28,13 +28,26 @@ def test_nft_rules_per_kind() -> None:
     cone = topology.nft_rules("open", "198.19.5.2")
     assert 'oifname "wan" masquerade\n' in easy and "fully-random" not in easy
     assert 'oifname "wan" masquerade fully-random' in hard
-    assert "dnat to 198.19.5.2" in cone and "dnat" not in easy + hard
+    assert "dnat to 198.19.5.2" in cone and "dnat to" not in easy + hard
     assert all(r.startswith("table ip srplab {") for r in (easy, hard, cone))
+    # A home router's filter on every router but "knock" (docs/NATLAB.md "The knock").
+    knock = topology.nft_rules("knock", "198.19.6.2")
+    for rules in (easy, hard, cone):
+        assert 'iifname "wan" ct state established,related accept' in rules
+        assert rules.count('iifname "wan" drop') == 2  # input and forward
+    assert "hook input" not in knock and "hook forward" not in knock
+    address = topology.nft_rules("address", "198.19.7.2")
+    assert "update @sent { ip daddr . udp sport }" in address
+    assert "ip saddr . udp dport @sent dnat to 198.19.7.2" in address
 
 
 def _pair(classes: str, path: str, direct: float | None) -> dict:
+    kinds = {"S": "static", "E": "easy", "H": "hard"}
+    expected = runner.expected_path(kinds[classes[0]], kinds[classes[1]])
     return {"pair": "a-b", "classes": classes, "path": path, "intros": [], "connect": direct,
-            "direct": direct, "publish": 0.05, "direct_from_start": direct}
+            "direct": direct, "publish": 0.05, "direct_from_start": direct,
+            "expected": expected, "ok": path == expected and direct is not None,
+            "punch_datagrams": 0, "punch_bytes": 0}
 
 
 def test_matrix_cells_and_verdict() -> None:
@@ -51,3 +64,22 @@ def test_matrix_cells_and_verdict() -> None:
     assert runner.summary_ok(runs)
     assert runner.expected_nat("open", wildcard=True) == "static"
     assert runner.expected_nat("open", wildcard=False) == "easy"
+
+
+def test_expected_paths_and_pairing_statistics() -> None:
+    from srpfast.lab import stats
+    assert runner.expected_path("easy", "hard") == runner.expected_path("hard", "double") == "bdp"
+    assert runner.expected_path("hard", "hard") == "relay"
+    assert runner.expected_path("easy", "easy") == runner.expected_path("static", "hard") == \
+        "direct"
+    assert runner.expected_path("address", "hard") == "direct"  # its NAT lets Hard's ping in
+    assert stats.percentile([], 50) is None
+    assert stats.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.0  # nearest rank
+    assert stats.percentile([float(i) for i in range(1, 101)], 95) == 95.0
+    runs = [{"pairs": [_pair("EH", "bdp", 0.4), _pair("EH", "bdp", 0.8),
+                       _pair("EH", "relay", 0.2), _pair("HH", "relay", 0.1)]}]
+    table = stats.pairing_stats(runs)
+    assert table["EH"]["pairs"] == 3 and table["EH"]["ok"] == 2
+    assert table["EH"]["p50"] == 0.4 and table["EH"]["max"] == 0.8  # successful pairs only
+    assert table["HH"]["success"] == 1.0
+    assert "EH" in stats.format_stats(table)
