@@ -15,7 +15,7 @@ LAB_APT_DEPS := nftables iproute2
 # `make lab`: rounds of fresh peers on one topology (~6 s each; 4 Easy<->Hard pairs each).
 LAB_RUNS ?= 25
 
-.PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean sim
+.PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench bench-micro fuzz wheel sdist docs lab clean sim
 
 all: build
 
@@ -93,6 +93,15 @@ BENCH_ARGS ?=
 bench: build labdeps
 	$(VPY) -m pip install -q "pyzmq>=26"
 	$(VPY) bench/run.py --write docs/BENCHMARKS.md $(BENCH_ARGS)
+
+# The micro-benchmarks under pytest-benchmark, compared with the newest run saved in
+# bench/baselines for this machine type (committed). Save a new one with
+# MICRO_ARGS="--benchmark-save=NAME"; fail on a regression with
+# MICRO_ARGS="--benchmark-compare-fail=mean:25%".
+MICRO_ARGS ?=
+bench-micro: build
+	$(VPY) -m pytest bench/ -q -p no:cacheprovider --benchmark-storage=bench/baselines \
+	    --benchmark-compare --benchmark-columns=mean,stddev,rounds $(MICRO_ARGS)
 
 fuzz: build
 	$(MAKE) -C fuzz run

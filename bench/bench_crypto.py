@@ -2,9 +2,12 @@
 
 Group "sealing", all figures per 1 KB message area (one full sealed frame: 984 bytes of
 plaintext + 40 bytes of nonce and tag):
-  limit  libsodium XChaCha20-Poly1305 encrypt of 984 B in a C loop (no framing, no nonces)
+  limit  the XChaCha20-Poly1305 seal of 984 B seal_batch runs per frame, in a C loop
+         (bench/ceilings.c, bench-only; no framing, no nonces)
   peer   pysodium, one AEAD call + one ed25519 signature per message (the naive sealed publish)
-  srpfast stream seal / open: seal_batch / open_batch over 256 frames (AEAD only, STREAM)
+  srpfast stream seal: seal_batch over 256 frames (AEAD only, STREAM)
+Group "opening": limit = the open primitive in a C loop (bench/ceilings.c, bench-only);
+  srpfast open_batch over 256 frames, and sealed receive (open + verify envelope)
   srpfast sealed publish: make_envelopes (Merkle batch of 256, one signature) + frame fill +
           seal_batch; payload 627 B so envelope (357 B) + payload fill one 984 B plaintext
   srpfast sealed receive: open_batch + EnvelopeVerifier.open per message (signature cached)
@@ -20,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pysodium  # noqa: E402
 
+from bench import ceilings  # noqa: E402
 from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
 from srpfast import crypto  # noqa: E402
 from srpfast.crypto import _seal
@@ -27,6 +31,7 @@ PACKET, HEADER = 1158, 134
 BATCH = 256
 PLAIN = crypto.MAX_PLAINTEXT                      # 984
 PAYLOAD = PLAIN - crypto.envelope_overhead(BATCH)  # 627
+ROUNDS = 4  # alternations of a ceiling and the figure that runs its primitive (below)
 
 
 def _frame(msg: bytes, clock: int) -> bytes:
@@ -44,12 +49,22 @@ def run(quick: bool) -> list[Row]:
     target_publish = {"min_rate": 200e3}  # incl. authenticity (a signature per batch)
 
     iters = 2000
-    limit = best_rate(lambda: _seal.bench_aead_loop(key, iters, PLAIN), iters, **p)
-    # Known gap: open_batch opens with one wide keystream call per frame (csrc/seal.c
-    # srp_xchacha_open), faster than this libsodium AEAD call, so it shows ABOVE LIMIT until
-    # _seal grows an open ceiling of the same construction.
-    rows.append(Row("sealing", "C XChaCha20-Poly1305 seal 984 B (C loop)", limit, "msg/s",
-                    role="limit", note="libsodium, no framing"))
+    limit = best_rate(lambda: ceilings.seal_loop(key, iters, PLAIN), iters, **p)
+    # Opening has its own group and ceiling: open_batch opens with one wide keystream call
+    # per frame (csrc/seal.c srp_xchacha_open), faster than libsodium's AEAD call, so a
+    # seal limit is no ceiling for it (it showed ABOVE LIMIT); bench/ceilings.c loops that
+    # primitive without framing.
+    open_group = "opening (1 KB message area)"
+    open_iters = 2000
+
+    def open_ceiling() -> float:
+        return best_rate(lambda: ceilings.open_loop(key, open_iters, PLAIN), open_iters, **p)
+    open_limit = Row(open_group, "C XChaCha20-Poly1305 open 984 B (C loop, bench/ceilings.c)",
+                     open_ceiling(), "msg/s", role="limit",
+                     note="the primitive open_batch runs per frame, no framing")
+    rows.append(Row("sealing", "C XChaCha20-Poly1305 seal 984 B (C loop, bench/ceilings.c)",
+                    limit, "msg/s", role="limit",
+                    note="the primitive seal_batch runs per frame, no framing"))
 
     # peer: what one pysodium call per message costs for a sealed, signed publish
     payload = os.urandom(PAYLOAD)
@@ -70,9 +85,13 @@ def run(quick: bool) -> list[Row]:
     def seal_stream() -> None:
         buf[:] = template
         _seal.seal_batch(key, buf, BATCH)
-    rows.append(Row("sealing", "srpfast seal_batch 984 B (stream AEAD)",
-                    best_rate(seal_stream, BATCH, **p), "msg/s", **target_stream,
-                    note="includes resetting the 256-frame buffer"))
+    sealed_rate = 0.0
+    for _ in range(ROUNDS):  # in alternation with its ceiling, as opening below
+        sealed_rate = max(sealed_rate, best_rate(seal_stream, BATCH, **p))
+        rows[0].rate = max(rows[0].rate, best_rate(
+            lambda: ceilings.seal_loop(key, iters, PLAIN), iters, **p))
+    rows.append(Row("sealing", "srpfast seal_batch 984 B (stream AEAD)", sealed_rate, "msg/s",
+                    **target_stream, note="includes resetting the 256-frame buffer"))
 
     sealed = bytearray(template)
     _seal.seal_batch(key, sealed, BATCH)
@@ -80,8 +99,16 @@ def run(quick: bool) -> list[Row]:
     def open_stream() -> None:
         buf[:] = sealed
         _seal.open_batch(key, buf, BATCH)
-    rows.append(Row("sealing", "srpfast open_batch 984 B (stream AEAD)",
-                    best_rate(open_stream, BATCH, **p), "msg/s", **target_stream))
+    # The ceiling and open_batch do the same primitive (open_batch adds the framing), so on
+    # a shared machine whose share of a core swings 3x from one moment to the next the two
+    # are measured in alternation, best of each over the rounds: a lucky moment for one is
+    # a lucky moment available to the other.
+    opened = 0.0
+    for _ in range(ROUNDS):
+        opened = max(opened, best_rate(open_stream, BATCH, **p))
+        open_limit.rate = max(open_limit.rate, open_ceiling())
+    open_rows = [open_limit, Row(open_group, "srpfast open_batch 984 B (stream AEAD)",
+                                 opened, "msg/s", **target_stream)]
 
     # sealed publish: sign a batch of 256 with one signature, fill frames, seal in C
     payloads = [os.urandom(PAYLOAD) for _ in range(BATCH)]
@@ -118,12 +145,13 @@ def run(quick: bool) -> list[Row]:
                 n = buf[off + 14] << 8 | buf[off + 15]
                 verifier.open(mv[off + HEADER:off + HEADER + n], ctx)
             off += PACKET
-    rows.append(Row("sealing", "srpfast sealed receive (open_batch + verify envelope)",
-                    best_rate(receive, BATCH, **p), "msg/s", **target_publish,
-                    note="batch signature verified once, then cached"))
+    open_rows.append(Row(open_group, "srpfast sealed receive (open_batch + verify envelope)",
+                         best_rate(receive, BATCH, **p), "msg/s", **target_publish,
+                         note="batch signature verified once, then cached"))
     refresh_limit(rows[0], lambda: best_rate(
-        lambda: _seal.bench_aead_loop(key, iters, PLAIN), iters, **p))
-    return rows
+        lambda: ceilings.seal_loop(key, iters, PLAIN), iters, **p))
+    refresh_limit(open_limit, open_ceiling)
+    return rows + open_rows
 
 
 if __name__ == "__main__":

@@ -35,10 +35,10 @@ def _kinds() -> list[tuple[str, str, list[str], list[str], str, str]]:
     contender. Latency runs send one value per call (emit_many([v]), one-part messages)."""
     kinds = [
         ("srpfast emit(), on()", "srp_peers.py", ["--mode", "emit"], ["--mode", "emit"],
-         f"defaults; the publisher awaits asyncio.sleep(0) every {YIELD_EVERY} emit() calls",
+         f"defaults; the publisher awaits drain() every {YIELD_EVERY} emit() calls",
          "defaults"),
         ("srpfast emit_many(), on_batch()", "srp_peers.py", ["--mode", "many"],
-         ["--mode", "many"], "defaults; emit_many of 256 values, then asyncio.sleep(0)",
+         ["--mode", "many"], "defaults; emit_many of 256 values, then await drain()",
          "defaults; emit_many of 1 value")]
     try:
         import zmq
@@ -73,6 +73,19 @@ def _run(script: str, sub_args: list[str], pub_args: list[str], timeout: float) 
     after = udp_rcvbuf_errors()
     r["rcvbuf_errors"] = after - before if before is not None and after is not None else None
     return r
+
+
+def cpu_note(r: dict) -> str:
+    """CPU time per message of each process (whatever else the shared machine runs, a process
+    is charged only its own work: the figure to compare when the wall-clock rates are load)."""
+    pub = (r["pub"].get("cpu_s") or 0) / max(r["sent"], 1)
+    sub = (r["sub"].get("cpu_s") or 0) / max(r["delivered"], 1)
+    return f"CPU per message: publisher {1e6 * pub:,.1f} us, subscriber {1e6 * sub:,.1f} us"
+
+
+def internal_errors(r: dict) -> int:
+    """drop.internal (exceptions inside the engine) of both srpfast processes."""
+    return sum((r[side].get("metrics") or {}).get("drop.internal", 0) for side in ("pub", "sub"))
 
 
 def _explain(r: dict) -> str:
@@ -112,13 +125,13 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
         pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
         note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted); "
                 f"the publisher's loop took {pub_s:.2f} s ({r['sent'] / max(pub_s, 1e-9):,.0f} "
-                f"msg/s offered)"
+                f"msg/s offered); {cpu_note(r)}"
                 + (f"; the publisher hit the {timeout:.0f} s timeout" if r["timed_out"] else "")
                 + (f"; {_explain(r)}" if srp and (loss or r["timed_out"]) else ""))
         # the issue's target: 1 KB srpfast bulk at least as fast as pyzmq+CURVE, nothing lost
-        target = {"max_loss": 0.0} if srp else {}
-        if srp and size == 1024 and "emit_many" in name:
-            target["min_x_peer"] = 1.0
+        target: dict = {"max_loss": 0.0, "errors": internal_errors(r)} if srp else {}
+        if srp and size == 1024:  # the issue's targets: emit() loop at least half of it
+            target["min_x_peer"] = 1.0 if "emit_many" in name else 0.5
         rows.append(Row(tput, name, rate, unit="msg/s", role=role, loss=loss,
                         settings=settings, note=note, **target))
         common = ["--count", str(lat_count), "--latency"]
@@ -129,19 +142,61 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
         note = f"{len(lat):,} of {r['sent']:,} delivered" + (
             f"; {_explain(r)}" if srp and loss else "")
         for group, q in ((p50g, 0.5), (p99g, 0.99)):
+            lat_target: dict = {"max_loss": 0.0, "errors": internal_errors(r)} if srp else {}
+            if srp and q == 0.5 and size == 1024:
+                lat_target["max_x_peer"] = 2.0  # the issue's: p50 at most 2x pyzmq+CURVE's
             lat_rows.append(Row(group, name, _pct(lat, q), unit="ms", role=role, loss=loss,
                                 lower_is_better=True, settings=lat_settings, note=note,
-                                **({"max_loss": 0.0} if srp else {})))
+                                **lat_target))
     if len(kinds) == 2:
         rows.append(Row(tput, "pyzmq rows skipped: pyzmq not installed (make bench installs "
                               "it)", 0.0, unit="msg/s", min_rate=1.0))
     return rows + sorted(lat_rows, key=lambda row: row.group)
 
 
+SLOW_US = 50.0  # the slow subscriber's handler: microseconds per value (20,000 values/s at most)
+
+
+def _slow_rows(count: int, timeout: float) -> list[Row]:
+    """A publisher that offers more than its subscriber takes: the subscriber's handler
+    blocks SLOW_US per value. srpfast's publisher awaits drain() (flow control) and must lose
+    nothing, slowed to the subscriber's pace; pyzmq PUB drops at its high-water mark."""
+    group = (f"end to end: fast publisher, slow subscriber (1 KB values, handler "
+             f"{SLOW_US:g} us/value)")
+    rows = []
+    slow = ["--slow-us", str(SLOW_US)]
+    for name, script, sub_args, pub_args, settings, _ in _kinds():
+        if "emit()" in name or name == "pyzmq PUB/SUB over TCP":
+            continue
+        srp = script.startswith("srp")
+        common = ["--count", str(count)]
+        r = _run(script, sub_args + common + slow, pub_args + common + ["--size", "1024"],
+                 timeout)
+        rate = delivery_rate(r["delivered"], (r["first_send"] or 0) / 1e9,
+                             (r["last"] or 0) / 1e9 if r["last"] else None)
+        pub = r["pub"]
+        pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
+        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent; {cpu_note(r)}; "
+                f"the subscriber takes at "
+                f"most {1e6 / SLOW_US:,.0f} values/s; the publisher's loop took {pub_s:.2f} s "
+                f"({r['sent'] / max(pub_s, 1e-9):,.0f} msg/s offered"
+                + ("; drain() paces it" if srp else "; PUB queues up to its high-water mark, "
+                   "then drops") + ")" + (f"; {_explain(r)}" if srp and r["delivered"] < r["sent"]
+                                          else ""))
+        rows.append(Row(group, name, rate, unit="msg/s", role="peer" if "CURVE" in name else "",
+                        loss=loss_of(r["delivered"], r["sent"]),
+                        settings=settings + f"; subscriber handler {SLOW_US:g} us per value",
+                        note=note, **({"max_loss": 0.0, "errors": internal_errors(r)}
+                                      if srp else {})))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     if quick:
-        return (_size_rows(1024, 5000, 100, 15.0) + _size_rows(65536, 200, 50, 15.0))
-    return _size_rows(1024, 50_000, 1000, 30.0) + _size_rows(65536, 2000, 600, 30.0)
+        return (_size_rows(1024, 5000, 100, 15.0) + _size_rows(65536, 200, 50, 15.0)
+                + _slow_rows(2000, 15.0))
+    return (_size_rows(1024, 50_000, 1000, 30.0) + _size_rows(65536, 2000, 600, 30.0)
+            + _slow_rows(20_000, 30.0))
 
 
 if __name__ == "__main__":

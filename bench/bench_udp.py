@@ -2,14 +2,14 @@
 batch calls from Python, UDP GSO, and plain uvloop/asyncio peers, in one run.
 
 Loopback on a shared 2-core machine: the receive group's sender is another process
-(bench/blast.py, a C sendmmsg loop), so the receiver has a core of its own; sender and
-receiver still share the machine, so the group reports sent and received counts (the
-difference is kernel drops)."""
+(bench/blast.py, a C sendmmsg loop) that fills the receiver's socket buffer BEFORE the first
+read; each receiver then drains that queue alone, so every receive rate is receiver-bound
+and the C recvmmsg loop is a true ceiling for the others."""
 from __future__ import annotations
 
 import asyncio
 import os
-import select
+import socket
 import sys
 import time
 
@@ -23,6 +23,7 @@ from srpfast.drivers import _udp  # noqa: E402
 from srpfast.drivers._udp import FRAME_BYTES, UDPSocket  # noqa: E402
 
 BATCH = 64
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # (Linux; root may exceed rmem_max)
 
 
 class _ProcessSender:
@@ -56,13 +57,20 @@ def _send_group(p: dict, seconds: float) -> list[Row]:
                 n, t = _udp._ceiling_send(tx, dest, seconds / p["repeat"] * 2, BATCH)
                 best = max(best, n / t)
             return best
-        rows.append(Row(group, "C sendmmsg loop, 64/call", ceiling(), role="limit"))
-        rate = best_rate(lambda: tx.send_batch(buf, dest), BATCH, **p)
-        rows.append(Row(group, "srpfast send_batch from Python, 64/call", rate,
-                        min_x_limit=0.8, note="relay output path without GSO"))
+        # The ceiling runs the same sendmmsg as both send_batch figures: measured in
+        # alternation with them, best of each (on this shared machine a lone best-of put a
+        # figure above its ceiling by timing noise alone).
         addrs = [dest] * BATCH
-        rate = best_rate(lambda: tx.send_batch(buf, addrs), BATCH, **p)
-        rows.append(Row(group, "srpfast send_batch, per-datagram address list", rate))
+        limit = one = many = 0.0
+        for _ in range(3):
+            limit = max(limit, ceiling())
+            one = max(one, best_rate(lambda: tx.send_batch(buf, dest), BATCH, **p))
+            many = max(many, best_rate(lambda: tx.send_batch(buf, addrs), BATCH, **p))
+        rows.append(Row(group, "C sendmmsg loop, 64/call", limit, role="limit",
+                        note="in alternation with the send_batch rows"))
+        rows.append(Row(group, "srpfast send_batch from Python, 64/call", one,
+                        min_x_limit=0.8, note="relay output path without GSO"))
+        rows.append(Row(group, "srpfast send_batch, per-datagram address list", many))
         rows.append(gso_ceiling(tx, dest, p))
         import uvloop
         loop = uvloop.new_event_loop()
@@ -97,74 +105,113 @@ def gso_ceiling(tx: UDPSocket, dest: tuple, p: dict) -> Row:
                    "" if tx.gso_enabled else "; GSO unsupported here: sendmmsg fallback"))
 
 
-def _drain_python(sock: UDPSocket, seconds: float) -> tuple[int, float]:
-    """recv_batch from Python until the sender stops: the srpfast receive path. Returns
-    (received, perf_counter of the last arrival)."""
+PREFILL_BUF = 64 * 2**20  # receive buffer the sender fills before any read (SO_RCVBUFFORCE)
+CEILING_BATCH = 1024      # datagrams per recvmmsg in the receive ceiling
+PREFILL_SECONDS = 0.5     # the C sender runs this long: more than the buffer holds
+
+
+def _prefill(address: tuple) -> int:
+    """Fill the receiver's socket buffer from a C sender PROCESS while nobody reads, and wait
+    until the sender is done: what is queued is then drained by the receiver alone, so the
+    drain rate is bound by the receiver, never by the sender or by sharing a core with it."""
+    with Blaster("zeros", address, PREFILL_SECONDS) as blaster:
+        blaster.go()
+        return int(blaster.result()["sent"])
+
+
+def _drain_python(sock: UDPSocket) -> tuple[int, float]:
+    """recv_batch from Python until the queue is empty: the srpfast receive path. Returns
+    (received, seconds from the first to the last batch)."""
     got, first, last = 0, 0.0, 0.0
-    t0 = time.perf_counter()
-    fd = sock.fileno()
     while True:
         b = sock.recv_batch()
         now = time.perf_counter()
-        if b.count:
-            if not got:
-                first = now
-            # deliver: what the engine gets is the buffer + lens, one object per batch
-            got += b.count
-            last = now
-        elif now - t0 > seconds + 0.5 or (got and now - last > 0.2):
+        if not b.count:
             break
-        else:
-            select.select([fd], [], [], 0.01)
-    return got, last
+        if not got:
+            first = now
+        got += b.count  # what the engine gets is the buffer + lens, one object per batch
+        last = now
+    return got, last - first
+
+
+def _drain_asyncio(sock: socket.socket) -> tuple[int, float]:
+    """The same queue drained by an asyncio DatagramProtocol (one call per datagram)."""
+    loop = asyncio.new_event_loop()
+    try:
+        transport, proto = loop.run_until_complete(
+            loop.create_datagram_endpoint(udp_peers._Sink, sock=sock))
+        try:
+            while True:
+                before = proto.received
+                loop.run_until_complete(asyncio.sleep(0.05))
+                if proto.received == before:
+                    break
+            return proto.received, proto.last - proto.first
+        finally:
+            transport.close()
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
 
 
 def _recv_group(seconds: float) -> list[Row]:
-    """Each receiver against its own C sender process; rates run from the sender's start to
-    the last arrival, and what the kernel dropped is the loss column. The limit is the C
-    recvmmsg loop, best of two runs (a ceiling is the best it was seen to do)."""
+    """Every receiver drains a socket buffer a C sender process filled before the first read
+    (_prefill): the rates are receiver-bound by construction, so the C recvmmsg loop is a
+    ceiling for the other two (it used to race a live sender, and a sender-limited ceiling
+    can be beaten). Rate = datagrams / (last read - first read); best of ``runs``."""
     group = "udp receive (1158-byte datagrams)"
+    runs = 5 if seconds >= 1.0 else 2
     rows = []
 
-    def measure(drain) -> tuple[float, float, int, int]:
-        with UDPSocket(batch=BATCH) as rx:
-            sender = _ProcessSender(rx.local_address, seconds)
-            try:
-                got, last = drain(rx)
-            finally:
-                sender.join()
-            return delivery_rate(got, sender.started, last), loss_of(got, sender.sent), got, \
-                sender.sent
+    def c_drain() -> tuple[float, int, int]:
+        # The ceiling drains with recvmmsg of CEILING_BATCH: the fewest syscalls for the same
+        # datagrams (the same loop at 64 per call measured equal to recv_batch, so timing
+        # noise alone put the figure above it).
+        with UDPSocket(batch=CEILING_BATCH, rcvbuf=PREFILL_BUF) as rx:
+            sent = _prefill(rx.local_address)
+            got, elapsed = _udp._ceiling_recv(rx, 30.0, idle=0.0)
+            return got / max(elapsed, 1e-9), got, sent
 
-    def c_drain(rx: UDPSocket) -> tuple[int, float]:
-        got, _ = _udp._ceiling_recv(rx, seconds + 1.0, idle=0.2)
-        # it returns 0.2 s (idle) after the last arrival, give or take one 10 ms poll
-        return got, time.perf_counter() - 0.2
+    def py_drain() -> tuple[float, int, int]:
+        with UDPSocket(batch=BATCH, rcvbuf=PREFILL_BUF) as rx:
+            sent = _prefill(rx.local_address)
+            got, elapsed = _drain_python(rx)
+            return got / max(elapsed, 1e-9), got, sent
 
-    def seen(got: int, sent: int) -> str:
-        return f"received {got:,} of {sent:,} sent" + (
-            "; sender-limited" if got >= 0.98 * sent else "")
+    def aio_drain() -> tuple[float, int, int]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, PREFILL_BUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PREFILL_BUF)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        sent = _prefill(sock.getsockname())
+        got, elapsed = _drain_asyncio(sock)  # (closes the socket with its transport)
+        return got / max(elapsed, 1e-9), got, sent
 
-    best = max((measure(c_drain) for _ in range(2)), key=lambda m: m[0])
-    rows.append(Row(group, "C recvmmsg loop, C sender in another process", best[0],
-                    role="limit", loss=best[1], note=seen(best[2], best[3]) + "; best of 2"))
-    rate, loss, got, sent = measure(lambda rx: _drain_python(rx, seconds))
-    rows.append(Row(group, "srpfast recv_batch drained from Python", rate, loss=loss,
-                    min_x_limit=0.8, note=seen(got, sent)))
-    loop = asyncio.new_event_loop()
-    try:
-        holder: dict = {}
+    def seen(m: tuple[float, int, int]) -> str:
+        return (f"drained {m[1]:,} queued datagrams (of {m[2]:,} sent before the first read; "
+                f"the rest overflowed the {PREFILL_BUF >> 20} MiB buffer); best of {runs}")
 
-        def start(address: tuple) -> _ProcessSender:
-            holder["s"] = s = _ProcessSender(address, seconds)
-            return s
-
-        got, last = udp_peers.receive_rate(loop, start, seconds)
-    finally:
-        loop.close()
-    s = holder["s"]
-    rows.append(Row(group, "asyncio datagram_received", delivery_rate(got, s.started, last),
-                    role="peer", loss=loss_of(got, s.sent), note=seen(got, s.sent)))
+    knob = f"receive buffer {PREFILL_BUF >> 20} MiB (SO_RCVBUFFORCE), filled before the first read"
+    # In alternation, best of each (the machine's share of a core swings from one moment to
+    # the next: a lucky moment for one must be one available to the other).
+    limit, m = (0.0, 0, 0), (0.0, 0, 0)
+    for _ in range(runs):
+        limit = max(limit, c_drain(), key=lambda x: x[0])
+        m = max(m, py_drain(), key=lambda x: x[0])
+    rows.append(Row(group, f"C recvmmsg loop, {CEILING_BATCH}/call, draining a pre-filled socket",
+                    limit[0],
+                    role="limit", note=seen(limit) + "; in alternation with recv_batch",
+                    settings=knob))
+    rows.append(Row(group, f"srpfast recv_batch drained from Python, {BATCH}/call", m[0],
+                    min_x_limit=0.8,
+                    note=seen(m), settings=knob))
+    a = max((aio_drain() for _ in range(runs)), key=lambda x: x[0])
+    rows.append(Row(group, "asyncio datagram_received (stdlib event loop)", a[0],
+                    role="peer", note=seen(a), settings=knob))
     return rows
 
 

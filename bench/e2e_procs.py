@@ -85,8 +85,13 @@ class Tally:
         self.last: int | None = None
         self.latency = latency
         self.lat_ms: list[float] = []
+        self.cpu0 = time.process_time()  # reset when the run starts (report: CPU since)
+
+    slow_us = 0.0  # a slow consumer: this many microseconds of work per value (blocking)
 
     def arrived(self, values: list) -> None:
+        if self.slow_us:  # (blocks the loop, as a slow handler does: the socket fills)
+            time.sleep(self.slow_us * len(values) / 1e6)
         t = now_ns()
         if self.first is None:
             self.first = t
@@ -97,7 +102,7 @@ class Tally:
 
     def report(self, **extra: object) -> None:
         say(delivered=self.delivered, first=self.first, last=self.last, lat_ms=self.lat_ms,
-            **extra)
+            cpu_s=time.process_time() - self.cpu0, **extra)
 
 
 def pace(count: int, rate: float | None):

@@ -15,7 +15,8 @@ limits, single-frame payloads and loss):
 - Every non-default Config setting or other knob a row uses is in ``settings``; rows with
   none say "defaults".
 - Targets are machine-readable (``min_x_limit``, ``min_x_peer``, ``min_rate``,
-  ``max_rate``, ``max_loss``) and evaluated to PASS/MISS (``evaluate``).
+  ``max_rate``, ``max_loss``, ``max_x_peer``) and evaluated to PASS/MISS (``evaluate``); a row that counted
+  engine exceptions (``errors``: drop.internal) is a MISS whatever its figure.
 """
 from __future__ import annotations
 
@@ -43,9 +44,13 @@ class Row:
     # Machine-readable targets; None = no such target. x limit / x peer compare ``rate``.
     min_x_limit: float | None = None
     min_x_peer: float | None = None
+    max_x_peer: float | None = None  # (latencies: at most this many times the peer's)
     min_rate: float | None = None
     max_rate: float | None = None
     max_loss: float | None = None
+    # Exceptions counted inside the engines during the run (drop.internal, summed over the
+    # processes); None = not measured. Any is a MISS: a bug, whatever the figure.
+    errors: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # raw counts for the JSON (not in the table)
 
     def target_text(self) -> str:
@@ -54,12 +59,16 @@ class Row:
             parts.append(f">= {self.min_x_limit:g}x limit")
         if self.min_x_peer is not None:
             parts.append(f">= {self.min_x_peer:g}x peer")
+        if self.max_x_peer is not None:
+            parts.append(f"<= {self.max_x_peer:g}x peer")
         if self.min_rate is not None:
             parts.append(f">= {fmt_value(self.min_rate, self.unit)}")
         if self.max_rate is not None:
             parts.append(f"<= {fmt_value(self.max_rate, self.unit)}")
         if self.max_loss is not None:
             parts.append(f"loss <= {100 * self.max_loss:g}%")
+        if self.errors is not None:
+            parts.append("drop.internal = 0")
         return ", ".join(parts)
 
 
@@ -102,6 +111,11 @@ def evaluate(row: Row, group_rows: list[Row]) -> Verdict:
             why.append("no peer in the group")
         elif xp < row.min_x_peer:
             why.append(f"{xp:.2f}x < {row.min_x_peer:g}x peer")
+    if row.max_x_peer is not None:
+        if xp is None:
+            why.append("no peer in the group")
+        elif xp > row.max_x_peer:
+            why.append(f"{xp:.2f}x > {row.max_x_peer:g}x peer")
     if row.min_rate is not None and row.rate < row.min_rate:
         why.append(f"{fmt_value(row.rate, row.unit)} < {fmt_value(row.min_rate, row.unit)}")
     if row.max_rate is not None and row.rate > row.max_rate:
@@ -111,6 +125,8 @@ def evaluate(row: Row, group_rows: list[Row]) -> Verdict:
             why.append("loss not measured")
         elif row.loss > row.max_loss:
             why.append(f"loss {100 * row.loss:.2f}% > {100 * row.max_loss:g}%")
+    if row.errors:
+        why.append(f"drop.internal {row.errors:,} > 0")
     status = "" if not row.target_text() else ("MISS" if why else "PASS")
     return Verdict(xl, xp, above, status, why)
 

@@ -48,13 +48,19 @@ RUNNING = """How to run it:
 - `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs.
 - `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
   (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
-- `pytest bench/ --benchmark-save=NAME` / `--benchmark-compare`: the micro-benchmarks under
-  pytest-benchmark (not collected by `make test`).
+- `make bench-micro` (`pytest bench/ --benchmark-storage=bench/baselines --benchmark-compare`):
+  the micro-benchmarks under pytest-benchmark against the committed baseline (not collected
+  by `make test`); `MICRO_ARGS="--benchmark-save=NAME"` saves a new one.
 
 The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
-settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows, rates from
-the first send, loss = never delivered; latency at 200 msg/s. Their peer is pyzmq PUB/SUB with
-CURVE (encrypted like every srpfast message); plain pyzmq over TCP stands beside it.
+settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows (the
+srpfast publishers await `drain()`, its flow control), rates from the first send, loss = never
+delivered; latency at 200 msg/s; a slow subscriber (a handler that blocks 50 us per value)
+against a fast publisher. Their peer is pyzmq PUB/SUB with CURVE (encrypted like every srpfast
+message); plain pyzmq over TCP stands beside it. Each note gives the CPU time per message of
+both processes: on a shared machine the wall-clock rates move with the load, the CPU per
+message much less, and it is where the gap to pyzmq comes from (srpfast seals each 1 KB value
+as two frames and signs it, PROTOCOL.md §4; CURVE encrypts it once).
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     failed = []
     t0 = time.time()
+    load0 = os.getloadavg()  # the machine is shared: how busy it was is part of the result
     for name in wanted:
         print(f"running bench_{name} ...", file=sys.stderr, flush=True)
         try:
@@ -99,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + text)
     facts = {"machine": tb.machine(), "commit": tb.commit(ROOT),
              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-             "duration_s": round(time.time() - t0), "quick": args.quick, "failed": failed}
+             "duration_s": round(time.time() - t0), "quick": args.quick, "failed": failed,
+             "load_start": [round(x, 2) for x in load0],
+             "load_end": [round(x, 2) for x in os.getloadavg()]}
     if args.json:
         with open(args.json, "w") as f:
             f.write(tb.to_json(rows, facts) + "\n")
@@ -109,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             f.write("# Benchmarks\n\n" + INTRO + "\n\n" + RUNNING + "\n"
                     f"- machine: {tb.machine_line(facts['machine'])}\n"
                     f"- commit: {facts['commit']}\n- date: {facts['date']}\n"
+                    f"- load average (1, 5, 15 min; {os.cpu_count()} cores shared with other "
+                    f"users): {', '.join(map(str, facts['load_start']))} at the start, "
+                    f"{', '.join(map(str, facts['load_end']))} at the end\n"
                     f"- duration: {facts['duration_s']} s"
                     + (" (--quick)" if args.quick else "") + "\n\n" + text + "\n")
             if problems:

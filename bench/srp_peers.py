@@ -5,8 +5,10 @@ bench/e2e_procs.py). Default Config on both sides: what a user gets.
     python bench/srp_peers.py pub --connect HOST:PORT --mode emit|many --count N --size B
                                   [--rate R] [--latency]
 
-mode emit: the publisher calls emit() per value, the subscriber counts with on() (a call per
-message); mode many: emit_many() of 256 values, on_batch() (a call per receive batch).
+mode emit: the publisher calls emit() per value and awaits drain() every YIELD_EVERY calls, the
+subscriber counts with on() (a call per message); mode many: emit_many() of 256 values, then
+drain(); the subscriber counts with on_batch() (a call per receive batch). drain() is the
+flow control a publisher that must not lose messages uses (docs/GUIDE.md).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -22,8 +25,8 @@ from bench.e2e_procs import GRACE, Commands, Tally, now_ns, pace, say, stamp  # 
 CLUSTER = b"\x5a" * 32
 SHARED = b"\xa5" * 32
 BATCH = 256
-# The publisher's loop gives the event loop a turn every YIELD_EVERY emit() calls (every
-# emit_many call): what an asyncio application publishing in a loop does. Printed in the
+# The publisher's loop awaits drain() every YIELD_EVERY emit() calls (every emit_many call):
+# it gives the event loop a turn and waits while the send window is full. Printed in the
 # row's settings.
 YIELD_EVERY = 64
 
@@ -39,6 +42,7 @@ async def _sub(args: argparse.Namespace) -> None:
     import srpfast
     cmds = Commands()
     tally = Tally(args.latency)
+    tally.slow_us = args.slow_us
     async with srpfast.network(cluster_id=CLUSTER, host="127.0.0.1") as net:
         sub = await net.subcluster(shared_key=SHARED)
         if args.mode == "many":
@@ -49,6 +53,7 @@ async def _sub(args: argparse.Namespace) -> None:
         while not sub.peers:  # the publisher's signed JOIN: it is a member
             await asyncio.sleep(0.01)
         say(member=True)
+        tally.cpu0 = time.process_time()
         done_at = None
         while True:
             cmd = cmds.poll()
@@ -77,7 +82,7 @@ async def _pub(args: argparse.Namespace) -> None:
         value = bytearray(os.urandom(args.size))
         times = pace(args.count, args.rate)
         sent, stopped = 0, False
-        first = now_ns()
+        first, cpu0 = now_ns(), time.process_time()
         while sent < args.count and not stopped:
             if times is not None:  # latency: one message per tick, stamped when sent
                 delay = times[sent] - asyncio.get_running_loop().time()
@@ -93,16 +98,17 @@ async def _pub(args: argparse.Namespace) -> None:
                 n = min(BATCH, args.count - sent)
                 sub.emit_many("v", [bytes(value)] * n)
                 sent += n
-                await asyncio.sleep(0)
+                await sub.drain()
             else:
                 sub.emit("v", bytes(value))
                 sent += 1
                 if sent % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
+                    await sub.drain()
             if sent % 1024 < BATCH and cmds.poll() in ("stop", "eof"):
                 stopped = True
         last = now_ns()
-        say(sent=sent, first_send=first, last_send=last, metrics=_metrics(net))
+        say(sent=sent, first_send=first, last_send=last, cpu_s=time.process_time() - cpu0,
+            metrics=_metrics(net))
         while cmds.wait(0) not in ("stop", "eof"):  # keep sending what is queued
             await asyncio.sleep(0.01)
 
@@ -116,6 +122,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--rate", type=float, default=0.0)
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--slow-us", type=float, default=0.0,
+                    help="subscriber: a handler that takes this many microseconds per value")
     args = ap.parse_args()
     import uvloop
     uvloop.run(_sub(args) if args.role == "sub" else _pub(args))

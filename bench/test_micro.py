@@ -102,3 +102,26 @@ def test_open_batch(benchmark, sealing) -> None:
         return _seal.open_batch(key, buf, 256)
     benchmark.extra_info["items"] = 256
     assert set(benchmark(open_)) == {0}
+
+
+def test_publish_chains_1k(benchmark) -> None:
+    """What emit_many of 256 1 KB values costs its publisher before the socket: the author
+    envelopes (one signature) and the sealed fragment chains (two frames each, csrc/chain.c)."""
+    from srpfast.control.nonces import nonce_key
+    from srpfast.crypto.sealing import make_envelopes
+    from srpfast.wire import constants as C
+    key = crypto.publish_key(crypto.create_shared_key(b"bench"))
+    author = crypto.create_identity(b"\x01" * 32)
+    tag, sub, prev = b"C" * 16, b"T" * 32, b"P" * 32
+    values = [os.urandom(1027) for _ in range(256)]  # a 1 KB value's encoded event
+    clocks = list(range(1, 257))
+    contexts = [tag + sub + prev + c.to_bytes(4, "big") for c in clocks]
+    nk = nonce_key(key)
+
+    def publish() -> int:
+        envs = make_envelopes(author, values, contexts)
+        buf, ids, counts = _seal.seal_chains(key, nk, C.PUBLISH, tag, sub, prev, clocks,
+                                             60, 0, envs, 16)
+        return len(counts)
+    benchmark.extra_info["items"] = 256
+    assert benchmark(publish) == 256

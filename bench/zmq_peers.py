@@ -36,8 +36,10 @@ def _sub(args: argparse.Namespace) -> None:
     port = s.bind_to_random_port("tcp://127.0.0.1")
     cmds = Commands()
     tally = Tally(args.latency)
+    tally.slow_us = args.slow_us
     say(address=["127.0.0.1", port])
     member = False
+    tally.cpu0 = time.process_time()
     done_at = None
     while True:
         if s.poll(10):
@@ -78,7 +80,7 @@ def _pub(args: argparse.Namespace) -> None:
     value = bytearray(os.urandom(args.size))
     times = pace(args.count, args.rate)
     sent, stopped = 0, False
-    first = now_ns()
+    first, cpu0 = now_ns(), time.process_time()
     while sent < args.count and not stopped:
         if times is not None:
             delay = times[sent] - time.monotonic()
@@ -92,7 +94,7 @@ def _pub(args: argparse.Namespace) -> None:
             sent += n
         if cmds.poll() in ("stop", "eof"):
             stopped = True
-    say(sent=sent, first_send=first, last_send=now_ns())
+    say(sent=sent, first_send=first, last_send=now_ns(), cpu_s=time.process_time() - cpu0)
     while cmds.wait(0.1) not in ("stop", "eof"):  # keep the socket open while it drains
         pass
     s.close(linger=0)
@@ -109,6 +111,8 @@ def main() -> None:
     ap.add_argument("--curve", default="", help="the publisher's CURVE public key (Z85)")
     ap.add_argument("--secret", default="", help="publisher only: its CURVE secret key")
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--slow-us", type=float, default=0.0,
+                    help="subscriber: a handler that takes this many microseconds per value")
     ap.add_argument("--mode", default="multipart")  # accepted for symmetry with srp_peers
     args = ap.parse_args()
     (_sub if args.role == "sub" else _pub)(args)

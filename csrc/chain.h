@@ -3,7 +3,7 @@
  * Byte for byte what the control plane's fragments.split + nonces.seal_synthetic produce
  * (a test compares them): fragments are built last to first (SPEC 2 "Fragmentation"), each
  * carries up to SRP_CHAIN_CHUNK bytes of plaintext, is sealed with the synthetic nonce
- * BLAKE2b-192(key = K_n, frame with plaintext), and its packetId is then taken over the
+ * HMAC-SHA256(key = K_n, frame with plaintext) cut to 24 bytes, and its packetId is then taken over the
  * sealed bytes, so nextId links what travels. */
 #ifndef SRP_CHAIN_H
 #define SRP_CHAIN_H

@@ -301,9 +301,9 @@ static int verify_into(srp_deliver *dl, const uint8_t *h, int s, const uint8_t *
     msg->sub = (uint16_t)s;
     msg->hops = h[SRP_OFF_HOPS];
     msg->pad = 0;
-    msg->payload_off = (uint16_t)(payload - plain);
-    msg->payload_len = (uint16_t)payload_len;
-    msg->author_off = (uint16_t)(author - plain);
+    msg->payload_off = (uint32_t)(payload - plain);
+    msg->payload_len = (uint32_t)payload_len;
+    msg->author_off = (uint32_t)(author - plain);
     memcpy(msg->previous, h + SRP_OFF_PREVIOUS, 32);
     return SRP_DL_OK;
 }
@@ -410,6 +410,11 @@ static int assemble(srp_deliver *dl, const uint8_t *buf, size_t stride, const ui
     return verify_into(dl, h, s, plain, total, msg);
 }
 
+static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
+                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
+                          size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs, size_t nmsg,
+                          uint8_t *arena, size_t slot);
+
 size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
                    srp_dl_msg *msgs, uint8_t *arena) {
@@ -438,9 +443,25 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
     }
     *n_up = kept;
     if (frags < 2) return nmsg;
-    /* Second pass: whole fragmented messages among what is left. Taken items are marked
-     * (kind 0xFF) and compacted out at the end, order kept. */
-    n = kept;
+    return take_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs, nmsg,
+                       arena, slot);
+}
+
+size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
+                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                          unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena) {
+    return take_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs, 0,
+                       arena, 0);
+}
+
+/* Whole fragmented messages among the items left. Taken items are marked (kind 0xFF) and
+ * compacted out at the end, order kept. Records go to msgs[nmsg..], their plaintext to the
+ * arena from slot on (arena_off counts from the arena's start). Returns the new nmsg. */
+static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
+                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
+                          size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs, size_t nmsg,
+                          uint8_t *arena, size_t slot) {
+    size_t n = *n_up, kept;
     size_t chain[SRP_DL_MAX_FRAGS];
     for (size_t j = 0; j < n; j++) {
         if (up_kind[j] != deliver_kind) continue;

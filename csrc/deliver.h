@@ -14,9 +14,11 @@
  * fragments are found by following nextId from the head among the batch's packetIds (a hash
  * chain: the head's id commits to every byte, SPEC 2), each opened into consecutive arena
  * space, and the envelope verified over the whole plaintext.
- * Whatever is not that common case stays with the control plane, which handles it as before:
- * fragments spread over batches (reassembly), frames that do not open (a forged copy to
- * evict, SPEC 9.1), envelopes that do not verify (counted drops), variants. */
+ * Fragments spread over batches are kept by the caller (srpfast/control/carry.py) and
+ * offered again with srp_dl_take_chains. Whatever is not that common case stays with the
+ * control plane, which handles it as before: fragments that never complete (reassembly),
+ * frames that do not open (a forged copy to evict, SPEC 9.1), envelopes that do not verify
+ * (counted drops), variants. */
 #ifndef SRP_DELIVER_H
 #define SRP_DELIVER_H
 #include <stddef.h>
@@ -24,7 +26,10 @@
 
 #define SRP_DL_MAX_SUBS 64
 #define SRP_DL_PLAIN_BYTES 984  /* arena stride: one opened message area (SRP_SEAL_MAX_PLAIN) */
-#define SRP_DL_MAX_FRAGS 16     /* longest message assembled in C (15,744 bytes of plaintext) */
+/* Longest message assembled in C: 128 fragments (125,952 bytes of plaintext), so a 64 KB
+ * value (67 fragments) is assembled in C too: within one batch, or from the fragments a
+ * caller carried over from earlier batches (srp_dl_take_chains). */
+#define SRP_DL_MAX_FRAGS 128
 
 /* Per-item outcome (stable numbering: exported to Python as counters). */
 enum srp_dl_status {
@@ -52,9 +57,9 @@ typedef struct {
     uint16_t sub;          /* index into the key table (srp_dl_set_keys) */
     uint8_t hops;
     uint8_t pad;
-    uint16_t payload_off;  /* from the start of this record's arena slot */
-    uint16_t payload_len;
-    uint16_t author_off;   /* the author's 32-byte public key, same slot */
+    uint32_t payload_off;  /* from the start of this record's arena slot */
+    uint32_t payload_len;  /* (32 bits: an assembled message may exceed 64 KiB) */
+    uint32_t author_off;   /* the author's 32-byte public key, same slot */
     uint8_t previous[32];  /* header previousId (the batch buffer may be reused) */
 } srp_dl_msg;
 
@@ -81,6 +86,14 @@ size_t srp_dl_nkeys(const srp_deliver *dl);
 size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
                    srp_dl_msg *msgs, uint8_t *arena);
+
+/* Only the chain pass of srp_dl_take: whole fragmented messages among the deliver_kind
+ * items of buf (the fragments a caller kept from earlier batches, each already cached and
+ * forwarded), no single-frame pass. Taken items are removed from the list (order kept);
+ * msgs and arena have room for *n_up entries. Returns the number of records. */
+size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
+                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                          unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena);
 
 /* One frame with packetId id: open + verify into plain (SRP_DL_PLAIN_BYTES); fills *msg
  * except item and, on SRP_DL_OK, remembers id as delivered. An id delivered before gets

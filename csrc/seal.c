@@ -18,7 +18,6 @@ void srp_seal_ad(const uint8_t *frame, uint8_t ad[SRP_SEAL_AD_BYTES]) {
 
 int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce) {
     uint8_t ad[SRP_SEAL_AD_BYTES];
-    unsigned long long clen = 0;
     uint8_t *m = frame + SRP_OFF_MESSAGE;
     size_t len = srp_be16(frame + SRP_OFF_LENGTH);
     if (len > SRP_SEAL_MAX_PLAIN) return SRP_SEAL_TOO_LONG;
@@ -31,29 +30,19 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce) 
         memcpy(m, nonce, SRP_SEAL_NONCE_BYTES);
     else
         randombytes_buf(m, SRP_SEAL_NONCE_BYTES);
-    /* In place (c == m) is supported by libsodium's AEAD encrypt. */
-    crypto_aead_xchacha20poly1305_ietf_encrypt(m + SRP_SEAL_NONCE_BYTES, &clen,
-                                               m + SRP_SEAL_NONCE_BYTES, len, ad,
-                                               SRP_SEAL_AD_BYTES, NULL, m, key);
+    /* In place; the same bytes as libsodium's XChaCha20-Poly1305 encrypt, in one pass. */
+    srp_xchacha_seal(m + SRP_SEAL_NONCE_BYTES, len, ad, SRP_SEAL_AD_BYTES, m, key);
     memset(m + len + SRP_SEAL_OVERHEAD, 0, SRP_MESSAGE_BYTES - len - SRP_SEAL_OVERHEAD);
     return SRP_SEAL_OK;
 }
 
-int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
-                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
-    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), rounded up to 256 bytes. Frames
-     * carry at most 1024 - 40 bytes of ciphertext: 17 blocks, 1280 bytes of keystream. */
-    uint8_t ks[1280] __attribute__((aligned(64)));
-    uint8_t subkey[32], nonce12[12] = {0}, tag[16], lens[16];
+/* Poly1305 of the AEAD's authenticated data: ad, pad, ct, pad, lengths (RFC 8439 2.8). */
+static void aead_tag(const uint8_t otk[32], const uint8_t *ad, size_t adlen, const uint8_t *ct,
+                     size_t ctlen, uint8_t tag[16]) {
     static const uint8_t zeros[16];
-    if (ctlen > sizeof ks - 64)
-        goto libsodium; /* longer than any frame: the plain library call */
-    size_t need = 64 + ctlen, n = (need + 255) & ~(size_t)255;
-    crypto_core_hchacha20(subkey, nonce, key, NULL);
-    memcpy(nonce12 + 4, nonce + 16, 8);
-    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    uint8_t lens[16];
     crypto_onetimeauth_poly1305_state st;
-    crypto_onetimeauth_poly1305_init(&st, ks);
+    crypto_onetimeauth_poly1305_init(&st, otk);
     crypto_onetimeauth_poly1305_update(&st, ad, adlen);
     crypto_onetimeauth_poly1305_update(&st, zeros, (16 - adlen) & 15);
     crypto_onetimeauth_poly1305_update(&st, ct, ctlen);
@@ -64,12 +53,48 @@ int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t 
     }
     crypto_onetimeauth_poly1305_update(&st, lens, 16);
     crypto_onetimeauth_poly1305_final(&st, tag);
+    sodium_memzero(&st, sizeof st);
+}
+
+void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
+                      const uint8_t nonce[24], const uint8_t key[32]) {
+    /* As srp_xchacha_open: one keystream call for the Poly1305 key and every block (libsodium
+     * makes two passes), rounded up to 256 bytes; frames carry at most 984 bytes. */
+    uint8_t ks[1280] __attribute__((aligned(64)));
+    uint8_t subkey[32], nonce12[12] = {0};
+    if (mlen > sizeof ks - 64) { /* longer than any frame: the plain library call */
+        crypto_aead_xchacha20poly1305_ietf_encrypt(m, NULL, m, mlen, ad, adlen, NULL, nonce,
+                                                   key);
+        return;
+    }
+    size_t n = (64 + mlen + 255) & ~(size_t)255;
+    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    memcpy(nonce12 + 4, nonce + 16, 8);
+    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    for (size_t i = 0; i < mlen; i++) m[i] ^= ks[64 + i];
+    aead_tag(ks, ad, adlen, m, mlen, m + mlen);
+    sodium_memzero(ks, n);
+    sodium_memzero(subkey, sizeof subkey);
+}
+
+int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
+    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), rounded up to 256 bytes. Frames
+     * carry at most 1024 - 40 bytes of ciphertext: 17 blocks, 1280 bytes of keystream. */
+    uint8_t ks[1280] __attribute__((aligned(64)));
+    uint8_t subkey[32], nonce12[12] = {0}, tag[16];
+    if (ctlen > sizeof ks - 64)
+        goto libsodium; /* longer than any frame: the plain library call */
+    size_t need = 64 + ctlen, n = (need + 255) & ~(size_t)255;
+    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    memcpy(nonce12 + 4, nonce + 16, 8);
+    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    aead_tag(ks, ad, adlen, ct, ctlen, tag);
     int bad = crypto_verify_16(tag, ct + ctlen);
     if (bad == 0)
         for (size_t i = 0; i < ctlen; i++) m[i] = ct[i] ^ ks[64 + i];
     sodium_memzero(ks, n);
     sodium_memzero(subkey, sizeof subkey);
-    sodium_memzero(&st, sizeof st);
     return bad ? -1 : 0;
 libsodium:;
     unsigned long long mlen;

@@ -50,6 +50,11 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce);
  * ct is ctlen bytes of ciphertext followed by the 16-byte tag; m receives ctlen bytes of
  * plaintext if the tag verifies. Returns 0, or -1 on a tag mismatch (then m holds nothing
  * of the plaintext: untouched, or zeroed by libsodium for ctlen > 1216, never used). */
+/* XChaCha20-Poly1305 (IETF) encrypt of m[0..mlen) in place, the 16-byte tag written at
+ * m + mlen: byte for byte libsodium's crypto_aead_xchacha20poly1305_ietf_encrypt, in one
+ * keystream pass. */
+void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
+                      const uint8_t nonce[24], const uint8_t key[32]);
 int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
                      size_t adlen, const uint8_t nonce[24], const uint8_t key[32]);
 

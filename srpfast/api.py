@@ -37,6 +37,7 @@ from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, Ca
                             MalformedPacket, NotReadyError)
 from srpfast.drivers.base import Driver, Transport, UDPTransport
 from srpfast.wire.address import Address
+from srpfast.publishing import Publisher
 
 log = logging.getLogger("srpfast")
 
@@ -201,6 +202,7 @@ class Subcluster(Emitter):
         self.peers: dict[bytes, RemotePeer] = {}
         self._iterators: dict[str, list[asyncio.Queue[tuple[Any, Meta] | None]]] = {}
         self._batch_handlers: dict[str, list[Handler]] = {}
+        self._publisher = Publisher(net, subcluster_id)  # emit coalescing, drain()
 
     def on_batch(self, name: str, handler: Handler) -> Handler:
         """Call ``handler(values, metas)`` once per batch of event ``name``: ``values`` a list,
@@ -214,26 +216,39 @@ class Subcluster(Emitter):
         if handler in self._batch_handlers.get(name, []):
             self._batch_handlers[name].remove(handler)
 
-    def emit(self, name: str, value: Any) -> bytes:
-        """Publish to every member (sealed); returns the message id."""
+    def emit(self, name: str, value: Any) -> asyncio.Future[bytes]:
+        """Publish to every member (sealed). The emit() calls of one event-loop iteration
+        leave together, as one signed batch (at most 256 wait; docs/GUIDE.md "Publishing"),
+        so they are concurrent: each names the message published before that batch as its
+        previous_id. Returns a future of the message id (set when the batch is sealed, at the
+        end of this loop iteration). Raises CapacityError for a value too large for one
+        message, or when the send backlog is full (Config.send_backlog). Does not wait for
+        the subscribers: ``await drain()`` does."""
         self._net._require_open()
-        with _naming(f"emit({name!r}, value)"):
-            mid: bytes = self._net.peer.publish(self.subcluster_id, encode_event(name, value),
-                                                now=self._net._now())
-        self._net._poke()
-        return mid
+        try:  # (as _naming does, without building the call's name on every emit)
+            return self._publisher.emit(encode_event(name, value))
+        except CapacityError as exc:
+            raise CapacityError(f"emit({name!r}, value): {exc}") from None
 
     def emit_many(self, name: str, values: Iterable[Any]) -> list[bytes]:
         """Publish many values of event ``name`` at once: one author signature per 256
         messages, so members verify far fewer signatures (the fast path for bulk data). The
         values of one call are concurrent: each names the message published before the call
-        as its predecessor, not its neighbour in ``values``. Returns the message ids."""
+        as its predecessor, not its neighbour in ``values``. Returns the message ids.
+        Raises CapacityError when the send backlog is full (Config.send_backlog): ``await
+        drain()`` between calls."""
         self._net._require_open()
         with _naming(f"emit_many({name!r}, values)"):
-            mids: list[bytes] = self._net.peer.publish_many(
-                self.subcluster_id, [encode_event(name, v) for v in values], now=self._net._now())
-        self._net._poke()
-        return mids
+            return self._publisher.publish([encode_event(name, v) for v in values])
+
+    async def drain(self) -> None:
+        """Wait until what this peer published has room to leave: the send window
+        (Config.send_window frames not yet acknowledged by a subscriber) is not full and
+        nothing waits behind it. A publisher that awaits drain() between emits is slowed to
+        what its subscribers take, instead of losing messages (docs/GUIDE.md "Flow
+        control"). Returns at once when no connected member could acknowledge."""
+        self._net._require_open()
+        await self._publisher.drain()
 
     async def messages(self, name: str) -> AsyncIterator[tuple[Any, Meta]]:
         """Iterate over values of event ``name`` as they arrive (bounded buffer: when full, the
@@ -528,6 +543,8 @@ class Network(Emitter):
         try:
             self._save_known_peers()
             for sub in self._subclusters.values():
+                sub._publisher.flush()  # this iteration's emit() calls still leave
+                sub._publisher.window_open()  # drain() callers wake (and hear ClosedError)
                 self.peer.leave(sub.subcluster_id, now=self._now())
                 sub._close_iterators()
             self._poke()
@@ -602,6 +619,12 @@ class Network(Emitter):
         else:  # emit(): nobody awaits it, so say it here
             self._notify("#error", ErrorInfo(reason, "stream.expired"))
 
+    def _emit_failed(self, count: int, exc: Exception) -> None:
+        """A coalesced emit() batch that could not be published: nobody may await those
+        futures, so #error says it too."""
+        self._notify("#error", ErrorInfo(f"{count} emitted message(s) not published: {exc}",
+                                         "publish.failed"))
+
     # -- engine events -> API events ---------------------------------------------------------
     def _on_engine_event(self, event: object) -> None:
         if isinstance(event, ev.DeliveredBatch):
@@ -631,6 +654,9 @@ class Network(Emitter):
             self._fire("#stream", event.peer_id, name, value)
         elif isinstance(event, ev.StreamResult):
             self._stream_result(event)
+        elif isinstance(event, ev.WindowOpen):
+            for sub in self._subclusters.values():
+                sub._publisher.window_open()
         elif isinstance(event, ev.Join):
             sub = self._subclusters.get(event.subcluster_id)
             if sub is not None and event.peer_id not in sub.peers:

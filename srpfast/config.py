@@ -119,6 +119,13 @@ class Config:
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member
     announce_window: float = 60.0     # ... if published or delivered within this many seconds
     announce_pending: int = 4096      # ids waiting to be announced / pulled (bounded, counted)
+    # Flow control (control/flow.py): own frames sent and not yet acknowledged by a fellow
+    # member's HAVE; drain() waits for room. Below a subscriber's socket buffer (4 MiB:
+    # about 1,800 frames at the kernel's ~2.3 KB per 1158-byte datagram), so a burst that
+    # fills the window still fits there.
+    send_window: int = 2048
+    send_window_timeout: float = 1.0  # a message not acknowledged by then leaves the window
+    send_backlog: int = 65536         # frames published and waiting for the window (bounded)
     stream_keys: int = 1024           # cached stream session keys
     # Direct messages to a peer with no path yet wait (docs/ENGINE.md "Direct messages"):
     stream_queue_bytes: int = 4 * 2**20  # in all, across peers; beyond: CapacityError
@@ -178,7 +185,7 @@ class Config:
                      "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
                      "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout",
                      "bdp_per_introducer", "announce_peers", "announce_pending", "dataplane_delivered",
-                     "stream_queue_bytes"):
+                     "stream_queue_bytes", "send_window", "send_backlog"):
             need(getattr(self, name) >= 1, name, ">= 1")
         for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
@@ -186,7 +193,7 @@ class Config:
                      "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
                      "rate_peer_packets", "rate_peer_burst",
                      "seek_interval", "stream_queue_age", "challenge_recheck",
-                     "bootstrap_timeout"):
+                     "bootstrap_timeout", "send_window_timeout"):
             need(getattr(self, name) > 0, name, "> 0")
         for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
                      "announce_delay", "announce_wait", "announce_recent", "announce_window",

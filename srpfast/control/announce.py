@@ -60,14 +60,22 @@ class Announcer:
         self.digest_at: float | None = None  # next digest (None while nothing is recent)
         self._last_fresh = -1e18
         self._recent_len = cfg.announce_recent
+        self.acks: dict[tuple[bytes, bytes], bytes] = {}  # (subcluster, author) -> newest id
+        self.ack_at: float | None = None
 
     # ------------------------------------------------------------ our side
-    def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float) -> None:
-        """Messages of ``subcluster_id`` we just published or delivered."""
+    def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float,
+              authors: Iterable[bytes] = ()) -> None:
+        """Messages of ``subcluster_id`` we just published or delivered; ``authors``: who
+        wrote the delivered ones. An author that is a connected fellow member hears of them
+        on the next loop turn, not after announce_delay: that HAVE acknowledges them (its send window,
+        control/flow.py)."""
         cfg = self.p.config
         ids = list(ids)
         if not ids:
             return
+        if authors:
+            self._acknowledge(subcluster_id, ids, authors, now)
         recent = self.recent.get(subcluster_id)
         if recent is None:
             recent = self.recent[subcluster_id] = deque(maxlen=max(1, self._recent_len))
@@ -84,6 +92,29 @@ class Announcer:
         self.fresh_count += len(ids)
         if self.flush_at is None and self.fresh_count:
             self.flush_at = now + cfg.announce_delay
+
+    def _acknowledge(self, subcluster_id: bytes, ids: list[bytes],
+                     authors: Iterable[bytes], now: float) -> None:
+        """Remember, per author, the newest of its messages just delivered; tick() sends each
+        connected fellow author one HAVE naming it on the next loop turn (after the
+        application's handlers ran, and once for all receive batches of one wake-up). The
+        window it releases is cumulative (control/flow.py): one id says every earlier
+        message of that author left our socket buffer too."""
+        self.acks.update(((subcluster_id, a), i) for a, i in zip(authors, ids))
+        if self.ack_at is None:
+            self.ack_at = now
+
+    def _send_acks(self) -> None:
+        p = self.p
+        acks, self.acks, self.ack_at = self.acks, {}, None
+        for (sub_id, author), newest in acks.items():
+            q = p.table.get(author)
+            members = p.membership.members.get(sub_id)
+            if q is None or not (sub_id in q.subclusters
+                                 or (members is not None and author in members)):
+                continue
+            self._send([q], [newest])
+            p.count("announce.acks")
 
     def fellows(self, subcluster_id: bytes) -> "list[PeerEntry]":
         """Connected peers that proved (by a signed JOIN) they are members of it."""
@@ -119,6 +150,8 @@ class Announcer:
         p = self.p
         rep = p.replication
         p.count("rx.have")
+        ids = list(ids)
+        p.flow.acked(ids, now)  # our own messages a fellow delivered (control/flow.py)
         # The eager copy may be in flight: wait announce_wait plus one trip from this peer.
         due = now + p.config.announce_wait + min(peer.distance, 1.0)
         for pid in ids:
@@ -162,6 +195,8 @@ class Announcer:
     # ------------------------------------------------------------ timers
     def next_deadline(self) -> float | None:
         t = self.flush_at
+        if self.ack_at is not None:
+            t = self.ack_at if t is None else min(t, self.ack_at)
         if self._due:
             t = self._due[0][0] if t is None else min(t, self._due[0][0])
         if self.digest_at is not None:
@@ -169,6 +204,8 @@ class Announcer:
         return t
 
     def tick(self, now: float) -> None:
+        if self.ack_at is not None and now >= self.ack_at:
+            self._send_acks()
         if self.flush_at is not None and now >= self.flush_at:
             self._flush()
         if self.digest_at is not None and now >= self.digest_at:

@@ -34,7 +34,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
 from srpfast.config import REPLICATION_POLICIES
-from srpfast.dataplane._dataplane import MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_VARIANT
+from srpfast.control.carry import FragmentCarry, is_fragment
+from srpfast.dataplane._dataplane import (MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_DELIVER,
+                                          UP_VARIANT)
 from srpfast.drivers._udp import address_key
 from srpfast.errors import ArgumentError
 from srpfast.wire import constants as C
@@ -73,6 +75,7 @@ class DataPlaneLink:
         # DataPlane.messages() names a message's subcluster by its index here.
         self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
+        self.carry = FragmentCarry(peer, dataplane)  # fragments across batches (carry.py)
         cfg = peer.config
         if cfg.replication != "weighted":  # a simulation knob (config.py): same rule as ours
             dataplane.set_policy(REPLICATION_POLICIES.index(cfg.replication), cfg.spray_depth)
@@ -162,13 +165,20 @@ class DataPlaneLink:
         if n_out:
             p.queue_relayed(bytes(dp.out_frames), bytes(dp.out_addrs), dp.runs())
             p.count("tx", n_out)
-        if dp.n_msgs:
-            p.replication.on_messages(dp.messages(), self.keyed, now)
+        whole = dp.messages() if dp.n_msgs else None
+        carry = self.carry
         for j in range(dp.n_up):
             i, kind = dp.up(j)
             datagram, address = batch.frame(i), batch.address(i)
             if kind == UP_CONTROL:
                 p.receive_one(datagram, address, now, rated=True)
+            elif kind == UP_DELIVER and is_fragment(datagram):
+                carry.keep(datagram, dp.packet_id(i), address)  # the rest may come next
             else:
                 p.receive_delivered(datagram, address, now, kind == UP_VARIANT, dp.packet_id(i))
+        # Messages completed with fragments of earlier batches are older than this batch's:
+        # delivered first (an author's next message may name one as its predecessor).
+        carry.deliver(self.keyed, now)
+        if whole is not None:
+            p.replication.on_messages(whole, self.keyed, now)
         return True

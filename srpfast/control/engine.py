@@ -31,6 +31,7 @@ from srpfast.control.bounded import LruSet
 from srpfast.control.budgets import SenderBudgets
 from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
 from srpfast.control.events import Action, Disconnection, Event, PoolSend
+from srpfast.control.flow import FlowWindow
 from srpfast.control.handshake import Handshake
 from srpfast.control.membership import Membership
 from srpfast.control.peers import Forwarder, PeerEntry, PeerTable, PoolRoute
@@ -75,6 +76,7 @@ class Peer:
         self.clock = 0  # Lamport clock (SPEC 2)
         self.bound: Address | None = address
         self._out: list[tuple[bytes, Address]] = []
+        self._bulk: list[tuple[bytes, Address]] = []  # runs of frames to one address (publish)
         self._prepared: list[tuple[bytes, bytes, list[tuple[int, int]]]] = []
         self._actions: list[Action] = []
         self._events: list[Event] = []
@@ -96,6 +98,7 @@ class Peer:
         self.traversal = Traversal(self)
         self.membership = Membership(self)
         self.replication = Replication(self)
+        self.flow = FlowWindow(self)  # send window: flow control (control/flow.py)
         self.announce = Announcer(self)
         self.sync = SyncEngine(self)
         self.streams = Streams(self)
@@ -187,7 +190,19 @@ class Peer:
 
     # ------------------------------------------------------------------ outputs
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        """Datagrams to send, one (bytes, address) each. Frame runs (frames_to_send) not
+        taken by the driver before this call are included here, split one frame each."""
         out, self._out = self._out, []
+        if self._bulk:
+            for frames, address in self.frames_to_send():
+                out.extend((frames[k:k + C.PACKET_BYTES], address)
+                           for k in range(0, len(frames), C.PACKET_BYTES))
+        return out
+
+    def frames_to_send(self) -> list[tuple[bytes, Address]]:
+        """Runs of 1158-byte frames, each run to one address (what a publish sends each chosen
+        peer): a driver sends a run as UDP GSO super-datagrams, with no Python per frame."""
+        out, self._bulk = self._bulk, []
         return out
 
     def actions(self) -> list[Action]:
@@ -230,7 +245,7 @@ class Peer:
         # Never a time a tick at that time would leave unchanged: a driver would spin.
         t = self._next_maintenance
         for d in (self.traversal.next_deadline(), self.announce.next_deadline(),
-                  self.bootstrap.deadline()):
+                  self.bootstrap.deadline(), self.flow.next_deadline()):
             if d is not None and d < t:
                 t = d
         return t
@@ -264,6 +279,20 @@ class Peer:
 
     def send_to(self, peer: PeerEntry, datagram: bytes) -> None:
         self.send(datagram, peer.address, peer.pool)
+
+    def send_frames_to(self, peer: PeerEntry, frames: bytes) -> None:
+        """Consecutive 1158-byte frames to one peer, in order (frames_to_send)."""
+        n = len(frames) // C.PACKET_BYTES
+        if peer.pool is not None:  # a BDP pool socket: one PoolSend action per frame
+            for k in range(n):
+                self.send(frames[k * C.PACKET_BYTES:(k + 1) * C.PACKET_BYTES], peer.address,
+                          peer.pool)
+            return
+        self._bulk.append((frames, peer.address))
+        if peer.address not in self.sent_to:
+            self.sent_to.add(peer.address)
+            self.sent_hosts.add(peer.address[0])
+        self._counters["tx"] += n
 
     def wall_ms(self, now: float) -> int:
         return max(0, int((now + self._wall_offset) * 1000))
@@ -360,6 +389,7 @@ class Peer:
         try:
             self.traversal.tick(now)
             self.announce.tick(now)
+            self.flow.expire(now)
             if now >= self._next_maintenance:
                 self._next_maintenance = now + self.config.maintenance_interval
                 self._maintain(now)

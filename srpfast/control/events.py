@@ -105,6 +105,12 @@ class StreamResult(Event):
 
 
 @dataclass(frozen=True)
+class WindowOpen(Event):
+    """The send window (control/flow.py) has room again after someone waited for it: the
+    API wakes ``drain()`` callers."""
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     """Something the application should know and may fix; the engine carries on. ``reason``
     says what happened and what to check; ``code`` is a short stable name

@@ -96,7 +96,9 @@ class Replication:
             return []
         previous = sub.last_head
         clocks = [(p.clock + 1 + i) & 0xFFFFFFFF for i in range(len(messages))]
-        contexts = [header_context(sub.tag, sub.subcluster_id, previous, c) for c in clocks]
+        # header_context(sub.tag, sub.subcluster_id, previous, clock), its fixed part once
+        fixed = bytes(sub.tag) + bytes(sub.subcluster_id) + bytes(previous)
+        contexts = [fixed + c.to_bytes(4, "big") for c in clocks]
         envelopes = make_envelopes(p.identity, messages, contexts)
         key = sub.key
         try:  # every chain split, sealed and hashed in C (csrc/chain.c); raises before any change
@@ -106,29 +108,32 @@ class Replication:
         except ValueError as exc:
             raise CapacityError(f"{exc} ({cfg.max_fragments * SEALED_CHUNK} bytes of sealed "
                                 "envelope): send less, or in chunks") from None
-        p.clock = clocks[-1]
         total = len(ids) // 32
-        frames = [buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES] for i in range(total)]
+        p.flow.check_room(total)  # (CapacityError here: nothing changed yet)
+        p.clock = clocks[-1]
         heads = []
         at = 0
         for n in counts:
             heads.append(ids[32 * at:32 * at + 32])
             at += n
-        seen = self.seen
-        for i, fr in enumerate(frames):
-            seen.add(_copy_key(ids[32 * i:32 * i + 32], fr))
+        # Our own frames are not added to ``seen``: the cache holds them (a copy that comes
+        # back is recognised there, _classify), and 256 messages of 1 KB would otherwise
+        # push 512 keys of other peers' frames out of that bounded set per call.
         if self._insert_known is not None:
             self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
         else:
-            for fr in frames:
-                p.cache.insert(fr, source=SELF_SOURCE, now=now, member=True)
-        for head in heads:
-            self.delivered.add(head)
+            for i in range(total):
+                p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
+                               source=SELF_SOURCE, now=now, member=True)
+        self.delivered.members.update(dict.fromkeys(heads))
+        self.delivered.trim()
         sub.last_head = heads[-1]
-        p.announce.fresh(sub.subcluster_id, heads, now)
-        for peer in p.forwarder(now).pick(self.copies(-1), p.rng):
-            for fr in frames:
-                p.send_to(peer, fr)
+        # Sent as the send window allows (control/flow.py): acknowledged by the HAVEs of
+        # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
+        # push announces the ids as they leave (flow.py), not while they wait.
+        p.flow.send(sub.subcluster_id, buf, counts, heads,
+                    p.forwarder(now).pick(self.copies(-1), p.rng),
+                    bool(p.announce.fellows(sub.subcluster_id)), now)
         p.count("publish.messages", len(heads))
         p.count("publish.frames", total)
         return heads
@@ -263,8 +268,9 @@ class Replication:
             groups = [(s, [k for k in kept if subs[k] == s])
                       for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
-            p.announce.fresh(keyed[sub], ids if len(group) == n else [ids[k] for k in group],
-                             now)
+            whole = len(group) == n
+            p.announce.fresh(keyed[sub], ids if whole else [ids[k] for k in group], now,
+                             authors if whole else [authors[k] for k in group])
             if len(group) == n:
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
             else:
@@ -406,7 +412,7 @@ class Replication:
             self.delivered.add(ev.message_id)
             self.p.emit(ev)
             self.p.count("deliver.messages")
-            self.p.announce.fresh(ev.subcluster_id, (ev.message_id,), now)
+            self.p.announce.fresh(ev.subcluster_id, (ev.message_id,), now, (ev.author,))
             todo.extend(reversed(self._release(ev.message_id)))
 
     # ------------------------------------------------------------ query / answer

@@ -299,29 +299,3 @@ def merkle_root(list leaves not None) -> tuple:
     cdef unsigned char[::1] pv = paths
     srp_env_tree(&f[0], <unsigned>n, root, &pv[0])
     return (<char *>root)[:32], [bytes(paths[i * 32 * depth:(i + 1) * 32 * depth]) for i in range(n)]
-
-
-def bench_aead_loop(const unsigned char[::1] key not None, Py_ssize_t iterations,
-                    Py_ssize_t plain_len=984) -> None:
-    """Benchmark limit: libsodium XChaCha20-Poly1305 encrypt of plain_len bytes with a 123-byte
-    AD, `iterations` times in a C loop (no framing, no nonce generation)."""
-    cdef uint8_t m[1024]
-    cdef uint8_t c[1024]
-    cdef uint8_t ad[123]
-    cdef uint8_t nonce[24]
-    cdef unsigned long long clen
-    cdef Py_ssize_t i
-    _need(key, 32, "key")
-    if plain_len < 0 or plain_len > 984:
-        raise ValueError("plain_len must be 0..984")
-    for i in range(1024):
-        m[i] = <uint8_t>i
-    for i in range(123):
-        ad[i] = <uint8_t>i
-    for i in range(24):
-        nonce[i] = <uint8_t>i
-    with nogil:
-        for i in range(iterations):
-            nonce[0] = <uint8_t>i
-            crypto_aead_xchacha20poly1305_ietf_encrypt(c, &clen, m, <unsigned long long>plain_len,
-                                                       ad, 123, NULL, nonce, &key[0])

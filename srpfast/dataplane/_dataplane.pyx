@@ -8,7 +8,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from cpython.bytearray cimport PyByteArray_FromStringAndSize
-from libc.string cimport memcmp, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from srpfast.dataplane._cache cimport CacheCore, srp_cache
 from srpfast.wire._cframe cimport SRP_PACKET_BYTES
@@ -56,9 +56,9 @@ cdef extern from "deliver.h" nogil:
         uint32_t clock
         uint16_t sub
         uint8_t hops
-        uint16_t payload_off
-        uint16_t payload_len
-        uint16_t author_off
+        uint32_t payload_off
+        uint32_t payload_len
+        uint32_t author_off
         uint8_t previous[32]
     ctypedef struct srp_deliver:
         pass
@@ -71,6 +71,10 @@ cdef extern from "deliver.h" nogil:
     size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
                        uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
                        unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena)
+    size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
+                              const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
+                              size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs,
+                              uint8_t *arena)
     void srp_dl_counters(const srp_deliver *dl, uint64_t *out)
 
 cdef extern from "Python.h":
@@ -92,6 +96,8 @@ UP_VARIANT = SRP_DP_UP_VARIANT
 COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
 DELIVER_COUNTER_NAMES = tuple(srp_dl_counter_name(i).decode() for i in range(SRP_DLC_COUNT))
 MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
+# Fragments a caller may keep from earlier batches for deliver_carried (a 64 KB value is 67).
+MAX_CARRIED = 256
 
 
 cdef bytearray _scratch(Py_ssize_t n):
@@ -105,6 +111,12 @@ cdef class DataPlane:
     cdef srp_dl_msg *_msgs
     cdef bytearray _arena
     cdef uint8_t *_arenap
+    # deliver_carried's own records, arena and list; messages() reads the last call's
+    cdef srp_dl_msg *_cmsgs
+    cdef bytearray _carena, _cup_index, _cup_kind, _cids
+    cdef srp_dl_msg *_cur_msgs
+    cdef uint8_t *_cur_arena
+    cdef uint8_t *_cur_ids
     cdef readonly Py_ssize_t n_msgs
     cdef readonly CacheCore cache
     cdef readonly Py_ssize_t max_batch, fanout
@@ -128,7 +140,8 @@ cdef class DataPlane:
         self.dp = srp_dp_new(cache.c, fanout, max_hops, seed)
         self.dl = srp_dl_new(4096, <size_t>max(delivered_ids, 64))
         self._msgs = <srp_dl_msg *>malloc(max_batch * sizeof(srp_dl_msg))
-        if self.dp == NULL or self.dl == NULL or self._msgs == NULL:
+        self._cmsgs = <srp_dl_msg *>malloc(MAX_CARRIED * sizeof(srp_dl_msg))
+        if self.dp == NULL or self.dl == NULL or self._msgs == NULL or self._cmsgs == NULL:
             raise MemoryError("cannot allocate the data plane")
         self.max_batch = max_batch
         self.fanout = fanout
@@ -150,11 +163,18 @@ cdef class DataPlane:
         self._idp = <uint8_t *><char *>self._ids
         self._arena = _scratch(SRP_DL_PLAIN_BYTES * max_batch)
         self._arenap = <uint8_t *><char *>self._arena
+        # (not zero-filled: an engine that never carries a fragment never touches them)
+        self._carena = _scratch(SRP_DL_PLAIN_BYTES * MAX_CARRIED)
+        self._cup_index = _scratch(4 * MAX_CARRIED)
+        self._cup_kind = _scratch(MAX_CARRIED)
+        self._cids = _scratch(32 * MAX_CARRIED)
+        self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
 
     def __dealloc__(self):
         srp_dp_free(self.dp)
         srp_dl_free(self.dl)
         free(self._msgs)
+        free(self._cmsgs)
 
     def set_peers(self, const uint8_t[::1] addrs, const uint64_t[::1] keys,
                   const double[::1] weights, const uint8_t[::1] hard) -> int:
@@ -223,6 +243,7 @@ cdef class DataPlane:
             raise ArgumentError("drop must have count entries")
         if count == 0:
             self.n_out = self.n_up = self.n_runs = self.n_msgs = self.n_hops = 0
+            self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
             return 0
         hops0 = srp_dp_counter(self.dp, SRP_DPC_HOPS)
         with nogil:
@@ -238,6 +259,7 @@ cdef class DataPlane:
                                      self._upkp, &n_up, SRP_DP_UP_DELIVER, self._msgs,
                                      self._arenap)
         self.n_msgs = n_msgs
+        self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
         self.n_hops = <Py_ssize_t>(srp_dp_counter(self.dp, SRP_DPC_HOPS) - hops0)
         self.n_out = n_out
         self.n_up = n_up
@@ -264,16 +286,16 @@ cdef class DataPlane:
         cdef const uint8_t *slot
         cdef const uint8_t *last_author = NULL
         cdef const uint8_t *last_prev = NULL
-        cdef uint16_t sub0 = self._msgs[0].sub if n else 0
+        cdef uint16_t sub0 = self._cur_msgs[0].sub if n else 0
         cdef bint one_sub = True
         cdef list ids = PyList_New(n), payloads = PyList_New(n), authors = PyList_New(n)
         cdef list prevs = PyList_New(n), clocks = PyList_New(n), hops = PyList_New(n)
         author = prev = None
         for k in range(n):
-            m = &self._msgs[k]
-            slot = self._arenap + m.arena_off
+            m = &self._cur_msgs[k]
+            slot = self._cur_arena + m.arena_off
             one_sub = one_sub and m.sub == sub0
-            _set(ids, k, PyBytes_FromStringAndSize(<char *>self._idp + 32 * m.item, 32))
+            _set(ids, k, PyBytes_FromStringAndSize(<char *>self._cur_ids + 32 * m.item, 32))
             _set(payloads, k, PyBytes_FromStringAndSize(<char *>slot + m.payload_off,
                                                         m.payload_len))
             if last_author == NULL or memcmp(last_author, slot + m.author_off, 32) != 0:
@@ -286,14 +308,43 @@ cdef class DataPlane:
             _set(prevs, k, prev)
             _set(clocks, k, m.clock)
             _set(hops, k, m.hops)
-        subs = sub0 if one_sub else [self._msgs[k].sub for k in range(n)]
+        subs = sub0 if one_sub else [self._cur_msgs[k].sub for k in range(n)]
         return subs, ids, payloads, authors, prevs, clocks, hops
 
     def message_item(self, Py_ssize_t k) -> int:
         """Index into the receive batch of the k-th message of messages()."""
         if not 0 <= k < self.n_msgs:
             raise IndexError(k)
-        return self._msgs[k].item
+        return self._cur_msgs[k].item
+
+    def deliver_carried(self, const uint8_t[::1] frames not None,
+                        const uint8_t[::1] ids not None, Py_ssize_t count) -> list:
+        """Assemble, open and verify the whole messages among ``count`` fragment frames a
+        caller kept from earlier batches (each already cached and forwarded: the fragments
+        process() left in the hand-up list because the rest of their message was in another
+        batch). ``frames``: count x 1158 bytes; ``ids``: their packetIds. The messages
+        become messages() (message_item: an index into these frames); returns the indexes
+        of the frames not taken, in order."""
+        cdef size_t n = <size_t>count, n_msgs = 0, i
+        if count < 0 or count > MAX_CARRIED:
+            raise ArgumentError(f"count must be 0..{MAX_CARRIED}")
+        if <size_t>frames.shape[0] < n * SRP_PACKET_BYTES or <size_t>ids.shape[0] < 32 * n:
+            raise ArgumentError("frames or ids shorter than count")
+        cdef uint32_t *upi = <uint32_t *><char *>self._cup_index
+        cdef uint8_t *upk = <uint8_t *><char *>self._cup_kind
+        cdef uint8_t *cids = <uint8_t *><char *>self._cids
+        cdef uint8_t *carena = <uint8_t *><char *>self._carena
+        for i in range(n):
+            upi[i] = <uint32_t>i
+            upk[i] = SRP_DP_UP_DELIVER
+        if n:
+            memcpy(cids, &ids[0], 32 * n)
+            with nogil:
+                n_msgs = srp_dl_take_chains(self.dl, &frames[0], SRP_PACKET_BYTES, cids, upi,
+                                            upk, &n, SRP_DP_UP_DELIVER, self._cmsgs, carena)
+        self.n_msgs = <Py_ssize_t>n_msgs
+        self._cur_msgs, self._cur_arena, self._cur_ids = self._cmsgs, carena, cids
+        return [upi[i] for i in range(n)]
 
     def runs(self) -> list:
         """(start, count) of each group of at least RUN_MIN output frames to one next hop, in

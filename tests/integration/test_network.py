@@ -143,7 +143,7 @@ def test_offline_sender_and_subscriber_meet_through_relay_caches(run):
             s = await sender.subcluster(shared_key=shared)
             assert await wait_for(lambda: sender.ready.is_set())
             await asyncio.sleep(0.3)
-            mid = s.emit("letter", {"text": "while you were away"})
+            mid = await s.emit("letter", {"text": "while you were away"})
             assert await wait_for(lambda: all(
                 mid in r.peer.cache for r in relays[:1]) or sum(
                 mid in r.peer.cache for r in relays) >= 1, 5)

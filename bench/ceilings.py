@@ -1,0 +1,52 @@
+"""Bench-only C ceilings (bench/ceilings.c), compiled on first use with the system C compiler
+against csrc/ and libsodium, and called through ctypes: the loops run in C, so the one
+foreign call per measurement costs nothing that matters. Kept out of the runtime extensions
+(issue 17: ceilings are bench code, not something a user's import loads)."""
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(ROOT, "csrc", "seal.c")]
+LIB = os.path.join(ROOT, "build", "bench", "libceilings.so")
+_lib: ctypes.CDLL | None = None
+
+
+def _build() -> None:
+    deps = SOURCES + [os.path.join(ROOT, "csrc", h) for h in ("seal.h", "frame.h")]
+    if os.path.exists(LIB) and os.path.getmtime(LIB) >= max(map(os.path.getmtime, deps)):
+        return
+    os.makedirs(os.path.dirname(LIB), exist_ok=True)
+    cc = os.environ.get("CC", "gcc")
+    subprocess.run([cc, "-O3", "-std=c11", "-D_GNU_SOURCE", "-shared", "-fPIC",
+                    "-I" + os.path.join(ROOT, "csrc"), *SOURCES, "-o", LIB, "-lsodium"],
+                   check=True)
+
+
+def lib() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        _build()
+        _lib = ctypes.CDLL(LIB)
+        _lib.srp_ceiling_open.restype = ctypes.c_long
+        _lib.srp_ceiling_open.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
+        _lib.srp_ceiling_seal.restype = ctypes.c_long
+        _lib.srp_ceiling_seal.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
+        if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
+            raise RuntimeError("libsodium failed to initialise")
+    return _lib
+
+
+def open_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
+    """Open one ciphertext ``iterations`` times (srp_ceiling_open); raises if any fails."""
+    if lib().srp_ceiling_open(key, iterations, plain_len) != 0:
+        raise RuntimeError("the open ceiling failed to open its own ciphertext")
+
+
+def seal_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
+    """Seal ``plain_len`` bytes ``iterations`` times (srp_ceiling_seal)."""
+    if lib().srp_ceiling_seal(key, iterations, plain_len) < 0:
+        raise ValueError("plain_len must be 0..984")

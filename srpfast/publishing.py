@@ -1,0 +1,111 @@
+"""What ``Subcluster.emit`` / ``emit_many`` / ``drain`` do between the application and the
+engine (srpfast/api.py keeps the public signatures and docstrings).
+
+Coalescing: the emit() calls of one event-loop iteration are sealed together as ONE signed
+batch (one Ed25519 signature per 256 messages, docs/SEALING.md), by a flush the first of them
+schedules with ``loop.call_soon``: so a plain emit() loop is not bound by one signature per
+message, and what it costs in latency is at most the rest of that loop iteration. 256 pending
+messages (one signature's worth) are sealed at once, so a loop that never yields does not
+grow the list. Messages sealed in one batch are concurrent: each names the message published
+before the batch as its previousId (PROTOCOL.md §6), as emit_many's values always did.
+
+Flow control: ``drain()`` waits until the engine's send window (control/flow.py) has room,
+woken by its WindowOpen event.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from srpfast.config import Config
+from srpfast.errors import CapacityError
+from srpfast.wire.fragments import SEALED_CHUNK
+from srpfast.crypto.sealing import MAX_BATCH, envelope_overhead
+
+if TYPE_CHECKING:
+    from srpfast.api import Network
+
+
+class Publisher:
+    """The pending emit() messages of one subcluster and its drain() waiters."""
+
+    def __init__(self, net: "Network", subcluster_id: bytes) -> None:
+        self._net = net
+        self._sid = subcluster_id
+        self._pending: list[bytes] = []
+        self._futures: list[asyncio.Future[bytes]] = []
+        self._scheduled = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._max: int | None = None  # max_message(), once the engine exists
+
+    def max_message(self) -> int:
+        """The longest encoded event one message of a full batch can carry."""
+        if self._max is None:
+            cfg: Config = self._net.peer.config
+            self._max = cfg.max_fragments * SEALED_CHUNK - envelope_overhead(MAX_BATCH)
+        return self._max
+
+    def emit(self, message: bytes) -> "asyncio.Future[bytes]":
+        if len(message) > (self._max or self.max_message()):
+            raise CapacityError(
+                f"the value is {len(message)} bytes encoded; a message carries at most "
+                f"{self.max_message()} (Config.max_fragments fragments): send less, or in chunks")
+        # A full send backlog refuses here, where the caller hears it (one frame at least for
+        # each message waiting: CapacityError says to await drain()).
+        self._net.peer.flow.check_room(len(self._pending) + 1)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        self._pending.append(message)
+        self._futures.append(future)
+        if len(self._pending) >= MAX_BATCH:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self.flush)
+        return future
+
+    def publish(self, messages: list[bytes]) -> list[bytes]:
+        """emit_many: pending emit() messages first (they came first), then these."""
+        self.flush()
+        net = self._net
+        mids: list[bytes] = net.peer.publish_many(self._sid, messages, now=net._now())
+        net._poke()
+        return mids
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        messages, futures = self._pending, self._futures
+        self._pending, self._futures = [], []
+        net = self._net
+        try:
+            mids: list[Any] = net.peer.publish_many(self._sid, messages, now=net._now())
+        except Exception as exc:  # (CapacityError: backlog full) every caller hears of it
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # (retrieved: #error says it, not asyncio's log)
+            net._emit_failed(len(messages), exc)
+            return
+        net._poke()
+        for future, mid in zip(futures, mids):
+            if not future.done():
+                future.set_result(mid)
+
+    async def drain(self) -> None:
+        # (No flush here: emit() calls still waiting join the batch being filled, up to 256
+        # under one signature; they leave at the end of this loop turn, or at 256.)
+        flow = self._net.peer.flow
+        while not flow.open:
+            self._net._require_open()
+            flow.waiting = True
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def window_open(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,72 @@
+"""emit() coalescing, drain() and drop.internal end to end (issue 17), on real UDP sockets
+on loopback and, for the last test, the benchmark's own publisher and subscriber processes."""
+import asyncio
+import os
+
+import pytest
+
+import srpfast
+from bench.e2e_procs import run_pair
+
+from loopback import mesh, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_emits_of_one_loop_turn_leave_as_one_signed_batch(run):
+    async def scenario():
+        key = srpfast.create_shared_key(b"coalesce")
+        async with mesh(2) as (a, b):
+            sa, sb = await a.subcluster(shared_key=key), await b.subcluster(shared_key=key)
+            assert await wait_for(lambda: b.identity.peer_id in sa.peers)
+            got = []
+            sb.on("n", lambda v, m: got.append((v, m)))
+            first = await sa.emit("n", {"k": -1})  # before: the batch's predecessor
+            assert await wait_for(lambda: len(got) == 1)
+            futures = [sa.emit("n", {"k": k}) for k in range(100)]  # one loop turn
+            assert not any(f.done() for f in futures)  # sealed at the end of the turn
+            ids = await asyncio.gather(*futures)
+            assert len(set(ids)) == 100
+            assert await wait_for(lambda: len(got) == 101)
+            metas = [m for v, m in got[1:]]
+            # one batch: concurrent, all naming the message before it (PROTOCOL.md §6)
+            assert {m.previous_id for m in metas} == {first}
+            assert sorted(m.packet_id for m in metas) == sorted(ids)
+            assert sorted(v["k"] for v, m in got[1:]) == list(range(100))
+            assert a.metrics()["publish.messages"] == 101
+    run(scenario())
+
+
+def test_drain_paces_a_publisher_to_what_its_subscriber_takes(run):
+    async def scenario():
+        key = srpfast.create_shared_key(b"drain")
+        cfg = srpfast.Config(send_window=128)
+        async with mesh(2, config=cfg) as (a, b):
+            sa, sb = await a.subcluster(shared_key=key), await b.subcluster(shared_key=key)
+            assert await wait_for(lambda: b.identity.peer_id in sa.peers
+                                  and a.identity.peer_id in sb.peers)
+            got = []
+            sb.on_batch("v", lambda values, metas: got.extend(values))
+            value = os.urandom(20_000)  # 21 frames a message
+            for _ in range(40):
+                sa.emit_many("v", [value] * 5)
+                assert a.peer.flow.frames <= 128 + 21  # never more unacknowledged
+                await sa.drain()
+                assert a.peer.flow.open
+            assert await wait_for(lambda: len(got) == 200, 30)
+            m = a.metrics()
+            assert m["flow.acked_frames"] > 0 and m.get("drop.internal", 0) == 0
+    run(scenario(), timeout=90)
+
+
+@pytest.mark.parametrize("mode,size,count", [("many", 1024, 3000), ("emit", 1024, 2000),
+                                             ("many", 65536, 60)])
+def test_benchmark_processes_lose_nothing_and_count_no_internal_error(mode, size, count):
+    """What `make bench` runs end to end (bench/srp_peers.py, default Config): every message
+    delivered, and no exception counted inside either engine (drop.internal)."""
+    args = ["--mode", mode, "--count", str(count)]
+    r = run_pair("srp_peers.py", args, args + ["--size", str(size)], 60.0)
+    assert not r["timed_out"]
+    assert r["delivered"] == r["sent"] == count
+    for side in ("pub", "sub"):
+        assert r[side]["metrics"].get("drop.internal", 0) == 0, (side, r[side]["metrics"])
