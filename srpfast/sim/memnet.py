@@ -17,6 +17,7 @@ state, which is their only purpose), PoolOpen/PoolSend/PoolKeep/PoolClose bind e
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 import math
 import random
 from typing import Any, Callable
@@ -39,23 +40,47 @@ _M64 = (1 << 64) - 1
 BITMAP_AT = 256  # ports toward one host kept as a set up to this many, then as a bitmap
 
 
-def spray_ports(seed: int, count: int) -> list[int]:
-    """``count`` distinct ports in 1024..65535 drawn from ``seed`` (a Spray action's): a
-    splitmix64 stream, deterministic, a few operations per port (a Random per action cost
-    more than the rest of the spray at 300 peers)."""
-    count = min(count, 65536 - 1024)
-    out: list[int] = []
-    seen: set[int] = set()
-    x = seed & _M64
-    while len(out) < count:
-        x = (x + 0x9E3779B97F4A7C15) & _M64
-        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-        port = 1024 + (z ^ (z >> 31)) % (65536 - 1024)
-        if port not in seen:
-            seen.add(port)
-            out.append(port)
-    return out
+class _SprayPlan:
+    """The ports of one spray seed, drawn once and extended as later probes ask for more."""
+    __slots__ = ("x", "ports", "seen")
+
+    def __init__(self, seed: int) -> None:
+        self.x = seed & _M64
+        self.ports: list[int] = []
+        self.seen: set[int] = set()
+
+    def extend(self, count: int) -> None:
+        x, ports, seen = self.x, self.ports, self.seen
+        while len(ports) < count:
+            x = (x + 0x9E3779B97F4A7C15) & _M64
+            z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+            port = 1024 + (z ^ (z >> 31)) % (65536 - 1024)
+            if port not in seen:
+                seen.add(port)
+                ports.append(port)
+        self.x = x
+
+
+_PLANS: OrderedDict[int, _SprayPlan] = OrderedDict()
+_PLANS_KEPT = 256  # sprays in flight at once across a simulation (bounded: LRU)
+
+
+def spray_ports(seed: int, count: int, first: int = 0) -> list[int]:
+    """Ports ``first`` .. ``first + count - 1`` of the spray drawn from ``seed`` (a Spray
+    action's), distinct, in 1024..65535: a splitmix64 stream, deterministic. A spray comes as
+    bursts and then paced probes further along the same stream, so each seed's plan is kept
+    and extended, not drawn again from the start (which made a long spray quadratic)."""
+    end = min(first + count, 65536 - 1024)
+    plan = _PLANS.get(seed)
+    if plan is None:
+        plan = _PLANS[seed] = _SprayPlan(seed)
+        if len(_PLANS) > _PLANS_KEPT:
+            _PLANS.popitem(last=False)
+    else:
+        _PLANS.move_to_end(seed)
+    plan.extend(end)
+    return plan.ports[first:end]
 
 
 SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/drivers/_udp.pyx)
@@ -365,7 +390,7 @@ class MemNet:
         if isinstance(action, Spray):
             # The probes open our own NAT toward those ports and travel on: a pool socket
             # whose NAT opened that port receives one (traversal.on_pool_probe).
-            ports = spray_ports(action.seed, action.first + action.port_count)[action.first:]
+            ports = spray_ports(action.seed, action.port_count, action.first)
             for port in ports:
                 self._send(node, node.address, SPRAY_PROBE, (action.host, port))
             node.sprayed += action.port_count

@@ -1,5 +1,5 @@
 """The simulator's engine room at scale (srpfast/sim/memnet.py, srpfast/sim/scale.py): one
-seed gives the same run bit for bit at 200 peers (timer heap, NAT boxes, churn), and the
+seed gives the same run bit for bit (timer heap, NAT boxes, churn, BDP sprays), and the
 per-node counters the scenario metrics read are filled in."""
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ def _facts(r: scale.ScaleResult) -> dict[str, object]:
     return out
 
 
-def test_200_peers_repeat_bit_for_bit() -> None:
-    sc = scale.ScaleRun(peers=200, settle=2.0, duration=3.0, publish_every=1.0,
+def test_a_scale_run_repeats_bit_for_bit() -> None:
+    # CI-sized: every Easy<->Hard pair now sprays ~3,000 real probe datagrams through the
+    # modelled NATs (as the driver does), so 200 peers cost minutes here; bench/bench_sim.py
+    # measures the large runs.
+    sc = scale.ScaleRun(peers=60, settle=2.0, duration=3.0, publish_every=1.0,
                         lifetime=20.0, downtime=5.0, seed=7)
     first, second = scale.run(sc), scale.run(sc)
     assert _facts(first) == _facts(second)   # every delivery: peer, message, time, hops
