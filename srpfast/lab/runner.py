@@ -91,7 +91,7 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
     """Both echo servers up, then one probe per host (plain sockets, no srpfast). IPv6
     hosts (topology.V6_KINDS) are measured against IPv6 echo servers; a lab is one or the
     other (no dual stack)."""
-    echo_kind = _public_kind(hosts)
+    echo_kind = public_kind([h.kind for h in hosts])
     e1, e2 = lab.add("echo1", echo_kind), lab.add("echo2", echo_kind)
     sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
     py = [sys.executable, "-m", "srpfast.lab.verify"]
@@ -137,9 +137,9 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
             p.stop(1.0)
 
 
-def _public_kind(hosts: list[Host]) -> str:
-    """``static6`` for an IPv6 lab, ``static`` for an IPv4 one; never both."""
-    v6 = {h.kind in V6_KINDS for h in hosts}
+def public_kind(kinds: list[str]) -> str:
+    """``static6`` for an IPv6 lab, ``static`` for an IPv4 one; never both (LabError)."""
+    v6 = {k in V6_KINDS for k in kinds}
     if len(v6) > 1:
         raise LabError("an IPv6 kind (static6, fw6) and an IPv4 kind in one lab: the lab "
                        "builds one or the other")
@@ -276,9 +276,10 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
     rounds (every keep-alive, 30 s) show in each peer's final NAT. ``staged``: public peers
     first, NATed ones once those have classified (False: all at once)."""
     say = say or (lambda text: None)
+    boot_kind = public_kind([kind for _, kind in peers])
+    v6 = boot_kind == "static6"
     with Lab() as lab:
-        v6 = any(kind in V6_KINDS for _, kind in peers)
-        boot = lab.add("s0", "static6" if v6 else "static")
+        boot = lab.add("s0", boot_kind)
         hosts = [lab.add(name, kind) for name, kind in peers]
         say(f"lab up: {len(lab.hosts)} hosts; verifying NATs with plain sockets")
         verdicts = verify_nats(lab, [boot] + hosts)
