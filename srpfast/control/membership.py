@@ -235,9 +235,12 @@ class Membership:
             # BDP waits. Left to chance (intro_peers of n members), the last peer of the
             # NAT lab's rounds met no Static peer in ~1 of 30 rounds and stayed "unknown"
             # until its seek 10 s later (docs/NATLAB.md "The Easy<->Hard tail").
-            public = [q for q in candidates if q.mapping == NAT_STATIC]
-            chosen = rng.sample(public, min(len(public), REFLECTORS_FOR_JOINER,
-                                            cfg.intro_peers))
+            # The most recently heard: a peer that is gone never consents (JOIN_ASK), so the
+            # introduction is lost, and a table keeps the dead until peer_expiry (the lab's
+            # rounds leave four dead Static peers in the bootstrap's table per 30 s).
+            public = sorted((q for q in candidates if q.mapping == NAT_STATIC),
+                            key=lambda q: -q.last_seen)
+            chosen = public[:min(REFLECTORS_FOR_JOINER, cfg.intro_peers)]
         same = [q for q in candidates if body.subcluster_id in q.subclusters
                 and q not in chosen]
         rest = [q for q in candidates if q not in same and q not in chosen]
