@@ -133,6 +133,16 @@ def _watch_bdp(net: Any) -> None:
                 known=peer.table.get(body.peer_id) is not None)
         on_ping(f, body, address, now, pool)
 
+    introduce = tr.introduce
+
+    def introduce_(a: Any, a_address: Any, b: Any, *rest: Any) -> None:
+        say("bdp", step="introduce", peer=a.peer_id.hex(), to=b.peer_id.hex(),
+            their_nat=name_of(a.nat), to_nat=name_of(b.nat),
+            to_heard=round(time.monotonic() - b.last_seen, 3))
+        introduce(a, a_address, b, *rest)
+
+    tr.introduce = introduce_
+
     def on_act(action: Any) -> None:
         if type(action).__name__ == "Spray" and action.first == 0:
             say("bdp", step="spray_burst", host=action.host, n=action.port_count)

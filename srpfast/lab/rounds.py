@@ -72,6 +72,7 @@ def run_rounds(rounds: int, *, timeout: float = 12.0, wildcard: bool = True,
             wait(["s1"], time.monotonic() + 5, lambda: logs["s1"].classified_at() is not None)
             for r in range(rounds):
                 names = [f"{n}.{r}" for n, _ in peers]
+                began = time.time()  # (event lines carry wall-clock times)
                 procs = [start(h, name, ["--bootstrap", seed])
                          for h, name in zip(hosts, names)]
                 try:
@@ -88,9 +89,13 @@ def run_rounds(rounds: int, *, timeout: float = 12.0, wildcard: bool = True,
                 out.append(res)
                 tell(progress(r, rounds, res))
                 if dump is not None and _slow(res, slow_after):
-                    _dump(dump, r, [logs[n] for n in names], res)
+                    _dump(dump, r, [logs[n] for n in names], res,
+                          [logs["s0"], logs["s1"]], began)
                 for n in names:  # (keep memory flat over hundreds of rounds)
                     logs[n].events = [e for e in logs[n].events if e["ev"] == "start"]
+                for a in ("s0", "s1"):
+                    logs[a].events = [e for e in logs[a].events
+                                      if e["ev"] in ("start", "ready", "nat")]
         finally:
             for p in fixed:
                 p.stop()
@@ -103,11 +108,15 @@ def _slow(res: dict[str, Any], slow_after: float) -> bool:
                 for p in res["pairs"]))
 
 
-def _dump(path: str, r: int, logs: list[PeerLog], res: dict[str, Any]) -> None:
+def _dump(path: str, r: int, logs: list[PeerLog], res: dict[str, Any],
+          anchors: list[PeerLog], began: float) -> None:
+    """The round's peers' event lines, and the anchors' (s0 introduces) since it began."""
     with open(path, "a") as f:
         f.write(json.dumps({"round": r, "result": res}) + "\n")
-        for log in logs:
+        for log in logs + anchors:
             for e in log.events:
+                if log in anchors and e["t"] < began:
+                    continue
                 f.write(json.dumps({**e, "host": log.name}, default=str) + "\n")
 
 
