@@ -6,13 +6,16 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PIP_DEPS := "setuptools>=68" wheel "Cython>=3.0" "pysodium>=0.7.18" "uvloop>=0.19" \
             "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "mypy>=1.8"
+# The simulator's optional extras (srpfast[sim], srpfast[dask]): its tests draw the chart and
+# run a sweep on a local Dask cluster, `make sim` draws docs/simulation.png.
+SIM_PIP_DEPS := "matplotlib>=3.7" "distributed>=2023.1"
 APT_DEPS := libsodium-dev libxxhash-dev gcc make
 # The NAT lab (srpfast/lab, docs/NATLAB.md): network namespaces and nftables NAT.
 LAB_APT_DEPS := nftables iproute2
 # `make lab`: rounds of fresh peers on one topology (~6 s each; 4 Easy<->Hard pairs each).
 LAB_RUNS ?= 25
 
-.PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean
+.PHONY: all sysdeps labdeps venv build cstrict test santest soak demo bench fuzz wheel sdist docs lab clean sim
 
 all: build
 
@@ -53,6 +56,7 @@ cstrict: sysdeps
 SANTEST ?= 1
 # tests/lab needs root and nftables: they FAIL (never skip) saying what is missing.
 test: build cstrict labdeps
+	$(VPY) -m pip install -q $(SIM_PIP_DEPS)
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 	@if [ "$(SANTEST)" = 1 ]; then PY=$(VPY) tools/santest.sh; fi
 
@@ -72,6 +76,14 @@ lab: build labdeps
 
 demo: build
 	$(VPY) -m srpfast.cli demo
+
+# The seed's chart (docs/SIMULATION.md): by default the documented 150-peer, 60 s run;
+# SIM_ARGS="--seeds 20 --jobs 2" (and no --set) runs the full scenario (hours on 2 cores).
+SIM_SCENARIO ?= seed-chart
+SIM_ARGS ?= --set peers=150 --duration 60 --seed 1
+sim: build
+	$(VPY) -m pip install -q $(SIM_PIP_DEPS)
+	$(VPY) -m srpfast.cli sim $(SIM_SCENARIO) --plot docs/simulation.png $(SIM_ARGS)
 
 # The table (docs/BENCHMARKS.md) with its peers measured in the same run: pyzmq is installed
 # here because only the benchmark needs it. BENCH_ARGS: e.g. "--json new.json --compare

@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HOW_TO_INSTALL = (
     "srpfast builds C extensions. Install a C compiler and the headers it needs, then retry:\n"
@@ -93,7 +94,25 @@ for pyx in PYX:
         )
     )
 
+
+
+class BuildExtSeparately(build_ext):
+    """One object directory per extension. Several extensions compile the same csrc/*.c
+    (frame.c, sha256.c, ...) with their own flags; in one shared build_temp, a parallel build
+    (-j 2) let one extension link a sha256.o the other was rewriting (an undefined
+    srp_sha256_3 in _dataplane, seen once)."""
+
+    def build_extension(self, ext: Extension) -> None:
+        shared = self.build_temp
+        self.build_temp = os.path.join(shared, ext.name)
+        try:
+            super().build_extension(ext)
+        finally:
+            self.build_temp = shared
+
+
 setup(
+    cmdclass={"build_ext": BuildExtSeparately},
     ext_modules=cythonize(
         extensions,
         language_level=3,

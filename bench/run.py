@@ -25,7 +25,7 @@ from bench.harness import Row  # noqa: E402
 
 # order of the table: what users get end to end first, then the parts
 MODULES = ["e2e", "frame", "cache", "crypto", "dataplane", "engine", "udp", "network",
-           "latency", "flood", "nat"]
+           "latency", "flood", "nat", "sim"]
 
 INTRO = (
     "Produced by `make bench` (bench/run.py); bench/harness.py states the rules the table "

@@ -30,6 +30,8 @@ struct srp_dataplane {
     double scratch[SRP_DP_MAX_PEERS];
     uint32_t small[SRP_DP_MAX_PEERS], large[SRP_DP_MAX_PEERS];
     unsigned fanout, max_hops;
+    int policy;              /* enum srp_dp_policy */
+    unsigned spray_depth;
     int self_hard;
     uint8_t tags[SRP_DP_MAX_MEMBERS][16];
     size_t ntags;
@@ -54,7 +56,7 @@ struct srp_dataplane {
 static const char *const counter_names[SRP_DPC_COUNT] = {
     "valid", "size", "magic", "type", "version", "flags", "length", "padding",
     "duplicate", "refused", "cached", "forwarded", "hop_limit", "no_peers", "up_control",
-    "up_deliver", "out_full", "variant", "hops", "rate", "seen",
+    "up_deliver", "out_full", "variant", "hops", "rate", "seen", "spray_wait",
 };
 
 static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, const uint8_t *id) {
@@ -155,6 +157,11 @@ size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const
 
 void srp_dp_set_self_hard(srp_dataplane *dp, int hard) { dp->self_hard = hard != 0; }
 
+void srp_dp_set_policy(srp_dataplane *dp, int policy, unsigned spray_depth) {
+    dp->policy = (policy == SRP_DP_FLOOD || policy == SRP_DP_SPRAY) ? policy : SRP_DP_WEIGHTED;
+    dp->spray_depth = spray_depth;
+}
+
 void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags, size_t nsubs,
                            const uint8_t *subs) {
     if (ntags > SRP_DP_MAX_MEMBERS) ntags = SRP_DP_MAX_MEMBERS;
@@ -217,7 +224,26 @@ static void forward(srp_dataplane *dp, const uint8_t *d, uint64_t src, size_t ou
                     size_t *nout) {
     uint32_t picks[16];
     if (d[SRP_OFF_HOPS] >= dp->max_hops) { dp->counters[SRP_DPC_HOP_LIMIT]++; return; }
-    size_t k = srp_dp_choose(dp, src, dp->fanout, picks);
+    size_t k;
+    if (dp->policy == SRP_DP_FLOOD) {  /* every eligible peer but the sender */
+        k = 0;
+        for (size_t i = 0; i < dp->npeers; i++) {
+            if (!eligible(dp, i, src, NULL, 0)) continue;
+            if (*nout >= out_cap) { dp->counters[SRP_DPC_OUT_FULL]++; return; }
+            dp->emits[*nout].frame = d;
+            dp->emits[*nout].peer = (uint32_t)i;
+            (*nout)++;
+            dp->counters[SRP_DPC_FORWARDED]++;
+            k++;
+        }
+        if (k == 0) dp->counters[SRP_DPC_NO_PEERS]++;
+        return;
+    }
+    if (dp->policy == SRP_DP_SPRAY && (unsigned)d[SRP_OFF_HOPS] + 1 >= dp->spray_depth) {
+        dp->counters[SRP_DPC_SPRAY_WAIT]++;
+        return;
+    }
+    k = srp_dp_choose(dp, src, dp->policy == SRP_DP_SPRAY ? 2 : dp->fanout, picks);
     if (k == 0) { dp->counters[SRP_DPC_NO_PEERS]++; return; }
     for (size_t j = 0; j < k; j++) {
         if (*nout >= out_cap) { dp->counters[SRP_DPC_OUT_FULL]++; return; }

@@ -45,6 +45,8 @@ enum srp_dp_counter {
     SRP_DPC_RATE,                     /* the caller's rate mask dropped it (SPEC 9.6) */
     SRP_DPC_SEEN,                     /* a copy handled before, no longer cached (expired,
                                        * evicted): not cached or forwarded again (SPEC 6) */
+    SRP_DPC_SPRAY_WAIT,               /* spray-and-wait policy: cached, not forwarded (its
+                                       * copies are spent: the "wait" phase) */
     SRP_DPC_COUNT
 };
 const char *srp_dp_counter_name(int counter);
@@ -61,6 +63,13 @@ void srp_dp_free(srp_dataplane *dp);
 size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const uint64_t *keys,
                         const double *weights, const uint8_t *hard);
 void srp_dp_set_self_hard(srp_dataplane *dp, int hard);
+
+/* The replication policy (Config.replication, a simulation/research knob: docs/SIMULATION.md).
+ * WEIGHTED (the default, SPEC 6): fanout next hops by weight. FLOOD: every eligible peer
+ * (plain epidemic flooding). SPRAY: binary spray-and-wait on the hops byte: 2 next hops by
+ * weight while hops + 1 < spray_depth, then none (the copies wait in caches for a pull). */
+enum srp_dp_policy { SRP_DP_WEIGHTED = 0, SRP_DP_FLOOD = 1, SRP_DP_SPRAY = 2 };
+void srp_dp_set_policy(srp_dataplane *dp, int policy, unsigned spray_depth);
 /* Cluster tags (16 bytes each) this peer is in, and subcluster ids (32 bytes) it can open. */
 void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags, size_t nsubs,
                            const uint8_t *subs);

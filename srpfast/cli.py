@@ -213,34 +213,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    """`srp sim`: a churn scenario on the in-memory network (srpfast/sim/churn.py)."""
-    import dataclasses
-    from srpfast.sim.churn import Scenario, run
-    sc = Scenario(peers=args.peers, duration=args.duration, lifetime=args.lifetime,
-                  downtime=args.downtime, seed=args.seed)
-    shown = [-1]
-
-    def progress(done: float) -> None:
-        pct = int(100 * min(done, 1.0))
-        if not args.json and pct // 10 != shown[0]:
-            shown[0] = pct // 10
-            print(f"  {pct:3d}% of {sc.duration:.0f} virtual s", file=sys.stderr, flush=True)
-
-    res = run(sc, progress)
-    out = {k: v for k, v in dataclasses.asdict(res).items() if k != "deliveries"}
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    print(f"{sc.peers} peers ({sc.public} public, always on), {res.messages} messages, "
-          f"{res.churn_events} churn events (network change {res.network_change:.0f}%)")
-    print(f"reach within {sc.window} s: {100 * res.reach_at_window:.2f}%   eventual: "
-          f"{100 * res.reach_eventual:.2f}%   missed by always-online subscribers: "
-          f"{res.stable_missed}")
-    print(f"latency p50 {res.latency_p50 * 1000:.1f} ms, p95 {res.latency_p95 * 1000:.1f} ms, "
-          f"max {res.latency_max:.2f} s")
-    print(f"cost: RMR {res.rmr:.2f}; PUBLISH {res.publish_bytes_per_peer / 1e6:.4f} MB per "
-          f"peer; all traffic {res.all_bytes_per_peer / 1e6:.4f} MB per peer")
-    return 0
+    """`srp sim [SCENARIO]`: unmodified engines under virtual time (srpfast/sim/,
+    docs/SIMULATION.md): one run, policies side by side, or a sweep over seeds and a grid."""
+    from srpfast.sim import report
+    return report.main(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -314,15 +290,10 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--trace-bdp", action="store_true",
                      help="statistics mode: peers log every BDP step (for --dump-slow)")
     sim = sub.add_parser("sim", parents=[common],
-                         help="simulate a churning network of unmodified engines (virtual time)")
-    sim.add_argument("--peers", type=int, default=30, help="peers (default 30)")
-    sim.add_argument("--duration", type=float, default=120.0,
-                     help="virtual seconds of publishing (default 120)")
-    sim.add_argument("--lifetime", type=float, default=24.0,
-                     help="mean online time of a churning peer, s (default 24)")
-    sim.add_argument("--downtime", type=float, default=24.0,
-                     help="mean time away before it restarts, s (default 24)")
-    sim.add_argument("--seed", type=int, default=1, help="the one seed of the run (default 1)")
+                         help="simulate a network of unmodified engines under virtual time "
+                              "(docs/SIMULATION.md)")
+    from srpfast.sim.report import add_arguments
+    add_arguments(sim)
     return ap
 
 

@@ -15,6 +15,9 @@ from srpfast.wire import constants as C
 from srpfast.errors import ConfigError
 
 
+REPLICATION_POLICIES = ("weighted", "flood", "spray")
+
+
 @dataclass(frozen=True)
 class Config:
     # --- SPEC 8 protocol constants ---
@@ -106,7 +109,11 @@ class Config:
     # one asks the announcer for it after announce_wait (the eager copy may be in flight).
     announce_delay: float = 0.05      # batch fresh ids this long (the latency it adds)
     announce_wait: float = 0.05       # a HAVE'd id we still lack after this (+ 1 trip) is pulled
-    announce_peers: int = 8           # fellow members told per flush (random, connected)
+    # fellow members told per flush (random, connected). 64, not 8: under churn a Hard-NAT
+    # member has few connections and its neighbours many, so 8 random fellows rarely named
+    # it and it waited seconds for a digest (srp sim seed-chart, docs/SIMULATION.md); Plumtree
+    # sends IHAVE to every lazy peer. HAVE frames are control traffic, 30 ids each.
+    announce_peers: int = 64
     announce_digest: float = 1.0      # every this many s, one random fellow gets our recent ids
     announce_digest_ids: int = 90     # ... the newest this many, published/delivered in 10 s
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member
@@ -116,6 +123,14 @@ class Config:
     # Direct messages to a peer with no path yet wait (docs/ENGINE.md "Direct messages"):
     stream_queue_bytes: int = 4 * 2**20  # in all, across peers; beyond: CapacityError
     stream_queue_age: float = 10.0       # per message; then StreamResult "expired"
+
+    # --- replication policy: a simulation / research knob (docs/SIMULATION.md) ---
+    # "weighted" (SPEC 6, the protocol: FANOUT next hops by weight); "flood" (plain epidemic
+    # flooding: every peer but the sender); "spray" (binary spray-and-wait: about
+    # spray_copies copies in all, 2 next hops while hops + 1 < spray depth, then the copies
+    # wait in caches for a pull). Peers of a real network keep the default.
+    replication: str = "weighted"
+    spray_copies: int = 14            # spray: 2 + 4 + ... copies; depth = log2(L + 2) - 1
 
     # --- engine behaviour ---
     strict: bool = False              # re-raise internal bugs (tests) after counting them
@@ -181,6 +196,15 @@ class Config:
         need(self.reflect_backoff_max >= self.reflect_backoff, "reflect_backoff_max",
              ">= reflect_backoff")
         need(self.rate_burst >= 1, "rate_burst", ">= 1")
+        need(self.replication in REPLICATION_POLICIES, "replication",
+             " or ".join(repr(x) for x in REPLICATION_POLICIES))
+        need(2 <= self.spray_copies <= 2 ** 16, "spray_copies", "2..65536")
+
+    @property
+    def spray_depth(self) -> int:
+        """Hops of a binary spray tree of at most spray_copies copies (2, 6, 14, 30, ...):
+        the publisher's 2 copies are depth 1."""
+        return max(1, (self.spray_copies + 2).bit_length() - 2)
 
     @property
     def peer_expiry(self) -> float:

@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import time
+import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,6 +29,7 @@ from srpfast.drivers._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
 from srpfast.wire.frame import encode  # noqa: E402
 from tests.adversarial.tables import open_fds, rss_bytes, table_sizes  # noqa: E402
+from tools.heap import heap_stats, trim  # noqa: E402
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 PEERS = int(os.environ.get("SOAK_PEERS", "30"))
@@ -41,20 +43,22 @@ KEY = srpfast.create_shared_key(b"srpfast soak subcluster")
 # 65536, ...) so every table reaches its bound within the first minute or two: "flat" then
 # means flat AT capacity, not "not yet full". At the defaults the same tables take tens of
 # minutes to fill (30 peers x 65536 seen ids alone are ~200 MB of Python objects).
+# A peer lives ~280 s on average under this churn, so the tables that fill with what a peer
+# meets over its life (delivered ids, rate buckets, proofs, stream keys, opened fragments) are
+# smaller still: at 4096 they were still filling at the end of a 10-minute run (issue 13).
 CONFIG = Config(cache_bytes=int(os.environ.get("SOAK_CACHE_BYTES", str(2**20))), seen_ids=4096,
-                delivered_ids=4096, proof_capacity=1024, join_seen=1024, query_pending=512,
-                announce_pending=512, announce_recent=64)
-# The C delivery path's table of delivered ids is allocated whole (2^20 ids, 8 MiB per peer)
-# and its pages are touched as ids arrive: at the default the RSS of 30 peers climbs for hours
-# toward +240 MiB. Same reasoning as above: 2^14 ids, full within minutes.
-DELIVERED_C = int(os.environ.get("SOAK_DELIVERED_C", str(2**14)))
-
-
-def _small_dataplane() -> None:
-    import functools
-
-    import srpfast.drivers.udp as driver
-    driver.DataPlane = functools.partial(driver.DataPlane, delivered_ids=DELIVERED_C)
+                delivered_ids=1024, proof_capacity=256, join_seen=1024, query_pending=512,
+                announce_pending=512, announce_recent=64, rate_table=512, stream_keys=128,
+                reassembly_bytes=2**19,
+                # The C delivery path's table of delivered ids (Config.dataplane_delivered) is
+                # allocated whole (2^20 ids, 8 MiB per peer) and its pages are touched as ids
+                # arrive at random slots: at the default, the RSS of 30 peers climbs for tens of
+                # minutes toward +240 MiB. Same reasoning as above: 2^14 ids, full in minutes.
+                dataplane_delivered=int(os.environ.get("SOAK_DELIVERED_C", str(2**14))))
+# SOAK_TRACEMALLOC=N: trace Python allocations (N frames) and print the growth every
+# SOAK_TRACE_EVERY samples (slow: for a diagnosis, not for the soak's figures).
+TRACE = int(os.environ.get("SOAK_TRACEMALLOC", "0"))
+TRACE_EVERY = int(os.environ.get("SOAK_TRACE_EVERY", "12"))
 
 
 def garbage(rng: random.Random) -> bytes:
@@ -73,12 +77,14 @@ def garbage(rng: random.Random) -> bytes:
 
 
 async def main() -> int:
-    _small_dataplane()
     rng = random.Random(int(os.environ.get("SOAK_SEED", "1")))
     nets: list = []
     subs: dict = {}
     senders = [UDPSocket(f"127.3.{i // 8}.{i % 8 + 1}", 0) for i in range(64)]
     samples: list[dict] = []
+    snaps: list = []
+    if TRACE:
+        tracemalloc.start(TRACE)
     counts = {"churned": 0, "garbage": 0, "published": 0, "delivered": 0}
 
     async def start(bootstrap) -> None:
@@ -127,19 +133,36 @@ async def main() -> int:
                 next_sample = now + SAMPLE
                 gc.collect()
                 fill: dict[str, list[int]] = {}
+                total: dict[str, int] = {}
                 for net in nets:
                     for k, (v, cap) in table_sizes(net.peer).items():
                         f = fill.setdefault(k, [0, cap])
                         f[0] = max(f[0], v)
+                        total[k] = total.get(k, 0) + v
                 samples.append({"t": round(now - t0, 1), "rss": rss_bytes(), "fds": open_fds(),
                                 "peers": sum(len(n.peer.table) for n in nets) / len(nets),
-                                "tables": fill, **counts})
+                                "tables": fill, "sums": total, "heap": heap_stats(), **counts})
                 last = samples[-1]
+                h = last["heap"]
+                if TRACE and len(samples) % TRACE_EVERY == 0:
+                    snaps.append(tracemalloc.take_snapshot())
+                    if len(snaps) > 1:
+                        print("tracemalloc growth since the last snapshot:")
+                        for stat in snaps[-1].compare_to(snaps[-2], "lineno")[:12]:
+                            print("   ", stat)
+                        snaps.pop(0)
+                print(f"     heap: py_blocks={h['py_blocks']} traced={h['traced'] / 2**20:.1f} MiB "
+                      f"c_used={h.get('c_used', 0) / 2**20:.1f} c_free={h.get('c_free', 0) / 2**20:.1f} "
+                      f"c_mmap={h.get('c_mmap', 0) / 2**20:.1f} MiB", flush=True)
                 print(f"t={last['t']:6.0f}s rss={last['rss'] / 2**20:6.1f} MiB fds={last['fds']:4d} "
                       f"peers/net={last['peers']:.1f} garbage={counts['garbage']} "
                       f"published={counts['published']} delivered={counts['delivered']} "
                       f"churned={counts['churned']}", flush=True)
             await asyncio.sleep(0.05)
+        rss = rss_bytes()
+        trim()
+        print(f"at the end: RSS {rss / 2**20:.1f} MiB, after malloc_trim(0) "
+              f"{rss_bytes() / 2**20:.1f} MiB; heap {heap_stats()}", flush=True)
     finally:
         for s in senders:
             s.close()
@@ -175,6 +198,11 @@ def plot(samples: list[dict]) -> None:
     fig, ax = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
     ax[0].plot(t, [s["rss"] / 2**20 for s in samples], label="RSS (MiB), 30 peers, one process")
     ax[0].plot(t, [s["fds"] for s in samples], label="open fds")
+    if all("c_used" in s.get("heap", {}) for s in samples):  # (glibc: tools/heap.py)
+        ax[0].plot(t, [(s["heap"]["c_used"] + s["heap"]["c_mmap"]) / 2**20 for s in samples],
+                   label="C heap live: malloc in use + mmapped (MiB)")
+        ax[0].plot(t, [s["heap"]["py_blocks"] / 1e4 for s in samples],
+                   label="Python objects (pymalloc blocks / 10,000)")
     ax[0].legend(); ax[0].set_title("srpfast soak: churn + garbage on loopback")
     keys = sorted({k for s in samples for k, v in s["tables"].items() if v[0]})
     for k in keys:

@@ -15,9 +15,11 @@ A member that connects or joins later is offered the subcluster's recent ids
 (``announce_recent`` within ``announce_window``), which is how a publisher whose fan-out was
 too small at publish time (alone, or the mesh still forming) reaches newcomers.
 
-Announcing to ``announce_peers`` random fellows leaves a small chance (about e^-8 per message
-and member when every fellow announces) that a member which also missed the eager copy hears
-of a message from nobody. So every ``announce_digest`` seconds each member also sends one
+Announcing to ``announce_peers`` (64) random fellows, nearly all of them in practice, as
+Plumtree sends IHAVE to every lazy peer: with 8, a Hard-NAT member under churn (few
+connections, to well-connected neighbours) was rarely named and waited seconds for a digest
+(the simulator's seed-chart scenario, docs/SIMULATION.md). A small chance remains that a
+member which also missed the eager copy hears of a message from nobody. So every ``announce_digest`` seconds each member also sends one
 random fellow a digest of its newest ids (at most ``announce_digest_ids``, from the last
 DIGEST_WINDOW seconds): every member is named in a digest about once a second, and whatever
 both rounds missed is pulled within a second or two, not at the 30 s SYNC.

@@ -3,6 +3,8 @@
 ``add`` pings an address (reflect + connect). While the peer table is empty, every bootstrap
 address is pinged again with backoff 2 s, 4 s, ... capped at ``keep_alive``, for as long as the
 peer runs: a bootstrap node that starts late, or a network that comes back, is still found.
+Connected, the bootstrap addresses missing from the table are pinged every 2 x keep_alive:
+after a partition each side's tables hold only its own side, and this is how they meet again.
 
 Nobody answering is not silent: if no peer at all has been admitted ``bootstrap_timeout``
 seconds after the first address was added, one ``ErrorEvent`` (code ``bootstrap.unanswered``)
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 UNANSWERED = "bootstrap.unanswered"  # ErrorEvent code and counter name
 CAPACITY = 64  # bootstrap addresses remembered (LRU): they are re-pinged, so keep it small
+REJOIN_FACTOR = 2.0  # connected: missing bootstrap peers are pinged every 2 x keep_alive
 
 
 def check_address(address: Address) -> None:
@@ -87,6 +90,16 @@ class Bootstrap:
         if len(p.table):
             self.answered = True
             self.tries = 0
+            if now >= self.next_at and len(self.addresses):
+                # Connected, but not to every bootstrap peer: ping the missing ones now and
+                # then. After a partition heals (a link, a region, a NAT that came back) this
+                # is how the two sides meet again: each side's tables only hold its own side,
+                # and nothing else would dial across (docs/SIMULATION.md, partition-heal).
+                self.next_at = now + REJOIN_FACTOR * cfg.keep_alive
+                for address in list(self.addresses.members):
+                    if p.table.at(address) is None:
+                        p.ping(address, now, PING_CONNECT | PING_REFLECT)
+                        p.count("bootstrap.rejoin")
         elif now >= self.next_at and len(self.addresses):
             # Alone: ping the bootstrap addresses again, backing off 2 s, 4 s, ... keep_alive.
             self.tries += 1

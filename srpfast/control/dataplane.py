@@ -33,6 +33,7 @@ from array import array
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
+from srpfast.config import REPLICATION_POLICIES
 from srpfast.dataplane._dataplane import MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_VARIANT
 from srpfast.drivers._udp import address_key
 from srpfast.errors import ArgumentError
@@ -72,6 +73,9 @@ class DataPlaneLink:
         # DataPlane.messages() names a message's subcluster by its index here.
         self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
+        cfg = peer.config
+        if cfg.replication != "weighted":  # a simulation knob (config.py): same rule as ours
+            dataplane.set_policy(REPLICATION_POLICIES.index(cfg.replication), cfg.spray_depth)
 
     def set_resolve(self, resolve: Callable[[Address], bytes]) -> None:
         self.resolve = resolve

@@ -128,7 +128,9 @@ class Peer:
         except ImportError:  # a build without the extension: the Python reference path
             return
         cfg = self.config
-        dp = DataPlane(self.cache, fanout=cfg.fanout, max_hops=cfg.max_hops,
+        # (flooding emits to every peer: the widest output buffer the data plane allows)
+        fanout = 16 if cfg.replication == "flood" else cfg.fanout
+        dp = DataPlane(self.cache, fanout=fanout, max_hops=cfg.max_hops,
                        seed=self.rng.getrandbits(64), max_batch=BATCH,
                        delivered_ids=cfg.dataplane_delivered)
         self.attach_dataplane(dp, resolve=pack_sockaddr)

@@ -237,13 +237,17 @@ class Membership:
             # until its seek 10 s later (docs/NATLAB.md "The Easy<->Hard tail").
             # The most recently heard: a peer that is gone never consents (JOIN_ASK), so the
             # introduction is lost, and a table keeps the dead until peer_expiry (the lab's
-            # rounds leave four dead Static peers in the bootstrap's table per 30 s).
+            # rounds leave a stopped Static peer in the bootstrap's table every ~6 s).
             public = sorted((q for q in candidates if q.mapping == NAT_STATIC),
                             key=lambda q: -q.last_seen)
             chosen = public[:min(REFLECTORS_FOR_JOINER, cfg.intro_peers)]
+        # (by peer id and by the same test: `q in list` compares PeerEntry dataclasses field
+        # by field, O(table^2) per JOIN, the simulator's top cost at 300 peers)
+        taken = {q.peer_id for q in chosen}
         same = [q for q in candidates if body.subcluster_id in q.subclusters
-                and q not in chosen]
-        rest = [q for q in candidates if q not in same and q not in chosen]
+                and q.peer_id not in taken]
+        rest = [q for q in candidates if body.subcluster_id not in q.subclusters
+                and q.peer_id not in taken]
         chosen += rng.sample(same, min(len(same), cfg.intro_peers - len(chosen)))
         if len(chosen) < cfg.intro_peers:
             chosen += rng.sample(rest, min(len(rest), cfg.intro_peers - len(chosen)))

@@ -58,6 +58,11 @@ class PeerTable:
         self.by_address: dict[Address, PeerEntry] = {}
         self.refused = 0
         self.version = 0  # bumped whenever membership or an address/route changes
+        # A full table's oldest last_seen, from the last scan that found no peer to evict.
+        # last_seen only moves forward (it is set to ``now``), so the oldest can only get
+        # newer: until floor + keep_alive nobody is evictable, and a busy public peer with a
+        # full table need not scan all of it for every stranger (O(capacity) per proof).
+        self._floor = -float("inf")
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -79,6 +84,8 @@ class PeerTable:
             if len(self.by_id) >= self.capacity and not self._evict_one(now):
                 self.refused += 1
                 return None, False
+            if now < self._floor:  # a clock that went back: the floor no longer holds
+                self._floor = -float("inf")
             peer = PeerEntry(peer_id, address, nat, first_seen=now, last_seen=now, pool=pool)
             self.by_id[peer_id] = peer
             self.version += 1
@@ -94,12 +101,17 @@ class PeerTable:
             self.by_address[address] = peer
             self.version += 1
         peer.nat = nat if nat else peer.nat
+        if now < self._floor:
+            self._floor = -float("inf")
         peer.last_seen = now
         return peer, False
 
     def _evict_one(self, now: float) -> bool:
+        if now - self._floor <= self.keep_alive:
+            return False
         oldest = min(self.by_id.values(), key=lambda p: p.last_seen)
         if now - oldest.last_seen <= self.keep_alive:
+            self._floor = oldest.last_seen
             return False
         self.remove(oldest.peer_id)
         return True

@@ -29,7 +29,7 @@ from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
 from srpfast.crypto import EnvelopeVerifier, header_context, make_envelopes, open_frame
 from srpfast.errors import CapacityError, CryptoError, MalformedPacket
-from srpfast.wire.fragments import SEALED_CHUNK
+from srpfast.wire.fragments import SEALED_CHUNK, Message
 from srpfast.wire.frame import Reassembler, decode, encode
 from srpfast.wire.address import Address
 
@@ -63,7 +63,10 @@ class Replication:
         cfg = peer.config
         self.seen: LruSet[bytes] = LruSet(cfg.seen_ids)  # copy keys (_copy_key), not ids
         self.forged: LruSet[bytes] = LruSet(1024)  # copy keys that failed to open here
-        self._plain: LruDict[bytes, bytes] = LruDict(cfg.max_fragments * 64)  # opened fragments
+        # Opened fragments the reassembler holds (a cache: a miss opens the frame again), as
+        # many as its byte bound can hold whole (SPEC 9.4: it tracks that table, not input).
+        self._plain: LruDict[bytes, bytes] = LruDict(
+            max(cfg.max_fragments, cfg.reassembly_bytes // C.MESSAGE_BYTES))
         self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
                                        max_bytes=cfg.reassembly_bytes,
                                        timeout=cfg.reassembly_timeout)
@@ -123,12 +126,24 @@ class Replication:
             self.delivered.add(head)
         sub.last_head = heads[-1]
         p.announce.fresh(sub.subcluster_id, heads, now)
-        for peer in p.forwarder(now).pick(cfg.fanout, p.rng):
+        for peer in p.forwarder(now).pick(self.copies(-1), p.rng):
             for fr in frames:
                 p.send_to(peer, fr)
         p.count("publish.messages", len(heads))
         p.count("publish.frames", total)
         return heads
+
+    def copies(self, hops: int) -> int:
+        """Next hops for a frame received with ``hops`` (-1: our own publish), by
+        Config.replication (a simulation knob; the C data plane applies the same rule,
+        csrc/dataplane.c forward): weighted FANOUT (SPEC 6), flood every peer, or binary
+        spray-and-wait (2 while hops + 1 < the spray depth, then 0: the copy waits)."""
+        cfg = self.p.config
+        if cfg.replication == "weighted":
+            return cfg.fanout
+        if cfg.replication == "flood":
+            return cfg.max_peers
+        return 2 if hops + 1 < cfg.spray_depth else 0
 
     # ------------------------------------------------------------ receive PUBLISH
     def on_publish(self, f: Frame, datagram: bytes, address: Address, now: float) -> None:
@@ -154,7 +169,7 @@ class Replication:
             out[6] = f.hops + 1
             fwd = bytes(out)
             sender = p.table.at(address)
-            targets = p.forwarder(now).pick(p.config.fanout, p.rng,
+            targets = p.forwarder(now).pick(self.copies(f.hops), p.rng,
                                             sender.peer_id if sender is not None else None)
             for peer in targets:
                 p.send_to(peer, fwd)
@@ -314,17 +329,25 @@ class Replication:
         if variant and p.cache.replace(f.raw, pid, source=source, now=now, member=True):
             p.count("publish.variant_adopted")
         self.wanted.pop(pid)
-        message = self.reassembler.add(f, now)
-        if message is None:
+        arrived = not self.reassembler.holds(pid)  # (not a re-arrival of a buffered fragment)
+        done = self.reassembler.offer(f, now)
+        if not done and arrived and self.reassembler.holds(pid):
             self._plain[pid] = plain
-            return True
-        mine = plain
+        for message in done:  # (several: a forged head may share the real one's chain)
+            self._deliver_message(sub, message, pid, plain, now)
+        return True
+
+    def _deliver_message(self, sub: "Subscription", message: Message, pid: bytes,
+                         mine: bytes, now: float) -> None:
+        """A reassembled message (``mine``: the plaintext of its frame ``pid`` that just
+        arrived): verify its author envelope, then deliver it in causal order."""
+        p = self.p
         try:
             plain = b"".join(mine if fr.packet_id == pid else self._opened(sub, fr)
                              for fr in message.frames)
         except CryptoError:
             p.count("drop.open")
-            return True
+            return
         head = message.frames[0]
         # header_context() from fields a decoded frame already guarantees (16 + 32 + 32 bytes,
         # uint32 clock): the same 84 bytes without its argument checks (per message).
@@ -333,14 +356,13 @@ class Replication:
             author, payload = self.verifier.open(plain, ctx)
         except CryptoError:
             p.count("drop.forged")
-            return True
+            return
         event = Delivered(sub.subcluster_id, message.id, payload, author, head.clock,
                           message.previous_id, head.hops)
         if self._must_wait(message.previous_id):
             self._hold(event, now)
-            return True
+            return
         self._emit(event, now)
-        return True
 
     # ------------------------------------------------------------ ordered delivery (SPEC 6)
     def _must_wait(self, prev: bytes) -> bool:

@@ -143,15 +143,23 @@ class Streams:
             p.count("drop.stream_key")
             return
         p.count("rx.stream")
-        message = self.reassembler.add(f, now)
-        if message is None:
-            return
+        # Open before reassembly (as Replication does): the reassembler then holds only
+        # frames their author sealed, headers included (the AEAD's additional data), so a
+        # copy with an altered index or `to` never takes a real fragment's place (SPEC 9.7).
         try:
-            data = b"".join(open_frame(rx, fr.raw) for fr in message.frames)
+            plain = open_frame(rx, f.raw)
         except CryptoError:
             p.count("drop.stream_open")
             return
-        p.emit(StreamData(sender, data))
+        for message in self.reassembler.offer(f, now):
+            try:
+                data = plain if len(message.frames) == 1 else b"".join(
+                    plain if fr.packet_id == f.packet_id else open_frame(rx, fr.raw)
+                    for fr in message.frames)
+            except CryptoError:  # (cannot happen: every frame held was opened on arrival)
+                p.count("drop.stream_open")
+                continue
+            p.emit(StreamData(sender, data))
 
     def _relay(self, f: Frame, address: Address, now: float) -> None:
         p = self.p

@@ -7,6 +7,7 @@ GSO send each) and which datagrams the control plane must see."""
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from libc.string cimport memcmp, memset
 
 from srpfast.dataplane._cache cimport CacheCore, srp_cache
@@ -33,6 +34,7 @@ cdef extern from "dataplane.h" nogil:
     size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs,
                             const uint64_t *keys, const double *weights, const uint8_t *hard)
     void srp_dp_set_self_hard(srp_dataplane *dp, int hard)
+    void srp_dp_set_policy(srp_dataplane *dp, int policy, unsigned spray_depth)
     void srp_dp_set_membership(srp_dataplane *dp, size_t ntags, const uint8_t *tags,
                                size_t nsubs, const uint8_t *subs)
     void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride,
@@ -92,6 +94,11 @@ DELIVER_COUNTER_NAMES = tuple(srp_dl_counter_name(i).decode() for i in range(SRP
 MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
 
 
+cdef bytearray _scratch(Py_ssize_t n):
+    """A bytearray of n bytes, not zero-filled (see DataPlane.__cinit__)."""
+    return PyByteArray_FromStringAndSize(NULL, n)
+
+
 cdef class DataPlane:
     cdef srp_dataplane *dp
     cdef srp_deliver *dl
@@ -125,20 +132,23 @@ cdef class DataPlane:
             raise MemoryError("cannot allocate the data plane")
         self.max_batch = max_batch
         self.fanout = fanout
-        # Output buffers are allocated once and never resized (pointers stay valid).
-        self._out = bytearray(SRP_PACKET_BYTES * max_batch * fanout)
-        self._addrs = bytearray(SRP_DP_ADDR_BYTES * max_batch * fanout)
-        self._runs = bytearray(8 * max_batch * fanout)
-        self._up_index = bytearray(4 * max_batch)
-        self._up_kind = bytearray(max_batch)
-        self._ids = bytearray(32 * max_batch)
+        # Output buffers are allocated once and never resized (pointers stay valid). Not
+        # zero-filled: only what process() wrote is ever read (n_out, n_up, n_runs), and a
+        # large untouched allocation costs no memory until used (0.3 MiB an engine when
+        # zero-filled: a simulator holds thousands, docs/SIMULATION-scale.md).
+        self._out = _scratch(SRP_PACKET_BYTES * max_batch * fanout)
+        self._addrs = _scratch(SRP_DP_ADDR_BYTES * max_batch * fanout)
+        self._runs = _scratch(8 * max_batch * fanout)
+        self._up_index = _scratch(4 * max_batch)
+        self._up_kind = _scratch(max_batch)
+        self._ids = _scratch(32 * max_batch)
         self._outp = <uint8_t *><char *>self._out
         self._addrp = <uint8_t *><char *>self._addrs
         self._runp = <uint32_t *><char *>self._runs
         self._upip = <uint32_t *><char *>self._up_index
         self._upkp = <uint8_t *><char *>self._up_kind
         self._idp = <uint8_t *><char *>self._ids
-        self._arena = bytearray(SRP_DL_PLAIN_BYTES * max_batch)
+        self._arena = _scratch(SRP_DL_PLAIN_BYTES * max_batch)
         self._arenap = <uint8_t *><char *>self._arena
 
     def __dealloc__(self):
@@ -159,6 +169,11 @@ cdef class DataPlane:
 
     def set_self_hard(self, bint hard) -> None:
         srp_dp_set_self_hard(self.dp, hard)
+
+    def set_policy(self, int policy, unsigned spray_depth=0) -> None:
+        """The replication policy (Config.replication; 0 weighted, 1 flood, 2 spray with
+        its depth): a simulation/research knob, docs/SIMULATION.md."""
+        srp_dp_set_policy(self.dp, policy, spray_depth)
 
     def set_membership(self, tags, subclusters) -> None:
         """Cluster tags (16 bytes) this peer is in; subcluster ids (32 bytes) it can open."""

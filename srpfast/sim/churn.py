@@ -1,77 +1,55 @@
-"""A churn scenario on the in-memory network: what reaches whom, how fast, at what cost.
+"""The world of a simulation run: peers joining and leaving, a partition, a long absence,
+one publisher; every peer the production engine, C data plane included (memnet.py), under
+virtual time and one seed (the same seed gives the same Result, bit for bit).
 
-The setup follows the seed document's chart (about 150 peers, each online ~24 s on average
-over 15 minutes) at any size: a few public peers are always online and everyone bootstraps
-from them; every other peer lives for an exponential time (mean ``lifetime``), goes away for
-an exponential time (mean ``downtime``) and comes back as a restarted process with the same
-identity and its saved peers; a share of all peers subscribe to one subcluster; one always-on
-peer publishes a message every ``publish_every`` seconds. Every engine is the production
-engine, C data plane included (srpfast/sim/memnet.py), under virtual time and one seed.
+The model (docs/SIMULATION.md "Assumptions"): ``public`` Static peers are always online and
+everyone's bootstrap; every other peer sits behind an Easy or (share ``hard``) Hard NAT. With
+``lifetime`` > 0 every non-public peer lives for an exponential time (mean ``lifetime``), goes
+away for an exponential time (mean ``downtime``) and comes back as a restarted process with
+the same identity and address, its bootstrap peers and the peers it knew (its saved peers),
+and an empty cache. A share ``subscribers`` of all peers joins one subcluster; peer 0 (public)
+publishes a one-frame message every ``publish_every`` seconds. A partition cuts every link
+between the even and the odd peers for ``partition_for`` seconds; offline recipients are
+subscribers that leave for ``offline_for`` seconds and come back as above.
 
-Per message: the subscribers online at publish time (and still online ``window`` later) are
-the ones that want it; reach at ``window`` (the seed's chart: 0.72 s) and at the end, the
-delivery latency, and its cost: PUBLISH frames sent per delivery (the Relative Message
-Redundancy of Plumtree, m / (n - 1) - 1, with n the peers that got it) and PUBLISH bytes per
-peer (control traffic counted apart, as in Plumtree).
+Who should get a message: the subscribers online when it is published, less those that left
+within ``window`` of it (they could not have got it in time), plus, in the offline scenario,
+the absent recipients (they get it after their return: that is what is measured).
 """
 from __future__ import annotations
 
 import random
-import statistics
-from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from srpfast.wire import constants as C
 from srpfast.config import Config
-from srpfast.control.events import Delivered, DeliveredBatch, Event
 from srpfast.crypto import create_cluster_id, create_shared_key
 from srpfast.control.engine import Peer
 from srpfast.sim.memnet import MemNet, Node
+from srpfast.sim.metrics import Recorder, Result, summarize
+from srpfast.sim.scenario import Scenario
 from srpfast.wire.address import Address
 
 CLUSTER = create_cluster_id(b"srpfast simulation")
 KEY = create_shared_key(b"srpfast simulation subcluster")
+SAVED_PEERS = 8     # peers a restarted process re-pings besides its bootstrap peers
+CACHE_SAMPLE = 5.0  # s between cache occupancy samples
+TRACK_FINE = 10.0   # the charted packet: every step for this long after publish, then 1 s
+SETTLED = 5.0       # a subscriber online this long at publish time counts as settled
 
 
-@dataclass(frozen=True)
-class Scenario:
-    peers: int = 30
-    public: int = 3              # always online, everyone's bootstrap
-    hard: float = 0.2            # share of the churning peers behind a Hard NAT (rest Easy)
-    subscribers: float = 0.5     # share of all peers in the subcluster
-    duration: float = 120.0      # virtual seconds of publishing
-    lifetime: float = 24.0       # mean online time of a churning peer (the seed's chart)
-    downtime: float = 24.0       # mean time away before it restarts
-    publish_every: float = 2.0
-    window: float = 0.72         # reach is also reported at this age (the seed's chart)
-    settle: float = 10.0         # virtual seconds before the first publish
-    seed: int = 1
-    delay: tuple[float, float] = (0.005, 0.030)
-    loss: float = 0.0
-
-
-@dataclass
-class Result:
-    scenario: dict[str, object]
-    messages: int
-    wanted: int                  # (message, subscriber online at publish) pairs
-    reach_at_window: float       # fraction of those delivered within `window`
-    reach_eventual: float        # ... by the end of the run
-    stable_missed: int           # deliveries missed by subscribers online the whole run
-    latency_p50: float
-    latency_p95: float
-    latency_max: float
-    rmr: float                   # PUBLISH copies per delivery beyond the minimum (Plumtree)
-    publish_bytes_per_peer: float
-    all_bytes_per_peer: float
-    churn_events: int            # peers that left or came back
-    network_change: float        # total network change, % (the seed's "39,900%")
-    deliveries: list[tuple[int, float]] = field(default_factory=list, repr=False)
+def engine_config(sc: Scenario) -> Config:
+    # (a small C delivered-id table: many engines x the 8 MiB default would not fit)
+    return Config(clock_offset=0.0, dataplane_delivered=1 << 14, replication=sc.policy,
+                  spray_copies=sc.spray_copies)
 
 
 def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result:
+    """One run of ``sc`` (its policy, its seed). ``progress``: called with the done fraction."""
+    if sc.kind != "churn":
+        from srpfast.errors import ArgumentError
+        raise ArgumentError(f"scenario {sc.name!r} is kind {sc.kind!r}: srpfast.sim.natmatrix")
     rng = random.Random(sc.seed)
-    cfg = Config(clock_offset=0.0, dataplane_delivered=1 << 14)
+    cfg = engine_config(sc)
     net = MemNet(seed=sc.seed, delay=sc.delay, loss=sc.loss, config=cfg)
     net.keep_events = False
     nodes: list[Node] = []
@@ -81,128 +59,144 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
     seeds = nodes[:sc.public]
     subscribed = set(rng.sample(range(sc.peers), max(1, int(sc.subscribers * sc.peers))))
     subscribed.add(0)  # the publisher
+    candidates = sorted(i for i in subscribed if i >= sc.public)
+    offline = set(rng.sample(candidates, min(sc.offline_peers, len(candidates))))
+    rec = Recorder(net, nodes)
+    net.filter = rec.filter
+    net.on_event = rec.on_event
     sub_id = b""
-    delivered_at: dict[tuple[int, bytes], float] = {}
-    published: dict[bytes, tuple[float, set[int]]] = {}
-
-    def on_event(node: Node, event: Event) -> None:
-        i = node_index[id(node)]
-        if isinstance(event, DeliveredBatch):
-            for mid in event.message_ids:
-                delivered_at.setdefault((i, mid), net.now)
-        elif isinstance(event, Delivered):
-            delivered_at.setdefault((i, event.message_id), net.now)
-
-    node_index = {id(n): i for i, n in enumerate(nodes)}
-    net.on_event = on_event
-    publish_bytes = all_bytes = 0
-
-    def count(d: bytes, src: Address, dst: Address) -> bool:
-        nonlocal publish_bytes, all_bytes
-        all_bytes += len(d)
-        if len(d) > 4 and d[4] in (C.PUBLISH, C.ANSWER):  # (BDP probes: 4 bytes, no type)
-            publish_bytes += len(d)
-        return True
+    saved: dict[int, list[Address]] = {}
 
     def start(i: int) -> None:
+        nonlocal sub_id
         node = nodes[i]
         for via in seeds:
             if via is not node:
                 net.call(node, node.peer.add_peer, via.public, net.now)
-        nonlocal sub_id
+        for address in saved.get(i, ()):
+            net.call(node, node.peer.add_peer, address, net.now)
         if i in subscribed:
             sub_id = net.call(node, node.peer.join, CLUSTER, KEY, now=net.now)  # type: ignore[assignment]
 
+    def leave(i: int) -> None:
+        node = nodes[i]
+        node.online = False
+        seed_addrs = {s.public for s in seeds}
+        saved[i] = [q.address for q in node.peer.table.peers()
+                    if q.address not in seed_addrs][:SAVED_PEERS]
+        left.setdefault(i, []).append(net.now)
+
+    def restart(i: int) -> None:  # same identity and address; bootstrap + saved peers
+        node = nodes[i]
+        node.peer = Peer(node.peer.identity, cfg, now=net.now,
+                         rng=random.Random(rng.random()), address=node.address)
+        node.online = True
+        since[i] = net.now
+        start(i)
+
+    since = {i: net.now for i in range(sc.peers)}  # when each peer last (re)started
     for i in range(sc.peers):
         start(i)
     net.run(sc.settle)
-    net.filter = count
-    # Churn: each non-public peer alternates online/offline periods.
-    online_since = {i: net.now for i in range(sc.peers)}
-    always_on = set(range(sc.peers))
-    next_flip = {i: net.now + rng.expovariate(1 / sc.lifetime)
-                 for i in range(sc.public, sc.peers)}
-    churn = joins = 0
-    left: dict[int, list[float]] = {}  # when each peer went away
+    rec.counting = True
     t0 = net.now
     end = t0 + sc.duration
-    next_pub = t0
-    step = 0.05
-    while net.now < end:
-        if net.now >= next_pub:
+    total = sc.duration + max(sc.tail, sc.window)
+    churning = sc.lifetime > 0
+    always_on = set(range(sc.peers)) - offline
+    next_flip = ({i: t0 + rng.expovariate(1 / sc.lifetime)
+                  for i in range(sc.public, sc.peers) if i not in offline} if churning else {})
+    churn = joins = 0
+    left: dict[int, list[float]] = {}
+    size_t: list[float] = []
+    size_n: list[int] = []
+    join_t: list[float] = []
+    leave_t: list[float] = []
+    published: dict[bytes, tuple[float, set[int], bytes]] = {}
+    settled: dict[bytes, set[int]] = {}
+    n_msgs = int(sc.duration / sc.publish_every - 1e-9) + 1
+    track_index = min(n_msgs - 1, int(sc.track * n_msgs))
+    track: bytes | None = None
+    track_at = 0.0
+    track_t: list[float] = []
+    track_want: list[int] = []
+    track_have: list[int] = []
+    cut_from = t0 + sc.partition_at if sc.partition_at >= 0 else None
+    cut_to = cut_from + sc.partition_for if cut_from is not None else None
+    off_from = t0 + sc.offline_at if offline else None
+    off_to = off_from + sc.offline_for if off_from is not None else None
+    heal_at = cut_to if cut_to is not None else off_to
+    away = False
+    next_pub, next_sample, next_cache, next_track = t0, t0, t0, t0
+    step = 0.05 if churning or sc.window < 1 else 0.25
+    subs = sorted(subscribed - {0})
+    while net.now < t0 + total - 1e-9:
+        now = net.now
+        if cut_from is not None and cut_to is not None:
+            cutting = cut_from <= now < cut_to
+            if cutting and rec.cut is None:
+                rec.cut = ({i for i in range(sc.peers) if i % 2 == 0},
+                           {i for i in range(sc.peers) if i % 2 == 1})
+            elif not cutting:
+                rec.cut = None
+        if off_from is not None and off_to is not None:
+            if not away and off_from <= now < off_to:
+                away = True
+                for i in sorted(offline):
+                    leave(i)
+            elif away and now >= off_to:
+                away = False
+                for i in sorted(offline):
+                    restart(i)
+        if now < end - 1e-9 and now >= next_pub - 1e-9:
             publisher = nodes[0]
             mid = net.call(publisher, publisher.peer.publish, sub_id,
-                           b"sim %d" % len(published), now=net.now)
-            want = {i for i in subscribed if i != 0 and nodes[i].online}
-            published[mid] = (net.now, want)  # type: ignore[index]
+                           b"sim %d" % len(published), now=now)
+            assert isinstance(mid, bytes)
+            frame = publisher.peer.cache.get(mid) or b""
+            want = {i for i in subscribed if i != 0 and nodes[i].online} | offline
+            if len(published) == track_index:
+                track, track_at = mid, now
+            published[mid] = (now, want, Recorder.message_key(frame))
+            settled[mid] = {i for i in want if nodes[i].online and now - since[i] >= SETTLED}
             next_pub += sc.publish_every
         for i, t in list(next_flip.items()):
-            if net.now < t:
+            if now < t:
                 continue
-            node = nodes[i]
             churn += 1
-            if node.online:
-                node.online = False
+            if nodes[i].online:
+                leave(i)
                 always_on.discard(i)
-                left.setdefault(i, []).append(net.now)
-                next_flip[i] = net.now + rng.expovariate(1 / sc.downtime)
-            else:  # a restart: same identity and address, saved peers = the public ones
-                node.peer = Peer(node.peer.identity, cfg, now=net.now,
-                                 rng=random.Random(rng.random()), address=node.address)
-                node.online = True
+                leave_t.append(now - t0)
+                next_flip[i] = now + rng.expovariate(1 / sc.downtime)
+            else:
+                restart(i)
                 joins += 1
-                online_since[i] = net.now
-                start(i)
-                next_flip[i] = net.now + rng.expovariate(1 / sc.lifetime)
+                join_t.append(now - t0)
+                next_flip[i] = now + rng.expovariate(1 / sc.lifetime)
+        if now >= next_sample - 1e-9:
+            size_t.append(round(now - t0, 3))
+            size_n.append(sum(1 for n in nodes if n.online))
+            next_sample += 0.5
+        if now >= next_cache - 1e-9:
+            rec.sample_caches()
+            next_cache += CACHE_SAMPLE
+        if track is not None and now >= next_track - 1e-9:
+            online = [i for i in subs if nodes[i].online]
+            track_t.append(round(now - track_at, 3))
+            track_want.append(len(online))
+            track_have.append(sum(1 for i in online if (i, track) in rec.delivered))
+            next_track = now + (step if now - track_at < TRACK_FINE else 1.0)
         net.run(step)
         if progress is not None:
-            progress((net.now - t0) / sc.duration)
-    net.run(max(2.0, sc.window))  # the last messages' window
+            progress(min(1.0, (net.now - t0) / total))
     # Wanted by a subscriber online at publish time that did not leave within the window.
-    for mid, (t, want) in published.items():
-        want.difference_update(i for i in list(want)
-                               if any(t <= x <= t + sc.window for x in left.get(i, ())))
-    return _result(sc, net, published, delivered_at, always_on, publish_bytes, all_bytes,
-                   churn, joins, nodes)
-
-
-def _result(sc: Scenario, net: MemNet, published: dict[bytes, tuple[float, set[int]]],
-            delivered_at: dict[tuple[int, bytes], float], always_on: set[int],
-            publish_bytes: int, all_bytes: int, churn: int, joins: int,
-            nodes: list[Node]) -> Result:
-    wanted = in_window = eventually = stable_missed = 0
-    lat: list[float] = []
-    copies = holders = 0
-    for mid, (t, want) in published.items():
-        for i in want:
-            wanted += 1
-            got = delivered_at.get((i, mid))
-            if got is None:
-                if i in always_on:
-                    stable_missed += 1
-                continue
-            eventually += 1
-            lat.append(got - t)
-            if got - t <= sc.window:
-                in_window += 1
-        holders += sum(1 for n in nodes if n.online and mid in n.peer.cache)
-    copies = publish_bytes // C.PACKET_BYTES
-    n_msgs = max(1, len(published))
-    lat.sort()
-
-    def pick(q: float) -> float:
-        return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
-
-    reached = max(2, holders // n_msgs)
-    return Result(
-        scenario=asdict(sc), messages=len(published), wanted=wanted,
-        reach_at_window=in_window / wanted if wanted else 1.0,
-        reach_eventual=eventually / wanted if wanted else 1.0,
-        stable_missed=stable_missed,
-        latency_p50=statistics.median(lat) if lat else float("nan"),
-        latency_p95=pick(0.95), latency_max=lat[-1] if lat else float("nan"),
-        rmr=(copies / n_msgs) / (reached - 1) - 1,
-        publish_bytes_per_peer=publish_bytes / len(nodes),
-        all_bytes_per_peer=all_bytes / len(nodes),
-        churn_events=churn, network_change=100.0 * joins / max(1, len(nodes)),
-    )
+    for mid, (t, want, _) in published.items():
+        want.difference_update([i for i in want if i not in offline and
+                                any(t <= x <= t + sc.window for x in left.get(i, ()))])
+    return summarize(rec, scenario=sc.to_dict(), policy=sc.policy, published=published,
+                     always_on=always_on, window=sc.window, churn=churn, joins=joins,
+                     heal_at=heal_at, settled=settled,
+                     extra=dict(size_t=size_t, size_n=size_n, joins=join_t, leaves=leave_t,
+                                track_t=track_t, track_want=track_want, track_have=track_have,
+                                track_published=track_at - t0))

@@ -16,32 +16,51 @@ state, which is their only purpose), PoolOpen/PoolSend/PoolKeep/PoolClose bind e
 """
 from __future__ import annotations
 
-import functools
 import heapq
+import math
 import random
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from srpfast.config import Config
 from srpfast.control.batch import DatagramBatch, relayed_datagrams
 from srpfast.control.dataplane import udp_address_key
-from srpfast.control.events import (Event, PoolClose, PoolKeep, PoolOpen, PoolSend, Spray)
+from srpfast.control.events import (Delivered, DeliveredBatch, Event, PoolClose, PoolKeep,
+                                    PoolOpen, PoolSend, Spray)
 from srpfast.crypto import create_identity
 from srpfast.control.engine import Peer
+from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 
 INF = float("inf")
+MESSAGE_KINDS = frozenset((C.PUBLISH, C.ANSWER))  # frames that carry a message copy
+
+
+_M64 = (1 << 64) - 1
+BITMAP_AT = 256  # ports toward one host kept as a set up to this many, then as a bitmap
+
+
+def spray_ports(seed: int, count: int) -> list[int]:
+    """``count`` distinct ports in 1024..65535 drawn from ``seed`` (a Spray action's): a
+    splitmix64 stream, deterministic, a few operations per port (a Random per action cost
+    more than the rest of the spray at 300 peers)."""
+    count = min(count, 65536 - 1024)
+    out: list[int] = []
+    seen: set[int] = set()
+    x = seed & _M64
+    while len(out) < count:
+        x = (x + 0x9E3779B97F4A7C15) & _M64
+        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        port = 1024 + (z ^ (z >> 31)) % (65536 - 1024)
+        if port not in seen:
+            seen.add(port)
+            out.append(port)
+    return out
 
 
 SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/drivers/_udp.pyx)
+CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
 
-
-@functools.lru_cache(maxsize=64)
-def _spray_plan(seed: int) -> tuple[int, ...]:
-    """The ports a spray with this seed walks through (distinct, as the driver's C plan)."""
-    ports = list(range(1024, 65536))
-    random.Random(seed).shuffle(ports)
-    return tuple(ports)
 
 class NatBox:
     def __init__(self, host: str, mapping: str, filtering: str, rng: random.Random,
@@ -52,8 +71,18 @@ class NatBox:
         self.port_range = port_range
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        self.perms: dict[Address, set[object]] = {}
+        # Filtering state per internal socket: the hosts it sent to, each with the ports
+        # (a set, or past BITMAP_AT ports a 8 KiB bitmap: a BDP spray opens ~1000 ports
+        # toward one host, which as (host, port) tuples cost ~100 KiB per spray).
+        self.perms: dict[Address, dict[str, set[int] | bytearray]] = {}
         self.filtered = 0
+        # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
+        # unsolicited inbound packet leaves an entry that reserves its tuple for
+        # CONNTRACK_UNREPLIED s, so a later outbound flow to that sender cannot take that
+        # public port and leaves from another one: the "knock" of docs/NATLAB.md.
+        self.conntrack = False
+        self.knocked: dict[tuple[int, Address], float] = {}
+        self.clock: Callable[[], float] = lambda: 0.0
 
     def _new_port(self) -> int:
         while True:
@@ -62,47 +91,114 @@ class NatBox:
                 return port
 
     def outbound(self, internal: Address, dst: Address) -> Address:
-        key = internal if self.mapping == "easy" else (internal, dst)
+        key: object = internal if self.mapping == "easy" else (internal, dst)
+        if self.conntrack and (internal, dst) in self.out_map:
+            key = (internal, dst)  # a flow that had to leave from another port keeps it
         port = self.out_map.get(key)
+        if (port is not None and self.conntrack and (internal, dst) not in self.out_map
+                and self.knocked.get((port, dst), -INF) > self.clock() - CONNTRACK_UNREPLIED):
+            key, port = (internal, dst), None  # the tuple is taken: another source port
         if port is None:
             port = self._new_port()
+            while (self.conntrack and self.knocked.get((port, dst), -INF)
+                   > self.clock() - CONNTRACK_UNREPLIED):
+                port = self._new_port()
             self.out_map[key] = port
             self.in_map[port] = internal
-        perms = self.perms.setdefault(internal, set())
-        perms.add(dst)
-        perms.add(dst[0])
+        hosts = self.perms.get(internal)
+        if hosts is None:
+            hosts = self.perms[internal] = {}
+        ports = hosts.get(dst[0])
+        if ports is None:
+            hosts[dst[0]] = {dst[1]}
+        elif isinstance(ports, set):
+            ports.add(dst[1])
+            if len(ports) > BITMAP_AT:
+                bitmap = bytearray(8192)
+                for p in ports:
+                    bitmap[p >> 3] |= 1 << (p & 7)
+                hosts[dst[0]] = bitmap
+        else:
+            ports[dst[1] >> 3] |= 1 << (dst[1] & 7)
         return (self.host, port)
 
     def inbound(self, port: int, src: Address) -> Address | None:
         internal = self.in_map.get(port)
         if internal is None:
-            self.filtered += 1
-            return None
-        if self.mapping == "hard":
+            return self._filter(port, src)
+        if self.mapping == "hard" or (self.conntrack and (internal, src) in self.out_map):
             # An endpoint-dependent mapping only admits the endpoint it was made for.
             if self.out_map.get((internal, src)) != port:
-                self.filtered += 1
-                return None
-        perms = self.perms.get(internal, set())
-        ok = (self.filtering == "open" or (self.filtering == "address" and src[0] in perms)
-              or (self.filtering == "port" and src in perms))
+                return self._filter(port, src)
+        ports = self.perms.get(internal, {}).get(src[0])
+        ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
+              or (self.filtering == "port" and ports is not None
+                  and (src[1] in ports if isinstance(ports, set)
+                       else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
         if not ok:
-            self.filtered += 1
-            return None
+            return self._filter(port, src)
         return internal
 
+    def _filter(self, port: int, src: Address) -> Address | None:
+        """Drop an inbound datagram (None), leaving its conntrack entry when modelled."""
+        self.filtered += 1
+        if self.conntrack:
+            self.knocked[(port, src)] = self.clock()
+        return None
 
-@dataclass
+
+class NodeCounters:
+    """What one node did on the network, for the scenario's metrics (relay load, cost per
+    peer). ``publish_*`` count PUBLISH and ANSWER frames (message copies, SPEC 6/7; control
+    traffic apart, as in Plumtree), ``relayed`` the frames its C data plane forwarded."""
+    __slots__ = ("sent", "sent_bytes", "publish_sent", "publish_bytes", "relayed",
+                 "received", "delivered", "last_hops", "ticks")
+
+    def __init__(self) -> None:
+        self.sent = self.sent_bytes = self.publish_sent = self.publish_bytes = 0
+        self.relayed = self.received = self.delivered = self.ticks = 0
+        self.last_hops = -1              # hops of its latest delivery (-1: none yet)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
 class Node:
-    net: "MemNet"
-    peer: Peer
-    address: Address                 # the main socket's (internal) address
-    nat: NatBox | None
-    kind: str
-    online: bool = True
-    events: list[Event] = field(default_factory=list)
-    pools: dict[bytes, list[Address]] = field(default_factory=dict)
-    sprayed: int = 0
+    """One engine on the network. ``online`` and ``peer`` may be set by a scenario (a peer
+    goes away, or restarts as a new process): both re-arm its timer on the network."""
+
+    def __init__(self, net: "MemNet", peer: Peer, address: Address, nat: NatBox | None,
+                 kind: str, index: int) -> None:
+        self.net = net
+        self._peer = peer
+        self.address = address           # the main socket's (internal) address
+        self.nat = nat
+        self.kind = kind
+        self.index = index               # position in net.nodes (ties in time break by it)
+        self._online = True
+        self.events: list[Event] = []
+        self.pools: dict[bytes, list[Address]] = {}
+        self.sprayed = 0
+        self.tick_at = INF               # the engine's armed deadline (MemNet's timer heap)
+        self.counters = NodeCounters()
+
+    @property
+    def peer(self) -> Peer:
+        return self._peer
+
+    @peer.setter
+    def peer(self, peer: Peer) -> None:
+        self._peer = peer
+        self.net.rearm(self)
+
+    @property
+    def online(self) -> bool:
+        return self._online
+
+    @online.setter
+    def online(self, value: bool) -> None:
+        self._online = value
+        self.net.rearm(self)
 
     @property
     def public(self) -> Address:
@@ -113,7 +209,6 @@ class Node:
     def of(self, cls: type) -> list[Any]:
         """Events of one class; Delivered also lists each message of a DeliveredBatch (the C
         path delivers in batches, the Python path one by one: a test asks what arrived)."""
-        from srpfast.control.events import Delivered, DeliveredBatch
         if cls is Delivered:
             out: list[Any] = []
             for e in self.events:
@@ -128,8 +223,8 @@ class Node:
 class MemNet:
     def __init__(self, seed: int = 0, *, delay: tuple[float, float] = (0.005, 0.030),
                  loss: float = 0.0, duplicate: float = 0.0, start: float = 1000.0,
-                 config: Config | None = None, hard_ports: tuple[int, int] = (1024, 65535)
-                 ) -> None:
+                 config: Config | None = None, hard_ports: tuple[int, int] = (1024, 65535),
+                 tick_resolution: float = 0.0, conntrack: bool = False) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.delay, self.loss, self.duplicate = delay, loss, duplicate
@@ -138,10 +233,17 @@ class MemNet:
         self.config = config or Config(strict=True, clock_offset=0.0,
                                        dataplane_delivered=1 << 14)
         self.hard_ports = hard_ports
+        self.tick_resolution = tick_resolution  # 0: every engine wakes at its exact deadline
+        self.conntrack = conntrack  # NAT boxes model Linux conntrack's knock (NatBox)
         self.nodes: list[Node] = []
         self.sockets: dict[Address, tuple[Node, bytes | None, int]] = {}
         self.nats: dict[str, NatBox] = {}
         self.queue: list[tuple[float, int, Address, bytes, Address]] = []
+        self.timers: list[tuple[float, int]] = []  # (engine deadline, node index): a heap
+        # run() first re-reads every engine's deadline (O(N)): tests call engine methods
+        # directly between runs. A simulation that drives engines only through call(),
+        # ``online`` and ``peer`` (which re-arm the timer themselves) turns it off.
+        self.resync = True
         self.seq = 0
         self.log: list[tuple[float, int, str]] = []
         self.sent = self.dropped = 0
@@ -164,16 +266,24 @@ class MemNet:
             host = f"100.64.{i // 250}.{i % 250 + 1}"
             ports = self.hard_ports if kind == "hard" else (1024, 65535)
             nat = NatBox(host, kind, filtering, random.Random(self.rng.random()), ports)
+            nat.conntrack = self.conntrack
+            nat.clock = lambda: self.now
             self.nats[host] = nat
         peer = Peer(identity, config or self.config, now=self.now,
                     rng=random.Random(self.rng.random()), address=address)
-        node = Node(self, peer, address, nat, kind)
+        node = Node(self, peer, address, nat, kind, len(self.nodes))
         self.nodes.append(node)
         self.sockets[address] = (node, None, 0)
+        self.rearm(node)
         return node
 
     def index(self, node: Node) -> int:
-        return self.nodes.index(node)
+        return node.index
+
+    def cache_occupancy(self, node: Node) -> tuple[int, int]:
+        """(frames in its cache, the cache's capacity in frames): the engine's C cache."""
+        cache = node.peer.cache
+        return len(cache), cache.capacity_entries
 
     # -------------------------------------------------------------- packets
     def _send(self, node: Node, src: Address, datagram: bytes, dst: Address) -> None:
@@ -181,6 +291,12 @@ class MemNet:
             return
         public_src = node.nat.outbound(src, dst) if node.nat is not None else src
         self.sent += 1
+        counters = node.counters
+        counters.sent += 1
+        counters.sent_bytes += len(datagram)
+        if len(datagram) > 4 and datagram[4] in MESSAGE_KINDS:
+            counters.publish_sent += 1
+            counters.publish_bytes += len(datagram)
         if self.filter is not None and not self.filter(datagram, public_src, dst):
             self.dropped += 1
             return
@@ -228,21 +344,29 @@ class MemNet:
             self._send(node, node.address, datagram, dst)
         for frames, sockaddrs, _ in peer.prepared_to_send():  # what its data plane relayed
             for datagram, dst in relayed_datagrams(frames, sockaddrs):
+                node.counters.relayed += 1
                 self._send(node, node.address, datagram, dst)
         for action in peer.actions():
             self._act(node, action)
         for event in peer.events():
+            if isinstance(event, DeliveredBatch):
+                node.counters.delivered += len(event.message_ids)
+                node.counters.last_hops = event.hops[-1]
+            elif isinstance(event, Delivered):
+                node.counters.delivered += 1
+                node.counters.last_hops = event.hops
             if self.on_event is not None:
                 self.on_event(node, event)
             if self.keep_events:
                 node.events.append(event)
-                self.log.append((round(self.now, 6), self.index(node), repr(event)))
+                self.log.append((round(self.now, 6), node.index, repr(event)))
 
     def _act(self, node: Node, action: object) -> None:
         if isinstance(action, Spray):
-            ports = _spray_plan(action.seed)[action.first:action.first + action.port_count]
-            for port in ports:  # each opens our NAT toward that port, and travels on: a
-                # pool socket whose NAT opened that port receives it (traversal.on_pool_probe)
+            # The probes open our own NAT toward those ports and travel on: a pool socket
+            # whose NAT opened that port receives one (traversal.on_pool_probe).
+            ports = spray_ports(action.seed, action.first + action.port_count)[action.first:]
+            for port in ports:
                 self._send(node, node.address, SPRAY_PROBE, (action.host, port))
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
@@ -268,40 +392,74 @@ class MemNet:
     # -------------------------------------------------------------- running
     def _next_tick(self, node: Node) -> float:
         d = node.peer.next_deadline()
-        return INF if d is None or not node.online else max(d, self.now + 1e-4)
+        if d is None or not node.online:
+            return INF
+        t = max(d, self.now + 1e-4)
+        if self.tick_resolution:
+            # The simulated machine's timers fire on a grid (a timer wheel's slot): the
+            # engine handles a late tick by doing all that fell due (traversal.py paces BDP
+            # by elapsed intervals), and wakes that coincide cost one tick, not several.
+            t = math.ceil(t / self.tick_resolution) * self.tick_resolution
+        return t
+
+    def rearm(self, node: Node) -> None:
+        """Put ``node``'s timer at its engine's next deadline (after anything that may have
+        moved it: an arrival, a tick, a call, a restart). One heap of (time, node index)
+        for all engines: the next timer is found in O(log N), not by a scan of every node;
+        an entry whose time is no longer its node's ``tick_at`` is stale and skipped."""
+        t = self._next_tick(node)
+        if t != node.tick_at:
+            node.tick_at = t
+            if t < INF:
+                heapq.heappush(self.timers, (t, node.index))
+
+    def _resync(self) -> None:
+        for node in self.nodes:
+            node.tick_at = self._next_tick(node)
+        self.timers = [(n.tick_at, n.index) for n in self.nodes if n.tick_at < INF]
+        heapq.heapify(self.timers)
 
     def run(self, duration: float) -> None:
         until = self.now + duration
-        ticks = {id(n): self._next_tick(n) for n in self.nodes}
+        if self.resync:
+            self._resync()
+        queue, timers, nodes = self.queue, self.timers, self.nodes
+        pop = heapq.heappop
         while True:
-            t_event = self.queue[0][0] if self.queue else INF
-            node_next = min(self.nodes, key=lambda n: ticks[id(n)]) if self.nodes else None
-            t_tick = ticks[id(node_next)] if node_next is not None else INF
-            t = min(t_event, t_tick)
+            # drop timers that were re-armed since they were pushed
+            while timers and nodes[timers[0][1]].tick_at != timers[0][0]:
+                pop(timers)
+            t_event = queue[0][0] if queue else INF
+            t_tick = timers[0][0] if timers else INF
+            t = t_event if t_event <= t_tick else t_tick
             if t > until:
                 break
             self.now = t
             if t_event <= t_tick:
-                _, _, dst, datagram, src = heapq.heappop(self.queue)
+                _, _, dst, datagram, src = pop(queue)
                 arrivals = [(datagram, src)]
-                while (self.queue and self.queue[0][0] == t and self.queue[0][2] == dst
-                       and len(arrivals) < 64):
-                    _, _, _, more, more_src = heapq.heappop(self.queue)
+                while queue and queue[0][0] == t and queue[0][2] == dst and len(arrivals) < 64:
+                    _, _, _, more, more_src = pop(queue)
                     arrivals.append((more, more_src))
                 node = self._deliver(dst, arrivals)
                 if node is not None:
+                    node.counters.received += len(arrivals)
                     self._flush(node)
-                    ticks[id(node)] = self._next_tick(node)
-            elif node_next is not None:
-                node_next.peer.tick(t)
-                self._flush(node_next)
-                ticks[id(node_next)] = self._next_tick(node_next)
+                    self.rearm(node)
+            else:
+                node = nodes[pop(timers)[1]]
+                node.tick_at = INF
+                node.counters.ticks += 1
+                node.peer.tick(t)
+                self._flush(node)
+                self.rearm(node)
         self.now = until
 
     def call(self, node: Node, fn: Callable[..., object], *args: object, **kw: object) -> object:
         """Call an engine method at the current virtual time and flush its output."""
         result = fn(*args, **kw)
         self._flush(node)
+        self.rearm(node)
         return result
 
     def bootstrap(self, nodes: list[Node], via: Node) -> None:

@@ -89,8 +89,6 @@ class _Pending:
 
 
 ENTRY_OVERHEAD = 256   # bytes charged per buffered fragment on top of its message (bounds count)
-HEADS_PER_ID = 4       # heads that may wait for the same fragment id (a forged head cannot
-                       # take a real message's fragments away: they are shared, SPEC 9.7)
 
 
 class Reassembler:
@@ -114,11 +112,11 @@ class Reassembler:
         self.timeout = timeout
         self._held: OrderedDict[bytes, tuple[_frame.Frame, float]] = OrderedDict()
         self._pending: OrderedDict[bytes, _Pending] = OrderedDict()  # by head id
-        self._waiting: dict[bytes, list[bytes]] = {}  # wanted fragment id -> head ids
+        self._waiting: dict[bytes, dict[bytes, None]] = {}  # wanted fragment id -> head ids
         self._bytes = 0
         self._done: OrderedDict[bytes, None] = OrderedDict()  # recently completed head ids
         self.counters = {"completed": 0, "duplicate": 0, "inconsistent": 0, "too_many": 0,
-                         "evicted": 0, "expired": 0, "heads_refused": 0}
+                         "evicted": 0, "expired": 0}
 
     @property
     def bytes_buffered(self) -> int:
@@ -127,36 +125,50 @@ class Reassembler:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def holds(self, packet_id: bytes) -> bool:
+        """Whether a fragment or head with this id is buffered (waiting for its chain)."""
+        return packet_id in self._held or packet_id in self._pending
+
     def add(self, frame: _frame.Frame, now: float) -> Message | None:
-        """Offer one decoded frame; returns the message it completes, if any."""
+        """Offer one decoded frame; returns the message it completes, if any (the first of
+        them: see ``offer``)."""
+        done = self.offer(frame, now)
+        return done[0] if done else None
+
+    def offer(self, frame: _frame.Frame, now: float) -> list[Message]:
+        """Offer one decoded frame; returns every message it completes. One fragment can
+        complete several heads that name the same chain (a member's forged head beside the
+        real one): each is returned, so the real one is never lost behind another (SPEC 9.7).
+
+        The caller authenticates each frame first (opens it: the engine does), so a fragment
+        is exactly what its author sent; a head that does not fit a fragment is dropped."""
         pid = frame.packet_id
         if pid in self._done or pid in self._held or pid in self._pending:
             self.counters["duplicate"] += 1
-            return None
+            return []
         if frame.index == 0:
             if not frame.more:
                 if frame.next_id != ZERO32:
                     self.counters["inconsistent"] += 1
-                    return None
-                return self._complete(Message(pid, frame.previous_id, [frame]))
-            waiters = self._waiting.setdefault(frame.next_id, [])
-            if len(waiters) >= HEADS_PER_ID:
-                self.counters["heads_refused"] += 1
-                return None
+                    return []
+                return [self._complete(Message(pid, frame.previous_id, [frame]))]
+            # Any number of heads may wait for one fragment id (only the byte bound limits
+            # them): a cap per id would let a member who saw a head race a few forged heads
+            # naming its fragment 1 ahead of it and have the real head refused (SPEC 9.7).
             pending = _Pending(frame, [frame], now, frame.next_id)
             self._pending[pid] = pending
-            waiters.append(pid)
+            self._waiting.setdefault(frame.next_id, {})[pid] = None
             self._bytes += _cost(frame)
-            done = self._advance(pending)
+            first = self._advance(pending)
             self._shrink()
-            return done
+            return [first] if first is not None else []
         self._held[pid] = (frame, now)
         self._bytes += _cost(frame)
-        done = None
+        done = []
         for head_id in list(self._waiting.get(pid, ())):
             waiting = self._pending.get(head_id)
-            if waiting is not None:
-                done = self._advance(waiting) or done
+            if waiting is not None and (message := self._advance(waiting)) is not None:
+                done.append(message)
         self._shrink()
         return done
 
@@ -172,10 +184,12 @@ class Reassembler:
             if (frame.index != last.index + 1 or frame.previous_id != head.previous_id
                     or frame.type != head.type or frame.cluster != head.cluster
                     or frame.to != head.to):
-                # The id matches (the bytes are the author's) but a relay-mutable header field
-                # was altered: forget this copy so an intact one can arrive; keep waiting.
+                # The fragment is the one the head named (its id is its bytes) but does not
+                # continue this chain: the HEAD is wrong (a member's forged head naming a real
+                # fragment; the engine opens every frame before this, so a fragment's header
+                # is authenticated). Drop the head, keep the fragment for the real one.
                 self.counters["inconsistent"] += 1
-                self._forget_held(pending.wanted)
+                self._drop(head.packet_id)
                 return None
             if len(pending.chain) >= self.max_fragments:
                 self.counters["too_many"] += 1
@@ -195,18 +209,12 @@ class Reassembler:
                 # complete; re-arrivals meanwhile count as duplicates.
                 return self._complete(Message(head.packet_id, head.previous_id, pending.chain))
             pending.wanted = frame.next_id
-            waiters = self._waiting.setdefault(frame.next_id, [])
-            if len(waiters) >= HEADS_PER_ID:
-                self.counters["heads_refused"] += 1
-                self._drop(head.packet_id)
-                return None
-            waiters.append(head.packet_id)
+            self._waiting.setdefault(frame.next_id, {})[head.packet_id] = None
 
     def _unwait(self, wanted: bytes, head_id: bytes) -> None:
         waiters = self._waiting.get(wanted)
         if waiters is not None:
-            if head_id in waiters:
-                waiters.remove(head_id)
+            waiters.pop(head_id, None)
             if not waiters:
                 del self._waiting[wanted]
 
@@ -255,7 +263,7 @@ class Reassembler:
         return gone
 
     def add_many(self, frames: Iterable[_frame.Frame], now: float) -> list[Message]:
-        return [m for f in frames if (m := self.add(f, now)) is not None]
+        return [m for f in frames for m in self.offer(f, now)]
 
 
 def _cost(frame: _frame.Frame) -> int:

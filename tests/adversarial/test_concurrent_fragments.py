@@ -10,11 +10,15 @@ delivered."""
 from __future__ import annotations
 
 import os
+import random
+
+import pytest
 
 from srpfast.wire import constants as C
 from srpfast.control.events import Delivered, StreamData
-from srpfast.crypto import create_cluster_id, create_shared_key
-from srpfast.wire.frame import encode
+from srpfast.crypto import create_cluster_id, create_shared_key, publish_key
+from srpfast.crypto.sealing import seal_frame
+from srpfast.wire.frame import decode, encode, packet_id
 from tests.memnet import MemNet
 
 CLUSTER = create_cluster_id(b"adversarial fragments")
@@ -54,3 +58,72 @@ def test_many_senders_never_clobber_each_other() -> None:
     assert sorted(e.message_id for e in got) == sorted(published)       # each once
     assert all(e.payload == published[e.message_id] for e in got)       # its own bytes
     assert sorted((e.peer_id, e.data) for e in streams) == sorted(streamed.items())
+
+
+def _forged_head(real_head: bytes, previous_id: bytes, n: int) -> bytes:
+    """A member's forged head for a real message it saw: sealed with the subcluster key (it
+    opens), naming the real fragment 1 (nextId), with its own body."""
+    h = decode(real_head)
+    plain = encode(type=C.PUBLISH, message=b"forged head %d " % n * 20, cluster=h.cluster,
+                   to=h.to, previous_id=previous_id, next_id=h.next_id, clock=h.clock,
+                   index=0, flags=C.FLAG_MORE)
+    return seal_frame(publish_key(KEY), plain)  # the subcluster's key: a member holds it
+
+
+@pytest.mark.parametrize("order", ["head-forged-fragments", "forged-head-fragments",
+                                   "forged-fragments-head"])
+def test_a_member_cannot_clobber_a_message_with_heads_naming_its_fragments(order) -> None:
+    """A member that sees a message's head (so it knows the id of fragment 1) races forged
+    heads to the receiver, all sealed with the subcluster key: two with the real previousId
+    (their chains are consistent with the real fragments), two with another one (inconsistent).
+    The real fragments arrive (shuffled, some twice) and the real head: after them, before
+    them, or before the forged heads too. Fed one by one to the receiving peer with no tick in between: nothing can be
+    fetched again by QUERY, so each message is delivered only if no forged head took, spoiled
+    or shadowed a real fragment, and no cap on waiting heads refused the real one."""
+    net = MemNet(seed=72, delay=(0.001, 0.010))
+    rx = net.add("static")
+    senders = [net.add("static") for _ in range(4)]
+    net.bootstrap(senders, rx)
+    net.run(2)
+    subs = [net.call(n, n.peer.join, CLUSTER, KEY, now=net.now) for n in [rx, *senders]]
+    net.run(2)
+    sub = subs[0]
+    to_rx = rx.public
+    captured: dict[bytes, bytes] = {}   # every PUBLISH sent to rx, by packetId: held back
+    net.filter = lambda d, src, dst: not (dst == to_rx and d[4] in (C.PUBLISH, C.ANSWER)
+                                          and captured.setdefault(packet_id(d), d) is not None)
+    bodies = {}
+    for i, s in enumerate(senders):
+        body = (b"message from %02d " % i) * 330           # 6 fragments
+        bodies[net.call(s, s.peer.publish, sub, body, now=net.now)] = body
+    net.run(2)
+    net.filter = lambda d, src, dst: dst != to_rx         # rx hears nothing but what we feed
+    rng = random.Random(5)
+    frames = [decode(d) for d in captured.values()]
+    feed: list[bytes] = []
+    for mid in bodies:
+        head = captured[mid]
+        chain, want = [], decode(head).next_id
+        while want != C.ZERO32:
+            chain.append(captured[want])
+            want = decode(captured[want]).next_id
+        assert len(chain) == 5
+        real_prev = decode(head).previous_id
+        forged = [_forged_head(head, real_prev, k) for k in range(2)]
+        forged += [_forged_head(head, os.urandom(32), k) for k in range(2, 4)]
+        rng.shuffle(chain)
+        parts = {"forged": forged, "fragments": chain + chain[:2], "head": [head]}
+        for part in order.split("-"):
+            feed += parts[part]
+    t = net.now
+    for k, d in enumerate(feed):
+        net.call(rx, rx.peer.receive, d, (f"127.11.0.{k % 200 + 1}", 5000), t)
+    got = [e for e in rx.of(Delivered) if e.subcluster_id == sub]
+    c = rx.peer.counters()
+    print(f"member forging heads ({order}): "
+          f"{len(got)}/{len(bodies)} delivered; "
+          f"{len(frames)} real frames, {len(feed)} fed; "
+          + str({k: v for k, v in c.items() if k.startswith(("drop.", "reassembly"))}))
+    assert sorted(e.message_id for e in got) == sorted(bodies)         # each once
+    assert all(e.payload == bodies[e.message_id] for e in got)         # its own bytes
+    assert c.get("drop.forged", 0) >= len(bodies) * 2                  # forged chains refused

@@ -247,3 +247,14 @@ def test_key_file_symlink_is_refused(tmp_path) -> None:
     link.symlink_to(real)
     with pytest.raises(IdentityError):
         crypto.load_identity(link)
+
+
+def test_verified_proofs_memo_never_admits_a_changed_body_key_or_signature() -> None:
+    from srpfast.crypto.proofs import sign_proof, verify_proof
+    a, b = crypto.create_identity(b"\x01" * 32), crypto.create_identity(b"\x02" * 32)
+    body = b"signed body"
+    sig = sign_proof(a, body)
+    assert verify_proof(a.public_key, body, sig) and verify_proof(a.public_key, body, sig)
+    assert not verify_proof(a.public_key, body + b"!", sig)        # after a cached success
+    assert not verify_proof(b.public_key, body, sig)
+    assert not verify_proof(a.public_key, body, bytes(64))

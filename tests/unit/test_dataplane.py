@@ -220,3 +220,22 @@ def test_an_expired_or_evicted_copy_that_comes_again_is_not_relayed_again() -> N
     altered = bytearray(frame)
     altered[8] ^= 1  # another copy (a variant): it must still get through (SPEC 9.1)
     assert dp.process(bytes(altered), 1, now=3.0) == 2
+
+
+def test_replication_policies_flood_and_spray():
+    # Config.replication, a simulation knob (docs/SIMULATION.md): flood = every peer but the
+    # sender; spray = 2 next hops while hops + 1 < depth, then the copy waits (cached).
+    flood = make(peers=12, fanout=16)
+    flood.set_policy(1)
+    assert flood.process(publish(b"flood"), 1, keys=array.array("Q", [5]), now=1.0) == 11
+    addrs = bytes(flood.out_addrs)
+    assert addr(4) not in {addrs[i * ADDR_BYTES:(i + 1) * ADDR_BYTES] for i in range(11)}
+    spray = make(peers=12)
+    spray.set_policy(2, 3)  # 14 copies: depth 3
+    assert spray.process(publish(b"spray 0", hops=0), 1, now=1.0) == 2
+    assert spray.process(publish(b"spray 1", hops=1), 1, now=1.0) == 2
+    assert spray.process(publish(b"spray 2", hops=2), 1, now=1.0) == 0
+    c = spray.counters()
+    assert c["spray_wait"] == 1 and c["cached"] == 3
+    spray.set_policy(0)  # back to weighted FANOUT
+    assert spray.process(publish(b"weighted", hops=2), 1, now=1.0) == 3

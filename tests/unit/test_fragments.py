@@ -67,16 +67,32 @@ def test_tampered_fragment_rejected_then_real_one_accepted():
     assert r.expire(10.0) == 4  # the tampered orphan (never delivered) and the used fragments
 
 
-def test_relay_altered_index_is_inconsistent():
+def test_a_head_that_does_not_fit_its_fragment_is_dropped_and_the_fragment_kept():
+    # The engine opens every frame before reassembly, so a fragment's header is its author's
+    # (the AEAD's additional data): when a head names a fragment that does not continue its
+    # chain (here another previousId: a member's forged head), the head is what is wrong.
     frames = frame.split(bytes(2500))
-    bad = bytearray(frames[1])
-    bad[13] = 5  # index is not covered by the packetId
+    real = frame.decode(frames[0])
+    forged = frame.encode(type=real.type, message=b"forged", previous_id=b"\x01" * 32,
+                          next_id=real.next_id, index=0, flags=FLAG_MORE)
     r = frame.Reassembler()
-    r.add(frame.decode(frames[0]), 0.0)
-    assert r.add(frame.decode(bytes(bad)), 0.0) is None
-    assert r.counters["inconsistent"] == 1
-    r.add(frame.decode(frames[2]), 0.0)
-    assert r.add(frame.decode(frames[1]), 0.0).body == bytes(2500)
+    assert r.add(frame.decode(forged), 0.0) is None
+    assert r.add(frame.decode(frames[1]), 0.0) is None
+    assert r.counters["inconsistent"] == 1 and len(r) == 0  # the forged head is gone
+    assert r.add(frame.decode(frames[2]), 0.0) is None
+    assert r.add(real, 0.0).body == bytes(2500)            # the real one took its fragments
+
+
+def test_one_fragment_completes_every_head_that_names_its_chain():
+    frames = frame.split(bytes(2500))
+    real = frame.decode(frames[0])
+    twin = frame.encode(type=real.type, message=b"twin", next_id=real.next_id, index=0,
+                        flags=FLAG_MORE)
+    r = frame.Reassembler()
+    assert r.offer(frame.decode(twin), 0.0) == [] and r.offer(real, 0.0) == []
+    assert r.offer(frame.decode(frames[1]), 0.0) == []
+    done = r.offer(frame.decode(frames[2]), 0.0)
+    assert sorted(m.id for m in done) == sorted([real.packet_id, frame.packet_id(twin)])
 
 
 def test_concurrent_messages_with_same_previous_id_do_not_clobber():

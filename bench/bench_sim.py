@@ -1,0 +1,79 @@
+"""The simulator at scale (group "simulator scale", issue 15's scale-10k): N unmodified
+engines (control plane and C data plane) on one MemNet under virtual time, on ONE core.
+
+Each figure comes from its own process (srpfast/sim/scale.py in a child, so its peak RSS is
+the simulator's alone): N peers (8 public, the rest behind Easy or 20% Hard NATs), half in
+one subcluster, a publish every 3 s, light churn (mean 600 s online, 60 s away). The
+figure is virtual seconds per CPU second of that process (> 1: faster than real time; CPU,
+not wall: the machine is shared), over the whole run (join storm included) and over the
+steady part alone. Settings beside each figure: a small device's cache (1 MiB) and
+delivered-id table (2^14), engine timers on a 10 ms grid (srpfast/sim/memnet.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from bench.harness import Row, main  # noqa: E402
+
+GROUP = "simulator scale (one core, virtual time)"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHILD = """
+import json, sys
+from srpfast.sim import scale
+sc = scale.ScaleRun(peers=%d, settle=%r, duration=%r)
+r = scale.run(sc)
+d = dict(r.__dict__); d["speed"] = r.speed; d["steady_speed"] = r.steady_speed(sc.duration)
+print(json.dumps(d))
+"""
+TARGET_PEERS = 10_000
+TARGET_MIB = 8 * 1024
+
+
+def measure(peers: int, settle: float, duration: float) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-c", CHILD % (peers, settle, duration)],
+                          capture_output=True, text=True, env=env, timeout=3600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run(quick: bool = False) -> list[Row]:
+    peers, settle, duration = (100, 5.0, 10.0) if quick else (300, 5.0, 15.0)
+    r = measure(peers, settle, duration)
+    settings = ("cache_bytes=1 MiB, dataplane_delivered=2^14, tick grid 10 ms; "
+                f"{peers} peers, {settle:g}+{duration:g} virtual s")
+    per_peer = (r["peak_rss_mib"] - r["base_rss_mib"]) / peers
+    steady_ms = 1000 * (r["cpu_s"] - r["settle_cpu_s"]) / duration / peers
+    facts = (f"{peers} peers: {r['virtual_s']:g} virtual s in {r['cpu_s']:.1f} CPU s "
+             f"({r['wall_s']:.1f} s wall on the shared machine), {r['events']:,} events "
+             f"({r['events'] / r['cpu_s']:,.0f}/s), {r['datagrams']:,} datagrams, "
+             f"{r['deliveries']} of {r['wanted']} wanted deliveries, {r['churn']} churn events, "
+             f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    return [
+        Row(GROUP, f"{peers} peers, whole run (join storm + steady)", r["speed"],
+            unit="x real time", settings=settings, note=facts, extra=r),
+        Row(GROUP, f"{peers} peers, steady part (publish + churn)", r["steady_speed"],
+            unit="x real time", settings=settings,
+            note=f"{r['cpu_s'] - r['settle_cpu_s']:.1f} CPU s for {duration:g} virtual s"),
+        Row(GROUP, f"{peers} peers, steady CPU per peer per virtual s", steady_ms,
+            unit="ms", lower_is_better=True, settings=settings,
+            max_rate=1000 / TARGET_PEERS,
+            note=f"target: {TARGET_PEERS:,} peers faster than real time on one core, i.e. "
+                 f"<= {1000 / TARGET_PEERS:g} ms of CPU per peer per virtual second"),
+        Row(GROUP, f"{peers} peers, events per CPU second", r["events"] / r["cpu_s"],
+            unit="events/s", settings=settings,
+            note="events = receive batches + engine timer ticks"),
+        Row(GROUP, f"{peers} peers, peak RSS per peer", per_peer, unit="MiB",
+            lower_is_better=True, settings=settings, max_rate=TARGET_MIB / TARGET_PEERS,
+            note=f"target: {TARGET_PEERS:,} peers in {TARGET_MIB // 1024} GiB; peak "
+                 f"{r['peak_rss_mib']:.0f} MiB for {peers}, of which {r['base_rss_mib']:.0f} MiB "
+                 "before the first engine (interpreter, modules)"),
+    ]
+
+
+if __name__ == "__main__":
+    main(run)

@@ -1,0 +1,175 @@
+"""A large network under light churn: what the simulator costs per peer (bench/bench_sim.py,
+docs/SIMULATION.md, "Scale").
+
+N engines on one MemNet (srpfast/sim/memnet.py): ``public`` Static peers everyone
+bootstraps from, the rest behind Easy or Hard NATs; half of all peers join one subcluster;
+peer 0 publishes every ``publish_every`` seconds; every non-public peer lives for an
+exponential time (mean ``lifetime``), is away for an exponential time (mean ``downtime``)
+and comes back as a restarted process (same identity, the public peers as saved peers).
+The engines are the production engine with its C data plane; the Config is the sim's
+(``sim_config``: a small device's cache, stated beside every figure).
+"""
+from __future__ import annotations
+
+import heapq
+import random
+import resource
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from srpfast.config import Config
+from srpfast.control.events import Delivered, DeliveredBatch, Event
+from srpfast.crypto import create_cluster_id, create_shared_key
+from srpfast.control.engine import Peer
+from srpfast.sim.memnet import MemNet, Node
+
+CLUSTER = create_cluster_id(b"srpfast scale")
+KEY = create_shared_key(b"srpfast scale subcluster")
+
+# What a small device (a phone, a router) would set: a 1 MiB message cache (about 620
+# frames: the last ten minutes of a busy subcluster) instead of the desktop default of
+# 16 MiB, and a delivered-id table of 2^14 ids (128 KiB) instead of 2^20 (8 MiB).
+# Protocol behaviour is unchanged; only how much history a peer can hold.
+SMALL_DEVICE = {"cache_bytes": 1 << 20, "dataplane_delivered": 1 << 14}
+
+
+def sim_config(**changes: object) -> Config:
+    return Config(clock_offset=0.0, **{**SMALL_DEVICE, **changes})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ScaleRun:
+    peers: int = 1000
+    public: int = 8
+    hard: float = 0.2             # share of the NATed peers behind a Hard NAT (rest Easy)
+    subscribers: float = 0.5
+    duration: float = 30.0        # virtual seconds after settle
+    settle: float = 10.0          # virtual seconds to bootstrap and join before publishing
+    publish_every: float = 3.0
+    lifetime: float = 600.0       # light churn: mean online time of a non-public peer ...
+    downtime: float = 60.0        # ... and mean time away
+    seed: int = 1
+    tick_resolution: float = 0.010  # engine timers fire on a 10 ms grid (= BDP_INTERVAL)
+
+
+@dataclass
+class ScaleResult:
+    peers: int
+    virtual_s: float
+    wall_s: float
+    cpu_s: float
+    setup_cpu_s: float            # creating N identities and engines
+    settle_cpu_s: float           # ... and running the join storm (``settle``)
+    events: int                   # arrivals (receive batches) + engine timer ticks
+    datagrams: int
+    messages: int
+    deliveries: int
+    wanted: int                   # (message, subscriber online at publish) pairs
+    churn: int
+    peak_rss_mib: float
+    base_rss_mib: float           # the process before the first engine (interpreter, modules)
+    digest: str                   # a hash of every delivery (peer, message, time, hops)
+
+    @property
+    def speed(self) -> float:
+        """Virtual seconds per CPU second of this process (> 1: faster than real time)."""
+        return self.virtual_s / self.cpu_s if self.cpu_s else 0.0
+
+    def steady_speed(self, duration: float) -> float:
+        """The same after the join storm: ``duration`` virtual s of publishing and churn."""
+        cpu = self.cpu_s - self.settle_cpu_s
+        return duration / cpu if cpu > 0 else 0.0
+
+
+def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleResult:
+    import hashlib
+    c0, w0 = time.process_time(), time.time()
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rng = random.Random(sc.seed)
+    cfg = sim_config()
+    net = MemNet(seed=sc.seed, config=cfg, tick_resolution=sc.tick_resolution)
+    net.keep_events = False
+    net.resync = False  # engines are driven through call(), online and peer only
+    nodes: list[Node] = []
+    for i in range(sc.peers):
+        kind = ("static" if i < sc.public
+                else "hard" if rng.random() < sc.hard else "easy")
+        nodes.append(net.add(kind))
+    subscribed = set(rng.sample(range(sc.peers), max(1, int(sc.subscribers * sc.peers))))
+    subscribed.add(0)
+    setup_cpu = time.process_time() - c0
+    seeds = nodes[:sc.public]
+    digest = hashlib.blake2b(digest_size=16)
+    deliveries = 0
+    sub_id = b""
+
+    def on_event(node: Node, event: Event) -> None:
+        nonlocal deliveries
+        if isinstance(event, DeliveredBatch):
+            for mid, hops in zip(event.message_ids, event.hops):
+                digest.update(b"%d %s %r %d;" % (node.index, mid, net.now, hops))
+            deliveries += len(event.message_ids)
+        elif isinstance(event, Delivered):
+            digest.update(b"%d %s %r %d;" % (node.index, event.message_id, net.now,
+                                             event.hops))
+            deliveries += 1
+
+    net.on_event = on_event
+
+    def start(i: int) -> None:
+        nonlocal sub_id
+        node = nodes[i]
+        for via in seeds:
+            if via is not node:
+                net.call(node, node.peer.add_peer, via.public, net.now)
+        if i in subscribed:
+            sub_id = net.call(node, node.peer.join, CLUSTER, KEY,  # type: ignore[assignment]
+                              now=net.now)
+
+    for i in range(sc.peers):
+        start(i)
+    t0 = net.now
+    net.run(sc.settle)
+    settle_cpu = time.process_time() - c0
+    # Churn and publishing: one heap of (time, kind, peer) — kind 0 publish, 1 flip.
+    agenda: list[tuple[float, int, int]] = [(net.now, 0, 0)]
+    for i in range(sc.public, sc.peers):
+        agenda.append((net.now + rng.expovariate(1 / sc.lifetime), 1, i))
+    heapq.heapify(agenda)
+    end = net.now + sc.duration
+    messages = wanted = churn = 0
+    while agenda and agenda[0][0] < end:
+        t, what, i = heapq.heappop(agenda)
+        net.run(t - net.now)
+        if what == 0:
+            publisher = nodes[0]
+            net.call(publisher, publisher.peer.publish, sub_id, b"scale %d" % messages,
+                     now=net.now)
+            messages += 1
+            wanted += sum(1 for j in subscribed if j and nodes[j].online)
+            heapq.heappush(agenda, (t + sc.publish_every, 0, 0))
+            if progress is not None:
+                progress((net.now - t0) / (sc.settle + sc.duration))
+            continue
+        node = nodes[i]
+        churn += 1
+        if node.online:
+            node.online = False
+            heapq.heappush(agenda, (t + rng.expovariate(1 / sc.downtime), 1, i))
+        else:  # a restart: same identity and address, the public peers as saved peers
+            node.peer = Peer(node.peer.identity, cfg, now=net.now,
+                             rng=random.Random(rng.random()), address=node.address)
+            node.online = True
+            start(i)
+            heapq.heappush(agenda, (t + rng.expovariate(1 / sc.lifetime), 1, i))
+    net.run(end - net.now)
+    events = sum(n.counters.received + n.counters.ticks for n in nodes)
+    return ScaleResult(
+        peers=sc.peers, virtual_s=net.now - t0, wall_s=time.time() - w0,
+        cpu_s=time.process_time() - c0, setup_cpu_s=setup_cpu, settle_cpu_s=settle_cpu,
+        events=events,
+        datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
+        churn=churn, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        base_rss_mib=base_rss,
+        digest=digest.hexdigest())
