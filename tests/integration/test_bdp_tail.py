@@ -41,8 +41,9 @@ def test_an_unclassified_joiner_meets_static_peers_first() -> None:
     net.call(late, late.peer.add_peer, boot.public, net.now)
     net.call(late, late.peer.join, CLUSTER, KEY, now=net.now)
     net.run(1.0)
-    assert {s.peer.peer_id for s in statics[1:]} <= set(introduced)
-    assert statics[0].peer.peer_id not in introduced
+    # The first two introductions (of intro_peers; the rest is a random draw, which may
+    # still pick the silent one) are the Static peers heard from last.
+    assert set(introduced[:2]) == {s.peer.peer_id for s in statics[1:]}
     assert late.peer.nat == "hard"
 
 
