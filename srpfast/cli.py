@@ -188,7 +188,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     peers = tuple((f"{k[0]}{i + 11}", k) for i, k in enumerate(kinds))  # (not s0, s1)
-    if args.fresh_lab or args.events or args.hold or args.together:
+    v6 = any(k in topology.V6_KINDS for k in kinds)  # (rounds.py keeps IPv4 anchors)
+    if args.fresh_lab or args.events or args.hold or args.together or v6:
         for i in range(args.runs):
             say(f"run {i + 1}/{args.runs}")
             results.append(runner.run_once(peers or runner.DEFAULT_PEERS,
@@ -198,7 +199,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
     else:  # one topology, fresh peers every round (srpfast/lab/rounds.py)
         results = rounds.run_rounds(args.runs, timeout=args.timeout,
                                     wildcard=not args.bind_own, say=say,
-                                    peers=peers or rounds.ROUND_PEERS)["rounds"]
+                                    peers=peers or rounds.ROUND_PEERS,
+                                    dump=args.dump_slow,
+                                    trace_bdp=args.trace_bdp)["rounds"]
     table = stats.pairing_stats(results)
     if args.json:
         print(json.dumps({"runs": results, "matrix": runner.matrix(results), "stats": table}))
@@ -281,6 +284,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="keep peers running this long (s) to see later reflection rounds")
     lab.add_argument("--events", action="store_true",
                      help="with --json: every peer's event lines too")
+    lab.add_argument("--dump-slow", metavar="FILE", default=None,
+                     help="statistics mode: append every peer's event lines of each slow "
+                          "round (a pair off its path or > 2 s, a peer misclassified) to FILE")
+    lab.add_argument("--trace-bdp", action="store_true",
+                     help="statistics mode: peers log every BDP step (for --dump-slow)")
     sim = sub.add_parser("sim", parents=[common],
                          help="simulate a network of unmodified engines under virtual time "
                               "(docs/SIMULATION.md)")

@@ -154,6 +154,12 @@ class Handshake:
                 if rid in self.p.traversal.probes:  # the answer to a filtering probe: no table
                     self.p.count("probe.answered")  # change (the probe was the point)
                     return
+                if pool is not None and self.p.traversal.kept.get(pool[0]) == body.peer_id:
+                    # Two sockets of one pool had a spray hit and both pinged; the first PONG
+                    # kept the pool (PROTOCOL.md §5), this one is the other socket's: expected,
+                    # not bad input (the NAT lab traced every unexpected PONG to this).
+                    self.p.count("pool.late_pong")
+                    return
                 self.p.count("drop.unexpected_pong")
                 return
             sent = pool_match

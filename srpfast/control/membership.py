@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from srpfast.wire import constants as C
-from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, Join
+from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_STATIC, NAT_UNKNOWN, Join
 from srpfast.control.bounded import ExpiringDict, LruSet
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from srpfast.control.engine import Peer
 
 ZERO32 = C.ZERO32
+
+# Static peers an unclassified joiner is introduced to first (of intro_peers): with the
+# introducer, three reflectors (reflection.py), so one remapped port cannot make it Hard.
+REFLECTORS_FOR_JOINER = 2
 
 
 @dataclass
@@ -222,12 +226,29 @@ class Membership:
             return
         candidates = [q for q in self.p.table.peers()  # confirmed: q accepts our INTRO
                       if q.peer_id != joiner.peer_id and q.pool is None and q.confirmed]
-        same = [q for q in candidates if body.subcluster_id in q.subclusters]
-        # (the complement by the same test: `q not in same` compared RemotePeer dataclasses
-        # field by field, O(table^2) per JOIN, the simulator's top cost at 300 peers)
-        rest = [q for q in candidates if body.subcluster_id not in q.subclusters]
         rng = self.p.rng
-        chosen = rng.sample(same, min(len(same), cfg.intro_peers))
+        chosen: list["PeerEntry"] = []
+        if joiner.mapping == NAT_UNKNOWN:
+            # An unclassified joiner needs reflectors (reflection.py: two peers, Static ones
+            # first) before anything else: until it knows its NAT every introduction is the
+            # PING strategy, which a Hard joiner cannot complete with a NATed peer, and its
+            # BDP waits. Left to chance (intro_peers of n members), the last peer of the
+            # NAT lab's rounds met no Static peer in ~1 of 30 rounds and stayed "unknown"
+            # until its seek 10 s later (docs/NATLAB.md "The Easy<->Hard tail").
+            # The most recently heard: a peer that is gone never consents (JOIN_ASK), so the
+            # introduction is lost, and a table keeps the dead until peer_expiry (the lab's
+            # rounds leave a stopped Static peer in the bootstrap's table every ~6 s).
+            public = sorted((q for q in candidates if q.mapping == NAT_STATIC),
+                            key=lambda q: -q.last_seen)
+            chosen = public[:min(REFLECTORS_FOR_JOINER, cfg.intro_peers)]
+        # (by peer id and by the same test: `q in list` compares PeerEntry dataclasses field
+        # by field, O(table^2) per JOIN, the simulator's top cost at 300 peers)
+        taken = {q.peer_id for q in chosen}
+        same = [q for q in candidates if body.subcluster_id in q.subclusters
+                and q.peer_id not in taken]
+        rest = [q for q in candidates if body.subcluster_id not in q.subclusters
+                and q.peer_id not in taken]
+        chosen += rng.sample(same, min(len(same), cfg.intro_peers - len(chosen)))
         if len(chosen) < cfg.intro_peers:
             chosen += rng.sample(rest, min(len(rest), cfg.intro_peers - len(chosen)))
         for q in chosen:

@@ -20,10 +20,13 @@ allows) also need the introduced peer's own proof that it asked, carried in the 
   (PoolKeep) for this peer. A signed PING leaves only from a socket that received something
   from the vouched host (docs/SECURITY.md threat 1), at most one per socket. After
   BDP_PROBES x BDP_INTERVAL without a PONG: PoolClose and relay through the introducer.
-  The Easy side sends its burst a second time SPRAY_REPEAT later, with the same ports: a
-  probe of the first burst that reached the Hard NAT before that port's opener left was
-  dropped there, and the opener then reached the Easy peer, which ignores it (docs/NATLAB.md
-  "BDP on Linux NATs").
+  The Easy side sends a second burst SPRAY_REPEAT later, to the NEXT bdp_burst ports of its
+  permutation: if the first burst left before the pool's openers, its probes died in the
+  Hard NAT and the second one is the pair's chance; if the openers were first, the second
+  burst is a second independent chance (a pair then misses with both ~0.03% of the time
+  instead of ~1.8%). Sending the same ports again, as before, only ever helped the first
+  case, no more than new ports do: a hit needs one of the pool's public ports among the
+  ports sprayed AFTER the openers left (docs/NATLAB.md "The Easy<->Hard tail").
 - RELAY (Hard<->Hard): no punch; STREAMs to the peer go through the introducer, which
   forwards within a per-pair packet budget (streams.py).
 - WAIT (Static toward a NATed or unknown peer): it dials us (every row of the table pings a
@@ -79,7 +82,7 @@ if TYPE_CHECKING:
 
 ATTEMPT_INTERVAL = 1.0
 OPENER = bytes(4)       # a pool socket's NAT opener: the spray's probe (SPEC 5, not SRP)
-SPRAY_REPEAT = 0.25     # the spray's burst again, same ports, this long after the first
+SPRAY_REPEAT = 0.25     # the spray's second burst (new ports), this long after the first
 ASK_WAIT = 10.0        # an introducer waits this long for the other side's JOIN_ASK
 PROOF_NONCE = b"\x83"  # replay-window namespace of INTRO proofs (no frame has this type)
 
@@ -383,9 +386,10 @@ class Traversal:
                 att.next = now + ATTEMPT_INTERVAL
                 p.ping(att.address, now, PING_CONNECT)
         for peer_id, s in list(self.sprays.items()):
-            if s.repeat_at and now >= s.repeat_at:  # the burst's ports once more (docstring)
+            if s.repeat_at and now >= s.repeat_at:  # a second burst, new ports (docstring)
                 s.repeat_at = 0.0
-                p.act(Spray(s.host, cfg.bdp_burst, s.seed, 0))
+                p.act(Spray(s.host, cfg.bdp_burst, s.seed, s.sent))
+                s.sent += cfg.bdp_burst
                 p.count("spray.probes", cfg.bdp_burst)
             due = int((now - s.last) / cfg.bdp_interval + 1e-6)  # (float: at the deadline, 1)
             if due <= 0:

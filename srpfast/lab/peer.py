@@ -92,6 +92,66 @@ def _watch_punch(net: Any) -> dict[str, list[int]]:
     return spent
 
 
+def _watch_bdp(net: Any) -> None:
+    """Event lines for the BDP's steps (bounded: a pool pings at most bdp_probes times, and
+    only its bursts are logged of a spray): pool opened, a spray probe reaching a pool socket,
+    a pool PING arriving at the Easy side, a PONG on a pool socket and what became of it."""
+    from srpfast.wire.bodies import PING_PROBE
+    peer = net.peer
+    tr, hs = peer.traversal, peer.handshake
+    start_pool, on_probe, for_pong = tr._start_pool, tr.on_pool_probe, tr.pool_for_pong
+    on_ping, act = hs.on_ping, peer.act
+
+    def _start_pool(peer_id: bytes, address: Any, introducer: bytes, now: float) -> None:
+        before = len(tr.pools)
+        start_pool(peer_id, address, introducer, now)
+        if len(tr.pools) > before:
+            say("bdp", step="pool_open", peer=peer_id.hex(), address=list(address))
+
+    def on_pool_probe(pool: Any, address: Any, now: float) -> None:
+        st = tr.pools.get(pool[0])
+        sent = st.sent if st is not None else None
+        on_probe(pool, address, now)
+        say("bdp", step="probe_in", socket=pool[1], open=st is not None,
+            peer=st.peer_id.hex() if st is not None else None,
+            pinged=st is not None and st.sent != sent, address=list(address))
+
+    def pool_for_pong(request_id: int, peer_id: bytes, pool: Any) -> Any:
+        sent = for_pong(request_id, peer_id, pool)
+        if pool is not None:
+            st = tr.pools.get(pool[0])
+            say("bdp", step="pong_in", socket=pool[1], peer=peer_id.hex(),
+                expected=sent is not None, open=st is not None,
+                same_peer=st is not None and st.peer_id == peer_id,
+                known_rid=st is not None and request_id in st.sent_at,
+                kept_for=(tr.kept.get(pool[0]) or b"").hex()[:12])
+        return sent
+
+    def on_ping_(f: Any, body: Any, address: Any, now: float, pool: Any) -> None:
+        if body.flags & PING_PROBE:
+            say("bdp", step="pool_ping_in", peer=body.peer_id.hex(), address=list(address),
+                known=peer.table.get(body.peer_id) is not None)
+        on_ping(f, body, address, now, pool)
+
+    introduce = tr.introduce
+
+    def introduce_(a: Any, a_address: Any, b: Any, *rest: Any) -> None:
+        say("bdp", step="introduce", peer=a.peer_id.hex(), to=b.peer_id.hex(),
+            their_nat=name_of(a.nat), to_nat=name_of(b.nat),
+            to_heard=round(time.monotonic() - b.last_seen, 3))
+        introduce(a, a_address, b, *rest)
+
+    tr.introduce = introduce_
+
+    def on_act(action: Any) -> None:
+        if type(action).__name__ == "Spray" and action.first == 0:
+            say("bdp", step="spray_burst", host=action.host, n=action.port_count)
+        act(action)
+
+    tr._start_pool, tr.on_pool_probe, tr.pool_for_pong = _start_pool, on_pool_probe, pool_for_pong
+    hs.on_ping, peer.act = on_ping_, on_act
+
+
 def _paths(net: Any, remotes: dict[bytes, Any]) -> dict[str, dict[str, bool]]:
     peer = net.peer
     out = {}
@@ -115,6 +175,8 @@ async def run(args: argparse.Namespace) -> int:
         say("start", name=args.name, id=me.hex(), bound=list(net.address))
         _watch_intros(net)
         punch = _watch_punch(net)
+        if args.trace_bdp:
+            _watch_bdp(net)
         def samples() -> list[list[Any]]:
             r = net.peer.reflection
             out = []
@@ -194,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--join", default="srplab pairs")
     ap.add_argument("--every", type=float, default=0.2, help="publish/stream period, s")
     ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--trace-bdp", action="store_true",
+                    help="event lines for each BDP step (pool open, probes, pool PINGs/PONGs)")
     args = ap.parse_args(argv)
     try:
         import uvloop

@@ -9,6 +9,7 @@ collide), as a real NAT would.
 """
 from __future__ import annotations
 
+import json
 import queue
 import sys
 import time
@@ -26,9 +27,14 @@ ROUND_PEERS = (("s2", "static"), ("e1", "easy"), ("e2", "easy"), ("h1", "hard"),
 
 def run_rounds(rounds: int, *, timeout: float = 12.0, wildcard: bool = True,
                say: Callable[[str], None] | None = None,
-               peers: tuple[tuple[str, str], ...] = ROUND_PEERS) -> dict[str, Any]:
+               peers: tuple[tuple[str, str], ...] = ROUND_PEERS,
+               dump: str | None = None, slow_after: float = 2.0,
+               trace_bdp: bool = False) -> dict[str, Any]:
     """``rounds`` rounds of fresh ``peers`` on one verified topology; returns {"verify",
-    "rounds": [{"peers", "pairs", "round"}]} (each round shaped like a run_once result)."""
+    "rounds": [{"peers", "pairs", "round"}]} (each round shaped like a run_once result).
+    ``dump``: a file to which every peer's event lines of a SLOW round (a pair not on its
+    path, or connected after ``slow_after`` s, or a peer misclassified) are appended as JSON
+    lines, to explain the tail afterwards; ``trace_bdp``: peers log each BDP step too."""
     tell = say or (lambda text: None)
     with Lab() as lab:
         anchors = [lab.add(n, k) for n, k in ANCHORS]
@@ -42,6 +48,8 @@ def run_rounds(rounds: int, *, timeout: float = 12.0, wildcard: bool = True,
         sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         logs: dict[str, PeerLog] = {}
         base = [sys.executable, "-m", "srpfast.lab.peer", "--duration", str(timeout + 600)]
+        if trace_bdp:
+            base.append("--trace-bdp")
         seed = f"{anchors[0].address}:{BOOT_PORT}"
 
         def start(h: Host, name: str, extra: list[str]) -> Proc:
@@ -64,6 +72,7 @@ def run_rounds(rounds: int, *, timeout: float = 12.0, wildcard: bool = True,
             wait(["s1"], time.monotonic() + 5, lambda: logs["s1"].classified_at() is not None)
             for r in range(rounds):
                 names = [f"{n}.{r}" for n, _ in peers]
+                began = time.time()  # (event lines carry wall-clock times)
                 procs = [start(h, name, ["--bootstrap", seed])
                          for h, name in zip(hosts, names)]
                 try:
@@ -79,12 +88,36 @@ def run_rounds(rounds: int, *, timeout: float = 12.0, wildcard: bool = True,
                                   if logs[p.name].final is None}
                 out.append(res)
                 tell(progress(r, rounds, res))
+                if dump is not None and _slow(res, slow_after):
+                    _dump(dump, r, [logs[n] for n in names], res,
+                          [logs["s0"], logs["s1"]], began)
                 for n in names:  # (keep memory flat over hundreds of rounds)
                     logs[n].events = [e for e in logs[n].events if e["ev"] == "start"]
+                for a in ("s0", "s1"):
+                    logs[a].events = [e for e in logs[a].events
+                                      if e["ev"] in ("start", "ready", "nat")]
         finally:
             for p in fixed:
                 p.stop()
     return {"wildcard": wildcard, "verify": [v.as_dict() for v in verdicts], "rounds": out}
+
+
+def _slow(res: dict[str, Any], slow_after: float) -> bool:
+    return (any(not p["ok"] for p in res["peers"].values()) or
+            any(not p["ok"] or p["connect"] is None or p["connect"] > slow_after
+                for p in res["pairs"]))
+
+
+def _dump(path: str, r: int, logs: list[PeerLog], res: dict[str, Any],
+          anchors: list[PeerLog], began: float) -> None:
+    """The round's peers' event lines, and the anchors' (s0 introduces) since it began."""
+    with open(path, "a") as f:
+        f.write(json.dumps({"round": r, "result": res}) + "\n")
+        for log in logs + anchors:
+            for e in log.events:
+                if log in anchors and e["t"] < began:
+                    continue
+                f.write(json.dumps({**e, "host": log.name}, default=str) + "\n")
 
 
 def _round_result(r: int, logs: list[PeerLog], wildcard: bool) -> dict[str, Any]:

@@ -27,11 +27,11 @@ from typing import Any
 import srpfast
 from srpfast.errors import LabError
 from srpfast.lab import verify
-from srpfast.lab.topology import Host, Lab
+from srpfast.lab.topology import V6_KINDS, Host, Lab
 
 BOOT_PORT = 7000
 LETTER = {"static": "S", "easy": "E", "hard": "H", "open": "O", "address": "A", "double": "D",
-          "samenat": "L", "knock": "K"}
+          "samenat": "L", "knock": "K", "static6": "6", "fw6": "F"}
 DEFAULT_PEERS = (("s1", "static"), ("s2", "static"), ("e1", "easy"), ("e2", "easy"),
                  ("h1", "hard"), ("h2", "hard"))
 _ROOT = str(Path(srpfast.__file__).resolve().parent.parent)
@@ -42,6 +42,8 @@ def expected_nat(kind: str, wildcard: bool) -> str:
     (reachable unsolicited on the port it is bound to: nat.classify)."""
     if kind == "open":
         return "static" if wildcard else "easy"
+    if kind in V6_KINDS:  # nothing translates: the engine's Static (mapping none), whatever
+        return "static"   # the filtering (a stateful firewall's is port-restricted)
     return "easy" if kind in EASY_LIKE else kind
 
 
@@ -86,8 +88,11 @@ class Proc:
 
 
 def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
-    """Both echo servers up, then one probe per host (plain sockets, no srpfast)."""
-    e1, e2 = lab.add("echo1", "static"), lab.add("echo2", "static")
+    """Both echo servers up, then one probe per host (plain sockets, no srpfast). IPv6
+    hosts (topology.V6_KINDS) are measured against IPv6 echo servers; a lab is one or the
+    other (no dual stack)."""
+    echo_kind = public_kind([h.kind for h in hosts])
+    e1, e2 = lab.add("echo1", echo_kind), lab.add("echo2", echo_kind)
     sink: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
     py = [sys.executable, "-m", "srpfast.lab.verify"]
     servers = [Proc(lab, e1, py + ["serve", e1.address, e2.address], sink),
@@ -130,6 +135,19 @@ def verify_nats(lab: Lab, hosts: list[Host]) -> list[verify.Verdict]:
     finally:
         for p in servers:
             p.stop(1.0)
+
+
+def public_kind(kinds: list[str]) -> str:
+    """``static6`` for an IPv6 lab, ``static`` for an IPv4 one; never both (LabError)."""
+    v6 = {k in V6_KINDS for k in kinds}
+    if len(v6) > 1:
+        raise LabError("an IPv6 kind (static6, fw6) and an IPv4 kind in one lab: the lab "
+                       "builds one or the other")
+    return "static6" if v6 == {True} else "static"
+
+
+def seed_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass
@@ -258,8 +276,10 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
     rounds (every keep-alive, 30 s) show in each peer's final NAT. ``staged``: public peers
     first, NATed ones once those have classified (False: all at once)."""
     say = say or (lambda text: None)
+    boot_kind = public_kind([kind for _, kind in peers])
+    v6 = boot_kind == "static6"
     with Lab() as lab:
-        boot = lab.add("s0", "static")
+        boot = lab.add("s0", boot_kind)
         hosts = [lab.add(name, kind) for name, kind in peers]
         say(f"lab up: {len(lab.hosts)} hosts; verifying NATs with plain sockets")
         verdicts = verify_nats(lab, [boot] + hosts)
@@ -275,12 +295,12 @@ def run_once(peers: tuple[tuple[str, str], ...] = DEFAULT_PEERS, *, timeout: flo
                 str(max(timeout, hold) + 15)]
 
         def bind(h: Host) -> list[str]:
-            return ["--host", "0.0.0.0" if wildcard else h.address]
+            return ["--host", ("::" if v6 else "0.0.0.0") if wildcard else h.address]
 
         try:
             procs.append(Proc(lab, boot, base + ["--name", "s0", "--port", str(BOOT_PORT)]
                               + bind(boot), sink))
-            seed = f"{boot.address}:{BOOT_PORT}"
+            seed = seed_address(boot.address, BOOT_PORT)
             end = time.monotonic() + 10
             while not logs["s0"].peer_id:  # the bootstrap listens before anyone pings it
                 if time.monotonic() > end or procs[0].popen.poll() is not None:
@@ -366,7 +386,7 @@ def _collect(sink: queue.Queue[tuple[str, dict[str, Any]]], logs: dict[str, Peer
 
 
 # ---------------------------------------------------------------------- the matrix
-ORDER = ("S", "E", "H", "O", "A", "D", "L", "K")
+ORDER = ("S", "E", "H", "O", "A", "D", "L", "K", "6", "F")
 
 
 def matrix(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -31,6 +31,12 @@ NAT kinds (SPEC 5; RFC 4787 terms):
   neither can reach the other at their shared public address.
 - ``knock``: ``easy`` with a NAT-only ruleset (no filter chain), the lab's first router:
   kept to compare (docs/NATLAB.md "The knock").
+- ``static6``: a public IPv6 host on the bridge (2001:2::N/64), no IPv4.
+- ``fw6``: an IPv6 site: a router ``srplab-<name>-fw`` (wan 2001:2::1:N on the bridge, lan
+  2001:2:0:N::1/64) that routes without NAT and has a stateful firewall (``ct state
+  established,related accept``, new flows from wan dropped); the host 2001:2:0:N::2 behind
+  it. Mapping none, port-restricted filtering. IPv6 addresses come from 2001:2::/48 (RFC
+  5180's benchmarking prefix) and exist only in lab namespaces, like the IPv4 ones.
 
 Every router but ``knock`` has a home router's filter (OpenWrt fw4, consumer routers): from
 wan, ``input`` and ``forward`` accept only ``ct state established,related`` (and dnat-ed
@@ -54,9 +60,15 @@ from srpfast.errors import LabError
 PREFIX = "srplab-"
 INTERNET = PREFIX + "inet"
 LOCK_PATH = "/run/srplab.lock"
-KINDS = ("static", "easy", "hard", "open", "address", "double", "samenat", "knock")
+KINDS = ("static", "easy", "hard", "open", "address", "double", "samenat", "knock",
+         "static6", "fw6")
+V6_KINDS = frozenset({"static6", "fw6"})
 PUBLIC_NET = "198.18"      # 198.18.0.0/16: the bridge ("internet")
 PRIVATE_NET = "198.19"     # 198.19.N.0/24: the LAN behind NAT number N
+# IPv6: 2001:2::/48, the benchmarking prefix of RFC 5180 (the counterpart of 198.18.0.0/15).
+# 2001:2::/64 is the bridge; site N's LAN is 2001:2:0:N::/64 behind its firewall.
+PUBLIC6 = "2001:2::"       # + host number: public hosts; + "1:N": site N's firewall wan
+SITE6 = "2001:2:0:{n}::"   # site N's LAN (the firewall ::1, the host ::2)
 CMD_TIMEOUT = 20.0
 
 _NFT_RULES = {
@@ -150,6 +162,10 @@ class Lab:
     _lock: int | None = None
     _public_n: int = 10
     _nat_n: int = 0
+    # IPv6: namespaces on the bridge (each needs a route to every site) and the sites'
+    # (prefix, firewall wan) routes.
+    _bridge6: list[str] = field(default_factory=list)
+    _sites6: list[tuple[str, str]] = field(default_factory=list)
 
     def __enter__(self) -> "Lab":
         require_root()
@@ -212,6 +228,49 @@ class Lab:
         self._ip(ns, "addr", "add", f"{address}/16", "dev", ifname)
         self._ip(ns, "link", "set", ifname, "up")
 
+    def _plug6(self, ns: str, ifname: str, address: str) -> None:
+        """A veth from the bridge to ``ns`` with an IPv6 ``address`` in 2001:2::/64 (no DAD:
+        the lab assigns every address once), routed to every site built so far."""
+        outer = f"v{len(self._made)}-{ifname}"[:15]
+        self._ip(INTERNET, "link", "add", outer, "type", "veth", "peer", "name", ifname,
+                 "netns", ns)
+        self._ip(INTERNET, "link", "set", outer, "master", "br0", "up")
+        run(self.exec_argv(ns, ["sysctl", "-qw", f"net.ipv6.conf.{ifname}.accept_dad=0"]))
+        self._ip(ns, "-6", "addr", "add", f"{address}/64", "dev", ifname, "nodad")
+        self._ip(ns, "link", "set", ifname, "up")
+        for prefix, via in self._sites6:
+            self._ip(ns, "-6", "route", "add", prefix, "via", via)
+        self._bridge6.append(ns)
+
+    def _site6(self, name: str, ns: str) -> Host:
+        """Kind ``fw6``: a firewall (no NAT) on the bridge and one host behind it."""
+        self._nat_n += 1
+        n = self._nat_n
+        router = ns + "-fw"
+        wan, lan = f"{PUBLIC6}1:{n}", SITE6.format(n=n)
+        gw, inner = lan + "1", lan + "2"
+        self._netns(router)
+        self._plug6(router, "wan", wan)
+        self._netns(ns)
+        self._ip(router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0",
+                 "netns", ns)
+        self._ip(router, "-6", "addr", "add", f"{gw}/64", "dev", "lan", "nodad")
+        self._ip(router, "link", "set", "lan", "up")
+        run(self.exec_argv(ns, ["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"]))
+        self._ip(ns, "-6", "addr", "add", f"{inner}/64", "dev", "eth0", "nodad")
+        self._ip(ns, "link", "set", "eth0", "up")
+        self._ip(ns, "-6", "route", "add", "default", "via", gw)
+        run(self.exec_argv(router, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]))
+        run(self.exec_argv(router, ["nft", "-f", "-"]), input=nft_rules6())
+        prefix = f"{lan}/64"
+        for other in self._bridge6:
+            if other != router:
+                self._ip(other, "-6", "route", "add", prefix, "via", wan)
+        self._sites6.append((prefix, wan))
+        host = Host(name, "fw6", ns, inner, inner, router)
+        self.hosts[name] = host
+        return host
+
     def _cgn(self, cgn: str, wan: str, net: str, customer: str) -> None:
         """A carrier-grade NAT ``cgn`` on the bridge at ``wan`` (an ``easy`` router), whose LAN
         ``net``.0/24 (inside 198.19.0.0/16) holds one customer: namespace ``customer``'s
@@ -259,6 +318,16 @@ class Lab:
         ns = PREFIX + name
         if kind == "samenat":
             return self._behind_last_easy(name, ns)
+        if kind == "fw6":
+            return self._site6(name, ns)
+        if kind == "static6":
+            self._public_n += 1
+            address = f"{PUBLIC6}{self._public_n}"
+            self._netns(ns)
+            self._plug6(ns, "eth0", address)
+            host = Host(name, kind, ns, address, address)
+            self.hosts[name] = host
+            return host
         if kind == "static":
             self._public_n += 1
             address = f"{PUBLIC_NET}.0.{self._public_n}"
@@ -289,6 +358,23 @@ class Lab:
             host = Host(name, kind, ns, inner, wan, router)
         self.hosts[name] = host
         return host
+
+
+def nft_rules6() -> str:
+    """An IPv6 site's firewall (kind ``fw6``): no NAT; from wan only packets of flows the
+    site started (``ct state established,related``) pass, new ones are dropped, as a home
+    router's IPv6 firewall does (RFC 6092's recommended default). ICMPv6 to the router
+    itself stays open: neighbour discovery on the wan needs it."""
+    return "\n".join([
+        "table inet srplab6 {",
+        "  chain input { type filter hook input priority filter; policy accept;",
+        '    iifname "wan" ct state established,related accept',
+        '    iifname "wan" meta l4proto ipv6-icmp accept',
+        '    iifname "wan" drop', "  }",
+        "  chain forward { type filter hook forward priority filter; policy accept;",
+        '    iifname "wan" ct state established,related accept',
+        '    iifname "wan" drop', "  }",
+        "}"]) + "\n"
 
 
 def nft_rules(kind: str, inner: str) -> str:

@@ -46,6 +46,8 @@ EXPECTED = {
     "address": ("endpoint-independent", "address"),
     "double": ("endpoint-independent", "port"),
     "samenat": ("endpoint-independent", "port"),
+    "static6": ("none", "open"),
+    "fw6": ("none", "port"),      # a stateful firewall, no NAT: port-restricted filtering
 }
 # Kinds whose router keeps a knocking packet's conntrack entry (topology.NAT_ONLY): a later
 # flow of the host toward that source is remapped. Every other EIM kind must keep its port.
@@ -81,10 +83,14 @@ class Verdict:
 
 
 # ---------------------------------------------------------------------- server
+def family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def serve(host: str, peer: str) -> None:
     """Answer forever (the lab ends this process by pid). ``peer``: the other echo server."""
-    main = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    alt = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    main = socket.socket(family(host), socket.SOCK_DGRAM)
+    alt = socket.socket(family(host), socket.SOCK_DGRAM)
     main.bind((host, ECHO_PORT))
     alt.bind((host, ALT_PORT))
     print(json.dumps({"ev": "serving", "host": host}), flush=True)
@@ -131,7 +137,7 @@ def _arrives(sock: socket.socket, want: bytes, wait: float) -> bool:
 def route_source(to: tuple[str, int]) -> str:
     """The source address the kernel picks toward ``to`` (a connected UDP socket sends
     nothing)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(to[0]), socket.SOCK_DGRAM)
     try:
         s.connect(to)
         source: str = s.getsockname()[0]
@@ -141,8 +147,10 @@ def route_source(to: tuple[str, int]) -> str:
 
 
 def probe(echo1: str, echo2: str) -> dict[str, Any]:
-    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    a.bind(("0.0.0.0", 0))
+    fam = family(echo1)
+    anywhere = "::" if fam == socket.AF_INET6 else "0.0.0.0"
+    a = socket.socket(fam, socket.SOCK_DGRAM)
+    a.bind((anywhere, 0))
     local = (route_source((echo1, ECHO_PORT)), a.getsockname()[1])
     seen1 = _ask(a, b"echo", (echo1, ECHO_PORT))
     seen2 = _ask(a, b"echo", (echo2, ECHO_PORT))
@@ -152,8 +160,8 @@ def probe(echo1: str, echo2: str) -> dict[str, Any]:
         mapping = "endpoint-independent"
     else:
         mapping = "endpoint-dependent"
-    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    b.bind(("0.0.0.0", 0))
+    b = socket.socket(fam, socket.SOCK_DGRAM)
+    b.bind((anywhere, 0))
     seen_b = _ask(b, b"echo", (echo1, ECHO_PORT))
     b.sendto(f"fwd {seen_b[0]} {seen_b[1]}".encode(), (echo1, ECHO_PORT))
     third_party = _arrives(b, b"poked", 2 * WAIT)

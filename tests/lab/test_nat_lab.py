@@ -103,3 +103,29 @@ def test_statistics_rounds_connect_easy_and_hard_by_bdp_on_one_topology() -> Non
     eh = table["EH"]
     assert (eh["pairs"], eh["ok"], eh["paths"]) == (2, 2, {"bdp": 2}), stats.format_stats(table)
     assert eh["p50"] is not None and eh["datagrams_p50"] > 0
+
+
+def test_ipv6_site_behind_a_stateful_firewall_connects_directly() -> None:
+    """An IPv6 lab (2001:2::/48, RFC 5180): a public IPv6 peer and two sites whose firewall
+    passes only flows the site started (no NAT). Plain sockets measure mapping none and
+    port-restricted filtering; srpfast peers (bound to ::) call themselves Static and connect
+    directly, the two firewalled ones by simultaneous open (docs/NATLAB.md "IPv6 site")."""
+    peers = (("s1", "static6"), ("f1", "fw6"), ("f2", "fw6"))
+    res = runner.run_once(peers, timeout=15.0)
+    assert topology.lab_namespaces() == []
+    assert res["crashed"] == {}
+    measured = {v["host"]: (v["mapping"], v["filtering"]) for v in res["verify"]}
+    assert measured == {"s0": ("none", "open"), "s1": ("none", "open"),
+                        "f1": ("none", "port"), "f2": ("none", "port")}
+    assert all(v["host"].startswith("s") or v["unreplied"] == 0 for v in res["verify"])
+    assert {n: p["nat"] for n, p in res["peers"].items()} == dict.fromkeys(
+        ("s0", "s1", "f1", "f2"), "static")
+    paths = {p["pair"]: (p["path"], p["direct"] is not None, p["publish"] is not None)
+             for p in res["pairs"]}
+    assert paths == dict.fromkeys(("s1-f1", "s1-f2", "f1-f2"), ("direct", True, True)), \
+        runner.format_matrix([res])
+
+
+def test_ipv6_and_ipv4_kinds_do_not_mix() -> None:
+    with pytest.raises(LabError, match="IPv6 kind"):
+        runner.run_once((("s1", "static6"), ("e1", "easy")), timeout=1.0)

@@ -83,3 +83,22 @@ def test_expected_paths_and_pairing_statistics() -> None:
     assert table["EH"]["p50"] == 0.4 and table["EH"]["max"] == 0.8  # successful pairs only
     assert table["HH"]["success"] == 1.0
     assert "EH" in stats.format_stats(table)
+
+
+def test_ipv6_site_rules_and_expectations() -> None:
+    """fw6: a stateful firewall without NAT (inet table, no nat chain); the engine is expected
+    to call an IPv6 host Static (mapping none) and to connect directly; the lab measures
+    its filtering port-restricted with plain sockets."""
+    rules = topology.nft_rules6()
+    assert rules.startswith("table inet srplab6 {")
+    assert "nat" not in rules and "masquerade" not in rules
+    assert rules.count('iifname "wan" ct state established,related accept') == 2
+    assert rules.count('iifname "wan" drop') == 2
+    assert 'iifname "wan" meta l4proto ipv6-icmp accept' in rules  # (neighbour discovery)
+    assert runner.expected_nat("fw6", True) == runner.expected_nat("static6", False) == "static"
+    assert runner.expected_path("static6", "fw6") == runner.expected_path("fw6", "fw6") == "direct"
+    from srpfast.lab import verify
+    assert verify.EXPECTED["fw6"] == ("none", "port")
+    assert runner.seed_address("2001:2::11", 7000) == "[2001:2::11]:7000"
+    assert runner.public_kind(["static6", "fw6"]) == "static6"
+    assert runner.public_kind(["static", "hard"]) == "static"

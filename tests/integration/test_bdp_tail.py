@@ -1,0 +1,72 @@
+"""The Easy<->Hard tail measured in the NAT lab (docs/NATLAB.md "The Easy<->Hard tail"), on
+the in-memory network: an unclassified joiner is introduced to Static peers (its reflectors)
+first, and the spray's second burst covers new ports."""
+from __future__ import annotations
+
+from srpfast.control.events import Spray
+from srpfast.control.traversal import SPRAY_REPEAT
+from srpfast.crypto import create_cluster_id, create_shared_key
+from tests.memnet import MemNet
+
+CLUSTER = create_cluster_id(b"bdp tail")
+KEY = create_shared_key(b"bdp tail sub")
+
+
+def test_an_unclassified_joiner_meets_static_peers_first() -> None:
+    """Three Static peers among nine members, one of them silent: a joiner whose NAT is
+    unknown is introduced to the two heard from last (of intro_peers), so it can classify
+    itself at once; chance alone picks those two in 7 of 84 draws."""
+    net = MemNet(seed=31, delay=(0.005, 0.005))
+    boot = net.add("static")
+    statics = [net.add("static") for _ in range(3)]
+    natted = [net.add(k) for k in ("easy", "easy", "easy", "hard", "hard", "hard")]
+    for n in statics + natted:
+        net.call(n, n.peer.add_peer, boot.public, net.now)
+    for n in [boot, *statics, *natted]:
+        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(3.0)
+    introduced: list[bytes] = []
+    original = boot.peer.traversal.introduce
+
+    def introduce(a, a_address, b, *rest):  # type: ignore[no-untyped-def]
+        if a.peer_id == late.peer.peer_id and a.mapping == 0:
+            introduced.append(b.peer_id)
+        original(a, a_address, b, *rest)
+
+    boot.peer.traversal.introduce = introduce
+    # statics[0] as if gone: nothing heard from it for a while (a table keeps the dead until
+    # peer_expiry); an introduction to it would be lost (it never consents).
+    boot.peer.table.get(statics[0].peer.peer_id).last_seen = net.now - 20.0
+    late = net.add("hard")
+    net.call(late, late.peer.add_peer, boot.public, net.now)
+    net.call(late, late.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(1.0)
+    # The first two introductions (of intro_peers; the rest is a random draw, which may
+    # still pick the silent one) are the Static peers heard from last.
+    assert set(introduced[:2]) == {s.peer.peer_id for s in statics[1:]}
+    assert late.peer.nat == "hard"
+
+
+def test_the_second_burst_sprays_new_ports() -> None:
+    """SPRAY_REPEAT after the first burst, the next bdp_burst ports of the same permutation:
+    no port twice (a hit needs a pool port among the ports sprayed after its opener)."""
+    net = MemNet(seed=32)
+    e = net.add("easy")
+    sprays: list[Spray] = []
+    act = e.peer.act
+
+    def record(action):  # type: ignore[no-untyped-def]
+        if isinstance(action, Spray):
+            sprays.append(action)
+        act(action)
+
+    e.peer.act = record
+    tr, now = e.peer.traversal, net.now
+    tr._start_spray(b"h" * 32, ("198.18.9.9", 4000), b"i" * 32, now)
+    tr.tick(now + SPRAY_REPEAT + 0.001)
+    burst = e.peer.config.bdp_burst
+    assert [(s.first, s.port_count) for s in sprays[:2]] == [(0, burst), (burst, burst)]
+    assert len({s.seed for s in sprays}) == 1
+    assert sprays[2].first == 2 * burst  # the paced part goes on after both bursts
+    firsts = [s.first for s in sprays]
+    assert firsts == sorted(set(firsts))  # no port of the permutation twice
