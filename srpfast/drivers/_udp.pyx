@@ -628,19 +628,10 @@ cdef class SocketPool:
             _raise_errno(r, "getsockname")
         return _format(&a)
 
-    @property
-    def frame_filter(self) -> bool:
-        """The kernel drops every datagram that is not an SRP frame or a BDP probe."""
-        return self._filtered
-
     def counters(self) -> dict:
-        """Datagram counters; ``kernel_drops``: what the kernel dropped for this socket (the
-        frame filter's drops and datagrams that found the receive buffer full)."""
-        drops = srp_udp_kernel_drops(self.fd) if self.fd >= 0 else 0
         return {"received": self.ctr.received, "sent": self.ctr.sent,
                 "send_eagain": self.ctr.send_eagain, "send_errors": self.ctr.send_errors,
-                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors,
-                "kernel_drops": max(0, drops)}
+                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors}
 
     def send_from(self, long i, const uint8_t[::1] data, address) -> bool:
         """One datagram from pool socket i. False if the send buffer was full (counted)."""
