@@ -17,8 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import udp_peers  # noqa: E402
 from bench.blast import Blaster  # noqa: E402
-from bench.harness import (Row, best_rate, delivery_rate, loss_of, main, quick_params,  # noqa: E402
-                           refresh_limit)
+from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
 from srpfast.drivers import _udp  # noqa: E402
 from srpfast.drivers._udp import FRAME_BYTES, UDPSocket  # noqa: E402
 

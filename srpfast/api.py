@@ -549,15 +549,13 @@ class Network(Emitter):
                 sub._close_iterators()
             self._poke()
         finally:
-            self._poke(close=True)  # sockets are released on every path
+            if self._driver is not None:
+                self._driver.close()  # sockets are released on every path
 
-    def _poke(self, close: bool = False) -> None:
-        """Have the driver send what the engine queued (or, ``close``, release its sockets)."""
+    def _poke(self) -> None:
+        """Have the driver send what the engine queued."""
         if self._driver is not None:
-            if close:
-                self._driver.close()
-            else:
-                self._driver.poke()
+            self._driver.poke()
 
     async def __aenter__(self) -> "Network":
         return await self.start()

@@ -273,7 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--timeout", type=float, default=15.0, help="seconds per run / round")
     lab.add_argument("--kinds", default="",
                      help="the peers under test, by NAT kind, e.g. static,easy,knock,hard "
-                          f"(default: the Static/Easy/Hard set)")
+                          "(default: the Static/Easy/Hard set)")
     lab.add_argument("--fresh-lab", action="store_true",
                      help="build and verify a new topology for every run (~15 s each)")
     lab.add_argument("--bind-own", action="store_true",

@@ -27,7 +27,7 @@ from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
-from srpfast.crypto import EnvelopeVerifier, header_context, make_envelopes, open_frame
+from srpfast.crypto import EnvelopeVerifier, make_envelopes, open_frame
 from srpfast.errors import CapacityError, CryptoError, MalformedPacket
 from srpfast.wire.fragments import SEALED_CHUNK, Message
 from srpfast.wire.frame import Reassembler, decode, encode

@@ -381,7 +381,7 @@ def nft_rules(kind: str, inner: str) -> str:
     """The router's whole ruleset: NAT, and (all kinds but ``knock``) a home router's filter
     that drops from wan what is not part of a flow the LAN started (or a dnat-ed one). A
     dropped packet's conntrack entry is never confirmed: no knock (module docstring)."""
-    rules = [f"table ip srplab {{",
+    rules = ["table ip srplab {",
              "  chain post { type nat hook postrouting priority srcnat; policy accept;",
              f"    {_NFT_RULES[kind]}", "  }"]
     if kind == "open":

@@ -21,7 +21,6 @@ import random
 import sys
 
 from srpfast.errors import MalformedPacket
-from srpfast.wire import constants as C
 from srpfast.wire.frame import decode, encode
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))

@@ -11,8 +11,7 @@ from srpfast.wire import constants as C
 from srpfast.dataplane._dataplane import UP_DELIVER, UP_VARIANT, DataPlane
 from srpfast.config import Config
 from srpfast.control.nonces import seal_synthetic
-from srpfast.crypto import (create_cluster_id, create_identity, create_shared_key,
-                            header_context, make_envelopes)
+from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
 from srpfast.control.engine import Peer
 from srpfast.wire.frame import encode, packet_id
 
