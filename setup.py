@@ -57,6 +57,9 @@ csrc = sorted(glob.glob("csrc/*.c"))
 cflags = ["-O3", "-std=c11", "-fvisibility=hidden", "-D_GNU_SOURCE", "-Wno-unused-function"]
 # Release builds carry no debug symbols (a wheel was 6 MB, 21 MB installed: issue 16).
 ldflags = [] if sys.platform == "darwin" else ["-s"]
+if os.environ.get("SRPFAST_SYMBOLS"):  # optimised, but with symbols for perf/py-spy --native
+    cflags += ["-g"]
+    ldflags = []
 if os.environ.get("SRPFAST_DEBUG"):
     cflags = [f for f in cflags if f != "-O3"] + ["-O0", "-g"]
     ldflags = []
