@@ -3,8 +3,8 @@
  * Byte for byte what the control plane's fragments.split + nonces.seal_synthetic produce
  * (a test compares them): fragments are built last to first (SPEC 2 "Fragmentation"), each
  * carries up to SRP_CHAIN_CHUNK bytes of plaintext, is sealed with the synthetic nonce
- * HMAC-SHA256(key = K_n, frame with plaintext) cut to 24 bytes, and its packetId is then taken over the
- * sealed bytes, so nextId links what travels. */
+ * HMAC-SHA256(key = K_n, frame with plaintext) cut to 24 bytes, and its packetId is then
+ * taken over the sealed bytes, so nextId links what travels. */
 #ifndef SRP_CHAIN_H
 #define SRP_CHAIN_H
 #include <stddef.h>
@@ -22,6 +22,25 @@ typedef struct {
 
 /* Fragments needed for len bytes of plaintext (>= 1). */
 size_t srp_chain_count(size_t len);
+
+/* One message of a srp_chain_build_many call: its plaintext, clock, and where its frames
+ * (srp_chain_count(len) x 1158 bytes, head first) and packetIds (x 32) go. */
+typedef struct {
+    const uint8_t *msg;
+    size_t len;
+    uint32_t clock;
+    uint8_t *out;
+    uint8_t *ids;
+} srp_chain_job;
+
+/* Build the chain of every job under one header template (its clock unused: each job has
+ * its own), two chains at a time with their SHA-256 work interleaved; the HMAC key blocks
+ * of nonce_key are compressed once per call. Byte for byte what srp_chain_build makes of
+ * each job alone. Returns 0, or -1 if a job needs more than max_frags fragments or a frame
+ * does not encode (then the outputs hold partial chains: discard them). */
+int srp_chain_build_many(const uint8_t key[32], const uint8_t nonce_key[32],
+                         const srp_chain_header *h, const srp_chain_job *jobs, size_t njobs,
+                         size_t max_frags);
 
 /* Write the chain of msg (len bytes) head first into out (count * 1158 bytes) and the
  * packetIds into ids (count * 32), sealed under key with nonces keyed by nonce_key. Returns

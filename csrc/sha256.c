@@ -37,6 +37,13 @@ static const uint32_t H0[8] = {
     0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
 };
 
+/* Zero memory that held key-derived state; the empty asm tells the compiler the zeroes are
+ * read, so the stores are not dropped as dead (sha256.c does not link libsodium). */
+static inline void wipe(void *p, size_t n) {
+    memset(p, 0, n);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
 /* ------------------------------------------------------------------ portable */
 
 static inline uint32_t rotr32(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
@@ -220,6 +227,14 @@ static inline void ctx_init(sha_ctx *c) {
     c->fn = select_compress();
 }
 
+/* Resume from a midstate: its blocks count in the length the padding carries. */
+static inline void ctx_init_mid(sha_ctx *c, const srp_sha256_mid *m) {
+    memcpy(c->state, m->h, sizeof c->state);
+    c->total = m->bytes;
+    c->buflen = 0;
+    c->fn = select_compress();
+}
+
 static void ctx_update(sha_ctx *c, const uint8_t *p, size_t n) {
     if (n == 0) return;
     c->total += n;
@@ -278,6 +293,23 @@ void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
     ctx_final(&c, out);
 }
 
+void srp_sha256_mid_init(srp_sha256_mid *m, const uint8_t block[64]) {
+    memcpy(m->h, H0, sizeof H0);
+    select_compress()(m->h, block, 1);
+    m->bytes = 64;
+}
+
+void srp_sha256_mid_3(const srp_sha256_mid *m, const uint8_t *a, size_t alen, const uint8_t *b,
+                      size_t blen, const uint8_t *c3, size_t clen, uint8_t out[32]) {
+    sha_ctx c;
+    ctx_init_mid(&c, m);
+    ctx_update(&c, a, alen);
+    ctx_update(&c, b, blen);
+    ctx_update(&c, c3, clen);
+    ctx_final(&c, out);
+    wipe(&c, sizeof c); /* an HMAC midstate is key material; so is what follows it */
+}
+
 /* ------------------------------------------------------------------ two streams at once
  *
  * SHA256RNDS2 is latency-bound (one message's rounds form a single dependency chain), so a
@@ -297,13 +329,14 @@ typedef struct {
     size_t part;     /* index of the part the cursor is in */
     size_t off;      /* cursor offset inside that part */
     uint64_t total;  /* message bytes (a + b + c) */
+    uint64_t pre;    /* bytes already absorbed in the starting midstate (whole blocks) */
     size_t nblocks;  /* padded blocks */
     size_t done;     /* blocks handed out so far */
     uint8_t stage[64];
 } feeder;
 
-static void feeder_init(feeder *f, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-                        const uint8_t *c, size_t clen) {
+static void feeder_init(feeder *f, uint64_t pre, const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen, const uint8_t *c, size_t clen) {
     f->p[0] = a;
     f->p[1] = b;
     f->p[2] = c;
@@ -313,6 +346,7 @@ static void feeder_init(feeder *f, const uint8_t *a, size_t alen, const uint8_t 
     f->part = 0;
     f->off = 0;
     f->total = (uint64_t)alen + blen + clen;
+    f->pre = pre;
     /* Data, one 0x80 byte, 64-bit length, rounded up to whole blocks. */
     f->nblocks = (size_t)((f->total + 8) / 64 + 1);
     f->done = 0;
@@ -357,7 +391,7 @@ static inline const uint8_t *feeder_next(feeder *f) {
     memset(f->stage + have, 0, 64 - have);
     if (pos <= f->total) f->stage[have] = 0x80; /* else it went in the previous block */
     if (f->done == f->nblocks) {
-        uint64_t bits = f->total * 8;
+        uint64_t bits = (f->pre + f->total) * 8;
         for (int i = 0; i < 8; i++) f->stage[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
     }
     return f->stage;
@@ -446,27 +480,56 @@ static void shani_x2(feeder *f0, uint32_t st0[8], feeder *f1, uint32_t st1[8]) {
 }
 #endif /* SRP_SHA256_X86 */
 
-void srp_sha256_3_x2(const uint8_t *a0, size_t alen0, const uint8_t *b0, size_t blen0,
-                     const uint8_t *c0, size_t clen0, uint8_t out0[32],
-                     const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
-                     const uint8_t *c1, size_t clen1, uint8_t out1[32]) {
+/* Digests of m0 ‖ a0 ‖ b0 ‖ c0 and m1 ‖ a1 ‖ b1 ‖ c1 (m: a midstate, NULL = none). */
+static void x2_from(const srp_sha256_mid *m0, const uint8_t *a0, size_t alen0, const uint8_t *b0,
+                    size_t blen0, const uint8_t *c0, size_t clen0, uint8_t out0[32],
+                    const srp_sha256_mid *m1, const uint8_t *a1, size_t alen1, const uint8_t *b1,
+                    size_t blen1, const uint8_t *c1, size_t clen1, uint8_t out1[32]) {
 #ifdef SRP_SHA256_X86
     if (select_compress() == compress_shani) {
         feeder f0, f1;
         uint32_t st0[8], st1[8];
-        memcpy(st0, H0, sizeof H0);
-        memcpy(st1, H0, sizeof H0);
-        feeder_init(&f0, a0, alen0, b0, blen0, c0, clen0);
-        feeder_init(&f1, a1, alen1, b1, blen1, c1, clen1);
+        memcpy(st0, m0 ? m0->h : H0, sizeof st0);
+        memcpy(st1, m1 ? m1->h : H0, sizeof st1);
+        feeder_init(&f0, m0 ? m0->bytes : 0, a0, alen0, b0, blen0, c0, clen0);
+        feeder_init(&f1, m1 ? m1->bytes : 0, a1, alen1, b1, blen1, c1, clen1);
         shani_x2(&f0, st0, &f1, st1);
         /* The longer message's remaining blocks (at most one of these loops runs). */
         while (f0.done < f0.nblocks) compress_shani(st0, feeder_next(&f0), 1);
         while (f1.done < f1.nblocks) compress_shani(st1, feeder_next(&f1), 1);
         feeder_digest(st0, out0);
         feeder_digest(st1, out1);
+        if (m0 || m1) { /* HMAC: states and staged blocks derive from the key */
+            wipe(st0, sizeof st0);
+            wipe(st1, sizeof st1);
+            wipe(f0.stage, sizeof f0.stage);
+            wipe(f1.stage, sizeof f1.stage);
+        }
         return;
     }
 #endif
-    srp_sha256_3(a0, alen0, b0, blen0, c0, clen0, out0);
-    srp_sha256_3(a1, alen1, b1, blen1, c1, clen1, out1);
+    if (m0)
+        srp_sha256_mid_3(m0, a0, alen0, b0, blen0, c0, clen0, out0);
+    else
+        srp_sha256_3(a0, alen0, b0, blen0, c0, clen0, out0);
+    if (m1)
+        srp_sha256_mid_3(m1, a1, alen1, b1, blen1, c1, clen1, out1);
+    else
+        srp_sha256_3(a1, alen1, b1, blen1, c1, clen1, out1);
+}
+
+void srp_sha256_3_x2(const uint8_t *a0, size_t alen0, const uint8_t *b0, size_t blen0,
+                     const uint8_t *c0, size_t clen0, uint8_t out0[32],
+                     const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
+                     const uint8_t *c1, size_t clen1, uint8_t out1[32]) {
+    x2_from(NULL, a0, alen0, b0, blen0, c0, clen0, out0, NULL, a1, alen1, b1, blen1, c1, clen1,
+            out1);
+}
+
+void srp_sha256_mid_3_x2(const srp_sha256_mid *m0, const uint8_t *a0, size_t alen0,
+                         const uint8_t *b0, size_t blen0, const uint8_t *c0, size_t clen0,
+                         uint8_t out0[32], const srp_sha256_mid *m1, const uint8_t *a1,
+                         size_t alen1, const uint8_t *b1, size_t blen1, const uint8_t *c1,
+                         size_t clen1, uint8_t out1[32]) {
+    x2_from(m0, a0, alen0, b0, blen0, c0, clen0, out0, m1, a1, alen1, b1, blen1, c1, clen1, out1);
 }

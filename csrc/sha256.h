@@ -21,6 +21,27 @@ void srp_sha256_3_x2(const uint8_t *a0, size_t alen0, const uint8_t *b0, size_t 
                      const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
                      const uint8_t *c1, size_t clen1, uint8_t out1[32]);
 
+/* A state after whole 64-byte blocks (HMAC's key blocks, RFC 2104: computed once per key,
+ * not once per message). Key material when the block was: callers wipe it. */
+typedef struct {
+    uint32_t h[8];
+    uint64_t bytes; /* absorbed so far, a multiple of 64 */
+} srp_sha256_mid;
+
+/* The state after one block. */
+void srp_sha256_mid_init(srp_sha256_mid *m, const uint8_t block[64]);
+
+/* Digest of (m's blocks) ‖ a ‖ b ‖ c. */
+void srp_sha256_mid_3(const srp_sha256_mid *m, const uint8_t *a, size_t alen, const uint8_t *b,
+                      size_t blen, const uint8_t *c, size_t clen, uint8_t out[32]);
+
+/* srp_sha256_3_x2 resumed from two midstates (m0, m1 may be NULL: the initial state). */
+void srp_sha256_mid_3_x2(const srp_sha256_mid *m0, const uint8_t *a0, size_t alen0,
+                         const uint8_t *b0, size_t blen0, const uint8_t *c0, size_t clen0,
+                         uint8_t out0[32], const srp_sha256_mid *m1, const uint8_t *a1,
+                         size_t alen1, const uint8_t *b1, size_t blen1, const uint8_t *c1,
+                         size_t clen1, uint8_t out1[32]);
+
 /* "sha-ni" or "portable": which implementation srp_sha256 dispatches to. */
 const char *srp_sha256_impl(void);
 

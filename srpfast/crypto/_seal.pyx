@@ -30,7 +30,16 @@ cdef extern from "chain.h" nogil:
         const uint8_t *cluster
         const uint8_t *to
         const uint8_t *previous
+    ctypedef struct srp_chain_job:
+        const uint8_t *msg
+        size_t len
+        uint32_t clock
+        uint8_t *out
+        uint8_t *ids
     size_t srp_chain_count(size_t len)
+    int srp_chain_build_many(const uint8_t *key, const uint8_t *nonce_key,
+                             const srp_chain_header *h, const srp_chain_job *jobs, size_t njobs,
+                             size_t max_frags)
     size_t srp_chain_build(const uint8_t *key, const uint8_t *nonce_key,
                            const srp_chain_header *h, const uint8_t *msg, size_t len,
                            size_t max_frags, uint8_t *out, uint8_t *ids)
@@ -122,6 +131,10 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
     cdef list counts = []
     cdef size_t need
     cdef const unsigned char[::1] body
+    if len(clocks) < m:
+        raise ValueError(f"{m} messages need {m} clocks, got {len(clocks)}")
+    # The messages' buffers, held (and their pointers valid) until the C call returns.
+    cdef list bodies = []
     for k in range(m):
         need = srp_chain_count(len(messages[k]))
         if <Py_ssize_t>need > max_frags:
@@ -129,6 +142,8 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
                              f" the bound is {max_frags}")
         counts.append(need)
         total += need
+        body = messages[k]
+        bodies.append(body)
     frames = bytearray(total * PACKET_BYTES)
     ids = bytearray(total * 32)
     cdef unsigned char *fp = frames
@@ -137,16 +152,30 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
     h.type = <uint8_t>type_
     h.postage = <uint8_t>postage
     h.ttl = ttl
+    h.clock = 0
     h.cluster = &cluster[0]
     h.to = &to[0]
     h.previous = &previous[0]
-    for k in range(m):
-        h.clock = <uint32_t>clocks[k]
-        body = messages[k]
-        if srp_chain_build(&key[0], &nonce_key[0], &h, _ptr(body), <size_t>body.shape[0],
-                           <size_t>max_frags, fp + at * SRP_PACKET_BYTES, ip + at * 32) == 0:
-            raise ValueError(f"message {k} could not be sealed")
-        at += <Py_ssize_t>counts[k]
+    cdef srp_chain_job *jobs = <srp_chain_job *>malloc(<size_t>(m if m else 1) * sizeof(srp_chain_job))
+    if jobs == NULL:
+        raise MemoryError()
+    cdef int rc
+    try:
+        for k in range(m):
+            body = bodies[k]
+            jobs[k].msg = _ptr(body)
+            jobs[k].len = <size_t>body.shape[0]
+            jobs[k].clock = <uint32_t>clocks[k]
+            jobs[k].out = fp + at * SRP_PACKET_BYTES
+            jobs[k].ids = ip + at * 32
+            at += <Py_ssize_t>counts[k]
+        with nogil:
+            rc = srp_chain_build_many(&key[0], &nonce_key[0], &h, jobs, <size_t>m,
+                                      <size_t>max_frags)
+    finally:
+        free(jobs)
+    if rc != 0:
+        raise ValueError("a message could not be sealed (frame header out of range)")
     return bytes(frames), bytes(ids), counts
 
 
