@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "sha256.h"
 
 int srp_seal_init(void) { return sodium_init(); }
 
@@ -166,23 +167,29 @@ unsigned srp_env_depth(unsigned count) {
     return d;
 }
 
+/* Domain prefixes: a leaf and an inner node are never preimages of each other's kind. */
+static const uint8_t LEAF_PREFIX = 0x00, NODE_PREFIX = 0x01;
+
 void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, size_t n,
                   uint8_t out[32]) {
-    static const uint8_t leaf_prefix = 0x00;
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, 32);
-    crypto_generichash_update(&st, &leaf_prefix, 1);
-    crypto_generichash_update(&st, ctx, SRP_ENV_CTX_BYTES);
-    if (n) crypto_generichash_update(&st, payload, n);
-    crypto_generichash_final(&st, out, 32);
+    srp_sha256_3(&LEAF_PREFIX, 1, ctx, SRP_ENV_CTX_BYTES, payload, n, out);
+}
+
+void srp_env_leaf_x2(const uint8_t ctx0[SRP_ENV_CTX_BYTES], const uint8_t *payload0, size_t n0,
+                     uint8_t out0[32], const uint8_t ctx1[SRP_ENV_CTX_BYTES],
+                     const uint8_t *payload1, size_t n1, uint8_t out1[32]) {
+    srp_sha256_3_x2(&LEAF_PREFIX, 1, ctx0, SRP_ENV_CTX_BYTES, payload0, n0, out0,
+                    &LEAF_PREFIX, 1, ctx1, SRP_ENV_CTX_BYTES, payload1, n1, out1);
 }
 
 void srp_env_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]) {
-    uint8_t in[65];
-    in[0] = 0x01;
-    memcpy(in + 1, left, 32);
-    memcpy(in + 33, right, 32);
-    crypto_generichash(out, 32, in, sizeof in, NULL, 0);
+    srp_sha256_3(&NODE_PREFIX, 1, left, 32, right, 32, out);
+}
+
+void srp_env_node_x2(const uint8_t left0[32], const uint8_t right0[32], uint8_t out0[32],
+                     const uint8_t left1[32], const uint8_t right1[32], uint8_t out1[32]) {
+    srp_sha256_3_x2(&NODE_PREFIX, 1, left0, 32, right0, 32, out0,
+                    &NODE_PREFIX, 1, left1, 32, right1, 32, out1);
 }
 
 int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t root[32], uint8_t *paths) {
@@ -200,9 +207,13 @@ int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t root[32], uint8_
     size_t off = 0;
     for (unsigned l = 0; l < depth; l++) {
         size_t next = off + width * 32;
-        for (size_t j = 0; j < width / 2; j++)
-            srp_env_node(nodes + off + 2 * j * 32, nodes + off + (2 * j + 1) * 32,
-                      nodes + next + j * 32);
+        const uint8_t *in = nodes + off;
+        uint8_t *up = nodes + next;
+        size_t j = 0;
+        for (; j + 1 < width / 2; j += 2) /* two parents at a time (interleaved SHA-256) */
+            srp_env_node_x2(in + 64 * j, in + 64 * j + 32, up + 32 * j,
+                            in + 64 * j + 64, in + 64 * j + 96, up + 32 * j + 32);
+        if (j < width / 2) srp_env_node(in + 64 * j, in + 64 * j + 32, up + 32 * j);
         off = next;
         width /= 2;
         level_off[l + 1] = off;
@@ -235,7 +246,7 @@ void srp_env_root_from_path(const uint8_t leaf[32], unsigned index, unsigned dep
 
 void srp_env_signed_message(const uint8_t author[32], unsigned count, const uint8_t root[32],
                             uint8_t out[SRP_ENV_SIGNED_BYTES]) {
-    memcpy(out, "srp-batch-v1", 12);
+    memcpy(out, "srp-batch-v2", 12);
     memcpy(out + 12, author, 32);
     srp_put16(out + 44, (uint16_t)count);
     memcpy(out + 46, root, 32);

@@ -70,7 +70,8 @@ size_t srp_open_batch(const uint8_t key[32], uint8_t *buf, size_t count, uint8_t
                       uint64_t *counters);
 
 /* ---- Author envelopes: batch signatures over a Merkle tree (docs/SEALING.md) ---- */
-#define SRP_ENV_VERSION 1
+/* 2: SHA-256 leaves and nodes (1 hashed with BLAKE2b-256 and is rejected as malformed). */
+#define SRP_ENV_VERSION 2
 #define SRP_ENV_CTX_BYTES 84          /* cluster(16) ‖ to(32) ‖ previous(32) ‖ clock(4) */
 #define SRP_ENV_FIXED_BYTES 101       /* version(1) count(2) index(2) author(32) sig(64) */
 #define SRP_ENV_MAX_LEAVES 256
@@ -79,12 +80,21 @@ size_t srp_open_batch(const uint8_t key[32], uint8_t *buf, size_t count, uint8_t
 /* Tree depth for a batch of count leaves: ceil(log2(count)); 0 for count 1. */
 unsigned srp_env_depth(unsigned count);
 
-/* leaf = BLAKE2b-256(0x00 ‖ ctx(84) ‖ payload). */
+/* leaf = SHA-256(0x00 ‖ ctx(84) ‖ payload). */
 void srp_env_leaf(const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t *payload, size_t n,
                   uint8_t out[32]);
 
-/* An inner node: BLAKE2b-256(0x01 ‖ left ‖ right). */
+/* Two leaves, their SHA-256 interleaved (sha256.c srp_sha256_3_x2). */
+void srp_env_leaf_x2(const uint8_t ctx0[SRP_ENV_CTX_BYTES], const uint8_t *payload0, size_t n0,
+                     uint8_t out0[32], const uint8_t ctx1[SRP_ENV_CTX_BYTES],
+                     const uint8_t *payload1, size_t n1, uint8_t out1[32]);
+
+/* An inner node: SHA-256(0x01 ‖ left ‖ right). */
 void srp_env_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
+
+/* Two inner nodes, interleaved. */
+void srp_env_node_x2(const uint8_t left0[32], const uint8_t right0[32], uint8_t out0[32],
+                     const uint8_t left1[32], const uint8_t right1[32], uint8_t out1[32]);
 
 /* Build the tree over count leaves (32 bytes each, 1..256) padded to 2^depth with zero
  * leaves; write the root and, for each leaf i, its path (depth x 32 bytes, bottom-up) at
@@ -95,7 +105,7 @@ int srp_env_tree(const uint8_t *leaves, unsigned count, uint8_t root[32], uint8_
 void srp_env_root_from_path(const uint8_t leaf[32], unsigned index, unsigned depth,
                             const uint8_t *path, uint8_t root[32]);
 
-/* The bytes the author signs: "srp-batch-v1" ‖ author(32) ‖ count(2) ‖ root(32). */
+/* The bytes the author signs: "srp-batch-v2" ‖ author(32) ‖ count(2) ‖ root(32). */
 #define SRP_ENV_SIGNED_BYTES 78
 void srp_env_signed_message(const uint8_t author[32], unsigned count, const uint8_t root[32],
                             uint8_t out[SRP_ENV_SIGNED_BYTES]);

@@ -2,7 +2,7 @@
 
 A body that claims a peerId ends with a 64-byte ed25519 signature by that peerId (which is
 the public key) over ``b"srp-proof-v1" ‖ body-before-the-signature``. The domain prefix keeps a
-proof signature from ever being valid as an envelope batch signature ("srp-batch-v1") or the
+proof signature from ever being valid as an envelope batch signature ("srp-batch-v2") or the
 other way round. The signed body carries a timestamp (uint64 ms) and a nonce/ping id; a
 ProofChecker refuses stale or future timestamps and replays within the window.
 """

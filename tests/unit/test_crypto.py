@@ -189,7 +189,7 @@ def test_proof_is_not_a_batch_signature() -> None:
     from srpfast.crypto import _seal
     a = crypto.create_identity()
     root = os.urandom(32)
-    fake = crypto.sign_proof(a, b"srp-batch-v1" + a.public_key + b"\x00\x01" + root)
+    fake = crypto.sign_proof(a, b"srp-batch-v2" + a.public_key + b"\x00\x01" + root)
     assert not _seal.verify_root(a.public_key, 1, root, fake)
 
 

@@ -97,12 +97,14 @@ def test_what_fails_in_c_stays_with_the_control_plane() -> None:
     tampered[200] ^= 1  # ciphertext: the seal does not open
     bad_sig = _with_plain(frames[1], lambda p: p[:37] + bytes([p[37] ^ 1]) + p[38:])
     bad_env = _with_plain(frames[2], lambda p: b"\x09" + p[1:])  # unknown envelope version
+    # version 1 (BLAKE2b-256 tree, docs/SEALING.md) is malformed since version 2
+    old_env = _with_plain(frames[3], lambda p: b"\x01" + p[1:])
     dp, _, _ = member_plane()
-    (_, _, payloads, *_), up = run(dp, [bytes(tampered), bad_sig, bad_env, frames[3]])
+    (_, _, payloads, *_), up = run(dp, [bytes(tampered), bad_sig, bad_env, old_env, frames[3]])
     assert payloads == [b"m3"]
-    assert up == [(0, UP_DELIVER), (1, UP_DELIVER), (2, UP_DELIVER)]
+    assert up == [(0, UP_DELIVER), (1, UP_DELIVER), (2, UP_DELIVER), (3, UP_DELIVER)]
     c = dp.counters()
-    assert (c["deliver.seal"], c["deliver.signature"], c["deliver.envelope"]) == (1, 1, 1)
+    assert (c["deliver.seal"], c["deliver.signature"], c["deliver.envelope"]) == (1, 1, 2)
 
 
 def test_known_tree_nodes_never_vouch_for_another_author() -> None:

@@ -212,11 +212,11 @@ CTX = crypto.header_context(b"C" * 16, b"T" * 32, b"P" * 32, 7)
 
 
 def leaf(ctx: bytes, payload: bytes) -> bytes:
-    return hashlib.blake2b(b"\x00" + ctx + payload, digest_size=32).digest()
+    return hashlib.sha256(b"\x00" + ctx + payload).digest()
 
 
 def node(left: bytes, right: bytes) -> bytes:
-    return hashlib.blake2b(b"\x01" + left + right, digest_size=32).digest()
+    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 100, 256])
@@ -228,7 +228,7 @@ def test_envelopes_verify_independently(n: int) -> None:
     depth = (n - 1).bit_length()
     sig = envs[0][37:101]
     for i, (env, p, c) in enumerate(zip(envs, payloads, ctxs)):
-        assert env[0] == 1 and struct.unpack_from(">HH", env, 1) == (n, i)
+        assert env[0] == 2 and struct.unpack_from(">HH", env, 1) == (n, i)
         assert env[5:37] == author.public_key and env[37:101] == sig
         assert len(env) == crypto.envelope_overhead(n) + len(p) and env[101 + 32 * depth:] == p
         h = leaf(c, p)   # recompute the root with hashlib, check the signature with pysodium
@@ -236,8 +236,24 @@ def test_envelopes_verify_independently(n: int) -> None:
             sib = env[101 + 32 * level:133 + 32 * level]
             h = node(sib, h) if (i >> level) & 1 else node(h, sib)
         pysodium.crypto_sign_verify_detached(
-            sig, b"srp-batch-v1" + author.public_key + struct.pack(">H", n) + h, author.public_key)
+            sig, b"srp-batch-v2" + author.public_key + struct.pack(">H", n) + h, author.public_key)
         assert crypto.open_envelope(env, c) == (author.public_key, p)
+
+
+def test_version_1_envelopes_are_malformed_and_counted() -> None:
+    """Version 1 hashed its tree with BLAKE2b-256 and signed "srp-batch-v1": a genuine one is
+    refused as malformed, and its signature does not carry over to version 2."""
+    author = crypto.create_identity()
+    root = hashlib.blake2b(b"\x00" + CTX + b"old", digest_size=32).digest()
+    sig = pysodium.crypto_sign_detached(
+        b"srp-batch-v1" + author.public_key + b"\x00\x01" + root, author.secret_key)
+    old = b"\x01\x00\x01\x00\x00" + author.public_key + sig + b"old"
+    v = crypto.EnvelopeVerifier()
+    with pytest.raises(CryptoError, match="malformed"):
+        v.open(old, CTX)
+    with pytest.raises(CryptoError, match="does not verify"):
+        v.open(b"\x02" + old[1:], CTX)
+    assert v.counters == {"ok": 0, "cached": 0, "malformed": 1, "forged": 1}
 
 
 def test_batch_of_one_is_a_signature_over_the_whole_payload() -> None:
@@ -247,7 +263,7 @@ def test_batch_of_one_is_a_signature_over_the_whole_payload() -> None:
     assert len(env) == 101 + 700
     root = leaf(CTX, payload)
     pysodium.crypto_sign_verify_detached(
-        env[37:101], b"srp-batch-v1" + author.public_key + b"\x00\x01" + root, author.public_key)
+        env[37:101], b"srp-batch-v2" + author.public_key + b"\x00\x01" + root, author.public_key)
     for i in range(101, len(env), 37):  # every payload byte is covered
         with pytest.raises(CryptoError):
             crypto.open_envelope(flip(env, i), CTX)
@@ -301,7 +317,7 @@ def test_member_without_author_key_cannot_impersonate() -> None:
     #    differ, so the inner node is no leaf) with a shorter path and a batch-of-1 header
     sibling = genuine[0][101:133]
     inner = node(leaf(CTX, b"pay alice"), sibling)
-    fake = b"\x01\x00\x01\x00\x00" + victim.public_key + genuine[0][37:101] + inner[:0]
+    fake = b"\x02\x00\x01\x00\x00" + victim.public_key + genuine[0][37:101] + inner[:0]
     with pytest.raises(CryptoError):
         crypto.open_envelope(fake + inner, CTX)
     # 4. and the whole pipeline: she holds the shared key, so her frame opens, but the
