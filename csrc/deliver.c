@@ -208,25 +208,60 @@ static void node_remember(srp_deliver *dl, const uint8_t *node, const uint8_t *a
     b[0].used = 1;
 }
 
-/* Is env (n bytes) a genuine author envelope for ctx? Sets author/payload on success.
+/* An author envelope parsed from an opened message (docs/SEALING.md), its leaf still to be
+ * hashed: verification is split so that two messages' leaves can be hashed together. */
+typedef struct {
+    uint8_t ctx[SRP_ENV_CTX_BYTES];
+    const uint8_t *env, *author, *sig, *path, *payload;
+    size_t payload_len;
+    unsigned count, index, depth;
+    uint8_t leaf[32];
+} dl_env;
+
+/* Parse the envelope in plain (plen bytes) of the message whose head frame is h, against the
+ * header context the author signed (sealing.header_context: cluster ‖ to ‖ previousId,
+ * contiguous in the header, ‖ clock). SRP_DL_OK or SRP_DL_ENVELOPE. */
+static int env_parse(const uint8_t *h, const uint8_t *plain, size_t plen, dl_env *e) {
+    if (plen < SRP_ENV_FIXED_BYTES || plain[0] != SRP_ENV_VERSION) return SRP_DL_ENVELOPE;
+    unsigned count = srp_be16(plain + 1), index = srp_be16(plain + 3);
+    if (count < 1 || count > SRP_ENV_MAX_LEAVES || index >= count) return SRP_DL_ENVELOPE;
+    unsigned depth = srp_env_depth(count);
+    size_t head = SRP_ENV_FIXED_BYTES + (size_t)depth * 32;
+    if (plen < head) return SRP_DL_ENVELOPE;
+    memcpy(e->ctx, h + SRP_OFF_CLUSTER, 80);
+    memcpy(e->ctx + 80, h + SRP_OFF_CLOCK, 4);
+    e->env = plain;
+    e->count = count;
+    e->index = index;
+    e->depth = depth;
+    e->author = plain + 5;
+    e->sig = plain + 37;
+    e->path = plain + SRP_ENV_FIXED_BYTES;
+    e->payload = plain + head;
+    e->payload_len = plen - head;
+    return SRP_DL_OK;
+}
+
+static void env_leaf(dl_env *e) { srp_env_leaf(e->ctx, e->payload, e->payload_len, e->leaf); }
+
+/* Both leaves in one interleaved SHA-256 pass (sha256.c). */
+static void env_leaf_x2(dl_env *a, dl_env *b) {
+    srp_env_leaf_x2(a->ctx, a->payload, a->payload_len, a->leaf, b->ctx, b->payload,
+                    b->payload_len, b->leaf);
+}
+
+/* Is the hashed leaf of e in a tree whose root e's author signed for count leaves?
  * docs/SEALING.md: leaf = H(0x00 ‖ ctx ‖ payload), hashed up the Merkle path to a root that
  * author signed for count leaves. The walk stops early at a node already known to belong to
  * such a tree (same author, count, level and position): by collision resistance the leaf is
  * then that tree's leaf at this index, exactly what the full path would prove. Messages of a
  * batch arriving together so cost ~1-2 hashes each instead of depth + 1.
- * Returns SRP_DL_OK, SRP_DL_ENVELOPE or SRP_DL_SIGNATURE. */
-static int verify_envelope(srp_deliver *dl, const uint8_t *env, size_t n,
-                           const uint8_t ctx[SRP_ENV_CTX_BYTES], const uint8_t **author_out,
-                           const uint8_t **payload, size_t *payload_len) {
+ * Returns SRP_DL_OK or SRP_DL_SIGNATURE. */
+static int env_walk(srp_deliver *dl, const dl_env *e) {
     uint8_t cur[SRP_ENV_MAX_DEPTH + 1][32];
-    if (n < SRP_ENV_FIXED_BYTES || env[0] != SRP_ENV_VERSION) return SRP_DL_ENVELOPE;
-    unsigned count = srp_be16(env + 1), index = srp_be16(env + 3);
-    if (count < 1 || count > SRP_ENV_MAX_LEAVES || index >= count) return SRP_DL_ENVELOPE;
-    unsigned depth = srp_env_depth(count);
-    size_t head = SRP_ENV_FIXED_BYTES + (size_t)depth * 32;
-    if (n < head) return SRP_DL_ENVELOPE;
-    const uint8_t *author = env + 5, *sig = env + 37, *path = env + SRP_ENV_FIXED_BYTES;
-    srp_env_leaf(ctx, env + head, n - head, cur[0]);
+    const uint8_t *author = e->author, *path = e->path;
+    unsigned count = e->count, index = e->index, depth = e->depth;
+    memcpy(cur[0], e->leaf, 32);
     unsigned l = 0;
     for (; l < depth; l++) {
         if (node_known(dl, cur[l], author, count, l, index >> l)) break;
@@ -235,15 +270,12 @@ static int verify_envelope(srp_deliver *dl, const uint8_t *env, size_t n,
         else
             srp_env_node(cur[l], path + l * 32, cur[l + 1]);
     }
-    if (l == depth && !root_authentic(dl, author, count, cur[depth], sig))
+    if (l == depth && !root_authentic(dl, author, count, cur[depth], e->sig))
         return SRP_DL_SIGNATURE;
     for (unsigned k = 0; k < l; k++) { /* below where the walk stopped: now known */
         node_remember(dl, cur[k], author, count, k, index >> k);
         node_remember(dl, path + k * 32, author, count, k, (index >> k) ^ 1u);
     }
-    *author_out = author;
-    *payload = env + head;
-    *payload_len = n - head;
     return SRP_DL_OK;
 }
 
@@ -285,27 +317,29 @@ static int open_seal(srp_deliver *dl, const uint8_t *d, uint8_t *plain, int *sub
     return SRP_DL_OK;
 }
 
-/* Verify the author envelope of an opened message (plen bytes of plain) whose head frame is
- * h, against the header context the author signed (sealing.header_context: cluster ‖ to ‖
- * previousId, contiguous in the header, ‖ clock), and fill msg on success. */
-static int verify_into(srp_deliver *dl, const uint8_t *h, int s, const uint8_t *plain,
-                       size_t plen, srp_dl_msg *msg) {
-    uint8_t ctx[SRP_ENV_CTX_BYTES];
-    memcpy(ctx, h + SRP_OFF_CLUSTER, 80);
-    memcpy(ctx + 80, h + SRP_OFF_CLOCK, 4);
-    const uint8_t *author, *payload;
-    size_t payload_len;
-    int st = verify_envelope(dl, plain, plen, ctx, &author, &payload, &payload_len);
-    if (st != SRP_DL_OK) return st;
+/* The record of a verified message whose head frame is h. */
+static void fill_msg(const uint8_t *h, int s, const dl_env *e, srp_dl_msg *msg) {
     msg->clock = srp_be32(h + SRP_OFF_CLOCK);
     msg->sub = (uint16_t)s;
     msg->hops = h[SRP_OFF_HOPS];
     msg->pad = 0;
-    msg->payload_off = (uint32_t)(payload - plain);
-    msg->payload_len = (uint32_t)payload_len;
-    msg->author_off = (uint32_t)(author - plain);
+    msg->payload_off = (uint32_t)(e->payload - e->env);
+    msg->payload_len = (uint32_t)e->payload_len;
+    msg->author_off = (uint32_t)(e->author - e->env);
     memcpy(msg->previous, h + SRP_OFF_PREVIOUS, 32);
-    return SRP_DL_OK;
+}
+
+/* Verify the author envelope of an opened message (plen bytes of plain) whose head frame is
+ * h, and fill msg on success. */
+static int verify_into(srp_deliver *dl, const uint8_t *h, int s, const uint8_t *plain,
+                       size_t plen, srp_dl_msg *msg) {
+    dl_env e;
+    int st = env_parse(h, plain, plen, &e);
+    if (st != SRP_DL_OK) return st;
+    env_leaf(&e);
+    st = env_walk(dl, &e);
+    if (st == SRP_DL_OK) fill_msg(h, s, &e, msg);
+    return st;
 }
 
 static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t *plain) {
@@ -393,27 +427,137 @@ static size_t open_fragment(srp_deliver *dl, const uint8_t *d, int s, uint8_t *p
     return plen;
 }
 
-static int assemble(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
-                    const uint32_t *up_index, const size_t *chain, size_t len, srp_dl_msg *msg,
-                    uint8_t *plain) {
-    const uint8_t *h = buf + (size_t)up_index[chain[0]] * stride;
-    if (done_has(dl, ids + 32 * (size_t)up_index[chain[0]])) return SRP_DL_DUPLICATE;
-    int s = find_sub(dl, h);
+/* One pass of take_chains: the batch, its hand-up list, where records and plaintext go. */
+typedef struct {
+    srp_deliver *dl;
+    const uint8_t *buf, *ids;
+    size_t stride;
+    const uint32_t *up_index;
+    uint8_t *up_kind;
+    srp_dl_msg *msgs;
+    size_t nmsg;
+    uint8_t *arena;
+    size_t slot;  /* the next free arena slot */
+} chain_pass;
+
+/* A fragmented message whose fragments are opened (from arena slot on) and whose envelope is
+ * parsed, not yet verified: two are verified together, their leaves in one SHA-256 pass. */
+typedef struct {
+    size_t chain[SRP_DL_MAX_FRAGS], len, slot;
+    int sub;
+    dl_env env;
+} opened_chain;
+
+static const uint8_t *item_frame(const chain_pass *cp, size_t j) {
+    return cp->buf + (size_t)cp->up_index[j] * cp->stride;
+}
+
+static const uint8_t *item_id(const chain_pass *cp, size_t j) {
+    return cp->ids + 32 * (size_t)cp->up_index[j];
+}
+
+/* SRP_DL_OK, or why the message stays with the control plane. */
+static int open_chain(chain_pass *cp, opened_chain *c) {
+    const uint8_t *h = item_frame(cp, c->chain[0]);
+    if (done_has(cp->dl, item_id(cp, c->chain[0]))) return SRP_DL_DUPLICATE;
+    int s = find_sub(cp->dl, h);
     if (s < 0) return SRP_DL_NO_KEY;
+    uint8_t *plain = cp->arena + c->slot * SRP_DL_PLAIN_BYTES;
     size_t total = 0;
-    for (size_t k = 0; k < len; k++) {
-        size_t plen = open_fragment(dl, buf + (size_t)up_index[chain[k]] * stride, s,
-                                    plain + total);
+    for (size_t k = 0; k < c->len; k++) {
+        size_t plen = open_fragment(cp->dl, item_frame(cp, c->chain[k]), s, plain + total);
         if (plen == 0) return SRP_DL_SEAL;
         total += plen;
     }
-    return verify_into(dl, h, s, plain, total, msg);
+    c->sub = s;
+    return env_parse(h, plain, total, &c->env);
 }
 
+/* Walk c's hashed leaf up to a signed root; a genuine message becomes the next record, its
+ * plaintext moved down to the next free slot (a message opened before it failed) and its
+ * items marked taken. One that fails is left to the control plane, which evicts forged copies
+ * and counts (SPEC 9.1); a repeat too: only its per-frame path tells a repeat from an
+ * altered copy. */
+static void settle(chain_pass *cp, const opened_chain *c) {
+    int st = env_walk(cp->dl, &c->env);
+    cp->dl->counters[st == SRP_DL_OK ? SRP_DL_ASSEMBLED : st]++;
+    if (st != SRP_DL_OK) return;
+    if (c->slot != cp->slot) /* offsets in the record are relative: they survive the move */
+        memmove(cp->arena + cp->slot * SRP_DL_PLAIN_BYTES,
+                cp->arena + c->slot * SRP_DL_PLAIN_BYTES, c->len * SRP_DL_PLAIN_BYTES);
+    srp_dl_msg *m = &cp->msgs[cp->nmsg++];
+    fill_msg(item_frame(cp, c->chain[0]), c->sub, &c->env, m);
+    m->item = cp->up_index[c->chain[0]];
+    m->arena_off = (uint32_t)(cp->slot * SRP_DL_PLAIN_BYTES);
+    done_add(cp->dl, item_id(cp, c->chain[0]));
+    cp->slot += c->len;
+    for (size_t k = 0; k < c->len; k++) cp->up_kind[c->chain[k]] = 0xFF;
+}
+
+/* Do two chains share an item, or heads with the same packetId (copies of one message)?
+ * Then the first must be settled before the second is looked at again. */
+static int clash(const chain_pass *cp, const opened_chain *a, const opened_chain *b) {
+    if (!memcmp(item_id(cp, a->chain[0]), item_id(cp, b->chain[0]), 32)) return 1;
+    for (size_t i = 0; i < a->len; i++)
+        for (size_t k = 0; k < b->len; k++)
+            if (a->chain[i] == b->chain[k]) return 1;
+    return 0;
+}
+
+/* Whole fragmented messages among the items left, verified two at a time. Taken items are
+ * marked (kind 0xFF) and compacted out at the end, order kept. Records go to msgs[nmsg..],
+ * in head order, their plaintext to the arena from slot on (arena_off counts from the
+ * arena's start). Returns the new nmsg. */
 static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                           const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
                           size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs, size_t nmsg,
-                          uint8_t *arena, size_t slot);
+                          uint8_t *arena, size_t slot) {
+    chain_pass cp = {.dl = dl, .buf = buf, .ids = ids, .stride = stride, .up_index = up_index,
+                     .up_kind = up_kind, .msgs = msgs, .nmsg = nmsg, .arena = arena,
+                     .slot = slot};
+    opened_chain two[2], *pend = NULL;
+    size_t n = *n_up, kept;
+    for (size_t j = 0; j < n; j++) {
+        if (up_kind[j] != deliver_kind) continue;
+        opened_chain *c = pend == &two[0] ? &two[1] : &two[0];
+        c->len = find_chain(buf, stride, ids, up_index, up_kind, n, deliver_kind, j, c->chain);
+        if (c->len < 2) continue;
+        if (pend && clash(&cp, pend, c)) { /* the earlier one first: it may take these items */
+            env_leaf(&pend->env);
+            settle(&cp, pend);
+            pend = NULL;
+            c->len = find_chain(buf, stride, ids, up_index, up_kind, n, deliver_kind, j,
+                                c->chain);
+            if (c->len < 2) continue;
+        }
+        c->slot = pend ? pend->slot + pend->len : cp.slot;
+        int st = open_chain(&cp, c);
+        if (st != SRP_DL_OK) {
+            dl->counters[st]++;
+            continue;
+        }
+        if (!pend) {
+            pend = c;
+            continue;
+        }
+        env_leaf_x2(&pend->env, &c->env);
+        settle(&cp, pend);
+        settle(&cp, c);
+        pend = NULL;
+    }
+    if (pend) {
+        env_leaf(&pend->env);
+        settle(&cp, pend);
+    }
+    kept = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (up_kind[j] == 0xFF) continue;
+        up_index[kept] = up_index[j];
+        up_kind[kept++] = up_kind[j];
+    }
+    *n_up = kept;
+    return cp.nmsg;
+}
 
 size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uint8_t *ids,
                    uint32_t *up_index, uint8_t *up_kind, size_t *n_up, unsigned deliver_kind,
@@ -452,46 +596,6 @@ size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                           unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena) {
     return take_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs, 0,
                        arena, 0);
-}
-
-/* Whole fragmented messages among the items left. Taken items are marked (kind 0xFF) and
- * compacted out at the end, order kept. Records go to msgs[nmsg..], their plaintext to the
- * arena from slot on (arena_off counts from the arena's start). Returns the new nmsg. */
-static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
-                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
-                          size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs, size_t nmsg,
-                          uint8_t *arena, size_t slot) {
-    size_t n = *n_up, kept;
-    size_t chain[SRP_DL_MAX_FRAGS];
-    for (size_t j = 0; j < n; j++) {
-        if (up_kind[j] != deliver_kind) continue;
-        size_t len = find_chain(buf, stride, ids, up_index, up_kind, n, deliver_kind, j, chain);
-        if (len < 2) continue;
-        srp_dl_msg *m = &msgs[nmsg];
-        int st = assemble(dl, buf, stride, ids, up_index, chain, len, m,
-                          arena + slot * SRP_DL_PLAIN_BYTES);
-        dl->counters[st == SRP_DL_OK ? SRP_DL_ASSEMBLED : st]++;
-        if (st == SRP_DL_OK) {
-            m->item = up_index[chain[0]];
-            m->arena_off = (uint32_t)(slot * SRP_DL_PLAIN_BYTES);
-            done_add(dl, ids + 32 * (size_t)m->item);
-            nmsg++;
-            slot += len;
-        } else {
-            /* left to the control plane, which evicts forged copies and counts (SPEC 9.1);
-             * a repeat too: only its per-frame path can tell a repeat from an altered copy */
-            continue;
-        }
-        for (size_t k = 0; k < len; k++) up_kind[chain[k]] = 0xFF;
-    }
-    kept = 0;
-    for (size_t j = 0; j < n; j++) {
-        if (up_kind[j] == 0xFF) continue;
-        up_index[kept] = up_index[j];
-        up_kind[kept++] = up_kind[j];
-    }
-    *n_up = kept;
-    return nmsg;
 }
 
 void srp_dl_counters(const srp_deliver *dl, uint64_t out[SRP_DLC_COUNT]) {

@@ -13,7 +13,8 @@
  * batch (a 1 KB value is 2 fragments, sent back to back: issue 17) is assembled here too: its
  * fragments are found by following nextId from the head among the batch's packetIds (a hash
  * chain: the head's id commits to every byte, SPEC 2), each opened into consecutive arena
- * space, and the envelope verified over the whole plaintext.
+ * space, and the envelope verified over the whole plaintext (two such messages at a time:
+ * their leaves hashed in one interleaved SHA-256 pass).
  * Fragments spread over batches are kept by the caller (srpfast/control/carry.py) and
  * offered again with srp_dl_take_chains. Whatever is not that common case stays with the
  * control plane, which handles it as before: fragments that never complete (reassembly),

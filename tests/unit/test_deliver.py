@@ -231,3 +231,56 @@ def test_a_fragment_that_does_not_open_leaves_the_whole_message_to_the_control_p
     (_, ids, *_), up = run(dp, [frames[0], bytes(bad)])
     assert ids == [] and sorted(k for _, k in up) == [UP_DELIVER, UP_DELIVER]
     assert dp.counters()["deliver.seal"] >= 1
+
+
+def _reseal(frame: bytes, edit) -> bytes:
+    """Edit the plaintext of a sealed fragment and seal it again with every header field kept
+    (a member forging inside a correct seal; the chain's nextId links stay intact)."""
+    from srpfast.crypto import open_frame, publish_key
+    key = publish_key(KEY)
+    plain = edit(bytearray(open_frame(key, frame)))
+    fresh = encode(type=C.PUBLISH, message=bytes(plain), cluster=frame[22:38], to=frame[38:70],
+                   previous_id=frame[70:102], next_id=frame[102:134],
+                   clock=int.from_bytes(frame[8:12], "big"),
+                   index=int.from_bytes(frame[12:14], "big"), flags=frame[7] & ~2,
+                   ttl=int.from_bytes(frame[16:20], "big"), postage=frame[20])
+    return seal_synthetic(key, fresh)
+
+
+def test_fragmented_messages_are_verified_in_pairs_whatever_fails_between_them() -> None:
+    """deliver.c verifies two assembled messages at a time (their leaves hashed together):
+    a forged message paired with a genuine one, an odd count (the last verified alone), and
+    two copies of one message in one batch (the first taken, the copy left as a repeat)."""
+    rnd = random.Random(5)
+    values = [rnd.randbytes(1500) for _ in range(5)]
+    pub = Peer(create_identity(b"\x09" * 32), Config(), now=0.0, rng=random.Random(9))
+    sid = pub.join(CLUSTER, KEY, now=0.0)
+    pub.table.upsert(b"\x02" * 32, ("127.0.0.1", 9), 2, 0.0)
+    pub.datagrams_to_send()
+    pub.publish_many(sid, values, now=0.0)
+    frames = [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH]
+    heads = [f for f in frames if f[12:14] == b"\x00\x00"]
+    tails = {packet_id(f): f for f in frames if f[12:14] != b"\x00\x00"}
+    chains = [[h, tails[h[102:134]]] for h in heads]
+    assert len(chains) == 5
+    # a payload byte of message 2 altered inside a correct seal: it opens, then its leaf
+    # folds to a root nobody signed; message 3, opened after it, moves into its arena slots
+    chains[2][0] = _reseal(chains[2][0], lambda p: p[:-1] + bytes([p[-1] ^ 1]))
+    batch = [f for c in chains for f in c] + chains[3]  # message 3 twice
+    dp, _, _ = member_plane()
+    left = dp.deliver_carried(b"".join(batch), b"".join(packet_id(f) for f in batch),
+                              len(batch))
+    _, ids, payloads, authors, *_ = dp.messages()
+    assert payloads == [values[0], values[1], values[3], values[4]]
+    assert ids == [packet_id(chains[k][0]) for k in (0, 1, 3, 4)]
+    assert set(authors) == {pub.peer_id}
+    assert left == [4, 5, 10, 11]  # the forged message, and the repeat of message 3
+    c = dp.counters()
+    assert (c["deliver.assembled"], c["deliver.signature"], c["deliver.duplicate"]) == (4, 1, 1)
+    # a copy right behind its original, while the original waits for a partner: settled
+    # first, so the copy is a repeat and is never delivered twice
+    twice = chains[0] + chains[0]
+    dp, _, _ = member_plane()
+    left = dp.deliver_carried(b"".join(twice), b"".join(packet_id(f) for f in twice), 4)
+    assert dp.messages()[2] == [values[0]] and left == [2, 3]
+    assert dp.counters()["deliver.duplicate"] == 1
