@@ -4,7 +4,9 @@
  * a receiver would: it validates (srp_frame_validate), its index and MORE flag are its place,
  * nextId is the packetId of the next frame (the last: zero), ids[] are the packetIds, it
  * opens with the key (srp_open_frame) and the plaintexts joined are the message; with a
- * byte flipped in an authenticated position it never opens. Counts chains and frames. */
+ * byte flipped in an authenticated position it never opens. Counts chains and frames.
+ * Then srp_chain_build_many (two chains per step, SHA-256 interleaved) over 1..5 random
+ * messages must write, for each, exactly what srp_chain_build writes for it alone. */
 #include <sodium.h>
 
 #include "fuzz_common.h"
@@ -13,6 +15,31 @@
 #include "sha256.h"
 
 #define MAX_FRAGS 8
+#define MANY 5
+
+/* Build MANY-or-fewer random messages together and each alone; 1 if the outputs match. */
+static int many_matches_alone(const uint8_t key[32], const uint8_t nkey[32],
+                              const srp_chain_header *h) {
+    static uint8_t msgs[MANY][3 * SRP_CHAIN_CHUNK], out[MANY][3 * SRP_PACKET_BYTES];
+    static uint8_t ids[MANY][3 * 32], one[3 * SRP_PACKET_BYTES], one_ids[3 * 32];
+    srp_chain_job jobs[MANY];
+    size_t count = 1 + fz_below(MANY);
+    for (size_t i = 0; i < count; i++) {
+        size_t len = fz_below(3 * SRP_CHAIN_CHUNK);
+        fz_bytes(msgs[i], len);
+        jobs[i] = (srp_chain_job){.msg = msgs[i], .len = len, .clock = (uint32_t)fz_u64(),
+                                  .out = out[i], .ids = ids[i]};
+    }
+    if (srp_chain_build_many(key, nkey, h, jobs, count, 3) != 0) return 0;
+    for (size_t i = 0; i < count; i++) {
+        srp_chain_header alone = *h;
+        alone.clock = jobs[i].clock;
+        size_t n = srp_chain_build(key, nkey, &alone, msgs[i], jobs[i].len, 3, one, one_ids);
+        if (n == 0 || memcmp(one, out[i], n * SRP_PACKET_BYTES) || memcmp(one_ids, ids[i], n * 32))
+            return 0;
+    }
+    return 1;
+}
 
 int main(int argc, char **argv) {
     fz_seed("fuzz_chain");
@@ -70,6 +97,7 @@ int main(int argc, char **argv) {
             frames++;
         }
         if (at != len || memcmp(joined, msg, len)) abort();
+        if (!many_matches_alone(key, nkey, &h)) abort();
         chains++;
     }
     printf("fuzz_chain: %lu chains (%lu frames, each validated, linked, opened; %lu tampered "
