@@ -1,4 +1,4 @@
-/* SHA-256 (FIPS 180-4) for srpfast's packetId hot path (SPEC 2).
+/* SHA-256 (FIPS 180-4) for srpfast's hot paths: packetId (SPEC 2), nonce HMACs, Merkle trees.
  *
  * Two block-compression functions, both taking any number of consecutive 64-byte blocks:
  *   - compress_shani: x86 SHA extensions (SHA-NI), enabled per function with a target

@@ -1,5 +1,6 @@
 /* SHA-256 (FIPS 180-4): SHA-NI when the CPU has it (runtime cpuid dispatch), portable C
- * otherwise. Used for packetId (SPEC 2) on the hot path. Checked against hashlib in tests. */
+ * otherwise. Used on the hot paths for packetId (SPEC 2), the synthetic nonce's HMAC (chain.c)
+ * and author-envelope Merkle trees (seal.c, docs/SEALING.md). Checked against hashlib in tests. */
 #ifndef SRP_SHA256_H
 #define SRP_SHA256_H
 #include <stddef.h>
