@@ -125,3 +125,44 @@ def test_publish_chains_1k(benchmark) -> None:
         return len(counts)
     benchmark.extra_info["items"] = 256
     assert benchmark(publish) == 256
+
+
+def test_deliver_chains_1k(benchmark) -> None:
+    """What a subscriber's C path costs per 1 KB value (two fragments): DataPlane.process on
+    batches of 64 frames of 256 emit_many values, each round on a fresh member's data plane:
+    validate, packetIds, cache, open both fragments, assemble, verify the envelope (the
+    leaves of two messages hashed together, csrc/deliver.c)."""
+    import random
+
+    from srpfast.config import Config
+    from srpfast.control.engine import Peer
+    from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
+    from srpfast.dataplane._dataplane import DataPlane
+    from srpfast.wire import constants as C
+    cluster, key = create_cluster_id(b"bench deliver"), create_shared_key(b"bench deliver")
+    pub = Peer(create_identity(b"\x01" * 32), Config(), now=0.0, rng=random.Random(1))
+    sid = pub.join(cluster, key, now=0.0)
+    pub.table.upsert(b"\x02" * 32, ("127.0.0.1", 9), 2, 0.0)  # a next hop to hand frames to
+    pub.datagrams_to_send()
+    pub.publish_many(sid, [os.urandom(1027) for _ in range(256)], now=0.0)
+    frames = [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH]
+    assert len(frames) == 512
+    batches = [b"".join(frames[i:i + 64]) for i in range(0, 512, 64)]
+
+    def member() -> tuple[tuple[DataPlane], dict]:
+        m = Peer(create_identity(b"\x55" * 32), Config(), now=0.0)
+        m.join(cluster, key, now=0.0)
+        sub = m.membership.subs[sid]
+        dp = DataPlane(m.cache, max_batch=64)
+        dp.set_membership([sub.tag], [sid])
+        dp.set_keys([sid], [sub.tag], [sub.key])
+        return (dp,), {}
+
+    def deliver(dp: DataPlane) -> int:
+        n = 0
+        for b in batches:
+            dp.process(b, 64, now=1.0)
+            n += len(dp.messages()[2])
+        return n
+    benchmark.extra_info["items"] = 256
+    assert benchmark.pedantic(deliver, setup=member, rounds=30, warmup_rounds=1) == 256
