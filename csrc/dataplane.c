@@ -335,17 +335,9 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             }
             need[nneed++] = (uint32_t)j;
         }
-        /* Pass 2: packetIds two at a time (SHA-NI is latency-bound per stream). */
-        size_t q = 0;
-        for (; q + 1 < nneed; q += 2) {
-            size_t i0 = base + need[q], i1 = base + need[q + 1];
-            srp_frame_packet_id_x2(buf + i0 * stride, ids + 32 * i0, buf + i1 * stride,
-                                   ids + 32 * i1);
-        }
-        if (q < nneed) {
-            size_t i0 = base + need[q];
-            srp_frame_packet_id(buf + i0 * stride, ids + 32 * i0);
-        }
+        /* Pass 2: packetIds two at a time (SHA-NI is latency-bound per stream), frames of
+         * equal hashed length paired (frame.c). */
+        srp_frame_packet_ids(buf + base * stride, stride, need, nneed, ids + 32 * base);
         /* Pass 3, in arrival order: insert, hand up, forward with hops+1. */
         for (size_t j = 0; j < m; j++) {
             size_t i = base + j;

@@ -63,6 +63,44 @@ void srp_frame_packet_id_x2(const uint8_t *d0, uint8_t out0[32], const uint8_t *
                     d1 + SRP_OFF_NEXT, 32, out1);
 }
 
+/* Blocks SHA-256 compresses for a packetId: 64 + length bytes, 0x80, 8-byte length. */
+#define ID_CLASSES ((SRP_MESSAGE_BYTES + 64 + 8) / 64 + 2)
+static size_t id_blocks(const uint8_t *d) {
+    size_t length = srp_be16(d + SRP_OFF_LENGTH);
+    if (length > SRP_MESSAGE_BYTES) length = SRP_MESSAGE_BYTES;
+    return (length + 64 + 8) / 64 + 1;
+}
+
+void srp_frame_packet_ids(const uint8_t *buf, size_t stride, const uint32_t *which, size_t n,
+                          uint8_t *ids) {
+    size_t waiting[ID_CLASSES]; /* per block count, a frame waiting for a partner (or n) */
+    for (size_t c = 0; c < ID_CLASSES; c++) waiting[c] = n;
+    for (size_t k = 0; k < n; k++) {
+        const uint8_t *d = buf + (size_t)which[k] * stride;
+        size_t c = id_blocks(d), w = waiting[c];
+        if (w == n) {
+            waiting[c] = k;
+            continue;
+        }
+        srp_frame_packet_id_x2(buf + (size_t)which[w] * stride, ids + 32 * (size_t)which[w], d,
+                               ids + 32 * (size_t)which[k]);
+        waiting[c] = n;
+    }
+    size_t w = n; /* the unpaired ones (one per block count at most): any two together */
+    for (size_t c = 0; c < ID_CLASSES; c++) {
+        size_t k = waiting[c];
+        if (k == n) continue;
+        if (w == n) {
+            w = k;
+            continue;
+        }
+        srp_frame_packet_id_x2(buf + (size_t)which[w] * stride, ids + 32 * (size_t)which[w],
+                               buf + (size_t)which[k] * stride, ids + 32 * (size_t)which[k]);
+        w = n;
+    }
+    if (w != n) srp_frame_packet_id(buf + (size_t)which[w] * stride, ids + 32 * (size_t)which[w]);
+}
+
 void srp_frame_header(const uint8_t *d, srp_header *h) {
     h->type = d[SRP_OFF_TYPE];
     h->version = d[SRP_OFF_VERSION];

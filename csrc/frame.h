@@ -75,6 +75,13 @@ void srp_frame_packet_id(const uint8_t *d, uint8_t out[32]);
 void srp_frame_packet_id_x2(const uint8_t *d0, uint8_t out0[32], const uint8_t *d1,
                             uint8_t out1[32]);
 
+/* packetIds of the n valid frames at buf + which[k] * stride into ids + 32 * which[k], two
+ * per interleaved call, frames hashing the same number of SHA-256 blocks paired together:
+ * a 1 KB value's full head and short tail alternate in a batch, and paired in arrival
+ * order the head's extra blocks would run alone. */
+void srp_frame_packet_ids(const uint8_t *buf, size_t stride, const uint32_t *which, size_t n,
+                          uint8_t *ids);
+
 /* Fill h from a frame already validated (pointers alias d). */
 void srp_frame_header(const uint8_t *d, srp_header *h);
 

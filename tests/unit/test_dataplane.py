@@ -239,3 +239,22 @@ def test_replication_policies_flood_and_spray():
     assert c["spray_wait"] == 1 and c["cached"] == 3
     spray.set_policy(0)  # back to weighted FANOUT
     assert spray.process(publish(b"weighted", hops=2), 1, now=1.0) == 3
+
+
+def test_packet_ids_paired_by_length_match_hashlib() -> None:
+    """Pass 2 pairs frames that hash the same number of SHA-256 blocks (frame.c
+    srp_frame_packet_ids): lengths in every block class, odd counts per class, frames that
+    are not hashed (duplicates, control) between them; every id is still SHA-256 of
+    previousId ‖ message ‖ nextId."""
+    rnd = random.Random(11)
+    lengths = [1024, 440, 1024, 440, 0, 1, 55, 56, 119, 120, 700, 1024, 983] + \
+        [rnd.randrange(1025) for _ in range(40)]
+    frames = [frame.encode(type=5, message=rnd.randbytes(n), previous_id=rnd.randbytes(32),
+                           next_id=rnd.randbytes(32), cluster=TAG) for n in lengths]
+    frames.insert(5, frames[2])  # a duplicate: dropped before any SHA-256
+    frames.insert(9, frame.encode(type=1, message=b"ctl"))  # control: not hashed here
+    dp = make(max_batch=len(frames))
+    dp.process(b"".join(frames), len(frames), now=1.0)
+    for i, d in enumerate(frames):
+        if i not in (5, 9):
+            assert dp.packet_id(i) == frame.packet_id(d), (i, lengths)
