@@ -473,11 +473,9 @@ static int open_chain(chain_pass *cp, opened_chain *c) {
     return env_parse(h, plain, total, &c->env);
 }
 
-/* Walk c's hashed leaf up to a signed root; a genuine message becomes the next record, its
- * plaintext moved down to the next free slot (a message opened before it failed) and its
- * items marked taken. One that fails is left to the control plane, which evicts forged copies
- * and counts (SPEC 9.1); a repeat too: only its per-frame path tells a repeat from an
- * altered copy. */
+/* Walk c's hashed leaf up to a signed root: a genuine message becomes the next record (its
+ * plaintext moved down if one opened before it failed), its items taken. One that fails is
+ * left to the control plane, which evicts forged copies and counts (SPEC 9.1). */
 static void settle(chain_pass *cp, const opened_chain *c) {
     int st = env_walk(cp->dl, &c->env);
     cp->dl->counters[st == SRP_DL_OK ? SRP_DL_ASSEMBLED : st]++;
@@ -532,14 +530,11 @@ static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
         }
         c->slot = pend ? pend->slot + pend->len : cp.slot;
         int st = open_chain(&cp, c);
-        if (st != SRP_DL_OK) {
-            dl->counters[st]++;
+        if (st != SRP_DL_OK) { /* left up; a repeat too: its per-frame path tells a repeat */
+            dl->counters[st]++; /* from an altered copy (SPEC 9.1) */
             continue;
         }
-        if (!pend) {
-            pend = c;
-            continue;
-        }
+        if (!pend) { pend = c; continue; }
         env_leaf_x2(&pend->env, &c->env);
         settle(&cp, pend);
         settle(&cp, c);
