@@ -6,11 +6,13 @@
  * the AEAD, as a key holder could send), the sealed frame is corrupted AFTER sealing (the seal
  * must refuse it), or the frame is random. Invariants: an untouched frame opens and delivers
  * exactly once (then SRP_DL_DUPLICATE); a frame changed after sealing in an authenticated byte
- * never opens (SPEC 4, 9.1); srp_open_frame leaves a frame it refuses unchanged. */
+ * never opens (SPEC 4, 9.1); srp_open_frame leaves a frame it refuses unchanged. One round
+ * in four is a batch of fragmented messages instead (fuzz_seal_chains.h). */
 #include <sodium.h>
 
 #include "fuzz_common.h"
 #include "deliver.h"
+#include "fuzz_seal_chains.h"
 #include "seal.h"
 
 static const uint8_t zero32[32];
@@ -35,6 +37,10 @@ int main(int argc, char **argv) {
     static uint8_t batchbuf[4 * SRP_PACKET_BYTES], ids[4 * 32], arena[4 * SRP_DL_PLAIN_BYTES];
     unsigned long iters = 0, delivered = 0, refused_after_tamper = 0, env_hostile = 0;
     while (fz_running(end)) {
+        if (fz_below(4) == 0) {
+            chains_round(dl, key, sub, tag, pk, sk);
+            continue;
+        }
         /* A genuine one-frame message: batch of `count` leaves, this one at `index`. */
         unsigned count = 1 + fz_below(fz_below(4) ? 4 : 256), index = fz_below(count);
         unsigned depth = srp_env_depth(count);
@@ -119,7 +125,8 @@ int main(int argc, char **argv) {
     printf("fuzz_seal: %lu frames (genuine delivered once each: %lu, hostile envelopes: %lu, "
            "tampered refused: %lu), deliver:", iters, delivered, env_hostile, refused_after_tamper);
     for (int k = 0; k < SRP_DLC_COUNT; k++) printf(" %s=%llu", srp_dl_counter_name(k), (unsigned long long)c[k]);
-    printf("\n");
+    printf("\nfuzz_seal: %lu rounds of fragmented messages, %lu delivered\n", ch_rounds,
+           ch_delivered);
     srp_dl_free(dl);
     return 0;
 }
