@@ -219,9 +219,11 @@ class Subcluster(Emitter):
     def emit(self, name: str, value: Any) -> asyncio.Future[bytes]:
         """Publish to every member (sealed). The emit() calls of one event-loop iteration
         leave together, as one signed batch (at most 256 wait; docs/GUIDE.md "Publishing"),
-        so they are concurrent: each names the message published before that batch as its
-        previous_id. Returns a future of the message id (set when the batch is sealed, at the
-        end of this loop iteration). Raises CapacityError for a value too large for one
+        packed into as few messages as fit (small values share one): the messages are
+        concurrent, each naming the message published before that batch as its previous_id,
+        and the values inside one message keep their order. Returns a future of the id of
+        the message that carries the value (set when the batch is sealed, at the end of this
+        loop iteration). Raises CapacityError for a value too large for one
         message, or when the send backlog is full (Config.send_backlog). Does not wait for
         the subscribers: ``await drain()`` does."""
         self._net._require_open()
@@ -231,10 +233,12 @@ class Subcluster(Emitter):
             raise CapacityError(f"emit({name!r}, value): {exc}") from None
 
     def emit_many(self, name: str, values: Iterable[Any]) -> list[bytes]:
-        """Publish many values of event ``name`` at once: one author signature per 256
-        messages, so members verify far fewer signatures (the fast path for bulk data). The
-        values of one call are concurrent: each names the message published before the call
-        as its predecessor, not its neighbour in ``values``. Returns the message ids.
+        """Publish many values of event ``name`` at once: packed into as few messages as fit
+        (small values share one; a 1 KB value costs ~1.1 frames), one author signature per
+        256 messages (the fast path for bulk data). The messages of one call are concurrent:
+        each names the message published before the call as its predecessor; the values
+        inside one message keep their order. Returns, for each value, the id of the message
+        that carries it.
         Raises CapacityError when the send backlog is full (Config.send_backlog): ``await
         drain()`` between calls."""
         self._net._require_open()

@@ -1,6 +1,7 @@
 # csrc:
 """Batch decoding of application events (api.py: ``name length (1) ‖ name ‖ kind (1) ‖
-value``, docs/PROTOCOL.md "Application events") for the delivery fast path.
+value``, or several packed in one message, docs/PROTOCOL.md "Application events") for the
+delivery fast path.
 
 A receive batch of up to 64 messages is decoded in one call: no Python bytecode per message,
 one bytes object per value (kind 0) or one str plus the C JSON scanner (kind 1), and names
@@ -12,6 +13,7 @@ from libc.string cimport memcmp
 cdef enum:
     KIND_BYTES = 0
     KIND_JSON = 1
+    PACKED = 0  # first byte of a packed payload (an event's name length is never 0)
 
 
 cdef object _json(str text, object scan, object loads):
@@ -24,52 +26,93 @@ cdef object _json(str text, object scan, object loads):
     return value if end == len(text) else loads(text)
 
 
-def decode_events(list payloads, object scan, object loads):
-    """({raw name: ([positions], [values])}, undecodable count) for a list of payloads, in
-    arrival order. ``scan`` is a json scanner's scan_once, ``loads`` json.loads."""
-    cdef dict groups = {}
-    cdef Py_ssize_t k, size, n, bad = 0
-    cdef const unsigned char *p
-    cdef const unsigned char *last = NULL
-    cdef Py_ssize_t last_n = -1
-    cdef unsigned char kind
-    cdef object payload, value, raw
-    cdef list positions = None, values = None
-    for k in range(len(payloads)):
-        payload = payloads[k]
-        if type(payload) is not bytes:
-            bad += 1
-            continue
-        p = <const unsigned char *>PyBytes_AS_STRING(payload)
-        size = PyBytes_GET_SIZE(payload)
+cdef class _Groups:
+    """The decode state of one call: groups by raw name, the last name seen (a run of
+    messages with one name costs one dict lookup), the undecodable count."""
+    cdef dict groups
+    cdef const unsigned char *last
+    cdef Py_ssize_t last_n
+    cdef list positions, values
+    cdef Py_ssize_t bad
+    cdef object scan, loads
+
+    cdef int add(self, const unsigned char *p, Py_ssize_t size, Py_ssize_t k) except -1:
+        """One event ``n ‖ name ‖ kind ‖ value`` at p (size bytes) of message k."""
+        cdef Py_ssize_t n
+        cdef unsigned char kind
+        cdef object value, raw
         if size < 2:
-            bad += 1
-            continue
+            self.bad += 1
+            return 0
         n = p[0]
         if n == 0 or size < 2 + n:
-            bad += 1
-            continue
+            self.bad += 1
+            return 0
         kind = p[1 + n]
         if kind == KIND_BYTES:
             value = PyBytes_FromStringAndSize(<const char *>p + 2 + n, size - 2 - n)
         elif kind == KIND_JSON:
             try:
                 value = _json(PyUnicode_DecodeUTF8(<const char *>p + 2 + n, size - 2 - n, NULL),
-                              scan, loads)
+                              self.scan, self.loads)
             except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-                bad += 1
-                continue
+                self.bad += 1
+                return 0
         else:
-            bad += 1
-            continue
-        if n != last_n or memcmp(last, p + 1, n) != 0:
+            self.bad += 1
+            return 0
+        if n != self.last_n or memcmp(self.last, p + 1, n) != 0:
             raw = PyBytes_FromStringAndSize(<const char *>p + 1, n)
-            group = groups.get(raw)
+            group = self.groups.get(raw)
             if group is None:
-                group = groups[raw] = ([], [])
-            positions, values = group
-            last_n = n
-        last = p + 1  # (payload stays alive in the list: the pointer is valid)
-        positions.append(k)
-        values.append(value)
-    return groups, bad
+                group = self.groups[raw] = ([], [])
+            self.positions, self.values = group
+            self.last_n = n
+        self.last = p + 1  # (the payload stays alive in the caller's list: valid pointer)
+        self.positions.append(k)
+        self.values.append(value)
+        return 0
+
+
+def decode_events(list payloads, object scan, object loads):
+    """({raw name: ([positions], [values])}, undecodable count) for a list of payloads, in
+    arrival order. ``scan`` is a json scanner's scan_once, ``loads`` json.loads. A packed
+    payload (``0x00 ‖ (u32 length ‖ event)+``, events published together) gives each of its
+    events in order, all at position k; a length that runs past the end makes the rest of
+    that payload one undecodable event."""
+    cdef _Groups g = _Groups.__new__(_Groups)
+    g.groups = {}
+    g.last = NULL
+    g.last_n = -1
+    g.bad = 0
+    g.scan = scan
+    g.loads = loads
+    cdef Py_ssize_t k, size, at, m
+    cdef const unsigned char *p
+    cdef object payload
+    for k in range(len(payloads)):
+        payload = payloads[k]
+        if type(payload) is not bytes:
+            g.bad += 1
+            continue
+        p = <const unsigned char *>PyBytes_AS_STRING(payload)
+        size = PyBytes_GET_SIZE(payload)
+        if size == 0 or p[0] != PACKED:
+            g.add(p, size, k)
+            continue
+        at = 1
+        if at == size:  # a packed payload holds at least one event
+            g.bad += 1
+        while at < size:
+            if size - at < 4:
+                g.bad += 1
+                break
+            m = (<Py_ssize_t>p[at] << 24) | (<Py_ssize_t>p[at + 1] << 16) | \
+                (<Py_ssize_t>p[at + 2] << 8) | <Py_ssize_t>p[at + 3]
+            at += 4
+            if m > size - at:
+                g.bad += 1
+                break
+            g.add(p + at, m, k)
+            at += m
+    return g.groups, g.bad

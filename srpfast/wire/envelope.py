@@ -2,6 +2,12 @@
 ``name length (1) ‖ name (UTF-8, 1..255 bytes) ‖ kind (1: 0 bytes, 1 JSON) ‖ value``
 (docs/PROTOCOL.md, "Application events"). ``encode_event`` / ``decode_event`` one at a time;
 ``decode_events`` a delivered batch at once, its loop in C (srpfast/wire/_events.pyx).
+
+Events published together (one emit_many call, the emit() calls of one loop turn) are
+*packed*: ``0x00 ‖ (u32 length ‖ event)+`` in one PUBLISH message of at most ``limit`` bytes
+(``pack_events``), so small values share frames instead of taking a 1158-byte frame each, and
+a 1 KB value costs ~1.1 frames instead of 2. A name length is never 0, so the first byte tells
+a packed message from a single event.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from srpfast.wire._events import decode_events as _decode_events
 from srpfast.errors import ArgumentError, ArgumentTypeError, MalformedPacket
 
 KIND_BYTES, KIND_JSON = 0, 1
+PACKED = b"\x00"  # first byte of a packed message
 
 
 def check_event_name(name: object) -> str:
@@ -41,6 +48,35 @@ def encode_event(name: str, value: Any) -> bytes:
                             f"({exc}): pass bytes, or convert it to dicts, lists, str, numbers, "
                             f"bools and None") from None
     return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + body
+
+
+def pack_events(events: list[bytes], limit: int) -> tuple[list[bytes], list[int]]:
+    """Events (encoded, in order) -> (message payloads, the payload index of each event).
+    Consecutive events share a packed payload while it stays within ``limit`` bytes; an event
+    that fits no pack with others (or has none beside it) is its own payload, unchanged."""
+    payloads: list[bytes] = []
+    owner: list[int] = []
+    group: list[bytes] = []
+    size = 1
+
+    def close() -> None:
+        if len(group) == 1:
+            payloads.append(group[0])
+        else:
+            payloads.append(PACKED + b"".join(
+                len(e).to_bytes(4, "big") + e for e in group))
+
+    for e in events:
+        need = 4 + len(e)
+        if group and size + need > limit:
+            close()
+            group, size = [], 1
+        group.append(e)
+        size += need
+        owner.append(len(payloads))
+    if group:
+        close()
+    return payloads, owner
 
 
 _scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in (_events.pyx)
