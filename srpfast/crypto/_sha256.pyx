@@ -11,6 +11,17 @@ cdef extern from "sha256.h" nogil:
                          const uint8_t *c0, size_t clen0, uint8_t *out0,
                          const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
                          const uint8_t *c1, size_t clen1, uint8_t *out1)
+    ctypedef struct srp_sha256_mid:
+        pass
+    void srp_sha256_mid_init(srp_sha256_mid *m, const uint8_t *block)
+    void srp_sha256_mid_3(const srp_sha256_mid *m, const uint8_t *a, size_t alen,
+                          const uint8_t *b, size_t blen, const uint8_t *c, size_t clen,
+                          uint8_t *out)
+    void srp_sha256_mid_3_x2(const srp_sha256_mid *m0, const uint8_t *a0, size_t alen0,
+                             const uint8_t *b0, size_t blen0, const uint8_t *c0, size_t clen0,
+                             uint8_t *out0, const srp_sha256_mid *m1, const uint8_t *a1,
+                             size_t alen1, const uint8_t *b1, size_t blen1, const uint8_t *c1,
+                             size_t clen1, uint8_t *out1)
     const char *srp_sha256_impl()
     void srp_sha256_force_portable(int on)
 
@@ -56,6 +67,51 @@ def sha256_3_x2(const unsigned char[::1] a0 not None, const unsigned char[::1] b
                     _ptr(c0), <size_t>c0.shape[0], out0,
                     _ptr(a1), <size_t>a1.shape[0], _ptr(b1), <size_t>b1.shape[0],
                     _ptr(c1), <size_t>c1.shape[0], out1)
+    return (<char *>out0)[:32], (<char *>out1)[:32]
+
+
+cdef void _hmac_keys(const unsigned char[::1] key, srp_sha256_mid *inner,
+                     srp_sha256_mid *outer):
+    cdef uint8_t ipad[64]
+    cdef uint8_t opad[64]
+    cdef Py_ssize_t i
+    for i in range(64):
+        ipad[i] = (key[i] if i < key.shape[0] else 0) ^ 0x36
+        opad[i] = (key[i] if i < key.shape[0] else 0) ^ 0x5c
+    srp_sha256_mid_init(inner, ipad)
+    srp_sha256_mid_init(outer, opad)
+
+
+def hmac(const unsigned char[::1] key not None, const unsigned char[::1] m not None) -> bytes:
+    """HMAC-SHA256(key, m) resumed from the key blocks' midstates, as csrc/chain.c computes
+    synthetic nonces (key blocks compressed once per key); for tests. key: at most 64 bytes."""
+    cdef srp_sha256_mid inner, outer
+    cdef uint8_t mid[32]
+    cdef uint8_t out[32]
+    if key.shape[0] > 64:
+        raise ValueError("key: at most 64 bytes")
+    _hmac_keys(key, &inner, &outer)
+    srp_sha256_mid_3(&inner, _ptr(m), <size_t>m.shape[0], EMPTY, 0, EMPTY, 0, mid)
+    srp_sha256_mid_3(&outer, mid, 32, EMPTY, 0, EMPTY, 0, out)
+    return (<char *>out)[:32]
+
+
+def hmac_x2(const unsigned char[::1] key not None, const unsigned char[::1] m0 not None,
+            const unsigned char[::1] m1 not None) -> tuple:
+    """(HMAC-SHA256(key, m0), HMAC-SHA256(key, m1)), the two computed interleaved from the key
+    blocks' midstates (csrc/chain.c); for tests. key: at most 64 bytes."""
+    cdef srp_sha256_mid inner, outer
+    cdef uint8_t in0[32]
+    cdef uint8_t in1[32]
+    cdef uint8_t out0[32]
+    cdef uint8_t out1[32]
+    if key.shape[0] > 64:
+        raise ValueError("key: at most 64 bytes")
+    _hmac_keys(key, &inner, &outer)
+    srp_sha256_mid_3_x2(&inner, _ptr(m0), <size_t>m0.shape[0], EMPTY, 0, EMPTY, 0, in0,
+                        &inner, _ptr(m1), <size_t>m1.shape[0], EMPTY, 0, EMPTY, 0, in1)
+    srp_sha256_mid_3_x2(&outer, in0, 32, EMPTY, 0, EMPTY, 0, out0,
+                        &outer, in1, 32, EMPTY, 0, EMPTY, 0, out1)
     return (<char *>out0)[:32], (<char *>out1)[:32]
 
 
