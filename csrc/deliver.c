@@ -228,31 +228,23 @@ static int env_parse(const uint8_t *h, const uint8_t *plain, size_t plen, dl_env
     unsigned depth = srp_env_depth(count);
     size_t head = SRP_ENV_FIXED_BYTES + (size_t)depth * 32;
     if (plen < head) return SRP_DL_ENVELOPE;
+    *e = (dl_env){.env = plain, .author = plain + 5, .sig = plain + 37,
+                  .path = plain + SRP_ENV_FIXED_BYTES, .payload = plain + head,
+                  .payload_len = plen - head, .count = count, .index = index, .depth = depth};
     memcpy(e->ctx, h + SRP_OFF_CLUSTER, 80);
     memcpy(e->ctx + 80, h + SRP_OFF_CLOCK, 4);
-    e->env = plain;
-    e->count = count;
-    e->index = index;
-    e->depth = depth;
-    e->author = plain + 5;
-    e->sig = plain + 37;
-    e->path = plain + SRP_ENV_FIXED_BYTES;
-    e->payload = plain + head;
-    e->payload_len = plen - head;
     return SRP_DL_OK;
 }
 
 static void env_leaf(dl_env *e) { srp_env_leaf(e->ctx, e->payload, e->payload_len, e->leaf); }
 
-/* Both leaves in one interleaved SHA-256 pass (sha256.c). */
 static void env_leaf_x2(dl_env *a, dl_env *b) {
     srp_env_leaf_x2(a->ctx, a->payload, a->payload_len, a->leaf, b->ctx, b->payload,
                     b->payload_len, b->leaf);
 }
 
 /* Is the hashed leaf of e in a tree whose root e's author signed for count leaves?
- * docs/SEALING.md: leaf = H(0x00 ‖ ctx ‖ payload), hashed up the Merkle path to a root that
- * author signed for count leaves. The walk stops early at a node already known to belong to
+ * docs/SEALING.md: leaf = H(0x00 ‖ ctx ‖ payload), hashed up the Merkle path to the root. The walk stops early at a node already known to belong to
  * such a tree (same author, count, level and position): by collision resistance the leaf is
  * then that tree's leaf at this index, exactly what the full path would prove. Messages of a
  * batch arriving together so cost ~1-2 hashes each instead of depth + 1.
@@ -294,12 +286,16 @@ static int find_sub(srp_deliver *dl, const uint8_t *frame) {
 
 /* Open the seal of a whole one-frame message into plain: SRP_DL_OK with *sub and *plen set,
  * or SRP_DL_FRAGMENT / SRP_DL_NO_KEY / SRP_DL_SEAL. */
+static const uint8_t zero32[32];
+
+/* A whole message: first frame, no MORE flag, no successor (fragments.py's rule). */
+static int whole_message(const uint8_t *d) {
+    return srp_be16(d + SRP_OFF_INDEX) == 0 && !(d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) &&
+           !memcmp(d + SRP_OFF_NEXT, zero32, 32);
+}
+
 static int open_seal(srp_deliver *dl, const uint8_t *d, uint8_t *plain, int *sub, size_t *plen) {
-    static const uint8_t zero32[32];
-    /* A whole message: first frame, no MORE flag, no successor (fragments.py's rule). */
-    if (srp_be16(d + SRP_OFF_INDEX) != 0 || (d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) ||
-        memcmp(d + SRP_OFF_NEXT, zero32, 32))
-        return SRP_DL_FRAGMENT;
+    if (!whole_message(d)) return SRP_DL_FRAGMENT;
     int s = find_sub(dl, d);
     if (s < 0) return SRP_DL_NO_KEY;
     size_t len = srp_be16(d + SRP_OFF_LENGTH);
@@ -353,7 +349,9 @@ static int open_one(srp_deliver *dl, const uint8_t *d, srp_dl_msg *msg, uint8_t 
 int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
                     srp_dl_msg *msg, uint8_t *plain) {
     int st;
-    if (done_has(dl, id)) {
+    if (!whole_message(frame)) /* FRAGMENT, delivered or not: no delivered-id lookup */
+        st = SRP_DL_FRAGMENT;
+    else if (done_has(dl, id)) {
         /* Delivered before, and cached again (its copy had left the cache). The packetId does
          * not cover every header field (SPEC 9.1): a copy a relay altered is cached under the
          * same id. Only a copy that opens is a plain repeat; one that does not goes up so the
@@ -378,7 +376,6 @@ int srp_dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[32],
 static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
                          const uint32_t *up_index, const uint8_t *up_kind, size_t n,
                          unsigned deliver_kind, size_t head, size_t chain[SRP_DL_MAX_FRAGS]) {
-    static const uint8_t zero32[32];
     const uint8_t *h = buf + (size_t)up_index[head] * stride;
     if (srp_be16(h + SRP_OFF_INDEX) != 0 || !(h[SRP_OFF_FLAGS] & SRP_FLAG_MORE))
         return 0;
@@ -559,7 +556,7 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
                    srp_dl_msg *msgs, uint8_t *arena) {
     size_t kept = 0, nmsg = 0, slot = 0, frags = 0, n = *n_up;
     for (size_t j = 0; j < n; j++) /* the delivered-id table is large: load buckets early */
-        if (up_kind[j] == deliver_kind)
+        if (up_kind[j] == deliver_kind && whole_message(buf + (size_t)up_index[j] * stride))
             __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
     for (size_t j = 0; j < n; j++) {
         uint32_t i = up_index[j];
