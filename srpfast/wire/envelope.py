@@ -19,7 +19,6 @@ from srpfast.wire._events import pack_events as _pack_events
 from srpfast.errors import ArgumentError, ArgumentTypeError, MalformedPacket
 
 KIND_BYTES, KIND_JSON = 0, 1
-PACKED = b"\x00"  # first byte of a packed message
 
 
 def check_event_name(name: object) -> str:
@@ -65,7 +64,7 @@ def _json_body(name: str, value: Any) -> bytes:
 
 def pack_events(events: list[bytes], limit: int) -> tuple[list[bytes], list[int]]:
     """Events (encoded, in order) -> (message payloads, the payload index of each event).
-    Consecutive events share a packed payload (``PACKED ‖ (u32 length ‖ event)+``) while it
+    Consecutive events share a packed payload (``0x00 ‖ (u32 length ‖ event)+``) while it
     stays within ``limit`` bytes; an event that fits no pack with others (or has none beside
     it) is its own payload, unchanged. The copying runs in C (srpfast/wire/_events.pyx)."""
     payloads, owner = _pack_events(events, limit)
