@@ -12,6 +12,7 @@ a packed message from a single event.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, Iterable
 
 from srpfast.wire._events import decode_events as _decode_events
@@ -19,7 +20,6 @@ from srpfast.wire._events import pack_events as _pack_events
 from srpfast.errors import ArgumentError, ArgumentTypeError, MalformedPacket
 
 KIND_BYTES, KIND_JSON = 0, 1
-PACKED = b"\x00"  # first byte of a packed message
 
 
 def check_event_name(name: object) -> str:
@@ -38,18 +38,25 @@ def check_event_name(name: object) -> str:
     return name
 
 
-def encode_event(name: str, value: Any) -> bytes:
+@lru_cache(maxsize=1024)
+def _heads(name: str) -> tuple[bytes, bytes]:
+    """The event's bytes before its value, for a bytes value and for a JSON one: checked
+    and encoded once per name (an emit() loop names the same few events over and over)."""
     raw_name = check_event_name(name).encode()
+    head = bytes([len(raw_name)]) + raw_name
+    return head + bytes([KIND_BYTES]), head + bytes([KIND_JSON])
+
+
+def encode_event(name: str, value: Any) -> bytes:
+    head_bytes, head_json = _heads(name) if type(name) is str else _heads(check_event_name(name))
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes([len(raw_name)]) + raw_name + bytes([KIND_BYTES]) + bytes(value)
-    return bytes([len(raw_name)]) + raw_name + bytes([KIND_JSON]) + _json_body(name, value)
+        return head_bytes + value
+    return head_json + _json_body(name, value)
 
 
 def encode_events(name: str, values: Iterable[Any]) -> list[bytes]:
     """``[encode_event(name, v) for v in values]``, the name checked and encoded once."""
-    raw_name = check_event_name(name).encode()
-    head = bytes([len(raw_name)]) + raw_name
-    head_bytes, head_json = head + bytes([KIND_BYTES]), head + bytes([KIND_JSON])
+    head_bytes, head_json = _heads(name) if type(name) is str else _heads(check_event_name(name))
     return [head_bytes + v if isinstance(v, (bytes, bytearray, memoryview))
             else head_json + _json_body(name, v) for v in values]
 
@@ -65,7 +72,7 @@ def _json_body(name: str, value: Any) -> bytes:
 
 def pack_events(events: list[bytes], limit: int) -> tuple[list[bytes], list[int]]:
     """Events (encoded, in order) -> (message payloads, the payload index of each event).
-    Consecutive events share a packed payload (``PACKED ‖ (u32 length ‖ event)+``) while it
+    Consecutive events share a packed payload (``0x00 ‖ (u32 length ‖ event)+``) while it
     stays within ``limit`` bytes; an event that fits no pack with others (or has none beside
     it) is its own payload, unchanged. The copying runs in C (srpfast/wire/_events.pyx)."""
     payloads, owner = _pack_events(events, limit)
