@@ -1,6 +1,7 @@
 /* Fast UDP I/O: recvmmsg/sendmmsg batches, UDP GSO, BDP spray and the BDP socket pool.
  * See udp.h for the contracts and docs/NET.md for the design. */
 #include "udp.h"
+#include "bigalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -211,12 +212,13 @@ enum { OWN_BUF = 1, OWN_LENS = 2, OWN_ADDRS = 4, OWN_KEYS = 8 };
 
 void srp_udp_rx_free(srp_udp_rx *rx)
 {
-    if (rx->owned & OWN_BUF) free(rx->buf);
-    if (rx->owned & OWN_LENS) free(rx->lens);
-    if (rx->owned & OWN_ADDRS) free(rx->addrs);
-    if (rx->owned & OWN_KEYS) free(rx->keys);
-    free(rx->msgs);
-    free(rx->iov);
+    size_t n = rx->batch; /* (batch, slot): the sizes srp_udp_rx_init allocated */
+    if (rx->owned & OWN_BUF) srp_big_free(rx->buf, n, rx->slot);
+    if (rx->owned & OWN_LENS) srp_big_free(rx->lens, n, sizeof *rx->lens);
+    if (rx->owned & OWN_ADDRS) srp_big_free(rx->addrs, n, sizeof *rx->addrs);
+    if (rx->owned & OWN_KEYS) srp_big_free(rx->keys, n, sizeof *rx->keys);
+    srp_big_free(rx->msgs, n, sizeof *rx->msgs);
+    srp_big_free(rx->iov, n, sizeof *rx->iov);
     memset(rx, 0, sizeof *rx);
 }
 
@@ -227,16 +229,16 @@ int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uin
     if (batch == 0 || slot == 0 || batch > 65536 || slot > 65536) return -EINVAL;
     rx->batch = batch;
     rx->slot = slot;
-    if (!buf) { buf = calloc(batch, slot); rx->owned |= OWN_BUF; }
-    if (!lens) { lens = calloc(batch, sizeof *lens); rx->owned |= OWN_LENS; }
-    if (!addrs) { addrs = calloc(batch, sizeof *addrs); rx->owned |= OWN_ADDRS; }
-    if (!keys) { keys = calloc(batch, sizeof *keys); rx->owned |= OWN_KEYS; }
+    if (!buf) { buf = srp_big_calloc(batch, slot); rx->owned |= OWN_BUF; }
+    if (!lens) { lens = srp_big_calloc(batch, sizeof *lens); rx->owned |= OWN_LENS; }
+    if (!addrs) { addrs = srp_big_calloc(batch, sizeof *addrs); rx->owned |= OWN_ADDRS; }
+    if (!keys) { keys = srp_big_calloc(batch, sizeof *keys); rx->owned |= OWN_KEYS; }
     rx->buf = buf;
     rx->lens = lens;
     rx->addrs = addrs;
     rx->keys = keys;
-    rx->msgs = calloc(batch, sizeof *rx->msgs);
-    rx->iov = calloc(batch, sizeof *rx->iov);
+    rx->msgs = srp_big_calloc(batch, sizeof *rx->msgs);
+    rx->iov = srp_big_calloc(batch, sizeof *rx->iov);
     if (!rx->buf || !rx->lens || !rx->addrs || !rx->keys || !rx->msgs || !rx->iov) {
         srp_udp_rx_free(rx);
         return -ENOMEM;
