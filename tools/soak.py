@@ -29,7 +29,7 @@ from srpfast.drivers._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
 from srpfast.wire.frame import encode  # noqa: E402
 from tests.adversarial.tables import open_fds, rss_bytes, table_sizes  # noqa: E402
-from tools.heap import heap_stats, trim  # noqa: E402
+from tools.heap import heap_stats, mappings, trim  # noqa: E402
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 PEERS = int(os.environ.get("SOAK_PEERS", "30"))
@@ -141,7 +141,8 @@ async def main() -> int:
                         total[k] = total.get(k, 0) + v
                 samples.append({"t": round(now - t0, 1), "rss": rss_bytes(), "fds": open_fds(),
                                 "peers": sum(len(n.peer.table) for n in nets) / len(nets),
-                                "tables": fill, "sums": total, "heap": heap_stats(), **counts})
+                                "tables": fill, "sums": total, "heap": heap_stats(),
+                                "maps": mappings(), **counts})
                 last = samples[-1]
                 h = last["heap"]
                 if TRACE and len(samples) % TRACE_EVERY == 0:
@@ -153,7 +154,10 @@ async def main() -> int:
                         snaps.pop(0)
                 print(f"     heap: py_blocks={h['py_blocks']} traced={h['traced'] / 2**20:.1f} MiB "
                       f"c_used={h.get('c_used', 0) / 2**20:.1f} c_free={h.get('c_free', 0) / 2**20:.1f} "
-                      f"c_mmap={h.get('c_mmap', 0) / 2**20:.1f} MiB", flush=True)
+                      f"c_mmap={h.get('c_mmap', 0) / 2**20:.1f} MiB; resident: brk heap "
+                      f"{last['maps']['heap_rss'] / 2**20:.1f}, anonymous mappings "
+                      f"{last['maps']['anon_rss'] / 2**20:.1f} of {last['maps']['anon_size'] / 2**20:.1f} MiB",
+                      flush=True)
                 print(f"t={last['t']:6.0f}s rss={last['rss'] / 2**20:6.1f} MiB fds={last['fds']:4d} "
                       f"peers/net={last['peers']:.1f} garbage={counts['garbage']} "
                       f"published={counts['published']} delivered={counts['delivered']} "
@@ -203,7 +207,12 @@ def plot(samples: list[dict]) -> None:
                    label="C heap live: malloc in use + mmapped (MiB)")
         ax[0].plot(t, [s["heap"]["py_blocks"] / 1e4 for s in samples],
                    label="Python objects (pymalloc blocks / 10,000)")
-    ax[0].legend(); ax[0].set_title("srpfast soak: churn + garbage on loopback")
+    if all("maps" in s for s in samples):  # (/proc/self/smaps: tools/heap.py)
+        ax[0].plot(t, [s["maps"]["anon_rss"] / 2**20 for s in samples],
+                   label="resident in anonymous mappings: C tables, arenas (MiB)")
+        ax[0].plot(t, [s["maps"]["heap_rss"] / 2**20 for s in samples],
+                   label="resident in the brk heap (MiB)")
+    ax[0].legend(fontsize=7); ax[0].set_title("srpfast soak: churn + garbage on loopback")
     keys = sorted({k for s in samples for k, v in s["tables"].items() if v[0]})
     for k in keys:
         ax[1].plot(t, [100.0 * s["tables"].get(k, [0, 1])[0] / s["tables"].get(k, [0, 1])[1]
