@@ -51,6 +51,10 @@ CONFIG = Config(cache_bytes=int(os.environ.get("SOAK_CACHE_BYTES", str(2**20))),
                 delivered_ids=1024, proof_capacity=256, join_seen=1024, query_pending=512,
                 announce_pending=512, announce_recent=64, rate_table=512, stream_keys=128,
                 reassembly_bytes=2**19,
+                # Completed-message ids and verified batch signatures (4096 each by default)
+                # fill with what a peer meets over its life too: at 4096 they were still filling
+                # at the end of a 10-minute run, the last rise of its RSS (issue 13).
+                completed_ids=512, verified_envelopes=128,
                 # The C delivery path's table of delivered ids (Config.dataplane_delivered) is
                 # allocated whole (2^20 ids, 8 MiB per peer) and its pages are touched as ids
                 # arrive at random slots: at the default, the RSS of 30 peers climbs for tens of

@@ -69,8 +69,9 @@ class Replication:
             max(cfg.max_fragments, cfg.reassembly_bytes // C.MESSAGE_BYTES))
         self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
                                        max_bytes=cfg.reassembly_bytes,
-                                       timeout=cfg.reassembly_timeout)
-        self.verifier = EnvelopeVerifier(4096)
+                                       timeout=cfg.reassembly_timeout,
+                                       done_ids=cfg.completed_ids)
+        self.verifier = EnvelopeVerifier(cfg.verified_envelopes)
         self._insert_known = getattr(peer.cache, "_insert_ids_batch", None)
         self.delivered: LruSet[bytes] = LruSet(cfg.delivered_ids)
         self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
