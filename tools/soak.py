@@ -224,7 +224,7 @@ def plot(samples: list[dict]) -> None:
                    label="resident in anonymous mappings: C tables, arenas (MiB)")
         ax[0].plot(t, [s["maps"]["heap_rss"] / 2**20 for s in samples],
                    label="resident in the brk heap (MiB)")
-    ax[0].legend(fontsize=7); ax[0].set_title("srpfast soak: churn + garbage on loopback")
+    ax[0].legend(fontsize=7, loc="lower right"); ax[0].set_title("srpfast soak: churn + garbage on loopback")
     keys = sorted({k for s in samples for k, v in s["tables"].items() if v[0]})
     for k in keys:
         ax[1].plot(t, [100.0 * s["tables"].get(k, [0, 1])[0] / s["tables"].get(k, [0, 1])[1]

@@ -569,6 +569,13 @@ class Replication:
                     p.count("expiry.rebroadcast")
         self.routes.expire(now)
         self.reassembler.expire(now)
+        # Opened fragments of what the reassembler let go (expired, evicted) go with it: the
+        # cache tracks its table (SPEC 9.4). Left to the LRU, they filled it over a peer's
+        # life (the soak, docs/SECURITY.md section 11).
+        if len(self._plain):
+            holds = self.reassembler.holds
+            for pid in [k for k in self._plain.keys() if not holds(k)]:
+                self._plain.pop(pid)
         for pid in self.reassembler.missing()[:cfg.query_max_per_tick]:
             self.want(pid, now)
         sent = 0
