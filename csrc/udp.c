@@ -22,6 +22,9 @@
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 /* ---- sockets ------------------------------------------------------------------------ */
 
@@ -66,11 +69,14 @@ int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int 
     return fd;
 }
 
-int srp_udp_filter_frames(int fd)
+int srp_udp_filter_frames(int fd, int runs)
 {
     /* A UDP socket's filter sees the datagram from its UDP header: the length includes the
-     * 8 header bytes and the payload starts at offset 8 (checked by tests/unit/test_udp.py). */
-    struct sock_filter code[] = {
+     * 8 header bytes and the payload starts at offset 8 (checked by tests/unit/test_udp.py).
+     * With GRO on (`runs`), a coalesced read of k frames reaches the filter as ONE skb of
+     * 8 + k x 1158 bytes whose first frame starts at offset 8: any whole number of frames
+     * passes, and the C validator still checks every frame of it. */
+    struct sock_filter exact[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 8 + 4, 3, 0),                  /* BDP probe */
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 8 + SRP_UDP_FRAME, 0, 3),      /* else drop */
@@ -79,7 +85,20 @@ int srp_udp_filter_frames(int fd)
         BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),
         BPF_STMT(BPF_RET | BPF_K, 0),
     };
-    struct sock_fprog prog = { (unsigned short)(sizeof code / sizeof code[0]), code };
+    struct sock_filter whole[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 8 + 4, 5, 0),                  /* BDP probe */
+        BPF_STMT(BPF_ALU | BPF_SUB | BPF_K, 8),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, SRP_UDP_FRAME),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),                      /* k frames, else drop */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8),  /* (an empty datagram fails this load: dropped) */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x53525000u, 0, 1),            /* "SRP\0" */
+        BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog prog = runs
+        ? (struct sock_fprog){ (unsigned short)(sizeof whole / sizeof whole[0]), whole }
+        : (struct sock_fprog){ (unsigned short)(sizeof exact / sizeof exact[0]), exact };
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) return -errno;
     return 0;
 }
@@ -210,9 +229,179 @@ uint64_t srp_udp_addr_key(const srp_sockaddr *a)
 
 enum { OWN_BUF = 1, OWN_LENS = 2, OWN_ADDRS = 4, OWN_KEYS = 8 };
 
+/* The GRO landing area: recvmmsg reads whole (possibly coalesced) datagrams here; srp_udp_recv
+ * cuts them into the caller's fixed slots. `next`/`off` say where the cutting stopped when the
+ * batch filled, so a coalesced read is handed out over several calls and never dropped. */
+typedef struct srp_udp_gro {
+    size_t entries;
+    uint8_t *land;            /* entries * SRP_UDP_GRO_BYTES */
+    struct mmsghdr *msgs;
+    struct iovec *iov;
+    srp_sockaddr *addrs;
+    uint64_t *keys;
+    uint32_t *seg;            /* datagram size inside each read (the UDP_GRO cmsg, else its length) */
+    union { char raw[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } *ctl;
+    size_t have, next, off;   /* reads in the landing area, the one being cut, bytes cut of it */
+} srp_udp_gro;
+
+static void gro_free(srp_udp_gro *g)
+{
+    if (!g) return;
+    srp_big_free(g->land, g->entries, SRP_UDP_GRO_BYTES);
+    free(g->msgs);
+    free(g->iov);
+    free(g->addrs);
+    free(g->keys);
+    free(g->seg);
+    free(g->ctl);
+    free(g);
+}
+
+int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries)
+{
+    if (entries == 0 || entries > 1024) return -EINVAL;
+    if (rx->gro) return 0;
+    srp_udp_gro *g = calloc(1, sizeof *g);
+    if (!g) return -ENOMEM;
+    g->entries = entries;
+    /* Mapped pages (csrc/bigalloc.h), not malloc: untouched pages of the 64 KiB entries
+     * (single-frame reads use one or two) never become resident, and that stays true after
+     * other sockets have closed (on glibc's heap a new area reuses resident holes). */
+    g->land = srp_big_calloc(entries, SRP_UDP_GRO_BYTES);
+    g->msgs = calloc(entries, sizeof *g->msgs);
+    g->iov = calloc(entries, sizeof *g->iov);
+    g->addrs = calloc(entries, sizeof *g->addrs);
+    g->keys = calloc(entries, sizeof *g->keys);
+    g->seg = calloc(entries, sizeof *g->seg);
+    g->ctl = calloc(entries, sizeof *g->ctl);
+    if (!g->land || !g->msgs || !g->iov || !g->addrs || !g->keys || !g->seg || !g->ctl) {
+        gro_free(g);
+        return -ENOMEM;
+    }
+    int on = 1;
+    if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) != 0) {
+        int e = errno;
+        gro_free(g);
+        return -e;
+    }
+    for (size_t i = 0; i < entries; i++) {
+        g->iov[i].iov_base = g->land + i * SRP_UDP_GRO_BYTES;
+        g->iov[i].iov_len = SRP_UDP_GRO_BYTES;
+    }
+    rx->gro = g;
+    return 0;
+}
+
+size_t srp_udp_rx_pending(const srp_udp_rx *rx)
+{
+    const srp_udp_gro *g = rx->gro;
+    if (!g) return 0;
+    size_t n = 0;
+    for (size_t i = g->next; i < g->have; i++) {
+        size_t total = g->msgs[i].msg_len, seg = g->seg[i];
+        size_t from = i == g->next ? g->off : 0;
+        n += total == 0 ? 1 : (total - from + seg - 1) / seg;
+    }
+    return n;
+}
+
+/* Hand out landed datagrams into slots [got, max); returns the new count. */
+static size_t gro_cut(srp_udp_rx *rx, size_t got, size_t max, srp_udp_counters *ctr)
+{
+    srp_udp_gro *g = rx->gro;
+    while (got < max && g->next < g->have) {
+        size_t i = g->next, total = g->msgs[i].msg_len, seg = g->seg[i];
+        const uint8_t *base = g->land + i * SRP_UDP_GRO_BYTES;
+        do { /* an empty datagram is one empty slot */
+            size_t n = total - g->off < seg ? total - g->off : seg;
+            size_t copy = n < rx->slot ? n : rx->slot;
+            if (copy) memcpy(rx->buf + got * rx->slot, base + g->off, copy);
+            rx->lens[got] = (uint32_t)n; /* the true length, as with MSG_TRUNC */
+            rx->addrs[got] = g->addrs[i];
+            rx->keys[got] = g->keys[i];
+            if (n > rx->slot && ctr) ctr->truncated++;
+            g->off += n;
+            got++;
+        } while (got < max && g->off < total);
+        if (g->off >= total) {
+            g->next++;
+            g->off = 0;
+        }
+    }
+    return got;
+}
+
+static long recv_gro(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
+{
+    srp_udp_gro *g = rx->gro;
+    size_t got = gro_cut(rx, 0, max, ctr);
+    while (got < max && g->next >= g->have) {
+        size_t want = g->entries;
+        for (size_t i = 0; i < want; i++) {
+            struct msghdr *h = &g->msgs[i].msg_hdr;
+            h->msg_name = &g->addrs[i];
+            h->msg_namelen = (socklen_t)sizeof g->addrs[i];
+            h->msg_iov = &g->iov[i];
+            h->msg_iovlen = 1;
+            h->msg_control = g->ctl[i].raw;
+            h->msg_controllen = sizeof g->ctl[i];
+            h->msg_flags = 0;
+        }
+        int r = recvmmsg(fd, g->msgs, (unsigned)want, MSG_DONTWAIT, NULL);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (ctr) ctr->recv_errors++;
+            if (got == 0) {
+                if (ctr) ctr->received += got;
+                return -errno;
+            }
+            break;
+        }
+        if (r == 0) break;
+        size_t keep = 0;
+        for (size_t i = 0; i < (size_t)r; i++) {
+            struct msghdr *h = &g->msgs[i].msg_hdr;
+            size_t total = g->msgs[i].msg_len;
+            size_t seg = total ? total : 1;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+                    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                    int v;
+                    memcpy(&v, CMSG_DATA(c), sizeof v);
+                    if (v > 0 && (size_t)v < total) seg = (size_t)v;
+                }
+            if (h->msg_flags & MSG_TRUNC) {
+                /* Longer than any UDP datagram can be: nothing in it can be trusted to be
+                 * cut right. Counted, dropped whole. */
+                if (ctr) ctr->truncated++;
+                continue;
+            }
+            if (seg < total && ctr) ctr->gro_reads++;
+            if (keep != i) { /* close the gap the dropped read left */
+                memmove(g->land + keep * SRP_UDP_GRO_BYTES, g->land + i * SRP_UDP_GRO_BYTES,
+                        total);
+                g->msgs[keep].msg_len = g->msgs[i].msg_len;
+                g->addrs[keep] = g->addrs[i];
+            }
+            g->seg[keep] = (uint32_t)seg;
+            g->keys[keep] = srp_udp_addr_key(&g->addrs[keep]);
+            keep++;
+        }
+        g->have = keep;
+        g->next = 0;
+        g->off = 0;
+        got = gro_cut(rx, got, max, ctr);
+        if ((size_t)r < want) break; /* the queue ran dry */
+    }
+    if (ctr) ctr->received += got;
+    return (long)got;
+}
+
 void srp_udp_rx_free(srp_udp_rx *rx)
 {
     size_t n = rx->batch; /* (batch, slot): the sizes srp_udp_rx_init allocated */
+    gro_free(rx->gro);
     if (rx->owned & OWN_BUF) srp_big_free(rx->buf, n, rx->slot);
     if (rx->owned & OWN_LENS) srp_big_free(rx->lens, n, sizeof *rx->lens);
     if (rx->owned & OWN_ADDRS) srp_big_free(rx->addrs, n, sizeof *rx->addrs);
@@ -253,6 +442,7 @@ int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uin
 long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
 {
     if (max > rx->batch) max = rx->batch;
+    if (rx->gro) return recv_gro(fd, rx, max, ctr);
     size_t got = 0;
     while (got < max) {
         size_t want = max - got;

@@ -33,6 +33,7 @@ typedef struct srp_udp_counters {
     uint64_t send_errors;  /* datagrams refused by a hard error (counted, skipped) */
     uint64_t truncated;    /* received datagrams longer than the slot (true length kept) */
     uint64_t recv_errors;  /* recvmmsg failures other than EAGAIN */
+    uint64_t gro_reads;    /* coalesced reads that carried more than one datagram */
 } srp_udp_counters;
 
 /* ---- sockets ------------------------------------------------------------------------ */
@@ -47,9 +48,11 @@ int srp_udp_local(int fd, srp_sockaddr *out);
  * datagrams starting with the magic "SRP\0", and the 4-byte BDP probes (SPEC 5). Anything
  * else is dropped by the kernel before it takes receive-buffer space, so a garbage flood
  * cannot crowd real frames out of the buffer (docs/SECURITY.md, garbage floods); the kernel
- * counts each such drop in the socket's drop counter (srp_udp_kernel_drops). Returns 0 or
- * -errno (a kernel without socket filters: the datagrams reach the C validator instead). */
-int srp_udp_filter_frames(int fd);
+ * counts each such drop in the socket's drop counter (srp_udp_kernel_drops). `runs` != 0 (a
+ * socket with GRO on) also keeps a whole number of frames in one read, magic checked on the
+ * first. Returns 0 or -errno (a kernel without socket filters: the datagrams reach the C
+ * validator instead). */
+int srp_udp_filter_frames(int fd, int runs);
 /* The socket's kernel drop counter (SO_MEMINFO SK_MEMINFO_DROPS): datagrams the kernel
  * dropped for this socket, by the filter or on a full receive buffer. -errno on failure. */
 long long srp_udp_kernel_drops(int fd);
@@ -81,6 +84,7 @@ typedef struct srp_udp_rx {
     struct mmsghdr *msgs;
     struct iovec *iov;
     unsigned owned;          /* bit per array above that rx_init allocated */
+    struct srp_udp_gro *gro; /* NULL unless srp_udp_rx_enable_gro succeeded */
 } srp_udp_rx;
 
 /* Arrays the caller passes (non-NULL) are used in place and never freed here (so Python can
@@ -89,8 +93,22 @@ int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uin
                     srp_sockaddr *addrs, uint64_t *keys);
 void srp_udp_rx_free(srp_udp_rx *rx);
 /* Drain up to min(max, rx->batch) datagrams, repeating recvmmsg until EAGAIN or full.
- * Returns the count (0 when nothing waits) or -errno on a hard error with nothing received. */
+ * Returns the count (0 when nothing waits) or -errno on a hard error with nothing received.
+ * With GRO on, a coalesced read is cut back into its datagrams (one slot each, the sender's
+ * address on every one), and what does not fit this batch waits for the next call
+ * (srp_udp_rx_pending): it is never dropped. */
 long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr);
+/* UDP GRO on the socket (Linux >= 5.0): the kernel hands over a run of same-size datagrams
+ * from one sender as ONE read: over loopback a GSO super-datagram is never cut up at all, and
+ * a NIC's GRO coalesces a sender's burst. Per datagram the stack then does a fraction of the
+ * work on both sides (docs/NET.md). Allocates a landing area of `entries` x
+ * SRP_UDP_GRO_BYTES (touched only as reads land). Returns 0, or -errno (the kernel refused
+ * UDP_GRO or memory ran out: the socket keeps plain recvmmsg). */
+#define SRP_UDP_GRO_BYTES 65536u
+int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries);
+/* Datagrams received from the kernel but not yet handed out (GRO leftovers): the caller
+ * must call srp_udp_recv again even if the socket is not readable. */
+size_t srp_udp_rx_pending(const srp_udp_rx *rx);
 
 /* ---- send --------------------------------------------------------------------------- */
 

@@ -69,7 +69,8 @@ class UDPTransport:
         from srpfast.drivers._udp import UDPSocket
         # The engine's main socket lets only SRP frames and BDP probes past the kernel: a
         # garbage flood never takes the receive buffer's space from real frames (SECURITY.md).
-        sock: DriverSocket = UDPSocket(host, port, filter_frames=True)
+        # GRO: a sender's run of frames (a GSO send, a NIC's burst) is one read (docs/NET.md).
+        sock: DriverSocket = UDPSocket(host, port, filter_frames=True, gro=True)
         return sock
 
     def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],

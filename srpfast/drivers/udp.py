@@ -137,6 +137,8 @@ class UDPDriver:
                 self._send_relayed(frames, sockaddrs, runs)
             if batch.count < self.sock.batch:
                 break
+        if self.sock.pending:  # frames of a GRO read already out of the kernel: no wakeup
+            self.loop.call_soon(self._on_readable)  # would come for them (udp.h)
         self._flush()
 
     def _send_relayed(self, frames: bytes, sockaddrs: bytes,

@@ -1,17 +1,19 @@
 # csrc:
 """Batch decoding of application events (api.py: ``name length (1) ‖ name ‖ kind (1) ‖
-value``, docs/PROTOCOL.md "Application events") for the delivery fast path.
+value``, or several packed in one message, docs/PROTOCOL.md "Application events") for the
+delivery fast path.
 
 A receive batch of up to 64 messages is decoded in one call: no Python bytecode per message,
 one bytes object per value (kind 0) or one str plus the C JSON scanner (kind 1), and names
 are compared in C so a run of messages with one name costs one dict lookup."""
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 cdef enum:
     KIND_BYTES = 0
     KIND_JSON = 1
+    PACKED = 0  # first byte of a packed payload (an event's name length is never 0)
 
 
 cdef object _json(str text, object scan, object loads):
@@ -24,52 +26,133 @@ cdef object _json(str text, object scan, object loads):
     return value if end == len(text) else loads(text)
 
 
-def decode_events(list payloads, object scan, object loads):
-    """({raw name: ([positions], [values])}, undecodable count) for a list of payloads, in
-    arrival order. ``scan`` is a json scanner's scan_once, ``loads`` json.loads."""
-    cdef dict groups = {}
-    cdef Py_ssize_t k, size, n, bad = 0
-    cdef const unsigned char *p
-    cdef const unsigned char *last = NULL
-    cdef Py_ssize_t last_n = -1
-    cdef unsigned char kind
-    cdef object payload, value, raw
-    cdef list positions = None, values = None
-    for k in range(len(payloads)):
-        payload = payloads[k]
-        if type(payload) is not bytes:
-            bad += 1
-            continue
-        p = <const unsigned char *>PyBytes_AS_STRING(payload)
-        size = PyBytes_GET_SIZE(payload)
+cdef class _Groups:
+    """The decode state of one call: groups by raw name, the last name seen (a run of
+    messages with one name costs one dict lookup), the undecodable count."""
+    cdef dict groups
+    cdef const unsigned char *last
+    cdef Py_ssize_t last_n
+    cdef list positions, values
+    cdef Py_ssize_t bad
+    cdef object scan, loads
+
+    cdef int add(self, const unsigned char *p, Py_ssize_t size, Py_ssize_t k) except -1:
+        """One event ``n ‖ name ‖ kind ‖ value`` at p (size bytes) of message k."""
+        cdef Py_ssize_t n
+        cdef unsigned char kind
+        cdef object value, raw
         if size < 2:
-            bad += 1
-            continue
+            self.bad += 1
+            return 0
         n = p[0]
         if n == 0 or size < 2 + n:
-            bad += 1
-            continue
+            self.bad += 1
+            return 0
         kind = p[1 + n]
         if kind == KIND_BYTES:
             value = PyBytes_FromStringAndSize(<const char *>p + 2 + n, size - 2 - n)
         elif kind == KIND_JSON:
             try:
                 value = _json(PyUnicode_DecodeUTF8(<const char *>p + 2 + n, size - 2 - n, NULL),
-                              scan, loads)
+                              self.scan, self.loads)
             except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-                bad += 1
-                continue
+                self.bad += 1
+                return 0
         else:
-            bad += 1
-            continue
-        if n != last_n or memcmp(last, p + 1, n) != 0:
+            self.bad += 1
+            return 0
+        if n != self.last_n or memcmp(self.last, p + 1, n) != 0:
             raw = PyBytes_FromStringAndSize(<const char *>p + 1, n)
-            group = groups.get(raw)
+            group = self.groups.get(raw)
             if group is None:
-                group = groups[raw] = ([], [])
-            positions, values = group
-            last_n = n
-        last = p + 1  # (payload stays alive in the list: the pointer is valid)
-        positions.append(k)
-        values.append(value)
-    return groups, bad
+                group = self.groups[raw] = ([], [])
+            self.positions, self.values = group
+            self.last_n = n
+        self.last = p + 1  # (the payload stays alive in the caller's list: valid pointer)
+        self.positions.append(k)
+        self.values.append(value)
+        return 0
+
+
+def decode_events(list payloads, object scan, object loads):
+    """({raw name: ([positions], [values])}, undecodable count) for a list of payloads, in
+    arrival order. ``scan`` is a json scanner's scan_once, ``loads`` json.loads. A packed
+    payload (``0x00 ‖ (u32 length ‖ event)+``, events published together) gives each of its
+    events in order, all at position k; a length that runs past the end makes the rest of
+    that payload one undecodable event."""
+    cdef _Groups g = _Groups.__new__(_Groups)
+    g.groups = {}
+    g.last = NULL
+    g.last_n = -1
+    g.bad = 0
+    g.scan = scan
+    g.loads = loads
+    cdef Py_ssize_t k, size, at, m
+    cdef const unsigned char *p
+    cdef object payload
+    for k in range(len(payloads)):
+        payload = payloads[k]
+        if type(payload) is not bytes:
+            g.bad += 1
+            continue
+        p = <const unsigned char *>PyBytes_AS_STRING(payload)
+        size = PyBytes_GET_SIZE(payload)
+        if size == 0 or p[0] != PACKED:
+            g.add(p, size, k)
+            continue
+        at = 1
+        if at == size:  # a packed payload holds at least one event
+            g.bad += 1
+        while at < size:
+            if size - at < 4:
+                g.bad += 1
+                break
+            m = (<Py_ssize_t>p[at] << 24) | (<Py_ssize_t>p[at + 1] << 16) | \
+                (<Py_ssize_t>p[at + 2] << 8) | <Py_ssize_t>p[at + 3]
+            at += 4
+            if m > size - at:
+                g.bad += 1
+                break
+            g.add(p + at, m, k)
+            at += m
+    return g.groups, g.bad
+
+
+def pack_events(list events, Py_ssize_t limit):
+    """wire/envelope.py pack_events, the copying in C: (payloads, payload index per event)."""
+    cdef list payloads = [], owner = []
+    cdef Py_ssize_t i, j, start = 0, size = 1, n = len(events), m = 0, k, at
+    cdef object e
+    cdef char *out
+    for i in range(n + 1):
+        if i < n:
+            e = events[i]
+            if type(e) is not bytes:
+                raise TypeError("events must be bytes")
+            m = 4 + PyBytes_GET_SIZE(e)
+            if i == start or size + m <= limit:
+                size += m
+                owner.append(len(payloads))
+                continue
+        # close events[start:i]
+        if i - start == 1:
+            payloads.append(events[start])
+        elif i > start:
+            packed = PyBytes_FromStringAndSize(NULL, size)
+            out = PyBytes_AS_STRING(packed)
+            out[0] = PACKED
+            at = 1
+            for j in range(start, i):
+                e = events[j]
+                k = PyBytes_GET_SIZE(e)
+                out[at] = <char>((k >> 24) & 0xFF)
+                out[at + 1] = <char>((k >> 16) & 0xFF)
+                out[at + 2] = <char>((k >> 8) & 0xFF)
+                out[at + 3] = <char>(k & 0xFF)
+                memcpy(out + at + 4, PyBytes_AS_STRING(e), k)
+                at += 4 + k
+            payloads.append(packed)
+        if i < n:  # events[i] (m = 4 + its length) opens the next payload
+            start, size = i, 1 + m
+            owner.append(len(payloads))
+    return payloads, owner

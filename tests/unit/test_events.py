@@ -1,5 +1,6 @@
 """The application event codec (api.py, docs/PROTOCOL.md "Application events"): the batch
-decoder (srpfast/wire/_events.pyx) agrees with the single decoder on every input, valid or not."""
+decoder (srpfast/wire/_events.pyx) agrees with the single decoder on every input, valid or not,
+packed payloads included; pack_events packs what fits and decodes back to the same events."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from srpfast.api import Meta, Metas, decode_event, decode_events, encode_event
 from srpfast.control.events import DeliveredBatch
 from srpfast.errors import MalformedPacket
+from srpfast.wire.envelope import pack_events
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
@@ -33,20 +35,49 @@ def single(payload: bytes):
         return None
 
 
+def packed(parts: list[bytes], cut: int = 0) -> bytes:
+    body = b"\x00" + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    return body[:len(body) - cut]
+
+
+def unpack(payload: bytes) -> tuple[list[bytes], int]:
+    """The reference reading of a packed payload: (events, 1 if it ends malformed)."""
+    out, at = [], 1
+    if len(payload) == 1:
+        return out, 1
+    while at < len(payload):
+        if len(payload) - at < 4:
+            return out, 1
+        m = int.from_bytes(payload[at:at + 4], "big")
+        at += 4
+        if m > len(payload) - at:
+            return out, 1
+        out.append(payload[at:at + m])
+        at += m
+    return out, 0
+
+
+packs = st.tuples(st.lists(events | garbage, min_size=0, max_size=5),
+                  st.integers(0, 3)).map(lambda pc: packed(*pc))
+
+
 @settings(max_examples=400, deadline=None)
-@given(st.lists(events | garbage, max_size=20))
+@given(st.lists(events | garbage | packs, max_size=20))
 def test_batch_decoding_agrees_with_one_at_a_time(payloads: list[bytes]) -> None:
     groups, bad = decode_events(payloads)
     expected: dict[str, tuple[list[int], list]] = {}
     nbad = 0
     for k, payload in enumerate(payloads):
-        got = single(payload)
-        if got is None:
-            nbad += 1
-            continue
-        ks, vs = expected.setdefault(got[0], ([], []))
-        ks.append(k)
-        vs.append(got[1])
+        inner, broken = unpack(payload) if payload[:1] == b"\x00" else ([payload], 0)
+        nbad += broken
+        for event in inner:
+            got = single(event)
+            if got is None:
+                nbad += 1
+                continue
+            ks, vs = expected.setdefault(got[0], ([], []))
+            ks.append(k)
+            vs.append(got[1])
     assert bad == nbad
     assert {n: (ks, json.dumps(vs, default=repr)) for n, (ks, vs) in groups.items()} == \
         {n: (ks, json.dumps(vs, default=repr)) for n, (ks, vs) in expected.items()}
@@ -77,3 +108,38 @@ def test_message_handlers_see_arrival_order_across_names_and_batch_handlers_copi
     sub._deliver_groups(groups, batch)
     assert bad == 0 and seen == [("a", 1, 10), ("b", 2, 11), ("a", 3, 12)]
     assert got == [([1, 3], [10, 12])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3000), max_size=40), st.integers(50, 9000))
+def test_pack_events_fills_packs_up_to_the_limit_and_decodes_back_in_order(
+        values: list[bytes], limit: int) -> None:
+    evs = [encode_event("v", v) for v in values]
+    payloads, owner = pack_events(evs, limit)
+    assert len(owner) == len(evs) and owner == sorted(owner)
+    assert set(owner) == set(range(len(payloads)))
+    for i, payload in enumerate(payloads):
+        mine = [e for e, o in zip(evs, owner) if o == i]
+        if len(mine) == 1:
+            assert payload == mine[0]  # alone: unchanged, no packing overhead
+        else:
+            assert len(payload) <= limit and payload[0] == 0
+        # no room was wasted: the next payload's first event did not fit this one
+        if i + 1 < len(payloads) and payload[0] == 0:
+            first_next = evs[owner.index(i + 1)]
+            assert len(payload) + 4 + len(first_next) > limit
+    groups, bad = decode_events(payloads)
+    assert bad == 0
+    if evs:
+        ks, vs = groups["v"]
+        assert vs == values and ks == owner
+
+
+def test_a_1kb_value_packs_seven_to_a_message_of_eight_frames() -> None:
+    from srpfast.crypto.sealing import MAX_BATCH, envelope_overhead
+    from srpfast.publishing import PACK_BYTES, PACK_FRAMES
+    from srpfast.wire.fragments import SEALED_CHUNK
+    payloads, owner = pack_events([encode_event("v", bytes(1024))] * 256, PACK_BYTES)
+    assert max(owner.count(i) for i in set(owner)) == 7
+    assert all(len(p) + envelope_overhead(MAX_BATCH) <= PACK_FRAMES * SEALED_CHUNK
+               for p in payloads)
