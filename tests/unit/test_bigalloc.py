@@ -85,3 +85,21 @@ def test_a_filled_cache_is_resident_and_all_of_it_goes_back_on_free():
     gc.collect()
     # munmap, not a free chunk kept resident in the middle of the heap
     assert rss_anon() - rss0 < 2 * MiB, (rss_anon() - rss0) / MiB
+
+
+def test_a_gro_socket_maps_its_landing_area_untouched_and_unmaps_it_on_close():
+    from srpfast.drivers._udp import UDPSocket
+    raise_glibc_mmap_threshold()
+    gc.collect()
+    mapped0, rss0 = anon_mapped(), rss_anon()
+    socks = [UDPSocket("127.0.0.1", 0, gro=True) for _ in range(8)]
+    if not all(s.gro for s in socks):
+        raise AssertionError("this kernel refused UDP_GRO: the landing area is never made")
+    mapped, rss = anon_mapped() - mapped0, rss_anon() - rss0
+    assert mapped >= 8 * 2 * MiB, mapped / MiB  # 32 reads x 64 KiB each, a mapping apiece
+    assert rss < 2 * MiB, rss / MiB             # nothing landed yet: nothing resident
+    for sock in socks:
+        sock.close()
+    del socks, sock  # (the landing area goes with the object, as the receive batch)
+    gc.collect()
+    assert anon_mapped() - mapped0 < 1 * MiB, (anon_mapped() - mapped0) / MiB
