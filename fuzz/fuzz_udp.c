@@ -34,6 +34,18 @@ int main(int argc, char **argv) {
     srp_udp_rx rx;
     if (srp_udp_rx_init(&rx, 64, SRP_UDP_FRAME + 2, NULL, NULL, NULL, NULL)) abort();
     srp_udp_counters ctr = {0};
+    /* A GRO socket (udp.h srp_udp_rx_enable_gro): GSO runs of any segment size arrive as
+     * coalesced reads that srp_udp_recv cuts back into datagrams, over as many calls as the
+     * caller's batch sizes take: every datagram must come out once, in order, whole. */
+    int gro_fd = srp_udp_open(&bind4, 0, 8 << 20, 0);
+    srp_sockaddr gro_to; srp_udp_local(gro_fd, &gro_to);
+    srp_udp_rx grx;
+    if (gro_fd < 0 || srp_udp_rx_init(&grx, 64, SRP_UDP_FRAME, NULL, NULL, NULL, NULL)) abort();
+    if (srp_udp_rx_enable_gro(gro_fd, &grx, 1 + fz_below(32))) abort();
+    static uint8_t grobuf[200000];
+    static uint32_t grolens[4096];
+    unsigned long gro_datagrams = 0;
+    int gso_on = 1;
     static uint8_t txbuf[64 * 2000];
     uint32_t txlens[64];
     static uint16_t ports[4096];
@@ -77,13 +89,47 @@ int main(int argc, char **argv) {
             }
             while (r > 0) { received += (unsigned long)r; r = srp_udp_recv(rx_fd, &rx, 64, &ctr); }
         }
+        if (fz_below(16) == 0) {  /* GSO runs into the GRO socket, drained in random bites */
+            size_t runs = 1 + fz_below(4), sent = 0, bytes = 0;
+            for (size_t k = 0; k < runs; k++) {
+                size_t seg = fz_below(4) ? SRP_UDP_FRAME : 1 + fz_below(2000);
+                size_t len = fz_below(8) ? seg * (1 + fz_below(60)) : fz_below(seg * 60 + 1);
+                if (bytes + len > sizeof grobuf) break;
+                fz_bytes(grobuf + bytes, len);
+                long r = srp_udp_send_gso(tx_fd, grobuf + bytes, len, seg, &gro_to, &gso_on, &ctr);
+                size_t want = len ? (len + seg - 1) / seg : 0;
+                if (r != (long)want) abort();  /* loopback with an 8 MiB buffer takes all */
+                for (size_t d = 0; d < want; d++)
+                    grolens[sent + d] = (uint32_t)(d + 1 < want || len % seg == 0 ? seg : len % seg);
+                sent += want;
+                bytes += len;
+            }
+            size_t got = 0, at = 0;
+            for (int rounds = 0; got < sent && rounds < 100000; rounds++) {
+                long r = srp_udp_recv(gro_fd, &grx, 1 + fz_below(64), &ctr);
+                if (r < 0) abort();
+                for (long i = 0; i < r; i++, got++) {
+                    if (got >= sent || grx.lens[i] != grolens[got]) abort();
+                    size_t cmp = grx.lens[i] < grx.slot ? grx.lens[i] : grx.slot;
+                    if (memcmp(grx.buf + (size_t)i * grx.slot, grobuf + at, cmp)) abort();
+                    if (grx.keys[i] != srp_udp_addr_key(&grx.addrs[i])) abort();
+                    at += grx.lens[i];
+                }
+            }
+            if (got != sent || srp_udp_rx_pending(&grx) != 0) abort();
+            gro_datagrams += got;
+        }
         iters++;
     }
     if (ctr.truncated != truncated && ctr.truncated < truncated) abort();
     printf("fuzz_udp: %lu iterations, %lu addresses parsed, %lu datagrams received "
-           "(%llu truncated, counted), %llu recv errors\n", iters, parsed, received,
-           (unsigned long long)ctr.truncated, (unsigned long long)ctr.recv_errors);
+           "(%llu truncated, counted), %llu recv errors; GRO: %lu datagrams in %llu "
+           "coalesced reads, each once in order\n", iters, parsed, received,
+           (unsigned long long)ctr.truncated, (unsigned long long)ctr.recv_errors,
+           gro_datagrams, (unsigned long long)ctr.gro_reads);
     srp_udp_rx_free(&rx);
+    srp_udp_rx_free(&grx);
+    close(gro_fd);
     close(rx_fd); close(tx_fd);
     (void)got;
     return 0;
