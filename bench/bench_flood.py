@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,7 +24,10 @@ HOST = "127.0.0.1"
 GROUP = "delivery under a garbage flood"
 
 
-async def _deliver(n: int, flood_seconds: float) -> dict[str, float]:
+async def _deliver(n: int, flood_seconds: float,
+                   probe: Callable[[str, int], None] | None = None) -> dict[str, float]:
+    """``probe("start"/"end", flooder pid or 0)`` around the measured interval: the hook of
+    tools/flood_where.py (where the time goes), None in the bench."""
     import srpfast
     cluster, key = os.urandom(32), os.urandom(32)
     got = 0
@@ -48,6 +52,8 @@ async def _deliver(n: int, flood_seconds: float) -> dict[str, float]:
                     None, lambda: Blaster("zeros", sub_net.address, flood_seconds))
                 blaster.go()
                 await asyncio.sleep(0.2)  # the flood is on
+            if probe is not None:
+                probe("start", blaster.proc.pid if blaster is not None else 0)
             t0 = time.monotonic()
             for k in range(0, n, 64):  # 64 per call, paced like an application would
                 pub.emit_many("m", list(range(k, min(n, k + 64))))
@@ -56,6 +62,8 @@ async def _deliver(n: int, flood_seconds: float) -> dict[str, float]:
             while got < n and time.monotonic() < end:
                 await asyncio.sleep(0.01)
             dt = time.monotonic() - t0
+            if probe is not None:
+                probe("end", blaster.proc.pid if blaster is not None else 0)
             m = sub_net.metrics()
             sent = 0
             if blaster is not None:

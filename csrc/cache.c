@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "bigalloc.h"
 #include "cache_impl.h"
 
 /* ---- sizing: the whole footprint is computed before allocating, so it fits the bound ---- */
@@ -327,7 +328,7 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     size_t n = lo;
     if (n < SRP_CACHE_MIN_SLOTS) return NULL;
 
-    srp_cache *c = calloc(1, sizeof *c);
+    srp_cache *c = srp_big_calloc(1, sizeof *c); /* ~86 KiB: the summary tree */
     if (!c) return NULL;
     size_t tab = pow2_at_least(2 * n), chain = pow2_at_least(n);
     c->slots = n;
@@ -337,19 +338,19 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     c->seed = seed;
     c->memory_bytes = footprint(n);
     c->entry_bytes = c->memory_bytes / n;
-    c->frames = malloc(n * SRP_PACKET_BYTES);
-    c->e = calloc(n, sizeof(entry));
-    c->srcs = calloc(n, sizeof(src_rec));
-    c->cls = calloc(n, sizeof(cl_rec));
-    c->ids.t = calloc(tab, sizeof(uint64_t));
-    c->src_ix.t = calloc(tab, sizeof(uint64_t));
-    c->cl_ix.t = calloc(tab, sizeof(uint64_t));
+    c->frames = srp_big_calloc(n, SRP_PACKET_BYTES);
+    c->e = srp_big_calloc(n, sizeof(entry));
+    c->srcs = srp_big_calloc(n, sizeof(src_rec));
+    c->cls = srp_big_calloc(n, sizeof(cl_rec));
+    c->ids.t = srp_big_calloc(tab, sizeof(uint64_t));
+    c->src_ix.t = srp_big_calloc(tab, sizeof(uint64_t));
+    c->cl_ix.t = srp_big_calloc(tab, sizeof(uint64_t));
     c->ids.mask = c->src_ix.mask = c->cl_ix.mask = tab - 1;
-    c->pv_heads = malloc(chain * sizeof(uint32_t));
-    c->nx_heads = malloc(chain * sizeof(uint32_t));
+    c->pv_heads = srp_big_calloc(chain, sizeof(uint32_t));
+    c->nx_heads = srp_big_calloc(chain, sizeof(uint32_t));
     c->chain_mask = chain - 1;
-    c->heaps[0].a = malloc(n * sizeof(uint32_t));
-    c->heaps[1].a = malloc(n * sizeof(uint32_t));
+    c->heaps[0].a = srp_big_calloc(n, sizeof(uint32_t));
+    c->heaps[1].a = srp_big_calloc(n, sizeof(uint32_t));
     c->seen = srp_seen_new(seen_log2(n), seen_horizon, seed ^ 0x5EE45EE45EE45EE4ull);
     if (!c->frames || !c->e || !c->srcs || !c->cls || !c->ids.t || !c->src_ix.t || !c->cl_ix.t ||
         !c->pv_heads || !c->nx_heads || !c->heaps[0].a || !c->heaps[1].a || !c->seen) {
@@ -372,19 +373,21 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
 
 void srp_cache_free(srp_cache *c) {
     if (!c) return;
-    free(c->frames);
-    free(c->e);
-    free(c->srcs);
-    free(c->cls);
-    free(c->ids.t);
-    free(c->src_ix.t);
-    free(c->cl_ix.t);
-    free(c->pv_heads);
-    free(c->nx_heads);
-    free(c->heaps[0].a);
-    free(c->heaps[1].a);
+    /* Sizes as srp_cache_new_ex allocated them (its fields are set before any table). */
+    size_t n = c->slots, tab = c->ids.mask + 1, chain = c->chain_mask + 1;
+    srp_big_free(c->frames, n, SRP_PACKET_BYTES);
+    srp_big_free(c->e, n, sizeof(entry));
+    srp_big_free(c->srcs, n, sizeof(src_rec));
+    srp_big_free(c->cls, n, sizeof(cl_rec));
+    srp_big_free(c->ids.t, tab, sizeof(uint64_t));
+    srp_big_free(c->src_ix.t, tab, sizeof(uint64_t));
+    srp_big_free(c->cl_ix.t, tab, sizeof(uint64_t));
+    srp_big_free(c->pv_heads, chain, sizeof(uint32_t));
+    srp_big_free(c->nx_heads, chain, sizeof(uint32_t));
+    srp_big_free(c->heaps[0].a, n, sizeof(uint32_t));
+    srp_big_free(c->heaps[1].a, n, sizeof(uint32_t));
     srp_seen_free(c->seen);
-    free(c);
+    srp_big_free(c, 1, sizeof *c);
 }
 
 /* ---- public: insert ---- */

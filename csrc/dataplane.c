@@ -2,6 +2,7 @@
  * flat array with a Walker alias table over the weights, so a weighted pick is O(1) and
  * almost branch-free (a binary search on prefix sums cost ~11% of the relay in a profile). */
 #include "dataplane.h"
+#include "bigalloc.h"
 #include "seen.h"
 
 #include <stdlib.h>
@@ -103,10 +104,11 @@ static uint64_t next_rand(srp_dataplane *dp) { /* xorshift64*: deterministic per
 
 srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed) {
     if (!cache || fanout == 0 || fanout > 16) return NULL;
-    srp_dataplane *dp = calloc(1, sizeof *dp);
+    /* ~550 KiB, most of it the seen filter: pages resident as copies land in it. */
+    srp_dataplane *dp = srp_big_calloc(1, sizeof *dp);
     if (!dp) return NULL;
-    dp->peers = calloc(SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    if (!dp->peers) { free(dp); return NULL; }
+    dp->peers = srp_big_calloc(SRP_DP_MAX_PEERS, sizeof *dp->peers);
+    if (!dp->peers) { srp_big_free(dp, 1, sizeof *dp); return NULL; }
     dp->cache = cache;
     dp->fanout = fanout;
     dp->max_hops = max_hops;
@@ -117,9 +119,9 @@ srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, 
 
 void srp_dp_free(srp_dataplane *dp) {
     if (!dp) return;
-    free(dp->emits);
-    free(dp->peers);
-    free(dp);
+    free(dp->emits); /* grown once to the caller's batch: a few KiB, stays on malloc */
+    srp_big_free(dp->peers, SRP_DP_MAX_PEERS, sizeof *dp->peers);
+    srp_big_free(dp, 1, sizeof *dp);
 }
 
 size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const uint64_t *keys,

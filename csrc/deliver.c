@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigalloc.h"
 #include "frame.h"
 #include "seal.h"
 #include "seen.h"
@@ -66,17 +67,17 @@ srp_deliver *srp_dl_new(size_t roots, size_t delivered) {
     while (done * DONE_WAYS < delivered && done < ((size_t)1 << 24)) done *= 2;
     srp_deliver *dl = calloc(1, sizeof *dl);
     if (!dl) return NULL;
-    dl->roots = calloc(buckets * 2, sizeof *dl->roots);
-    /* Nodes: 8 per root (a 256-leaf tree has 511; recent trees matter, old ones age out). */
-    dl->nodes = calloc(buckets * 16, sizeof *dl->nodes);
-    dl->done = calloc(done * DONE_WAYS, sizeof *dl->done);
-    if (!dl->roots || !dl->nodes || !dl->done) {
-        free(dl->roots); free(dl->nodes); free(dl->done); free(dl);
-        return NULL;
-    }
-    dl->done_mask = done - 1;
     dl->mask = buckets - 1;
     dl->node_mask = buckets * 8 - 1;
+    dl->done_mask = done - 1;
+    dl->roots = srp_big_calloc(buckets * 2, sizeof *dl->roots);
+    /* Nodes: 8 per root (a 256-leaf tree has 511; recent trees matter, old ones age out). */
+    dl->nodes = srp_big_calloc(buckets * 16, sizeof *dl->nodes);
+    dl->done = srp_big_calloc(done * DONE_WAYS, sizeof *dl->done);
+    if (!dl->roots || !dl->nodes || !dl->done) {
+        srp_dl_free(dl);
+        return NULL;
+    }
     randombytes_buf(&dl->seed, sizeof dl->seed);
     return dl;
 }
@@ -84,9 +85,10 @@ srp_deliver *srp_dl_new(size_t roots, size_t delivered) {
 void srp_dl_free(srp_deliver *dl) {
     if (!dl) return;
     sodium_memzero(dl->subs, sizeof dl->subs);
-    free(dl->roots);
-    free(dl->nodes);
-    free(dl->done);
+    /* Sizes as srp_dl_new allocated them (its masks are set before any table). */
+    srp_big_free(dl->roots, (dl->mask + 1) * 2, sizeof *dl->roots);
+    srp_big_free(dl->nodes, (dl->mask + 1) * 16, sizeof *dl->nodes);
+    srp_big_free(dl->done, (dl->done_mask + 1) * DONE_WAYS, sizeof *dl->done);
     free(dl);
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigalloc.h"
 #include "frame.h"
 
 #define XXH_INLINE_ALL
@@ -31,7 +32,7 @@ srp_seen *srp_seen_new(unsigned log2_slots, double horizon, uint64_t seed) {
     srp_seen *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     size_t buckets = ((size_t)1 << log2_slots) / SRP_SEEN_WAYS;
-    s->slots = calloc(buckets * SRP_SEEN_WAYS, sizeof(seen_slot));
+    s->slots = srp_big_calloc(buckets * SRP_SEEN_WAYS, sizeof(seen_slot));
     if (!s->slots) {
         free(s);
         return NULL;
@@ -44,7 +45,7 @@ srp_seen *srp_seen_new(unsigned log2_slots, double horizon, uint64_t seed) {
 
 void srp_seen_free(srp_seen *s) {
     if (!s) return;
-    free(s->slots);
+    srp_big_free(s->slots, (s->bucket_mask + 1) * SRP_SEEN_WAYS, sizeof(seen_slot));
     free(s);
 }
 

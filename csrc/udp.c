@@ -1,6 +1,7 @@
 /* Fast UDP I/O: recvmmsg/sendmmsg batches, UDP GSO, BDP spray and the BDP socket pool.
  * See udp.h for the contracts and docs/NET.md for the design. */
 #include "udp.h"
+#include "bigalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -246,7 +247,7 @@ typedef struct srp_udp_gro {
 static void gro_free(srp_udp_gro *g)
 {
     if (!g) return;
-    free(g->land);
+    srp_big_free(g->land, g->entries, SRP_UDP_GRO_BYTES);
     free(g->msgs);
     free(g->iov);
     free(g->addrs);
@@ -263,9 +264,10 @@ int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries)
     srp_udp_gro *g = calloc(1, sizeof *g);
     if (!g) return -ENOMEM;
     g->entries = entries;
-    /* malloc, not calloc: the kernel writes before anything reads, and untouched pages of
-     * the 64 KiB entries (single-frame reads use one or two) never become resident. */
-    g->land = malloc(entries * SRP_UDP_GRO_BYTES);
+    /* Mapped pages (csrc/bigalloc.h), not malloc: untouched pages of the 64 KiB entries
+     * (single-frame reads use one or two) never become resident, and that stays true after
+     * other sockets have closed (on glibc's heap a new area reuses resident holes). */
+    g->land = srp_big_calloc(entries, SRP_UDP_GRO_BYTES);
     g->msgs = calloc(entries, sizeof *g->msgs);
     g->iov = calloc(entries, sizeof *g->iov);
     g->addrs = calloc(entries, sizeof *g->addrs);
@@ -398,13 +400,14 @@ static long recv_gro(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
 
 void srp_udp_rx_free(srp_udp_rx *rx)
 {
+    size_t n = rx->batch; /* (batch, slot): the sizes srp_udp_rx_init allocated */
     gro_free(rx->gro);
-    if (rx->owned & OWN_BUF) free(rx->buf);
-    if (rx->owned & OWN_LENS) free(rx->lens);
-    if (rx->owned & OWN_ADDRS) free(rx->addrs);
-    if (rx->owned & OWN_KEYS) free(rx->keys);
-    free(rx->msgs);
-    free(rx->iov);
+    if (rx->owned & OWN_BUF) srp_big_free(rx->buf, n, rx->slot);
+    if (rx->owned & OWN_LENS) srp_big_free(rx->lens, n, sizeof *rx->lens);
+    if (rx->owned & OWN_ADDRS) srp_big_free(rx->addrs, n, sizeof *rx->addrs);
+    if (rx->owned & OWN_KEYS) srp_big_free(rx->keys, n, sizeof *rx->keys);
+    srp_big_free(rx->msgs, n, sizeof *rx->msgs);
+    srp_big_free(rx->iov, n, sizeof *rx->iov);
     memset(rx, 0, sizeof *rx);
 }
 
@@ -415,16 +418,16 @@ int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uin
     if (batch == 0 || slot == 0 || batch > 65536 || slot > 65536) return -EINVAL;
     rx->batch = batch;
     rx->slot = slot;
-    if (!buf) { buf = calloc(batch, slot); rx->owned |= OWN_BUF; }
-    if (!lens) { lens = calloc(batch, sizeof *lens); rx->owned |= OWN_LENS; }
-    if (!addrs) { addrs = calloc(batch, sizeof *addrs); rx->owned |= OWN_ADDRS; }
-    if (!keys) { keys = calloc(batch, sizeof *keys); rx->owned |= OWN_KEYS; }
+    if (!buf) { buf = srp_big_calloc(batch, slot); rx->owned |= OWN_BUF; }
+    if (!lens) { lens = srp_big_calloc(batch, sizeof *lens); rx->owned |= OWN_LENS; }
+    if (!addrs) { addrs = srp_big_calloc(batch, sizeof *addrs); rx->owned |= OWN_ADDRS; }
+    if (!keys) { keys = srp_big_calloc(batch, sizeof *keys); rx->owned |= OWN_KEYS; }
     rx->buf = buf;
     rx->lens = lens;
     rx->addrs = addrs;
     rx->keys = keys;
-    rx->msgs = calloc(batch, sizeof *rx->msgs);
-    rx->iov = calloc(batch, sizeof *rx->iov);
+    rx->msgs = srp_big_calloc(batch, sizeof *rx->msgs);
+    rx->iov = srp_big_calloc(batch, sizeof *rx->iov);
     if (!rx->buf || !rx->lens || !rx->addrs || !rx->keys || !rx->msgs || !rx->iov) {
         srp_udp_rx_free(rx);
         return -ENOMEM;

@@ -92,6 +92,8 @@ class Config:
     rate_table: int = 4096            # ... for at most this many addresses (LRU)
     reassembly_bytes: int = 4 * 2**20
     reassembly_timeout: float = 60.0
+    completed_ids: int = 4096         # messages the reassembler completed lately (LRU)
+    verified_envelopes: int = 4096    # batch signatures verified lately (LRU): no 2nd Ed25519
     order_wait: float = 1.0           # hold a message this long for its previousId
     order_held: int = 1024
     delivered_ids: int = 65536        # = seen_ids; C delivery keeps its own 2^20 (ENGINE.md)
@@ -182,7 +184,7 @@ class Config:
         for name in ("max_peers", "want_peers", "proof_capacity", "pending_pings", "join_seen",
                      "max_members", "max_attempts", "max_pools", "relay_routes",
                      "relay_budget_packets", "seen_ids", "rate_table", "order_held",
-                     "delivered_ids", "query_pending", "query_max_per_tick", "sync_budget",
+                     "delivered_ids", "completed_ids", "verified_envelopes", "query_pending", "query_max_per_tick", "sync_budget",
                      "stream_keys", "connect_attempts", "join_relay_fanout", "query_fanout",
                      "bdp_per_introducer", "announce_peers", "announce_pending", "dataplane_delivered",
                      "stream_queue_bytes", "send_window", "send_backlog"):

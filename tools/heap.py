@@ -2,7 +2,9 @@
 in use, and with tracemalloc on, the bytes it traces) and the C heap as glibc's allocator sees
 it (mallinfo2: bytes in use, free bytes kept in the arenas, mmapped chunks), so that growth of
 live data can be told apart from allocator fragmentation (free bytes the arenas keep, which
-``malloc_trim`` hands back to the kernel)."""
+``malloc_trim`` hands back to the kernel); and the kernel's view (/proc/self/smaps): what is
+resident in the brk heap and in anonymous mappings, where the C core's large tables live
+(csrc/bigalloc.h) beside pymalloc's arenas and glibc's mmapped chunks."""
 from __future__ import annotations
 
 import ctypes
@@ -38,6 +40,31 @@ def heap_stats() -> dict[str, int]:
     if _LIBC is not None:
         m = _LIBC.mallinfo2()
         out.update(c_used=m.uordblks, c_free=m.fordblks, c_mmap=m.hblkhd, c_arena=m.arena)
+    return out
+
+
+def mappings() -> dict[str, int]:
+    """heap_rss: resident bytes of the brk heap; anon_rss / anon_size: resident and mapped bytes
+    of the unnamed anonymous mappings (C tables, pymalloc arenas, glibc's mmapped chunks);
+    rss: the whole (all three 0 where /proc/self/smaps does not exist)."""
+    out = {"heap_rss": 0, "anon_rss": 0, "anon_size": 0, "rss": 0}
+    try:
+        with open("/proc/self/smaps") as f:
+            kind = ""
+            for line in f:
+                head = line.split(None, 6)
+                if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                    kind = ("anon" if len(head) == 5 else
+                            "heap" if head[5].strip() == "[heap]" else "other")
+                elif head[0] == "Rss:":
+                    kb = int(head[1]) * 1024
+                    out["rss"] += kb
+                    if kind != "other":
+                        out[f"{kind}_rss"] += kb
+                elif head[0] == "Size:" and kind == "anon":
+                    out["anon_size"] += int(head[1]) * 1024
+    except OSError:
+        pass
     return out
 
 

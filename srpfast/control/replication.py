@@ -69,8 +69,9 @@ class Replication:
             max(cfg.max_fragments, cfg.reassembly_bytes // C.MESSAGE_BYTES))
         self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
                                        max_bytes=cfg.reassembly_bytes,
-                                       timeout=cfg.reassembly_timeout)
-        self.verifier = EnvelopeVerifier(4096)
+                                       timeout=cfg.reassembly_timeout,
+                                       done_ids=cfg.completed_ids)
+        self.verifier = EnvelopeVerifier(cfg.verified_envelopes)
         self._insert_known = getattr(peer.cache, "_insert_ids_batch", None)
         self.delivered: LruSet[bytes] = LruSet(cfg.delivered_ids)
         self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
@@ -568,6 +569,13 @@ class Replication:
                     p.count("expiry.rebroadcast")
         self.routes.expire(now)
         self.reassembler.expire(now)
+        # Opened fragments of what the reassembler let go (expired, evicted) go with it: the
+        # cache tracks its table (SPEC 9.4). Left to the LRU, they filled it over a peer's
+        # life (the soak, docs/SECURITY.md section 11).
+        if len(self._plain):
+            holds = self.reassembler.holds
+            for pid in [k for k in self._plain.keys() if not holds(k)]:
+                self._plain.pop(pid)
         for pid in self.reassembler.missing()[:cfg.query_max_per_tick]:
             self.want(pid, now)
         sent = 0

@@ -48,7 +48,8 @@ class Streams:
         self.keys: LruDict[bytes, tuple[bytes, bytes]] = LruDict(cfg.stream_keys)
         self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
                                        max_bytes=cfg.reassembly_bytes,
-                                       timeout=cfg.reassembly_timeout)
+                                       timeout=cfg.reassembly_timeout,
+                                       done_ids=cfg.completed_ids)
         self.budget: ExpiringDict[tuple[bytes, bytes], list[int]] = ExpiringDict(
             cfg.relay_routes, cfg.relay_window)
         # peer id -> messages waiting for a path: (queued at, ticket, data), oldest first

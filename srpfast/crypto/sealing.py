@@ -124,6 +124,10 @@ class EnvelopeVerifier:
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self.counters = {"ok": 0, "cached": 0, "malformed": 0, "forged": 0}
 
+    def __len__(self) -> int:
+        """Verified batch signatures remembered (at most ``capacity``)."""
+        return len(self._verified)
+
     def open(self, envelope: bytes, context: bytes) -> tuple[bytes, bytes]:
         """(author public key, payload) of a genuine envelope; CryptoError otherwise."""
         parsed = _seal.parse_envelope(envelope, context)

@@ -7,7 +7,8 @@ GSO send each) and which datagrams the control plane must see."""
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from cpython.bytearray cimport PyByteArray_FromStringAndSize
+from cpython.buffer cimport PyBuffer_FillInfo
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memcmp, memcpy, memset
 
 from srpfast.dataplane._cache cimport CacheCore, srp_cache
@@ -100,27 +101,59 @@ MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
 MAX_CARRIED = 256
 
 
-cdef bytearray _scratch(Py_ssize_t n):
-    """A bytearray of n bytes, not zero-filled (see DataPlane.__cinit__)."""
-    return PyByteArray_FromStringAndSize(NULL, n)
+cdef extern from "bigalloc.h":
+    enum:
+        SRP_BIG_MIN
+    void *srp_big_calloc(size_t n, size_t size)
+    void srp_big_free(void *p, size_t n, size_t size)
+
+
+cdef class _Scratch:
+    """n bytes of output scratch, not initialised, readable as a memoryview (which keeps it
+    alive). The large ones (from SRP_BIG_MIN) are pages of their own (csrc/bigalloc.h): a
+    buffer is written only as far as a batch needs, and on the brk heap glibc would hand each
+    new engine a hole that an earlier one had made resident (the soak's RSS, issue 13)."""
+    cdef uint8_t *p
+    cdef Py_ssize_t n
+
+    def __cinit__(self, Py_ssize_t n):
+        self.n = n
+        if <size_t>n >= SRP_BIG_MIN:
+            self.p = <uint8_t *>srp_big_calloc(<size_t>n, 1)
+        else:
+            self.p = <uint8_t *>PyMem_Malloc(<size_t>n)
+        if self.p == NULL:
+            raise MemoryError("cannot allocate the data plane")
+
+    def __dealloc__(self):
+        if <size_t>self.n >= SRP_BIG_MIN:
+            srp_big_free(self.p, <size_t>self.n, 1)
+        else:
+            PyMem_Free(self.p)
+
+    def __getbuffer__(self, Py_buffer *buf, int flags):
+        PyBuffer_FillInfo(buf, self, self.p, self.n, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer *buf):
+        pass
 
 
 cdef class DataPlane:
     cdef srp_dataplane *dp
     cdef srp_deliver *dl
     cdef srp_dl_msg *_msgs
-    cdef bytearray _arena
+    cdef _Scratch _arena
     cdef uint8_t *_arenap
     # deliver_carried's own records, arena and list; messages() reads the last call's
     cdef srp_dl_msg *_cmsgs
-    cdef bytearray _carena, _cup_index, _cup_kind, _cids
+    cdef _Scratch _carena, _cup_index, _cup_kind, _cids
     cdef srp_dl_msg *_cur_msgs
     cdef uint8_t *_cur_arena
     cdef uint8_t *_cur_ids
     cdef readonly Py_ssize_t n_msgs
     cdef readonly CacheCore cache
     cdef readonly Py_ssize_t max_batch, fanout
-    cdef bytearray _out, _addrs, _runs, _up_index, _up_kind, _ids
+    cdef _Scratch _out, _addrs, _runs, _up_index, _up_kind, _ids
     cdef uint8_t *_outp
     cdef uint8_t *_addrp
     cdef uint32_t *_runp
@@ -146,28 +179,29 @@ cdef class DataPlane:
         self.max_batch = max_batch
         self.fanout = fanout
         # Output buffers are allocated once and never resized (pointers stay valid). Not
-        # zero-filled: only what process() wrote is ever read (n_out, n_up, n_runs), and a
-        # large untouched allocation costs no memory until used (0.3 MiB an engine when
-        # zero-filled: a simulator holds thousands, docs/SIMULATION-scale.md).
-        self._out = _scratch(SRP_PACKET_BYTES * max_batch * fanout)
-        self._addrs = _scratch(SRP_DP_ADDR_BYTES * max_batch * fanout)
-        self._runs = _scratch(8 * max_batch * fanout)
-        self._up_index = _scratch(4 * max_batch)
-        self._up_kind = _scratch(max_batch)
-        self._ids = _scratch(32 * max_batch)
-        self._outp = <uint8_t *><char *>self._out
-        self._addrp = <uint8_t *><char *>self._addrs
-        self._runp = <uint32_t *><char *>self._runs
-        self._upip = <uint32_t *><char *>self._up_index
-        self._upkp = <uint8_t *><char *>self._up_kind
-        self._idp = <uint8_t *><char *>self._ids
-        self._arena = _scratch(SRP_DL_PLAIN_BYTES * max_batch)
-        self._arenap = <uint8_t *><char *>self._arena
+        # zero-filled: only what process() wrote is ever read (n_out, n_up, n_runs), and an
+        # untouched page costs no memory until used (0.3 MiB an engine when zero-filled: a
+        # simulator holds thousands, docs/SIMULATION-scale.md); the large ones are mmapped
+        # (_Scratch), so that stays true after other engines have come and gone.
+        self._out = _Scratch(SRP_PACKET_BYTES * max_batch * fanout)
+        self._addrs = _Scratch(SRP_DP_ADDR_BYTES * max_batch * fanout)
+        self._runs = _Scratch(8 * max_batch * fanout)
+        self._up_index = _Scratch(4 * max_batch)
+        self._up_kind = _Scratch(max_batch)
+        self._ids = _Scratch(32 * max_batch)
+        self._outp = self._out.p
+        self._addrp = self._addrs.p
+        self._runp = <uint32_t *>self._runs.p
+        self._upip = <uint32_t *>self._up_index.p
+        self._upkp = self._up_kind.p
+        self._idp = self._ids.p
+        self._arena = _Scratch(SRP_DL_PLAIN_BYTES * max_batch)
+        self._arenap = self._arena.p
         # (not zero-filled: an engine that never carries a fragment never touches them)
-        self._carena = _scratch(SRP_DL_PLAIN_BYTES * MAX_CARRIED)
-        self._cup_index = _scratch(4 * MAX_CARRIED)
-        self._cup_kind = _scratch(MAX_CARRIED)
-        self._cids = _scratch(32 * MAX_CARRIED)
+        self._carena = _Scratch(SRP_DL_PLAIN_BYTES * MAX_CARRIED)
+        self._cup_index = _Scratch(4 * MAX_CARRIED)
+        self._cup_kind = _Scratch(MAX_CARRIED)
+        self._cids = _Scratch(32 * MAX_CARRIED)
         self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
 
     def __dealloc__(self):
@@ -330,10 +364,10 @@ cdef class DataPlane:
             raise ArgumentError(f"count must be 0..{MAX_CARRIED}")
         if <size_t>frames.shape[0] < n * SRP_PACKET_BYTES or <size_t>ids.shape[0] < 32 * n:
             raise ArgumentError("frames or ids shorter than count")
-        cdef uint32_t *upi = <uint32_t *><char *>self._cup_index
-        cdef uint8_t *upk = <uint8_t *><char *>self._cup_kind
-        cdef uint8_t *cids = <uint8_t *><char *>self._cids
-        cdef uint8_t *carena = <uint8_t *><char *>self._carena
+        cdef uint32_t *upi = <uint32_t *>self._cup_index.p
+        cdef uint8_t *upk = self._cup_kind.p
+        cdef uint8_t *cids = self._cids.p
+        cdef uint8_t *carena = self._carena.p
         for i in range(n):
             upi[i] = <uint32_t>i
             upk[i] = SRP_DP_UP_DELIVER
@@ -355,7 +389,7 @@ cdef class DataPlane:
         """packetId of batch item i (valid only for PUBLISH items of the last batch)."""
         if not 0 <= i < self.max_batch:
             raise IndexError(i)
-        return bytes(self._ids[32 * i:32 * i + 32])
+        return self._idp[32 * i:32 * i + 32]
 
     @property
     def out_frames(self) -> memoryview:

@@ -104,9 +104,11 @@ class Reassembler:
     """
 
     def __init__(self, *, max_fragments: int = MAX_FRAGMENTS, max_bytes: int = 4 * 2**20,
-                 timeout: float = 60.0) -> None:
-        if max_fragments < 1 or max_bytes < MESSAGE_BYTES or timeout <= 0:
-            raise ArgumentError("max_fragments >= 1, max_bytes >= 1024 and timeout > 0 required")
+                 timeout: float = 60.0, done_ids: int = 4096) -> None:
+        if max_fragments < 1 or max_bytes < MESSAGE_BYTES or timeout <= 0 or done_ids < 1:
+            raise ArgumentError("max_fragments >= 1, max_bytes >= 1024, timeout > 0 and "
+                                "done_ids >= 1 required")
+        self.done_ids = done_ids
         self.max_fragments = max_fragments
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -226,7 +228,7 @@ class Reassembler:
     def _complete(self, message: Message) -> Message:
         self.counters["completed"] += 1
         self._done[message.id] = None
-        while len(self._done) > 4096:  # bounded memory of what was delivered (SPEC 9.4)
+        while len(self._done) > self.done_ids:  # bounded memory of what was delivered (SPEC 9.4)
             self._done.popitem(last=False)
         return message
 

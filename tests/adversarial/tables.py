@@ -35,7 +35,7 @@ def table_sizes(peer: Peer) -> dict[str, tuple[int, int]]:
     for part in ("replication", "streams"):
         r = getattr(peer, part).reassembler
         out[f"{part}.reassembly_bytes"] = (r.bytes_buffered, cfg.reassembly_bytes)
-        out[f"{part}.reassembly_done"] = (len(r._done), 4096)
+        out[f"{part}.reassembly_done"] = (len(r._done), r.done_ids)
     out["replication.held"] = (len(peer.replication.held_ids), cfg.order_held)
     out["announce.pulls"] = (len(peer.announce.pulls), cfg.announce_pending)
     out["announce.fresh"] = (peer.announce.fresh_count, cfg.announce_pending)

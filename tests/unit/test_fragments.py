@@ -122,6 +122,20 @@ def test_bounds():
     for f in decoded(frame.split(bytes(5 * MESSAGE_BYTES))):
         assert r.add(f, 0.0) is None
     assert r.counters["too_many"] == 1
+    # Completed messages are remembered (a late copy of a fragment starts nothing) up to
+    # done_ids (Config.completed_ids), oldest forgotten first.
+    r = frame.Reassembler(done_ids=3)
+    heads = []
+    for i in range(5):
+        frames = decoded(frame.split(random.Random(100 + i).randbytes(2 * MESSAGE_BYTES)))
+        assert [m for f in frames if (m := r.add(f, 0.0))]
+        heads.append(frames[0])
+        assert len(r._done) == min(i + 1, 3)
+    assert r.add(heads[-1], 1.0) is None  # remembered: a duplicate
+    assert r.counters["duplicate"] == 1
+    assert r.add(heads[0], 1.0) is not None  # forgotten: completes again (fragment still held)
+    with pytest.raises(ArgumentError):
+        frame.Reassembler(done_ids=0)
 
 
 def test_incomplete_messages_expire():
