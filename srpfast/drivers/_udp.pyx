@@ -83,9 +83,12 @@ FRAME_BYTES = SRP_UDP_FRAME
 SOCKADDR_BYTES = sizeof(srp_sockaddr)
 MiB = 1 << 20
 cdef size_t ADDR = sizeof(srp_sockaddr)
-# Coalesced reads per recvmmsg with GRO on: 32 x 64 KiB of landing space (virtual; a read
-# makes resident only the pages it fills), up to 32 x 56 frames per call.
-cdef size_t GRO_READS = 32
+# Coalesced reads per recvmmsg with GRO on: 8 x 64 KiB of landing space (mapped; a read makes
+# resident only the pages it fills, and they stay so: 512 KiB a socket at most, docs/NET.md),
+# up to 8 x 56 frames per call. Single datagrams from many senders then take 8 recvmmsg
+# calls per 64-slot batch instead of 1: ~0.05 us a datagram next to the ~1 us the kernel
+# spends receiving it. (32 reads cost the soak's 30 peers ~45 MiB resident: SECURITY.md 11.)
+cdef size_t GRO_READS = 8
 cdef int _open = 0          # fds opened through this module and not yet closed (tests)
 cdef bytes _SPRAY_PAYLOAD = b"\x00" * 4
 

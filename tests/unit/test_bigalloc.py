@@ -96,7 +96,7 @@ def test_a_gro_socket_maps_its_landing_area_untouched_and_unmaps_it_on_close():
     if not all(s.gro for s in socks):
         raise AssertionError("this kernel refused UDP_GRO: the landing area is never made")
     mapped, rss = anon_mapped() - mapped0, rss_anon() - rss0
-    assert mapped >= 8 * 2 * MiB, mapped / MiB  # 32 reads x 64 KiB each, a mapping apiece
+    assert mapped >= 8 * MiB // 2, mapped / MiB  # 8 reads x 64 KiB each, a mapping apiece
     assert rss < 2 * MiB, rss / MiB             # nothing landed yet: nothing resident
     for sock in socks:
         sock.close()
