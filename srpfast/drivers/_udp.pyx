@@ -328,6 +328,10 @@ cdef class UDPSocket:
             close(self.fd)
             self.fd = -1
             _open -= 1
+            # The C side of the receive batch (the GRO landing area, its headers) goes now,
+            # not when the object is collected; the bytearrays RecvBatch views point into
+            # are Python's and stay valid. recv_batch refuses from here on (_check).
+            srp_udp_rx_free(&self.rx)
 
     def __enter__(self):
         return self
