@@ -123,7 +123,7 @@ def evaluate(row: Row, group_rows: list[Row]) -> Verdict:
     if row.max_loss is not None:
         if row.loss is None:
             why.append("loss not measured")
-        elif row.loss > row.max_loss:
+        elif row.loss > row.max_loss + 1e-9:  # (1 - 99/100 is 0.01000...09: 1 in 100 is 1%)
             why.append(f"loss {100 * row.loss:.2f}% > {100 * row.max_loss:g}%")
     if row.errors:
         why.append(f"drop.internal {row.errors:,} > 0")
