@@ -1,4 +1,4 @@
-# csrc: udp.c
+# csrc: udp.c udp_recv.c
 """Fast UDP I/O for the real-network driver: recvmmsg/sendmmsg batches, UDP GSO, the BDP
 spray and the BDP socket pool (SPEC 5). Thin Cython over csrc/udp.c; see docs/NET.md.
 
