@@ -40,19 +40,28 @@ def path_of(x: Node, y: Node) -> str:
     return "none"
 
 
-def pair_path(kinds: tuple[str, str], seed: int, duration: float, sc: Scenario) -> str:
-    net = MemNet(seed=seed, delay=sc.delay, loss=sc.loss, config=engine_config(sc),
-                 conntrack=sc.conntrack)  # False: the lab's filtered routers (no knock)
-    net.keep_events = False
+def introduce_pair(net: MemNet, kinds: tuple[str, str], cluster: bytes = CLUSTER,
+                   key: bytes = KEY) -> tuple[Node, Node]:
+    """The lab's topology on ``net``: two public seeds, then a pair of ``kinds`` that both
+    bootstrap from them, classify (35 s of reflection: the lab starts the pair after its
+    publics) and join one subcluster with the first seed, which introduces them."""
     s1, s2 = net.add("static"), net.add("static")
     x, y = net.add(kinds[0]), net.add(kinds[1])
     for n in (s2, x, y):
         net.call(n, n.peer.add_peer, s1.public, net.now)
     for n in (x, y):
         net.call(n, n.peer.add_peer, s2.public, net.now)
-    net.run(35)  # reflection classifies both (the lab starts the pair after its publics)
+    net.run(35)
     for n in (s1, x, y):
-        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+        net.call(n, n.peer.join, cluster, key, now=net.now)
+    return x, y
+
+
+def pair_path(kinds: tuple[str, str], seed: int, duration: float, sc: Scenario) -> str:
+    net = MemNet(seed=seed, delay=sc.delay, loss=sc.loss, config=engine_config(sc),
+                 conntrack=sc.conntrack)  # False: the lab's filtered routers (no knock)
+    net.keep_events = False
+    x, y = introduce_pair(net, kinds)
     net.run(duration)
     return path_of(x, y)
 

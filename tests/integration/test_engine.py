@@ -13,6 +13,7 @@ from srpfast.control.events import (Connection, Delivered, Disconnection, Join a
 from srpfast.crypto import create_cluster_id, create_identity, create_shared_key
 from srpfast.control.engine import Peer
 from srpfast.wire.frame import encode, packet_id
+from srpfast.sim.natmatrix import introduce_pair
 from tests.memnet import MemNet, delivered, joined_pair, mesh, pair
 
 CLUSTER = create_cluster_id(b"engine tests")
@@ -109,15 +110,7 @@ def test_reflection_never_stalls_without_reflectors() -> None:
 
 def _traversal_net(seed: int, kinds: tuple[str, str]):
     net = MemNet(seed=seed)
-    s1, s2 = net.add("static"), net.add("static")
-    x, y = net.add(kinds[0]), net.add(kinds[1])
-    for n in (s2, x, y):
-        net.call(n, n.peer.add_peer, s1.public, net.now)
-    for n in (x, y):
-        net.call(n, n.peer.add_peer, s2.public, net.now)
-    net.run(35)
-    for n in (s1, x, y):
-        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+    x, y = introduce_pair(net, kinds, CLUSTER, KEY)
     return net, x, y
 
 
