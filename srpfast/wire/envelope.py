@@ -39,16 +39,22 @@ def check_event_name(name: object) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _heads(name: str) -> tuple[bytes, bytes]:
-    """The event's bytes before its value, for a bytes value and for a JSON one: checked
-    and encoded once per name (an emit() loop names the same few events over and over)."""
+def _cached_heads(name: str) -> tuple[bytes, bytes]:
     raw_name = check_event_name(name).encode()
     head = bytes([len(raw_name)]) + raw_name
     return head + bytes([KIND_BYTES]), head + bytes([KIND_JSON])
 
 
+def _heads(name: str) -> tuple[bytes, bytes]:
+    """The event's bytes before its value, for a bytes value and for a JSON one: checked
+    and encoded once per name (an emit() loop names the same few events over and over).
+    Only a str is a cache key: anything else is refused by check_event_name (unhashable
+    ones included) with its own message."""
+    return _cached_heads(name) if type(name) is str else _cached_heads(check_event_name(name))
+
+
 def encode_event(name: str, value: Any) -> bytes:
-    head_bytes, head_json = _heads(name) if type(name) is str else _heads(check_event_name(name))
+    head_bytes, head_json = _heads(name)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return head_bytes + value
     return head_json + _json_body(name, value)
@@ -56,7 +62,7 @@ def encode_event(name: str, value: Any) -> bytes:
 
 def encode_events(name: str, values: Iterable[Any]) -> list[bytes]:
     """``[encode_event(name, v) for v in values]``, the name checked and encoded once."""
-    head_bytes, head_json = _heads(name) if type(name) is str else _heads(check_event_name(name))
+    head_bytes, head_json = _heads(name)
     return [head_bytes + v if isinstance(v, (bytes, bytearray, memoryview))
             else head_json + _json_body(name, v) for v in values]
 
@@ -75,8 +81,7 @@ def pack_events(events: list[bytes], limit: int) -> tuple[list[bytes], list[int]
     Consecutive events share a packed payload (``0x00 ‖ (u32 length ‖ event)+``) while it
     stays within ``limit`` bytes; an event that fits no pack with others (or has none beside
     it) is its own payload, unchanged. The copying runs in C (srpfast/wire/_events.pyx)."""
-    payloads, owner = _pack_events(events, limit)
-    return payloads, owner
+    return _pack_events(events, limit)
 
 
 _scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in (_events.pyx)
