@@ -320,19 +320,15 @@ class Lab:
             return self._behind_last_easy(name, ns)
         if kind == "fw6":
             return self._site6(name, ns)
-        if kind == "static6":
+        if kind in ("static", "static6"):
             self._public_n += 1
-            address = f"{PUBLIC6}{self._public_n}"
             self._netns(ns)
-            self._plug6(ns, "eth0", address)
-            host = Host(name, kind, ns, address, address)
-            self.hosts[name] = host
-            return host
-        if kind == "static":
-            self._public_n += 1
-            address = f"{PUBLIC_NET}.0.{self._public_n}"
-            self._netns(ns)
-            self._plug(ns, "eth0", address)
+            if kind == "static6":
+                address = f"{PUBLIC6}{self._public_n}"
+                self._plug6(ns, "eth0", address)
+            else:
+                address = f"{PUBLIC_NET}.0.{self._public_n}"
+                self._plug(ns, "eth0", address)
             host = Host(name, kind, ns, address, address)
         else:
             self._nat_n += 1
