@@ -19,7 +19,7 @@ the absent recipients (they get it after their return: that is what is measured)
 from __future__ import annotations
 
 import random
-from typing import Callable
+from typing import Callable, Iterable, cast
 
 from srpfast.config import Config
 from srpfast.crypto import create_cluster_id, create_shared_key
@@ -41,6 +41,20 @@ def engine_config(sc: Scenario) -> Config:
     # (a small C delivered-id table: many engines x the 8 MiB default would not fit)
     return Config(clock_offset=0.0, dataplane_delivered=1 << 14, replication=sc.policy,
                   spray_copies=sc.spray_copies)
+
+
+def boot(net: MemNet, node: Node, seeds: list[Node], saved: Iterable[Address] = (),
+         join: tuple[bytes, bytes] | None = None) -> bytes | None:
+    """Start ``node`` as a process would: PING every seed but itself and the peers it saved,
+    then join the subcluster of ``join`` = (cluster id, shared key) if given: its id."""
+    for via in seeds:
+        if via is not node:
+            net.call(node, node.peer.add_peer, via.public, net.now)
+    for address in saved:
+        net.call(node, node.peer.add_peer, address, net.now)
+    if join is None:
+        return None
+    return cast(bytes, net.call(node, node.peer.join, *join, now=net.now))
 
 
 def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result:
@@ -69,14 +83,10 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
 
     def start(i: int) -> None:
         nonlocal sub_id
-        node = nodes[i]
-        for via in seeds:
-            if via is not node:
-                net.call(node, node.peer.add_peer, via.public, net.now)
-        for address in saved.get(i, ()):
-            net.call(node, node.peer.add_peer, address, net.now)
-        if i in subscribed:
-            sub_id = net.call(node, node.peer.join, CLUSTER, KEY, now=net.now)  # type: ignore[assignment]
+        joined = boot(net, nodes[i], seeds, saved.get(i, ()),
+                      (CLUSTER, KEY) if i in subscribed else None)
+        if joined is not None:
+            sub_id = joined
 
     def leave(i: int) -> None:
         node = nodes[i]

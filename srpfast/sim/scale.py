@@ -22,6 +22,7 @@ from srpfast.config import Config
 from srpfast.control.events import Delivered, DeliveredBatch, Event
 from srpfast.crypto import create_cluster_id, create_shared_key
 from srpfast.control.engine import Peer
+from srpfast.sim.churn import boot
 from srpfast.sim.memnet import MemNet, Node
 
 CLUSTER = create_cluster_id(b"srpfast scale")
@@ -119,13 +120,9 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
 
     def start(i: int) -> None:
         nonlocal sub_id
-        node = nodes[i]
-        for via in seeds:
-            if via is not node:
-                net.call(node, node.peer.add_peer, via.public, net.now)
-        if i in subscribed:
-            sub_id = net.call(node, node.peer.join, CLUSTER, KEY,  # type: ignore[assignment]
-                              now=net.now)
+        joined = boot(net, nodes[i], seeds, join=(CLUSTER, KEY) if i in subscribed else None)
+        if joined is not None:
+            sub_id = joined
 
     for i in range(sc.peers):
         start(i)
