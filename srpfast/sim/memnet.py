@@ -289,6 +289,8 @@ class MemNet:
         self.seq = 0
         self.log: list[tuple[float, int, str]] = []
         self.sent = self.dropped = 0
+        # datagrams sent by packet type (index 0: BDP probes and openers, 4 bytes, no header)
+        self.sent_by_type = [0] * 16
         self._burst: dict[tuple[Address, Address], float] = {}  # one flush's arrival times
         self.filter: Callable[[bytes, Address, Address], bool] | None = None
         # Every event is kept on its Node and logged (tests read them); a long simulation
@@ -333,6 +335,7 @@ class MemNet:
             return
         public_src = node.nat.outbound(src, dst) if node.nat is not None else src
         self.sent += 1
+        self.sent_by_type[datagram[4] & 15 if len(datagram) > 4 else 0] += 1
         counters = node.counters
         counters.sent += 1
         counters.sent_bytes += len(datagram)
@@ -371,6 +374,7 @@ class MemNet:
             return
         n = len(ports)
         self.sent += n
+        self.sent_by_type[0] += n
         counters = node.counters
         counters.sent += n
         counters.sent_bytes += n * len(SPRAY_PROBE)

@@ -24,6 +24,7 @@ from srpfast.crypto import create_cluster_id, create_shared_key
 from srpfast.control.engine import Peer
 from srpfast.sim.churn import boot
 from srpfast.sim.memnet import MemNet, Node
+from srpfast.wire import constants as C
 
 CLUSTER = create_cluster_id(b"srpfast scale")
 KEY = create_shared_key(b"srpfast scale subcluster")
@@ -71,6 +72,8 @@ class ScaleResult:
     peak_rss_mib: float
     base_rss_mib: float           # the process before the first engine (interpreter, modules)
     digest: str                   # a hash of every delivery (peer, message, time, hops)
+    steady_by_type: dict[str, int]  # datagrams sent after settle, by packet type ("probe":
+    #                               BDP probes and pool openers)
 
     @property
     def speed(self) -> float:
@@ -129,6 +132,7 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
     t0 = net.now
     net.run(sc.settle)
     settle_cpu = time.process_time() - c0
+    settled_by_type = list(net.sent_by_type)
     # Churn and publishing: one heap of (time, kind, peer) — kind 0 publish, 1 flip.
     agenda: list[tuple[float, int, int]] = [(net.now, 0, 0)]
     for i in range(sc.public, sc.peers):
@@ -169,4 +173,6 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
         datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
         churn=churn, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         base_rss_mib=base_rss,
-        digest=digest.hexdigest())
+        digest=digest.hexdigest(),
+        steady_by_type={C.TYPE_NAMES.get(t, "probe"): n - settled_by_type[t]
+                        for t, n in enumerate(net.sent_by_type) if n - settled_by_type[t]})
