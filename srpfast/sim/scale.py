@@ -86,10 +86,24 @@ class ScaleResult:
         return duration / cpu if cpu > 0 else 0.0
 
 
+def _rss_mib(field: str) -> float:
+    """This process's resident set (VmRSS) or its peak (VmHWM), MiB. Not ru_maxrss: a child
+    started by fork and exec inherits its parent's peak there (a bench child read 445 MiB
+    before its first engine, which made the per-peer figure 0)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleResult:
     import hashlib
     c0, w0 = time.process_time(), time.time()
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_rss = _rss_mib("VmRSS")
     rng = random.Random(sc.seed)
     cfg = sim_config()
     net = MemNet(seed=sc.seed, config=cfg, tick_resolution=sc.tick_resolution)
@@ -171,7 +185,7 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
         cpu_s=time.process_time() - c0, setup_cpu_s=setup_cpu, settle_cpu_s=settle_cpu,
         events=events,
         datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
-        churn=churn, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        churn=churn, peak_rss_mib=_rss_mib("VmHWM"),
         base_rss_mib=base_rss,
         digest=digest.hexdigest(),
         steady_by_type={C.TYPE_NAMES.get(t, "probe"): n - settled_by_type[t]
