@@ -46,6 +46,8 @@ from srpfast.errors import ArgumentError, MalformedPacket
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_CONNECT, PING_HEARTBEAT, Body, decode_body, signed_bytes
+
+HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (_maintain)
 from srpfast.wire.frame import decode, encode
 
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
@@ -81,7 +83,10 @@ class Peer:
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._counters: defaultdict[str, int] = defaultdict(int)
-        self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, cfg.keep_alive)
+        # A full table evicts only a peer that missed its heartbeat: one side of a
+        # connection pings (every keep_alive, or HEARTBEAT_BACKUP x keep_alive as backup),
+        # so an active peer can be quiet for a little over keep_alive (_maintain).
+        self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, HEARTBEAT_BACKUP * cfg.keep_alive)
         self.proofs = ProofChecker(cfg.proof_window, cfg.proof_capacity)
         self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
                            seed=self.rng.getrandbits(64))
@@ -502,7 +507,12 @@ class Peer:
             self.membership.on_disconnected(peer, now)
         self.traversal.sweep_kept()
         for peer in self.table.peers():
-            if now - peer.last_ping >= cfg.keep_alive:
+            # Keep-alives: the side with the smaller id pings every keep_alive; the other
+            # only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping
+            # counts an answered PING as its own heartbeat), well inside peer_expiry.
+            every = cfg.keep_alive if self.peer_id < peer.peer_id else \
+                HEARTBEAT_BACKUP * cfg.keep_alive
+            if now - peer.last_ping >= every:
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
         self.handshake.expire(now)
         self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved
