@@ -9,6 +9,13 @@ MODE:
   zeros    the C sendmmsg loop (srpfast.drivers._udp._ceiling_send) of 1158-byte zero datagrams
   publish  valid, distinct PUBLISH frames (frame.encode_many template, an 8-byte counter
            patched into each message per batch so no two datagrams are duplicates)
+  publish_gso  the same frames, each batch of 64 as UDP GSO super-datagrams (as srpfast's own
+           senders send a run to one peer: drivers/udp.py)
+  relay    the publish_gso frames at a relay, flow-controlled by three SINK sockets of this
+           process that the relay forwards to (proven peers too, read here, off the relay's
+           core): at most RELAY_WINDOW inputs are in flight (sent, not yet seen by the sinks),
+           so the relay is never measured as a victim of its own receive-buffer overflow; a
+           window stalled 20 ms (datagrams lost on the way) is written off and counted
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
   once     the frames of FILE once each (or until SECONDS), 64 per sendmmsg: a receiver sees
            only new frames, none it must drop as a repeat
@@ -34,6 +41,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 64
 FRAME = 1158
 MESSAGE_OFFSET = 134  # csrc/frame.h SRP_OFF_MESSAGE
+# Inputs in flight to the relay: ~2.4 MB of frames, inside its 4 MiB receive buffer
+# (UDPSocket's default; the kernel counts twice that), 4 wakeups' worth of its receive batches
+# (8 x 64 per wakeup). 1,024 and 4,096 measured the same relay rate: the window never bound.
+RELAY_WINDOW = 2048
+RELAY_SINKS = 3
 
 
 class Blaster:
@@ -73,7 +85,7 @@ class Blaster:
         self.close()
 
 
-def _blast_publish(sock, address: tuple, seconds: float) -> int:
+def _publish_template() -> tuple[bytearray, list[int]]:
     from srpfast.wire.constants import PUBLISH
     from srpfast.wire.frame import encode_many
     buf = bytearray(BATCH * FRAME)
@@ -81,18 +93,79 @@ def _blast_publish(sock, address: tuple, seconds: float) -> int:
     messages = [bytes(8) + base[8:] for _ in range(BATCH)]
     assert encode_many(buf, messages, type=PUBLISH, cluster=b"\x07" * 16, to=b"\x09" * 32) \
         == BATCH
-    offsets = [k * FRAME + MESSAGE_OFFSET for k in range(BATCH)]
+    return buf, [k * FRAME + MESSAGE_OFFSET for k in range(BATCH)]
+
+
+def _blast_publish(sock, address: tuple, seconds: float, gso: bool = False) -> int:
+    buf, offsets = _publish_template()
     pack = struct.Struct(">Q").pack_into
     n = sent = 0
-    send = sock.send_batch
+    dest = sock.resolve(address)
+    send = (lambda: sock.send_gso(buf, FRAME, dest)) if gso else \
+        (lambda: sock.send_batch(buf, address))
     t0 = time.perf_counter()
     while True:
         for off in offsets:
             pack(buf, off, n)
             n += 1
-        sent += send(buf, address)
+        sent += send()
         if time.perf_counter() - t0 >= seconds:
             return sent
+
+
+def _drain(sinks: list) -> int:
+    got = 0
+    for s in sinks:
+        while True:
+            n = s.recv_batch().count
+            got += n
+            if n < s.batch and not s.pending:
+                break
+    return got
+
+
+def _blast_relay(sock, sinks: list, address: tuple, seconds: float) -> dict:
+    """publish_gso frames at the relay with at most RELAY_WINDOW inputs in flight, the sinks
+    read here; then the sinks drained until 0.2 s pass with nothing."""
+    import select
+    buf, offsets = _publish_template()
+    pack = struct.Struct(">Q").pack_into
+    dest = sock.resolve(address)
+    fanout = len(sinks)
+    n = sent = got = written_off = stalls = 0
+    cpu0 = time.process_time()
+    t0 = last = time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        if now - t0 >= seconds:
+            break
+        room = RELAY_WINDOW - (sent - written_off - got // fanout) >= BATCH
+        if room:
+            for off in offsets:
+                pack(buf, off, n)
+                n += 1
+            sent += sock.send_gso(buf, FRAME, dest)
+        else:
+            select.select(sinks, [], [], 0.001)
+        g = _drain(sinks)
+        if g:
+            got += g
+            last = now
+        elif not room and now - last > 0.02:  # lost on the way: do not wait for them
+            written_off = sent - got // fanout
+            stalls += 1
+            last = now
+    sending = time.perf_counter() - t0
+    busy = (time.process_time() - cpu0) / max(sending, 1e-9)
+    idle = time.perf_counter()
+    while time.perf_counter() - idle < 0.2:
+        select.select(sinks, [], [], 0.01)
+        g = _drain(sinks)
+        if g:
+            got += g
+            idle = time.perf_counter()
+    return {"sent": sent, "sinks": got, "stalls": stalls, "seconds": sending,
+            "window": RELAY_WINDOW, "busy": busy}
 
 
 def _load_chunks(path: str) -> list[bytes]:
@@ -151,22 +224,36 @@ def main(argv: list[str]) -> None:
     argv = [a for a in argv if a != "--prove"]
     mode, host, port, seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
     address = (host, port)
-    with _udp.UDPSocket(host) as sock:
-        if prove:
-            _prove(sock, address)
-        chunks = _load_chunks(argv[4]) if mode in ("frames", "once") else []
-        print("ready", flush=True)
-        sys.stdin.readline()
-        t0 = time.perf_counter()
-        if mode == "zeros":
-            sent, _ = _udp._ceiling_send(sock, address, seconds, BATCH)
-        elif mode == "publish":
-            sent = _blast_publish(sock, address, seconds)
-        elif mode in ("frames", "once"):
-            sent = _blast_frames(sock, address, seconds, chunks, once=mode == "once")
-        else:
-            raise SystemExit(f"unknown mode {mode!r}")
-        print(json.dumps({"sent": sent, "seconds": time.perf_counter() - t0}), flush=True)
+    sinks = []
+    try:
+        if mode == "relay":  # GRO: a relayed run of frames is one read here (docs/NET.md)
+            sinks = [_udp.UDPSocket(host, gro=True, batch=1024) for _ in range(RELAY_SINKS)]
+            for sink in sinks:
+                _prove(sink, address)
+        with _udp.UDPSocket(host) as sock:
+            if prove:
+                _prove(sock, address)
+            chunks = _load_chunks(argv[4]) if mode in ("frames", "once") else []
+            print("ready", flush=True)
+            sys.stdin.readline()
+            t0 = time.perf_counter()
+            extra: dict = {}
+            if mode == "zeros":
+                sent, _ = _udp._ceiling_send(sock, address, seconds, BATCH)
+            elif mode in ("publish", "publish_gso"):
+                sent = _blast_publish(sock, address, seconds, gso=mode == "publish_gso")
+            elif mode == "relay":
+                extra = _blast_relay(sock, sinks, address, seconds)
+                sent = extra.pop("sent")
+            elif mode in ("frames", "once"):
+                sent = _blast_frames(sock, address, seconds, chunks, once=mode == "once")
+            else:
+                raise SystemExit(f"unknown mode {mode!r}")
+            print(json.dumps({"sent": sent, "seconds": time.perf_counter() - t0, **extra}),
+                  flush=True)
+    finally:
+        for sink in sinks:
+            sink.close()
 
 
 if __name__ == "__main__":
