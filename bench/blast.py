@@ -3,7 +3,7 @@
 The machine has 2 cores: a sender thread in the measuring process competes with the receiver
 for the GIL-free core *and* the interpreter, so a receiver is loaded from another process.
 
-    python bench/blast.py MODE HOST PORT SECONDS [FILE] [--prove]
+    python bench/blast.py MODE HOST PORT SECONDS [FILE] [--prove] [--paced]
 
 MODE:
   zeros    the C sendmmsg loop (srpfast.drivers._udp._ceiling_send) of 1158-byte zero datagrams
@@ -19,6 +19,11 @@ MODE:
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
   once     the frames of FILE once each (or until SECONDS), 64 per sendmmsg: a receiver sees
            only new frames, none it must drop as a repeat
+
+--paced (once): the receiver's socket queue is kept under PACED_QUEUE bytes: before every
+PACED_EVERY sendmmsg calls the sender reads the receiver's rx_queue (/proc/net/udp{,6}, the
+kernel's count for that port) and waits while it is above: the receiver reads everything it
+is sent, so its rate is what it can take, not what is left after its buffer overflowed.
 
 --prove: before blasting, the sender becomes a PROVEN PEER of HOST:PORT (an engine Peer on the
 same socket completes the signed PING/PONG round trip, SPEC 4): the receiver then charges it
@@ -45,6 +50,10 @@ MESSAGE_OFFSET = 134  # csrc/frame.h SRP_OFF_MESSAGE
 # (UDPSocket's default; the kernel counts twice that), 4 wakeups' worth of its receive batches
 # (8 x 64 per wakeup). 1,024 and 4,096 measured the same relay rate: the window never bound.
 RELAY_WINDOW = 2048
+PACED_QUEUE = 2 << 20  # bytes (skb truesize) queued: a quarter of the 8 MiB the kernel allows
+# sendmmsg calls (512 frames, ~1.2 MB queued) between two looks at the queue: reading
+# /proc/net/udp took ~40% of the sender's CPU looking every 4
+PACED_EVERY = 8
 RELAY_SINKS = 3
 
 
@@ -53,11 +62,12 @@ class Blaster:
     when done. Always terminated on exit (context manager), never left running."""
 
     def __init__(self, mode: str, address: tuple, seconds: float, path: str = "",
-                 prove: bool = False) -> None:
+                 prove: bool = False, paced: bool = False) -> None:
         """Blocks until the child is ready: with ``prove``, call it off the event loop that
         runs the receiver (run_in_executor), which must answer the handshake meanwhile."""
         args = [sys.executable, os.path.abspath(__file__), mode, address[0], str(address[1]),
-                str(seconds)] + ([path] if path else []) + (["--prove"] if prove else [])
+                str(seconds)] + ([path] if path else []) + (["--prove"] if prove else []) + \
+            (["--paced"] if paced else [])
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -177,16 +187,37 @@ def _load_chunks(path: str) -> list[bytes]:
     return [data[i * FRAME:min(i + BATCH, n) * FRAME] for i in range(0, n, BATCH)]
 
 
+def _rx_queue(port: int) -> int:
+    """Bytes queued on the UDP socket bound to ``port`` (the kernel's rx_queue; 0 if none)."""
+    want = f":{port:04X} "
+    total = 0
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(name) as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 4 and (fields[1] + " ").endswith(want):
+                        total += int(fields[4].split(":")[1], 16)
+        except OSError:
+            pass
+    return total
+
+
 def _blast_frames(sock, address: tuple, seconds: float, chunks: list[bytes],
-                  once: bool = False) -> int:
-    sent = 0
+                  once: bool = False, paced: bool = False) -> tuple[int, int]:
+    """Returns (datagrams sent, waits for the receiver's queue)."""
+    sent = waits = 0
     send = sock.send_batch
     t0 = time.perf_counter()
     while True:
-        for chunk in chunks:
+        for k, chunk in enumerate(chunks):
+            if paced and k % PACED_EVERY == 0:
+                while _rx_queue(address[1]) > PACED_QUEUE:
+                    waits += 1
+                    time.sleep(0.0002)
             sent += send(chunk, address)
         if once or time.perf_counter() - t0 >= seconds:
-            return sent
+            return sent, waits
 
 
 def _prove(sock, address: tuple, timeout: float = 10.0) -> None:
@@ -220,8 +251,8 @@ def _prove(sock, address: tuple, timeout: float = 10.0) -> None:
 def main(argv: list[str]) -> None:
     sys.path.insert(0, ROOT)
     from srpfast.drivers import _udp
-    prove = "--prove" in argv
-    argv = [a for a in argv if a != "--prove"]
+    prove, paced = "--prove" in argv, "--paced" in argv
+    argv = [a for a in argv if a not in ("--prove", "--paced")]
     mode, host, port, seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
     address = (host, port)
     sinks = []
@@ -246,7 +277,9 @@ def main(argv: list[str]) -> None:
                 extra = _blast_relay(sock, sinks, address, seconds)
                 sent = extra.pop("sent")
             elif mode in ("frames", "once"):
-                sent = _blast_frames(sock, address, seconds, chunks, once=mode == "once")
+                sent, waits = _blast_frames(sock, address, seconds, chunks, once=mode == "once",
+                                            paced=paced)
+                extra = {"waits": waits} if paced else {}
             else:
                 raise SystemExit(f"unknown mode {mode!r}")
             print(json.dumps({"sent": sent, "seconds": time.perf_counter() - t0, **extra}),

@@ -47,7 +47,8 @@ long srp_ceiling_seal(const uint8_t key[32], long iterations, long plain_len) {
  * (SHA-256, two frames interleaved as csrc/frame.c does), store a copy findable by that id
  * (frames written in turn into a ring of `slots`, the id's XXH3 indexing a table of ring
  * positions: no metadata, eviction order, share accounting or duplicate filter) and `fanout`
- * copies out with hops+1 (a relay must write each next hop's datagram). `frames` holds
+ * copies out with hops+1 (a relay must write each next hop's datagram; 0: a subscriber with
+ * nobody to forward to). `frames` holds
  * `nframes` (a multiple of 64) valid frames taken 64 at a time, `rounds` passes over them.
  * Returns frames that failed validation (0 expected), -1 on bad arguments or no memory. */
 #define XXH_INLINE_ALL
@@ -64,12 +65,12 @@ static void *(*volatile copy_frame)(void *, const void *, size_t) = memcpy;
 long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long slots,
                        long fanout) {
     enum { B = 64 };
-    if (nframes <= 0 || nframes % B || slots <= 0 || fanout <= 0 || fanout > 16) return -1;
+    if (nframes <= 0 || nframes % B || slots <= 0 || fanout < 0 || fanout > 16) return -1;
     size_t buckets = 1;
     while (buckets < 2 * (size_t)slots) buckets <<= 1;
     uint8_t *store = malloc((size_t)slots * SRP_PACKET_BYTES);
     uint32_t *index = calloc(buckets, sizeof *index);
-    uint8_t *out = malloc((size_t)B * (size_t)fanout * SRP_PACKET_BYTES);
+    uint8_t *out = malloc((size_t)B * (size_t)(fanout ? fanout : 1) * SRP_PACKET_BYTES);
     if (!store || !index || !out) { free(store); free(index); free(out); return -1; }
     memset(store, 0, (size_t)slots * SRP_PACKET_BYTES);  /* resident, as a warm cache is */
     uint8_t ids[B][32];
