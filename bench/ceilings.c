@@ -57,9 +57,9 @@ long srp_ceiling_seal(const uint8_t key[32], long iterations, long plain_len) {
 
 #include "frame.h"
 
-/* glibc's memcpy (vectorised, chosen for this CPU at load time): gcc inlines a fixed-size
- * 1158-byte memcpy as `rep movsq`, which measured 13% of this loop on the bench machine (AMD
- * EPYC); the ceiling must take the fastest copy there is. */
+/* glibc's memcpy (vectorised, chosen for this CPU at load time) through a pointer gcc cannot
+ * see through: a fixed-size 1158-byte memcpy is otherwise inlined as `rep movsq`, which was
+ * no faster on the bench machine (AMD EPYC), and a ceiling takes the fastest copy there is. */
 static void *(*volatile copy_frame)(void *, const void *, size_t) = memcpy;
 
 long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long slots,
