@@ -39,6 +39,8 @@ from srpfast.config import Config  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
 
 HOST = "127.0.0.1"
+# the one knob of the composed ceilings: their receive part drains a socket filled first
+PREFILLED = "receive part: 64 MiB receive buffer (SO_RCVBUFFORCE), filled before the first read"
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -174,6 +176,7 @@ def _relay_group(seconds: float, quick: bool) -> list[Row]:
     c = _relay_ceiling(quick, _cache_slots())
     ceiling = Row(group, "ceiling of the relay's work: C receive (GRO) + bare relay work + 3 "
                          "GSO sends per input", c["rate"], unit="datagrams/s", role="limit",
+                  settings=PREFILLED,
                   note=(f"per input {1e6 * c['t_in']:.2f} us = receive {1e6 / c['recv']:.2f} us "
                         f"(C recvmmsg/GRO loop draining {c['recv_n']:,} pre-filled frames: "
                         f"{c['recv']:,.0f}/s) + relay work {1e6 / c['dp']:.2f} us (bench/"
@@ -342,7 +345,7 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     t = sum(1 / r for _, r in parts)
     return Row(group, "ceiling of a subscriber's work per emit_many() message: C receive + "
                       "store + open + envelope hashes + 1/256 signature", 1 / t, unit="msg/s",
-               role="limit",
+               role="limit", settings=PREFILLED,
                note=(f"per message {1e6 * t:.2f} us = " + " + ".join(
                    f"{n} {1e6 / r:.2f} us" for n, r in parts)
                    + f"; receive drained {recv_n:,} pre-filled frames; the same frames"))
