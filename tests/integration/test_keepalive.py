@@ -1,0 +1,69 @@
+"""Keep-alive from one side of a connection (PROTOCOL.md "Keep-alive"): the smaller peer id
+pings every keep_alive, the other only as a backup after HEARTBEAT_BACKUP x keep_alive; an
+answered PING from a confirmed peer counts as the answerer's own heartbeat."""
+from __future__ import annotations
+
+from srpfast.control.engine import HEARTBEAT_BACKUP
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
+from srpfast.wire.bodies import PING_HEARTBEAT, Ping, decode_body
+from srpfast.wire.frame import decode
+from tests.memnet import MemNet, Node, pair
+
+
+def _ordered(net: MemNet, a: Node, b: Node) -> tuple[Node, Node]:
+    return (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
+
+
+def _heartbeats(net: MemNet) -> list[tuple[float, Address, Address]]:
+    """Records (time, source, destination) of every heartbeat PING sent; lets all through."""
+    seen: list[tuple[float, Address, Address]] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if body.flags & PING_HEARTBEAT:
+                seen.append((net.now, src, dst))
+        return True
+
+    net.filter = watch
+    return seen
+
+
+def test_only_the_smaller_id_sends_heartbeats_while_both_are_up() -> None:
+    net, a, b = pair(5)
+    small, large = _ordered(net, a, b)
+    seen = _heartbeats(net)
+    ka = net.config.keep_alive
+    net.run(5 * ka)
+    from_small = [t for t, src, _ in seen if src == small.public]
+    from_large = [t for t, src, _ in seen if src == large.public]
+    assert len(from_small) >= 4 and from_large == []
+    assert all(t2 - t1 <= ka + 2 * net.config.maintenance_interval
+               for t1, t2 in zip(from_small, from_small[1:]))
+    assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
+
+
+def test_the_larger_id_pings_when_the_smaller_one_stops() -> None:
+    """The smaller side's PINGs are lost (an asymmetric path, or it lost its entry): the
+    larger side's backup heartbeat keeps the connection, HEARTBEAT_BACKUP x keep_alive apart."""
+    net, a, b = pair(6)
+    small, large = _ordered(net, a, b)
+    ka = net.config.keep_alive
+    seen: list[float] = []
+
+    def drop_small_pings(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING:
+            if src == small.public:
+                return False
+            seen.append(net.now)
+        return True
+
+    net.filter = drop_small_pings
+    start = net.now
+    net.run(6 * ka)
+    assert seen and seen[0] - start <= HEARTBEAT_BACKUP * ka + 2 * net.config.maintenance_interval
+    assert all(t2 - t1 <= HEARTBEAT_BACKUP * ka + 2 * net.config.maintenance_interval
+               for t1, t2 in zip(seen, seen[1:]))
+    assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
