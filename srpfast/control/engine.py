@@ -46,9 +46,9 @@ from srpfast.errors import ArgumentError, MalformedPacket
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_CONNECT, PING_HEARTBEAT, Body, decode_body, signed_bytes
-
-HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (_maintain)
 from srpfast.wire.frame import decode, encode
+
+HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (heartbeat_every)
 
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
 BATCH = 64  # datagrams per data-plane call (the UDP socket's default recvmmsg batch)
@@ -280,6 +280,13 @@ class Peer:
                 self.sent_hosts.add(address[0])
         self._counters["tx"] += 1
 
+    def heartbeat_every(self, peer: PeerEntry) -> float:
+        """How long after our last PING to ``peer`` (or answered PING from it) we ping it
+        again (PROTOCOL.md "Keep-alive"): the side with the smaller id every keep_alive,
+        the other only HEARTBEAT_BACKUP x keep_alive, as a backup."""
+        ka = self.config.keep_alive
+        return ka if self._id < peer.peer_id else HEARTBEAT_BACKUP * ka
+
     def forwarder(self, now: float) -> Forwarder:
         """Weighted next-hop picker, rebuilt when the peer table or our NAT changed."""
         fw = self._forwarder
@@ -506,7 +513,6 @@ class Peer:
 
     def _maintain(self, now: float) -> None:
         """The STATE_0 loop, run every maintenance_interval (cheap when nothing is due)."""
-        cfg = self.config
         for peer in self.table.expire(now):
             self.count("disconnections")
             self.emit(Disconnection(peer.peer_id))
@@ -517,9 +523,7 @@ class Peer:
             # Keep-alives: the side with the smaller id pings every keep_alive; the other
             # only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping
             # counts an answered PING as its own heartbeat), well inside peer_expiry.
-            every = cfg.keep_alive if self.peer_id < peer.peer_id else \
-                HEARTBEAT_BACKUP * cfg.keep_alive
-            if now - peer.last_ping >= every:
+            if now - peer.last_ping >= self.heartbeat_every(peer):
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
         self.handshake.expire(now)
         self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved

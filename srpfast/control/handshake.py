@@ -195,8 +195,10 @@ class Handshake:
             # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
             # So ping again in challenge_recheck s: its PONG carries a new challenge until it
             # has us. One ping per PONG it sends us: no amplification.
-            peer.last_ping = min(peer.last_ping,
-                                 now - self.p.config.keep_alive + self.p.config.challenge_recheck)
+            # (Our heartbeat period toward it, not keep_alive: the larger id's is longer,
+            # and the recheck must not wait for its backup heartbeat.)
+            peer.last_ping = min(peer.last_ping, now - self.p.heartbeat_every(peer)
+                                 + self.p.config.challenge_recheck)
         if not peer.confirmed:
             # A round trip in each direction is done (our ping answered, or our challenge
             # redeemed): it holds us in its table, so JOINs and pushes make sense now.

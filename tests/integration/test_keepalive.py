@@ -67,3 +67,36 @@ def test_the_larger_id_pings_when_the_smaller_one_stops() -> None:
     assert all(t2 - t1 <= HEARTBEAT_BACKUP * ka + 2 * net.config.maintenance_interval
                for t1, t2 in zip(seen, seen[1:]))
     assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
+
+
+def test_a_lost_challenge_answer_is_retried_within_seconds_whichever_id_is_larger() -> None:
+    """x pings y, y answers with a challenge, x's answer is lost: x thinks it is connected,
+    y does not know x. (x's first heartbeat follows at once, as for any new peer: its
+    answer is lost too.) x pings again challenge_recheck later, whether x is the side that
+    heartbeats every keep_alive (smaller id) or only as a backup (larger id); y's own pings
+    to x are dropped here so only that recheck can close the half-open connection."""
+    orders = set()
+    for seed in (90, 91):
+        for swap in (False, True):
+            net = MemNet(seed=seed)
+            x, y = net.add("static"), net.add("static")
+            if swap:
+                x, y = y, x
+            dropped: list[bytes] = []
+
+            def lose(d: bytes, src: Address, dst: Address,
+                     x: Node = x, y: Node = y, dropped: list[bytes] = dropped) -> bool:
+                if len(d) > 4 and dst == x.public and d[4] == C.PING:
+                    return False  # y never learns x from its own pings
+                if len(d) > 4 and d[4] == C.PONG and dst == y.public and len(dropped) < 2:
+                    dropped.append(d)  # x's answers to y's challenges
+                    return False
+                return True
+
+            net.filter = lose
+            net.call(x, x.peer.add_peer, y.public, net.now)
+            net.run(3 + net.config.challenge_recheck)
+            larger = x.peer.peer_id > y.peer.peer_id
+            orders.add(larger)
+            assert len(dropped) == 2 and x.peer.peer_id in y.peer.table, f"x has the larger id: {larger}"
+    assert orders == {False, True}
