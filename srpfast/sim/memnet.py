@@ -83,6 +83,7 @@ class SprayArrival:
 
     def __init__(self, host: str, probes: list[tuple[int, Address]]) -> None:
         self.host, self.probes = host, probes
+POOL_PORTS = (20000, 65535)  # a Hard node's pool sockets bind here (its main socket: 5000)
 CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
 
 
@@ -221,6 +222,7 @@ class Node:
         self.events: list[Event] = []
         self.pools: dict[bytes, list[Address]] = {}
         self.sprayed = 0
+        self.pool_port = POOL_PORTS[0]    # where the next pool socket's port search starts
         self.tick_at = INF               # the engine's armed deadline (MemNet's timer heap)
         self.counters = NodeCounters()
 
@@ -489,8 +491,7 @@ class MemNet:
                         spray_ports(action.seed, action.port_count, action.first))
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
-            base = 20000 + 300 * len(node.pools)
-            socks = [(node.address[0], base + i) for i in range(action.n)]
+            socks = self._pool_sockets(node, action.n)
             node.pools[action.pool_key] = socks
             for i, s in enumerate(socks):
                 self.sockets[s] = (node, action.pool_key, i)
@@ -507,6 +508,22 @@ class MemNet:
         elif isinstance(action, PoolClose):
             for s in node.pools.pop(action.pool_key, []):
                 self.sockets.pop(s, None)
+
+    def _pool_sockets(self, node: Node, n: int) -> list[Address]:
+        """``n`` addresses no socket of ``node`` holds, as the kernel binds a pool: kept
+        sockets of earlier pools live on (one per BDP-connected peer), so a base computed
+        from the number of pools collided with them once one closed."""
+        lo, hi = POOL_PORTS
+        host = node.address[0]
+        out: list[Address] = []
+        for _ in range(hi - lo + 1):
+            if len(out) == n:
+                break
+            address = (host, node.pool_port)
+            node.pool_port = node.pool_port + 1 if node.pool_port < hi else lo
+            if address not in self.sockets:
+                out.append(address)
+        return out
 
     # -------------------------------------------------------------- running
     def _next_tick(self, node: Node) -> float:

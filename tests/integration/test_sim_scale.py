@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from srpfast.control.events import PoolClose, PoolKeep, PoolOpen
 from srpfast.sim import scale
 from srpfast.sim.memnet import MemNet, spray_ports
 from tests.memnet import joined_pair
@@ -84,3 +85,21 @@ def test_a_spray_is_every_probe_for_the_counts_and_one_event_for_the_queue() -> 
     # One probe found the mapping; it was made for socket 192.168.9.9:4000, which is no
     # socket on this network (the probe is dropped there), the 299 others died in the NAT.
     assert h.nat.filtered == 299
+
+
+def test_a_new_pool_never_takes_the_kept_socket_of_an_earlier_one() -> None:
+    """A kept pool socket outlives other pools (one per BDP-connected peer): a pool opened
+    after another closed must bind other ports, as the kernel would, or the kept
+    socket's datagrams go to the new pool and its close takes the kept socket away."""
+    net = MemNet(seed=5)
+    h = net.add("hard")
+    a, b, c = b"a" * 8, b"b" * 8, b"c" * 8
+    net._act(h, PoolOpen(a, 4))
+    net._act(h, PoolOpen(b, 4))
+    net._act(h, PoolKeep(b, 2))
+    kept = h.pools[b][2]
+    net._act(h, PoolClose(a))
+    net._act(h, PoolOpen(c, 4))
+    assert kept not in h.pools[c] and len(set(h.pools[c])) == 4
+    net._act(h, PoolClose(c))
+    assert net.sockets[kept] == (h, b, 2)
