@@ -110,3 +110,21 @@ def test_a_kept_socket_whose_peer_left_the_table_is_closed() -> None:
     tr.sweep_kept()
     assert actions == [PoolClose(b"k" * 8)] and not tr.kept
     assert h.peer.counters()["pool.released"] == 1
+
+
+def test_the_maintenance_loop_closes_only_kept_sockets_whose_peer_is_gone() -> None:
+    """The engine's own loop sweeps (Peer._maintain), within one maintenance interval; a kept
+    socket whose peer is in the table on that socket stays open."""
+    net = MemNet(seed=35)
+    h = net.add("hard")
+    tr, table = h.peer.traversal, h.peer.table
+    live, gone = b"L" * 8, b"G" * 8
+    tr.kept[live], tr.kept[gone] = b"l" * 32, b"g" * 32
+    table.upsert(b"l" * 32, ("198.18.1.1", 4000), 0, net.now, pool=(live, 3))
+    actions = _recording(h)
+    net.run(2 * h.peer.config.maintenance_interval)
+    assert [a for a in actions if isinstance(a, PoolClose)] == [PoolClose(gone)]
+    assert list(tr.kept) == [live]
+    table.upsert(b"l" * 32, ("198.18.1.1", 4000), 0, net.now)  # re-proved on the main socket
+    net.run(2 * h.peer.config.maintenance_interval)
+    assert PoolClose(live) in actions and not tr.kept
