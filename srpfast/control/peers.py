@@ -37,6 +37,7 @@ class PeerEntry:
     last_sync: float = -1e18
     observed: Address | None = None  # how it sees us (its last PONG)
     confirmed: bool = False         # it answered one of our pings: it has us in its table
+    retry: bool = False             # our last heartbeat may be sent again once (engine)
     subclusters: set[bytes] = field(default_factory=set)  # proven JOINs it sent us
 
     @property

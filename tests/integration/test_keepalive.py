@@ -3,7 +3,7 @@ pings every keep_alive, the other only as a backup after HEARTBEAT_BACKUP x keep
 answered PING from a confirmed peer counts as the answerer's own heartbeat."""
 from __future__ import annotations
 
-from srpfast.control.engine import HEARTBEAT_BACKUP
+from srpfast.control.engine import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, Ping, decode_body
@@ -100,3 +100,40 @@ def test_a_lost_challenge_answer_is_retried_within_seconds_whichever_id_is_large
             orders.add(larger)
             assert len(dropped) == 2 and x.peer.peer_id in y.peer.table, f"x has the larger id: {larger}"
     assert orders == {False, True}
+
+
+def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected() -> None:
+    """The answers to three heartbeats in a row are lost (only one side pings, so nothing
+    else is heard for ~90 s = peer_expiry): each heartbeat goes once more HEARTBEAT_RETRY
+    later, those answers arrive, and the pair stays connected; the heartbeats keep their
+    keep_alive spacing."""
+    net, a, b = pair(8)
+    small, large = _ordered(net, a, b)
+    ka = net.config.keep_alive
+    pings: list[tuple[float, int]] = []  # (time, request id) of small's heartbeats
+    lost: list[int] = []
+
+    def lose_first_answers(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == small.public:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if body.flags & PING_HEARTBEAT:
+                first = not pings or net.now - pings[-1][0] > ka / 2
+                pings.append((net.now, body.request_id))
+                if first and len(lost) < 3:
+                    lost.append(body.request_id)
+        if len(d) > 4 and d[4] == C.PONG and src == large.public:
+            body = decode_body(C.PONG, decode(d).message)
+            return getattr(body, "request_id", None) not in lost
+        return True
+
+    net.filter = lose_first_answers
+    net.run(5 * ka)
+    assert len(lost) == 3
+    assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
+    assert small.peer.counters().get("disconnections", 0) == 0
+    times = [t for t, _ in pings]
+    retries = [t2 - t1 for t1, t2 in zip(times, times[1:]) if t2 - t1 < ka / 2]
+    assert len(retries) == 3 and all(r <= HEARTBEAT_RETRY * ka + 2 for r in retries)
+    firsts = [t for k, t in enumerate(times) if k == 0 or t - times[k - 1] > ka / 2]
+    assert all(t2 - t1 <= ka + 2 for t1, t2 in zip(firsts, firsts[1:]))
