@@ -194,11 +194,17 @@ class Handshake:
             # If that answer is lost, it never enters us while we think we are connected
             # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
             # So ping again in challenge_recheck s: its PONG carries a new challenge until it
-            # has us. One ping per PONG it sends us: no amplification.
-            # (Our heartbeat period toward it, not keep_alive: the larger id's is longer,
-            # and the recheck must not wait for its backup heartbeat.)
-            peer.last_ping = min(peer.last_ping, now - self.p.heartbeat_every(peer)
-                                 + self.p.config.challenge_recheck)
+            # has us. One ping per PONG it sends us: no amplification. Each challenge in a
+            # row doubles the wait, up to our heartbeat period toward it (the larger id's is
+            # longer, and the recheck must not wait for its backup heartbeat): a full table
+            # refuses us every time, and a ping a second cost it 3 frames and 3 signatures
+            # a second for ever.
+            every = self.p.heartbeat_every(peer)
+            wait = min(self.p.config.challenge_recheck * 2 ** min(peer.rechecks, 16), every)
+            peer.rechecks += 1
+            peer.last_ping = min(peer.last_ping, now - every + wait)
+        elif pending is not None and not body.challenge:
+            peer.rechecks = 0  # it answered without a challenge: it has us
         if not peer.confirmed:
             # A round trip in each direction is done (our ping answered, or our challenge
             # redeemed): it holds us in its table, so JOINs and pushes make sense now.

@@ -38,6 +38,7 @@ class PeerEntry:
     observed: Address | None = None  # how it sees us (its last PONG)
     confirmed: bool = False         # it answered one of our pings: it has us in its table
     retry: bool = False             # our last heartbeat may be sent again once (engine)
+    rechecks: int = 0               # its challenges we answered in a row (handshake.on_pong)
     subclusters: set[bytes] = field(default_factory=set)  # proven JOINs it sent us
 
     @property

@@ -3,6 +3,8 @@ pings every keep_alive, the other only as a backup after HEARTBEAT_BACKUP x keep
 answered PING from a confirmed peer counts as the answerer's own heartbeat."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from srpfast.control.engine import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
@@ -137,3 +139,32 @@ def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected
     assert len(retries) == 3 and all(r <= HEARTBEAT_RETRY * ka + 2 for r in retries)
     firsts = [t for k, t in enumerate(times) if k == 0 or t - times[k - 1] > ka / 2]
     assert all(t2 - t1 <= ka + 2 for t1, t2 in zip(firsts, firsts[1:]))
+
+
+def test_a_peer_that_keeps_refusing_us_is_rechecked_less_and_less_often() -> None:
+    """A full table (its peers all active) answers every PING of a newcomer with a new
+    challenge and never enters it. The newcomer's recheck after answering a challenge
+    doubles each time it is challenged again, up to its heartbeat period: it does not ping
+    once a second for ever (3 frames and 3 signatures a second at the full peer)."""
+    net = MemNet(seed=12)
+    full = net.add("static", config=replace(net.config, max_peers=2))
+    others = [net.add("static") for _ in range(2)]
+    for o in others:
+        net.call(o, o.peer.add_peer, full.public, net.now)
+    net.run(5)
+    assert len(full.peer.table) == 2
+    newcomer = net.add("static")
+    pings: list[float] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == newcomer.public and dst == full.public:
+            pings.append(net.now)
+        return True
+
+    net.filter = watch
+    net.call(newcomer, newcomer.peer.add_peer, full.public, net.now)
+    net.run(120)
+    assert newcomer.peer.peer_id not in full.peer.table
+    assert full.peer.counters()["drop.table_full"] >= 3
+    assert len(pings) <= 12, len(pings)  # 1, 2, 4, 8, 16 s, then every heartbeat
+    assert pings[1] - pings[0] <= net.config.challenge_recheck + 1.5
