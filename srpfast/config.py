@@ -56,7 +56,7 @@ class Config:
     proof_window: float = 60.0
     proof_capacity: int = 8192
     pending_pings: int = 1024         # outstanding ping ids (for pong matching and distance)
-    challenge_recheck: float = 1.0    # after answering a PONG challenge, ping again this soon
+    challenge_recheck: float = 1.0    # after answering a challenge, ping again this soon (x2 a repeat)
 
     # --- join / intro (STATE_3, STATE_5) ---
     intro_peers: int = 3              # peers introduced per JOIN received
