@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from srpfast.control.events import PoolClose, PoolKeep, PoolOpen
+from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, PoolSend, Spray
 from srpfast.sim import scale
 from srpfast.sim.memnet import MemNet, spray_ports
 from tests.memnet import joined_pair
@@ -103,3 +103,38 @@ def test_a_new_pool_never_takes_the_kept_socket_of_an_earlier_one() -> None:
     assert kept not in h.pools[c] and len(set(h.pools[c])) == 4
     net._act(h, PoolClose(c))
     assert net.sockets[kept] == (h, b, 2)
+
+
+def _sprayed(conntrack: bool, one_event: bool) -> dict[str, object]:
+    net = MemNet(seed=4, conntrack=conntrack)
+    e, h = net.add("easy"), net.add("hard")
+    assert e.nat is not None and h.nat is not None
+    host = h.nat.host
+    e.nat.outbound(e.address, (host, 9))  # e's one public port
+    net._act(h, PoolOpen(b"k" * 8, 16))
+    net._act(h, PoolSend(b"k" * 8, -1, bytes(4), e.public))  # the pool's openers toward e
+    spray = Spray(host, 20000, 77, 0)  # ~5 of the pool's 16 public ports among them
+    if one_event:
+        queued = len(net.queue)
+        net._act(e, spray)
+        assert len(net.queue) == queued + 1  # the Spray action queues one event
+    else:  # the datagram model: one queued probe each
+        for p in spray_ports(spray.seed, spray.port_count):
+            net._send(e, e.address, bytes(4), (host, p))
+    net.run(0.1)
+    return {"filtered": h.nat.filtered, "received": h.counters.received,
+            "rx": h.peer.counters().get("rx", 0), "sent": e.counters.sent,
+            "perms": bytes(e.nat.perms[e.address][host]),  # type: ignore[arg-type]
+            "knocked": sorted(h.nat.knocked)}
+
+
+def test_a_spray_as_one_event_ends_as_its_probes_one_by_one() -> None:
+    """A Spray action (one event, MemNet._spray) leaves the same state as queueing each probe:
+    the same probes reach the pool's sockets, the same die in the Hard NAT (and, with
+    conntrack, leave the same entries), the sprayer's NAT opens the same ports."""
+    for conntrack in (False, True):
+        one, each = _sprayed(conntrack, True), _sprayed(conntrack, False)
+        assert one == each
+        # every probe at one of the pool's public ports reaches its socket
+        assert 0 < one["received"] < 16 and one["filtered"] == one["sent"] - one["received"]
+        assert len(one["knocked"]) == (one["filtered"] if conntrack else 0)  # type: ignore[arg-type]
