@@ -4,8 +4,9 @@ Only a peer whose PING or PONG was signed by the key its peerId names, with a fr
 and nonce, is ever entered (SPEC 9.2); the engine checks that before calling ``upsert``.
 
 Bounds: at most ``capacity`` peers. A full table admits a newcomer only by evicting the peer
-silent longest, and only if that one has been silent for more than one keep-alive (a flood of
-fresh identities cannot push out peers that are talking). Peers silent for ``expiry`` seconds
+silent longest, and only if that one has been silent for more than ``keep_alive`` (the engine
+passes 1.5 x its keep-alive: a missed heartbeat), so a flood of fresh identities cannot push
+out peers that are talking. Peers silent for ``expiry`` seconds
 are removed by ``expire``.
 """
 from __future__ import annotations
