@@ -147,10 +147,13 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
         total += need
         body = messages[k]
         bodies.append(body)
-    frames = bytearray(total * PACKET_BYTES)
-    ids = bytearray(total * 32)
-    cdef unsigned char *fp = frames
-    cdef unsigned char *ip = ids
+    # Written in place before anyone else sees them: no zero fill, no copy out of a bytearray
+    # (~350 KB a call of 256 values: the memset, the copy and the page faults of the fresh
+    # memory were ~8% of a publisher's CPU).
+    frames = PyBytes_FromStringAndSize(NULL, total * PACKET_BYTES)
+    ids = PyBytes_FromStringAndSize(NULL, total * 32)
+    cdef unsigned char *fp = <unsigned char *>PyBytes_AS_STRING(frames)
+    cdef unsigned char *ip = <unsigned char *>PyBytes_AS_STRING(ids)
     cdef srp_chain_header h
     h.type = <uint8_t>type_
     h.postage = <uint8_t>postage
@@ -179,7 +182,7 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
         free(jobs)
     if rc != 0:
         raise ValueError("a message could not be sealed (frame header out of range)")
-    return bytes(frames), bytes(ids), counts
+    return frames, ids, counts
 
 
 def seal_frame_into(const unsigned char[::1] key not None, unsigned char[::1] frame not None,
