@@ -14,7 +14,7 @@ Packing: the events sealed together are packed into as few messages as fit (wire
 taking a 1158-byte frame each, and a 1 KB value costs ~1.1 frames instead of 2 (its envelope
 and seal overhead push it past one). A packed message's id is the id of each of its events
 (emit() futures, emit_many's list, Meta.packet_id). Eight frames keep a message inside one
-64-frame receive batch most of the time (the C assembly path, control/carry.py) while the
+128-frame receive batch most of the time (the C assembly path, control/carry.py) while the
 per-message work (leaf hash, Merkle path, ordering, delivery bookkeeping) is shared by ~7
 values of 1 KB or ~70 of 100 bytes.
 
