@@ -100,12 +100,15 @@ class Replication:
         # header_context(sub.tag, sub.subcluster_id, previous, clock), its fixed part once
         fixed = bytes(sub.tag) + bytes(sub.subcluster_id) + bytes(previous)
         contexts = [fixed + c.to_bytes(4, "big") for c in clocks]
-        envelopes = make_envelopes(p.identity, messages, contexts)
+        # Each envelope's count ‖ leaf binds its fragments after the head: their nonces hash
+        # the header and that instead of the whole frame (docs/SEALING.md "Nonces").
+        commits = bytearray(_seal.COMMIT_BYTES * len(messages))
+        envelopes = make_envelopes(p.identity, messages, contexts, commits)
         key = sub.key
         try:  # every chain split, sealed and hashed in C (csrc/chain.c); raises before any change
             buf, ids, counts = _seal.seal_chains(
                 key, nonce_key(key), C.PUBLISH, sub.tag, sub.subcluster_id, previous, clocks,
-                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments)
+                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments, commits)
         except ValueError as exc:
             raise CapacityError(f"{exc} ({cfg.max_fragments * SEALED_CHUNK} bytes of sealed "
                                 "envelope): send less, or in chunks") from None

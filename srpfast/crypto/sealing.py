@@ -91,18 +91,23 @@ def envelope_overhead(batch_size: int) -> int:
 
 
 def make_envelopes(identity: Identity, payloads: Sequence[bytes],
-                   contexts: Sequence[bytes]) -> list[bytes]:
+                   contexts: Sequence[bytes], commits: bytearray | None = None) -> list[bytes]:
     """Envelopes (author ‖ batch signature ‖ Merkle path ‖ payload) for many messages: one
     ed25519 signature per 256 messages (docs/SEALING.md). contexts[i] = header_context(...)
-    of message i."""
+    of message i. ``commits`` (``_seal.COMMIT_BYTES`` per message, or None) receives each
+    envelope's batch count ‖ leaf: what seal_chains binds the nonces after the head to."""
     if not isinstance(identity, Identity):
         raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
     if len(payloads) != len(contexts):
         raise ArgumentError("payloads and contexts must have the same length")
+    if commits is not None and len(commits) < len(payloads) * _seal.COMMIT_BYTES:
+        raise ArgumentError(f"commits must hold {_seal.COMMIT_BYTES} bytes per payload")
     out: list[bytes] = []
+    view = memoryview(commits) if commits is not None else None
     for i in range(0, len(payloads), MAX_BATCH):
+        part = view[i * _seal.COMMIT_BYTES:] if view is not None else None
         out += _seal.make_envelopes(identity.secret_key, list(payloads[i:i + MAX_BATCH]),
-                                    list(contexts[i:i + MAX_BATCH]))
+                                    list(contexts[i:i + MAX_BATCH]), part)
     return out
 
 
