@@ -130,7 +130,7 @@ class Emitter:
         for handler in list(self._handlers.get(name, ())):
             try:
                 result = handler(*args)
-                if asyncio.iscoroutine(result):
+                if result is not None and asyncio.iscoroutine(result):  # (None: a plain def)
                     _spawn(result, name)
             except Exception:  # one bad handler must not silence the others or the loop
                 log.exception("handler for %r failed", name)
@@ -272,7 +272,8 @@ class Subcluster(Emitter):
 
     def _deliver(self, name: str, value: Any, meta: Meta) -> None:
         self._fire(name, value, meta)
-        for queue in self._iterators.get(name, ()):
+        queues = self._iterators.get(name)
+        for queue in queues or ():
             if queue.qsize() >= QUEUE_BOUND:
                 queue.get_nowait()
                 self._net._api_counters["api.iterator_overflow"] += 1
@@ -292,12 +293,17 @@ class Subcluster(Emitter):
             for handler in list(self._batch_handlers.get(name, ())):
                 try:  # (a copy each: a handler that edits its list changes nobody else's)
                     result = handler(list(values), Metas(batch, ks))
-                    if asyncio.iscoroutine(result):
+                    if result is not None and asyncio.iscoroutine(result):
                         _spawn(result, name)
                 except Exception:  # one bad handler must not silence the others or the loop
                     log.exception("batch handler for %r failed", name)
+        # The values of one packed message share its Meta (it is immutable): one each.
+        metas: dict[int, Meta] = {}
         for k, name, value in singles:
-            self._deliver(name, value, _meta(batch, k))
+            meta = metas.get(k)
+            if meta is None:
+                meta = metas[k] = _meta(batch, k)
+            self._deliver(name, value, meta)
 
     def _close_iterators(self) -> None:
         for queues in self._iterators.values():
