@@ -32,7 +32,7 @@ proven peers at their proven address (sync.on_sync), and a pull goes only to the
 from __future__ import annotations
 
 import heapq
-from collections import deque
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Iterable
 
 from srpfast.wire import constants as C
@@ -61,6 +61,10 @@ class Announcer:
         self._last_fresh = -1e18
         self._recent_len = cfg.announce_recent
         self.acks: dict[tuple[bytes, bytes], bytes] = {}  # (subcluster, author) -> newest id
+        # (message id, fellow's peer id) for every id a fellow announced to us: it holds that
+        # message, so our own HAVE of it would tell it nothing (_flush leaves it out). The
+        # newest announce_pending pairs; forgetting one only costs a useless HAVE.
+        self.holds: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
         self.ack_at: float | None = None
 
     # ------------------------------------------------------------ our side
@@ -151,6 +155,11 @@ class Announcer:
         rep = p.replication
         p.count("rx.have")
         ids = list(ids)
+        holds, cap = self.holds, p.config.announce_pending
+        for pid in ids:
+            holds[(pid, peer.peer_id)] = None
+        while len(holds) > cap:
+            holds.popitem(last=False)
         p.flow.acked(ids, now)  # our own messages a fellow delivered (control/flow.py)
         # The eager copy may be in flight: wait announce_wait plus one trip from this peer.
         due = now + p.config.announce_wait + min(peer.distance, 1.0)
@@ -234,15 +243,35 @@ class Announcer:
                    if now - t <= DIGEST_WINDOW]
             fellows = self.fellows(sub_id) if ids else []
             if fellows:
-                self._send([p.rng.choice(fellows)], ids)
-                p.count("announce.digests")
+                q = p.rng.choice(fellows)
+                need = [i for i in ids if (i, q.peer_id) not in self.holds]
+                if need:
+                    self._send([q], need)
+                    p.count("announce.digests")
+                else:
+                    p.count("announce.suppressed")
 
     def _flush(self) -> None:
         p = self.p
         fresh, self.fresh_ids, self.fresh_count, self.flush_at = self.fresh_ids, {}, 0, None
+        holds = self.holds
         for sub_id, ids in fresh.items():
-            fellows = self.fellows(sub_id)
+            # Only fellows that have not announced all of these ids to us themselves: the
+            # members that delivered a message before us mostly have (announce_delay later),
+            # so about one HAVE crosses each pair of fellows per message instead of two.
+            wants: dict[bytes, tuple[bytes, ...]] = {}
+            every = self.fellows(sub_id)
+            for q in every:
+                need = tuple(i for i in ids if (i, q.peer_id) not in holds)
+                if need:
+                    wants[q.peer_id] = need
+                else:
+                    p.count("announce.suppressed")
+            fellows = [q for q in every if q.peer_id in wants]
             if len(fellows) > p.config.announce_peers:
                 fellows = p.rng.sample(fellows, p.config.announce_peers)
-            if fellows:
-                self._send(fellows, ids)
+            groups: dict[tuple[bytes, ...], list["PeerEntry"]] = {}
+            for q in fellows:
+                groups.setdefault(wants[q.peer_id], []).append(q)
+            for need, qs in groups.items():
+                self._send(qs, list(need))

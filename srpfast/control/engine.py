@@ -500,6 +500,7 @@ class Peer:
             self.emit(Disconnection(peer.peer_id))
             self.traversal.on_disconnected(peer, now)
             self.membership.on_disconnected(peer, now)
+        self.traversal.sweep_kept()
         for peer in self.table.peers():
             if now - peer.last_ping >= cfg.keep_alive:
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)

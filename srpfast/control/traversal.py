@@ -360,7 +360,12 @@ class Traversal:
                     now: float) -> None:
         if any(s.peer_id == peer_id for s in self.pools.values()):
             return
-        if (len(self.pools) + len(self.kept) >= self.p.config.max_pools
+        # max_pools bounds pools being searched (256 sockets each). A kept socket is one
+        # socket serving one connected peer, bounded by the peer table (sweep_kept): counting
+        # it as a pool made a Hard peer with 4 BDP connections refuse every BDP after them,
+        # while its Easy partners sprayed ~3,000 probes each at a pool that never opened
+        # (the simulator: 368 of 410 pool INTROs refused, issue 15).
+        if (len(self.pools) >= self.p.config.max_pools
                 or not self._bdp_allowed(address[0], introducer, now)):
             self.p.count("pool.busy")
             self.routes.put(peer_id, introducer, now)
@@ -469,6 +474,16 @@ class Traversal:
             if st.peer_id == peer.peer_id and peer.pool is None:
                 del self.pools[key]  # reached another way: release the sockets
                 self.p.act(PoolClose(key))
+
+    def sweep_kept(self) -> None:
+        """Close kept sockets whose peer left the table without a disconnection (evicted for
+        a newcomer) or now talks to us over another path (it re-proved elsewhere)."""
+        for key, peer_id in list(self.kept.items()):
+            peer = self.p.table.get(peer_id)
+            if peer is None or peer.pool is None or peer.pool[0] != key:
+                del self.kept[key]
+                self.p.act(PoolClose(key))
+                self.p.count("pool.released")
 
     def on_disconnected(self, peer: "PeerEntry", now: float) -> None:
         if peer.pool is not None and self.kept.pop(peer.pool[0], None) is not None:

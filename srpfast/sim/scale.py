@@ -24,6 +24,7 @@ from srpfast.crypto import create_cluster_id, create_shared_key
 from srpfast.control.engine import Peer
 from srpfast.sim.churn import boot
 from srpfast.sim.memnet import MemNet, Node
+from srpfast.wire import constants as C
 
 CLUSTER = create_cluster_id(b"srpfast scale")
 KEY = create_shared_key(b"srpfast scale subcluster")
@@ -71,6 +72,8 @@ class ScaleResult:
     peak_rss_mib: float
     base_rss_mib: float           # the process before the first engine (interpreter, modules)
     digest: str                   # a hash of every delivery (peer, message, time, hops)
+    steady_by_type: dict[str, int]  # datagrams sent after settle, by packet type ("probe":
+    #                               BDP probes and pool openers)
 
     @property
     def speed(self) -> float:
@@ -83,10 +86,24 @@ class ScaleResult:
         return duration / cpu if cpu > 0 else 0.0
 
 
+def _rss_mib(field: str) -> float:
+    """This process's resident set (VmRSS) or its peak (VmHWM), MiB. Not ru_maxrss: a child
+    started by fork and exec inherits its parent's peak there (a bench child read 445 MiB
+    before its first engine, which made the per-peer figure 0)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleResult:
     import hashlib
     c0, w0 = time.process_time(), time.time()
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_rss = _rss_mib("VmRSS")
     rng = random.Random(sc.seed)
     cfg = sim_config()
     net = MemNet(seed=sc.seed, config=cfg, tick_resolution=sc.tick_resolution)
@@ -129,6 +146,7 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
     t0 = net.now
     net.run(sc.settle)
     settle_cpu = time.process_time() - c0
+    settled_by_type = list(net.sent_by_type)
     # Churn and publishing: one heap of (time, kind, peer) — kind 0 publish, 1 flip.
     agenda: list[tuple[float, int, int]] = [(net.now, 0, 0)]
     for i in range(sc.public, sc.peers):
@@ -167,6 +185,8 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
         cpu_s=time.process_time() - c0, setup_cpu_s=setup_cpu, settle_cpu_s=settle_cpu,
         events=events,
         datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
-        churn=churn, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        churn=churn, peak_rss_mib=_rss_mib("VmHWM"),
         base_rss_mib=base_rss,
-        digest=digest.hexdigest())
+        digest=digest.hexdigest(),
+        steady_by_type={C.TYPE_NAMES.get(t, "probe"): n - settled_by_type[t]
+                        for t, n in enumerate(net.sent_by_type) if n - settled_by_type[t]})

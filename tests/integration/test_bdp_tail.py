@@ -3,7 +3,7 @@ the in-memory network: an unclassified joiner is introduced to Static peers (its
 first, and the spray's second burst covers new ports."""
 from __future__ import annotations
 
-from srpfast.control.events import Spray
+from srpfast.control.events import PoolClose, PoolOpen, Spray
 from srpfast.control.traversal import SPRAY_REPEAT
 from srpfast.crypto import create_cluster_id, create_shared_key
 from tests.memnet import MemNet
@@ -70,3 +70,43 @@ def test_the_second_burst_sprays_new_ports() -> None:
     assert sprays[2].first == 2 * burst  # the paced part goes on after both bursts
     firsts = [s.first for s in sprays]
     assert firsts == sorted(set(firsts))  # no port of the permutation twice
+
+
+def _recording(node):  # type: ignore[no-untyped-def]
+    actions: list[object] = []
+    act = node.peer.act
+
+    def record(action):  # type: ignore[no-untyped-def]
+        actions.append(action)
+        act(action)
+
+    node.peer.act = record
+    return actions
+
+
+def test_kept_sockets_do_not_use_up_the_pool_slots() -> None:
+    """max_pools bounds pools being searched (256 sockets each); a kept socket serves one
+    connected peer. A Hard peer with max_pools BDP connections still opens a pool for the
+    next introduction (it refused every one before, and its partners sprayed for nothing)."""
+    net = MemNet(seed=33)
+    h = net.add("hard")
+    tr = h.peer.traversal
+    for i in range(h.peer.config.max_pools):
+        tr.kept[bytes([i]) * 8] = bytes([i]) * 32
+    actions = _recording(h)
+    tr._start_pool(b"e" * 32, ("198.18.9.9", 4000), b"i" * 32, net.now)
+    assert any(isinstance(a, PoolOpen) for a in actions)
+    assert h.peer.counters().get("pool.busy", 0) == 0
+
+
+def test_a_kept_socket_whose_peer_left_the_table_is_closed() -> None:
+    """A peer evicted from a full table leaves without a disconnection: the sweep closes
+    its kept socket (a real UDP socket under the UDP driver)."""
+    net = MemNet(seed=34)
+    h = net.add("hard")
+    tr = h.peer.traversal
+    tr.kept[b"k" * 8] = b"p" * 32  # no such peer in the table
+    actions = _recording(h)
+    tr.sweep_kept()
+    assert actions == [PoolClose(b"k" * 8)] and not tr.kept
+    assert h.peer.counters()["pool.released"] == 1

@@ -595,3 +595,28 @@ def test_a_lost_challenge_answer_is_retried_within_seconds_not_at_the_next_heart
     # (a may also learn b from its own pings: a NAT change tells every peer at once, issue
     # 12; either way the half-open connection closes within seconds, not keep_alive)
     assert dropped and a.peer.peer_id in b.peer.table and b.peer.peer_id in a.peer.table
+
+
+def test_no_have_goes_to_a_fellow_that_announced_the_id_to_us() -> None:
+    """A fellow that sent us a HAVE of an id holds that message: our own HAVE of it (right
+    away or in a digest) would tell it nothing (announce.py), so it hears only of ids it
+    did not name."""
+    net, a, b, sub = joined_pair(41, CLUSTER, KEY)
+    ann, fellow = a.peer.announce, a.peer.table.get(b.peer.peer_id)
+    assert fellow is not None and ann.fellows(sub) == [fellow]
+    heard: list[bytes] = []
+    on_have = b.peer.announce.on_have
+
+    def record(peer, ids, now):  # type: ignore[no-untyped-def]
+        heard.extend(ids)
+        on_have(peer, ids, now)
+
+    b.peer.announce.on_have = record
+    named, other = b"\x01" * 32, b"\x02" * 32
+    ann.on_have(fellow, [named], net.now)
+    net.call(a, ann.fresh, sub, [named], net.now)
+    net.run(1.5)  # the HAVE after announce_delay, and the digest after announce_digest
+    assert heard == [] and a.peer.counters()["announce.suppressed"] == 2
+    net.call(a, ann.fresh, sub, [other], net.now)
+    net.run(1.5)
+    assert heard and set(heard) == {other}

@@ -19,9 +19,7 @@ def _facts(r: scale.ScaleResult) -> dict[str, object]:
 
 
 def test_a_scale_run_repeats_bit_for_bit() -> None:
-    # CI-sized: every Easy<->Hard pair now sprays ~3,000 real probe datagrams through the
-    # modelled NATs (as the driver does), so 200 peers cost minutes here; bench/bench_sim.py
-    # measures the large runs.
+    # CI-sized (bench/bench_sim.py measures the large runs).
     sc = scale.ScaleRun(peers=60, settle=2.0, duration=3.0, publish_every=1.0,
                         lifetime=20.0, downtime=5.0, seed=7)
     first, second = scale.run(sc), scale.run(sc)
@@ -62,3 +60,27 @@ def test_spray_ports_are_distinct_deterministic_and_in_range() -> None:
     assert ports == spray_ports(12345, 1000) and len(set(ports)) == 1000
     assert all(1024 <= p <= 65535 for p in ports)
     assert spray_ports(12346, 8) != ports[:8]
+
+
+def test_a_spray_is_every_probe_for_the_counts_and_one_event_for_the_queue() -> None:
+    """A Spray action's probes leave back to back: each counts as a datagram sent and each
+    opens the sprayer's NAT toward its port, but they travel as one queue entry, and the
+    target NAT filters the ones it has no mapping for in one step (counted)."""
+    net = MemNet(seed=3)
+    e, h = net.add("easy"), net.add("hard")
+    assert e.nat is not None and h.nat is not None
+    host = h.nat.host
+    e.nat.outbound(e.address, (host, 9))  # e's one public port (an Easy NAT's mapping)
+    pool_port = h.nat.outbound(("192.168.9.9", 4000), e.public)[1]  # a mapping toward e
+    ports = spray_ports(99, 300)
+    if pool_port not in ports:
+        ports[0] = pool_port
+    sent_before, queued_before = net.sent, len(net.queue)
+    net._spray(e, host, ports)
+    assert net.sent - sent_before == 300 and e.counters.sent == 300
+    assert len(net.queue) == queued_before + 1
+    assert len(e.nat.perms[e.address][host]) == 8192  # every port opened (a bitmap)
+    net.run(0.1)
+    # One probe found the mapping; it was made for socket 192.168.9.9:4000, which is no
+    # socket on this network (the probe is dropped there), the 299 others died in the NAT.
+    assert h.nat.filtered == 299
