@@ -32,8 +32,7 @@ from srpfast.wire.constants import ZERO32
 from srpfast.control import events as ev
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.wire.envelope import (check_event_name, decode_event, decode_events, encode_event,
-                                   encode_events)
+from srpfast.wire.envelope import check_event_name, decode_event, decode_events, encode_event
 from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
 from srpfast.drivers.base import Driver, Transport, UDPTransport
@@ -244,7 +243,7 @@ class Subcluster(Emitter):
         drain()`` between calls."""
         self._net._require_open()
         with _naming(f"emit_many({name!r}, values)"):
-            return self._publisher.publish(encode_events(name, values))
+            return self._publisher.publish(name, values)
 
     async def drain(self) -> None:
         """Wait until what this peer published has room to leave: the send window
