@@ -10,9 +10,10 @@ import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# seal.c hashes envelope leaves with sha256.c (envelope version 2)
+# seal.c hashes envelope leaves with sha256.c (envelope version 2); frame.c validates and
+# computes packetIds for the relay ceiling
 SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(ROOT, "csrc", "seal.c"),
-           os.path.join(ROOT, "csrc", "sha256.c")]
+           os.path.join(ROOT, "csrc", "sha256.c"), os.path.join(ROOT, "csrc", "frame.c")]
 LIB = os.path.join(ROOT, "build", "bench", "libceilings.so")
 _lib: ctypes.CDLL | None = None
 
@@ -38,6 +39,9 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_open.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_seal.restype = ctypes.c_long
         _lib.srp_ceiling_seal.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
+        _lib.srp_ceiling_relay.restype = ctypes.c_long
+        _lib.srp_ceiling_relay.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
+                                           ctypes.c_long, ctypes.c_long]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
             raise RuntimeError("libsodium failed to initialise")
     return _lib
@@ -53,3 +57,12 @@ def seal_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
     """Seal ``plain_len`` bytes ``iterations`` times (srp_ceiling_seal)."""
     if lib().srp_ceiling_seal(key, iterations, plain_len) < 0:
         raise ValueError("plain_len must be 0..984")
+
+
+def relay_loop(frames: bytes, rounds: int, slots: int, fanout: int = 3) -> None:
+    """``rounds`` passes of the bare relay work (srp_ceiling_relay) over ``frames`` (a
+    multiple of 64 valid 1158-byte frames): validate, packetId, store in a ``slots``-frame
+    table, ``fanout`` copies out with hops+1."""
+    n = len(frames) // 1158
+    if lib().srp_ceiling_relay(frames, n, rounds, slots, fanout) != 0:
+        raise RuntimeError("the relay ceiling was given invalid frames or ran out of memory")

@@ -10,6 +10,14 @@ limits, single-frame payloads and loss):
 - A limit is a ceiling: a figure above its group's limit (beyond ``LIMIT_SLACK`` of timing
   noise) is flagged, and the note says the limit must be fixed. Ratios are only computed
   between rows of the same unit.
+- A limit is the ceiling of the SAME work: where a path does several parts (a relay receives
+  1, relays, sends 3; a subscriber receives, stores, opens, verifies), the limit is composed
+  from the fastest loop for each part, measured in the same run, as time per item = the sum
+  of the parts' times, and the row's note lists the parts (bench_network.py). A limit that
+  covers only part of the work (SHA-256 alone for the data plane, the GSO send loop for a
+  relay) or that a sender, not the receiver, bound is no ceiling: those were replaced.
+- A receiver is never measured as the victim of its own buffer's overflow: senders are
+  paced by the receiver's queue or flow-controlled by what arrived (bench/blast.py).
 - Delivery rates count delivered messages over the time from the FIRST SEND to the last
   delivery (``delivery_rate``); loss is its own column, so a lossy run can never look fast.
 - Every non-default Config setting or other knob a row uses is in ``settings``; rows with

@@ -163,7 +163,9 @@ class DataPlaneLink:
         if dp.n_hops:
             p.count("drop.hops", dp.n_hops)  # the same rule and name as Peer._receive
         if n_out:
-            p.queue_relayed(bytes(dp.out_frames), bytes(dp.out_addrs), dp.runs())
+            frames = dp.out_frames  # (a view: the next batch overwrites it, engine.py)
+            p.queue_relayed(frames if p.relay_views else bytes(frames), bytes(dp.out_addrs),
+                            dp.runs())
             p.count("tx", n_out)
         whole = dp.messages() if dp.n_msgs else None
         carry = self.carry

@@ -46,6 +46,12 @@ from srpfast.errors import ArgumentError, MalformedPacket
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_CONNECT, PING_HEARTBEAT, Body, decode_body, signed_bytes
+
+HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (_maintain)
+# Forwarding weights drift slowly (an uptime term of +1/600 a second, distances at each
+# PONG): refreshed this often when the table did not change (it rebuilds at once when it
+# does); every maintenance tick cost ~2% of a simulated peer's CPU for <2% of weight.
+WEIGHTS_REFRESH = 10.0
 from srpfast.wire.frame import decode, encode
 
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
@@ -77,11 +83,19 @@ class Peer:
         self.bound: Address | None = address
         self._out: list[tuple[bytes, Address]] = []
         self._bulk: list[tuple[bytes, Address]] = []  # runs of frames to one address (publish)
-        self._prepared: list[tuple[bytes, bytes, list[tuple[int, int]]]] = []
+        self._prepared: list[tuple[bytes | memoryview, bytes, list[tuple[int, int]]]] = []
+        # A driver that sends prepared_to_send() after EVERY receive_batch, before the next
+        # (UDPDriver), sets this: relayed frames then come as a view of the data plane's
+        # output buffer, which the next batch overwrites, instead of a copy (~220 KB a
+        # batch of 64 at fan-out 3: ~4% of a relay's time in a profile, bench/ relay peer).
+        self.relay_views = False
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._counters: defaultdict[str, int] = defaultdict(int)
-        self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, cfg.keep_alive)
+        # A full table evicts only a peer that missed its heartbeat: one side of a
+        # connection pings (every keep_alive, or HEARTBEAT_BACKUP x keep_alive as backup),
+        # so an active peer can be quiet for a little over keep_alive (_maintain).
+        self.table = PeerTable(cfg.max_peers, cfg.peer_expiry, HEARTBEAT_BACKUP * cfg.keep_alive)
         self.proofs = ProofChecker(cfg.proof_window, cfg.proof_capacity)
         self.cache = Cache(cfg.cache_bytes, cfg.cache_source_share,
                            seed=self.rng.getrandbits(64))
@@ -368,15 +382,17 @@ class Peer:
         for datagram, address in items:
             self.receive_one(datagram, address, now, None)
 
-    def queue_relayed(self, frames: bytes, sockaddrs: bytes,
+    def queue_relayed(self, frames: bytes | memoryview, sockaddrs: bytes,
                       runs: list[tuple[int, int]]) -> None:
         """What the data plane relayed from one batch, for ``prepared_to_send``."""
         self._prepared.append((frames, sockaddrs, runs))
 
-    def prepared_to_send(self) -> list[tuple[bytes, bytes, list[tuple[int, int]]]]:
+    def prepared_to_send(self) -> list[tuple[bytes | memoryview, bytes, list[tuple[int, int]]]]:
         """Drains (frames, sockaddrs, runs) batches the data plane relayed, grouped by next
         hop: each run (start, count) suits one UDP GSO send, the frames after the last run
-        one sendmmsg (DataPlane.runs). All of them can also go out with sock.send_prepared."""
+        one sendmmsg (DataPlane.runs). All of them can also go out with sock.send_prepared.
+        frames is bytes, or with ``relay_views`` set a memoryview valid until the next
+        receive_batch."""
         out, self._prepared = self._prepared, []
         return out
 
@@ -502,10 +518,16 @@ class Peer:
             self.membership.on_disconnected(peer, now)
         self.traversal.sweep_kept()
         for peer in self.table.peers():
-            if now - peer.last_ping >= cfg.keep_alive:
+            # Keep-alives: the side with the smaller id pings every keep_alive; the other
+            # only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping
+            # counts an answered PING as its own heartbeat), well inside peer_expiry.
+            every = cfg.keep_alive if self.peer_id < peer.peer_id else \
+                HEARTBEAT_BACKUP * cfg.keep_alive
+            if now - peer.last_ping >= every:
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
         self.handshake.expire(now)
-        self._forwarder.rebuild(self.table, now, self.reflection.mapping)  # weights moved
+        if now - self._forwarder.built_at >= WEIGHTS_REFRESH:  # uptimes and distances moved
+            self._forwarder.rebuild(self.table, now, self.reflection.mapping)
         self.reflection.tick(now)
         self.membership.tick(now)
         self.replication.tick(now)

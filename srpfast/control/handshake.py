@@ -102,6 +102,11 @@ class Handshake:
             # us: no heartbeats, no filtering probe (SPEC 9.3).
             peer = None
             challenge = self.challenge(body.peer_id, address, pool, now)
+        if peer is not None and peer.confirmed:
+            # Our PONG refreshes both NATs' state on this path and shows the peer we are
+            # alive, as a heartbeat of our own would: one side of a connection pinging is
+            # enough (engine._maintain lets the smaller id do it), halving keep-alives.
+            peer.last_ping = max(peer.last_ping, now)
         if peer is not None:
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary

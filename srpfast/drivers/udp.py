@@ -86,6 +86,8 @@ class UDPDriver:
         else:
             peer.set_address_codec(sock.resolve)
         self.dataplane = peer.dataplane
+        # _on_readable sends what each batch relayed before the next: no copy (engine.py).
+        peer.relay_views = True
         reflection = getattr(peer, "reflection", None)
         if reflection is not None and sock.local_address[0] in ("0.0.0.0", "::", ""):
             # A wildcard bind: reflection compares what reflectors saw with the address the
@@ -102,6 +104,7 @@ class UDPDriver:
         if self._closed:
             return
         self._closed = True
+        self.peer.relay_views = False  # nobody drains after each batch any more
         if self._timer is not None:
             self._timer.cancel()
         for fd_owner in [self.sock, *self._kept.values()]:
@@ -141,7 +144,7 @@ class UDPDriver:
             self.loop.call_soon(self._on_readable)  # would come for them (udp.h)
         self._flush()
 
-    def _send_relayed(self, frames: bytes, sockaddrs: bytes,
+    def _send_relayed(self, frames: bytes | memoryview, sockaddrs: bytes,
                       runs: list[tuple[int, int]]) -> None:
         """Frames the data plane forwarded, grouped by next hop (DataPlane.runs): each run
         leaves as UDP GSO super-datagrams (one syscall and one pass down the stack per 56
@@ -167,9 +170,10 @@ class UDPDriver:
             if tail < n:
                 sent = self.sock.send_prepared(frames[tail * FRAME:], sockaddrs[tail * step:])
                 pending.append((tail + sent, n))
-        for start, end in pending:
+        for start, end in pending:  # (copies: frames may be the data plane's own buffer)
             for k in range(start, end):
-                self._enqueue(frames[k * FRAME:(k + 1) * FRAME], sockaddrs[k * step:(k + 1) * step])
+                self._enqueue(bytes(frames[k * FRAME:(k + 1) * FRAME]),
+                              sockaddrs[k * step:(k + 1) * step])
         if self._queue:
             self._send_queued()
 

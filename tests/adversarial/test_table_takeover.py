@@ -3,7 +3,8 @@
 A rogue that completes the PING/PONG round trip with a fresh key per identity is a proven
 peer; 40 of them arrive over two minutes at a target whose table holds 8. The table stays at
 8, and the 4 honest peers (heartbeating) are never evicted while active: a full table only
-evicts an entry silent for longer than keep_alive, so a newcomer is refused (counted
+evicts an entry silent for longer than 1.5 x keep_alive (a missed heartbeat: one side of a
+connection pings every keep_alive), so a newcomer is refused (counted
 drop.table_full) instead of pushing an active peer out."""
 from __future__ import annotations
 
