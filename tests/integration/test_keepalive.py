@@ -1,6 +1,8 @@
 """Keep-alive from one side of a connection (PROTOCOL.md "Keep-alive"): the smaller peer id
 pings every keep_alive, the other only as a backup after HEARTBEAT_BACKUP x keep_alive; an
-answered PING from a confirmed peer counts as the answerer's own heartbeat."""
+answered PING from a confirmed peer counts as the answerer's own heartbeat; an unanswered
+heartbeat goes once more; a lost challenge answer is rechecked soon, less often while the
+peer keeps challenging (handshake.on_pong)."""
 from __future__ import annotations
 
 from dataclasses import replace
