@@ -81,11 +81,12 @@ class Sealed:
 class World:
     """AUTHORS peers that joined one subcluster with one shared key (so one publish key)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bytes | None = SHARED) -> None:
+        """``shared`` None: the whole cluster (its key derived from the cluster id)."""
         cfg = Config(cache_bytes=32 * 1024 * 1024)
         self.peers = [Peer(create_identity(), cfg, now=0.0, rng=random.Random(i))
                       for i in range(AUTHORS)]
-        self.sid = [p.join(CLUSTER_ID, SHARED, now=0.0) for p in self.peers][0]
+        self.sid = [p.join(CLUSTER_ID, shared, now=0.0) for p in self.peers][0]
         self.subs = [p.membership.subs[self.sid] for p in self.peers]
         self.key = self.subs[0].key
         assert all(s.key == self.key for s in self.subs)
@@ -200,10 +201,11 @@ def _batch(rng: random.Random, count: int, packed: bool) -> list[bytes]:
     return pack_values("v", values, PACK_BYTES)[0]
 
 
-def test_every_count_and_edge_through_the_publisher() -> None:
+@pytest.mark.parametrize("shared", [SHARED, None], ids=["subcluster", "whole-cluster"])
+def test_every_count_and_edge_through_the_publisher(shared: bytes | None) -> None:
     """Seeded sweep: every count in COUNTS from every author, the same previousIds and clocks
     again and again, plus the same batch resealed (identical frames: step 4)."""
-    world, rng, frames = World(), random.Random(1), []
+    world, rng, frames = World(shared), random.Random(1), []
     for count in COUNTS:
         for packed in (False, True):
             payloads = _batch(rng, count, packed)
