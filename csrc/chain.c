@@ -47,6 +47,14 @@ typedef struct {
     size_t alen, blen, clen;
 } nonce_input;
 
+/* The tail input binds the plaintext only while an author envelope's head (101 + 32 x depth
+ * bytes, SEALING.md section 3) fits in the head fragment, so that a later fragment carries
+ * payload bytes alone: a larger batch bound must not break that silently. */
+_Static_assert((1u << SRP_ENV_MAX_DEPTH) >= SRP_ENV_MAX_LEAVES,
+               "SRP_ENV_MAX_DEPTH must cover SRP_ENV_MAX_LEAVES");
+_Static_assert(SRP_ENV_FIXED_BYTES + 32 * SRP_ENV_MAX_DEPTH < SRP_CHAIN_CHUNK,
+               "an envelope head longer than a fragment voids the tail nonce input");
+
 static nonce_input nonce_of(const uint8_t *frame, size_t k, const uint8_t *commit) {
     if (k == 0 || !commit) return (nonce_input){frame, NULL, NULL, FRAME, 0, 0};
     return (nonce_input){tail_label, frame + SRP_OFF_TYPE, commit, TAIL_LABEL,
