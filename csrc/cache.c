@@ -229,8 +229,9 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     }
 
     uint32_t i = c->free_entry;
+    if (i != NIL) c->free_entry = c->e[i].hop_next;
+    else i = c->fresh_entry++; /* a free slot exists: count < slots here */
     entry *x = &c->e[i];
-    c->free_entry = x->hop_next;
     uint8_t *f = frame_at(c, i);
     memcpy(f, frame, SRP_PACKET_BYTES);
     memcpy(x->id, id, 32);
@@ -254,7 +255,8 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     uint32_t cl = find_cl(c, hc, f + SRP_OFF_CLUSTER);
     if (cl == NIL) { /* a free record exists: live clusters <= live entries < slots */
         cl = c->free_cl;
-        c->free_cl = c->cls[cl].heads[0];
+        if (cl != NIL) c->free_cl = c->cls[cl].heads[0];
+        else cl = c->fresh_cl++;
         memcpy(c->cls[cl].tag, f + SRP_OFF_CLUSTER, 16);
         c->cls[cl].count = 0;
         for (int b = 0; b < SRP_CACHE_HOP_BUCKETS; b++) c->cls[cl].heads[b] = NIL;
@@ -266,7 +268,8 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
 
     if (s == NIL) {
         s = c->free_src;
-        c->free_src = c->srcs[s].head;
+        if (s != NIL) c->free_src = c->srcs[s].head;
+        else s = c->fresh_src++;
         c->srcs[s].key = source;
         c->srcs[s].count = 0;
         c->srcs[s].head = c->srcs[s].tail = NIL;
@@ -360,13 +363,9 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     for (size_t i = 0; i < chain; i++) c->pv_heads[i] = c->nx_heads[i] = NIL;
     for (size_t i = 0; i < SRP_CACHE_HOP_BUCKETS; i++) c->hop_heads[i] = NIL;
     for (size_t i = 0; i < LEAVES; i++) c->leaf_heads[i] = NIL;
-    for (size_t i = 0; i < n; i++) { /* free lists in slot order */
-        uint32_t next = i + 1 < n ? (uint32_t)(i + 1) : NIL;
-        c->e[i].hop_next = next;
-        c->srcs[i].head = next;
-        c->cls[i].heads[0] = next;
-    }
-    c->free_entry = c->free_src = c->free_cl = 0;
+    /* No free list threaded through the records: the fresh_* counters (cache_impl.h). */
+    c->free_entry = c->free_src = c->free_cl = NIL;
+    c->fresh_entry = c->fresh_src = c->fresh_cl = 0;
     c->newest = NIL;
     return c;
 }

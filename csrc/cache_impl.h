@@ -61,6 +61,11 @@ struct srp_cache {
     int policy;
     uint64_t seed, seq;
     uint32_t free_entry, free_src, free_cl, newest;
+    /* Records never used yet are handed out in slot order after the freed ones (free_* lists,
+     * NIL when empty): the same order as a free list threaded through every slot at creation,
+     * without writing every record then (an engine's mapped tables stay untouched, so not
+     * resident, until frames arrive: a simulator holds thousands of mostly idle caches). */
+    uint32_t fresh_entry, fresh_src, fresh_cl;
     uint8_t *frames;
     entry *e;
     src_rec *srcs;

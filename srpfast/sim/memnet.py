@@ -84,6 +84,7 @@ class SprayArrival:
     def __init__(self, host: str, probes: list[tuple[int, Address]]) -> None:
         self.host, self.probes = host, probes
 CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
+Ports = int | set[int] | bytearray  # the ports one internal socket sent to on one host (NatBox)
 
 
 class NatBox:
@@ -95,10 +96,12 @@ class NatBox:
         self.port_range = port_range
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        # Filtering state per internal socket: the hosts it sent to, each with the ports
-        # (a set, or past BITMAP_AT ports a 8 KiB bitmap: a BDP spray opens ~1000 ports
-        # toward one host, which as (host, port) tuples cost ~100 KiB per spray).
-        self.perms: dict[Address, dict[str, set[int] | bytearray]] = {}
+        # Filtering state per internal socket: the hosts it sent to, each with the ports: one
+        # port as an int (nearly every pair: a Hard NAT's 256-socket BDP pool sends each
+        # socket to one port, and a set per pair was the simulator's largest table, 13 MiB
+        # at 150 peers), a set from two, past BITMAP_AT ports a 8 KiB bitmap (a BDP spray
+        # opens ~1000 ports toward one host, which as (host, port) tuples cost ~100 KiB).
+        self.perms: dict[Address, dict[str, Ports]] = {}
         self.filtered = 0
         # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
         # unsolicited inbound packet leaves an entry that reserves its tuple for
@@ -134,7 +137,10 @@ class NatBox:
             hosts = self.perms[internal] = {}
         ports = hosts.get(dst[0])
         if ports is None:
-            hosts[dst[0]] = {dst[1]}
+            hosts[dst[0]] = dst[1]
+        elif isinstance(ports, int):
+            if ports != dst[1]:
+                hosts[dst[0]] = {ports, dst[1]}
         elif isinstance(ports, set):
             ports.add(dst[1])
             if len(ports) > BITMAP_AT:
@@ -155,7 +161,8 @@ class NatBox:
         if isinstance(known, bytearray):
             bitmap = known
         else:
-            merged = set(ports) if known is None else known | set(ports)
+            merged = (set(ports) if known is None
+                      else {known, *ports} if isinstance(known, int) else known | set(ports))
             if len(merged) <= BITMAP_AT:
                 hosts[host] = merged
                 return
@@ -175,7 +182,8 @@ class NatBox:
         ports = self.perms.get(internal, {}).get(src[0])
         ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
               or (self.filtering == "port" and ports is not None
-                  and (src[1] in ports if isinstance(ports, set)
+                  and (ports == src[1] if isinstance(ports, int)
+                       else src[1] in ports if isinstance(ports, set)
                        else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
         if not ok:
             return self._filter(port, src)
@@ -219,7 +227,7 @@ class Node:
         self.index = index               # position in net.nodes (ties in time break by it)
         self._online = True
         self.events: list[Event] = []
-        self.pools: dict[bytes, list[Address]] = {}
+        self.pools: dict[bytes, list[Address | None]] = {}  # None: closed by PoolKeep
         self.sprayed = 0
         self.tick_at = INF               # the engine's armed deadline (MemNet's timer heap)
         self.counters = NodeCounters()
@@ -490,23 +498,30 @@ class MemNet:
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
             base = 20000 + 300 * len(node.pools)
-            socks = [(node.address[0], base + i) for i in range(action.n)]
-            node.pools[action.pool_key] = socks
-            for i, s in enumerate(socks):
+            opened = [(node.address[0], base + i) for i in range(action.n)]
+            kept: list[Address | None] = list(opened)
+            node.pools[action.pool_key] = kept
+            for i, s in enumerate(opened):
                 self.sockets[s] = (node, action.pool_key, i)
         elif isinstance(action, PoolSend):
-            socks = node.pools.get(action.pool_key, [])
-            chosen = socks if action.index < 0 else socks[action.index:action.index + 1]
-            for s in chosen:
-                if s in self.sockets:
-                    self._send(node, s, action.datagram, action.address)
+            pool = node.pools.get(action.pool_key, [])
+            chosen = pool if action.index < 0 else pool[action.index:action.index + 1]
+            for sock in chosen:
+                if sock is not None and sock in self.sockets:
+                    self._send(node, sock, action.datagram, action.address)
         elif isinstance(action, PoolKeep):
-            for i, s in enumerate(node.pools.get(action.pool_key, [])):
-                if i != action.index:
-                    self.sockets.pop(s, None)
+            # The other sockets close: their places stay (PoolSend addresses a socket by its
+            # index) but not their addresses (256 tuples a pool, kept until PoolClose).
+            socks = node.pools.get(action.pool_key)
+            if socks is not None:
+                for i, sock in enumerate(socks):
+                    if i != action.index and sock is not None:
+                        self.sockets.pop(sock, None)
+                        socks[i] = None
         elif isinstance(action, PoolClose):
-            for s in node.pools.pop(action.pool_key, []):
-                self.sockets.pop(s, None)
+            for sock in node.pools.pop(action.pool_key, []):
+                if sock is not None:
+                    self.sockets.pop(sock, None)
 
     # -------------------------------------------------------------- running
     def _next_tick(self, node: Node) -> float:
