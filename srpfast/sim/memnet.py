@@ -96,12 +96,12 @@ class NatBox:
         self.port_range = port_range
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        # Filtering state per internal socket: the hosts it sent to, each with the ports: one
-        # port as an int (nearly every pair: a Hard NAT's 256-socket BDP pool sends each
-        # socket to one port, and a set per pair was the simulator's largest table, 13 MiB
+        # Filtering state per (internal socket, host it sent to): the ports, one as an int
+        # (nearly every pair: a Hard NAT's 256-socket BDP pool sends each socket to one port,
+        # and a set per pair in a dict per socket was the simulator's largest table, 17 MiB
         # at 150 peers), a set from two, past BITMAP_AT ports a 8 KiB bitmap (a BDP spray
         # opens ~1000 ports toward one host, which as (host, port) tuples cost ~100 KiB).
-        self.perms: dict[Address, dict[str, Ports]] = {}
+        self.perms: dict[tuple[Address, str], Ports] = {}
         self.filtered = 0
         # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
         # unsolicited inbound packet leaves an entry that reserves its tuple for
@@ -132,22 +132,20 @@ class NatBox:
                 port = self._new_port()
             self.out_map[key] = port
             self.in_map[port] = internal
-        hosts = self.perms.get(internal)
-        if hosts is None:
-            hosts = self.perms[internal] = {}
-        ports = hosts.get(dst[0])
+        perms, pair = self.perms, (internal, dst[0])
+        ports = perms.get(pair)
         if ports is None:
-            hosts[dst[0]] = dst[1]
+            perms[pair] = dst[1]
         elif isinstance(ports, int):
             if ports != dst[1]:
-                hosts[dst[0]] = {ports, dst[1]}
+                perms[pair] = {ports, dst[1]}
         elif isinstance(ports, set):
             ports.add(dst[1])
             if len(ports) > BITMAP_AT:
                 bitmap = bytearray(8192)
                 for p in ports:
                     bitmap[p >> 3] |= 1 << (p & 7)
-                hosts[dst[0]] = bitmap
+                perms[pair] = bitmap
         else:
             ports[dst[1] >> 3] |= 1 << (dst[1] & 7)
         return (self.host, port)
@@ -156,17 +154,17 @@ class NatBox:
         """The filtering state ``outbound`` leaves for each of ``ports`` on ``host``, in one
         step: what an Easy NAT (one mapping per internal socket, no conntrack) does for a
         spray, whose public port is the mapping ``outbound`` already made for the first."""
-        hosts = self.perms.setdefault(internal, {})
-        known = hosts.get(host)
+        pair = (internal, host)
+        known = self.perms.get(pair)
         if isinstance(known, bytearray):
             bitmap = known
         else:
             merged = (set(ports) if known is None
                       else {known, *ports} if isinstance(known, int) else known | set(ports))
             if len(merged) <= BITMAP_AT:
-                hosts[host] = merged
+                self.perms[pair] = merged
                 return
-            bitmap = hosts[host] = bytearray(8192)
+            bitmap = self.perms[pair] = bytearray(8192)
             ports = list(merged)
         for p in ports:
             bitmap[p >> 3] |= 1 << (p & 7)
@@ -179,7 +177,7 @@ class NatBox:
             # An endpoint-dependent mapping only admits the endpoint it was made for.
             if self.out_map.get((internal, src)) != port:
                 return self._filter(port, src)
-        ports = self.perms.get(internal, {}).get(src[0])
+        ports = self.perms.get((internal, src[0]))
         ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
               or (self.filtering == "port" and ports is not None
                   and (ports == src[1] if isinstance(ports, int)
