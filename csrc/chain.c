@@ -36,19 +36,44 @@ static void hmac_init(hmac_key *k, const uint8_t nonce_key[32]) {
     sodium_memzero(opad, sizeof opad);
 }
 
-/* The synthetic nonce (PROTOCOL.md "Nonces"): HMAC-SHA256(key = K_n, frame with plaintext),
- * first 24 bytes, of one frame (f1 NULL) or of two interleaved. */
-static void synthetic_nonces(const hmac_key *k, const uint8_t *f0, uint8_t n0[24],
-                             const uint8_t *f1, uint8_t n1[24]) {
+static const uint8_t tail_label[] = "srp-tail-v1";
+#define TAIL_LABEL (sizeof tail_label - 1)
+
+/* What the nonce of one fragment hashes, as srp_sha256_mid_3 pieces: the whole frame with its
+ * plaintext, or, after the head of a job with a commitment, "srp-tail-v1" ‖ the header after
+ * the magic ‖ the commitment (docs/SEALING.md "Nonces" says why that binds the plaintext). */
+typedef struct {
+    const uint8_t *a, *b, *c;
+    size_t alen, blen, clen;
+} nonce_input;
+
+/* The tail input binds the plaintext only while an author envelope's head (101 + 32 x depth
+ * bytes, SEALING.md section 3) fits in the head fragment, so that a later fragment carries
+ * payload bytes alone: a larger batch bound must not break that silently. */
+_Static_assert((1u << SRP_ENV_MAX_DEPTH) >= SRP_ENV_MAX_LEAVES,
+               "SRP_ENV_MAX_DEPTH must cover SRP_ENV_MAX_LEAVES");
+_Static_assert(SRP_ENV_FIXED_BYTES + 32 * SRP_ENV_MAX_DEPTH < SRP_CHAIN_CHUNK,
+               "an envelope head longer than a fragment voids the tail nonce input");
+
+static nonce_input nonce_of(const uint8_t *frame, size_t k, const uint8_t *commit) {
+    if (k == 0 || !commit) return (nonce_input){frame, NULL, NULL, FRAME, 0, 0};
+    return (nonce_input){tail_label, frame + SRP_OFF_TYPE, commit, TAIL_LABEL,
+                         SRP_OFF_MESSAGE - SRP_OFF_TYPE, SRP_CHAIN_COMMIT_BYTES};
+}
+
+/* The synthetic nonces (PROTOCOL.md "Nonces"): HMAC-SHA256(key = K_n, input), first 24
+ * bytes, of one fragment (i1 NULL) or of two interleaved. */
+static void synthetic_nonces(const hmac_key *k, const nonce_input *i0, uint8_t n0[24],
+                             const nonce_input *i1, uint8_t n1[24]) {
     uint8_t in0[32], in1[32], mac0[32], mac1[32];
-    if (f1) {
-        srp_sha256_mid_3_x2(&k->inner, f0, FRAME, NULL, 0, NULL, 0, in0,
-                            &k->inner, f1, FRAME, NULL, 0, NULL, 0, in1);
+    if (i1) {
+        srp_sha256_mid_3_x2(&k->inner, i0->a, i0->alen, i0->b, i0->blen, i0->c, i0->clen, in0,
+                            &k->inner, i1->a, i1->alen, i1->b, i1->blen, i1->c, i1->clen, in1);
         srp_sha256_mid_3_x2(&k->outer, in0, 32, NULL, 0, NULL, 0, mac0,
                             &k->outer, in1, 32, NULL, 0, NULL, 0, mac1);
         memcpy(n1, mac1, 24);
     } else {
-        srp_sha256_mid_3(&k->inner, f0, FRAME, NULL, 0, NULL, 0, in0);
+        srp_sha256_mid_3(&k->inner, i0->a, i0->alen, i0->b, i0->blen, i0->c, i0->clen, in0);
         srp_sha256_mid_3(&k->outer, in0, 32, NULL, 0, NULL, 0, mac0);
     }
     memcpy(n0, mac0, 24);
@@ -128,7 +153,9 @@ int srp_chain_build_many(const uint8_t key[32], const uint8_t nonce_key[32],
             goto out;
         }
         uint8_t n0[24], n1[24];
-        synthetic_nonces(&hk, f0, n0, f1, n1);
+        nonce_input i0 = nonce_of(f0, lanes[0].k, lanes[0].job->commit), i1 = i0;
+        if (two) i1 = nonce_of(f1, lanes[1].k, lanes[1].job->commit);
+        synthetic_nonces(&hk, &i0, n0, two ? &i1 : NULL, n1);
         if (srp_seal_frame(key, f0, n0) != 0 || (two && srp_seal_frame(key, f1, n1) != 0)) {
             rc = -1;
             goto out;
@@ -149,7 +176,8 @@ out:
 size_t srp_chain_build(const uint8_t key[32], const uint8_t nonce_key[32],
                        const srp_chain_header *h, const uint8_t *msg, size_t len,
                        size_t max_frags, uint8_t *out, uint8_t *ids) {
-    srp_chain_job job = {.msg = msg, .len = len, .clock = h->clock, .out = out, .ids = ids};
+    srp_chain_job job = {.msg = msg, .len = len, .clock = h->clock, .out = out, .ids = ids,
+                         .commit = NULL};
     if (srp_chain_build_many(key, nonce_key, h, &job, 1, max_frags) != 0) return 0;
     return srp_chain_count(len);
 }

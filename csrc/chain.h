@@ -1,16 +1,23 @@
 /* Build a sealed message as its fragment chain, in C (issue 17: sealing on the send side).
  *
- * Byte for byte what the control plane's fragments.split + nonces.seal_synthetic produce
+ * Byte for byte what the control plane's fragments.split + nonces.seal_committed produce
  * (a test compares them): fragments are built last to first (SPEC 2 "Fragmentation"), each
- * carries up to SRP_CHAIN_CHUNK bytes of plaintext, is sealed with the synthetic nonce
- * HMAC-SHA256(key = K_n, frame with plaintext) cut to 24 bytes, and its packetId is then
- * taken over the sealed bytes, so nextId links what travels. */
+ * carries up to SRP_CHAIN_CHUNK bytes of plaintext, is sealed with a synthetic nonce cut to
+ * 24 bytes, and its packetId is then taken over the sealed bytes, so nextId links what
+ * travels. The nonce (docs/SEALING.md "Nonces") is HMAC-SHA256(key = K_n, frame with
+ * plaintext) for the head fragment and for every fragment of a job without a commitment;
+ * a fragment after the head of a job with one takes HMAC-SHA256(K_n, "srp-tail-v1" ‖
+ * frame[4..134) ‖ commitment): 4 compressions instead of 20. */
 #ifndef SRP_CHAIN_H
 #define SRP_CHAIN_H
 #include <stddef.h>
 #include <stdint.h>
 
 #define SRP_CHAIN_CHUNK 984  /* 1024 - nonce 24 - tag 16 */
+/* A job's commitment: bytes that, with a fragment's header (index, length, clock, cluster,
+ * to, previousId), determine that fragment's plaintext when it is not the head. For an
+ * author envelope: the batch count (uint16 BE) ‖ the message's Merkle leaf (SEALING.md). */
+#define SRP_CHAIN_COMMIT_BYTES 34
 
 typedef struct {
     uint8_t type, postage;
@@ -31,6 +38,7 @@ typedef struct {
     uint32_t clock;
     uint8_t *out;
     uint8_t *ids;
+    const uint8_t *commit;  /* NULL, or SRP_CHAIN_COMMIT_BYTES: see above */
 } srp_chain_job;
 
 /* Build the chain of every job under one header template (its clock unused: each job has

@@ -381,13 +381,19 @@ static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
     const uint8_t *h = buf + (size_t)up_index[head] * stride;
     if (srp_be16(h + SRP_OFF_INDEX) != 0 || !(h[SRP_OFF_FLAGS] & SRP_FLAG_MORE))
         return 0;
-    size_t len = 0;
+    size_t len = 0, at = head;
     chain[len++] = head;
     const uint8_t *cur = h;
     while (cur[SRP_OFF_FLAGS] & SRP_FLAG_MORE) {
         if (len == SRP_DL_MAX_FRAGS || !memcmp(cur + SRP_OFF_NEXT, zero32, 32)) return 0;
+        /* Searched from the item after the current fragment, wrapping: a chain arrives in
+         * order most of the time (built and sent head first), so the next fragment is
+         * usually the next item, and a batch's chains cost O(items), not O(items^2). Which
+         * match is found first does not matter: the data plane hands up one copy of each
+         * packetId, and whatever is taken is checked below and by its seal's AD. */
         size_t found = n;
-        for (size_t j = 0; j < n; j++) {
+        for (size_t k = 1; k <= n; k++) {
+            size_t j = at + k < n ? at + k : at + k - n;
             if (up_kind[j] != deliver_kind) continue;
             if (!memcmp(ids + 32 * (size_t)up_index[j], cur + SRP_OFF_NEXT, 32)) {
                 found = j;
@@ -404,6 +410,7 @@ static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
             return 0;
         chain[len++] = found;
         cur = f;
+        at = found;
     }
     if (memcmp(cur + SRP_OFF_NEXT, zero32, 32)) return 0;
     return len;

@@ -44,8 +44,9 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce);
 /* XChaCha20-Poly1305-IETF decryption, byte-for-byte what libsodium's
  * crypto_aead_xchacha20poly1305_ietf_decrypt accepts and returns, built from libsodium's own
  * primitives (HChaCha20, the ChaCha20-IETF keystream, Poly1305, crypto_verify_16) so the
- * keystream for the Poly1305 key AND the whole message comes from ONE keystream call rounded
- * up to the 256-byte chunks libsodium's vector code handles fast: its AEAD pays a slow
+ * keystream for the Poly1305 key AND the whole message comes from ONE keystream call, its
+ * length rounded up to whichever of 64, 256 or 512 bytes libsodium's chunked vector code
+ * makes cheapest (seal.c keystream_len): its AEAD pays two passes and a slow
  * one-block-at-a-time tail, ~2x the cost for a typical 300-450 byte frame.
  * ct is ctlen bytes of ciphertext followed by the 16-byte tag; m receives ctlen bytes of
  * plaintext if the tag verifies. Returns 0, or -1 on a tag mismatch (then m holds nothing

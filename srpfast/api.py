@@ -32,8 +32,7 @@ from srpfast.wire.constants import ZERO32
 from srpfast.control import events as ev
 from srpfast.control.bootstrap import UNANSWERED, format_address, unanswered_message
 from srpfast.crypto import Identity, create_identity, subcluster_id as derive_subcluster_id
-from srpfast.wire.envelope import (check_event_name, decode_event, decode_events, encode_event,
-                                   encode_events)
+from srpfast.wire.envelope import check_event_name, decode_event, decode_events, encode_event
 from srpfast.errors import (ArgumentError, ArgumentTypeError, BootstrapError, CapacityError, ClosedError, DeliveryError,
                             MalformedPacket, NotReadyError)
 from srpfast.drivers.base import Driver, Transport, UDPTransport
@@ -130,7 +129,7 @@ class Emitter:
         for handler in list(self._handlers.get(name, ())):
             try:
                 result = handler(*args)
-                if asyncio.iscoroutine(result):
+                if result is not None and asyncio.iscoroutine(result):  # (None: a plain def)
                     _spawn(result, name)
             except Exception:  # one bad handler must not silence the others or the loop
                 log.exception("handler for %r failed", name)
@@ -244,7 +243,7 @@ class Subcluster(Emitter):
         drain()`` between calls."""
         self._net._require_open()
         with _naming(f"emit_many({name!r}, values)"):
-            return self._publisher.publish(encode_events(name, values))
+            return self._publisher.publish(name, values)
 
     async def drain(self) -> None:
         """Wait until what this peer published has room to leave: the send window
@@ -272,7 +271,8 @@ class Subcluster(Emitter):
 
     def _deliver(self, name: str, value: Any, meta: Meta) -> None:
         self._fire(name, value, meta)
-        for queue in self._iterators.get(name, ()):
+        queues = self._iterators.get(name)
+        for queue in queues or ():
             if queue.qsize() >= QUEUE_BOUND:
                 queue.get_nowait()
                 self._net._api_counters["api.iterator_overflow"] += 1
@@ -292,12 +292,17 @@ class Subcluster(Emitter):
             for handler in list(self._batch_handlers.get(name, ())):
                 try:  # (a copy each: a handler that edits its list changes nobody else's)
                     result = handler(list(values), Metas(batch, ks))
-                    if asyncio.iscoroutine(result):
+                    if result is not None and asyncio.iscoroutine(result):
                         _spawn(result, name)
                 except Exception:  # one bad handler must not silence the others or the loop
                     log.exception("batch handler for %r failed", name)
+        # The values of one packed message share its Meta (it is immutable): one each.
+        metas: dict[int, Meta] = {}
         for k, name, value in singles:
-            self._deliver(name, value, _meta(batch, k))
+            meta = metas.get(k)
+            if meta is None:
+                meta = metas[k] = _meta(batch, k)
+            self._deliver(name, value, meta)
 
     def _close_iterators(self) -> None:
         for queues in self._iterators.values():

@@ -10,11 +10,12 @@ grow the list. Messages sealed in one batch are concurrent: each names the messa
 before the batch as its previousId (PROTOCOL.md §6), as emit_many's values always did.
 
 Packing: the events sealed together are packed into as few messages as fit (wire/envelope.py
-``pack_events``), each at most ``PACK_FRAMES`` frames: small values share a frame instead of
+``pack_events``; emit_many's bytes values straight from the values, ``pack_values``), each at
+most ``PACK_FRAMES`` frames: small values share a frame instead of
 taking a 1158-byte frame each, and a 1 KB value costs ~1.1 frames instead of 2 (its envelope
 and seal overhead push it past one). A packed message's id is the id of each of its events
 (emit() futures, emit_many's list, Meta.packet_id). Eight frames keep a message inside one
-64-frame receive batch most of the time (the C assembly path, control/carry.py) while the
+128-frame receive batch most of the time (the C assembly path, control/carry.py) while the
 per-message work (leaf hash, Merkle path, ordering, delivery bookkeeping) is shared by ~7
 values of 1 KB or ~70 of 100 bytes.
 
@@ -24,11 +25,11 @@ woken by its WindowOpen event.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from srpfast.config import Config
 from srpfast.errors import CapacityError
-from srpfast.wire.envelope import pack_events
+from srpfast.wire.envelope import pack_events, pack_values
 from srpfast.wire.fragments import SEALED_CHUNK
 from srpfast.crypto.sealing import MAX_BATCH, envelope_overhead
 
@@ -79,12 +80,12 @@ class Publisher:
             loop.call_soon(self.flush)
         return future
 
-    def publish(self, events: list[bytes]) -> list[bytes]:
-        """emit_many: pending emit() messages first (they came first), then these, packed;
-        the message id of each event."""
+    def publish(self, name: str, values: Iterable[Any]) -> list[bytes]:
+        """emit_many: pending emit() messages first (they came first), then these events,
+        packed; the message id of each value."""
+        payloads, owner = pack_values(name, values, PACK_BYTES)
         self.flush()
         net = self._net
-        payloads, owner = pack_events(events, PACK_BYTES)
         mids: list[bytes] = net.peer.publish_many(self._sid, payloads, now=net._now())
         net._poke()
         return [mids[i] for i in owner]

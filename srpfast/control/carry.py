@@ -56,7 +56,7 @@ class FragmentCarry:
             p.count("deliver.carried", dp.n_msgs)
             p.replication.on_messages(dp.messages(), keyed, now)
         rest = [kept[i] for i in left]
-        room = MAX_CARRIED - 64  # (a whole next batch of fragments must still fit)
+        room = MAX_CARRIED - dp.max_batch  # (a whole next batch of fragments must still fit)
         stale = [k for k in rest if self.batch - k[3] > CARRY_BATCHES]
         if len(rest) - len(stale) > room:
             stale = rest[:len(rest) - room]

@@ -156,16 +156,18 @@ def choose_weighted(candidates: Iterable[PeerEntry], k: int, now: float, rng: ra
 class Forwarder:
     """Cumulative weights over the eligible peers, for O(log n) weighted picks per packet on
     the relay path (choose_weighted sorts every peer per call). Rebuilt when the table's
-    version changes and at every maintenance tick (distances and uptimes move)."""
+    version changes, and every WEIGHTS_REFRESH s (engine.py) as distances and uptimes move."""
 
     def __init__(self) -> None:
         self.key: tuple[int, int] = (-1, -1)
+        self.built_at = -float("inf")
         self.peers: list[PeerEntry] = []
         self.cum: list[float] = []
         self.total = 0.0
 
     def rebuild(self, table: PeerTable, now: float, my_mapping: int) -> None:
         self.key = (table.version, my_mapping)
+        self.built_at = now
         self.peers = [p for p in table.by_id.values()
                       if not (my_mapping == NAT_HARD and p.mapping == NAT_HARD)]
         total, cum = 0.0, []

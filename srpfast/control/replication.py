@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from srpfast.crypto import _seal
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
-from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
+from srpfast.control.bounded import ExpiringDict, FifoSet, LruDict, LruSet
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
@@ -73,7 +73,7 @@ class Replication:
                                        done_ids=cfg.completed_ids)
         self.verifier = EnvelopeVerifier(cfg.verified_envelopes)
         self._insert_known = getattr(peer.cache, "_insert_ids_batch", None)
-        self.delivered: LruSet[bytes] = LruSet(cfg.delivered_ids)
+        self.delivered: FifoSet[bytes] = FifoSet(cfg.delivered_ids)
         self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
         self.held_ids: set[bytes] = set()  # the message ids in ``held`` (each held once)
         self.routes: ExpiringDict[bytes, list[Address]] = ExpiringDict(cfg.query_pending,
@@ -100,12 +100,15 @@ class Replication:
         # header_context(sub.tag, sub.subcluster_id, previous, clock), its fixed part once
         fixed = bytes(sub.tag) + bytes(sub.subcluster_id) + bytes(previous)
         contexts = [fixed + c.to_bytes(4, "big") for c in clocks]
-        envelopes = make_envelopes(p.identity, messages, contexts)
+        # Each envelope's count ‖ leaf binds its fragments after the head: their nonces hash
+        # the header and that instead of the whole frame (docs/SEALING.md "Nonces").
+        commits = bytearray(_seal.COMMIT_BYTES * len(messages))
+        envelopes = make_envelopes(p.identity, messages, contexts, commits)
         key = sub.key
         try:  # every chain split, sealed and hashed in C (csrc/chain.c); raises before any change
             buf, ids, counts = _seal.seal_chains(
                 key, nonce_key(key), C.PUBLISH, sub.tag, sub.subcluster_id, previous, clocks,
-                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments)
+                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments, commits)
         except ValueError as exc:
             raise CapacityError(f"{exc} ({cfg.max_fragments * SEALED_CHUNK} bytes of sealed "
                                 "envelope): send less, or in chunks") from None
@@ -126,8 +129,7 @@ class Replication:
             for i in range(total):
                 p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
                                source=SELF_SOURCE, now=now, member=True)
-        self.delivered.members.update(dict.fromkeys(heads))
-        self.delivered.trim()
+        self.delivered.update(heads)
         sub.last_head = heads[-1]
         # Sent as the send window allows (control/flow.py): acknowledged by the HAVEs of
         # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
@@ -237,7 +239,7 @@ class Replication:
         if len(self.wanted):
             for pid in ids:
                 self.wanted.pop(pid)
-        seen = self.delivered.members
+        seen = self.delivered
         kept: list[int] = []
         batch_ids: set[bytes] | None = None
         ready = ZERO32  # the last previousId found delivered (neighbours share the object)
@@ -257,9 +259,8 @@ class Replication:
                                now, ask=prev not in batch_ids)
                     continue
                 ready = prev
-            seen[mid] = None
+            seen.add(mid)
             kept.append(k)
-        self.delivered.trim()
         if not kept:
             return
         p.count("deliver.messages", len(kept))

@@ -29,6 +29,7 @@ from srpfast.control.bounded import ExpiringDict, LruDict
 from srpfast.control.events import StreamData, StreamResult
 from srpfast.control.nonces import seal_synthetic
 from srpfast.crypto import open_frame, stream_keys
+from srpfast.crypto.sealing import box_keypair
 from srpfast.errors import CapacityError, CryptoError
 from srpfast.wire.fragments import fragments_needed
 from srpfast.wire.frame import Reassembler, split
@@ -46,6 +47,7 @@ class Streams:
         self.p = peer
         cfg = peer.config
         self.keys: LruDict[bytes, tuple[bytes, bytes]] = LruDict(cfg.stream_keys)
+        self._mine: tuple[bytes, bytes] | None = None  # our X25519 keys (box_keypair), once
         self.reassembler = Reassembler(max_fragments=cfg.max_fragments,
                                        max_bytes=cfg.reassembly_bytes,
                                        timeout=cfg.reassembly_timeout,
@@ -64,7 +66,9 @@ class Streams:
     def _keys(self, peer_id: bytes) -> tuple[bytes, bytes]:
         k = self.keys.get(peer_id)
         if k is None:
-            k = stream_keys(self.p.identity, peer_id)
+            if self._mine is None:
+                self._mine = box_keypair(self.p.identity)
+            k = stream_keys(self.p.identity, peer_id, self._mine)
             self.keys[peer_id] = k
         return k
 

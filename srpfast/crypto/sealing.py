@@ -91,18 +91,23 @@ def envelope_overhead(batch_size: int) -> int:
 
 
 def make_envelopes(identity: Identity, payloads: Sequence[bytes],
-                   contexts: Sequence[bytes]) -> list[bytes]:
+                   contexts: Sequence[bytes], commits: bytearray | None = None) -> list[bytes]:
     """Envelopes (author ‖ batch signature ‖ Merkle path ‖ payload) for many messages: one
     ed25519 signature per 256 messages (docs/SEALING.md). contexts[i] = header_context(...)
-    of message i."""
+    of message i. ``commits`` (``_seal.COMMIT_BYTES`` per message, or None) receives each
+    envelope's batch count ‖ leaf: what seal_chains binds the nonces after the head to."""
     if not isinstance(identity, Identity):
         raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
     if len(payloads) != len(contexts):
         raise ArgumentError("payloads and contexts must have the same length")
+    if commits is not None and len(commits) < len(payloads) * _seal.COMMIT_BYTES:
+        raise ArgumentError(f"commits must hold {_seal.COMMIT_BYTES} bytes per payload")
     out: list[bytes] = []
+    view = memoryview(commits) if commits is not None else None
     for i in range(0, len(payloads), MAX_BATCH):
+        part = view[i * _seal.COMMIT_BYTES:] if view is not None else None
         out += _seal.make_envelopes(identity.secret_key, list(payloads[i:i + MAX_BATCH]),
-                                    list(contexts[i:i + MAX_BATCH]))
+                                    list(contexts[i:i + MAX_BATCH]), part)
     return out
 
 
@@ -159,10 +164,22 @@ def open_envelope(plaintext_message: bytes, header_context: bytes,
     return (verifier or EnvelopeVerifier(1)).open(plaintext_message, header_context)
 
 
-def stream_keys(identity: Identity, remote_peer_id: bytes) -> tuple[bytes, bytes]:
+def box_keypair(identity: Identity) -> tuple[bytes, bytes]:
+    """This identity's X25519 (public, secret) keys, converted from its ed25519 keys: what
+    ``stream_keys`` needs of our side. The public conversion costs about as much as the key
+    exchange itself, so an engine computes this once (control/streams.py)."""
+    if not isinstance(identity, Identity):
+        raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
+    return (_sodium.sign_pk_to_box_pk(identity.public_key),
+            _sodium.sign_sk_to_box_sk(identity.secret_key))
+
+
+def stream_keys(identity: Identity, remote_peer_id: bytes,
+                mine: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes]:
     """(tx_key, rx_key) for sealed STREAM frames between this identity and one peer: X25519
     keys converted from both ed25519 keys, then crypto_kx; the peer with the smaller public key
-    plays the kx client. The remote's rx equals our tx and vice versa."""
+    plays the kx client. The remote's rx equals our tx and vice versa. ``mine``: this
+    identity's ``box_keypair``, if the caller keeps it."""
     if not isinstance(identity, Identity):
         raise TypeError(f"identity must be an Identity, got {type(identity).__name__}")
     remote = _as_bytes(remote_peer_id, 32, "remote_peer_id")
@@ -172,8 +189,7 @@ def stream_keys(identity: Identity, remote_peer_id: bytes) -> tuple[bytes, bytes
         their_x = _sodium.sign_pk_to_box_pk(remote)
     except ValueError:
         raise CryptoError("remote peerId is not a valid ed25519 public key") from None
-    my_x = _sodium.sign_pk_to_box_pk(identity.public_key)
-    my_xs = _sodium.sign_sk_to_box_sk(identity.secret_key)
+    my_x, my_xs = mine if mine is not None else box_keypair(identity)
     try:
         rx, tx = _sodium.kx_session_keys(identity.public_key < remote, my_x, my_xs, their_x)
     except ValueError:

@@ -70,7 +70,9 @@ class UDPTransport:
         # The engine's main socket lets only SRP frames and BDP probes past the kernel: a
         # garbage flood never takes the receive buffer's space from real frames (SECURITY.md).
         # GRO: a sender's run of frames (a GSO send, a NIC's burst) is one read (docs/NET.md).
-        sock: DriverSocket = UDPSocket(host, port, filter_frames=True, gro=True)
+        # 128 frames a receive batch: the engine's per-batch Python is shared by more of them
+        # (docs/NET.md, Sockets).
+        sock: DriverSocket = UDPSocket(host, port, filter_frames=True, gro=True, batch=128)
         return sock
 
     def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from srpfast.wire._events import decode_events as _decode_events
 from srpfast.wire._events import pack_events as _pack_events
+from srpfast.wire._events import pack_values as _pack_values
 from srpfast.errors import ArgumentError, ArgumentTypeError, MalformedPacket
 
 KIND_BYTES, KIND_JSON = 0, 1
@@ -82,6 +83,18 @@ def pack_events(events: list[bytes], limit: int) -> tuple[list[bytes], list[int]
     stays within ``limit`` bytes; an event that fits no pack with others (or has none beside
     it) is its own payload, unchanged. The copying runs in C (srpfast/wire/_events.pyx)."""
     return _pack_events(events, limit)
+
+
+def pack_values(name: str, values: Iterable[Any], limit: int) -> tuple[list[bytes], list[int]]:
+    """``pack_events(encode_events(name, values), limit)``: for values that are all bytes
+    (emit_many's bulk case) the events are packed straight from the values in C, without
+    building each ``head ‖ value`` first."""
+    vals = values if type(values) is list else list(values)
+    head_bytes, _ = _heads(name)
+    packed = _pack_values(head_bytes, vals, limit)
+    if packed is not None:
+        return packed
+    return _pack_events(encode_events(name, vals), limit)
 
 
 _scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends in (_events.pyx)

@@ -620,3 +620,34 @@ def test_no_have_goes_to_a_fellow_that_announced_the_id_to_us() -> None:
     net.call(a, ann.fresh, sub, [other], net.now)
     net.run(1.5)
     assert heard and set(heard) == {other}
+
+
+def test_one_side_of_a_connection_sends_the_keep_alives() -> None:
+    """The smaller peer id pings every keep_alive; the other counts each answered PING as
+    its own heartbeat and stays quiet (PROTOCOL.md "Keep-alive"). Both stay connected for
+    many expiry periods, and when the pinging side goes quiet the other takes over."""
+    from srpfast.wire.bodies import PING_HEARTBEAT
+    net, a, b = pair(seed=42)
+    beats: dict[bytes, int] = {a.peer.peer_id: 0, b.peer.peer_id: 0}
+    for n in (a, b):
+        original = n.peer.ping
+
+        def ping(address, now, flags=0, *args, _o=original, _id=n.peer.peer_id, **kw):  # type: ignore[no-untyped-def]
+            if flags == PING_HEARTBEAT:
+                beats[_id] += 1
+            return _o(address, now, flags, *args, **kw)
+
+        n.peer.ping = ping  # type: ignore[method-assign]
+    keep = a.peer.config.keep_alive
+    net.run(10 * keep)
+    low, high = sorted((a, b), key=lambda n: n.peer.peer_id)
+    assert 8 <= beats[low.peer.peer_id] <= 11 and beats[high.peer.peer_id] <= 1
+    assert not a.of(Disconnection) and not b.of(Disconnection)
+    assert b.peer.peer_id in a.peer.table and a.peer.peer_id in b.peer.table
+    # The pinging side stops heartbeating (as if its timer were lost): the other's backup
+    # keeps the connection, one PING every 1.5 x keep_alive.
+    low.peer.config = low.peer.config.replace(keep_alive=1e9)
+    before = beats[high.peer.peer_id]
+    net.run(10 * keep)
+    assert 5 <= beats[high.peer.peer_id] - before <= 8
+    assert not a.of(Disconnection) and not b.of(Disconnection)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from srpfast.api import Meta, Metas, decode_event, decode_events, encode_event
 from srpfast.control.events import DeliveredBatch
 from srpfast.errors import MalformedPacket
-from srpfast.wire.envelope import pack_events
+from srpfast.wire.envelope import encode_events, pack_events, pack_values
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
@@ -143,3 +143,21 @@ def test_a_1kb_value_packs_seven_to_a_message_of_eight_frames() -> None:
     assert max(owner.count(i) for i in set(owner)) == 7
     assert all(len(p) + envelope_overhead(MAX_BATCH) <= PACK_FRAMES * SEALED_CHUNK
                for p in payloads)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3000), max_size=40), st.integers(50, 9000),
+       st.sampled_from(["v", "a longer event name"]))
+def test_pack_values_is_pack_events_of_the_encoded_events(
+        values: list[bytes], limit: int, name: str) -> None:
+    """emit_many's path packs bytes values without building head ‖ value first: the same
+    payloads and owners, byte for byte, as encoding then packing."""
+    assert pack_values(name, values, limit) == pack_events(encode_events(name, values), limit)
+    assert pack_values(name, iter(values), limit) == pack_events(encode_events(name, values),
+                                                                 limit)
+
+
+def test_pack_values_encodes_first_when_a_value_is_not_bytes() -> None:
+    for values in ([b"x", {"json": 1}, b"y"], [bytearray(b"ab"), b"c"], [memoryview(b"mv")],
+                   [1, 2, 3]):
+        assert pack_values("v", values, 500) == pack_events(encode_events("v", values), 500)

@@ -7,7 +7,7 @@ import pytest
 
 from srpfast.wire.bodies import NAT_EASY, NAT_HARD, NAT_STATIC
 from srpfast.config import Config
-from srpfast.control.bounded import ExpiringDict, LruDict, LruSet, RateLimiter
+from srpfast.control.bounded import ExpiringDict, FifoSet, LruDict, LruSet, RateLimiter
 from srpfast.control.peers import PeerTable, choose_weighted
 from srpfast.errors import ConfigError
 
@@ -77,6 +77,15 @@ def test_lru_set_and_dict_bounds() -> None:
     d: LruDict[int, int] = LruDict(2)
     d[1], d[2], d[3] = 1, 2, 3
     assert len(d) == 2 and 1 not in d and d.evicted == 1
+
+
+def test_fifo_set_bound_and_order() -> None:
+    s: FifoSet[int] = FifoSet(3)
+    assert all(s.add(i) for i in range(3))
+    assert not s.add(0)  # a repeat is no refresh: 0 is still the oldest
+    assert s.add(3) and 0 not in s and {1, 2, 3} == {i for i in range(5) if i in s}
+    s.update([3, 4, 5, 5])  # known and repeated keys are taken once
+    assert len(s) == 3 and [i in s for i in range(6)] == [False] * 3 + [True] * 3
 
 
 def test_expiring_dict() -> None:
