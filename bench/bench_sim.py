@@ -7,8 +7,9 @@ one subcluster, a publish every 3 s, light churn (mean 600 s online, 60 s away),
 steady part measured after a 20 s join storm. The
 figure is virtual seconds per CPU second of that process (> 1: faster than real time; CPU,
 not wall: the machine is shared), over the whole run (join storm included) and over the
-steady part alone. Settings beside each figure: a small device's cache (1 MiB) and
-delivered-id table (2^14), engine timers on a 10 ms grid (srpfast/sim/memnet.py).
+steady part alone. Settings beside each figure: a small device's cache (1 MiB),
+delivered-id table (2^14), seen filter (2^12 copies) and verified batch roots (2^10)
+(srpfast/sim/scale.py SMALL_DEVICE), engine timers on a 10 ms grid (srpfast/sim/memnet.py).
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def run(quick: bool = False) -> list[Row]:
     # over: measured from 5 s, it was half the storm's tail (2.8 vs 1.6 ms at 300 peers).
     peers, settle, duration = (100, 12.0, 10.0) if quick else (300, 20.0, 20.0)
     r = measure(peers, settle, duration)
-    settings = ("cache_bytes=1 MiB, dataplane_delivered=2^14, tick grid 10 ms; "
+    settings = ("cache_bytes=1 MiB, dataplane_delivered=2^14, seen_ids=2^12, "
+                "verified_envelopes=2^10, tick grid 10 ms; "
                 f"{peers} peers, {settle:g}+{duration:g} virtual s")
     per_peer = (r["peak_rss_mib"] - r["base_rss_mib"]) / peers
     by_type: dict[str, int] = r["steady_by_type"]

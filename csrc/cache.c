@@ -131,6 +131,24 @@ static void tree_toggle(srp_cache *c, const uint8_t *id, int add) {
         if (n_ != NIL) (c)->e[n_].PREV = p_;                      \
     } while (0)
 
+/* The same for the heads stored complemented (HEAD_Z, cache_impl.h: zero = empty). */
+#define LIST_PUSH_Z(c, headp, i, PREV, NEXT)                      \
+    do {                                                          \
+        uint32_t h_ = ~*(headp);                                  \
+        (c)->e[i].PREV = NIL;                                     \
+        (c)->e[i].NEXT = h_;                                      \
+        if (h_ != NIL) (c)->e[h_].PREV = (i);                     \
+        *(headp) = ~(uint32_t)(i);                                \
+    } while (0)
+
+#define LIST_UNLINK_Z(c, headp, i, PREV, NEXT)                    \
+    do {                                                          \
+        uint32_t p_ = (c)->e[i].PREV, n_ = (c)->e[i].NEXT;        \
+        if (p_ != NIL) (c)->e[p_].NEXT = n_;                      \
+        else *(headp) = ~n_;                                      \
+        if (n_ != NIL) (c)->e[n_].PREV = p_;                      \
+    } while (0)
+
 /* ---- remove / insert ---- */
 
 static void remove_entry(srp_cache *c, uint32_t i, int counter) {
@@ -161,13 +179,13 @@ static void remove_entry(srp_cache *c, uint32_t i, int counter) {
 
     if (x->chained & 1) {
         size_t b = h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask;
-        LIST_UNLINK(c, &c->pv_heads[b], i, pv_prev, pv_next);
+        LIST_UNLINK_Z(c, &c->pv_heads[b], i, pv_prev, pv_next);
     }
     if (x->chained & 2) {
         size_t b = h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask;
-        LIST_UNLINK(c, &c->nx_heads[b], i, nx_prev, nx_next);
+        LIST_UNLINK_Z(c, &c->nx_heads[b], i, nx_prev, nx_next);
     }
-    LIST_UNLINK(c, &c->leaf_heads[leaf_of(x->id)], i, leaf_prev, leaf_next);
+    LIST_UNLINK_Z(c, &c->leaf_heads[leaf_of(x->id)], i, leaf_prev, leaf_next);
     tree_toggle(c, x->id, 0);
 
     x->used = 0;
@@ -229,8 +247,9 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     }
 
     uint32_t i = c->free_entry;
+    if (i != NIL) c->free_entry = c->e[i].hop_next;
+    else i = c->fresh_entry++; /* a free slot exists: count < slots here */
     entry *x = &c->e[i];
-    c->free_entry = x->hop_next;
     uint8_t *f = frame_at(c, i);
     memcpy(f, frame, SRP_PACKET_BYTES);
     memcpy(x->id, id, 32);
@@ -254,7 +273,8 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     uint32_t cl = find_cl(c, hc, f + SRP_OFF_CLUSTER);
     if (cl == NIL) { /* a free record exists: live clusters <= live entries < slots */
         cl = c->free_cl;
-        c->free_cl = c->cls[cl].heads[0];
+        if (cl != NIL) c->free_cl = c->cls[cl].heads[0];
+        else cl = c->fresh_cl++;
         memcpy(c->cls[cl].tag, f + SRP_OFF_CLUSTER, 16);
         c->cls[cl].count = 0;
         for (int b = 0; b < SRP_CACHE_HOP_BUCKETS; b++) c->cls[cl].heads[b] = NIL;
@@ -266,7 +286,8 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
 
     if (s == NIL) {
         s = c->free_src;
-        c->free_src = c->srcs[s].head;
+        if (s != NIL) c->free_src = c->srcs[s].head;
+        else s = c->fresh_src++;
         c->srcs[s].key = source;
         c->srcs[s].count = 0;
         c->srcs[s].head = c->srcs[s].tail = NIL;
@@ -283,15 +304,15 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
 
     if (!is_zero32(f + SRP_OFF_PREVIOUS)) {
         size_t b = h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask;
-        LIST_PUSH(c, &c->pv_heads[b], i, pv_prev, pv_next);
+        LIST_PUSH_Z(c, &c->pv_heads[b], i, pv_prev, pv_next);
         x->chained |= 1;
     }
     if (!is_zero32(f + SRP_OFF_NEXT)) {
         size_t b = h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask;
-        LIST_PUSH(c, &c->nx_heads[b], i, nx_prev, nx_next);
+        LIST_PUSH_Z(c, &c->nx_heads[b], i, nx_prev, nx_next);
         x->chained |= 2;
     }
-    LIST_PUSH(c, &c->leaf_heads[leaf_of(id)], i, leaf_prev, leaf_next);
+    LIST_PUSH_Z(c, &c->leaf_heads[leaf_of(id)], i, leaf_prev, leaf_next);
     tree_toggle(c, id, 1);
 
     c->newest = i;
@@ -340,33 +361,28 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     c->entry_bytes = c->memory_bytes / n;
     c->frames = srp_big_calloc(n, SRP_PACKET_BYTES);
     c->e = srp_big_calloc(n, sizeof(entry));
-    c->srcs = srp_big_calloc(n, sizeof(src_rec));
-    c->cls = srp_big_calloc(n, sizeof(cl_rec));
-    c->ids.t = srp_big_calloc(tab, sizeof(uint64_t));
-    c->src_ix.t = srp_big_calloc(tab, sizeof(uint64_t));
-    c->cl_ix.t = srp_big_calloc(tab, sizeof(uint64_t));
+    c->srcs = srp_big_calloc_paged(n, sizeof(src_rec));
+    c->cls = srp_big_calloc_paged(n, sizeof(cl_rec));
+    c->ids.t = srp_big_calloc_paged(tab, sizeof(uint64_t));
+    c->src_ix.t = srp_big_calloc_paged(tab, sizeof(uint64_t));
+    c->cl_ix.t = srp_big_calloc_paged(tab, sizeof(uint64_t));
     c->ids.mask = c->src_ix.mask = c->cl_ix.mask = tab - 1;
-    c->pv_heads = srp_big_calloc(chain, sizeof(uint32_t));
-    c->nx_heads = srp_big_calloc(chain, sizeof(uint32_t));
+    c->pv_heads = srp_big_calloc_paged(chain, sizeof(uint32_t));
+    c->nx_heads = srp_big_calloc_paged(chain, sizeof(uint32_t));
     c->chain_mask = chain - 1;
-    c->heaps[0].a = srp_big_calloc(n, sizeof(uint32_t));
-    c->heaps[1].a = srp_big_calloc(n, sizeof(uint32_t));
+    c->heaps[0].a = srp_big_calloc_paged(n, sizeof(uint32_t));
+    c->heaps[1].a = srp_big_calloc_paged(n, sizeof(uint32_t));
     c->seen = srp_seen_new(seen_log2(n), seen_horizon, seed ^ 0x5EE45EE45EE45EE4ull);
     if (!c->frames || !c->e || !c->srcs || !c->cls || !c->ids.t || !c->src_ix.t || !c->cl_ix.t ||
         !c->pv_heads || !c->nx_heads || !c->heaps[0].a || !c->heaps[1].a || !c->seen) {
         srp_cache_free(c);
         return NULL;
     }
-    for (size_t i = 0; i < chain; i++) c->pv_heads[i] = c->nx_heads[i] = NIL;
+    /* (pv_heads, nx_heads and leaf_heads are empty as mapped: HEAD_Z, cache_impl.h) */
     for (size_t i = 0; i < SRP_CACHE_HOP_BUCKETS; i++) c->hop_heads[i] = NIL;
-    for (size_t i = 0; i < LEAVES; i++) c->leaf_heads[i] = NIL;
-    for (size_t i = 0; i < n; i++) { /* free lists in slot order */
-        uint32_t next = i + 1 < n ? (uint32_t)(i + 1) : NIL;
-        c->e[i].hop_next = next;
-        c->srcs[i].head = next;
-        c->cls[i].heads[0] = next;
-    }
-    c->free_entry = c->free_src = c->free_cl = 0;
+    /* No free list threaded through the records: the fresh_* counters (cache_impl.h). */
+    c->free_entry = c->free_src = c->free_cl = NIL;
+    c->fresh_entry = c->fresh_src = c->fresh_cl = 0;
     c->newest = NIL;
     return c;
 }
@@ -377,15 +393,15 @@ void srp_cache_free(srp_cache *c) {
     size_t n = c->slots, tab = c->ids.mask + 1, chain = c->chain_mask + 1;
     srp_big_free(c->frames, n, SRP_PACKET_BYTES);
     srp_big_free(c->e, n, sizeof(entry));
-    srp_big_free(c->srcs, n, sizeof(src_rec));
-    srp_big_free(c->cls, n, sizeof(cl_rec));
-    srp_big_free(c->ids.t, tab, sizeof(uint64_t));
-    srp_big_free(c->src_ix.t, tab, sizeof(uint64_t));
-    srp_big_free(c->cl_ix.t, tab, sizeof(uint64_t));
-    srp_big_free(c->pv_heads, chain, sizeof(uint32_t));
-    srp_big_free(c->nx_heads, chain, sizeof(uint32_t));
-    srp_big_free(c->heaps[0].a, n, sizeof(uint32_t));
-    srp_big_free(c->heaps[1].a, n, sizeof(uint32_t));
+    srp_big_free_paged(c->srcs, n, sizeof(src_rec));
+    srp_big_free_paged(c->cls, n, sizeof(cl_rec));
+    srp_big_free_paged(c->ids.t, tab, sizeof(uint64_t));
+    srp_big_free_paged(c->src_ix.t, tab, sizeof(uint64_t));
+    srp_big_free_paged(c->cl_ix.t, tab, sizeof(uint64_t));
+    srp_big_free_paged(c->pv_heads, chain, sizeof(uint32_t));
+    srp_big_free_paged(c->nx_heads, chain, sizeof(uint32_t));
+    srp_big_free_paged(c->heaps[0].a, n, sizeof(uint32_t));
+    srp_big_free_paged(c->heaps[1].a, n, sizeof(uint32_t));
     srp_seen_free(c->seen);
     srp_big_free(c, 1, sizeof *c);
 }

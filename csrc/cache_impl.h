@@ -61,11 +61,19 @@ struct srp_cache {
     int policy;
     uint64_t seed, seq;
     uint32_t free_entry, free_src, free_cl, newest;
+    /* Records never used yet are handed out in slot order after the freed ones (free_* lists,
+     * NIL when empty): the same order as a free list threaded through every slot at creation,
+     * without writing every record then (an engine's mapped tables stay untouched, so not
+     * resident, until frames arrive: a simulator holds thousands of mostly idle caches). */
+    uint32_t fresh_entry, fresh_src, fresh_cl;
     uint8_t *frames;
     entry *e;
     src_rec *srcs;
     cl_rec *cls;
     oa_index ids, src_ix, cl_ix;
+    /* Heads of the chain and leaf lists are stored complemented (HEAD_Z): a zero page is a
+     * table of empty lists, so creating a cache writes none of them (the 4096 leaf heads
+     * alone were 16 KiB resident per engine). */
     uint32_t *pv_heads, *nx_heads;
     size_t chain_mask;
     heap heaps[2]; /* [0] non-member, [1] member: eviction empties [0] first */
@@ -77,6 +85,9 @@ struct srp_cache {
 };
 
 /* ---- small helpers ---- */
+
+/* The first record of a list whose head is stored complemented (0: empty, i.e. NIL). */
+#define HEAD_Z(stored) (~(uint32_t)(stored))
 
 static inline uint8_t *frame_at(const srp_cache *c, uint32_t i) {
     return c->frames + (size_t)i * SRP_PACKET_BYTES;

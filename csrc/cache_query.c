@@ -79,7 +79,7 @@ size_t srp_cache_by_previous(const srp_cache *c, const uint8_t prev[32], uint8_t
     if (is_zero32(prev)) return 0;
     size_t n = 0;
     size_t b = h32(prev, 32, c->seed) & c->chain_mask;
-    for (uint32_t i = c->pv_heads[b]; i != NIL && n < max; i = c->e[i].pv_next)
+    for (uint32_t i = HEAD_Z(c->pv_heads[b]); i != NIL && n < max; i = c->e[i].pv_next)
         if (memcmp(frame_at(c, i) + SRP_OFF_PREVIOUS, prev, 32) == 0)
             memcpy(ids_out + 32 * n++, c->e[i].id, 32);
     return n;
@@ -88,7 +88,7 @@ size_t srp_cache_by_previous(const srp_cache *c, const uint8_t prev[32], uint8_t
 int srp_cache_by_next(const srp_cache *c, const uint8_t next[32], uint8_t id_out[32]) {
     if (is_zero32(next)) return 0;
     size_t b = h32(next, 32, c->seed) & c->chain_mask;
-    for (uint32_t i = c->nx_heads[b]; i != NIL; i = c->e[i].nx_next)
+    for (uint32_t i = HEAD_Z(c->nx_heads[b]); i != NIL; i = c->e[i].nx_next)
         if (memcmp(frame_at(c, i) + SRP_OFF_NEXT, next, 32) == 0) {
             memcpy(id_out, c->e[i].id, 32);
             return 1;
@@ -145,7 +145,7 @@ size_t srp_cache_ids_with_prefix(const srp_cache *c, const uint8_t *nibbles, siz
     size_t shift = depth >= SRP_CACHE_TREE_DEPTH ? 0 : 4 * (SRP_CACHE_TREE_DEPTH - depth);
     size_t first = v << shift, last = (v + 1) << shift, n = 0;
     for (size_t leaf = first; leaf < last && n < max; leaf++)
-        for (uint32_t i = c->leaf_heads[leaf]; i != NIL && n < max; i = c->e[i].leaf_next)
+        for (uint32_t i = HEAD_Z(c->leaf_heads[leaf]); i != NIL && n < max; i = c->e[i].leaf_next)
             if (id_has_prefix(c->e[i].id, nibbles, depth))
                 memcpy(ids_out + 32 * n++, c->e[i].id, 32);
     return n;

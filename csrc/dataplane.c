@@ -22,7 +22,7 @@ typedef struct {
 } dp_emit;
 
 #define SEEN_WAYS 8
-#define SEEN_BUCKETS 8192  /* 65,536 copies (512 KiB), Config.seen_ids on the Python path */
+#define SEEN_COPIES 65536  /* srp_dp_new's: 512 KiB, the default Config.seen_ids */
 
 struct srp_dataplane {
     srp_cache *cache;
@@ -50,8 +50,12 @@ struct srp_dataplane {
      * that comes again (an expiry re-broadcast, a forged copy we evicted) is a duplicate,
      * as on the control plane's path, not a new packet to cache and relay again. Without it
      * expiry re-broadcasts and evicted forgeries circulated until their hops ran out. */
-    uint64_t seen[SEEN_WAYS * SEEN_BUCKETS];
+    unsigned seen_bits;      /* log2 of the buckets: Config.seen_ids / SEEN_WAYS */
     uint64_t seen_seed;
+    /* SEEN_WAYS << seen_bits keys, in the struct's own mapping (csrc/bigalloc.h): one mmap
+     * whose pages become resident as copies land, where a table of its own under
+     * SRP_BIG_MIN would come from malloc, whose calloc writes (so makes resident) it all. */
+    uint64_t seen[];
 };
 
 static const char *const counter_names[SRP_DPC_COUNT] = {
@@ -71,7 +75,7 @@ static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, const uint8_
 }
 
 static uint64_t *seen_bucket(srp_dataplane *dp, uint64_t k) {
-    return dp->seen + SEEN_WAYS * (size_t)((k * 0x9E3779B97F4A7C15ull) >> 51);
+    return dp->seen + SEEN_WAYS * (size_t)((k * 0x9E3779B97F4A7C15ull) >> (64 - dp->seen_bits));
 }
 
 static int seen_has(srp_dataplane *dp, uint64_t k) {
@@ -102,13 +106,32 @@ static uint64_t next_rand(srp_dataplane *dp) { /* xorshift64*: deterministic per
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* The struct and its seen filter, at least SRP_BIG_MIN: always its own mapping, never a
+ * malloc chunk that calloc would clear (so make resident) whole: ~28 KiB of the struct are
+ * per-peer arrays (SRP_DP_MAX_PEERS) that a peer with few candidates never reaches. */
+static size_t dp_bytes(unsigned seen_bits) {
+    size_t n = sizeof(srp_dataplane) + ((size_t)SEEN_WAYS << seen_bits) * sizeof(uint64_t);
+    return n < SRP_BIG_MIN ? SRP_BIG_MIN : n;
+}
+
 srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed) {
+    return srp_dp_new_ex(cache, fanout, max_hops, seed, SEEN_COPIES);
+}
+
+srp_dataplane *srp_dp_new_ex(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed,
+                             size_t seen_copies) {
     if (!cache || fanout == 0 || fanout > 16) return NULL;
-    /* ~550 KiB, most of it the seen filter: pages resident as copies land in it. */
-    srp_dataplane *dp = srp_big_calloc(1, sizeof *dp);
+    /* The seen filter holds seen_copies rounded up to a power of two (at least 16 buckets):
+     * its pages become resident as copies land in them, at random, so a long run makes all
+     * of it resident. A small device (the simulator's engines) sizes it with its cache. */
+    unsigned bits = 4;
+    while (bits < 28 && ((size_t)SEEN_WAYS << bits) < seen_copies) bits++;
+    srp_dataplane *dp = srp_big_calloc(1, dp_bytes(bits));
     if (!dp) return NULL;
-    dp->peers = srp_big_calloc(SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    if (!dp->peers) { srp_big_free(dp, 1, sizeof *dp); return NULL; }
+    dp->seen_bits = bits;
+    /* (48 KiB, written only as far as the candidates go: pages of its own, bigalloc.h) */
+    dp->peers = srp_big_calloc_paged(SRP_DP_MAX_PEERS, sizeof *dp->peers);
+    if (!dp->peers) { srp_big_free(dp, 1, dp_bytes(bits)); return NULL; }
     dp->cache = cache;
     dp->fanout = fanout;
     dp->max_hops = max_hops;
@@ -120,8 +143,8 @@ srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, 
 void srp_dp_free(srp_dataplane *dp) {
     if (!dp) return;
     free(dp->emits); /* grown once to the caller's batch: a few KiB, stays on malloc */
-    srp_big_free(dp->peers, SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    srp_big_free(dp, 1, sizeof *dp);
+    srp_big_free_paged(dp->peers, SRP_DP_MAX_PEERS, sizeof *dp->peers);
+    srp_big_free(dp, 1, dp_bytes(dp->seen_bits));
 }
 
 size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const uint64_t *keys,

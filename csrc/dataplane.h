@@ -56,6 +56,10 @@ typedef struct srp_dataplane srp_dataplane;
 uint64_t srp_dp_counter(const srp_dataplane *dp, int counter);
 
 srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed);
+/* The same with a seen filter (copies handled before, beyond the cache) of seen_copies keys,
+ * rounded up to a power of two (Config.seen_ids); srp_dp_new's holds 65,536 (512 KiB). */
+srp_dataplane *srp_dp_new_ex(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed,
+                             size_t seen_copies);
 void srp_dp_free(srp_dataplane *dp);
 
 /* Replace the candidate table: n peers, addrs n*SRP_DP_ADDR_BYTES, keys (source keys of their

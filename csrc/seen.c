@@ -32,7 +32,9 @@ srp_seen *srp_seen_new(unsigned log2_slots, double horizon, uint64_t seed) {
     srp_seen *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     size_t buckets = ((size_t)1 << log2_slots) / SRP_SEEN_WAYS;
-    s->slots = srp_big_calloc(buckets * SRP_SEEN_WAYS, sizeof(seen_slot));
+    /* pages of their own at any size: keys land at random, so a small filter on a reused
+     * heap chunk would be resident whole from the start (bigalloc.h) */
+    s->slots = srp_big_calloc_paged(buckets * SRP_SEEN_WAYS, sizeof(seen_slot));
     if (!s->slots) {
         free(s);
         return NULL;
@@ -45,7 +47,7 @@ srp_seen *srp_seen_new(unsigned log2_slots, double horizon, uint64_t seed) {
 
 void srp_seen_free(srp_seen *s) {
     if (!s) return;
-    srp_big_free(s->slots, (s->bucket_mask + 1) * SRP_SEEN_WAYS, sizeof(seen_slot));
+    srp_big_free_paged(s->slots, (s->bucket_mask + 1) * SRP_SEEN_WAYS, sizeof(seen_slot));
     free(s);
 }
 

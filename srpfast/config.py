@@ -82,7 +82,7 @@ class Config:
     relay_window: float = 10.0
 
     # --- replication (STATE_4, STATE_6) ---
-    seen_ids: int = 65536             # packetIds already handled (beyond the cache)
+    seen_ids: int = 65536             # packetIds already handled (beyond the cache; C: its filter)
     rate_packets: float = 4000.0      # token bucket per source address (PROTOCOL.md §9.6) ...
     rate_burst: float = 8000.0
     # ... and per proven peer (in the peer table: round trip done), sized for a publisher at
@@ -93,7 +93,7 @@ class Config:
     reassembly_bytes: int = 4 * 2**20
     reassembly_timeout: float = 60.0
     completed_ids: int = 4096         # messages the reassembler completed lately (LRU)
-    verified_envelopes: int = 4096    # batch signatures verified lately (LRU): no 2nd Ed25519
+    verified_envelopes: int = 4096    # batch signatures verified lately (LRU; C: its root table)
     order_wait: float = 1.0           # hold a message this long for its previousId
     order_held: int = 1024
     delivered_ids: int = 65536        # = seen_ids; C delivery keeps its own 2^20 (ENGINE.md)

@@ -150,7 +150,8 @@ class Peer:
         fanout = 16 if cfg.replication == "flood" else cfg.fanout
         dp = DataPlane(self.cache, fanout=fanout, max_hops=cfg.max_hops,
                        seed=self.rng.getrandbits(64), max_batch=BATCH,
-                       delivered_ids=cfg.dataplane_delivered)
+                       delivered_ids=cfg.dataplane_delivered, seen_copies=cfg.seen_ids,
+                       verified_roots=cfg.verified_envelopes)
         self.attach_dataplane(dp, resolve=pack_sockaddr)
 
     @property

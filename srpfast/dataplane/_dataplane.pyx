@@ -31,6 +31,8 @@ cdef extern from "dataplane.h" nogil:
     const char *srp_dp_counter_name(int counter)
     uint64_t srp_dp_counter(const srp_dataplane *dp, int counter)
     srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed)
+    srp_dataplane *srp_dp_new_ex(srp_cache *cache, unsigned fanout, unsigned max_hops,
+                                 uint64_t seed, size_t seen_copies)
     void srp_dp_free(srp_dataplane *dp)
     size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs,
                             const uint64_t *keys, const double *weights, const uint8_t *hard)
@@ -166,12 +168,16 @@ cdef class DataPlane:
     cdef readonly Py_ssize_t n_hops
 
     def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
-                  uint64_t seed=0, Py_ssize_t max_batch=64, Py_ssize_t delivered_ids=1 << 20):
-        if not 1 <= fanout <= 16 or max_batch < 1:
-            raise ArgumentError("fanout must be 1..16 and max_batch >= 1")
+                  uint64_t seed=0, Py_ssize_t max_batch=64, Py_ssize_t delivered_ids=1 << 20,
+                  Py_ssize_t seen_copies=65536, Py_ssize_t verified_roots=4096):
+        # seen_copies: copy keys remembered beyond the cache (Config.seen_ids);
+        # verified_roots: signed batch roots remembered (Config.verified_envelopes).
+        if not 1 <= fanout <= 16 or max_batch < 1 or seen_copies < 1 or verified_roots < 1:
+            raise ArgumentError("fanout must be 1..16, max_batch, seen_copies and "
+                                "verified_roots >= 1")
         self.cache = cache  # keeps the C cache alive as long as the data plane
-        self.dp = srp_dp_new(cache.c, fanout, max_hops, seed)
-        self.dl = srp_dl_new(4096, <size_t>max(delivered_ids, 64))
+        self.dp = srp_dp_new_ex(cache.c, fanout, max_hops, seed, <size_t>seen_copies)
+        self.dl = srp_dl_new(<size_t>verified_roots, <size_t>max(delivered_ids, 64))
         self._msgs = <srp_dl_msg *>malloc(max_batch * sizeof(srp_dl_msg))
         self._cmsgs = <srp_dl_msg *>malloc(MAX_CARRIED * sizeof(srp_dl_msg))
         if self.dp == NULL or self.dl == NULL or self._msgs == NULL or self._cmsgs == NULL:

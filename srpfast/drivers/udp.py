@@ -81,7 +81,9 @@ class UDPDriver:
                                             max_hops=cfg.max_hops,
                                             seed=peer.rng.getrandbits(64),
                                             max_batch=sock.batch,
-                                            delivered_ids=cfg.dataplane_delivered),
+                                            delivered_ids=cfg.dataplane_delivered,
+                                            seen_copies=cfg.seen_ids,
+                                            verified_roots=cfg.verified_envelopes),
                                   resolve=sock.resolve)
         else:
             peer.set_address_codec(sock.resolve)

@@ -85,6 +85,7 @@ class SprayArrival:
         self.host, self.probes = host, probes
 POOL_PORTS = (20000, 65535)  # a Hard node's pool sockets bind here (its main socket: 5000)
 CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
+Ports = int | set[int] | bytearray  # the ports one internal socket sent to on one host (NatBox)
 
 
 class NatBox:
@@ -96,10 +97,12 @@ class NatBox:
         self.port_range = port_range
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        # Filtering state per internal socket: the hosts it sent to, each with the ports
-        # (a set, or past BITMAP_AT ports a 8 KiB bitmap: a BDP spray opens ~1000 ports
-        # toward one host, which as (host, port) tuples cost ~100 KiB per spray).
-        self.perms: dict[Address, dict[str, set[int] | bytearray]] = {}
+        # Filtering state per (internal socket, host it sent to): the ports, one as an int
+        # (nearly every pair: a Hard NAT's 256-socket BDP pool sends each socket to one port,
+        # and a set per pair in a dict per socket was the simulator's largest table, 17 MiB
+        # at 150 peers), a set from two, past BITMAP_AT ports a 8 KiB bitmap (a BDP spray
+        # opens ~1000 ports toward one host, which as (host, port) tuples cost ~100 KiB).
+        self.perms: dict[tuple[Address, str], Ports] = {}
         self.filtered = 0
         # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
         # unsolicited inbound packet leaves an entry that reserves its tuple for
@@ -130,19 +133,20 @@ class NatBox:
                 port = self._new_port()
             self.out_map[key] = port
             self.in_map[port] = internal
-        hosts = self.perms.get(internal)
-        if hosts is None:
-            hosts = self.perms[internal] = {}
-        ports = hosts.get(dst[0])
+        perms, pair = self.perms, (internal, dst[0])
+        ports = perms.get(pair)
         if ports is None:
-            hosts[dst[0]] = {dst[1]}
+            perms[pair] = dst[1]
+        elif isinstance(ports, int):
+            if ports != dst[1]:
+                perms[pair] = {ports, dst[1]}
         elif isinstance(ports, set):
             ports.add(dst[1])
             if len(ports) > BITMAP_AT:
                 bitmap = bytearray(8192)
                 for p in ports:
                     bitmap[p >> 3] |= 1 << (p & 7)
-                hosts[dst[0]] = bitmap
+                perms[pair] = bitmap
         else:
             ports[dst[1] >> 3] |= 1 << (dst[1] & 7)
         return (self.host, port)
@@ -151,16 +155,17 @@ class NatBox:
         """The filtering state ``outbound`` leaves for each of ``ports`` on ``host``, in one
         step: what an Easy NAT (one mapping per internal socket, no conntrack) does for a
         spray, whose public port is the mapping ``outbound`` already made for the first."""
-        hosts = self.perms.setdefault(internal, {})
-        known = hosts.get(host)
+        pair = (internal, host)
+        known = self.perms.get(pair)
         if isinstance(known, bytearray):
             bitmap = known
         else:
-            merged = set(ports) if known is None else known | set(ports)
+            merged = (set(ports) if known is None
+                      else {known, *ports} if isinstance(known, int) else known | set(ports))
             if len(merged) <= BITMAP_AT:
-                hosts[host] = merged
+                self.perms[pair] = merged
                 return
-            bitmap = hosts[host] = bytearray(8192)
+            bitmap = self.perms[pair] = bytearray(8192)
             ports = list(merged)
         for p in ports:
             bitmap[p >> 3] |= 1 << (p & 7)
@@ -173,10 +178,11 @@ class NatBox:
             # An endpoint-dependent mapping only admits the endpoint it was made for.
             if self.out_map.get((internal, src)) != port:
                 return self._filter(port, src)
-        ports = self.perms.get(internal, {}).get(src[0])
+        ports = self.perms.get((internal, src[0]))
         ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
               or (self.filtering == "port" and ports is not None
-                  and (src[1] in ports if isinstance(ports, set)
+                  and (ports == src[1] if isinstance(ports, int)
+                       else src[1] in ports if isinstance(ports, set)
                        else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
         if not ok:
             return self._filter(port, src)
@@ -220,7 +226,7 @@ class Node:
         self.index = index               # position in net.nodes (ties in time break by it)
         self._online = True
         self.events: list[Event] = []
-        self.pools: dict[bytes, list[Address]] = {}
+        self.pools: dict[bytes, list[Address | None]] = {}  # None: closed by PoolKeep
         self.sprayed = 0
         self.pool_port = POOL_PORTS[0]    # where the next pool socket's port search starts
         self.tick_at = INF               # the engine's armed deadline (MemNet's timer heap)
@@ -491,23 +497,30 @@ class MemNet:
                         spray_ports(action.seed, action.port_count, action.first))
             node.sprayed += action.port_count
         elif isinstance(action, PoolOpen):
-            socks = self._pool_sockets(node, action.n)
-            node.pools[action.pool_key] = socks
-            for i, s in enumerate(socks):
+            opened = self._pool_sockets(node, action.n)
+            kept: list[Address | None] = list(opened)
+            node.pools[action.pool_key] = kept
+            for i, s in enumerate(opened):
                 self.sockets[s] = (node, action.pool_key, i)
         elif isinstance(action, PoolSend):
-            socks = node.pools.get(action.pool_key, [])
-            chosen = socks if action.index < 0 else socks[action.index:action.index + 1]
-            for s in chosen:
-                if s in self.sockets:
-                    self._send(node, s, action.datagram, action.address)
+            pool = node.pools.get(action.pool_key, [])
+            chosen = pool if action.index < 0 else pool[action.index:action.index + 1]
+            for sock in chosen:
+                if sock is not None and sock in self.sockets:
+                    self._send(node, sock, action.datagram, action.address)
         elif isinstance(action, PoolKeep):
-            for i, s in enumerate(node.pools.get(action.pool_key, [])):
-                if i != action.index:
-                    self.sockets.pop(s, None)
+            # The other sockets close: their places stay (PoolSend addresses a socket by its
+            # index) but not their addresses (256 tuples a pool, kept until PoolClose).
+            socks = node.pools.get(action.pool_key)
+            if socks is not None:
+                for i, sock in enumerate(socks):
+                    if i != action.index and sock is not None:
+                        self.sockets.pop(sock, None)
+                        socks[i] = None
         elif isinstance(action, PoolClose):
-            for s in node.pools.pop(action.pool_key, []):
-                self.sockets.pop(s, None)
+            for sock in node.pools.pop(action.pool_key, []):
+                if sock is not None:
+                    self.sockets.pop(sock, None)
 
     def _pool_sockets(self, node: Node, n: int) -> list[Address]:
         """``n`` addresses no socket of ``node`` holds, as the kernel binds a pool: kept

@@ -29,11 +29,18 @@ from srpfast.wire import constants as C
 CLUSTER = create_cluster_id(b"srpfast scale")
 KEY = create_shared_key(b"srpfast scale subcluster")
 
-# What a small device (a phone, a router) would set: a 1 MiB message cache (about 620
+# What a small device (a phone, a router) would set: a 1 MiB message cache (about 580
 # frames: the last ten minutes of a busy subcluster) instead of the desktop default of
-# 16 MiB, and a delivered-id table of 2^14 ids (128 KiB) instead of 2^20 (8 MiB).
-# Protocol behaviour is unchanged; only how much history a peer can hold.
-SMALL_DEVICE = {"cache_bytes": 1 << 20, "dataplane_delivered": 1 << 14}
+# 16 MiB, a delivered-id table of 2^14 ids (128 KiB) instead of 2^20 (8 MiB), and the tables
+# sized against the cache in proportion to the desktop's: copies remembered beyond the cache
+# (seen_ids: the C data plane's seen filter, 32 KiB instead of 512 KiB; 7x the cache's frames
+# as 65,536 is 7x the desktop cache's) and signed batch roots remembered (verified_envelopes:
+# 1024 instead of 4096; the C delivery's root and tree-node tables, 0.6 MiB mapped instead of
+# 2.5 MiB, which a long run makes resident page by page; not less: a table under 64 KiB
+# comes from malloc, whose calloc writes all of it, csrc/bigalloc.h). Protocol behaviour is
+# unchanged; only how much history a peer can hold (docs/SIMULATION.md, "Memory").
+SMALL_DEVICE = {"cache_bytes": 1 << 20, "dataplane_delivered": 1 << 14, "seen_ids": 1 << 12,
+                "verified_envelopes": 1 << 10}
 
 
 def sim_config(**changes: object) -> Config:

@@ -80,7 +80,7 @@ def test_a_spray_is_every_probe_for_the_counts_and_one_event_for_the_queue() -> 
     net._spray(e, host, ports)
     assert net.sent - sent_before == 300 and e.counters.sent == 300
     assert len(net.queue) == queued_before + 1
-    assert len(e.nat.perms[e.address][host]) == 8192  # every port opened (a bitmap)
+    assert len(e.nat.perms[(e.address, host)]) == 8192  # every port opened (a bitmap)
     net.run(0.1)
     # One probe found the mapping; it was made for socket 192.168.9.9:4000, which is no
     # socket on this network (the probe is dropped there), the 299 others died in the NAT.
