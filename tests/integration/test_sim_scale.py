@@ -124,7 +124,7 @@ def _sprayed(conntrack: bool, one_event: bool) -> dict[str, object]:
     net.run(0.1)
     return {"filtered": h.nat.filtered, "received": h.counters.received,
             "rx": h.peer.counters().get("rx", 0), "sent": e.counters.sent,
-            "perms": bytes(e.nat.perms[e.address][host]),  # type: ignore[arg-type]
+            "perms": bytes(e.nat.perms[(e.address, host)]),  # type: ignore[arg-type]
             "knocked": sorted(h.nat.knocked)}
 
 
