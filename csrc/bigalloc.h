@@ -69,33 +69,30 @@ static inline void *srp_big_calloc_paged(size_t n, size_t size) {
 #endif
 }
 
-static inline void srp_big_free_paged(void *p, size_t n, size_t size) {
+/* munmap what was mapped (n * size >= mapped_from), free the rest: the one release path of
+ * srp_big_free and srp_big_free_paged, which differ only in where mapping starts. */
+static inline void srp_big_release(void *p, size_t n, size_t size, size_t mapped_from) {
     if (!p) return;
 #if !defined(SRP_BIG_SANITIZED) && defined(MAP_ANONYMOUS)
-    if (n * size != 0) {
+    if (n * size != 0 && n * size >= mapped_from) {
         munmap(p, n * size);
         return;
     }
 #else
     (void)n;
     (void)size;
+    (void)mapped_from;
 #endif
     free(p);
 }
 
+static inline void srp_big_free_paged(void *p, size_t n, size_t size) {
+    srp_big_release(p, n, size, 1);
+}
+
 /* Frees what srp_big_calloc(n, size) returned (NULL is a no-op). */
 static inline void srp_big_free(void *p, size_t n, size_t size) {
-    if (!p) return;
-#if !defined(SRP_BIG_SANITIZED) && defined(MAP_ANONYMOUS)
-    if (n * size >= SRP_BIG_MIN) {
-        munmap(p, n * size);
-        return;
-    }
-#else
-    (void)n;
-    (void)size;
-#endif
-    free(p);
+    srp_big_release(p, n, size, SRP_BIG_MIN);
 }
 
 #endif

@@ -118,6 +118,15 @@ def decode_events(list payloads, object scan, object loads):
     return g.groups, g.bad
 
 
+cdef inline void _put_len(char *out, Py_ssize_t k) noexcept:
+    """An event's u32 big-endian length prefix in a packed payload (PROTOCOL.md
+    "Application events")."""
+    out[0] = <char>((k >> 24) & 0xFF)
+    out[1] = <char>((k >> 16) & 0xFF)
+    out[2] = <char>((k >> 8) & 0xFF)
+    out[3] = <char>(k & 0xFF)
+
+
 def pack_events(list events, Py_ssize_t limit):
     """wire/envelope.py pack_events, the copying in C: (payloads, payload index per event)."""
     cdef list payloads = [], owner = []
@@ -145,10 +154,7 @@ def pack_events(list events, Py_ssize_t limit):
             for j in range(start, i):
                 e = events[j]
                 k = PyBytes_GET_SIZE(e)
-                out[at] = <char>((k >> 24) & 0xFF)
-                out[at + 1] = <char>((k >> 16) & 0xFF)
-                out[at + 2] = <char>((k >> 8) & 0xFF)
-                out[at + 3] = <char>(k & 0xFF)
+                _put_len(out + at, k)
                 memcpy(out + at + 4, PyBytes_AS_STRING(e), k)
                 at += 4 + k
             payloads.append(packed)
@@ -187,10 +193,7 @@ def pack_values(bytes head, list values, Py_ssize_t limit):
             for j in range(start, i):
                 e = values[j]
                 k = hn + PyBytes_GET_SIZE(e)
-                out[at] = <char>((k >> 24) & 0xFF)
-                out[at + 1] = <char>((k >> 16) & 0xFF)
-                out[at + 2] = <char>((k >> 8) & 0xFF)
-                out[at + 3] = <char>(k & 0xFF)
+                _put_len(out + at, k)
                 memcpy(out + at + 4, PyBytes_AS_STRING(head), hn)
                 memcpy(out + at + 4 + hn, PyBytes_AS_STRING(e), k - hn)
                 at += 4 + k
