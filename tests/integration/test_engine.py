@@ -651,3 +651,17 @@ def test_one_side_of_a_connection_sends_the_keep_alives() -> None:
     net.run(10 * keep)
     assert 5 <= beats[high.peer.peer_id] - before <= 8
     assert not a.of(Disconnection) and not b.of(Disconnection)
+
+
+def test_what_a_fellow_announced_is_remembered_for_the_digest_window_only() -> None:
+    """announce.holds forgets a (message, fellow) pair after DIGEST_WINDOW s, when we no
+    longer announce that message (it grew to ~0.55 MiB a peer when only capped)."""
+    from srpfast.control.announce import DIGEST_WINDOW
+    net, a, b, sub = joined_pair(43, CLUSTER, KEY)
+    ann, fellow = a.peer.announce, a.peer.table.get(b.peer.peer_id)
+    assert fellow is not None
+    ann.on_have(fellow, [b"\x01" * 32], net.now)
+    ann.on_have(fellow, [b"\x02" * 32], net.now + DIGEST_WINDOW / 2)
+    assert len(ann.holds) == 2
+    ann.on_have(fellow, [b"\x03" * 32], net.now + DIGEST_WINDOW + 1)
+    assert [pid for pid, _ in ann.holds] == [b"\x02" * 32, b"\x03" * 32]
