@@ -246,17 +246,21 @@ class Announcer:
             fellows = self.fellows(sub_id) if ids else []
             if fellows:
                 q = p.rng.choice(fellows)
-                need = [i for i in ids if (i, q.peer_id) not in self.holds]
+                need = self._news_for(q, ids)
                 if need:
-                    self._send([q], need)
+                    self._send([q], list(need))
                     p.count("announce.digests")
                 else:
                     p.count("announce.suppressed")
 
+    def _news_for(self, q: "PeerEntry", ids: list[bytes]) -> tuple[bytes, ...]:
+        """The ids ``q`` has not announced to us (``holds``): the only ones worth naming."""
+        holds, qid = self.holds, q.peer_id
+        return tuple(i for i in ids if (i, qid) not in holds)
+
     def _flush(self) -> None:
         p = self.p
         fresh, self.fresh_ids, self.fresh_count, self.flush_at = self.fresh_ids, {}, 0, None
-        holds = self.holds
         for sub_id, ids in fresh.items():
             # Only fellows that have not announced all of these ids to us themselves: the
             # members that delivered a message before us mostly have (announce_delay later),
@@ -264,7 +268,7 @@ class Announcer:
             wants: dict[bytes, tuple[bytes, ...]] = {}
             every = self.fellows(sub_id)
             for q in every:
-                need = tuple(i for i in ids if (i, q.peer_id) not in holds)
+                need = self._news_for(q, ids)
                 if need:
                     wants[q.peer_id] = need
                 else:

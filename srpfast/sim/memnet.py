@@ -189,11 +189,8 @@ class MemNet:
         if not node.online:
             return
         public_src = node.nat.outbound(src, dst) if node.nat is not None else src
-        self.sent += 1
-        self.sent_by_type[datagram[4] & 15 if len(datagram) > 4 else 0] += 1
-        counters = node.counters
-        counters.sent += 1
-        counters.sent_bytes += len(datagram)
+        counters = self._count_sent(node, datagram[4] & 15 if len(datagram) > 4 else 0, 1,
+                                    len(datagram))
         if len(datagram) > 4 and datagram[4] in MESSAGE_KINDS:
             counters.publish_sent += 1
             counters.publish_bytes += len(datagram)
@@ -217,6 +214,15 @@ class MemNet:
             self.seq += 1
             heapq.heappush(self.queue, (t, self.seq, dst, datagram, public_src))
 
+    def _count_sent(self, node: Node, kind: int, n: int, size: int) -> NodeCounters:
+        """``n`` datagrams of ``size`` bytes and packet type ``kind`` (0: probes) leave."""
+        self.sent += n
+        self.sent_by_type[kind] += n
+        counters = node.counters
+        counters.sent += n
+        counters.sent_bytes += n * size
+        return counters
+
     def _spray(self, node: Node, host: str, ports: list[int]) -> None:
         """Send one Spray action's probes. Each is a datagram as far as every count, the
         sprayer's NAT, the filter hook and loss are concerned; they leave back to back (one
@@ -228,11 +234,7 @@ class MemNet:
         if not node.online or not ports:
             return
         n = len(ports)
-        self.sent += n
-        self.sent_by_type[0] += n
-        counters = node.counters
-        counters.sent += n
-        counters.sent_bytes += n * len(SPRAY_PROBE)
+        self._count_sent(node, 0, n, len(SPRAY_PROBE))
         src, nat = node.address, node.nat
         if nat is None:
             sources: list[Address] = [src] * n
@@ -259,22 +261,13 @@ class MemNet:
 
     def _deliver_spray(self, arrival: SprayArrival) -> list[tuple[Node, int]]:
         """Probes that reach their host at this instant: those a NAT has no mapping for are
-        filtered in one step (counted, and with conntrack each leaves its entry, as
-        ``NatBox._filter`` does); the rest go through ``inbound`` one by one, to the main
+        filtered in one step (``NatBox.drop_unmapped``); the rest go through ``inbound`` one by one, to the main
         socket as one receive batch or to a pool socket. Returns (node, probes it got)."""
         host = arrival.host
         nat = self.nats.get(host)
         probes = arrival.probes
         if nat is not None:
-            in_map = nat.in_map
-            hits = [(p, s) for p, s in probes if p in in_map]
-            if len(hits) < len(probes):
-                nat.filtered += len(probes) - len(hits)
-                if nat.conntrack:
-                    for p, s in probes:
-                        if p not in in_map:
-                            nat.knocked[(p, s)] = self.now
-            probes = hits
+            probes = nat.drop_unmapped(probes)
         got: dict[int, int] = {}
         batches: dict[int, list[tuple[bytes, Address]]] = {}
         for port, src in probes:
