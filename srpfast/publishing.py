@@ -30,6 +30,7 @@ woken by its WindowOpen event.
 from __future__ import annotations
 
 import asyncio
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Iterable
 
 from srpfast.config import Config
@@ -91,9 +92,12 @@ class Publisher:
         payloads, owner = pack_values(name, values, PACK_BYTES)
         self.flush()
         net = self._net
-        mids: list[bytes] = net.peer.publish_many(self._sid, payloads, now=net._now())
+        mids: list[bytes] = net.peer.publish_packed(self._sid, payloads, now=net._now())
         net._poke()
-        return [mids[i] for i in owner]
+        n = len(owner)  # (itemgetter: the per-value lookup in C; one key returns a scalar)
+        if n < 2 or len(mids) == 1:
+            return mids * n if len(mids) == 1 else [mids[i] for i in owner]
+        return list(itemgetter(*owner)(mids))
 
     def flush(self) -> None:
         self._scheduled = False
@@ -104,7 +108,7 @@ class Publisher:
         net = self._net
         payloads, owner = pack_events(events, PACK_BYTES)
         try:
-            mids: list[Any] = net.peer.publish_many(self._sid, payloads, now=net._now())
+            mids: list[Any] = net.peer.publish_packed(self._sid, payloads, now=net._now())
         except Exception as exc:  # (CapacityError: backlog full) every caller hears of it
             for future in futures:
                 if not future.done():
