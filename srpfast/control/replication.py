@@ -27,7 +27,7 @@ from srpfast.control.bounded import ExpiringDict, FifoSet, LruDict, LruSet
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
-from srpfast.crypto import EnvelopeVerifier, make_envelopes, open_frame
+from srpfast.crypto import EnvelopeVerifier, open_frame
 from srpfast.errors import CapacityError, CryptoError, MalformedPacket
 from srpfast.wire.fragments import SEALED_CHUNK, Message
 from srpfast.wire.frame import Reassembler, decode, encode
@@ -96,25 +96,24 @@ class Replication:
         if not messages:
             return []
         previous = sub.last_head
-        clocks = [(p.clock + 1 + i) & 0xFFFFFFFF for i in range(len(messages))]
-        # header_context(sub.tag, sub.subcluster_id, previous, clock), its fixed part once
-        fixed = bytes(sub.tag) + bytes(sub.subcluster_id) + bytes(previous)
-        contexts = [fixed + c.to_bytes(4, "big") for c in clocks]
-        # Each envelope's count ‖ leaf binds its fragments after the head: their nonces hash
-        # the header and that instead of the whole frame (docs/SEALING.md "Nonces").
-        commits = bytearray(_seal.COMMIT_BYTES * len(messages))
-        envelopes = make_envelopes(p.identity, messages, contexts, commits)
         key = sub.key
-        try:  # every chain split, sealed and hashed in C (csrc/chain.c); raises before any change
-            buf, ids, counts = _seal.seal_chains(
-                key, nonce_key(key), C.PUBLISH, sub.tag, sub.subcluster_id, previous, clocks,
-                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments, commits)
+        first = (p.clock + 1) & 0xFFFFFFFF
+        # One C call (_seal.seal_published, csrc/chain.c): the author envelopes (header
+        # context tag ‖ subcluster ‖ previous ‖ clock, one signature per 256) and every chain
+        # split, sealed and hashed; each envelope's count ‖ leaf binds its fragments after the
+        # head (their nonces hash the header and that, docs/SEALING.md "Nonces"). Raises
+        # before any change.
+        try:
+            buf, ids, counts = _seal.seal_published(
+                p.identity.secret_key, key, nonce_key(key), C.PUBLISH, sub.tag,
+                sub.subcluster_id, previous, first, cfg.cache_ttl, cfg.postage, messages,
+                cfg.max_fragments)
         except ValueError as exc:
             raise CapacityError(f"{exc} ({cfg.max_fragments * SEALED_CHUNK} bytes of sealed "
                                 "envelope): send less, or in chunks") from None
         total = len(ids) // 32
         p.flow.check_room(total)  # (CapacityError here: nothing changed yet)
-        p.clock = clocks[-1]
+        p.clock = (first + len(messages) - 1) & 0xFFFFFFFF
         heads = []
         at = 0
         for n in counts:
