@@ -4,8 +4,9 @@ A round pings two reflectors (Static or Easy peers, else any proven non-Hard pee
 PING_REFLECT; each PONG reports the address it saw us at. ``nat.classify`` (pure) decides.
 The round never stalls (SPEC 9.10): too few reflectors, a mismatch or a timeout schedule a
 retry after an exponential backoff (reflect_backoff doubling up to reflect_backoff_max) and the
-peer stays fully usable meanwhile. A success schedules the next round after KEEP_ALIVE. A
-change of how any peer sees us starts a round at once (network change).
+peer stays fully usable meanwhile. A success schedules the next round after KEEP_ALIVE, which
+runs only if nothing was heard from any peer for that long (SPEC 5). A change of how any peer
+sees us starts a round at once (network change).
 
 Events: Ready once (first classification, or the first proven PONG when fewer than two
 reflectors exist, or at once for the first node of a network: announce_alone),
@@ -154,6 +155,15 @@ class Reflection:
                     self._fail(now, "reflect.timeout")
             return
         if now >= self.next_round and len(self.p.table):
+            keep_alive = self.p.config.keep_alive
+            if self.mapping != NAT_UNKNOWN and not self.failures and any(
+                    now - q.last_seen < keep_alive for q in self.p.table.peers()):
+                # SPEC 5: re-run "when the network changes (on_pong below: every PONG says
+                # where it saw us) or when nothing has been heard for KEEP_ALIVE". A round
+                # every KEEP_ALIVE regardless was ~8 frames and ~10 signatures per peer.
+                # (After a failed round the backoff retries run: the last round must stand.)
+                self.next_round = now + keep_alive
+                return
             self.start(now)
 
     # -------------------------------------------------------------- inputs
