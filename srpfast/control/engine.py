@@ -534,6 +534,8 @@ class Peer:
             self.traversal.on_disconnected(peer, now)
             self.membership.on_disconnected(peer, now)
         self.traversal.sweep_kept()
+        ka = self.config.keep_alive
+        mine, backup, retry = ka, HEARTBEAT_BACKUP * ka, HEARTBEAT_RETRY * ka  # heartbeat_every
         for peer in self.table.peers():
             # Keep-alives: the side with the smaller id pings every keep_alive; the other
             # only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping
@@ -544,11 +546,10 @@ class Peer:
             # The heartbeat is keyed (handshake.py, "Keyed heartbeats"); its retry is signed,
             # which also reaches a peer that no longer holds us (it challenges the retry).
             since = now - peer.last_ping
-            if since >= self.heartbeat_every(peer):
+            if since >= (mine if self._id < peer.peer_id else backup):
                 peer.retry = True
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
-            elif (peer.retry and peer.last_seen < peer.last_ping
-                  and since >= HEARTBEAT_RETRY * self.config.keep_alive):
+            elif peer.retry and peer.last_seen < peer.last_ping and since >= retry:
                 peer.retry = False
                 peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
