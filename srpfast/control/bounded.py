@@ -40,6 +40,21 @@ class FifoSet(Generic[K]):
             self._s.discard(self._q.popleft())
         return True
 
+    def add_fresh(self, keys: list[K]) -> bool:
+        """Add every key of ``keys`` when none is present and none repeats (True); otherwise
+        change nothing (False). The test and the insert run in C (set operations): the
+        delivery path's common case, a batch of new message ids, costs no Python per key."""
+        fresh = set(keys)
+        s = self._s
+        if len(fresh) != len(keys) or not s.isdisjoint(fresh):
+            return False
+        s |= fresh
+        q = self._q
+        q.extend(keys)
+        while len(q) > self.capacity:
+            s.discard(q.popleft())
+        return True
+
     def update(self, keys: Iterable[K]) -> None:
         s, q = self._s, self._q
         for key in keys:

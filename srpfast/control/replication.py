@@ -240,6 +240,12 @@ class Replication:
             for pid in ids:
                 self.wanted.pop(pid)
         seen = self.delivered
+        # The common case, a batch of new messages whose predecessors were all delivered
+        # before it (one emit_many batch shares one previousId): tested and remembered in C
+        # (FifoSet.add_fresh), no Python per message. Otherwise message by message below.
+        if self._ready(prevs) and seen.add_fresh(ids):
+            self._deliver_columns(columns, keyed, now, None)
+            return
         kept: list[int] = []
         batch_ids: set[bytes] | None = None
         ready = ZERO32  # the last previousId found delivered (neighbours share the object)
@@ -261,27 +267,50 @@ class Replication:
                 ready = prev
             seen.add(mid)
             kept.append(k)
-        if not kept:
-            return
-        p.count("deliver.messages", len(kept))
-        if type(subs) is int:
-            groups = [(subs, kept)]
+        if kept:
+            self._deliver_columns(columns, keyed, now, kept)
+
+    def _ready(self, prevs: list[bytes]) -> bool:
+        """No message of a batch must wait for its predecessor (_must_wait), judged before
+        any of them is delivered (a predecessor inside the batch makes this False: the
+        message-by-message loop then orders them). Neighbours share one previousId object."""
+        last = None
+        for prev in prevs:
+            if prev is not last:
+                if self._must_wait(prev):
+                    return False
+                last = prev
+        return True
+
+    def _deliver_columns(self, columns: tuple[Any, ...], keyed: list[bytes], now: float,
+                         kept: list[int] | None) -> None:
+        """One DeliveredBatch event per subcluster for the messages ``kept`` (indexes into
+        the columns; None: all of them), announced (lazy push, acknowledgement), then
+        whatever waited for them."""
+        subs, ids, payloads, authors, prevs, clocks, hops = columns
+        p = self.p
+        n = len(ids)
+        p.count("deliver.messages", n if kept is None else len(kept))
+        if type(subs) is int and (kept is None or len(kept) == n):
+            p.announce.fresh(keyed[subs], ids, now, authors)
+            p.emit(DeliveredBatch(keyed[subs], ids, payloads, authors, clocks, prevs, hops))
         else:
-            groups = [(s, [k for k in kept if subs[k] == s])
-                      for s in sorted({subs[k] for k in kept})]
-        for sub, group in groups:
-            whole = len(group) == n
-            p.announce.fresh(keyed[sub], ids if whole else [ids[k] for k in group], now,
-                             authors if whole else [authors[k] for k in group])
-            if len(group) == n:
-                p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
+            if kept is None:
+                kept = list(range(n))
+            if type(subs) is int:
+                groups = [(subs, kept)]
             else:
+                groups = [(s, [k for k in kept if subs[k] == s])
+                          for s in sorted({subs[k] for k in kept})]
+            for sub, group in groups:
+                p.announce.fresh(keyed[sub], [ids[k] for k in group], now,
+                                 [authors[k] for k in group])
                 p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
                                       [payloads[k] for k in group],
                                       [authors[k] for k in group], [clocks[k] for k in group],
                                       [prevs[k] for k in group], [hops[k] for k in group]))
         if self.held:  # messages that waited for one of these
-            for k in kept:
+            for k in range(n) if kept is None else kept:
                 for event in self._release(ids[k]):
                     self._emit(event, now)
 
