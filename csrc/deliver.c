@@ -599,6 +599,29 @@ size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                        arena, 0);
 }
 
+size_t srp_dl_take_fragments(const uint8_t *buf, size_t stride, const uint8_t *ids,
+                             uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                             unsigned deliver_kind, uint8_t *frames, uint8_t *out_ids,
+                             uint32_t *items) {
+    size_t kept = 0, taken = 0, n = *n_up;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = up_index[j];
+        const uint8_t *d = buf + (size_t)i * stride;
+        /* control/carry.py is_fragment: MORE set, or an index past the head */
+        if (up_kind[j] == deliver_kind &&
+            ((d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) || srp_be16(d + SRP_OFF_INDEX) != 0)) {
+            memcpy(frames + taken * SRP_PACKET_BYTES, d, SRP_PACKET_BYTES);
+            memcpy(out_ids + 32 * taken, ids + 32 * (size_t)i, 32);
+            items[taken++] = i;
+            continue;
+        }
+        up_index[kept] = i;
+        up_kind[kept++] = up_kind[j];
+    }
+    *n_up = kept;
+    return taken;
+}
+
 void srp_dl_counters(const srp_deliver *dl, uint64_t out[SRP_DLC_COUNT]) {
     memcpy(out, dl->counters, sizeof dl->counters);
 }

@@ -108,9 +108,12 @@ class Announcer:
         window it releases is cumulative (control/flow.py): one id says every earlier
         message of that author left our socket buffer too."""
         acks = self.acks
-        # dict(zip(...)) keeps each author's last id, in C; a batch has one author or few
-        for author, newest in dict(zip(authors, ids)).items():
-            acks[(subcluster_id, author)] = newest
+        authors = list(authors)
+        if len(authors) == len(ids) and authors.count(authors[0]) == len(authors):
+            acks[(subcluster_id, authors[0])] = ids[-1]  # one author (C: no Python per id)
+        else:  # dict(zip(...)) keeps each author's last id, in C
+            for author, newest in dict(zip(authors, ids)).items():
+                acks[(subcluster_id, author)] = newest
         if self.ack_at is None:
             self.ack_at = now
 
