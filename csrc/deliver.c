@@ -521,6 +521,11 @@ static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                      .slot = slot};
     opened_chain two[2], *pend = NULL;
     size_t n = *n_up, kept;
+    for (size_t j = 0; j < n; j++) { /* heads' delivered-id buckets (open_chain), as take's */
+        const uint8_t *d = buf + (size_t)up_index[j] * stride;
+        if (up_kind[j] == deliver_kind && srp_be16(d + SRP_OFF_INDEX) == 0)
+            __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
+    }
     for (size_t j = 0; j < n; j++) {
         if (up_kind[j] != deliver_kind) continue;
         opened_chain *c = pend == &two[0] ? &two[1] : &two[0];

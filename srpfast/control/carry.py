@@ -4,8 +4,10 @@ The C data plane assembles a fragmented message when all its fragments are in on
 batch (deliver.c). A message split by a batch boundary (one 1 KB value in ~32: two frames
 back to back), and every message longer than a batch (a 64 KB value is 67 frames, a batch
 64), used to go to the control plane's per-frame path: Python per frame, ~2x the CPU of C.
-Now the fragments process() hands back as UP_DELIVER are kept here (copied: the batch buffer
-is reused) and offered to ``DataPlane.deliver_carried`` after every batch, which assembles,
+Now the fragments process() could not assemble are taken off its hand-up list in the same C
+call (``DataPlane.carry_fragments``, set by the engine's link; ``DataPlane.fragments()``: frames
+and packetIds back to back), kept here (copied: the batch buffer is reused; no Python per
+fragment) and offered to ``DataPlane.deliver_carried`` after every batch, which assembles,
 opens and verifies the whole messages among them in C (their frames were already cached and
 forwarded). Bounded (SPEC 9.4): at most ``MAX_CARRIED`` frames, each kept for at most
 ``CARRY_BATCHES`` further batches; what leaves unassembled takes the per-frame path as
