@@ -18,7 +18,7 @@ STATE_6 pushes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from srpfast.crypto import _seal
 from srpfast.wire import constants as C
@@ -222,9 +222,9 @@ class Replication:
         """Whole messages the C data plane cached, forwarded, opened and verified in one
         receive batch (DataPlane.messages(): subs, ids, payloads, authors, previous ids,
         clocks, hops; subs indexes ``keyed``, one int when all share it). What is left is
-        per-message bookkeeping, kept to a dict test or two each: skip what was delivered before (a message whose cached
-        copy expired and came again), hold what waits for its predecessor (SPEC 6 ordering,
-        as _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
+        per-message bookkeeping: skip what was delivered before (a message whose cached copy
+        expired and came again), hold what waits for its predecessor (SPEC 6 ordering, as
+        _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
         event per subcluster."""
         subs, ids, payloads, authors, prevs, clocks, hops = columns
         p = self.p
@@ -244,7 +244,7 @@ class Replication:
         # before it (one emit_many batch shares one previousId): tested and remembered in C
         # (FifoSet.add_fresh), no Python per message. Otherwise message by message below.
         if self._ready(prevs) and seen.add_fresh(ids):
-            self._deliver_columns(columns, keyed, now, None)
+            self._deliver_columns(columns, keyed, now, range(len(ids)))
             return
         kept: list[int] = []
         batch_ids: set[bytes] | None = None
@@ -283,34 +283,29 @@ class Replication:
         return True
 
     def _deliver_columns(self, columns: tuple[Any, ...], keyed: list[bytes], now: float,
-                         kept: list[int] | None) -> None:
+                         kept: Sequence[int]) -> None:
         """One DeliveredBatch event per subcluster for the messages ``kept`` (indexes into
-        the columns; None: all of them), announced (lazy push, acknowledgement), then
-        whatever waited for them."""
+        the columns), announced (lazy push, acknowledgement), then what waited for them."""
         subs, ids, payloads, authors, prevs, clocks, hops = columns
         p = self.p
-        n = len(ids)
-        p.count("deliver.messages", n if kept is None else len(kept))
-        if type(subs) is int and (kept is None or len(kept) == n):
-            p.announce.fresh(keyed[subs], ids, now, authors)
-            p.emit(DeliveredBatch(keyed[subs], ids, payloads, authors, clocks, prevs, hops))
+        p.count("deliver.messages", len(kept))
+        if type(subs) is int:
+            groups = [(subs, kept)]
         else:
-            if kept is None:
-                kept = list(range(n))
-            if type(subs) is int:
-                groups = [(subs, kept)]
-            else:
-                groups = [(s, [k for k in kept if subs[k] == s])
-                          for s in sorted({subs[k] for k in kept})]
-            for sub, group in groups:
-                p.announce.fresh(keyed[sub], [ids[k] for k in group], now,
-                                 [authors[k] for k in group])
-                p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
-                                      [payloads[k] for k in group],
-                                      [authors[k] for k in group], [clocks[k] for k in group],
-                                      [prevs[k] for k in group], [hops[k] for k in group]))
+            groups = [(s, [k for k in kept if subs[k] == s])
+                      for s in sorted({subs[k] for k in kept})]
+        for sub, group in groups:
+            if len(group) == len(ids):  # all of them: the columns as they are
+                p.announce.fresh(keyed[sub], ids, now, authors)
+                p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
+                continue
+            p.announce.fresh(keyed[sub], [ids[k] for k in group], now, [authors[k] for k in group])
+            p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
+                                  [payloads[k] for k in group], [authors[k] for k in group],
+                                  [clocks[k] for k in group], [prevs[k] for k in group],
+                                  [hops[k] for k in group]))
         if self.held:  # messages that waited for one of these
-            for k in range(n) if kept is None else kept:
+            for k in kept:
                 for event in self._release(ids[k]):
                     self._emit(event, now)
 
