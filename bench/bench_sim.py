@@ -70,7 +70,8 @@ def run(quick: bool = False) -> list[Row]:
             sum(by_type.values()) / duration / peers, unit="datagrams", settings=settings,
             note="by type: " + ", ".join(f"{k} {v / duration / peers:.1f}" for k, v in
                                          sorted(by_type.items(), key=lambda kv: -kv[1]))
-                 + " (SYNC: nearly all HAVE, the lazy push to up to 64 fellows, "
+                 + " (SYNC: nearly all HAVE: the lazy push to ~announce_copies fellows "
+                   "a message, acknowledgements to authors, a digest a second; "
                    "control/announce.py)"),
         Row(GROUP, f"{peers} peers, steady CPU per peer per virtual s", steady_ms,
             unit="ms", lower_is_better=True, settings=settings,

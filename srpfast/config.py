@@ -105,17 +105,27 @@ class Config:
     query_max_per_tick: int = 32
     push_count: int = 3               # lowest-hop packets pushed on connection (STATE_6)
     sync_interval: float = 30.0       # at most one SYNC round per peer per interval
+    # A connected pair compares caches on (re)connection (SPEC 6), then again only after
+    # this long: comparing at every heartbeat whose summary differed (every 30 s, and the
+    # caches of members and relays always differ) was 2 of a simulated member's 10
+    # datagrams a second, re-copying to every cache what lazy push already delivered.
+    sync_every: float = 600.0
     sync_budget: int = 64             # frames sent per SYNC round (ANSWER pushes + messages)
     # Lazy push (docs/ENGINE.md "Delivery guarantee"): a member tells its connected fellow
     # members which messages it just delivered (SYNC HAVE, 30 ids a frame); one that lacks
     # one asks the announcer for it after announce_wait (the eager copy may be in flight).
     announce_delay: float = 0.05      # batch fresh ids this long (the latency it adds)
     announce_wait: float = 0.05       # a HAVE'd id we still lack after this (+ 1 trip) is pulled
-    # fellow members told per flush (random, connected). 64, not 8: under churn a Hard-NAT
-    # member has few connections and its neighbours many, so 8 random fellows rarely named
-    # it and it waited seconds for a digest (srp sim seed-chart, docs/SIMULATION.md); Plumtree
-    # sends IHAVE to every lazy peer. HAVE frames are control traffic, 30 ids each.
+    # fellow members told per flush at most (random, connected). 64, not 8: under churn a
+    # Hard-NAT member has few connections and its neighbours many, so 8 random fellows rarely
+    # named it and it waited seconds for a digest (srp sim seed-chart, docs/SIMULATION.md).
     announce_peers: int = 64
+    # ... and each fellow is told with probability announce_copies / (ITS fellow count, which
+    # its own HAVEs state; 1 while unknown), so every member hears of a message from about
+    # announce_copies fellows whatever its degree: a lone Hard-NAT member from all of its
+    # few, a well-connected one from ~6 of its 40 instead of all 40 (control/announce.py).
+    # 0: every fellow is told (Plumtree's IHAVE to every lazy peer).
+    announce_copies: float = 6.0
     announce_digest: float = 1.0      # every this many s, one random fellow gets our recent ids
     announce_digest_ids: int = 90     # ... the newest this many, published/delivered in 10 s
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member
@@ -192,13 +202,14 @@ class Config:
         for name in ("peer_expiry_factor", "maintenance_interval", "reflect_timeout",
                      "reflect_backoff", "reflect_backoff_max", "proof_window", "join_interval",
                      "member_ttl", "spray_window", "relay_window", "rate_packets", "rate_burst",
-                     "reassembly_timeout", "query_timeout", "query_retry", "sync_interval",
+                     "reassembly_timeout", "query_timeout", "query_retry", "sync_interval", "sync_every",
                      "rate_peer_packets", "rate_peer_burst",
                      "seek_interval", "stream_queue_age", "challenge_recheck",
                      "bootstrap_timeout", "send_window_timeout"):
             need(getattr(self, name) > 0, name, "> 0")
         for name in ("intro_peers", "join_hops", "query_hops", "push_count", "order_wait",
                      "announce_delay", "announce_wait", "announce_recent", "announce_window",
+                     "announce_copies",
                      "announce_digest", "announce_digest_ids"):
             need(getattr(self, name) >= 0, name, ">= 0")
         need(self.reassembly_bytes >= C.MESSAGE_BYTES, "reassembly_bytes", ">= 1024")

@@ -15,11 +15,17 @@ A member that connects or joins later is offered the subcluster's recent ids
 (``announce_recent`` within ``announce_window``), which is how a publisher whose fan-out was
 too small at publish time (alone, or the mesh still forming) reaches newcomers.
 
-Announcing to ``announce_peers`` (64) random fellows, nearly all of them in practice, as
-Plumtree sends IHAVE to every lazy peer: with 8, a Hard-NAT member under churn (few
-connections, to well-connected neighbours) was rarely named and waited seconds for a digest
-(the simulator's seed-chart scenario, docs/SIMULATION.md). A small chance remains that a
-member which also missed the eager copy hears of a message from nobody. So every ``announce_digest`` seconds each member also sends one
+Whom to tell. Plumtree sends IHAVE to every lazy peer; telling every fellow made HAVE 70% of
+a simulated member's datagrams (7 frames a peer a second at one message every 3 s, each
+member named by its ~40 fellows per message). A fixed few random fellows (8) is not enough
+either: under churn a Hard-NAT member has few connections, to well-connected neighbours, and
+8 of their 40 rarely named it (the simulator's seed-chart scenario, docs/SIMULATION.md). So
+each HAVE states the sender's own fellow count in that subcluster (its ``depth`` byte), and
+a member tells each fellow with probability ``announce_copies`` / (that fellow's stated
+count; 1 while unknown): every member hears of each message from about ``announce_copies``
+fellows whatever its degree, all of them for a member with few. A small chance remains
+(about e^-announce_copies) that a member which also missed the eager copy hears of a
+message from nobody. So every ``announce_digest`` seconds each member also sends one
 random fellow a digest of its newest ids (at most ``announce_digest_ids``, from the last
 DIGEST_WINDOW seconds): every member is named in a digest about once a second, and whatever
 both rounds missed is pulled within a second or two, not at the 30 s SYNC.
@@ -36,6 +42,7 @@ from collections import OrderedDict, deque
 from itertools import repeat
 from typing import TYPE_CHECKING, Iterable
 
+from srpfast.control.bounded import LruDict
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import SYNC_HAVE, SYNC_MAX_IDS, Sync
 
@@ -69,6 +76,10 @@ class Announcer:
         # useless HAVE. Full, the table held ~0.55 MiB: too much for 10k simulated peers.
         self.holds: OrderedDict[tuple[bytes, bytes], float] = OrderedDict()
         self.ack_at: float | None = None
+        # peer id -> the fellow count its last HAVE stated (the module doc, "Whom to tell")
+        self.hints: LruDict[bytes, int] = LruDict(4 * cfg.max_peers)
+        # subcluster -> (table version, second, its fellows): _fellows' cache
+        self._fellow_cache: dict[bytes, tuple[int, int, list[PeerEntry]]] = {}
 
     # ------------------------------------------------------------ our side
     def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float,
@@ -117,16 +128,19 @@ class Announcer:
         if self.ack_at is None:
             self.ack_at = now
 
-    def _send_acks(self) -> None:
+    def _send_acks(self, now: float) -> None:
         p = self.p
         acks, self.acks, self.ack_at = self.acks, {}, None
+        counts: dict[bytes, int] = {}  # (each count walks the table: once per subcluster)
         for (sub_id, author), newest in acks.items():
             q = p.table.get(author)
             members = p.membership.members.get(sub_id)
             if q is None or not (sub_id in q.subclusters
                                  or (members is not None and author in members)):
                 continue
-            self._send([q], [newest])
+            if sub_id not in counts:
+                counts[sub_id] = self._count(sub_id, now)
+            self._send([q], [newest], counts[sub_id])
             p.count("announce.acks")
 
     def fellows(self, subcluster_id: bytes) -> "list[PeerEntry]":
@@ -136,33 +150,58 @@ class Announcer:
                 if subcluster_id in q.subclusters
                 or (members is not None and q.peer_id in members)]
 
+    def _fellows(self, subcluster_id: bytes, now: float) -> "list[PeerEntry]":
+        """fellows(), computed at most once a second while the table is unchanged: each
+        walk of the table was ~5% of a simulated member's CPU (a digest a second, a flush and
+        acknowledgements per message). A JOIN that adds a fellow may wait up to 1 s to count
+        here; the new fellow is offered our recent ids at once anyway (offer)."""
+        key = (self.p.table.version, int(now))
+        hit = self._fellow_cache.get(subcluster_id)
+        if hit is not None and hit[:2] == key:
+            return hit[2]
+        every = self.fellows(subcluster_id)
+        self._fellow_cache[subcluster_id] = (key[0], key[1], every)
+        return every
+
+    def _count(self, subcluster_id: bytes, now: float) -> int:
+        """Our fellow count in a subcluster, as a HAVE states it (0 = not said)."""
+        return min(255, len(self._fellows(subcluster_id, now)))
+
     def offer(self, peer: "PeerEntry", subcluster_id: bytes, now: float) -> None:
-        """A connected peer just became a fellow member: offer it our recent ids."""
+        """A connected peer just became a fellow member: offer it our recent ids, and state
+        our fellow count (an empty HAVE when nothing is recent), so that its lazy push
+        scales by it from its first message on, not after it happened to hear from us."""
         cfg = self.p.config
         recent = self.recent.get(subcluster_id)
-        if not recent or cfg.announce_recent == 0:
-            return
-        ids = [i for t, i in recent if now - t <= cfg.announce_window]
+        ids = ([i for t, i in recent if now - t <= cfg.announce_window]
+               if recent and cfg.announce_recent else [])
         if ids:
-            self._send(peer_list=[peer], ids=ids)
+            self._send([peer], ids, self._count(subcluster_id, now))
             self.p.count("announce.offered", len(ids))
+        elif cfg.announce_copies:
+            self._send([peer], [], self._count(subcluster_id, now))
 
-    def _send(self, peer_list: "list[PeerEntry]", ids: list[bytes]) -> None:
+    def _send(self, peer_list: "list[PeerEntry]", ids: list[bytes], fellows: int) -> None:
+        """HAVE frames naming ``ids`` to each of ``peer_list``, stating our ``fellows``."""
         p = self.p
-        for k in range(0, len(ids), SYNC_MAX_IDS):
+        for k in range(0, max(1, len(ids)), SYNC_MAX_IDS):  # (no ids: one empty HAVE)
             chunk = tuple(ids[k:k + SYNC_MAX_IDS])
-            body = Sync(p.rng.getrandbits(64), SYNC_HAVE, 0, NO_PREFIX, len(chunk), ids=chunk)
+            body = Sync(p.rng.getrandbits(64), SYNC_HAVE, fellows, NO_PREFIX, len(chunk),
+                        ids=chunk)
             for q in peer_list:  # (each tagged for its recipient: sync.SyncEngine.frame)
                 p.send_to(q, p.sync.frame(q, body))
             p.count("tx.have", len(peer_list))
 
     # ------------------------------------------------------------ their side
-    def on_have(self, peer: "PeerEntry", ids: Iterable[bytes], now: float) -> None:
+    def on_have(self, peer: "PeerEntry", ids: Iterable[bytes], now: float,
+                fellows: int = 0) -> None:
         """A fellow member holds ``ids``: remember the ones we lack, pull them if they have
-        not come by announce_wait."""
+        not come by announce_wait. ``fellows``: the count its HAVE stated (0: not said)."""
         p = self.p
         rep = p.replication
         p.count("rx.have")
+        if fellows:
+            self.hints[peer.peer_id] = fellows
         ids = list(ids)
         holds, cap = self.holds, p.config.announce_pending
         for pid in ids:
@@ -223,9 +262,9 @@ class Announcer:
 
     def tick(self, now: float) -> None:
         if self.ack_at is not None and now >= self.ack_at:
-            self._send_acks()
+            self._send_acks(now)
         if self.flush_at is not None and now >= self.flush_at:
-            self._flush()
+            self._flush(now)
         if self.digest_at is not None and now >= self.digest_at:
             self._digest(now)
         p = self.p
@@ -250,12 +289,12 @@ class Announcer:
         for sub_id, recent in self.recent.items():
             ids = [i for t, i in list(recent)[-cfg.announce_digest_ids:]
                    if now - t <= DIGEST_WINDOW]
-            fellows = self.fellows(sub_id) if ids else []
+            fellows = self._fellows(sub_id, now) if ids else []
             if fellows:
                 q = p.rng.choice(fellows)
                 need = self._news_for(q, ids)
                 if need:
-                    self._send([q], list(need))
+                    self._send([q], list(need), min(255, len(fellows)))
                     p.count("announce.digests")
                 else:
                     p.count("announce.suppressed")
@@ -265,7 +304,7 @@ class Announcer:
         holds, qid = self.holds, q.peer_id
         return tuple(i for i in ids if (i, qid) not in holds)
 
-    def _flush(self) -> None:
+    def _flush(self, now: float) -> None:
         p = self.p
         fresh, self.fresh_ids, self.fresh_count, self.flush_at = self.fresh_ids, {}, 0, None
         for sub_id, ids in fresh.items():
@@ -273,18 +312,29 @@ class Announcer:
             # members that delivered a message before us mostly have (announce_delay later),
             # so about one HAVE crosses each pair of fellows per message instead of two.
             wants: dict[bytes, tuple[bytes, ...]] = {}
-            every = self.fellows(sub_id)
+            every = self._fellows(sub_id, now)
             for q in every:
                 need = self._news_for(q, ids)
                 if need:
                     wants[q.peer_id] = need
                 else:
                     p.count("announce.suppressed")
-            fellows = [q for q in every if q.peer_id in wants]
+            fellows = [q for q in every if q.peer_id in wants and self._tell(q)]
+            p.count("announce.skipped", len(wants) - len(fellows))
             if len(fellows) > p.config.announce_peers:
                 fellows = p.rng.sample(fellows, p.config.announce_peers)
             groups: dict[tuple[bytes, ...], list["PeerEntry"]] = {}
             for q in fellows:
                 groups.setdefault(wants[q.peer_id], []).append(q)
             for need, qs in groups.items():
-                self._send(qs, list(need))
+                self._send(qs, list(need), min(255, len(every)))
+
+    def _tell(self, q: "PeerEntry") -> bool:
+        """Tell ``q`` of this flush's ids? With probability announce_copies / its fellow
+        count (the module doc, "Whom to tell"); always while its count is unknown, and for
+        every fellow when announce_copies is 0."""
+        copies = self.p.config.announce_copies
+        hint = self.hints.get(q.peer_id)
+        if not copies or hint is None or hint <= copies:
+            return True
+        return self.p.rng.random() * hint < copies

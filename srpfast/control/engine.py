@@ -105,6 +105,7 @@ class Peer:
         self.sent_to: LruSet[Address] = LruSet(4096)
         self.sent_hosts: LruSet[str] = LruSet(4096)
         self._next_maintenance = now
+        self._last_maintain = now
         self._forwarder = Forwarder()
         self._dataplane: DataPlaneLink | None = None
         self.handshake = Handshake(self)
@@ -335,10 +336,11 @@ class Peer:
 
     def ping(self, address: Address, now: float, flags: int = PING_CONNECT, *,
              pool: PoolRoute | None = None, test_port: int = 0, reflect_round: int = 0,
-             request_id: int | None = None) -> int:
-        """Send a signed PING (control/handshake.py); returns its request id."""
+             request_id: int | None = None, keyed: bool = False) -> int:
+        """Send a signed (or ``keyed``) PING (control/handshake.py); returns its request id."""
         return self.handshake.ping(address, now, flags, pool=pool, test_port=test_port,
-                                   reflect_round=reflect_round, request_id=request_id)
+                                   reflect_round=reflect_round, request_id=request_id,
+                                   keyed=keyed)
 
     def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
               pool: PoolRoute | None) -> PeerEntry | None:
@@ -519,12 +521,21 @@ class Peer:
 
     def _maintain(self, now: float) -> None:
         """The STATE_0 loop, run every maintenance_interval (cheap when nothing is due)."""
+        if now - self._last_maintain > HEARTBEAT_RETRY * self.config.keep_alive:
+            # We were away (the host slept, the loop stalled): messages may have gone by. The
+            # next answer from each peer re-syncs caches with it, as after an unanswered
+            # heartbeat (handshake.on_pong): SYNC runs on (re)connection only (SPEC 6).
+            for peer in self.table.peers():
+                peer.lost = True
+        self._last_maintain = now
         for peer in self.table.expire(now):
             self.count("disconnections")
             self.emit(Disconnection(peer.peer_id))
             self.traversal.on_disconnected(peer, now)
             self.membership.on_disconnected(peer, now)
         self.traversal.sweep_kept()
+        ka = self.config.keep_alive
+        mine, backup, retry = ka, HEARTBEAT_BACKUP * ka, HEARTBEAT_RETRY * ka  # heartbeat_every
         for peer in self.table.peers():
             # Keep-alives: the side with the smaller id pings every keep_alive; the other
             # only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping
@@ -532,17 +543,20 @@ class Peer:
             # side pinging, three lost exchanges in a row drop a live peer (both sides
             # pinging took about six), so an unanswered heartbeat goes once more
             # HEARTBEAT_RETRY later: at 10% loss, 60 pair-hours, 18 disconnections without.
+            # The heartbeat is keyed (handshake.py, "Keyed heartbeats"); its retry is signed,
+            # which also reaches a peer that no longer holds us (it challenges the retry).
             since = now - peer.last_ping
-            if since >= self.heartbeat_every(peer):
+            if since >= (mine if self._id < peer.peer_id else backup):
                 peer.retry = True
-                self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
-            elif (peer.retry and peer.last_seen < peer.last_ping
-                  and since >= HEARTBEAT_RETRY * self.config.keep_alive):
+                self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
+            elif peer.retry and peer.last_seen < peer.last_ping and since >= retry:
                 peer.retry = False
+                peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
                 peer.last_ping = now - since  # (the next heartbeat keeps its time)
         self.handshake.expire(now)
-        if now - self._forwarder.built_at >= WEIGHTS_REFRESH:  # uptimes and distances moved
+        refresh = now - self._forwarder.built_at >= WEIGHTS_REFRESH
+        if refresh:  # uptimes and distances moved
             self._forwarder.rebuild(self.table, now, self.reflection.mapping)
         self.reflection.tick(now)
         self.membership.tick(now)
@@ -550,7 +564,9 @@ class Peer:
         self.sync.tick(now)
         self.streams.tick(now)
         if self._dataplane is not None:
-            self._dataplane.push(now, force=True)  # weights move with distance and uptime
+            # The C data plane's weights follow the same refresh (a push on every tick was
+            # ~6% of a simulated peer's CPU); a table change pushes at once (push's shape).
+            self._dataplane.push(now, force=refresh)
 
 
 __all__ = ["Peer", "Address"]

@@ -39,6 +39,8 @@ class PeerEntry:
     observed: Address | None = None  # how it sees us (its last PONG)
     confirmed: bool = False         # it answered one of our pings: it has us in its table
     retry: bool = False             # our last heartbeat may be sent again once (engine)
+    lost: bool = False              # a heartbeat went unanswered: its next PONG reconnects
+    keyed: bool = False             # it answered us unchallenged (holds us): keyed heartbeats
     rechecks: int = 0               # its challenges we answered in a row (handshake.on_pong)
     subclusters: set[bytes] = field(default_factory=set)  # proven JOINs it sent us
 

@@ -4,8 +4,10 @@ A round pings two reflectors (Static or Easy peers, else any proven non-Hard pee
 PING_REFLECT; each PONG reports the address it saw us at. ``nat.classify`` (pure) decides.
 The round never stalls (SPEC 9.10): too few reflectors, a mismatch or a timeout schedule a
 retry after an exponential backoff (reflect_backoff doubling up to reflect_backoff_max) and the
-peer stays fully usable meanwhile. A success schedules the next round after KEEP_ALIVE. A
-change of how any peer sees us starts a round at once (network change).
+peer stays fully usable meanwhile. A success schedules the next round after KEEP_ALIVE, which
+is skipped while proven PONGs keep saying where they see us (SPEC 5: re-run when the network
+changes or nothing was heard for KEEP_ALIVE). A change of how any peer sees us starts a round
+at once (network change).
 
 Events: Ready once (first classification, or the first proven PONG when fewer than two
 reflectors exist, or at once for the first node of a network: announce_alone),
@@ -52,6 +54,7 @@ class Reflection:
         self.round_size = 0
         self.last_samples: list[Sample] = []
         self.next_round = -1e18
+        self.last_told = -1e18  # the last proven PONG that said where it saw us (tick)
         self.failures = 0
         self.evidence = Evidence()
         # (host, port) -> the local source address the kernel routes from toward it, or None.
@@ -154,10 +157,24 @@ class Reflection:
                     self._fail(now, "reflect.timeout")
             return
         if now >= self.next_round and len(self.p.table):
+            keep_alive = self.p.config.keep_alive
+            if (self.mapping != NAT_UNKNOWN and not self.failures
+                    and now - self.last_told < keep_alive):
+                # SPEC 5: re-run "when the network changes or when nothing has been heard for
+                # KEEP_ALIVE". Every proven PONG says where it saw us, and one that differs
+                # starts a round at once (on_pong below), so while PONGs keep coming (our
+                # heartbeats' answers) the round would tell nothing new. A round every
+                # KEEP_ALIVE regardless was ~8 frames and ~10 signatures per peer. A peer
+                # that pings nobody (the larger id of all its connections) still runs it.
+                # (After a failed round the backoff retries run: the last round must stand.)
+                self.next_round = now + keep_alive
+                return
             self.start(now)
 
     # -------------------------------------------------------------- inputs
     def on_pong(self, peer: "PeerEntry", observed: Address, round_id: int, now: float) -> None:
+        if peer.pool is None:
+            self.last_told = now  # (a pool socket's mapping is not ours: tick's skip rule)
         if self.public is None:
             self.public = observed
             if self.ready:  # ready alone (public None): what Ready said has changed

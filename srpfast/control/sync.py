@@ -2,7 +2,8 @@
 
 Every PING/PONG carries the root (count, hash) of the sender's cache summary tree (a 16-way
 prefix tree of packetIds, XOR hash per bucket: cache.py). When a peer's root differs from
-ours, at most once per sync_interval per peer, we send SYNC SUMMARY for the root. A receiver
+ours, we send SYNC SUMMARY for the root: on (re)connection (SPEC 6), then at most once per
+sync_every (and never more than once per sync_interval) per peer. A receiver
 compares child buckets and answers only for those that differ: SUMMARY one level down for big
 buckets (prefix depth <= 2), else IDS (the ids it holds under that prefix, at most 30). On IDS
 a peer asks for what it lacks (WANT) and pushes what the other lacks (ANSWER frames). So only
@@ -90,18 +91,19 @@ class SyncEngine:
         ids = ids[:SYNC_MAX_IDS]
         return Sync(sync_id, kind, depth, packed, len(ids), ids=tuple(ids))
 
-    def maybe_start(self, peer: "PeerEntry", now: float) -> None:
-        """Start a round when the peer's root summary differs from ours (rate-limited)."""
+    def maybe_start(self, peer: "PeerEntry", now: float, connected: bool = False) -> None:
+        """Start a round when the peer's root summary differs from ours: on ``connected``
+        (this PONG completed the connection), else once sync_every has passed."""
+        cfg = self.p.config
+        since = now - peer.last_sync
+        if since < cfg.sync_interval or not (connected or since >= cfg.sync_every):
+            return
+        peer.last_sync = now  # (compared now, whether or not they differ)
         count, summary = self.p.summary_bytes()
         if (peer.cache_count, peer.cache_summary) == (count, summary):
             return
-        if now - peer.last_sync < self.p.config.sync_interval:
-            return
-        peer.last_sync = now
-        if count == 0:
-            # Nothing to offer: a summary of all-empty buckets still tells the other side to
-            # push everything, which is what a newcomer needs.
-            pass
+        # (An empty cache of ours still starts one: its all-empty buckets tell the other
+        # side to push everything, which is what a newcomer needs.)
         self.p.count("sync.rounds")
         self._send(peer, self._summary_body(self.p.rng.getrandbits(64), ""), now)
 
@@ -121,13 +123,14 @@ class SyncEngine:
             p.count("drop.sync_tag")
             return
         p.count("rx.sync")
+        if body.kind == SYNC_HAVE:  # lazy push from a fellow member (announce.py)
+            p.announce.on_have(peer, body.ids, now, fellows=body.depth)
+            return
         prefix = unpack_prefix(body.depth, body.prefix)
         if body.kind == SYNC_SUMMARY:
             self._on_summary(peer, body, prefix, now)
         elif body.kind == SYNC_IDS:
             self._on_ids(peer, body, prefix, now)
-        elif body.kind == SYNC_HAVE:  # lazy push from a fellow member (announce.py)
-            p.announce.on_have(peer, body.ids, now)
         elif body.kind == SYNC_WANT:
             for pid in body.ids:
                 frame = p.cache.get(pid)

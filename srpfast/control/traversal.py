@@ -385,6 +385,8 @@ class Traversal:
         p, cfg = self.p, self.p.config
         self.attempts.expire(now)
         self.pending.expire(now)
+        if not (self.sprays or self.pools or len(self.attempts)):
+            return
         for peer_id, att in self.attempts.items():
             if att.next <= now and att.left > 0:
                 att.left -= 1
@@ -417,6 +419,8 @@ class Traversal:
                 self.routes.put(st.peer_id, st.introducer, now)
 
     def next_deadline(self) -> float | None:
+        if not (self.sprays or self.pools or len(self.attempts)):
+            return None  # (the common case, asked after every event: no list built)
         cfg = self.p.config
         times = [a.next for _, a in self.attempts.items() if a.left > 0]
         times += [s.last + cfg.bdp_interval for s in self.sprays.values()]

@@ -149,7 +149,8 @@ PING_CONNECT = 0x02    # part of a hole punch / first contact after INTRO
 PING_HEARTBEAT = 0x04  # keep-alive (STATE_0 loop)
 PING_ALT_PORT = 0x08   # answer from your alternate socket (filtering test, port-restricted)
 PING_PROBE = 0x10      # BDP probe from a pool socket (hard side, SPEC 5)
-PING_FLAGS = 0x1F
+PING_KEYED = 0x20      # proven by the pair's session key, not a signature (handshake.py)
+PING_FLAGS = 0x3F
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ class Ping(Body):
 PONG_REFLECT = 0x01
 PONG_CONNECT = 0x02
 PONG_FROM_ALT = 0x04  # sent from the responder's alternate socket
-PONG_FLAGS = 0x07
+PONG_KEYED = 0x08     # proven by the pair's session key (answers a keyed PING)
+PONG_FLAGS = 0x0F
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,10 @@ class Sync(Body):
                         ("count", "H"))
     sync_id: int
     kind: int
-    depth: int          # nibbles of `prefix` in use (0 = root)
+    # nibbles of `prefix` in use (0 = root); in a HAVE, whose prefix is zero: the sender's
+    # connected fellow members in that subcluster, capped at 255 (0 = not said), the hint the
+    # receiver's own lazy push scales by (control/announce.py, Config.announce_copies)
+    depth: int
     prefix: bytes       # nibbles packed high-first, zero beyond depth
     count: int
     buckets: tuple[tuple[int, bytes], ...] = ()
@@ -343,7 +348,7 @@ class Sync(Body):
             raise MalformedPacket("body", "SYNC without its tag")
         sync_id, kind, depth, prefix, count = struct.unpack(">QBB8sH", message[:fixed])
         rest, tag = message[fixed:-SYNC_TAG_BYTES], bytes(message[-SYNC_TAG_BYTES:])
-        if depth > SYNC_MAX_DEPTH:
+        if depth > SYNC_MAX_DEPTH and kind != SYNC_HAVE:  # (a HAVE's depth: its fellow count)
             raise MalformedPacket("body", "SYNC depth beyond 16 nibbles")
         if kind == SYNC_SUMMARY:
             if count != SYNC_FANOUT or len(rest) != 12 * SYNC_FANOUT:

@@ -73,3 +73,52 @@ def test_no_forged_or_replayed_proof_moves_a_peer() -> None:
     # b itself still moves when it really does (a round trip from the new address).
     net.run(1)
     assert victim.table.get(bid).address == home
+
+
+def test_keyed_heartbeats_cannot_be_forged_replayed_or_redirected() -> None:
+    """Keyed heartbeats (PROTOCOL.md §3, "Keyed heartbeats"): a PING/PONG proven by the pair's
+    session key instead of a signature. Mallory, without that key: a keyed PING claiming b
+    with a made-up tag from b's own address (drop.proof), b's genuine keyed PING replayed from
+    b's address (drop.replay) and from 20 other addresses (drop.keyed_unknown: a keyed PING
+    is taken only from the peer held at that very address), and a keyed PONG answering no
+    keyed PING of a's (drop.keyed_unknown): it answers a signed one. None draws a PONG or moves b; b's genuine keyed
+    heartbeat is answered with a keyed PONG that b accepts."""
+    from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, PONG_KEYED
+    net, a, b = pair(seed=34)
+    net.run(2)
+    victim, bid = a.peer, b.peer.peer_id
+    home = victim.table.get(bid).address
+    assert b.peer.table.get(victim.peer_id).keyed  # a answered b unchallenged: it holds b
+    b.peer.datagrams_to_send()
+    b.peer.ping(a.public, net.now, PING_HEARTBEAT, keyed=True)
+    [(keyed_ping, _)] = b.peer.datagrams_to_send()
+    assert decode_body(C.PING, decode(keyed_ping).message).flags & PING_KEYED
+    victim.datagrams_to_send()
+    before = victim.counters()
+    victim.receive(keyed_ping, home, net.now)            # genuine: answered, keyed
+    [(answer, to)] = victim.datagrams_to_send()
+    assert to == home and decode_body(C.PONG, decode(answer).message).flags & PONG_KEYED
+    rx_pong = b.peer.counters().get("rx.pong", 0)
+    b.peer.receive(answer, a.public, net.now)
+    assert b.peer.counters()["rx.pong"] == rx_pong + 1
+    ms = victim.wall_ms(net.now)
+    tampered = bytearray(Ping(peer_id=bid, request_id=7, timestamp_ms=ms,
+                              flags=PING_HEARTBEAT | PING_KEYED).encode())
+    tampered[-64:] = bytes(range(64))
+    from srpfast.wire.frame import encode
+    victim.receive(encode(type=C.PING, message=bytes(tampered)), home, net.now)
+    victim.receive(keyed_ping, home, net.now)            # replayed from b's own address
+    for i in range(20):
+        victim.receive(keyed_ping, (f"127.9.3.{i + 1}", 7000 + i), net.now)
+    rid = victim.ping(home, net.now)                     # a signed PING of a's, pending
+    victim.datagrams_to_send()
+    stray = bytearray(Pong(peer_id=bid, request_id=rid, timestamp_ms=ms,
+                           requester=victim.peer_id, observed=a.public,
+                           flags=PONG_KEYED).encode())
+    victim.receive(encode(type=C.PONG, message=bytes(stray)), home, net.now)
+    after = victim.counters()
+    gained = {k: after.get(k, 0) - before.get(k, 0)
+              for k in ("drop.proof", "drop.replay", "drop.keyed_unknown", "rx.ping")}
+    assert gained == {"drop.proof": 1, "drop.replay": 1, "drop.keyed_unknown": 21, "rx.ping": 1}
+    assert victim.datagrams_to_send() == []              # no PONG to any of them
+    assert victim.table.get(bid).address == home and len(victim.table) == 1

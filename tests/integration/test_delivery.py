@@ -128,3 +128,50 @@ def test_a_chain_whose_holds_expire_in_one_tick_is_delivered_and_maintenance_goe
     net.run(4)  # strict config: an internal error would raise here
     assert [e.message_id for e in b.of(Delivered)] == [m2, m3]
     assert b.peer.counters().get("drop.internal", 0) == 0
+
+
+def _one_topic_mesh(seed: int, n: int, config: Config):
+    net = MemNet(seed=seed, delay=(0.0002, 0.002), config=config)
+    nodes = [net.add("static") for _ in range(n)]
+    for i, x in enumerate(nodes[1:], 1):
+        for via in nodes[:min(i, 2)]:
+            net.call(x, x.peer.add_peer, via.public, net.now)
+    net.run(2)
+    sub = None
+    for x in nodes:
+        sub = net.call(x, x.peer.join, CLUSTER, KEYS["chat"], now=net.now)
+    net.run(5)
+    return net, nodes, sub
+
+
+@pytest.mark.parametrize("copies", [0.0, 6.0])
+def test_lazy_push_tells_about_announce_copies_fellows_per_message(copies: float) -> None:
+    """Each HAVE states its sender's fellow count; a member tells each fellow with
+    probability announce_copies / that count (control/announce.py "Whom to tell"). In a
+    30-member mesh (~20 fellows each) the lazy push sends ~announce_copies HAVEs per member
+    per message instead of one per fellow, and every message still reaches every member."""
+    net, nodes, sub = _one_topic_mesh(5, 30, Config(announce_copies=copies, clock_offset=0.0))
+    fellows = sum(len(x.peer.announce.fellows(sub)) for x in nodes) / len(nodes)
+    assert fellows >= 10
+    before = [x.peer.counters() for x in nodes]
+    wanted = {}
+    for k in range(10):
+        author = nodes[k]
+        mid = net.call(author, author.peer.publish, sub, b"news", now=net.now)
+        wanted.update({(net.index(x), mid): net.now for x in nodes if x is not author})
+        net.run(1.5)  # (a digest a second while messages are recent: measured apart below)
+    got = delivery_times(net, wanted)
+    assert [k for k in wanted if k not in got] == []
+    sent = skipped = 0
+    for x, b in zip(nodes, before):
+        c = x.peer.counters()
+        sent += sum(c.get(k, 0) - b.get(k, 0) for k in ("tx.have",)) - sum(
+            c.get(k, 0) - b.get(k, 0) for k in ("announce.acks", "announce.digests"))
+        skipped += c.get("announce.skipped", 0) - b.get("announce.skipped", 0)
+    per_member_message = sent / len(nodes) / 10
+    print(f"announce_copies={copies}: {fellows:.1f} fellows a member, "
+          f"{per_member_message:.1f} HAVEs a member a message, {skipped} skipped")
+    if copies:
+        assert per_member_message <= 2 * copies and skipped > 0
+    else:
+        assert per_member_message >= fellows / 2 and skipped == 0

@@ -607,9 +607,9 @@ def test_no_have_goes_to_a_fellow_that_announced_the_id_to_us() -> None:
     heard: list[bytes] = []
     on_have = b.peer.announce.on_have
 
-    def record(peer, ids, now):  # type: ignore[no-untyped-def]
+    def record(peer, ids, now, fellows=0):  # type: ignore[no-untyped-def]
         heard.extend(ids)
-        on_have(peer, ids, now)
+        on_have(peer, ids, now, fellows)
 
     b.peer.announce.on_have = record
     named, other = b"\x01" * 32, b"\x02" * 32
