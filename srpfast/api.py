@@ -60,8 +60,18 @@ class Meta:
 
 
 def _meta(b: "ev.DeliveredBatch", k: int) -> Meta:
-    return Meta(b.authors[k], b.message_ids[k], b.clocks[k], b.previous_ids[k], b.hops[k],
-                b.subcluster_id)
+    """Meta(author, packet_id, clock, previous_id, hops, subcluster_id) for message k of a
+    batch, built without the frozen dataclass's __init__ (one object.__setattr__ a field:
+    ~1.6 us, a quarter of a subscriber's CPU per one-value message with on() handlers);
+    filling the new instance's __dict__ gives the same object in ~0.6 us (test_meta.py)."""
+    m: Meta = _new(Meta)
+    m.__dict__.update(author=b.authors[k], packet_id=b.message_ids[k], clock=b.clocks[k],
+                      previous_id=b.previous_ids[k], hops=b.hops[k],
+                      subcluster_id=b.subcluster_id, latency=None)
+    return m
+
+
+_new = object.__new__
 
 
 class Metas(Sequence[Meta]):
