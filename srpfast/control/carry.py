@@ -42,7 +42,9 @@ class FragmentCarry:
         self.addrs: list[Address] = []
         self.born: list[int] = []
 
-    def __len__(self) -> int:
+    @property
+    def kept(self) -> int:
+        """How many fragments are kept."""
         return len(self.born)
 
     def keep_many(self, frames: Any, ids: Any, addrs: list[Address]) -> None:

@@ -64,18 +64,18 @@ def test_a_64_kb_message_over_three_batches_is_assembled_in_c() -> None:
     assert c["deliver.carried"] >= 1          # the 64 KB one (and a 1 KB one split at 60)
     assert c.get("rx.publish", 0) == 3        # every message once, none by the frame path
     assert peer.dataplane.counters()["deliver.assembled"] == 3
-    assert not len(peer._dataplane.carry)
+    assert not peer._dataplane.carry.kept
 
 
 def test_fragments_that_never_complete_go_to_the_frame_path() -> None:
     frames, _ = published([3000])              # 4 frames
     peer = member()
     assert feed(peer, frames[:3], 64) == []    # the last fragment does not come yet
-    assert len(peer._dataplane.carry) == 3
+    assert peer._dataplane.carry.kept == 3
     got = []
     for _ in range(CARRY_BATCHES + 1):         # later batches (a repeat: nothing new)
         got += feed(peer, [frames[0]], 64)
-    assert not len(peer._dataplane.carry) and got == []
+    assert not peer._dataplane.carry.kept and got == []
     # the control plane holds them now; the last fragment, once it leaves the carry too,
     # completes the message there
     got += feed(peer, frames[3:], 64)
