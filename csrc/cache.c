@@ -234,6 +234,23 @@ static uint32_t pick_victim(const srp_cache *c) {
     return c->newest; /* only reachable with one entry in total, never with slots >= 4 */
 }
 
+/* The next insert of this source at capacity replaces the next victim: the oldest of the
+ * source (its share full) or of the cache. Its entry (read by remove_entry) and its frame slot
+ * (read for the chain buckets, then overwritten by the new frame) are requested now, so those
+ * misses overlap the rest of the batch's work instead of stalling the next insert (a
+ * subscriber's cache is full of one publisher's frames: the slot written was always cold). A
+ * wrong guess (another source comes next) costs a few prefetches. */
+static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
+    uint32_t v = NIL;
+    if (sr->count >= c->share_slots && c->share_slots < c->slots) v = sr->head;
+    else if (c->count >= c->slots) v = pick_victim(c);
+    if (v == NIL) return;
+    __builtin_prefetch(&c->e[v], 1, 3);
+    __builtin_prefetch((const uint8_t *)&c->e[v] + 64, 1, 3);
+    const uint8_t *f = frame_at(c, v);
+    for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) __builtin_prefetch(f + off, 1, 3);
+}
+
 /* Same packet = same immutable bytes (everything but hops, ttl, postage): then the packetId is
  * equal too, so this confirms a pre-filter hit without SHA-256. */
 static int same_packet(const uint8_t *a, const uint8_t *b) {
@@ -341,6 +358,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     c->count++;
     c->counters[SRP_CC_INSERTED]++;
     *slot_out = i;
+    prefetch_next_victim(c, sr);
     return SRP_CACHE_INSERTED;
 }
 

@@ -18,7 +18,7 @@ STATE_6 pushes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from srpfast.crypto import _seal
 from srpfast.wire import constants as C
@@ -221,9 +221,9 @@ class Replication:
         """Whole messages the C data plane cached, forwarded, opened and verified in one
         receive batch (DataPlane.messages(): subs, ids, payloads, authors, previous ids,
         clocks, hops; subs indexes ``keyed``, one int when all share it). What is left is
-        per-message bookkeeping, kept to a dict test or two each: skip what was delivered before (a message whose cached
-        copy expired and came again), hold what waits for its predecessor (SPEC 6 ordering,
-        as _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
+        per-message bookkeeping: skip what was delivered before (a message whose cached copy
+        expired and came again), hold what waits for its predecessor (SPEC 6 ordering, as
+        _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
         event per subcluster."""
         subs, ids, payloads, authors, prevs, clocks, hops = columns
         p = self.p
@@ -239,6 +239,12 @@ class Replication:
             for pid in ids:
                 self.wanted.pop(pid)
         seen = self.delivered
+        # The common case, a batch of new messages whose predecessors were all delivered
+        # before it (one emit_many batch shares one previousId): tested and remembered in C
+        # (FifoSet.add_fresh), no Python per message. Otherwise message by message below.
+        if self._ready(prevs) and seen.add_fresh(ids):
+            self._deliver_columns(columns, keyed, now, range(len(ids)))
+            return
         kept: list[int] = []
         batch_ids: set[bytes] | None = None
         ready = ZERO32  # the last previousId found delivered (neighbours share the object)
@@ -260,8 +266,27 @@ class Replication:
                 ready = prev
             seen.add(mid)
             kept.append(k)
-        if not kept:
-            return
+        if kept:
+            self._deliver_columns(columns, keyed, now, kept)
+
+    def _ready(self, prevs: list[bytes]) -> bool:
+        """No message of a batch must wait for its predecessor (_must_wait), judged before
+        any of them is delivered (a predecessor inside the batch makes this False: the
+        message-by-message loop then orders them). Neighbours share one previousId object."""
+        last = None
+        for prev in prevs:
+            if prev is not last:
+                if self._must_wait(prev):
+                    return False
+                last = prev
+        return True
+
+    def _deliver_columns(self, columns: tuple[Any, ...], keyed: list[bytes], now: float,
+                         kept: Sequence[int]) -> None:
+        """One DeliveredBatch event per subcluster for the messages ``kept`` (indexes into
+        the columns), announced (lazy push, acknowledgement), then what waited for them."""
+        subs, ids, payloads, authors, prevs, clocks, hops = columns
+        p = self.p
         p.count("deliver.messages", len(kept))
         if type(subs) is int:
             groups = [(subs, kept)]
@@ -269,16 +294,15 @@ class Replication:
             groups = [(s, [k for k in kept if subs[k] == s])
                       for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
-            whole = len(group) == n
-            p.announce.fresh(keyed[sub], ids if whole else [ids[k] for k in group], now,
-                             authors if whole else [authors[k] for k in group])
-            if len(group) == n:
+            if len(group) == len(ids):  # all of them: the columns as they are
+                p.announce.fresh(keyed[sub], ids, now, authors)
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
-            else:
-                p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
-                                      [payloads[k] for k in group],
-                                      [authors[k] for k in group], [clocks[k] for k in group],
-                                      [prevs[k] for k in group], [hops[k] for k in group]))
+                continue
+            p.announce.fresh(keyed[sub], [ids[k] for k in group], now, [authors[k] for k in group])
+            p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
+                                  [payloads[k] for k in group], [authors[k] for k in group],
+                                  [clocks[k] for k in group], [prevs[k] for k in group],
+                                  [hops[k] for k in group]))
         if self.held:  # messages that waited for one of these
             for k in kept:
                 for event in self._release(ids[k]):
