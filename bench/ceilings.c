@@ -62,8 +62,16 @@ long srp_ceiling_seal(const uint8_t key[32], long iterations, long plain_len) {
  * no faster on the bench machine (AMD EPYC), and a ceiling takes the fastest copy there is. */
 static void *(*volatile copy_frame)(void *, const void *, size_t) = memcpy;
 
-long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long slots,
-                       long fanout) {
+/* With `seen` != 0 the store also does the bookkeeping SPEC 6/7/9.4 ask of every receiver
+ * per new packet, in its cheapest form: drop what was seen before by packetId (the id's
+ * index bucket probed and its stored id compared before the store; the index entry of the
+ * frame a store overwrites cleared), and keep the summary bucket of the sync prefix tree
+ * current (the new id XORed into its bucket's hash, the overwritten one's out: SPEC 6 Sync,
+ * SPEC 7 "computing a summary bucket never scan[s] the whole cache"). Each round's ids are
+ * salted with the round number, so the `rounds` passes over the same frames are new
+ * packets to the seen check, not duplicates (the same probe, a different answer). */
+static long ceiling_store(const uint8_t *frames, long nframes, long rounds, long slots,
+                          long fanout, int seen) {
     enum { B = 64 };
     if (nframes <= 0 || nframes % B || slots <= 0 || fanout < 0 || fanout > 16) return -1;
     size_t buckets = 1;
@@ -71,7 +79,14 @@ long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long sl
     uint8_t *store = malloc((size_t)slots * SRP_PACKET_BYTES);
     uint32_t *index = calloc(buckets, sizeof *index);
     uint8_t *out = malloc((size_t)B * (size_t)(fanout ? fanout : 1) * SRP_PACKET_BYTES);
-    if (!store || !index || !out) { free(store); free(index); free(out); return -1; }
+    enum { SUMMARY = 4096 };
+    uint8_t (*stored)[32] = seen ? calloc((size_t)slots, 32) : NULL;  /* each slot's key */
+    uint32_t *where = seen ? calloc((size_t)slots, sizeof *where) : NULL; /* its bucket */
+    uint8_t (*summary)[32] = seen ? calloc(SUMMARY, 32) : NULL;
+    if (!store || !index || !out || (seen && (!stored || !where || !summary))) {
+        free(store); free(index); free(out); free(stored); free(where); free(summary);
+        return -1;
+    }
     memset(store, 0, (size_t)slots * SRP_PACKET_BYTES);  /* resident, as a warm cache is */
     uint8_t ids[B][32];
     long bad = 0;
@@ -96,7 +111,26 @@ long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long sl
                                        d + (size_t)(i + 1) * SRP_PACKET_BYTES, ids[i + 1]);
                 for (int h = i; h < i + 2; h++) {
                     const uint8_t *f = d + (size_t)h * SRP_PACKET_BYTES;
-                    index[XXH3_64bits(ids[h], 32) & (buckets - 1)] = (uint32_t)next;
+                    if (seen) {
+                        uint8_t key[32];
+                        memcpy(key, ids[h], 32);
+                        key[31] ^= (uint8_t)r;  /* (the round's salt, above) */
+                        size_t b = XXH3_64bits(key, 32) & (buckets - 1);
+                        uint32_t at = index[b];  /* 1 + slot; 0: empty */
+                        if (at && !memcmp(stored[at - 1], key, 32)) continue; /* seen */
+                        if (where[next]) {  /* the frame this store overwrites: forgotten */
+                            if (index[where[next] - 1] == next + 1) index[where[next] - 1] = 0;
+                            uint8_t *old = summary[stored[next][0] % SUMMARY];
+                            for (int k = 0; k < 32; k++) old[k] ^= stored[next][k];
+                        }
+                        uint8_t *sum = summary[key[0] % SUMMARY];
+                        for (int k = 0; k < 32; k++) sum[k] ^= key[k];
+                        memcpy(stored[next], key, 32);
+                        where[next] = (uint32_t)b + 1;
+                        index[b] = (uint32_t)next + 1;
+                    } else {
+                        index[XXH3_64bits(ids[h], 32) & (buckets - 1)] = (uint32_t)next;
+                    }
                     copy_frame(store + next * SRP_PACKET_BYTES, f, SRP_PACKET_BYTES);
                     next = next + 1 == (size_t)slots ? 0 : next + 1;
                     for (long k = 0; k < fanout; k++, o++) {
@@ -106,10 +140,24 @@ long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long sl
                     }
                 }
             }
-            __asm__ volatile("" : : "r"(out), "r"(store), "r"(index) : "memory");
+            __asm__ volatile("" : : "r"(out), "r"(store), "r"(index), "r"(summary) : "memory");
         }
     free(store);
     free(index);
     free(out);
+    free(stored);
+    free(where);
+    free(summary);
     return bad;
+}
+
+long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long slots,
+                       long fanout) {
+    return ceiling_store(frames, nframes, rounds, slots, fanout, 0);
+}
+
+/* The store part of a subscriber's ceiling (bench_network _deliver_ceiling): the relay
+ * work with no copies out, plus the seen check and the summary bucket (ceiling_store). */
+long srp_ceiling_store_seen(const uint8_t *frames, long nframes, long rounds, long slots) {
+    return ceiling_store(frames, nframes, rounds, slots, 0, 1);
 }

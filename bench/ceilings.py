@@ -42,6 +42,9 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_relay.restype = ctypes.c_long
         _lib.srp_ceiling_relay.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
                                            ctypes.c_long, ctypes.c_long]
+        _lib.srp_ceiling_store_seen.restype = ctypes.c_long
+        _lib.srp_ceiling_store_seen.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
+                                                ctypes.c_long]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
             raise RuntimeError("libsodium failed to initialise")
     return _lib
@@ -66,3 +69,12 @@ def relay_loop(frames: bytes, rounds: int, slots: int, fanout: int = 3) -> None:
     n = len(frames) // 1158
     if lib().srp_ceiling_relay(frames, n, rounds, slots, fanout) != 0:
         raise RuntimeError("the relay ceiling was given invalid frames or ran out of memory")
+
+
+def store_seen_loop(frames: bytes, rounds: int, slots: int) -> None:
+    """``rounds`` passes of a subscriber's bare store work (srp_ceiling_store_seen) over
+    ``frames``: validate, packetId, the seen check by packetId, store in a ``slots``-frame
+    table, the summary bucket updated; no copies out."""
+    n = len(frames) // 1158
+    if lib().srp_ceiling_store_seen(frames, n, rounds, slots) != 0:
+        raise RuntimeError("the store ceiling was given invalid frames or ran out of memory")
