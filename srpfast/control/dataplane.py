@@ -186,7 +186,5 @@ class DataPlaneLink:
                 p.receive_delivered(datagram, address, now, kind == UP_VARIANT, dp.packet_id(i))
         # Messages completed with fragments of earlier batches are older than this batch's:
         # delivered first (an author's next message may name one as its predecessor).
-        carry.deliver(self.keyed, now)
-        if whole is not None:
-            p.replication.on_messages(whole, self.keyed, now)
+        carry.deliver(self.keyed, now, whole)  # (whole: after the carried, in one call)
         return True
