@@ -103,3 +103,21 @@ def test_the_data_plane_takes_fragments_out_of_the_hand_up_list_in_one_call() ->
     assert bytes(ids) == b"".join(packet_id(f) for f in frames[:3])
     dp.process(frames[3], 1, now=1.0)           # the last one alone: still a fragment
     assert dp.n_frags == 1 and dp.n_up == 0
+
+
+def test_a_straddling_message_and_the_batch_s_own_make_one_event_carried_first() -> None:
+    # 1 KB values are two frames each: batches of 5 frames cut every other message in two.
+    frames, _ = published([1024] * 10)
+    assert len(frames) == 20
+    peer = member()
+    for k in range(0, len(frames), 5):
+        peer.receive_batch(DatagramBatch([(f, SOURCE) for f in frames[k:k + 5]],
+                                         udp_address_key), 1.0 + k / 1e4)
+    events = [e for e in peer.events() if isinstance(e, (Delivered, DeliveredBatch))]
+    # one DeliveredBatch per receive batch, never a second one for the carried message
+    assert all(isinstance(e, DeliveredBatch) for e in events)
+    assert [len(e.payloads) for e in events] == [2, 3, 2, 3]
+    got = [p for e in events for p in e.payloads]
+    assert got == [bytes([65 + k]) * 1024 for k in range(10)]  # publishing order kept
+    assert peer.counters()["deliver.carried"] == 2  # the two messages cut in two
+    assert not peer._dataplane.carry.kept
