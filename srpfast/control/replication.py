@@ -242,7 +242,7 @@ class Replication:
         # The common case, a batch of new messages whose predecessors were all delivered
         # before it (one emit_many batch shares one previousId): tested and remembered in C
         # (FifoSet.add_fresh), no Python per message. Otherwise message by message below.
-        if self._ready(prevs) and seen.add_fresh(ids):
+        if self._ready(prevs, ids) and seen.add_fresh(ids):
             self._deliver_columns(columns, keyed, now, range(len(ids)))
             return
         kept: list[int] = []
@@ -269,14 +269,17 @@ class Replication:
         if kept:
             self._deliver_columns(columns, keyed, now, kept)
 
-    def _ready(self, prevs: list[bytes]) -> bool:
+    def _ready(self, prevs: list[bytes], ids: list[bytes]) -> bool:
         """No message of a batch must wait for its predecessor (_must_wait), judged before
-        any of them is delivered (a predecessor inside the batch makes this False: the
-        message-by-message loop then orders them). Neighbours share one previousId object."""
+        any of them is delivered, except for a predecessor earlier in this same batch (the
+        columns are delivered in order, so it is delivered first: the next emit_many batch
+        of an author names the last message of its previous one, often in the same receive
+        batch, or carried with it). Neighbours share one previousId object."""
         last = None
         for prev in prevs:
             if prev is not last:
-                if self._must_wait(prev):
+                # (prevs.index(prev): this prev's first place, where it is judged)
+                if self._must_wait(prev) and prev not in ids[:prevs.index(prev)]:
                     return False
                 last = prev
         return True

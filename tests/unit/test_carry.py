@@ -121,3 +121,26 @@ def test_a_straddling_message_and_the_batch_s_own_make_one_event_carried_first()
     assert got == [bytes([65 + k]) * 1024 for k in range(10)]  # publishing order kept
     assert peer.counters()["deliver.carried"] == 2  # the two messages cut in two
     assert not peer._dataplane.carry.kept
+
+
+def test_a_receive_batch_holding_two_emit_many_batches_delivers_both_at_once() -> None:
+    # The second publish_many names the last message of the first as its predecessor; both
+    # arrive in one receive batch: nothing is held, nothing asked for, order kept.
+    pub = Peer(create_identity(b"\x08" * 32), Config(), now=0.0, rng=random.Random(8))
+    sid = pub.join(CLUSTER, KEY, now=0.0)
+    pub.table.upsert(b"\x02" * 32, ("127.0.0.1", 9), 2, 0.0)
+    pub.datagrams_to_send()
+    frames = []
+    for first in (0, 3):
+        pub.publish_many(sid, [bytes([65 + first + k]) * 50 for k in range(3)], now=0.0)
+        frames += [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH]
+    assert len(frames) == 6
+    peer = member()
+    peer.receive_batch(DatagramBatch([(f, SOURCE) for f in frames], udp_address_key), 1.0)
+    events = [e for e in peer.events() if isinstance(e, (Delivered, DeliveredBatch))]
+    assert len(events) == 1 and isinstance(events[0], DeliveredBatch)
+    assert events[0].payloads == [bytes([65 + k]) * 50 for k in range(6)]
+    assert events[0].previous_ids[3] == events[0].message_ids[2]  # (the chain of batches)
+    c = peer.counters()
+    assert c.get("deliver.held", 0) == 0 and not peer.replication.held
+    assert all(m in peer.replication.delivered for m in events[0].message_ids)
