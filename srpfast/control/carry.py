@@ -92,13 +92,25 @@ class FragmentCarry:
         frames, ids, addrs = self.frames, self.ids, self.addrs
         out = [(bytes(frames[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES]),
                 bytes(ids[32 * i:32 * i + 32]), addrs[i]) for i in stale]
-        gone = set(stale)
-        rest = [i for i in left if i not in gone]
-        self.frames = bytearray().join(frames[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES]
-                                       for i in rest)
-        self.ids = bytearray().join(ids[32 * i:32 * i + 32] for i in rest)
-        self.addrs = [addrs[i] for i in rest]
-        self.born = [born[i] for i in rest]
+        if stale:
+            gone = set(stale)
+            rest = [i for i in left if i not in gone]
+        else:
+            rest = left
+        a = n - len(rest)
+        if not rest or (rest[0] == a and rest[-1] == n - 1):
+            # The usual case: what stays is a tail, the first fragments of a message the
+            # next batch completes: slices, not a join per fragment (left is ascending).
+            self.frames = frames[a * C.PACKET_BYTES:]
+            self.ids = ids[32 * a:]
+            self.addrs = addrs[a:]
+            self.born = born[a:]
+        else:
+            self.frames = bytearray().join(frames[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES]
+                                           for i in rest)
+            self.ids = bytearray().join(ids[32 * i:32 * i + 32] for i in rest)
+            self.addrs = [addrs[i] for i in rest]
+            self.born = [born[i] for i in rest]
         for datagram, pid, address in out:
             p.receive_delivered(datagram, address, now, False, pid)
         if whole is not None:
