@@ -126,7 +126,12 @@ class Handshake:
         if request_id is None:
             self.pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
         self.p.send(datagram, address, pool)
-        if peer is not None:
+        if peer is not None and request_id is None:
+            # (Not for a ping with an explicit request id: a filtering probe, whose PONG is
+            # consumed as ``probe.answered`` and refreshes nobody's last_seen, or a pool
+            # echo. Counted as our heartbeat, its answer would look missing to
+            # engine._maintain: a spurious heartbeat retry, and a spurious reconnection
+            # SYNC since keyed heartbeats mark the peer ``lost`` there.)
             peer.last_ping = now
         return rid
 
