@@ -524,9 +524,15 @@ class Peer:
         if now - self._last_maintain > HEARTBEAT_RETRY * self.config.keep_alive:
             # We were away (the host slept, the loop stalled): messages may have gone by. The
             # next answer from each peer re-syncs caches with it, as after an unanswered
-            # heartbeat (handshake.on_pong): SYNC runs on (re)connection only (SPEC 6).
+            # heartbeat (handshake.on_pong): SYNC runs on (re)connection only (SPEC 6). So
+            # each is pinged now (the loop below): otherwise that answer came with our next
+            # heartbeat, up to keep_alive later, and for a peer that pings us (the smaller
+            # id: its answered PINGs stand as ours) only with our next reflection round.
+            # A 15 s sleep delayed what was published early in it by up to 35 s, not 14.
+            backup = HEARTBEAT_BACKUP * self.config.keep_alive
             for peer in self.table.peers():
                 peer.lost = True
+                peer.last_ping = min(peer.last_ping, now - backup)
         self._last_maintain = now
         for peer in self.table.expire(now):
             self.count("disconnections")
