@@ -278,7 +278,7 @@ class Handshake:
             peer.keyed = True
         # A first answer connects; so does the first after an unanswered heartbeat (the path
         # or the peer was down: what either missed meanwhile is found by the SYNC below).
-        connected, peer.lost = not peer.confirmed or peer.lost, False
+        connected = not peer.confirmed or peer.lost
         if not peer.confirmed:
             # A round trip in each direction is done (our ping answered, or our challenge
             # redeemed): it holds us in its table, so JOINs and pushes make sense now.
@@ -294,7 +294,16 @@ class Handshake:
             peer.observed = body.observed
             self.p.reflection.on_pong(peer, body.observed,
                                     pending.reflect_round if pending is not None else 0, now)
-        self.p.sync.maybe_start(peer, now, connected)
+        if self.p.sync.maybe_start(peer, now, connected):
+            peer.lost = False
+        elif connected:
+            # A reconnection under sync_interval after the last comparison (two in a row at
+            # 30% loss: a heartbeat's retry is 5 s after it, the next heartbeat 30 s): not
+            # compared now, so it stays one (lost) and we ping it when sync_interval has
+            # passed; forgetting it left what either side missed to sync_every (600 s).
+            every = self.p.heartbeat_every(peer)
+            peer.last_ping = min(peer.last_ping,
+                                 peer.last_sync + self.p.config.sync_interval - every)
 
     def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
               pool: PoolRoute | None) -> PeerEntry | None:
