@@ -214,3 +214,36 @@ def test_no_heartbeat_goes_again_on_a_lossless_network() -> None:
                  for x, b in zip(nodes, before))
     assert probes > 0  # (the probes this test is about did happen)
     assert retries == []
+
+
+def test_a_peer_that_lost_us_takes_our_keyed_heartbeat_as_a_first_contact() -> None:
+    """The larger id restarts with the same identity and address (a new process: it holds
+    nobody). The smaller id's next heartbeat is keyed (handshake.py, "Keyed heartbeats"): its
+    tag still proves its key, so the restarted peer challenges it like any unproven PING and
+    holds it again one exchange later, not at the signed retry HEARTBEAT_RETRY (5 s) later."""
+    import random as _random
+    from srpfast.control.engine import Peer
+    net, a, b = pair(9)
+    small, large = _ordered(net, a, b)
+    net.run(40)
+    large.peer = Peer(large.peer.identity, net.config, now=net.now, rng=_random.Random(9),
+                      address=large.address)
+    beats: list[tuple[float, bool]] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == small.public and dst == large.public:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if body.flags & PING_HEARTBEAT:
+                beats.append((net.now, bool(body.flags & PING_KEYED)))
+        return True
+
+    net.filter = watch
+    held_at = None
+    for _ in range(400):
+        net.run(0.1)
+        if held_at is None and small.peer.peer_id in large.peer.table:
+            held_at = net.now
+            break
+    assert beats and beats[0][1] and held_at is not None  # (the first heartbeat was keyed)
+    assert held_at - beats[0][0] < 1, (beats, held_at)
