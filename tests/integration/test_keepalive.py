@@ -247,3 +247,39 @@ def test_a_peer_that_lost_us_takes_our_keyed_heartbeat_as_a_first_contact() -> N
             break
     assert beats and beats[0][1] and held_at is not None  # (the first heartbeat was keyed)
     assert held_at - beats[0][0] < 1, (beats, held_at)
+
+
+def test_a_heartbeat_whose_retry_is_lost_too_goes_a_second_time() -> None:
+    """The answers to three heartbeats in a row AND to their first retries are lost (30%
+    loss does that about 1 period in 4): the second retry, 2 x HEARTBEAT_RETRY after the
+    heartbeat, is answered and the pair stays connected; with one retry nothing was heard for
+    ~90 s (peer_expiry) and the pair dropped."""
+    net, a, b = pair(8)
+    small, large = _ordered(net, a, b)
+    ka = net.config.keep_alive
+    sent: list[tuple[float, bool]] = []  # (time, keyed) of small's heartbeats
+    lost: list[int] = []
+
+    def lose_answers(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == small.public:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if body.flags & PING_HEARTBEAT:
+                keyed = bool(body.flags & PING_KEYED)
+                sent.append((net.now, keyed))
+                # the heartbeat, or its first retry (the signed ping right after it)
+                if (keyed or sent[-2][1]) and len(lost) < 6:
+                    lost.append(body.request_id)
+        if len(d) > 4 and d[4] == C.PONG and src == large.public:
+            body = decode_body(C.PONG, decode(d).message)
+            return getattr(body, "request_id", None) not in lost
+        return True
+
+    net.filter = lose_answers
+    net.run(5 * ka)
+    assert len(lost) == 6
+    assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
+    assert small.peer.counters().get("disconnections", 0) == 0
+    second = [t2 - t0 for (t0, k0), (_, k1), (t2, k2) in zip(sent, sent[1:], sent[2:])
+              if k0 and not k1 and not k2]
+    assert len(second) == 3 and all(r <= 2 * HEARTBEAT_RETRY * ka + 2 for r in second)
