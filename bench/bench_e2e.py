@@ -49,8 +49,9 @@ def _kinds() -> list[tuple[str, str, list[str], list[str], str, str]]:
     kinds += [
         ("pyzmq PUB/SUB over TCP", "zmq_peers.py", [], [],
          zmq_set + "; send_multipart of 256 values", zmq_set + "; one value per message"),
-        ("pyzmq PUB/SUB + CURVE", "zmq_peers.py", ["--curve", public],
-         ["--curve", public, "--secret", secret],
+        # (--opt=value: a Z85 key may start with "-", which argparse took for an option)
+        ("pyzmq PUB/SUB + CURVE", "zmq_peers.py", [f"--curve={public}"],
+         [f"--curve={public}", f"--secret={secret}"],
          zmq_set + "; CURVE; send_multipart of 256 values",
          zmq_set + "; CURVE; one value per message")]
     return kinds

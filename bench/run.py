@@ -62,7 +62,7 @@ both processes: on a shared machine the wall-clock rates move with the load, the
 message much less, and it is where the gap to pyzmq comes from: per frame srpfast computes a
 synthetic nonce (HMAC-SHA256), seals (XChaCha20-Poly1305), hashes the packetId (SHA-256) and
 caches the frame, and per message it hashes a Merkle leaf, where CURVE encrypts a message once
-(PROTOCOL.md §4). Values published together are packed, ~7 of 1 KB in a message of 8 frames
+(PROTOCOL.md §4). Values published together are packed, ~14 of 1 KB in a message of 15 frames
 (PROTOCOL.md "Application events"), so a 1 KB value costs ~1.1 frames; a lone value (the
 latency rows) costs 2 frames and an Ed25519 signature (~18 us) and verification (~50 us).
 

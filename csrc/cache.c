@@ -25,7 +25,7 @@ static unsigned seen_log2(size_t slots) {
 static size_t footprint(size_t n) {
     size_t tab = pow2_at_least(2 * n), chain = pow2_at_least(n);
     return sizeof(struct srp_cache) + n * (SRP_PACKET_BYTES + sizeof(entry) + sizeof(src_rec) +
-                                           sizeof(cl_rec) + 2 * sizeof(uint32_t)) +
+                                           sizeof(cl_rec) + sizeof(heap_item)) +
            3 * tab * sizeof(uint64_t) + 2 * chain * sizeof(uint32_t) +
            srp_seen_bytes_for(seen_log2(n));
 }
@@ -60,44 +60,65 @@ static void oa_del(oa_index *x, uint32_t h, uint32_t idx) {
     }
 }
 
-/* ---- expiry heaps (min on expires, then seq) ---- */
+/* ---- expiry heaps (4-ary, min on expires, then seq: cache_impl.h) ---- */
 
-static void heap_set(srp_cache *c, heap *h, size_t pos, uint32_t idx) {
-    h->a[pos] = idx;
-    c->e[idx].heap_pos = (uint32_t)pos;
+#define HEAP_ARITY 4
+
+static void heap_set(srp_cache *c, heap *h, size_t pos, const heap_item *item) {
+    *heap_at(h, pos) = *item;
+    c->e[item->idx].heap_pos = (uint32_t)pos;
 }
 
-static void sift_up(srp_cache *c, heap *h, size_t pos) {
-    uint32_t idx = h->a[pos];
+/* Both sifts return where the element came to rest. */
+static size_t sift_up(srp_cache *c, heap *h, size_t pos) {
+    heap_item item = *heap_at(h, pos);
     while (pos > 0) {
-        size_t parent = (pos - 1) / 2;
-        if (!before(c, idx, h->a[parent])) break;
-        heap_set(c, h, pos, h->a[parent]);
+        size_t parent = (pos - 1) / HEAP_ARITY;
+        const heap_item *p = heap_at(h, parent);
+        if (!item_before(&item, p)) break;
+        heap_set(c, h, pos, p);
         pos = parent;
     }
-    heap_set(c, h, pos, idx);
+    heap_set(c, h, pos, &item);
+    return pos;
 }
 
-static void sift_down(srp_cache *c, heap *h, size_t pos) {
-    uint32_t idx = h->a[pos];
+static size_t sift_down(srp_cache *c, heap *h, size_t pos) {
+    heap_item item = *heap_at(h, pos);
     for (;;) {
-        size_t l = 2 * pos + 1, m = pos;
-        uint32_t best = idx;
-        if (l < h->n && before(c, h->a[l], best)) { m = l; best = h->a[l]; }
-        if (l + 1 < h->n && before(c, h->a[l + 1], best)) { m = l + 1; best = h->a[l + 1]; }
-        if (m == pos) break;
-        heap_set(c, h, pos, best);
+        size_t first = HEAP_ARITY * pos + 1;
+        if (first >= h->n) break;
+        size_t last = first + HEAP_ARITY < h->n ? first + HEAP_ARITY : h->n; /* exclusive */
+        /* The level below: whichever child wins, its children's elements are on the way. */
+        for (size_t k = first; k < last && HEAP_ARITY * k + 1 < h->n; k++) {
+            size_t below = HEAP_ARITY * k + HEAP_ARITY < h->n ? HEAP_ARITY * k + HEAP_ARITY
+                                                              : h->n - 1;
+            __builtin_prefetch(heap_at(h, HEAP_ARITY * k + 1), 1, 3);
+            __builtin_prefetch(heap_at(h, below), 1, 3);
+        }
+        size_t m = first;
+        for (size_t k = first + 1; k < last; k++)
+            if (item_before(heap_at(h, k), heap_at(h, m))) m = k;
+        if (!item_before(heap_at(h, m), &item)) break;
+        heap_set(c, h, pos, heap_at(h, m));
         pos = m;
     }
-    heap_set(c, h, pos, idx);
+    heap_set(c, h, pos, &item);
+    return pos;
+}
+
+static void heap_push(srp_cache *c, heap *h, const entry *x, uint32_t idx) {
+    heap_item item = {.expires = x->expires, .seq = x->seq, .idx = idx, .pad = 0};
+    size_t pos = h->n++;
+    *heap_at(h, pos) = item;
+    sift_up(c, h, pos);
 }
 
 static void heap_remove(srp_cache *c, heap *h, size_t pos) {
-    uint32_t last = h->a[--h->n];
+    heap_item last = *heap_at(h, --h->n);
     if (pos == h->n) return;
-    heap_set(c, h, pos, last);
-    sift_down(c, h, pos);
-    sift_up(c, h, c->e[last].heap_pos);
+    heap_set(c, h, pos, &last);
+    if (sift_down(c, h, pos) == pos) sift_up(c, h, pos);
 }
 
 /* ---- tree buckets ---- */
@@ -202,11 +223,32 @@ static uint32_t pick_victim(const srp_cache *c) {
     for (int k = 0; k < 2; k++) {
         const heap *h = &c->heaps[k];
         if (h->n == 0) continue;
-        if (h->a[0] != c->newest) return h->a[0];
-        if (h->n >= 3) return before(c, h->a[1], h->a[2]) ? h->a[1] : h->a[2];
-        if (h->n == 2) return h->a[1];
+        if (heap_at(h, 0)->idx != c->newest) return heap_at(h, 0)->idx;
+        if (h->n >= 2) { /* the smallest of the root's children */
+            size_t m = 1;
+            for (size_t j = 2; j <= HEAP_ARITY && j < h->n; j++)
+                if (item_before(heap_at(h, j), heap_at(h, m))) m = j;
+            return heap_at(h, m)->idx;
+        }
     }
     return c->newest; /* only reachable with one entry in total, never with slots >= 4 */
+}
+
+/* The next insert of this source at capacity replaces the next victim: the oldest of the
+ * source (its share full) or of the cache. Its entry (read by remove_entry) and its frame slot
+ * (read for the chain buckets, then overwritten by the new frame) are requested now, so those
+ * misses overlap the rest of the batch's work instead of stalling the next insert (a
+ * subscriber's cache is full of one publisher's frames: the slot written was always cold). A
+ * wrong guess (another source comes next) costs a few prefetches. */
+static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
+    uint32_t v = NIL;
+    if (sr->count >= c->share_slots && c->share_slots < c->slots) v = sr->head;
+    else if (c->count >= c->slots) v = pick_victim(c);
+    if (v == NIL) return;
+    __builtin_prefetch(&c->e[v], 1, 3);
+    __builtin_prefetch((const uint8_t *)&c->e[v] + 64, 1, 3);
+    const uint8_t *f = frame_at(c, v);
+    for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) __builtin_prefetch(f + off, 1, 3);
 }
 
 /* Same packet = same immutable bytes (everything but hops, ttl, postage): then the packetId is
@@ -263,10 +305,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     x->chained = 0;
 
     oa_put(&c->ids, hid, i);
-    heap *hp = &c->heaps[x->member];
-    hp->a[hp->n] = i;
-    x->heap_pos = (uint32_t)hp->n++;
-    sift_up(c, hp, x->heap_pos);
+    heap_push(c, &c->heaps[x->member], x, i);
     LIST_PUSH(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
 
     uint32_t hc = h32(f + SRP_OFF_CLUSTER, 16, c->seed);
@@ -319,6 +358,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     c->count++;
     c->counters[SRP_CC_INSERTED]++;
     *slot_out = i;
+    prefetch_next_victim(c, sr);
     return SRP_CACHE_INSERTED;
 }
 
@@ -370,11 +410,14 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     c->pv_heads = srp_big_calloc_paged(chain, sizeof(uint32_t));
     c->nx_heads = srp_big_calloc_paged(chain, sizeof(uint32_t));
     c->chain_mask = chain - 1;
-    c->heaps[0].a = srp_big_calloc_paged(n, sizeof(uint32_t));
-    c->heaps[1].a = srp_big_calloc_paged(n, sizeof(uint32_t));
+    heap_item *items = srp_big_calloc_paged(n, sizeof(heap_item));
+    c->heaps[0].a = items;
+    c->heaps[0].step = 1;
+    c->heaps[1].a = items ? items + (n - 1) : NULL;
+    c->heaps[1].step = -1;
     c->seen = srp_seen_new(seen_log2(n), seen_horizon, seed ^ 0x5EE45EE45EE45EE4ull);
     if (!c->frames || !c->e || !c->srcs || !c->cls || !c->ids.t || !c->src_ix.t || !c->cl_ix.t ||
-        !c->pv_heads || !c->nx_heads || !c->heaps[0].a || !c->heaps[1].a || !c->seen) {
+        !c->pv_heads || !c->nx_heads || !items || !c->seen) {
         srp_cache_free(c);
         return NULL;
     }
@@ -400,8 +443,7 @@ void srp_cache_free(srp_cache *c) {
     srp_big_free_paged(c->cl_ix.t, tab, sizeof(uint64_t));
     srp_big_free_paged(c->pv_heads, chain, sizeof(uint32_t));
     srp_big_free_paged(c->nx_heads, chain, sizeof(uint32_t));
-    srp_big_free_paged(c->heaps[0].a, n, sizeof(uint32_t));
-    srp_big_free_paged(c->heaps[1].a, n, sizeof(uint32_t));
+    srp_big_free_paged(c->heaps[0].a, n, sizeof(heap_item)); /* both heaps' array */
     srp_seen_free(c->seen);
     srp_big_free(c, 1, sizeof *c);
 }
@@ -516,13 +558,14 @@ int srp_cache_remove(srp_cache *c, const uint8_t id[32]) {
 size_t srp_cache_expire(srp_cache *c, double now, uint8_t *out, size_t max_out) {
     size_t written = 0;
     for (;;) {
-        uint32_t i = NIL;
+        const heap_item *first = NULL; /* the root that expires first, if either is due */
         for (int k = 0; k < 2; k++) {
             const heap *h = &c->heaps[k];
-            if (h->n && c->e[h->a[0]].expires <= now && (i == NIL || before(c, h->a[0], i)))
-                i = h->a[0];
+            const heap_item *r = h->n ? heap_at(h, 0) : NULL;
+            if (r && r->expires <= now && (!first || item_before(r, first))) first = r;
         }
-        if (i == NIL) break;
+        if (!first) break;
+        uint32_t i = first->idx;
         const uint8_t *f = frame_at(c, i);
         uint8_t postage = f[SRP_OFF_POSTAGE];
         if (postage > 1) { /* decremented postage still > 0: re-broadcast once (SPEC 6) */

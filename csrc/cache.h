@@ -81,6 +81,11 @@ uint64_t srp_cache_seed(const srp_cache *c);
  * srp_cache_offer is found by id once, then by the filter. */
 int srp_cache_insert(srp_cache *c, const uint8_t *frame, const uint8_t id[32], uint64_t source_key,
                      double now, int member);
+/* srp_cache_insert of count frames (count x 1158 bytes) with their ids (count x 32) from one
+ * source; returns how many were inserted. The same results, one insert after the other,
+ * with the memory the next inserts touch prefetched (csrc/cache_batch.c). */
+size_t srp_cache_insert_batch(srp_cache *c, const uint8_t *frames, const uint8_t *ids,
+                              size_t count, uint64_t source_key, double now, int member);
 /* Same with an explicit expiry time (restoring a saved cache). */
 int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t id[32],
                               uint64_t source_key, double now, double expires, int member);

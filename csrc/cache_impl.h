@@ -2,6 +2,7 @@
  * (cache.c mutates; cache_query.c only reads). Not part of the C API: use cache.h. */
 #ifndef SRP_CACHE_IMPL_H
 #define SRP_CACHE_IMPL_H
+#include <stddef.h>
 #include <string.h>
 
 #include "cache.h"
@@ -51,8 +52,24 @@ typedef struct {
     size_t mask;
 } oa_index;
 
+/* The expiry heaps are 4-ary and their elements carry their key (expiry, sequence) beside
+ * the entry number: a sift compares elements of the heap array, never the entries they name.
+ * (Binary and keyed by entry, removing the root of a heap of n read ~2 log2 n entry records
+ * one after the other, each a cache miss in a publisher's or subscriber's process: the
+ * largest cost of an insert at capacity once the rest was prefetched, csrc/cache_batch.c.
+ * Now ~log4 n levels of four adjacent elements, the next level's prefetched.) */
 typedef struct {
-    uint32_t *a;
+    double expires;
+    uint64_t seq;
+    uint32_t idx, pad;
+} heap_item;
+
+/* Both heaps live in one array of n elements (an entry is in exactly one heap, so together
+ * they hold at most n): heap [0] grows from its start (step +1), heap [1] from its end
+ * (step -1). */
+typedef struct {
+    heap_item *a; /* element 0; element pos is a[pos * step] */
+    ptrdiff_t step;
     size_t n;
 } heap;
 
@@ -140,8 +157,12 @@ static inline uint32_t find_cl(const srp_cache *c, uint32_t h, const uint8_t *ta
     return NIL;
 }
 
-static inline int before(const srp_cache *c, uint32_t a, uint32_t b) {
-    const entry *x = &c->e[a], *y = &c->e[b];
+static inline heap_item *heap_at(const heap *h, size_t pos) {
+    return h->a + (ptrdiff_t)pos * h->step;
+}
+
+/* The expiry order: nearer expiry first, then older insertion. */
+static inline int item_before(const heap_item *x, const heap_item *y) {
     return x->expires < y->expires || (x->expires == y->expires && x->seq < y->seq);
 }
 

@@ -51,7 +51,7 @@ size_t srp_cache_contains_batch(const srp_cache *c, const uint8_t *ids, size_t c
 double srp_cache_next_expiry(const srp_cache *c) {
     double t = INFINITY;
     for (int k = 0; k < 2; k++)
-        if (c->heaps[k].n && c->e[c->heaps[k].a[0]].expires < t) t = c->e[c->heaps[k].a[0]].expires;
+        if (c->heaps[k].n && heap_at(&c->heaps[k], 0)->expires < t) t = heap_at(&c->heaps[k], 0)->expires;
     return t;
 }
 

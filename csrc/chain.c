@@ -94,7 +94,7 @@ typedef struct {
 } lane;
 
 static int lane_start(lane *l, const srp_chain_job *job, size_t max_frags) {
-    size_t n = srp_chain_count(job->len);
+    size_t n = srp_chain_count(job->head_len + job->len);
     if (n > max_frags || n > 0xFFFF) return -1;
     l->job = job;
     l->n = n;
@@ -106,14 +106,28 @@ static int lane_start(lane *l, const srp_chain_job *job, size_t max_frags) {
 /* Encode the lane's fragment k (plaintext, unsealed) into its slot; the frame, or NULL. */
 static uint8_t *lane_encode(const lane *l, const srp_chain_header *h) {
     const srp_chain_job *j = l->job;
-    size_t k = l->k, off = k * SRP_CHAIN_CHUNK;
-    size_t take = j->len == 0 ? 0 : j->len - off < SRP_CHAIN_CHUNK ? j->len - off : SRP_CHAIN_CHUNK;
+    size_t k = l->k, off = k * SRP_CHAIN_CHUNK, len = j->head_len + j->len;
+    size_t take = len == 0 ? 0 : len - off < SRP_CHAIN_CHUNK ? len - off : SRP_CHAIN_CHUNK;
+    /* Where the fragment's plaintext is: in msg, in head, or across both (gathered here). */
+    uint8_t gathered[SRP_CHAIN_CHUNK];
+    const uint8_t *plain = NULL;
+    if (take && off >= j->head_len) {
+        plain = j->msg + (off - j->head_len);
+    } else if (take) {
+        size_t in_head = j->head_len - off < take ? j->head_len - off : take;
+        plain = j->head + off;
+        if (in_head < take) {
+            memcpy(gathered, j->head + off, in_head);
+            memcpy(gathered + in_head, j->msg, take - in_head);
+            plain = gathered;
+        }
+    }
     srp_header fh = {
         .type = h->type, .version = 1, .hops = 0,
         .flags = (uint8_t)(k < l->n - 1 ? SRP_FLAG_MORE : 0), .postage = h->postage,
         .clock = j->clock, .ttl = h->ttl, .index = (uint16_t)k, .length = (uint16_t)take,
         .cluster = h->cluster, .to = h->to, .previous = h->previous, .next = l->next,
-        .message = take ? j->msg + off : NULL,
+        .message = plain,
     };
     uint8_t *frame = j->out + k * FRAME;
     return srp_frame_encode(frame, &fh) == 0 ? frame : NULL;

@@ -31,8 +31,12 @@ typedef struct {
 size_t srp_chain_count(size_t len);
 
 /* One message of a srp_chain_build_many call: its plaintext, clock, and where its frames
- * (srp_chain_count(len) x 1158 bytes, head first) and packetIds (x 32) go. */
+ * (srp_chain_count(head_len + len) x 1158 bytes, head first) and packetIds (x 32) go. The
+ * plaintext is head ‖ msg: an author envelope's head and its payload, chained from where
+ * they are (head NULL, head_len 0: msg alone). */
 typedef struct {
+    const uint8_t *head;
+    size_t head_len;
     const uint8_t *msg;
     size_t len;
     uint32_t clock;

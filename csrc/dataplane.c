@@ -242,6 +242,7 @@ static int is_member(const srp_dataplane *dp, const uint8_t *d, int *deliver) {
 
 /* Per-item state within one chunk of a batch. */
 enum { ST_DROP = 0, ST_CONTROL, ST_NEW };
+#define SEEN_AHEAD 8  /* pass 3 prefetches the seen-filter bucket this many items ahead */
 #define DP_CHUNK 256
 
 /* Record the next hops of a new PUBLISH; frames are copied out, grouped, by emit_grouped. */
@@ -266,6 +267,12 @@ static void forward(srp_dataplane *dp, const uint8_t *d, uint64_t src, size_t ou
     }
     if (dp->policy == SRP_DP_SPRAY && (unsigned)d[SRP_OFF_HOPS] + 1 >= dp->spray_depth) {
         dp->counters[SRP_DPC_SPRAY_WAIT]++;
+        return;
+    }
+    /* A subscriber whose one peer is the publisher: nobody to forward to, known without the
+     * dozen alias-table draws srp_dp_choose would make to find that out, per frame. */
+    if (dp->npeers == 1 && !eligible(dp, 0, src, NULL, 0)) {
+        dp->counters[SRP_DPC_NO_PEERS]++;
         return;
     }
     k = srp_dp_choose(dp, src, dp->policy == SRP_DP_SPRAY ? 2 : dp->fanout, picks);
@@ -366,16 +373,21 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
         srp_frame_packet_ids(buf + base * stride, stride, need, nneed, ids + 32 * base);
         /* Copy keys of the new frames, their seen-filter buckets prefetched for pass 3: the
          * 512 KiB filter is rarely in cache under load, and probing it cold stalled pass 3
-         * (~8% of a relay's data-plane time in a profile, bench engine relay). */
+         * (~8% of a relay's data-plane time in a profile, bench engine relay). The first
+         * SEEN_AHEAD here, the rest SEEN_AHEAD items ahead of pass 3: a whole batch's worth
+         * issued at once queued behind each other and most came too late (the probe in
+         * pass 3 was still ~4% of a subscriber's CPU). */
         for (size_t k = 0; k < nneed; k++) {
             size_t j = need[k];
             cks[j] = copy_key(dp, buf + (base + j) * stride, ids + 32 * (base + j));
-            __builtin_prefetch(seen_bucket(dp, cks[j]), 0, 1);
+            if (j < SEEN_AHEAD) __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
         }
         /* Pass 3, in arrival order: insert, hand up, forward with hops+1. */
         for (size_t j = 0; j < m; j++) {
             size_t i = base + j;
             const uint8_t *d = buf + i * stride;
+            if (j + SEEN_AHEAD < m && state[j + SEEN_AHEAD] == ST_NEW)
+                __builtin_prefetch(seen_bucket(dp, cks[j + SEEN_AHEAD]), 1, 3);
             if (state[j] == ST_CONTROL) {
                 up_index[nup] = (uint32_t)i;
                 up_kind[nup++] = SRP_DP_UP_CONTROL;

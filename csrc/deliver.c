@@ -37,6 +37,18 @@ typedef struct {
     uint8_t key[32];
 } dl_sub;
 
+/* The newest verified nodes of the current author's trees, a few per level, direct-mapped by
+ * position (see env_walk): the messages of a batch arrive in order, so the node that ends the
+ * next message's walk is nearly always one the previous walk proved, and finding it here
+ * costs no miss in the large node table (which was the subscriber's costliest C function per
+ * one-frame message). */
+#define MEMO_WAYS 4
+typedef struct {
+    uint8_t node[32];
+    uint16_t pos;
+    uint8_t used;
+} dl_memo_slot;
+
 struct srp_deliver {
     dl_root *roots;       /* 2-way buckets: [2b] most recent, [2b+1] older */
     size_t mask;          /* buckets - 1 */
@@ -49,6 +61,10 @@ struct srp_deliver {
     dl_sub subs[SRP_DL_MAX_SUBS];
     size_t nsubs;
     size_t last;          /* the sub the previous frame used (batches are mostly one sub) */
+    uint8_t memo_author[32];   /* the memo's facts are about this author's trees of */
+    uint16_t memo_count;       /* memo_count leaves; memo_on: any at all */
+    uint8_t memo_on;
+    dl_memo_slot memo[SRP_ENV_MAX_DEPTH + 1][MEMO_WAYS];
     uint64_t counters[SRP_DLC_COUNT];
 };
 
@@ -210,6 +226,37 @@ static void node_remember(srp_deliver *dl, const uint8_t *node, const uint8_t *a
     b[0].used = 1;
 }
 
+/* The memo holds facts about (author, count) trees: switching to another signer moves its
+ * facts to the node table (a message of the old signer arriving late still finds them). */
+static int memo_current(srp_deliver *dl, const uint8_t *author, unsigned count) {
+    if (dl->memo_on && dl->memo_count == count && !memcmp(dl->memo_author, author, 32))
+        return 1;
+    if (dl->memo_on)
+        for (unsigned l = 0; l <= SRP_ENV_MAX_DEPTH; l++)
+            for (unsigned w = 0; w < MEMO_WAYS; w++) {
+                dl_memo_slot *m = &dl->memo[l][w];
+                if (m->used)
+                    node_remember(dl, m->node, dl->memo_author, dl->memo_count, l, m->pos);
+                m->used = 0;
+            }
+    memcpy(dl->memo_author, author, 32);
+    dl->memo_count = (uint16_t)count;
+    dl->memo_on = 1;
+    return 0;
+}
+
+static int memo_known(const srp_deliver *dl, const uint8_t *node, unsigned level, unsigned pos) {
+    const dl_memo_slot *m = &dl->memo[level][pos % MEMO_WAYS];
+    return m->used && m->pos == pos && !memcmp(m->node, node, 32);
+}
+
+static void memo_remember(srp_deliver *dl, const uint8_t *node, unsigned level, unsigned pos) {
+    dl_memo_slot *m = &dl->memo[level][pos % MEMO_WAYS];
+    memcpy(m->node, node, 32);
+    m->pos = (uint16_t)pos;
+    m->used = 1;
+}
+
 /* An author envelope parsed from an opened message (docs/SEALING.md), its leaf still to be
  * hashed: verification is split so that two messages' leaves can be hashed together. */
 typedef struct {
@@ -255,10 +302,15 @@ static int env_walk(srp_deliver *dl, const dl_env *e) {
     uint8_t cur[SRP_ENV_MAX_DEPTH + 1][32];
     const uint8_t *author = e->author, *path = e->path;
     unsigned count = e->count, index = e->index, depth = e->depth;
+    /* The signer's facts are in the memo while it keeps signing (one table probe, a likely
+     * miss, saved per level); another signer's go to the node table (memo_current). */
+    int memo = memo_current(dl, author, count);
     memcpy(cur[0], e->leaf, 32);
     unsigned l = 0;
     for (; l < depth; l++) {
-        if (node_known(dl, cur[l], author, count, l, index >> l)) break;
+        if (memo ? memo_known(dl, cur[l], l, index >> l)
+                 : node_known(dl, cur[l], author, count, l, index >> l))
+            break;
         if ((index >> l) & 1u)
             srp_env_node(path + l * 32, cur[l], cur[l + 1]);
         else
@@ -267,9 +319,11 @@ static int env_walk(srp_deliver *dl, const dl_env *e) {
     if (l == depth && !root_authentic(dl, author, count, cur[depth], e->sig))
         return SRP_DL_SIGNATURE;
     for (unsigned k = 0; k < l; k++) { /* below where the walk stopped: now known */
-        node_remember(dl, cur[k], author, count, k, index >> k);
-        node_remember(dl, path + k * 32, author, count, k, (index >> k) ^ 1u);
+        memo_remember(dl, cur[k], k, index >> k);
+        memo_remember(dl, path + k * 32, k, (index >> k) ^ 1u);
     }
+    if (l < depth)  /* (the node that stopped it: the newest fact at its level too) */
+        memo_remember(dl, cur[l], l, index >> l);
     return SRP_DL_OK;
 }
 
@@ -521,6 +575,11 @@ static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                      .slot = slot};
     opened_chain two[2], *pend = NULL;
     size_t n = *n_up, kept;
+    for (size_t j = 0; j < n; j++) { /* heads' delivered-id buckets (open_chain), as take's */
+        const uint8_t *d = buf + (size_t)up_index[j] * stride;
+        if (up_kind[j] == deliver_kind && srp_be16(d + SRP_OFF_INDEX) == 0)
+            __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
+    }
     for (size_t j = 0; j < n; j++) {
         if (up_kind[j] != deliver_kind) continue;
         opened_chain *c = pend == &two[0] ? &two[1] : &two[0];
@@ -597,6 +656,29 @@ size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                           unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena) {
     return take_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs, 0,
                        arena, 0);
+}
+
+size_t srp_dl_take_fragments(const uint8_t *buf, size_t stride, const uint8_t *ids,
+                             uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                             unsigned deliver_kind, uint8_t *frames, uint8_t *out_ids,
+                             uint32_t *items) {
+    size_t kept = 0, taken = 0, n = *n_up;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = up_index[j];
+        const uint8_t *d = buf + (size_t)i * stride;
+        /* control/carry.py is_fragment: MORE set, or an index past the head */
+        if (up_kind[j] == deliver_kind &&
+            ((d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) || srp_be16(d + SRP_OFF_INDEX) != 0)) {
+            memcpy(frames + taken * SRP_PACKET_BYTES, d, SRP_PACKET_BYTES);
+            memcpy(out_ids + 32 * taken, ids + 32 * (size_t)i, 32);
+            items[taken++] = i;
+            continue;
+        }
+        up_index[kept] = i;
+        up_kind[kept++] = up_kind[j];
+    }
+    *n_up = kept;
+    return taken;
 }
 
 void srp_dl_counters(const srp_deliver *dl, uint64_t out[SRP_DLC_COUNT]) {

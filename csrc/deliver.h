@@ -96,6 +96,17 @@ size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
                           const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
                           unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena);
 
+/* The deliver_kind items left in the hand-up list after srp_dl_take that are fragments of a
+ * longer message (MORE set, or not the first frame: the rest of the message may come in a
+ * later batch): each frame (SRP_PACKET_BYTES), its packetId and its batch index copied out
+ * to frames / out_ids / items (room for *n_up each) and the item removed from the list
+ * (compacted, order kept), so a caller keeps them for srp_dl_take_chains with no work per
+ * fragment (srpfast/control/carry.py). Returns how many were taken. */
+size_t srp_dl_take_fragments(const uint8_t *buf, size_t stride, const uint8_t *ids,
+                             uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                             unsigned deliver_kind, uint8_t *frames, uint8_t *out_ids,
+                             uint32_t *items);
+
 /* One frame with packetId id: open + verify into plain (SRP_DL_PLAIN_BYTES); fills *msg
  * except item and, on SRP_DL_OK, remembers id as delivered. An id delivered before gets
  * SRP_DL_DUPLICATE if this copy's seal opens (no envelope work), else its failure. */

@@ -1,7 +1,8 @@
 /* Sanitizer fuzz driver for csrc/cache.c, cache_query.c, seen.c and dataplane.c (issue 13).
  * Built with -fsanitize=address,undefined. A small cache (so eviction, the per-source share and
  * expiry run constantly) takes random operations: offers of valid, mutated, truncated and
- * duplicate frames from many sources, batch offers, data-plane batches with a random candidate
+ * duplicate frames from many sources, batch offers, runs of inserts from one source
+ * (srp_cache_insert_batch), data-plane batches with a random candidate
  * table and rate mask, expiry with postage, removals, and every query (summary, bucket, prefix
  * lists with out-of-range nibbles and depths, lowest hops, chains). Invariants checked after
  * every step: count <= slots, memory <= capacity, per-source share, and that an id the cache
@@ -78,8 +79,25 @@ int main(int argc, char **argv) {
             break;
         }
         case 3:
-            srp_cache_offer_batch(c, buf, STRIDE, lens, n, keys, (int)fz_below(2), now,
-                                  (int)fz_below(2), verdicts);
+            if (fz_below(2)) {
+                srp_cache_offer_batch(c, buf, STRIDE, lens, n, keys, (int)fz_below(2), now,
+                                      (int)fz_below(2), verdicts);
+                break;
+            }
+            /* a publisher's run: the valid frames, ids computed, one source, one call
+             * (srp_cache_insert_batch, cache_batch.c: prefetch hints on every path) */
+            static uint8_t run[BATCH * SRP_PACKET_BYTES], run_ids[BATCH * 32];
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (lens[i] != SRP_PACKET_BYTES ||
+                    srp_frame_validate(buf + i * STRIDE, SRP_PACKET_BYTES) != SRP_OK)
+                    continue;
+                memcpy(run + m * SRP_PACKET_BYTES, buf + i * STRIDE, SRP_PACKET_BYTES);
+                srp_frame_packet_id(run + m * SRP_PACKET_BYTES, run_ids + 32 * m);
+                m++;
+            }
+            if (srp_cache_insert_batch(c, run, run_ids, m, keys[0], now, (int)fz_below(2)) > m)
+                abort();
             break;
         case 4: {
             uint8_t id[32];

@@ -6,7 +6,9 @@
  * opens with the key (srp_open_frame) and the plaintexts joined are the message; with a
  * byte flipped in an authenticated position it never opens. Counts chains and frames.
  * Then srp_chain_build_many (two chains per step, SHA-256 interleaved) over 1..5 random
- * messages must write, for each, exactly what srp_chain_build writes for it alone. */
+ * messages, each given as two pieces cut at a random point (head ‖ msg: how a publish chains
+ * an envelope head beside its payload, the fragment spanning both gathered), must write,
+ * for each, exactly what srp_chain_build writes for the whole message alone. */
 #include <sodium.h>
 
 #include "fuzz_common.h"
@@ -27,14 +29,17 @@ static int many_matches_alone(const uint8_t key[32], const uint8_t nkey[32],
     for (size_t i = 0; i < count; i++) {
         size_t len = fz_below(3 * SRP_CHAIN_CHUNK);
         fz_bytes(msgs[i], len);
-        jobs[i] = (srp_chain_job){.msg = msgs[i], .len = len, .clock = (uint32_t)fz_u64(),
-                                  .out = out[i], .ids = ids[i]};
+        size_t cut = fz_below((unsigned)len + 1);  /* 0: no head; len: no payload */
+        jobs[i] = (srp_chain_job){.head = cut ? msgs[i] : NULL, .head_len = cut,
+                                  .msg = msgs[i] + cut, .len = len - cut,
+                                  .clock = (uint32_t)fz_u64(), .out = out[i], .ids = ids[i]};
     }
     if (srp_chain_build_many(key, nkey, h, jobs, count, 3) != 0) return 0;
     for (size_t i = 0; i < count; i++) {
         srp_chain_header alone = *h;
         alone.clock = jobs[i].clock;
-        size_t n = srp_chain_build(key, nkey, &alone, msgs[i], jobs[i].len, 3, one, one_ids);
+        size_t n = srp_chain_build(key, nkey, &alone, msgs[i], jobs[i].head_len + jobs[i].len, 3,
+                                   one, one_ids);
         if (n == 0 || memcmp(one, out[i], n * SRP_PACKET_BYTES) || memcmp(one_ids, ids[i], n * 32))
             return 0;
     }

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict, deque
+from itertools import repeat
 from typing import TYPE_CHECKING, Iterable
 
 from srpfast.control.bounded import LruDict
@@ -109,7 +110,7 @@ class Announcer:
         recent = self.recent.get(subcluster_id)
         if recent is None:
             recent = self.recent[subcluster_id] = deque(maxlen=max(1, self._recent_len))
-        recent.extend((now, i) for i in ids)
+        recent.extend(zip(repeat(now), ids))  # (C: no Python per id)
         self._last_fresh = now
         if self.digest_at is None and cfg.announce_digest > 0:
             self.digest_at = now + cfg.announce_digest
@@ -130,7 +131,13 @@ class Announcer:
         application's handlers ran, and once for all receive batches of one wake-up). The
         window it releases is cumulative (control/flow.py): one id says every earlier
         message of that author left our socket buffer too."""
-        self.acks.update(((subcluster_id, a), i) for a, i in zip(authors, ids))
+        acks = self.acks
+        authors = list(authors)
+        if len(authors) == len(ids) and authors.count(authors[0]) == len(authors):
+            acks[(subcluster_id, authors[0])] = ids[-1]  # one author (C: no Python per id)
+        else:  # dict(zip(...)) keeps each author's last id, in C
+            for author, newest in dict(zip(authors, ids)).items():
+                acks[(subcluster_id, author)] = newest
         if self.ack_at is None:
             self.ack_at = now
 

@@ -29,22 +29,47 @@ ADDR_BYTES = 28  # sizeof(sockaddr_in6), the data plane's SRP_DP_ADDR_BYTES (che
 class DatagramBatch:
     """(datagram, address) pairs as a receive batch: ``data`` (``slot`` bytes per datagram,
     longer ones truncated as recvmmsg would), ``lens`` (true lengths), ``keys`` (sender keys,
-    by ``key``), ``frame(i)``, ``address(i)``, ``len()`` and iteration."""
+    by ``key``), ``frame(i)``, ``address(i)``, ``len()`` and iteration. The buffers are built
+    on first use: a lone control datagram never needs them (Peer.receive_batch)."""
 
-    __slots__ = ("count", "slot", "data", "lens", "keys", "_items")
+    __slots__ = ("count", "slot", "_key", "_items", "_data", "_lens", "_keys")
 
     def __init__(self, items: Sequence[tuple[bytes, Address]],
                  key: Callable[[Address], int]) -> None:
         self.count = len(items)
         self.slot = SLOT
         self._items = list(items)
+        self._key = key
+        self._data: bytearray | None = None
+        self._lens = array("I")
+        self._keys = array("Q")
+
+    def _fill(self) -> bytearray:
+        items = self._items
         buf = bytearray(SLOT * self.count)
-        self.lens = array("I", [len(d) for d, _ in items])
-        self.keys = array("Q", [key(a) for _, a in items])
+        self._lens = array("I", [len(d) for d, _ in items])
+        self._keys = array("Q", [self._key(a) for _, a in items])
         for i, (d, _) in enumerate(items):
             n = min(len(d), SLOT)
             buf[i * SLOT:i * SLOT + n] = d[:n]
-        self.data = buf
+        self._data = buf
+        return buf
+
+    @property
+    def data(self) -> bytearray:
+        return self._fill() if self._data is None else self._data
+
+    @property
+    def lens(self) -> array:  # type: ignore[type-arg]
+        if self._data is None:
+            self._fill()
+        return self._lens
+
+    @property
+    def keys(self) -> array:  # type: ignore[type-arg]
+        if self._data is None:
+            self._fill()
+        return self._keys
 
     def frame(self, i: int) -> bytes:
         return bytes(self._items[i][0])

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from itertools import islice
 from typing import Generic, Hashable, Iterable, Iterator, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -20,9 +21,10 @@ V = TypeVar("V")
 
 class FifoSet(Generic[K]):
     def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
+        self.capacity = max(capacity, 0)
         self._s: set[K] = set()
-        self._q: deque[K] = deque()
+        # (maxlen: an append at capacity drops the oldest in C; _s forgets it first)
+        self._q: deque[K] = deque(maxlen=self.capacity)
 
     def __contains__(self, key: object) -> bool:
         return key in self._s
@@ -32,22 +34,40 @@ class FifoSet(Generic[K]):
 
     def add(self, key: K) -> bool:
         """True when key is new (and now remembered)."""
-        if key in self._s:
+        s = self._s
+        if key in s:
             return False
-        self._s.add(key)
-        self._q.append(key)
-        if len(self._q) > self.capacity:
-            self._s.discard(self._q.popleft())
+        q = self._q
+        if len(q) == self.capacity:
+            if not q:
+                return True  # (capacity 0: remembers nothing)
+            s.discard(q[0])
+        s.add(key)
+        q.append(key)
+        return True
+
+    def add_fresh(self, keys: list[K]) -> bool:
+        """Add every key of ``keys`` when none is present and none repeats (True); otherwise
+        change nothing (False). Test, insert and eviction run in C (set operations, the
+        deque's maxlen): the delivery path's common case, a batch of new message ids, costs
+        no Python per key."""
+        fresh = set(keys)
+        s = self._s
+        if len(fresh) != len(keys) or not s.isdisjoint(fresh):
+            return False
+        q, cap = self._q, self.capacity
+        excess = len(q) + len(keys) - cap
+        if excess > 0:  # the oldest ones the deque drops below
+            s.difference_update(islice(q, excess))
+        s |= fresh
+        q.extend(keys)
+        if len(keys) > cap:  # (more than fit at all: the deque kept the newest)
+            s.difference_update(keys[:len(keys) - cap])
         return True
 
     def update(self, keys: Iterable[K]) -> None:
-        s, q = self._s, self._q
         for key in keys:
-            if key not in s:
-                s.add(key)
-                q.append(key)
-        while len(q) > self.capacity:
-            s.discard(q.popleft())
+            self.add(key)
 
 
 class LruSet(Generic[K]):

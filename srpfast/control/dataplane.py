@@ -34,9 +34,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
 from srpfast.config import REPLICATION_POLICIES
-from srpfast.control.carry import FragmentCarry, is_fragment
-from srpfast.dataplane._dataplane import (MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_DELIVER,
-                                          UP_VARIANT)
+from srpfast.control.carry import FragmentCarry
+from srpfast.dataplane._dataplane import MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_VARIANT
 from srpfast.drivers._udp import address_key
 from srpfast.errors import ArgumentError
 from srpfast.wire import constants as C
@@ -76,6 +75,9 @@ class DataPlaneLink:
         self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
         self.carry = FragmentCarry(peer, dataplane)  # fragments across batches (carry.py)
+        # process() takes the fragments it could not assemble out of the hand-up list, for
+        # the carry (DataPlane.fragments): no Python per fragment
+        dataplane.carry_fragments = True
         cfg = peer.config
         if cfg.replication != "weighted":  # a simulation knob (config.py): same rule as ours
             dataplane.set_policy(REPLICATION_POLICIES.index(cfg.replication), cfg.spray_depth)
@@ -130,17 +132,19 @@ class DataPlaneLink:
         if count == 0 or count > dp.max_batch or batch.slot < C.PACKET_BYTES:
             return False
         keys = batch.keys
-        senders = keys.tolist()
-        first = senders[0]
+        first = keys[0]
         rate = p.budgets
         drop = None
-        # One sender per batch is the common case under load: one bucket, no Counter
-        # (list.count runs in C).
-        if senders.count(first) == count:
+        # One sender per batch is the common case under load: one bucket, no Counter, and
+        # no Python int per datagram (the keys' bytes compared in C).
+        raw = keys.tobytes()
+        one_sender = raw == raw[:8] * count
+        if one_sender:
             granted = rate.take(first, now, count)
             if granted < count:  # its first `granted` datagrams pass, as one by one
                 drop = bytearray(granted) + b"\x01" * (count - granted)
         else:
+            senders = keys.tolist()
             over = {}
             for key, n in Counter(senders).items():
                 granted = rate.take(key, now, n)
@@ -169,14 +173,16 @@ class DataPlaneLink:
             p.count("tx", n_out)
         whole = dp.messages() if dp.n_msgs else None
         carry = self.carry
+        if dp.n_frags:  # fragments whose message may complete in a later batch
+            frames, ids, items = dp.fragments()
+            carry.keep_many(frames, ids, [batch.address(items[0])] * len(items)
+                            if one_sender else [batch.address(i) for i in items])
         for j in range(dp.n_up):
             i, kind = dp.up(j)
             datagram, address = batch.frame(i), batch.address(i)
             if kind == UP_CONTROL:
                 p.receive_one(datagram, address, now, rated=True)
-            elif kind == UP_DELIVER and is_fragment(datagram):
-                carry.keep(datagram, dp.packet_id(i), address)  # the rest may come next
-            else:
+            else:  # (a variant, or a whole message C did not deliver: the per-frame path)
                 p.receive_delivered(datagram, address, now, kind == UP_VARIANT, dp.packet_id(i))
         # Messages completed with fragments of earlier batches are older than this batch's:
         # delivered first (an author's next message may name one as its predecessor).

@@ -98,8 +98,8 @@ class FlowWindow:
                 self.backlog_frames -= n
                 off += n * PACKET_BYTES
                 k += 1
-            if k > first:
-                run = frames[start:off] if start or off < len(frames) else frames
+            if k > first:  # (a view, not a copy, of a publish the window lets part of go)
+                run = memoryview(frames)[start:off] if start or off < len(frames) else frames
                 for peer in peers:
                     p.send_frames_to(peer, run)
                 p.announce.fresh(sub_id, heads[first:k], now)

@@ -18,7 +18,7 @@ STATE_6 pushes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from srpfast.crypto import _seal
 from srpfast.wire import constants as C
@@ -27,7 +27,7 @@ from srpfast.control.bounded import ExpiringDict, FifoSet, LruDict, LruSet
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
-from srpfast.crypto import EnvelopeVerifier, make_envelopes, open_frame
+from srpfast.crypto import EnvelopeVerifier, open_frame
 from srpfast.errors import CapacityError, CryptoError, MalformedPacket
 from srpfast.wire.fragments import SEALED_CHUNK, Message
 from srpfast.wire.frame import Reassembler, decode, encode
@@ -96,25 +96,24 @@ class Replication:
         if not messages:
             return []
         previous = sub.last_head
-        clocks = [(p.clock + 1 + i) & 0xFFFFFFFF for i in range(len(messages))]
-        # header_context(sub.tag, sub.subcluster_id, previous, clock), its fixed part once
-        fixed = bytes(sub.tag) + bytes(sub.subcluster_id) + bytes(previous)
-        contexts = [fixed + c.to_bytes(4, "big") for c in clocks]
-        # Each envelope's count ‖ leaf binds its fragments after the head: their nonces hash
-        # the header and that instead of the whole frame (docs/SEALING.md "Nonces").
-        commits = bytearray(_seal.COMMIT_BYTES * len(messages))
-        envelopes = make_envelopes(p.identity, messages, contexts, commits)
         key = sub.key
-        try:  # every chain split, sealed and hashed in C (csrc/chain.c); raises before any change
-            buf, ids, counts = _seal.seal_chains(
-                key, nonce_key(key), C.PUBLISH, sub.tag, sub.subcluster_id, previous, clocks,
-                cfg.cache_ttl, cfg.postage, envelopes, cfg.max_fragments, commits)
+        first = (p.clock + 1) & 0xFFFFFFFF
+        # One C call (_seal.seal_published, csrc/chain.c): the author envelopes (header
+        # context tag ‖ subcluster ‖ previous ‖ clock, one signature per 256) and every chain
+        # split, sealed and hashed; each envelope's count ‖ leaf binds its fragments after the
+        # head (their nonces hash the header and that, docs/SEALING.md "Nonces"). Raises
+        # before any change.
+        try:
+            buf, ids, counts = _seal.seal_published(
+                p.identity.secret_key, key, nonce_key(key), C.PUBLISH, sub.tag,
+                sub.subcluster_id, previous, first, cfg.cache_ttl, cfg.postage, messages,
+                cfg.max_fragments)
         except ValueError as exc:
             raise CapacityError(f"{exc} ({cfg.max_fragments * SEALED_CHUNK} bytes of sealed "
                                 "envelope): send less, or in chunks") from None
         total = len(ids) // 32
         p.flow.check_room(total)  # (CapacityError here: nothing changed yet)
-        p.clock = clocks[-1]
+        p.clock = (first + len(messages) - 1) & 0xFFFFFFFF
         heads = []
         at = 0
         for n in counts:
@@ -222,9 +221,9 @@ class Replication:
         """Whole messages the C data plane cached, forwarded, opened and verified in one
         receive batch (DataPlane.messages(): subs, ids, payloads, authors, previous ids,
         clocks, hops; subs indexes ``keyed``, one int when all share it). What is left is
-        per-message bookkeeping, kept to a dict test or two each: skip what was delivered before (a message whose cached
-        copy expired and came again), hold what waits for its predecessor (SPEC 6 ordering,
-        as _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
+        per-message bookkeeping: skip what was delivered before (a message whose cached copy
+        expired and came again), hold what waits for its predecessor (SPEC 6 ordering, as
+        _deliver_frame), answer queries waiting for these ids, then one DeliveredBatch
         event per subcluster."""
         subs, ids, payloads, authors, prevs, clocks, hops = columns
         p = self.p
@@ -240,6 +239,12 @@ class Replication:
             for pid in ids:
                 self.wanted.pop(pid)
         seen = self.delivered
+        # The common case, a batch of new messages whose predecessors were all delivered
+        # before it (one emit_many batch shares one previousId): tested and remembered in C
+        # (FifoSet.add_fresh), no Python per message. Otherwise message by message below.
+        if self._ready(prevs) and seen.add_fresh(ids):
+            self._deliver_columns(columns, keyed, now, range(len(ids)))
+            return
         kept: list[int] = []
         batch_ids: set[bytes] | None = None
         ready = ZERO32  # the last previousId found delivered (neighbours share the object)
@@ -261,8 +266,27 @@ class Replication:
                 ready = prev
             seen.add(mid)
             kept.append(k)
-        if not kept:
-            return
+        if kept:
+            self._deliver_columns(columns, keyed, now, kept)
+
+    def _ready(self, prevs: list[bytes]) -> bool:
+        """No message of a batch must wait for its predecessor (_must_wait), judged before
+        any of them is delivered (a predecessor inside the batch makes this False: the
+        message-by-message loop then orders them). Neighbours share one previousId object."""
+        last = None
+        for prev in prevs:
+            if prev is not last:
+                if self._must_wait(prev):
+                    return False
+                last = prev
+        return True
+
+    def _deliver_columns(self, columns: tuple[Any, ...], keyed: list[bytes], now: float,
+                         kept: Sequence[int]) -> None:
+        """One DeliveredBatch event per subcluster for the messages ``kept`` (indexes into
+        the columns), announced (lazy push, acknowledgement), then what waited for them."""
+        subs, ids, payloads, authors, prevs, clocks, hops = columns
+        p = self.p
         p.count("deliver.messages", len(kept))
         if type(subs) is int:
             groups = [(subs, kept)]
@@ -270,16 +294,15 @@ class Replication:
             groups = [(s, [k for k in kept if subs[k] == s])
                       for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
-            whole = len(group) == n
-            p.announce.fresh(keyed[sub], ids if whole else [ids[k] for k in group], now,
-                             authors if whole else [authors[k] for k in group])
-            if len(group) == n:
+            if len(group) == len(ids):  # all of them: the columns as they are
+                p.announce.fresh(keyed[sub], ids, now, authors)
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
-            else:
-                p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
-                                      [payloads[k] for k in group],
-                                      [authors[k] for k in group], [clocks[k] for k in group],
-                                      [prevs[k] for k in group], [hops[k] for k in group]))
+                continue
+            p.announce.fresh(keyed[sub], [ids[k] for k in group], now, [authors[k] for k in group])
+            p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
+                                  [payloads[k] for k in group], [authors[k] for k in group],
+                                  [clocks[k] for k in group], [prevs[k] for k in group],
+                                  [hops[k] for k in group]))
         if self.held:  # messages that waited for one of these
             for k in kept:
                 for event in self._release(ids[k]):

@@ -31,6 +31,8 @@ cdef extern from "chain.h" nogil:
         const uint8_t *to
         const uint8_t *previous
     ctypedef struct srp_chain_job:
+        const uint8_t *head
+        size_t head_len
         const uint8_t *msg
         size_t len
         uint32_t clock
@@ -119,6 +121,19 @@ def ad_of(const unsigned char[::1] frame not None) -> bytes:
     return (<char *>ad)[:SRP_SEAL_AD_BYTES]
 
 
+cdef inline void _header(srp_chain_header *h, int type_, int postage, unsigned int ttl,
+                         const uint8_t *cluster, const uint8_t *to,
+                         const uint8_t *previous) noexcept nogil:
+    """The header template a chain's frames share (clock set per message by chain.c)."""
+    h.type = <uint8_t>type_
+    h.postage = <uint8_t>postage
+    h.ttl = ttl
+    h.clock = 0
+    h.cluster = cluster
+    h.to = to
+    h.previous = previous
+
+
 def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] nonce_key not None,
                 int type_, const unsigned char[::1] cluster not None,
                 const unsigned char[::1] to not None, const unsigned char[::1] previous not None,
@@ -166,13 +181,7 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
     cdef unsigned char *fp = <unsigned char *>PyBytes_AS_STRING(frames)
     cdef unsigned char *ip = <unsigned char *>PyBytes_AS_STRING(ids)
     cdef srp_chain_header h
-    h.type = <uint8_t>type_
-    h.postage = <uint8_t>postage
-    h.ttl = ttl
-    h.clock = 0
-    h.cluster = &cluster[0]
-    h.to = &to[0]
-    h.previous = &previous[0]
+    _header(&h, type_, postage, ttl, &cluster[0], &to[0], &previous[0])
     cdef srp_chain_job *jobs = <srp_chain_job *>malloc(<size_t>(m if m else 1) * sizeof(srp_chain_job))
     if jobs == NULL:
         raise MemoryError()
@@ -180,6 +189,8 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
     try:
         for k in range(m):
             body = bodies[k]
+            jobs[k].head = NULL
+            jobs[k].head_len = 0
             jobs[k].msg = _ptr(body)
             jobs[k].len = <size_t>body.shape[0]
             jobs[k].clock = <uint32_t>clocks[k]
@@ -250,6 +261,20 @@ def open_batch(const unsigned char[::1] key not None, unsigned char[::1] buf not
     return status
 
 
+cdef inline void _env_head(uint8_t *o, Py_ssize_t n, Py_ssize_t i, const uint8_t *author,
+                           const uint8_t *sig, const uint8_t *path, unsigned depth) noexcept nogil:
+    """An envelope's head (docs/SEALING.md): version, count, index, author, signature, path."""
+    o[0] = <uint8_t>SRP_ENV_VERSION
+    o[1] = <uint8_t>(n >> 8)
+    o[2] = <uint8_t>(n & 0xFF)
+    o[3] = <uint8_t>(i >> 8)
+    o[4] = <uint8_t>(i & 0xFF)
+    memcpy(o + 5, author, 32)
+    memcpy(o + 37, sig, 64)
+    if depth:
+        memcpy(o + SRP_ENV_FIXED_BYTES, path, depth * 32)
+
+
 def make_envelopes(const unsigned char[::1] secret_key not None, list payloads not None,
                    list contexts not None, unsigned char[::1] commits=None) -> list:
     """Author envelopes for a batch of 1..256 payloads signed with ONE ed25519 signature over
@@ -306,21 +331,131 @@ def make_envelopes(const unsigned char[::1] secret_key not None, list payloads n
             plen = <size_t>p.shape[0]
             env = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(head + plen))
             o = PyBytes_AS_STRING(env)
-            o[0] = <char>SRP_ENV_VERSION
-            o[1] = <char>(n >> 8)
-            o[2] = <char>(n & 0xFF)
-            o[3] = <char>(i >> 8)
-            o[4] = <char>(i & 0xFF)
-            memcpy(o + 5, &secret_key[32], 32)
-            memcpy(o + 37, sig, 64)
-            if depth:
-                memcpy(o + SRP_ENV_FIXED_BYTES, paths + <size_t>i * depth * 32, depth * 32)
+            _env_head(<uint8_t *>o, n, i, &secret_key[32], sig, paths + <size_t>i * depth * 32,
+                      depth)
             if plen:
                 memcpy(o + head, _ptr(p), plen)
             out.append(env)
     finally:
         free(leaves)
     return out
+
+
+def seal_published(const unsigned char[::1] secret_key not None,
+                   const unsigned char[::1] key not None,
+                   const unsigned char[::1] nonce_key not None, int type_,
+                   const unsigned char[::1] cluster not None, const unsigned char[::1] to not None,
+                   const unsigned char[::1] previous not None, uint32_t first_clock,
+                   unsigned int ttl, int postage, list payloads not None, Py_ssize_t max_frags):
+    """make_envelopes then seal_chains with commitments, in one call and byte for byte the same
+    frames: payload k (bytes) gets clock first_clock + k and the header context cluster ‖ to ‖
+    previous ‖ clock; one signature per 256 payloads. An envelope's head and its payload are
+    chained from where they are (csrc/chain.c gathers the fragment that spans both): no
+    envelope is built, so no copy of the payloads. Returns (frames, ids, counts) as
+    seal_chains does; raises ValueError, before any work, for a payload whose envelope needs
+    more than ``max_frags`` fragments, TypeError for one that is not bytes."""
+    _need(secret_key, 64, "secret_key")
+    _need(key, 32, "key")
+    _need(nonce_key, 32, "nonce_key")
+    _need(cluster, 16, "cluster")
+    _need(to, 32, "to")
+    _need(previous, 32, "previous")
+    cdef list held = list(payloads)  # (their buffers stay valid while the GIL is released)
+    cdef Py_ssize_t m = len(held), k, b, n, i, total = 0, at = 0
+    cdef unsigned depth
+    cdef size_t head_len, need
+    cdef list counts = []
+    cdef object p
+    for k in range(m):
+        p = held[k]
+        if type(p) is not bytes:
+            raise TypeError(f"payload {k} must be bytes, got {type(p).__name__}")
+        n = min(<Py_ssize_t>SRP_ENV_MAX_LEAVES, m - (k - k % SRP_ENV_MAX_LEAVES))
+        head_len = <size_t>SRP_ENV_FIXED_BYTES + srp_env_depth(<unsigned>n) * 32
+        need = srp_chain_count(head_len + <size_t>len(<bytes>p))
+        if <Py_ssize_t>need > max_frags:
+            raise ValueError(f"message {k} of {head_len + <size_t>len(<bytes>p)} bytes needs "
+                             f"{need} fragments; the bound is {max_frags}")
+        counts.append(need)
+        total += <Py_ssize_t>need
+    frames = PyBytes_FromStringAndSize(NULL, total * PACKET_BYTES)
+    ids = PyBytes_FromStringAndSize(NULL, total * 32)
+    cdef uint8_t *fp = <uint8_t *>PyBytes_AS_STRING(frames)
+    cdef uint8_t *ip = <uint8_t *>PyBytes_AS_STRING(ids)
+    cdef size_t HEAD_MAX = <size_t>SRP_ENV_FIXED_BYTES + 32 * 8  # (SRP_ENV_MAX_DEPTH)
+    cdef size_t mm = <size_t>(m if m else 1)
+    # one block: contexts, leaves, paths, heads, commitments, jobs
+    cdef size_t bytes_needed = mm * (<size_t>SRP_ENV_CTX_BYTES + 32 + 32 * 8 + HEAD_MAX
+                                     + <size_t>SRP_CHAIN_COMMIT_BYTES + sizeof(srp_chain_job))
+    cdef uint8_t *mem = <uint8_t *>malloc(bytes_needed)
+    if mem == NULL:
+        raise MemoryError()
+    cdef srp_chain_job *jobs = <srp_chain_job *>mem
+    cdef uint8_t *ctx = mem + mm * sizeof(srp_chain_job)
+    cdef uint8_t *leaves = ctx + mm * SRP_ENV_CTX_BYTES
+    cdef uint8_t *paths = leaves + mm * 32
+    cdef uint8_t *heads = paths + mm * 32 * 8
+    cdef uint8_t *commits = heads + mm * HEAD_MAX
+    cdef uint8_t root[32]
+    cdef uint8_t sig[64]
+    cdef const uint8_t *author = &secret_key[32]
+    cdef uint32_t clock
+    cdef srp_chain_header h
+    cdef int rc = 0
+    try:
+        for k in range(m):
+            clock = <uint32_t>((first_clock + <uint32_t>k) & 0xFFFFFFFF)
+            memcpy(ctx + k * SRP_ENV_CTX_BYTES, &cluster[0], 16)
+            memcpy(ctx + k * SRP_ENV_CTX_BYTES + 16, &to[0], 32)
+            memcpy(ctx + k * SRP_ENV_CTX_BYTES + 48, &previous[0], 32)
+            (ctx + k * SRP_ENV_CTX_BYTES + 80)[0] = <uint8_t>(clock >> 24)
+            (ctx + k * SRP_ENV_CTX_BYTES + 80)[1] = <uint8_t>(clock >> 16)
+            (ctx + k * SRP_ENV_CTX_BYTES + 80)[2] = <uint8_t>(clock >> 8)
+            (ctx + k * SRP_ENV_CTX_BYTES + 80)[3] = <uint8_t>clock
+            p = held[k]
+            jobs[k].msg = <const uint8_t *>PyBytes_AS_STRING(p)
+            jobs[k].len = <size_t>len(<bytes>p)
+            jobs[k].clock = clock
+            jobs[k].out = fp + at * SRP_PACKET_BYTES
+            jobs[k].ids = ip + at * 32
+            jobs[k].commit = commits + k * SRP_CHAIN_COMMIT_BYTES
+            at += <Py_ssize_t>counts[k]
+        with nogil:
+            b = 0
+            while b < m:  # one signed batch of up to 256 payloads at a time
+                n = min(<Py_ssize_t>SRP_ENV_MAX_LEAVES, m - b)
+                depth = srp_env_depth(<unsigned>n)
+                head_len = <size_t>SRP_ENV_FIXED_BYTES + depth * 32
+                i = 0
+                while i + 1 < n:  # two leaves at a time: their SHA-256 runs interleaved
+                    srp_env_leaf_x2(ctx + (b + i) * SRP_ENV_CTX_BYTES, jobs[b + i].msg,
+                                    jobs[b + i].len, leaves + (b + i) * 32,
+                                    ctx + (b + i + 1) * SRP_ENV_CTX_BYTES, jobs[b + i + 1].msg,
+                                    jobs[b + i + 1].len, leaves + (b + i + 1) * 32)
+                    i += 2
+                if i < n:
+                    srp_env_leaf(ctx + (b + i) * SRP_ENV_CTX_BYTES, jobs[b + i].msg,
+                                 jobs[b + i].len, leaves + (b + i) * 32)
+                srp_env_tree(leaves + b * 32, <unsigned>n, root, paths)
+                srp_env_sign(&secret_key[0], author, <unsigned>n, root, sig)
+                for i in range(n):
+                    _env_head(heads + (b + i) * HEAD_MAX, n, i, author, sig,
+                              paths + <size_t>i * depth * 32, depth)
+                    jobs[b + i].head = heads + (b + i) * HEAD_MAX
+                    jobs[b + i].head_len = head_len
+                    commits[(b + i) * SRP_CHAIN_COMMIT_BYTES] = <uint8_t>(n >> 8)
+                    commits[(b + i) * SRP_CHAIN_COMMIT_BYTES + 1] = <uint8_t>(n & 0xFF)
+                    memcpy(commits + (b + i) * SRP_CHAIN_COMMIT_BYTES + 2,
+                           leaves + (b + i) * 32, 32)
+                b += n
+            _header(&h, type_, postage, ttl, &cluster[0], &to[0], &previous[0])
+            rc = srp_chain_build_many(&key[0], &nonce_key[0], &h, jobs, <size_t>m,
+                                      <size_t>max_frags)
+    finally:
+        free(mem)
+    if rc != 0:
+        raise ValueError("a message could not be sealed (frame header out of range)")
+    return frames, ids, counts
 
 
 def parse_envelope(const unsigned char[::1] env not None, const unsigned char[::1] context not None):

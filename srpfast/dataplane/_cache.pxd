@@ -30,6 +30,8 @@ cdef extern from "cache.h" nogil:
     void srp_cache_counters(const srp_cache *c, uint64_t *out)
     int srp_cache_insert(srp_cache *c, const uint8_t *frame, const uint8_t *id, uint64_t source_key,
                          double now, int member)
+    size_t srp_cache_insert_batch(srp_cache *c, const uint8_t *frames, const uint8_t *ids,
+                                  size_t count, uint64_t source_key, double now, int member)
     int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t *id,
                                   uint64_t source_key, double now, double expires, int member)
     int srp_cache_offer(srp_cache *c, const uint8_t *d, size_t n, uint64_t source_key, double now,

@@ -1,4 +1,4 @@
-# csrc: cache.c cache_query.c seen.c frame.c sha256.c
+# csrc: cache.c cache_batch.c cache_query.c seen.c frame.c sha256.c
 """The bounded replication cache (SPEC 6, 7) over csrc/cache.c: one C call per operation or batch.
 
 srpfast.dataplane.cache.Cache adds persistence on top; see _cache.pyi for the typed surface and
@@ -192,18 +192,18 @@ cdef class CacheCore:
     def _insert_ids_batch(self, const unsigned char[::1] buf not None,
                           const unsigned char[::1] ids not None, Py_ssize_t count, source,
                           double now, member=False) -> int:
-        """Data-plane path: frames already validated with their ids computed (as
-        srp_frame_check_batch leaves them). For the benchmark and the C engine's tests."""
+        """Frames already validated with their ids computed (as srp_frame_check_batch or
+        seal_chains leave them), one C call (srp_cache_insert_batch: the next inserts'
+        memory prefetched): a publisher's own frames, relayed frames whose id is known, the
+        benchmark."""
         if count < 0 or <size_t>buf.shape[0] < <size_t>count * SRP_PACKET_BYTES or ids.shape[0] < 32 * count:
             raise ValueError("buf/ids too short for count")
         _check_now(now)
         cdef uint64_t key = source_key(source)
-        cdef size_t i, n = 0
-        cdef int mem = 1 if member else 0
-        for i in range(<size_t>count):
-            n += srp_cache_insert(self.c, &buf[i * SRP_PACKET_BYTES], &ids[32 * i], key, now,
-                                  mem) == SRP_CACHE_INSERTED
-        return n
+        if count == 0:
+            return 0
+        return srp_cache_insert_batch(self.c, &buf[0], &ids[0], <size_t>count, key, now,
+                                      1 if member else 0)
 
     def _restore(self, const unsigned char[::1] frame not None, uint64_t source_key_, double now,
                  double expires, member) -> bool:

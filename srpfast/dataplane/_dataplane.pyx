@@ -78,6 +78,10 @@ cdef extern from "deliver.h" nogil:
                               const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
                               size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs,
                               uint8_t *arena)
+    size_t srp_dl_take_fragments(const uint8_t *buf, size_t stride, const uint8_t *ids,
+                                 uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
+                                 unsigned deliver_kind, uint8_t *frames, uint8_t *out_ids,
+                                 uint32_t *items)
     void srp_dl_counters(const srp_deliver *dl, uint64_t *out)
 
 cdef extern from "Python.h":
@@ -166,6 +170,12 @@ cdef class DataPlane:
     # Of the last batch: datagrams dropped for their hops (above max_hops), counted by the
     # engine as drop.hops like its own path's (one hop rule, SPEC 2/6).
     cdef readonly Py_ssize_t n_hops
+    # With carry_fragments set, process() takes the fragments it could not assemble out of
+    # the hand-up list into these (fragments(): control/carry.py keeps them for
+    # deliver_carried), instead of handing each up.
+    cdef public bint carry_fragments
+    cdef _Scratch _frag, _fid, _fitem
+    cdef readonly Py_ssize_t n_frags
 
     def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
                   uint64_t seed=0, Py_ssize_t max_batch=64, Py_ssize_t delivered_ids=1 << 20,
@@ -208,6 +218,9 @@ cdef class DataPlane:
         self._cup_index = _Scratch(4 * MAX_CARRIED)
         self._cup_kind = _Scratch(MAX_CARRIED)
         self._cids = _Scratch(32 * MAX_CARRIED)
+        self._frag = _Scratch(SRP_PACKET_BYTES * max_batch)
+        self._fid = _Scratch(32 * max_batch)
+        self._fitem = _Scratch(4 * max_batch)
         self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
 
     def __dealloc__(self):
@@ -266,8 +279,9 @@ cdef class DataPlane:
         ``n_up`` items are to be handed to the control plane (``up(i)``). ``drop``: one byte
         per datagram, nonzero for those whose sender is over its rate limit: they are
         counted (``rate``) and skipped, the rest of the batch stays on this path (SPEC 9.6)."""
-        cdef size_t n_out = 0, n_up = 0, n_runs = 0, n_msgs = 0
+        cdef size_t n_out = 0, n_up = 0, n_runs = 0, n_msgs = 0, n_frags = 0
         cdef uint64_t hops0
+        cdef bint carry = self.carry_fragments
         if count < 0 or count > self.max_batch:
             raise ArgumentError(f"count must be 0..{self.max_batch}")
         if not SRP_PACKET_BYTES <= stride <= 65536:
@@ -282,7 +296,7 @@ cdef class DataPlane:
         if drop is not None and drop.shape[0] < count:
             raise ArgumentError("drop must have count entries")
         if count == 0:
-            self.n_out = self.n_up = self.n_runs = self.n_msgs = self.n_hops = 0
+            self.n_out = self.n_up = self.n_runs = self.n_msgs = self.n_hops = self.n_frags = 0
             self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
             return 0
         hops0 = srp_dp_counter(self.dp, SRP_DPC_HOPS)
@@ -298,7 +312,13 @@ cdef class DataPlane:
                 n_msgs = srp_dl_take(self.dl, &buf[0], <size_t>stride, self._idp, self._upip,
                                      self._upkp, &n_up, SRP_DP_UP_DELIVER, self._msgs,
                                      self._arenap)
+            if carry and n_up:
+                n_frags = srp_dl_take_fragments(&buf[0], <size_t>stride, self._idp,
+                                                self._upip, self._upkp, &n_up,
+                                                SRP_DP_UP_DELIVER, self._frag.p, self._fid.p,
+                                                <uint32_t *>self._fitem.p)
         self.n_msgs = n_msgs
+        self.n_frags = n_frags
         self._cur_msgs, self._cur_arena, self._cur_ids = self._msgs, self._arenap, self._idp
         self.n_hops = <Py_ssize_t>(srp_dp_counter(self.dp, SRP_DPC_HOPS) - hops0)
         self.n_out = n_out
@@ -350,6 +370,17 @@ cdef class DataPlane:
             _set(hops, k, m.hops)
         subs = sub0 if one_sub else [self._cur_msgs[k].sub for k in range(n)]
         return subs, ids, payloads, authors, prevs, clocks, hops
+
+    def fragments(self) -> tuple:
+        """With ``carry_fragments`` set: the fragments of the last process() call that C
+        could not assemble there (UP_DELIVER frames of a message whose other frames are in
+        another batch: already cached and forwarded), taken out of the hand-up list, as
+        (frames: n_frags x 1158 bytes, ids: their packetIds, items: their batch indexes).
+        The views are valid until the next process() call."""
+        cdef Py_ssize_t n = self.n_frags
+        cdef uint32_t *items = <uint32_t *>self._fitem.p
+        return (memoryview(self._frag)[:n * SRP_PACKET_BYTES], memoryview(self._fid)[:32 * n],
+                [items[k] for k in range(n)])
 
     def message_item(self, Py_ssize_t k) -> int:
         """Index into the receive batch of the k-th message of messages()."""

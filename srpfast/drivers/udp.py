@@ -61,7 +61,7 @@ class UDPDriver:
         self.clock = clock
         self.on_event = on_event
         # Outgoing (frame, packed sockaddr) pairs the kernel has not taken yet.
-        self._queue: deque[tuple[bytes, bytes]] = deque()
+        self._queue: deque[tuple[bytes | memoryview, bytes]] = deque()
         # Spray probes the kernel did not take (a full send buffer: the C spray stops at
         # EAGAIN): (host, the ports still to go), sent when the socket is writable again. A
         # burst of 1024 often meets a send buffer still holding the last flush (NATLAB.md).
@@ -215,7 +215,7 @@ class UDPDriver:
         if not self._closed:
             self._flush()
 
-    def _enqueue(self, frame: bytes, sockaddr: bytes) -> None:
+    def _enqueue(self, frame: bytes | memoryview, sockaddr: bytes) -> None:
         if len(self._queue) >= MAX_QUEUED:
             self.counters["send.dropped_queue_full"] += 1
             return
@@ -255,7 +255,7 @@ class UDPDriver:
                 log.exception("event callback failed for %r", event)
         self._arm_timer()
 
-    def _send_run(self, frames: bytes, sockaddr: bytes) -> None:
+    def _send_run(self, frames: bytes | memoryview, sockaddr: bytes) -> None:
         """Frames to one address (a publish): UDP GSO super-datagrams straight from the
         buffer, no Python per frame; what the kernel does not take is queued in order."""
         n = len(frames) // FRAME

@@ -438,6 +438,31 @@ def test_batch_insert_and_lookup_agree_with_single_operations():
     assert c.get(pid(mk(2000))) == mk(2000)
 
 
+
+def test_insert_ids_batch_leaves_the_cache_one_insert_at_a_time_leaves():
+    """The publisher's own frames go in as one C batch with the next inserts' memory
+    prefetched (csrc/cache_batch.c): hints only, so the same verdicts, evictions (the share
+    rule replacing the source's oldest, chain and prefix indexes) as inserting one by one;
+    duplicates and a full share in the middle of a run included."""
+    frames = [mk(i, prev=bytes([i % 7]) * 32, nxt=bytes([1 + i % 5]) * 32, ttl=50 + i % 3)
+              for i in range(400)]
+    runs = [frames[:30], frames[30:200], frames[150:260] + frames[5:9], frames[260:400]]
+    one = Cache(SMALL * 4, source_share=0.5, seed=7)
+    many = Cache(SMALL * 4, source_share=0.5, seed=7)
+    for k, run in enumerate(runs):
+        now = float(k)
+        singles = sum(one._insert_ids_batch(f, pid(f), 1, "me", now, member=True) for f in run)
+        assert many._insert_ids_batch(b"".join(run), b"".join(pid(f) for f in run), len(run),
+                                      "me", now, member=True) == singles
+        assert len(many) == len(one) and many.counters() == one.counters()
+        assert many.summary("") == one.summary("")
+    assert one.counters()["share_replaced"] > 0
+    for f in frames:
+        assert many.get(pid(f)) == one.get(pid(f))
+    assert [many.by_previous(bytes([b]) * 32) for b in range(7)] == \
+        [one.by_previous(bytes([b]) * 32) for b in range(7)]
+
+
 # ---- persistence ----
 
 def test_save_and_load_round_trip(tmp_path):

@@ -71,7 +71,7 @@ def test_fragments_that_never_complete_go_to_the_frame_path() -> None:
     frames, _ = published([3000])              # 4 frames
     peer = member()
     assert feed(peer, frames[:3], 64) == []    # the last fragment does not come yet
-    assert len(peer._dataplane.carry.kept) == 3
+    assert peer._dataplane.carry.kept == 3
     got = []
     for _ in range(CARRY_BATCHES + 1):         # later batches (a repeat: nothing new)
         got += feed(peer, [frames[0]], 64)
@@ -84,3 +84,22 @@ def test_fragments_that_never_complete_go_to_the_frame_path() -> None:
     assert got == [b"A" * 3000]
     assert peer.counters().get("deliver.carried", 0) == 0
     assert peer.counters()["rx.publish"] == 4  # the frame path, one frame at a time
+
+
+def test_the_data_plane_takes_fragments_out_of_the_hand_up_list_in_one_call() -> None:
+    """carry_fragments (set by the engine's link): fragments C could not assemble leave the
+    hand-up list for DataPlane.fragments(), copied with their packetIds, order kept; whole
+    messages are delivered as before."""
+    from srpfast.wire.frame import packet_id
+    frames, _ = published([3000, 100])          # 4 fragments, then a one-frame message
+    peer = member()
+    dp = peer.dataplane
+    assert dp.carry_fragments
+    batch = frames[:3] + frames[4:]             # the 4th fragment is missing
+    dp.process(b"".join(batch), len(batch), now=1.0)
+    assert dp.n_up == 0 and dp.n_msgs == 1 and dp.n_frags == 3
+    got, ids, items = dp.fragments()
+    assert bytes(got) == b"".join(frames[:3]) and items == [0, 1, 2]
+    assert bytes(ids) == b"".join(packet_id(f) for f in frames[:3])
+    dp.process(frames[3], 1, now=1.0)           # the last one alone: still a fragment
+    assert dp.n_frags == 1 and dp.n_up == 0

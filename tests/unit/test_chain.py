@@ -138,3 +138,38 @@ def test_tail_nonces_follow_header_and_commitment_and_heads_the_whole_frame() ->
     head = split(b"short", prev, cluster=cluster, to=to, clock=9, ttl=60, postage=1,
                  seal=lambda fr: fr)[0]
     assert _nonce(one) == hmac.new(nonce_key(key), head, hashlib.sha256).digest()[:24]
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 19, 257, 300])
+def test_seal_published_is_make_envelopes_then_seal_chains(count: int) -> None:
+    """The publisher's one call (envelope heads chained beside their payloads, never copied
+    into an envelope) seals byte for byte what building the envelopes and then their chains
+    seals: every payload size around the chunk edges (the fragment that spans an envelope
+    head and its payload), more than one signed batch of 256, clocks that wrap."""
+    from srpfast.crypto import create_identity, make_envelopes
+    ident = create_identity(os.urandom(32))
+    key, cluster, to, prev = os.urandom(32), os.urandom(16), os.urandom(32), os.urandom(32)
+    edges = [0, 1, 500, SEALED_CHUNK - 300, SEALED_CHUNK, SEALED_CHUNK + 1, 5000, 14434]
+    payloads = [os.urandom(edges[k % len(edges)]) for k in range(count)]
+    first = 0xFFFFFFFF - count // 2  # the clocks wrap past 2^32 in the middle
+    clocks = [(first + k) & 0xFFFFFFFF for k in range(count)]
+    contexts = [cluster + to + prev + c.to_bytes(4, "big") for c in clocks]
+    commits = bytearray(_seal.COMMIT_BYTES * count)
+    envelopes = make_envelopes(ident, payloads, contexts, commits)
+    want = _seal.seal_chains(key, nonce_key(key), C.PUBLISH, cluster, to, prev, clocks, 3600, 5,
+                             envelopes, 64, commits)
+    got = _seal.seal_published(ident.secret_key, key, nonce_key(key), C.PUBLISH, cluster, to,
+                               prev, first, 3600, 5, payloads, 64)
+    assert got == want
+
+
+def test_seal_published_refuses_before_any_work() -> None:
+    from srpfast.crypto import create_identity
+    ident, key = create_identity(os.urandom(32)), os.urandom(32)
+    args = (ident.secret_key, key, nonce_key(key), C.PUBLISH, bytes(16), bytes(32), bytes(32), 1,
+            60, 1)
+    with pytest.raises(ValueError, match="message 1 of .* needs 3 fragments; the bound is 2"):
+        _seal.seal_published(*args, [b"ok", b"x" * (2 * SEALED_CHUNK)], 2)
+    with pytest.raises(TypeError, match="payload 0 must be bytes"):
+        _seal.seal_published(*args, [bytearray(b"no")], 2)
+    assert _seal.seal_published(*args, [], 2) == (b"", b"", [])

@@ -121,6 +121,29 @@ def test_known_tree_nodes_never_vouch_for_another_author() -> None:
     assert dp.counters()["deliver.signature"] == 1
 
 
+def test_interleaved_signers_and_late_messages_need_no_second_signature_check() -> None:
+    """The newest verified nodes of the current signer are kept apart (deliver.c memo) and
+    move to the node table when another signer's message comes: two authors interleaved
+    one message at a time, and each author's early messages arriving after everything else,
+    are all delivered with one Ed25519 check per batch."""
+    a, _, pa = author_frames(32, 32, seed=3)
+    b, _, pb = author_frames(32, 32, seed=4)
+    dp, _, _ = member_plane()
+    mixed = [f for pair in zip(a[4:28], b[4:28]) for f in pair]
+    got = []
+    for k in range(0, len(mixed), 16):
+        (_, _, payloads, authors, *_), up = run(dp, mixed[k:k + 16])
+        assert up == []
+        got += list(zip(authors, payloads))
+    (_, _, payloads, authors, *_), up = run(dp, a[28:] + a[:4] + b[:4] + b[28:])
+    assert up == []
+    got += list(zip(authors, payloads))
+    assert sorted(p for au, p in got if au == pa.peer_id) == sorted(b"m%d" % k for k in range(32))
+    assert sorted(p for au, p in got if au == pb.peer_id) == sorted(b"m%d" % k for k in range(32))
+    c = dp.counters()
+    assert c["deliver.ok"] == 64 and c["deliver.sig_checked"] == 2 and c["deliver.signature"] == 0
+
+
 def test_a_context_or_index_change_breaks_the_path() -> None:
     frames, _, _ = author_frames(8, 8)
     dp, _, _ = member_plane()

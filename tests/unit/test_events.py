@@ -135,12 +135,14 @@ def test_pack_events_fills_packs_up_to_the_limit_and_decodes_back_in_order(
         assert vs == values and ks == owner
 
 
-def test_a_1kb_value_packs_seven_to_a_message_of_eight_frames() -> None:
+def test_a_1kb_value_packs_fourteen_to_a_message_of_sixteen_frames() -> None:
     from srpfast.crypto.sealing import MAX_BATCH, envelope_overhead
     from srpfast.publishing import PACK_BYTES, PACK_FRAMES
     from srpfast.wire.fragments import SEALED_CHUNK
+    assert PACK_FRAMES == 16
     payloads, owner = pack_events([encode_event("v", bytes(1024))] * 256, PACK_BYTES)
-    assert max(owner.count(i) for i in set(owner)) == 7
+    assert max(owner.count(i) for i in set(owner)) == 14
+    assert len(payloads) == 19  # 18 x 14 + 4
     assert all(len(p) + envelope_overhead(MAX_BATCH) <= PACK_FRAMES * SEALED_CHUNK
                for p in payloads)
 
