@@ -127,7 +127,7 @@ class Config:
     # 0: every fellow is told (Plumtree's IHAVE to every lazy peer).
     announce_copies: float = 6.0
     announce_digest: float = 1.0      # every this many s, one random fellow gets our recent ids
-    announce_digest_ids: int = 90     # ... the newest this many, published/delivered in 10 s
+    announce_digest_ids: int = 90     # ... the newest this many, of the last 36 s (announce.digest_window)
     announce_recent: int = 256        # recent message ids per subcluster offered to a new member
     announce_window: float = 60.0     # ... if published or delivered within this many seconds
     announce_pending: int = 4096      # ids waiting to be announced / pulled (bounded, counted)

@@ -27,8 +27,13 @@ fellows whatever its degree, all of them for a member with few. A small chance r
 (about e^-announce_copies) that a member which also missed the eager copy hears of a
 message from nobody. So every ``announce_digest`` seconds each member also sends one
 random fellow a digest of its newest ids (at most ``announce_digest_ids``, from the last
-DIGEST_WINDOW seconds): every member is named in a digest about once a second, and whatever
-both rounds missed is pulled within a second or two, not at the 30 s SYNC.
+``digest_window`` seconds, 36 by default): every member is named in a digest about once a
+second, and whatever both rounds missed is pulled within a second or two, not at a SYNC.
+Why 36 s: SYNC runs only on a reconnection (SPEC 6) and every ``sync_every`` (600 s), and
+a member cut off for less than a heartbeat period and its retry (the path failed between
+two heartbeats of each of its pairs) is seen reconnecting by nobody. With 10 s, what was
+published in the first seconds of a 15 s cut was out of every digest when the member came
+back: in 18 of 30 seeds of a 4-member mesh it waited ~9.5 min for ``sync_every``.
 
 Bounds (SPEC 9.4): ids waiting to be announced and ids waiting to be pulled are each capped at
 ``announce_pending``; overflow is counted (``announce.overflow``, ``announce.pull_overflow``),
@@ -47,11 +52,18 @@ from srpfast.wire import constants as C
 from srpfast.wire.bodies import SYNC_HAVE, SYNC_MAX_IDS, Sync
 
 if TYPE_CHECKING:
+    from srpfast.config import Config
     from srpfast.control.peers import PeerEntry
     from srpfast.control.engine import Peer
 
 NO_PREFIX = bytes(8)
-DIGEST_WINDOW = 10.0  # seconds of recent ids a digest covers
+
+
+def digest_window(cfg: "Config") -> float:
+    """Seconds of recent ids a digest covers: a heartbeat period and its retry (a cut that
+    short may lose no heartbeat: no reconnection, no SYNC; engine.HEARTBEAT_RETRY, 1/6),
+    plus one digest period to reach the member once it is back (the module doc)."""
+    return cfg.keep_alive * 7 / 6 + cfg.announce_digest
 
 
 class Announcer:
@@ -71,11 +83,12 @@ class Announcer:
         self.acks: dict[tuple[bytes, bytes], bytes] = {}  # (subcluster, author) -> newest id
         # (message id, fellow's peer id) for every id a fellow announced to us: it holds that
         # message, so our own HAVE of it would tell it nothing (_flush leaves it out). The
-        # newest announce_pending pairs, each for DIGEST_WINDOW s (we announce an id right
+        # newest announce_pending pairs, each for digest_window s (we announce an id right
         # after we deliver it, and in digests for that long); forgetting one only costs a
         # useless HAVE. Full, the table held ~0.55 MiB: too much for 10k simulated peers.
         self.holds: OrderedDict[tuple[bytes, bytes], float] = OrderedDict()
         self.ack_at: float | None = None
+        self.window = digest_window(cfg)
         # peer id -> the fellow count its last HAVE stated (the module doc, "Whom to tell")
         self.hints: LruDict[bytes, int] = LruDict(4 * cfg.max_peers)
         # subcluster -> (table version, second, its fellows): _fellows' cache
@@ -206,7 +219,7 @@ class Announcer:
         holds, cap = self.holds, p.config.announce_pending
         for pid in ids:
             holds.setdefault((pid, peer.peer_id), now)
-        while holds and (len(holds) > cap or next(iter(holds.values())) < now - DIGEST_WINDOW):
+        while holds and (len(holds) > cap or next(iter(holds.values())) < now - self.window):
             holds.popitem(last=False)
         p.flow.acked(ids, now)  # our own messages a fellow delivered (control/flow.py)
         # The eager copy may be in flight: wait announce_wait plus one trip from this peer.
@@ -284,11 +297,11 @@ class Announcer:
     def _digest(self, now: float) -> None:
         """One random fellow per subcluster gets our newest recent ids (see the module doc)."""
         p, cfg = self.p, self.p.config
-        quiet = now - self._last_fresh > DIGEST_WINDOW
+        quiet = now - self._last_fresh > self.window
         self.digest_at = None if quiet else now + cfg.announce_digest
         for sub_id, recent in self.recent.items():
             ids = [i for t, i in list(recent)[-cfg.announce_digest_ids:]
-                   if now - t <= DIGEST_WINDOW]
+                   if now - t <= self.window]
             fellows = self._fellows(sub_id, now) if ids else []
             if fellows:
                 q = p.rng.choice(fellows)

@@ -49,7 +49,8 @@ from srpfast.wire.bodies import PING_CONNECT, PING_HEARTBEAT, Body, decode_body,
 from srpfast.wire.frame import decode, encode
 
 HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (heartbeat_every)
-HEARTBEAT_RETRY = 1 / 6  # an unanswered heartbeat goes once more this much later, in keep_alives
+HEARTBEAT_RETRY = 1 / 6  # an unanswered heartbeat goes again this much later, in keep_alives
+HEARTBEAT_RETRIES = 2    # ... at most this many times (engine._maintain)
 # Forwarding weights drift slowly (an uptime term of +1/600 a second, distances at each
 # PONG): refreshed this often when the table did not change (it rebuilds at once when it
 # does); every maintenance tick cost ~2% of a simulated peer's CPU for <2% of weight.
@@ -545,9 +546,15 @@ class Peer:
         if now - self._last_maintain > HEARTBEAT_RETRY * self.config.keep_alive:
             # We were away (the host slept, the loop stalled): messages may have gone by. The
             # next answer from each peer re-syncs caches with it, as after an unanswered
-            # heartbeat (handshake.on_pong): SYNC runs on (re)connection only (SPEC 6).
+            # heartbeat (handshake.on_pong): SYNC runs on (re)connection only (SPEC 6). So
+            # each is pinged now (the loop below): otherwise that answer came with our next
+            # heartbeat, up to keep_alive later, and for a peer that pings us (the smaller
+            # id: its answered PINGs stand as ours) only with our next reflection round.
+            # A 15 s sleep delayed what was published early in it by up to 35 s, not 14.
+            backup = HEARTBEAT_BACKUP * self.config.keep_alive
             for peer in self.table.peers():
                 peer.lost = True
+                peer.last_ping = min(peer.last_ping, now - backup)
         self._last_maintain = now
         for peer in self.table.expire(now):
             self.count("disconnections")
@@ -566,12 +573,17 @@ class Peer:
             # HEARTBEAT_RETRY later: at 10% loss, 60 pair-hours, 18 disconnections without.
             # The heartbeat is keyed (handshake.py, "Keyed heartbeats"); its retry is signed,
             # which also reaches a peer that no longer holds us (it challenges the retry).
+            # Twice (HEARTBEAT_RETRIES), 5 and 10 s after it: reflection rounds no longer run
+            # while PONGs come (reflection.tick), and their PINGs had been extra keep-alives;
+            # at 30% loss (16 peers, 1 h) disconnections went 158 -> 203 with one retry, 69
+            # with two (PROTOCOL.md "Keep-alive").
             since = now - peer.last_ping
             if since >= (mine if self._id < peer.peer_id else backup):
-                peer.retry = True
+                peer.retry = HEARTBEAT_RETRIES
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
-            elif peer.retry and peer.last_seen < peer.last_ping and since >= retry:
-                peer.retry = False
+            elif (peer.retry and peer.last_seen < peer.last_ping
+                  and since >= retry * (HEARTBEAT_RETRIES + 1 - peer.retry)):
+                peer.retry -= 1
                 peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
                 self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
                 peer.last_ping = now - since  # (the next heartbeat keeps its time)

@@ -12,11 +12,12 @@ needs no signature: the pair's session key (crypto_kx of both identities' X25519
 derived from their Ed25519 keys: control/streams.py) already proves the key's owner ("signed
 or otherwise proven by that key", SPEC 4). So the first heartbeat PING to a confirmed peer
 and its PONG carry a 64-byte keyed BLAKE2b tag where the signature goes (flag KEYED),
-accepted only from the peer entered at that very address, and replay-checked like a
-signature. A signature costs ~19 us to make and ~53 us to check; the tag ~1 us: keep-alives
-were the largest CPU share of an idle peer. A keyed PING from a peer we do not hold at that
-address is dropped (``drop.keyed_unknown``), not challenged: the heartbeat's retry, KEEP_ALIVE/6
-later, is signed, so a peer that lost us (restarted, evicted us) is back within seconds.
+replay-checked like a signature. A signature costs ~19 us to make and ~53 us to check; the
+tag ~1 us: keep-alives were the largest CPU share of an idle peer. A keyed PONG is taken only
+from the peer held at that very address. A keyed PING from a peer we do not hold there (it
+moved, or we lost it: restarted, expired, evicted it) is checked with a key computed for
+the claim (not cached until the tag holds; about a signature check's cost) and then
+challenged like any unproven PING (SPEC 9.2): only the pair can make the tag.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from srpfast.control.events import Connection
 from srpfast.control.peers import PeerEntry, PoolRoute
 from srpfast.control.pending import Challenge, PendingPing
 from srpfast.crypto import _sodium, verify_proof
+from srpfast.errors import CryptoError
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import (PING_ALT_PORT, PING_CONNECT, PING_KEYED, PING_PROBE,
@@ -80,16 +82,31 @@ class Handshake:
 
     def _keyed_ok(self, type_: int, f: Frame, peer_id: bytes, address: Address,
                   pool: PoolRoute | None, nonce: int, timestamp_ms: int, now: float) -> bool:
-        """A keyed PING/PONG (module doc): from the peer we hold at this very address, its
-        tag made with the pair's key, not a replay; counts the drop otherwise."""
+        """A keyed PING/PONG (module doc): its tag made with the pair's key, not a replay;
+        a PONG only from the peer we hold at this very address. Counts the drop otherwise."""
         known = self.p.table.get(peer_id)
-        if known is None or not known.confirmed or (known.address, known.pool) != (address, pool):
-            # (We do not hold it there: a peer that lost us, or a forgery. Its signed retry
-            # is challenged as any unknown PING is.)
+        held = (known is not None and known.confirmed
+                and (known.address, known.pool) == (address, pool))
+        if held:
+            _, rx = self.p.streams.pair_keys(peer_id)
+        elif type_ != C.PING:
             self.p.count("drop.keyed_unknown")
             return False
+        else:
+            # A PING from a peer we do not hold there: it moved (a NAT remapping), or it
+            # still holds us while we dropped it (we restarted, expired or evicted it). Only
+            # it or we can make the tag, so a valid one proves its key as a signature would
+            # (SPEC 9.2), and on_ping challenges it like any unproven PING: reconnected in
+            # one exchange, not at its signed retry HEARTBEAT_RETRY (5 s) later (a restarted
+            # peer: tests/integration/test_keepalive.py). The key is not cached before the tag holds
+            # (a flood of made-up ids must not evict our peers' keys), and costs about what
+            # the signature check it replaces did.
+            try:
+                _, rx = self.p.streams.pair_keys_uncached(peer_id)
+            except CryptoError:
+                self.p.count("drop.proof")
+                return False
         message = bytes(f.message)
-        _, rx = self.p.streams.pair_keys(peer_id)
         tag = _sodium.generichash(signed_bytes(type_, f.cluster, message[:-SIGNATURE_BYTES]),
                                   rx, SIGNATURE_BYTES)
         if not hmac.compare_digest(tag, message[-SIGNATURE_BYTES:]):
@@ -126,7 +143,12 @@ class Handshake:
         if request_id is None:
             self.pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
         self.p.send(datagram, address, pool)
-        if peer is not None:
+        if peer is not None and request_id is None:
+            # (Not for a ping with an explicit request id: a filtering probe, whose PONG is
+            # consumed as ``probe.answered`` and refreshes nobody's last_seen, or a pool
+            # echo. Counted as our heartbeat, its answer would look missing to
+            # engine._maintain: a spurious heartbeat retry, and a spurious reconnection
+            # SYNC since keyed heartbeats mark the peer ``lost`` there.)
             peer.last_ping = now
         return rid
 
@@ -273,7 +295,7 @@ class Handshake:
             peer.keyed = True
         # A first answer connects; so does the first after an unanswered heartbeat (the path
         # or the peer was down: what either missed meanwhile is found by the SYNC below).
-        connected, peer.lost = not peer.confirmed or peer.lost, False
+        connected = not peer.confirmed or peer.lost
         if not peer.confirmed:
             # A round trip in each direction is done (our ping answered, or our challenge
             # redeemed): it holds us in its table, so JOINs and pushes make sense now.
@@ -289,7 +311,16 @@ class Handshake:
             peer.observed = body.observed
             self.p.reflection.on_pong(peer, body.observed,
                                     pending.reflect_round if pending is not None else 0, now)
-        self.p.sync.maybe_start(peer, now, connected)
+        if self.p.sync.maybe_start(peer, now, connected):
+            peer.lost = False
+        elif connected:
+            # A reconnection under sync_interval after the last comparison (two in a row at
+            # 30% loss: a heartbeat's retry is 5 s after it, the next heartbeat 30 s): not
+            # compared now, so it stays one (lost) and we ping it when sync_interval has
+            # passed; forgetting it left what either side missed to sync_every (600 s).
+            every = self.p.heartbeat_every(peer)
+            peer.last_ping = min(peer.last_ping,
+                                 peer.last_sync + self.p.config.sync_interval - every)
 
     def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
               pool: PoolRoute | None) -> PeerEntry | None:

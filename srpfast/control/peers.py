@@ -38,7 +38,7 @@ class PeerEntry:
     last_sync: float = -1e18
     observed: Address | None = None  # how it sees us (its last PONG)
     confirmed: bool = False         # it answered one of our pings: it has us in its table
-    retry: bool = False             # our last heartbeat may be sent again once (engine)
+    retry: int = 0                  # times our last heartbeat may still go again (engine)
     lost: bool = False              # a heartbeat went unanswered: its next PONG reconnects
     keyed: bool = False             # it answered us unchallenged (holds us): keyed heartbeats
     rechecks: int = 0               # its challenges we answered in a row (handshake.on_pong)

@@ -63,13 +63,20 @@ class Streams:
         """(tx, rx) session keys with ``peer_id`` (crypto_kx, cached): STREAM seals, SYNC tags."""
         return self._keys(peer_id)
 
-    def _keys(self, peer_id: bytes) -> tuple[bytes, bytes]:
+    def pair_keys_uncached(self, peer_id: bytes) -> tuple[bytes, bytes]:
+        """pair_keys without caching a new pair (for a claim not proven yet: handshake's
+        keyed PING from a peer we do not hold). CryptoError for an invalid peerId."""
         k = self.keys.get(peer_id)
         if k is None:
             if self._mine is None:
                 self._mine = box_keypair(self.p.identity)
             k = stream_keys(self.p.identity, peer_id, self._mine)
-            self.keys[peer_id] = k
+        return k
+
+    def _keys(self, peer_id: bytes) -> tuple[bytes, bytes]:
+        k = self.keys.get(peer_id)
+        if k is None:
+            k = self.keys[peer_id] = self.pair_keys_uncached(peer_id)
         return k
 
     def send(self, peer_id: bytes, data: bytes, now: float) -> tuple[int, bool]:

@@ -91,21 +91,24 @@ class SyncEngine:
         ids = ids[:SYNC_MAX_IDS]
         return Sync(sync_id, kind, depth, packed, len(ids), ids=tuple(ids))
 
-    def maybe_start(self, peer: "PeerEntry", now: float, connected: bool = False) -> None:
+    def maybe_start(self, peer: "PeerEntry", now: float, connected: bool = False) -> bool:
         """Start a round when the peer's root summary differs from ours: on ``connected``
-        (this PONG completed the connection), else once sync_every has passed."""
+        (this PONG completed the connection), else once sync_every has passed. False when
+        the summaries were not compared (too soon after the last comparison: a reconnection
+        must then wait for a later PONG, handshake.on_pong keeps ``peer.lost``)."""
         cfg = self.p.config
         since = now - peer.last_sync
         if since < cfg.sync_interval or not (connected or since >= cfg.sync_every):
-            return
+            return False
         peer.last_sync = now  # (compared now, whether or not they differ)
         count, summary = self.p.summary_bytes()
         if (peer.cache_count, peer.cache_summary) == (count, summary):
-            return
+            return True
         # (An empty cache of ours still starts one: its all-empty buckets tell the other
         # side to push everything, which is what a newcomer needs.)
         self.p.count("sync.rounds")
         self._send(peer, self._summary_body(self.p.rng.getrandbits(64), ""), now)
+        return True
 
     def on_sync(self, f: Frame, body: Sync, address: Address, now: float) -> None:
         p = self.p

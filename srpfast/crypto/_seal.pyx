@@ -121,6 +121,19 @@ def ad_of(const unsigned char[::1] frame not None) -> bytes:
     return (<char *>ad)[:SRP_SEAL_AD_BYTES]
 
 
+cdef inline void _header(srp_chain_header *h, int type_, int postage, unsigned int ttl,
+                         const uint8_t *cluster, const uint8_t *to,
+                         const uint8_t *previous) noexcept nogil:
+    """The header template a chain's frames share (clock set per message by chain.c)."""
+    h.type = <uint8_t>type_
+    h.postage = <uint8_t>postage
+    h.ttl = ttl
+    h.clock = 0
+    h.cluster = cluster
+    h.to = to
+    h.previous = previous
+
+
 def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] nonce_key not None,
                 int type_, const unsigned char[::1] cluster not None,
                 const unsigned char[::1] to not None, const unsigned char[::1] previous not None,
@@ -168,13 +181,7 @@ def seal_chains(const unsigned char[::1] key not None, const unsigned char[::1] 
     cdef unsigned char *fp = <unsigned char *>PyBytes_AS_STRING(frames)
     cdef unsigned char *ip = <unsigned char *>PyBytes_AS_STRING(ids)
     cdef srp_chain_header h
-    h.type = <uint8_t>type_
-    h.postage = <uint8_t>postage
-    h.ttl = ttl
-    h.clock = 0
-    h.cluster = &cluster[0]
-    h.to = &to[0]
-    h.previous = &previous[0]
+    _header(&h, type_, postage, ttl, &cluster[0], &to[0], &previous[0])
     cdef srp_chain_job *jobs = <srp_chain_job *>malloc(<size_t>(m if m else 1) * sizeof(srp_chain_job))
     if jobs == NULL:
         raise MemoryError()
@@ -441,13 +448,7 @@ def seal_published(const unsigned char[::1] secret_key not None,
                     memcpy(commits + (b + i) * SRP_CHAIN_COMMIT_BYTES + 2,
                            leaves + (b + i) * 32, 32)
                 b += n
-            h.type = <uint8_t>type_
-            h.postage = <uint8_t>postage
-            h.ttl = ttl
-            h.clock = 0
-            h.cluster = &cluster[0]
-            h.to = &to[0]
-            h.previous = &previous[0]
+            _header(&h, type_, postage, ttl, &cluster[0], &to[0], &previous[0])
             rc = srp_chain_build_many(&key[0], &nonce_key[0], &h, jobs, <size_t>m,
                                       <size_t>max_frags)
     finally:

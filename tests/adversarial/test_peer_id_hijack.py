@@ -79,10 +79,12 @@ def test_keyed_heartbeats_cannot_be_forged_replayed_or_redirected() -> None:
     """Keyed heartbeats (PROTOCOL.md §3, "Keyed heartbeats"): a PING/PONG proven by the pair's
     session key instead of a signature. Mallory, without that key: a keyed PING claiming b
     with a made-up tag from b's own address (drop.proof), b's genuine keyed PING replayed from
-    b's address (drop.replay) and from 20 other addresses (drop.keyed_unknown: a keyed PING
-    is taken only from the peer held at that very address), and a keyed PONG answering no
-    keyed PING of a's (drop.keyed_unknown): it answers a signed one. None draws a PONG or moves b; b's genuine keyed
-    heartbeat is answered with a keyed PONG that b accepts."""
+    b's address and from 20 other addresses (drop.replay: a valid tag from elsewhere is
+    checked like a signature, and would only be challenged), a keyed PING claiming 20 made-up
+    ids with made-up tags from 20 addresses (drop.proof, none of their keys cached), and a
+    keyed PONG answering no keyed PING of a's (drop.keyed_unknown): it answers a signed one.
+    None draws a PONG or moves b; b's genuine keyed heartbeat is answered with a keyed PONG
+    that b accepts."""
     from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, PONG_KEYED
     net, a, b = pair(seed=34)
     net.run(2)
@@ -110,6 +112,15 @@ def test_keyed_heartbeats_cannot_be_forged_replayed_or_redirected() -> None:
     victim.receive(keyed_ping, home, net.now)            # replayed from b's own address
     for i in range(20):
         victim.receive(keyed_ping, (f"127.9.3.{i + 1}", 7000 + i), net.now)
+    keys = len(victim.streams.keys)
+    for i in range(20):
+        made_up = create_identity(bytes([i + 1]) * 32).peer_id
+        forged = bytearray(Ping(peer_id=made_up, request_id=100 + i, timestamp_ms=ms,
+                                flags=PING_HEARTBEAT | PING_KEYED).encode())
+        forged[-64:] = bytes(64)
+        victim.receive(encode(type=C.PING, message=bytes(forged)), (f"127.9.4.{i + 1}", 7100),
+                       net.now)
+    assert len(victim.streams.keys) == keys
     rid = victim.ping(home, net.now)                     # a signed PING of a's, pending
     victim.datagrams_to_send()
     stray = bytearray(Pong(peer_id=bid, request_id=rid, timestamp_ms=ms,
@@ -119,6 +130,6 @@ def test_keyed_heartbeats_cannot_be_forged_replayed_or_redirected() -> None:
     after = victim.counters()
     gained = {k: after.get(k, 0) - before.get(k, 0)
               for k in ("drop.proof", "drop.replay", "drop.keyed_unknown", "rx.ping")}
-    assert gained == {"drop.proof": 1, "drop.replay": 1, "drop.keyed_unknown": 21, "rx.ping": 1}
+    assert gained == {"drop.proof": 21, "drop.replay": 21, "drop.keyed_unknown": 1, "rx.ping": 1}
     assert victim.datagrams_to_send() == []              # no PONG to any of them
     assert victim.table.get(bid).address == home and len(victim.table) == 1

@@ -654,10 +654,11 @@ def test_one_side_of_a_connection_sends_the_keep_alives() -> None:
 
 
 def test_what_a_fellow_announced_is_remembered_for_the_digest_window_only() -> None:
-    """announce.holds forgets a (message, fellow) pair after DIGEST_WINDOW s, when we no
+    """announce.holds forgets a (message, fellow) pair after digest_window s, when we no
     longer announce that message (it grew to ~0.55 MiB a peer when only capped)."""
-    from srpfast.control.announce import DIGEST_WINDOW
+    from srpfast.control.announce import digest_window
     net, a, b, sub = joined_pair(43, CLUSTER, KEY)
+    DIGEST_WINDOW = digest_window(net.config)
     ann, fellow = a.peer.announce, a.peer.table.get(b.peer.peer_id)
     assert fellow is not None
     ann.on_have(fellow, [b"\x01" * 32], net.now)
