@@ -182,6 +182,19 @@ NO_DIGESTS = Config(strict=True, clock_offset=0.0, dataplane_delivered=1 << 14,
                     announce_digest=0.0)
 
 
+def _just_after_heartbeat(net: MemNet, small, large) -> None:  # type: ignore[no-untyped-def]
+    """Run until just after small's heartbeat to large."""
+    entry = small.peer.table.get(large.peer.peer_id)
+    while net.now - entry.last_ping > 1:
+        net.run(0.5)
+
+
+def _delivered_at(net: MemNet, node, mid: bytes) -> list[float]:  # type: ignore[no-untyped-def]
+    """Virtual times at which ``node`` delivered message ``mid``."""
+    return [t for t, i, text in net.log if i == net.index(node) and repr(mid) in text
+            and text.startswith(("Delivered(", "DeliveredBatch("))]
+
+
 def test_a_member_back_from_sleep_gets_what_it_missed_at_once() -> None:
     """A member whose host slept 14 s (its loop away: engine._maintain) missed a message
     published early in the sleep, which no successor names. (Digests are off here: they
@@ -194,17 +207,14 @@ def test_a_member_back_from_sleep_gets_what_it_missed_at_once() -> None:
                                  config=NO_DIGESTS)
     small, large = (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
     net.run(40)  # (past the connection's SYNC and its sync_interval)
-    entry = small.peer.table.get(large.peer.peer_id)
-    while net.now - entry.last_ping > 1:  # just after small's heartbeat: none falls in the
-        net.run(0.5)                     # sleep, so small never misses an answer
+    _just_after_heartbeat(net, small, large)  # (none falls in the sleep: no answer missed)
     large.online = False
     mid = net.call(small, small.peer.publish, sub, b"while you slept", now=net.now)
     net.run(14)
     large.online = True
     woke = net.now
     net.run(3)
-    got = [t for t, i, text in net.log if i == net.index(large) and repr(mid) in text
-           and text.startswith(("Delivered(", "DeliveredBatch("))]
+    got = _delivered_at(net, large, mid)
     assert got and got[0] - woke <= 3, (got, woke)
 
 
@@ -219,9 +229,7 @@ def test_a_reconnection_too_soon_after_the_last_sync_still_syncs() -> None:
                                  config=NO_DIGESTS)
     small, large = (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
     net.run(40)
-    entry = small.peer.table.get(large.peer.peer_id)
-    while net.now - entry.last_ping > 1:  # just after small's heartbeat: none falls in the
-        net.run(0.5)                     # sleeps, so small never misses an answer
+    _just_after_heartbeat(net, small, large)  # (none falls in the sleeps)
     rounds = large.peer.counters().get("sync.rounds", 0)
     large.online = False
     net.run(6)
@@ -234,8 +242,7 @@ def test_a_reconnection_too_soon_after_the_last_sync_still_syncs() -> None:
     large.online = True
     woke = net.now
     net.run(30)
-    got = [t for t, i, text in net.log if i == net.index(large) and repr(mid) in text
-           and text.startswith(("Delivered(", "DeliveredBatch("))]
+    got = _delivered_at(net, large, mid)
     assert got and got[0] - woke <= 20, (got, woke)
 
 
