@@ -12,9 +12,9 @@ needs no signature: the pair's session key (crypto_kx of both identities' X25519
 derived from their Ed25519 keys: control/streams.py) already proves the key's owner ("signed
 or otherwise proven by that key", SPEC 4). So the first heartbeat PING to a confirmed peer
 and its PONG carry a 64-byte keyed BLAKE2b tag where the signature goes (flag KEYED),
-replay-checked like a signature. A signature costs 23 us to make and 73 us to check here (libsodium 1.0.18); the
-tag ~1 us: keep-alives were the largest CPU share of an idle peer. A keyed PONG is taken only
-from the peer held at that very address. A keyed PING from a peer we do not hold there (it
+replay-checked like a signature. A signature costs 23 us to make and 73 us to check here
+(libsodium 1.0.18); the tag ~1 us: keep-alives were the largest CPU share of an idle peer.
+A keyed PONG is taken only from the peer held at that very address. A keyed PING from a peer we do not hold there (it
 moved, or we lost it: restarted, expired, evicted it) is checked with a key computed for
 the claim (not cached until the tag holds; about a signature check's cost) and then
 challenged like any unproven PING (SPEC 9.2): only the pair can make the tag.
