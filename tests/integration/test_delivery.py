@@ -130,7 +130,8 @@ def test_a_chain_whose_holds_expire_in_one_tick_is_delivered_and_maintenance_goe
     assert b.peer.counters().get("drop.internal", 0) == 0
 
 
-def _one_topic_mesh(seed: int, n: int, config: Config):
+def _one_topic_mesh(seed: int, n: int, config: Config | None = None):  # type: ignore[no-untyped-def]
+    """n Static peers bootstrapped on the first two, all joined to one topic."""
     net = MemNet(seed=seed, delay=(0.0002, 0.002), config=config)
     nodes = [net.add("static") for _ in range(n)]
     for i, x in enumerate(nodes[1:], 1):
@@ -182,11 +183,18 @@ NO_DIGESTS = Config(strict=True, clock_offset=0.0, dataplane_delivered=1 << 14,
                     announce_digest=0.0)
 
 
-def _just_after_heartbeat(net: MemNet, small, large) -> None:  # type: ignore[no-untyped-def]
-    """Run until just after small's heartbeat to large."""
+def _sleeper_pair(seed: int):  # type: ignore[no-untyped-def]
+    """A joined pair (digests off), (net, smaller id, larger id, subcluster), run past the
+    connection's SYNC and its sync_interval, to just after small's heartbeat to large: no
+    heartbeat falls in a sleep of the next 30 s, so small never misses an answer."""
+    net, a, b, sub = joined_pair(seed, CLUSTER, KEYS["chat"], delay=(0.0002, 0.002),
+                                 config=NO_DIGESTS)
+    small, large = (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
+    net.run(40)
     entry = small.peer.table.get(large.peer.peer_id)
     while net.now - entry.last_ping > 1:
         net.run(0.5)
+    return net, small, large, sub
 
 
 def _delivered_at(net: MemNet, node, mid: bytes) -> list[float]:  # type: ignore[no-untyped-def]
@@ -203,11 +211,7 @@ def test_a_member_back_from_sleep_gets_what_it_missed_at_once() -> None:
     peer at once and the answer re-syncs caches (SPEC 6, a reconnection): delivered within
     seconds. It used to wait for its next PONG: the larger id of a pair, whose peer's
     answered PINGs stand as its own heartbeat, got one only with its next reflection round."""
-    net, a, b, sub = joined_pair(21, CLUSTER, KEYS["chat"], delay=(0.0002, 0.002),
-                                 config=NO_DIGESTS)
-    small, large = (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
-    net.run(40)  # (past the connection's SYNC and its sync_interval)
-    _just_after_heartbeat(net, small, large)  # (none falls in the sleep: no answer missed)
+    net, small, large, sub = _sleeper_pair(21)
     large.online = False
     mid = net.call(small, small.peer.publish, sub, b"while you slept", now=net.now)
     net.run(14)
@@ -225,11 +229,7 @@ def test_a_reconnection_too_soon_after_the_last_sync_still_syncs() -> None:
     reconnecting (PeerEntry.lost) and the peer is pinged when sync_interval has passed: what
     was published early in the second sleep arrives then, not at sync_every (600 s).
     (Digests off, as above: this is the SYNC path.)"""
-    net, a, b, sub = joined_pair(22, CLUSTER, KEYS["chat"], delay=(0.0002, 0.002),
-                                 config=NO_DIGESTS)
-    small, large = (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
-    net.run(40)
-    _just_after_heartbeat(net, small, large)  # (none falls in the sleeps)
+    net, small, large, sub = _sleeper_pair(22)
     rounds = large.peer.counters().get("sync.rounds", 0)
     large.online = False
     net.run(6)
@@ -255,16 +255,8 @@ def test_a_member_cut_off_between_heartbeats_gets_what_it_missed_within_seconds(
     heartbeat period and its retry, announce.digest_window) still names the messages when it
     is back: delivered within seconds (with a 10 s window: ~9.5 min for these seeds)."""
     import random
-    net = MemNet(seed=seed, delay=(0.0002, 0.002))
-    nodes = [net.add("static") for _ in range(4)]
-    for i, x in enumerate(nodes[1:], 1):
-        for via in nodes[:min(i, 2)]:
-            net.call(x, x.peer.add_peer, via.public, net.now)
-    net.run(2)
-    sub = None
-    for x in nodes:
-        sub = net.call(x, x.peer.join, CLUSTER, KEYS["chat"], now=net.now)
-    net.run(30 + random.Random(seed).uniform(0, 30))
+    net, nodes, sub = _one_topic_mesh(seed, 4)
+    net.run(25 + random.Random(seed).uniform(0, 30))  # (30 s to 60 s after the joins)
     cut = nodes[3]
     home = cut.public
     net.filter = lambda d, src, dst: home not in (src, dst)

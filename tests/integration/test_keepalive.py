@@ -6,6 +6,7 @@ peer keeps challenging (handshake.on_pong)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 from srpfast.control.engine import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
 from srpfast.wire import constants as C
@@ -17,6 +18,23 @@ from tests.memnet import MemNet, Node, pair
 
 def _ordered(net: MemNet, a: Node, b: Node) -> tuple[Node, Node]:
     return (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
+
+
+def _dropping_answers(small: Node, large: Node, lost: list[int],
+                      on_heartbeat: "Callable[[Ping], None]"):  # type: ignore[no-untyped-def]
+    """A filter that shows ``on_heartbeat`` each heartbeat PING small sends (it may add the
+    ping's request id to ``lost``) and drops large's PONGs answering the ids in ``lost``."""
+    def filt(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == small.public:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if body.flags & PING_HEARTBEAT:
+                on_heartbeat(body)
+        if len(d) > 4 and d[4] == C.PONG and src == large.public:
+            body = decode_body(C.PONG, decode(d).message)
+            return getattr(body, "request_id", None) not in lost
+        return True
+    return filt
 
 
 def _heartbeats(net: MemNet) -> list[tuple[float, Address, Address]]:
@@ -119,21 +137,13 @@ def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected
     pings: list[tuple[float, int, bool]] = []  # (time, request id, keyed) of small's heartbeats
     lost: list[int] = []
 
-    def lose_first_answers(d: bytes, src: Address, dst: Address) -> bool:
-        if len(d) > 4 and d[4] == C.PING and src == small.public:
-            body = decode_body(C.PING, decode(d).message)
-            assert isinstance(body, Ping)
-            if body.flags & PING_HEARTBEAT:
-                keyed = bool(body.flags & PING_KEYED)
-                pings.append((net.now, body.request_id, keyed))
-                if keyed and len(lost) < 3:
-                    lost.append(body.request_id)
-        if len(d) > 4 and d[4] == C.PONG and src == large.public:
-            body = decode_body(C.PONG, decode(d).message)
-            return getattr(body, "request_id", None) not in lost
-        return True
+    def heartbeat(body: Ping) -> None:
+        keyed = bool(body.flags & PING_KEYED)
+        pings.append((net.now, body.request_id, keyed))
+        if keyed and len(lost) < 3:
+            lost.append(body.request_id)
 
-    net.filter = lose_first_answers
+    net.filter = _dropping_answers(small, large, lost, heartbeat)
     net.run(5 * ka)
     assert len(lost) == 3
     assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
@@ -260,22 +270,14 @@ def test_a_heartbeat_whose_retry_is_lost_too_goes_a_second_time() -> None:
     sent: list[tuple[float, bool]] = []  # (time, keyed) of small's heartbeats
     lost: list[int] = []
 
-    def lose_answers(d: bytes, src: Address, dst: Address) -> bool:
-        if len(d) > 4 and d[4] == C.PING and src == small.public:
-            body = decode_body(C.PING, decode(d).message)
-            assert isinstance(body, Ping)
-            if body.flags & PING_HEARTBEAT:
-                keyed = bool(body.flags & PING_KEYED)
-                sent.append((net.now, keyed))
-                # the heartbeat, or its first retry (the signed ping right after it)
-                if (keyed or sent[-2][1]) and len(lost) < 6:
-                    lost.append(body.request_id)
-        if len(d) > 4 and d[4] == C.PONG and src == large.public:
-            body = decode_body(C.PONG, decode(d).message)
-            return getattr(body, "request_id", None) not in lost
-        return True
+    def heartbeat(body: Ping) -> None:
+        keyed = bool(body.flags & PING_KEYED)
+        sent.append((net.now, keyed))
+        # the heartbeat, or its first retry (the signed ping right after it)
+        if (keyed or sent[-2][1]) and len(lost) < 6:
+            lost.append(body.request_id)
 
-    net.filter = lose_answers
+    net.filter = _dropping_answers(small, large, lost, heartbeat)
     net.run(5 * ka)
     assert len(lost) == 6
     assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
