@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from srpfast.control.engine import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
+from srpfast.control.heartbeats import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, Ping, decode_body
