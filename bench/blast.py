@@ -71,6 +71,11 @@ class Blaster:
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+        # relay mode names its sinks first (the live relay ceiling sends to them)
+        self.sinks: list[tuple[str, int]] = []
+        if line.startswith("sinks "):
+            self.sinks = [(h, p) for h, p in json.loads(line[6:])]
+            line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
         if line != "ready":
             self.close()
             raise RuntimeError(f"sender process failed to start: {line!r}")
@@ -260,7 +265,9 @@ def main(argv: list[str]) -> None:
         if mode == "relay":  # GRO: a relayed run of frames is one read here (docs/NET.md)
             sinks = [_udp.UDPSocket(host, gro=True, batch=1024) for _ in range(RELAY_SINKS)]
             for sink in sinks:
-                _prove(sink, address)
+                if prove:  # (the live relay ceiling has no engine to prove them to)
+                    _prove(sink, address)
+            print("sinks " + json.dumps([sink.local_address for sink in sinks]), flush=True)
         with _udp.UDPSocket(host) as sock:
             if prove:
                 _prove(sock, address)
