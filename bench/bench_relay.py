@@ -103,9 +103,10 @@ def _ceiling_run(seconds: float, slots: int) -> dict:
     filter, UDP GRO, 128 frames a receive batch, the same buffers), fed by the same sender
     process in the same mode (bench/blast.py "relay": the same GSO runs, the same window),
     whose same three GRO sinks, read by that process as in the relay run, get the output. Per
-    receive batch the C loop does the bare relay work (validate, packetId, store, 3 copies
+    receive batch the C loop does the bare relay work (validate, packetId, the seen check by
+    packetId, store, the sync summary bucket: SPEC 6/7's work for every receiver; 3 copies
     with hops+1, grouped by sink) and one GSO send per sink; no Python, no event loop, no
-    peer table, seen filter, rate limit or counters."""
+    peer table, duplicate pre-filter, eviction order, rate limit or counters."""
     from bench import ceilings
     from srpfast.drivers.base import UDPTransport
     ceilings.lib()  # built before the sender starts (a first build takes seconds)
@@ -128,8 +129,9 @@ def _ceiling_run(seconds: float, slots: int) -> dict:
 
 
 def _bare_work(quick: bool, slots: int) -> float:
-    """Inputs/s of the bare relay work alone (srp_ceiling_relay over frames in memory, no
-    socket): the part of the ceiling's CPU per input that is not I/O, for its note."""
+    """Inputs/s of the ceiling's bare relay work alone (srp_ceiling_relay with the seen check
+    and summary, over frames in memory, no socket): the part of the ceiling's CPU per input
+    that is not I/O, for its note."""
     from bench import ceilings
     from srpfast.wire import frame
     pool = 8192
@@ -137,8 +139,8 @@ def _bare_work(quick: bool, slots: int) -> float:
     frame.encode_many(buf, [os.urandom(1024) for _ in range(pool)], type=5, cluster=b"c" * 16)
     frames = bytes(buf)
     rounds = 2 if quick else 4
-    return best_rate(lambda: ceilings.relay_loop(frames, rounds, slots), rounds * pool,
-                     **quick_params(quick))
+    return best_rate(lambda: ceilings.relay_loop(frames, rounds, slots, seen=True),
+                     rounds * pool, **quick_params(quick))
 
 
 def _relay_group(seconds: float, quick: bool) -> list[Row]:
@@ -174,8 +176,8 @@ def _relay_group(seconds: float, quick: bool) -> list[Row]:
               f"{c['sinks']:,} (kernel drops {c['kernel_drops']}, full-buffer waits "
               f"{c['waits']}, {c['stalls']} stalls); CPU per input "
               f"{1e6 * c['cpu_per_input']:.2f} us, of which the bare work (validate, "
-              f"packetId, store, 3 copies; in memory, no socket) {1e6 / bare:.2f} us and the "
-              f"rest the socket I/O; the loop used {100 * c['busy']:.0f}% of a core (the rest "
+              f"packetId, seen check, store, summary bucket, 3 copies; in memory, no socket) "
+              f"{1e6 / bare:.2f} us and the rest the socket I/O; the loop used {100 * c['busy']:.0f}% of a core (the rest "
               f"it waited for input), the sender's process {100 * c['sender_busy']:.0f}%; "
               f"best of {len(ceils)} ({ctried}/s)"))
     limited = []

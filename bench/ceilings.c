@@ -191,8 +191,8 @@ static long ceiling_store(const uint8_t *frames, long nframes, long rounds, long
 }
 
 long srp_ceiling_relay(const uint8_t *frames, long nframes, long rounds, long slots,
-                       long fanout) {
-    return ceiling_store(frames, nframes, rounds, slots, fanout, 0);
+                       long fanout, long seen) {
+    return ceiling_store(frames, nframes, rounds, slots, fanout, seen != 0);
 }
 
 /* The store part of a subscriber's ceiling (bench_network _deliver_ceiling): the relay
@@ -205,8 +205,10 @@ long srp_ceiling_store_seen(const uint8_t *frames, long nframes, long rounds, lo
  * What a relay must do per input, in one C loop with nothing else: receive from `fd` (the
  * caller's socket, built as the relay's: frame filter, UDP GRO, the same buffers; read here
  * with srpfast's own receive, srp_udp_recv over a GRO landing area, `batch` frames a call),
- * the bare relay work on each batch (store_batch: validate, packetId, store, `nsinks` copies
- * with hops+1, grouped by next hop) and one UDP GSO send of the batch's copies to each sink
+ * the bare relay work on each batch (store_batch: validate, packetId, the seen check by
+ * packetId, store, the summary bucket, `nsinks` copies with hops+1, grouped by next hop: what
+ * SPEC 6/7 ask of every receiver, plus a relay's copies) and one UDP GSO send of the batch's
+ * copies to each sink
  * (srp_udp_send_gso, as the relay's driver sends a run); a send the kernel refuses for a full
  * buffer waits for POLLOUT and goes on, so nothing is dropped. It waits with poll() when the
  * socket is empty (the relay's event loop waits in epoll). Fed by the relay row's sender,
@@ -238,7 +240,7 @@ long srp_ceiling_relay_live(int fd, const uint8_t *sinks, long nsinks, long batc
     memset(st, 0, sizeof *st);
     memset(&ctr, 0, sizeof ctr);
     if (nsinks < 1 || nsinks > 16 || batch < 1 || batch > 1024) return -1;
-    if (state_init(&s, slots, nsinks, 0)) return -1;
+    if (state_init(&s, slots, nsinks, 1)) return -1;
     uint8_t *out = malloc((size_t)batch * (size_t)nsinks * SRP_PACKET_BYTES);
     if (!out || srp_udp_rx_init(&rx, (size_t)batch, SRP_PACKET_BYTES, NULL, NULL, NULL, NULL)) {
         free(out);

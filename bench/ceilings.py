@@ -51,7 +51,7 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_seal.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_relay.restype = ctypes.c_long
         _lib.srp_ceiling_relay.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
-                                           ctypes.c_long, ctypes.c_long]
+                                           ctypes.c_long, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_store_seen.restype = ctypes.c_long
         _lib.srp_ceiling_store_seen.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
                                                 ctypes.c_long]
@@ -76,12 +76,14 @@ def seal_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
         raise ValueError("plain_len must be 0..984")
 
 
-def relay_loop(frames: bytes, rounds: int, slots: int, fanout: int = 3) -> None:
+def relay_loop(frames: bytes, rounds: int, slots: int, fanout: int = 3,
+               seen: bool = False) -> None:
     """``rounds`` passes of the bare relay work (srp_ceiling_relay) over ``frames`` (a
     multiple of 64 valid 1158-byte frames): validate, packetId, store in a ``slots``-frame
-    table, ``fanout`` copies out with hops+1."""
+    table, ``fanout`` copies out with hops+1; with ``seen`` also the seen check by packetId
+    and the summary bucket (as srp_ceiling_store_seen)."""
     n = len(frames) // 1158
-    if lib().srp_ceiling_relay(frames, n, rounds, slots, fanout) != 0:
+    if lib().srp_ceiling_relay(frames, n, rounds, slots, fanout, int(seen)) != 0:
         raise RuntimeError("the relay ceiling was given invalid frames or ran out of memory")
 
 
