@@ -207,10 +207,10 @@ long srp_ceiling_store_seen(const uint8_t *frames, long nframes, long rounds, lo
  * with srpfast's own receive, srp_udp_recv over a GRO landing area, `batch` frames a call),
  * the bare relay work on each batch (store_batch: validate, packetId, the seen check by
  * packetId, store, the summary bucket, `nsinks` copies with hops+1, grouped by next hop: what
- * SPEC 6/7 ask of every receiver, plus a relay's copies) and one UDP GSO send of the batch's
- * copies to each sink
- * (srp_udp_send_gso, as the relay's driver sends a run); a send the kernel refuses for a full
- * buffer waits for POLLOUT and goes on, so nothing is dropped. It waits with poll() when the
+ * SPEC 6/7 ask of every receiver, plus a relay's copies) and the batch's copies sent as the
+ * relay's driver sends them (srp_udp_send_runs: a UDP GSO run per sink, one sendmmsg for the
+ * batch); a send the kernel refuses for a full buffer waits for POLLOUT and goes on, so
+ * nothing is dropped. It waits with poll() when the
  * socket is empty (the relay's event loop waits in epoll). Fed by the relay row's sender,
  * whose process also reads the sinks: the same input stream, the same drained sinks and the
  * same wake-ups of their reader as the relay's. Returns when `idle` seconds pass with no
@@ -239,17 +239,21 @@ long srp_ceiling_relay_live(int fd, const uint8_t *sinks, long nsinks, long batc
     srp_udp_counters ctr;
     memset(st, 0, sizeof *st);
     memset(&ctr, 0, sizeof ctr);
-    if (nsinks < 1 || nsinks > 16 || batch < 1 || batch > 1024) return -1;
+    if (nsinks < 1 || nsinks > 16 || batch < 2 || batch > 1024) return -1;
     if (state_init(&s, slots, nsinks, 1)) return -1;
     uint8_t *out = malloc((size_t)batch * (size_t)nsinks * SRP_PACKET_BYTES);
-    if (!out || srp_udp_rx_init(&rx, (size_t)batch, SRP_PACKET_BYTES, NULL, NULL, NULL, NULL)) {
+    srp_sockaddr *addrs = malloc((size_t)batch * (size_t)nsinks * sizeof *addrs);
+    if (!out || !addrs ||
+        srp_udp_rx_init(&rx, (size_t)batch, SRP_PACKET_BYTES, NULL, NULL, NULL, NULL)) {
         free(out);
+        free(addrs);
         state_free(&s);
         return -1;
     }
     if (srp_udp_rx_enable_gro(fd, &rx, 8) != 0) {  /* 8 reads of 64 KiB, as UDPSocket */
         srp_udp_rx_free(&rx);
         free(out);
+        free(addrs);
         state_free(&s);
         return -2;
     }
@@ -275,29 +279,41 @@ long srp_ceiling_relay_live(int fd, const uint8_t *sinks, long nsinks, long batc
             st->bad += store_batch(&s, rx.buf + (size_t)base * SRP_PACKET_BYTES, m, 0, out,
                                    (size_t)base, (size_t)n);
         }
-        for (long k = 0; k < nsinks; k++) {
-            const uint8_t *run = out + (size_t)k * (size_t)n * SRP_PACKET_BYTES;
-            size_t done = 0;
-            while (done < (size_t)n) {
-                long r = srp_udp_send_gso(fd, run + done * SRP_PACKET_BYTES,
-                                          ((size_t)n - done) * SRP_PACKET_BYTES,
-                                          SRP_PACKET_BYTES, &to[k], &gso, &ctr);
-                if (r < 0) goto done;
-                done += (size_t)r;
-                if (done < (size_t)n) {  /* a full send buffer: wait, never drop */
-                    st->eagain_waits++;
-                    pfd.events = POLLOUT;
-                    poll(&pfd, 1, 10);
+        /* every copy's next hop, and the runs (one per sink), as the data plane hands them
+         * to the driver; all sent by one srp_udp_send_runs (one sendmmsg for the batch) */
+        size_t total = (size_t)n * (size_t)nsinks, done = 0;
+        for (long k = 0; k < nsinks; k++)
+            for (long i = 0; i < n; i++) addrs[k * n + i] = to[k];
+        while (done < total) {
+            uint32_t runs[32];
+            size_t nruns = 0;
+            for (long k = 0; k < nsinks; k++) {  /* what is left of each sink's run */
+                size_t from = (size_t)(k * n) > done ? (size_t)(k * n) : done;
+                size_t end = (size_t)((k + 1) * n);
+                if (end > from + 1) {  /* (a lone frame goes as a plain datagram) */
+                    runs[2 * nruns] = (uint32_t)(from - done);
+                    runs[2 * nruns + 1] = (uint32_t)(end - from);
+                    nruns++;
                 }
             }
-            st->outputs += n;
+            long r = srp_udp_send_runs(fd, out + done * SRP_PACKET_BYTES, SRP_PACKET_BYTES,
+                                       total - done, addrs + done, runs, nruns, &gso, &ctr);
+            if (r < 0) goto done;
+            done += (size_t)r;
+            if (done < total) {  /* a full send buffer: wait, never drop */
+                st->eagain_waits++;
+                pfd.events = POLLOUT;
+                poll(&pfd, 1, 10);
+            }
         }
+        st->outputs += (long)total;
         last_in = st->last_out = now_s(CLOCK_MONOTONIC);
         st->cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     }
 done:
     srp_udp_rx_free(&rx);
     free(out);
+    free(addrs);
     state_free(&s);
     return st->outputs;
 }

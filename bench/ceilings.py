@@ -15,14 +15,16 @@ ROOT = os.path.dirname(HERE)
 # the live relay ceiling receives and sends with
 SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(ROOT, "csrc", "seal.c"),
            os.path.join(ROOT, "csrc", "sha256.c"), os.path.join(ROOT, "csrc", "frame.c"),
-           os.path.join(ROOT, "csrc", "udp.c"), os.path.join(ROOT, "csrc", "udp_recv.c")]
+           os.path.join(ROOT, "csrc", "udp.c"), os.path.join(ROOT, "csrc", "udp_recv.c"),
+           os.path.join(ROOT, "csrc", "udp_runs.c")]
 LIB = os.path.join(ROOT, "build", "bench", "libceilings.so")
 _lib: ctypes.CDLL | None = None
 
 
 def _build() -> None:
     deps = SOURCES + [os.path.join(ROOT, "csrc", h) for h in ("seal.h", "frame.h", "sha256.h",
-                                                               "udp.h", "bigalloc.h")]
+                                                               "udp.h", "udp_errno.h",
+                                                               "bigalloc.h")]
     deps.append(os.path.abspath(__file__))  # this file names the sources
     if os.path.exists(LIB) and os.path.getmtime(LIB) >= max(map(os.path.getmtime, deps)):
         return
