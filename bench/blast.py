@@ -15,7 +15,7 @@ MODE:
            process that the relay forwards to (proven peers too, read here, off the relay's
            core): at most RELAY_WINDOW inputs are in flight (sent, not yet seen by the sinks),
            so the relay is never measured as a victim of its own receive-buffer overflow; a
-           window stalled 20 ms (datagrams lost on the way) is written off and counted
+           window stalled STALL (0.2 s: datagrams lost on the way) is written off and counted
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
   once     the frames of FILE once each (or until SECONDS), 64 per sendmmsg: a receiver sees
            only new frames, none it must drop as a repeat
@@ -55,6 +55,11 @@ PACED_QUEUE = 2 << 20  # bytes (skb truesize) queued: a quarter of the 8 MiB the
 # /proc/net/udp took ~40% of the sender's CPU looking every 4
 PACED_EVERY = 8
 RELAY_SINKS = 3
+# A window with nothing arriving at the sinks this long is written off as lost on the way and
+# the sender goes on. 20 ms was shorter than a relay descheduled on a busy 2-core machine: the
+# sender then wrote off a window still queued at the relay, doubled what was in flight and
+# overflowed the relay's receive buffer (kernel drops counted as the relay's loss).
+STALL = 0.2
 
 
 class Blaster:
@@ -166,7 +171,7 @@ def _blast_relay(sock, sinks: list, address: tuple, seconds: float) -> dict:
         if g:
             got += g
             last = now
-        elif not room and now - last > 0.02:  # lost on the way: do not wait for them
+        elif not room and now - last > STALL:  # lost on the way: do not wait for them
             written_off = sent - got // fanout
             stalls += 1
             last = now
