@@ -393,14 +393,23 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
         for (size_t k = 0; k < nneed; k++) {
             size_t j = need[k];
             cks[j] = copy_key(dp, buf + (base + j) * stride, ids + 32 * (base + j));
-            if (j < SEEN_AHEAD) __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
+            if (j < SEEN_AHEAD) {
+                __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
+                srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
+                                          ids + 32 * (base + j));
+            }
         }
         /* Pass 3, in arrival order: insert, hand up, forward with hops+1. */
         for (size_t j = 0; j < m; j++) {
             size_t i = base + j;
             const uint8_t *d = buf + i * stride;
-            if (j + SEEN_AHEAD < m && state[j + SEEN_AHEAD] == ST_NEW)
+            if (j + SEEN_AHEAD < m && state[j + SEEN_AHEAD] == ST_NEW) {
                 __builtin_prefetch(seen_bucket(dp, cks[j + SEEN_AHEAD]), 1, 3);
+                /* and what its cache insert reads (the id slot, leaf and tree buckets: cold
+                 * in a cache larger than L2, a relay's insert waited on them) */
+                srp_cache_prefetch_insert(dp->cache, buf + (i + SEEN_AHEAD) * stride,
+                                          ids + 32 * (i + SEEN_AHEAD));
+            }
             if (state[j] == ST_CONTROL) {
                 up_index[nup] = (uint32_t)i;
                 up_kind[nup++] = SRP_DP_UP_CONTROL;
