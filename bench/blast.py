@@ -12,8 +12,9 @@ MODE:
   publish_gso  the same frames, each batch of 64 as UDP GSO super-datagrams (as srpfast's own
            senders send a run to one peer: drivers/udp.py)
   relay    the publish_gso frames at a relay, flow-controlled by three SINK sockets of this
-           process that the relay forwards to (proven peers too, read here, off the relay's
-           core): at most RELAY_WINDOW inputs are in flight (sent, not yet seen by the sinks),
+           process that the relay forwards to (proven peers too with --prove; read here, off
+           the relay's core; their addresses printed before "ready" for the live relay
+           ceiling, which has no handshake): at most RELAY_WINDOW inputs are in flight (sent, not yet seen by the sinks),
            so the relay is never measured as a victim of its own receive-buffer overflow; a
            window stalled STALL (0.2 s: datagrams lost on the way) is written off and counted
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
@@ -30,8 +31,9 @@ same socket completes the signed PING/PONG round trip, SPEC 4): the receiver the
 the default proven-peer budget (Config.rate_peer_packets), as it would a real publisher, not
 the stranger budget. No Config is lifted on the receiver to make room for the blast.
 
-Protocol: the child prints "ready" once built (and proven), waits for one line on stdin, blasts for SECONDS,
-then prints one JSON line {"sent": n, "seconds": t}. ``Blaster`` wraps that for the parent.
+Protocol: the child prints "ready" once built (and proven; in relay mode after a line "sinks"
+and their addresses as JSON), waits for one line on stdin, blasts for SECONDS, then prints one
+JSON line {"sent": n, "seconds": t}. ``Blaster`` wraps that for the parent (``sinks``).
 """
 from __future__ import annotations
 
