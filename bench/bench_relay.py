@@ -193,7 +193,10 @@ def _relay_group(seconds: float, quick: bool) -> list[Row]:
             f"{r['relay_sent']:,} (EAGAIN {r['eagain']:,}), sinks got {r['sinks']:,}; "
             f"window {r['window']:,} inputs in flight, {r['stalls']} stalls written off; "
             f"CPU per input {1e6 * r['cpu_per_input']:.2f} us (the ceiling's "
-            f"{1e6 * c['cpu_per_input']:.2f} us); the relay's process used "
+            f"{1e6 * c['cpu_per_input']:.2f} us: "
+            f"{c['cpu_per_input'] / max(r['cpu_per_input'], 1e-12):.2f}x by CPU, the measure "
+            f"that holds when a busy machine makes both wait for the sender); the relay's "
+            f"process used "
             f"{100 * r['busy']:.0f}% of a core from the first send to its last output, the "
             f"sender's {100 * r['sender_busy']:.0f}% while sending; best of {len(runs)} runs "
             f"({tried}/s)" + "".join(f"; {x}" for x in limited))
