@@ -177,8 +177,9 @@ def _relay_group(seconds: float, quick: bool) -> list[Row]:
               f"{c['waits']}, {c['stalls']} stalls); CPU per input "
               f"{1e6 * c['cpu_per_input']:.2f} us, of which the bare work (validate, "
               f"packetId, seen check, store, summary bucket, 3 copies; in memory, no socket) "
-              f"{1e6 / bare:.2f} us and the rest the socket I/O; the loop used {100 * c['busy']:.0f}% of a core (the rest "
-              f"it waited for input), the sender's process {100 * c['sender_busy']:.0f}%; "
+              f"{1e6 / bare:.2f} us and the rest the socket I/O; the loop used "
+              f"{100 * c['busy']:.0f}% of a core (the rest it waited for input), the "
+              f"sender's process {100 * c['sender_busy']:.0f}%; "
               f"best of {len(ceils)} ({ctried}/s)"))
     limited = []
     if r["kernel_drops"]:

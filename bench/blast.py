@@ -14,8 +14,9 @@ MODE:
   relay    the publish_gso frames at a relay, flow-controlled by three SINK sockets of this
            process that the relay forwards to (proven peers too with --prove; read here, off
            the relay's core; their addresses printed before "ready" for the live relay
-           ceiling, which has no handshake): at most RELAY_WINDOW inputs are in flight (sent, not yet seen by the sinks),
-           so the relay is never measured as a victim of its own receive-buffer overflow; a
+           ceiling, which has no handshake): at most RELAY_WINDOW inputs are in flight (sent,
+           not yet seen by the sinks), so the relay is never measured as a victim of its own
+           receive-buffer overflow; a
            window stalled STALL (0.2 s: datagrams lost on the way) is written off and counted
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
   once     the frames of FILE once each (or until SECONDS), 64 per sendmmsg: a receiver sees
