@@ -317,3 +317,15 @@ done:
     state_free(&s);
     return st->outputs;
 }
+
+/* Make `n` frames new packets again: (counter + i) big-endian in the first 8 message bytes of
+ * frame i (SRP_OFF_MESSAGE; the frames stay valid). A bench that cycles a pool of frames
+ * through a relay calls it once a pass, so every frame is new to the cache AND to the data
+ * plane's seen filter, which remembers copies beyond the cache (bench_dataplane.py). */
+void srp_bench_stamp(uint8_t *frames, long n, uint64_t counter) {
+    for (long i = 0; i < n; i++) {
+        uint64_t v = counter + (uint64_t)i;
+        uint8_t *m = frames + (size_t)i * SRP_PACKET_BYTES + SRP_OFF_MESSAGE;
+        for (int k = 0; k < 8; k++) m[k] = (uint8_t)(v >> (56 - 8 * k));
+    }
+}

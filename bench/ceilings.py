@@ -61,6 +61,8 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_relay_live.argtypes = [
             ctypes.c_int, ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_long,
             ctypes.c_double, ctypes.c_double, ctypes.POINTER(_Live)]
+        _lib.srp_bench_stamp.restype = None
+        _lib.srp_bench_stamp.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_uint64]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
             raise RuntimeError("libsodium failed to initialise")
     return _lib
@@ -115,3 +117,12 @@ def relay_live(fd: int, sinks: bytes, batch: int, slots: int, idle: float,
     if got["bad"]:
         raise RuntimeError(f"the live relay ceiling got {got['bad']} invalid frames")
     return got
+
+
+def stamp(frames: bytearray, counter: int) -> None:
+    """Make every 1158-byte frame of ``frames`` a new packet (srp_bench_stamp: counter + i in
+    its first 8 message bytes), in place, in C: for benches that cycle a pool of frames."""
+    n = len(frames) // 1158
+    buf = (ctypes.c_char * len(frames)).from_buffer(frames)
+    lib().srp_bench_stamp(ctypes.addressof(buf), n, counter)
+    del buf
