@@ -5,8 +5,8 @@ delivery fast path.
 
 A receive batch of up to 64 messages is decoded in one call: no Python bytecode per message,
 one bytes object per value (kind 0) or, for JSON (kind 1), an integer parsed here or one
-str plus the C JSON scanner, and names
-are compared in C so a run of messages with one name costs one dict lookup."""
+str plus the C JSON scanner, and names are compared in C so a run of messages with one name
+costs one dict lookup."""
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memcmp, memcpy
