@@ -433,12 +433,8 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
 
 
 def run(quick: bool = False) -> list[Row]:
-    return PARTS["relay"](quick) + PARTS["subscriber"](quick)
-
-
-# Each group alone: bench/run.py --only network:relay / network:subscriber
-PARTS = {"relay": lambda quick: _relay_group(0.5 if quick else 1.5, quick),
-         "subscriber": lambda quick: _deliver_group(0.5 if quick else 1.5, quick)}
+    seconds = 0.5 if quick else 1.5
+    return _relay_group(seconds, quick) + _deliver_group(seconds, quick)
 
 
 if __name__ == "__main__":

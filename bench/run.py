@@ -45,8 +45,7 @@ RUNNING = """How to run it:
 
 - `make bench`: this table, written here (installs pyzmq into .venv for the end-to-end peers);
   `make bench BENCH_ARGS="--json new.json --compare old.json --check"` passes options on.
-- `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs;
-  `--only network:subscriber` (or `network:relay`) one group of a module.
+- `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs.
 - `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
   (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
 - `make bench-micro` (`pytest bench/ --benchmark-storage=bench/baselines --benchmark-compare`):
@@ -83,9 +82,7 @@ probes", "under a second"; the reference "1024 probes at once", ~98%.
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run.py")
     ap.add_argument("--quick", action="store_true", help="short runs (development)")
-    ap.add_argument("--only", default="",
-                    help=f"comma-separated subset of {','.join(MODULES)}; a module's part as "
-                         "module:part (network:relay, network:subscriber)")
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(MODULES)}")
     ap.add_argument("--write", default="", help="write the table as markdown (docs)")
     ap.add_argument("--json", default="", help="write the table as JSON")
     ap.add_argument("--compare", default="", help="an earlier --json file: show the change")
@@ -93,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="exit 1 on any MISS or figure above its limit")
     args = ap.parse_args(argv)
     wanted = [m for m in (args.only.split(",") if args.only else MODULES) if m]
-    unknown = [m for m in wanted if m.partition(":")[0] not in MODULES]
+    unknown = [m for m in wanted if m not in MODULES]
     if unknown:
         ap.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(MODULES)}")
     old = tb.load_compare(args.compare) if args.compare else None
@@ -104,13 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         print(f"running bench_{name} ...", file=sys.stderr, flush=True)
         try:
-            module, _, part = name.partition(":")
-            mod = importlib.import_module(f"bench.bench_{module}")
-            parts = getattr(mod, "PARTS", {})
-            if part and part not in parts:
-                ap.error(f"bench {module} has no part {part!r}; "
-                         f"it has {', '.join(parts) or 'none'}")
-            got = parts[part](args.quick) if part else mod.run(args.quick)
+            mod = importlib.import_module(f"bench.bench_{name}")
+            got = mod.run(args.quick)
         except Exception:  # one broken bench must not hide the others' figures
             traceback.print_exc()
             failed.append(name)
