@@ -180,9 +180,11 @@ int srp_ids_add_ready(srp_ids *s, const uint8_t *const *ids, const uint8_t *cons
             const uint8_t *p = prevs[k];
             if (ok && (p == ok || !memcmp(p, ok, 32))) continue;
             if (memcmp(p, zero32, 32) && !srp_ids_has(s, p)) {
-                size_t j = 0;
-                while (j < k && memcmp(ids[j], p, 32)) j++;
-                if (j == k) return 0; /* it must wait (SPEC 6 ordering): the caller's path */
+                /* earlier in the list? Searched backwards: in a chain of single messages
+                 * (emit() calls) each names the one just before it */
+                size_t j = k;
+                while (j > 0 && memcmp(ids[j - 1], p, 32)) j--;
+                if (j == 0) return 0; /* it must wait (SPEC 6 ordering): the caller's path */
             }
             ok = p;
         }

@@ -42,6 +42,9 @@ def test_add_ready_takes_a_batch_whose_predecessors_are_delivered_or_earlier_in_
     # one delivered before, or a repeat inside the batch: nothing added
     assert not s.add_ready([g, a], [ZERO32, ZERO32], True) and g not in s
     assert not s.add_ready([g, g], [ZERO32, ZERO32], True) and g not in s
+    # a chain of single messages (emit() calls): each names the one before it
+    chain = [_id(k) for k in range(20, 30)]
+    assert s.add_ready(chain, [a] + chain[:-1], True) and all(x in s for x in chain)
     with pytest.raises(ArgumentError):
         s.add_ready([g], [], True)
 
