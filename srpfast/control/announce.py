@@ -86,6 +86,9 @@ class RecentIds:
         """(time, id), oldest first."""
         return zip(self.times, self.ids)
 
+    def __len__(self) -> int:
+        return len(self.ids)
+
 
 class Announcer:
     def __init__(self, peer: "Peer") -> None:
