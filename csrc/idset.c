@@ -12,8 +12,11 @@ struct srp_ids {
     uint32_t *hashes;     /* each ring id's hash (its index entry is found without rehashing) */
     uint64_t *index;      /* (hash low 32 << 32) | (ring position + 1); 0 empty */
     size_t cap, head, count, mask;
+    size_t max_slots;     /* the index grows to this (load <= 1/2 at capacity) */
     uint64_t seed;
 };
+
+#define INITIAL_SLOTS 64
 
 static uint32_t hash_id(const srp_ids *s, const uint8_t *id) {
     return (uint32_t)srp_hash64(id, 32, s->seed);
@@ -24,8 +27,14 @@ srp_ids *srp_ids_new(size_t capacity, uint64_t seed) {
     if (!s) return NULL;
     s->cap = capacity;
     s->seed = seed;
+    /* The index starts small and doubles as ids come (grow): its slots are touched at
+     * random, so one sized for the capacity at once would become resident page by page
+     * within a few hundred ids (a simulator's thousands of engines, docs/SIMULATION.md
+     * "Memory"); the ring and hashes fill in order, their pages resident as they fill. */
     size_t slots = 16;
     while (slots < 2 * capacity) slots <<= 1;  /* load <= 1/2: short probe runs */
+    s->max_slots = slots;
+    if (slots > INITIAL_SLOTS) slots = INITIAL_SLOTS;
     s->mask = slots - 1;
     s->index = srp_big_calloc(slots, sizeof *s->index);
     s->ring = capacity ? srp_big_calloc(capacity, sizeof *s->ring) : NULL;
@@ -49,8 +58,8 @@ size_t srp_ids_len(const srp_ids *s) { return s->count; }
 size_t srp_ids_capacity(const srp_ids *s) { return s->cap; }
 
 size_t srp_ids_memory_bytes(const srp_ids *s) {
-    return sizeof *s + (s->mask + 1) * sizeof *s->index +
-           s->cap * (sizeof *s->ring + sizeof *s->hashes);
+    return sizeof *s + (s->mask + 1) * sizeof *s->index +  /* (the ring and hashes mapped; */
+           s->cap * (sizeof *s->ring + sizeof *s->hashes);  /* resident as they fill) */
 }
 
 /* The index slot holding id (hash h), or the empty slot that ends its probe run. */
@@ -62,6 +71,28 @@ static size_t find_slot(const srp_ids *s, uint32_t h, const uint8_t *id) {
         if ((uint32_t)(v >> 32) == h && !memcmp(s->ring[(uint32_t)v - 1], id, 32)) return p;
         p = (p + 1) & s->mask;
     }
+}
+
+/* Make room for `want` ids at load <= 1/2 (up to max_slots): a larger index, every live id
+ * re-entered from the ring (its hash kept beside it). 0, or -1 when out of memory (nothing
+ * changed). */
+static int grow(srp_ids *s, size_t want) {
+    size_t slots = s->mask + 1;
+    while (2 * want > slots && slots < s->max_slots) slots <<= 1;
+    if (slots == s->mask + 1) return 0;
+    uint64_t *t = srp_big_calloc(slots, sizeof *t);
+    if (!t) return -1;
+    size_t mask = slots - 1, pos = s->head;
+    for (size_t k = 0; k < s->count; k++) {
+        size_t p = s->hashes[pos] & mask;
+        while (t[p]) p = (p + 1) & mask;
+        t[p] = ((uint64_t)s->hashes[pos] << 32) | (uint64_t)(pos + 1);
+        pos = pos + 1 == s->cap ? 0 : pos + 1;
+    }
+    srp_big_free(s->index, s->mask + 1, sizeof *s->index);
+    s->index = t;
+    s->mask = mask;
+    return 0;
 }
 
 int srp_ids_has(const srp_ids *s, const uint8_t id[32]) {
@@ -112,6 +143,10 @@ int srp_ids_add(srp_ids *s, const uint8_t id[32]) {
     uint32_t h = hash_id(s, id);
     size_t slot = find_slot(s, h, id);
     if (s->index[slot]) return 0;
+    if (s->count < s->cap && 2 * (s->count + 1) > s->mask + 1) {
+        if (grow(s, s->count + 1) != 0) return -1;
+        slot = find_slot(s, h, id);
+    }
     insert_new(s, h, id, slot);
     return 1;
 }
@@ -158,6 +193,7 @@ int srp_ids_add_fresh(srp_ids *s, const uint8_t *const *ids, size_t n, uint64_t 
             if (s->index[find_slot(s, (uint32_t)hs[k], ids[k])]) return 0;
     if (n > 1 && repeats(ids, hs, n, scratch + n)) return 0;
     if (!s->cap) return 1;
+    if (grow(s, s->count + n < s->cap ? s->count + n : s->cap) != 0) return -1;
     size_t drop = s->count + n > s->cap ? s->count + n - s->cap : 0;
     for (size_t k = 0, pos = s->head; k < drop && k < s->count; k++) {
         __builtin_prefetch(&s->index[s->hashes[pos] & s->mask], 1);

@@ -7,7 +7,7 @@
  * "are these new, are their predecessors delivered" and the insertion of a batch of ids run
  * as one C loop over the ids (srp_ids_add_ready) instead of Python set work per id.
  * Ring of ids in arrival order + an open-addressing index (linear probing, keyed hash,
- * backward-shift deletion). Everything is allocated once; no allocation per id. */
+ * backward-shift deletion) that doubles as ids come; no allocation per id. */
 #ifndef SRP_IDSET_H
 #define SRP_IDSET_H
 #include <stddef.h>
@@ -23,11 +23,12 @@ size_t srp_ids_capacity(const srp_ids *s);
 size_t srp_ids_memory_bytes(const srp_ids *s);
 
 int srp_ids_has(const srp_ids *s, const uint8_t id[32]);
-/* 1 when id was new (and is now remembered, the oldest leaving at capacity), 0 when present. */
+/* 1 when id was new (and is now remembered, the oldest leaving at capacity), 0 when present,
+ * -1 when out of memory (the index could not grow; nothing changed). */
 int srp_ids_add(srp_ids *s, const uint8_t id[32]);
 
 /* n ids (pointers): when none is present and none repeats, add them all in order and return
- * 1; otherwise change nothing and return 0. `scratch` has room for
+ * 1; otherwise change nothing and return 0 (-1: out of memory, nothing changed). `scratch` has room for
  * 2 * n uint64_t. */
 int srp_ids_add_fresh(srp_ids *s, const uint8_t *const *ids, size_t n, uint64_t *scratch);
 

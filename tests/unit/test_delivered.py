@@ -95,3 +95,16 @@ def test_large_batches_and_wraparound() -> None:
     assert not c.add_fresh([_id(1), _id(2)] * 400)
     assert len(c) == len(py) == 1000
     assert [(_id(k) in c) for k in range(20100)] == [(_id(k) in py) for k in range(20100)]
+
+
+def test_index_grows_with_the_ids_not_the_capacity() -> None:
+    """The index is touched at random, so it starts small and doubles as ids come (a
+    simulator's engines deliver a few messages each); ids stay found across every growth."""
+    s = IdSet(65536)
+    ring_and_hashes = 65536 * (32 + 4)
+    assert s.memory_bytes - ring_and_hashes < 4096  # 64 slots of 8 bytes, and the struct
+    ids = [_id(k) for k in range(10000)]
+    for k in range(0, 10000, 100):
+        assert s.add_fresh(ids[k:k + 100]) if k % 200 else all(s.add(i) for i in ids[k:k + 100])
+    assert len(s) == 10000 and all(i in s for i in ids) and _id(10001) not in s
+    assert 2 * 10000 * 8 <= s.memory_bytes - ring_and_hashes <= 4 * 10000 * 8 + 4096
