@@ -17,6 +17,7 @@ struct srp_ids {
 };
 
 #define INITIAL_SLOTS 64
+#define ID_BYTES (32 + sizeof(uint32_t)) /* an id in the ring and its hash */
 
 static uint32_t hash_id(const srp_ids *s, const uint8_t *id) {
     return (uint32_t)srp_hash64(id, 32, s->seed);
@@ -37,9 +38,11 @@ srp_ids *srp_ids_new(size_t capacity, uint64_t seed) {
     if (slots > INITIAL_SLOTS) slots = INITIAL_SLOTS;
     s->mask = slots - 1;
     s->index = srp_big_calloc(slots, sizeof *s->index);
-    s->ring = capacity ? srp_big_calloc(capacity, sizeof *s->ring) : NULL;
-    s->hashes = capacity ? srp_big_calloc(capacity, sizeof *s->hashes) : NULL;
-    if (!s->index || (capacity && (!s->ring || !s->hashes))) {
+    /* ring and hashes in one mapping (a simulator's engines each hold one such set) */
+    uint8_t *mem = capacity ? srp_big_calloc(capacity, ID_BYTES) : NULL;
+    s->ring = (uint8_t(*)[32])mem;
+    s->hashes = mem ? (uint32_t *)(mem + capacity * sizeof *s->ring) : NULL;
+    if (!s->index || (capacity && !mem)) {
         srp_ids_free(s);
         return NULL;
     }
@@ -49,8 +52,7 @@ srp_ids *srp_ids_new(size_t capacity, uint64_t seed) {
 void srp_ids_free(srp_ids *s) {
     if (!s) return;
     srp_big_free(s->index, s->mask + 1, sizeof *s->index);
-    if (s->ring) srp_big_free(s->ring, s->cap, sizeof *s->ring);
-    if (s->hashes) srp_big_free(s->hashes, s->cap, sizeof *s->hashes);
+    if (s->ring) srp_big_free(s->ring, s->cap, ID_BYTES);
     free(s);
 }
 
