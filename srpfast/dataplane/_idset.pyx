@@ -32,7 +32,9 @@ cdef extern from "idset.h" nogil:
 
 
 cdef inline const uint8_t *_id_of(object key) except NULL:
-    """The 32 bytes of an id (bytes, or any bytes-like object: publish_many's are slices)."""
+    """The 32 bytes of an id (bytes; add and __contains__ turn a bytearray or memoryview into
+    bytes first). The seed of the index's hash is random: it changes the layout, never a
+    result (the ids are compared whole), so a seeded simulation stays reproducible."""
     if PyBytes_Check(key):
         if PyBytes_GET_SIZE(key) != 32:
             raise ArgumentError(f"ids are 32 bytes, got {PyBytes_GET_SIZE(key)}")
