@@ -231,13 +231,20 @@ class Replication:
         n = len(ids)
         p.count("rx.publish", n)
         p.clock = (max(p.clock, max(clocks)) + n) & 0xFFFFFFFF  # one Lamport tick each
-        if len(self.routes):
-            for pid in ids:
-                frame = p.cache.get(pid)
-                if frame is not None:
-                    self._answer_routes(decode(frame, pid), frame)
+        routes = self.routes
+        if len(routes):  # routes of queries for these ids, or for a successor of their
+            # predecessors (SPEC 9.8): found in C, then answered one by one (_answer_routes)
+            asked = set(routes.present(ids))
+            for prev in set(prevs):
+                if b"S" + prev in routes:
+                    asked.update(i for i, q in zip(ids, prevs) if q == prev)
+            if asked:
+                for pid in ids:  # (in arrival order, as before)
+                    frame = p.cache.get(pid) if pid in asked else None
+                    if frame is not None:
+                        self._answer_routes(decode(frame, pid), frame)
         if len(self.wanted):
-            for pid in ids:
+            for pid in self.wanted.present(ids):
                 self.wanted.pop(pid)
         seen = self.delivered
         # The common case, a batch of new messages whose predecessors were all delivered
