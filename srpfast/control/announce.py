@@ -45,7 +45,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict, deque
 from itertools import repeat
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from srpfast.control.bounded import LruDict
 from srpfast.wire import constants as C
@@ -66,6 +66,30 @@ def digest_window(cfg: "Config") -> float:
     return cfg.keep_alive * 7 / 6 + cfg.announce_digest
 
 
+class RecentIds:
+    """The newest ``size`` ids published or delivered in a subcluster, each with its time:
+    two deques of one length (ids, times) rather than one of (time, id) pairs, so that
+    remembering a receive batch's ids allocates nothing per id (a pair each was a tuple to
+    allocate, track for the garbage collector and free: ~0.1 us a delivered message)."""
+
+    __slots__ = ("ids", "times")
+
+    def __init__(self, size: int) -> None:
+        self.ids: deque[bytes] = deque(maxlen=size)
+        self.times: deque[float] = deque(maxlen=size)
+
+    def extend(self, now: float, ids: list[bytes]) -> None:
+        self.ids.extend(ids)  # (both drop their oldest alike: they stay aligned)
+        self.times.extend(repeat(now, len(ids)))
+
+    def items(self) -> Iterator[tuple[float, bytes]]:
+        """(time, id), oldest first."""
+        return zip(self.times, self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 class Announcer:
     def __init__(self, peer: "Peer") -> None:
         self.p = peer
@@ -73,7 +97,7 @@ class Announcer:
         self.fresh_ids: dict[bytes, list[bytes]] = {}      # subcluster -> ids to announce
         self.fresh_count = 0
         self.flush_at: float | None = None
-        self.recent: dict[bytes, deque[tuple[float, bytes]]] = {}
+        self.recent: dict[bytes, RecentIds] = {}
         # id -> (due, peer id that holds it, or b"": ask peers by weight); _due orders them
         self.pulls: dict[bytes, tuple[float, bytes]] = {}
         self._due: list[tuple[float, bytes]] = []
@@ -109,8 +133,8 @@ class Announcer:
             self._acknowledge(subcluster_id, ids, authors, now)
         recent = self.recent.get(subcluster_id)
         if recent is None:
-            recent = self.recent[subcluster_id] = deque(maxlen=max(1, self._recent_len))
-        recent.extend(zip(repeat(now), ids))  # (C: no Python per id)
+            recent = self.recent[subcluster_id] = RecentIds(max(1, self._recent_len))
+        recent.extend(now, ids)
         self._last_fresh = now
         if self.digest_at is None and cfg.announce_digest > 0:
             self.digest_at = now + cfg.announce_digest
@@ -186,7 +210,7 @@ class Announcer:
         scales by it from its first message on, not after it happened to hear from us."""
         cfg = self.p.config
         recent = self.recent.get(subcluster_id)
-        ids = ([i for t, i in recent if now - t <= cfg.announce_window]
+        ids = ([i for t, i in recent.items() if now - t <= cfg.announce_window]
                if recent and cfg.announce_recent else [])
         if ids:
             self._send([peer], ids, self._count(subcluster_id, now))
@@ -300,7 +324,7 @@ class Announcer:
         quiet = now - self._last_fresh > self.window
         self.digest_at = None if quiet else now + cfg.announce_digest
         for sub_id, recent in self.recent.items():
-            ids = [i for t, i in list(recent)[-cfg.announce_digest_ids:]
+            ids = [i for t, i in list(recent.items())[-cfg.announce_digest_ids:]
                    if now - t <= self.window]
             fellows = self._fellows(sub_id, now) if ids else []
             if fellows:

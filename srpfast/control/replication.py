@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from srpfast.crypto import _seal
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
-from srpfast.control.bounded import ExpiringDict, FifoSet, LruDict, LruSet
+from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
+from srpfast.control.delivered import delivered_ids
 from srpfast.control.events import Delivered, DeliveredBatch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
@@ -73,7 +74,7 @@ class Replication:
                                        done_ids=cfg.completed_ids)
         self.verifier = EnvelopeVerifier(cfg.verified_envelopes)
         self._insert_known = getattr(peer.cache, "_insert_ids_batch", None)
-        self.delivered: FifoSet[bytes] = FifoSet(cfg.delivered_ids)
+        self.delivered = delivered_ids(cfg.delivered_ids)  # (in C when built: delivered.py)
         self.held: dict[bytes, list[_Held]] = {}   # previous_id -> messages waiting for it
         self.held_ids: set[bytes] = set()  # the message ids in ``held`` (each held once)
         self.routes: ExpiringDict[bytes, list[Address]] = ExpiringDict(cfg.query_pending,
@@ -230,19 +231,29 @@ class Replication:
         n = len(ids)
         p.count("rx.publish", n)
         p.clock = (max(p.clock, max(clocks)) + n) & 0xFFFFFFFF  # one Lamport tick each
-        if len(self.routes):
-            for pid in ids:
-                frame = p.cache.get(pid)
-                if frame is not None:
-                    self._answer_routes(decode(frame, pid), frame)
+        routes = self.routes
+        if len(routes):  # routes of queries for these ids, or for a successor of their
+            # predecessors (SPEC 9.8): found in C, then answered one by one (_answer_routes)
+            asked = set(routes.present(ids))
+            for prev in set(prevs):
+                if b"S" + prev in routes:
+                    asked.update(i for i, q in zip(ids, prevs) if q == prev)
+            if asked:
+                for pid in ids:  # (in arrival order, as before)
+                    frame = p.cache.get(pid) if pid in asked else None
+                    if frame is not None:
+                        self._answer_routes(decode(frame, pid), frame)
         if len(self.wanted):
-            for pid in ids:
+            for pid in self.wanted.present(ids):
                 self.wanted.pop(pid)
         seen = self.delivered
         # The common case, a batch of new messages whose predecessors were all delivered
-        # before it (one emit_many batch shares one previousId): tested and remembered in C
-        # (FifoSet.add_fresh), no Python per message. Otherwise message by message below.
-        if self._ready(prevs, ids) and seen.add_fresh(ids):
+        # before it or earlier in it (one emit_many batch shares one previousId; the next
+        # names its last message): judged and remembered in one C call (delivered.py
+        # add_ready), no Python per message. Otherwise message by message below.
+        cfg = p.config
+        ordering = cfg.order_wait > 0 and len(self.held_ids) < cfg.order_held  # (_must_wait)
+        if seen.add_ready(ids, prevs, ordering):
             self._deliver_columns(columns, keyed, now, range(len(ids)))
             return
         kept: list[int] = []
@@ -268,21 +279,6 @@ class Replication:
             kept.append(k)
         if kept:
             self._deliver_columns(columns, keyed, now, kept)
-
-    def _ready(self, prevs: list[bytes], ids: list[bytes]) -> bool:
-        """No message of a batch must wait for its predecessor (_must_wait), judged before
-        any of them is delivered, except for a predecessor earlier in this same batch (the
-        columns are delivered in order, so it is delivered first: the next emit_many batch
-        of an author names the last message of its previous one, often in the same receive
-        batch, or carried with it). Neighbours share one previousId object."""
-        last = None
-        for prev in prevs:
-            if prev is not last:
-                # (prevs.index(prev): this prev's first place, where it is judged)
-                if self._must_wait(prev) and prev not in ids[:prevs.index(prev)]:
-                    return False
-                last = prev
-        return True
 
     def _deliver_columns(self, columns: tuple[Any, ...], keyed: list[bytes], now: float,
                          kept: Sequence[int]) -> None:

@@ -4,8 +4,9 @@ value``, or several packed in one message, docs/PROTOCOL.md "Application events"
 delivery fast path.
 
 A receive batch of up to 64 messages is decoded in one call: no Python bytecode per message,
-one bytes object per value (kind 0) or one str plus the C JSON scanner (kind 1), and names
-are compared in C so a run of messages with one name costs one dict lookup."""
+one bytes object per value (kind 0) or, for JSON (kind 1), an integer parsed here or one
+str plus the C JSON scanner, and names are compared in C so a run of messages with one name
+costs one dict lookup."""
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memcmp, memcpy
@@ -14,6 +15,28 @@ cdef enum:
     KIND_BYTES = 0
     KIND_JSON = 1
     PACKED = 0  # first byte of a packed payload (an event's name length is never 0)
+
+
+cdef object _json_int(const unsigned char *p, Py_ssize_t size):
+    """A JSON integer (``-?(0|[1-9][0-9]*)``, at most 18 digits: within int64) as the int
+    json.loads gives, parsed here; None for any other text. Counters, ticks and timestamps
+    are common event values, and the str + scanner + (value, end) tuple of the general path
+    cost ~250 ns a value (a receive batch of 64 one-int events: ~0.25 us a message)."""
+    cdef Py_ssize_t i = 0, digits
+    cdef long long v = 0
+    cdef bint neg = False
+    if size and p[0] == 45:  # '-'
+        neg = True
+        i = 1
+    digits = size - i
+    if digits < 1 or digits > 18 or (p[i] == 48 and digits > 1):  # (JSON: no leading 0)
+        return None
+    while i < size:
+        if not 48 <= p[i] <= 57:
+            return None
+        v = v * 10 + (p[i] - 48)
+        i += 1
+    return -v if neg else v
 
 
 cdef object _json(str text, object scan, object loads):
@@ -52,12 +75,14 @@ cdef class _Groups:
         if kind == KIND_BYTES:
             value = PyBytes_FromStringAndSize(<const char *>p + 2 + n, size - 2 - n)
         elif kind == KIND_JSON:
-            try:
-                value = _json(PyUnicode_DecodeUTF8(<const char *>p + 2 + n, size - 2 - n, NULL),
-                              self.scan, self.loads)
-            except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-                self.bad += 1
-                return 0
+            value = _json_int(p + 2 + n, size - 2 - n)
+            if value is None:
+                try:
+                    value = _json(PyUnicode_DecodeUTF8(<const char *>p + 2 + n, size - 2 - n,
+                                                       NULL), self.scan, self.loads)
+                except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+                    self.bad += 1
+                    return 0
         else:
             self.bad += 1
             return 0

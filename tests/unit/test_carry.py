@@ -144,3 +144,38 @@ def test_a_receive_batch_holding_two_emit_many_batches_delivers_both_at_once() -
     c = peer.counters()
     assert c.get("deliver.held", 0) == 0 and not peer.replication.held
     assert all(m in peer.replication.delivered for m in events[0].message_ids)
+
+
+def test_messages_delivered_in_c_answer_the_queries_waiting_for_them() -> None:
+    """Replication.on_messages finds the batch's ids among the pending query routes and
+    wanted ids in C (LruDict.present): a route for one of them (exact) and one for a
+    successor of a predecessor get their ANSWER (SPEC 9.8), a wanted id is no longer asked
+    for, and the rest of the batch costs no lookup per message."""
+    pub = Peer(create_identity(b"\x08" * 32), Config(), now=0.0, rng=random.Random(8))
+    sid = pub.join(CLUSTER, KEY, now=0.0)
+    pub.table.upsert(b"\x02" * 32, ("127.0.0.1", 9), 2, 0.0)
+    pub.datagrams_to_send()
+    frames = []
+    heads = []
+    for first in (0, 3):
+        heads += pub.publish_many(sid, [bytes([65 + first + k]) * 50 for k in range(3)],
+                                  now=0.0)
+        frames += [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH]
+    peer = member()
+    rep = peer.replication
+    asker, other = ("10.0.0.8", 8000), ("10.0.0.9", 9000)
+    rep.routes.put(heads[1], [asker], 0.5)              # exact: the second message
+    rep.routes.put(b"S" + heads[2], [other], 0.5)       # the successor of the third
+    rep.routes.put(b"\x07" * 32, [asker], 0.5)          # an id not in this batch
+    rep.wanted.put(heads[4], [0.5, 1], 0.5)
+    rep.wanted.put(b"\x09" * 32, [0.5, 1], 0.5)
+    peer.datagrams_to_send()
+    peer.receive_batch(DatagramBatch([(f, SOURCE) for f in frames], udp_address_key), 1.0)
+    answers = [(d, a) for d, a in peer.datagrams_to_send() if d[4] == C.ANSWER]
+    # heads[3] names heads[2] as its predecessor: the successor route gets it
+    assert sorted(a for _, a in answers) == sorted([asker, other])
+    assert peer.counters()["answer.routed"] == 2
+    assert heads[1] not in rep.routes and b"S" + heads[2] not in rep.routes
+    assert b"\x07" * 32 in rep.routes
+    assert heads[4] not in rep.wanted and b"\x09" * 32 in rep.wanted
+    assert len([e for e in peer.events() if isinstance(e, DeliveredBatch)]) == 1

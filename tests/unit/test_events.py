@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -163,3 +164,23 @@ def test_pack_values_encodes_first_when_a_value_is_not_bytes() -> None:
     for values in ([b"x", {"json": 1}, b"y"], [bytearray(b"ab"), b"c"], [memoryview(b"mv")],
                    [1, 2, 3]):
         assert pack_values("v", values, 500) == pack_events(encode_events("v", values), 500)
+
+
+@pytest.mark.parametrize("text", [
+    "0", "-0", "7", "-7", "100000", "123456789012345678", "-123456789012345678",
+    "1234567890123456789", "-9223372036854775809", "1.0", "1e3", "-1.5", "true", "null",
+    "01", "-01", "+1", "00", "-", "", " 1", "1 ", "1x", "[1]", '"1"'])
+def test_json_integer_values_decode_as_json_loads_does(text: str) -> None:
+    """JSON integers are parsed in C (wire/_events.pyx _json_int); every other text, and every
+    text that is not JSON, goes to the json module exactly as before: same value, same type,
+    same undecodable count."""
+    payload = b"\x04tick\x01" + text.encode()
+    groups, bad = decode_events([payload, payload])
+    try:
+        want = json.loads(text)
+    except ValueError:
+        assert bad == 2 and groups == {}
+        return
+    assert bad == 0
+    got = groups["tick"][1]
+    assert got == [want, want] and all(type(v) is type(want) for v in got)
