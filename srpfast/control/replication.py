@@ -119,16 +119,6 @@ class Replication:
         for n in counts:
             heads.append(ids[32 * at:32 * at + 32])
             at += n
-        # Our own frames are not added to ``seen``: the cache holds them (a copy that comes
-        # back is recognised there, _classify), and 256 messages of 1 KB would otherwise
-        # push 512 keys of other peers' frames out of that bounded set per call.
-        if self._insert_known is not None:
-            self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
-        else:
-            for i in range(total):
-                p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
-                               source=SELF_SOURCE, now=now, member=True)
-        self.delivered.update(heads)
         sub.last_head = heads[-1]
         # Sent as the send window allows (control/flow.py): acknowledged by the HAVEs of
         # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
@@ -136,6 +126,19 @@ class Replication:
         p.flow.send(sub.subcluster_id, buf, counts, heads,
                     p.forwarder(now).pick(self.copies(-1), p.rng),
                     bool(p.announce.fellows(sub.subcluster_id)), now)
+        if p.send_now is not None:  # they leave now; the bookkeeping below follows them
+            p.send_now()
+        # Our own frames are not added to ``seen``: the cache holds them (a copy that comes
+        # back is recognised there, _classify), and 256 messages of 1 KB would otherwise
+        # push 512 keys of other peers' frames out of that bounded set per call. (Nothing
+        # can come back before this line: the driver reads its socket on a later turn.)
+        if self._insert_known is not None:
+            self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
+        else:
+            for i in range(total):
+                p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
+                               source=SELF_SOURCE, now=now, member=True)
+        self.delivered.update(heads)
         p.count("publish.messages", len(heads))
         p.count("publish.frames", total)
         return heads
