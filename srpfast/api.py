@@ -258,8 +258,10 @@ class Subcluster(Emitter):
         Raises CapacityError when the send backlog is full (Config.send_backlog): ``await
         drain()`` between calls."""
         self._net._require_open()
-        with _naming(f"emit_many({name!r}, values)"):
+        try:  # (as _naming does, without building the call's name on every call)
             return self._publisher.publish(name, values)
+        except CapacityError as exc:
+            raise CapacityError(f"emit_many({name!r}, values): {exc}") from None
 
     async def drain(self) -> None:
         """Wait until what this peer published has room to leave: the send window

@@ -126,21 +126,23 @@ class Replication:
         p.flow.send(sub.subcluster_id, buf, counts, heads,
                     p.forwarder(now).pick(self.copies(-1), p.rng),
                     bool(p.announce.fellows(sub.subcluster_id)), now)
-        if p.send_now is not None:  # they leave now; the bookkeeping below follows them
-            p.send_now()
-        # Our own frames are not added to ``seen``: the cache holds them (a copy that comes
-        # back is recognised there, _classify), and 256 messages of 1 KB would otherwise
-        # push 512 keys of other peers' frames out of that bounded set per call. (Nothing
-        # can come back before this line: the driver reads its socket on a later turn.)
-        if self._insert_known is not None:
-            self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
-        else:
-            for i in range(total):
-                p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
-                               source=SELF_SOURCE, now=now, member=True)
-        self.delivered.update(heads)
-        p.count("publish.messages", len(heads))
-        p.count("publish.frames", total)
+        try:
+            if p.send_now is not None:  # they leave now; the bookkeeping below follows them
+                p.send_now()
+        finally:  # (done whatever the driver raised: what left must be cached and known)
+            # Our own frames are not added to ``seen``: the cache holds them (a copy that
+            # comes back is recognised there, _classify), and 256 messages of 1 KB would
+            # otherwise push 512 keys of other peers' frames out of that bounded set per
+            # call. (Nothing comes back before this: the driver reads its socket later.)
+            if self._insert_known is not None:
+                self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
+            else:
+                for i in range(total):
+                    p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
+                                   source=SELF_SOURCE, now=now, member=True)
+            self.delivered.update(heads)
+            p.count("publish.messages", len(heads))
+            p.count("publish.frames", total)
         return heads
 
     def copies(self, hops: int) -> int:

@@ -109,3 +109,23 @@ def test_emit_refuses_at_once_when_the_backlog_is_full():
                 for _ in range(100):
                     sa.emit("v", VALUE)
     asyncio.run(scenario())
+
+
+def test_a_publish_calls_send_now_once_its_frames_are_queued_before_its_bookkeeping():
+    # Peer.send_now (the UDP driver sets it) lets a lone value's frames leave before the
+    # publish caches them and counts them: its one-way latency (docs/BENCHMARKS.md).
+    net, a, b, s = joined_pair(6, CLUSTER, KEY, config=config())
+    peer = a.peer
+    at_hook = []
+
+    def send_now():  # what the engine has done when the frames may leave
+        at_hook.append((sum(len(f) for f, _ in peer._bulk) // C.PACKET_BYTES, len(peer.cache),
+                        peer.counters().get("publish.messages", 0)))
+    peer.send_now = send_now
+    cached = len(peer.cache)
+    [mid] = net.call(a, peer.publish_many, s, [VALUE], now=net.now)
+    assert at_hook == [(2, cached, 0)]  # two frames queued; not cached, not counted yet
+    assert len(peer.cache) == cached + 2 and mid in peer.cache  # then the bookkeeping ran
+    assert peer.counters()["publish.messages"] == 1
+    net.run(1)
+    assert delivered(b, mid)  # (the hook left them queued: the simulated driver sent them)
