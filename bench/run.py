@@ -3,7 +3,7 @@
 figure stands beside its group's limit and peer, measured in the same run, with its loss,
 settings and target verdict (bench/harness.py states the rules).
 
-    bench/run.py [--quick] [--only frame,e2e] [--write docs/BENCHMARKS.md]
+    bench/run.py [--quick] [--only frame,e2e|e2e.latency] [--write docs/BENCHMARKS.md]
                  [--json out.json] [--compare old.json] [--check]
 
 --check exits 1 when a target is MISSed or a figure is above its limit.
@@ -45,7 +45,8 @@ RUNNING = """How to run it:
 
 - `make bench`: this table, written here (installs pyzmq into .venv for the end-to-end peers);
   `make bench BENCH_ARGS="--json new.json --compare old.json --check"` passes options on.
-- `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs.
+- `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs;
+  `--only e2e.latency`: the end-to-end latency rows only.
 - `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
   (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
 - `make bench-micro` (`pytest bench/ --benchmark-storage=bench/baselines --benchmark-compare`):
@@ -82,7 +83,8 @@ probes", "under a second"; the reference "1024 probes at once", ~98%.
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run.py")
     ap.add_argument("--quick", action="store_true", help="short runs (development)")
-    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(MODULES)}")
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(MODULES)};"
+                    " e2e.latency: the end-to-end latency rows only")
     ap.add_argument("--write", default="", help="write the table as markdown (docs)")
     ap.add_argument("--json", default="", help="write the table as JSON")
     ap.add_argument("--compare", default="", help="an earlier --json file: show the change")
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="exit 1 on any MISS or figure above its limit")
     args = ap.parse_args(argv)
     wanted = [m for m in (args.only.split(",") if args.only else MODULES) if m]
-    unknown = [m for m in wanted if m not in MODULES]
+    # "module.part": that part of a module only (a module's run(quick, part); e2e.latency)
+    unknown = [m for m in wanted if m.partition(".")[0] not in MODULES]
     if unknown:
         ap.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(MODULES)}")
     old = tb.load_compare(args.compare) if args.compare else None
@@ -98,14 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     t0 = time.time()
     load0 = os.getloadavg()  # the machine is shared: how busy it was is part of the result
-    for name in wanted:
-        print(f"running bench_{name} ...", file=sys.stderr, flush=True)
+    for item in wanted:
+        name, _, part = item.partition(".")
+        print(f"running bench_{item} ...", file=sys.stderr, flush=True)
         try:
             mod = importlib.import_module(f"bench.bench_{name}")
-            got = mod.run(args.quick)
+            got = mod.run(args.quick, part) if part else mod.run(args.quick)
         except Exception:  # one broken bench must not hide the others' figures
             traceback.print_exc()
-            failed.append(name)
+            failed.append(item)
             continue
         rows.extend(got)
         print("\n".join(tb.table(got, old)[2:]), flush=True)
