@@ -76,6 +76,8 @@ class FlowWindow:
         if not acknowledged and not self._backlog:
             for peer in peers:  # nobody to acknowledge: nothing to pace against
                 p.send_frames_to(peer, frames)
+            if p.send_now is not None:  # (engine.py: they leave before the bookkeeping)
+                p.send_now()
             p.announce.fresh(subcluster_id, heads, now)
             return
         self._backlog.append([frames, counts, heads, peers, 0, 0, acknowledged, subcluster_id])
@@ -98,15 +100,17 @@ class FlowWindow:
                 self.backlog_frames -= n
                 off += n * PACKET_BYTES
                 k += 1
+            if k == len(counts):  # (the window's state first: send_now below may raise)
+                self._backlog.popleft()
+            else:
+                entry[4], entry[5] = k, off
             if k > first:  # (a view, not a copy, of a publish the window lets part of go)
                 run = memoryview(frames)[start:off] if start or off < len(frames) else frames
                 for peer in peers:
                     p.send_frames_to(peer, run)
+                if p.send_now is not None:  # they leave before the lazy-push bookkeeping
+                    p.send_now()
                 p.announce.fresh(sub_id, heads[first:k], now)
-            if k == len(counts):
-                self._backlog.popleft()
-            else:
-                entry[4], entry[5] = k, off
 
     def acked(self, ids: Iterable[bytes], now: float) -> None:
         u = self._unacked

@@ -122,13 +122,12 @@ class Replication:
         sub.last_head = heads[-1]
         # Sent as the send window allows (control/flow.py): acknowledged by the HAVEs of
         # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
-        # push announces the ids as they leave (flow.py), not while they wait.
-        p.flow.send(sub.subcluster_id, buf, counts, heads,
-                    p.forwarder(now).pick(self.copies(-1), p.rng),
-                    bool(p.announce.fellows(sub.subcluster_id)), now)
+        # push announces the ids as they leave (flow.py), not while they wait. The frames
+        # leave inside (Peer.send_now, set by the UDP driver), before the bookkeeping below.
         try:
-            if p.send_now is not None:  # they leave now; the bookkeeping below follows them
-                p.send_now()
+            p.flow.send(sub.subcluster_id, buf, counts, heads,
+                        p.forwarder(now).pick(self.copies(-1), p.rng),
+                        bool(p.announce.fellows(sub.subcluster_id)), now)
         finally:  # (done whatever the driver raised: what left must be cached and known)
             # Our own frames are not added to ``seen``: the cache holds them (a copy that
             # comes back is recognised there, _classify), and 256 messages of 1 KB would

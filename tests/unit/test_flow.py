@@ -118,14 +118,18 @@ def test_a_publish_calls_send_now_once_its_frames_are_queued_before_its_bookkeep
     peer = a.peer
     at_hook = []
 
+    def announced() -> int:  # lazy push's entries for our own messages (announce.py)
+        return sum(len(ids) for ids in peer.announce.fresh_ids.values())
+
     def send_now():  # what the engine has done when the frames may leave
         at_hook.append((sum(len(f) for f, _ in peer._bulk) // C.PACKET_BYTES, len(peer.cache),
-                        peer.counters().get("publish.messages", 0)))
+                        peer.counters().get("publish.messages", 0), announced()))
     peer.send_now = send_now
-    cached = len(peer.cache)
+    cached, before = len(peer.cache), announced()
     [mid] = net.call(a, peer.publish_many, s, [VALUE], now=net.now)
-    assert at_hook == [(2, cached, 0)]  # two frames queued; not cached, not counted yet
+    # two frames queued; not announced, cached nor counted yet
+    assert at_hook == [(2, cached, 0, before)]
     assert len(peer.cache) == cached + 2 and mid in peer.cache  # then the bookkeeping ran
-    assert peer.counters()["publish.messages"] == 1
+    assert peer.counters()["publish.messages"] == 1 and announced() == before + 1
     net.run(1)
     assert delivered(b, mid)  # (the hook left them queued: the simulated driver sent them)
