@@ -82,10 +82,13 @@ class FlowWindow:
             return
         self._backlog.append([frames, counts, heads, peers, 0, 0, acknowledged, subcluster_id])
         self.backlog_frames += sum(counts)
-        self.pump(now)
+        self.pump(now, publishing=True)
 
-    def pump(self, now: float) -> None:
-        """Send backlog messages while the window has room (whole messages, in order)."""
+    def pump(self, now: float, publishing: bool = False) -> None:
+        """Send backlog messages while the window has room (whole messages, in order).
+        ``publishing``: called by a publish, whose frames leave at once (Peer.send_now)
+        before their lazy-push bookkeeping; what acknowledgements release leaves with the
+        driver's next flush, one per wake-up."""
         p, u = self.p, self._unacked
         deadline = now + self.timeout
         while self._backlog and self.frames < self.limit:
@@ -108,7 +111,7 @@ class FlowWindow:
                 run = memoryview(frames)[start:off] if start or off < len(frames) else frames
                 for peer in peers:
                     p.send_frames_to(peer, run)
-                if p.send_now is not None:  # they leave before the lazy-push bookkeeping
+                if publishing and p.send_now is not None:  # before the bookkeeping below
                     p.send_now()
                 p.announce.fresh(sub_id, heads[first:k], now)
 
