@@ -302,10 +302,11 @@ class Replication:
                       for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
             if len(group) == len(ids):  # all of them: the columns as they are
-                p.announce.fresh(keyed[sub], ids, now, authors)
+                p.announce.delivered(keyed[sub], ids, now, authors)  # (recorded next tick)
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
                 continue
-            p.announce.fresh(keyed[sub], [ids[k] for k in group], now, [authors[k] for k in group])
+            p.announce.delivered(keyed[sub], [ids[k] for k in group], now,
+                                 [authors[k] for k in group])
             p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
                                   [payloads[k] for k in group], [authors[k] for k in group],
                                   [clocks[k] for k in group], [prevs[k] for k in group],
