@@ -20,7 +20,6 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import repeat
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterable, Iterator,
                     Literal, Sequence, overload)
 
@@ -302,14 +301,10 @@ class Subcluster(Emitter):
         """Values of one delivered batch, grouped by event name (decode_events): each batch
         handler once per name; then per-message handlers and iterators one value at a time
         in arrival order across names (a "create" before its "update")."""
-        if len(groups) == 1:  # one name (the usual case): the (k, name, value) rows in C
-            [(name, (ks, values))] = groups.items()
-            singles = (list(zip(ks, repeat(name), values))
-                       if self._handlers.get(name) or self._iterators.get(name) else [])
-        else:
-            singles = [(k, name, value) for name, (ks, values) in groups.items()
-                       if self._handlers.get(name) or self._iterators.get(name)
-                       for k, value in zip(ks, values)]
+        singles = [(k, name, value) for name, (ks, values) in groups.items()
+                   if self._handlers.get(name) or self._iterators.get(name)
+                   for k, value in zip(ks, values)]
+        if len(groups) > 1:
             singles.sort(key=lambda item: item[0])
         for name, (ks, values) in groups.items():
             for handler in list(self._batch_handlers.get(name, ())):
