@@ -8,6 +8,12 @@ message, and what it costs in latency is at most the rest of that loop iteration
 messages (one signature's worth) are sealed at once, so a loop that never yields does not
 grow the list. Messages sealed in one batch are concurrent: each names the message published
 before the batch as its previousId (PROTOCOL.md §6), as emit_many's values always did.
+Nagle's rule: an emit() with nothing to wait behind (``FlowWindow.idle``: a fellow member
+acknowledges what we send and has acknowledged all of it, nothing waits in the backlog) is
+sealed and sent at once, not a loop turn later (~30 us of a lone value's one-way latency,
+docs/BENCHMARKS.md); the emit() calls after it in that loop iteration are one batch as above.
+A publisher that outpaces its subscribers always has frames in flight, so its emit() calls
+are coalesced as before.
 
 Packing: the events sealed together are packed into as few messages as fit (wire/envelope.py
 ``pack_events``; emit_many's bytes values straight from the values, ``pack_values``), each at
@@ -77,7 +83,8 @@ class Publisher:
                 f"{self.max_message()} (Config.max_fragments fragments): send less, or in chunks")
         # A full send backlog refuses here, where the caller hears it (one frame at least for
         # each message waiting: CapacityError says to await drain()).
-        self._net.peer.flow.check_room(len(self._pending) + 1)
+        flow = self._net.peer.flow
+        flow.check_room(len(self._pending) + 1)
         loop = self._loop or self._bind_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         self._pending.append(message)
@@ -85,8 +92,11 @@ class Publisher:
         if len(self._pending) >= MAX_BATCH:
             self.flush()
         elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self.flush)
+            if flow.idle:  # Nagle's rule (module doc): nothing to wait behind, it leaves now
+                self.flush()
+            else:
+                self._scheduled = True
+                loop.call_soon(self.flush)
         return future
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:

@@ -52,6 +52,15 @@ class FlowWindow:
         self._backlog: deque[list[Any]] = deque()
         self.backlog_frames = 0
         self.waiting = False  # someone waits in drain(): emit WindowOpen when room appears
+        # The last publish had a connected fellow member to acknowledge it (send()).
+        self.acknowledging = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing of ours in flight or waiting, and a fellow acknowledges what we send: the
+        subscribers have caught up, so a new emit() has nothing to wait behind (Nagle's
+        rule; publishing.py seals it at once)."""
+        return self.acknowledging and not self.frames and not self._backlog
 
     @property
     def open(self) -> bool:
@@ -73,6 +82,7 @@ class FlowWindow:
         push (announce.py) hears of each message when it leaves, not while it waits: a
         fellow told of an id still in our backlog would pull it early."""
         p = self.p
+        self.acknowledging = acknowledged
         if not acknowledged and not self._backlog:
             for peer in peers:  # nobody to acknowledge: nothing to pace against
                 p.send_frames_to(peer, frames)
