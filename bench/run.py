@@ -65,10 +65,24 @@ synthetic nonce (HMAC-SHA256), seals (XChaCha20-Poly1305), hashes the packetId (
 caches the frame, and per message it hashes a Merkle leaf, where CURVE encrypts a message once
 (PROTOCOL.md §4). Values published together are packed, ~14 of 1 KB in a message of 15 frames
 (PROTOCOL.md "Application events"), so a 1 KB value costs ~1.1 frames; a lone value (the
-latency rows) costs 2 frames and an Ed25519 signature (23 us here) and verification (73 us,
-libsodium 1.0.18): of a lone value's ~0.45 ms one way, measured in one process (session 8),
-the subscriber's data-plane call takes ~115 us (the verification included) and its Python
-delivery ~35 us; CURVE's whole one-way p50 is ~0.2 ms.
+latency rows) costs 2 frames, an Ed25519 signature and its verification (libsodium 1.0.18: 16
+and 47 us in a hot loop here; 1.0.20 built with -O3 -march=native verifies in 55 us, OpenSSL 3
+in 110 us). Where its one-way time goes (session 9; CPU time of each step from thread-clock
+marks in the two bench processes, medians of 3 runs of 800 values at 200 msg/s, before -> after
+that session; Python runs ~3x slower than in a hot loop here, cold after 5 ms of sleep on a
+shared machine): the publisher, from the value's stamp to the send of its 2 frames, ~228 ->
+~177 us with emit() and ~212 -> ~159 us with emit_many(): emit() to its flush 68 -> 42 (Nagle's
+rule: a quiet publisher with nothing unacknowledged seals at once, not a loop turn later,
+publishing.py), emit_many()'s own call 33 -> 19 (no context manager per call), packing and
+the publish's set-up ~45, sealing and signing ~50, the seal to the send 72-79 -> ~39 (the
+frames leave through Peer.send_now before the lazy-push entries, the cache insert and the
+counters); then the wake-up: a plain Python datagram reaches a receiver asleep in epoll ~115
+us later on this VM (CURVE pays it too); the subscriber, from its wake-up to the handler, ~285
+us: the receive and the data-plane call's set-up ~70, the data-plane call ~115 (63 in a hot
+loop: the verification 47, the rest mostly libsodium opening the two frames), on_messages 48 ->
+38 (lazy push records the delivered ids on the next tick, after the handlers), the event to
+the handler ~45. No garbage collection runs in the steady state. CURVE's whole one-way p50 is
+~0.2 ms on a quiet machine.
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
