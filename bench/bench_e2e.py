@@ -105,7 +105,8 @@ def _explain(r: dict) -> str:
     return "; ".join(out)
 
 
-def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Row]:
+def _size_rows(size: int, count: int, lat_count: int, timeout: float,
+               latency_only: bool = False) -> list[Row]:
     label = "1 KB" if size == 1024 else f"{size // 1024} KB"
     tput = f"end to end: {label} values, 2 processes, loopback"
     p50g = f"end to end latency p50: {label} values at {LATENCY_RATE:.0f} msg/s"
@@ -116,29 +117,12 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
     for name, script, sub_args, pub_args, settings, lat_settings in kinds:
         role = "peer" if "CURVE" in name else ""
         srp = script.startswith("srp")
-        common = ["--count", str(count)]
-        r = _run(script, sub_args + common, pub_args + common + ["--size", str(size)],
-                     timeout)
-        rate = delivery_rate(r["delivered"], (r["first_send"] or 0) / 1e9,
-                             (r["last"] or 0) / 1e9 if r["last"] else None)
-        loss = loss_of(r["delivered"], r["sent"])
-        pub = r["pub"]
-        pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
-        note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted); "
-                f"the publisher's loop took {pub_s:.2f} s ({r['sent'] / max(pub_s, 1e-9):,.0f} "
-                f"msg/s offered); {cpu_note(r)}"
-                + (f"; the publisher hit the {timeout:.0f} s timeout" if r["timed_out"] else "")
-                + (f"; {_explain(r)}" if srp and (loss or r["timed_out"]) else ""))
-        # the issue's target: 1 KB srpfast bulk at least as fast as pyzmq+CURVE, nothing lost
-        target: dict = {"max_loss": 0.0, "errors": internal_errors(r)} if srp else {}
-        if srp and size == 1024:  # the issue's targets: emit() loop at least half of it
-            target["min_x_peer"] = 1.0 if "emit_many" in name else 0.5
-        rows.append(Row(tput, name, rate, unit="msg/s", role=role, loss=loss,
-                        settings=settings, note=note, **target))
+        if not latency_only:
+            rows.append(_throughput_row(tput, name, role, srp, script, sub_args, pub_args,
+                                        settings, size, count, timeout))
         common = ["--count", str(lat_count), "--latency"]
         r = _run(script, sub_args + common,
-                     pub_args + common + ["--size", str(size), "--rate", str(LATENCY_RATE)],
-                     timeout)
+                 pub_args + common + ["--size", str(size), "--rate", str(LATENCY_RATE)], timeout)
         lat, loss = r["lat_ms"], loss_of(r["delivered"], r["sent"])
         note = f"{len(lat):,} of {r['sent']:,} delivered" + (
             f"; {_explain(r)}" if srp and loss else "")
@@ -149,10 +133,34 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float) -> list[Ro
             lat_rows.append(Row(group, name, _pct(lat, q), unit="ms", role=role, loss=loss,
                                 lower_is_better=True, settings=lat_settings, note=note,
                                 **lat_target))
-    if len(kinds) == 2:
+    if len(kinds) == 2 and not latency_only:
         rows.append(Row(tput, "pyzmq rows skipped: pyzmq not installed (make bench installs "
                               "it)", 0.0, unit="msg/s", min_rate=1.0))
     return rows + sorted(lat_rows, key=lambda row: row.group)
+
+
+def _throughput_row(tput: str, name: str, role: str, srp: bool, script: str,
+                    sub_args: list[str], pub_args: list[str], settings: str, size: int,
+                    count: int, timeout: float) -> Row:
+    """One contender's throughput row: ``count`` values published as fast as the API allows."""
+    common = ["--count", str(count)]
+    r = _run(script, sub_args + common, pub_args + common + ["--size", str(size)], timeout)
+    rate = delivery_rate(r["delivered"], (r["first_send"] or 0) / 1e9,
+                         (r["last"] or 0) / 1e9 if r["last"] else None)
+    loss = loss_of(r["delivered"], r["sent"])
+    pub = r["pub"]
+    pub_s = ((pub.get("last_send") or 0) - (pub.get("first_send") or 0)) / 1e9
+    note = (f"delivered {r['delivered']:,} of {r['sent']:,} sent ({count:,} wanted); "
+            f"the publisher's loop took {pub_s:.2f} s ({r['sent'] / max(pub_s, 1e-9):,.0f} "
+            f"msg/s offered); {cpu_note(r)}"
+            + (f"; the publisher hit the {timeout:.0f} s timeout" if r["timed_out"] else "")
+            + (f"; {_explain(r)}" if srp and (loss or r["timed_out"]) else ""))
+    # the issue's target: 1 KB srpfast bulk at least as fast as pyzmq+CURVE, nothing lost
+    target: dict = {"max_loss": 0.0, "errors": internal_errors(r)} if srp else {}
+    if srp and size == 1024:  # the issue's targets: emit() loop at least half of it
+        target["min_x_peer"] = 1.0 if "emit_many" in name else 0.5
+    return Row(tput, name, rate, unit="msg/s", role=role, loss=loss,
+               settings=settings, note=note, **target)
 
 
 SLOW_US = 50.0  # the slow subscriber's handler: microseconds per value (20,000 values/s at most)
@@ -192,12 +200,17 @@ def _slow_rows(count: int, timeout: float) -> list[Row]:
     return rows
 
 
-def run(quick: bool = False) -> list[Row]:
+def run(quick: bool = False, part: str = "") -> list[Row]:
+    """Every group; ``part`` "latency" (``bench/run.py --only e2e.latency``): the latency
+    rows only, the same runs as in the full table."""
+    if part not in ("", "latency"):
+        raise ValueError(f"bench_e2e has no part {part!r} (latency)")
+    lat = part == "latency"
     if quick:
-        return (_size_rows(1024, 5000, 100, 15.0) + _size_rows(65536, 200, 50, 15.0)
-                + _slow_rows(2000, 15.0))
-    return (_size_rows(1024, 50_000, 1000, 30.0) + _size_rows(65536, 2000, 600, 30.0)
-            + _slow_rows(20_000, 30.0))
+        return (_size_rows(1024, 5000, 100, 15.0, lat) + _size_rows(65536, 200, 50, 15.0, lat)
+                + ([] if lat else _slow_rows(2000, 15.0)))
+    return (_size_rows(1024, 50_000, 1000, 30.0, lat) + _size_rows(65536, 2000, 600, 30.0, lat)
+            + ([] if lat else _slow_rows(20_000, 30.0)))
 
 
 if __name__ == "__main__":

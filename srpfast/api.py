@@ -237,9 +237,11 @@ class Subcluster(Emitter):
         leave together, as one signed batch (at most 256 wait; docs/GUIDE.md "Publishing"),
         packed into as few messages as fit (small values share one): the messages are
         concurrent, each naming the message published before that batch as its previous_id,
-        and the values inside one message keep their order. Returns a future of the id of
-        the message that carries the value (set when the batch is sealed, at the end of this
-        loop iteration). Raises CapacityError for a value too large for one
+        and the values inside one message keep their order. When nothing was published for
+        a few milliseconds and the subscribers have acknowledged all of it (nothing to wait
+        behind), the first emit() leaves at once, alone. Returns a future of the id of the
+        message that carries the value (set when the batch is sealed, at the end of this
+        loop iteration, or at once). Raises CapacityError for a value too large for one
         message, or when the send backlog is full (Config.send_backlog). Does not wait for
         the subscribers: ``await drain()`` does."""
         self._net._require_open()
@@ -258,8 +260,10 @@ class Subcluster(Emitter):
         Raises CapacityError when the send backlog is full (Config.send_backlog): ``await
         drain()`` between calls."""
         self._net._require_open()
-        with _naming(f"emit_many({name!r}, values)"):
+        try:  # (as _naming does, without building the call's name on every call)
             return self._publisher.publish(name, values)
+        except CapacityError as exc:
+            raise CapacityError(f"emit_many({name!r}, values): {exc}") from None
 
     async def drain(self) -> None:
         """Wait until what this peer published has room to leave: the send window

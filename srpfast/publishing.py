@@ -8,6 +8,15 @@ message, and what it costs in latency is at most the rest of that loop iteration
 messages (one signature's worth) are sealed at once, so a loop that never yields does not
 grow the list. Messages sealed in one batch are concurrent: each names the message published
 before the batch as its previousId (PROTOCOL.md §6), as emit_many's values always did.
+Nagle's rule: an emit() with nothing to wait behind (``FlowWindow.idle``: a fellow member
+acknowledges what we send and has acknowledged all of it, nothing waits in the backlog) from a
+publisher quiet for ``QUIET`` (nothing published for a few milliseconds) is sealed and sent
+at once, not a loop turn later (~30 us of a lone value's one-way latency,
+docs/BENCHMARKS.md); the emit() calls after it in that loop iteration are one batch as above.
+A loop that publishes back to back is never quiet (without QUIET, each time its subscribers
+caught up during a drain() one value left alone: a signature and a verification more every
+few dozen values, ~1 us of CPU per value on both sides), so its emit() calls are coalesced
+as before.
 
 Packing: the events sealed together are packed into as few messages as fit (wire/envelope.py
 ``pack_events``; emit_many's bytes values straight from the values, ``pack_values``), each at
@@ -40,6 +49,10 @@ from srpfast.wire.fragments import SEALED_CHUNK
 from srpfast.crypto.sealing import MAX_BATCH, envelope_overhead
 
 PACK_FRAMES = 16  # the most frames a packed message fills (the module docstring says why)
+# Nagle's rule applies to a publisher quiet this long (seconds of loop time; uvloop's clock
+# counts whole milliseconds, so 2 means at least 1 ms): a lone value now and then, never a
+# loop that publishes back to back (module doc).
+QUIET = 0.002
 # The bytes of events one packed message carries: PACK_FRAMES sealed chunks less the author
 # envelope of a full signed batch (docs/SEALING.md).
 PACK_BYTES = PACK_FRAMES * SEALED_CHUNK - envelope_overhead(MAX_BATCH)
@@ -62,6 +75,7 @@ class Publisher:
         # The network's event loop, from the first emit() (asyncio.get_running_loop() cost
         # ~0.4 us, a tenth of what an emit() costs in all; a Network never changes loops).
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._last = -1.0  # loop time of the last publish (Nagle's rule: QUIET)
 
     def max_message(self) -> int:
         """The longest encoded event one message of a full batch can carry."""
@@ -77,7 +91,8 @@ class Publisher:
                 f"{self.max_message()} (Config.max_fragments fragments): send less, or in chunks")
         # A full send backlog refuses here, where the caller hears it (one frame at least for
         # each message waiting: CapacityError says to await drain()).
-        self._net.peer.flow.check_room(len(self._pending) + 1)
+        flow = self._net.peer.flow
+        flow.check_room(len(self._pending) + 1)
         loop = self._loop or self._bind_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         self._pending.append(message)
@@ -85,8 +100,11 @@ class Publisher:
         if len(self._pending) >= MAX_BATCH:
             self.flush()
         elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self.flush)
+            if flow.idle and loop.time() - self._last >= QUIET:  # Nagle's rule (module doc)
+                self.flush()  # (nothing to wait behind: it leaves now)
+            else:
+                self._scheduled = True
+                loop.call_soon(self.flush)
         return future
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -98,6 +116,8 @@ class Publisher:
         packed; the message id of each value."""
         payloads, owner = pack_values(name, values, PACK_BYTES)
         self.flush()
+        if self._loop is not None:
+            self._last = self._loop.time()
         net = self._net
         mids: list[bytes] = net.peer.publish_packed(self._sid, payloads, now=net._now())
         net._poke()
@@ -112,6 +132,8 @@ class Publisher:
             return
         events, futures = self._pending, self._futures
         self._pending, self._futures = [], []
+        if self._loop is not None:
+            self._last = self._loop.time()
         net = self._net
         payloads, owner = pack_events(events, PACK_BYTES)
         try:

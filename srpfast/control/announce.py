@@ -117,14 +117,35 @@ class Announcer:
         self.hints: LruDict[bytes, int] = LruDict(4 * cfg.max_peers)
         # subcluster -> (table version, second, its fellows): _fellows' cache
         self._fellow_cache: dict[bytes, tuple[int, int, list[PeerEntry]]] = {}
+        # Messages the C data plane delivered, recorded by fresh() on the next tick (the
+        # loop turn after their handlers ran): delivered()
+        self._landed: list[tuple[bytes, list[bytes], float, list[bytes]]] = []
 
     # ------------------------------------------------------------ our side
+    def delivered(self, subcluster_id: bytes, ids: list[bytes], now: float,
+                  authors: list[bytes]) -> None:
+        """fresh() for messages just delivered (Replication.on_messages), recorded on the
+        next tick: bookkeeping that follows the delivery instead of preceding the
+        application's handlers (a lone value's one-way latency, docs/BENCHMARKS.md). The
+        HAVE that acknowledges them leaves on that tick, the next loop turn, as before
+        (ack_at); whatever reads this state (tick, offer, fresh) records them first."""
+        self._landed.append((subcluster_id, ids, now, authors))
+        if self.ack_at is None:
+            self.ack_at = now
+
+    def _settle(self) -> None:
+        landed, self._landed = self._landed, []
+        for subcluster_id, ids, at, authors in landed:
+            self.fresh(subcluster_id, ids, at, authors)
+
     def fresh(self, subcluster_id: bytes, ids: Iterable[bytes], now: float,
               authors: Iterable[bytes] = ()) -> None:
         """Messages of ``subcluster_id`` we just published or delivered; ``authors``: who
         wrote the delivered ones. An author that is a connected fellow member hears of them
         on the next loop turn, not after announce_delay: that HAVE acknowledges them (its send window,
         control/flow.py)."""
+        if self._landed:  # (delivered earlier: recorded first, in order)
+            self._settle()
         cfg = self.p.config
         ids = list(ids)
         if not ids:
@@ -208,6 +229,8 @@ class Announcer:
         """A connected peer just became a fellow member: offer it our recent ids, and state
         our fellow count (an empty HAVE when nothing is recent), so that its lazy push
         scales by it from its first message on, not after it happened to hear from us."""
+        if self._landed:
+            self._settle()
         cfg = self.p.config
         recent = self.recent.get(subcluster_id)
         ids = ([i for t, i in recent.items() if now - t <= cfg.announce_window]
@@ -298,6 +321,8 @@ class Announcer:
         return t
 
     def tick(self, now: float) -> None:
+        if self._landed:
+            self._settle()
         if self.ack_at is not None and now >= self.ack_at:
             self._send_acks(now)
         if self.flush_at is not None and now >= self.flush_at:

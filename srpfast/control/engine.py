@@ -93,6 +93,13 @@ class Peer:
         # output buffer, which the next batch overwrites, instead of a copy (~220 KB a
         # batch of 64 at fan-out 3: ~4% of a relay's time in a profile, bench/ relay peer).
         self.relay_views = False
+        # A driver that can send at once (UDPDriver) sets this: the send window (flow.py)
+        # calls it as soon as it queues a publish's frames, so they leave before the
+        # publish's bookkeeping (lazy-push entries, cache insert, delivered ids, counters):
+        # a lone value's one-way latency (docs/BENCHMARKS.md). It must send only
+        # datagrams_to_send() and frames_to_send(): no actions, no events (they would
+        # re-enter the application).
+        self.send_now: Callable[[], None] | None = None
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._counters: defaultdict[str, int] = defaultdict(int)

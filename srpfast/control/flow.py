@@ -52,6 +52,15 @@ class FlowWindow:
         self._backlog: deque[list[Any]] = deque()
         self.backlog_frames = 0
         self.waiting = False  # someone waits in drain(): emit WindowOpen when room appears
+        # The last publish had a connected fellow member to acknowledge it (send()).
+        self.acknowledging = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing of ours in flight or waiting, and a fellow acknowledges what we send: the
+        subscribers have caught up, so a new emit() has nothing to wait behind (Nagle's
+        rule; publishing.py seals it at once)."""
+        return self.acknowledging and not self.frames and not self._backlog
 
     @property
     def open(self) -> bool:
@@ -73,17 +82,23 @@ class FlowWindow:
         push (announce.py) hears of each message when it leaves, not while it waits: a
         fellow told of an id still in our backlog would pull it early."""
         p = self.p
+        self.acknowledging = acknowledged
         if not acknowledged and not self._backlog:
             for peer in peers:  # nobody to acknowledge: nothing to pace against
                 p.send_frames_to(peer, frames)
+            if p.send_now is not None:  # (engine.py: they leave before the bookkeeping)
+                p.send_now()
             p.announce.fresh(subcluster_id, heads, now)
             return
         self._backlog.append([frames, counts, heads, peers, 0, 0, acknowledged, subcluster_id])
         self.backlog_frames += sum(counts)
-        self.pump(now)
+        self.pump(now, publishing=True)
 
-    def pump(self, now: float) -> None:
-        """Send backlog messages while the window has room (whole messages, in order)."""
+    def pump(self, now: float, publishing: bool = False) -> None:
+        """Send backlog messages while the window has room (whole messages, in order).
+        ``publishing``: called by a publish, whose frames leave at once (Peer.send_now)
+        before their lazy-push bookkeeping; what acknowledgements release leaves with the
+        driver's next flush, one per wake-up."""
         p, u = self.p, self._unacked
         deadline = now + self.timeout
         while self._backlog and self.frames < self.limit:
@@ -98,15 +113,17 @@ class FlowWindow:
                 self.backlog_frames -= n
                 off += n * PACKET_BYTES
                 k += 1
+            if k == len(counts):  # (the window's state first: send_now below may raise)
+                self._backlog.popleft()
+            else:
+                entry[4], entry[5] = k, off
             if k > first:  # (a view, not a copy, of a publish the window lets part of go)
                 run = memoryview(frames)[start:off] if start or off < len(frames) else frames
                 for peer in peers:
                     p.send_frames_to(peer, run)
+                if publishing and p.send_now is not None:  # before the bookkeeping below
+                    p.send_now()
                 p.announce.fresh(sub_id, heads[first:k], now)
-            if k == len(counts):
-                self._backlog.popleft()
-            else:
-                entry[4], entry[5] = k, off
 
     def acked(self, ids: Iterable[bytes], now: float) -> None:
         u = self._unacked

@@ -120,25 +120,29 @@ class Replication:
         for n in counts:
             heads.append(ids[32 * at:32 * at + 32])
             at += n
-        # Our own frames are not added to ``seen``: the cache holds them (a copy that comes
-        # back is recognised there, _classify), and 256 messages of 1 KB would otherwise
-        # push 512 keys of other peers' frames out of that bounded set per call.
-        if self._insert_known is not None:
-            self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
-        else:
-            for i in range(total):
-                p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
-                               source=SELF_SOURCE, now=now, member=True)
-        self.delivered.update(heads)
         sub.last_head = heads[-1]
         # Sent as the send window allows (control/flow.py): acknowledged by the HAVEs of
         # connected fellow members, if any; one run per peer (UDP GSO in the driver). Lazy
-        # push announces the ids as they leave (flow.py), not while they wait.
-        p.flow.send(sub.subcluster_id, buf, counts, heads,
-                    p.forwarder(now).pick(self.copies(-1), p.rng),
-                    bool(p.announce.fellows(sub.subcluster_id)), now)
-        p.count("publish.messages", len(heads))
-        p.count("publish.frames", total)
+        # push announces the ids as they leave (flow.py), not while they wait. The frames
+        # leave inside (Peer.send_now, set by the UDP driver), before the bookkeeping below.
+        try:
+            p.flow.send(sub.subcluster_id, buf, counts, heads,
+                        p.forwarder(now).pick(self.copies(-1), p.rng),
+                        bool(p.announce.fellows(sub.subcluster_id)), now)
+        finally:  # (done whatever the driver raised: what left must be cached and known)
+            # Our own frames are not added to ``seen``: the cache holds them (a copy that
+            # comes back is recognised there, _classify), and 256 messages of 1 KB would
+            # otherwise push 512 keys of other peers' frames out of that bounded set per
+            # call. (Nothing comes back before this: the driver reads its socket later.)
+            if self._insert_known is not None:
+                self._insert_known(buf, ids, total, SELF_SOURCE, now, member=True)
+            else:
+                for i in range(total):
+                    p.cache.insert(buf[i * C.PACKET_BYTES:(i + 1) * C.PACKET_BYTES],
+                                   source=SELF_SOURCE, now=now, member=True)
+            self.delivered.update(heads)
+            p.count("publish.messages", len(heads))
+            p.count("publish.frames", total)
         return heads
 
     def copies(self, hops: int) -> int:
@@ -294,10 +298,11 @@ class Replication:
                       for s in sorted({subs[k] for k in kept})]
         for sub, group in groups:
             if len(group) == len(ids):  # all of them: the columns as they are
-                p.announce.fresh(keyed[sub], ids, now, authors)
+                p.announce.delivered(keyed[sub], ids, now, authors)  # (recorded next tick)
                 p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
                 continue
-            p.announce.fresh(keyed[sub], [ids[k] for k in group], now, [authors[k] for k in group])
+            p.announce.delivered(keyed[sub], [ids[k] for k in group], now,
+                                 [authors[k] for k in group])
             p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
                                   [payloads[k] for k in group], [authors[k] for k in group],
                                   [clocks[k] for k in group], [prevs[k] for k in group],

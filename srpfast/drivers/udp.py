@@ -90,6 +90,7 @@ class UDPDriver:
         self.dataplane = peer.dataplane
         # _on_readable sends what each batch relayed before the next: no copy (engine.py).
         peer.relay_views = True
+        peer.send_now = self._send_now  # a publish's frames leave before its bookkeeping
         reflection = getattr(peer, "reflection", None)
         if reflection is not None and sock.local_address[0] in ("0.0.0.0", "::", ""):
             # A wildcard bind: reflection compares what reflectors saw with the address the
@@ -107,6 +108,7 @@ class UDPDriver:
             return
         self._closed = True
         self.peer.relay_views = False  # nobody drains after each batch any more
+        self.peer.send_now = None
         if self._timer is not None:
             self._timer.cancel()
         for fd_owner in [self.sock, *self._kept.values()]:
@@ -211,7 +213,8 @@ class UDPDriver:
             return
         self._queue.append((frame, sockaddr))
 
-    def _flush(self) -> None:
+    def _send_outputs(self) -> None:
+        """Send what the engine queued: datagrams, then frame runs (publishes)."""
         resolve = self.sock.resolve
         runs = self.peer.frames_to_send()  # (taken first: datagrams_to_send would split them)
         for datagram, address in self.peer.datagrams_to_send():
@@ -227,6 +230,15 @@ class UDPDriver:
                 self.counters["send.unroutable"] = self.counters.get("send.unroutable", 0) + 1
                 continue
             self._send_run(frames, sockaddr)
+
+    def _send_now(self) -> None:
+        """The engine's ``send_now`` hook: a publish's frames leave as soon as they are
+        sealed, before its bookkeeping (engine.py); actions and events wait for _flush."""
+        if not self._closed:
+            self._send_outputs()
+
+    def _flush(self) -> None:
+        self._send_outputs()
         for action in self.peer.actions():
             try:
                 self._act(action)

@@ -13,7 +13,7 @@ from loopback import mesh, wait_for
 pytestmark = pytest.mark.slow
 
 
-def test_emits_of_one_loop_turn_leave_as_one_signed_batch(run):
+def test_emits_of_one_loop_turn_leave_as_one_signed_batch_after_a_lone_first(run):
     async def scenario():
         key = srpfast.create_shared_key(b"coalesce")
         async with mesh(2) as (a, b):
@@ -22,20 +22,24 @@ def test_emits_of_one_loop_turn_leave_as_one_signed_batch(run):
             got = []
             sb.on("n", lambda v, m: got.append((v, m)))
             first = await sa.emit("n", {"k": -1})  # before: the batch's predecessor
-            assert await wait_for(lambda: len(got) == 1)
-            futures = [sa.emit("n", {"k": k}) for k in range(100)]  # one loop turn
-            assert not any(f.done() for f in futures)  # sealed at the end of the turn
-            ids = await asyncio.gather(*futures)
+            assert await wait_for(lambda: len(got) == 1 and a.peer.flow.idle)  # acknowledged
+            # Nagle's rule: with nothing in flight the first emit() of the turn leaves at
+            # once, alone; the others of that loop turn wait for its end, as one batch
+            futures = [sa.emit("n", {"k": k}) for k in range(101)]  # one loop turn
+            assert futures[0].done() and not any(f.done() for f in futures[1:])
+            lone = futures[0].result()
+            ids = await asyncio.gather(*futures[1:])
             # packed (PROTOCOL.md "Application events"): 100 small values fit one message,
             # whose id each future gives
             assert len(set(ids)) == 1
-            assert await wait_for(lambda: len(got) == 101)
-            metas = [m for v, m in got[1:]]
+            assert await wait_for(lambda: len(got) == 102)
+            metas = [m for v, m in got[2:]]
+            assert got[1][1].packet_id == lone and got[1][1].previous_id == first
             # one batch: concurrent, all naming the message before it (PROTOCOL.md §6)
-            assert {m.previous_id for m in metas} == {first}
+            assert {m.previous_id for m in metas} == {lone}
             assert sorted(m.packet_id for m in metas) == sorted(ids)
-            assert [v["k"] for v, m in got[1:]] == list(range(100))  # in order, in one message
-            assert a.metrics()["publish.messages"] == 2
+            assert [v["k"] for v, m in got[2:]] == list(range(1, 101))  # in order, one message
+            assert a.metrics()["publish.messages"] == 3
     run(scenario())
 
 

@@ -109,3 +109,47 @@ def test_emit_refuses_at_once_when_the_backlog_is_full():
                 for _ in range(100):
                     sa.emit("v", VALUE)
     asyncio.run(scenario())
+
+
+def test_a_publish_calls_send_now_once_its_frames_are_queued_before_its_bookkeeping():
+    # Peer.send_now (the UDP driver sets it) lets a lone value's frames leave before the
+    # publish caches them and counts them: its one-way latency (docs/BENCHMARKS.md).
+    net, a, b, s = joined_pair(6, CLUSTER, KEY, config=config())
+    peer = a.peer
+    at_hook = []
+
+    def announced() -> int:  # lazy push's entries for our own messages (announce.py)
+        return sum(len(ids) for ids in peer.announce.fresh_ids.values())
+
+    def send_now():  # what the engine has done when the frames may leave
+        at_hook.append((sum(len(f) for f, _ in peer._bulk) // C.PACKET_BYTES, len(peer.cache),
+                        peer.counters().get("publish.messages", 0), announced()))
+    peer.send_now = send_now
+    cached, before = len(peer.cache), announced()
+    [mid] = net.call(a, peer.publish_many, s, [VALUE], now=net.now)
+    # two frames queued; not announced, cached nor counted yet
+    assert at_hook == [(2, cached, 0, before)]
+    assert len(peer.cache) == cached + 2 and mid in peer.cache  # then the bookkeeping ran
+    assert peer.counters()["publish.messages"] == 1 and announced() == before + 1
+    net.run(1)
+    assert delivered(b, mid)  # (the hook left them queued: the simulated driver sent them)
+
+
+def test_delivered_ids_are_recorded_on_the_next_tick_which_acknowledges_them():
+    # Announcer.delivered (the C delivery path): lazy push's bookkeeping follows the
+    # application's handlers instead of preceding them; the HAVE that acknowledges the
+    # author still leaves on the next tick (the next loop turn), as fresh() did.
+    net, a, b, s = joined_pair(7, CLUSTER, KEY, config=config())
+    ann, mid = b.peer.announce, b"\x07" * 32
+
+    def recorded() -> bool:
+        return any(mid == i for _, i in ann.recent.get(s, ()))
+    acks = b.peer.counters().get("announce.acks", 0)
+    ann.delivered(s, [mid], net.now, [a.peer.peer_id])
+    assert not recorded() and ann.ack_at == net.now  # a tick is due now, nothing recorded
+    net.call(b, b.peer.tick, net.now)
+    assert recorded() and mid in ann.fresh_ids[s]  # recorded, in order, then acknowledged
+    assert b.peer.counters()["announce.acks"] == acks + 1
+    ann.delivered(s, [b"\x08" * 32], net.now, [a.peer.peer_id])
+    net.call(b, b.peer.publish_many, s, [VALUE], now=net.now)  # fresh() records it first
+    assert [i for _, i in ann.recent[s]][-2] == b"\x08" * 32
