@@ -226,6 +226,11 @@ class Peer:
         out, self._bulk = self._bulk, []
         return out
 
+    def has_output(self) -> bool:
+        """Anything for datagrams_to_send, prepared_to_send, actions or events: a driver that
+        polls after every call (the in-memory network) skips the four drains when not."""
+        return bool(self._out or self._bulk or self._prepared or self._actions or self._events)
+
     def actions(self) -> list[Action]:
         out, self._actions = self._actions, []
         return out
