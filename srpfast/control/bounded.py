@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from itertools import islice
-from typing import Generic, Hashable, Iterable, Iterator, TypeVar
+from types import MappingProxyType
+from typing import Generic, Hashable, Iterable, Iterator, Mapping, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -140,6 +141,12 @@ class LruDict(Generic[K, V]):
 
     def items(self) -> Iterator[tuple[K, V]]:
         return iter(list(self._d.items()))
+
+    @property
+    def mapping(self) -> "Mapping[K, V]":
+        """The entries, read-only, for a loop that tests many keys (``key in m``) without a
+        method call each (as LruSet.members)."""
+        return MappingProxyType(self._d)
 
     def values(self) -> list[V]:
         return list(self._d.values())

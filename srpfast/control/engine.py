@@ -269,11 +269,20 @@ class Peer:
         # (1 s granularity), so only traversal pacing, lazy push (announce.py) and the
         # bootstrap report (its timeout is a documented bound) ask for an earlier wake-up.
         # Never a time a tick at that time would leave unchanged: a driver would spin.
+        # (asked after every arrival and tick: one comparison each, no tuple and loop)
         t = self._next_maintenance
-        for d in (self.traversal.next_deadline(), self.announce.next_deadline(),
-                  self.bootstrap.deadline(), self.flow.next_deadline()):
-            if d is not None and d < t:
-                t = d
+        d = self.traversal.next_deadline()
+        if d is not None and d < t:
+            t = d
+        d = self.announce.next_deadline()
+        if d is not None and d < t:
+            t = d
+        d = self.bootstrap.deadline()
+        if d is not None and d < t:
+            t = d
+        d = self.flow.next_deadline()
+        if d is not None and d < t:
+            t = d
         return t
 
     # ------------------------------------------------------------------ helpers for control/*
