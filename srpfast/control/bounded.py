@@ -178,8 +178,10 @@ class ExpiringDict(LruDict[K, V]):
         return super().pop(key, default)
 
     def expire(self, now: float) -> list[tuple[K, V]]:
-        gone = []
+        gone: list[tuple[K, V]] = []
         t = self._t
+        if not t:  # (called every tick by several tables: most are empty)
+            return gone
         while t:
             k, deadline = next(iter(t.items()))
             if deadline > now and k in self._d:

@@ -395,7 +395,8 @@ class MemNet:
         d = node._peer.next_deadline()
         if d is None:
             return INF
-        t = max(d, self.now + 1e-4)
+        soonest = self.now + 1e-4
+        t = d if d >= soonest else soonest  # (max() without the builtin call)
         if self.tick_resolution:
             # The simulated machine's timers fire on a grid (a timer wheel's slot): the
             # engine handles a late tick by doing all that fell due (traversal.py paces BDP

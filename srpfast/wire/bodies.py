@@ -413,8 +413,15 @@ class Sync(Body):
         if kind in (SYNC_IDS, SYNC_WANT, SYNC_HAVE):
             if count > SYNC_MAX_IDS or len(rest) != 32 * count:
                 raise MalformedPacket("body", "SYNC id list length does not match its count")
-            ids = tuple(bytes(rest[i:i + 32]) for i in range(0, len(rest), 32))
-            return cls(sync_id, kind, depth, bytes(prefix), count, ids=ids, tag=tag)
+            rest = bytes(rest)  # (then each id slice is bytes already)
+            # A HAVE is the commonest control frame (lazy push, announce.py): the fields
+            # stored as the dataclass __init__ would, without its per-field
+            # object.__setattr__ of a frozen class (as Body.decode).
+            body = cls.__new__(cls)
+            body.__dict__.update(sync_id=sync_id, kind=kind, depth=depth, prefix=bytes(prefix),
+                                 count=count, buckets=(), tag=tag,
+                                 ids=tuple([rest[i:i + 32] for i in range(0, len(rest), 32)]))
+            return body
         raise MalformedPacket("body", f"SYNC kind {kind} unknown")
 
 
