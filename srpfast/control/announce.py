@@ -271,8 +271,9 @@ class Announcer:
             t = self.ack_at if t is None else min(t, self.ack_at)
         if self._due:
             t = self._due[0][0] if t is None else min(t, self._due[0][0])
-        if self.digest_at is not None:
-            t = self.digest_at if t is None else min(t, self.digest_at)
+        # (digest_at asks for no wake-up of its own: a digest goes at the next tick at or
+        # after it, the maintenance pass at the latest (maintenance_interval, 1 s), and so
+        # shares that tick: digests had been a quarter of a simulated member's ticks.)
         return t
 
     def tick(self, now: float) -> None:
@@ -326,21 +327,19 @@ class Announcer:
             # Only fellows that have not announced all of these ids to us themselves: the
             # members that delivered a message before us mostly have (announce_delay later),
             # so about one HAVE crosses each pair of fellows per message instead of two.
-            wants: dict[bytes, tuple[bytes, ...]] = {}
+            # Whom to tell is drawn first (cheap), what each still needs only for those.
             every = self._fellows(sub_id, now)
-            for q in every:
-                need = self._news_for(q, ids)
-                if need:
-                    wants[q.peer_id] = need
-                else:
-                    p.count("announce.suppressed")
-            fellows = [q for q in every if q.peer_id in wants and self._tell(q)]
-            p.count("announce.skipped", len(wants) - len(fellows))
+            fellows = [q for q in every if self._tell(q)]
+            p.count("announce.skipped", len(every) - len(fellows))
             if len(fellows) > p.config.announce_peers:
                 fellows = p.rng.sample(fellows, p.config.announce_peers)
             groups: dict[tuple[bytes, ...], list["PeerEntry"]] = {}
             for q in fellows:
-                groups.setdefault(wants[q.peer_id], []).append(q)
+                need = self._news_for(q, ids)
+                if need:
+                    groups.setdefault(need, []).append(q)
+                else:
+                    p.count("announce.suppressed")
             for need, qs in groups.items():
                 self._send(qs, list(need), min(255, len(every)))
 

@@ -33,6 +33,7 @@ from srpfast.control.dataplane import DataPlaneLink, rate_key, udp_address_key
 from srpfast.control.events import Action, Disconnection, Event, PoolSend
 from srpfast.control.flow import FlowWindow
 from srpfast.control.handshake import Handshake
+from srpfast.control.heartbeats import HEARTBEAT_BACKUP, HEARTBEAT_RETRY, Heartbeats
 from srpfast.control.membership import Membership
 from srpfast.control.peers import Forwarder, PeerEntry, PeerTable, PoolRoute
 from srpfast.control.reflection import Reflection
@@ -45,12 +46,9 @@ from srpfast.dataplane.cache import Cache
 from srpfast.errors import ArgumentError, MalformedPacket
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
-from srpfast.wire.bodies import PING_CONNECT, PING_HEARTBEAT, Body, decode_body, signed_bytes
+from srpfast.wire.bodies import PING_CONNECT, Body, decode_body, signed_bytes
 from srpfast.wire.frame import decode, encode
 
-HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (heartbeat_every)
-HEARTBEAT_RETRY = 1 / 6  # an unanswered heartbeat goes again this much later, in keep_alives
-HEARTBEAT_RETRIES = 2    # ... at most this many times (engine._maintain)
 # Forwarding weights drift slowly (an uptime term of +1/600 a second, distances at each
 # PONG): refreshed this often when the table did not change (it rebuilds at once when it
 # does); every maintenance tick cost ~2% of a simulated peer's CPU for <2% of weight.
@@ -110,9 +108,11 @@ class Peer:
         self.sent_hosts: LruSet[str] = LruSet(4096)
         self._next_maintenance = now
         self._last_maintain = now
+        self._now = now  # the time of the input being handled (send_to's PeerEntry.last_sent)
         self._forwarder = Forwarder()
         self._dataplane: DataPlaneLink | None = None
         self.handshake = Handshake(self)
+        self.heartbeats = Heartbeats(self)
         self.bootstrap = Bootstrap(self, now)
         self.reflection = Reflection(self)
         self.traversal = Traversal(self)
@@ -307,10 +307,8 @@ class Peer:
 
     def heartbeat_every(self, peer: PeerEntry) -> float:
         """How long after our last PING to ``peer`` (or answered PING from it) we ping it
-        again (PROTOCOL.md "Keep-alive"): the side with the smaller id every keep_alive,
-        the other only HEARTBEAT_BACKUP x keep_alive, as a backup."""
-        ka = self.config.keep_alive
-        return ka if self._id < peer.peer_id else HEARTBEAT_BACKUP * ka
+        again (control/heartbeats.py)."""
+        return self.heartbeats.every(peer)
 
     def forwarder(self, now: float) -> Forwarder:
         """Weighted next-hop picker, rebuilt when the peer table or our NAT changed."""
@@ -320,11 +318,13 @@ class Peer:
         return fw
 
     def send_to(self, peer: PeerEntry, datagram: bytes) -> None:
+        peer.last_sent = self._now  # (traffic both ways stands for a heartbeat: heartbeats.py)
         self.send(datagram, peer.address, peer.pool)
 
     def send_frames_to(self, peer: PeerEntry, frames: bytes | memoryview) -> None:
         """Consecutive 1158-byte frames to one peer, in order (frames_to_send)."""
         n = len(frames) // C.PACKET_BYTES
+        peer.last_sent = self._now
         if peer.pool is not None:  # a BDP pool socket: one PoolSend action per frame
             for k in range(n):
                 self.send(bytes(frames[k * C.PACKET_BYTES:(k + 1) * C.PACKET_BYTES]),
@@ -443,6 +443,7 @@ class Peer:
         self.receive_one(datagram, address, now, (bytes(pool_key), int(index)))
 
     def tick(self, now: float) -> None:
+        self._now = now
         try:
             self.traversal.tick(now)
             self.announce.tick(now)
@@ -479,6 +480,7 @@ class Peer:
                        now: float) -> list[bytes]:
         """publish_many of a list of bytes objects (what srpfast/publishing.py packs): no
         per-message type check or copy."""
+        self._now = now
         sub = self.membership.subs.get(bytes(subcluster_id))
         if sub is None:
             raise ArgumentError("not joined to that subcluster: call join(cluster_id, "
@@ -510,6 +512,7 @@ class Peer:
 
     def _receive(self, datagram: bytes, address: Address, now: float,
                  pool: PoolRoute | None, rated: bool = False) -> None:
+        self._now = now
         if not rated:  # (rated: counted and rate-limited with its data-plane batch)
             self._counters["rx"] += 1
             # SPEC 9.6: all traffic, members' too, in ONE bucket per sender: keyed like the
@@ -558,17 +561,7 @@ class Peer:
     def _maintain(self, now: float) -> None:
         """The STATE_0 loop, run every maintenance_interval (cheap when nothing is due)."""
         if now - self._last_maintain > HEARTBEAT_RETRY * self.config.keep_alive:
-            # We were away (the host slept, the loop stalled): messages may have gone by. The
-            # next answer from each peer re-syncs caches with it, as after an unanswered
-            # heartbeat (handshake.on_pong): SYNC runs on (re)connection only (SPEC 6). So
-            # each is pinged now (the loop below): otherwise that answer came with our next
-            # heartbeat, up to keep_alive later, and for a peer that pings us (the smaller
-            # id: its answered PINGs stand as ours) only with our next reflection round.
-            # A 15 s sleep delayed what was published early in it by up to 35 s, not 14.
-            backup = HEARTBEAT_BACKUP * self.config.keep_alive
-            for peer in self.table.peers():
-                peer.lost = True
-                peer.last_ping = min(peer.last_ping, now - backup)
+            self.heartbeats.away(now)  # (heartbeats.py: every peer is pinged on this pass)
         self._last_maintain = now
         for peer in self.table.expire(now):
             self.count("disconnections")
@@ -576,31 +569,7 @@ class Peer:
             self.traversal.on_disconnected(peer, now)
             self.membership.on_disconnected(peer, now)
         self.traversal.sweep_kept()
-        ka = self.config.keep_alive
-        mine, backup, retry = ka, HEARTBEAT_BACKUP * ka, HEARTBEAT_RETRY * ka  # heartbeat_every
-        for peer in self.table.peers():
-            # Keep-alives: the side with the smaller id pings every keep_alive; the other
-            # only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping
-            # counts an answered PING as its own heartbeat), well inside peer_expiry. With one
-            # side pinging, three lost exchanges in a row drop a live peer (both sides
-            # pinging took about six), so an unanswered heartbeat goes once more
-            # HEARTBEAT_RETRY later: at 10% loss, 60 pair-hours, 18 disconnections without.
-            # The heartbeat is keyed (handshake.py, "Keyed heartbeats"); its retry is signed,
-            # which also reaches a peer that no longer holds us (it challenges the retry).
-            # Twice (HEARTBEAT_RETRIES), 5 and 10 s after it: reflection rounds no longer run
-            # while PONGs come (reflection.tick), and their PINGs had been extra keep-alives;
-            # at 30% loss (16 peers, 1 h) disconnections went 158 -> 203 with one retry, 69
-            # with two (PROTOCOL.md "Keep-alive").
-            since = now - peer.last_ping
-            if since >= (mine if self._id < peer.peer_id else backup):
-                peer.retry = HEARTBEAT_RETRIES
-                self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
-            elif (peer.retry and peer.last_seen < peer.last_ping
-                  and since >= retry * (HEARTBEAT_RETRIES + 1 - peer.retry)):
-                peer.retry -= 1
-                peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
-                self.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
-                peer.last_ping = now - since  # (the next heartbeat keeps its time)
+        self.heartbeats.run(now)
         self.handshake.expire(now)
         refresh = now - self._forwarder.built_at >= WEIGHTS_REFRESH
         if refresh:  # uptimes and distances moved

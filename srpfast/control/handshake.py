@@ -290,6 +290,7 @@ class Handshake:
             wait = min(self.p.config.challenge_recheck * 2 ** min(peer.rechecks, 16), every)
             peer.rechecks += 1
             peer.last_ping = min(peer.last_ping, now - every + wait)
+            self.p.heartbeats.sooner(peer)
         elif pending is not None and not body.challenge:
             peer.rechecks = 0  # it answered without a challenge: it has us
             peer.keyed = True
@@ -321,6 +322,7 @@ class Handshake:
             every = self.p.heartbeat_every(peer)
             peer.last_ping = min(peer.last_ping,
                                  peer.last_sync + self.p.config.sync_interval - every)
+            self.p.heartbeats.sooner(peer)
 
     def admit(self, peer_id: bytes, address: Address, nat: int, now: float,
               pool: PoolRoute | None) -> PeerEntry | None:
@@ -337,4 +339,5 @@ class Handshake:
             self.p.traversal.on_connected(peer, now)
             self.p.streams.on_connected(peer_id, now)
             self.p.reflection.on_connected(now)  # a 2nd reflector: classify now (issue 12)
+            self.p.heartbeats.sooner(peer)
         return peer

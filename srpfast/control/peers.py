@@ -30,6 +30,7 @@ class PeerEntry:
     first_seen: float = 0.0
     last_seen: float = 0.0          # last proven packet from it
     last_ping: float = -1e18        # last ping we sent it
+    last_sent: float = -1e18        # last control frame we sent it (engine.send_to)
     distance: float = 1.0           # last ping -> pong delay, seconds (seed: .distance)
     uptime: float = 0.0             # its uptime as it reported, seconds, at last_seen
     pool: PoolRoute | None = None   # reached through a kept BDP pool socket (hard side)

@@ -55,6 +55,7 @@ class Reflection:
         self.last_samples: list[Sample] = []
         self.next_round = -1e18
         self.last_told = -1e18  # the last proven PONG that said where it saw us (tick)
+        self.last_heard = -1e18  # the last other proven frame (a tagged SYNC: heard())
         self.failures = 0
         self.evidence = Evidence()
         # (host, port) -> the local source address the kernel routes from toward it, or None.
@@ -159,11 +160,14 @@ class Reflection:
         if now >= self.next_round and len(self.p.table):
             keep_alive = self.p.config.keep_alive
             if (self.mapping != NAT_UNKNOWN and not self.failures
-                    and now - self.last_told < keep_alive):
+                    and now - max(self.last_told, self.last_heard) < keep_alive):
                 # SPEC 5: re-run "when the network changes or when nothing has been heard for
                 # KEEP_ALIVE". Every proven PONG says where it saw us, and one that differs
                 # starts a round at once (on_pong below), so while PONGs keep coming (our
-                # heartbeats' answers) the round would tell nothing new. A round every
+                # heartbeats' answers) the round would tell nothing new; so while tagged
+                # SYNC frames come (heard(): a pair busy both ways skips its heartbeat, and
+                # had our address changed, they would stop, its peers dropping what we send
+                # from the new one). A round every
                 # KEEP_ALIVE regardless was ~8 frames and ~10 signatures per peer. A peer
                 # that pings nobody (the larger id of all its connections) still runs it.
                 # (After a failed round the backoff retries run: the last round must stand.)
@@ -172,6 +176,10 @@ class Reflection:
             self.start(now)
 
     # -------------------------------------------------------------- inputs
+    def heard(self, now: float) -> None:
+        """A proven frame other than a PONG reached our main socket (tick's skip rule)."""
+        self.last_heard = now
+
     def on_pong(self, peer: "PeerEntry", observed: Address, round_id: int, now: float) -> None:
         if peer.pool is None:
             self.last_told = now  # (a pool socket's mapping is not ours: tick's skip rule)

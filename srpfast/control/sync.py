@@ -126,6 +126,12 @@ class SyncEngine:
             p.count("drop.sync_tag")
             return
         p.count("rx.sync")
+        # Only the pair can make the tag: as proven as a keyed PONG that the peer is alive
+        # and reaches us at this address (its heartbeat may wait while this traffic flows
+        # both ways: heartbeats.py; reflection re-runs only when nothing is heard).
+        peer.last_seen = now
+        if peer.pool is None:  # (a pool socket's path is not our main mapping's)
+            p.reflection.heard(now)
         if body.kind == SYNC_HAVE:  # lazy push from a fellow member (announce.py)
             p.announce.on_have(peer, body.ids, now, fellows=body.depth)
             return

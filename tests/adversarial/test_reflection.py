@@ -149,12 +149,16 @@ def test_a_sync_flood_spoofing_a_peer_draws_nothing() -> None:
     net.filter = lambda d, src, dst: (src != a.public or dst != b.public
                                       or got.append(len(d)) is None)
     reqs = dict(_requests(net, a, b, sub, mids, b.public))
+    entry = a.peer.table.get(b.peer.peer_id)
+    seen_before = entry.last_seen
     sent = 0
     for i in range(50):
         for kind in ("sync_summary", "sync_ids", "sync_want", "sync_have"):
             for d in reqs[kind]:
                 sent += len(d)
-                net.call(a, a.peer.receive, d, b.public, net.now)
+                net.call(a, a.peer.receive, d, b.public, net.now + 0.001)
+    # Nor does an untagged SYNC stand for hearing from b (a heartbeat: heartbeats.py).
+    assert entry.last_seen == seen_before < net.now + 0.001
     net.run(WINDOW)
     extra = max(0, sum(got) - base)
     print(f"SYNC flood spoofing a peer: {extra} B toward it for {sent} B sent "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from srpfast.control.engine import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
+from srpfast.control.heartbeats import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, Ping, decode_body
@@ -285,3 +285,32 @@ def test_a_heartbeat_whose_retry_is_lost_too_goes_a_second_time() -> None:
     second = [t2 - t0 for (t0, k0), (_, k1), (t2, k2) in zip(sent, sent[1:], sent[2:])
               if k0 and not k1 and not k2]
     assert len(second) == 3 and all(r <= 2 * HEARTBEAT_RETRY * ka + 2 for r in second)
+
+
+def test_a_pair_busy_both_ways_needs_no_heartbeat_until_it_goes_quiet() -> None:
+    """Traffic both ways stands for a heartbeat (heartbeats.py, "Only an idle pair"): two
+    fellow members publishing in turn exchange tagged HAVEs (lazy push) every few seconds,
+    which keep NAT state and show each side the other is alive, so neither pings. Once they
+    go quiet the smaller id's heartbeat is back within a keep_alive."""
+    from tests.memnet import joined_pair
+    cluster = bytes(range(32))
+    net, a, b, sub = joined_pair(7, cluster, bytes(range(1, 33)))
+    small, large = _ordered(net, a, b)
+    ka = net.config.keep_alive
+    net.run(2 * ka)  # (connected and synced; the first heartbeats have gone)
+    seen = _heartbeats(net)
+    have_before = small.peer.counters().get("rx.have", 0)
+    busy_until = net.now + 4 * ka
+    turn = 0
+    while net.now < busy_until:
+        node = (a, b)[turn % 2]
+        net.call(node, node.peer.publish, sub, b"turn %d" % turn, now=net.now)
+        turn += 1
+        net.run(ka / 6)
+    assert small.peer.counters().get("rx.have", 0) - have_before >= turn // 2
+    assert seen == [], seen  # no heartbeat while tagged traffic went both ways
+    quiet = net.now
+    net.run(2 * ka)
+    from_small = [t for t, src, _ in seen if src == small.public]
+    assert from_small and from_small[0] - quiet <= ka + 2 * net.config.maintenance_interval
+    assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table

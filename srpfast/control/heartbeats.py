@@ -1,0 +1,126 @@
+"""Keep-alives (SPEC 5, "a heartbeat ping every KEEP_ALIVE"; PROTOCOL.md "Keep-alive").
+
+Policy. Of a connected pair, the side with the smaller id pings every keep_alive; the other
+only if it heard no PING for HEARTBEAT_BACKUP x keep_alive (handshake.on_ping counts an
+answered PING as its own heartbeat), well inside peer_expiry. With one side pinging, three
+lost exchanges in a row drop a live peer (both sides pinging took about six), so an
+unanswered heartbeat goes again HEARTBEAT_RETRY later, twice (HEARTBEAT_RETRIES), 5 and 10 s
+after it: reflection rounds no longer run while PONGs come (reflection.tick), and their PINGs
+had been extra keep-alives; at 30% loss (16 peers, 1 h) disconnections went 158 -> 203 with
+one retry, 69 with two. The heartbeat is keyed (handshake.py, "Keyed heartbeats"); its
+retries are signed, which also reaches a peer that no longer holds us (it challenges them).
+
+Only an idle pair needs one. A heartbeat keeps both NATs' state for the path and shows each
+side the other is alive; traffic already does both when it goes both ways and is proven:
+a tagged SYNC (lazy push's HAVE, control/announce.py) only the pair can make (sync.on_sync
+counts it as seen). So a pair's heartbeat is due keep_alive after the later of our last
+PING (or answered PING) and the moment it last went both ways: min(last frame we sent it,
+last proven frame from it), as QUIC sends PINGs only on an idle connection. Among fellow
+members of a busy subcluster that is most pairs (the simulator's scale run: ~60% of
+connections, whose PING and PONG were ~40% of all datagrams); an idle pair, or one whose
+traffic goes one way, keeps the heartbeat every keep_alive.
+
+Schedule. Each peer's next heartbeat time sits in a heap, so a maintenance pass touches only
+the peers that are due: walking the whole table every second to find the one or two due was
+~20% of a simulated peer's steady CPU (~37 connections each; docs/SIMULATION.md, "Scale").
+An entry is a lower bound: what moves a heartbeat later (a PING of ours or one we answered)
+leaves it in place, and the pass that pops it early finds nothing to send and files the real
+time; what moves one earlier (handshake.on_pong: a challenge recheck, a reconnection that
+waits for sync_interval; the loop coming back from away) calls ``sooner``.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+from srpfast.wire.bodies import PING_HEARTBEAT
+
+if TYPE_CHECKING:
+    from srpfast.control.engine import Peer
+    from srpfast.control.peers import PeerEntry
+
+HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (Heartbeats.every)
+HEARTBEAT_RETRY = 1 / 6  # an unanswered heartbeat goes again this much later, in keep_alives
+HEARTBEAT_RETRIES = 2    # ... at most this many times
+
+
+class Heartbeats:
+    """The keep-alive schedule of one engine (module doc)."""
+
+    def __init__(self, peer: "Peer") -> None:
+        self.p = peer
+        self._due: list[tuple[float, bytes]] = []  # (time, peer id); stale entries skipped
+        self._when: dict[bytes, float] = {}        # peer id -> the time its live entry holds
+
+    def every(self, peer: "PeerEntry") -> float:
+        """How long after our last PING to ``peer`` (or answered PING from it) we ping it
+        again: the smaller id every keep_alive, the other HEARTBEAT_BACKUP x keep_alive."""
+        ka = self.p.config.keep_alive
+        return ka if self.p.peer_id < peer.peer_id else HEARTBEAT_BACKUP * ka
+
+    @staticmethod
+    def _quiet_since(peer: "PeerEntry") -> float:
+        """Since when the pair has had neither a heartbeat nor traffic both ways. Traffic
+        does not count for a peer we hold ``lost`` (an unanswered heartbeat, our loop was
+        away): its PONG is what reconnects it and re-syncs caches (handshake.on_pong)."""
+        both = min(peer.last_sent, peer.last_seen)
+        return both if both > peer.last_ping and not peer.lost else peer.last_ping
+
+    def _next(self, peer: "PeerEntry") -> float:
+        """When ``peer`` is next due: its heartbeat, or the retry of an unanswered one."""
+        t = self._quiet_since(peer) + self.every(peer)
+        if peer.retry and peer.last_seen < peer.last_ping:
+            retry = HEARTBEAT_RETRY * self.p.config.keep_alive
+            t = min(t, peer.last_ping + retry * (HEARTBEAT_RETRIES + 1 - peer.retry))
+        return t
+
+    def sooner(self, peer: "PeerEntry") -> None:
+        """``peer`` may be due earlier than its entry says (a new peer, or its last_ping was
+        moved back): file its time now."""
+        t = self._next(peer)
+        if t < self._when.get(peer.peer_id, float("inf")):
+            self._when[peer.peer_id] = t
+            heapq.heappush(self._due, (t, peer.peer_id))
+
+    def away(self, now: float) -> None:
+        """Our loop was away (the host slept, the loop stalled): every peer is pinged on this
+        pass. Its answer re-syncs caches with it (handshake.on_pong, SPEC 6: SYNC on
+        reconnection), as after an unanswered heartbeat; otherwise that answer came with our
+        next heartbeat, up to keep_alive later, and for a peer that pings us only with our
+        next reflection round. A 15 s sleep delayed what was published early in it by up
+        to 35 s, not 14."""
+        backup = HEARTBEAT_BACKUP * self.p.config.keep_alive
+        for peer in self.p.table.peers():
+            peer.lost = True
+            peer.last_ping = min(peer.last_ping, now - backup)
+            self.sooner(peer)
+
+    def run(self, now: float) -> None:
+        """Ping every peer that is due (module doc)."""
+        p, due, when = self.p, self._due, self._when
+        ka = p.config.keep_alive
+        retry = HEARTBEAT_RETRY * ka
+        table = p.table.by_id
+        later: list[tuple[float, bytes]] = []  # (filed after the pass: one action a pass)
+        while due and due[0][0] <= now:
+            t, pid = heapq.heappop(due)
+            peer = table.get(pid)
+            if peer is None or when.get(pid) != t:
+                if peer is None and when.get(pid) == t:
+                    del when[pid]  # (expired or evicted: its schedule goes with it)
+                continue
+            since = now - peer.last_ping
+            if now - self._quiet_since(peer) >= self.every(peer):
+                peer.retry = HEARTBEAT_RETRIES
+                p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
+            elif (peer.retry and peer.last_seen < peer.last_ping
+                  and since >= retry * (HEARTBEAT_RETRIES + 1 - peer.retry)):
+                peer.retry -= 1
+                peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
+                p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
+                peer.last_ping = now - since  # (the next heartbeat keeps its time)
+            nxt = self._next(peer)
+            when[pid] = nxt
+            later.append((nxt, pid))
+        for entry in later:
+            heapq.heappush(due, entry)
