@@ -69,10 +69,12 @@ class PeerTable:
         # newer: until floor + keep_alive nobody is evictable, and a busy public peer with a
         # full table need not scan all of it for every stranger (O(capacity) per proof).
         self._floor = -float("inf")
-        # No peer's last_seen is older than this (the same rule: last_seen only moves
-        # forward), so ``expire`` need not walk the table until now - expiry passes it: the
-        # walk, every maintenance pass over up to max_peers entries, was ~4% of a simulated
-        # peer's CPU. Lowered by each new entry, recomputed by each walk.
+        # No peer's last_seen is older than this (the same rule: last_seen is only ever set
+        # to ``now``, here and by a tagged SYNC, sync.on_sync, and the engine's clock is
+        # monotonic), so ``expire`` need not walk the table until now - expiry passes it:
+        # the walk, every maintenance pass over up to max_peers entries, was ~4% of a
+        # simulated peer's CPU (cProfile). Lowered by each new entry (and by a clock that
+        # went back, as _floor), recomputed by each walk.
         self._oldest_seen = float("inf")
 
     def __len__(self) -> int:
