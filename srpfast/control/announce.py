@@ -271,9 +271,8 @@ class Announcer:
             t = self.ack_at if t is None else min(t, self.ack_at)
         if self._due:
             t = self._due[0][0] if t is None else min(t, self._due[0][0])
-        # (digest_at asks for no wake-up of its own: a digest goes at the next tick at or
-        # after it, the maintenance pass at the latest (maintenance_interval, 1 s), and so
-        # shares that tick: digests had been a quarter of a simulated member's ticks.)
+        if self.digest_at is not None:
+            t = self.digest_at if t is None else min(t, self.digest_at)
         return t
 
     def tick(self, now: float) -> None:

@@ -20,6 +20,12 @@ allows) also need the introduced peer's own proof that it asked, carried in the 
   (PoolKeep) for this peer. A signed PING leaves only from a socket that received something
   from the vouched host (docs/SECURITY.md threat 1), at most one per socket. After
   BDP_PROBES x BDP_INTERVAL without a PONG: PoolClose and relay through the introducer.
+  At most max_pools pools search at once; a pool INTRO beyond them waits in ``waiting`` (the
+  relay route serves meanwhile) and opens when a pool ends, if the Easy side's spray still
+  has at least half its life (POOL_WAIT) to run: refusing it instead left the Easy side
+  spraying ~3,000 probes for 10 s at a pool that never opened, for 19 of 33 pool INTROs in
+  the simulator's scale run (a returning Hard peer is introduced to a dozen Easy peers at
+  once), and BDP ticks were then 40% of a simulated peer's engine ticks.
   The Easy side sends a second burst SPRAY_REPEAT later, to the NEXT bdp_burst ports of its
   permutation: if the first burst left before the pool's openers, its probes died in the
   Hard NAT and the second one is the pair's chance; if the openers were first, the second
@@ -65,7 +71,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from srpfast.wire import constants as C
-from srpfast.wire.bodies import (JOIN_ASK, JOIN_LEAVE, NAT_EASY, NAT_HARD, NAT_UNKNOWN, NO_PROOF,
+from srpfast.wire.bodies import (JOIN_ASK, JOIN_LEAVE, JOIN_NO_BDP, NAT_EASY, NAT_HARD, NAT_UNKNOWN, NO_PROOF,
                                  PING_CONNECT, PING_PROBE, SIGNATURE_BYTES, Intro, Join,
                                  decode_body, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
@@ -85,6 +91,7 @@ OPENER = bytes(4)       # a pool socket's NAT opener: the spray's probe (SPEC 5,
 SPRAY_REPEAT = 0.25     # the spray's second burst (new ports), this long after the first
 ASK_WAIT = 10.0        # an introducer waits this long for the other side's JOIN_ASK
 PROOF_NONCE = b"\x83"  # replay-window namespace of INTRO proofs (no frame has this type)
+POOL_WAIT = 0.5        # a pool INTRO waits for a free pool this share of a pool's life, at most
 
 
 @dataclass
@@ -143,6 +150,9 @@ class Traversal:
         self.bdp_budget = RateLimiter(cfg.bdp_per_introducer / cfg.spray_window,
                                       cfg.bdp_per_introducer, cfg.max_peers * 2)
         self.pools: dict[bytes, _PoolState] = {}
+        # pool INTROs waiting for one of the max_pools (module doc, POOL): peer id ->
+        # (address, introducer, since), oldest first; bounded like the pools' sockets.
+        self.waiting: dict[bytes, tuple[Address, bytes, float]] = {}
         self.probes: LruSet[int] = LruSet(cfg.max_attempts)  # request ids of probe pings
         self.kept: dict[bytes, bytes] = {}  # pool key -> peer id using its kept socket
         self.routes: ExpiringDict[bytes, bytes] = ExpiringDict(cfg.relay_routes,
@@ -194,12 +204,15 @@ class Traversal:
         self.send_intro(joiner, sender.peer_id, sender.address, sender.nat, pend.cluster_id,
                         pend.subcluster_id, body.join_id, now, bytes(f.message))
 
-    def _send_ask(self, introducer: "PeerEntry", body: Intro, now: float) -> None:
+    def _send_ask(self, introducer: "PeerEntry", body: Intro, now: float,
+                  bdp: bool = True) -> None:
+        """Our consent to ``body``'s introduction; ``bdp`` False: we take no part in a BDP
+        for it (JOIN_NO_BDP: the other side then opens no pool / sends no spray)."""
         p = self.p
         ask = Join(peer_id=p.peer_id, cluster_id=body.cluster_id,
                    subcluster_id=body.subcluster_id, address=p.reflection.public,
                    nat=p.nat_byte, timestamp_ms=p.wall_ms(now), join_id=body.intro_id,
-                   flags=JOIN_ASK)
+                   flags=JOIN_ASK | (0 if bdp else JOIN_NO_BDP))
         p.send_to(introducer, p.signed_frame(C.JOIN, ask, body.cluster_id[:16]))
         p.count("tx.ask")
 
@@ -250,11 +263,11 @@ class Traversal:
             p.count("intro.known")
             return
         ask = self._proof(body, now)
-        if ask is not None and not ask.flags & JOIN_ASK:
-            # The joiner asked (its JOIN): consent in return, so the introducer can give it
-            # our own proof (its INTRO about us follows). Also when its cluster is not ours:
-            # the joiner's side is in that cluster, and that is what it checks.
-            self._send_ask(introducer, body, now)
+        # The joiner asked (its JOIN): consent in return, so the introducer can give it our
+        # own proof (its INTRO about us follows). Also when its cluster is not ours: the
+        # joiner's side is in that cluster, and that is what it checks. Sent after our action
+        # below, which decides whether we take part in a BDP (JOIN_NO_BDP).
+        consent = ask is not None and not ask.flags & JOIN_ASK
         if ask is not None and not any(s.cluster_id == ask.cluster_id
                                        for s in p.membership.subs.values()):
             p.count("intro.foreign_proof")  # names no cluster of ours: no BDP from us
@@ -263,23 +276,33 @@ class Traversal:
         p.count(f"intro.{action.value}")
         self.routes.put(target, body.introducer, now)  # relay while punching (docstring)
         p.streams.on_connected(target, now)  # a path appeared: queued STREAMs go now
+        bdp = True
         if action in (Strategy.SPRAY, Strategy.POOL) and not self._vouched(ask, body.address,
                                                                            action):
             # SPEC 5 / 9.3: no BDP toward a peer that did not prove it asked, or at an address
             # its proof does not vouch for: one ping, no more than the INTRO carried.
             p.count("bdp.unproven")
             self._attempt(target, body.address, now)
+            bdp = False
+        elif action in (Strategy.SPRAY, Strategy.POOL) and ask is not None \
+                and ask.flags & JOIN_NO_BDP:
+            # Its consent says its own gates refused the BDP: a pool would wait 10 s for a
+            # spray that never comes (holding one of max_pools), a spray ~3,000 probes for a
+            # pool that never opens. The relay route above serves the pair.
+            p.count("bdp.declined")
         elif action is Strategy.PING:
             self._attempt(target, body.address, now)
         elif action is Strategy.WAIT:
             self._attempt(target, body.address, now, first_ping=False)
         elif action is Strategy.SPRAY:
             self._attempt(target, body.address, now)
-            self._start_spray(target, body.address, body.introducer, now)
+            bdp = self._start_spray(target, body.address, body.introducer, now)
         elif action is Strategy.POOL:
-            self._start_pool(target, body.address, body.introducer, now)
+            bdp = self._start_pool(target, body.address, body.introducer, now)
         else:
             self.routes.put(target, body.introducer, now)
+        if consent:
+            self._send_ask(introducer, body, now, bdp)
 
     def _proof(self, body: Intro, now: float) -> Join | None:
         """The introduced peer's own request in ``body.proof``, verified; None otherwise
@@ -339,12 +362,16 @@ class Traversal:
         return True
 
     def _start_spray(self, peer_id: bytes, address: Address, introducer: bytes,
-                     now: float) -> None:
+                     now: float) -> bool:
+        """Spray toward ``peer_id``'s host; False when a gate refuses it (SPEC 9.3)."""
+        if peer_id in self.sprays:
+            self.p.count("spray.gated")
+            return True  # (already spraying at it: this introduction's pool meets that spray)
         if peer_id in self.spray_gate or len(self.sprays) >= self.p.config.max_attempts:
             self.p.count("spray.gated")
-            return
+            return False
         if not self._bdp_allowed(address[0], introducer, now):
-            return
+            return False
         self.spray_gate.put(peer_id, True, now)
         cfg = self.p.config
         s = _SprayState(peer_id, address[0], cfg.bdp_probes, now, introducer,
@@ -355,21 +382,32 @@ class Traversal:
             s.sent = cfg.bdp_burst
             s.repeat_at = now + SPRAY_REPEAT
             self.p.count("spray.probes", cfg.bdp_burst)
+        return True
 
     def _start_pool(self, peer_id: bytes, address: Address, introducer: bytes,
-                    now: float) -> None:
+                    now: float) -> bool:
+        """A pool toward ``address`` (now, or when one is free: ``waiting``); False when a
+        gate refuses it (SPEC 9.3)."""
         if any(s.peer_id == peer_id for s in self.pools.values()):
-            return
+            return True
         # max_pools bounds pools being searched (256 sockets each). A kept socket is one
         # socket serving one connected peer, bounded by the peer table (sweep_kept): counting
         # it as a pool made a Hard peer with 4 BDP connections refuse every BDP after them,
         # while its Easy partners sprayed ~3,000 probes each at a pool that never opened
         # (the simulator: 368 of 410 pool INTROs refused, issue 15).
-        if (len(self.pools) >= self.p.config.max_pools
-                or not self._bdp_allowed(address[0], introducer, now)):
+        if len(self.pools) >= self.p.config.max_pools:
+            # Wait for a free pool (module doc, POOL), relayed meanwhile.
+            self.routes.put(peer_id, introducer, now)
+            if peer_id not in self.waiting and len(self.waiting) >= 4 * self.p.config.max_pools:
+                self.waiting.pop(next(iter(self.waiting)))  # (the oldest: least spray left)
+                self.p.count("pool.wait_overflow")
+            self.waiting[peer_id] = (address, introducer, now)
+            self.p.count("pool.waiting")
+            return True
+        if not self._bdp_allowed(address[0], introducer, now):
             self.p.count("pool.busy")
             self.routes.put(peer_id, introducer, now)
-            return
+            return False
         key = self.p.rng.getrandbits(64).to_bytes(8, "big")
         # Request ids base..base+probes name this pool's pings (no pending-table churn).
         base = self.p.rng.getrandbits(63)
@@ -379,6 +417,7 @@ class Traversal:
         self.p.act(PoolSend(key, -1, OPENER, address))  # every socket opens its port
         self.p.count("pool.opened")
         self.p.count("pool.openers", cfg.bdp_sockets)
+        return True
 
     # ------------------------------------------------------------ pacing
     def tick(self, now: float) -> None:
@@ -417,6 +456,7 @@ class Traversal:
                 p.act(PoolClose(key))
                 p.count("pool.gave_up")
                 self.routes.put(st.peer_id, st.introducer, now)
+                self._next_waiting(now)
 
     def next_deadline(self) -> float | None:
         if not (self.sprays or self.pools or len(self.attempts)):
@@ -468,16 +508,33 @@ class Traversal:
         self.kept[pool[0]] = peer_id
         self.p.act(PoolKeep(pool[0], pool[1]))
         self.p.count("pool.kept")
+        self._next_waiting(now)
+
+    def _next_waiting(self, now: float) -> None:
+        """A pool ended: open the pools that wait for one (module doc, POOL), skipping what
+        connected meanwhile and what waited too long for the Easy side's spray."""
+        limit = POOL_WAIT * self._pool_life()
+        while self.waiting and len(self.pools) < self.p.config.max_pools:
+            peer_id = next(iter(self.waiting))
+            address, introducer, since = self.waiting.pop(peer_id)
+            if peer_id in self.p.table:
+                continue
+            if now - since > limit:
+                self.p.count("pool.wait_expired")
+                continue
+            self._start_pool(peer_id, address, introducer, now)
 
     def on_connected(self, peer: "PeerEntry", now: float) -> None:
         self.attempts.pop(peer.peer_id)
         self.routes.pop(peer.peer_id)
         if self.sprays.pop(peer.peer_id, None) is not None:
             self.p.count("spray.connected")
+        self.waiting.pop(peer.peer_id, None)
         for key, st in list(self.pools.items()):
             if st.peer_id == peer.peer_id and peer.pool is None:
                 del self.pools[key]  # reached another way: release the sockets
                 self.p.act(PoolClose(key))
+                self._next_waiting(now)
 
     def sweep_kept(self) -> None:
         """Close kept sockets whose peer left the table without a disconnection (evicted for

@@ -299,6 +299,10 @@ JOIN_LEAVE = 0x01  # this JOIN announces leaving the subcluster
 # only to the introducer of that INTRO, never relayed; it becomes the proof of the INTRO the
 # introducer then sends to the other side (SPEC 5: "a peer whose key proved it asked").
 JOIN_ASK = 0x02
+# With ASK: its sender will not take part in a BDP for this introduction (its own SPEC 9.3
+# gates refused the spray or pool), so the other side opens no pool / sprays nothing toward
+# it; the relay route serves the pair (PROTOCOL.md §3, INTRO; control/traversal.py).
+JOIN_NO_BDP = 0x04
 
 
 @dataclass(frozen=True)
@@ -320,10 +324,12 @@ class Join(Body):
 
     def check(self) -> None:
         _check_nat(self.nat)
-        if self.flags & ~(JOIN_LEAVE | JOIN_ASK):
+        if self.flags & ~(JOIN_LEAVE | JOIN_ASK | JOIN_NO_BDP):
             raise MalformedPacket("body", "JOIN sets unknown flags")
-        if self.flags == JOIN_LEAVE | JOIN_ASK:
+        if self.flags & (JOIN_LEAVE | JOIN_ASK) == JOIN_LEAVE | JOIN_ASK:
             raise MalformedPacket("body", "a JOIN cannot both leave and ask")
+        if self.flags & JOIN_NO_BDP and not self.flags & JOIN_ASK:
+            raise MalformedPacket("body", "NO_BDP belongs to an ASK")
 
 
 assert Join.size() == PROOF_BYTES

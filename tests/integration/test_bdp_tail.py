@@ -128,3 +128,69 @@ def test_the_maintenance_loop_closes_only_kept_sockets_whose_peer_is_gone() -> N
     table.upsert(b"l" * 32, ("198.18.1.1", 4000), 0, net.now)  # re-proved on the main socket
     net.run(2 * h.peer.config.maintenance_interval)
     assert PoolClose(live) in actions and not tr.kept
+
+
+def test_pool_introductions_beyond_max_pools_wait_for_a_free_pool() -> None:
+    """A Hard peer introduced to more Easy peers at once than it has pools (max_pools): the
+    introductions beyond them wait (traversal.waiting, relayed meanwhile) and open as pools
+    end, while their Easy sides still spray: every pair is connected by BDP within 3 s (all
+    in 1 s here). Refused, the extra pairs stayed on the relay while their Easy sides sprayed
+    at nothing for 10 s, until another introducer's INTRO came (all 5 only after 6 s)."""
+    from srpfast.sim.memnet import MemNet as SimNet
+    from srpfast.config import Config
+    cfg = Config(clock_offset=0.0, max_pools=2)
+    net = SimNet(seed=34, config=cfg)
+    boot, second = net.add("static"), net.add("static")  # (two reflectors: it classifies)
+    easy = [net.add("easy") for _ in range(5)]
+    for n in [second, *easy]:
+        net.call(n, n.peer.add_peer, boot.public, net.now)
+    for n in [boot, second, *easy]:
+        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(5.0)
+    hard = net.add("hard")
+    net.call(hard, hard.peer.add_peer, boot.public, net.now)
+    net.call(hard, hard.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(3.0)
+    counters = hard.peer.counters()
+    assert counters.get("pool.waiting", 0) >= 1  # (more pool INTROs than pools at once)
+    by_pool = {q.peer_id for q in hard.peer.table.peers() if q.pool is not None}
+    assert by_pool == {n.peer.peer_id for n in easy}, counters
+
+
+def test_a_side_whose_gates_refuse_the_bdp_says_so_and_the_other_opens_no_pool() -> None:
+    """An Easy peer that sprayed at a Hard peer under spray_window ago (say it restarted) is
+    introduced to it again: SPEC 9.3's once-per-pair-per-window gate refuses the spray, and
+    the Easy side's consent (JOIN_ASK) carries NO_BDP, so the Hard side opens no pool (it had
+    waited 10 s with 256 sockets, one of max_pools, for a spray that never came) and the
+    pair keeps the introducer's relay route."""
+    from srpfast.config import Config
+    from srpfast.sim.memnet import MemNet as SimNet
+    net = SimNet(seed=35, config=Config(clock_offset=0.0))
+    boot, second, easy = net.add("static"), net.add("static"), net.add("easy")
+    for n in (second, easy):
+        net.call(n, n.peer.add_peer, boot.public, net.now)
+    for n in (boot, second, easy):
+        net.call(n, n.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(3.0)
+    hard = net.add("hard")
+    easy.peer.traversal.spray_gate.put(hard.peer.peer_id, True, net.now)  # (sprayed lately)
+    pools: list[bytes] = []
+    start_pool = hard.peer.traversal._start_pool
+
+    def record(peer_id, *rest):  # type: ignore[no-untyped-def]
+        pools.append(peer_id)
+        return start_pool(peer_id, *rest)
+
+    hard.peer.traversal._start_pool = record  # type: ignore[method-assign]
+    net.call(hard, hard.peer.add_peer, boot.public, net.now)
+    net.call(hard, hard.peer.join, CLUSTER, KEY, now=net.now)
+    net.run(12.0)
+    c = hard.peer.counters()
+    assert easy.peer.counters().get("spray.gated", 0) >= 1
+    assert easy.peer.counters().get("spray.probes", 0) == 0
+    # Each INTRO about it that carried easy's consent declined; a pool opened only where the
+    # Hard side acted first (an INTRO whose proof is easy's JOIN, no consent yet).
+    assert c.get("bdp.declined", 0) >= 1, c
+    assert len(pools) == (c.get("intro.pool", 0) - c["bdp.declined"]
+                          - c.get("bdp.unproven", 0)), (pools, c)
+    assert easy.peer.peer_id in hard.peer.traversal.routes  # (relayed through an introducer)
