@@ -12,10 +12,12 @@ MODE:
   publish_gso  the same frames, each batch of 64 as UDP GSO super-datagrams (as srpfast's own
            senders send a run to one peer: drivers/udp.py)
   relay    the publish_gso frames at a relay, flow-controlled by three SINK sockets of this
-           process that the relay forwards to (proven peers too, read here, off the relay's
-           core): at most RELAY_WINDOW inputs are in flight (sent, not yet seen by the sinks),
-           so the relay is never measured as a victim of its own receive-buffer overflow; a
-           window stalled 20 ms (datagrams lost on the way) is written off and counted
+           process that the relay forwards to (proven peers too with --prove; read here, off
+           the relay's core; their addresses printed before "ready" for the live relay
+           ceiling, which has no handshake): at most RELAY_WINDOW inputs are in flight (sent,
+           not yet seen by the sinks), so the relay is never measured as a victim of its own
+           receive-buffer overflow; a
+           window stalled STALL (0.2 s: datagrams lost on the way) is written off and counted
   frames   the 1158-byte frames of FILE, cycled, 64 per sendmmsg
   once     the frames of FILE once each (or until SECONDS), 64 per sendmmsg: a receiver sees
            only new frames, none it must drop as a repeat
@@ -30,8 +32,9 @@ same socket completes the signed PING/PONG round trip, SPEC 4): the receiver the
 the default proven-peer budget (Config.rate_peer_packets), as it would a real publisher, not
 the stranger budget. No Config is lifted on the receiver to make room for the blast.
 
-Protocol: the child prints "ready" once built (and proven), waits for one line on stdin, blasts for SECONDS,
-then prints one JSON line {"sent": n, "seconds": t}. ``Blaster`` wraps that for the parent.
+Protocol: the child prints "ready" once built (and proven; in relay mode after a line "sinks"
+and their addresses as JSON), waits for one line on stdin, blasts for SECONDS, then prints one
+JSON line {"sent": n, "seconds": t}. ``Blaster`` wraps that for the parent (``sinks``).
 """
 from __future__ import annotations
 
@@ -55,6 +58,11 @@ PACED_QUEUE = 2 << 20  # bytes (skb truesize) queued: a quarter of the 8 MiB the
 # /proc/net/udp took ~40% of the sender's CPU looking every 4
 PACED_EVERY = 8
 RELAY_SINKS = 3
+# A window with nothing arriving at the sinks this long is written off as lost on the way and
+# the sender goes on. 20 ms was shorter than a relay descheduled on a busy 2-core machine: the
+# sender then wrote off a window still queued at the relay, doubled what was in flight and
+# overflowed the relay's receive buffer (kernel drops counted as the relay's loss).
+STALL = 0.2
 
 
 class Blaster:
@@ -71,6 +79,11 @@ class Blaster:
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+        # relay mode names its sinks first (the live relay ceiling sends to them)
+        self.sinks: list[tuple[str, int]] = []
+        if line.startswith("sinks "):
+            self.sinks = [(h, p) for h, p in json.loads(line[6:])]
+            line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
         if line != "ready":
             self.close()
             raise RuntimeError(f"sender process failed to start: {line!r}")
@@ -161,7 +174,7 @@ def _blast_relay(sock, sinks: list, address: tuple, seconds: float) -> dict:
         if g:
             got += g
             last = now
-        elif not room and now - last > 0.02:  # lost on the way: do not wait for them
+        elif not room and now - last > STALL:  # lost on the way: do not wait for them
             written_off = sent - got // fanout
             stalls += 1
             last = now
@@ -260,7 +273,9 @@ def main(argv: list[str]) -> None:
         if mode == "relay":  # GRO: a relayed run of frames is one read here (docs/NET.md)
             sinks = [_udp.UDPSocket(host, gro=True, batch=1024) for _ in range(RELAY_SINKS)]
             for sink in sinks:
-                _prove(sink, address)
+                if prove:  # (the live relay ceiling has no engine to prove them to)
+                    _prove(sink, address)
+            print("sinks " + json.dumps([sink.local_address for sink in sinks]), flush=True)
         with _udp.UDPSocket(host) as sock:
             if prove:
                 _prove(sock, address)

@@ -11,15 +11,20 @@ import subprocess
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # seal.c hashes envelope leaves with sha256.c (envelope version 2); frame.c validates and
-# computes packetIds for the relay ceiling
+# computes packetIds for the relay ceiling; udp.c / udp_recv.c are srpfast's socket I/O, which
+# the live relay ceiling receives and sends with
 SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(ROOT, "csrc", "seal.c"),
-           os.path.join(ROOT, "csrc", "sha256.c"), os.path.join(ROOT, "csrc", "frame.c")]
+           os.path.join(ROOT, "csrc", "sha256.c"), os.path.join(ROOT, "csrc", "frame.c"),
+           os.path.join(ROOT, "csrc", "udp.c"), os.path.join(ROOT, "csrc", "udp_recv.c"),
+           os.path.join(ROOT, "csrc", "udp_runs.c")]
 LIB = os.path.join(ROOT, "build", "bench", "libceilings.so")
 _lib: ctypes.CDLL | None = None
 
 
 def _build() -> None:
-    deps = SOURCES + [os.path.join(ROOT, "csrc", h) for h in ("seal.h", "frame.h", "sha256.h")]
+    deps = SOURCES + [os.path.join(ROOT, "csrc", h) for h in ("seal.h", "frame.h", "sha256.h",
+                                                               "udp.h", "udp_errno.h",
+                                                               "bigalloc.h")]
     deps.append(os.path.abspath(__file__))  # this file names the sources
     if os.path.exists(LIB) and os.path.getmtime(LIB) >= max(map(os.path.getmtime, deps)):
         return
@@ -28,6 +33,13 @@ def _build() -> None:
     subprocess.run([cc, "-O3", "-std=c11", "-D_GNU_SOURCE", "-shared", "-fPIC",
                     "-I" + os.path.join(ROOT, "csrc"), *SOURCES, "-o", LIB, "-lsodium"],
                    check=True)
+
+
+class _Live(ctypes.Structure):
+    """srp_ceiling_live (ceilings.c)."""
+    _fields_ = [(name, ctypes.c_long) for name in
+                ("inputs", "outputs", "bad", "batches", "eagain_waits")] + \
+               [(name, ctypes.c_double) for name in ("first_in", "last_out", "cpu")]
 
 
 def lib() -> ctypes.CDLL:
@@ -41,10 +53,16 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_seal.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_relay.restype = ctypes.c_long
         _lib.srp_ceiling_relay.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
-                                           ctypes.c_long, ctypes.c_long]
+                                           ctypes.c_long, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_store_seen.restype = ctypes.c_long
         _lib.srp_ceiling_store_seen.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
                                                 ctypes.c_long]
+        _lib.srp_ceiling_relay_live.restype = ctypes.c_long
+        _lib.srp_ceiling_relay_live.argtypes = [
+            ctypes.c_int, ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_long,
+            ctypes.c_double, ctypes.c_double, ctypes.POINTER(_Live)]
+        _lib.srp_bench_stamp.restype = None
+        _lib.srp_bench_stamp.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_uint64]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
             raise RuntimeError("libsodium failed to initialise")
     return _lib
@@ -62,12 +80,14 @@ def seal_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
         raise ValueError("plain_len must be 0..984")
 
 
-def relay_loop(frames: bytes, rounds: int, slots: int, fanout: int = 3) -> None:
+def relay_loop(frames: bytes, rounds: int, slots: int, fanout: int = 3,
+               seen: bool = False) -> None:
     """``rounds`` passes of the bare relay work (srp_ceiling_relay) over ``frames`` (a
     multiple of 64 valid 1158-byte frames): validate, packetId, store in a ``slots``-frame
-    table, ``fanout`` copies out with hops+1."""
+    table, ``fanout`` copies out with hops+1; with ``seen`` also the seen check by packetId
+    and the summary bucket (as srp_ceiling_store_seen)."""
     n = len(frames) // 1158
-    if lib().srp_ceiling_relay(frames, n, rounds, slots, fanout) != 0:
+    if lib().srp_ceiling_relay(frames, n, rounds, slots, fanout, int(seen)) != 0:
         raise RuntimeError("the relay ceiling was given invalid frames or ran out of memory")
 
 
@@ -78,3 +98,31 @@ def store_seen_loop(frames: bytes, rounds: int, slots: int) -> None:
     n = len(frames) // 1158
     if lib().srp_ceiling_store_seen(frames, n, rounds, slots) != 0:
         raise RuntimeError("the store ceiling was given invalid frames or ran out of memory")
+
+
+def relay_live(fd: int, sinks: bytes, batch: int, slots: int, idle: float,
+               limit: float) -> dict:
+    """The relay's work live (srp_ceiling_relay_live): receive from socket ``fd`` ``batch``
+    frames a call (GRO), the bare relay work, one GSO send of each batch's copies to each of
+    the sinks (``sinks``: packed 28-byte sockaddrs, UDPSocket.resolve); until ``idle`` seconds
+    pass with no input after the first, or ``limit``. Returns the counts and times (first
+    input and last output on time.monotonic's clock, the loop's CPU seconds to the last
+    output). Runs with the GIL released (ctypes)."""
+    st = _Live()
+    r = lib().srp_ceiling_relay_live(fd, sinks, len(sinks) // 28, batch, slots, idle, limit,
+                                     ctypes.byref(st))
+    if r < 0:
+        raise RuntimeError("the live relay ceiling could not start (memory, or no UDP GRO)")
+    got = {name: getattr(st, name) for name, _ in _Live._fields_}
+    if got["bad"]:
+        raise RuntimeError(f"the live relay ceiling got {got['bad']} invalid frames")
+    return got
+
+
+def stamp(frames: bytearray, counter: int) -> None:
+    """Make every 1158-byte frame of ``frames`` a new packet (srp_bench_stamp: counter + i in
+    its first 8 message bytes), in place, in C: for benches that cycle a pool of frames."""
+    n = len(frames) // 1158
+    buf = (ctypes.c_char * len(frames)).from_buffer(frames)
+    lib().srp_bench_stamp(ctypes.addressof(buf), n, counter)
+    del buf

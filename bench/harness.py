@@ -10,12 +10,15 @@ limits, single-frame payloads and loss):
 - A limit is a ceiling: a figure above its group's limit (beyond ``LIMIT_SLACK`` of timing
   noise) is flagged, and the note says the limit must be fixed. Ratios are only computed
   between rows of the same unit.
-- A limit is the ceiling of the SAME work: where a path does several parts (a relay receives
-  1, relays, sends 3; a subscriber receives, stores, opens, verifies), the limit is composed
-  from the fastest loop for each part, measured in the same run, as time per item = the sum
-  of the parts' times, and the row's note lists the parts (bench_network.py). A limit that
-  covers only part of the work (SHA-256 alone for the data plane, the GSO send loop for a
-  relay) or that a sender, not the receiver, bound is no ceiling: those were replaced.
+- A limit is the ceiling of the SAME work in the SAME environment: where a path does several
+  parts (a subscriber receives, stores, opens, verifies), the limit is composed from the
+  fastest loop for each part, measured in the same run, as time per item = the sum of the
+  parts' times, and the row's note lists the parts (bench_network.py); where the parts'
+  environment matters (a relay's sends wake its sinks' reader), the limit runs the bare work
+  in that environment, with the same sender and sinks (bench_relay.py). A limit that covers
+  only part of the work (SHA-256 alone for the data plane, the GSO send loop for a relay),
+  that sends to a sink nobody reads, or that a sender, not the receiver, bound is no ceiling:
+  those were replaced.
 - A receiver is never measured as the victim of its own buffer's overflow: senders are
   paced by the receiver's queue or flow-controlled by what arrived (bench/blast.py).
 - Delivery rates count delivered messages over the time from the FIRST SEND to the last

@@ -24,7 +24,7 @@ from bench import table as tb  # noqa: E402
 from bench.harness import Row  # noqa: E402
 
 # order of the table: what users get end to end first, then the parts
-MODULES = ["e2e", "frame", "cache", "crypto", "dataplane", "engine", "udp", "network",
+MODULES = ["e2e", "frame", "cache", "crypto", "dataplane", "engine", "udp", "relay", "network",
            "latency", "flood", "nat", "sim"]
 
 INTRO = (

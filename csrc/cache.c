@@ -239,11 +239,24 @@ static uint32_t pick_victim(const srp_cache *c) {
  * (read for the chain buckets, then overwritten by the new frame) are requested now, so those
  * misses overlap the rest of the batch's work instead of stalling the next insert (a
  * subscriber's cache is full of one publisher's frames: the slot written was always cold). A
- * wrong guess (another source comes next) costs a few prefetches. */
+ * wrong guess (another source comes next) costs a few prefetches.
+ * A source at its share (a relay's or subscriber's one busy sender) replaces its FIFO in
+ * order, so the victims are known two ahead, as in srp_cache_insert_batch: the next one's
+ * record, prefetched one insert ago as the one after, is read here and everything its
+ * removal touches requested (its id slot, list neighbours, chain buckets, frame); the one
+ * after it has its record requested. Without that the relay's removals waited on the id
+ * slot (oa_del) and its inserts on their neighbours (docs/NET.md, "relay"). */
 static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
     uint32_t v = NIL;
-    if (sr->count >= c->share_slots && c->share_slots < c->slots) v = sr->head;
-    else if (c->count >= c->slots) v = pick_victim(c);
+    if (sr->count >= c->share_slots && c->share_slots < c->slots) {
+        v = sr->head;
+        if (v != NIL) {
+            prefetch_removal(c, v);
+            if (c->e[v].src_next != NIL) prefetch_record(c, c->e[v].src_next);
+        }
+        return;
+    }
+    if (c->count >= c->slots) v = pick_victim(c);
     if (v == NIL) return;
     __builtin_prefetch(&c->e[v], 1, 3);
     __builtin_prefetch((const uint8_t *)&c->e[v] + 64, 1, 3);
@@ -467,6 +480,10 @@ int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t 
     uint32_t slot;
     (void)now;
     return insert_core(c, frame, id, 0, source_key, expires, member, &slot);
+}
+
+void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32]) {
+    prefetch_slots(c, d, id);
 }
 
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d) {

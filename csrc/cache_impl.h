@@ -166,4 +166,66 @@ static inline int item_before(const heap_item *x, const heap_item *y) {
     return x->expires < y->expires || (x->expires == y->expires && x->seq < y->seq);
 }
 
+/* ---- prefetch hints (cache_batch.c, cache.c, srp_cache_prefetch_insert) ----
+ * The cache memory an insert touches, requested ahead so the misses overlap other work.
+ * Hints only: a wrong guess costs a wasted prefetch, never a different result. */
+
+#define PF(p) __builtin_prefetch((const void *)(p), 1, 3)
+
+/* Everything a record's removal touches besides the record itself, which must be in the
+ * CPU cache already (it is read here): its id slot, list neighbours, chain buckets (the
+ * frame's header lines, read for their hashes, too) and the frame slot a new frame will
+ * overwrite. */
+static inline void prefetch_removal(const srp_cache *c, uint32_t v) {
+    const entry *x = &c->e[v];
+    const uint8_t *f = frame_at(c, v);
+    PF(&c->ids.t[h32(x->id, 32, c->seed) & c->ids.mask]);
+    uint32_t near[] = {x->hop_prev, x->hop_next, x->cl_prev, x->cl_next, x->src_next,
+                       x->pv_prev,  x->pv_next,  x->nx_prev, x->nx_next, x->leaf_prev,
+                       x->leaf_next};
+    for (size_t k = 0; k < sizeof near / sizeof near[0]; k++)
+        if (near[k] != NIL) PF(&c->e[near[k]]);
+    if (x->chained & 1) PF(&c->pv_heads[h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask]);
+    if (x->chained & 2) PF(&c->nx_heads[h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask]);
+    PF(&c->leaf_heads[leaf_of(x->id)]);
+    PF(&c->tree3[leaf_of(x->id)]);
+    for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) PF(f + off);
+    PF(f + SRP_PACKET_BYTES - 1);
+}
+
+/* A record and the header lines of its frame (chain ids), one insert before
+ * prefetch_removal reads them. */
+static inline void prefetch_record(const srp_cache *c, uint32_t v) {
+    const uint8_t *f = frame_at(c, v);
+    PF(&c->e[v]);
+    PF((const uint8_t *)&c->e[v] + sizeof(entry) - 1);
+    PF(f + SRP_OFF_PREVIOUS);
+    PF(f + SRP_OFF_NEXT + 31);
+}
+
+/* The slots a new frame's insert reads: its id slot, its chain buckets, leaf list and tree
+ * bucket (the frame itself is the caller's, just written). */
+static inline void prefetch_slots(const srp_cache *c, const uint8_t *f, const uint8_t *id) {
+    PF(&c->ids.t[h32(id, 32, c->seed) & c->ids.mask]);
+    if (!is_zero32(f + SRP_OFF_PREVIOUS))
+        PF(&c->pv_heads[h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask]);
+    if (!is_zero32(f + SRP_OFF_NEXT))
+        PF(&c->nx_heads[h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask]);
+    PF(&c->leaf_heads[leaf_of(id)]);
+    PF(&c->tree3[leaf_of(id)]);
+}
+
+/* The records a new frame is linked in front of (the heads of its chain and leaf lists),
+ * once prefetch_slots brought the heads in. */
+static inline void prefetch_heads(const srp_cache *c, const uint8_t *f, const uint8_t *id) {
+    uint32_t h;
+    if (!is_zero32(f + SRP_OFF_PREVIOUS) &&
+        (h = HEAD_Z(c->pv_heads[h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask])) != NIL)
+        PF(&c->e[h]);
+    if (!is_zero32(f + SRP_OFF_NEXT) &&
+        (h = HEAD_Z(c->nx_heads[h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask])) != NIL)
+        PF(&c->e[h]);
+    if ((h = HEAD_Z(c->leaf_heads[leaf_of(id)])) != NIL) PF(&c->e[h]);
+}
+
 #endif

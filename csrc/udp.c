@@ -3,6 +3,7 @@
  * docs/NET.md for the design. */
 #include "udp.h"
 #include "bigalloc.h"
+#include "udp_errno.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -225,16 +226,6 @@ uint64_t srp_udp_addr_key(const srp_sockaddr *a)
 
 /* ---- send --------------------------------------------------------------------------- */
 
-static int is_hard_error(int e)
-{
-    return e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ENOBUFS;
-}
-
-static int is_socket_error(int e)
-{
-    return e == EBADF || e == ENOTSOCK || e == EFAULT;
-}
-
 /* Shared sendmmsg loop; addr_step 0 sends everything to addrs[0]. */
 static long send_loop(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
                       const srp_sockaddr *addrs, size_t addr_step, size_t count,
@@ -289,11 +280,6 @@ long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32
                          const srp_sockaddr *addr, size_t count, srp_udp_counters *ctr)
 {
     return send_loop(fd, buf, stride, lens, addr, 0, count, ctr);
-}
-
-static int gso_refused(int e)
-{
-    return e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP;
 }
 
 long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,

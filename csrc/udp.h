@@ -128,6 +128,15 @@ long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32
  * plain sendmmsg. Returns datagrams consumed (as srp_udp_sendmmsg). */
 long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
                       const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr);
+/* A relay's grouped output (csrc/udp_runs.c): `count` datagrams of `seg` bytes, datagram i at
+ * buf[i*seg] to addrs[i]; `runs` holds `nruns` (start, count) pairs, in order, of frames to
+ * one destination: each run leaves as UDP GSO super-datagrams (with *gso_enabled; cleared as
+ * srp_udp_send_gso does), every other datagram alone, all of them in shared sendmmsg calls
+ * (one for a relay's batch). Returns how many were CONSUMED from the front, as
+ * srp_udp_sendmmsg: it stops only on a full send buffer. */
+long srp_udp_send_runs(int fd, const uint8_t *buf, size_t seg, size_t count,
+                       const srp_sockaddr *addrs, const uint32_t *runs, size_t nruns,
+                       int *gso_enabled, srp_udp_counters *ctr);
 
 /* ---- BDP spray (SPEC 5) -------------------------------------------------------------- */
 

@@ -85,14 +85,14 @@ class DatagramBatch:
 
 
 def relayed_datagrams(frames: bytes | memoryview,
-                      sockaddrs: bytes) -> Iterator[tuple[bytes, Address]]:
+                      sockaddrs: bytes | memoryview) -> Iterator[tuple[bytes, Address]]:
     """(datagram, address) pairs of one ``Peer.prepared_to_send()`` batch, for a driver
     without sockets (the UDP driver sends the packed sockaddrs as they are)."""
     n = len(frames) // SLOT
     step = len(sockaddrs) // n if n else 0
     for i in range(n):
         yield (bytes(frames[i * SLOT:(i + 1) * SLOT]),
-               unpack_sockaddr(sockaddrs[i * step:(i + 1) * step]))
+               unpack_sockaddr(bytes(sockaddrs[i * step:(i + 1) * step])))
 
 
 def pack_sockaddr(address: Address) -> bytes:

@@ -167,8 +167,10 @@ class DataPlaneLink:
         if dp.n_hops:
             p.count("drop.hops", dp.n_hops)  # the same rule and name as Peer._receive
         if n_out:
-            frames = dp.out_frames  # (a view: the next batch overwrites it, engine.py)
-            p.queue_relayed(frames if p.relay_views else bytes(frames), bytes(dp.out_addrs),
+            # (views: the next batch overwrites them, engine.py relay_views)
+            views = p.relay_views
+            frames, addrs = dp.out_frames, dp.out_addrs
+            p.queue_relayed(frames if views else bytes(frames), addrs if views else bytes(addrs),
                             dp.runs())
             p.count("tx", n_out)
         whole = dp.messages() if dp.n_msgs else None

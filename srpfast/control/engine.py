@@ -86,7 +86,8 @@ class Peer:
         # runs of frames to one address (publish): bytes, or a memoryview of a publish's
         # frames when the send window lets part of it go (flow.py)
         self._bulk: list[tuple[bytes | memoryview, Address]] = []
-        self._prepared: list[tuple[bytes | memoryview, bytes, list[tuple[int, int]]]] = []
+        self._prepared: list[tuple[bytes | memoryview, bytes | memoryview,
+                                   list[tuple[int, int]]]] = []
         # A driver that sends prepared_to_send() after EVERY receive_batch, before the next
         # (UDPDriver), sets this: relayed frames then come as a view of the data plane's
         # output buffer, which the next batch overwrites, instead of a copy (~220 KB a
@@ -423,17 +424,18 @@ class Peer:
         for datagram, address in items:
             self.receive_one(datagram, address, now, None)
 
-    def queue_relayed(self, frames: bytes | memoryview, sockaddrs: bytes,
+    def queue_relayed(self, frames: bytes | memoryview, sockaddrs: bytes | memoryview,
                       runs: list[tuple[int, int]]) -> None:
         """What the data plane relayed from one batch, for ``prepared_to_send``."""
         self._prepared.append((frames, sockaddrs, runs))
 
-    def prepared_to_send(self) -> list[tuple[bytes | memoryview, bytes, list[tuple[int, int]]]]:
+    def prepared_to_send(self) -> list[tuple[bytes | memoryview, bytes | memoryview,
+                                             list[tuple[int, int]]]]:
         """Drains (frames, sockaddrs, runs) batches the data plane relayed, grouped by next
         hop: each run (start, count) suits one UDP GSO send, the frames after the last run
-        one sendmmsg (DataPlane.runs). All of them can also go out with sock.send_prepared.
-        frames is bytes, or with ``relay_views`` set a memoryview valid until the next
-        receive_batch."""
+        one sendmmsg (DataPlane.runs; sock.send_runs sends it all). All of them can also go
+        out with sock.send_prepared. frames and sockaddrs are bytes, or with ``relay_views``
+        set memoryviews valid until the next receive_batch."""
         out, self._prepared = self._prepared, []
         return out
 

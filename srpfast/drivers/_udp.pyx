@@ -1,4 +1,4 @@
-# csrc: udp.c udp_recv.c
+# csrc: udp.c udp_recv.c udp_runs.c
 """Fast UDP I/O for the real-network driver: recvmmsg/sendmmsg batches, UDP GSO, the BDP
 spray and the BDP socket pool (SPEC 5). Thin Cython over csrc/udp.c; see docs/NET.md.
 
@@ -7,7 +7,7 @@ call here is non-blocking and moves a whole batch per crossing into C.
 """
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
@@ -68,6 +68,9 @@ cdef extern from "udp.h" nogil:
                              const srp_sockaddr *addr, size_t count, srp_udp_counters *ctr)
     long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
                           const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr)
+    long srp_udp_send_runs(int fd, const uint8_t *buf, size_t seg, size_t count,
+                           const srp_sockaddr *addrs, const uint32_t *runs, size_t nruns,
+                           int *gso_enabled, srp_udp_counters *ctr)
     int srp_udp_spray_ports(uint64_t seed, uint16_t *out, size_t count)
     long srp_udp_spray(int fd, const srp_sockaddr *host, const uint16_t *ports, size_t count,
                        const uint8_t *payload, size_t plen, srp_udp_counters *ctr)
@@ -537,6 +540,50 @@ cdef class UDPSocket:
                                  &self._gso, &self.ctr)
         if r < 0:
             _raise_errno(r, "send_gso")
+        return r
+
+    def send_runs(self, const uint8_t[::1] frames, const uint8_t[::1] sockaddrs,
+                  runs) -> int:
+        """A relay's batch as the data plane hands it out (DataPlane.out_frames, out_addrs,
+        runs()): frame i (1158 bytes) to sockaddrs[i]; ``runs``, (start, count) pairs in
+        order, name groups of frames to one next hop, each sent as UDP GSO super-datagrams
+        (plain datagrams once GSO proved unsupported), the other frames one by one, all in
+        shared sendmmsg calls: one syscall for a relay's batch instead of one per next hop
+        (docs/NET.md). Returns frames consumed from the front (the rest stays the caller's,
+        in order, as with send_prepared)."""
+        self._check()
+        cdef size_t n = sockaddrs.shape[0] // ADDR, nruns = len(runs), j = 0, end = 0
+        if sockaddrs.shape[0] % ADDR:
+            raise ValueError(f"sockaddrs must be a multiple of {ADDR} bytes")
+        if <size_t>frames.shape[0] < n * SRP_UDP_FRAME:
+            raise ValueError("frames buffer shorter than one frame per address")
+        if n == 0:
+            return 0
+        cdef uint32_t stack[128]
+        cdef uint32_t *rv = stack
+        if nruns > 64:
+            rv = <uint32_t *>malloc(2 * nruns * sizeof(uint32_t))
+            if rv == NULL:
+                raise MemoryError()
+        cdef long r
+        cdef long start, count
+        try:
+            for start, count in runs:
+                if start < <long>end or count < 1 or <size_t>(start + count) > n:
+                    raise ValueError("runs must be in order, non-empty and within the frames")
+                rv[2 * j] = <uint32_t>start
+                rv[2 * j + 1] = <uint32_t>count
+                end = <size_t>(start + count)
+                j += 1
+            with nogil:
+                r = srp_udp_send_runs(self.fd, &frames[0], SRP_UDP_FRAME, n,
+                                      <const srp_sockaddr *>&sockaddrs[0], rv, nruns,
+                                      &self._gso, &self.ctr)
+        finally:
+            if rv != stack:
+                free(rv)
+        if r < 0:
+            _raise_errno(r, "send_runs")
         return r
 
     # ---- BDP spray, Easy side (SPEC 5) ------------------------------------------------

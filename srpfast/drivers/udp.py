@@ -146,38 +146,28 @@ class UDPDriver:
             self.loop.call_soon(self._on_readable)  # would come for them (udp.h)
         self._flush()
 
-    def _send_relayed(self, frames: bytes | memoryview, sockaddrs: bytes,
+    def _send_relayed(self, frames: bytes | memoryview, sockaddrs: bytes | memoryview,
                       runs: list[tuple[int, int]]) -> None:
-        """Frames the data plane forwarded, grouped by next hop (DataPlane.runs): each run
-        leaves as UDP GSO super-datagrams (one syscall and one pass down the stack per 56
-        frames instead of one per frame), the rest with one sendmmsg. What the kernel does
-        not take is queued in order."""
+        """Frames the data plane forwarded, grouped by next hop (DataPlane.runs), in one C
+        call: each run leaves as UDP GSO super-datagrams (one pass down the stack per 56
+        frames instead of one per frame), the rest as plain datagrams, all in one sendmmsg
+        for a batch (UDPSocket.send_runs). What the kernel does not take is queued in order,
+        as copies (frames and sockaddrs may be views of the data plane's buffers)."""
         n = len(frames) // FRAME
         if n == 0:
             return
-        step = len(sockaddrs) // n
-        pending: list[tuple[int, int]] = []  # (start, end) ranges not sent yet
-        if self._queue:  # older frames wait: these go behind them
-            pending.append((0, n))
-        else:
-            tail = 0
+        done = 0
+        if not self._queue:  # (older frames wait: these go behind them)
             if self.sock.gso_enabled:
-                view = memoryview(frames)
-                for start, count in runs:
-                    sent = self.sock.send_gso(view[start * FRAME:(start + count) * FRAME], FRAME,
-                                              sockaddrs[start * step:(start + 1) * step])
-                    pending.append((start + sent, start + count))
-                    tail = start + count
                 self.counters["send.gso_groups"] += len(runs)
-            if tail < n:
-                sent = self.sock.send_prepared(frames[tail * FRAME:], sockaddrs[tail * step:])
-                pending.append((tail + sent, n))
-        for start, end in pending:  # (copies: frames may be the data plane's own buffer)
-            for k in range(start, end):
-                self._enqueue(bytes(frames[k * FRAME:(k + 1) * FRAME]),
-                              sockaddrs[k * step:(k + 1) * step])
-        if self._queue:
-            self._send_queued()
+            done = self.sock.send_runs(frames, sockaddrs, runs)
+            if done == n:
+                return
+        step = len(sockaddrs) // n
+        for k in range(done, n):
+            self._enqueue(bytes(frames[k * FRAME:(k + 1) * FRAME]),
+                          bytes(sockaddrs[k * step:(k + 1) * step]))
+        self._send_queued()
 
     def _on_pool_readable(self, key: bytes) -> None:
         pool = self._pools.get(key)

@@ -44,3 +44,43 @@ def test_rx_queue_sees_what_waits_on_a_socket() -> None:
         for _ in range(10):
             rx.recv(2048)
         assert blast._rx_queue(port) == 0
+
+
+def test_live_relay_ceiling_relays_every_input_to_every_sink() -> None:
+    """The live relay ceiling (bench_relay.py's limit) on real loopback sockets: frames queued
+    on a socket built like the relay's are each stored and sent, hops+1, to every sink, in
+    GSO runs the sinks receive whole; a frame that fails validation is reported."""
+    from srpfast.drivers._udp import UDPSocket
+    from srpfast.drivers.base import UDPTransport
+    n = 200  # more than one receive batch (128), and an odd last batch
+    buf = _frames(n)
+    with UDPTransport().socket("127.0.0.1", 0) as relay, UDPSocket("127.0.0.1") as tx:
+        sinks = [UDPSocket("127.0.0.1", gro=True, batch=1024) for _ in range(3)]
+        try:
+            assert tx.send_batch(bytes(buf), relay.local_address) == n
+            packed = b"".join(relay.resolve(s.local_address) for s in sinks)
+            got = ceilings.relay_live(relay.fileno(), packed, relay.batch, 4096, idle=0.05,
+                                      limit=5.0)
+            assert (got["inputs"], got["outputs"]) == (n, 3 * n)
+            assert got["first_in"] <= got["last_out"] and got["cpu"] > 0
+            for sink in sinks:
+                seen = []
+                while len(seen) < n:
+                    batch = sink.recv_batch()
+                    assert batch.count, "a sink got fewer frames than the relay sent"
+                    seen += [bytes(batch.frame(i)) for i in range(batch.count)]
+                assert len(seen) == n
+                assert {f[:6] + f[7:] for f in seen} == \
+                    {bytes(buf[k * 1158:k * 1158 + 6] + buf[k * 1158 + 7:(k + 1) * 1158])
+                     for k in range(n)}
+                assert all(f[6] == buf[6] + 1 for f in seen)  # hops + 1
+            buf[1158 * 3] ^= 0xFF  # a bad magic (sent without the relay socket's filter)
+            relay.close()
+        finally:
+            for sink in sinks:
+                sink.close()
+    with UDPSocket("127.0.0.1", gro=True) as relay, UDPSocket("127.0.0.1") as tx:
+        tx.send_batch(bytes(buf[:1158 * 8]), relay.local_address)
+        with pytest.raises(RuntimeError, match="invalid"):
+            ceilings.relay_live(relay.fileno(), relay.resolve(tx.local_address), 128, 64,
+                                idle=0.05, limit=5.0)

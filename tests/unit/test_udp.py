@@ -237,6 +237,35 @@ def test_gso_fallback_when_disabled():
         assert len(drain(b, 70)) == 70
 
 
+@pytest.mark.parametrize("gso", [True, False])
+def test_send_runs_sends_each_run_to_its_sink_and_the_rest_one_by_one(gso: bool):
+    # A relay's grouped batch (DataPlane.runs): runs of 130 and 60 frames (more than one
+    # super-datagram each), then 3 frames to three sinks alone; one call sends it all, in
+    # order per sink, as GSO runs (or plain datagrams once GSO is off).
+    with UDPSocket() as a, UDPSocket(gro=True) as s1, UDPSocket(gro=True) as s2, \
+            UDPSocket(gro=True) as s3:
+        a.gso_enabled = gso
+        n = 130 + 60 + 3
+        addrs = [s1] * 130 + [s2] * 60 + [s1, s2, s3]
+        packed = b"".join(a.resolve(s.local_address) for s in addrs)
+        assert a.send_runs(frames(n, tag=9), packed, [(0, 130), (130, 60)]) == n
+        assert a.counters()["sent"] == n and a.gso_enabled == gso
+        want = {1: list(range(130)) + [190], 2: list(range(130, 190)) + [191], 3: [192]}
+        for k, sink in ((1, s1), (2, s2), (3, s3)):
+            got = drain(sink, len(want[k]))
+            assert [d[1] | d[2] << 8 for d, _ in got] == want[k]  # every frame, in order
+        assert a.send_runs(b"", b"", []) == 0
+        many = [(2 * k, 2) for k in range(70)]  # more runs than the call's stack holds
+        assert a.send_runs(frames(140, tag=9), a.resolve(s3.local_address) * 140, many) == 140
+        assert [d[1] | d[2] << 8 for d, _ in drain(s3, 140)] == list(range(140))
+        with pytest.raises(ValueError):  # runs out of order or beyond the frames
+            a.send_runs(frames(4), packed[:4 * 28], [(2, 2), (0, 2)])
+        with pytest.raises(ValueError):
+            a.send_runs(frames(4), packed[:4 * 28], [(0, 5)])
+        with pytest.raises(ValueError):  # fewer frames than addresses
+            a.send_runs(frames(3), packed[:4 * 28], [])
+
+
 def test_gso_other_segment_size_keeps_lengths():
     # 43 x 1500-byte segments per super-datagram, then a 700-byte tail (2 KiB slots)
     with UDPSocket() as a, UDPSocket(slot=2048) as b:
