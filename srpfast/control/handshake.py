@@ -185,8 +185,13 @@ class Handshake:
         if peer is not None and peer.confirmed:
             # Our PONG refreshes both NATs' state on this path and shows the peer we are
             # alive, as a heartbeat of our own would: one side of a connection pinging is
-            # enough (engine._maintain lets the smaller id do it), halving keep-alives.
+            # enough (heartbeats.py lets the smaller id do it), halving keep-alives.
             peer.last_ping = max(peer.last_ping, now)
+            if pool is None:
+                # Heard from the network at our address (reflection.tick: a peer whose
+                # connections all have smaller ids gets PINGs, never a PONG, and re-ran a
+                # reflection round every keep_alive: ~8 frames, ~10 signatures each).
+                self.p.reflection.heard(now)
         if peer is not None:
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary

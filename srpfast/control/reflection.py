@@ -164,12 +164,12 @@ class Reflection:
                 # SPEC 5: re-run "when the network changes or when nothing has been heard for
                 # KEEP_ALIVE". Every proven PONG says where it saw us, and one that differs
                 # starts a round at once (on_pong below), so while PONGs keep coming (our
-                # heartbeats' answers) the round would tell nothing new; so while tagged
-                # SYNC frames come (heard(): a pair busy both ways skips its heartbeat, and
-                # had our address changed, they would stop, its peers dropping what we send
-                # from the new one). A round every
-                # KEEP_ALIVE regardless was ~8 frames and ~10 signatures per peer. A peer
-                # that pings nobody (the larger id of all its connections) still runs it.
+                # heartbeats' answers) the round would tell nothing new; so while proven PINGs
+                # and tagged SYNC frames come (heard(): a pair busy both ways skips its
+                # heartbeat, and the larger id of a pair gets PINGs, not PONGs; had our
+                # address changed, they would stop coming, our peers still sending to the
+                # old one). A round every KEEP_ALIVE regardless was ~8 frames and ~10
+                # signatures per peer.
                 # (After a failed round the backoff retries run: the last round must stand.)
                 self.next_round = now + keep_alive
                 return
