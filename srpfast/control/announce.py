@@ -204,9 +204,11 @@ class Announcer:
     def fellows(self, subcluster_id: bytes) -> "list[PeerEntry]":
         """Connected peers that proved (by a signed JOIN) they are members of it."""
         members = self.p.membership.members.get(subcluster_id)
-        return [q for q in self.p.table.peers()
-                if subcluster_id in q.subclusters
-                or (members is not None and q.peer_id in members)]
+        peers = self.p.table.peers()
+        if members is None:
+            return [q for q in peers if subcluster_id in q.subclusters]
+        held = members.mapping  # (a method call per peer, __contains__, was most of it)
+        return [q for q in peers if subcluster_id in q.subclusters or q.peer_id in held]
 
     def _fellows(self, subcluster_id: bytes, now: float) -> "list[PeerEntry]":
         """fellows(), computed at most once a second while the table is unchanged: each

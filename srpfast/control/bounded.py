@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from itertools import islice
-from typing import Generic, Hashable, Iterable, Iterator, TypeVar
+from types import MappingProxyType
+from typing import Generic, Hashable, Iterable, Iterator, Mapping, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -146,6 +147,12 @@ class LruDict(Generic[K, V]):
     def items(self) -> Iterator[tuple[K, V]]:
         return iter(list(self._d.items()))
 
+    @property
+    def mapping(self) -> "Mapping[K, V]":
+        """The entries, read-only, for a loop that tests many keys (``key in m``) without a
+        method call each (as LruSet.members)."""
+        return MappingProxyType(self._d)
+
     def values(self) -> list[V]:
         return list(self._d.values())
 
@@ -176,8 +183,10 @@ class ExpiringDict(LruDict[K, V]):
         return super().pop(key, default)
 
     def expire(self, now: float) -> list[tuple[K, V]]:
-        gone = []
+        gone: list[tuple[K, V]] = []
         t = self._t
+        if not t:  # (called every tick by several tables: most are empty)
+            return gone
         while t:
             k, deadline = next(iter(t.items()))
             if deadline > now and k in self._d:

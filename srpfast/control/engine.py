@@ -234,6 +234,11 @@ class Peer:
         out, self._bulk = self._bulk, []
         return out
 
+    def has_output(self) -> bool:
+        """Anything for datagrams_to_send, prepared_to_send, actions or events: a driver that
+        polls after every call (the in-memory network) skips the four drains when not."""
+        return bool(self._out or self._bulk or self._prepared or self._actions or self._events)
+
     def actions(self) -> list[Action]:
         out, self._actions = self._actions, []
         return out
@@ -272,11 +277,20 @@ class Peer:
         # (1 s granularity), so only traversal pacing, lazy push (announce.py) and the
         # bootstrap report (its timeout is a documented bound) ask for an earlier wake-up.
         # Never a time a tick at that time would leave unchanged: a driver would spin.
+        # (asked after every arrival and tick: one comparison each, no tuple and loop)
         t = self._next_maintenance
-        for d in (self.traversal.next_deadline(), self.announce.next_deadline(),
-                  self.bootstrap.deadline(), self.flow.next_deadline()):
-            if d is not None and d < t:
-                t = d
+        d = self.traversal.next_deadline()
+        if d is not None and d < t:
+            t = d
+        d = self.announce.next_deadline()
+        if d is not None and d < t:
+            t = d
+        d = self.bootstrap.deadline()
+        if d is not None and d < t:
+            t = d
+        d = self.flow.next_deadline()
+        if d is not None and d < t:
+            t = d
         return t
 
     # ------------------------------------------------------------------ helpers for control/*

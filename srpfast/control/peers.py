@@ -69,6 +69,13 @@ class PeerTable:
         # newer: until floor + keep_alive nobody is evictable, and a busy public peer with a
         # full table need not scan all of it for every stranger (O(capacity) per proof).
         self._floor = -float("inf")
+        # No peer's last_seen is older than this (the same rule: last_seen is only ever set
+        # to ``now``, here and by a tagged SYNC, sync.on_sync, and the engine's clock is
+        # monotonic), so ``expire`` need not walk the table until now - expiry passes it:
+        # the walk, every maintenance pass over up to max_peers entries, was ~4% of a
+        # simulated peer's CPU (cProfile). Lowered by each new entry (and by a clock that
+        # went back, as _floor), recomputed by each walk.
+        self._oldest_seen = float("inf")
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -93,6 +100,8 @@ class PeerTable:
             if now < self._floor:  # a clock that went back: the floor no longer holds
                 self._floor = -float("inf")
             peer = PeerEntry(peer_id, address, nat, first_seen=now, last_seen=now, pool=pool)
+            if now < self._oldest_seen:
+                self._oldest_seen = now
             self.by_id[peer_id] = peer
             self.version += 1
             # If another key held this address, the newest proof owns it now; the old entry
@@ -109,6 +118,8 @@ class PeerTable:
         peer.nat = nat if nat else peer.nat
         if now < self._floor:
             self._floor = -float("inf")
+        if now < self._oldest_seen:  # (a clock that went back)
+            self._oldest_seen = now
         peer.last_seen = now
         return peer, False
 
@@ -131,9 +142,13 @@ class PeerTable:
         return peer
 
     def expire(self, now: float) -> list[PeerEntry]:
+        if now - self._oldest_seen <= self.expiry:  # (so now - last_seen <= expiry for all)
+            return []
         gone = [p for p in self.by_id.values() if now - p.last_seen > self.expiry]
         for p in gone:
             self.remove(p.peer_id)
+        self._oldest_seen = min((p.last_seen for p in self.by_id.values()),
+                                default=float("inf"))
         return gone
 
     def peers(self) -> list[PeerEntry]:

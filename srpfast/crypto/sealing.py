@@ -8,6 +8,7 @@ CryptoError; batch calls return one status byte per frame so an engine can drop 
 """
 from __future__ import annotations
 
+import functools
 import struct
 from collections import OrderedDict
 from typing import Sequence
@@ -174,6 +175,16 @@ def box_keypair(identity: Identity) -> tuple[bytes, bytes]:
             _sodium.sign_sk_to_box_sk(identity.secret_key))
 
 
+@functools.lru_cache(maxsize=4096)
+def _box_public(peer_id: bytes) -> bytes:
+    """A peerId's X25519 public key: public data, a pure function of it, and the dearer half
+    of stream_keys (~100 us here: libsodium validates the point), so computed once per
+    process for each peer, not once per pair (a simulator's engines meet the same peers;
+    a restarted engine, its old ones). An invalid key raises ValueError each time
+    (lru_cache keeps no result for it)."""
+    return _sodium.sign_pk_to_box_pk(peer_id)
+
+
 def stream_keys(identity: Identity, remote_peer_id: bytes,
                 mine: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes]:
     """(tx_key, rx_key) for sealed STREAM frames between this identity and one peer: X25519
@@ -186,7 +197,7 @@ def stream_keys(identity: Identity, remote_peer_id: bytes,
     if remote == identity.public_key:
         raise ArgumentError("a stream needs two different peers")
     try:
-        their_x = _sodium.sign_pk_to_box_pk(remote)
+        their_x = _box_public(remote)
     except ValueError:
         raise CryptoError("remote peerId is not a valid ed25519 public key") from None
     my_x, my_xs = mine if mine is not None else box_keypair(identity)

@@ -186,14 +186,21 @@ class MemNet:
 
     # -------------------------------------------------------------- packets
     def _send(self, node: Node, src: Address, datagram: bytes, dst: Address) -> None:
-        if not node.online:
+        # (per datagram: _count_sent's counts inline, no property or method call)
+        if not node._online:
             return
-        public_src = node.nat.outbound(src, dst) if node.nat is not None else src
-        counters = self._count_sent(node, datagram[4] & 15 if len(datagram) > 4 else 0, 1,
-                                    len(datagram))
-        if len(datagram) > 4 and datagram[4] in MESSAGE_KINDS:
+        nat = node.nat
+        public_src = nat.outbound(src, dst) if nat is not None else src
+        size = len(datagram)
+        kind = datagram[4] if size > 4 else 0
+        self.sent += 1
+        self.sent_by_type[kind & 15] += 1
+        counters = node.counters
+        counters.sent += 1
+        counters.sent_bytes += size
+        if kind in MESSAGE_KINDS:
             counters.publish_sent += 1
-            counters.publish_bytes += len(datagram)
+            counters.publish_bytes += size
         if self.filter is not None and not self.filter(datagram, public_src, dst):
             self.dropped += 1
             return
@@ -208,7 +215,8 @@ class MemNet:
             burst = (public_src, dst)
             t = self._burst.get(burst) if not copy else None
             if t is None:
-                t = self.now + self.rng.uniform(*self.delay)
+                lo, hi = self.delay  # (random.uniform's own arithmetic: a + (b - a) * r)
+                t = self.now + (lo + (hi - lo) * self.rng.random())
                 if not copy:
                     self._burst[burst] = t
             self.seq += 1
@@ -294,7 +302,7 @@ class MemNet:
         for datagram, src in arrivals:
             internal = nat.inbound(dst[1], src) if nat is not None else dst
             target = self.sockets.get(internal) if internal is not None else None
-            if target is None or not target[0].online:
+            if target is None or not target[0]._online:
                 continue
             node, pool_key, index = target
             if pool_key is None:
@@ -306,7 +314,9 @@ class MemNet:
         return node
 
     def _flush(self, node: Node) -> None:
-        peer = node.peer
+        peer = node._peer
+        if not peer.has_output():
+            return
         self._burst.clear()
         for datagram, dst in peer.datagrams_to_send():
             self._send(node, node.address, datagram, dst)
@@ -380,10 +390,13 @@ class MemNet:
 
     # -------------------------------------------------------------- running
     def _next_tick(self, node: Node) -> float:
-        d = node.peer.next_deadline()
-        if d is None or not node.online:
+        if not node._online:
             return INF
-        t = max(d, self.now + 1e-4)
+        d = node._peer.next_deadline()
+        if d is None:
+            return INF
+        soonest = self.now + 1e-4
+        t = d if d >= soonest else soonest  # (max() without the builtin call)
         if self.tick_resolution:
             # The simulated machine's timers fire on a grid (a timer wheel's slot): the
             # engine handles a late tick by doing all that fell due (traversal.py paces BDP
