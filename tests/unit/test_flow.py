@@ -143,7 +143,7 @@ def test_delivered_ids_are_recorded_on_the_next_tick_which_acknowledges_them():
     ann, mid = b.peer.announce, b"\x07" * 32
 
     def recorded() -> bool:
-        return any(mid == i for _, i in ann.recent.get(s, ()))
+        return s in ann.recent and any(mid == i for _, i in ann.recent[s].items())
     acks = b.peer.counters().get("announce.acks", 0)
     ann.delivered(s, [mid], net.now, [a.peer.peer_id])
     assert not recorded() and ann.ack_at == net.now  # a tick is due now, nothing recorded
@@ -152,4 +152,4 @@ def test_delivered_ids_are_recorded_on_the_next_tick_which_acknowledges_them():
     assert b.peer.counters()["announce.acks"] == acks + 1
     ann.delivered(s, [b"\x08" * 32], net.now, [a.peer.peer_id])
     net.call(b, b.peer.publish_many, s, [VALUE], now=net.now)  # fresh() records it first
-    assert [i for _, i in ann.recent[s]][-2] == b"\x08" * 32
+    assert [i for _, i in ann.recent[s].items()][-2] == b"\x08" * 32
