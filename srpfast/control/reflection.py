@@ -297,8 +297,8 @@ class Reflection:
         the PINGs and JOINs themselves: one of each per peer per change, and a NAT byte
         changes a few times per network at most: classification, filtering evidence)."""
         self.p.count("reflect.told")
-        for peer in self.p.table.peers():
-            self.p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
+        for peer in self.p.table.peers():  # (keyed to a peer that holds us: handshake.py)
+            self.p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
         self.p.membership.renew(now)
 
     def _announce(self, now: float) -> None:
