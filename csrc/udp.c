@@ -316,24 +316,14 @@ long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
             h->msg_iov = &iov[n];
             h->msg_iovlen = 1;
             segs_in[n] = (bytes + seg - 1) / seg;
-            if (segs_in[n] > 1) {
-                memset(&ctl[n], 0, sizeof ctl[n]);
-                h->msg_control = ctl[n].raw;
-                h->msg_controllen = CMSG_BYTES;
-                struct cmsghdr *c = CMSG_FIRSTHDR(h);
-                c->cmsg_level = SOL_UDP;
-                c->cmsg_type = UDP_SEGMENT;
-                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-                uint16_t s16 = (uint16_t)seg;
-                memcpy(CMSG_DATA(c), &s16, sizeof s16);
-            }
+            if (segs_in[n] > 1)
+                srp_gso_control(h, ctl[n].raw, CMSG_BYTES, seg);
             off += bytes;
             n++;
         }
         int r = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
         if (r > 0) {
-            size_t d = 0;
-            for (int i = 0; i < r; i++) d += segs_in[i];
+            size_t d = srp_sent_datagrams(segs_in, r);
             done += d;
             if (ctr) ctr->sent += d;
             continue;

@@ -47,24 +47,14 @@ long srp_udp_send_runs(int fd, const uint8_t *buf, size_t seg, size_t count,
             h->msg_namelen = srp_udp_addr_len(&addrs[at]);
             h->msg_iov = &iov[n];
             h->msg_iovlen = 1;
-            if (k > 1) {
-                memset(&ctl[n], 0, sizeof ctl[n]);
-                h->msg_control = ctl[n].raw;
-                h->msg_controllen = CMSG_BYTES;
-                struct cmsghdr *c = CMSG_FIRSTHDR(h);
-                c->cmsg_level = SOL_UDP;
-                c->cmsg_type = UDP_SEGMENT;
-                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-                uint16_t s16 = (uint16_t)seg;
-                memcpy(CMSG_DATA(c), &s16, sizeof s16);
-            }
+            if (k > 1)
+                srp_gso_control(h, ctl[n].raw, CMSG_BYTES, seg);
             segs[n++] = k;
             at += k;
         }
         int sent = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
         if (sent > 0) {
-            size_t d = 0;
-            for (int i = 0; i < sent; i++) d += segs[i];
+            size_t d = srp_sent_datagrams(segs, sent);
             done += d;
             if (ctr) ctr->sent += d;
             continue;
