@@ -16,13 +16,14 @@ a tagged SYNC (lazy push's HAVE, control/announce.py) only the pair can make (sy
 counts it as seen). So a pair's heartbeat is due keep_alive after the later of our last
 PING (or answered PING) and the moment it last went both ways: min(last frame we sent it,
 last proven frame from it), as QUIC sends PINGs only on an idle connection. Among fellow
-members of a busy subcluster that is most pairs (the simulator's scale run: ~60% of
-connections, whose PING and PONG were ~40% of all datagrams); an idle pair, or one whose
-traffic goes one way, keeps the heartbeat every keep_alive.
+members of a busy subcluster that is many pairs (with the first-heartbeat spread below, the
+simulator's scale run went from 1.9 to 1.5 PING + PONG a peer a second); an idle pair, or
+one whose traffic goes one way, keeps the heartbeat every keep_alive.
 
 Schedule. Each peer's next heartbeat time sits in a heap, so a maintenance pass touches only
-the peers that are due: walking the whole table every second to find the one or two due was
-~20% of a simulated peer's steady CPU (~37 connections each; docs/SIMULATION.md, "Scale").
+the peers that are due: the pass walked the whole table every second (~37 connections a
+simulated peer) to find the one or two due, and that walk was most of the pass's own time
+(docs/SIMULATION.md, "Scale").
 An entry is a lower bound: what moves a heartbeat later (a PING of ours or one we answered)
 leaves it in place, and the pass that pops it early finds nothing to send and files the real
 time; what moves one earlier (handshake.on_pong: a challenge recheck, a reconnection that
