@@ -25,7 +25,7 @@ allows) also need the introduced peer's own proof that it asked, carried in the 
   has at least half its life (POOL_WAIT) to run: refusing it instead left the Easy side
   spraying ~3,000 probes for 10 s at a pool that never opened, for 19 of 33 pool INTROs in
   the simulator's scale run (a returning Hard peer is introduced to a dozen Easy peers at
-  once), and BDP ticks were then 40% of a simulated peer's engine ticks.
+  once), and BDP ticks were then about half of all engine ticks there.
   The Easy side sends a second burst SPRAY_REPEAT later, to the NEXT bdp_burst ports of its
   permutation: if the first burst left before the pool's openers, its probes died in the
   Hard NAT and the second one is the pair's chance; if the openers were first, the second
@@ -71,9 +71,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from srpfast.wire import constants as C
-from srpfast.wire.bodies import (JOIN_ASK, JOIN_LEAVE, JOIN_NO_BDP, NAT_EASY, NAT_HARD, NAT_UNKNOWN, NO_PROOF,
-                                 PING_CONNECT, PING_PROBE, SIGNATURE_BYTES, Intro, Join,
-                                 decode_body, signed_bytes)
+from srpfast.wire.bodies import (JOIN_ASK, JOIN_LEAVE, JOIN_NO_BDP, NAT_EASY, NAT_HARD,
+                                 NAT_UNKNOWN, NO_PROOF, PING_CONNECT, PING_PROBE,
+                                 SIGNATURE_BYTES, Intro, Join, decode_body, signed_bytes)
 from srpfast.control.bounded import ExpiringDict, LruSet, RateLimiter
 from srpfast.control.events import PoolClose, PoolKeep, PoolOpen, PoolSend, Spray
 from srpfast.crypto import verify_proof
