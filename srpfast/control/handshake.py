@@ -350,5 +350,5 @@ class Handshake:
             self.p.traversal.on_connected(peer, now)
             self.p.streams.on_connected(peer_id, now)
             self.p.reflection.on_connected(now)  # a 2nd reflector: classify now (issue 12)
-            self.p.heartbeats.connected(peer, now)
+            self.p.heartbeats.sooner(peer)
         return peer

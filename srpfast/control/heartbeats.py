@@ -16,9 +16,12 @@ a tagged SYNC (lazy push's HAVE, control/announce.py) only the pair can make (sy
 counts it as seen). So a pair's heartbeat is due keep_alive after the later of our last
 PING (or answered PING) and the moment it last went both ways: min(last frame we sent it,
 last proven frame from it), as QUIC sends PINGs only on an idle connection. Among fellow
-members of a busy subcluster that is many pairs (with the first-heartbeat spread below, the
-simulator's scale run went from 1.9 to 1.5 PING + PONG a peer a second); an idle pair, or
-one whose traffic goes one way, keeps the heartbeat every keep_alive.
+members of a busy subcluster that is many pairs (the simulator's scale run went from 1.9 to
+1.5 PING + PONG a peer a second); an idle pair, or one whose traffic goes one way, keeps the
+heartbeat every keep_alive. (Spreading a new pair's first heartbeat over its first period,
+to break up the bursts of a peer's connections made together, cut reflection rounds 4x in
+the scale run but raised seed-chart latency, mean 87 -> 105 ms, p95 216 -> 286 ms, over
+6 seeds: not kept.)
 
 Schedule. Each peer's next heartbeat time sits in a heap, so a maintenance pass touches only
 the peers that are due: the pass walked the whole table every second (~37 connections a
@@ -82,20 +85,6 @@ class Heartbeats:
         if t < self._when.get(peer.peer_id, float("inf")):
             self._when[peer.peer_id] = t
             heapq.heappush(self._due, (t, peer.peer_id))
-
-    def connected(self, peer: "PeerEntry", now: float) -> None:
-        """``peer`` just entered the table: the exchange that connected it stands for a
-        heartbeat. The smaller id's first one comes at a random point of its first period,
-        the larger id's backup a full period later: heartbeats of the connections a peer
-        makes together (its start, a join) spread over the period, instead of a burst of
-        one PING per connection every keep_alive, whose PONGs all came in the same instant
-        (a reflection check just before that burst found nothing heard for keep_alive and
-        ran a round: ~90 needless rounds in 40 s among 200 simulated peers)."""
-        if self.p.peer_id < peer.peer_id:
-            peer.last_ping = now - self.p.rng.uniform(0.0, self.every(peer))
-        else:
-            peer.last_ping = now
-        self.sooner(peer)
 
     def away(self, now: float) -> None:
         """Our loop was away (the host slept, the loop stalled): every peer is pinged on this
