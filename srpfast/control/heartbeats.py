@@ -17,7 +17,7 @@ counts it as seen). So a pair's heartbeat is due keep_alive after the later of o
 PING (or answered PING) and the moment it last went both ways: min(last frame we sent it,
 last proven frame from it), as QUIC sends PINGs only on an idle connection. Among fellow
 members of a busy subcluster that is many pairs (the simulator's scale run went from 1.9 to
-1.5 PING + PONG a peer a second); an idle pair, or one whose traffic goes one way, keeps the
+1.6 PING + PONG a peer a second); an idle pair, or one whose traffic goes one way, keeps the
 heartbeat every keep_alive. (Spreading a new pair's first heartbeat over its first period,
 to break up the bursts of a peer's connections made together, cut reflection rounds 4x in
 the scale run but raised seed-chart latency, mean 87 -> 105 ms, p95 216 -> 286 ms, over
