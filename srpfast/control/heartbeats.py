@@ -70,13 +70,18 @@ class Heartbeats:
         both = min(peer.last_sent, peer.last_seen)
         return both if both > peer.last_ping and not peer.lost else peer.last_ping
 
+    def _retry_at(self, peer: "PeerEntry") -> float | None:
+        """When the next retry of ``peer``'s unanswered heartbeat goes (None: none due)."""
+        if not (peer.retry and peer.last_seen < peer.last_ping):
+            return None
+        retry = HEARTBEAT_RETRY * self.p.config.keep_alive
+        return peer.last_ping + retry * (HEARTBEAT_RETRIES + 1 - peer.retry)
+
     def _next(self, peer: "PeerEntry") -> float:
         """When ``peer`` is next due: its heartbeat, or the retry of an unanswered one."""
         t = self._quiet_since(peer) + self.every(peer)
-        if peer.retry and peer.last_seen < peer.last_ping:
-            retry = HEARTBEAT_RETRY * self.p.config.keep_alive
-            t = min(t, peer.last_ping + retry * (HEARTBEAT_RETRIES + 1 - peer.retry))
-        return t
+        retry_at = self._retry_at(peer)
+        return t if retry_at is None else min(t, retry_at)
 
     def sooner(self, peer: "PeerEntry") -> None:
         """``peer`` may be due earlier than its entry says (a new peer, or its last_ping was
@@ -102,8 +107,6 @@ class Heartbeats:
     def run(self, now: float) -> None:
         """Ping every peer that is due (module doc)."""
         p, due, when = self.p, self._due, self._when
-        ka = p.config.keep_alive
-        retry = HEARTBEAT_RETRY * ka
         table = p.table.by_id
         later: list[tuple[float, bytes]] = []  # (filed after the pass: one action a pass)
         while due and due[0][0] <= now:
@@ -113,16 +116,16 @@ class Heartbeats:
                 if peer is None and when.get(pid) == t:
                     del when[pid]  # (expired or evicted: its schedule goes with it)
                 continue
-            since = now - peer.last_ping
+            retry_at = self._retry_at(peer)
             if now - self._quiet_since(peer) >= self.every(peer):
                 peer.retry = HEARTBEAT_RETRIES
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
-            elif (peer.retry and peer.last_seen < peer.last_ping
-                  and since >= retry * (HEARTBEAT_RETRIES + 1 - peer.retry)):
+            elif retry_at is not None and now >= retry_at:
                 peer.retry -= 1
                 peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
+                heartbeat = peer.last_ping
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool)
-                peer.last_ping = now - since  # (the next heartbeat keeps its time)
+                peer.last_ping = heartbeat  # (the next heartbeat keeps its time)
             nxt = self._next(peer)
             when[pid] = nxt
             later.append((nxt, pid))
