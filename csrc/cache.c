@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "bigalloc.h"
-#include "cache_impl.h"
+#include "cache_expiry.h"
 
 /* ---- sizing: the whole footprint is computed before allocating, so it fits the bound ---- */
 
@@ -58,67 +58,6 @@ static void oa_del(oa_index *x, uint32_t h, uint32_t idx) {
         x->t[i] = x->t[j];
         i = j;
     }
-}
-
-/* ---- expiry heaps (4-ary, min on expires, then seq: cache_impl.h) ---- */
-
-#define HEAP_ARITY 4
-
-static void heap_set(srp_cache *c, heap *h, size_t pos, const heap_item *item) {
-    *heap_at(h, pos) = *item;
-    c->e[item->idx].heap_pos = (uint32_t)pos;
-}
-
-/* Both sifts return where the element came to rest. */
-static size_t sift_up(srp_cache *c, heap *h, size_t pos) {
-    heap_item item = *heap_at(h, pos);
-    while (pos > 0) {
-        size_t parent = (pos - 1) / HEAP_ARITY;
-        const heap_item *p = heap_at(h, parent);
-        if (!item_before(&item, p)) break;
-        heap_set(c, h, pos, p);
-        pos = parent;
-    }
-    heap_set(c, h, pos, &item);
-    return pos;
-}
-
-static size_t sift_down(srp_cache *c, heap *h, size_t pos) {
-    heap_item item = *heap_at(h, pos);
-    for (;;) {
-        size_t first = HEAP_ARITY * pos + 1;
-        if (first >= h->n) break;
-        size_t last = first + HEAP_ARITY < h->n ? first + HEAP_ARITY : h->n; /* exclusive */
-        /* The level below: whichever child wins, its children's elements are on the way. */
-        for (size_t k = first; k < last && HEAP_ARITY * k + 1 < h->n; k++) {
-            size_t below = HEAP_ARITY * k + HEAP_ARITY < h->n ? HEAP_ARITY * k + HEAP_ARITY
-                                                              : h->n - 1;
-            __builtin_prefetch(heap_at(h, HEAP_ARITY * k + 1), 1, 3);
-            __builtin_prefetch(heap_at(h, below), 1, 3);
-        }
-        size_t m = first;
-        for (size_t k = first + 1; k < last; k++)
-            if (item_before(heap_at(h, k), heap_at(h, m))) m = k;
-        if (!item_before(heap_at(h, m), &item)) break;
-        heap_set(c, h, pos, heap_at(h, m));
-        pos = m;
-    }
-    heap_set(c, h, pos, &item);
-    return pos;
-}
-
-static void heap_push(srp_cache *c, heap *h, const entry *x, uint32_t idx) {
-    heap_item item = {.expires = x->expires, .seq = x->seq, .idx = idx, .pad = 0};
-    size_t pos = h->n++;
-    *heap_at(h, pos) = item;
-    sift_up(c, h, pos);
-}
-
-static void heap_remove(srp_cache *c, heap *h, size_t pos) {
-    heap_item last = *heap_at(h, --h->n);
-    if (pos == h->n) return;
-    heap_set(c, h, pos, &last);
-    if (sift_down(c, h, pos) == pos) sift_up(c, h, pos);
 }
 
 /* ---- tree buckets ---- */
@@ -176,7 +115,7 @@ static void remove_entry(srp_cache *c, uint32_t i, int counter) {
     entry *x = &c->e[i];
     const uint8_t *f = frame_at(c, i);
     oa_del(&c->ids, h32(x->id, 32, c->seed), i);
-    heap_remove(c, &c->heaps[x->member], x->heap_pos);
+    expiry_remove(c, i);
     LIST_UNLINK(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
 
     cl_rec *cr = &c->cls[x->cl];
@@ -217,19 +156,12 @@ static void remove_entry(srp_cache *c, uint32_t i, int counter) {
     c->counters[counter]++;
 }
 
-/* Capacity victim (SPEC 7): non-members before members; nearest expiry first; never the newest.
- * The newest can only be a heap root, so its replacement is the smaller root child. */
+/* Capacity victim (SPEC 7): non-members before members; nearest expiry first; never the newest
+ * (cache_expiry.h: the first of the class's order that is not the newest). */
 static uint32_t pick_victim(const srp_cache *c) {
     for (int k = 0; k < 2; k++) {
-        const heap *h = &c->heaps[k];
-        if (h->n == 0) continue;
-        if (heap_at(h, 0)->idx != c->newest) return heap_at(h, 0)->idx;
-        if (h->n >= 2) { /* the smallest of the root's children */
-            size_t m = 1;
-            for (size_t j = 2; j <= HEAP_ARITY && j < h->n; j++)
-                if (item_before(heap_at(h, j), heap_at(h, m))) m = j;
-            return heap_at(h, m)->idx;
-        }
+        uint32_t v = expiry_first_but(c, k, c->newest);
+        if (v != NIL) return v;
     }
     return c->newest; /* only reachable with one entry in total, never with slots >= 4 */
 }
@@ -308,7 +240,6 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     uint8_t *f = frame_at(c, i);
     memcpy(f, frame, SRP_PACKET_BYTES);
     memcpy(x->id, id, 32);
-    x->source = source;
     x->fp = fp;
     x->seq = ++c->seq;
     x->expires = expires;
@@ -318,7 +249,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     x->chained = 0;
 
     oa_put(&c->ids, hid, i);
-    heap_push(c, &c->heaps[x->member], x, i);
+    expiry_push(c, i);
     LIST_PUSH(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
 
     uint32_t hc = h32(f + SRP_OFF_CLUSTER, 16, c->seed);
@@ -428,6 +359,7 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     c->heaps[0].step = 1;
     c->heaps[1].a = items ? items + (n - 1) : NULL;
     c->heaps[1].step = -1;
+    c->runs[0].head = c->runs[0].tail = c->runs[1].head = c->runs[1].tail = NIL;
     c->seen = srp_seen_new(seen_log2(n), seen_horizon, seed ^ 0x5EE45EE45EE45EE4ull);
     if (!c->frames || !c->e || !c->srcs || !c->cls || !c->ids.t || !c->src_ix.t || !c->cl_ix.t ||
         !c->pv_heads || !c->nx_heads || !items || !c->seen) {
@@ -575,14 +507,14 @@ int srp_cache_remove(srp_cache *c, const uint8_t id[32]) {
 size_t srp_cache_expire(srp_cache *c, double now, uint8_t *out, size_t max_out) {
     size_t written = 0;
     for (;;) {
-        const heap_item *first = NULL; /* the root that expires first, if either is due */
+        uint32_t i = NIL; /* the class's first that expires first, if either is due */
         for (int k = 0; k < 2; k++) {
-            const heap *h = &c->heaps[k];
-            const heap_item *r = h->n ? heap_at(h, 0) : NULL;
-            if (r && r->expires <= now && (!first || item_before(r, first))) first = r;
+            uint32_t r = expiry_first(c, k);
+            if (r == NIL || !(c->e[r].expires <= now)) continue;
+            if (i == NIL || key_before(c->e[r].expires, c->e[r].seq, c->e[i].expires, c->e[i].seq))
+                i = r;
         }
-        if (!first) break;
-        uint32_t i = first->idx;
+        if (i == NIL) break;
         const uint8_t *f = frame_at(c, i);
         uint8_t postage = f[SRP_OFF_POSTAGE];
         if (postage > 1) { /* decremented postage still > 0: re-broadcast once (SPEC 6) */

@@ -13,12 +13,12 @@
 
 typedef struct {
     uint8_t id[32];
-    uint64_t source;  /* caller's 64-bit source key */
+    uint32_t exp_prev, exp_next; /* expiry run (cache_expiry.h), when heap_pos == NIL */
     uint64_t fp;      /* seen pre-filter key of the frame; 0 = not computed (id given) */
     uint64_t seq;     /* insertion order: tie-break and "newest" */
     double expires;
-    uint32_t heap_pos;
-    uint32_t src, cl; /* source / cluster record index */
+    uint32_t heap_pos;             /* in its class's heap; NIL: in its class's run */
+    uint32_t src, cl; /* source (its key: srcs[src].key) / cluster record index */
     uint32_t hop_prev, hop_next;   /* global hop-bucket list (hop_next doubles as free list) */
     uint32_t cl_prev, cl_next;     /* per-cluster hop-bucket list */
     uint32_t src_prev, src_next;   /* per-source FIFO, oldest at head */
@@ -64,6 +64,11 @@ typedef struct {
     uint32_t idx, pad;
 } heap_item;
 
+/* A class's expiry run (cache_expiry.h): entries in expiry order, oldest at head. */
+typedef struct {
+    uint32_t head, tail;
+} exp_run;
+
 /* Both heaps live in one array of n elements (an entry is in exactly one heap, so together
  * they hold at most n): heap [0] grows from its start (step +1), heap [1] from its end
  * (step -1). */
@@ -93,7 +98,10 @@ struct srp_cache {
      * alone were 16 KiB resident per engine). */
     uint32_t *pv_heads, *nx_heads;
     size_t chain_mask;
-    heap heaps[2]; /* [0] non-member, [1] member: eviction empties [0] first */
+    /* The expiry order of [0] non-member, [1] member packets (eviction empties [0] first):
+     * each the merge of a run and a heap (cache_expiry.h). */
+    heap heaps[2];
+    exp_run runs[2];
     uint32_t hop_heads[SRP_CACHE_HOP_BUCKETS];
     bucket root, tree1[16], tree2[256], tree3[LEAVES];
     uint32_t leaf_heads[LEAVES];
@@ -180,9 +188,10 @@ static inline void prefetch_removal(const srp_cache *c, uint32_t v) {
     const entry *x = &c->e[v];
     const uint8_t *f = frame_at(c, v);
     PF(&c->ids.t[h32(x->id, 32, c->seed) & c->ids.mask]);
-    uint32_t near[] = {x->hop_prev, x->hop_next, x->cl_prev, x->cl_next, x->src_next,
-                       x->pv_prev,  x->pv_next,  x->nx_prev, x->nx_next, x->leaf_prev,
-                       x->leaf_next};
+    uint32_t near[] = {x->hop_prev, x->hop_next, x->cl_prev,  x->cl_next,   x->src_next,
+                       x->pv_prev,  x->pv_next,  x->nx_prev,  x->nx_next,   x->leaf_prev,
+                       x->leaf_next, x->heap_pos == NIL ? x->exp_prev : NIL,
+                       x->heap_pos == NIL ? x->exp_next : NIL};
     for (size_t k = 0; k < sizeof near / sizeof near[0]; k++)
         if (near[k] != NIL) PF(&c->e[near[k]]);
     if (x->chained & 1) PF(&c->pv_heads[h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask]);

@@ -2,7 +2,7 @@
  * chains, the SYNC prefix tree, iteration. Structures: cache_impl.h; design: docs/CACHE.md. */
 #include <math.h>
 
-#include "cache_impl.h"
+#include "cache_expiry.h"
 
 static const char *const counter_names[SRP_CC_COUNT] = {
     "inserted", "duplicates", "dup_prefilter", "refused_share", "share_replaced",
@@ -50,8 +50,10 @@ size_t srp_cache_contains_batch(const srp_cache *c, const uint8_t *ids, size_t c
 
 double srp_cache_next_expiry(const srp_cache *c) {
     double t = INFINITY;
-    for (int k = 0; k < 2; k++)
-        if (c->heaps[k].n && heap_at(&c->heaps[k], 0)->expires < t) t = heap_at(&c->heaps[k], 0)->expires;
+    for (int k = 0; k < 2; k++) {
+        uint32_t f = expiry_first(c, k);
+        if (f != NIL && c->e[f].expires < t) t = c->e[f].expires;
+    }
     return t;
 }
 
@@ -158,7 +160,7 @@ int srp_cache_slot(const srp_cache *c, size_t slot, const uint8_t **frame, const
     *frame = frame_at(c, (uint32_t)slot);
     *id = x->id;
     *expires = x->expires;
-    *source_key = x->source;
+    *source_key = c->srcs[x->src].key;
     *member = x->member;
     return 1;
 }

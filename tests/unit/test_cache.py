@@ -186,6 +186,40 @@ def test_eviction_share_and_expiry_match_a_brute_force_model(ops, share):
             == len(c))
 
 
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["in", "in", "in", "in", "rm", "ex"]),
+                          st.integers(0, 80), st.sampled_from([50, 50, 50, 20, 0, 90]),
+                          st.booleans(), st.integers(0, 4)), min_size=1, max_size=250),
+       st.sampled_from([0.25, 1.0]))
+def test_expiry_order_runs_and_heap_match_a_brute_force_model(ops, share):
+    """The expiry order is a run (inserts in expiry order, O(1)) merged with a heap (the
+    others): mostly one ttl with now increasing (the run), some shorter or longer ttls (the
+    heap, and appends after them), removals from either, expiries handed back in (expiry,
+    insertion) order, next_expiry the model's minimum, eviction as SPEC 7."""
+    c = Cache(SMALL, source_share=share)
+    m = Model(c.capacity_entries, c.share_entries)
+    now = 0.0
+    for op, key, ttl, member, step in ops:
+        now += step * 0.5
+        f = mk(key, ttl=ttl)
+        if op == "in":
+            c.insert(f, source="ab"[key % 2], now=now, member=member)
+            m.insert(f, "ab"[key % 2], now, member)
+        elif op == "rm":
+            assert c.remove(pid(f)) == (pid(f) in m.e)
+            if m.e.pop(pid(f), None) is not None and m.newest == pid(f):
+                m.newest = None
+        else:
+            due = sorted((v[0], v[1], k) for k, v in m.e.items() if v[0] <= now)
+            got = [pid(bytes(x[:20]) + bytes([8]) + bytes(x[21:])) for x in c.expire(now)]
+            assert got == [k for _, _, k in due]  # postage 8: every one handed back, in order
+            m.expire(now)
+        assert set(m.e) == {i for i in m.e if i in c} and len(c) == len(m.e)
+        want = min((v[0] for v in m.e.values()), default=None)
+        assert c.next_expiry() == want
+
+
 # ---- fairness ----
 
 def test_share_replace_keeps_a_flooder_inside_its_share():
