@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 typedef struct {
     uint8_t addr[SRP_DP_ADDR_BYTES];
     uint64_t key;
@@ -74,7 +77,8 @@ static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, const uint8_
     memcpy(k + 32, d + 4, 2);    /* type, version */
     memcpy(k + 34, d + 7, 9);    /* flags, clock, index, length */
     memcpy(k + 43, d + 22, 48);  /* cluster, to */
-    uint64_t h = srp_hash64(k, sizeof k, dp->seen_seed);
+    /* srp_hash64 inlined: its length is a constant here (cache_impl.h, h32) */
+    uint64_t h = XXH3_64bits_withSeed(k, sizeof k, dp->seen_seed);
     return h ? h : 1;
 }
 
