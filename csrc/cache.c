@@ -167,33 +167,32 @@ static uint32_t pick_victim(const srp_cache *c) {
 }
 
 /* The next insert of this source at capacity replaces the next victim: the oldest of the
- * source (its share full) or of the cache. Its entry (read by remove_entry) and its frame slot
- * (read for the chain buckets, then overwritten by the new frame) are requested now, so those
- * misses overlap the rest of the batch's work instead of stalling the next insert (a
- * subscriber's cache is full of one publisher's frames: the slot written was always cold). A
- * wrong guess (another source comes next) costs a few prefetches.
- * A source at its share (a relay's or subscriber's one busy sender) replaces its FIFO in
- * order, so the victims are known two ahead, as in srp_cache_insert_batch: the next one's
- * record, prefetched one insert ago as the one after, is read here and everything its
- * removal touches requested (its id slot, list neighbours, chain buckets, frame); the one
- * after it has its record requested. Without that the relay's removals waited on the id
- * slot (oa_del) and its inserts on their neighbours (docs/NET.md, "relay"). */
+ * source (its share full) or the first of the expiry order (the cache full). Its removal is
+ * prefetched now (prefetch_removal: its id slot, list neighbours, chain buckets and the frame
+ * slot the new frame overwrites), so those misses overlap the rest of the batch's work
+ * instead of stalling the next insert; the record of the victim after it is requested, so
+ * that prefetch_removal, one insert later, finds it in cache. Both orders know the victim
+ * after next: a source's FIFO (its next entry) and the expiry run (its next entry: with one
+ * ttl every insert is a run append, cache_expiry.h), the heap alone does not (its victim's
+ * record is read cold here). Without that, a relay's removals waited on the id slot (oa_del)
+ * and its inserts on their neighbours (docs/NET.md, "relay"); a full cache's inserts waited
+ * on the victim's id slot (~7% of an insert at capacity). A wrong guess (another source
+ * comes next) costs a few prefetches. */
 static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
-    uint32_t v = NIL;
+    uint32_t v, after;
     if (sr->count >= c->share_slots && c->share_slots < c->slots) {
         v = sr->head;
-        if (v != NIL) {
-            prefetch_removal(c, v);
-            if (c->e[v].src_next != NIL) prefetch_record(c, c->e[v].src_next);
-        }
+        if (v == NIL) return;
+        after = c->e[v].src_next;
+    } else if (c->count >= c->slots) {
+        v = pick_victim(c);
+        if (v == NIL) return;
+        after = c->e[v].heap_pos == NIL ? c->e[v].exp_next : NIL;
+    } else {
         return;
     }
-    if (c->count >= c->slots) v = pick_victim(c);
-    if (v == NIL) return;
-    __builtin_prefetch(&c->e[v], 1, 3);
-    __builtin_prefetch((const uint8_t *)&c->e[v] + 64, 1, 3);
-    const uint8_t *f = frame_at(c, v);
-    for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) __builtin_prefetch(f + off, 1, 3);
+    prefetch_removal(c, v);
+    if (after != NIL) prefetch_record(c, after);
 }
 
 /* Same packet = same immutable bytes (everything but hops, ttl, postage): then the packetId is
