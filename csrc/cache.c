@@ -226,11 +226,12 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
             return SRP_CACHE_REFUSED_SHARE;
         }
         remove_entry(c, c->srcs[s].head, SRP_CC_SHARE_REPLACED);
-        s = find_src(c, hs, source); /* the record is freed if that was its last entry */
     } else if (c->count >= c->slots) {
         remove_entry(c, pick_victim(c), SRP_CC_EVICTED);
-        s = find_src(c, hs, source);
     }
+    /* The source's record is freed if the removal took its last entry (a live record counts
+     * at least one): then it is looked up no more but made anew below. */
+    if (s != NIL && c->srcs[s].count == 0) s = NIL;
 
     uint32_t i = c->free_entry;
     if (i != NIL) c->free_entry = c->e[i].hop_next;
@@ -413,8 +414,10 @@ int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t 
     return insert_core(c, frame, id, 0, source_key, expires, member, &slot);
 }
 
-void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32]) {
+void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
+                               uint64_t fp) {
     prefetch_slots(c, d, id);
+    srp_seen_prefetch(c->seen, fp);
 }
 
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d) {

@@ -103,10 +103,12 @@ int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp
 /* srp_cache_prefilter split once more for batches: the filter key of d (its pre-filter
  * bucket is prefetched), then the check with that key. */
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d);
-/* A hint before inserting frame d with packetId id (a few inserts ahead): the cache memory
- * its insert reads (its id slot, chain and leaf buckets) is requested now. No effect on any
+/* A hint before inserting frame d with packetId id and filter key fp (a few inserts ahead):
+ * the cache memory its insert reads (its id slot, chain and leaf buckets, the pre-filter
+ * bucket srp_cache_insert_fp writes its slot into) is requested now. No effect on any
  * result. */
-void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32]);
+void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
+                               uint64_t fp);
 int srp_cache_prefilter_key(srp_cache *c, const uint8_t *d, double now, uint64_t fp,
                             uint8_t *id_out);
 int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,

@@ -407,7 +407,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             if (j < SEEN_AHEAD) {
                 __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
                 srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
-                                          ids + 32 * (base + j));
+                                          ids + 32 * (base + j), fps[j]);
             }
         }
         /* Pass 3, in arrival order: insert, hand up, forward with hops+1. */
@@ -417,9 +417,10 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             if (j + SEEN_AHEAD < m && state[j + SEEN_AHEAD] == ST_NEW) {
                 __builtin_prefetch(seen_bucket(dp, cks[j + SEEN_AHEAD]), 1, 3);
                 /* and what its cache insert reads (the id slot, leaf and tree buckets: cold
-                 * in a cache larger than L2, a relay's insert waited on them) */
+                 * in a cache larger than L2, a relay's insert waited on them; the pre-filter
+                 * bucket it writes the frame's slot into, out of L1 since pass 1b) */
                 srp_cache_prefetch_insert(dp->cache, buf + (i + SEEN_AHEAD) * stride,
-                                          ids + 32 * (i + SEEN_AHEAD));
+                                          ids + 32 * (i + SEEN_AHEAD), fps[j + SEEN_AHEAD]);
             }
             if (state[j] == ST_CONTROL) {
                 up_index[nup] = (uint32_t)i;
