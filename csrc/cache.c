@@ -7,6 +7,7 @@
 
 #include "bigalloc.h"
 #include "cache_expiry.h"
+#include "framecopy.h"
 
 /* ---- sizing: the whole footprint is computed before allocating, so it fits the bound ---- */
 
@@ -238,7 +239,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     else i = c->fresh_entry++; /* a free slot exists: count < slots here */
     entry *x = &c->e[i];
     uint8_t *f = frame_at(c, i);
-    memcpy(f, frame, SRP_PACKET_BYTES);
+    srp_copy_frame(f, frame);
     memcpy(x->id, id, 32);
     x->fp = fp;
     x->seq = ++c->seq;

@@ -3,6 +3,7 @@
  * almost branch-free (a binary search on prefix sums cost ~11% of the relay in a profile). */
 #include "dataplane.h"
 #include "bigalloc.h"
+#include "framecopy.h"
 #include "seen.h"
 
 #include <stdlib.h>
@@ -336,7 +337,7 @@ static size_t emit_grouped(srp_dataplane *dp, size_t n, uint8_t *out_frames, uin
         const dp_emit *m = &dp->emits[e];
         uint32_t k = slot[m->peer]++;
         uint8_t *o = out_frames + (size_t)k * SRP_PACKET_BYTES;
-        memcpy(o, m->frame, SRP_PACKET_BYTES);
+        srp_copy_frame(o, m->frame);
         o[SRP_OFF_HOPS] = (uint8_t)(m->frame[SRP_OFF_HOPS] + 1);
         memcpy(out_addrs + (size_t)k * SRP_DP_ADDR_BYTES, dp->peers[m->peer].addr,
                SRP_DP_ADDR_BYTES);
