@@ -218,8 +218,12 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
         c->counters[SRP_CC_DUPLICATES]++;
         return SRP_CACHE_DUPLICATE;
     }
-    uint32_t hs = h32(&source, 8, c->seed);
-    uint32_t s = find_src(c, hs, source);
+    /* The last insert's source record when it is this source (a relay's or subscriber's
+     * stream comes from one sender: no hash, no probe), else the index's. A live record
+     * (count > 0) holding this key is the one the index names; a freed one counts 0. */
+    uint32_t s = c->last_src;
+    if (s == NIL || c->srcs[s].count == 0 || c->srcs[s].key != source)
+        s = find_src(c, h32(&source, 8, c->seed), source);
     /* A share of the whole cache (source_share = 1) is no limit: capacity eviction applies. */
     if (s != NIL && c->srcs[s].count >= c->share_slots && c->share_slots < c->slots) {
         if (c->policy == SRP_SHARE_REFUSE) {
@@ -253,8 +257,10 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     expiry_push(c, i);
     LIST_PUSH(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
 
-    uint32_t hc = h32(f + SRP_OFF_CLUSTER, 16, c->seed);
-    uint32_t cl = find_cl(c, hc, f + SRP_OFF_CLUSTER);
+    /* (the last insert's cluster record likewise: one stream, one cluster) */
+    uint32_t cl = c->last_cl;
+    if (cl == NIL || c->cls[cl].count == 0 || memcmp(c->cls[cl].tag, f + SRP_OFF_CLUSTER, 16))
+        cl = find_cl(c, h32(f + SRP_OFF_CLUSTER, 16, c->seed), f + SRP_OFF_CLUSTER);
     if (cl == NIL) { /* a free record exists: live clusters <= live entries < slots */
         cl = c->free_cl;
         if (cl != NIL) c->free_cl = c->cls[cl].heads[0];
@@ -262,7 +268,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
         memcpy(c->cls[cl].tag, f + SRP_OFF_CLUSTER, 16);
         c->cls[cl].count = 0;
         for (int b = 0; b < SRP_CACHE_HOP_BUCKETS; b++) c->cls[cl].heads[b] = NIL;
-        oa_put(&c->cl_ix, hc, cl);
+        oa_put(&c->cl_ix, h32(f + SRP_OFF_CLUSTER, 16, c->seed), cl);
     }
     x->cl = cl;
     c->cls[cl].count++;
@@ -275,7 +281,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
         c->srcs[s].key = source;
         c->srcs[s].count = 0;
         c->srcs[s].head = c->srcs[s].tail = NIL;
-        oa_put(&c->src_ix, hs, s);
+        oa_put(&c->src_ix, h32(&source, 8, c->seed), s);
     }
     src_rec *sr = &c->srcs[s];
     x->src = s;
@@ -300,6 +306,8 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     tree_toggle(c, id, 1);
 
     c->newest = i;
+    c->last_src = s;
+    c->last_cl = cl;
     c->count++;
     c->counters[SRP_CC_INSERTED]++;
     *slot_out = i;
@@ -372,7 +380,7 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     /* No free list threaded through the records: the fresh_* counters (cache_impl.h). */
     c->free_entry = c->free_src = c->free_cl = NIL;
     c->fresh_entry = c->fresh_src = c->fresh_cl = 0;
-    c->newest = NIL;
+    c->newest = c->last_src = c->last_cl = NIL;
     return c;
 }
 

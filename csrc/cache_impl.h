@@ -86,6 +86,7 @@ struct srp_cache {
     int policy;
     uint64_t seed, seq;
     uint32_t free_entry, free_src, free_cl, newest;
+    uint32_t last_src, last_cl; /* the last insert's source and cluster records (insert_core) */
     /* Records never used yet are handed out in slot order after the freed ones (free_* lists,
      * NIL when empty): the same order as a free list threaded through every slot at creation,
      * without writing every record then (an engine's mapped tables stay untouched, so not

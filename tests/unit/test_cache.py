@@ -196,13 +196,18 @@ def test_expiry_order_runs_and_heap_match_a_brute_force_model(ops, share):
     """The expiry order is a run (inserts in expiry order, O(1)) merged with a heap (the
     others): mostly one ttl with now increasing (the run), some shorter or longer ttls (the
     heap, and appends after them), removals from either, expiries handed back in (expiry,
-    insertion) order, next_expiry the model's minimum, eviction as SPEC 7."""
+    insertion) order, next_expiry the model's minimum, eviction as SPEC 7; two sources and
+    three clusters, so the records insert_core remembers from the last insert are freed and
+    reused under it."""
     c = Cache(SMALL, source_share=share)
     m = Model(c.capacity_entries, c.share_entries)
     now = 0.0
+    tag_of = {}  # id -> its cluster tag (3 clusters, as the keys come)
     for op, key, ttl, member, step in ops:
         now += step * 0.5
-        f = mk(key, ttl=ttl)
+        tag = bytes([key % 3]) * 16
+        f = mk(key, ttl=ttl, cluster=tag)
+        tag_of[pid(f)] = tag
         if op == "in":
             c.insert(f, source="ab"[key % 2], now=now, member=member)
             m.insert(f, "ab"[key % 2], now, member)
@@ -218,6 +223,28 @@ def test_expiry_order_runs_and_heap_match_a_brute_force_model(ops, share):
         assert set(m.e) == {i for i in m.e if i in c} and len(c) == len(m.e)
         want = min((v[0] for v in m.e.values()), default=None)
         assert c.next_expiry() == want
+        # each cluster's records (found by the last insert's, or by the index) stay exact
+        for t in {tag_of[i] for i in m.e}:
+            assert set(c.lowest_hops(1000, cluster=t)) == {i for i in m.e if tag_of[i] == t}
+
+
+
+def test_records_of_the_last_insert_freed_under_it_are_found_again():
+    """insert_core remembers the last insert's source and cluster records; when the newest
+    entry expires, both are freed (their last entry), and the next insert of the same source
+    and cluster must make them anew (indexed), not take the freed ones back."""
+    c = Cache(SMALL, source_share=0.25)
+    tag = b"T" * 16
+    first = mk(1, ttl=0, cluster=tag)
+    c.insert(first, source="a", now=0.0)
+    c.expire(1.0)
+    assert len(c) == 0
+    frames = [mk(10 + i, ttl=100, cluster=tag) for i in range(c.share_entries + 3)]
+    for f in frames:
+        c.insert(f, source="a", now=2.0)
+    assert set(c.lowest_hops(1000, cluster=tag)) == {pid(f) for f in frames[3:]}
+    assert len(c) == c.share_entries  # one source record: its share held
+    assert c.counters()["share_replaced"] == 3
 
 
 # ---- fairness ----
