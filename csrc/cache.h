@@ -5,7 +5,8 @@
  *   srp_cache_entry_bytes() = that total / slots (1158 bytes of frame plus its metadata and its
  *   share of every index, heap, table and the seen pre-filter).
  * - O(1) insert / lookup / remove (open-addressing index on a seeded hash of the id).
- * - Expiry by a min-heap on expiry time: work proportional to what expires.
+ * - Expiry in order of expiry time (a run of in-order inserts, O(1), merged with a heap for
+ *   the others: cache_expiry.h): work proportional to what expires.
  * - Eviction at capacity: non-member packets first, then member ones; within a class the one
  *   nearest to expiry (ties: oldest arrival); never the most recently inserted packet.
  * - Fairness: a source holds at most floor(slots * source_share) entries (at least 1); at its
