@@ -174,8 +174,8 @@ static uint32_t pick_victim(const srp_cache *c) {
  * instead of stalling the next insert; the record of the victim after it is requested, so
  * that prefetch_removal, one insert later, finds it in cache. Both orders know the victim
  * after next: a source's FIFO (its next entry) and the expiry run (its next entry: with one
- * ttl every insert is a run append, cache_expiry.h), the heap alone does not (its victim's
- * record is read cold here). Without that, a relay's removals waited on the id slot (oa_del)
+ * ttl every insert is a run append, cache_expiry.h); the heap does not (its victim's record
+ * and frame slot are only requested). Without that, a relay's removals waited on the id slot (oa_del)
  * and its inserts on their neighbours (docs/NET.md, "relay"); a full cache's inserts waited
  * on the victim's id slot (~7% of an insert at capacity). A wrong guess (another source
  * comes next) costs a few prefetches. */
@@ -188,7 +188,16 @@ static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
     } else if (c->count >= c->slots) {
         v = pick_victim(c);
         if (v == NIL) return;
-        after = c->e[v].heap_pos == NIL ? c->e[v].exp_next : NIL;
+        if (v != c->runs[0].head && v != c->runs[1].head) {
+            /* A heap's victim (a run's is its head): its record was not requested before,
+             * and reading it here would wait on it; it and its frame slot are requested, for
+             * the next insert to read. */
+            const uint8_t *f = frame_at(c, v);
+            prefetch_record(c, v);
+            for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) PF(f + off);
+            return;
+        }
+        after = c->e[v].exp_next;
     } else {
         return;
     }
