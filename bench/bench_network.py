@@ -142,7 +142,8 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     drained by the C recvmmsg loop), the bare store (bench/ceilings.c srp_ceiling_store_seen:
     validate, packetId, the seen check by packetId, store, the sync summary bucket updated;
     no copies out: a subscriber with one peer forwards nothing; the seen check and summary
-    are work SPEC 6/7 asks of every receiver that bench_dataplane's store leaves out),
+    are work SPEC 6/7 asks of every receiver, which bench_dataplane's limit also does since
+    session 10),
     the AEAD open of the sealed length (srp_ceiling_open), the envelope's leaf hash and ~1
     node hash (SHA-256 two at a time, SEALING.md 3) and one Ed25519 verification per 256
     messages. Summed per message; no Python, no callback, no delivery bookkeeping."""
@@ -194,7 +195,7 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
                    f"{n} {1e6 / r:.2f} us" for n, r in parts)
                    + f"; receive drained {recv_n:,} pre-filled frames; the same frames; the "
                    "store drops what it saw before by packetId and keeps the sync summary "
-                   "bucket current (SPEC 6/7), which bench_dataplane's store omits"))
+                   "bucket current (SPEC 6/7), as bench_dataplane's limit does"))
 
 
 def _deliver_group(seconds: float, quick: bool) -> list[Row]:
