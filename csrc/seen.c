@@ -111,20 +111,20 @@ size_t srp_seen_bytes_for(unsigned log2_slots) {
 
 uint64_t srp_seen_key(const srp_seen *s, const uint8_t *frame) {
     /* Skip the fields a relay changes (hops, ttl, postage: SPEC 2), so every copy of a packet
-     * has the same key whatever path it took: the 15 immutable header bytes before ttl and
-     * the seeded hash of bytes 21..1157 are hashed together, seeded. (It was the tail's hash
-     * seeded with the header's, which made XXH3 derive a new secret per frame.) */
+     * has the same key whatever path it took: the seeded hash of bytes 21..1157 seeds the
+     * hash of the 15 immutable header bytes before ttl (XXH3's 9..16-byte path: one
+     * multiply). (It was the tail's hash seeded with the header's, which made XXH3 derive a
+     * new secret per frame.) */
     uint64_t tail;
 #ifdef SRP_SEEN_AVX2
     tail = s->avx2 ? tail_hash_avx2(frame, s->secret) : tail_hash(frame, s->secret);
 #else
     tail = tail_hash(frame, s->secret);
 #endif
-    uint8_t head[15 + 8];
+    uint8_t head[15];
     memcpy(head, frame, SRP_OFF_HOPS);
     memcpy(head + SRP_OFF_HOPS, frame + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS);
-    memcpy(head + 15, &tail, 8);
-    return XXH3_64bits_withSeed(head, sizeof head, s->seed);
+    return XXH3_64bits_withSeed(head, sizeof head, s->seed ^ tail);
 }
 
 static uint32_t generation(const srp_seen *s, double now) {

@@ -3,7 +3,7 @@
  *
  * Key = XXH3-64 (seeded, secret per process) of the frame's immutable bytes: everything except
  * hops (6), ttl (16..19) and postage (20), i.e. bytes 0..5, 7..15, 21..1157 (seen.c: the 15
- * header bytes and the seeded hash of 21..1157, hashed together). A hit only means
+ * header bytes hashed with the seed XOR the seeded hash of 21..1157). A hit only means
  * "maybe seen": the caller must confirm it (srp_cache compares the immutable bytes with the
  * cached frame the hint points at, or falls back to the full packetId) before dropping, so a
  * first copy is never dropped by a filter collision. Plain C, no Python. */
