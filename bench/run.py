@@ -3,7 +3,7 @@
 figure stands beside its group's limit and peer, measured in the same run, with its loss,
 settings and target verdict (bench/harness.py states the rules).
 
-    bench/run.py [--quick] [--only frame,e2e|e2e.latency] [--write docs/BENCHMARKS.md]
+    bench/run.py [--quick] [--only frame,e2e|e2e.latency|e2e.1k] [--write docs/BENCHMARKS.md]
                  [--json out.json] [--compare old.json] [--check]
 
 --check exits 1 when a target is MISSed or a figure is above its limit.
@@ -46,7 +46,8 @@ RUNNING = """How to run it:
 - `make bench`: this table, written here (installs pyzmq into .venv for the end-to-end peers);
   `make bench BENCH_ARGS="--json new.json --compare old.json --check"` passes options on.
 - `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs;
-  `--only e2e.latency`: the end-to-end latency rows only.
+  `--only e2e.latency`: the end-to-end latency rows only; `--only e2e.1k`: the 1 KB
+  end-to-end throughput rows only.
 - `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
   (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
 - `make bench-micro` (`pytest bench/ --benchmark-storage=bench/baselines --benchmark-compare`):
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run.py")
     ap.add_argument("--quick", action="store_true", help="short runs (development)")
     ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(MODULES)};"
-                    " e2e.latency: the end-to-end latency rows only")
+                    " e2e.latency: the end-to-end latency rows only; e2e.1k: the 1 KB"
+                    " end-to-end throughput rows only")
     ap.add_argument("--write", default="", help="write the table as markdown (docs)")
     ap.add_argument("--json", default="", help="write the table as JSON")
     ap.add_argument("--compare", default="", help="an earlier --json file: show the change")
