@@ -63,9 +63,10 @@ message); plain pyzmq over TCP stands beside it. Each note gives the CPU time pe
 both processes: on a shared machine the wall-clock rates move with the load, the CPU per
 message much less, and it is where the gap to pyzmq comes from: per frame srpfast computes a
 synthetic nonce (HMAC-SHA256), seals (XChaCha20-Poly1305), hashes the packetId (SHA-256) and
-caches the frame, and per message it hashes a Merkle leaf, where CURVE encrypts a message once
-(PROTOCOL.md §4). Values published together are packed, ~14 of 1 KB in a message of 15 frames
-(PROTOCOL.md "Application events"), so a 1 KB value costs ~1.1 frames; a lone value (the
+caches the frame, and per message it hashes a Merkle leaf over the message's plaintext
+(~1 KB a 1 KB value), where CURVE encrypts a message once (PROTOCOL.md §4). Values
+published together are packed, ~14 of 1 KB in a message of 15 frames (PROTOCOL.md
+"Application events"), so a 1 KB value costs ~1.1 frames; a lone value (the
 latency rows) costs 2 frames, an Ed25519 signature and its verification (libsodium 1.0.18: 16
 and 47 us in a hot loop here; 1.0.20 built with -O3 -march=native verifies in 55 us, OpenSSL 3
 in 110 us). Where its one-way time goes (session 9; CPU time of each step from thread-clock
@@ -84,6 +85,32 @@ loop: the verification 47, the rest mostly libsodium opening the two frames), on
 38 (lazy push records the delivered ids on the next tick, after the handlers), the event to
 the handler ~45. No garbage collection runs in the steady state. CURVE's whole one-way p50 is
 ~0.2 ms on a quiet machine.
+
+Where bulk throughput's CPU goes (issue 17, session 10; 1 KB values, emit_many of 256,
+on_batch; measured while other benchmarks shared the machine, where a process's CPU per value
+moves by +-20% from run to run): the subscriber, which paces the pipeline (its CPU per message
+is the higher one), ~4.5 us a value over 100,000 values, of which the data-plane call (C) ~2.8
+us, the assembly of messages that straddle two receive batches (C, control/carry.py) ~0.2, the
+receive (GRO) ~0.2, the message columns (a copy of each ~14 KB payload) ~0.15, decode_events
+(one bytes object a value) ~0.2 and the engine's Python ~1 us spread over a dozen steps, none
+above ~0.25 (thread-clock marks in the bench process). In a hot loop the data-plane call costs
+2.6-2.9 us a value (2.4-2.7 us a frame): SHA-256 ~22% (every frame's packetId and the Merkle
+leaf over the whole message's plaintext: ~2.2 KB hashed a value, SHA-NI, two streams
+interleaved), ChaCha20 ~15% (libsodium, AVX2) and Poly1305 ~11% (SSE2) and HChaCha20 ~3% to
+open ~1 KB, the store ~15% (cache insert and eviction, seen table), the signature check (one
+per 256 values) ~2%. The seal is no slower than OpenSSL 3's: opening 944 bytes takes 0.93 us
+with srpfast's XChaCha20-Poly1305 and 0.94 us with OpenSSL's ChaCha20-Poly1305 plus HChaCha20,
+in one loop. The publisher spends ~60% of its busy time sealing (the synthetic nonce,
+XChaCha20-Poly1305, packetIds, leaves, a signature per 256 values), ~13% in the GSO send (on
+loopback the sender also runs the receiver's kernel path) and ~12% in its cache. So the e2e
+subscriber's ~5.7 us against the receive-to-subscriber row's 3.12 us is mostly bytes: that
+row's messages are one frame carrying a ~10-byte event (388 bytes sealed, a 116-byte leaf), a 1
+KB value is 1.07 frames of 984 bytes of plaintext, opened and hashed in full; its per-message
+Python is shared by ~14 values there. CURVE encrypts each value once and hashes and stores
+nothing. Tried without a measurable change (interleaved runs): receive batches of 256 frames
+(half the batches and carried messages), no lazy-push HAVEs at all (an upper bound of their
+cost), transparent huge pages for the cache (MADV_HUGEPAGE), a larger malloc trim threshold
+(worse).
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
