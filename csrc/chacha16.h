@@ -1,0 +1,29 @@
+/* The ChaCha20-IETF keystream (RFC 8439: 32-bit block counter, 96-bit nonce) sixteen blocks
+ * at a time with AVX-512 (issue 17), for the frame seal and open (seal.c).
+ *
+ * Why: opening or sealing a full frame takes 17 keystream blocks (the Poly1305 key and 984
+ * bytes). libsodium 1.0.18 makes them 8 at a time with AVX2, where a rotation by 12 or 7 is
+ * three instructions; AVX-512 has rotations (vprold) and twice the lanes. Measured here for
+ * the 1088 bytes of a full frame: libsodium ~0.51 us, these 16 blocks plus one in C about
+ * half (bench figures: docs/BENCHMARKS.md). Chosen at run time: a CPU without AVX-512F (or a
+ * build for another architecture) keeps libsodium's keystream. */
+#ifndef SRP_CHACHA16_H
+#define SRP_CHACHA16_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* 1 when srp_chacha16 runs on this CPU (x86-64 with AVX-512F), else 0. */
+int srp_chacha16_ok(void);
+
+/* Keystream blocks ctr .. ctr + 15 for key and nonce: 1024 bytes into out. Call only when
+ * srp_chacha16_ok(). The counter must not wrap (ctr <= 2^32 - 16). */
+void srp_chacha16(uint8_t out[1024], const uint8_t key[32], const uint8_t nonce[12],
+                  uint32_t ctr);
+
+/* Keystream block ctr (64 bytes): portable C, and the fastest way this build has (SSE2 on
+ * x86-64, else the same C). */
+void srp_chacha_block(uint8_t out[64], const uint8_t key[32], const uint8_t nonce[12],
+                      uint32_t ctr);
+void srp_chacha_block1(uint8_t out[64], const uint8_t key[32], const uint8_t nonce[12],
+                       uint32_t ctr);
+#endif
