@@ -89,28 +89,32 @@ the handler ~45. No garbage collection runs in the steady state. CURVE's whole o
 Where bulk throughput's CPU goes (issue 17, session 10; 1 KB values, emit_many of 256,
 on_batch; measured while other benchmarks shared the machine, where a process's CPU per value
 moves by +-20% from run to run): the subscriber, which paces the pipeline (its CPU per message
-is the higher one), ~4.5 us a value over 100,000 values, of which the data-plane call (C) ~2.8
-us, the assembly of messages that straddle two receive batches (C, control/carry.py) ~0.2, the
-receive (GRO) ~0.2, the message columns (a copy of each ~14 KB payload) ~0.15, decode_events
-(one bytes object a value) ~0.2 and the engine's Python ~1 us spread over a dozen steps, none
-above ~0.25 (thread-clock marks in the bench process). In a hot loop the data-plane call costs
-2.6-2.9 us a value (2.4-2.7 us a frame): SHA-256 ~22% (every frame's packetId and the Merkle
-leaf over the whole message's plaintext: ~2.2 KB hashed a value, SHA-NI, two streams
-interleaved), ChaCha20 ~15% (libsodium, AVX2) and Poly1305 ~11% (SSE2) and HChaCha20 ~3% to
+is the higher one), spent ~4.5 us a value over 100,000 values, of which the data-plane call (C)
+~2.8 us, the assembly of messages that straddle two receive batches (C, control/carry.py) ~0.2,
+the receive (GRO) ~0.2, the message columns (a copy of each ~14 KB payload) ~0.15,
+decode_events (one bytes object a value) ~0.2 and the engine's Python ~1 us spread over a dozen
+steps, none above ~0.25 (thread-clock marks in the bench process). In a hot loop the data-plane
+call cost 2.6-2.9 us a value (2.4-2.7 us a frame): SHA-256 ~22% (every frame's packetId and the
+Merkle leaf over the whole message's plaintext: ~2.2 KB hashed a value, SHA-NI, two streams
+interleaved), ChaCha20 ~15% (libsodium's AVX2 code), Poly1305 ~11% (SSE2) and HChaCha20 ~3% to
 open ~1 KB, the store ~15% (cache insert and eviction, seen table), the signature check (one
-per 256 values) ~2%. The seal is no slower than OpenSSL 3's: opening 944 bytes takes 0.93 us
-with srpfast's XChaCha20-Poly1305 and 0.94 us with OpenSSL's ChaCha20-Poly1305 plus HChaCha20,
-in one loop. The publisher spends ~60% of its busy time sealing (the synthetic nonce,
-XChaCha20-Poly1305, packetIds, leaves, a signature per 256 values), ~13% in the GSO send (on
-loopback the sender also runs the receiver's kernel path) and ~12% in its cache. So the e2e
-subscriber's ~5.7 us against the receive-to-subscriber row's 3.12 us is mostly bytes: that
-row's messages are one frame carrying a ~10-byte event (388 bytes sealed, a 116-byte leaf), a 1
-KB value is 1.07 frames of 984 bytes of plaintext, opened and hashed in full; its per-message
-Python is shared by ~14 values there. CURVE encrypts each value once and hashes and stores
-nothing. Tried without a measurable change (interleaved runs): receive batches of 256 frames
-(half the batches and carried messages), no lazy-push HAVEs at all (an upper bound of their
-cost), transparent huge pages for the cache (MADV_HUGEPAGE), a larger malloc trim threshold
-(worse).
+per 256 values) ~2%. libsodium's AEAD was then as fast as OpenSSL 3's (opening 944 bytes: 0.93
+us with srpfast's XChaCha20-Poly1305, 0.94 with OpenSSL's ChaCha20-Poly1305 plus HChaCha20);
+the keystream is now made 16 blocks at a time with AVX-512 where the CPU has it
+(csrc/chacha16.c, docs/SEALING.md): ~0.2-0.3 us a value less in the data-plane call, and in 5
+interleaved runs of 50,000 values the subscriber 5.45 -> 4.87 us a value and the publisher 4.39
+-> 3.97 (pyzmq + CURVE in the same rounds: 5.20 and 3.57). The publisher spends ~60% of its
+busy time sealing (the synthetic nonce, XChaCha20-Poly1305, packetIds, leaves, a signature per
+256 values), ~13% in the GSO send (on loopback the sender also runs the receiver's kernel path)
+and ~12% in its cache. So the e2e subscriber's cost against the receive-to-subscriber row's
+3.12 us is mostly bytes: that row's messages are one frame carrying a ~10-byte event (388 bytes
+sealed, a 116-byte leaf), a 1 KB value is 1.07 frames of 984 bytes of plaintext, opened and
+hashed in full; its per-message Python is shared by ~14 values there. CURVE encrypts each value
+once and hashes and stores nothing. Tried without a measurable change (interleaved runs):
+receive batches of 256 frames (half the batches and carried messages), no lazy-push HAVEs at
+all (an upper bound of their cost), transparent huge pages for the cache (MADV_HUGEPAGE), a
+larger malloc trim threshold (worse), the AVX-512 keystream below 512 bytes (a 16-block pass
+costs what libsodium's 512-byte chunk does), HChaCha20 in SSE2 (136 against 150 ns).
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
