@@ -101,20 +101,22 @@ open ~1 KB, the store ~15% (cache insert and eviction, seen table), the signatur
 per 256 values) ~2%. libsodium's AEAD was then as fast as OpenSSL 3's (opening 944 bytes: 0.93
 us with srpfast's XChaCha20-Poly1305, 0.94 with OpenSSL's ChaCha20-Poly1305 plus HChaCha20);
 the keystream is now made 16 blocks at a time with AVX-512 where the CPU has it
-(csrc/chacha16.c, docs/SEALING.md): ~0.2-0.3 us a value less in the data-plane call, and in 5
-interleaved runs of 50,000 values the subscriber 5.45 -> 4.87 us a value and the publisher 4.39
--> 3.97 (pyzmq + CURVE in the same rounds: 5.20 and 3.57). The publisher spends ~60% of its
-busy time sealing (the synthetic nonce, XChaCha20-Poly1305, packetIds, leaves, a signature per
-256 values), ~13% in the GSO send (on loopback the sender also runs the receiver's kernel path)
-and ~12% in its cache. So the e2e subscriber's cost against the receive-to-subscriber row's
-3.12 us is mostly bytes: that row's messages are one frame carrying a ~10-byte event (388 bytes
-sealed, a 116-byte leaf), a 1 KB value is 1.07 frames of 984 bytes of plaintext, opened and
-hashed in full; its per-message Python is shared by ~14 values there. CURVE encrypts each value
-once and hashes and stores nothing. Tried without a measurable change (interleaved runs):
-receive batches of 256 frames (half the batches and carried messages), no lazy-push HAVEs at
-all (an upper bound of their cost), transparent huge pages for the cache (MADV_HUGEPAGE), a
-larger malloc trim threshold (worse), the AVX-512 keystream below 512 bytes (a 16-block pass
-costs what libsodium's 512-byte chunk does), HChaCha20 in SSE2 (136 against 150 ns).
+(csrc/chacha16.c, docs/SEALING.md): a full frame's keystream 0.52 -> 0.31 us, ~0.2-0.3 us a
+value less in the data-plane call; end to end, medians of interleaved runs of 50,000 values,
+the subscriber 5.45 -> 4.87 us a value and the publisher 4.39 -> 3.97 in 5 busy rounds (pyzmq +
+CURVE in the same rounds: 5.20 and 3.57), 4.33 -> 4.22 and 3.77 -> 3.55 in 4 quieter ones
+(CURVE 4.88 and 3.43). The publisher spends ~60% of its busy time sealing (the synthetic nonce,
+XChaCha20-Poly1305, packetIds, leaves, a signature per 256 values), ~13% in the GSO send (on
+loopback the sender also runs the receiver's kernel path) and ~12% in its cache. So the e2e
+subscriber's cost against the receive-to-subscriber row's 3.12 us is mostly bytes: that row's
+messages are one frame carrying a ~10-byte event (388 bytes sealed, a 116-byte leaf), a 1 KB
+value is 1.07 frames of 984 bytes of plaintext, opened and hashed in full; its per-message
+Python is shared by ~14 values there. CURVE encrypts each value once and hashes and stores
+nothing. Tried without a measurable change (interleaved runs): receive batches of 256 frames
+(half the batches and carried messages), no lazy-push HAVEs at all (an upper bound of their
+cost), transparent huge pages for the cache (MADV_HUGEPAGE), a larger malloc trim threshold
+(worse), the AVX-512 keystream below 512 bytes (a 16-block pass costs what libsodium's 512-byte
+chunk does), HChaCha20 in SSE2 (136 against 150 ns).
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says

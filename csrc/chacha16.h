@@ -4,9 +4,9 @@
  * Why: opening or sealing a full frame takes 17 keystream blocks (the Poly1305 key and 984
  * bytes). libsodium 1.0.18 makes them 8 at a time with AVX2, where a rotation by 12 or 7 is
  * three instructions; AVX-512 has rotations (vprold) and twice the lanes. Measured here for
- * the 1088 bytes of a full frame: libsodium ~0.51 us, these 16 blocks plus one in C about
- * half (bench figures: docs/BENCHMARKS.md). Chosen at run time: a CPU without AVX-512F (or a
- * build for another architecture) keeps libsodium's keystream. */
+ * the 1088 bytes of a full frame (best of 15 loops): libsodium 0.52 us, these sixteen blocks
+ * plus one SSE2 block 0.31 us (docs/SEALING.md). Chosen at run time: a CPU without AVX-512F
+ * (or a build for another architecture) keeps libsodium's keystream. */
 #ifndef SRP_CHACHA16_H
 #define SRP_CHACHA16_H
 #include <stddef.h>
