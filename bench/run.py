@@ -100,8 +100,9 @@ interleaved), ChaCha20 ~15% (libsodium's AVX2 code), Poly1305 ~11% (SSE2) and HC
 open ~1 KB, the store ~15% (cache insert and eviction, seen table), the signature check (one
 per 256 values) ~2%. libsodium's AEAD was then as fast as OpenSSL 3's (opening 944 bytes: 0.93
 us with srpfast's XChaCha20-Poly1305, 0.94 with OpenSSL's ChaCha20-Poly1305 plus HChaCha20);
-the keystream is now made 16 blocks at a time with AVX-512 where the CPU has it
-(csrc/chacha16.c, docs/SEALING.md): a full frame's keystream 0.52 -> 0.31 us, ~0.2-0.3 us a
+the keystream is now made 8 or 16 blocks at a time with AVX-512 where the CPU has it
+(csrc/chacha16.c, docs/SEALING.md): a full frame's keystream 0.52 -> 0.31 us, a one-frame
+message's data-plane call (bench_network's frames, hot loop) 1.87 -> 1.75 us, ~0.2-0.3 us a
 value less in the data-plane call; end to end, medians of interleaved runs of 50,000 values,
 the subscriber 5.45 -> 4.87 us a value and the publisher 4.39 -> 3.97 in 5 busy rounds (pyzmq +
 CURVE in the same rounds: 5.20 and 3.57), 4.33 -> 4.22 and 3.77 -> 3.55 in 4 quieter ones
@@ -115,8 +116,9 @@ Python is shared by ~14 values there. CURVE encrypts each value once and hashes 
 nothing. Tried without a measurable change (interleaved runs): receive batches of 256 frames
 (half the batches and carried messages), no lazy-push HAVEs at all (an upper bound of their
 cost), transparent huge pages for the cache (MADV_HUGEPAGE), a larger malloc trim threshold
-(worse), the AVX-512 keystream below 512 bytes (a 16-block pass costs what libsodium's 512-byte
-chunk does), HChaCha20 in SSE2 (136 against 150 ns).
+(worse), 16-block keystreams at 512 bytes and below (a 16-block pass costs what libsodium's
+512-byte chunk does; 8 blocks in 256-bit vectors are what helps there), HChaCha20 in SSE2 (136
+against 150 ns).
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says

@@ -164,8 +164,78 @@ __attribute__((target("avx512f"))) void srp_chacha16(uint8_t out[1024], const ui
     memset(s, 0, sizeof s);
     __asm__ __volatile__("" : : "r"(s) : "memory");
 }
+int srp_chacha8_ok(void) {
+    static int ok = -1;
+    if (ok < 0) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+    }
+    return ok;
+}
+
+#define QR8(a, b, c, d)                                                           \
+    do {                                                                          \
+        a = _mm256_add_epi32(a, b); d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 16); \
+        c = _mm256_add_epi32(c, d); b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 12); \
+        a = _mm256_add_epi32(a, b); d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 8);  \
+        c = _mm256_add_epi32(c, d); b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 7);  \
+    } while (0)
+
+/* Eight blocks in 256-bit vectors with AVX-512VL's rotations: lane k is block ctr + k. */
+__attribute__((target("avx512f,avx512vl"))) void srp_chacha8(uint8_t out[512],
+                                                            const uint8_t key[32],
+                                                            const uint8_t nonce[12],
+                                                            uint32_t ctr) {
+    uint32_t s[16];
+    __m256i x[16], in[16], t[8], u[8];
+    chacha_init(s, key, nonce, ctr);
+    for (int i = 0; i < 16; i++) in[i] = _mm256_set1_epi32((int)s[i]);
+    in[12] = _mm256_add_epi32(in[12], _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+    for (int i = 0; i < 16; i++) x[i] = in[i];
+    for (int r = 0; r < 10; r++) {
+        QR8(x[0], x[4], x[8], x[12]);
+        QR8(x[1], x[5], x[9], x[13]);
+        QR8(x[2], x[6], x[10], x[14]);
+        QR8(x[3], x[7], x[11], x[15]);
+        QR8(x[0], x[5], x[10], x[15]);
+        QR8(x[1], x[6], x[11], x[12]);
+        QR8(x[2], x[7], x[8], x[13]);
+        QR8(x[3], x[4], x[9], x[14]);
+    }
+    for (int i = 0; i < 16; i++) x[i] = _mm256_add_epi32(x[i], in[i]);
+    /* Words 0..7, then 8..15, of the eight blocks: an 8 x 8 transpose each. Within each
+     * 128-bit half h the unpacks leave in u[j] words g..g+3 and in u[4 + j] words
+     * g+4..g+7 of block 4h + j; the half permutes pair them up. */
+    for (int g = 0; g < 16; g += 8) {
+        for (int k = 0; k < 8; k += 2) {
+            t[k] = _mm256_unpacklo_epi32(x[g + k], x[g + k + 1]);
+            t[k + 1] = _mm256_unpackhi_epi32(x[g + k], x[g + k + 1]);
+        }
+        for (int m = 0; m < 8; m += 4) {
+            u[m] = _mm256_unpacklo_epi64(t[m], t[m + 2]);
+            u[m + 1] = _mm256_unpackhi_epi64(t[m], t[m + 2]);
+            u[m + 2] = _mm256_unpacklo_epi64(t[m + 1], t[m + 3]);
+            u[m + 3] = _mm256_unpackhi_epi64(t[m + 1], t[m + 3]);
+        }
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_si256((__m256i *)(out + 64 * j + 4 * g),
+                                _mm256_permute2x128_si256(u[j], u[4 + j], 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 64 * (4 + j) + 4 * g),
+                                _mm256_permute2x128_si256(u[j], u[4 + j], 0x31));
+        }
+    }
+    memset(s, 0, sizeof s);
+    __asm__ __volatile__("" : : "r"(s) : "memory");
+}
 #else
 int srp_chacha16_ok(void) { return 0; }
+
+int srp_chacha8_ok(void) { return 0; }
+
+void srp_chacha8(uint8_t out[512], const uint8_t key[32], const uint8_t nonce[12],
+                 uint32_t ctr) {
+    for (uint32_t k = 0; k < 8; k++) srp_chacha_block(out + 64 * k, key, nonce, ctr + k);
+}
 
 void srp_chacha_block1(uint8_t out[64], const uint8_t key[32], const uint8_t nonce[12],
                        uint32_t ctr) {

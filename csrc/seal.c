@@ -76,16 +76,19 @@ static size_t keystream_len(size_t need, size_t cap) { /* need <= cap, cap a mul
     return best;
 }
 
-/* Above this many bytes a keystream is made sixteen blocks at a time with AVX-512 where the
- * CPU has it (chacha16.h): one such pass costs about what libsodium's 512-byte chunk does, so
- * at and below 512 bytes libsodium's chunks stay the cheaper way. */
-#define KS16_MIN 512
-
 /* Keystream blocks 0, 1, ... covering `need` bytes (need <= cap, cap a multiple of 64 and at
- * least 1088) into ks; returns the bytes written (to wipe). */
+ * least 1088) into ks; returns the bytes written (to wipe). Where the CPU has AVX-512
+ * (chacha16.h) the blocks come 8 or 16 at a time: measured here, 8 blocks 0.13 us against
+ * libsodium's 0.20 for 256 bytes and 0.22 for 512; 16 blocks 0.20 us, and a full frame's
+ * 1088 bytes (16 blocks and one in SSE2) 0.31 against 0.52. One block (an empty message)
+ * stays libsodium's. */
 static size_t keystream(uint8_t *ks, size_t need, size_t cap, const uint8_t nonce12[12],
                         const uint8_t subkey[32]) {
-    if (need > KS16_MIN && need <= 1088 && srp_chacha16_ok()) {
+    if (need > 64 && need <= 512 && srp_chacha8_ok()) {
+        srp_chacha8(ks, subkey, nonce12, 0);
+        return 512;
+    }
+    if (need > 512 && need <= 1088 && srp_chacha16_ok()) {
         srp_chacha16(ks, subkey, nonce12, 0);
         if (need <= 1024) return 1024;
         srp_chacha_block1(ks + 1024, subkey, nonce12, 16);

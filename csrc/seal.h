@@ -47,8 +47,8 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce);
  * keystream for the Poly1305 key AND the whole message comes from ONE keystream call, its
  * length rounded up to whichever of 64, 256 or 512 bytes libsodium's chunked vector code
  * makes cheapest (seal.c keystream_len): its AEAD pays two passes and a slow
- * one-block-at-a-time tail, ~2x the cost for a typical 300-450 byte frame. Above 512 bytes
- * on a CPU with AVX-512F the keystream is chacha16.h's, sixteen blocks at a time.
+ * one-block-at-a-time tail, ~2x the cost for a typical 300-450 byte frame. On a CPU with
+ * AVX-512 the keystream is chacha16.h's, eight or sixteen blocks at a time.
  * ct is ctlen bytes of ciphertext followed by the 16-byte tag; m receives ctlen bytes of
  * plaintext if the tag verifies. Returns 0, or -1 on a tag mismatch (then m holds nothing
  * of the plaintext: untouched, or zeroed by libsodium for ctlen > 1216, never used). */
