@@ -1,6 +1,7 @@
 /* ChaCha20-IETF keystream, 16 blocks at a time with AVX-512: see chacha16.h. */
 #include "chacha16.h"
 
+#include <sodium.h>
 #include <string.h>
 
 static uint32_t load_le32(const uint8_t *p) {
@@ -164,6 +165,42 @@ __attribute__((target("avx512f"))) void srp_chacha16(uint8_t out[1024], const ui
     memset(s, 0, sizeof s);
     __asm__ __volatile__("" : : "r"(s) : "memory");
 }
+/* HChaCha20 of one key and n <= 16 nonces, lane k the k-th: the key's words and the
+ * constants broadcast, each lane's nonce words gathered; out[k] = words 0..3 and 12..15 of
+ * lane k after the 20 rounds (no final addition: draft-irtf-cfrg-xchacha 2.2). */
+__attribute__((target("avx512f"))) void srp_hchacha20_x16(uint8_t (*out)[32],
+                                                          const uint8_t *const *nonces,
+                                                          size_t n, const uint8_t key[32]) {
+    uint32_t s[16], nw[4][16], w[8][16];
+    __m512i x[16];
+    chacha_init(s, key, key, 0); /* (words 12..15 are the nonce's: set per lane below) */
+    memset(nw, 0, sizeof nw);
+    for (size_t k = 0; k < n; k++)
+        for (int i = 0; i < 4; i++) nw[i][k] = load_le32(nonces[k] + 4 * i);
+    for (int i = 0; i < 12; i++) x[i] = _mm512_set1_epi32((int)s[i]);
+    for (int i = 0; i < 4; i++) x[12 + i] = _mm512_loadu_si512((const void *)nw[i]);
+    for (int r = 0; r < 10; r++) {
+        QR16(x[0], x[4], x[8], x[12]);
+        QR16(x[1], x[5], x[9], x[13]);
+        QR16(x[2], x[6], x[10], x[14]);
+        QR16(x[3], x[7], x[11], x[15]);
+        QR16(x[0], x[5], x[10], x[15]);
+        QR16(x[1], x[6], x[11], x[12]);
+        QR16(x[2], x[7], x[8], x[13]);
+        QR16(x[3], x[4], x[9], x[14]);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm512_storeu_si512((void *)w[i], x[i]);
+        _mm512_storeu_si512((void *)w[4 + i], x[12 + i]);
+    }
+    for (size_t k = 0; k < n; k++)
+        for (int i = 0; i < 8; i++) store_le32(out[k] + 4 * i, w[i][k]);
+    /* (key-derived: the state, the nonces' words beside it, the subkey words) */
+    memset(s, 0, sizeof s);
+    memset(w, 0, sizeof w);
+    __asm__ __volatile__("" : : "r"(s), "r"(w) : "memory");
+}
+
 int srp_chacha8_ok(void) {
     static int ok = -1;
     if (ok < 0) {
@@ -229,6 +266,11 @@ __attribute__((target("avx512f,avx512vl"))) void srp_chacha8(uint8_t out[512],
 }
 #else
 int srp_chacha16_ok(void) { return 0; }
+
+void srp_hchacha20_x16(uint8_t (*out)[32], const uint8_t *const *nonces, size_t n,
+                       const uint8_t key[32]) {
+    for (size_t k = 0; k < n; k++) crypto_core_hchacha20(out[k], nonces[k], key, NULL);
+}
 
 int srp_chacha8_ok(void) { return 0; }
 

@@ -27,6 +27,14 @@ int srp_chacha8_ok(void);
 void srp_chacha8(uint8_t out[512], const uint8_t key[32], const uint8_t nonce[12],
                  uint32_t ctr);
 
+/* HChaCha20 (the XChaCha20 subkey, draft-irtf-cfrg-xchacha 2.2) of one key and n <= 16
+ * nonces at once (nonces[k]: the first 16 bytes of an XChaCha20 nonce), what libsodium's
+ * crypto_core_hchacha20(out[k], nonces[k], key, NULL) gives: the fragments of one message,
+ * sealed under one key, open with one pass instead of one ~0.15 us scalar call each. Call
+ * only when srp_chacha16_ok() (elsewhere: n libsodium calls). */
+void srp_hchacha20_x16(uint8_t (*out)[32], const uint8_t *const *nonces, size_t n,
+                       const uint8_t key[32]);
+
 /* Keystream block ctr (64 bytes): portable C, and the fastest way this build has (SSE2 on
  * x86-64, else the same C). */
 void srp_chacha_block(uint8_t out[64], const uint8_t key[32], const uint8_t nonce[12],

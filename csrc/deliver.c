@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bigalloc.h"
+#include "chacha16.h"
 #include "frame.h"
 #include "seal.h"
 #include "seen.h"
@@ -471,8 +472,11 @@ static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
 }
 
 /* Open a fragment's seal into plain (the same checks as open_seal, without the
- * whole-message rule); its plaintext length, or 0 when it does not open. */
-static size_t open_fragment(srp_deliver *dl, const uint8_t *d, int s, uint8_t *plain) {
+ * whole-message rule); its plaintext length, or 0 when it does not open. subkey: the
+ * HChaCha20 subkey of its nonce under the sub's key, made with its message's other
+ * fragments' (open_chain), or NULL. */
+static size_t open_fragment(srp_deliver *dl, const uint8_t *d, int s, uint8_t *plain,
+                            const uint8_t *subkey) {
     size_t len = srp_be16(d + SRP_OFF_LENGTH);
     if (!(d[SRP_OFF_FLAGS] & SRP_FLAG_SEALED) || len <= SRP_SEAL_OVERHEAD ||
         len > SRP_SEAL_OVERHEAD + SRP_DL_PLAIN_BYTES)
@@ -481,10 +485,11 @@ static size_t open_fragment(srp_deliver *dl, const uint8_t *d, int s, uint8_t *p
     const uint8_t *m = d + SRP_OFF_MESSAGE;
     srp_seal_ad(d, ad);
     size_t plen = len - SRP_SEAL_OVERHEAD;
-    if (srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad, SRP_SEAL_AD_BYTES, m,
-                         dl->subs[s].key) != 0)
-        return 0;
-    return plen;
+    int bad = subkey ? srp_xchacha_open_sub(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad,
+                                            SRP_SEAL_AD_BYTES, m, subkey)
+                     : srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad,
+                                        SRP_SEAL_AD_BYTES, m, dl->subs[s].key);
+    return bad ? 0 : plen;
 }
 
 /* One pass of take_chains: the batch, its hand-up list, where records and plaintext go. */
@@ -524,11 +529,29 @@ static int open_chain(chain_pass *cp, opened_chain *c) {
     if (s < 0) return SRP_DL_NO_KEY;
     uint8_t *plain = cp->arena + c->slot * SRP_DL_PLAIN_BYTES;
     size_t total = 0;
+    /* The fragments' HChaCha20 subkeys (one key, a nonce each) sixteen at a time where the
+     * CPU has AVX-512: ~0.15 us a fragment less than one scalar call each (chacha16.h). */
+    uint8_t sub[16][32];
+    const uint8_t *nonces[16];
+    int batch = srp_chacha16_ok() && c->len > 1;
+    int st = SRP_DL_OK;
     for (size_t k = 0; k < c->len; k++) {
-        size_t plen = open_fragment(cp->dl, item_frame(cp, c->chain[k]), s, plain + total);
-        if (plen == 0) return SRP_DL_SEAL;
+        if (batch && k % 16 == 0) {
+            size_t n = c->len - k < 16 ? c->len - k : 16;
+            for (size_t j = 0; j < n; j++)
+                nonces[j] = item_frame(cp, c->chain[k + j]) + SRP_OFF_MESSAGE;
+            srp_hchacha20_x16(sub, nonces, n, cp->dl->subs[s].key);
+        }
+        size_t plen = open_fragment(cp->dl, item_frame(cp, c->chain[k]), s, plain + total,
+                                    batch ? sub[k % 16] : NULL);
+        if (plen == 0) {
+            st = SRP_DL_SEAL;
+            break;
+        }
         total += plen;
     }
+    if (batch) sodium_memzero(sub, sizeof sub);
+    if (st != SRP_DL_OK) return st;
     c->sub = s;
     return env_parse(h, plain, total, &c->env);
 }

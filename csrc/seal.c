@@ -119,15 +119,13 @@ void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
     sodium_memzero(subkey, sizeof subkey);
 }
 
-int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
-                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
-    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), as keystream_len rounds them.
+int srp_xchacha_open_sub(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                         size_t adlen, const uint8_t nonce[24], const uint8_t subkey[32]) {
+    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), as keystream() makes them.
      * Frames carry at most 1024 - 40 bytes of ciphertext: 17 blocks, 1088 bytes. */
     uint8_t ks[1280] __attribute__((aligned(64)));
-    uint8_t subkey[32], nonce12[12] = {0}, tag[16];
-    if (ctlen > sizeof ks - 64)
-        goto libsodium; /* longer than any frame: the plain library call */
-    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    uint8_t nonce12[12] = {0}, tag[16];
+    if (ctlen > sizeof ks - 64) return -1; /* (srp_xchacha_open takes those to libsodium) */
     memcpy(nonce12 + 4, nonce + 16, 8);
     size_t n = keystream(ks, 64 + ctlen, sizeof ks, nonce12, subkey);
     aead_tag(ks, ad, adlen, ct, ctlen, tag);
@@ -135,12 +133,21 @@ int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t 
     if (bad == 0)
         for (size_t i = 0; i < ctlen; i++) m[i] = ct[i] ^ ks[64 + i];
     sodium_memzero(ks, n);
-    sodium_memzero(subkey, sizeof subkey);
     return bad ? -1 : 0;
-libsodium:;
-    unsigned long long mlen;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, ct, ctlen + 16, ad, adlen,
-                                                      nonce, key);
+}
+
+int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
+    if (ctlen > 1280 - 64) { /* longer than any frame: the plain library call */
+        unsigned long long mlen;
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, ct, ctlen + 16, ad,
+                                                          adlen, nonce, key);
+    }
+    uint8_t subkey[32];
+    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    int r = srp_xchacha_open_sub(m, ct, ctlen, ad, adlen, nonce, subkey);
+    sodium_memzero(subkey, sizeof subkey);
+    return r;
 }
 
 int srp_open_frame(const uint8_t key[32], uint8_t *frame) {

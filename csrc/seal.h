@@ -59,6 +59,10 @@ void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
                       const uint8_t nonce[24], const uint8_t key[32]);
 int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
                      size_t adlen, const uint8_t nonce[24], const uint8_t key[32]);
+/* srp_xchacha_open with the HChaCha20 subkey of (key, nonce[0..16)) already made (a
+ * message's fragments: chacha16.h srp_hchacha20_x16); ctlen at most 1216, else -1. */
+int srp_xchacha_open_sub(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                         size_t adlen, const uint8_t nonce[24], const uint8_t subkey[32]);
 
 /* Open one sealed frame in place: on success the message area holds the plaintext with
  * length = plaintext length (rest zeroed; flags untouched). On failure the frame is unchanged.
