@@ -100,25 +100,25 @@ interleaved), ChaCha20 ~15% (libsodium's AVX2 code), Poly1305 ~11% (SSE2) and HC
 open ~1 KB, the store ~15% (cache insert and eviction, seen table), the signature check (one
 per 256 values) ~2%. libsodium's AEAD was then as fast as OpenSSL 3's (opening 944 bytes: 0.93
 us with srpfast's XChaCha20-Poly1305, 0.94 with OpenSSL's ChaCha20-Poly1305 plus HChaCha20);
-the keystream is now made 8 or 16 blocks at a time with AVX-512 where the CPU has it
-(csrc/chacha16.c, docs/SEALING.md): a full frame's keystream 0.52 -> 0.31 us, a one-frame
-message's data-plane call (bench_network's frames, hot loop) 1.87 -> 1.75 us, ~0.2-0.3 us a
-value less in the data-plane call; end to end, medians of interleaved runs of 50,000 values,
-the subscriber 5.45 -> 4.87 us a value and the publisher 4.39 -> 3.97 in 5 busy rounds (pyzmq +
-CURVE in the same rounds: 5.20 and 3.57), 4.33 -> 4.22 and 3.77 -> 3.55 in 4 quieter ones
-(CURVE 4.88 and 3.43). The publisher spends ~60% of its busy time sealing (the synthetic nonce,
-XChaCha20-Poly1305, packetIds, leaves, a signature per 256 values), ~13% in the GSO send (on
-loopback the sender also runs the receiver's kernel path) and ~12% in its cache. So the e2e
-subscriber's cost against the receive-to-subscriber row's 3.12 us is mostly bytes: that row's
-messages are one frame carrying a ~10-byte event (388 bytes sealed, a 116-byte leaf), a 1 KB
-value is 1.07 frames of 984 bytes of plaintext, opened and hashed in full; its per-message
-Python is shared by ~14 values there. CURVE encrypts each value once and hashes and stores
-nothing. Tried without a measurable change (interleaved runs): receive batches of 256 frames
-(half the batches and carried messages), no lazy-push HAVEs at all (an upper bound of their
-cost), transparent huge pages for the cache (MADV_HUGEPAGE), a larger malloc trim threshold
-(worse), 16-block keystreams at 512 bytes and below (a 16-block pass costs what libsodium's
-512-byte chunk does; 8 blocks in 256-bit vectors are what helps there), HChaCha20 in SSE2 (136
-against 150 ns).
+the keystream is now made 8 or 16 blocks at a time with AVX-512 where the CPU has it, and the
+data plane's frames get their HChaCha20 subkeys 16 at a time (csrc/chacha16.c,
+docs/SEALING.md): a full frame's keystream 0.52 -> 0.31 us, 16 subkeys 1.57 -> 0.28 us, the
+data-plane call in a hot loop 2.7-3.1 -> 2.35-2.5 us a 1 KB value and 1.87 -> ~1.71 us a
+one-frame message (bench_network's frames); end to end, medians of 5 interleaved rounds of
+50,000 values with the final code, the subscriber 4.92 -> 4.41 us a value and the publisher
+4.15 -> 3.74 (pyzmq + CURVE in the same rounds: 4.68 and 3.36). The publisher spends ~60% of
+its busy time sealing (the synthetic nonce, XChaCha20-Poly1305, packetIds, leaves, a signature
+per 256 values), ~13% in the GSO send (on loopback the sender also runs the receiver's kernel
+path) and ~12% in its cache. So the e2e subscriber's cost against the receive-to-subscriber
+row's 3.12 us is mostly bytes: that row's messages are one frame carrying a ~10-byte event (388
+bytes sealed, a 116-byte leaf), a 1 KB value is 1.07 frames of 984 bytes of plaintext, opened
+and hashed in full; its per-message Python is shared by ~14 values there. CURVE encrypts each
+value once and hashes and stores nothing. Tried without a measurable change (interleaved runs):
+receive batches of 256 frames (half the batches and carried messages), no lazy-push HAVEs at
+all (an upper bound of their cost), transparent huge pages for the cache (MADV_HUGEPAGE), a
+larger malloc trim threshold (worse), 16-block keystreams at 512 bytes and below (a 16-block
+pass costs what libsodium's 512-byte chunk does; 8 blocks in 256-bit vectors are what helps
+there), HChaCha20 one at a time in SSE2 (136 against 150 ns; sixteen at a time is what helps).
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
