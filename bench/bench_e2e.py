@@ -106,7 +106,7 @@ def _explain(r: dict) -> str:
 
 
 def _size_rows(size: int, count: int, lat_count: int, timeout: float,
-               latency_only: bool = False) -> list[Row]:
+               latency_only: bool = False, throughput_only: bool = False) -> list[Row]:
     label = "1 KB" if size == 1024 else f"{size // 1024} KB"
     tput = f"end to end: {label} values, 2 processes, loopback"
     p50g = f"end to end latency p50: {label} values at {LATENCY_RATE:.0f} msg/s"
@@ -120,6 +120,8 @@ def _size_rows(size: int, count: int, lat_count: int, timeout: float,
         if not latency_only:
             rows.append(_throughput_row(tput, name, role, srp, script, sub_args, pub_args,
                                         settings, size, count, timeout))
+        if throughput_only:
+            continue
         common = ["--count", str(lat_count), "--latency"]
         r = _run(script, sub_args + common,
                  pub_args + common + ["--size", str(size), "--rate", str(LATENCY_RATE)], timeout)
@@ -202,9 +204,13 @@ def _slow_rows(count: int, timeout: float) -> list[Row]:
 
 def run(quick: bool = False, part: str = "") -> list[Row]:
     """Every group; ``part`` "latency" (``bench/run.py --only e2e.latency``): the latency
-    rows only, the same runs as in the full table."""
-    if part not in ("", "latency"):
-        raise ValueError(f"bench_e2e has no part {part!r} (latency)")
+    rows only; "1k" (``--only e2e.1k``): the 1 KB throughput rows only (issue 17's targets).
+    The same runs as in the full table."""
+    if part not in ("", "latency", "1k"):
+        raise ValueError(f"bench_e2e has no part {part!r} (latency, 1k)")
+    if part == "1k":
+        return _size_rows(1024, 5000 if quick else 50_000, 0, 15.0 if quick else 30.0,
+                          throughput_only=True)
     lat = part == "latency"
     if quick:
         return (_size_rows(1024, 5000, 100, 15.0, lat) + _size_rows(65536, 200, 50, 15.0, lat)

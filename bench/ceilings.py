@@ -14,6 +14,7 @@ ROOT = os.path.dirname(HERE)
 # computes packetIds for the relay ceiling; udp.c / udp_recv.c are srpfast's socket I/O, which
 # the live relay ceiling receives and sends with
 SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(ROOT, "csrc", "seal.c"),
+           os.path.join(ROOT, "csrc", "chacha16.c"),
            os.path.join(ROOT, "csrc", "sha256.c"), os.path.join(ROOT, "csrc", "frame.c"),
            os.path.join(ROOT, "csrc", "udp.c"), os.path.join(ROOT, "csrc", "udp_recv.c"),
            os.path.join(ROOT, "csrc", "udp_runs.c")]
@@ -22,7 +23,8 @@ _lib: ctypes.CDLL | None = None
 
 
 def _build() -> None:
-    deps = SOURCES + [os.path.join(ROOT, "csrc", h) for h in ("seal.h", "frame.h", "sha256.h",
+    deps = SOURCES + [os.path.join(ROOT, "csrc", h) for h in ("seal.h", "chacha16.h", "frame.h",
+                                                               "sha256.h",
                                                                "udp.h", "udp_errno.h",
                                                                "bigalloc.h")]
     deps.append(os.path.abspath(__file__))  # this file names the sources

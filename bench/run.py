@@ -3,7 +3,7 @@
 figure stands beside its group's limit and peer, measured in the same run, with its loss,
 settings and target verdict (bench/harness.py states the rules).
 
-    bench/run.py [--quick] [--only frame,e2e|e2e.latency] [--write docs/BENCHMARKS.md]
+    bench/run.py [--quick] [--only frame,e2e|e2e.latency|e2e.1k] [--write docs/BENCHMARKS.md]
                  [--json out.json] [--compare old.json] [--check]
 
 --check exits 1 when a target is MISSed or a figure is above its limit.
@@ -46,7 +46,8 @@ RUNNING = """How to run it:
 - `make bench`: this table, written here (installs pyzmq into .venv for the end-to-end peers);
   `make bench BENCH_ARGS="--json new.json --compare old.json --check"` passes options on.
 - `srp bench --quick --only e2e` (or `bench/run.py ...`): print a subset, short runs;
-  `--only e2e.latency`: the end-to-end latency rows only.
+  `--only e2e.latency`: the end-to-end latency rows only; `--only e2e.1k`: the 1 KB
+  end-to-end throughput rows only.
 - `--json FILE` writes every row with its verdict; `--compare OLD.json` adds a change column
   (+ is better, whichever way the unit counts); `--check` exits 1 on a MISS or ABOVE LIMIT.
 - `make bench-micro` (`pytest bench/ --benchmark-storage=bench/baselines --benchmark-compare`):
@@ -62,9 +63,10 @@ message); plain pyzmq over TCP stands beside it. Each note gives the CPU time pe
 both processes: on a shared machine the wall-clock rates move with the load, the CPU per
 message much less, and it is where the gap to pyzmq comes from: per frame srpfast computes a
 synthetic nonce (HMAC-SHA256), seals (XChaCha20-Poly1305), hashes the packetId (SHA-256) and
-caches the frame, and per message it hashes a Merkle leaf, where CURVE encrypts a message once
-(PROTOCOL.md §4). Values published together are packed, ~14 of 1 KB in a message of 15 frames
-(PROTOCOL.md "Application events"), so a 1 KB value costs ~1.1 frames; a lone value (the
+caches the frame, and per message it hashes a Merkle leaf over the message's plaintext
+(~1 KB a 1 KB value), where CURVE encrypts a message once (PROTOCOL.md §4). Values
+published together are packed, ~14 of 1 KB in a message of 15 frames (PROTOCOL.md
+"Application events"), so a 1 KB value costs ~1.1 frames; a lone value (the
 latency rows) costs 2 frames, an Ed25519 signature and its verification (libsodium 1.0.18: 16
 and 47 us in a hot loop here; 1.0.20 built with -O3 -march=native verifies in 55 us, OpenSSL 3
 in 110 us). Where its one-way time goes (session 9; CPU time of each step from thread-clock
@@ -84,6 +86,40 @@ loop: the verification 47, the rest mostly libsodium opening the two frames), on
 the handler ~45. No garbage collection runs in the steady state. CURVE's whole one-way p50 is
 ~0.2 ms on a quiet machine.
 
+Where bulk throughput's CPU goes (issue 17, session 10; 1 KB values, emit_many of 256,
+on_batch; measured while other benchmarks shared the machine, where a process's CPU per value
+moves by +-20% from run to run): the subscriber, which paces the pipeline (its CPU per message
+is the higher one), spent ~4.5 us a value over 100,000 values, of which the data-plane call (C)
+~2.8 us, the assembly of messages that straddle two receive batches (C, control/carry.py) ~0.2,
+the receive (GRO) ~0.2, the message columns (a copy of each ~14 KB payload) ~0.15,
+decode_events (one bytes object a value) ~0.2 and the engine's Python ~1 us spread over a dozen
+steps, none above ~0.25 (thread-clock marks in the bench process). In a hot loop the data-plane
+call cost 2.6-2.9 us a value (2.4-2.7 us a frame): SHA-256 ~22% (every frame's packetId and the
+Merkle leaf over the whole message's plaintext: ~2.2 KB hashed a value, SHA-NI, two streams
+interleaved), ChaCha20 ~15% (libsodium's AVX2 code), Poly1305 ~11% (SSE2) and HChaCha20 ~3% to
+open ~1 KB, the store ~15% (cache insert and eviction, seen table), the signature check (one
+per 256 values) ~2%. libsodium's AEAD was then as fast as OpenSSL 3's (opening 944 bytes: 0.93
+us with srpfast's XChaCha20-Poly1305, 0.94 with OpenSSL's ChaCha20-Poly1305 plus HChaCha20);
+the keystream is now made 8 or 16 blocks at a time with AVX-512 where the CPU has it, and the
+data plane's frames get their HChaCha20 subkeys 16 at a time (csrc/chacha16.c,
+docs/SEALING.md): a full frame's keystream 0.52 -> 0.31 us, 16 subkeys 1.57 -> 0.28 us, the
+data-plane call in a hot loop 2.7-3.1 -> 2.35-2.5 us a 1 KB value and 1.87 -> ~1.71 us a
+one-frame message (bench_network's frames); end to end, medians of 5 interleaved rounds of
+50,000 values with the final code, the subscriber 4.92 -> 4.41 us a value and the publisher
+4.15 -> 3.74 (pyzmq + CURVE in the same rounds: 4.68 and 3.36). The publisher spends ~60% of
+its busy time sealing (the synthetic nonce, XChaCha20-Poly1305, packetIds, leaves, a signature
+per 256 values), ~13% in the GSO send (on loopback the sender also runs the receiver's kernel
+path) and ~12% in its cache. So the e2e subscriber's cost against the receive-to-subscriber
+row's 3.12 us is mostly bytes: that row's messages are one frame carrying a ~10-byte event (388
+bytes sealed, a 116-byte leaf), a 1 KB value is 1.07 frames of 984 bytes of plaintext, opened
+and hashed in full; its per-message Python is shared by ~14 values there. CURVE encrypts each
+value once and hashes and stores nothing. Tried without a measurable change (interleaved runs):
+receive batches of 256 frames (half the batches and carried messages), no lazy-push HAVEs at
+all (an upper bound of their cost), transparent huge pages for the cache (MADV_HUGEPAGE), a
+larger malloc trim threshold (worse), 16-block keystreams at 512 bytes and below (a 16-block
+pass costs what libsodium's 512-byte chunk does; 8 blocks in 256-bit vectors are what helps
+there), HChaCha20 one at a time in SSE2 (136 against 150 ns; sixteen at a time is what helps).
+
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
 "skipped: needs root"): 25 rounds of fresh peers on one verified topology, 100 Easy<->Hard
@@ -98,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run.py")
     ap.add_argument("--quick", action="store_true", help="short runs (development)")
     ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(MODULES)};"
-                    " e2e.latency: the end-to-end latency rows only")
+                    " e2e.latency: the end-to-end latency rows only; e2e.1k: the 1 KB"
+                    " end-to-end throughput rows only")
     ap.add_argument("--write", default="", help="write the table as markdown (docs)")
     ap.add_argument("--json", default="", help="write the table as JSON")
     ap.add_argument("--compare", default="", help="an earlier --json file: show the change")

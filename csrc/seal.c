@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "chacha16.h"
 #include "frame.h"
 #include "sha256.h"
 
@@ -75,6 +76,29 @@ static size_t keystream_len(size_t need, size_t cap) { /* need <= cap, cap a mul
     return best;
 }
 
+/* Keystream blocks 0, 1, ... covering `need` bytes (need <= cap, cap a multiple of 64 and at
+ * least 1088) into ks; returns the bytes written (to wipe). Where the CPU has AVX-512
+ * (chacha16.h) the blocks come 8 or 16 at a time: measured here, 8 blocks 0.13 us against
+ * libsodium's 0.20 for 256 bytes and 0.22 for 512; 16 blocks 0.20 us, and a full frame's
+ * 1088 bytes (16 blocks and one in SSE2) 0.31 against 0.52. One block (an empty message)
+ * stays libsodium's. */
+static size_t keystream(uint8_t *ks, size_t need, size_t cap, const uint8_t nonce12[12],
+                        const uint8_t subkey[32]) {
+    if (need > 64 && need <= 512 && srp_chacha8_ok()) {
+        srp_chacha8(ks, subkey, nonce12, 0);
+        return 512;
+    }
+    if (need > 512 && need <= 1088 && srp_chacha16_ok()) {
+        srp_chacha16(ks, subkey, nonce12, 0);
+        if (need <= 1024) return 1024;
+        srp_chacha_block1(ks + 1024, subkey, nonce12, 16);
+        return 1088;
+    }
+    size_t n = keystream_len(need, cap);
+    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    return n;
+}
+
 void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
                       const uint8_t nonce[24], const uint8_t key[32]) {
     /* As srp_xchacha_open: one keystream call for the Poly1305 key and every block (libsodium
@@ -86,39 +110,44 @@ void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
                                                    key);
         return;
     }
-    size_t n = keystream_len(64 + mlen, sizeof ks);
     crypto_core_hchacha20(subkey, nonce, key, NULL);
     memcpy(nonce12 + 4, nonce + 16, 8);
-    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    size_t n = keystream(ks, 64 + mlen, sizeof ks, nonce12, subkey);
     for (size_t i = 0; i < mlen; i++) m[i] ^= ks[64 + i];
     aead_tag(ks, ad, adlen, m, mlen, m + mlen);
     sodium_memzero(ks, n);
     sodium_memzero(subkey, sizeof subkey);
 }
 
-int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
-                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
-    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), as keystream_len rounds them.
+int srp_xchacha_open_sub(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                         size_t adlen, const uint8_t nonce[24], const uint8_t subkey[32]) {
+    /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), as keystream() makes them.
      * Frames carry at most 1024 - 40 bytes of ciphertext: 17 blocks, 1088 bytes. */
     uint8_t ks[1280] __attribute__((aligned(64)));
-    uint8_t subkey[32], nonce12[12] = {0}, tag[16];
-    if (ctlen > sizeof ks - 64)
-        goto libsodium; /* longer than any frame: the plain library call */
-    size_t n = keystream_len(64 + ctlen, sizeof ks);
-    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    uint8_t nonce12[12] = {0}, tag[16];
+    if (ctlen > sizeof ks - 64) return -1; /* (srp_xchacha_open takes those to libsodium) */
     memcpy(nonce12 + 4, nonce + 16, 8);
-    crypto_stream_chacha20_ietf(ks, n, nonce12, subkey);
+    size_t n = keystream(ks, 64 + ctlen, sizeof ks, nonce12, subkey);
     aead_tag(ks, ad, adlen, ct, ctlen, tag);
     int bad = crypto_verify_16(tag, ct + ctlen);
     if (bad == 0)
         for (size_t i = 0; i < ctlen; i++) m[i] = ct[i] ^ ks[64 + i];
     sodium_memzero(ks, n);
-    sodium_memzero(subkey, sizeof subkey);
     return bad ? -1 : 0;
-libsodium:;
-    unsigned long long mlen;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, ct, ctlen + 16, ad, adlen,
-                                                      nonce, key);
+}
+
+int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                     size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
+    if (ctlen > 1280 - 64) { /* longer than any frame: the plain library call */
+        unsigned long long mlen;
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, ct, ctlen + 16, ad,
+                                                          adlen, nonce, key);
+    }
+    uint8_t subkey[32];
+    crypto_core_hchacha20(subkey, nonce, key, NULL);
+    int r = srp_xchacha_open_sub(m, ct, ctlen, ad, adlen, nonce, subkey);
+    sodium_memzero(subkey, sizeof subkey);
+    return r;
 }
 
 int srp_open_frame(const uint8_t key[32], uint8_t *frame) {

@@ -47,7 +47,8 @@ int srp_seal_frame(const uint8_t key[32], uint8_t *frame, const uint8_t *nonce);
  * keystream for the Poly1305 key AND the whole message comes from ONE keystream call, its
  * length rounded up to whichever of 64, 256 or 512 bytes libsodium's chunked vector code
  * makes cheapest (seal.c keystream_len): its AEAD pays two passes and a slow
- * one-block-at-a-time tail, ~2x the cost for a typical 300-450 byte frame.
+ * one-block-at-a-time tail, ~2x the cost for a typical 300-450 byte frame. On a CPU with
+ * AVX-512 the keystream is chacha16.h's, eight or sixteen blocks at a time.
  * ct is ctlen bytes of ciphertext followed by the 16-byte tag; m receives ctlen bytes of
  * plaintext if the tag verifies. Returns 0, or -1 on a tag mismatch (then m holds nothing
  * of the plaintext: untouched, or zeroed by libsodium for ctlen > 1216, never used). */
@@ -58,6 +59,10 @@ void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
                       const uint8_t nonce[24], const uint8_t key[32]);
 int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
                      size_t adlen, const uint8_t nonce[24], const uint8_t key[32]);
+/* srp_xchacha_open with the HChaCha20 subkey of (key, nonce[0..16)) already made (a
+ * message's fragments: chacha16.h srp_hchacha20_x16); ctlen at most 1216, else -1. */
+int srp_xchacha_open_sub(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
+                         size_t adlen, const uint8_t nonce[24], const uint8_t subkey[32]);
 
 /* Open one sealed frame in place: on success the message area holds the plaintext with
  * length = plaintext length (rest zeroed; flags untouched). On failure the frame is unchanged.

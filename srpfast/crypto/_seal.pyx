@@ -1,4 +1,4 @@
-# csrc: seal.c chain.c frame.c sha256.c
+# csrc: seal.c chacha16.c chain.c frame.c sha256.c
 """Thin Cython over csrc/seal.c: per-frame and batch AEAD, Merkle batch signatures (SPEC 4).
 
 Importing this module calls libsodium's sodium_init() once: without it libsodium stays on its
