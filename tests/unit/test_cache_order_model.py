@@ -177,3 +177,24 @@ def test_one_stream_at_capacity_is_the_run_alone():
             m.drop(i)
         check_same(c, m, now)
     assert c.counters()["evicted"] == m.evicted > 0
+
+
+def test_newest_alone_in_its_run_and_first_is_not_evicted():
+    """The newest insert is the first of its class and the only entry of the class's run
+    (every other entry came with a shorter ttl than the run's last and is in the heap; the
+    run's one entry was removed): the full cache's victim must be the heap's root, not it
+    (cache_expiry.h expiry_first_but, the run's side)."""
+    c = Cache(CAP, source_share=1.0)
+    m = Order(c.capacity_entries, c.share_entries)
+    n = c.capacity_entries
+    for i in range(n):  # decreasing ttls: the first in the run, all others in the heap
+        f = mk(i, ttl=1000 - i)
+        assert c.insert(f, source="pub", now=0.0) and m.insert(pid(f), 1000.0 - i, False,
+                                                              source_key("pub"))
+    assert c.remove(pid(mk(0))) and m.drop(pid(mk(0))) is None  # the run is empty
+    x = mk(10_000, ttl=1)  # the run's only entry, first to expire, the newest; cache full
+    assert c.insert(x, source="pub", now=0.0) and m.insert(pid(x), 1.0, False, source_key("pub"))
+    y = mk(10_001, ttl=500)
+    assert c.insert(y, source="pub", now=0.0) and m.insert(pid(y), 500.0, False, source_key("pub"))
+    assert pid(x) in c  # never the newest: it was the newest when y's insert chose its victim
+    check_same(c, m, 0.0)
