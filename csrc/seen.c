@@ -40,28 +40,44 @@ struct srp_seen {
     uint8_t secret[XXH_SECRET_DEFAULT_SIZE];
 };
 
-/* XXH3_64bits_withSeed(frame + 21, 1137, seed) with the seed's secret already derived: the
- * same value from either loop (XXH3's vector paths are bit-identical). */
+/* XXH3_64bits_withSeed(frame + 21, 1137, seed) with the seed's secret already derived: for
+ * inputs over 240 bytes XXH3 with a seed is XXH3 with the secret XXH3_initCustomSecret derives
+ * from it (xxhash.h, XXH3_hashLong_64b_withSeed), so XXH3's public withSecret call gives the
+ * same value, in the build's vector loop (SSE2 on x86-64). */
 static uint64_t tail_hash(const uint8_t *frame, const uint8_t *secret) {
-    return XXH3_hashLong_64b_internal(frame + SRP_OFF_RESERVED, TAIL_BYTES, secret,
-                                      XXH_SECRET_DEFAULT_SIZE, XXH3_accumulate_512,
-                                      XXH3_scrambleAcc);
+    return XXH3_64bits_withSecret(frame + SRP_OFF_RESERVED, TAIL_BYTES, secret,
+                                  XXH_SECRET_DEFAULT_SIZE);
 }
+
+/* The AVX2 loop is called through xxhash.h's internals (XXH3_hashLong_64b_internal and its
+ * accumulate function), whose shape differs between releases: 0.8.1 passes a one-stripe
+ * XXH3_accumulate_512, 0.8.2 a many-stripe XXH3_accumulate (0.8.1's arguments there compile,
+ * with a warning, into a hash that skips most of the input), 0.8.0 has no XXH_DISPATCH_AVX2.
+ * Only the releases whose shape is known here use it; others keep the public call. */
+#if defined(SRP_SEEN_AVX2) && XXH_VERSION_NUMBER == 801
+#define SRP_XXH_ACC_AVX2 XXH3_accumulate_512_avx2
+#elif defined(SRP_SEEN_AVX2) && XXH_VERSION_NUMBER == 802
+#define SRP_XXH_ACC_AVX2 XXH3_accumulate_avx2
+#else
+#undef SRP_SEEN_AVX2
+#endif
 
 #ifdef SRP_SEEN_AVX2
 XXH_TARGET_AVX2 static uint64_t tail_hash_avx2(const uint8_t *frame, const uint8_t *secret) {
     return XXH3_hashLong_64b_internal(frame + SRP_OFF_RESERVED, TAIL_BYTES, secret,
-                                      XXH_SECRET_DEFAULT_SIZE, XXH3_accumulate_512_avx2,
+                                      XXH_SECRET_DEFAULT_SIZE, SRP_XXH_ACC_AVX2,
                                       XXH3_scrambleAcc_avx2);
 }
 
-/* AVX2 usable (the CPU and the OS: libgcc checks XCR0) and giving the portable loop's value
- * on a test pattern (checked once per filter: ~0.2 us). */
-static int use_avx2(const uint8_t *secret) {
+/* AVX2 usable (the CPU and the OS: libgcc checks XCR0) and giving XXH3's own value, with the
+ * seed, on a test pattern (checked once per filter: ~0.2 us): a mismatch keeps the public
+ * call. */
+static int use_avx2(const uint8_t *secret, uint64_t seed) {
     if (!__builtin_cpu_supports("avx2")) return 0;
     uint8_t probe[SRP_PACKET_BYTES];
     for (size_t i = 0; i < sizeof probe; i++) probe[i] = (uint8_t)(i * 131u + 7u);
-    return tail_hash_avx2(probe, secret) == tail_hash(probe, secret);
+    return tail_hash_avx2(probe, secret) ==
+           XXH3_64bits_withSeed(probe + SRP_OFF_RESERVED, TAIL_BYTES, seed);
 }
 #endif
 
@@ -90,7 +106,7 @@ srp_seen *srp_seen_new(unsigned log2_slots, double horizon, uint64_t seed) {
         memcpy(s->secret, secret, sizeof secret);
     }
 #ifdef SRP_SEEN_AVX2
-    s->avx2 = use_avx2(s->secret);
+    s->avx2 = use_avx2(s->secret, seed);
 #endif
     return s;
 }

@@ -12,7 +12,7 @@ set -euo pipefail
 PY=${PY:-.venv/bin/python}
 ROOT=$(pwd)
 SAN=build/san
-TESTS=${SANTEST_TESTS:-"tests/unit/test_frame.py tests/unit/test_sha256.py tests/unit/test_cache.py tests/unit/test_dataplane.py tests/unit/test_deliver.py tests/unit/test_carry.py tests/unit/test_sealing.py tests/unit/test_chain.py tests/unit/test_sodium.py tests/unit/test_udp.py tests/unit/test_events.py tests/unit/test_delivered.py"}
+TESTS=${SANTEST_TESTS:-"tests/unit/test_frame.py tests/unit/test_sha256.py tests/unit/test_cache.py tests/unit/test_cache_order_model.py tests/unit/test_dataplane.py tests/unit/test_deliver.py tests/unit/test_carry.py tests/unit/test_sealing.py tests/unit/test_chain.py tests/unit/test_sodium.py tests/unit/test_udp.py tests/unit/test_events.py tests/unit/test_delivered.py"}
 mkdir -p "$SAN"
 SRPFAST_SANITIZE=1 SRPFAST_DEBUG=1 "$PY" setup.py -q build_ext -j 2 --build-lib "$SAN/lib" --build-temp "$SAN/tmp" \
   >"$SAN/build.log" 2>&1 || { tail -40 "$SAN/build.log"; exit 1; }
