@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -103,15 +104,27 @@ class BuildExtSeparately(build_ext):
     """One object directory per extension. Several extensions compile the same csrc/*.c
     (frame.c, sha256.c, ...) with their own flags; in one shared build_temp, a parallel build
     (-j 2) let one extension link a sha256.o the other was rewriting (an undefined
-    srp_sha256_3 in _dataplane, seen once)."""
+    srp_sha256_3 in _dataplane, seen once). The directory is per thread: a parallel build
+    runs build_extension in worker threads on this one command object, and setting the
+    shared attribute around each call let one extension compile into, or link from, the
+    other's directory (a _cache missing srp_seen_free after an incremental -j 2 build)."""
+
+    _dirs = threading.local()
+
+    @property  # type: ignore[override]
+    def build_temp(self) -> str:
+        return getattr(self._dirs, "temp", None) or self.__dict__.get("_build_temp")
+
+    @build_temp.setter
+    def build_temp(self, value: str) -> None:
+        self.__dict__["_build_temp"] = value
 
     def build_extension(self, ext: Extension) -> None:
-        shared = self.build_temp
-        self.build_temp = os.path.join(shared, ext.name)
+        self._dirs.temp = os.path.join(self.__dict__["_build_temp"], ext.name)
         try:
             super().build_extension(ext)
         finally:
-            self.build_temp = shared
+            self._dirs.temp = None
 
 
 setup(
