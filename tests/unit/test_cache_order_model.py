@@ -101,6 +101,11 @@ def run(seed: int, ops: int, share: float, keys: int = 150) -> Cache:
     c = Cache(CAP, source_share=share)
     m = Order(c.capacity_entries, c.share_entries)
     now = 100.0
+    falling = rnd.randrange(3)  # which third of the stretches has falling ttls
+
+    def phase(step: int) -> bool:
+        return (step // 300) % 3 == falling
+
     for step in range(ops):
         r = rnd.random()
         if rnd.random() < 0.5:  # a coarse clock: many inserts at the same `now` (equal expiries)
@@ -109,6 +114,8 @@ def run(seed: int, ops: int, share: float, keys: int = 150) -> Cache:
         member = rnd.random() < 0.3
         if r < 0.55:  # one insert, mostly one ttl (run appends), some shorter or longer (heap)
             ttl = rnd.choice([60, 60, 60, 60, 60, 20, 5, 0, 90, 60])
+            if phase(step):  # a stretch of falling ttls: the heap takes all, the run empties
+                ttl = 90 - step % 90
             f = mk(rnd.randrange(keys), ttl=ttl, postage=8)
             assert c.insert(f, source=src, now=now, member=member) == \
                 m.insert(pid(f), now + ttl, member, source_key(src))
