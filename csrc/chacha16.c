@@ -62,12 +62,16 @@ void srp_chacha_block(uint8_t out[64], const uint8_t key[32], const uint8_t nonc
 #include <immintrin.h>
 
 int srp_chacha16_ok(void) {
-    static int ok = -1; /* (a benign race: every thread computes the same answer) */
-    if (ok < 0) {
+    /* Relaxed atomics: threads may race to compute it, and every one gets the same answer
+     * (a plain int would be a C11 data race). */
+    static int ok = -1;
+    int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+    if (v < 0) {
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
     }
-    return ok;
+    return v;
 }
 
 #define QR16(a, b, c, d)                                                          \
@@ -202,12 +206,14 @@ __attribute__((target("avx512f"))) void srp_hchacha20_x16(uint8_t (*out)[32],
 }
 
 int srp_chacha8_ok(void) {
-    static int ok = -1;
-    if (ok < 0) {
+    static int ok = -1; /* (relaxed atomics: srp_chacha16_ok) */
+    int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+    if (v < 0) {
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+        __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
     }
-    return ok;
+    return v;
 }
 
 #define QR8(a, b, c, d)                                                           \

@@ -76,6 +76,11 @@ static size_t keystream_len(size_t need, size_t cap) { /* need <= cap, cap a mul
     return best;
 }
 
+/* The keystream buffer of one seal or open: a full frame's 1088 bytes (the Poly1305 key and
+ * 984 bytes) fit, which keystream() below writes whole on the AVX-512 path. */
+#define KS_BYTES 1280
+_Static_assert(KS_BYTES >= 1088 && KS_BYTES % 64 == 0, "keystream() writes up to 1088 bytes");
+
 /* Keystream blocks 0, 1, ... covering `need` bytes (need <= cap, cap a multiple of 64 and at
  * least 1088) into ks; returns the bytes written (to wipe). Where the CPU has AVX-512
  * (chacha16.h) the blocks come 8 or 16 at a time: measured here, 8 blocks 0.13 us against
@@ -103,7 +108,7 @@ void srp_xchacha_seal(uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
                       const uint8_t nonce[24], const uint8_t key[32]) {
     /* As srp_xchacha_open: one keystream call for the Poly1305 key and every block (libsodium
      * makes two passes), its length from keystream_len; frames carry at most 984 bytes. */
-    uint8_t ks[1280] __attribute__((aligned(64)));
+    uint8_t ks[KS_BYTES] __attribute__((aligned(64)));
     uint8_t subkey[32], nonce12[12] = {0};
     if (mlen > sizeof ks - 64) { /* longer than any frame: the plain library call */
         crypto_aead_xchacha20poly1305_ietf_encrypt(m, NULL, m, mlen, ad, adlen, NULL, nonce,
@@ -123,7 +128,7 @@ int srp_xchacha_open_sub(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint
                          size_t adlen, const uint8_t nonce[24], const uint8_t subkey[32]) {
     /* Keystream blocks 0 (Poly1305 key) .. ceil(ctlen/64), as keystream() makes them.
      * Frames carry at most 1024 - 40 bytes of ciphertext: 17 blocks, 1088 bytes. */
-    uint8_t ks[1280] __attribute__((aligned(64)));
+    uint8_t ks[KS_BYTES] __attribute__((aligned(64)));
     uint8_t nonce12[12] = {0}, tag[16];
     if (ctlen > sizeof ks - 64) return -1; /* (srp_xchacha_open takes those to libsodium) */
     memcpy(nonce12 + 4, nonce + 16, 8);
@@ -138,7 +143,7 @@ int srp_xchacha_open_sub(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint
 
 int srp_xchacha_open(uint8_t *m, const uint8_t *ct, size_t ctlen, const uint8_t *ad,
                      size_t adlen, const uint8_t nonce[24], const uint8_t key[32]) {
-    if (ctlen > 1280 - 64) { /* longer than any frame: the plain library call */
+    if (ctlen > KS_BYTES - 64) { /* longer than any frame: the plain library call */
         unsigned long long mlen;
         return crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, ct, ctlen + 16, ad,
                                                           adlen, nonce, key);
