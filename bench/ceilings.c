@@ -329,3 +329,56 @@ void srp_bench_stamp(uint8_t *frames, long n, uint64_t counter) {
         for (int k = 0; k < 8; k++) m[k] = (uint8_t)(v >> (56 - 8 * k));
     }
 }
+
+/* The cache group's two ceilings (bench/bench_cache.py), moved here from the runtime extension
+ * _cache.pyx (issue 17: ceilings are bench code). XXH3 is inlined with the length a constant,
+ * as csrc/cache_impl.h's srp_hash64 calls are since session 10: with a call into XXH3's
+ * length dispatch here, the cache's contains_batch read 1.32x ABOVE this limit.
+ *
+ * Inserts: per frame only what any store of whole frames must do: XXH3 of a 32-byte key
+ * (message bytes 134..165), one probe of a plain table, a copy of 1158 bytes into a ring of
+ * `slots`. No metadata, eviction order, dedup or SHA-256. Returns the probes that found a
+ * slot taken (to keep the loop honest), -1 on bad arguments or no memory. */
+long srp_ceiling_store_loop(const uint8_t *frames, long count, long slots) {
+    if (count <= 0 || slots <= 0) return -1;
+    size_t m = 1;
+    while (m < (size_t)slots * 2) m <<= 1;
+    uint8_t *ring = malloc((size_t)slots * SRP_PACKET_BYTES);
+    uint64_t *table = calloc(m, sizeof *table);
+    if (!ring || !table) {
+        free(ring);
+        free(table);
+        return -1;
+    }
+    long hits = 0;
+    for (size_t i = 0; i < (size_t)count; i++) {
+        const uint8_t *f = frames + i * SRP_PACKET_BYTES;
+        size_t h = XXH3_64bits_withSeed(f + 134, 32, 1) & (m - 1);
+        hits += table[h] != 0;
+        table[h] = i + 1;
+        copy_frame(ring + (i % (size_t)slots) * SRP_PACKET_BYTES, f, SRP_PACKET_BYTES);
+    }
+    free(ring);
+    free(table);
+    return hits;
+}
+
+/* Lookups: XXH3 of each 32-byte id and one probe of a plain power-of-two table of at least
+ * 2 x slots words (no key comparison, no collision handling), `rounds` passes over the ids
+ * (each with its own seed, so no pass repeats another's work): one pass is ~10 us, and a
+ * ctypes call per pass cost ~10% of it (the cache's contains_batch is one Cython call).
+ * Returns the hits. */
+long srp_ceiling_probe_loop(const uint8_t *ids, long n, long slots, long rounds) {
+    if (n <= 0 || slots <= 0 || rounds <= 0) return -1;
+    size_t m = 1;
+    while (m < (size_t)slots * 2) m <<= 1;
+    uint64_t *table = malloc(m * sizeof *table);
+    if (!table) return -1;
+    for (size_t i = 0; i < m; i++) table[i] = i & 1;
+    long hits = 0;
+    for (long r = 0; r < rounds; r++)
+        for (size_t i = 0; i < (size_t)n; i++)
+            hits += table[XXH3_64bits_withSeed(ids + 32 * i, 32, 1 + (uint64_t)r) & (m - 1)] != 0;
+    free(table);
+    return hits;
+}

@@ -63,6 +63,11 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_relay_live.argtypes = [
             ctypes.c_int, ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_long,
             ctypes.c_double, ctypes.c_double, ctypes.POINTER(_Live)]
+        _lib.srp_ceiling_store_loop.restype = ctypes.c_long
+        _lib.srp_ceiling_store_loop.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
+        _lib.srp_ceiling_probe_loop.restype = ctypes.c_long
+        _lib.srp_ceiling_probe_loop.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
+                                                ctypes.c_long]
         _lib.srp_bench_stamp.restype = None
         _lib.srp_bench_stamp.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_uint64]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
@@ -119,6 +124,27 @@ def relay_live(fd: int, sinks: bytes, batch: int, slots: int, idle: float,
     if got["bad"]:
         raise RuntimeError(f"the live relay ceiling got {got['bad']} invalid frames")
     return got
+
+
+def store_loop(frames: bytes, count: int, slots: int) -> int:
+    """The cache's insert ceiling (srp_ceiling_store_loop): XXH3 key + one probe + a 1158-byte
+    copy into a ``slots`` ring, for the first ``count`` frames of ``frames``."""
+    if len(frames) < count * 1158:
+        raise ValueError("frames too short for count")
+    r = lib().srp_ceiling_store_loop(frames, count, slots)
+    if r < 0:
+        raise ValueError("count and slots must be > 0 (or no memory)")
+    return int(r)
+
+
+def probe_loop(ids: bytes, slots: int, rounds: int = 1) -> int:
+    """The cache's lookup ceiling (srp_ceiling_probe_loop): XXH3 of each 32-byte id of ``ids``
+    and one probe of a plain table of >= 2 x ``slots`` words, ``rounds`` passes in one call.
+    Returns the hits."""
+    r = lib().srp_ceiling_probe_loop(ids, len(ids) // 32, slots, rounds)
+    if r < 0:
+        raise ValueError("ids must hold at least one 32-byte id, slots > 0")
+    return int(r)
 
 
 def stamp(frames: bytearray, counter: int) -> None:
