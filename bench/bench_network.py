@@ -24,7 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.blast import Blaster  # noqa: E402
 from bench.harness import Row, best_rate, delivery_rate, loss_of, main, quick_params  # noqa: E402
-from srpfast.drivers import _udp  # noqa: E402
 from srpfast.drivers._udp import UDPSocket  # noqa: E402
 from srpfast.config import Config  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
@@ -160,7 +159,7 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
             with Blaster("frames", rx.local_address, PREFILL_SECONDS, path) as blaster:
                 blaster.go()
                 blaster.result()
-            got, elapsed = _udp._ceiling_recv(rx, 30.0, idle=0.0)
+            got, elapsed = ceilings.udp_recv_loop(rx, 30.0, idle=0.0)
         if got and got / max(elapsed, 1e-9) > recv:
             recv, recv_n = got / max(elapsed, 1e-9), got
     with open(path, "rb") as f:

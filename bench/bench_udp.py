@@ -15,10 +15,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import udp_peers  # noqa: E402
+from bench import ceilings, udp_peers  # noqa: E402
 from bench.blast import Blaster  # noqa: E402
 from bench.harness import Row, best_rate, main, quick_params, refresh_limit  # noqa: E402
-from srpfast.drivers import _udp  # noqa: E402
 from srpfast.drivers._udp import FRAME_BYTES, UDPSocket  # noqa: E402
 
 BATCH = 64
@@ -53,7 +52,7 @@ def _send_group(p: dict, seconds: float) -> list[Row]:
         def ceiling() -> float:
             best = 0.0
             for _ in range(p["repeat"]):
-                n, t = _udp._ceiling_send(tx, dest, seconds / p["repeat"] * 2, BATCH)
+                n, t = ceilings.udp_send_loop(tx, dest, seconds / p["repeat"] * 2, BATCH)
                 best = max(best, n / t)
             return best
         # The ceiling runs the same sendmmsg as both send_batch figures: measured in
@@ -169,7 +168,7 @@ def _recv_group(seconds: float) -> list[Row]:
         # noise alone put the figure above it).
         with UDPSocket(batch=CEILING_BATCH, rcvbuf=PREFILL_BUF) as rx:
             sent = _prefill(rx.local_address)
-            got, elapsed = _udp._ceiling_recv(rx, 30.0, idle=0.0)
+            got, elapsed = ceilings.udp_recv_loop(rx, 30.0, idle=0.0)
             return got / max(elapsed, 1e-9), got, sent
 
     def py_drain() -> tuple[float, int, int]:

@@ -6,7 +6,7 @@ for the GIL-free core *and* the interpreter, so a receiver is loaded from anothe
     python bench/blast.py MODE HOST PORT SECONDS [FILE] [--prove] [--paced]
 
 MODE:
-  zeros    the C sendmmsg loop (srpfast.drivers._udp._ceiling_send) of 1158-byte zero datagrams
+  zeros    the C sendmmsg loop (bench/ceilings.py udp_send_loop) of 1158-byte zero datagrams
   publish  valid, distinct PUBLISH frames (frame.encode_many template, an 8-byte counter
            patched into each message per batch so no two datagrams are duplicates)
   publish_gso  the same frames, each batch of 64 as UDP GSO super-datagrams (as srpfast's own
@@ -263,6 +263,7 @@ def _prove(sock, address: tuple, timeout: float = 10.0) -> None:
 
 def main(argv: list[str]) -> None:
     sys.path.insert(0, ROOT)
+    from bench import ceilings
     from srpfast.drivers import _udp
     prove, paced = "--prove" in argv, "--paced" in argv
     argv = [a for a in argv if a not in ("--prove", "--paced")]
@@ -280,12 +281,14 @@ def main(argv: list[str]) -> None:
             if prove:
                 _prove(sock, address)
             chunks = _load_chunks(argv[4]) if mode in ("frames", "once") else []
+            if mode == "zeros":
+                ceilings.lib()  # (built, if it must be, before "ready": not in the blast time)
             print("ready", flush=True)
             sys.stdin.readline()
             t0 = time.perf_counter()
             extra: dict = {}
             if mode == "zeros":
-                sent, _ = _udp._ceiling_send(sock, address, seconds, BATCH)
+                sent, _ = ceilings.udp_send_loop(sock, address, seconds, BATCH)
             elif mode in ("publish", "publish_gso"):
                 sent = _blast_publish(sock, address, seconds, gso=mode == "publish_gso")
             elif mode == "relay":

@@ -8,12 +8,16 @@ import ctypes
 import os
 import subprocess
 
+from srpfast.drivers._udp import UDPSocket
+from srpfast.errors import ClosedError
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # seal.c hashes envelope leaves with sha256.c (envelope version 2); frame.c validates and
 # computes packetIds for the relay ceiling; udp.c / udp_recv.c are srpfast's socket I/O, which
-# the live relay ceiling receives and sends with
-SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(ROOT, "csrc", "seal.c"),
+# the live relay ceiling and the UDP ceilings (ceilings_udp.c) receive and send with
+SOURCES = [os.path.join(HERE, "ceilings.c"), os.path.join(HERE, "ceilings_udp.c"),
+           os.path.join(ROOT, "csrc", "seal.c"),
            os.path.join(ROOT, "csrc", "chacha16.c"),
            os.path.join(ROOT, "csrc", "sha256.c"), os.path.join(ROOT, "csrc", "frame.c"),
            os.path.join(ROOT, "csrc", "udp.c"), os.path.join(ROOT, "csrc", "udp_recv.c"),
@@ -32,9 +36,13 @@ def _build() -> None:
         return
     os.makedirs(os.path.dirname(LIB), exist_ok=True)
     cc = os.environ.get("CC", "gcc")
+    # built aside and renamed into place: a sender process (blast.py) may build it while the
+    # bench process that started it loads it
+    tmp = f"{LIB}.{os.getpid()}.tmp"
     subprocess.run([cc, "-O3", "-std=c11", "-D_GNU_SOURCE", "-shared", "-fPIC",
-                    "-I" + os.path.join(ROOT, "csrc"), *SOURCES, "-o", LIB, "-lsodium"],
+                    "-I" + os.path.join(ROOT, "csrc"), *SOURCES, "-o", tmp, "-lsodium"],
                    check=True)
+    os.replace(tmp, LIB)
 
 
 class _Live(ctypes.Structure):
@@ -42,6 +50,15 @@ class _Live(ctypes.Structure):
     _fields_ = [(name, ctypes.c_long) for name in
                 ("inputs", "outputs", "bad", "batches", "eagain_waits")] + \
                [(name, ctypes.c_double) for name in ("first_in", "last_out", "cpu")]
+
+
+class _Udp(ctypes.Structure):
+    """srp_ceiling_udp (ceilings_udp.c): the count, the elapsed seconds and the socket
+    layer's counters (srp_udp_counters, csrc/udp.h) over one loop."""
+    _fields_ = [("count", ctypes.c_long), ("elapsed", ctypes.c_double)] + \
+               [(name, ctypes.c_uint64) for name in
+                ("received", "sent", "send_eagain", "send_errors", "truncated", "recv_errors",
+                 "gro_reads")]
 
 
 def lib() -> ctypes.CDLL:
@@ -68,6 +85,13 @@ def lib() -> ctypes.CDLL:
         _lib.srp_ceiling_probe_loop.restype = ctypes.c_long
         _lib.srp_ceiling_probe_loop.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long,
                                                 ctypes.c_long]
+        _lib.srp_ceiling_send_loop.restype = ctypes.c_long
+        _lib.srp_ceiling_send_loop.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_double,
+                                               ctypes.c_long, ctypes.POINTER(_Udp)]
+        _lib.srp_ceiling_recv_loop.restype = ctypes.c_long
+        _lib.srp_ceiling_recv_loop.argtypes = [ctypes.c_int, ctypes.c_long, ctypes.c_long,
+                                               ctypes.c_long, ctypes.c_double, ctypes.c_double,
+                                               ctypes.POINTER(_Udp)]
         _lib.srp_bench_stamp.restype = None
         _lib.srp_bench_stamp.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_uint64]
         if ctypes.CDLL(LIB).sodium_init() < 0:  # (seal.c's callers normally do this)
@@ -124,6 +148,44 @@ def relay_live(fd: int, sinks: bytes, batch: int, slots: int, idle: float,
     if got["bad"]:
         raise RuntimeError(f"the live relay ceiling got {got['bad']} invalid frames")
     return got
+
+
+# GRO reads per recvmmsg on a UDPSocket(gro=True): srpfast/drivers/_udp.pyx GRO_READS (8 x 64
+# KiB of landing space, docs/NET.md); the receive ceiling lands its reads the same way
+UDP_GRO_READS = 8
+
+
+def _open_fd(sock: UDPSocket) -> int:
+    if sock.closed:
+        raise ClosedError("UDPSocket is closed; open a new one")
+    return sock.fileno()
+
+
+def udp_send_loop(sock: UDPSocket, address: tuple[str, int], seconds: float,
+                  batch: int = 64) -> tuple[int, float]:
+    """The UDP send ceiling (srp_ceiling_send_loop): sendmmsg of ``batch`` 1158-byte zero
+    frames to ``address`` from ``sock`` in a C loop for ``seconds``, GIL released. Returns
+    (datagrams sent, elapsed seconds)."""
+    st = _Udp()
+    if lib().srp_ceiling_send_loop(_open_fd(sock), sock.resolve(address), seconds, batch,
+                                   ctypes.byref(st)) < 0:
+        raise ValueError("batch must be 1..4096 (or no memory)")
+    return int(st.count), float(st.elapsed)
+
+
+def udp_recv_loop(sock: UDPSocket, seconds: float, idle: float = 0.2) -> tuple[int, float]:
+    """The UDP receive ceiling (srp_ceiling_recv_loop): recvmmsg drain of ``sock`` in a C loop
+    with the socket's own receive set-up (its batch and slot size, a GRO landing area if it
+    has GRO on), polling between empty reads, for ``seconds`` or until ``idle`` seconds pass
+    with nothing arriving; GIL released. Returns (received, seconds from the first read that
+    returned data to the last)."""
+    st = _Udp()
+    r = lib().srp_ceiling_recv_loop(_open_fd(sock), sock.batch, sock.slot,
+                                    UDP_GRO_READS if sock.gro else 0, seconds, idle,
+                                    ctypes.byref(st))
+    if r < 0:
+        raise RuntimeError("the receive ceiling could not start (memory, or no UDP GRO)")
+    return int(st.count), float(st.elapsed)
 
 
 def store_loop(frames: bytes, count: int, slots: int) -> int:

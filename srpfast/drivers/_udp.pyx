@@ -9,7 +9,6 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 import errno as _errno
 import os as _os
@@ -17,14 +16,6 @@ import socket as _socket
 from array import array as _array
 
 from srpfast.errors import ArgumentError, ClosedError
-
-cdef extern from "<poll.h>" nogil:
-    struct pollfd:
-        int fd
-        short events
-        short revents
-    int poll(pollfd *fds, unsigned long nfds, int timeout)
-    enum: POLLIN
 
 cdef extern from "<unistd.h>" nogil:
     int close(int fd)
@@ -778,60 +769,3 @@ cdef class SocketPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-# ---- C-only loops for the benchmark's "limit" rows (no Python between syscalls) -----------
-
-cdef double _now() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
-
-
-def _ceiling_send(UDPSocket sock, address, double seconds, int batch=64) -> tuple:
-    """sendmmsg of 1158-byte frames to one address in a C loop for `seconds`, GIL released.
-    Returns (datagrams sent, elapsed seconds)."""
-    sock._check()
-    cdef srp_sockaddr dest
-    sock._resolve(address, &dest)
-    frames = bytearray(batch * SRP_UDP_FRAME)
-    cdef uint8_t *buf = <uint8_t *>PyByteArray_AS_STRING(frames)
-    cdef long total = 0, r
-    cdef double t0 = _now(), t
-    with nogil:
-        while True:
-            r = srp_udp_sendmmsg_to(sock.fd, buf, SRP_UDP_FRAME, NULL, &dest, batch, &sock.ctr)
-            if r > 0:
-                total += r
-            t = _now() - t0
-            if t >= seconds or r < 0:
-                break
-    return total, t
-
-
-def _ceiling_recv(UDPSocket sock, double seconds, double idle=0.2) -> tuple:
-    """recvmmsg drain in a C loop (poll between batches) for `seconds` or until `idle`
-    seconds pass with nothing arriving, GIL released. Returns (received, elapsed seconds)."""
-    sock._check()
-    cdef long total = 0, r
-    cdef double t0 = _now(), last = t0, t = 0.0, first = -1.0
-    cdef pollfd pfd
-    pfd.fd = sock.fd
-    pfd.events = POLLIN
-    with nogil:
-        while True:
-            r = srp_udp_recv(sock.fd, &sock.rx, sock.rx.batch, &sock.ctr)
-            t = _now()
-            if r > 0:
-                if first < 0:
-                    first = t
-                total += r
-                last = t
-            elif r == 0:
-                if t - last >= idle or t - t0 >= seconds:
-                    break
-                poll(&pfd, 1, 10)
-            else:
-                break
-            if t - t0 >= seconds:
-                break
-    return total, (last - first) if first >= 0 else 0.0

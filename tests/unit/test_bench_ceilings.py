@@ -84,3 +84,43 @@ def test_live_relay_ceiling_relays_every_input_to_every_sink() -> None:
         with pytest.raises(RuntimeError, match="invalid"):
             ceilings.relay_live(relay.fileno(), relay.resolve(tx.local_address), 128, 64,
                                 idle=0.05, limit=5.0)
+
+
+def test_udp_send_ceiling_sends_whole_frames_to_its_address() -> None:
+    """The UDP send ceiling (bench_udp's limit, blast.py zeros) on real loopback sockets: what
+    it reports sent arrives at the address it was given, as 1158-byte datagrams."""
+    from srpfast.drivers._udp import UDPSocket
+    with UDPSocket("127.0.0.1", rcvbuf=8 << 20) as rx, UDPSocket("127.0.0.1") as tx:
+        sent, elapsed = ceilings.udp_send_loop(tx, rx.local_address, 0.02, 8)
+        assert sent > 0 and elapsed >= 0.02
+        got = 0
+        while True:
+            batch = rx.recv_batch()
+            if not batch.count:
+                break
+            assert all(n == 1158 for n in batch.lens)
+            got += batch.count
+        assert 0 < got <= sent  # (loopback drops what overflows the receive buffer)
+        with pytest.raises(ValueError):
+            ceilings.udp_send_loop(tx, rx.local_address, 0.01, 0)
+
+
+@pytest.mark.parametrize("gro", [False, True])
+def test_udp_recv_ceiling_drains_every_queued_datagram(gro: bool) -> None:
+    """The UDP receive ceiling (bench_udp's and bench_network's limit) drains, with the
+    socket's own batch and GRO set-up, every datagram queued on it: single sends and GSO
+    super-datagrams (one read each with GRO) alike; it times first to last read."""
+    from srpfast.drivers._udp import UDPSocket
+    from srpfast.errors import ClosedError
+    with UDPSocket("127.0.0.1", batch=256, gro=gro, filter_frames=True) as rx, \
+            UDPSocket("127.0.0.1") as tx:
+        assert rx.gro == gro
+        buf = bytes(_frames(64))
+        assert tx.send_batch(buf, rx.local_address) == 64
+        assert tx.send_gso(buf, 1158, rx.local_address) == 64
+        tx.send_batch(b"short", rx.local_address, stride=5)  # the frame filter drops it
+        got, elapsed = ceilings.udp_recv_loop(rx, 5.0, idle=0.05)
+        assert got == 128 and 0.0 <= elapsed < 5.0
+        assert ceilings.udp_recv_loop(rx, 5.0, idle=0.01) == (0, 0.0)
+    with pytest.raises(ClosedError):
+        ceilings.udp_recv_loop(rx, 1.0)
