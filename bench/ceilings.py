@@ -55,10 +55,11 @@ class _Live(ctypes.Structure):
 class _Udp(ctypes.Structure):
     """srp_ceiling_udp (ceilings_udp.c): the count, the elapsed seconds and the socket
     layer's counters (srp_udp_counters, csrc/udp.h) over one loop."""
-    _fields_ = [("count", ctypes.c_long), ("elapsed", ctypes.c_double)] + \
-               [(name, ctypes.c_uint64) for name in
-                ("received", "sent", "send_eagain", "send_errors", "truncated", "recv_errors",
-                 "gro_reads")]
+    _fields_ = [("count", ctypes.c_long), ("elapsed", ctypes.c_double),
+                ("received", ctypes.c_uint64), ("sent", ctypes.c_uint64),
+                ("send_eagain", ctypes.c_uint64), ("send_errors", ctypes.c_uint64),
+                ("truncated", ctypes.c_uint64), ("recv_errors", ctypes.c_uint64),
+                ("gro_reads", ctypes.c_uint64)]
 
 
 def lib() -> ctypes.CDLL:
