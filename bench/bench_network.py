@@ -234,17 +234,28 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
                              "call per message"),
                 (256, True, "emit_many(), on_batch(): a call per receive batch")):
             path, build = paths[batch]
-            loop = _new_loop()
-            try:
-                r = loop.run_until_complete(_deliver_run(path, cluster_id, shared_key, seconds,
-                                                         batched))
-            finally:
-                loop.close()
+            # The row with a target runs 3 times and keeps its best, as its limit keeps the
+            # best of its runs and the relay row the best of 3: on this shared VM one run read
+            # 0.57x and another 0.81x of the same limit with the same code (session 10).
+            runs: list[dict] = []
+            for _ in range(3 if batched and not quick else 1):
+                loop = _new_loop()
+                try:
+                    runs.append(loop.run_until_complete(_deliver_run(
+                        path, cluster_id, shared_key, seconds, batched)))
+                finally:
+                    loop.close()
+            r = max(runs, key=lambda run: run["rate"] or 0.0)
+            # loss and engine errors: the worst of the runs (the rate is the best's)
+            loss = max(loss_of(run["delivered"], run["blasted"]) for run in runs)
+            internal = max(run["internal"] for run in runs)
+            of_runs = ("" if len(runs) == 1 else "; best of {} runs ({})".format(
+                len(runs), ", ".join(f"{run['rate'] or 0:,.0f}" for run in runs)) + "/s")
             lost = r["blasted"] - r["received"]
             rows.append(Row(
                 group, f"srpfast.network receive -> open+verify -> callback, {how}",
                 r["rate"], unit="msg/s", min_x_limit=0.8 if batched else None,
-                loss=loss_of(r["delivered"], r["blasted"]), errors=r["internal"],
+                loss=loss, errors=internal,
                 settings="sender paced by the receiver's socket queue (<= 2 MiB queued)",
                 note=(f"delivered {r['delivered']:,} of {r['blasted']:,} distinct messages "
                       f"sent once each ({r['received']:,} received, {r['duplicates']:,} "
@@ -258,7 +269,13 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
                       + f"; the receiving process used {100 * r['busy']:.0f}% of a core"
                       + (f" ({1e6 * r['busy'] / r['rate']:.2f} us of its CPU a message: on a "
                          "shared machine steadier than the rate)" if r["rate"] else "")
-                      + f"; frames built at {build:,.0f}/s")))
+                      + f"; frames built at {build:,.0f}/s" + of_runs)))
+        # The limit again after the figures, the better kept (harness.refresh_limit's rule:
+        # a ceiling is the best that work was seen to do).
+        again = _deliver_ceiling(group, paths[256][0], shared_key, quick)
+        if again.rate > rows[0].rate:
+            rows[0] = again
+        rows[0].note += "; best of runs before and after the figures"
     finally:
         for path, _ in paths.values():
             os.unlink(path)
