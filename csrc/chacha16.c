@@ -27,6 +27,20 @@ static void chacha_init(uint32_t s[16], const uint8_t key[32], const uint8_t non
     for (int i = 0; i < 3; i++) s[13 + i] = load_le32(nonce + 4 * i);
 }
 
+/* ChaCha20's double round (RFC 8439 2.3): four column quarter rounds, then four diagonal
+ * ones, on x[0..15] with the quarter round QR (one block's words, or one vector per word). */
+#define DOUBLE_ROUND(QR, x)                      \
+    do {                                         \
+        QR(x[0], x[4], x[8], x[12]);             \
+        QR(x[1], x[5], x[9], x[13]);             \
+        QR(x[2], x[6], x[10], x[14]);            \
+        QR(x[3], x[7], x[11], x[15]);            \
+        QR(x[0], x[5], x[10], x[15]);            \
+        QR(x[1], x[6], x[11], x[12]);            \
+        QR(x[2], x[7], x[8], x[13]);             \
+        QR(x[3], x[4], x[9], x[14]);             \
+    } while (0)
+
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 #define QR1(a, b, c, d)                        \
     do {                                       \
@@ -41,16 +55,7 @@ void srp_chacha_block(uint8_t out[64], const uint8_t key[32], const uint8_t nonc
     uint32_t s[16], x[16];
     chacha_init(s, key, nonce, ctr);
     memcpy(x, s, sizeof x);
-    for (int r = 0; r < 10; r++) {
-        QR1(x[0], x[4], x[8], x[12]);
-        QR1(x[1], x[5], x[9], x[13]);
-        QR1(x[2], x[6], x[10], x[14]);
-        QR1(x[3], x[7], x[11], x[15]);
-        QR1(x[0], x[5], x[10], x[15]);
-        QR1(x[1], x[6], x[11], x[12]);
-        QR1(x[2], x[7], x[8], x[13]);
-        QR1(x[3], x[4], x[9], x[14]);
-    }
+    for (int r = 0; r < 10; r++) DOUBLE_ROUND(QR1, x);
     for (int i = 0; i < 16; i++) store_le32(out + 4 * i, x[i] + s[i]);
     /* (the key-derived state is the caller's to wipe with the keystream: seal.c) */
     memset(s, 0, sizeof s);
@@ -61,26 +66,34 @@ void srp_chacha_block(uint8_t out[64], const uint8_t key[32], const uint8_t nonc
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-int srp_chacha16_ok(void) {
-    /* Relaxed atomics: threads may race to compute it, and every one gets the same answer
-     * (a plain int would be a C11 data race). */
-    static int ok = -1;
-    int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+/* AVX-512F (and AVX-512VL with `vl`) usable, cached in *slot (-1: not yet known). Relaxed
+ * atomics: threads may race to compute it and all get the same answer (a plain int would be
+ * a C11 data race). libgcc's check includes the OS's support (XCR0). */
+static int cpu_check(int *slot, int vl) {
+    int v = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (v < 0) {
         __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") ? 1 : 0;
-        __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
+        v = __builtin_cpu_supports("avx512f") && (!vl || __builtin_cpu_supports("avx512vl"));
+        __atomic_store_n(slot, v, __ATOMIC_RELAXED);
     }
     return v;
 }
 
-#define QR16(a, b, c, d)                                                          \
-    do {                                                                          \
-        a = _mm512_add_epi32(a, b); d = _mm512_rol_epi32(_mm512_xor_si512(d, a), 16); \
-        c = _mm512_add_epi32(c, d); b = _mm512_rol_epi32(_mm512_xor_si512(b, c), 12); \
-        a = _mm512_add_epi32(a, b); d = _mm512_rol_epi32(_mm512_xor_si512(d, a), 8);  \
-        c = _mm512_add_epi32(c, d); b = _mm512_rol_epi32(_mm512_xor_si512(b, c), 7);  \
+int srp_chacha16_ok(void) {
+    static int ok = -1;
+    return cpu_check(&ok, 0);
+}
+
+/* The quarter round on vectors of W bits (512 or 256), one word of a block per lane, with
+ * AVX-512's rotations (vprold). */
+#define QRV(W, a, b, c, d)                                                                  \
+    do {                                                                                    \
+        a = _mm##W##_add_epi32(a, b); d = _mm##W##_rol_epi32(_mm##W##_xor_si##W(d, a), 16); \
+        c = _mm##W##_add_epi32(c, d); b = _mm##W##_rol_epi32(_mm##W##_xor_si##W(b, c), 12); \
+        a = _mm##W##_add_epi32(a, b); d = _mm##W##_rol_epi32(_mm##W##_xor_si##W(d, a), 8);  \
+        c = _mm##W##_add_epi32(c, d); b = _mm##W##_rol_epi32(_mm##W##_xor_si##W(b, c), 7);  \
     } while (0)
+#define QR16(a, b, c, d) QRV(512, a, b, c, d)
 
 /* One block with SSE2 (every x86-64 CPU), a row of the state per vector: the seventeenth
  * block of a full frame's keystream, ~3x faster than the scalar loop (srp_chacha_block). */
@@ -130,16 +143,7 @@ __attribute__((target("avx512f"))) void srp_chacha16(uint8_t out[1024], const ui
     in[12] = _mm512_add_epi32(in[12], _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
                                                        4, 3, 2, 1, 0));
     for (int i = 0; i < 16; i++) x[i] = in[i];
-    for (int r = 0; r < 10; r++) {
-        QR16(x[0], x[4], x[8], x[12]);
-        QR16(x[1], x[5], x[9], x[13]);
-        QR16(x[2], x[6], x[10], x[14]);
-        QR16(x[3], x[7], x[11], x[15]);
-        QR16(x[0], x[5], x[10], x[15]);
-        QR16(x[1], x[6], x[11], x[12]);
-        QR16(x[2], x[7], x[8], x[13]);
-        QR16(x[3], x[4], x[9], x[14]);
-    }
+    for (int r = 0; r < 10; r++) DOUBLE_ROUND(QR16, x);
     for (int i = 0; i < 16; i++) x[i] = _mm512_add_epi32(x[i], in[i]);
     /* Transpose 16 x 16 words to 16 blocks. Within each 128-bit lane L: the 32-bit unpacks
      * pair words 2k, 2k+1 of blocks 4L..4L+3; the 64-bit unpacks leave in u[4m + j] words
@@ -183,16 +187,7 @@ __attribute__((target("avx512f"))) void srp_hchacha20_x16(uint8_t (*out)[32],
         for (int i = 0; i < 4; i++) nw[i][k] = load_le32(nonces[k] + 4 * i);
     for (int i = 0; i < 12; i++) x[i] = _mm512_set1_epi32((int)s[i]);
     for (int i = 0; i < 4; i++) x[12 + i] = _mm512_loadu_si512((const void *)nw[i]);
-    for (int r = 0; r < 10; r++) {
-        QR16(x[0], x[4], x[8], x[12]);
-        QR16(x[1], x[5], x[9], x[13]);
-        QR16(x[2], x[6], x[10], x[14]);
-        QR16(x[3], x[7], x[11], x[15]);
-        QR16(x[0], x[5], x[10], x[15]);
-        QR16(x[1], x[6], x[11], x[12]);
-        QR16(x[2], x[7], x[8], x[13]);
-        QR16(x[3], x[4], x[9], x[14]);
-    }
+    for (int r = 0; r < 10; r++) DOUBLE_ROUND(QR16, x);
     for (int i = 0; i < 4; i++) {
         _mm512_storeu_si512((void *)w[i], x[i]);
         _mm512_storeu_si512((void *)w[4 + i], x[12 + i]);
@@ -206,23 +201,11 @@ __attribute__((target("avx512f"))) void srp_hchacha20_x16(uint8_t (*out)[32],
 }
 
 int srp_chacha8_ok(void) {
-    static int ok = -1; /* (relaxed atomics: srp_chacha16_ok) */
-    int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
-        __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    static int ok = -1;
+    return cpu_check(&ok, 1);
 }
 
-#define QR8(a, b, c, d)                                                           \
-    do {                                                                          \
-        a = _mm256_add_epi32(a, b); d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 16); \
-        c = _mm256_add_epi32(c, d); b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 12); \
-        a = _mm256_add_epi32(a, b); d = _mm256_rol_epi32(_mm256_xor_si256(d, a), 8);  \
-        c = _mm256_add_epi32(c, d); b = _mm256_rol_epi32(_mm256_xor_si256(b, c), 7);  \
-    } while (0)
+#define QR8(a, b, c, d) QRV(256, a, b, c, d)
 
 /* Eight blocks in 256-bit vectors with AVX-512VL's rotations: lane k is block ctr + k. */
 __attribute__((target("avx512f,avx512vl"))) void srp_chacha8(uint8_t out[512],
@@ -235,16 +218,7 @@ __attribute__((target("avx512f,avx512vl"))) void srp_chacha8(uint8_t out[512],
     for (int i = 0; i < 16; i++) in[i] = _mm256_set1_epi32((int)s[i]);
     in[12] = _mm256_add_epi32(in[12], _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
     for (int i = 0; i < 16; i++) x[i] = in[i];
-    for (int r = 0; r < 10; r++) {
-        QR8(x[0], x[4], x[8], x[12]);
-        QR8(x[1], x[5], x[9], x[13]);
-        QR8(x[2], x[6], x[10], x[14]);
-        QR8(x[3], x[7], x[11], x[15]);
-        QR8(x[0], x[5], x[10], x[15]);
-        QR8(x[1], x[6], x[11], x[12]);
-        QR8(x[2], x[7], x[8], x[13]);
-        QR8(x[3], x[4], x[9], x[14]);
-    }
+    for (int r = 0; r < 10; r++) DOUBLE_ROUND(QR8, x);
     for (int i = 0; i < 16; i++) x[i] = _mm256_add_epi32(x[i], in[i]);
     /* Words 0..7, then 8..15, of the eight blocks: an 8 x 8 transpose each. Within each
      * 128-bit half h the unpacks leave in u[j] words g..g+3 and in u[4 + j] words
