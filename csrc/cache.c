@@ -31,36 +31,6 @@ static size_t footprint(size_t n) {
            srp_seen_bytes_for(seen_log2(n));
 }
 
-/* ---- open-addressing index ---- */
-
-static inline uint64_t oa_pack(uint32_t h, uint32_t idx) {
-    return ((uint64_t)h << 32) | (idx + 1u);
-}
-
-static void oa_put(oa_index *x, uint32_t h, uint32_t idx) {
-    size_t p = h & x->mask;
-    while (x->t[p]) p = (p + 1) & x->mask;
-    x->t[p] = oa_pack(h, idx);
-}
-
-static void oa_del(oa_index *x, uint32_t h, uint32_t idx) {
-    size_t i = h & x->mask;
-    while ((uint32_t)x->t[i] != idx + 1u) i = (i + 1) & x->mask;
-    for (;;) {
-        x->t[i] = 0;
-        size_t j = i;
-        for (;;) {
-            j = (j + 1) & x->mask;
-            if (!x->t[j]) return;
-            size_t k = (size_t)(x->t[j] >> 32) & x->mask; /* home of the slot at j */
-            int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
-            if (!stays) break;
-        }
-        x->t[i] = x->t[j];
-        i = j;
-    }
-}
-
 /* ---- tree buckets ---- */
 
 static void tree_toggle(srp_cache *c, const uint8_t *id, int add) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "oa_index.h"
 #include "seen.h"
 
 #define XXH_INLINE_ALL
@@ -47,13 +48,7 @@ typedef struct {
     uint32_t count, pad;
 } bucket;
 
-/* Linear-probing index of uint32 record numbers: slot = (h32 << 32) | (idx + 1), 0 = empty.
- * Keeping 32 bits of the hash in the slot skips most record reads on a probe and lets
- * backward-shift deletion find each slot's home without rehashing. */
-typedef struct {
-    uint64_t *t;
-    size_t mask;
-} oa_index;
+/* The indexes (ids, sources, clusters): oa_index.h. */
 
 /* The expiry heaps are 4-ary and their elements carry their key (expiry, sequence) beside
  * the entry number: a sift compares elements of the heap array, never the entries they name.

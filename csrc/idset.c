@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bigalloc.h"
+#include "oa_index.h"
 #include "seen.h"
 
 struct srp_ids {
@@ -102,32 +103,13 @@ int srp_ids_has(const srp_ids *s, const uint8_t id[32]) {
     return s->index[find_slot(s, hash_id(s, id), id)] != 0;
 }
 
-/* Remove the index entry of ring position pos (its id hashes to h): backward-shift deletion,
- * so probe runs stay unbroken without tombstones. */
-static void index_del(srp_ids *s, uint32_t h, size_t pos) {
-    size_t i = h & s->mask;
-    while ((uint32_t)s->index[i] != pos + 1) i = (i + 1) & s->mask;
-    for (;;) {
-        s->index[i] = 0;
-        size_t j = i;
-        for (;;) {
-            j = (j + 1) & s->mask;
-            if (!s->index[j]) return;
-            size_t k = (size_t)(s->index[j] >> 32) & s->mask; /* home of the entry at j */
-            int stays = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
-            if (!stays) break;
-        }
-        s->index[i] = s->index[j];
-        i = j;
-    }
-}
-
 /* Add an id known to be absent, whose empty probe slot is `slot` (hash h). */
 static void insert_new(srp_ids *s, uint32_t h, const uint8_t *id, size_t slot) {
     size_t pos;
     if (s->count == s->cap) { /* the oldest goes: its slot in the ring is reused */
         pos = s->head;
-        index_del(s, s->hashes[pos], pos);
+        oa_index ix = {s->index, s->mask};
+        oa_del(&ix, s->hashes[pos], (uint32_t)pos);
         s->head = s->head + 1 == s->cap ? 0 : s->head + 1;
         slot = find_slot(s, h, id); /* the deletion may have moved the run */
     } else {
@@ -137,7 +119,7 @@ static void insert_new(srp_ids *s, uint32_t h, const uint8_t *id, size_t slot) {
     }
     memcpy(s->ring[pos], id, 32);
     s->hashes[pos] = h;
-    s->index[slot] = ((uint64_t)h << 32) | (uint64_t)(pos + 1);
+    s->index[slot] = oa_pack(h, (uint32_t)pos);
 }
 
 int srp_ids_add(srp_ids *s, const uint8_t id[32]) {
