@@ -255,9 +255,7 @@ class Replication:
         # before it or earlier in it (one emit_many batch shares one previousId; the next
         # names its last message): judged and remembered in one C call (delivered.py
         # add_ready), no Python per message. Otherwise message by message below.
-        cfg = p.config
-        ordering = cfg.order_wait > 0 and len(self.held_ids) < cfg.order_held  # (_must_wait)
-        if seen.add_ready(ids, prevs, ordering):
+        if seen.add_ready(ids, prevs, self._holding()):
             self._deliver_columns(columns, keyed, now, range(len(ids)))
             return
         kept: list[int] = []
@@ -400,11 +398,14 @@ class Replication:
         self._emit(event, now)
 
     # ------------------------------------------------------------ ordered delivery (SPEC 6)
+    def _holding(self) -> bool:
+        """Messages wait for their predecessor at all: ordering on, and room to hold."""
+        cfg = self.p.config
+        return cfg.order_wait > 0 and len(self.held_ids) < cfg.order_held
+
     def _must_wait(self, prev: bytes) -> bool:
         """Hold a message whose predecessor is not delivered yet (while there is room)."""
-        cfg = self.p.config
-        return (prev != ZERO32 and prev not in self.delivered and cfg.order_wait > 0
-                and len(self.held_ids) < cfg.order_held)
+        return prev != ZERO32 and prev not in self.delivered and self._holding()
 
     def _hold(self, event: Delivered, now: float, ask: bool = True) -> None:
         """Keep ``event`` until its predecessor is delivered or order_wait passes; ``ask``:
