@@ -193,6 +193,11 @@ class Handshake:
                 # reflection round every keep_alive: ~8 frames, ~10 signatures each).
                 self.p.reflection.heard(now)
         if peer is not None:
+            if keyed:
+                # Held here, so its tag was made with the pair key it keeps for an entry it
+                # holds us in (a peer keys a PING only to such: "Keyed heartbeats"): it
+                # holds us, and our own pings to it may be keyed too.
+                peer.keyed = True
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (

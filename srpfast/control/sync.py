@@ -130,6 +130,14 @@ class SyncEngine:
         # and reaches us at this address (its heartbeat may wait while this traffic flows
         # both ways: heartbeats.py; reflection re-runs only when nothing is heard).
         peer.last_seen = now
+        # It holds us: a peer tags SYNC (and HAVE) only for an entry of its own table, at
+        # the address it sends to. So our heartbeats to it can be keyed from the first, as
+        # after an unchallenged PONG (handshake.py, "Keyed heartbeats"): the side that
+        # redeemed a challenge otherwise signed its first heartbeat, and the answer was
+        # signed too (~190 us of Ed25519 a new pair). A replayed SYNC is no proof of that,
+        # and needs none: a keyed PING to a peer that lost us is challenged as a signed
+        # one is (PROTOCOL.md §3; SECURITY.md 9.2).
+        peer.keyed = True
         if peer.pool is None:  # (a pool socket's path is not our main mapping's)
             p.reflection.heard(now)
         if body.kind == SYNC_HAVE:  # lazy push from a fellow member (announce.py)
