@@ -8,7 +8,7 @@ from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, PING_REFLECT, Ping, decode_body
 from srpfast.wire.frame import decode
-from tests.memnet import Node, pair
+from tests.memnet import MemNet, Node, pair
 
 
 def _redeemer_heartbeats(seed: int, lose_redemption: bool
@@ -122,3 +122,58 @@ def test_a_reflection_round_pings_the_reflectors_that_hold_us_keyed() -> None:
     assert x.peer.reflection.mapping == mapping
     for n in [a, x, *others]:
         assert n.peer.counters().get("drop.proof", 0) == 0
+
+
+def _silent_for_keep_alive(seed: int, lose_pongs: bool) -> tuple[int, int, list[float]]:
+    """x holds three Static peers; then, as for the peers of the simulator's join storm,
+    nothing has been heard for keep_alive when its heartbeats to all of them fall due in
+    one maintenance pass (their state moved back so). Returns (reflection rounds started,
+    reflect.deferred, times of its PING_REFLECTs) over the next 2 x reflect_timeout."""
+    net, a, x = pair(seed)
+    for o in [net.add("static") for _ in range(2)]:
+        net.call(x, x.peer.add_peer, o.public, net.now)
+    net.run(3 * net.config.keep_alive / 2)
+    r = x.peer.reflection
+    assert r.round_started is None and r.mapping != 0 and not r.failures
+    back = net.now - 1.5 * net.config.keep_alive - 1
+    for q in x.peer.table.peers():
+        q.last_ping = q.last_sent = q.last_seen = back
+        x.peer.heartbeats.sooner(q)
+    r.last_told = r.last_heard = back
+    r.next_round = net.now
+    rounds, deferred = r.round_id, x.peer.counters().get("reflect.deferred", 0)
+    reflect_pings: list[float] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == x.public:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if body.flags & PING_REFLECT:
+                reflect_pings.append(net.now)
+        return not (lose_pongs and len(d) > 4 and d[4] == C.PONG and dst == x.public
+                    and not reflect_pings)
+
+    net.filter = watch
+    start = net.now
+    net.run(2 * net.config.reflect_timeout)
+    return (r.round_id - rounds, x.peer.counters().get("reflect.deferred", 0) - deferred,
+            [t - start for t in reflect_pings])
+
+
+def test_no_reflection_round_while_the_heartbeats_answers_are_on_their_way() -> None:
+    """Nothing heard for keep_alive (SPEC 5: re-run reflection), but the heartbeats went
+    out in the same pass: their PONGs say where they saw us, so the round waits
+    reflect_timeout for them and, when they come, does not run (99 of 99 rounds in the
+    simulator's window after its join storm were such: ~8 frames and ~10 Ed25519
+    operations each)."""
+    rounds, deferred, pings = _silent_for_keep_alive(31, lose_pongs=False)
+    assert (rounds, pings) == (0, []) and deferred >= 1
+
+
+def test_the_round_runs_when_the_heartbeats_go_unanswered() -> None:
+    """The same with every PONG to x lost: the round runs reflect_timeout after the
+    heartbeats, not in their pass."""
+    rounds, deferred, pings = _silent_for_keep_alive(31, lose_pongs=True)
+    timeout = MemNet(seed=31).config.reflect_timeout
+    assert rounds == 1 and deferred == 1 and pings
+    assert timeout - 0.1 <= pings[0] <= timeout + 1.5, pings
