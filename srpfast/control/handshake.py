@@ -97,7 +97,7 @@ class Handshake:
             # still holds us while we dropped it (we restarted, expired or evicted it). Only
             # it or we can make the tag, so a valid one proves its key as a signature would
             # (SPEC 9.2), and on_ping challenges it like any unproven PING: reconnected in
-            # one exchange, not at its signed retry HEARTBEAT_RETRY (5 s) later (a restarted
+            # one exchange, not at its retry HEARTBEAT_RETRY (5 s) later (a restarted
             # peer: tests/integration/test_keepalive.py). The key is not cached before the tag holds
             # (a flood of made-up ids must not evict our peers' keys), and costs about what
             # the signature check it replaces did.

@@ -39,6 +39,13 @@ def _dropping_answers(small: Node, large: Node, lost: list[int],
     return filt
 
 
+def _is_retry(net: MemNet, small: Node, large: Node) -> bool:
+    """small's heartbeat PING just sent is a retry (heartbeats.py): a retry keeps the
+    heartbeat's time as the pair's last ping, a heartbeat sets it to now. (Both are keyed.)"""
+    entry = small.peer.table.get(large.peer.peer_id)
+    return entry is not None and entry.last_ping != net.now
+
+
 def _heartbeats(net: MemNet) -> list[tuple[float, Address, Address]]:
     """Records (time, source, destination) of every heartbeat PING sent; lets all through."""
     seen: list[tuple[float, Address, Address]] = []
@@ -128,7 +135,7 @@ def test_a_lost_challenge_answer_is_retried_within_seconds_whichever_id_is_large
 
 def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected() -> None:
     """The answers to three heartbeats in a row are lost (only one side pings, so nothing
-    else is heard for ~90 s = peer_expiry): each heartbeat (keyed) goes once more (signed)
+    else is heard for ~90 s = peer_expiry): each heartbeat goes once more (keyed too)
     HEARTBEAT_RETRY later, those answers arrive, and the pair stays connected; the
     heartbeats keep their keep_alive spacing. (Each answered retry is a reconnection, whose
     SYNC may fall a hair under sync_interval after the previous one: then one more keyed
@@ -136,11 +143,13 @@ def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected
     net, a, b = pair(8)
     small, large = _ordered(net, a, b)
     ka = net.config.keep_alive
-    pings: list[tuple[float, int, bool]] = []  # (time, request id, keyed) of small's heartbeats
+    # (time, request id, not a retry) of small's heartbeats
+    pings: list[tuple[float, int, bool]] = []
     lost: list[int] = []
 
     def heartbeat(body: Ping) -> None:
-        keyed = bool(body.flags & PING_KEYED)
+        assert body.flags & PING_KEYED
+        keyed = not _is_retry(net, small, large)  # ("keyed": a heartbeat, not a retry)
         pings.append((net.now, body.request_id, keyed))
         if keyed and len(lost) < 3:
             lost.append(body.request_id)
@@ -153,7 +162,7 @@ def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected
     retries = [t2 - t1 for (t1, r1, _), (t2, _, k2) in zip(pings, pings[1:])
                if not k2 and r1 in lost]
     assert len(retries) == 3 and all(r <= HEARTBEAT_RETRY * ka + 2 for r in retries)
-    assert len([k for _, _, k in pings if not k]) == 3  # (no other signed heartbeat)
+    assert len([k for _, _, k in pings if not k]) == 3  # (no other retry)
     keyed = [t for t, _, k in pings if k]
     assert all(t2 - t1 <= ka + 2 for t1, t2 in zip(keyed, keyed[1:]))
 
@@ -237,7 +246,7 @@ def test_a_peer_that_lost_us_takes_our_keyed_heartbeat_as_a_first_contact() -> N
     """The larger id restarts with the same identity and address (a new process: it holds
     nobody). The smaller id's next heartbeat is keyed (handshake.py, "Keyed heartbeats"): its
     tag still proves its key, so the restarted peer challenges it like any unproven PING and
-    holds it again one exchange later, not at the signed retry HEARTBEAT_RETRY (5 s) later."""
+    holds it again one exchange later, not at the retry HEARTBEAT_RETRY (5 s) later."""
     import random as _random
     from srpfast.control.engine import Peer
     net, a, b = pair(9)
@@ -274,13 +283,14 @@ def test_a_heartbeat_whose_retry_is_lost_too_goes_a_second_time() -> None:
     net, a, b = pair(8)
     small, large = _ordered(net, a, b)
     ka = net.config.keep_alive
-    sent: list[tuple[float, bool]] = []  # (time, keyed) of small's heartbeats
+    sent: list[tuple[float, bool]] = []  # (time, not a retry) of small's heartbeats
     lost: list[int] = []
 
     def heartbeat(body: Ping) -> None:
-        keyed = bool(body.flags & PING_KEYED)
+        assert body.flags & PING_KEYED
+        keyed = not _is_retry(net, small, large)  # ("keyed": a heartbeat, not a retry)
         sent.append((net.now, keyed))
-        # the heartbeat, or its first retry (the signed ping right after it)
+        # the heartbeat, or its first retry (the retry right after it)
         if (keyed or sent[-2][1]) and len(lost) < 6:
             lost.append(body.request_id)
 
