@@ -177,3 +177,44 @@ def test_the_round_runs_when_the_heartbeats_go_unanswered() -> None:
     timeout = MemNet(seed=31).config.reflect_timeout
     assert rounds == 1 and deferred == 1 and pings
     assert timeout - 0.1 <= pings[0] <= timeout + 1.5, pings
+
+
+def test_a_keyed_ping_from_the_peer_shows_it_holds_us() -> None:
+    """c (classified off d first; a member, a not; both caches empty, so no SYNC flows)
+    contacts a, whose id is smaller, and redeems a's challenge: no unchallenged PONG tells c
+    that a holds it. a's first heartbeat, a keyed PING (a holds c since the redemption),
+    does: a keys a PING only to a peer it holds. From then c's own PINGs to a (a reflection
+    round's, a backup heartbeat) are keyed too."""
+    checked = 0
+    for seed in range(1, 13):
+        net = MemNet(seed=seed)
+        a, c, d = net.add("static"), net.add("static"), net.add("static")
+        if not a.peer.peer_id < c.peer.peer_id:
+            continue
+        net.call(c, c.peer.add_peer, d.public, net.now)
+        net.run(3)
+        net.call(c, c.peer.join, bytes(range(32)), bytes(range(1, 33)), now=net.now)
+        seen: list[tuple[bool, bool]] = []  # (keyed PING from a, c's entry for a keyed) in order
+        pongs_to_c: list[int] = []
+
+        def watch(b: bytes, src: Address, dst: Address) -> bool:
+            if len(b) > 4 and b[4] in (C.PING, C.PONG) and src == a.public and dst == c.public:
+                body = decode_body(b[4], decode(b).message)
+                if b[4] == C.PONG:
+                    pongs_to_c.append(getattr(body, "challenge"))
+                    return True
+                assert isinstance(body, Ping)
+                entry = c.peer.table.get(a.peer.peer_id)
+                seen.append((bool(body.flags & PING_KEYED), bool(entry and entry.keyed)))
+            return True
+
+        net.filter = watch
+        net.call(c, c.peer.add_peer, a.public, net.now)
+        net.run(2)
+        entry = c.peer.table.get(a.peer.peer_id)
+        assert pongs_to_c and all(pongs_to_c), (seed, pongs_to_c)  # (every PONG: a challenge)
+        assert seen and seen[0] == (True, False), (seed, seen)  # (not keyed before a's PING)
+        assert entry is not None and entry.keyed, seed
+        assert c.peer.counters().get("rx.sync", 0) == 0
+        checked += 1
+    assert checked >= 2
