@@ -56,6 +56,7 @@ class Reflection:
         self.next_round = -1e18
         self.last_told = -1e18  # the last proven PONG that said where it saw us (tick)
         self.last_heard = -1e18  # the last other proven frame (a tagged SYNC: heard())
+        self._deferred_for: float | None = None  # max(last_told, last_heard) at a deferral
         self.failures = 0
         self.evidence = Evidence()
         # (host, port) -> the local source address the kernel routes from toward it, or None.
@@ -188,8 +189,11 @@ class Reflection:
                 # (lost, or our network changed) and the round runs then. Without this,
                 # 99 of 99 rounds in the simulator's window after its join storm (200
                 # peers) started in the pass that sent the heartbeats: ~8 frames and ~10
-                # Ed25519 operations each, for an answer already on its way.
+                # Ed25519 operations each, for an answer already on its way. Once per
+                # silence: heartbeats to peers due one after the other, none answered, must
+                # not put the round off for as long as they keep going.
                 self.next_round = asked + self.p.config.reflect_timeout
+                self._deferred_for = max(self.last_told, self.last_heard)
                 self.p.count("reflect.deferred")
                 return
             self.start(now)
@@ -199,6 +203,8 @@ class Reflection:
         heard since) and under reflect_timeout old; else None. (A PING we answered moves a
         peer's last_ping too, but it also counts as heard: handshake.on_ping.)"""
         heard = max(self.last_told, self.last_heard)
+        if heard == self._deferred_for:
+            return None  # (deferred once already since the last thing heard: tick)
         timeout = self.p.config.reflect_timeout
         asked = max((q.last_ping for q in self.p.table.peers() if q.pool is None),
                     default=-1e18)

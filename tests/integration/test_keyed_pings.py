@@ -124,11 +124,13 @@ def test_a_reflection_round_pings_the_reflectors_that_hold_us_keyed() -> None:
         assert n.peer.counters().get("drop.proof", 0) == 0
 
 
-def _silent_for_keep_alive(seed: int, lose_pongs: bool) -> tuple[int, int, list[float]]:
+def _silent_for_keep_alive(seed: int, lose_pongs: bool, stagger: float = 0.0
+                           ) -> tuple[int, int, list[float]]:
     """x holds three Static peers; then, as for the peers of the simulator's join storm,
     nothing has been heard for keep_alive when its heartbeats to all of them fall due in
     one maintenance pass (their state moved back so). Returns (reflection rounds started,
-    reflect.deferred, times of its PING_REFLECTs) over the next 2 x reflect_timeout."""
+    reflect.deferred, times of its PING_REFLECTs) over the next 2 x reflect_timeout.
+    ``stagger``: one peer's heartbeat falls due that much later."""
     net, a, x = pair(seed)
     for o in [net.add("static") for _ in range(2)]:
         net.call(x, x.peer.add_peer, o.public, net.now)
@@ -136,8 +138,10 @@ def _silent_for_keep_alive(seed: int, lose_pongs: bool) -> tuple[int, int, list[
     r = x.peer.reflection
     assert r.round_started is None and r.mapping != 0 and not r.failures
     back = net.now - 1.5 * net.config.keep_alive - 1
-    for q in x.peer.table.peers():
+    for k, q in enumerate(x.peer.table.peers()):
         q.last_ping = q.last_sent = q.last_seen = back
+        if stagger and k == 0:  # (due at now + stagger)
+            q.last_ping = q.last_sent = net.now + stagger - x.peer.heartbeats.every(q)
         x.peer.heartbeats.sooner(q)
     r.last_told = r.last_heard = back
     r.next_round = net.now
@@ -218,3 +222,13 @@ def test_a_keyed_ping_from_the_peer_shows_it_holds_us() -> None:
         assert c.peer.counters().get("rx.sync", 0) == 0
         checked += 1
     assert checked >= 2
+
+
+def test_heartbeats_that_keep_going_unanswered_put_the_round_off_once() -> None:
+    """As above, with one more heartbeat due 2 s after the others (also unanswered): the
+    round is put off once, reflect_timeout after the first ones, not again for the later
+    heartbeat (nor for each of a large table's, due one after the other)."""
+    rounds, deferred, pings = _silent_for_keep_alive(31, lose_pongs=True, stagger=2.0)
+    timeout = MemNet(seed=31).config.reflect_timeout
+    assert rounds == 1 and deferred == 1 and pings
+    assert timeout - 0.1 <= pings[0] <= timeout + 1.5, pings
