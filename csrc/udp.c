@@ -217,7 +217,7 @@ uint64_t srp_udp_addr_key(const srp_sockaddr *a)
     } else {
         return 0;
     }
-    if (!key_seeded) srp_udp_key_seed(NULL, 0); /* normally seeded at import (_udp.pyx) */
+    if (!key_seeded) srp_udp_key_seed(NULL, 0); /* normally seeded at import (_udp_address.pxi) */
     crypto_shorthash(out, canon, sizeof canon, key_secret);
     uint64_t h;
     memcpy(&h, out, sizeof h);
