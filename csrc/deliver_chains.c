@@ -55,7 +55,7 @@ static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
     return len;
 }
 
-/* Open a fragment's seal into plain (the same checks as open_seal, without the
+/* Open a fragment's seal into plain (the same checks as deliver.c open_seal, without the
  * whole-message rule); its plaintext length, or 0 when it does not open. subkey: the
  * HChaCha20 subkey of its nonce under the sub's key, made with its message's other
  * fragments' (open_chain), or NULL. */
