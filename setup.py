@@ -4,6 +4,8 @@ Every ``srpfast/**/_*.pyx`` becomes one extension module, named by its path
 (``srpfast/wire/_frame.pyx`` -> ``srpfast.wire._frame``). Its first lines name the plain-C files
 of ``csrc/`` it links, as ``# csrc: frame.c sha256.c`` (compiled in, hidden visibility), so
 adding a Cython module needs no edit here and one module's C never breaks another's build.
+A module may span files: the .pxi files its .pyx includes and the .pxd files it cimports
+(srpfast/drivers/_udp.pyx) are build dependencies, never modules of their own.
 Environment switches:
   SRPFAST_EXT=_frame,_cache   build only these modules (by file name; parallel development)
   SRPFAST_SANITIZE=1          build with ASan/UBSan (used by `make fuzz`)
@@ -94,7 +96,8 @@ for pyx in PYX:
             libraries=["sodium"],
             extra_compile_args=cflags,
             extra_link_args=ldflags,
-            depends=glob.glob("csrc/*.h") + glob.glob("srpfast/**/*.pxd", recursive=True),
+            depends=glob.glob("csrc/*.h") + glob.glob("srpfast/**/*.pxd", recursive=True)
+            + glob.glob("srpfast/**/*.pxi", recursive=True),
         )
     )
 

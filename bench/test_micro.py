@@ -131,7 +131,7 @@ def test_deliver_chains_1k(benchmark) -> None:
     """What a subscriber's C path costs per 1 KB value (two fragments): DataPlane.process on
     batches of 64 frames of 256 emit_many values, each round on a fresh member's data plane:
     validate, packetIds, cache, open both fragments, assemble, verify the envelope (the
-    leaves of two messages hashed together, csrc/deliver.c)."""
+    leaves of two messages hashed together, csrc/deliver_chains.c)."""
     import random
 
     from srpfast.config import Config

@@ -1,73 +1,14 @@
-/* Member delivery in C: see deliver.h. No allocation per packet. */
-#include "deliver.h"
+/* Member delivery in C, the one-frame path: see deliver.h. Open the seal, walk the author
+ * envelope's Merkle path up to a signed batch root (verified roots and tree nodes
+ * remembered), remember delivered ids; messages of several fragments are assembled by
+ * deliver_chains.c with the same steps (deliver_impl.h). No allocation per packet. */
+#include "deliver_impl.h"
 
 #include <sodium.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "bigalloc.h"
 #include "chacha16.h"
-#include "frame.h"
-#include "seal.h"
-#include "seen.h"
-
-#define DONE_WAYS 8
-
-typedef struct {
-    uint8_t author[32];
-    uint8_t root[32];
-    uint16_t count;
-    uint8_t used;
-} dl_root;
-
-/* A node of a signed batch tree, with the tree's signer: node (level, pos) of a tree whose
- * root `author` signed for `count` leaves. Siblings on a verified path are as authentic as
- * the path's own nodes (the root commits to both), so both are remembered. */
-typedef struct {
-    uint8_t node[32];
-    uint8_t author[32];
-    uint16_t count;
-    uint8_t level;        /* 0: leaf */
-    uint8_t used;
-    uint16_t pos;         /* position within its level */
-} dl_node;
-
-typedef struct {
-    uint8_t id[32];
-    uint8_t tag[16];
-    uint8_t key[32];
-} dl_sub;
-
-/* The newest verified nodes of the current author's trees, a few per level, direct-mapped by
- * position (see env_walk): the messages of a batch arrive in order, so the node that ends the
- * next message's walk is nearly always one the previous walk proved, and finding it here
- * costs no miss in the large node table (which was the subscriber's costliest C function per
- * one-frame message). */
-#define MEMO_WAYS 4
-typedef struct {
-    uint8_t node[32];
-    uint16_t pos;
-    uint8_t used;
-} dl_memo_slot;
-
-struct srp_deliver {
-    dl_root *roots;       /* 2-way buckets: [2b] most recent, [2b+1] older */
-    size_t mask;          /* buckets - 1 */
-    dl_node *nodes;       /* 2-way buckets like roots */
-    size_t node_mask;
-    uint64_t *done;       /* delivered message ids (keyed 64-bit digests): 8-way buckets,
-                           * one cache line each */
-    size_t done_mask;
-    uint64_t seed;        /* keys the bucket hashes: a member cannot aim entries at one bucket */
-    dl_sub subs[SRP_DL_MAX_SUBS];
-    size_t nsubs;
-    size_t last;          /* the sub the previous frame used (batches are mostly one sub) */
-    uint8_t memo_author[32];   /* the memo's facts are about this author's trees of */
-    uint16_t memo_count;       /* memo_count leaves; memo_on: any at all */
-    uint8_t memo_on;
-    dl_memo_slot memo[SRP_ENV_MAX_DEPTH + 1][MEMO_WAYS];
-    uint64_t counters[SRP_DLC_COUNT];
-};
 
 static const char *const counter_names[SRP_DLC_COUNT] = {
     "ok", "fragment", "no_key", "seal", "envelope", "signature", "duplicate", "assembled",
@@ -167,31 +108,6 @@ static int root_authentic(srp_deliver *dl, const uint8_t *author, unsigned count
     return 1;
 }
 
-/* Delivered ids: a keyed 64-bit hash of the whole packetId (XXH3 with the secret seed; never
- * 0, which marks an empty way). Without the seed nobody can find an id whose digest equals
- * another's; by chance it takes ~2^64 ids. */
-static uint64_t done_key(const srp_deliver *dl, const uint8_t *id) {
-    uint64_t k = srp_hash64(id, 32, dl->seed);
-    return k ? k : 1;
-}
-
-static uint64_t *done_bucket(const srp_deliver *dl, uint64_t k) {
-    return dl->done + DONE_WAYS * ((size_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & dl->done_mask);
-}
-
-static int done_has(const srp_deliver *dl, const uint8_t *id) {
-    uint64_t k = done_key(dl, id), *b = done_bucket(dl, k);
-    for (int w = 0; w < DONE_WAYS; w++)
-        if (b[w] == k) return 1;
-    return 0;
-}
-
-static void done_add(srp_deliver *dl, const uint8_t *id) { /* newest first, oldest out */
-    uint64_t k = done_key(dl, id), *b = done_bucket(dl, k);
-    memmove(b + 1, b, (DONE_WAYS - 1) * sizeof *b);
-    b[0] = k;
-}
-
 static dl_node *node_bucket(const srp_deliver *dl, const uint8_t *node) {
     uint64_t h = (load64(node) ^ dl->seed) * 0x9E3779B97F4A7C15ull;
     return dl->nodes + 2 * ((size_t)(h >> 40) & dl->node_mask);
@@ -258,20 +174,10 @@ static void memo_remember(srp_deliver *dl, const uint8_t *node, unsigned level, 
     m->used = 1;
 }
 
-/* An author envelope parsed from an opened message (docs/SEALING.md), its leaf still to be
- * hashed: verification is split so that two messages' leaves can be hashed together. */
-typedef struct {
-    uint8_t ctx[SRP_ENV_CTX_BYTES];
-    const uint8_t *env, *author, *sig, *path, *payload;
-    size_t payload_len;
-    unsigned count, index, depth;
-    uint8_t leaf[32];
-} dl_env;
-
 /* Parse the envelope in plain (plen bytes) of the message whose head frame is h, against the
  * header context the author signed (sealing.header_context: cluster ‖ to ‖ previousId,
  * contiguous in the header, ‖ clock). SRP_DL_OK or SRP_DL_ENVELOPE. */
-static int env_parse(const uint8_t *h, const uint8_t *plain, size_t plen, dl_env *e) {
+int srp_dl_env_parse(const uint8_t *h, const uint8_t *plain, size_t plen, dl_env *e) {
     if (plen < SRP_ENV_FIXED_BYTES || plain[0] != SRP_ENV_VERSION) return SRP_DL_ENVELOPE;
     unsigned count = srp_be16(plain + 1), index = srp_be16(plain + 3);
     if (count < 1 || count > SRP_ENV_MAX_LEAVES || index >= count) return SRP_DL_ENVELOPE;
@@ -286,20 +192,14 @@ static int env_parse(const uint8_t *h, const uint8_t *plain, size_t plen, dl_env
     return SRP_DL_OK;
 }
 
-static void env_leaf(dl_env *e) { srp_env_leaf(e->ctx, e->payload, e->payload_len, e->leaf); }
-
-static void env_leaf_x2(dl_env *a, dl_env *b) {
-    srp_env_leaf_x2(a->ctx, a->payload, a->payload_len, a->leaf, b->ctx, b->payload,
-                    b->payload_len, b->leaf);
-}
-
 /* Is the hashed leaf of e in a tree whose root e's author signed for count leaves?
- * docs/SEALING.md: leaf = H(0x00 ‖ ctx ‖ payload), hashed up the Merkle path to the root. The walk stops early at a node already known to belong to
- * such a tree (same author, count, level and position): by collision resistance the leaf is
- * then that tree's leaf at this index, exactly what the full path would prove. Messages of a
- * batch arriving together so cost ~1-2 hashes each instead of depth + 1.
+ * docs/SEALING.md: leaf = H(0x00 ‖ ctx ‖ payload), hashed up the Merkle path to the root.
+ * The walk stops early at a node already known to belong to such a tree (same author, count,
+ * level and position): by collision resistance the leaf is then that tree's leaf at this
+ * index, exactly what the full path would prove. Messages of a batch arriving together so
+ * cost ~1-2 hashes each instead of depth + 1.
  * Returns SRP_DL_OK or SRP_DL_SIGNATURE. */
-static int env_walk(srp_deliver *dl, const dl_env *e) {
+int srp_dl_env_walk(srp_deliver *dl, const dl_env *e) {
     uint8_t cur[SRP_ENV_MAX_DEPTH + 1][32];
     const uint8_t *author = e->author, *path = e->path;
     unsigned count = e->count, index = e->index, depth = e->depth;
@@ -328,7 +228,9 @@ static int env_walk(srp_deliver *dl, const dl_env *e) {
     return SRP_DL_OK;
 }
 
-static int find_sub(srp_deliver *dl, const uint8_t *frame) {
+/* The sub (key table index) whose subcluster id and cluster tag frame is addressed to, or -1;
+ * the previous frame's sub is tried first (batches are mostly one sub). */
+int srp_dl_find_sub(srp_deliver *dl, const uint8_t *frame) {
     const uint8_t *to = frame + SRP_OFF_TO, *tag = frame + SRP_OFF_CLUSTER;
     if (dl->last < dl->nsubs && !memcmp(dl->subs[dl->last].id, to, 32) &&
         !memcmp(dl->subs[dl->last].tag, tag, 16))
@@ -340,10 +242,6 @@ static int find_sub(srp_deliver *dl, const uint8_t *frame) {
         }
     return -1;
 }
-
-/* Open the seal of a whole one-frame message into plain: SRP_DL_OK with *sub and *plen set,
- * or SRP_DL_FRAGMENT / SRP_DL_NO_KEY / SRP_DL_SEAL. */
-static const uint8_t zero32[32];
 
 /* A whole message: first frame, no MORE flag, no successor (fragments.py's rule). */
 static int whole_message(const uint8_t *d) {
@@ -357,10 +255,12 @@ typedef struct {
     int sub;
 } dl_subkey;
 
+/* Open the seal of a whole one-frame message into plain: SRP_DL_OK with *sub and *plen set,
+ * or SRP_DL_FRAGMENT / SRP_DL_NO_KEY / SRP_DL_SEAL. */
 static int open_seal(srp_deliver *dl, const uint8_t *d, uint8_t *plain, int *sub, size_t *plen,
                      dl_subkey sk) {
     if (!whole_message(d)) return SRP_DL_FRAGMENT;
-    int s = find_sub(dl, d);
+    int s = srp_dl_find_sub(dl, d);
     if (s < 0) return SRP_DL_NO_KEY;
     size_t len = srp_be16(d + SRP_OFF_LENGTH);
     if (!(d[SRP_OFF_FLAGS] & SRP_FLAG_SEALED) || len < SRP_SEAL_OVERHEAD ||
@@ -380,27 +280,15 @@ static int open_seal(srp_deliver *dl, const uint8_t *d, uint8_t *plain, int *sub
     return SRP_DL_OK;
 }
 
-/* The record of a verified message whose head frame is h. */
-static void fill_msg(const uint8_t *h, int s, const dl_env *e, srp_dl_msg *msg) {
-    msg->clock = srp_be32(h + SRP_OFF_CLOCK);
-    msg->sub = (uint16_t)s;
-    msg->hops = h[SRP_OFF_HOPS];
-    msg->pad = 0;
-    msg->payload_off = (uint32_t)(e->payload - e->env);
-    msg->payload_len = (uint32_t)e->payload_len;
-    msg->author_off = (uint32_t)(e->author - e->env);
-    memcpy(msg->previous, h + SRP_OFF_PREVIOUS, 32);
-}
-
 /* Verify the author envelope of an opened message (plen bytes of plain) whose head frame is
  * h, and fill msg on success. */
 static int verify_into(srp_deliver *dl, const uint8_t *h, int s, const uint8_t *plain,
                        size_t plen, srp_dl_msg *msg) {
     dl_env e;
-    int st = env_parse(h, plain, plen, &e);
+    int st = srp_dl_env_parse(h, plain, plen, &e);
     if (st != SRP_DL_OK) return st;
     env_leaf(&e);
-    st = env_walk(dl, &e);
+    st = srp_dl_env_walk(dl, &e);
     if (st == SRP_DL_OK) fill_msg(h, s, &e, msg);
     return st;
 }
@@ -445,223 +333,6 @@ static int dl_open_one(srp_deliver *dl, const uint8_t *frame, const uint8_t id[3
     return st;
 }
 
-/* The UP_DELIVER items still in the list after single frames were taken: assemble every
- * message whose head and all following fragments are among them (at most SRP_DL_MAX_FRAGS).
- * chain[] gets the list positions, head first. A forged or altered fragment fails its seal
- * or the envelope, and then the whole message is left to the control plane, which evicts and
- * counts as before (SPEC 9.1). */
-static size_t find_chain(const uint8_t *buf, size_t stride, const uint8_t *ids,
-                         const uint32_t *up_index, const uint8_t *up_kind, size_t n,
-                         unsigned deliver_kind, size_t head, size_t chain[SRP_DL_MAX_FRAGS]) {
-    const uint8_t *h = buf + (size_t)up_index[head] * stride;
-    if (srp_be16(h + SRP_OFF_INDEX) != 0 || !(h[SRP_OFF_FLAGS] & SRP_FLAG_MORE))
-        return 0;
-    size_t len = 0, at = head;
-    chain[len++] = head;
-    const uint8_t *cur = h;
-    while (cur[SRP_OFF_FLAGS] & SRP_FLAG_MORE) {
-        if (len == SRP_DL_MAX_FRAGS || !memcmp(cur + SRP_OFF_NEXT, zero32, 32)) return 0;
-        /* Searched from the item after the current fragment, wrapping: a chain arrives in
-         * order most of the time (built and sent head first), so the next fragment is
-         * usually the next item, and a batch's chains cost O(items), not O(items^2). Which
-         * match is found first does not matter: the data plane hands up one copy of each
-         * packetId, and whatever is taken is checked below and by its seal's AD. */
-        size_t found = n;
-        for (size_t k = 1; k <= n; k++) {
-            size_t j = at + k < n ? at + k : at + k - n;
-            if (up_kind[j] != deliver_kind) continue;
-            if (!memcmp(ids + 32 * (size_t)up_index[j], cur + SRP_OFF_NEXT, 32)) {
-                found = j;
-                break;
-            }
-        }
-        if (found == n) return 0;  /* a fragment is in another batch: the control plane */
-        const uint8_t *f = buf + (size_t)up_index[found] * stride;
-        /* fragments.py's rule: index k, the head's previousId, to and cluster */
-        if (srp_be16(f + SRP_OFF_INDEX) != len ||
-            memcmp(f + SRP_OFF_PREVIOUS, h + SRP_OFF_PREVIOUS, 32) ||
-            memcmp(f + SRP_OFF_TO, h + SRP_OFF_TO, 32) ||
-            memcmp(f + SRP_OFF_CLUSTER, h + SRP_OFF_CLUSTER, 16))
-            return 0;
-        chain[len++] = found;
-        cur = f;
-        at = found;
-    }
-    if (memcmp(cur + SRP_OFF_NEXT, zero32, 32)) return 0;
-    return len;
-}
-
-/* Open a fragment's seal into plain (the same checks as open_seal, without the
- * whole-message rule); its plaintext length, or 0 when it does not open. subkey: the
- * HChaCha20 subkey of its nonce under the sub's key, made with its message's other
- * fragments' (open_chain), or NULL. */
-static size_t open_fragment(srp_deliver *dl, const uint8_t *d, int s, uint8_t *plain,
-                            const uint8_t *subkey) {
-    size_t len = srp_be16(d + SRP_OFF_LENGTH);
-    if (!(d[SRP_OFF_FLAGS] & SRP_FLAG_SEALED) || len <= SRP_SEAL_OVERHEAD ||
-        len > SRP_SEAL_OVERHEAD + SRP_DL_PLAIN_BYTES)
-        return 0;
-    uint8_t ad[SRP_SEAL_AD_BYTES];
-    const uint8_t *m = d + SRP_OFF_MESSAGE;
-    srp_seal_ad(d, ad);
-    size_t plen = len - SRP_SEAL_OVERHEAD;
-    int bad = subkey ? srp_xchacha_open_sub(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad,
-                                            SRP_SEAL_AD_BYTES, m, subkey)
-                     : srp_xchacha_open(plain, m + SRP_SEAL_NONCE_BYTES, plen, ad,
-                                        SRP_SEAL_AD_BYTES, m, dl->subs[s].key);
-    return bad ? 0 : plen;
-}
-
-/* One pass of take_chains: the batch, its hand-up list, where records and plaintext go. */
-typedef struct {
-    srp_deliver *dl;
-    const uint8_t *buf, *ids;
-    size_t stride;
-    const uint32_t *up_index;
-    uint8_t *up_kind;
-    srp_dl_msg *msgs;
-    size_t nmsg;
-    uint8_t *arena;
-    size_t slot;  /* the next free arena slot */
-} chain_pass;
-
-/* A fragmented message whose fragments are opened (from arena slot on) and whose envelope is
- * parsed, not yet verified: two are verified together, their leaves in one SHA-256 pass. */
-typedef struct {
-    size_t chain[SRP_DL_MAX_FRAGS], len, slot;
-    int sub;
-    dl_env env;
-} opened_chain;
-
-static const uint8_t *item_frame(const chain_pass *cp, size_t j) {
-    return cp->buf + (size_t)cp->up_index[j] * cp->stride;
-}
-
-static const uint8_t *item_id(const chain_pass *cp, size_t j) {
-    return cp->ids + 32 * (size_t)cp->up_index[j];
-}
-
-/* SRP_DL_OK, or why the message stays with the control plane. */
-static int open_chain(chain_pass *cp, opened_chain *c) {
-    const uint8_t *h = item_frame(cp, c->chain[0]);
-    if (done_has(cp->dl, item_id(cp, c->chain[0]))) return SRP_DL_DUPLICATE;
-    int s = find_sub(cp->dl, h);
-    if (s < 0) return SRP_DL_NO_KEY;
-    uint8_t *plain = cp->arena + c->slot * SRP_DL_PLAIN_BYTES;
-    size_t total = 0;
-    /* The fragments' HChaCha20 subkeys (one key, a nonce each) sixteen at a time where the
-     * CPU has AVX-512: ~0.15 us a fragment less than one scalar call each (chacha16.h). */
-    uint8_t sub[16][32];
-    const uint8_t *nonces[16];
-    int batch = srp_chacha16_ok() && c->len > 1;
-    int st = SRP_DL_OK;
-    for (size_t k = 0; k < c->len; k++) {
-        if (batch && k % 16 == 0) {
-            size_t n = c->len - k < 16 ? c->len - k : 16;
-            for (size_t j = 0; j < n; j++)
-                nonces[j] = item_frame(cp, c->chain[k + j]) + SRP_OFF_MESSAGE;
-            srp_hchacha20_x16(sub, nonces, n, cp->dl->subs[s].key);
-        }
-        size_t plen = open_fragment(cp->dl, item_frame(cp, c->chain[k]), s, plain + total,
-                                    batch ? sub[k % 16] : NULL);
-        if (plen == 0) {
-            st = SRP_DL_SEAL;
-            break;
-        }
-        total += plen;
-    }
-    if (batch) sodium_memzero(sub, sizeof sub);
-    if (st != SRP_DL_OK) return st;
-    c->sub = s;
-    return env_parse(h, plain, total, &c->env);
-}
-
-/* Walk c's hashed leaf up to a signed root: a genuine message becomes the next record (its
- * plaintext moved down if one opened before it failed), its items taken. One that fails is
- * left to the control plane, which evicts forged copies and counts (SPEC 9.1). */
-static void settle(chain_pass *cp, const opened_chain *c) {
-    int st = env_walk(cp->dl, &c->env);
-    cp->dl->counters[st == SRP_DL_OK ? SRP_DL_ASSEMBLED : st]++;
-    if (st != SRP_DL_OK) return;
-    if (c->slot != cp->slot) /* offsets in the record are relative: they survive the move */
-        memmove(cp->arena + cp->slot * SRP_DL_PLAIN_BYTES,
-                cp->arena + c->slot * SRP_DL_PLAIN_BYTES, c->len * SRP_DL_PLAIN_BYTES);
-    srp_dl_msg *m = &cp->msgs[cp->nmsg++];
-    fill_msg(item_frame(cp, c->chain[0]), c->sub, &c->env, m);
-    m->item = cp->up_index[c->chain[0]];
-    m->arena_off = (uint32_t)(cp->slot * SRP_DL_PLAIN_BYTES);
-    done_add(cp->dl, item_id(cp, c->chain[0]));
-    cp->slot += c->len;
-    for (size_t k = 0; k < c->len; k++) cp->up_kind[c->chain[k]] = 0xFF;
-}
-
-/* Do two chains share an item, or heads with the same packetId (copies of one message)?
- * Then the first must be settled before the second is looked at again. */
-static int clash(const chain_pass *cp, const opened_chain *a, const opened_chain *b) {
-    if (!memcmp(item_id(cp, a->chain[0]), item_id(cp, b->chain[0]), 32)) return 1;
-    for (size_t i = 0; i < a->len; i++)
-        for (size_t k = 0; k < b->len; k++)
-            if (a->chain[i] == b->chain[k]) return 1;
-    return 0;
-}
-
-/* Whole fragmented messages among the items left, verified two at a time. Taken items are
- * marked (kind 0xFF) and compacted out at the end, order kept. Records go to msgs[nmsg..],
- * in head order, their plaintext to the arena from slot on (arena_off counts from the
- * arena's start). Returns the new nmsg. */
-static size_t take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
-                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind,
-                          size_t *n_up, unsigned deliver_kind, srp_dl_msg *msgs, size_t nmsg,
-                          uint8_t *arena, size_t slot) {
-    chain_pass cp = {.dl = dl, .buf = buf, .ids = ids, .stride = stride, .up_index = up_index,
-                     .up_kind = up_kind, .msgs = msgs, .nmsg = nmsg, .arena = arena,
-                     .slot = slot};
-    opened_chain two[2], *pend = NULL;
-    size_t n = *n_up, kept;
-    for (size_t j = 0; j < n; j++) { /* heads' delivered-id buckets (open_chain), as take's */
-        const uint8_t *d = buf + (size_t)up_index[j] * stride;
-        if (up_kind[j] == deliver_kind && srp_be16(d + SRP_OFF_INDEX) == 0)
-            __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
-    }
-    for (size_t j = 0; j < n; j++) {
-        if (up_kind[j] != deliver_kind) continue;
-        opened_chain *c = pend == &two[0] ? &two[1] : &two[0];
-        c->len = find_chain(buf, stride, ids, up_index, up_kind, n, deliver_kind, j, c->chain);
-        if (c->len < 2) continue;
-        if (pend && clash(&cp, pend, c)) { /* the earlier one first: it may take these items */
-            env_leaf(&pend->env);
-            settle(&cp, pend);
-            pend = NULL;
-            c->len = find_chain(buf, stride, ids, up_index, up_kind, n, deliver_kind, j,
-                                c->chain);
-            if (c->len < 2) continue;
-        }
-        c->slot = pend ? pend->slot + pend->len : cp.slot;
-        int st = open_chain(&cp, c);
-        if (st != SRP_DL_OK) { /* left up; a repeat too: its per-frame path tells a repeat */
-            dl->counters[st]++; /* from an altered copy (SPEC 9.1) */
-            continue;
-        }
-        if (!pend) { pend = c; continue; }
-        env_leaf_x2(&pend->env, &c->env);
-        settle(&cp, pend);
-        settle(&cp, c);
-        pend = NULL;
-    }
-    if (pend) {
-        env_leaf(&pend->env);
-        settle(&cp, pend);
-    }
-    kept = 0;
-    for (size_t j = 0; j < n; j++) {
-        if (up_kind[j] == 0xFF) continue;
-        up_index[kept] = up_index[j];
-        up_kind[kept++] = up_kind[j];
-    }
-    *n_up = kept;
-    return cp.nmsg;
-}
-
 /* The HChaCha20 subkeys of the one-frame messages among list positions j0 .. j0 + 15 whose
  * sub is that of the first of them, in one pass where the CPU has AVX-512 (chacha16.h:
  * ~0.08 us a frame less than one scalar call each); w[k] is position j0 + k's, or none. */
@@ -682,7 +353,7 @@ static void sub_window_fill(srp_deliver *dl, sub_window *win, const uint8_t *buf
     for (size_t j = j0; j < n && j < j0 + 16; j++) {
         const uint8_t *d = buf + (size_t)up_index[j] * stride;
         if (up_kind[j] != deliver_kind || !whole_message(d)) continue;
-        int s = find_sub(dl, d);
+        int s = srp_dl_find_sub(dl, d);
         if (s < 0 || (s0 >= 0 && s != s0)) continue;
         s0 = s;
         nonces[got] = d + SRP_OFF_MESSAGE;
@@ -732,38 +403,8 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
     *n_up = kept;
     if (batch) sodium_memzero(win.keys, sizeof win.keys);
     if (frags < 2) return nmsg;
-    return take_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs, nmsg,
-                       arena, slot);
-}
-
-size_t srp_dl_take_chains(srp_deliver *dl, const uint8_t *buf, size_t stride,
-                          const uint8_t *ids, uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
-                          unsigned deliver_kind, srp_dl_msg *msgs, uint8_t *arena) {
-    return take_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs, 0,
-                       arena, 0);
-}
-
-size_t srp_dl_take_fragments(const uint8_t *buf, size_t stride, const uint8_t *ids,
-                             uint32_t *up_index, uint8_t *up_kind, size_t *n_up,
-                             unsigned deliver_kind, uint8_t *frames, uint8_t *out_ids,
-                             uint32_t *items) {
-    size_t kept = 0, taken = 0, n = *n_up;
-    for (size_t j = 0; j < n; j++) {
-        uint32_t i = up_index[j];
-        const uint8_t *d = buf + (size_t)i * stride;
-        /* control/carry.py is_fragment: MORE set, or an index past the head */
-        if (up_kind[j] == deliver_kind &&
-            ((d[SRP_OFF_FLAGS] & SRP_FLAG_MORE) || srp_be16(d + SRP_OFF_INDEX) != 0)) {
-            memcpy(frames + taken * SRP_PACKET_BYTES, d, SRP_PACKET_BYTES);
-            memcpy(out_ids + 32 * taken, ids + 32 * (size_t)i, 32);
-            items[taken++] = i;
-            continue;
-        }
-        up_index[kept] = i;
-        up_kind[kept++] = up_kind[j];
-    }
-    *n_up = kept;
-    return taken;
+    return srp_dl_chains(dl, buf, stride, ids, up_index, up_kind, n_up, deliver_kind, msgs,
+                         nmsg, arena, slot);
 }
 
 void srp_dl_counters(const srp_deliver *dl, uint64_t out[SRP_DLC_COUNT]) {

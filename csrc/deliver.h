@@ -10,7 +10,8 @@
  *      whose Ed25519 signature was already checked; else check it now (once per batch of up
  *      to 256 messages, docs/SEALING.md) and remember it.
  * A message of 2..SRP_DL_MAX_FRAGS fragments whose fragments all arrive in the same receive
- * batch (a 1 KB value is 2 fragments, sent back to back: issue 17) is assembled here too: its
+ * batch (a 1 KB value is 2 fragments, sent back to back: issue 17) is assembled in C too
+ * (deliver_chains.c; the one-frame path is deliver.c, their shared state deliver_impl.h): its
  * fragments are found by following nextId from the head among the batch's packetIds (a hash
  * chain: the head's id commits to every byte, SPEC 2), each opened into consecutive arena
  * space, and the envelope verified over the whole plaintext (two such messages at a time:

@@ -217,7 +217,7 @@ uint64_t srp_udp_addr_key(const srp_sockaddr *a)
     } else {
         return 0;
     }
-    if (!key_seeded) srp_udp_key_seed(NULL, 0); /* normally seeded at import (_udp.pyx) */
+    if (!key_seeded) srp_udp_key_seed(NULL, 0); /* normally seeded at import (_udp_address.pxi) */
     crypto_shorthash(out, canon, sizeof canon, key_secret);
     uint64_t h;
     memcpy(&h, out, sizeof h);
@@ -249,23 +249,10 @@ static long send_loop(int fd, const uint8_t *buf, size_t stride, const uint32_t 
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
         int r = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
-        if (r > 0) {
-            done += (size_t)r;
-            if (ctr) ctr->sent += (uint64_t)r;
-            continue; /* a partial send retries; the next call reports why it stopped */
-        }
-        int e = r < 0 ? errno : EAGAIN;
-        if (e == EINTR) continue;
-        if (is_socket_error(e)) return done ? (long)done : -e;
-        if (!is_hard_error(e)) {
-            /* Full send buffer (ENOBUFS is the same on Linux UDP): keep the rest queued. */
-            if (ctr) ctr->send_eagain++;
-            break;
-        }
-        /* The datagram at `done` is refused (bad address, EMSGSIZE, unreachable): count it
-         * and go on so one bad destination cannot stall the whole queue. */
-        if (ctr) ctr->send_errors++;
-        done++;
+        long ret; /* (no GSO here: every message is one datagram, never SRP_SEND_PLAIN) */
+        if (srp_sendmmsg_result(r, NULL, fd, buf, stride, NULL, NULL, &done, &ret, ctr) ==
+            SRP_SEND_STOP)
+            return ret;
     }
     return (long)done;
 }
@@ -282,6 +269,23 @@ long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32
     return send_loop(fd, buf, stride, lens, addr, 0, count, ctr);
 }
 
+/* The datagrams of a send_gso buffer from datagram `done` on, without GSO (the last may be
+ * shorter): what was sent in all, or the error if nothing was. */
+static long send_plain(int fd, const uint8_t *buf, size_t len, size_t seg,
+                       const srp_sockaddr *addr, size_t done, srp_udp_counters *ctr)
+{
+    size_t whole = len / seg;
+    long r = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, NULL, addr, whole - done, ctr);
+    if (r < 0) return done ? (long)done : r;
+    done += (size_t)r;
+    if (done == whole && len % seg) { /* short tail datagram */
+        uint32_t tail = (uint32_t)(len % seg);
+        long t = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, &tail, addr, 1, ctr);
+        if (t > 0) done += (size_t)t;
+    }
+    return (long)done;
+}
+
 long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
                       const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr)
 {
@@ -292,7 +296,7 @@ long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
     size_t per = 65000 / seg;
     if (per > 64) per = 64;
     if (per < 2 || !*gso_enabled)
-        goto fallback_all;
+        return send_plain(fd, buf, len, seg, addr, 0, ctr);
 
     enum { CMSG_BYTES = CMSG_SPACE(sizeof(uint16_t)) };
     struct mmsghdr msgs[SRP_UDP_CHUNK];
@@ -322,51 +326,15 @@ long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
             n++;
         }
         int r = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
-        if (r > 0) {
-            size_t d = srp_sent_datagrams(segs_in, r);
-            done += d;
-            if (ctr) ctr->sent += d;
-            continue;
+        long ret;
+        switch (srp_sendmmsg_result(r, segs_in, fd, buf, seg, addr, gso_enabled, &done, &ret,
+                                    ctr)) {
+        case SRP_SEND_STOP: return ret;
+        case SRP_SEND_PLAIN: return send_plain(fd, buf, len, seg, addr, done, ctr);
+        case SRP_SEND_ON: break;
         }
-        int e = r < 0 ? errno : EAGAIN;
-        if (e == EINTR) continue;
-        if (is_socket_error(e)) return done ? (long)done : -e;
-        if (!is_hard_error(e)) {
-            if (ctr) ctr->send_eagain++;
-            return (long)done;
-        }
-        if (gso_refused(e) && segs_in[0] > 1 &&
-            sendto(fd, buf + done * seg, seg, MSG_DONTWAIT, &addr->sa, alen) >= 0) {
-            /* The same bytes go out without UDP_SEGMENT, so GSO itself was refused (not the
-             * destination): detected once, this socket uses plain sendmmsg from now on. */
-            *gso_enabled = 0;
-            if (ctr) ctr->sent++;
-            done++;
-            long more = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, NULL, addr,
-                                            len / seg - done, ctr);
-            if (more < 0) return done ? (long)done : more;
-            done += (size_t)more;
-            if (done == len / seg && len % seg) { /* short tail datagram */
-                uint32_t tail = (uint32_t)(len % seg);
-                long t = srp_udp_sendmmsg_to(fd, buf + done * seg, seg, &tail, addr, 1, ctr);
-                if (t > 0) done += (size_t)t;
-            }
-            return (long)done;
-        }
-        /* Any other hard error refuses this super-datagram: count its datagrams, go on. */
-        if (ctr) ctr->send_errors += segs_in[0];
-        done += segs_in[0];
     }
     return (long)done;
-
-fallback_all: {
-        size_t whole = len / seg;
-        long r = srp_udp_sendmmsg_to(fd, buf, seg, NULL, addr, whole, ctr);
-        if (r < 0 || (size_t)r < whole || len % seg == 0) return r;
-        uint32_t tail = (uint32_t)(len % seg);
-        long t = srp_udp_sendmmsg_to(fd, buf + whole * seg, seg, &tail, addr, 1, ctr);
-        return t > 0 ? r + t : r;
-    }
 }
 
 /* ---- BDP spray (SPEC 5) -------------------------------------------------------------- */

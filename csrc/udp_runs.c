@@ -53,32 +53,10 @@ long srp_udp_send_runs(int fd, const uint8_t *buf, size_t seg, size_t count,
             at += k;
         }
         int sent = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
-        if (sent > 0) {
-            size_t d = srp_sent_datagrams(segs, sent);
-            done += d;
-            if (ctr) ctr->sent += d;
-            continue;
-        }
-        int e = sent < 0 ? errno : EAGAIN;
-        if (e == EINTR) continue;
-        if (is_socket_error(e)) return done ? (long)done : -e;
-        if (!is_hard_error(e)) { /* a full send buffer: the caller queues the rest */
-            if (ctr) ctr->send_eagain++;
-            return (long)done;
-        }
-        if (gso_refused(e) && segs[0] > 1 &&
-            sendto(fd, buf + done * seg, seg, MSG_DONTWAIT, &addrs[done].sa,
-                   srp_udp_addr_len(&addrs[done])) >= 0) {
-            /* The same bytes go out without UDP_SEGMENT, so GSO itself was refused (not the
-             * destination): this socket sends plain datagrams from now on. */
-            *gso_enabled = 0;
-            if (ctr) ctr->sent++;
-            done++;
-            continue;
-        }
-        /* Any other hard error refuses this message: count its datagrams, go on. */
-        if (ctr) ctr->send_errors += segs[0];
-        done += segs[0];
+        long ret; /* (after SRP_SEND_PLAIN, *gso_enabled is 0: the rest goes one by one) */
+        if (srp_sendmmsg_result(sent, segs, fd, buf, seg, &addrs[done], gso_enabled, &done,
+                                &ret, ctr) == SRP_SEND_STOP)
+            return ret;
     }
     return (long)done;
 }

@@ -1,5 +1,5 @@
-/* Sanitizer fuzz driver for csrc/seal.c and csrc/deliver.c (issue 13). Built with
- * -fsanitize=address,undefined, linked with libsodium.
+/* Sanitizer fuzz driver for csrc/seal.c, csrc/deliver.c and csrc/deliver_chains.c (issue 13).
+ * Built with -fsanitize=address,undefined, linked with libsodium.
  * Frames are built the way a member builds them (author envelope with a Merkle path, signed
  * batch root, sealed with the subcluster key), then attacked in one of three ways: the
  * plaintext is corrupted BEFORE sealing (so the envelope parser sees hostile bytes that passed

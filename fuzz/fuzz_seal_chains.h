@@ -1,6 +1,6 @@
-/* fuzz_seal's fragmented-message round (csrc/deliver.c take_chains: messages assembled and
- * verified two at a time). 1..5 genuine messages of 2..3 fragments, signed as one batch and
- * built by csrc/chain.c, reach srp_dl_take shuffled, sometimes with one message's plaintext
+/* fuzz_seal's fragmented-message round (csrc/deliver_chains.c: messages assembled and verified
+ * two at a time). 1..5 genuine messages of 2..3 fragments, signed as one batch and built by
+ * csrc/chain.c, reach srp_dl_take shuffled, sometimes with one message's plaintext
  * altered inside its seal, a fragment missing, or a message's frames twice. Invariants: a
  * record is always a genuine message's exact payload under the author's key; no message is
  * delivered twice; every complete, unaltered message is delivered; the hand-up list keeps

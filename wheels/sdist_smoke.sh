@@ -9,7 +9,7 @@ trap 'rm -rf "$work"' EXIT
 "$py" -m build --sdist -o "$work/dist" "$here" >/dev/null
 sdist=$(ls "$work"/dist/srpfast-*.tar.gz)
 listing=$(tar tzf "$sdist")
-for want in LICENSE csrc/seal.c srpfast/crypto/_seal.pyx srpfast/py.typed tests/unit docs/PROTOCOL.md; do
+for want in LICENSE csrc/seal.c srpfast/crypto/_seal.pyx srpfast/drivers/_udp_pool.pxi srpfast/py.typed tests/unit docs/PROTOCOL.md; do
   grep -q "/$want" <<<"$listing" || { echo "sdist lacks $want"; exit 1; }
 done
 if grep -qE '/srpfast/(.*/)?_[a-z0-9]+\.c$|\.so$' <<<"$listing"; then

@@ -1,4 +1,4 @@
-# csrc: dataplane.c deliver.c seal.c chacha16.c cache.c cache_query.c seen.c frame.c sha256.c
+# csrc: dataplane.c deliver.c deliver_chains.c seal.c chacha16.c cache.c cache_query.c seen.c frame.c sha256.c
 """The relay data plane (csrc/dataplane.c): one C call per receive batch, no Python per
 relayed packet. The engine pushes the candidate table and membership down when they change;
 ``process`` returns how many frames to send (``out_frames``/``out_addrs``, ready for

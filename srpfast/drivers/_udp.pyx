@@ -5,6 +5,10 @@ spray and the BDP socket pool (SPEC 5). Thin Cython over csrc/udp.c; see docs/NE
 Readiness comes from the caller's event loop (``loop.add_reader(sock.fileno(), cb)``); every
 call here is non-blocking and moves a whole batch per crossing into C.
 """
+# One extension module in four files: this one (the module's state, UDPSocket and its
+# RecvBatch), _cudp.pxd (the C declarations of csrc/udp.h), _udp_address.pxi (addresses and
+# sender keys) and _udp_pool.pxi (SocketPool), the .pxi files included textually below.
+# UDPSocket stays whole here: Cython allows no include inside a class body.
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -15,63 +19,11 @@ import os as _os
 import socket as _socket
 from array import array as _array
 
+from srpfast.drivers._cudp cimport *
 from srpfast.errors import ArgumentError, ClosedError
 
 cdef extern from "<unistd.h>" nogil:
     int close(int fd)
-
-cdef extern from "udp.h" nogil:
-    ctypedef struct srp_sockaddr:
-        pass
-    ctypedef struct srp_udp_counters:
-        uint64_t received, sent, send_eagain, send_errors, truncated, recv_errors, gro_reads
-    ctypedef struct srp_udp_rx:
-        size_t batch, slot
-        uint8_t *buf
-        uint32_t *lens
-        srp_sockaddr *addrs
-        uint64_t *keys
-    ctypedef struct srp_udp_pool:
-        int *fds
-        size_t n
-        int epfd
-    enum:
-        SRP_UDP_FRAME
-        SRP_UDP_SPRAY_RANGE
-    int srp_udp_open(const srp_sockaddr *bind_addr, int dual_stack, int rcvbuf, int sndbuf)
-    int srp_udp_set_buffers(int fd, int rcvbuf, int sndbuf)
-    int srp_udp_filter_frames(int fd, int runs)
-    long long srp_udp_kernel_drops(int fd)
-    int srp_udp_local(int fd, srp_sockaddr *out)
-    int srp_udp_addr_parse(const char *host, uint16_t port, int family, srp_sockaddr *out)
-    int srp_udp_addr_format(const srp_sockaddr *a, char *host, size_t host_len, uint16_t *port)
-    uint64_t srp_udp_addr_key(const srp_sockaddr *a)
-    int srp_udp_key_seed(const uint8_t *secret, size_t len)
-    int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf,
-                        uint32_t *lens, srp_sockaddr *addrs, uint64_t *keys)
-    void srp_udp_rx_free(srp_udp_rx *rx)
-    long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
-    int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries)
-    size_t srp_udp_rx_pending(const srp_udp_rx *rx)
-    long srp_udp_sendmmsg(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
-                          const srp_sockaddr *addrs, size_t count, srp_udp_counters *ctr)
-    long srp_udp_sendmmsg_to(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
-                             const srp_sockaddr *addr, size_t count, srp_udp_counters *ctr)
-    long srp_udp_send_gso(int fd, const uint8_t *buf, size_t len, size_t seg,
-                          const srp_sockaddr *addr, int *gso_enabled, srp_udp_counters *ctr)
-    long srp_udp_send_runs(int fd, const uint8_t *buf, size_t seg, size_t count,
-                           const srp_sockaddr *addrs, const uint32_t *runs, size_t nruns,
-                           int *gso_enabled, srp_udp_counters *ctr)
-    int srp_udp_spray_ports(uint64_t seed, uint16_t *out, size_t count)
-    long srp_udp_spray(int fd, const srp_sockaddr *host, const uint16_t *ports, size_t count,
-                       const uint8_t *payload, size_t plen, srp_udp_counters *ctr)
-    int srp_udp_pool_open(srp_udp_pool *p, size_t n, const srp_sockaddr *bind_addr,
-                          int dual_stack)
-    long srp_udp_pool_ping_all(srp_udp_pool *p, const uint8_t *data, size_t len,
-                               const srp_sockaddr *addr, srp_udp_counters *ctr)
-    int srp_udp_pool_ready(srp_udp_pool *p, uint32_t *idx, int max)
-    int srp_udp_pool_release(srp_udp_pool *p, long keep)
-    size_t srp_udp_pool_open_count(const srp_udp_pool *p)
 
 FRAME_BYTES = SRP_UDP_FRAME
 SOCKADDR_BYTES = sizeof(srp_sockaddr)
@@ -97,65 +49,7 @@ cdef int _raise_errno(long r, str what) except -1:
     raise OSError(e, f"{what}: {_os.strerror(e)}")
 
 
-cdef int _family_of(str host):
-    return _socket.AF_INET6 if ":" in host else _socket.AF_INET
-
-
-KEY_SECRET_BYTES = 16
-
-
-def set_key_secret(secret=None) -> None:
-    """Set the per-process secret of the sender keys (``address_key``, RecvBatch.keys), or
-    draw a fresh random one (``None``, as at import). Keys are a keyed PRF of the address, so
-    no sender can pick a source whose key equals another's (SPEC 9.6, docs/SECURITY.md).
-    Inject one only to reproduce keys across processes; every key computed before changes."""
-    cdef const uint8_t[::1] view
-    cdef int r
-    if secret is None:
-        r = srp_udp_key_seed(NULL, 0)
-    else:
-        if not isinstance(secret, (bytes, bytearray)) or len(secret) != KEY_SECRET_BYTES:
-            raise ArgumentError(f"the key secret must be {KEY_SECRET_BYTES} bytes")
-        view = bytes(secret)
-        r = srp_udp_key_seed(&view[0], KEY_SECRET_BYTES)
-    if r < 0:
-        _raise_errno(r, "seeding the sender key")
-
-
-set_key_secret()  # random per process, before any key is computed
-
-
-def address_key(address) -> int:
-    """The 64-bit source key RecvBatch.keys reports for datagrams from (host, port): the one
-    definition (srp_udp_addr_key, keyed by the process secret: set_key_secret), for data
-    planes and for drivers without a socket. An IPv4 host parses as v4-mapped IPv6, whose key
-    equals the plain IPv4 key."""
-    cdef srp_sockaddr a
-    _parse(address, _socket.AF_INET6, &a)
-    return srp_udp_addr_key(&a)
-
-
-cdef int _parse(object address, int family, srp_sockaddr *out) except -1:
-    """(host, port[, flow, scope]) with a numeric host -> sockaddr for a `family` socket."""
-    if not isinstance(address, (tuple, list)) or len(address) < 2:
-        raise TypeError(f"address must be a (host, port) tuple, got {address!r}")
-    host, port = address[0], address[1]
-    if not isinstance(host, str) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise TypeError(f"address must be (str host, int port 0..65535), got {address!r}")
-    hb = host.encode()
-    if srp_udp_addr_parse(hb, <uint16_t>port, family, out) != 0:
-        if family == _socket.AF_INET and ":" in host:
-            raise ValueError(f"IPv6 address {host!r} on an IPv4 socket: bind the socket to '::'")
-        raise ValueError(f"{host!r} is not a numeric IPv4/IPv6 address; resolve names first")
-    return 0
-
-
-cdef tuple _format(const srp_sockaddr *a):
-    cdef char host[64]
-    cdef uint16_t port = 0
-    if srp_udp_addr_format(a, host, sizeof(host), &port) != 0:
-        return ("", 0)
-    return ((<bytes>host).decode(), port)
+include "_udp_address.pxi"
 
 
 cdef class RecvBatch:
@@ -620,152 +514,4 @@ def spray_ports(seed: int, count: int) -> _array:
     return out
 
 
-cdef UDPSocket _adopt(int fd, int family, int batch):
-    global _open
-    cdef UDPSocket s = UDPSocket.__new__(UDPSocket)
-    s.fd = fd
-    _open += 1
-    s._setup(family, batch, SRP_UDP_FRAME)
-    return s
-
-
-cdef class SocketPool:
-    """BDP Hard side (SPEC 5): n extra UDP sockets on kernel-chosen distinct ports, one epoll
-    over all of them. keep(i) detaches the winner; close() (or __del__) releases the rest."""
-    cdef srp_udp_pool pool
-    cdef readonly int family
-    cdef srp_udp_counters ctr
-    cdef srp_udp_rx rx
-    cdef int _held
-
-    def __cinit__(self):
-        self.pool.fds = NULL
-        self.pool.n = 0
-        self.pool.epfd = -1
-        memset(&self.rx, 0, sizeof(self.rx))
-        memset(&self.ctr, 0, sizeof(self.ctr))
-
-    def __init__(self, int n=256, str host="0.0.0.0", *, bint dual_stack=True) -> None:
-        global _open
-        if not 1 <= n <= 4096:
-            raise ValueError("pool size must be 1..4096 sockets")
-        self.family = _family_of(host)
-        cdef srp_sockaddr bind_addr
-        _parse((host, 0), self.family, &bind_addr)
-        if srp_udp_rx_init(&self.rx, 16, 2048, NULL, NULL, NULL, NULL) != 0:
-            raise MemoryError()
-        r = srp_udp_pool_open(&self.pool, n, &bind_addr, dual_stack)
-        if r != 0:
-            _raise_errno(r, f"cannot open a pool of {n} UDP sockets")
-        self._held = <int>srp_udp_pool_open_count(&self.pool)
-        _open += self._held
-
-    cdef _release(self, long keep):
-        global _open
-        kept = srp_udp_pool_release(&self.pool, keep)
-        _open -= self._held
-        self._held = 0
-        return kept
-
-    def __dealloc__(self):
-        self._release(-1)
-        srp_udp_rx_free(&self.rx)
-
-    cdef int _check(self, long i) except -1:
-        if self.pool.fds == NULL:
-            raise ClosedError("SocketPool is closed; open a new one")
-        if not 0 <= i < <long>self.pool.n:
-            raise IndexError(f"pool socket index {i} outside 0..{self.pool.n - 1}")
-        return 0
-
-    @property
-    def fds(self) -> tuple:
-        if self.pool.fds == NULL:
-            return ()
-        return tuple(self.pool.fds[i] for i in range(self.pool.n))
-
-    def __len__(self) -> int:
-        return self.pool.n
-
-    def local_address(self, long i) -> tuple:
-        self._check(i)
-        cdef srp_sockaddr a
-        r = srp_udp_local(self.pool.fds[i], &a)
-        if r != 0:
-            _raise_errno(r, "getsockname")
-        return _format(&a)
-
-    def counters(self) -> dict:
-        return {"received": self.ctr.received, "sent": self.ctr.sent,
-                "send_eagain": self.ctr.send_eagain, "send_errors": self.ctr.send_errors,
-                "truncated": self.ctr.truncated, "recv_errors": self.ctr.recv_errors}
-
-    def send_from(self, long i, const uint8_t[::1] data, address) -> bool:
-        """One datagram from pool socket i. False if the send buffer was full (counted)."""
-        self._check(i)
-        cdef srp_sockaddr dest
-        _parse(address, self.family, &dest)
-        cdef uint32_t ln = data.shape[0]
-        cdef const uint8_t *p = &data[0] if ln else <const uint8_t *>b""
-        cdef uint64_t errors_before = self.ctr.send_errors
-        r = srp_udp_sendmmsg_to(self.pool.fds[i], p, ln, &ln, &dest, 1, &self.ctr)
-        if r < 0:
-            _raise_errno(r, "sendto")
-        return r == 1 and self.ctr.send_errors == errors_before
-
-    def ping_all(self, const uint8_t[::1] data, address) -> int:
-        """One datagram from every pool socket to `address`, in one C loop. Returns sent."""
-        if self.pool.fds == NULL:
-            raise ClosedError("SocketPool is closed; open a new one")
-        cdef srp_sockaddr dest
-        _parse(address, self.family, &dest)
-        cdef const uint8_t *p = &data[0] if data.shape[0] else <const uint8_t *>b""
-        cdef long r
-        with nogil:
-            r = srp_udp_pool_ping_all(&self.pool, p, data.shape[0], &dest, &self.ctr)
-        return r
-
-    def poll(self) -> list:
-        """Whatever arrived on any pool socket, without waiting: [(index, data, (host, port))]."""
-        if self.pool.fds == NULL:
-            raise ClosedError("SocketPool is closed; open a new one")
-        cdef uint32_t idx[64]
-        cdef int nready, j
-        cdef long r, k
-        out = []
-        while True:
-            nready = srp_udp_pool_ready(&self.pool, idx, 64)
-            if nready < 0:
-                _raise_errno(nready, "epoll_wait")
-            if nready == 0:
-                return out
-            for j in range(nready):
-                r = srp_udp_recv(self.pool.fds[idx[j]], &self.rx, self.rx.batch, &self.ctr)
-                for k in range(max(r, 0)):
-                    n = min(self.rx.lens[k], self.rx.slot)
-                    out.append((idx[j], (<char *>self.rx.buf + k * self.rx.slot)[:n],
-                                _format(&self.rx.addrs[k])))
-            if len(out) >= 4096:   # bounded per call; the rest waits for the next poll
-                return out
-
-    def keep(self, long i, *, int batch=64) -> UDPSocket:
-        """Detach pool socket i as a standalone UDPSocket (4 MiB buffers) and close the rest."""
-        self._check(i)
-        family = self.family
-        fd = self._release(i)
-        srp_udp_set_buffers(fd, 4 * MiB, 4 * MiB)
-        return _adopt(fd, family, batch)
-
-    def close(self) -> None:
-        self._release(-1)
-
-    @property
-    def closed(self) -> bool:
-        return self.pool.fds == NULL
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
+include "_udp_pool.pxi"

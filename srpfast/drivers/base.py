@@ -6,7 +6,7 @@ rest: sockets (or something that carries datagrams), time, and the loop that cal
 engine. Two ship with the package, and they run the same engine unchanged:
 
     "udp"                 real UDP sockets on asyncio/uvloop: recvmmsg/sendmmsg/GSO, BDP
-                          socket pools (srpfast/drivers/udp.py, _udp.pyx)
+                          socket pools (srpfast/drivers/udp.py, _udp.pyx, _udp_pool.pxi)
     srpfast.MemoryHub()   in-process datagrams with seeded delay and loss, no sockets
                           (srpfast/drivers/memory.py)
 

@@ -121,7 +121,7 @@ def test_keystream_blocks_equal_libsodium(lib, na, func):
 
 def test_hchacha20_x16_equals_libsodium(lib, na):
     if not lib.portable and not lib.srp_chacha16_ok():
-        pytest.skip("no AVX-512F: deliver.c never calls srp_hchacha20_x16")
+        pytest.skip("no AVX-512F: csrc/deliver*.c never call srp_hchacha20_x16")
     for n in list(range(1, 17)) * 8:
         key = os.urandom(32)
         nonces = [os.urandom(16) for _ in range(n)]

@@ -271,7 +271,7 @@ def _reseal(frame: bytes, edit) -> bytes:
 
 
 def test_fragmented_messages_are_verified_in_pairs_whatever_fails_between_them() -> None:
-    """deliver.c verifies two assembled messages at a time (their leaves hashed together):
+    """deliver_chains.c verifies two assembled messages at a time (their leaves hashed together):
     a forged message paired with a genuine one, an odd count (the last verified alone), and
     two copies of one message in one batch (the first taken, the copy left as a repeat)."""
     rnd = random.Random(5)

@@ -266,6 +266,22 @@ def test_send_runs_sends_each_run_to_its_sink_and_the_rest_one_by_one(gso: bool)
             a.send_runs(frames(3), packed[:4 * 28], [])
 
 
+@pytest.mark.parametrize("gso", [True, False])
+def test_send_runs_counts_and_skips_a_refused_run_as_the_other_send_paths_do(gso: bool):
+    # The one sendmmsg error policy (csrc/udp_errno.h, srp_sendmmsg_result): a run of 5 frames
+    # to port 0 (EINVAL) is refused, whether one super-datagram or 5 datagrams: its 5 frames
+    # are counted in send_errors and skipped, blamed on the destination (GSO stays as it
+    # was), and the frames before and after it still go out, in order.
+    with UDPSocket() as a, UDPSocket(gro=True) as b:
+        a.gso_enabled = gso
+        good, bad = a.resolve(b.local_address), a.resolve(("127.0.0.1", 0))
+        packed = good * 2 + bad * 5 + good * 3
+        assert a.send_runs(frames(10, tag=9), packed, [(2, 5), (7, 3)]) == 10
+        c = a.counters()
+        assert (c["sent"], c["send_errors"], a.gso_enabled) == (5, 5, gso)
+        assert [d[1] | d[2] << 8 for d, _ in drain(b, 5)] == [0, 1, 7, 8, 9]
+
+
 def test_gso_other_segment_size_keeps_lengths():
     # 43 x 1500-byte segments per super-datagram, then a 700-byte tail (2 KiB slots)
     with UDPSocket() as a, UDPSocket(slot=2048) as b:
