@@ -1,7 +1,7 @@
 """Fragments kept across receive batches, so C assembles messages that straddle them.
 
 The C data plane assembles a fragmented message when all its fragments are in one receive
-batch (deliver.c). A message split by a batch boundary (one 1 KB value in ~32: two frames
+batch (deliver_chains.c). A message split by a batch boundary (one 1 KB value in ~32: two frames
 back to back), and every message longer than a batch (a 64 KB value is 67 frames, a batch
 64), used to go to the control plane's per-frame path: Python per frame, ~2x the CPU of C.
 Now the fragments process() could not assemble are taken off its hand-up list in the same C
