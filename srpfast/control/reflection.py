@@ -55,6 +55,7 @@ class Reflection:
         self.last_samples: list[Sample] = []
         self.next_round = -1e18
         self.last_told = -1e18  # the last proven PONG that said where it saw us (tick)
+        self.changed = False    # a PONG saw us elsewhere (on_pong): the next tick runs a round
         self.last_heard = -1e18  # the last other proven frame (a tagged SYNC: heard())
         self._deferred_for: float | None = None  # max(last_told, last_heard) at a deferral
         self.failures = 0
@@ -104,6 +105,7 @@ class Reflection:
             if not self.ready and self.public is not None:
                 self._announce(now)  # reflection impossible: Ready on the first proven PONG
             return
+        self.changed = False
         self.round_id += 1
         self.round_started = now
         self.round_samples = []
@@ -164,7 +166,7 @@ class Reflection:
             return
         if now >= self.next_round and len(self.p.table):
             keep_alive = self.p.config.keep_alive
-            if (self.mapping != NAT_UNKNOWN and not self.failures
+            if (self.mapping != NAT_UNKNOWN and not self.failures and not self.changed
                     and now - max(self.last_told, self.last_heard) < keep_alive):
                 # SPEC 5: re-run "when the network changes or when nothing has been heard for
                 # KEEP_ALIVE". Every proven PONG says where it saw us, and one that differs
@@ -179,7 +181,7 @@ class Reflection:
                 self.next_round = now + keep_alive
                 return
             asked = (self._asked(now) if self.mapping != NAT_UNKNOWN and not self.failures
-                     else None)
+                     and not self.changed else None)
             if asked is not None:
                 # Nothing heard for keep_alive, but our own heartbeats went out a moment ago
                 # (this very pass, usually: a peer's connections made together are due
@@ -249,6 +251,10 @@ class Reflection:
                 self.p.count("reflect.change")
                 self.failures = 0
                 self.next_round = now
+                # (the skip rule of tick must not apply: this very PONG set last_told; a
+                # change seen used to wait for KEEP_ALIVE of silence, never coming while
+                # our peers' PONGs kept coming)
+                self.changed = True
                 self.evidence = Evidence()  # filtering evidence was about the old network
 
     def on_unsolicited(self, new_host: bool, now: float) -> None:

@@ -232,3 +232,24 @@ def test_heartbeats_that_keep_going_unanswered_put_the_round_off_once() -> None:
     timeout = MemNet(seed=31).config.reflect_timeout
     assert rounds == 1 and deferred == 1 and pings
     assert timeout - 0.1 <= pings[0] <= timeout + 1.5, pings
+
+
+def test_a_pong_that_sees_us_elsewhere_starts_a_round_at_once() -> None:
+    """SPEC 5: re-run reflection "when the network changes". A proven PONG that saw us at
+    another port starts a round on the next tick: the skip rule (nothing new while PONGs keep
+    coming) must not hold it back, although that very PONG is one that came. It did: the
+    change waited for KEEP_ALIVE of silence, which PONGs from our peers never left."""
+    from srpfast.wire.bodies import NAT_UNKNOWN
+    net = MemNet(seed=5)
+    x, *others = [net.add("static") for _ in range(4)]
+    for o in others:
+        net.call(x, x.peer.add_peer, o.public, net.now)
+    net.run(5)
+    r = x.peer.reflection
+    assert r.mapping != NAT_UNKNOWN and r.round_started is None and r.public is not None
+    host, port = r.public[0], r.public[1]
+    peer = x.peer.table.peers()[0]
+    r.on_pong(peer, (host, port + 1), 0, net.now)
+    assert x.peer.counters()["reflect.change"] == 1
+    r.tick(net.now)
+    assert r.round_started is not None and not r.changed
