@@ -117,6 +117,8 @@ class Announcer:
         self.hints: LruDict[bytes, int] = LruDict(4 * cfg.max_peers)
         # subcluster -> (table version, second, its fellows): _fellows' cache
         self._fellow_cache: dict[bytes, tuple[int, int, list[PeerEntry]]] = {}
+        # subcluster -> (what the last walk read, its fellows): _walk's cache
+        self._walked: dict[bytes, tuple[tuple[object, ...], list[PeerEntry]]] = {}
         # Messages the C data plane delivered, recorded by fresh() on the next tick (the
         # loop turn after their handlers ran): delivered()
         self._landed: list[tuple[bytes, list[bytes], float, list[bytes]]] = []
@@ -203,12 +205,30 @@ class Announcer:
 
     def fellows(self, subcluster_id: bytes) -> "list[PeerEntry]":
         """Connected peers that proved (by a signed JOIN) they are members of it."""
-        members = self.p.membership.members.get(subcluster_id)
+        return list(self._walk(subcluster_id))
+
+    def _walk(self, subcluster_id: bytes) -> "list[PeerEntry]":
+        """fellows(), in table order, as a list shared with the caller (who must not change
+        it). The walk of the table (~50 entries, ~60 us a call at 200 simulated peers) runs
+        again only when one of its inputs changed since the last: the table (its version:
+        every add, remove, new address), the subcluster's member table (its ``changes``)
+        or a peer's JOINed subclusters (Membership.joined_changes). Otherwise the walk would
+        return the same peers in the same order."""
+        m = self.p.membership
+        members = m.members.get(subcluster_id)
+        stamp = (self.p.table.version, m.joined_changes, members,
+                 members.changes if members is not None else -1)
+        hit = self._walked.get(subcluster_id)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
         peers = self.p.table.peers()
         if members is None:
-            return [q for q in peers if subcluster_id in q.subclusters]
-        held = members.mapping  # (a method call per peer, __contains__, was most of it)
-        return [q for q in peers if subcluster_id in q.subclusters or q.peer_id in held]
+            every = [q for q in peers if subcluster_id in q.subclusters]
+        else:
+            held = members.mapping  # (a method call per peer, __contains__, was most of it)
+            every = [q for q in peers if subcluster_id in q.subclusters or q.peer_id in held]
+        self._walked[subcluster_id] = (stamp, every)
+        return every
 
     def _fellows(self, subcluster_id: bytes, now: float) -> "list[PeerEntry]":
         """fellows(), computed at most once a second while the table is unchanged: each
@@ -219,7 +239,7 @@ class Announcer:
         hit = self._fellow_cache.get(subcluster_id)
         if hit is not None and hit[:2] == key:
             return hit[2]
-        every = self.fellows(subcluster_id)
+        every = self._walk(subcluster_id)
         self._fellow_cache[subcluster_id] = (key[0], key[1], every)
         return every
 
