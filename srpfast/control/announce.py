@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict, deque
-from itertools import repeat
+from itertools import islice, repeat
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from srpfast.control.bounded import LruDict
@@ -85,6 +85,16 @@ class RecentIds:
     def items(self) -> Iterator[tuple[float, bytes]]:
         """(time, id), oldest first."""
         return zip(self.times, self.ids)
+
+    def newest(self, n: int) -> list[tuple[float, bytes]]:
+        """The newest ``n`` (time, id), oldest first: ``list(items())[-n:]`` (all of them
+        for n <= 0, as that slice), read from the new end: a digest a second took the last
+        90 of 256 by listing all 256 (~1% of a simulated peer's CPU)."""
+        if n <= 0 or n >= len(self.ids):
+            return list(self.items())[-n:]
+        out = list(islice(zip(reversed(self.times), reversed(self.ids)), n))
+        out.reverse()
+        return out
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -371,7 +381,7 @@ class Announcer:
         quiet = now - self._last_fresh > self.window
         self.digest_at = None if quiet else now + cfg.announce_digest
         for sub_id, recent in self.recent.items():
-            ids = [i for t, i in list(recent.items())[-cfg.announce_digest_ids:]
+            ids = [i for t, i in recent.newest(cfg.announce_digest_ids)
                    if now - t <= self.window]
             fellows = self._fellows(sub_id, now) if ids else []
             if fellows:

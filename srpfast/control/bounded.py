@@ -194,6 +194,9 @@ class ExpiringDict(LruDict[K, V]):
         t = self._t
         if not t:  # (called every tick by several tables: most are empty)
             return gone
+        first = next(iter(t))
+        if t[first] > now and first in self._d:
+            return gone  # (the next common case, nothing due: no (key, deadline) pair made)
         while t:
             k, deadline = next(iter(t.items()))
             if deadline > now and k in self._d:

@@ -1,11 +1,13 @@
-"""Announcer.fellows (control/announce.py) keeps the last walk of the peer table and walks it
-again only when the table, a member table or a peer's JOINed subclusters changed: after any
-mix of those changes it must equal a fresh walk, peers in table order."""
+"""Tables control/announce.py keeps instead of recomputing: Announcer.fellows keeps the last
+walk of the peer table and walks it again only when the table, a member table or a peer's
+JOINed subclusters changed (after any mix of those changes it must equal a fresh walk, peers
+in table order); RecentIds.newest reads the newest ids from the new end."""
 from __future__ import annotations
 
 import random
 
 from srpfast.config import Config
+from srpfast.control.announce import RecentIds
 from srpfast.control.engine import Peer
 from srpfast.crypto import create_identity
 from srpfast.wire.bodies import NAT_EASY
@@ -57,3 +59,13 @@ def test_fellows_equal_a_fresh_walk_after_random_changes() -> None:
             assert got == fresh_walk(peer, s), (step, op)
             checked += bool(got)
     assert checked > 1000  # (the walks were not all empty)
+
+
+def test_recent_ids_newest_is_the_tail_of_all_items() -> None:
+    rng = random.Random(3)
+    for size in (1, 5, 256):
+        recent = RecentIds(size)
+        for step in range(400):
+            recent.extend(float(step), [rng.randbytes(32) for _ in range(rng.randrange(4))])
+            for n in (0, 1, 3, 90, size - 1, size, size + 7):
+                assert recent.newest(n) == list(recent.items())[-n:], (size, step, n)
