@@ -107,7 +107,7 @@ class DataPlaneLink:
         cand = self._candidates
         if cand is None or cand[0] != p.table.version:
             peers = [q for q in p.table.peers() if q.pool is None]
-            addrs = bytearray()
+            packing = bytearray()
             for q in peers:
                 packed = self._resolved.get(q.address)
                 if packed is None:
@@ -115,8 +115,8 @@ class DataPlaneLink:
                     if len(self._resolved) > 4 * p.config.max_peers:
                         self._resolved.clear()
                     self._resolved[q.address] = packed
-                addrs += packed
-            cand = self._candidates = (p.table.version, peers, bytes(addrs),
+                packing += packed
+            cand = self._candidates = (p.table.version, peers, bytes(packing),
                                        array("Q", [self.key(q.address) for q in peers]))
         _, peers, addrs, keys = cand
         self.dp.set_peers(addrs, keys, array("d", [q.weight(now) for q in peers]),
