@@ -278,10 +278,10 @@ class Announcer:
         p = self.p
         for k in range(0, max(1, len(ids)), SYNC_MAX_IDS):  # (no ids: one empty HAVE)
             chunk = tuple(ids[k:k + SYNC_MAX_IDS])
-            body = Sync(p.rng.getrandbits(64), SYNC_HAVE, fellows, NO_PREFIX, len(chunk),
-                        ids=chunk)
+            raw = Sync(p.rng.getrandbits(64), SYNC_HAVE, fellows, NO_PREFIX, len(chunk),
+                       ids=chunk).untagged()  # (encoded once, not once per recipient)
             for q in peer_list:  # (each tagged for its recipient: sync.SyncEngine.frame)
-                p.send_to(q, p.sync.frame(q, body))
+                p.send_to(q, p.sync.frame(q, raw))
             p.count("tx.have", len(peer_list))
 
     # ------------------------------------------------------------ their side
