@@ -5,6 +5,10 @@ address is pinged again with backoff 2 s, 4 s, ... capped at ``keep_alive``, for
 peer runs: a bootstrap node that starts late, or a network that comes back, is still found.
 Connected, the bootstrap addresses missing from the table are pinged every 2 x keep_alive:
 after a partition each side's tables hold only its own side, and this is how they meet again.
+A bootstrap peer that refuses us (a full table: handshake.on_pong, REFUSED_AFTER challenges in
+a row) is left out of that for 2 x keep_alive x 2^k after its k-th refusal, at most
+REFUSED_BACKOFF_MAX: re-pinging it every minute re-ran the refused handshake (a signed round
+each) for every peer a popular bootstrap node has no room for.
 
 Nobody answering is not silent: if no peer at all has been admitted ``bootstrap_timeout``
 seconds after the first address was added, one ``ErrorEvent`` (code ``bootstrap.unanswered``)
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 UNANSWERED = "bootstrap.unanswered"  # ErrorEvent code and counter name
 CAPACITY = 64  # bootstrap addresses remembered (LRU): they are re-pinged, so keep it small
 REJOIN_FACTOR = 2.0  # connected: missing bootstrap peers are pinged every 2 x keep_alive
+REFUSED_BACKOFF_MAX = 32.0  # ... one that refused us waits at most this many keep_alives
 
 
 def check_address(address: Address) -> None:
@@ -67,6 +72,8 @@ class Bootstrap:
         self.since: float | None = None  # when the first address was added
         self.answered = False   # a proven peer was admitted (any, not only a bootstrap one)
         self.reported = False   # the unanswered ErrorEvent fired (once)
+        # bootstrap address -> (rejoin it from, its refusals in a row): refused_by
+        self.refused: dict[Address, tuple[float, int]] = {}
 
     def add(self, address: Address, now: float) -> None:
         check_address(address)
@@ -78,6 +85,17 @@ class Bootstrap:
 
     def on_admitted(self) -> None:
         self.answered = True
+
+    def refused_by(self, address: Address, now: float) -> None:
+        """The peer at ``address`` does not enter us (handshake.on_pong): if it is a bootstrap
+        address, the rejoin leaves it alone for a while, longer after each refusal."""
+        if address not in self.addresses:
+            return
+        _, k = self.refused.get(address, (0.0, 0))
+        wait = min(REFUSED_BACKOFF_MAX, REJOIN_FACTOR * 2.0 ** k) * self.p.config.keep_alive
+        self.refused[address] = (now + wait, k + 1)
+        if len(self.refused) > CAPACITY:  # (addresses that left the LRU set)
+            self.refused = {a: r for a, r in self.refused.items() if a in self.addresses}
 
     def deadline(self) -> float | None:
         """When the unanswered report falls due (None: it cannot, or it already fired)."""
@@ -98,6 +116,10 @@ class Bootstrap:
                 self.next_at = now + REJOIN_FACTOR * cfg.keep_alive
                 for address in list(self.addresses.members):
                     if p.table.at(address) is None:
+                        refused = self.refused.get(address)
+                        if refused is not None and now < refused[0]:
+                            p.count("bootstrap.rejoin_refused")
+                            continue
                         p.ping(address, now, PING_CONNECT | PING_REFLECT)
                         p.count("bootstrap.rejoin")
         elif now >= self.next_at and len(self.addresses):

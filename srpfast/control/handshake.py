@@ -40,6 +40,13 @@ from srpfast.wire.frame import Frame, encode
 if TYPE_CHECKING:
     from srpfast.control.engine import Peer
 
+# A peer that challenges this many of our answers in a row does not enter us: it is left to
+# expire (on_pong). With challenge_recheck 1 s doubling, the 5th comes >= 15 s after the 1st:
+# a lost answer (each redeeming PONG is one datagram) makes a run of 5 unlikely (0.3^4 < 1%
+# at 30% loss), and a peer wrongly given up is only re-met by the bootstrap rejoin or an
+# introduction later.
+REFUSED_AFTER = 5
+
 
 class Handshake:
     """PING/PONG for one engine: ``ping`` out, ``on_ping``/``on_pong`` in, ``admit``."""
@@ -192,6 +199,10 @@ class Handshake:
                 # connections all have smaller ids gets PINGs, never a PONG, and re-ran a
                 # reflection round every keep_alive: ~8 frames, ~10 signatures each).
                 self.p.reflection.heard(now)
+        if peer is not None and peer.refused and keyed:
+            peer.refused = False  # (a keyed PING: it holds us after all)
+            peer.rechecks = 0
+            self.p.heartbeats.sooner(peer)
         if peer is not None:
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
@@ -277,7 +288,23 @@ class Handshake:
         peer = self.admit(body.peer_id, address, body.nat, now, pool)
         if peer is None:
             return
-        if body.challenge and challenged is None:
+        if body.challenge and challenged is None and peer.rechecks >= (
+                1 if address in self.p.bootstrap.refused else REFUSED_AFTER):
+            # It has challenged REFUSED_AFTER of our answers in a row (over >= 15 s): it does
+            # not enter us, almost surely a full table (peers.py: it evicts only peers silent
+            # for a missed heartbeat). Redeeming and pinging again every heartbeat period is
+            # a signed round (3 signatures, 3 checks) for nothing, for ever: with 8 full
+            # public peers of 1,000 that was most of the simulator's signature work
+            # (docs/SIMULATION.md, "Scale"). So no answer, no heartbeats (heartbeats.py
+            # skips it): its entry expires after peer_expiry, and the bootstrap rejoin leaves
+            # its address alone for a growing while (bootstrap.refused_by). An address that
+            # refused us before is given up on at its second challenge in a row (the first
+            # is every handshake's).
+            if not peer.refused:
+                peer.refused = True
+                self.p.count("peer.refused")
+                self.p.bootstrap.refused_by(address, now)
+        elif body.challenge and challenged is None:
             # The responder has not entered us yet: prove we are at this address (one PONG
             # for the one PING of ours it answered, so no amplification). Sent before the
             # JOINs below so that, in order, they find us entered.
@@ -305,6 +332,11 @@ class Handshake:
             # part, under churn, two in three heartbeats were such.)
             peer.rechecks = 0
             peer.keyed = True
+            if peer.refused:  # (it holds us after all)
+                peer.refused = False
+                self.p.heartbeats.sooner(peer)
+            if self.p.bootstrap.refused:
+                self.p.bootstrap.refused.pop(address, None)
         # A first answer connects; so does the first after an unanswered heartbeat (the path
         # or the peer was down: what either missed meanwhile is found by the SYNC below).
         connected = not peer.confirmed or peer.lost

@@ -86,6 +86,8 @@ class Heartbeats:
     def sooner(self, peer: "PeerEntry") -> None:
         """``peer`` may be due earlier than its entry says (a new peer, or its last_ping was
         moved back): file its time now."""
+        if peer.refused:
+            return
         t = self._next(peer)
         if t < self._when.get(peer.peer_id, float("inf")):
             self._when[peer.peer_id] = t
@@ -112,9 +114,11 @@ class Heartbeats:
         while due and due[0][0] <= now:
             t, pid = heapq.heappop(due)
             peer = table.get(pid)
-            if peer is None or when.get(pid) != t:
-                if peer is None and when.get(pid) == t:
-                    del when[pid]  # (expired or evicted: its schedule goes with it)
+            if peer is None or when.get(pid) != t or peer.refused:
+                if (peer is None or peer.refused) and when.get(pid) == t:
+                    # (expired, evicted, or it refuses us (handshake.on_pong): its schedule
+                    # goes; a refused peer that holds us after all is filed again by sooner)
+                    del when[pid]
                 continue
             quiet, every = self._quiet_since(peer), self.every(peer)
             retry_at = self._retry_at(peer)

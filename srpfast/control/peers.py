@@ -43,6 +43,8 @@ class PeerEntry:
     lost: bool = False              # a heartbeat went unanswered: its next PONG reconnects
     keyed: bool = False             # it answered us unchallenged (holds us): keyed heartbeats
     rechecks: int = 0               # its challenges we answered in a row (handshake.on_pong)
+    refused: bool = False           # it challenged REFUSED_AFTER answers in a row: it does not
+    #                                 enter us (a full table); no heartbeats, it expires
     subclusters: set[bytes] = field(default_factory=set)  # proven JOINs it sent us
 
     @property

@@ -53,8 +53,13 @@ class ScaleRun:
     public: int = 8
     hard: float = 0.2             # share of the NATed peers behind a Hard NAT (rest Easy)
     subscribers: float = 0.5
-    duration: float = 30.0        # virtual seconds after settle
+    duration: float = 30.0        # virtual seconds measured (after settle and warmup)
     settle: float = 10.0          # virtual seconds to bootstrap and join before publishing
+    # virtual seconds of publishing and churn after settle that the steady figures leave
+    # out: the join storm's aftermath (every storm-made pair's first heartbeat, keep_alive
+    # after it; fellow counts learnt from the first messages), which a network that has
+    # run for a while no longer pays (docs/SIMULATION.md, "Scale")
+    warmup: float = 0.0
     publish_every: float = 3.0
     lifetime: float = 600.0       # light churn: mean online time of a non-public peer ...
     downtime: float = 60.0        # ... and mean time away
@@ -70,6 +75,7 @@ class ScaleResult:
     cpu_s: float
     setup_cpu_s: float            # creating N identities and engines
     settle_cpu_s: float           # ... and running the join storm (``settle``)
+    warmup_cpu_s: float           # the ``warmup`` after it (0.0 without one)
     events: int                   # arrivals (receive batches) + engine timer ticks
     datagrams: int
     messages: int
@@ -79,8 +85,8 @@ class ScaleResult:
     peak_rss_mib: float
     base_rss_mib: float           # the process before the first engine (interpreter, modules)
     digest: str                   # a hash of every delivery (peer, message, time, hops)
-    steady_by_type: dict[str, int]  # datagrams sent after settle, by packet type ("probe":
-    #                               BDP probes and pool openers)
+    steady_by_type: dict[str, int]  # datagrams sent after settle and warmup, by packet type
+    #                               ("probe": BDP probes and pool openers)
 
     @property
     def speed(self) -> float:
@@ -88,8 +94,9 @@ class ScaleResult:
         return self.virtual_s / self.cpu_s if self.cpu_s else 0.0
 
     def steady_speed(self, duration: float) -> float:
-        """The same after the join storm: ``duration`` virtual s of publishing and churn."""
-        cpu = self.cpu_s - self.settle_cpu_s
+        """The same after the join storm and the warmup: ``duration`` virtual s of
+        publishing and churn."""
+        cpu = self.cpu_s - self.settle_cpu_s - self.warmup_cpu_s
         return duration / cpu if cpu > 0 else 0.0
 
 
@@ -159,37 +166,51 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
     for i in range(sc.public, sc.peers):
         agenda.append((net.now + rng.expovariate(1 / sc.lifetime), 1, i))
     heapq.heapify(agenda)
-    end = net.now + sc.duration
+    measured_from = net.now + sc.warmup
+    end = measured_from + sc.duration
     messages = wanted = churn = 0
-    while agenda and agenda[0][0] < end:
-        t, what, i = heapq.heappop(agenda)
-        net.run(t - net.now)
-        if what == 0:
-            publisher = nodes[0]
-            net.call(publisher, publisher.peer.publish, sub_id, b"scale %d" % messages,
-                     now=net.now)
-            messages += 1
-            wanted += sum(1 for j in subscribed if j and nodes[j].online)
-            heapq.heappush(agenda, (t + sc.publish_every, 0, 0))
-            if progress is not None:
-                progress((net.now - t0) / (sc.settle + sc.duration))
-            continue
-        node = nodes[i]
-        churn += 1
-        if node.online:
-            node.online = False
-            heapq.heappush(agenda, (t + rng.expovariate(1 / sc.downtime), 1, i))
-        else:  # a restart: same identity and address, the public peers as saved peers
-            node.peer = Peer(node.peer.identity, cfg, now=net.now,
-                             rng=random.Random(rng.random()), address=node.address)
-            node.online = True
-            start(i)
-            heapq.heappush(agenda, (t + rng.expovariate(1 / sc.lifetime), 1, i))
-    net.run(end - net.now)
+
+    def advance(until: float) -> None:
+        """Publishing and churn from the agenda up to virtual time ``until``."""
+        nonlocal messages, wanted, churn
+        while agenda and agenda[0][0] < until:
+            t, what, i = heapq.heappop(agenda)
+            net.run(t - net.now)
+            if what == 0:
+                publisher = nodes[0]
+                net.call(publisher, publisher.peer.publish, sub_id, b"scale %d" % messages,
+                         now=net.now)
+                messages += 1
+                wanted += sum(1 for j in subscribed if j and nodes[j].online)
+                heapq.heappush(agenda, (t + sc.publish_every, 0, 0))
+                if progress is not None:
+                    progress((net.now - t0) / (sc.settle + sc.warmup + sc.duration))
+                continue
+            node = nodes[i]
+            churn += 1
+            if node.online:
+                node.online = False
+                heapq.heappush(agenda, (t + rng.expovariate(1 / sc.downtime), 1, i))
+            else:  # a restart: same identity and address, the public peers as saved peers
+                node.peer = Peer(node.peer.identity, cfg, now=net.now,
+                                 rng=random.Random(rng.random()), address=node.address)
+                node.online = True
+                start(i)
+                heapq.heappush(agenda, (t + rng.expovariate(1 / sc.lifetime), 1, i))
+        net.run(until - net.now)
+
+    warmup_cpu = 0.0
+    if sc.warmup > 0:
+        w_cpu = time.process_time()
+        advance(measured_from)
+        warmup_cpu = time.process_time() - w_cpu
+        settled_by_type = list(net.sent_by_type)
+    advance(end)
     events = sum(n.counters.received + n.counters.ticks for n in nodes)
     return ScaleResult(
         peers=sc.peers, virtual_s=net.now - t0, wall_s=time.time() - w0,
         cpu_s=time.process_time() - c0, setup_cpu_s=setup_cpu, settle_cpu_s=settle_cpu,
+        warmup_cpu_s=warmup_cpu,
         events=events,
         datagrams=net.sent, messages=messages, deliveries=deliveries, wanted=wanted,
         churn=churn, peak_rss_mib=_rss_mib("VmHWM"),

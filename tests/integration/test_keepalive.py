@@ -187,6 +187,47 @@ def test_a_peer_that_keeps_refusing_us_is_rechecked_less_and_less_often() -> Non
     assert pings[1] - pings[0] <= net.config.challenge_recheck + 1.5
 
 
+def test_a_peer_that_keeps_refusing_us_is_given_up_and_rejoined_ever_later() -> None:
+    """A full bootstrap peer challenges every answer of a newcomer that has another peer.
+    After REFUSED_AFTER challenges in a row the newcomer gives it up (no heartbeats, its
+    entry expires), and the bootstrap rejoin leaves its address alone for 2, 4, 8 ...
+    keep_alives; each later try is given up at its second challenge. Pinging it at every
+    heartbeat was a signed round (3 signatures, 3 checks) for nothing, for ever."""
+    from srpfast.control.handshake import REFUSED_AFTER
+    net = MemNet(seed=12)
+    full = net.add("static", config=replace(net.config, max_peers=2))
+    others = [net.add("static") for _ in range(2)]
+    for o in others:
+        net.call(o, o.peer.add_peer, full.public, net.now)
+    net.run(5)
+    assert len(full.peer.table) == 2
+    newcomer = net.add("static")
+    pings: list[float] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == newcomer.public and dst == full.public:
+            pings.append(net.now)
+        return True
+
+    net.filter = watch
+    net.call(newcomer, newcomer.peer.add_peer, others[1].public, net.now)
+    net.call(newcomer, newcomer.peer.add_peer, full.public, net.now)
+    ka = net.config.keep_alive
+    net.run(40)
+    c = newcomer.peer.counters()
+    assert c["peer.refused"] == 1 and len(pings) <= REFUSED_AFTER + 2, pings
+    net.run(20 * ka)
+    c = newcomer.peer.counters()
+    assert newcomer.peer.peer_id not in full.peer.table
+    assert full.public not in [p.address for p in newcomer.peer.table.peers()
+                               if not p.refused]
+    assert c["bootstrap.rejoin_refused"] >= 3
+    # tries after the first: at most 2 PINGs each, ever further apart
+    assert 2 <= c["peer.refused"] <= 4 and len(pings) <= REFUSED_AFTER + 1 + 2 * 3, (
+        c["peer.refused"], pings)
+    assert others[1].peer.peer_id in newcomer.peer.table  # (its other peer is untouched)
+
+
 def test_no_heartbeat_goes_again_on_a_lossless_network() -> None:
     """Nothing is lost, so every heartbeat is answered and none goes again (the signed
     HEARTBEAT_RETRY, which also marks the pair reconnected: PeerEntry.lost, a SYNC round).

@@ -13,8 +13,8 @@ from tests.memnet import joined_pair
 
 def _facts(r: scale.ScaleResult) -> dict[str, object]:
     out = asdict(r)
-    for timing in ("wall_s", "cpu_s", "setup_cpu_s", "settle_cpu_s", "peak_rss_mib",
-                   "base_rss_mib"):
+    for timing in ("wall_s", "cpu_s", "setup_cpu_s", "settle_cpu_s", "warmup_cpu_s",
+                   "peak_rss_mib", "base_rss_mib"):
         out.pop(timing)
     return out
 
@@ -27,6 +27,19 @@ def test_a_scale_run_repeats_bit_for_bit() -> None:
     assert _facts(first) == _facts(second)   # every delivery: peer, message, time, hops
     assert first.messages == 3 and first.churn > 0
     assert first.deliveries > 0.5 * first.wanted
+
+
+def test_a_warmup_is_run_but_left_out_of_the_steady_figures() -> None:
+    # bench/bench_sim.py measures after a warmup (the join storm's aftermath): the warmup
+    # publishes and churns like the rest, and only what follows it is counted as steady.
+    base = dict(peers=40, settle=2.0, publish_every=1.0, lifetime=20.0, downtime=5.0, seed=3)
+    whole = scale.run(scale.ScaleRun(duration=5.0, **base))
+    split = scale.run(scale.ScaleRun(warmup=2.0, duration=3.0, **base))
+    assert split.messages == whole.messages == 5
+    assert split.warmup_cpu_s > 0 and whole.warmup_cpu_s == 0.0
+    assert split.virtual_s == whole.virtual_s
+    assert 0 < sum(split.steady_by_type.values()) < sum(whole.steady_by_type.values())
+    assert split.steady_speed(3.0) > 0
 
 
 def test_node_counters_and_cache_occupancy() -> None:
