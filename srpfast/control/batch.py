@@ -33,6 +33,8 @@ class DatagramBatch:
     on first use: a lone control datagram never needs them (Peer.receive_batch)."""
 
     __slots__ = ("count", "slot", "_key", "_items", "_data", "_lens", "_keys")
+    _lens: "array[int]"  # (set by _fill, with _data: a lone datagram never allocates them)
+    _keys: "array[int]"
 
     def __init__(self, items: Sequence[tuple[bytes, Address]],
                  key: Callable[[Address], int]) -> None:
@@ -41,8 +43,6 @@ class DatagramBatch:
         self._items = list(items)
         self._key = key
         self._data: bytearray | None = None
-        self._lens = array("I")
-        self._keys = array("Q")
 
     def _fill(self) -> bytearray:
         items = self._items

@@ -114,11 +114,17 @@ class LruDict(Generic[K, V]):
         self.capacity = capacity
         self._d: OrderedDict[K, V] = OrderedDict()
         self.evicted = 0
+        # Bumped whenever the set of keys may have changed (a new key, an eviction, a pop,
+        # an expiry): a reader that derives something from the keys recomputes it only then
+        # (control/announce.py, Announcer.fellows).
+        self.changes = 0
 
     def __setitem__(self, key: K, value: V) -> None:
         d = self._d
         if key in d:
             d.move_to_end(key)
+        else:
+            self.changes += 1  # (a new key; an eviction below comes with one)
         d[key] = value
         if len(d) > self.capacity:
             d.popitem(last=False)
@@ -134,6 +140,7 @@ class LruDict(Generic[K, V]):
         return key in self._d
 
     def pop(self, key: K, default: V | None = None) -> V | None:
+        self.changes += 1
         return self._d.pop(key, default)
 
     def __len__(self) -> int:
@@ -187,6 +194,9 @@ class ExpiringDict(LruDict[K, V]):
         t = self._t
         if not t:  # (called every tick by several tables: most are empty)
             return gone
+        first = next(iter(t))
+        if t[first] > now and first in self._d:
+            return gone  # (the next common case, nothing due: no (key, deadline) pair made)
         while t:
             k, deadline = next(iter(t.items()))
             if deadline > now and k in self._d:
@@ -195,6 +205,8 @@ class ExpiringDict(LruDict[K, V]):
             v = self._d.pop(k, None)
             if v is not None:
                 gone.append((k, v))
+        if gone:
+            self.changes += 1
         return gone
 
 

@@ -44,6 +44,7 @@ from srpfast.wire.bodies import NAT_HARD
 
 if TYPE_CHECKING:
     from srpfast.control.engine import Peer
+    from srpfast.control.peers import PeerEntry
 
 # The sender key of a (host, port): one definition, in C (srp_udp_addr_key), shared with
 # RecvBatch.keys so the data plane recognises a sender by the key it was handed.
@@ -74,6 +75,9 @@ class DataPlaneLink:
         # DataPlane.messages() names a message's subcluster by its index here.
         self.keyed: list[bytes] = []
         self._resolved: dict[Address, bytes] = {}
+        # (table version, candidates, their packed sockaddrs, their keys): push()
+        self._candidates: tuple[int, list[PeerEntry], bytes, array[int]] | None = None
+        self._membership: tuple[object, ...] | None = None  # what set_membership/keys got
         self.carry = FragmentCarry(peer, dataplane)  # fragments across batches (carry.py)
         # process() takes the fragments it could not assemble out of the hand-up list, for
         # the carry (DataPlane.fragments): no Python per fragment
@@ -85,6 +89,7 @@ class DataPlaneLink:
     def set_resolve(self, resolve: Callable[[Address], bytes]) -> None:
         self.resolve = resolve
         self._resolved.clear()
+        self._candidates = None
 
     def push(self, now: float, *, force: bool = False) -> None:
         """Push candidates, our NAT class and membership if anything changed (or force)."""
@@ -94,28 +99,41 @@ class DataPlaneLink:
         if shape == self._shape and not force:
             return
         self._shape = shape
-        peers = [q for q in p.table.peers() if q.pool is None]
-        addrs = bytearray()
-        for q in peers:
-            packed = self._resolved.get(q.address)
-            if packed is None:
-                packed = self.resolve(q.address)
-                if len(self._resolved) > 4 * p.config.max_peers:
-                    self._resolved.clear()
-                self._resolved[q.address] = packed
-            addrs += packed
-        self.dp.set_peers(bytes(addrs), array("Q", [self.key(q.address) for q in peers]),
-                          array("d", [q.weight(now) for q in peers]),
-                          bytes(1 if q.mapping == NAT_HARD else 0 for q in peers))
+        # Who the candidates are, their sockaddrs and keys change only with the table's
+        # version (an add, a remove, a new address or pool route); their weights and Hard
+        # flags (a NAT class learnt from a PING or JOIN) are read again at every push. A
+        # forced push (every WEIGHTS_REFRESH s, engine.py) rebuilt all of it: ~3% of a
+        # simulated peer's CPU, the same arrays.
+        cand = self._candidates
+        if cand is None or cand[0] != p.table.version:
+            peers = [q for q in p.table.peers() if q.pool is None]
+            packing = bytearray()
+            for q in peers:
+                packed = self._resolved.get(q.address)
+                if packed is None:
+                    packed = self.resolve(q.address)
+                    if len(self._resolved) > 4 * p.config.max_peers:
+                        self._resolved.clear()
+                    self._resolved[q.address] = packed
+                packing += packed
+            cand = self._candidates = (p.table.version, peers, bytes(packing),
+                                       array("Q", [self.key(q.address) for q in peers]))
+        _, peers, addrs, keys = cand
+        self.dp.set_peers(addrs, keys, array("d", [q.weight(now) for q in peers]),
+                          bytes([1 if q.mapping == NAT_HARD else 0 for q in peers]))
         self.dp.set_self_hard(p.reflection.mapping == NAT_HARD)
-        tags = sorted({s.tag for s in p.membership.subs.values()})
-        self.dp.set_membership(tags, list(subs))
         # Keys for C delivery (csrc/deliver.c): whole messages of these subclusters are
         # opened and verified in C; the rest still comes up as UP_DELIVER / UP_VARIANT.
-        keyed = [p.membership.subs[s] for s in subs][:MAX_KEYED_SUBCLUSTERS]
-        self.dp.set_keys([k.subcluster_id for k in keyed], [k.tag for k in keyed],
-                         [k.key for k in keyed])
-        self.keyed = [k.subcluster_id for k in keyed]
+        held = [p.membership.subs[s] for s in subs]
+        membership = tuple((k.subcluster_id, k.tag, k.key) for k in held)
+        if membership != self._membership:  # (set again only when it changed)
+            self._membership = membership
+            keyed = held[:MAX_KEYED_SUBCLUSTERS]
+            tags = sorted({k.tag for k in held})
+            self.dp.set_membership(tags, list(subs))
+            self.dp.set_keys([k.subcluster_id for k in keyed], [k.tag for k in keyed],
+                             [k.key for k in keyed])
+            self.keyed = [k.subcluster_id for k in keyed]
         p.count("dataplane.pushes")
 
     def receive(self, batch: Any, now: float) -> bool:

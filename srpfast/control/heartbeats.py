@@ -123,17 +123,21 @@ class Heartbeats:
                     # goes; a refused peer that holds us after all is filed again by sooner)
                     del when[pid]
                 continue
+            quiet, every = self._quiet_since(peer), self.every(peer)
             retry_at = self._retry_at(peer)
-            if now - self._quiet_since(peer) >= self.every(peer):
+            if now - quiet >= every:
                 peer.retry = HEARTBEAT_RETRIES
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
+                nxt = self._next(peer)
             elif retry_at is not None and now >= retry_at:
                 peer.retry -= 1
                 peer.lost = True  # (the answer re-syncs caches: handshake.on_pong)
                 heartbeat = peer.last_ping
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
                 peer.last_ping = heartbeat  # (the next heartbeat keeps its time)
-            nxt = self._next(peer)
+                nxt = self._next(peer)
+            else:  # popped early (a lower bound): nothing moved, so _next's own arithmetic
+                nxt = quiet + every if retry_at is None else min(quiet + every, retry_at)
             when[pid] = nxt
             later.append((nxt, pid))
         for entry in later:

@@ -65,6 +65,10 @@ class Membership:
             cfg.max_members * 4, cfg.member_ttl)
         self.next_announce = 0.0
         self.next_seek = 0.0
+        # Bumped whenever a connected peer's ``subclusters`` (the JOINs it sent us) changes;
+        # only on_join changes them. With the table's version and each member table's
+        # ``changes``, it tells Announcer.fellows when a walk of the table is due.
+        self.joined_changes = 0
         # The last JOIN each connected peer sent us itself, per subcluster: an introduction
         # hands each side the other's (below), so both hold a proven JOIN of the other
         # (SPEC 9.9: Join events need one) at once instead of when a randomly relayed copy or
@@ -138,6 +142,20 @@ class Membership:
                    leave: bool = False) -> None:
         self._broadcast([peer], sub, now, leave)
 
+    def set_joined(self, peer: "PeerEntry", subcluster_id: bytes, joined: bool) -> bool:
+        """Record that connected ``peer`` joined (or left) a subcluster by a JOIN it sent us
+        itself; True when that changed its ``subclusters``. The one place they change
+        (``joined_changes``: Announcer.fellows)."""
+        subs = peer.subclusters
+        if joined == (subcluster_id in subs):
+            return False
+        if joined:
+            subs.add(subcluster_id)
+        else:
+            subs.discard(subcluster_id)
+        self.joined_changes += 1
+        return True
+
     # ------------------------------------------------------------ receiving JOIN
     def on_join(self, f: Frame, body: Join, address: Address, now: float) -> None:
         p = self.p
@@ -170,12 +188,8 @@ class Membership:
             joiner.nat = body.nat
         if joiner is not None:
             sid = body.subcluster_id
-            if leave:
-                joiner.subclusters.discard(sid)
-            elif sid not in joiner.subclusters:
-                joiner.subclusters.add(sid)
-                if sid in self.subs:  # a connected fellow member: offer what it may lack
-                    p.announce.offer(joiner, sid, now)
+            if self.set_joined(joiner, sid, not leave) and not leave and sid in self.subs:
+                p.announce.offer(joiner, sid, now)  # a connected fellow: offer what it may lack
         new_member = self._membership(body, leave, now)
         if new_member and f.hops == 0 and sender is not None and sender is joiner:
             # A member we did not know joined straight to us: tell it about us in return

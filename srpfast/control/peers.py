@@ -54,7 +54,9 @@ class PeerEntry:
     def weight(self, now: float) -> float:
         """Forwarding weight: shorter distance and longer uptime preferred (SPEC 6)."""
         up = self.uptime + (now - self.last_seen)
-        return (1.0 + min(up, 3600.0) / 600.0) / (self.distance + 0.01)
+        if up > 3600.0:  # (min(up, 3600.0) without the builtin call: every peer at each
+            up = 3600.0  # forwarder rebuild and data-plane push, ~1.4% of a simulated peer)
+        return (1.0 + up / 600.0) / (self.distance + 0.01)
 
 
 class PeerTable:

@@ -74,9 +74,10 @@ class SyncEngine:
         self.p.count("tx.sync")
         return True
 
-    def frame(self, peer: "PeerEntry", body: Sync) -> bytes:
-        """A SYNC frame for ``peer``, tagged with our pairwise key (see on_sync)."""
-        raw = body.untagged()
+    def frame(self, peer: "PeerEntry", body: Sync | bytes) -> bytes:
+        """A SYNC frame for ``peer``, tagged with our pairwise key (see on_sync). ``body``:
+        a Sync, or its untagged() bytes (one body to many peers is encoded once)."""
+        raw = body if isinstance(body, bytes) else body.untagged()
         tx, _ = self.p.streams.pair_keys(peer.peer_id)
         return encode(type=C.SYNC, message=raw + _sodium.generichash(raw, tx, SYNC_TAG_BYTES),
                       clock=self.p.clock)

@@ -401,12 +401,14 @@ class Sync(Body):
 
     @classmethod
     def decode(cls, message: bytes) -> "Sync":
-        fixed = cls.size()
+        c = _codec(cls)
+        fixed = c.size
         if len(message) < fixed:
             raise MalformedPacket("body", "SYNC shorter than its fixed part")
         if len(message) < fixed + SYNC_TAG_BYTES:
             raise MalformedPacket("body", "SYNC without its tag")
-        sync_id, kind, depth, prefix, count = struct.unpack(">QBB8sH", message[:fixed])
+        # (the layout's precompiled struct, read in place: no format lookup, no slice)
+        sync_id, kind, depth, prefix, count = c.struct.unpack_from(message)
         rest, tag = message[fixed:-SYNC_TAG_BYTES], bytes(message[-SYNC_TAG_BYTES:])
         if depth > SYNC_MAX_DEPTH and kind != SYNC_HAVE:  # (a HAVE's depth: its fellow count)
             raise MalformedPacket("body", "SYNC depth beyond 16 nibbles")

@@ -253,6 +253,8 @@ class Reassembler:
     def expire(self, now: float) -> int:
         """Forget incomplete messages and stray fragments older than ``timeout``; returns how
         many."""
+        if not self._held and not self._pending:
+            return 0  # (the common case, two maintenance calls a second: no list built)
         cutoff = now - self.timeout
         gone = 0
         for pid in [pid for pid, (_, t) in self._held.items() if t < cutoff]:
