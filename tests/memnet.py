@@ -3,8 +3,21 @@ engine tests share."""
 from __future__ import annotations
 
 from srpfast.sim.memnet import INF, MemNet, NatBox, Node  # noqa: F401  (tests import them here)
+from srpfast.wire import constants as _C
+from srpfast.wire.bodies import Ping as _Ping, decode_body as _decode_body
+from srpfast.wire.frame import decode as _decode
 
 # -------------------------------------------------------------- scenario helpers for tests
+def ping_flags(datagram: bytes) -> int | None:
+    """The flags of a PING datagram's body (a filter's view of a frame); None for anything
+    else."""
+    if len(datagram) <= 4 or datagram[4] != _C.PING:
+        return None
+    body = _decode_body(_C.PING, _decode(datagram).message)
+    assert isinstance(body, _Ping)
+    return body.flags
+
+
 def delivered(node: Node, message_id: bytes) -> list:
     """The deliveries of ``node`` for one message, as Delivered events, whichever path
     delivered it (the Python per-frame path, or C: a DeliveredBatch)."""

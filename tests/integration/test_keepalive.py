@@ -15,7 +15,7 @@ from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, Ping, decode_body
 from srpfast.wire.frame import decode
-from tests.memnet import MemNet, Node, pair
+from tests.memnet import MemNet, Node, pair, ping_flags
 
 
 def _ordered(net: MemNet, a: Node, b: Node) -> tuple[Node, Node]:
@@ -167,11 +167,9 @@ def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected
     assert all(t2 - t1 <= ka + 2 for t1, t2 in zip(keyed, keyed[1:]))
 
 
-def test_a_peer_that_keeps_refusing_us_is_rechecked_less_and_less_often() -> None:
-    """A full table (its peers all active) answers every PING of a newcomer with a new
-    challenge and never enters it. The newcomer's recheck after answering a challenge
-    doubles each time it is challenged again, up to its heartbeat period: it does not ping
-    once a second for ever (3 frames and 3 signatures a second at the full peer)."""
+def _full_peer_and_newcomer() -> tuple[MemNet, Node, list[Node], Node, list[float]]:
+    """A peer whose table (max_peers 2) is full of active peers, and a newcomer; returns
+    (net, full, its two peers, newcomer, the times of the newcomer's PINGs to full)."""
     net = MemNet(seed=12)
     full = net.add("static", config=replace(net.config, max_peers=2))
     others = [net.add("static") for _ in range(2)]
@@ -188,6 +186,16 @@ def test_a_peer_that_keeps_refusing_us_is_rechecked_less_and_less_often() -> Non
         return True
 
     net.filter = watch
+    return net, full, others, newcomer, pings
+
+
+def test_a_peer_that_keeps_refusing_us_is_rechecked_less_and_less_often() -> None:
+    """A full table (its peers all active) answers every PING of a newcomer with a new
+    challenge and never enters it. The newcomer's recheck after answering a challenge
+    doubles each time it is challenged again (and after 5 it gives the full peer up: the
+    next test): it does not ping once a second for ever (3 frames and 3 signatures a second
+    at the full peer)."""
+    net, full, others, newcomer, pings = _full_peer_and_newcomer()
     net.call(newcomer, newcomer.peer.add_peer, full.public, net.now)
     net.run(120)
     assert newcomer.peer.peer_id not in full.peer.table
@@ -203,22 +211,7 @@ def test_a_peer_that_keeps_refusing_us_is_given_up_and_rejoined_ever_later() -> 
     keep_alives; each later try is given up at its second challenge. Pinging it at every
     heartbeat was a signed round (3 signatures, 3 checks) for nothing, for ever."""
     from srpfast.control.handshake import REFUSED_AFTER
-    net = MemNet(seed=12)
-    full = net.add("static", config=replace(net.config, max_peers=2))
-    others = [net.add("static") for _ in range(2)]
-    for o in others:
-        net.call(o, o.peer.add_peer, full.public, net.now)
-    net.run(5)
-    assert len(full.peer.table) == 2
-    newcomer = net.add("static")
-    pings: list[float] = []
-
-    def watch(d: bytes, src: Address, dst: Address) -> bool:
-        if len(d) > 4 and d[4] == C.PING and src == newcomer.public and dst == full.public:
-            pings.append(net.now)
-        return True
-
-    net.filter = watch
+    net, full, others, newcomer, pings = _full_peer_and_newcomer()
     net.call(newcomer, newcomer.peer.add_peer, others[1].public, net.now)
     net.call(newcomer, newcomer.peer.add_peer, full.public, net.now)
     ka = net.config.keep_alive
@@ -400,11 +393,9 @@ def test_the_challengers_first_heartbeat_is_keyed() -> None:
         pings: list[int] = []
 
         def watch(d: bytes, src: Address, dst: Address) -> bool:
-            if len(d) > 4 and d[4] == C.PING and src == a.public and dst == c.public:
-                body = decode_body(C.PING, decode(d).message)
-                assert isinstance(body, Ping)
-                if body.flags & PING_HEARTBEAT:
-                    pings.append(body.flags)
+            f = ping_flags(d) if src == a.public and dst == c.public else None
+            if f is not None and f & PING_HEARTBEAT:
+                pings.append(f)
             return True
 
         net.filter = watch

@@ -8,7 +8,7 @@ from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, PING_REFLECT, Ping, decode_body
 from srpfast.wire.frame import decode
-from tests.memnet import MemNet, Node, pair
+from tests.memnet import MemNet, Node, pair, ping_flags
 
 
 def _redeemer_heartbeats(seed: int, lose_redemption: bool
@@ -105,11 +105,9 @@ def test_a_reflection_round_pings_the_reflectors_that_hold_us_keyed() -> None:
     flags: list[int] = []
 
     def watch(d: bytes, src: Address, dst: Address) -> bool:
-        if len(d) > 4 and d[4] == C.PING and src == x.public:
-            body = decode_body(C.PING, decode(d).message)
-            assert isinstance(body, Ping)
-            if body.flags & PING_REFLECT:
-                flags.append(body.flags)
+        f = ping_flags(d) if src == x.public else None
+        if f is not None and f & PING_REFLECT:
+            flags.append(f)
         return True
 
     net.filter = watch
@@ -149,11 +147,9 @@ def _silent_for_keep_alive(seed: int, lose_pongs: bool, stagger: float = 0.0
     reflect_pings: list[float] = []
 
     def watch(d: bytes, src: Address, dst: Address) -> bool:
-        if len(d) > 4 and d[4] == C.PING and src == x.public:
-            body = decode_body(C.PING, decode(d).message)
-            assert isinstance(body, Ping)
-            if body.flags & PING_REFLECT:
-                reflect_pings.append(net.now)
+        f = ping_flags(d) if src == x.public else None
+        if f is not None and f & PING_REFLECT:
+            reflect_pings.append(net.now)
         return not (lose_pongs and len(d) > 4 and d[4] == C.PONG and dst == x.public
                     and not reflect_pings)
 
