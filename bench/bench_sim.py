@@ -67,7 +67,9 @@ def run(quick: bool = False) -> list[Row]:
     facts = (f"{peers} peers: {r['virtual_s']:g} virtual s in {r['cpu_s']:.1f} CPU s "
              f"({r['wall_s']:.1f} s wall on the shared machine), {r['events']:,} events "
              f"({r['events'] / r['cpu_s']:,.0f}/s), {r['datagrams']:,} datagrams, "
-             f"{r['deliveries']} of {r['wanted']} wanted deliveries, {r['churn']} churn events, "
+             f"{r['deliveries']:,} deliveries ({r['wanted']:,} wanted: subscribers online at "
+             "publication; one back from churn later gets what it missed too), "
+             f"{r['churn']} churn events, "
              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     return [
         Row(GROUP, f"{peers} peers, whole run (join storm + steady)", r["speed"],
