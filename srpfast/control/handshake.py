@@ -300,7 +300,7 @@ class Handshake:
             # for a missed heartbeat). Redeeming and pinging again every heartbeat period is
             # a signed round (3 signatures, 3 checks) for nothing, for ever: with 8 full
             # public peers of 1,000 that was most of the simulator's signature work
-            # (docs/SIMULATION.md, "Scale"). So no answer, no heartbeats (heartbeats.py
+            # (docs/SIMULATION_SCALE_LOG.md). So no answer, no heartbeats (heartbeats.py
             # skips it): its entry expires after peer_expiry, and the bootstrap rejoin leaves
             # its address alone for a growing while (bootstrap.refused_by). An address that
             # refused us before is given up on at its second challenge in a row (the first

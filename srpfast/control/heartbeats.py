@@ -29,7 +29,7 @@ the scale run but raised seed-chart latency, mean 87 -> 105 ms, p95 216 -> 286 m
 Schedule. Each peer's next heartbeat time sits in a heap, so a maintenance pass touches only
 the peers that are due: the pass walked the whole table every second (~37 connections a
 simulated peer) to find the one or two due, and that walk was most of the pass's own time
-(docs/SIMULATION.md, "Scale").
+(docs/SIMULATION_SCALE_LOG.md).
 An entry is a lower bound: what moves a heartbeat later (a PING of ours or one we answered)
 leaves it in place, and the pass that pops it early finds nothing to send and files the real
 time; what moves one earlier (handshake.on_pong: a challenge recheck, a reconnection that

@@ -38,7 +38,7 @@ KEY = create_shared_key(b"srpfast scale subcluster")
 # 1024 instead of 4096; the C delivery's root and tree-node tables, 0.6 MiB mapped instead of
 # 2.5 MiB, which a long run makes resident page by page; not less: a table under 64 KiB
 # comes from malloc, whose calloc writes all of it, csrc/bigalloc.h). Protocol behaviour is
-# unchanged; only how much history a peer can hold (docs/SIMULATION.md, "Memory").
+# unchanged; only how much history a peer can hold (docs/SIMULATION_SCALE_LOG.md, "Memory").
 SMALL_DEVICE = {"cache_bytes": 1 << 20, "dataplane_delivered": 1 << 14, "seen_ids": 1 << 12,
                 "verified_envelopes": 1 << 10}
 
