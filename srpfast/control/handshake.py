@@ -202,13 +202,8 @@ class Handshake:
         if peer is not None:
             if keyed:
                 # Held here, so its tag was made with the pair key it keeps for an entry it
-                # holds us in (a peer keys a PING only to such: "Keyed heartbeats"): it
-                # holds us, and our own pings to it may be keyed too.
-                peer.keyed = True
-                if peer.refused:
-                    peer.refused = False  # (it holds us after all)
-                    peer.rechecks = 0
-                    self.p.heartbeats.sooner(peer)
+                # holds us in (a peer keys a PING only to such: "Keyed heartbeats").
+                self.holds_us(peer)
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
@@ -231,6 +226,16 @@ class Handshake:
                     uptime=self.p.uptime(now), cache_count=count, cache_summary=summary,
                     challenge=challenge)
         self.p.send(self._frame(C.PONG, pong, requester if keyed else None), address, pool)
+
+    def holds_us(self, peer: PeerEntry) -> None:
+        """Evidence that ``peer`` holds us in its table (an unchallenged PONG, a keyed PING,
+        a tagged SYNC: each made only for an entry it holds): our pings to it are keyed
+        from now on, and if we had given it up as refusing us (on_pong), it is ours again."""
+        peer.keyed = True
+        peer.rechecks = 0
+        if peer.refused:
+            peer.refused = False
+            self.p.heartbeats.sooner(peer)
 
     def challenge(self, peer_id: bytes, address: Address, pool: PoolRoute | None,
                    now: float) -> int:
@@ -335,11 +340,7 @@ class Handshake:
             # heartbeats to it are keyed from the first. (Signed, the first heartbeat of every
             # new pair cost ~190 us of Ed25519 on the two sides: in the simulator's steady
             # part, under churn, two in three heartbeats were such.)
-            peer.rechecks = 0
-            peer.keyed = True
-            if peer.refused:  # (it holds us after all)
-                peer.refused = False
-                self.p.heartbeats.sooner(peer)
+            self.holds_us(peer)
             if self.p.bootstrap.refused:
                 self.p.bootstrap.refused.pop(address, None)
         # A first answer connects; so does the first after an unanswered heartbeat (the path

@@ -82,9 +82,11 @@ class Heartbeats:
 
     def _next(self, peer: "PeerEntry") -> float:
         """When ``peer`` is next due: its heartbeat, or the retry of an unanswered one."""
-        t = self._quiet_since(peer) + self.every(peer)
-        retry_at = self._retry_at(peer)
-        return t if retry_at is None else min(t, retry_at)
+        return self._due_at(self._quiet_since(peer), self.every(peer), self._retry_at(peer))
+
+    @staticmethod
+    def _due_at(quiet: float, every: float, retry_at: float | None) -> float:
+        return quiet + every if retry_at is None else min(quiet + every, retry_at)
 
     def sooner(self, peer: "PeerEntry") -> None:
         """``peer`` may be due earlier than its entry says (a new peer, or its last_ping was
@@ -136,8 +138,8 @@ class Heartbeats:
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
                 peer.last_ping = heartbeat  # (the next heartbeat keeps its time)
                 nxt = self._next(peer)
-            else:  # popped early (a lower bound): nothing moved, so _next's own arithmetic
-                nxt = quiet + every if retry_at is None else min(quiet + every, retry_at)
+            else:  # popped early (a lower bound): nothing moved, _next from what we have
+                nxt = self._due_at(quiet, every, retry_at)
             when[pid] = nxt
             later.append((nxt, pid))
         for entry in later:

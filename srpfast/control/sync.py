@@ -138,7 +138,7 @@ class SyncEngine:
         # signed too (~190 us of Ed25519 a new pair). A replayed SYNC is no proof of that,
         # and needs none: a keyed PING to a peer that lost us is challenged as a signed
         # one is (PROTOCOL.md §3; SECURITY.md 9.2).
-        peer.keyed = True
+        p.handshake.holds_us(peer)
         if peer.pool is None:  # (a pool socket's path is not our main mapping's)
             p.reflection.heard(now)
         if body.kind == SYNC_HAVE:  # lazy push from a fellow member (announce.py)
