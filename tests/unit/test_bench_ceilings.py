@@ -124,3 +124,14 @@ def test_udp_recv_ceiling_drains_every_queued_datagram(gro: bool) -> None:
         assert ceilings.udp_recv_loop(rx, 5.0, idle=0.01) == (0, 0.0)
     with pytest.raises(ClosedError):
         ceilings.udp_recv_loop(rx, 1.0)
+
+
+def test_open_ceiling_opens_with_subkeys_made_sixteen_at_a_time() -> None:
+    """bench_network's open part opens as the data plane does (subkeys 16 at a time where
+    the CPU has AVX-512): every ciphertext it sealed opens, at the row's sealed length, a full
+    frame's and none; a length past a frame's is refused."""
+    for plain in (372, 984, 0):
+        ceilings.open_x16_loop(bytes(32), 64, plain)
+        ceilings.open_x16_loop(bytes(range(32)), 5, plain)  # (rounded up to 16)
+    with pytest.raises(RuntimeError):
+        ceilings.open_x16_loop(bytes(32), 16, 985)
