@@ -134,6 +134,32 @@ async def _deliver_run(path: str, cluster_id: bytes, shared_key: bytes,
                                         "publish.duplicate", "deliver.duplicate"))}
 
 
+def _sender_alone(path: str) -> float:
+    """The rate the rows' sender (blast.py once --paced, the same file) delivers at to a bare
+    C receive loop (ceilings.udp_recv_loop, GIL released) on a socket built like the
+    network's: what this machine lets that sender do with nothing to process on the other
+    end, the most any row of the group can show. On loopback a plain send carries the
+    receiving socket's kernel work too (the softirq runs in the sender's context), so on 2
+    cores it was 200-300 k datagrams/s, below the receiving work's ceiling (session 12)."""
+    import threading
+
+    from bench import ceilings
+    from srpfast.drivers.base import UDPTransport
+    with UDPTransport().socket(HOST, 0) as sock:
+        got: dict = {}
+
+        def drain() -> None:
+            got["n"], got["seconds"] = ceilings.udp_recv_loop(sock, 30.0, idle=0.3)
+
+        with Blaster("once", sock.local_address, 1.5, path, paced=True) as blaster:
+            reader = threading.Thread(target=drain)
+            reader.start()
+            blaster.go()
+            blaster.result()
+        reader.join()
+    return got["n"] / max(got["seconds"], 1e-9) if got.get("n") else 0.0
+
+
 def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> Row:
     """The ceiling of a subscriber's work per one-frame emit_many() message, from loops that
     each run one part the fastest way srpfast has, on the same frames: receive (a socket
@@ -229,6 +255,7 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
                 f.write(frames)
             paths[batch] = (path, build)
         rows.append(_deliver_ceiling(group, paths[256][0], shared_key, quick))
+        sender = [_sender_alone(paths[256][0])]
         for batch, batched, how in (
                 (1, False, "emit(): one author signature per message, on(): a call per "
                            "message"),
@@ -278,6 +305,16 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
         if again.rate > rows[0].rate:
             rows[0] = again
         rows[0].note += "; best of runs before and after the figures"
+        # What the sender alone does here, before and after the figures (the better kept):
+        # the rows cannot deliver faster than it sends (_sender_alone).
+        sender.append(_sender_alone(paths[256][0]))
+        alone = max(sender)
+        rows[0].note += (f"; the rows' sender alone delivered {alone:,.0f} frames/s to a bare C "
+                         f"receive loop ({alone / rows[0].rate:.2f}x this limit): no row of "
+                         "this group can be faster")
+        for row in rows[1:]:
+            if row.rate and alone:
+                row.note += f"; {row.rate / alone:.2f}x what the sender alone delivered"
     finally:
         for path, _ in paths.values():
             os.unlink(path)
