@@ -169,7 +169,8 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     no copies out: a subscriber with one peer forwards nothing; the seen check and summary
     are work SPEC 6/7 asks of every receiver, which bench_dataplane's limit also does since
     session 10),
-    the AEAD open of the sealed length (srp_ceiling_open), the envelope's leaf hash and ~1
+    the AEAD open of the sealed length as the data plane opens (srp_ceiling_open_x16: subkeys
+    16 at a time), the envelope's leaf hash and ~1
     node hash (SHA-256 two at a time, SEALING.md 3) and one Ed25519 verification per 256
     messages. Summed per message; no Python, no callback, no delivery bookkeeping."""
     import struct
