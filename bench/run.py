@@ -147,7 +147,7 @@ messages (1,314 wake-ups in one full-core run). That sender is the other bound: 
 sender alone (blast.py once --paced into a bare C receive loop) delivered 200-296 k frames/s
 with a core of its own (126-166 k sharing one), below 0.8x of the limit (~360 k/s), because on
 loopback a plain send also runs the receiving socket's kernel path; the row's full-core runs
-(228-280 k/s) are within ~10% of it. The limit's note now gives that rate and each row its
+(228-280 k/s) come close to it. The limit's note now gives that rate and each row its
 ratio to it. With GSO sends instead (blast.py --gso, as srpfast's publishers send a run;
 interleaved, half a core) the row ran 170-235 k/s at 2.7-3.6 us against 107-127 k/s at 3.9-4.7,
 but a GSO-filled socket drains at 0.16 us a frame against 0.97-1.05, so the limit would rise
