@@ -148,10 +148,11 @@ sender alone (blast.py once --paced into a bare C receive loop) delivered 200-29
 with a core of its own (126-166 k sharing one), below 0.8x of the limit (~360 k/s), because on
 loopback a plain send also runs the receiving socket's kernel path; the row's full-core runs
 (228-280 k/s) come close to it. The limit's note now gives that rate and each row its
-ratio to it. With GSO sends instead (blast.py --gso, as srpfast's publishers send a run;
-interleaved, half a core) the row ran 170-235 k/s at 2.7-3.6 us against 107-127 k/s at 3.9-4.7,
-but a GSO-filled socket drains at 0.16 us a frame against 0.97-1.05, so the limit would rise
-to ~1.41 us (~700 k/s) and the row read ~0.5x. Tried without a measurable change (interleaved
+ratio to it. With GSO sends instead (blast.py --gso, as srpfast's publishers send a run)
+the sender alone delivers 1.2-1.5 M frames/s and the row is the receiver's (the sender waited
+~1,000 times a run for its queue): half a core, 197-243 k/s at 2.5-3.6 us against 107-144 k/s
+at 3.4-4.7 with plain sends; but a GSO-filled socket drains at 0.16 us a frame against
+0.97-1.05, so the limit would rise to ~1.41 us (~700 k/s) and the row read ~0.5x. Tried without a measurable change (interleaved
 A/B): receive batches of 256 (medians 3.66 against 3.48 us), one DeliveredBatch per wake-up
 instead of per receive batch (no socket: 1.91-2.09 against 1.99-2.03 us), the acknowledgement
 tick run right after the handlers instead of a loop turn later (~1 us a wake-up), transparent
