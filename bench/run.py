@@ -125,15 +125,15 @@ one-frame messages, 150,000 a run; CPU per message of the receiving process; thi
 cores shared with a simulator run, so one run in three or so had a full core): the limit is
 2.21-2.24 us (receive 0.96-1.00 + store 0.49 + open 0.40 + leaf 0.08 + node 0.08 + Ed25519/256
 0.18); its open part now opens as the data plane does, HChaCha20 subkeys 16 at a time
-(srp_ceiling_open_x16: 0.41 against 0.51 us for 372 bytes with a scalar subkey per frame, so
-the old part was slower than the live path and not a ceiling). The row took 3.1-3.5 us with
-half a core and 3.1-4.4 with a full one. Thread-CPU marks in the receiving process (each mark
+(srp_ceiling_open_x16: 0.41 against 0.51 us a frame with a scalar subkey each, so the old
+part was slower than the live path and not a ceiling). The row took 3.2-4.1 us with half a
+core and 3.1-4.0 with a full one. Thread-CPU marks in the receiving process (each mark
 costs 0.77 us here, ~0.1 us of a message in all), per message: the receive (recvmmsg into the
 GRO landing area) 0.92-1.18, the ceiling's own; the data-plane call 1.62-2.18 against the
 ceiling's 1.23 for its parts; `messages()` 0.11; the engine's Python per receive batch (rate
 check, hand-up, carry, `on_messages` with the delivered-id set's `add_ready` ~0.09, the event,
-lazy push's record) ~0.45; the driver's flush and the API (the event, `decode_events`
-0.07-0.09, the batch handler's dispatch) 0.22-0.30; the lazy-push acknowledgement's tick, one
+lazy push's record) 0.45-0.65; the driver's flush and the API (the event, `decode_events`
+0.07-0.09, the batch handler's dispatch) 0.22-0.39; the lazy-push acknowledgement's tick, one
 a wake-up, 0.10-0.22. The same code without a socket (128-frame batches, a flush every 7) runs
 at 1.87-1.99 us, of which the data-plane call 1.45-1.49: its C against the ceiling's parts
 (perf, C-only loop): the cache's insert, eviction and prefetch ~0.19 us, the pre-filter hash
@@ -152,8 +152,8 @@ ratio to it. With GSO sends instead (blast.py --gso, as srpfast's publishers sen
 the sender alone delivers 1.2-1.5 M frames/s and the row is the receiver's (the sender waited
 ~1,000 times a run for its queue): half a core, 197-243 k/s at 2.5-3.6 us against 107-144 k/s
 at 3.4-4.7 with plain sends; but a GSO-filled socket drains at 0.16 us a frame against
-0.97-1.05, so the limit would rise to ~1.41 us (~700 k/s) and the row read ~0.5x. Tried without a measurable change (interleaved
-A/B): receive batches of 256 (medians 3.66 against 3.48 us), one DeliveredBatch per wake-up
+0.97-1.05, so the limit would rise to ~1.41 us (~700 k/s) and the row read ~0.5x. Tried
+without a measurable change (interleaved A/B): receive batches of 256 (medians 3.66 against 3.48 us), one DeliveredBatch per wake-up
 instead of per receive batch (no socket: 1.91-2.09 against 1.99-2.03 us), the acknowledgement
 tick run right after the handlers instead of a loop turn later (~1 us a wake-up), transparent
 huge pages for the delivered-id table (C-only best 1.414 against 1.439 us), its buckets
