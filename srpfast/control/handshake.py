@@ -297,6 +297,10 @@ class Handshake:
         self.p.count("rx.pong")
         peer = self.admit(body.peer_id, address, body.nat, now, pool)
         if peer is None:
+            if challenged is not None and pool is None:
+                # It proved its address, and we have no room: introduce it instead
+                # (membership.refer), or it may know nobody but full peers like us.
+                self.p.membership.refer(body.peer_id, address, body.nat, now)
             return
         if body.challenge and challenged is None and peer.rechecks >= (
                 1 if address in self.p.bootstrap.refused else REFUSED_AFTER):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_STATIC, NAT_UNKNOWN, Join
 from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.peers import PeerEntry
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
 from srpfast.crypto import publish_key, subcluster_id as derive_subcluster_id
@@ -30,7 +31,6 @@ from srpfast.wire.address import Address
 
 if TYPE_CHECKING:
     from srpfast.wire.frame import Frame
-    from srpfast.control.peers import PeerEntry
     from srpfast.control.engine import Peer
 
 ZERO32 = C.ZERO32
@@ -75,6 +75,11 @@ class Membership:
         # a re-announcement happens to reach them (issue 12: 10 s in the NAT lab).
         self.own_joins: ExpiringDict[tuple[bytes, bytes], tuple[float, bytes]] = ExpiringDict(
             cfg.max_peers * 4, cfg.proof_window / 2)
+        # Peers that proved their address to us (redeemed our challenge) but found our table
+        # full: their JOIN still gets introductions (refer, below). Entries are not table
+        # entries: never pinged, relayed to or counted as connected.
+        self.referred: ExpiringDict[bytes, PeerEntry] = ExpiringDict(
+            cfg.pending_pings, cfg.keep_alive)
 
     # ------------------------------------------------------------ local API
     def join(self, cluster_id: bytes, shared_key: bytes | None, now: float) -> bytes:
@@ -179,6 +184,11 @@ class Membership:
         sender = p.table.at(address)
         joiner = p.table.get(body.peer_id)
         leave = bool(body.flags & JOIN_LEAVE)
+        if joiner is None and sender is None and f.hops == 0 and not leave:
+            referred = self.referred.get(body.peer_id)
+            if referred is not None and referred.address == address:
+                self._refer(referred, address, body, f, now)
+                return
         if joiner is not None and sender is joiner and not leave:
             self.own_joins.put((body.peer_id, body.subcluster_id), (now, f.raw), now)
         if joiner is not None and sender is joiner and body.nat:
@@ -210,6 +220,42 @@ class Membership:
             for q in p.rng.sample(others, min(len(others), p.config.join_relay_fanout)):
                 p.send_to(q, out)
                 p.count("join.relayed")
+
+    # ------------------------------------------------------------ full tables: referral
+    def refer(self, peer_id: bytes, address: Address, nat: int, now: float) -> None:
+        """``peer_id`` just proved it is at ``address`` (it redeemed our challenge:
+        handshake.on_pong) and our table has no room for it. A full peer is typically a
+        bootstrap node everyone starts from; refusing newcomers silently left each of them
+        holding only bootstrap peers that do not hold it: connected in its own eyes, reached
+        by nobody. At 600 simulated peers with 2 bootstrap peers (256 slots each) a third of
+        the subscribers got no message at all, 3,000 with 8 half of them (docs/SIMULATION.md,
+        "Scale"). So we do not keep it, but we do what SPEC 6 asks of a JOIN's receiver:
+        its JOIN, for the next keep_alive, is answered with introductions to our peers
+        (``_refer``), as if it were in our table, and it builds its table from them."""
+        entry = self.referred.get(peer_id)
+        if entry is None or entry.address != address:
+            entry = PeerEntry(peer_id, address, nat, first_seen=now, last_seen=now)
+        entry.nat = nat or entry.nat
+        self.referred.put(peer_id, entry, now)
+        self.p.count("join.referrable")
+
+    def referred_peer(self, peer_id: bytes) -> "PeerEntry | None":
+        """A peer we introduce without holding it (``refer``), or None."""
+        return self.referred.get(peer_id)
+
+    def _refer(self, joiner: "PeerEntry", address: Address, body: Join, f: "Frame",
+               now: float) -> None:
+        """A JOIN straight from a peer we refer (``refer``): introductions, nothing else.
+        It is not a member we hear (no Join event: SPEC 9.9 asks for a connected member's
+        proof, and it is not connected) and its JOIN goes nowhere else (no relay, which is
+        for connected senders). The introduction's INTRO to it leaves when the introduced
+        peer consents (traversal.on_ask finds it here); the JOIN each side gets of the other
+        (_hand_over) is its own signed JOIN, kept as for a connected joiner."""
+        if body.nat:
+            joiner.nat = body.nat
+        self.own_joins.put((body.peer_id, body.subcluster_id), (now, f.raw), now)
+        self._introduce(joiner, address, body, bytes(f.message), now)
+        self.p.count("join.referred")
 
     def _membership(self, body: Join, leave: bool, now: float) -> bool:
         """Record a proven JOIN; True when it made a new member of one of our subclusters."""

@@ -196,7 +196,7 @@ class Traversal:
             p.count("drop.ask")
             return
         self.pending.pop(body.join_id)
-        joiner = p.table.get(pend.joiner)
+        joiner = p.table.get(pend.joiner) or p.membership.referred_peer(pend.joiner)
         if joiner is None:
             p.count("ask.joiner_gone")
             return

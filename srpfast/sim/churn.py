@@ -43,18 +43,24 @@ def engine_config(sc: Scenario) -> Config:
                   spray_copies=sc.spray_copies)
 
 
-def boot(net: MemNet, node: Node, seeds: list[Node], saved: Iterable[Address] = (),
-         join: tuple[bytes, bytes] | None = None) -> bytes | None:
+def boot(net: MemNet, node: Node, seeds: list[Node], cluster_id: bytes,
+         saved: Iterable[Address] = (), shared_key: bytes | None = None,
+         whole_cluster: bool = False) -> bytes | None:
     """Start ``node`` as a process would: PING every seed but itself and the peers it saved,
-    then join the subcluster of ``join`` = (cluster id, shared key) if given: its id."""
+    then, with ``shared_key``, join that subcluster of ``cluster_id``: its id (None without).
+    ``whole_cluster``: join the whole cluster first, as ``srpfast.network`` does for every
+    peer (api.Network.start). The scenarios leave it off: their non-subscribers join
+    nothing (docs/SIMULATION.md "Assumptions": what turning it on costs)."""
     for via in seeds:
         if via is not node:
             net.call(node, node.peer.add_peer, via.public, net.now)
     for address in saved:
         net.call(node, node.peer.add_peer, address, net.now)
-    if join is None:
+    if whole_cluster:
+        net.call(node, node.peer.join, cluster_id, None, now=net.now)
+    if shared_key is None:
         return None
-    return cast(bytes, net.call(node, node.peer.join, *join, now=net.now))
+    return cast(bytes, net.call(node, node.peer.join, cluster_id, shared_key, now=net.now))
 
 
 def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result:
@@ -83,8 +89,8 @@ def run(sc: Scenario, progress: Callable[[float], None] | None = None) -> Result
 
     def start(i: int) -> None:
         nonlocal sub_id
-        joined = boot(net, nodes[i], seeds, saved.get(i, ()),
-                      (CLUSTER, KEY) if i in subscribed else None)
+        joined = boot(net, nodes[i], seeds, CLUSTER, saved.get(i, ()),
+                      KEY if i in subscribed else None)
         if joined is not None:
             sub_id = joined
 

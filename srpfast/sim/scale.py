@@ -65,6 +65,9 @@ class ScaleRun:
     downtime: float = 60.0        # ... and mean time away
     seed: int = 1
     tick_resolution: float = 0.010  # engine timers fire on a 10 ms grid (= BDP_INTERVAL)
+    # every peer also joins the whole cluster, as srpfast.network does (churn.boot); off:
+    # non-subscribers join nothing (docs/SIMULATION.md "Assumptions": what it costs)
+    whole_cluster: bool = False
 
 
 @dataclass
@@ -151,7 +154,9 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
 
     def start(i: int) -> None:
         nonlocal sub_id
-        joined = boot(net, nodes[i], seeds, join=(CLUSTER, KEY) if i in subscribed else None)
+        joined = boot(net, nodes[i], seeds, CLUSTER,
+                      shared_key=KEY if i in subscribed else None,
+                      whole_cluster=sc.whole_cluster)
         if joined is not None:
             sub_id = joined
 
