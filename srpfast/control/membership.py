@@ -10,6 +10,8 @@
   Only a JOIN received straight from the joiner introduces: an INTRO is accepted only from a
   connected introducer (SPEC 5), introducing at an address a third party named would let it
   aim pings at anyone, and relays repeating the same introductions would only add traffic.
+- A peer our full table refused after it proved its address is introduced all the same on
+  its JOIN (``refer``: PROTOCOL.md §6, "A full table still lets the newcomer in").
 - Join/Leave events fire only for peers whose proven JOIN named a subcluster we joined, and
   Leave really removes them: on a leave JOIN, when they expire from the peer table, or, for
   members we know only through relayed JOINs, member_ttl after their last JOIN.
