@@ -8,21 +8,28 @@ from __future__ import annotations
 from dataclasses import replace
 
 from srpfast.crypto import create_cluster_id, create_shared_key
-from tests.memnet import MemNet, delivered
+from tests.memnet import MemNet, Node, delivered
 
 CLUSTER = create_cluster_id(b"full bootstrap")
 KEY = create_shared_key(b"full bootstrap subcluster")
 
 
-def test_a_full_bootstrap_peer_introduces_the_newcomer_it_cannot_hold() -> None:
-    net = MemNet(seed=21)
+def _full_peer_with_members(seed: int, kinds: tuple[str, str]
+                            ) -> tuple[MemNet, Node, list[Node]]:
+    """A Static peer whose table (max_peers 2) is full of two members of one subcluster."""
+    net = MemNet(seed=seed)
     full = net.add("static", config=replace(net.config, max_peers=2))
-    members = [net.add("static"), net.add("easy")]
+    members = [net.add(kind) for kind in kinds]
     for m in members:
         net.call(m, m.peer.add_peer, full.public, net.now)
         net.call(m, m.peer.join, CLUSTER, KEY, now=net.now)
     net.run(5)
-    assert len(full.peer.table) == 2  # full: its two members
+    assert len(full.peer.table) == 2
+    return net, full, members
+
+
+def test_a_full_bootstrap_peer_introduces_the_newcomer_it_cannot_hold() -> None:
+    net, full, members = _full_peer_with_members(21, ("static", "easy"))
 
     newcomer = net.add("easy")  # knows only the full peer, as a process started with it
     net.call(newcomer, newcomer.peer.add_peer, full.public, net.now)
@@ -47,13 +54,7 @@ def test_a_referral_needs_the_round_trip_and_goes_to_the_proven_address_only() -
     """A JOIN from a peer the full table refused is introduced only from the address that
     redeemed our challenge (SPEC 9.2/9.3: no introduction aimed at an unproven address), and
     a peer that never redeemed one is not introduced at all."""
-    net = MemNet(seed=22)
-    full = net.add("static", config=replace(net.config, max_peers=2))
-    members = [net.add("static"), net.add("static")]
-    for m in members:
-        net.call(m, m.peer.add_peer, full.public, net.now)
-        net.call(m, m.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(5)
+    net, full, _ = _full_peer_with_members(22, ("static", "static"))
     newcomer = net.add("static")
     net.call(newcomer, newcomer.peer.add_peer, full.public, net.now)
     net.run(3)
