@@ -134,6 +134,32 @@ async def _deliver_run(path: str, cluster_id: bytes, shared_key: bytes,
                                         "publish.duplicate", "deliver.duplicate"))}
 
 
+def _sender_alone(path: str) -> float:
+    """The rate the rows' sender (blast.py once --paced, the same file) delivers at to a bare
+    C receive loop (ceilings.udp_recv_loop, GIL released) on a socket built like the
+    network's: what this machine lets that sender do with nothing to process on the other
+    end, the most any row of the group can show. On loopback a plain send carries the
+    receiving socket's kernel work too (the softirq runs in the sender's context), so on 2
+    cores it was 200-300 k datagrams/s, below the receiving work's ceiling (session 12)."""
+    import threading
+
+    from bench import ceilings
+    from srpfast.drivers.base import UDPTransport
+    with UDPTransport().socket(HOST, 0) as sock:
+        got: dict = {}
+
+        def drain() -> None:
+            got["n"], got["seconds"] = ceilings.udp_recv_loop(sock, 30.0, idle=0.3)
+
+        with Blaster("once", sock.local_address, 1.5, path, paced=True) as blaster:
+            reader = threading.Thread(target=drain)
+            reader.start()
+            blaster.go()
+            blaster.result()
+        reader.join()
+    return got["n"] / max(got["seconds"], 1e-9) if got.get("n") else 0.0
+
+
 def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> Row:
     """The ceiling of a subscriber's work per one-frame emit_many() message, from loops that
     each run one part the fastest way srpfast has, on the same frames: receive (a socket
@@ -143,7 +169,8 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     no copies out: a subscriber with one peer forwards nothing; the seen check and summary
     are work SPEC 6/7 asks of every receiver, which bench_dataplane's limit also does since
     session 10),
-    the AEAD open of the sealed length (srp_ceiling_open), the envelope's leaf hash and ~1
+    the AEAD open of the sealed length as the data plane opens (srp_ceiling_open_x16: subkeys
+    16 at a time), the envelope's leaf hash and ~1
     node hash (SHA-256 two at a time, SEALING.md 3) and one Ed25519 verification per 256
     messages. Summed per message; no Python, no callback, no delivery bookkeeping."""
     import struct
@@ -172,7 +199,9 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     sealed = struct.unpack_from(">H", frames, 14)[0]  # the frame's length: sealed bytes
     plain = sealed - 16                                # (the Poly1305 tag)
     key = bytes(32)
-    open_rate = best_rate(lambda: ceilings.open_loop(key, 2048, plain), 2048, **p)
+    # Opened as the data plane's delivery opens them (csrc/deliver.c): HChaCha20 subkeys 16
+    # at a time where the CPU has AVX-512, ~0.09 us a frame below one scalar call each
+    open_rate = best_rate(lambda: ceilings.open_x16_loop(key, 2048, plain), 2048, **p)
     leaf_len = 1 + 84 + plain - envelope_overhead(256)  # 0x00 || context || payload (SEALING 3)
     leaf_buf = bytes(leaf_len * 64)
     leaf = best_rate(lambda: _sha256.hash_loop_x2(leaf_buf, leaf_len, 64), 64, **p)
@@ -227,6 +256,7 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
                 f.write(frames)
             paths[batch] = (path, build)
         rows.append(_deliver_ceiling(group, paths[256][0], shared_key, quick))
+        sender = [_sender_alone(paths[256][0])]
         for batch, batched, how in (
                 (1, False, "emit(): one author signature per message, on(): a call per "
                            "message"),
@@ -276,6 +306,16 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
         if again.rate > rows[0].rate:
             rows[0] = again
         rows[0].note += "; best of runs before and after the figures"
+        # What the sender alone does here, before and after the figures (the better kept):
+        # the rows cannot deliver faster than it sends (_sender_alone).
+        sender.append(_sender_alone(paths[256][0]))
+        alone = max(sender)
+        rows[0].note += (f"; the rows' sender alone delivered {alone:,.0f} frames/s to a bare C "
+                         f"receive loop ({alone / rows[0].rate:.2f}x this limit): no row of "
+                         "this group can be faster")
+        for row in rows[1:]:
+            if row.rate and alone:
+                row.note += f"; {row.rate / alone:.2f}x what the sender alone delivered"
     finally:
         for path, _ in paths.values():
             os.unlink(path)

@@ -3,7 +3,7 @@
 The machine has 2 cores: a sender thread in the measuring process competes with the receiver
 for the GIL-free core *and* the interpreter, so a receiver is loaded from another process.
 
-    python bench/blast.py MODE HOST PORT SECONDS [FILE] [--prove] [--paced]
+    python bench/blast.py MODE HOST PORT SECONDS [FILE] [--prove] [--paced] [--gso]
 
 MODE:
   zeros    the C sendmmsg loop (bench/ceilings.py udp_send_loop) of 1158-byte zero datagrams
@@ -26,6 +26,11 @@ MODE:
 PACED_EVERY sendmmsg calls the sender reads the receiver's rx_queue (/proc/net/udp{,6}, the
 kernel's count for that port) and waits while it is above: the receiver reads everything it
 is sent, so its rate is what it can take, not what is left after its buffer overflowed.
+
+--gso (frames, once): each chunk of 64 frames leaves as UDP GSO super-datagrams (one pass
+down the sender's stack per 56 frames, as srpfast's publishers send a run to one peer,
+drivers/udp.py) instead of 64 datagrams of one sendmmsg; a receiver with UDP GRO reads each
+whole. Not used by the table's rows (docs/BENCHMARKS.md, session 12: what it changes).
 
 --prove: before blasting, the sender becomes a PROVEN PEER of HOST:PORT (an engine Peer on the
 same socket completes the signed PING/PONG round trip, SPEC 4): the receiver then charges it
@@ -70,12 +75,12 @@ class Blaster:
     when done. Always terminated on exit (context manager), never left running."""
 
     def __init__(self, mode: str, address: tuple, seconds: float, path: str = "",
-                 prove: bool = False, paced: bool = False) -> None:
+                 prove: bool = False, paced: bool = False, gso: bool = False) -> None:
         """Blocks until the child is ready: with ``prove``, call it off the event loop that
         runs the receiver (run_in_executor), which must answer the handshake meanwhile."""
         args = [sys.executable, os.path.abspath(__file__), mode, address[0], str(address[1]),
                 str(seconds)] + ([path] if path else []) + (["--prove"] if prove else []) + \
-            (["--paced"] if paced else [])
+            (["--paced"] if paced else []) + (["--gso"] if gso else [])
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -217,10 +222,11 @@ def _rx_queue(port: int) -> int:
 
 
 def _blast_frames(sock, address: tuple, seconds: float, chunks: list[bytes],
-                  once: bool = False, paced: bool = False) -> tuple[int, int]:
+                  once: bool = False, paced: bool = False, gso: bool = False) -> tuple[int, int]:
     """Returns (datagrams sent, waits for the receiver's queue)."""
     sent = waits = 0
-    send = sock.send_batch
+    dest = sock.resolve(address)
+    send = (lambda chunk, _: sock.send_gso(chunk, FRAME, dest)) if gso else sock.send_batch
     t0 = time.perf_counter()
     while True:
         for k, chunk in enumerate(chunks):
@@ -265,8 +271,8 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, ROOT)
     from bench import ceilings
     from srpfast.drivers import _udp
-    prove, paced = "--prove" in argv, "--paced" in argv
-    argv = [a for a in argv if a not in ("--prove", "--paced")]
+    prove, paced, gso = "--prove" in argv, "--paced" in argv, "--gso" in argv
+    argv = [a for a in argv if a not in ("--prove", "--paced", "--gso")]
     mode, host, port, seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
     address = (host, port)
     sinks = []
@@ -296,7 +302,7 @@ def main(argv: list[str]) -> None:
                 sent = extra.pop("sent")
             elif mode in ("frames", "once"):
                 sent, waits = _blast_frames(sock, address, seconds, chunks, once=mode == "once",
-                                            paced=paced)
+                                            paced=paced, gso=gso)
                 extra = {"waits": waits} if paced else {}
             else:
                 raise SystemExit(f"unknown mode {mode!r}")

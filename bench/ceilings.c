@@ -26,6 +26,45 @@ long srp_ceiling_open(const uint8_t key[32], long iterations, long plain_len) {
     return bad;
 }
 
+/* Open one-frame messages the way the data plane's delivery does (csrc/deliver.c
+ * srp_dl_take): the HChaCha20 subkeys of 16 frames sealed under one key made in one pass
+ * where the CPU has AVX-512 (chacha16.h srp_hchacha20_x16), then each opened with its subkey
+ * (srp_xchacha_open_sub); elsewhere srp_xchacha_open per frame, as the data plane falls back.
+ * Sixteen ciphertexts with distinct nonces, opened `iterations` times in all (rounded up to
+ * 16). Returns the number that failed (0 expected), -1 on a bad plain_len. */
+#include "chacha16.h"
+
+long srp_ceiling_open_x16(const uint8_t key[32], long iterations, long plain_len) {
+    uint8_t m[1024], c[16][1024], out[1024], ad[123], nonce[16][24], sub[16][32];
+    const uint8_t *nonces[16];
+    unsigned long long clen = 0;
+    long bad = 0;
+    if (plain_len < 0 || plain_len > 984) return -1;
+    for (int i = 0; i < 1024; i++) m[i] = (uint8_t)i;
+    for (int i = 0; i < 123; i++) ad[i] = (uint8_t)i;
+    for (int k = 0; k < 16; k++) {
+        for (int i = 0; i < 24; i++) nonce[k][i] = (uint8_t)(7 * i + 31 * k);
+        nonces[k] = nonce[k];
+        crypto_aead_xchacha20poly1305_ietf_encrypt(c[k], &clen, m, (unsigned long long)plain_len,
+                                                   ad, sizeof ad, NULL, nonce[k], key);
+    }
+    int x16 = srp_chacha16_ok();
+    for (long i = 0; i < iterations; i += 16) {
+        if (x16) {
+            srp_hchacha20_x16(sub, nonces, 16, key);
+            for (int k = 0; k < 16; k++)
+                bad += srp_xchacha_open_sub(out, c[k], (size_t)plain_len, ad, sizeof ad,
+                                            nonce[k], sub[k]) != 0;
+        } else {
+            for (int k = 0; k < 16; k++)
+                bad += srp_xchacha_open(out, c[k], (size_t)plain_len, ad, sizeof ad, nonce[k],
+                                        key) != 0;
+        }
+    }
+    sodium_memzero(sub, sizeof sub);
+    return bad;
+}
+
 /* Seal (XChaCha20-Poly1305, 123 bytes of AD) plain_len bytes `iterations` times: the
  * primitive seal_batch and the publish chain run per frame (csrc/seal.c srp_xchacha_seal,
  * byte for byte libsodium's AEAD encrypt in one keystream pass), without framing. */

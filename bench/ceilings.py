@@ -69,6 +69,8 @@ def lib() -> ctypes.CDLL:
         _lib = ctypes.CDLL(LIB)
         _lib.srp_ceiling_open.restype = ctypes.c_long
         _lib.srp_ceiling_open.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
+        _lib.srp_ceiling_open_x16.restype = ctypes.c_long
+        _lib.srp_ceiling_open_x16.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_seal.restype = ctypes.c_long
         _lib.srp_ceiling_seal.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long]
         _lib.srp_ceiling_relay.restype = ctypes.c_long
@@ -104,6 +106,14 @@ def open_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
     """Open one ciphertext ``iterations`` times (srp_ceiling_open); raises if any fails."""
     if lib().srp_ceiling_open(key, iterations, plain_len) != 0:
         raise RuntimeError("the open ceiling failed to open its own ciphertext")
+
+
+def open_x16_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:
+    """Open ``iterations`` one-frame ciphertexts as the data plane's delivery does
+    (srp_ceiling_open_x16): HChaCha20 subkeys 16 at a time where the CPU has AVX-512, then
+    each opened with its subkey; raises if any fails."""
+    if lib().srp_ceiling_open_x16(key, iterations, plain_len) != 0:
+        raise RuntimeError("the open ceiling failed to open its own ciphertexts")
 
 
 def seal_loop(key: bytes, iterations: int, plain_len: int = 984) -> None:

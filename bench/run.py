@@ -120,6 +120,46 @@ larger malloc trim threshold (worse), 16-block keystreams at 512 bytes and below
 pass costs what libsodium's 512-byte chunk does; 8 blocks in 256-bit vectors are what helps
 there), HChaCha20 one at a time in SSE2 (136 against 150 ns; sixteen at a time is what helps).
 
+Where the receive-to-subscriber on_batch() row's time goes (issue 17, session 12; the row's
+one-frame messages, 150,000 a run; CPU per message of the receiving process; this VM's 2
+cores shared with a simulator run, so one run in three or so had a full core): the limit is
+2.21-2.24 us (receive 0.96-1.00 + store 0.49 + open 0.40 + leaf 0.08 + node 0.08 + Ed25519/256
+0.18); its open part now opens as the data plane does, HChaCha20 subkeys 16 at a time
+(srp_ceiling_open_x16: 0.41 against 0.51 us a frame with a scalar subkey each, so the old
+part was slower than the live path and not a ceiling). The row took 3.2-4.1 us with half a
+core and 3.1-4.0 with a full one. Thread-CPU marks in the receiving process (each mark
+costs 0.77 us here, ~0.1 us of a message in all), per message: the receive (recvmmsg into the
+GRO landing area) 0.92-1.18, the ceiling's own; the data-plane call 1.62-2.18 against the
+ceiling's 1.23 for its parts; `messages()` 0.11; the engine's Python per receive batch (rate
+check, hand-up, carry, `on_messages` with the delivered-id set's `add_ready` ~0.09, the event,
+lazy push's record) 0.45-0.65; the driver's flush and the API (the event, `decode_events`
+0.07-0.09, the batch handler's dispatch) 0.22-0.39; the lazy-push acknowledgement's tick, one
+a wake-up, 0.10-0.22. The same code without a socket (128-frame batches, a flush every 7) runs
+at 1.87-1.99 us, of which the data-plane call 1.45-1.49: its C against the ceiling's parts
+(perf, C-only loop): the cache's insert, eviction and prefetch ~0.19 us, the pre-filter hash
+and the two seen tables ~0.07, the delivered-id table (2^20 ids, 8 MiB: misses at its prefetch
+and probe) ~0.06, validation 0.05. A fresh network also takes ~7,100 minor page faults a run
+(first touch of the 16 MiB cache, the delivered-id tables), 1.57 us each here: ~0.07 us a
+message. Wake-ups cost a fixed ~27 us each (a loop turn between wake-ups of W messages, no
+socket: 1.78 + 27.5/W us a message): ~0.03 us a message when a wake-up carries ~800 (half a
+core) but 0.25-0.35 when the receiver keeps pace with its sender and wakes every 80-115
+messages (1,314 wake-ups in one full-core run). That sender is the other bound: the rows'
+sender alone (blast.py once --paced into a bare C receive loop) delivered 200-296 k frames/s
+with a core of its own (126-166 k sharing one), below 0.8x of the limit (~360 k/s), because on
+loopback a plain send also runs the receiving socket's kernel path; the row's full-core runs
+(228-280 k/s) come close to it. The limit's note now gives that rate and each row its
+ratio to it. With GSO sends instead (blast.py --gso, as srpfast's publishers send a run)
+the sender alone delivers 1.2-1.5 M frames/s and the row is the receiver's (the sender waited
+~1,000 times a run for its queue): half a core, 197-243 k/s at 2.5-3.6 us against 107-144 k/s
+at 3.4-4.7 with plain sends; but a GSO-filled socket drains at 0.16 us a frame against
+0.97-1.05, so the limit would rise to ~1.41 us (~700 k/s) and the row read ~0.5x. Tried
+without a measurable change (interleaved A/B): receive batches of 256 (medians 3.66 against 3.48 us), one DeliveredBatch per wake-up
+instead of per receive batch (no socket: 1.91-2.09 against 1.99-2.03 us), the acknowledgement
+tick run right after the handlers instead of a loop turn later (~1 us a wake-up), transparent
+huge pages for the delivered-id table (C-only best 1.414 against 1.439 us), its buckets
+requested 8 items ahead of their probe instead of a whole batch's up front (1.436 against
+1.409 us).
+
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
 "skipped: needs root"): 25 rounds of fresh peers on one verified topology, 100 Easy<->Hard

@@ -124,3 +124,46 @@ def test_udp_recv_ceiling_drains_every_queued_datagram(gro: bool) -> None:
         assert ceilings.udp_recv_loop(rx, 5.0, idle=0.01) == (0, 0.0)
     with pytest.raises(ClosedError):
         ceilings.udp_recv_loop(rx, 1.0)
+
+
+def test_open_ceiling_opens_with_subkeys_made_sixteen_at_a_time() -> None:
+    """bench_network's open part opens as the data plane does (subkeys 16 at a time where
+    the CPU has AVX-512): every ciphertext it sealed opens, at the row's sealed length, a full
+    frame's and none; a length past a frame's is refused."""
+    for plain in (372, 984, 0):
+        ceilings.open_x16_loop(bytes(32), 64, plain)
+        ceilings.open_x16_loop(bytes(range(32)), 5, plain)  # (rounded up to 16)
+    with pytest.raises(RuntimeError):
+        ceilings.open_x16_loop(bytes(32), 16, 985)
+
+
+@pytest.mark.parametrize("gso", [False, True])
+def test_blaster_sends_every_frame_of_its_file_once(tmp_path, gso: bool) -> None:
+    """blast.py once (bench_network's sender), plain or as GSO super-datagrams: every frame
+    of the file reaches a GRO socket once, in order, whole."""
+    from srpfast.drivers._udp import UDPSocket
+    buf = _frames(200)  # (64-frame chunks and an odd last one)
+    path = tmp_path / "frames"
+    path.write_bytes(bytes(buf))
+    with UDPSocket("127.0.0.1", batch=256, gro=True, filter_frames=True,
+                   rcvbuf=8 << 20) as rx:
+        with blast.Blaster("once", rx.local_address, 5.0, str(path), gso=gso) as sender:
+            sender.go()
+            assert sender.result()["sent"] == 200
+        got = bytearray()
+        while True:
+            batch = rx.recv_batch()
+            if not batch.count:
+                break
+            got += batch.data
+    assert got == buf
+
+
+def test_sender_alone_is_the_rate_a_bare_receiver_gets(tmp_path) -> None:
+    """bench_network's _sender_alone: the rows' sender (paced, the whole file once) into a
+    bare C receive loop gives a rate a loopback sender can reach (not 0: nothing lost)."""
+    from bench import bench_network
+    path = tmp_path / "frames"
+    path.write_bytes(bytes(_frames(512)))
+    rate = bench_network._sender_alone(str(path))
+    assert 1_000 < rate < 50_000_000
