@@ -92,10 +92,11 @@ OPENER = bytes(4)       # a pool socket's NAT opener: the spray's probe (SPEC 5,
 SPRAY_REPEAT = 0.25     # the spray's second burst (new ports), this long after the first
 # The paced part of a spray asks for a tick every SPRAY_STEP x BDP_INTERVAL and sends the
 # SPRAY_STEP probes that fell due, back to back: SPEC 5's rate (one per BDP_INTERVAL), a fifth
-# of the wake-ups. At one per 10 ms a spraying peer woke 100 times a second for 10 s; in the
-# simulator at 1,000 peers under light churn those ticks were a third of the extra CPU of
-# the windows with sprays (0.5-0.9 ms a peer a virtual second against 0.29 without). A hit
-# shows at most 40 ms later; the Hard side's pool waits the whole spray's life anyway.
+# of the wake-ups. At one per 10 ms a spraying peer woke 100 times a second for 10 s: in the
+# simulator at 1,000 peers under light churn, the windows with sprays took 4.3-6.5 engine
+# ticks a peer a second against 1.4 without; with the step 1.9-2.3 (the busiest window's CPU
+# ~10% lower: the rest is the connections the sprays make). A hit shows at most 40 ms
+# later; the Hard side's pool waits the whole spray's life anyway.
 SPRAY_STEP = 5
 ASK_WAIT = 10.0        # an introducer waits this long for the other side's JOIN_ASK
 PROOF_NONCE = b"\x83"  # replay-window namespace of INTRO proofs (no frame has this type)

@@ -151,3 +151,19 @@ def test_a_spray_as_one_event_ends_as_its_probes_one_by_one() -> None:
         # every probe at one of the pool's public ports reaches its socket
         assert 0 < one["received"] < 16 and one["filtered"] == one["sent"] - one["received"]
         assert len(one["knocked"]) == (one["filtered"] if conntrack else 0)  # type: ignore[arg-type]
+
+
+def test_boot_joins_the_whole_cluster_only_when_asked() -> None:
+    """churn.boot models srpfast.network's start (every network joins its whole cluster)
+    with whole_cluster; off, as the scenarios run, a non-subscriber joins nothing."""
+    from srpfast.sim.churn import CLUSTER, KEY, boot
+    net = MemNet(seed=3)
+    seed, plain, member, subscriber = (net.add("static") for _ in range(4))
+    assert boot(net, plain, [seed], CLUSTER) is None
+    assert boot(net, member, [seed], CLUSTER, whole_cluster=True) is None
+    sub = boot(net, subscriber, [seed], CLUSTER, shared_key=KEY, whole_cluster=True)
+    net.run(2)
+    whole = member.peer.membership.subs  # the cluster's own entry (subclusterId 0)
+    assert plain.peer.membership.subs == {}
+    assert len(whole) == 1 and next(iter(whole.values())).cluster_id == CLUSTER
+    assert sub in subscriber.peer.membership.subs and len(subscriber.peer.membership.subs) == 2
