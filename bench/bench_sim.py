@@ -33,6 +33,7 @@ from srpfast.sim import scale
 sc = scale.ScaleRun(peers=%d, settle=%r, warmup=%r, duration=%r)
 r = scale.run(sc)
 d = dict(r.__dict__); d["speed"] = r.speed; d["steady_speed"] = r.steady_speed(sc.duration)
+d["steady_cpu_s"] = r.steady_cpu_s
 print(json.dumps(d))
 """
 TARGET_PEERS = 10_000
@@ -61,7 +62,7 @@ def run(quick: bool = False) -> list[Row]:
                 "(join storm + warmup + measured)")
     per_peer = (r["peak_rss_mib"] - r["base_rss_mib"]) / peers
     by_type: dict[str, int] = r["steady_by_type"]
-    steady_ms = 1000 * (r["cpu_s"] - r["settle_cpu_s"] - r["warmup_cpu_s"]) / duration / peers
+    steady_ms = 1000 * r["steady_cpu_s"] / duration / peers
     warm = (f"; the {warmup:g} virtual s of warmup before it (the storm's aftermath): "
             f"{1000 * r['warmup_cpu_s'] / warmup / peers:.2f} ms" if warmup else "")
     facts = (f"{peers} peers: {r['virtual_s']:g} virtual s in {r['cpu_s']:.1f} CPU s "
@@ -76,8 +77,7 @@ def run(quick: bool = False) -> list[Row]:
             unit="x real time", settings=settings, note=facts, extra=r),
         Row(GROUP, f"{peers} peers, steady part (publish + churn)", r["steady_speed"],
             unit="x real time", settings=settings,
-            note=f"{r['cpu_s'] - r['settle_cpu_s'] - r['warmup_cpu_s']:.1f} CPU s for "
-                 f"{duration:g} virtual s"),
+            note=f"{r['steady_cpu_s']:.1f} CPU s for {duration:g} virtual s"),
         Row(GROUP, f"{peers} peers, steady datagrams per peer per virtual s",
             sum(by_type.values()) / duration / peers, unit="datagrams", settings=settings,
             note="by type: " + ", ".join(f"{k} {v / duration / peers:.1f}" for k, v in

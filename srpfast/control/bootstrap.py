@@ -97,6 +97,15 @@ class Bootstrap:
         if len(self.refused) > CAPACITY:  # (addresses that left the LRU set)
             self.refused = {a: r for a, r in self.refused.items() if a in self.addresses}
 
+    def refused_before(self, address: Address) -> bool:
+        """``address`` is a bootstrap peer that refused us before (refused_by)."""
+        return address in self.refused
+
+    def held_by(self, address: Address) -> None:
+        """The peer at ``address`` holds us now (handshake.on_pong): no backoff left."""
+        if self.refused:
+            self.refused.pop(address, None)
+
     def deadline(self) -> float | None:
         """When the unanswered report falls due (None: it cannot, or it already fired)."""
         if self.answered or self.reported or self.since is None:

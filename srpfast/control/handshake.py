@@ -303,7 +303,7 @@ class Handshake:
                 self.p.membership.refer(body.peer_id, address, body.nat, now)
             return
         if body.challenge and challenged is None and peer.rechecks >= (
-                1 if address in self.p.bootstrap.refused else REFUSED_AFTER):
+                1 if self.p.bootstrap.refused_before(address) else REFUSED_AFTER):
             # It has challenged REFUSED_AFTER of our answers in a row (over >= 15 s): it does
             # not enter us, almost surely a full table (peers.py: it evicts only peers silent
             # for a missed heartbeat). Redeeming and pinging again every heartbeat period is
@@ -345,8 +345,7 @@ class Handshake:
             # new pair cost ~190 us of Ed25519 on the two sides: in the simulator's steady
             # part, under churn, two in three heartbeats were such.)
             self.holds_us(peer)
-            if self.p.bootstrap.refused:
-                self.p.bootstrap.refused.pop(address, None)
+            self.p.bootstrap.held_by(address)
         # A first answer connects; so does the first after an unanswered heartbeat (the path
         # or the peer was down: what either missed meanwhile is found by the SYNC below).
         connected = not peer.confirmed or peer.lost

@@ -96,10 +96,15 @@ class ScaleResult:
         """Virtual seconds per CPU second of this process (> 1: faster than real time)."""
         return self.virtual_s / self.cpu_s if self.cpu_s else 0.0
 
+    @property
+    def steady_cpu_s(self) -> float:
+        """CPU seconds of the measured part: after the join storm and the warmup."""
+        return self.cpu_s - self.settle_cpu_s - self.warmup_cpu_s
+
     def steady_speed(self, duration: float) -> float:
         """The same after the join storm and the warmup: ``duration`` virtual s of
         publishing and churn."""
-        cpu = self.cpu_s - self.settle_cpu_s - self.warmup_cpu_s
+        cpu = self.steady_cpu_s
         return duration / cpu if cpu > 0 else 0.0
 
 

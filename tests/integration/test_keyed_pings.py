@@ -55,39 +55,37 @@ def _redeemer_heartbeats(seed: int, lose_redemption: bool
     return beats, a, c
 
 
+
+def _redeemer_runs(lose_redemption: bool) -> list[tuple[int, list[int], Node, Node]]:
+    """(seed, c's heartbeat flags, a, c) of every seed 1..12 whose ids fit the set-up
+    (_redeemer_heartbeats); at least two do."""
+    runs = []
+    for seed in range(1, 13):
+        got = _redeemer_heartbeats(seed, lose_redemption=lose_redemption)
+        if got is not None:
+            runs.append((seed, *got))
+    assert len(runs) >= 2
+    return runs
+
 def test_the_redeemers_first_heartbeat_is_keyed_once_a_tagged_sync_shows_it_is_held() -> None:
     """c redeemed a's challenge, so no unchallenged PONG has shown c that a holds it; a's
     tagged SYNC (its cache differs from c's, so it compares them on the redemption, SPEC 6)
     does: a tags SYNC only for a peer it holds. So c's first heartbeat is keyed (it was
     signed, and so was a's answer: ~190 us of Ed25519 for each pair made by a challenge)."""
-    checked = 0
-    for seed in range(1, 13):
-        got = _redeemer_heartbeats(seed, lose_redemption=False)
-        if got is None:
-            continue
-        beats, a, c = got
+    for seed, beats, a, c in _redeemer_runs(lose_redemption=False):
         assert c.peer.counters().get("rx.sync", 0) >= 1
         assert beats and all(f & PING_KEYED for f in beats), (seed, beats)
         assert a.peer.counters().get("drop.proof", 0) == 0
-        checked += 1
-    assert checked >= 2
 
 
 def test_a_redeemer_whose_answer_was_lost_stays_signed_until_it_is_held() -> None:
     """The same, with c's answer to a's challenge lost: a does not hold c, so sends it no
     SYNC, and nothing keys c's pings: its recheck goes signed (challenge_recheck later), is
     challenged again, and a holds c after that second redemption."""
-    checked = 0
-    for seed in range(1, 13):
-        got = _redeemer_heartbeats(seed, lose_redemption=True)
-        if got is None:
-            continue
-        beats, a, c = got
+    for seed, beats, a, c in _redeemer_runs(lose_redemption=True):
         assert beats and not beats[0] & PING_KEYED, (seed, beats)
         assert c.peer.peer_id in a.peer.table
         assert all(f & PING_KEYED for f in beats[1:]), (seed, beats)
-        checked += 1
-    assert checked >= 2
 
 
 def test_a_reflection_round_pings_the_reflectors_that_hold_us_keyed() -> None:
