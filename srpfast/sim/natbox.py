@@ -6,13 +6,20 @@
   destination).
 - filtering "open" (endpoint-independent), "address" (address-dependent) or "port"
   (address-and-port-dependent), RFC 4787 terms; optionally Linux conntrack's "knock".
+
+State lives as long as Linux conntrack keeps a UDP entry: a flow (internal socket, remote
+address) dies ``CONNTRACK_UNREPLIED`` s after its last packet, or ``CONNTRACK_REPLIED`` s
+once it has seen a reply; with the flow go its filtering permission and, for a Hard NAT, its
+mapping; an Easy NAT's mapping goes with the last flow of its socket (docs/SIMULATION.md,
+"Assumptions").
 """
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from functools import lru_cache
-from typing import Callable
+from typing import Any, Callable
 
 from srpfast.wire.address import Address
 
@@ -57,8 +64,15 @@ def spray_ports(seed: int, count: int, first: int = 0) -> list[int]:
 SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/drivers/_udp.pyx)
 
 
-CONNTRACK_UNREPLIED = 30.0  # s: Linux nf_conntrack_udp_timeout (an unreplied UDP entry)
+# Linux's UDP conntrack timeouts (nf_conntrack_proto_udp.c; Documentation/networking/
+# nf_conntrack-sysctl): an entry that saw packets one way lives nf_conntrack_udp_timeout s
+# after its last packet, one that saw replies nf_conntrack_udp_timeout_stream s (120 since
+# Linux 5.0, commit 294304e4; 180 before). (Linux gives the stream timeout only to a flow
+# still active 2 s after its first packet; the model gives it to every replied flow.)
+CONNTRACK_UNREPLIED = 30.0
+CONNTRACK_REPLIED = 120.0
 Ports = int | set[int] | bytearray  # the ports one internal socket sent to on one host (NatBox)
+Flow = tuple[Address, Address]  # (internal socket, remote address): one conntrack entry
 
 
 class NatBox:
@@ -68,22 +82,36 @@ class NatBox:
         self.host, self.mapping, self.filtering = host, mapping, filtering
         self.rng = rng
         self.port_range = port_range
+        self.clock: Callable[[], float] = lambda: 0.0
+        self.conntrack = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Every mapping, flow and permission gone (the box reboots)."""
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        # Filtering state per (internal socket, host it sent to): the ports, one as an int
-        # (nearly every pair: a Hard NAT's 256-socket BDP pool sends each socket to one port,
-        # and a set per pair in a dict per socket was the simulator's largest table, 17 MiB
-        # at 150 peers), a set from two, past BITMAP_AT ports a 8 KiB bitmap (a BDP spray
-        # opens ~1000 ports toward one host, which as (host, port) tuples cost ~100 KiB).
+        # Filtering state per (internal socket, host it sent to): the ports of its live flows,
+        # one as an int (nearly every pair: a Hard NAT's 256-socket BDP pool sends each socket
+        # to one port, and a set per pair in a dict per socket was the simulator's largest
+        # table, 17 MiB at 150 peers), a set from two, past BITMAP_AT ports a 8 KiB bitmap.
         self.perms: dict[tuple[Address, str], Ports] = {}
+        # An Easy NAT's spray (open_ports): the ports its probes opened toward one host, as
+        # one entry ([ports, time of the last probe]) that dies CONNTRACK_UNREPLIED s after
+        # the last probe, as the probes' unreplied flows do (~1000 flows, built one by one,
+        # would cost a spray ~1 ms); a probe's port that is answered becomes a flow of its own.
+        self.sprays: dict[tuple[Address, str], list[Any]] = {}
+        # Conntrack: each flow's last packet time, negated once the flow saw a reply; the
+        # heap holds (when to look at it, flow), a spray as the flow (socket, (host, -1)).
+        self.flows: dict[Flow, float] = {}
+        self.users: dict[Address, int] = {}  # Easy: live flows (and sprays) of a mapped socket
+        self._expiry: list[tuple[float, Flow]] = []
         self.filtered = 0
-        # Linux conntrack (opt-in, MemNet(conntrack=True); the nat-matrix scenario): an
-        # unsolicited inbound packet leaves an entry that reserves its tuple for
+        # Linux conntrack's knock (opt-in, MemNet(conntrack=True); the nat-matrix scenario):
+        # an unsolicited inbound packet leaves an entry that reserves its tuple for
         # CONNTRACK_UNREPLIED s, so a later outbound flow to that sender cannot take that
         # public port and leaves from another one: the "knock" of docs/NATLAB.md.
-        self.conntrack = False
         self.knocked: dict[tuple[int, Address], float] = {}
-        self.clock: Callable[[], float] = lambda: 0.0
+        self._knocked_prune_at = 64
 
     def _new_port(self) -> int:
         # The draws of rng.randint(lo, hi), in the same order (CPython's randrange: a
@@ -101,21 +129,60 @@ class NatBox:
             if port not in in_map:
                 return port
 
-    def outbound(self, internal: Address, dst: Address) -> Address:
-        key: object = internal if self.mapping == "easy" else (internal, dst)
-        if self.conntrack and (internal, dst) in self.out_map:
-            key = (internal, dst)  # a flow that had to leave from another port keeps it
-        port = self.out_map.get(key)
-        if (port is not None and self.conntrack and (internal, dst) not in self.out_map
-                and self.knocked.get((port, dst), -INF) > self.clock() - CONNTRACK_UNREPLIED):
-            key, port = (internal, dst), None  # the tuple is taken: another source port
-        if port is None:
-            port = self._new_port()
-            while (self.conntrack and self.knocked.get((port, dst), -INF)
-                   > self.clock() - CONNTRACK_UNREPLIED):
-                port = self._new_port()
-            self.out_map[key] = port
-            self.in_map[port] = internal
+    # ------------------------------------------------------------ conntrack's lifetimes
+    def _new_flow(self, flow: Flow, now: float) -> None:
+        self.flows[flow] = now
+        heapq.heappush(self._expiry, (now + CONNTRACK_UNREPLIED, flow))
+        if self.mapping == "easy":
+            internal = flow[0]
+            self.users[internal] = self.users.get(internal, 0) + 1
+
+    def _expire(self, now: float) -> None:
+        """Drop the flows (and sprays) whose timeout has passed (Linux: an entry is dead
+        from its timeout on, whenever its garbage collector gets to it)."""
+        heap, flows, sprays = self._expiry, self.flows, self.sprays
+        while heap and heap[0][0] <= now:
+            flow = heapq.heappop(heap)[1]
+            internal, remote = flow
+            if remote[1] < 0:  # a spray's probes toward one host
+                spray = sprays.get((internal, remote[0]))
+                if spray is None:
+                    continue
+                due = spray[1] + CONNTRACK_UNREPLIED
+                if due > now:
+                    heapq.heappush(heap, (due, flow))
+                    continue
+                del sprays[(internal, remote[0])]
+                self._unuse(internal)
+                continue
+            last = flows.get(flow)
+            if last is None:
+                continue
+            due = -last + CONNTRACK_REPLIED if last < 0 else last + CONNTRACK_UNREPLIED
+            if due > now:
+                heapq.heappush(heap, (due, flow))
+                continue
+            del flows[flow]
+            port = self.out_map.pop(flow, None)  # a Hard NAT's (or a knock-moved) mapping
+            if port is not None and self.in_map.get(port) == internal:
+                del self.in_map[port]
+            self._unuse(internal)
+            self._unpermit(internal, remote)
+
+    def _unuse(self, internal: Address) -> None:
+        """One flow of ``internal`` died: an Easy NAT's mapping goes with its last one."""
+        if self.mapping != "easy":
+            return
+        left = self.users.get(internal, 0) - 1
+        if left > 0:
+            self.users[internal] = left
+            return
+        self.users.pop(internal, None)
+        port = self.out_map.pop(internal, None)
+        if port is not None and self.in_map.get(port) == internal:
+            del self.in_map[port]
+
+    def _permit(self, internal: Address, dst: Address) -> None:
         perms, pair = self.perms, (internal, dst[0])
         ports = perms.get(pair)
         if ports is None:
@@ -132,49 +199,135 @@ class NatBox:
                 perms[pair] = bitmap
         else:
             ports[dst[1] >> 3] |= 1 << (dst[1] & 7)
+
+    def _unpermit(self, internal: Address, dst: Address) -> None:
+        perms, pair, port = self.perms, (internal, dst[0]), dst[1]
+        ports = perms.get(pair)
+        if isinstance(ports, int):
+            if ports == port:
+                del perms[pair]
+        elif isinstance(ports, set):
+            ports.discard(port)
+            if len(ports) == 1:
+                perms[pair] = ports.pop()
+        elif ports is not None:
+            ports[port >> 3] &= ~(1 << (port & 7)) & 0xFF
+            if ports.count(0) == len(ports):
+                del perms[pair]
+
+    def permitted(self, internal: Address, host: str) -> set[int]:
+        """The ports of ``host`` that may answer ``internal`` (its flows' and its sprays')."""
+        out: set[int] = set()
+        for ports in (self.perms.get((internal, host)),
+                      (self.sprays.get((internal, host)) or [None])[0]):
+            if isinstance(ports, int):
+                out.add(ports)
+            elif isinstance(ports, set):
+                out |= ports
+            elif ports is not None:
+                out.update(p for p in range(65536) if ports[p >> 3] & (1 << (p & 7)))
+        return out
+
+    # ------------------------------------------------------------ packets
+    def outbound(self, internal: Address, dst: Address) -> Address:
+        now = self.clock()
+        if self._expiry and self._expiry[0][0] <= now:
+            self._expire(now)
+        flow = (internal, dst)
+        last = self.flows.get(flow)
+        if last is None:
+            self._new_flow(flow, now)
+            self._permit(internal, dst)
+        else:
+            self.flows[flow] = -now if last < 0 else now
+        key: object = internal if self.mapping == "easy" else flow
+        if self.conntrack and flow in self.out_map:
+            key = flow  # a flow that had to leave from another port keeps it
+        port = self.out_map.get(key)
+        if (port is not None and self.conntrack and flow not in self.out_map
+                and self.knocked.get((port, dst), -INF) > now - CONNTRACK_UNREPLIED):
+            key, port = flow, None  # the tuple is taken: another source port
+        if port is None:
+            port = self._new_port()
+            while (self.conntrack and self.knocked.get((port, dst), -INF)
+                   > now - CONNTRACK_UNREPLIED):
+                port = self._new_port()
+            self.out_map[key] = port
+            self.in_map[port] = internal
         return (self.host, port)
 
     def open_ports(self, internal: Address, host: str, ports: list[int]) -> None:
         """The filtering state ``outbound`` leaves for each of ``ports`` on ``host``, in one
         step: what an Easy NAT (one mapping per internal socket, no conntrack) does for a
-        spray, whose public port is the mapping ``outbound`` already made for the first."""
+        spray, whose public port is the mapping ``outbound`` already made for the first.
+        The spray's ports live as one entry (``sprays``), as long as their flows would."""
+        now = self.clock()
+        if self._expiry and self._expiry[0][0] <= now:
+            self._expire(now)
         pair = (internal, host)
-        known = self.perms.get(pair)
+        spray = self.sprays.get(pair)
+        if spray is None:
+            spray = self.sprays[pair] = [None, now]
+            heapq.heappush(self._expiry, (now + CONNTRACK_UNREPLIED, (internal, (host, -1))))
+            if self.mapping == "easy":
+                self.users[internal] = self.users.get(internal, 0) + 1
+        spray[1] = now
+        known = spray[0]
         if isinstance(known, bytearray):
             bitmap = known
         else:
-            merged = (set(ports) if known is None
-                      else {known, *ports} if isinstance(known, int) else known | set(ports))
+            merged = set(ports) if known is None else known | set(ports)
             if len(merged) <= BITMAP_AT:
-                self.perms[pair] = merged
+                spray[0] = merged
                 return
-            bitmap = self.perms[pair] = bytearray(8192)
+            bitmap = spray[0] = bytearray(8192)
             ports = list(merged)
         for p in ports:
             bitmap[p >> 3] |= 1 << (p & 7)
 
     def inbound(self, port: int, src: Address) -> Address | None:
+        now = self.clock()
+        if self._expiry and self._expiry[0][0] <= now:
+            self._expire(now)
         internal = self.in_map.get(port)
         if internal is None:
             return self._filter(port, src)
-        if self.mapping == "hard" or (self.conntrack and (internal, src) in self.out_map):
+        flow = (internal, src)
+        if self.mapping == "hard" or (self.conntrack and flow in self.out_map):
             # An endpoint-dependent mapping only admits the endpoint it was made for.
-            if self.out_map.get((internal, src)) != port:
+            if self.out_map.get(flow) != port:
                 return self._filter(port, src)
-        ports = self.perms.get((internal, src[0]))
-        ok = (self.filtering == "open" or (self.filtering == "address" and ports is not None)
-              or (self.filtering == "port" and ports is not None
-                  and (ports == src[1] if isinstance(ports, int)
-                       else src[1] in ports if isinstance(ports, set)
-                       else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
+        pair = (internal, src[0])
+        ports = self.perms.get(pair)
+        sprayed = self.sprays.get(pair)
+        answers = ((ports is not None
+                    and (ports == src[1] if isinstance(ports, int)
+                         else src[1] in ports if isinstance(ports, set)
+                         else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0))
+                   or (sprayed is not None
+                       and (src[1] in sprayed[0] if isinstance(sprayed[0], set)
+                            else sprayed[0][src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
+        ok = (answers or self.filtering == "open"
+              or (self.filtering == "address" and (ports is not None or sprayed is not None)))
         if not ok:
             return self._filter(port, src)
+        last = self.flows.get(flow)
+        if last is not None:
+            self.flows[flow] = -now  # traffic both ways: the stream timeout
+        else:  # an answer to a spray's probe (a flow of its own now), or unsolicited
+            self._new_flow(flow, now)
+            self._permit(internal, src)
+            if answers:
+                self.flows[flow] = -now
         return internal
 
     def drop_unmapped(self, probes: list[tuple[int, Address]]) -> list[tuple[int, Address]]:
         """Of (port, source) datagrams arriving together, those that reach a mapping; the
         rest are filtered as ``_filter`` does one by one (counted, a conntrack entry each
         when modelled), in one step: a BDP spray's probes nearly all die here."""
+        now = self.clock()
+        if self._expiry and self._expiry[0][0] <= now:
+            self._expire(now)
         in_map = self.in_map
         hits = [(p, s) for p, s in probes if p in in_map]
         if len(hits) < len(probes):
@@ -190,5 +343,10 @@ class NatBox:
         """Drop an inbound datagram (None), leaving its conntrack entry when modelled."""
         self.filtered += 1
         if self.conntrack:
-            self.knocked[(port, src)] = self.clock()
+            now = self.clock()
+            self.knocked[(port, src)] = now
+            if len(self.knocked) > self._knocked_prune_at:  # (dead ones out, amortized)
+                cutoff = now - CONNTRACK_UNREPLIED
+                self.knocked = {k: t for k, t in self.knocked.items() if t > cutoff}
+                self._knocked_prune_at = 2 * len(self.knocked) + 64
         return None

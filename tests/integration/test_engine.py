@@ -379,9 +379,7 @@ def test_address_change_reclassifies_and_peers_follow() -> None:
     nat = e.nat
     del net.nats[nat.host]
     nat.host = "100.99.0.1"
-    nat.out_map.clear()
-    nat.in_map.clear()
-    nat.perms.clear()
+    nat.reset()
     net.nats[nat.host] = nat
     net.run(70)
     changes = e.of(NetworkChange)

@@ -93,7 +93,7 @@ def test_a_spray_is_every_probe_for_the_counts_and_one_event_for_the_queue() -> 
     net._spray(e, host, ports)
     assert net.sent - sent_before == 300 and e.counters.sent == 300
     assert len(net.queue) == queued_before + 1
-    assert len(e.nat.perms[(e.address, host)]) == 8192  # every port opened (a bitmap)
+    assert len(e.nat.sprays[(e.address, host)][0]) == 8192  # every port opened (a bitmap)
     net.run(0.1)
     # One probe found the mapping; it was made for socket 192.168.9.9:4000, which is no
     # socket on this network (the probe is dropped there), the 299 others died in the NAT.
@@ -137,7 +137,7 @@ def _sprayed(conntrack: bool, one_event: bool) -> dict[str, object]:
     net.run(0.1)
     return {"filtered": h.nat.filtered, "received": h.counters.received,
             "rx": h.peer.counters().get("rx", 0), "sent": e.counters.sent,
-            "perms": bytes(e.nat.perms[(e.address, host)]),  # type: ignore[arg-type]
+            "perms": e.nat.permitted(e.address, host),
             "knocked": sorted(h.nat.knocked)}
 
 
