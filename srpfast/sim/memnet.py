@@ -249,9 +249,7 @@ class MemNet:
         if nat is None:
             sources: list[Address] = [src] * n
         elif nat.mapping == "easy" and not nat.conntrack:
-            first = nat.outbound(src, (host, ports[0]))
-            nat.open_ports(src, host, ports[1:])
-            sources = [first] * n
+            sources = [nat.open_ports(src, host, ports)] * n
         else:
             sources = [nat.outbound(src, (host, p)) for p in ports]
         probes = list(zip(ports, sources))

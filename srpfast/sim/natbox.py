@@ -9,13 +9,12 @@
 
 State lives as long as Linux conntrack keeps a UDP entry: a flow (internal socket, remote
 address) dies ``CONNTRACK_UNREPLIED`` s after its last packet, or ``CONNTRACK_REPLIED`` s
-once it has seen a reply; with the flow go its filtering permission and, for a Hard NAT, its
-mapping; an Easy NAT's mapping goes with the last flow of its socket (docs/SIMULATION.md,
+after it once it has seen a reply; with the flow go its filtering permission and, for a Hard
+NAT, its mapping; an Easy NAT's mapping goes with the last flow of its socket (docs/SIMULATION.md,
 "Assumptions").
 """
 from __future__ import annotations
 
-import heapq
 import math
 import random
 from functools import lru_cache
@@ -71,7 +70,7 @@ SPRAY_PROBE = bytes(4)  # what the driver's C spray sends (srpfast/drivers/_udp.
 # still active 2 s after its first packet; the model gives it to every replied flow.)
 CONNTRACK_UNREPLIED = 30.0
 CONNTRACK_REPLIED = 120.0
-Ports = int | set[int] | bytearray  # the ports one internal socket sent to on one host (NatBox)
+GC_EVERY = 10.0  # s between two collections of a box's dead entries (NatBox._collect)
 Flow = tuple[Address, Address]  # (internal socket, remote address): one conntrack entry
 
 
@@ -90,28 +89,28 @@ class NatBox:
         """Every mapping, flow and permission gone (the box reboots)."""
         self.out_map: dict[object, int] = {}
         self.in_map: dict[int, Address] = {}
-        # Filtering state per (internal socket, host it sent to): the ports of its live flows,
-        # one as an int (nearly every pair: a Hard NAT's 256-socket BDP pool sends each socket
-        # to one port, and a set per pair in a dict per socket was the simulator's largest
-        # table, 17 MiB at 150 peers), a set from two, past BITMAP_AT ports a 8 KiB bitmap.
-        self.perms: dict[tuple[Address, str], Ports] = {}
-        # An Easy NAT's spray (open_ports): the ports its probes opened toward one host, as
-        # one entry ([ports, time of the last probe]) that dies CONNTRACK_UNREPLIED s after
-        # the last probe, as the probes' unreplied flows do (~1000 flows, built one by one,
-        # would cost a spray ~1 ms); a probe's port that is answered becomes a flow of its own.
-        self.sprays: dict[tuple[Address, str], list[Any]] = {}
-        # Conntrack: each flow's last packet time, negated once the flow saw a reply; the
-        # heap holds (when to look at it, flow), a spray as the flow (socket, (host, -1)).
+        # The conntrack entries: each flow's last packet time, negated once it saw a reply.
+        # They are also the filtering state: a port-restricted NAT admits what answers a
+        # live flow. (A Hard NAT's BDP pool makes 256 flows at once, an Easy peer's spray
+        # ~1000: kept forever they were what grew with virtual time, 0.25 MiB a peer per
+        # 100 virtual s at 1,000 peers; docs/SIMULATION_SCALE_LOG.md, "Memory".)
         self.flows: dict[Flow, float] = {}
-        self.users: dict[Address, int] = {}  # Easy: live flows (and sprays) of a mapped socket
-        self._expiry: list[tuple[float, Flow]] = []
+        # An Easy NAT's spray (open_ports): the ports its probes went to on one host, one
+        # entry ([ports, time of the last probe]) that dies CONNTRACK_UNREPLIED s after its
+        # last probe, as the probes' unreplied flows would (~1000 flows built one by one
+        # would cost a spray ~1 ms): up to BITMAP_AT ports a set, past it a 8 KiB bitmap. A
+        # probe's port that answers becomes a flow of its own.
+        self.sprays: dict[tuple[Address, str], list[Any]] = {}
+        self.users: dict[Address, int] = {}  # Easy: flows and sprays of each mapped socket
+        # Dead entries are treated as gone when a packet looks them up (as Linux does) and
+        # are collected every GC_EVERY s (Linux's gc_worker runs periodically too).
+        self._gc_at = -INF
         self.filtered = 0
         # Linux conntrack's knock (opt-in, MemNet(conntrack=True); the nat-matrix scenario):
         # an unsolicited inbound packet leaves an entry that reserves its tuple for
         # CONNTRACK_UNREPLIED s, so a later outbound flow to that sender cannot take that
         # public port and leaves from another one: the "knock" of docs/NATLAB.md.
         self.knocked: dict[tuple[int, Address], float] = {}
-        self._knocked_prune_at = 64
 
     def _new_port(self) -> int:
         # The draws of rng.randint(lo, hi), in the same order (CPython's randrange: a
@@ -130,47 +129,47 @@ class NatBox:
                 return port
 
     # ------------------------------------------------------------ conntrack's lifetimes
-    def _new_flow(self, flow: Flow, now: float) -> None:
-        self.flows[flow] = now
-        heapq.heappush(self._expiry, (now + CONNTRACK_UNREPLIED, flow))
-        if self.mapping == "easy":
-            internal = flow[0]
-            self.users[internal] = self.users.get(internal, 0) + 1
+    def _now(self) -> float:
+        now = self.clock()
+        if now >= self._gc_at:
+            self._collect(now)
+        return now
 
-    def _expire(self, now: float) -> None:
-        """Drop the flows (and sprays) whose timeout has passed (Linux: an entry is dead
-        from its timeout on, whenever its garbage collector gets to it)."""
-        heap, flows, sprays = self._expiry, self.flows, self.sprays
-        while heap and heap[0][0] <= now:
-            flow = heapq.heappop(heap)[1]
-            internal, remote = flow
-            if remote[1] < 0:  # a spray's probes toward one host
-                spray = sprays.get((internal, remote[0]))
-                if spray is None:
-                    continue
-                due = spray[1] + CONNTRACK_UNREPLIED
-                if due > now:
-                    heapq.heappush(heap, (due, flow))
-                    continue
-                del sprays[(internal, remote[0])]
-                self._unuse(internal)
-                continue
-            last = flows.get(flow)
-            if last is None:
-                continue
-            due = -last + CONNTRACK_REPLIED if last < 0 else last + CONNTRACK_UNREPLIED
-            if due > now:
-                heapq.heappush(heap, (due, flow))
-                continue
-            del flows[flow]
-            port = self.out_map.pop(flow, None)  # a Hard NAT's (or a knock-moved) mapping
-            if port is not None and self.in_map.get(port) == internal:
-                del self.in_map[port]
-            self._unuse(internal)
-            self._unpermit(internal, remote)
+    def _collect(self, now: float) -> None:
+        """Drop every dead flow, spray and knock."""
+        unreplied, replied = now - CONNTRACK_UNREPLIED, -(now - CONNTRACK_REPLIED)
+        for flow in [f for f, t in self.flows.items()
+                     if (t <= unreplied if t >= 0 else t >= replied)]:
+            self._drop(flow)
+        for pair in [k for k, s in self.sprays.items() if s[1] <= unreplied]:
+            del self.sprays[pair]
+            self._unuse(pair[0])
+        if self.knocked:
+            self.knocked = {k: t for k, t in self.knocked.items() if t > unreplied}
+        self._gc_at = now + GC_EVERY
+
+    @staticmethod
+    def _live(last: float | None, now: float) -> bool:
+        if last is None:
+            return False
+        return (last > now - CONNTRACK_UNREPLIED if last >= 0
+                else -last > now - CONNTRACK_REPLIED)
+
+    def _new_flow(self, flow: Flow, when: float) -> None:
+        self.flows[flow] = when
+        if self.mapping == "easy":
+            self.users[flow[0]] = self.users.get(flow[0], 0) + 1
+
+    def _drop(self, flow: Flow) -> None:
+        del self.flows[flow]
+        internal = flow[0]
+        port = self.out_map.pop(flow, None)  # a Hard NAT's (or a knock-moved) mapping
+        if port is not None and self.in_map.get(port) == internal:
+            del self.in_map[port]
+        self._unuse(internal)
 
     def _unuse(self, internal: Address) -> None:
-        """One flow of ``internal`` died: an Easy NAT's mapping goes with its last one."""
+        """A flow or spray of ``internal`` died: an Easy mapping goes with its last one."""
         if self.mapping != "easy":
             return
         left = self.users.get(internal, 0) - 1
@@ -182,64 +181,30 @@ class NatBox:
         if port is not None and self.in_map.get(port) == internal:
             del self.in_map[port]
 
-    def _permit(self, internal: Address, dst: Address) -> None:
-        perms, pair = self.perms, (internal, dst[0])
-        ports = perms.get(pair)
-        if ports is None:
-            perms[pair] = dst[1]
-        elif isinstance(ports, int):
-            if ports != dst[1]:
-                perms[pair] = {ports, dst[1]}
-        elif isinstance(ports, set):
-            ports.add(dst[1])
-            if len(ports) > BITMAP_AT:
-                bitmap = bytearray(8192)
-                for p in ports:
-                    bitmap[p >> 3] |= 1 << (p & 7)
-                perms[pair] = bitmap
-        else:
-            ports[dst[1] >> 3] |= 1 << (dst[1] & 7)
-
-    def _unpermit(self, internal: Address, dst: Address) -> None:
-        perms, pair, port = self.perms, (internal, dst[0]), dst[1]
-        ports = perms.get(pair)
-        if isinstance(ports, int):
-            if ports == port:
-                del perms[pair]
-        elif isinstance(ports, set):
-            ports.discard(port)
-            if len(ports) == 1:
-                perms[pair] = ports.pop()
-        elif ports is not None:
-            ports[port >> 3] &= ~(1 << (port & 7)) & 0xFF
-            if ports.count(0) == len(ports):
-                del perms[pair]
-
     def permitted(self, internal: Address, host: str) -> set[int]:
-        """The ports of ``host`` that may answer ``internal`` (its flows' and its sprays')."""
-        out: set[int] = set()
-        for ports in (self.perms.get((internal, host)),
-                      (self.sprays.get((internal, host)) or [None])[0]):
-            if isinstance(ports, int):
-                out.add(ports)
-            elif isinstance(ports, set):
-                out |= ports
-            elif ports is not None:
-                out.update(p for p in range(65536) if ports[p >> 3] & (1 << (p & 7)))
+        """The ports of ``host`` that may answer ``internal`` now (its live flows' and its
+        sprays' ports)."""
+        now = self.clock()
+        out = {f[1][1] for f, t in self.flows.items()
+               if f[0] == internal and f[1][0] == host and self._live(t, now)}
+        spray = self.sprays.get((internal, host))
+        if spray is not None and spray[1] > now - CONNTRACK_UNREPLIED:
+            ports = spray[0]
+            out |= (ports if isinstance(ports, set)
+                    else {p for p in range(65536) if ports[p >> 3] & (1 << (p & 7))})
         return out
 
     # ------------------------------------------------------------ packets
     def outbound(self, internal: Address, dst: Address) -> Address:
-        now = self.clock()
-        if self._expiry and self._expiry[0][0] <= now:
-            self._expire(now)
+        now = self._now()
         flow = (internal, dst)
         last = self.flows.get(flow)
-        if last is None:
-            self._new_flow(flow, now)
-            self._permit(internal, dst)
-        else:
+        if last is not None and self._live(last, now):
             self.flows[flow] = -now if last < 0 else now
+        else:
+            if last is not None:
+                self._drop(flow)
+            self._new_flow(flow, now)
         key: object = internal if self.mapping == "easy" else flow
         if self.conntrack and flow in self.out_map:
             key = flow  # a flow that had to leave from another port keeps it
@@ -256,21 +221,22 @@ class NatBox:
             self.in_map[port] = internal
         return (self.host, port)
 
-    def open_ports(self, internal: Address, host: str, ports: list[int]) -> None:
-        """The filtering state ``outbound`` leaves for each of ``ports`` on ``host``, in one
-        step: what an Easy NAT (one mapping per internal socket, no conntrack) does for a
-        spray, whose public port is the mapping ``outbound`` already made for the first.
-        The spray's ports live as one entry (``sprays``), as long as their flows would."""
-        now = self.clock()
-        if self._expiry and self._expiry[0][0] <= now:
-            self._expire(now)
+    def open_ports(self, internal: Address, host: str, ports: list[int]) -> Address:
+        """What an Easy NAT (one mapping per internal socket, no conntrack) does for a
+        spray's probes from ``internal`` to ``ports`` on ``host``, in one step: the mapping
+        ``outbound`` would make or use (returned: the probes' public source) and the
+        filtering state it would leave for each port, as one entry (``sprays``)."""
+        now = self._now()
+        port = self.out_map.get(internal)
+        if port is None:
+            port = self.out_map[internal] = self._new_port()
+            self.in_map[port] = internal
         pair = (internal, host)
         spray = self.sprays.get(pair)
-        if spray is None:
-            spray = self.sprays[pair] = [None, now]
-            heapq.heappush(self._expiry, (now + CONNTRACK_UNREPLIED, (internal, (host, -1))))
-            if self.mapping == "easy":
+        if spray is None or spray[1] <= now - CONNTRACK_UNREPLIED:
+            if spray is None:
                 self.users[internal] = self.users.get(internal, 0) + 1
+            spray = self.sprays[pair] = [None, now]
         spray[1] = now
         known = spray[0]
         if isinstance(known, bytearray):
@@ -279,55 +245,53 @@ class NatBox:
             merged = set(ports) if known is None else known | set(ports)
             if len(merged) <= BITMAP_AT:
                 spray[0] = merged
-                return
+                return (self.host, port)
             bitmap = spray[0] = bytearray(8192)
             ports = list(merged)
         for p in ports:
             bitmap[p >> 3] |= 1 << (p & 7)
+        return (self.host, port)
 
     def inbound(self, port: int, src: Address) -> Address | None:
-        now = self.clock()
-        if self._expiry and self._expiry[0][0] <= now:
-            self._expire(now)
+        now = self._now()
         internal = self.in_map.get(port)
         if internal is None:
             return self._filter(port, src)
         flow = (internal, src)
+        last = self.flows.get(flow)
+        live = self._live(last, now)
+        if last is not None and not live:
+            self._drop(flow)  # (dead since its timeout)
+            internal = self.in_map.get(port)
+            if internal is None:
+                return self._filter(port, src)
         if self.mapping == "hard" or (self.conntrack and flow in self.out_map):
             # An endpoint-dependent mapping only admits the endpoint it was made for.
-            if self.out_map.get(flow) != port:
+            if not live or self.out_map.get(flow) != port:
                 return self._filter(port, src)
-        pair = (internal, src[0])
-        ports = self.perms.get(pair)
-        sprayed = self.sprays.get(pair)
-        answers = ((ports is not None
-                    and (ports == src[1] if isinstance(ports, int)
-                         else src[1] in ports if isinstance(ports, set)
-                         else ports[src[1] >> 3] & (1 << (src[1] & 7)) != 0))
-                   or (sprayed is not None
-                       and (src[1] in sprayed[0] if isinstance(sprayed[0], set)
-                            else sprayed[0][src[1] >> 3] & (1 << (src[1] & 7)) != 0)))
-        ok = (answers or self.filtering == "open"
-              or (self.filtering == "address" and (ports is not None or sprayed is not None)))
-        if not ok:
-            return self._filter(port, src)
-        last = self.flows.get(flow)
-        if last is not None:
+        if live:
             self.flows[flow] = -now  # traffic both ways: the stream timeout
-        else:  # an answer to a spray's probe (a flow of its own now), or unsolicited
-            self._new_flow(flow, now)
-            self._permit(internal, src)
-            if answers:
-                self.flows[flow] = -now
+            return internal
+        spray = self.sprays.get((internal, src[0]))
+        sprayed = (spray is not None and spray[1] > now - CONNTRACK_UNREPLIED
+                   and (src[1] in spray[0] if isinstance(spray[0], set)
+                        else spray[0][src[1] >> 3] & (1 << (src[1] & 7)) != 0))
+        if not (sprayed or self.filtering == "open"
+                or (self.filtering == "address"
+                    and (spray is not None and spray[1] > now - CONNTRACK_UNREPLIED
+                         or any(f[0] == internal and f[1][0] == src[0]  # (no sim scenario
+                                and self._live(t, now)               # filters so: a scan)
+                                for f, t in self.flows.items())))):
+            return self._filter(port, src)
+        # An answer to a spray's probe (a replied flow of its own now), or unsolicited
+        self._new_flow(flow, -now if sprayed else now)
         return internal
 
     def drop_unmapped(self, probes: list[tuple[int, Address]]) -> list[tuple[int, Address]]:
         """Of (port, source) datagrams arriving together, those that reach a mapping; the
         rest are filtered as ``_filter`` does one by one (counted, a conntrack entry each
         when modelled), in one step: a BDP spray's probes nearly all die here."""
-        now = self.clock()
-        if self._expiry and self._expiry[0][0] <= now:
-            self._expire(now)
+        self._now()
         in_map = self.in_map
         hits = [(p, s) for p, s in probes if p in in_map]
         if len(hits) < len(probes):
@@ -343,10 +307,5 @@ class NatBox:
         """Drop an inbound datagram (None), leaving its conntrack entry when modelled."""
         self.filtered += 1
         if self.conntrack:
-            now = self.clock()
-            self.knocked[(port, src)] = now
-            if len(self.knocked) > self._knocked_prune_at:  # (dead ones out, amortized)
-                cutoff = now - CONNTRACK_UNREPLIED
-                self.knocked = {k: t for k, t in self.knocked.items() if t > cutoff}
-                self._knocked_prune_at = 2 * len(self.knocked) + 64
+            self.knocked[(port, src)] = self.clock()
         return None

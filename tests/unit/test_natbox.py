@@ -29,7 +29,7 @@ def test_an_unreplied_hard_mapping_dies_30_s_after_its_last_packet() -> None:
     assert nat.inbound(public[1], PEER) == LAN
     now[0] += CONNTRACK_REPLIED
     assert nat.inbound(public[1], PEER) is None  # idle past the stream timeout: gone
-    assert not nat.flows and not nat.out_map and not nat.in_map and not nat.perms
+    assert not nat.flows and not nat.out_map and not nat.in_map
     other = ("192.168.0.3", 5000)
     nat.outbound(other, PEER)                 # a flow that never hears back ...
     now[0] += CONNTRACK_UNREPLIED
