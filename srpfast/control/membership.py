@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_STATIC, NAT_UNKNOWN, Join
-from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.bounded import ExpiringDict, FifoSet
 from srpfast.control.peers import PeerEntry
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
@@ -60,7 +60,12 @@ class Membership:
         cfg = peer.config
         self.subs: dict[bytes, Subscription] = {}
         self.members: dict[bytes, ExpiringDict[bytes, bool]] = {}
-        self.seen: LruSet[tuple[bytes, int]] = LruSet(cfg.join_seen)
+        # (peer_id, join_id) of the JOINs proven lately, to drop relayed repeats (PROTOCOL.md
+        # §6), as one 40-byte key. on_join adds only keys it found absent, so first in, first
+        # out is the order an LRU would keep; a set and a deque hold a key in ~140 B where an
+        # OrderedDict of (bytes, int) tuples took ~235 B (at the join_seen bound of 8192,
+        # 1.9 -> 1.1 MiB a peer; docs/SIMULATION_SCALE_LOG.md, "Memory").
+        self.seen: FifoSet[bytes] = FifoSet(cfg.join_seen)
         # Proven JOINs for subclusters we are not in (yet): joining one later announces its
         # known members at once instead of waiting for their next re-announcement.
         self.others: ExpiringDict[tuple[bytes, bytes], bytes] = ExpiringDict(
@@ -166,7 +171,7 @@ class Membership:
     # ------------------------------------------------------------ receiving JOIN
     def on_join(self, f: Frame, body: Join, address: Address, now: float) -> None:
         p = self.p
-        key = (body.peer_id, body.join_id)
+        key = body.peer_id + body.join_id.to_bytes(8, "big")
         if key in self.seen:
             p.count("join.duplicate")
             return
