@@ -70,9 +70,9 @@ class ProofChecker:
             raise ArgumentError("capacity must be >= 1")
         self.window_ms = int(window_s * 1000)
         self.capacity = capacity
-        # key -> expiry ms << 64 | (expiry - timestamp) ms (in window..3 windows, so >= 0);
-        # _order: the keys in insertion order (= expiry order, see check), the only order
-        # entries leave in (a key is never re-inserted or moved). One int, not a tuple, and a
+        # key -> expiry ms << 64 | (expiry - timestamp) ms (window + 1);
+        # _order: the keys in insertion order, the only order entries leave in (a key is
+        # never re-inserted or moved; see check for why that is safe). One int, not a tuple, and a
         # dict with a deque, not an OrderedDict: an engine holds one entry per proof it
         # accepted in the last 2 windows (~500 a peer in a simulator's join storm), and the
         # tuple and the OrderedDict's links were ~120 of each entry's ~270 bytes.
@@ -110,9 +110,14 @@ class ProofChecker:
         if timestamp_ms <= self._floor:
             self.counters["floor"] += 1
             return False
-        # Keep it while its timestamp can still pass the window check: until ts + window. Use
-        # now + 2*window (>= ts + window, as ts <= now + window) so expiries stay FIFO.
-        expiry = now_ms + 2 * self.window_ms
+        # Keep it while its timestamp can still pass the window check (docs/PROTOCOL.md §2,
+        # the replay window): while now <= ts + window; after that the check above refuses it
+        # as stale. Entries leave in insertion order, each only once its own expiry has
+        # passed, so one with a later expiry (a timestamp ahead of our clock) holds those
+        # behind it longer, never shorter. (It was now + 2 windows, to keep expiries in
+        # insertion order: twice as long as a proof stamped now needs, ~500 entries a peer
+        # instead of ~250 in a simulator's join storm; docs/SIMULATION_SCALE_LOG.md, "Memory".)
+        expiry = timestamp_ms + self.window_ms + 1
         self._seen[key] = expiry << 64 | (expiry - timestamp_ms)
         self._order.append(key)
         if len(self._seen) > self.capacity:
