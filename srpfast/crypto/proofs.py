@@ -8,14 +8,15 @@ ProofChecker refuses stale or future timestamps and replays within the window.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict, deque
+from hashlib import blake2b
 
 from srpfast.crypto import _sodium
 from srpfast.errors import ArgumentError
 from srpfast.crypto.identity import Identity, _as_bytes
 
 PROOF_DOMAIN = b"srp-proof-v1"
-_M64 = (1 << 64) - 1
 SIGNATURE_BYTES = 64
 
 
@@ -70,14 +71,18 @@ class ProofChecker:
             raise ArgumentError("capacity must be >= 1")
         self.window_ms = int(window_s * 1000)
         self.capacity = capacity
-        # key -> expiry ms << 64 | (expiry - timestamp) ms (window + 1);
-        # _order: the keys in insertion order, the only order entries leave in (a key is
-        # never re-inserted or moved; see check for why that is safe). One int, not a tuple, and a
+        # key -> expiry ms (= timestamp + window + 1); the key is a 16-byte keyed BLAKE2b of
+        # (peer_id, nonce), not their 41 bytes: a 56-byte object instead of 80, and a
+        # collision (which would refuse one honest proof as a replay) needs ~2^64 entries
+        # under a key nobody else knows. _order: the keys in insertion order, the only order
+        # entries leave in (a key is never re-inserted or moved; see check for why that is
+        # safe). One int, not a tuple, and a
         # dict with a deque, not an OrderedDict: an engine holds one entry per proof it
         # accepted in the last 2 windows (~500 a peer in a simulator's join storm), and the
         # tuple and the OrderedDict's links were ~120 of each entry's ~270 bytes.
         self._seen: dict[bytes, int] = {}
         self._order: deque[bytes] = deque()
+        self._key = os.urandom(16)
         self._floor = -1  # proofs with timestamp <= floor are refused
         self.counters = {"ok": 0, "stale": 0, "future": 0, "replay": 0, "floor": 0}
 
@@ -87,7 +92,7 @@ class ProofChecker:
     def _expire(self, now_ms: int) -> None:
         seen, order = self._seen, self._order
         while order:
-            if seen[order[0]] >> 64 > now_ms:
+            if seen[order[0]] > now_ms:
                 break
             del seen[order.popleft()]
 
@@ -103,7 +108,8 @@ class ProofChecker:
             return False
         if isinstance(nonce, int):
             nonce = nonce.to_bytes(8, "big", signed=nonce < 0)
-        key = bytes(peer_id) + b"\x00" + bytes(nonce)
+        key = blake2b(bytes(peer_id) + b"\x00" + bytes(nonce), digest_size=16,
+                      key=self._key).digest()
         if key in self._seen:
             self.counters["replay"] += 1
             return False
@@ -118,11 +124,11 @@ class ProofChecker:
         # insertion order: twice as long as a proof stamped now needs, ~500 entries a peer
         # instead of ~250 in a simulator's join storm; docs/SIMULATION_SCALE_LOG.md, "Memory".)
         expiry = timestamp_ms + self.window_ms + 1
-        self._seen[key] = expiry << 64 | (expiry - timestamp_ms)
+        self._seen[key] = expiry
         self._order.append(key)
         if len(self._seen) > self.capacity:
             old = self._seen.pop(self._order.popleft())
-            old_ts = (old >> 64) - (old & _M64)
+            old_ts = old - self.window_ms - 1
             # Evicted before it expired: refuse every timestamp up to its own from now on.
             self._floor = max(self._floor, old_ts)
         self.counters["ok"] += 1
