@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_STATIC, NAT_UNKNOWN, Join
 from srpfast.control.bounded import ExpiringDict, LruSet
+from srpfast.control.jitter import early
 from srpfast.control.peers import PeerEntry
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
@@ -109,8 +110,8 @@ class Membership:
                     members.put(peer_id, True, now)
                     self.p.emit(JoinEvent(sub_id, peer_id))
         self._broadcast(self.p.table.peers(), self.subs[sub_id], now)
-        self.next_announce = now + self.p.config.join_interval
-        self.next_seek = now + self.p.config.seek_interval
+        self.next_announce = self._after(self.p.config.join_interval, now)
+        self.next_seek = self._after(self.p.config.seek_interval, now)
         self.p.push_dataplane(now)
         return sub_id
 
@@ -375,7 +376,7 @@ class Membership:
         if (self.subs and 0 < len(self.p.table) < cfg.want_peers and now >= self.next_seek):
             # Too few peers: ask a few for introductions (the seed's STATE_5 on demand), so a
             # peer whose first introductions were lost is not left alone until join_interval.
-            self.next_seek = now + cfg.seek_interval
+            self.next_seek = self._after(cfg.seek_interval, now)
             peers = self.p.table.peers()
             chosen = self.p.rng.sample(peers, min(len(peers), cfg.intro_peers or 1))
             for sub in self.subs.values():
@@ -386,9 +387,13 @@ class Membership:
             # first contact, so receivers relay it and record the member but do not introduce
             # (introductions answer a JOIN straight from the joiner, hops 0: join, first
             # connection, seek). Otherwise every announce would start an INTRO storm.
-            self.next_announce = now + cfg.join_interval
+            self.next_announce = self._after(cfg.join_interval, now)
             for sub in self.subs.values():
                 self._broadcast(self.p.table.peers(), sub, now, hops=1)
+
+    def _after(self, interval: float, now: float) -> float:
+        """When a periodic JOIN (re-announce, seek) is next due: jitter.early."""
+        return now + early(interval, self.p.rng)
 
     def is_member(self, subcluster_id: bytes, peer_id: bytes) -> bool:
         members = self.members.get(subcluster_id)
