@@ -199,7 +199,7 @@ int srp_ids_add_fresh(srp_ids *s, const uint8_t *const *ids, size_t n, uint64_t 
     for (size_t k = 0; k < n; k++) {
         if (s->count == s->cap && k + PREFETCH_AHEAD < drop) {
             size_t pos = s->head + PREFETCH_AHEAD; /* (head moves on by one per insert) */
-            if (pos >= s->cap) pos -= s->cap;
+            while (pos >= s->cap) pos -= s->cap;   /* (a set smaller than the distance) */
             __builtin_prefetch(&s->index[s->hashes[pos] & s->mask], 1);
         }
         uint32_t h = (uint32_t)hs[k];
