@@ -63,6 +63,16 @@ class Handshake:
         self.pending.expire(now)
         self.challenges.expire(now)
 
+    def connecting(self, now: float) -> int:
+        """Connections on their way: addresses we do not hold that our connect PINGs of the
+        last reflect_timeout went to and that have not answered (bootstrap and saved peers,
+        introduced peers). Membership.on_connected counts them as peers to come."""
+        since = now - self.p.config.reflect_timeout
+        at = self.p.table.at
+        return len({q.address for q in self.pending.mapping.values()
+                    if q.sent >= since and q.flags & PING_CONNECT and q.pool is None
+                    and at(q.address) is None})
+
     def verify_body(self, type_: int, cluster: bytes, body: Body, signer: bytes,
                     nonce: int, timestamp_ms: int, now: float,
                     cluster_id: bytes | None = None) -> bool:
