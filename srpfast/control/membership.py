@@ -336,17 +336,21 @@ class Membership:
     # ------------------------------------------------------------ connection hooks
     def on_connected(self, peer: "PeerEntry", now: float) -> None:
         """A newly confirmed peer gets our JOINs: asking for introductions (hops 0) while we
-        have fewer than want_peers peers, counting those still on their way, else direct
-        only (no relay, no introductions), so it still learns our memberships.
+        have at most want_peers peers, unless the peers we dialled ourselves and still wait
+        for would make want_peers on their own; else direct only (no relay, no
+        introductions), so it still learns our memberships.
 
-        On their way (Handshake.connecting): a peer that comes back pings the ~30 peers it
-        saved and the bootstrap peers at once, and most answer within a round trip. Counting
-        only the table, each of its first 16 connections asked for 3 introductions (~48,
-        each a NAT traversal, a BDP spray of ~250 probes when one side is Hard) on the way
-        to a table its saved peers were filling anyway: at 300 simulated peers under light
-        churn, 144 asking connections a minute. A newcomer (a few bootstrap peers) still
-        asks on every connection; a peer whose saved peers are gone asks once their pings
-        are reflect_timeout old, and its seek (seek_interval) asks later too."""
+        On their way (Handshake.connecting): a peer that comes back pings the peers it saved
+        (a ``peers_file`` holds its whole table) and the bootstrap peers at once, and most
+        answer within a round trip. Counting only the table, each of its first 16
+        connections asked for 3 introductions (~48, each a NAT traversal, a BDP spray of
+        ~250 probes when one side is Hard) for a table its saved peers were filling anyway.
+        A newcomer (a few bootstrap peers) still asks on every connection; a peer whose
+        saved peers are gone asks once their pings are reflect_timeout old, and its seek
+        (seek_interval) asks later too. Counting what is on its way against the room left
+        (table + coming <= want_peers) was tried: under the seed-chart's heavy churn the
+        saved peers dialled are often gone, and fewer introductions slowed the mesh
+        (latency p95 over seeds 7-12 208 -> 264 ms; docs/SIMULATION_SCALE_LOG.md)."""
         hops = 0 if self._wants_introductions(now) else self.p.config.join_hops
         for sub in self.subs.values():
             self._broadcast([peer], sub, now, hops=hops)
@@ -365,9 +369,9 @@ class Membership:
         self.p.count("join.renew")
 
     def _wants_introductions(self, now: float) -> bool:
-        """Fewer than want_peers peers, counting those on their way (on_connected)."""
-        want, held = self.p.config.want_peers, len(self.p.table)
-        return held <= want and held + self.p.handshake.connecting(now) <= want
+        """At most want_peers peers, and fewer than that on their way (on_connected)."""
+        want = self.p.config.want_peers
+        return len(self.p.table) <= want and self.p.handshake.connecting(now) < want
 
     def on_disconnected(self, peer: "PeerEntry", now: float) -> None:
         for sub_id in list(peer.subclusters):

@@ -716,5 +716,5 @@ def test_a_peer_reconnecting_to_many_asks_for_no_introductions_it_does_not_need(
         assert len(back.peer.table) >= min(n_known, 4)
         return len(hops0)
 
-    assert asks(8) == 0   # 8 connections on their way: more than want_peers (4)
+    assert asks(8) == 0   # 8 dialled and on their way: want_peers (4) on their own
     assert asks(3) >= 3   # 3: each connection asks, as a newcomer's do
