@@ -25,12 +25,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.blast import Blaster  # noqa: E402
 from bench.harness import Row, best_rate, delivery_rate, loss_of, main, quick_params  # noqa: E402
 from srpfast.drivers._udp import UDPSocket  # noqa: E402
+from srpfast.drivers.base import RECV_BATCH as LIVE_BATCH  # noqa: E402
 from srpfast.config import Config  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
 
 HOST = "127.0.0.1"
+# The group's sender: every row and the limit's receive part get the same input, runs of 64
+# frames as UDP GSO super-datagrams (blast.py --gso), which is what an srpfast publisher sends
+# a run to one peer as (drivers/udp.py _send_run), read by a socket with UDP GRO on as the
+# network's main socket is (drivers/base.py UDPTransport). Plain sendmmsg datagrams on
+# loopback run the receiving socket's kernel path in the sender's context and capped the rows
+# at 200-300 k frames/s on this 2-core VM, below the limit (docs/BENCHMARKS.md, session 12).
+SENDER = "sender: runs of 64 frames as UDP GSO super-datagrams (blast.py --gso), read with GRO"
 # the one knob of the composed ceilings: their receive part drains a socket filled first
-PREFILLED = "receive part: 64 MiB receive buffer (SO_RCVBUFFORCE), filled before the first read"
+PREFILLED = ("receive part: the rows' GSO sender into a socket built as the network's (GRO, "
+             "128-frame batches) with a 64 MiB receive buffer (SO_RCVBUFFORCE), filled before "
+             "the first read")
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -102,7 +112,8 @@ async def _deliver_run(path: str, cluster_id: bytes, shared_key: bytes,
             sub.on("tick", lambda value, meta: arrived(1))
         m0 = net.metrics()
         blaster = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: Blaster("once", net.address, seconds, path, prove=True, paced=True))
+            None, lambda: Blaster("once", net.address, seconds, path, prove=True, paced=True,
+                                 gso=True))
         with blaster:
             started = time.perf_counter()  # the sender's first send is after this
             cpu0 = time.process_time()
@@ -135,12 +146,13 @@ async def _deliver_run(path: str, cluster_id: bytes, shared_key: bytes,
 
 
 def _sender_alone(path: str) -> float:
-    """The rate the rows' sender (blast.py once --paced, the same file) delivers at to a bare
-    C receive loop (ceilings.udp_recv_loop, GIL released) on a socket built like the
+    """The rate the rows' sender (blast.py once --paced --gso, the same file) delivers at to a
+    bare C receive loop (ceilings.udp_recv_loop, GIL released) on a socket built like the
     network's: what this machine lets that sender do with nothing to process on the other
     end, the most any row of the group can show. On loopback a plain send carries the
     receiving socket's kernel work too (the softirq runs in the sender's context), so on 2
-    cores it was 200-300 k datagrams/s, below the receiving work's ceiling (session 12)."""
+    cores plain sends reached only 200-300 k datagrams/s, below the receiving work's ceiling
+    (session 12); a GSO sender passes a run of 56 frames down the stack once."""
     import threading
 
     from bench import ceilings
@@ -151,7 +163,7 @@ def _sender_alone(path: str) -> float:
         def drain() -> None:
             got["n"], got["seconds"] = ceilings.udp_recv_loop(sock, 30.0, idle=0.3)
 
-        with Blaster("once", sock.local_address, 1.5, path, paced=True) as blaster:
+        with Blaster("once", sock.local_address, 1.5, path, paced=True, gso=True) as blaster:
             reader = threading.Thread(target=drain)
             reader.start()
             blaster.go()
@@ -172,7 +184,11 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     the AEAD open of the sealed length as the data plane opens (srp_ceiling_open_x16: subkeys
     16 at a time), the envelope's leaf hash and ~1
     node hash (SHA-256 two at a time, SEALING.md 3) and one Ed25519 verification per 256
-    messages. Summed per message; no Python, no callback, no delivery bookkeeping."""
+    messages. Summed per message; no Python, no callback, no delivery bookkeeping.
+
+    The receive part reads what the rows read: the rows' GSO sender's super-datagrams through
+    GRO, with the network socket's batch (128), so its time a frame is the live path's
+    recv_batch work (the kernel's per-read work, the GRO landing area cut into slots)."""
     import struct
 
     from bench import ceilings
@@ -182,8 +198,10 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     p = quick_params(quick)
     recv, recv_n = 0.0, 0
     for _ in range(2 if quick else 3):
-        with UDPSocket(HOST, filter_frames=True, gro=True, rcvbuf=PREFILL_BUF) as rx:
-            with Blaster("frames", rx.local_address, PREFILL_SECONDS, path) as blaster:
+        with UDPSocket(HOST, filter_frames=True, gro=True, batch=LIVE_BATCH,
+                       rcvbuf=PREFILL_BUF) as rx:
+            with Blaster("frames", rx.local_address, PREFILL_SECONDS, path,
+                         gso=True) as blaster:
                 blaster.go()
                 blaster.result()
             got, elapsed = ceilings.udp_recv_loop(rx, 30.0, idle=0.0)
@@ -286,7 +304,7 @@ def _deliver_group(seconds: float, quick: bool) -> list[Row]:
                 group, f"srpfast.network receive -> open+verify -> callback, {how}",
                 r["rate"], unit="msg/s", min_x_limit=0.8 if batched else None,
                 loss=loss, errors=internal,
-                settings="sender paced by the receiver's socket queue (<= 2 MiB queued)",
+                settings=f"{SENDER}, paced by the receiver's socket queue (<= 2 MiB queued)",
                 note=(f"delivered {r['delivered']:,} of {r['blasted']:,} distinct messages "
                       f"sent once each ({r['received']:,} received, {r['duplicates']:,} "
                       f"repeats, kernel drops {r['kernel_drops']:,}; the sender waited "

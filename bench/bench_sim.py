@@ -4,9 +4,10 @@ engines (control plane and C data plane) on one MemNet under virtual time, on ON
 Each figure comes from its own process (srpfast/sim/scale.py in a child, so its peak RSS is
 the simulator's alone): N peers (8 public, the rest behind Easy or 20% Hard NATs), half in
 one subcluster, a publish every 3 s, light churn (mean 600 s online, 60 s away), the
-steady part measured after a 20 s join storm and 20 s of warmup (publishing and churn, its CPU
-printed apart: the storm's aftermath, every storm-made pair's first heartbeat keep_alive
-later, falls there; srpfast/sim/scale.py ScaleRun.warmup). The
+steady part (150 virtual s: one JOIN re-announce period) measured after a 20 s join storm
+and 100 s of warmup (publishing and churn, its CPU printed apart: the storm's aftermath,
+every storm-made pair's first heartbeat keep_alive later, and churn's ramp to its steady
+rate of returns fall there; srpfast/sim/scale.py ScaleRun.warmup). The
 figure is virtual seconds per CPU second of that process (> 1: faster than real time; CPU,
 not wall: the machine is shared), over the whole run (join storm included) and over the
 steady part alone. Settings beside each figure: a small device's cache (1 MiB),
@@ -53,8 +54,16 @@ def run(quick: bool = False) -> list[Row]:
     # The warmup covers the storm's aftermath: at keep_alive (30 s) every pair the storm
     # made sends its first heartbeat and derives its pair key (at 200 peers, 20-30 s read
     # 0.37 ms a peer a virtual s, 30-40 s 0.57, 40-50 s 0.22: session 11). It is printed.
+    # It also lets churn reach its steady rate: every peer starts online, so returns (mean
+    # 60 s away) ramp up after the first leaves; at 120 s they come at ~80% of the steady
+    # rate, at 40 s (the old 20 + 20 warmup) at ~30%. The measured part is one JOIN
+    # re-announce period (join_interval, 150 s): the re-announce flood (~1.2 JOIN datagrams
+    # a peer a second on average at 300 peers, each new one an Ed25519 check) and the JOINs
+    # of returning peers are in it as often as in a long run. With 20 + 20 + 20, both fell
+    # outside: 0.36 ms there against 0.64 over 120-270 s on the same (loaded) machine
+    # (docs/SIMULATION_SCALE_LOG.md, session 13).
     peers, settle, warmup, duration = ((100, 12.0, 0.0, 10.0) if quick
-                                       else (300, 20.0, 20.0, 20.0))
+                                       else (300, 20.0, 100.0, 150.0))
     r = measure(peers, settle, warmup, duration)
     settings = ("cache_bytes=1 MiB, dataplane_delivered=2^14, seen_ids=2^12, "
                 "verified_envelopes=2^10, tick grid 10 ms; "

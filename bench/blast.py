@@ -30,7 +30,8 @@ is sent, so its rate is what it can take, not what is left after its buffer over
 --gso (frames, once): each chunk of 64 frames leaves as UDP GSO super-datagrams (one pass
 down the sender's stack per 56 frames, as srpfast's publishers send a run to one peer,
 drivers/udp.py) instead of 64 datagrams of one sendmmsg; a receiver with UDP GRO reads each
-whole. Not used by the table's rows (docs/BENCHMARKS.md, session 12: what it changes).
+whole. The "receive to subscriber" rows and their limit's receive part use it (bench_network.py
+SENDER; docs/BENCHMARKS.md, session 13: plain sends on loopback were the rows' bound).
 
 --prove: before blasting, the sender becomes a PROVEN PEER of HOST:PORT (an engine Peer on the
 same socket completes the signed PING/PONG round trip, SPEC 4): the receiver then charges it

@@ -3,7 +3,8 @@
 ``add`` pings an address (reflect + connect). While the peer table is empty, every bootstrap
 address is pinged again with backoff 2 s, 4 s, ... capped at ``keep_alive``, for as long as the
 peer runs: a bootstrap node that starts late, or a network that comes back, is still found.
-Connected, the bootstrap addresses missing from the table are pinged every 2 x keep_alive:
+Connected, the bootstrap addresses missing from the table are pinged every 2 x keep_alive
+(less a random 0-25%: jitter.py, so a fleet started together does not ping them at once):
 after a partition each side's tables hold only its own side, and this is how they meet again.
 A bootstrap peer that refuses us (a full table: handshake.on_pong, REFUSED_AFTER challenges in
 a row) is left out of that for 2 x keep_alive x 2^k after its k-th refusal, at most
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from srpfast.wire.bodies import PING_CONNECT, PING_REFLECT
 from srpfast.control.bounded import LruSet
+from srpfast.control.jitter import early
 from srpfast.control.events import ErrorEvent
 from srpfast.errors import ArgumentError
 from srpfast.wire.address import Address
@@ -122,7 +124,7 @@ class Bootstrap:
                 # then. After a partition heals (a link, a region, a NAT that came back) this
                 # is how the two sides meet again: each side's tables only hold its own side,
                 # and nothing else would dial across (docs/SIMULATION.md, partition-heal).
-                self.next_at = now + REJOIN_FACTOR * cfg.keep_alive
+                self.next_at = now + early(REJOIN_FACTOR * cfg.keep_alive, p.rng)
                 for address in list(self.addresses.members):
                     if p.table.at(address) is None:
                         refused = self.refused.get(address)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_STATIC, NAT_UNKNOWN, Join
 from srpfast.control.bounded import ExpiringDict, FifoSet
+from srpfast.control.jitter import early
 from srpfast.control.peers import PeerEntry
 from srpfast.control.events import Join as JoinEvent
 from srpfast.control.events import Leave as LeaveEvent
@@ -114,8 +115,8 @@ class Membership:
                     members.put(peer_id, True, now)
                     self.p.emit(JoinEvent(sub_id, peer_id))
         self._broadcast(self.p.table.peers(), self.subs[sub_id], now)
-        self.next_announce = now + self.p.config.join_interval
-        self.next_seek = now + self.p.config.seek_interval
+        self.next_announce = self._after(self.p.config.join_interval, now)
+        self.next_seek = self._after(self.p.config.seek_interval, now)
         self.p.push_dataplane(now)
         return sub_id
 
@@ -340,10 +341,22 @@ class Membership:
     # ------------------------------------------------------------ connection hooks
     def on_connected(self, peer: "PeerEntry", now: float) -> None:
         """A newly confirmed peer gets our JOINs: asking for introductions (hops 0) while we
-        have fewer than want_peers peers, else direct only (no relay, no introductions), so
-        it still learns our memberships."""
-        cfg = self.p.config
-        hops = 0 if len(self.p.table) <= cfg.want_peers else cfg.join_hops
+        have at most want_peers peers, unless the peers we dialled ourselves and still wait
+        for would make want_peers on their own; else direct only (no relay, no
+        introductions), so it still learns our memberships.
+
+        On their way (Handshake.connecting): a peer that comes back pings the peers it saved
+        (a ``peers_file`` holds its whole table) and the bootstrap peers at once, and most
+        answer within a round trip. Counting only the table, each of its first 16
+        connections asked for 3 introductions (~48, each a NAT traversal, a BDP spray of
+        ~250 probes when one side is Hard) for a table its saved peers were filling anyway.
+        A newcomer (a few bootstrap peers) still asks on every connection; a peer whose
+        saved peers are gone asks once their pings are reflect_timeout old, and its seek
+        (seek_interval) asks later too. Counting what is on its way against the room left
+        (table + coming <= want_peers) was tried: under the seed-chart's heavy churn the
+        saved peers dialled are often gone, and fewer introductions slowed the mesh
+        (latency p95 over seeds 7-12 208 -> 264 ms; docs/SIMULATION_SCALE_LOG.md)."""
+        hops = 0 if self._wants_introductions(now) else self.p.config.join_hops
         for sub in self.subs.values():
             self._broadcast([peer], sub, now, hops=hops)
 
@@ -352,13 +365,18 @@ class Membership:
         confirmed peer at hops 0. Introductions made while we were "unknown" used the PING
         strategy; these carry the fresh NAT, so each receiver updates our entry and
         introduces us again with it (SPEC 5 strategy, STATE_5). Only while we have few peers
-        (want_peers), as on_connected: a well-connected peer does not need more."""
-        if not self.subs or len(self.p.table) > self.p.config.want_peers:
+        (_wants_introductions), as on_connected: a well-connected peer does not need more."""
+        if not self.subs or not self._wants_introductions(now):
             return
         peers = [q for q in self.p.table.peers() if q.confirmed]
         for sub in self.subs.values():
             self._broadcast(peers, sub, now)
         self.p.count("join.renew")
+
+    def _wants_introductions(self, now: float) -> bool:
+        """At most want_peers peers, and fewer than that on their way (on_connected)."""
+        want = self.p.config.want_peers
+        return len(self.p.table) <= want and self.p.handshake.connecting(now) < want
 
     def on_disconnected(self, peer: "PeerEntry", now: float) -> None:
         for sub_id in list(peer.subclusters):
@@ -380,7 +398,7 @@ class Membership:
         if (self.subs and 0 < len(self.p.table) < cfg.want_peers and now >= self.next_seek):
             # Too few peers: ask a few for introductions (the seed's STATE_5 on demand), so a
             # peer whose first introductions were lost is not left alone until join_interval.
-            self.next_seek = now + cfg.seek_interval
+            self.next_seek = self._after(cfg.seek_interval, now)
             peers = self.p.table.peers()
             chosen = self.p.rng.sample(peers, min(len(peers), cfg.intro_peers or 1))
             for sub in self.subs.values():
@@ -391,9 +409,13 @@ class Membership:
             # first contact, so receivers relay it and record the member but do not introduce
             # (introductions answer a JOIN straight from the joiner, hops 0: join, first
             # connection, seek). Otherwise every announce would start an INTRO storm.
-            self.next_announce = now + cfg.join_interval
+            self.next_announce = self._after(cfg.join_interval, now)
             for sub in self.subs.values():
                 self._broadcast(self.p.table.peers(), sub, now, hops=1)
+
+    def _after(self, interval: float, now: float) -> float:
+        """When a periodic JOIN (re-announce, seek) is next due: jitter.early."""
+        return now + early(interval, self.p.rng)
 
     def is_member(self, subcluster_id: bytes, peer_id: bytes) -> bool:
         members = self.members.get(subcluster_id)

@@ -62,6 +62,11 @@ class Transport(Protocol):
                clock: Callable[[], float]) -> Driver: ...
 
 
+# Frames a receive batch on the engine's main socket: the engine's per-batch Python is shared
+# by more of them (docs/NET.md, Sockets). bench/bench_network.py's receive ceiling reads so too.
+RECV_BATCH = 128
+
+
 class UDPTransport:
     """The default transport: real UDP sockets and the asyncio/uvloop UDP driver."""
 
@@ -70,9 +75,8 @@ class UDPTransport:
         # The engine's main socket lets only SRP frames and BDP probes past the kernel: a
         # garbage flood never takes the receive buffer's space from real frames (SECURITY.md).
         # GRO: a sender's run of frames (a GSO send, a NIC's burst) is one read (docs/NET.md).
-        # 128 frames a receive batch: the engine's per-batch Python is shared by more of them
-        # (docs/NET.md, Sockets).
-        sock: DriverSocket = UDPSocket(host, port, filter_frames=True, gro=True, batch=128)
+        sock: DriverSocket = UDPSocket(host, port, filter_frames=True, gro=True,
+                                       batch=RECV_BATCH)
         return sock
 
     def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],

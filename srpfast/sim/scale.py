@@ -5,7 +5,9 @@ N engines on one MemNet (srpfast/sim/memnet.py): ``public`` Static peers everyon
 bootstraps from, the rest behind Easy or Hard NATs; half of all peers join one subcluster;
 peer 0 publishes every ``publish_every`` seconds; every non-public peer lives for an
 exponential time (mean ``lifetime``), is away for an exponential time (mean ``downtime``)
-and comes back as a restarted process (same identity, the public peers as saved peers).
+and comes back as a restarted process: same identity, and it pings the public peers and up to
+SAVED_PEERS (8) of the peers it held when it left, as churn.run's peers do and as a process
+with a ``peers_file`` does (api.Network).
 The engines are the production engine with its C data plane; the Config is the sim's
 (``sim_config``: a small device's cache, stated beside every figure).
 """
@@ -22,9 +24,10 @@ from srpfast.config import Config
 from srpfast.control.events import Delivered, DeliveredBatch, Event
 from srpfast.crypto import create_cluster_id, create_shared_key
 from srpfast.control.engine import Peer
-from srpfast.sim.churn import boot
+from srpfast.sim.churn import SAVED_PEERS, boot
 from srpfast.sim.memnet import MemNet, Node
 from srpfast.wire import constants as C
+from srpfast.wire.address import Address
 
 CLUSTER = create_cluster_id(b"srpfast scale")
 KEY = create_shared_key(b"srpfast scale subcluster")
@@ -157,9 +160,12 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
 
     net.on_event = on_event
 
+    saved: dict[int, list[Address]] = {}  # peer -> the peers it held when it left
+    seed_addresses = {s.public for s in seeds}
+
     def start(i: int) -> None:
         nonlocal sub_id
-        joined = boot(net, nodes[i], seeds, CLUSTER,
+        joined = boot(net, nodes[i], seeds, CLUSTER, saved.pop(i, ()),
                       shared_key=KEY if i in subscribed else None,
                       whole_cluster=sc.whole_cluster)
         if joined is not None:
@@ -200,8 +206,10 @@ def run(sc: ScaleRun, progress: Callable[[float], None] | None = None) -> ScaleR
             churn += 1
             if node.online:
                 node.online = False
+                saved[i] = [q.address for q in node.peer.table.peers()
+                            if q.address not in seed_addresses][:SAVED_PEERS]
                 heapq.heappush(agenda, (t + rng.expovariate(1 / sc.downtime), 1, i))
-            else:  # a restart: same identity and address, the public peers as saved peers
+            else:  # a restart: same identity and address, public and saved peers
                 node.peer = Peer(node.peer.identity, cfg, now=net.now,
                                  rng=random.Random(rng.random()), address=node.address)
                 node.online = True

@@ -133,9 +133,11 @@ def test_the_maintenance_loop_closes_only_kept_sockets_whose_peer_is_gone() -> N
 def test_pool_introductions_beyond_max_pools_wait_for_a_free_pool() -> None:
     """A Hard peer introduced to more Easy peers at once than it has pools (max_pools): the
     introductions beyond them wait (traversal.waiting, relayed meanwhile) and open as pools
-    end, while their Easy sides still spray: every pair is connected by BDP within 3 s (all
-    in 1 s here). Refused, the extra pairs stayed on the relay while their Easy sides sprayed
-    at nothing for 10 s, until another introducer's INTRO came (all 5 only after 6 s)."""
+    end, while their Easy sides still spray; here every pair is connected by BDP within
+    12 s (a pool waits up to 10 s for its spray). Refused, the extra pairs stayed on the
+    relay until another introducer's INTRO came. How fast varies with the draw: over seeds
+    100-199 all 5 pairs were connected within 3 s in half the runs and within 12 s in ~90%,
+    before and after the timer jitter (docs/NATLAB.md, "The Easy<->Hard tail")."""
     from srpfast.sim.memnet import MemNet as SimNet
     from srpfast.config import Config
     cfg = Config(clock_offset=0.0, max_pools=2)
@@ -150,7 +152,7 @@ def test_pool_introductions_beyond_max_pools_wait_for_a_free_pool() -> None:
     hard = net.add("hard")
     net.call(hard, hard.peer.add_peer, boot.public, net.now)
     net.call(hard, hard.peer.join, CLUSTER, KEY, now=net.now)
-    net.run(3.0)
+    net.run(12.0)  # (a pool waits up to 10 s for its spray)
     counters = hard.peer.counters()
     assert counters.get("pool.waiting", 0) >= 1  # (more pool INTROs than pools at once)
     by_pool = {q.peer_id for q in hard.peer.table.peers() if q.pool is not None}

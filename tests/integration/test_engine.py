@@ -664,3 +664,55 @@ def test_what_a_fellow_announced_is_remembered_for_the_digest_window_only() -> N
     assert len(ann.holds) == 2
     ann.on_have(fellow, [b"\x03" * 32], net.now + DIGEST_WINDOW + 1)
     assert [pid for pid, _ in ann.holds] == [b"\x02" * 32, b"\x03" * 32]
+
+
+def test_peers_that_join_together_re_announce_spread_out() -> None:
+    # A fleet started in the same second must not re-announce (nor seek, nor re-ping its
+    # bootstrap peers) in the same second for ever: each round comes a random 0-25% early
+    # (control/jitter.py, PROTOCOL.md §6 "Timers"), never late (member_ttl counts on it).
+    cfg = Config(strict=True, clock_offset=0.0, join_interval=40.0, member_ttl=120.0)
+    net = MemNet(seed=71, config=cfg)
+    hub = net.add("static")
+    spokes = [net.add("static") for _ in range(8)]
+    for x in spokes:
+        net.call(x, x.peer.add_peer, hub.public, net.now)
+    net.run(2)
+    t0 = net.now
+    for x in spokes:
+        net.call(x, x.peer.join, CLUSTER, KEY, now=t0)
+    due = [x.peer.membership.next_announce - t0 for x in spokes]
+    assert all(0.75 * cfg.join_interval <= d <= cfg.join_interval for d in due)
+    assert max(due) - min(due) > 1.0  # spread, not one instant
+    sent: list[tuple[int, float]] = []
+    net.filter = lambda d, src, dst: (sent.append((d[6], net.now)) if d[4] == C.JOIN else None) \
+        or True
+    net.run(cfg.join_interval + 1)
+    announces = sorted(t - t0 for hops, t in sent if hops == 1)
+    assert len(announces) >= len(spokes)  # every spoke re-announced within join_interval
+    assert announces[-1] - announces[0] > 1.0
+
+
+def test_a_peer_reconnecting_to_many_asks_for_no_introductions_it_does_not_need() -> None:
+    # A peer that comes back pings its saved peers at once; connections still on their way
+    # count toward want_peers, so it does not ask each of the first ones for introductions
+    # (PROTOCOL.md §6): each would be a NAT traversal for a table those pings are filling.
+    def asks(n_known: int) -> int:
+        cfg = Config(strict=True, clock_offset=0.0, want_peers=4, seek_interval=1e6)
+        net = MemNet(seed=73, config=cfg)
+        known = [net.add("static") for _ in range(n_known)]
+        for x in known[1:]:  # (a mesh the others already form, to introduce from)
+            net.call(x, x.peer.add_peer, known[0].public, net.now)
+        net.run(3)
+        back = net.add("static")
+        net.call(back, back.peer.join, CLUSTER, KEY, now=net.now)
+        hops0: list[bytes] = []
+        net.filter = lambda d, src, dst: (hops0.append(dst) if d[4] == C.JOIN and d[6] == 0
+                                          and src == back.public else None) or True
+        for x in known:
+            net.call(back, back.peer.add_peer, x.public, net.now)
+        net.run(2)
+        assert len(back.peer.table) >= min(n_known, 4)
+        return len(hops0)
+
+    assert asks(8) == 0   # 8 dialled and on their way: want_peers (4) on their own
+    assert asks(3) >= 3   # 3: each connection asks, as a newcomer's do

@@ -204,7 +204,11 @@ def test_srp_peer_processes_exchange_lines():
     cmd = [sys.executable, "-m", "srpfast.cli", "peer", "--host", "127.0.0.1", "--join", "t"]
     procs = []
     try:
-        a = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        # a only listens: headless, with a status line (peers, rx, delivered, drops) every
+        # second, so a failure says what a saw (this test failed ~1 run in 6 under heavy load
+        # with a silent: no #join of b, no line; not reproduced alone).
+        a = subprocess.Popen(cmd + ["--serve", "--status-interval", "1"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                              env=env)
         procs.append(a)
         first = _read_until(a, " on ", 20)[-1]

@@ -72,6 +72,8 @@ def test_c_set_matches_the_python_reference(cap: int, seed: int) -> None:
             assert c.add(k) == py.add(k)
         elif op < 0.55:
             ks = [rng.choice(pool) for _ in range(rng.randint(0, 6))]
+            if rng.random() < 0.5:  # distinct, longer than the C set's prefetch distance (8)
+                ks = rng.sample(pool, min(len(pool), rng.randint(0, 20)))
             assert c.add_fresh(ks) == py.add_fresh(ks)
         elif op < 0.8:
             ids = [rng.choice(pool) for _ in range(rng.randint(0, 6))]
