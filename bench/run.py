@@ -160,6 +160,84 @@ huge pages for the delivered-id table (C-only best 1.414 against 1.439 us), its 
 requested 8 items ahead of their probe instead of a whole batch's up front (1.436 against
 1.409 us).
 
+The receive-to-subscriber group's sender, from session 13: runs of 64 frames as UDP GSO
+super-datagrams (`blast.py once --paced --gso`), for every row of the group and for the
+limit's receive part. The reason: srpfast's own publisher sends a run of frames to one peer
+as GSO super-datagrams (drivers/udp.py `_send_run`) and the network's main socket has UDP GRO
+on (drivers/base.py), so that is what an srpfast receiver gets from an srpfast sender; the
+plain sendmmsg sender was the rows' bound (above), a GSO sender is not. The limit's receive
+part now drains a socket filled by the same GSO sender, built as the network's (GRO, 128-frame
+batches: `RECV_BATCH`, it read 64 before), so it times the same reads the rows make: 0.14-0.32
+us a frame on a loaded machine (wall time first to last read, best of the runs kept; 0.16 in
+session 12's experiment), against 0.96-1.05 us when the same socket was filled with plain
+sends, and below the live path's own `recv_batch` (0.21-0.38 us a frame in thread-CPU marks
+of the same runs: the C read plus the Python call and its RecvBatch), so it is still a
+ceiling. The limit is then ~1.4 us a message on a quiet machine (0.14-0.16 + the C parts
+1.23; 1.88 us in a run where every part ran slower for the load) and the GSO sender alone
+delivered 0.47-0.92 M frames/s into a bare C receive loop on a loaded machine (1.26-1.81x the
+limit in the same runs; 1.2-1.5 M/s in session 12, quiet), printed in the limit's note as
+before.
+The emit() and on() rows use the same sender; each row's settings say so. Where the on_batch
+row's time goes with that sender (thread-CPU marks, which `bench/receive_stages.py` prints
+per stage for the row's own run, and py-spy --native in the receiving process, 150,000 messages a run; the machine was shared with two other CPU-bound jobs
+throughout, the receiver got 36-45% of a core and its CPU a message read 2.5-3.3 us, so the
+figures are shares more than absolute times): the data-plane call 1.65-1.82 us (py-spy: 64%
+of the receive path), `messages()` 0.10-0.13, `recv_batch` 0.21-0.27, the engine's Python per
+receive batch 0.50-0.62 (of it the delivered-id set's `add_ready` 0.14-0.21 us, 6% of the
+path in py-spy, against 0.07 us alone in a loop: the data plane evicts its index between
+calls),
+the driver's flush and the API 0.22-0.25 (`decode_events` 0.07), the acknowledgement tick
+0.10 (Announcer.tick recording the landed ids, 3.6%); a wake-up now carries ~1,000 messages
+(150 a run: 8 batches of 128 each), so the wake-ups' fixed cost is ~0.03 us a message. Why the
+data-plane call costs more than the limit's parts (1.23 us): not the live environment. The
+same call with no socket (128-frame batches of the same frames fed from memory, no Python
+between) took 1.49-1.58 us in the quietest of alternated rounds against the parts' 1.23
+(1.2-1.3x); live it took 1.06-1.16x its no-socket time in the same rounds; landing GRO
+reads 3 at a time instead of 8 (192 KiB of landing area instead of 512) changed nothing (4
+interleaved rounds: 1.67-1.86 against 1.78-2.28 us); batches of 256 were slower (3 of 4
+rounds, 2.98-3.12 against 2.48-2.63 us a message) and so were batches of 64 (3 of 4). perf of
+the C-only call (symbols: SRPFAST_SYMBOLS=1) by function: AEAD (ChaCha20, HChaCha20,
+Poly1305) 28%, SHA-256 (packetIds, leaves, nodes) 24%, Ed25519 17%, the cache's insert (its
+id index, eviction, expiry heap, summary tree; the frame copy) 13%, the one-frame delivery's
+own steps (the delivered-id table's probe and insert, the envelope's parse and walk, the
+subcluster lookup) 7%, the pre-filter hash and the two seen tables 5%, process()'s own loop
+4%, validation 3%: the limit's parts are the first three and a bare store, so ~0.25-0.3 us a
+message is the data plane's own bookkeeping beyond the ceiling's bare store, done in C. So
+the row stands at ~0.6x of its limit by CPU (~2.2-2.3 us against ~1.4 on a quiet machine);
+0.8x needs 1.75 us a message, which the C data-plane call and the receive alone (~1.65-1.7
+us) nearly fill: it takes both the engine's per-batch Python (~0.5-0.6 us) and the data
+plane's bookkeeping beyond a bare store (~0.25-0.3) to shrink, e.g. the delivered-id set
+kept once (today C's table for one-frame deliveries and the engine's `add_ready` both insert
+every id) and the engine's per-message columns not built when the batch handler does not use
+them. The engine's Python per batch, line by line (socket-less, 128-frame batches, per
+batch): `add_ready` 18-21 us, the carry and `on_messages` around it ~6, `messages()` 9-12,
+`_deliver_columns` 4.5-6, the rate check 2.8-3.7, the keys' one-sender test 2.3-2.7, the
+counters and the views ~4; per driver flush (one a wake-up and one a timer tick): the events
+80-91 us (`decode_events` 41-49, the batch handler's dispatch 20-21), re-arming the timer
+23-26 (`next_deadline` alone 8-13 us a call: Python that runs once a wake-up runs with cold
+caches after the data plane's pass, ~3x its hot-loop time), the sends 12-15. Changed: the
+delivered-id set requests the index slots of its probes and evictions 8 ids ahead instead of
+all up front (csrc/idset.c): `add_ready` in the row 0.157-0.189 -> 0.116-0.153 us a message
+(4 interleaved runs), ~0.07 alone in a loop either way. Tried without a gain: the cache's
+frame copy with non-temporal stores (no read for ownership, no lines taken from the batch):
+the data-plane call 1.57-1.75 -> 1.93-2.16 us (3 interleaved rounds, socket-less). The
+cold caches are measurable per call: `next_deadline` took 3.4-3.6 us a batch (with its two
+marks) right after the batch's C work and 2.1 when called again at once, the rate check 2.8-3.6
+against 2.1-2.2; so the engine's Python per batch would cost less run back to back for a
+wake-up's batches (their messages() columns are copies: they survive the next process()),
+but the delivery bookkeeping then runs after later batches' control frames, and every
+engine entry point that reads its state or outputs would have to run it first: not done.
+
+The simulator group (bench/bench_sim.py, docs/SIMULATION.md "Scale") measures, from session
+13, 150 virtual s (one JOIN re-announce period) after a 20 s join storm and 100 s of warmup;
+until session 12 it measured 20 s after 20 s. Every simulated peer starts online, so the
+returns of churn (mean 60 s away) ramp up after the first leaves, and the first re-announce
+round comes at 112-150 s: the old window had returns at ~30% of their steady rate and no
+re-announce, the new one ~80-100% and one round. Its steady CPU figure roughly doubled with
+the window, not with the code: 0.36-0.42 ms for 40-60 s against 0.64 ms for 120-270 s in runs
+side by side on a loaded machine, the same code (docs/SIMULATION_SCALE_LOG.md, session 13);
+its peak RSS grows with the longer run (~0.1 MiB a peer per 100 virtual s, "Memory").
+
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says
 "skipped: needs root"): 25 rounds of fresh peers on one verified topology, 100 Easy<->Hard
