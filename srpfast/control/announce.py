@@ -327,12 +327,13 @@ class Announcer:
                 continue
             self._add_pull(pid, due, peer.peer_id)
 
-    def expect(self, pid: bytes, due: float) -> None:
-        """We learnt that ``pid`` exists (a chain gap, a missing fragment): ask for it at
-        ``due`` unless it arrived meanwhile (the frame is often just reordered), from a fellow
-        member that announces it by then, else from peers picked by weight."""
+    def expect(self, pid: bytes, due: float, holder: bytes = b"") -> None:
+        """We learnt that ``pid`` exists (a chain gap, a missing fragment, a SYNC listing):
+        ask for it at ``due`` unless it arrived meanwhile (the frame is often just reordered),
+        from ``holder`` (a peer id) or a fellow member that announces it by then, else from
+        peers picked by weight."""
         if pid not in self.pulls:
-            self._add_pull(pid, due, b"")
+            self._add_pull(pid, due, holder)
 
     def _add_pull(self, pid: bytes, due: float, holder: bytes) -> None:
         if len(self.pulls) >= self.p.config.announce_pending:

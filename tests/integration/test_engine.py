@@ -716,3 +716,31 @@ def test_a_peer_reconnecting_to_many_asks_for_no_introductions_it_does_not_need(
 
     assert asks(8) == 0   # 8 dialled and on their way: want_peers (4) on their own
     assert asks(3) >= 3   # 3: each connection asks, as a newcomer's do
+
+
+def test_a_returning_peer_wants_each_id_of_one_peer_only() -> None:
+    # A peer that comes back syncs with every peer it reconnects to at once and each lists
+    # the same ids (SYNC IDS): it WANTs each id of the first lister only
+    # (sync.SyncEngine.asked) and, for the others, keeps a pull from them in case the WANT
+    # is not answered (announce.expect with that holder).
+    from srpfast.control.sync import WANT_HOLD
+    from srpfast.wire.bodies import SYNC_IDS
+    net = MemNet(seed=75, config=Config(strict=True, clock_offset=0.0))
+    a, b, c = net.add("static"), net.add("static"), net.add("static")
+    for x in (a, b):
+        net.call(c, c.peer.add_peer, x.public, net.now)
+    net.run(2)
+    ids = [bytes([i]) * 32 for i in range(1, 6)]
+    wants: list[bytes] = []
+    net.filter = lambda d, src, dst: (wants.append(dst) if src == c.public
+                                      and d[4] == C.SYNC else None) or True
+    sync = c.peer.sync
+    for x in (a, b):
+        entry = c.peer.table.get(x.peer.peer_id)
+        assert entry is not None
+        net.call(c, sync._on_ids, entry, sync._ids_body(7, "", SYNC_IDS, ids), "", net.now)
+    assert wants == [a.public]  # one WANT, to the first lister
+    assert c.peer.counters().get("sync.want_held", 0) == len(ids)
+    pulls = c.peer.announce.pulls
+    assert all(pulls[i][1] == b.peer.peer_id and pulls[i][0] <= net.now + WANT_HOLD
+               for i in ids)
