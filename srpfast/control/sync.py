@@ -195,7 +195,12 @@ class SyncEngine:
                     asked.put(pid, now, now)
                     ask.append(pid)
                 else:  # WANTed from another peer just now: pulled from this one if it does
-                    self.p.announce.expect(pid, now + WANT_HOLD, peer.peer_id)  # not come
+                    # not come. A pull is a frame we may send this peer, so it is charged to
+                    # its SYNC budget like the WANT it replaces (SPEC 9.3, as a HAVE's pulls:
+                    # announce.on_have); past the budget the rest are ignored.
+                    if pid not in self.p.announce.pulls and not self._spend(peer, now):
+                        break
+                    self.p.announce.expect(pid, now + WANT_HOLD, peer.peer_id)
                     self.p.count("sync.want_held")
             if ask:
                 self._send(peer, self._ids_body(body.sync_id, prefix, SYNC_WANT, ask), now)
