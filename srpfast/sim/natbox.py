@@ -155,6 +155,11 @@ class NatBox:
         return (last > now - CONNTRACK_UNREPLIED if last >= 0
                 else -last > now - CONNTRACK_REPLIED)
 
+    @staticmethod
+    def _spray_live(spray: list[Any] | None, now: float) -> bool:
+        """A spray entry (``sprays``) whose probes' flows conntrack still keeps."""
+        return spray is not None and spray[1] > now - CONNTRACK_UNREPLIED
+
     def _new_flow(self, flow: Flow, when: float) -> None:
         self.flows[flow] = when
         if self.mapping == "easy":
@@ -188,7 +193,8 @@ class NatBox:
         out = {f[1][1] for f, t in self.flows.items()
                if f[0] == internal and f[1][0] == host and self._live(t, now)}
         spray = self.sprays.get((internal, host))
-        if spray is not None and spray[1] > now - CONNTRACK_UNREPLIED:
+        if self._spray_live(spray, now):
+            assert spray is not None
             ports = spray[0]
             out |= (ports if isinstance(ports, set)
                     else {p for p in range(65536) if ports[p >> 3] & (1 << (p & 7))})
@@ -233,7 +239,7 @@ class NatBox:
             self.in_map[port] = internal
         pair = (internal, host)
         spray = self.sprays.get(pair)
-        if spray is None or spray[1] <= now - CONNTRACK_UNREPLIED:
+        if not self._spray_live(spray, now):
             if spray is None:
                 self.users[internal] = self.users.get(internal, 0) + 1
             spray = self.sprays[pair] = [None, now]
@@ -273,12 +279,13 @@ class NatBox:
             self.flows[flow] = -now  # traffic both ways: the stream timeout
             return internal
         spray = self.sprays.get((internal, src[0]))
-        sprayed = (spray is not None and spray[1] > now - CONNTRACK_UNREPLIED
-                   and (src[1] in spray[0] if isinstance(spray[0], set)
-                        else spray[0][src[1] >> 3] & (1 << (src[1] & 7)) != 0))
+        spray_live = self._spray_live(spray, now)
+        sprayed = spray_live and spray is not None and (
+            src[1] in spray[0] if isinstance(spray[0], set)
+            else spray[0][src[1] >> 3] & (1 << (src[1] & 7)) != 0)
         if not (sprayed or self.filtering == "open"
                 or (self.filtering == "address"
-                    and (spray is not None and spray[1] > now - CONNTRACK_UNREPLIED
+                    and (spray_live
                          or any(f[0] == internal and f[1][0] == src[0]  # (no sim scenario
                                 and self._live(t, now)               # filters so: a scan)
                                 for f, t in self.flows.items())))):
