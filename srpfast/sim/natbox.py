@@ -239,7 +239,7 @@ class NatBox:
             self.in_map[port] = internal
         pair = (internal, host)
         spray = self.sprays.get(pair)
-        if not self._spray_live(spray, now):
+        if spray is None or not self._spray_live(spray, now):
             if spray is None:
                 self.users[internal] = self.users.get(internal, 0) + 1
             spray = self.sprays[pair] = [None, now]
