@@ -227,6 +227,17 @@ against 2.1-2.2; so the engine's Python per batch would cost less run back to ba
 wake-up's batches (their messages() columns are copies: they survive the next process()),
 but the delivery bookkeeping then runs after later batches' control frames, and every
 engine entry point that reads its state or outputs would have to run it first: not done.
+Session 14 (a loaded VM: the row read 3.8-5.1 us a message): the delivery event built without
+the frozen dataclass's __init__ (3.07 -> 0.68 us a batch, warm) and two list copies a batch
+gone from the lazy-push record; the row's figure did not move beyond the noise (socket-less,
+4x2 interleaved runs: medians 3.50 -> 3.55 us, spreads 2.92-4.07 and 2.81-4.30). Socket-less
+(128-frame batches, thread CPU), the Python around the C calls fits ~50 us a batch + ~0.4 us a
+message (batches of 32, 64, 128, 256: 1.96, 1.10, 0.73, 0.59 us a message). Tried again:
+batches of 256 with the GSO sender (the row alone, 3 sets of interleaved runs: medians 4.86 ->
+4.30, 4.50 -> 4.32, 4.17 -> 3.62 us, lower in 11 of 16 pairs: not conclusive against session
+13's slower 3 of 4; the carry's room, MAX_CARRIED - max_batch, would be 0 at 256);
+non-temporal frame copies into the cache (socket-less, 4x2 runs: medians 3.18 -> 3.86 us,
+2.68-3.63 -> 3.51-4.28: slower, as in session 13).
 
 The simulator group (bench/bench_sim.py, docs/SIMULATION.md "Scale") measures, from session
 13, 150 virtual s (one JOIN re-announce period) after a 20 s join storm and 100 s of warmup;

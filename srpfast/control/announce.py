@@ -159,7 +159,8 @@ class Announcer:
         if self._landed:  # (delivered earlier: recorded first, in order)
             self._settle()
         cfg = self.p.config
-        ids = list(ids)
+        if not isinstance(ids, list):  # (a delivered batch's list is read, never kept: no copy)
+            ids = list(ids)
         if not ids:
             return
         if authors:
@@ -189,7 +190,8 @@ class Announcer:
         window it releases is cumulative (control/flow.py): one id says every earlier
         message of that author left our socket buffer too."""
         acks = self.acks
-        authors = list(authors)
+        if not isinstance(authors, list):
+            authors = list(authors)
         if len(authors) == len(ids) and authors.count(authors[0]) == len(authors):
             acks[(subcluster_id, authors[0])] = ids[-1]  # one author (C: no Python per id)
         else:  # dict(zip(...)) keeps each author's last id, in C

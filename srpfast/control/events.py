@@ -88,6 +88,22 @@ class DeliveredBatch(Event):
             self.hops)]
 
 
+_new = object.__new__
+
+
+def delivered_batch(subcluster_id: bytes, message_ids: list[bytes], payloads: list[bytes],
+                    authors: list[bytes], clocks: list[int], previous_ids: list[bytes],
+                    hops: list[int]) -> DeliveredBatch:
+    """``DeliveredBatch(...)``, the same object, built without the frozen dataclass's
+    __init__ (one object.__setattr__ a field: ~3 us, ~0.7 us this way; one a receive batch on
+    the C delivery path, cold in the CPU caches after the data plane's call), as api._meta
+    builds a Meta."""
+    e: DeliveredBatch = _new(DeliveredBatch)
+    e.__dict__.update(subcluster_id=subcluster_id, message_ids=message_ids, payloads=payloads,
+                      authors=authors, clocks=clocks, previous_ids=previous_ids, hops=hops)
+    return e
+
+
 @dataclass(frozen=True)
 class StreamData(Event):
     peer_id: bytes

@@ -25,7 +25,7 @@ from srpfast.wire import constants as C
 from srpfast.wire.bodies import QUERY_EXACT, QUERY_SUCCESSOR, Query
 from srpfast.control.bounded import ExpiringDict, LruDict, LruSet
 from srpfast.control.delivered import delivered_ids
-from srpfast.control.events import Delivered, DeliveredBatch
+from srpfast.control.events import Delivered, delivered_batch
 from srpfast.control.peers import choose_weighted
 from srpfast.control.nonces import nonce_key
 from srpfast.crypto import EnvelopeVerifier, open_frame
@@ -297,14 +297,14 @@ class Replication:
         for sub, group in groups:
             if len(group) == len(ids):  # all of them: the columns as they are
                 p.announce.delivered(keyed[sub], ids, now, authors)  # (recorded next tick)
-                p.emit(DeliveredBatch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
+                p.emit(delivered_batch(keyed[sub], ids, payloads, authors, clocks, prevs, hops))
                 continue
             p.announce.delivered(keyed[sub], [ids[k] for k in group], now,
                                  [authors[k] for k in group])
-            p.emit(DeliveredBatch(keyed[sub], [ids[k] for k in group],
-                                  [payloads[k] for k in group], [authors[k] for k in group],
-                                  [clocks[k] for k in group], [prevs[k] for k in group],
-                                  [hops[k] for k in group]))
+            p.emit(delivered_batch(keyed[sub], [ids[k] for k in group],
+                                   [payloads[k] for k in group], [authors[k] for k in group],
+                                   [clocks[k] for k in group], [prevs[k] for k in group],
+                                   [hops[k] for k in group]))
         if self.held:  # messages that waited for one of these
             for k in kept:
                 for event in self._release(ids[k]):

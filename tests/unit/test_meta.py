@@ -20,3 +20,17 @@ def test_meta_of_a_batch_is_the_meta_the_constructor_builds() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.hops = 3  # type: ignore[misc]
     assert dataclasses.replace(m, latency=0.5).latency == 0.5
+
+
+def test_delivered_batch_is_the_event_the_constructor_builds() -> None:
+    """events.delivered_batch (the C delivery path's event, one a receive batch) skips the
+    frozen dataclass's __init__ the same way: the same object in every respect."""
+    from srpfast.control.events import delivered_batch
+    cols = (b"s" * 32, [b"i" * 32], [b"v"], [b"a" * 32], [7], [b"p" * 32], [0])
+    b, want = delivered_batch(*cols), DeliveredBatch(*cols)
+    assert type(b) is DeliveredBatch
+    assert b == want and repr(b) == repr(want)
+    assert [f.name for f in dataclasses.fields(DeliveredBatch)] == list(vars(b))
+    assert b.events() == want.events()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.hops = []  # type: ignore[misc]
