@@ -122,7 +122,7 @@ class Announcer:
         # after we deliver it, and in digests for that long); forgetting one only costs a
         # useless HAVE. Full, the table held ~0.55 MiB: too much for 10k simulated peers.
         # (control/holds.py: the same order and lifetimes as an OrderedDict of pairs, in
-        # ~50 bytes a pair instead of ~230; ~370 pairs a peer at 300 simulated peers)
+        # ~120 bytes a pair instead of ~230; ~370 pairs a peer at 300 simulated peers)
         self.holds = Holds()
         self.ack_at: float | None = None
         self.window = digest_window(cfg)
