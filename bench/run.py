@@ -247,7 +247,12 @@ round comes at 112-150 s: the old window had returns at ~30% of their steady rat
 re-announce, the new one ~80-100% and one round. Its steady CPU figure roughly doubled with
 the window, not with the code: 0.36-0.42 ms for 40-60 s against 0.64 ms for 120-270 s in runs
 side by side on a loaded machine, the same code (docs/SIMULATION_SCALE_LOG.md, session 13);
-its peak RSS grows with the longer run (~0.1 MiB a peer per 100 virtual s, "Memory").
+its peak RSS grows with the longer run (~0.1 MiB a peer per 100 virtual s, "Memory"). Traced
+in session 14 (120-270 s, per peer): the C cache filling (+43 KiB: a 1 MiB cache is resident
+once full), the lazy push's holds (+50 KiB, bounded by its 36-s window), the JOIN dedup set
+(+7 KiB; it never expired: now it leaves with the replay window) and MemNet's pool sockets of
+restarted processes (+10 KiB); with the dedup set expiring and holds compacted the row read
+0.992 MiB a peer against 1.006, the same delivery digest (docs/SIMULATION_SCALE_LOG.md, "Memory").
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
 behind real Linux NATs in network namespaces (needs root and nftables; otherwise one row says

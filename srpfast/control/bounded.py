@@ -4,6 +4,8 @@
 - ``FifoSet``: at most ``capacity`` keys, the oldest added goes first (no refresh on a repeat):
   a set and a deque, several times cheaper per key than an OrderedDict (~0.1 against ~0.9 us
   at 65,536 keys), for the per-message tables of the delivery path.
+- ``WindowSet``: a FifoSet whose keys also leave once their own deadline has passed (a
+  replay window's: the JOIN dedup set, control/membership.py).
 - ``ExpiringDict``: like LruDict, and entries older than their deadline are dropped by
   ``expire(now)`` (work proportional to what expires, since deadlines are inserted in order
   of a fixed lifetime).
@@ -69,6 +71,53 @@ class FifoSet(Generic[K]):
     def update(self, keys: Iterable[K]) -> None:
         for key in keys:
             self.add(key)
+
+
+class WindowSet(Generic[K]):
+    """At most ``capacity`` keys, each given a deadline when added; keys leave in the order
+    they were added, the oldest when the set is full or once its deadline is <= ``now``
+    (``add`` and ``expire``). A key behind one with a later deadline waits for it: kept
+    longer than its deadline, never shorter. Three C containers (a set, a deque of keys, a
+    deque of deadlines): ~40 bytes a key more than a FifoSet, for a table that holds what
+    one window brought rather than everything up to its bound."""
+
+    __slots__ = ("capacity", "_s", "_q", "_t")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(capacity, 0)
+        self._s: set[K] = set()
+        self._q: deque[K] = deque()
+        self._t: deque[int] = deque()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._s
+
+    def __len__(self) -> int:
+        return len(self._s)
+
+    def expire(self, now: int) -> None:
+        """Forget the keys at the old end whose deadline is <= ``now``."""
+        t, q, s = self._t, self._q, self._s
+        while t and t[0] <= now:
+            t.popleft()
+            s.discard(q.popleft())
+
+    def add(self, key: K, deadline: int, now: int) -> bool:
+        """True when key is new (and now remembered until ``deadline``); first forgets what
+        expired by ``now`` and, when full, the oldest key."""
+        self.expire(now)
+        s = self._s
+        if key in s:
+            return False
+        if not self.capacity:
+            return True  # (capacity 0: remembers nothing)
+        if len(self._q) >= self.capacity:
+            self._t.popleft()
+            s.discard(self._q.popleft())
+        s.add(key)
+        self._q.append(key)
+        self._t.append(deadline)
+        return True
 
 
 class LruSet(Generic[K]):

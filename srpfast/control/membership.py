@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from srpfast.wire import constants as C
 from srpfast.wire.bodies import JOIN_ASK, JOIN_LEAVE, NAT_STATIC, NAT_UNKNOWN, Join
-from srpfast.control.bounded import ExpiringDict, FifoSet
+from srpfast.control.bounded import ExpiringDict, WindowSet
 from srpfast.control.jitter import early
 from srpfast.control.peers import PeerEntry
 from srpfast.control.events import Join as JoinEvent
@@ -61,12 +61,17 @@ class Membership:
         cfg = peer.config
         self.subs: dict[bytes, Subscription] = {}
         self.members: dict[bytes, ExpiringDict[bytes, bool]] = {}
-        # (peer_id, join_id) of the JOINs proven lately, to drop relayed repeats (PROTOCOL.md
-        # §6), as one 40-byte key. on_join adds only keys it found absent, so first in, first
-        # out is the order an LRU would keep; a set and a deque hold a key in ~140 B where an
-        # OrderedDict of (bytes, int) tuples took ~235 B (at the join_seen bound of 8192,
-        # 1.9 -> 1.1 MiB a peer; docs/SIMULATION_SCALE_LOG.md, "Memory").
-        self.seen: FifoSet[bytes] = FifoSet(cfg.join_seen)
+        # (peer_id, join_id) of the JOINs proven lately, to drop relayed repeats before their
+        # signature is checked (PROTOCOL.md §6: a bounded, expiring set), as one 40-byte key.
+        # A key is kept while its JOIN's timestamp is inside the replay window (ts +
+        # proof_window, as ProofChecker keeps the proof): a copy arriving after that is
+        # refused as stale anyway (SPEC 9.2), and until then the proof window also refuses
+        # it as a replay, so forgetting it changes no outcome. Kept up to join_seen instead
+        # (no expiry), the set held every JOIN of every re-announce round: +65 keys a peer
+        # per 150 virtual s at 150 peers, ~1.1 MiB a peer once full (SPEC 9.4: a dedup set
+        # is bounded AND expires; docs/SIMULATION_SCALE_LOG.md, "Memory").
+        self.seen: WindowSet[bytes] = WindowSet(cfg.join_seen)
+        self._seen_ms = int(cfg.proof_window * 1000) + 1  # (ProofChecker's expiry)
         # Proven JOINs for subclusters we are not in (yet): joining one later announces its
         # known members at once instead of waiting for their next re-announcement.
         self.others: ExpiringDict[tuple[bytes, bytes], bytes] = ExpiringDict(
@@ -182,7 +187,7 @@ class Membership:
         if not p.verify_body(C.JOIN, f.cluster, body, body.peer_id, body.join_id,
                              body.timestamp_ms, now, body.cluster_id):
             return
-        self.seen.add(key)
+        self.seen.add(key, body.timestamp_ms + self._seen_ms, p.wall_ms(now))
         if body.flags & JOIN_ASK:
             # Consent to an introduction we made (traversal.on_ask), not a membership change:
             # never recorded, relayed or introduced.

@@ -1,9 +1,10 @@
 """FifoSet (control/bounded.py): the oldest added goes first, whether keys come one at a time
 (add, update) or a batch at once (add_fresh, the delivery fast path), and add_fresh changes
-nothing unless every key is new."""
+nothing unless every key is new. WindowSet: the same order, and a key also leaves once its
+deadline passed (the JOIN dedup set, control/membership.py)."""
 from __future__ import annotations
 
-from srpfast.control.bounded import FifoSet
+from srpfast.control.bounded import FifoSet, WindowSet
 
 
 def test_fifo_set_forgets_the_oldest_first() -> None:
@@ -31,3 +32,25 @@ def test_capacity_zero_remembers_nothing() -> None:
     s: FifoSet[int] = FifoSet(0)
     assert s.add(1) and 1 not in s and len(s) == 0
     assert s.add_fresh([1, 2]) and len(s) == 0
+
+
+def test_window_set_forgets_a_key_once_its_deadline_passed() -> None:
+    s: WindowSet[int] = WindowSet(100)
+    assert s.add(1, 10, 0) and s.add(2, 20, 0) and not s.add(1, 30, 5)
+    assert len(s) == 2
+    assert s.add(3, 15, 10)                  # 1's deadline (10) has come: it leaves
+    assert 1 not in s and 2 in s and 3 in s
+    s.expire(17)                             # 3 (15) waits behind 2 (20): never early
+    assert 3 in s and len(s) == 2
+    s.expire(20)
+    assert len(s) == 0
+    assert s.add(1, 40, 20)                  # forgotten: new again
+
+
+def test_window_set_is_bounded_before_any_deadline() -> None:
+    s: WindowSet[int] = WindowSet(3)
+    for k in range(5):
+        assert s.add(k, 1000, 0)
+    assert len(s) == 3 and sorted(k for k in range(5) if k in s) == [2, 3, 4]
+    z: WindowSet[int] = WindowSet(0)
+    assert z.add(1, 1000, 0) and 1 not in z and len(z) == 0
