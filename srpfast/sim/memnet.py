@@ -87,6 +87,8 @@ class Node:
 
     @peer.setter
     def peer(self, peer: Peer) -> None:
+        if peer is not self._peer:
+            self.net.close_pools(self)
         self._peer = peer
         self.net.rearm(self)
 
@@ -371,6 +373,17 @@ class MemNet:
             for sock in node.pools.pop(action.pool_key, []):
                 if sock is not None:
                     self.sockets.pop(sock, None)
+
+    def close_pools(self, node: Node) -> None:
+        """``node``'s process ends (a scenario restarts it with a new Peer): the sockets of its
+        BDP pools close with it, as PoolClose would have closed them. Kept until then, a
+        churned peer's kept pool sockets (one per BDP-connected peer) piled up in
+        ``sockets`` and ``pools`` for the whole run (docs/SIMULATION_SCALE_LOG.md, "Memory")."""
+        for socks in node.pools.values():
+            for sock in socks:
+                if sock is not None:
+                    self.sockets.pop(sock, None)
+        node.pools.clear()
 
     def _pool_sockets(self, node: Node, n: int) -> list[Address]:
         """``n`` addresses no socket of ``node`` holds, as the kernel binds a pool: kept
