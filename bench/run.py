@@ -251,7 +251,7 @@ its peak RSS grows with the longer run (~0.1 MiB a peer per 100 virtual s, "Memo
 in session 14 (120-270 s, per peer): the C cache filling (+43 KiB: a 1 MiB cache is resident
 once full), the lazy push's holds (+50 KiB, bounded by its 36-s window), the JOIN dedup set
 (+7 KiB; it never expired: now it leaves with the replay window) and MemNet's pool sockets of
-restarted processes (+10 KiB); with the dedup set expiring and holds compacted the row read
+restarted processes (+10 KiB; now closed with their process, a model fix); with the dedup set expiring and holds compacted the row read
 0.992 MiB a peer against 1.006, the same delivery digest (docs/SIMULATION_SCALE_LOG.md, "Memory").
 
 The NAT traversal group (bench/bench_nat.py, docs/NATLAB.md) runs real srpfast processes
