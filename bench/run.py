@@ -59,8 +59,8 @@ AVX-512: the seal's 8-block keystream and the delivery's 16-at-a-time HChaCha20 
 their other code, and 3 tests skip for it). Four rows that passed on session 13's machine
 miss here, in the same run as their limits: the sealed receive 194.2 k msg/s (target 200 k),
 the data-plane relay 0.65x of its limit (1.05 M against 1.62 M pkt/s), the relay peer on
-loopback 0.69x (0.72x by CPU), and GSO send 1.54 M pkt/s (target 2.0 M: the kernel's, no
-srpfast code above the syscall). One profile of the data-plane relay (perf, symbols): SHA-256
+loopback 0.69x (0.72x by CPU), and GSO send 1.54 M pkt/s (target 2.0 M; the row is its group's limit,
+srpfast's C send loop, whose time is nearly all the kernel's). One profile of the data-plane relay (perf, symbols): SHA-256
 of the packetId 42% (its limit does the same), copies 13%, the seen filter's tail hash 6.6%
 (work the limit does not do), the cache insert 5.8%, the batch loop 5.4%. Not changed this
 session. The end-to-end rows pass here as before.
