@@ -71,7 +71,6 @@ class Membership:
         # per 150 virtual s at 150 peers, ~1.1 MiB a peer once full (SPEC 9.4: a dedup set
         # is bounded AND expires; docs/SIMULATION_SCALE_LOG.md, "Memory").
         self.seen: WindowSet[bytes] = WindowSet(cfg.join_seen)
-        self._seen_ms = int(cfg.proof_window * 1000) + 1  # (ProofChecker's expiry)
         # Proven JOINs for subclusters we are not in (yet): joining one later announces its
         # known members at once instead of waiting for their next re-announcement.
         self.others: ExpiringDict[tuple[bytes, bytes], bytes] = ExpiringDict(
@@ -187,7 +186,7 @@ class Membership:
         if not p.verify_body(C.JOIN, f.cluster, body, body.peer_id, body.join_id,
                              body.timestamp_ms, now, body.cluster_id):
             return
-        self.seen.add(key, body.timestamp_ms + self._seen_ms, p.wall_ms(now))
+        self.seen.add(key, p.proofs.expiry(body.timestamp_ms), p.wall_ms(now))
         if body.flags & JOIN_ASK:
             # Consent to an introduction we made (traversal.on_ask), not a membership change:
             # never recorded, relayed or introduced.

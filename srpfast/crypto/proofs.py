@@ -89,6 +89,11 @@ class ProofChecker:
     def __len__(self) -> int:
         return len(self._seen)
 
+    def expiry(self, timestamp_ms: int) -> int:
+        """The first ms at which a proof stamped ``timestamp_ms`` is stale (refused by check):
+        how long its entry, and anything keyed by the same proof, need be kept."""
+        return timestamp_ms + self.window_ms + 1
+
     def _expire(self, now_ms: int) -> None:
         seen, order = self._seen, self._order
         while order:
@@ -123,7 +128,7 @@ class ProofChecker:
         # behind it longer, never shorter. (It was now + 2 windows, to keep expiries in
         # insertion order: twice as long as a proof stamped now needs, ~500 entries a peer
         # instead of ~250 in a simulator's join storm; docs/SIMULATION_SCALE_LOG.md, "Memory".)
-        expiry = timestamp_ms + self.window_ms + 1
+        expiry = self.expiry(timestamp_ms)
         self._seen[key] = expiry
         self._order.append(key)
         if len(self._seen) > self.capacity:

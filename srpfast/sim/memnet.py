@@ -370,20 +370,20 @@ class MemNet:
                         self.sockets.pop(sock, None)
                         socks[i] = None
         elif isinstance(action, PoolClose):
-            for sock in node.pools.pop(action.pool_key, []):
-                if sock is not None:
-                    self.sockets.pop(sock, None)
+            self._close_pool(node, action.pool_key)
+
+    def _close_pool(self, node: Node, pool_key: bytes) -> None:
+        for sock in node.pools.pop(pool_key, []):
+            if sock is not None:
+                self.sockets.pop(sock, None)
 
     def close_pools(self, node: Node) -> None:
         """``node``'s process ends (a scenario restarts it with a new Peer): the sockets of its
         BDP pools close with it, as PoolClose would have closed them. Kept until then, a
         churned peer's kept pool sockets (one per BDP-connected peer) piled up in
         ``sockets`` and ``pools`` for the whole run (docs/SIMULATION_SCALE_LOG.md, "Memory")."""
-        for socks in node.pools.values():
-            for sock in socks:
-                if sock is not None:
-                    self.sockets.pop(sock, None)
-        node.pools.clear()
+        for pool_key in list(node.pools):
+            self._close_pool(node, pool_key)
 
     def _pool_sockets(self, node: Node, n: int) -> list[Address]:
         """``n`` addresses no socket of ``node`` holds, as the kernel binds a pool: kept
