@@ -235,7 +235,7 @@ void srp_env_leaf_x2(const uint8_t ctx0[SRP_ENV_CTX_BYTES], const uint8_t *paylo
 }
 
 void srp_env_node(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]) {
-    srp_sha256_3(&NODE_PREFIX, 1, left, 32, right, 32, out);
+    srp_sha256_node(NODE_PREFIX, left, right, out);
 }
 
 void srp_env_node_x2(const uint8_t left0[32], const uint8_t right0[32], uint8_t out0[32],
@@ -321,7 +321,48 @@ int srp_env_verify(const uint8_t author[32], unsigned count, const uint8_t root[
 int srp_env_parse(const uint8_t *env, size_t n, const uint8_t ctx[SRP_ENV_CTX_BYTES],
                   unsigned *count, const uint8_t **author, const uint8_t **sig,
                   const uint8_t **payload, size_t *payload_len, uint8_t root[32]) {
-    uint8_t leaf[32];
+    return srp_env_parse_memo(NULL, env, n, ctx, count, author, sig, payload, payload_len, root);
+}
+
+/* Does the walk now at node cur of level l (index, path: this envelope's) join w? When
+ * cur and path[l] are w's two nodes of level l, in the same places (the same position, or
+ * sibling positions swapped), their parent is w's node of level l + 1, and from there the
+ * two walks fold the same path, so w's nodes above are exactly what this walk would compute. */
+static int walk_joins(const srp_env_walk *w, const uint8_t cur[32], unsigned index, unsigned l,
+                      const uint8_t *path, unsigned depth) {
+    unsigned p = index >> l, q = (unsigned)w->index >> l;
+    const uint8_t *mine, *sibling;
+    if (p == q) {
+        mine = w->node[l];
+        sibling = w->path[l];
+    } else if ((p ^ 1u) == q) {
+        mine = w->path[l];
+        sibling = w->node[l];
+    } else {
+        return 0;
+    }
+    return !memcmp(cur, mine, 32) && !memcmp(path + (size_t)l * 32, sibling, 32) &&
+           (l + 1 == depth ||
+            !memcmp(path + (size_t)(l + 1) * 32, w->path[l + 1], (size_t)(depth - l - 1) * 32));
+}
+
+/* The walk of the envelope whose signature field starts with tag: its batch's slot, else the
+ * next slot in turn, cleared. */
+static srp_env_walk *walk_slot(srp_env_memo *m, const uint8_t *tag) {
+    for (unsigned k = 0; k < SRP_ENV_WALKS; k++)
+        if (m->walk[k].used && !memcmp(m->walk[k].tag, tag, sizeof m->walk[k].tag))
+            return &m->walk[k];
+    srp_env_walk *w = &m->walk[m->next];
+    m->next = (m->next + 1) % SRP_ENV_WALKS;
+    w->used = 0;
+    return w;
+}
+
+int srp_env_parse_memo(srp_env_memo *memo, const uint8_t *env, size_t n,
+                       const uint8_t ctx[SRP_ENV_CTX_BYTES], unsigned *count,
+                       const uint8_t **author, const uint8_t **sig, const uint8_t **payload,
+                       size_t *payload_len, uint8_t root[32]) {
+    uint8_t node[SRP_ENV_MAX_DEPTH + 1][32];
     if (n < SRP_ENV_FIXED_BYTES || env[0] != SRP_ENV_VERSION) return -1;
     unsigned c = srp_be16(env + 1);
     unsigned index = srp_be16(env + 3);
@@ -329,12 +370,36 @@ int srp_env_parse(const uint8_t *env, size_t n, const uint8_t ctx[SRP_ENV_CTX_BY
     unsigned depth = srp_env_depth(c);
     size_t head = SRP_ENV_FIXED_BYTES + (size_t)depth * 32;
     if (n < head) return -1;
+    const uint8_t *path = env + SRP_ENV_FIXED_BYTES;
     *count = c;
     *author = env + 5;
     *sig = env + 37;
     *payload = env + head;
     *payload_len = n - head;
-    srp_env_leaf(ctx, env + head, n - head, leaf);
-    srp_env_root_from_path(leaf, index, depth, env + SRP_ENV_FIXED_BYTES, root);
+    srp_env_leaf(ctx, env + head, n - head, node[0]);
+    if (!memo) {
+        srp_env_root_from_path(node[0], index, depth, path, root);
+        return 0;
+    }
+    srp_env_walk *w = walk_slot(memo, env + 37);
+    int known = w->used && w->depth == depth;
+    for (unsigned l = 0; l < depth; l++) {
+        if (known && walk_joins(w, node[l], index, l, path, depth)) {
+            memcpy(node[l + 1], w->node[l + 1], (size_t)(depth - l) * 32);
+            break;
+        }
+        if ((index >> l) & 1u)
+            srp_env_node(path + (size_t)l * 32, node[l], node[l + 1]);
+        else
+            srp_env_node(node[l], path + (size_t)l * 32, node[l + 1]);
+        memo->hashed++;
+    }
+    memcpy(root, node[depth], 32);
+    memcpy(w->node, node, (size_t)(depth + 1) * 32);
+    memcpy(w->path, path, (size_t)depth * 32);
+    memcpy(w->tag, env + 37, sizeof w->tag);
+    w->index = (uint16_t)index;
+    w->depth = (uint8_t)depth;
+    w->used = 1;
     return 0;
 }

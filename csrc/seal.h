@@ -128,4 +128,33 @@ int srp_env_verify(const uint8_t author[32], unsigned count, const uint8_t root[
 int srp_env_parse(const uint8_t *env, size_t n, const uint8_t ctx[SRP_ENV_CTX_BYTES],
                   unsigned *count, const uint8_t **author, const uint8_t **sig,
                   const uint8_t **payload, size_t *payload_len, uint8_t root[32]);
+
+/* The newest Merkle walks of an envelope parser (srp_env_parse_memo), one per batch for the
+ * last SRP_ENV_WALKS batches (told apart by their signature field). A walk is the leaf, the
+ * node computed at each level up to the root, and the path it was folded with. Its nodes are
+ * plain SHA-256 values, true whatever the envelope was, so the memo is an exact cache of the
+ * function (leaf, index, path) -> root: it never decides what verifies. */
+#define SRP_ENV_WALKS 4
+typedef struct {
+    uint8_t node[SRP_ENV_MAX_DEPTH + 1][32]; /* node[0] leaf .. node[depth] root */
+    uint8_t path[SRP_ENV_MAX_DEPTH][32];
+    uint8_t tag[16];                         /* the envelope's signature field, first bytes */
+    uint16_t index;
+    uint8_t depth;
+    uint8_t used;
+} srp_env_walk;
+typedef struct {
+    srp_env_walk walk[SRP_ENV_WALKS];
+    unsigned next;   /* the slot a walk of a new batch replaces (round robin) */
+    uint64_t hashed; /* node hashes computed so far (tests and profiles: the memo's effect) */
+} srp_env_memo;
+
+/* srp_env_parse with a memo (zeroed before first use; NULL: none): the same result for every
+ * input, and the root of a message of the batch just walked costs ~1 node hash instead of
+ * depth: its walk stops where it meets the previous walk (same node or its sibling, the
+ * rest of the path identical), whose nodes above are then this walk's too. */
+int srp_env_parse_memo(srp_env_memo *memo, const uint8_t *env, size_t n,
+                       const uint8_t ctx[SRP_ENV_CTX_BYTES], unsigned *count,
+                       const uint8_t **author, const uint8_t **sig, const uint8_t **payload,
+                       size_t *payload_len, uint8_t root[32]);
 #endif

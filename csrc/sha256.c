@@ -125,6 +125,27 @@ static void compress_portable(uint32_t state[8], const uint8_t *p, size_t nblock
     (x0) = _mm_sha256msg2_epu32(                                                    \
         _mm_add_epi32(_mm_sha256msg1_epu32((x0), (x1)), _mm_alignr_epi8((x3), (x2), 4)), (x3))
 
+/* The 64 rounds of one block whose message words (byte-swapped) are m0..m3. */
+#define SHANI_64ROUNDS(m0, m1, m2, m3)                                              \
+    do {                                                                            \
+        SHANI_4ROUNDS(m0, 0);                                                       \
+        SHANI_4ROUNDS(m1, 1);                                                       \
+        SHANI_4ROUNDS(m2, 2);                                                       \
+        SHANI_4ROUNDS(m3, 3);                                                       \
+        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 4);                          \
+        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 5);                          \
+        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 6);                          \
+        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 7);                          \
+        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 8);                          \
+        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 9);                          \
+        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 10);                         \
+        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 11);                         \
+        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 12);                         \
+        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 13);                         \
+        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 14);                         \
+        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 15);                         \
+    } while (0)
+
 SHANI_TARGET
 static void compress_shani(uint32_t state[8], const uint8_t *p, size_t nblocks) {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
@@ -142,23 +163,7 @@ static void compress_shani(uint32_t state[8], const uint8_t *p, size_t nblocks) 
         __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
         __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
 
-        SHANI_4ROUNDS(m0, 0);
-        SHANI_4ROUNDS(m1, 1);
-        SHANI_4ROUNDS(m2, 2);
-        SHANI_4ROUNDS(m3, 3);
-        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 4);
-        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 5);
-        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 6);
-        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 7);
-        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 8);
-        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 9);
-        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 10);
-        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 11);
-        SHANI_SCHED(m0, m1, m2, m3); SHANI_4ROUNDS(m0, 12);
-        SHANI_SCHED(m1, m2, m3, m0); SHANI_4ROUNDS(m1, 13);
-        SHANI_SCHED(m2, m3, m0, m1); SHANI_4ROUNDS(m2, 14);
-        SHANI_SCHED(m3, m0, m1, m2); SHANI_4ROUNDS(m3, 15);
-
+        SHANI_64ROUNDS(m0, m1, m2, m3);
         abef = _mm_add_epi32(abef, abef_in);
         cdgh = _mm_add_epi32(cdgh, cdgh_in);
         p += 64;
@@ -168,6 +173,50 @@ static void compress_shani(uint32_t state[8], const uint8_t *p, size_t nblocks) 
     t1 = _mm_shuffle_epi32(cdgh, 0xB1);                        /* G H C D */
     _mm_storeu_si128((__m128i *)&state[0], _mm_blend_epi16(t0, t1, 0xF0)); /* A B C D */
     _mm_storeu_si128((__m128i *)&state[4], _mm_alignr_epi8(t1, t0, 8));   /* E F G H */
+}
+
+/* SHA-256 of prefix ‖ a(32) ‖ b(32) (a Merkle node) with the message words made in
+ * registers from the children: the 65 bytes are shifted into place by one byte (alignr),
+ * never staged in memory, where a block's 16-byte loads would straddle the narrower stores
+ * that wrote it (a store-forwarding stall per load: that staged version was ~12% slower
+ * than the streaming context's). Block 2 is b[31], 0x80, zeros, then the length in bits,
+ * 520 = 0x0208 (FIPS 180-4 5.1.1). */
+SHANI_TARGET
+static void node_shani(uint8_t prefix, const uint8_t *a, const uint8_t *b, uint8_t out[32]) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    const __m128i a0 = _mm_loadu_si128((const __m128i *)a);
+    const __m128i a1 = _mm_loadu_si128((const __m128i *)(a + 16));
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)b);
+    const __m128i b1 = _mm_loadu_si128((const __m128i *)(b + 16));
+    __m128i t0 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&H0[0]), 0xB1);
+    __m128i t1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&H0[4]), 0x1B);
+    __m128i abef = _mm_alignr_epi8(t0, t1, 8);
+    __m128i cdgh = _mm_blend_epi16(t1, t0, 0xF0);
+    const __m128i abef_h0 = abef, cdgh_h0 = cdgh;
+    __m128i m0 = _mm_or_si128(_mm_slli_si128(a0, 1), _mm_cvtsi32_si128(prefix));
+    __m128i m1 = _mm_alignr_epi8(a1, a0, 15);
+    __m128i m2 = _mm_alignr_epi8(b0, a1, 15);
+    __m128i m3 = _mm_alignr_epi8(b1, b0, 15);
+    m0 = _mm_shuffle_epi8(m0, bswap);
+    m1 = _mm_shuffle_epi8(m1, bswap);
+    m2 = _mm_shuffle_epi8(m2, bswap);
+    m3 = _mm_shuffle_epi8(m3, bswap);
+    SHANI_64ROUNDS(m0, m1, m2, m3);
+    abef = _mm_add_epi32(abef, abef_h0);
+    cdgh = _mm_add_epi32(cdgh, cdgh_h0);
+    const __m128i abef_1 = abef, cdgh_1 = cdgh;
+    m0 = _mm_shuffle_epi8(_mm_or_si128(_mm_srli_si128(b1, 15), _mm_cvtsi32_si128(0x8000)), bswap);
+    m1 = _mm_setzero_si128();
+    m2 = _mm_setzero_si128();
+    m3 = _mm_shuffle_epi8(_mm_set_epi8(0x08, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                          bswap);
+    SHANI_64ROUNDS(m0, m1, m2, m3);
+    abef = _mm_add_epi32(abef, abef_1);
+    cdgh = _mm_add_epi32(cdgh, cdgh_1);
+    t0 = _mm_shuffle_epi32(abef, 0x1B);
+    t1 = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)out, _mm_shuffle_epi8(_mm_blend_epi16(t0, t1, 0xF0), bswap));
+    _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(_mm_alignr_epi8(t1, t0, 8), bswap));
 }
 
 static int cpu_has_shani(void) {
@@ -291,6 +340,29 @@ void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
     ctx_update(&c, b, blen);
     ctx_update(&c, c3, clen);
     ctx_final(&c, out);
+}
+
+void srp_sha256_node(uint8_t prefix, const uint8_t a[32], const uint8_t b[32], uint8_t out[32]) {
+#ifdef SRP_SHA256_X86
+    if (select_compress() == compress_shani) {
+        node_shani(prefix, a, b, out);
+        return;
+    }
+#endif
+    /* 65 bytes: prefix ‖ a ‖ b, 0x80, zeros, then the length in bits (520 = 0x208) in the
+     * last two bytes of the second block (FIPS 180-4 5.1.1). */
+    uint8_t blocks[128];
+    uint32_t st[8];
+    blocks[0] = prefix;
+    memcpy(blocks + 1, a, 32);
+    memcpy(blocks + 33, b, 32);
+    blocks[65] = 0x80;
+    memset(blocks + 66, 0, 60);
+    blocks[126] = 0x02;
+    blocks[127] = 0x08;
+    memcpy(st, H0, sizeof st);
+    select_compress()(st, blocks, 2);
+    for (int i = 0; i < 8; i++) store_be32(out + 4 * i, st[i]);
 }
 
 void srp_sha256_mid_init(srp_sha256_mid *m, const uint8_t block[64]) {

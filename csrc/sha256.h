@@ -13,6 +13,10 @@ void srp_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 void srp_sha256_3(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
                   const uint8_t *c, size_t clen, uint8_t out[32]);
 
+/* Digest of prefix ‖ a(32) ‖ b(32), a Merkle node (seal.c). With SHA-NI its message words
+ * are made in registers from the two children (no staging buffer, no streaming context). */
+void srp_sha256_node(uint8_t prefix, const uint8_t a[32], const uint8_t b[32], uint8_t out[32]);
+
 /* Digests of two independent messages a0 ‖ b0 ‖ c0 and a1 ‖ b1 ‖ c1 in one call. With SHA-NI
  * the two compressions are interleaved (~1.4x the rate of two srp_sha256_3 calls on Zen 5,
  * where sha256rnds2 throughput caps two chains at ~1.65x); otherwise it is exactly two

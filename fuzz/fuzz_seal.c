@@ -23,6 +23,86 @@ static int authenticated(size_t off) {
     return !(off < 4 || off == 6 || (off >= 16 && off <= 21));
 }
 
+/* srp_env_parse_memo against srp_env_parse (no memo) over a sequence of envelopes of a few
+ * small batches, in order, shuffled, repeated and tampered with (a path node, the index, the
+ * signature field that picks the memo's slot, the payload, a truncation): the memo is an
+ * exact cache, so every result must be the same, byte for byte. */
+static unsigned long memo_round(srp_env_memo *memo) {
+    enum { BATCHES = 3, MAXN = 40, PAY = 48 };
+    static uint8_t env[BATCHES][MAXN][SRP_ENV_FIXED_BYTES + 8 * 32 + PAY];
+    static size_t len[BATCHES][MAXN];
+    static uint8_t leaves[MAXN * 32], paths[MAXN * 8 * 32];
+    unsigned count[BATCHES];
+    uint8_t ctx[SRP_ENV_CTX_BYTES];
+    fz_bytes(ctx, sizeof ctx);
+    for (unsigned b = 0; b < BATCHES; b++) {
+        count[b] = 1 + fz_below(fz_below(2) ? MAXN : 5);
+        unsigned depth = srp_env_depth(count[b]);
+        size_t head = SRP_ENV_FIXED_BYTES + depth * 32;
+        uint8_t sig[64], author[32], root[32];
+        fz_bytes(sig, 64);
+        fz_bytes(author, 32);
+        if (fz_below(4) == 0 && b) memcpy(sig, env[b - 1][0] + 37, 64); /* a slot's tag reused */
+        for (unsigned i = 0; i < count[b]; i++) {
+            uint8_t *e = env[b][i];
+            len[b][i] = head + fz_below(PAY + 1);
+            fz_bytes(e + head, len[b][i] - head);
+            srp_env_leaf(ctx, e + head, len[b][i] - head, leaves + i * 32);
+            e[0] = SRP_ENV_VERSION;
+            srp_put16(e + 1, (uint16_t)count[b]);
+            srp_put16(e + 3, (uint16_t)i);
+            memcpy(e + 5, author, 32);
+            memcpy(e + 37, sig, 64);
+        }
+        if (srp_env_tree(leaves, count[b], root, paths)) abort();
+        for (unsigned i = 0; i < count[b]; i++)
+            memcpy(env[b][i] + SRP_ENV_FIXED_BYTES, paths + (size_t)i * depth * 32, depth * 32);
+    }
+    unsigned long checked = 0;
+    unsigned b = 0, i = 0;
+    for (int step = 0; step < 64; step++) {
+        int how = (int)fz_below(8);
+        if (how < 4) {           /* the next message of this batch (the usual order) */
+            if (++i >= count[b]) i = 0;
+        } else if (how == 4) {   /* another batch */
+            b = fz_below(BATCHES);
+            i = fz_below(count[b]);
+        } else if (how == 5) {   /* any message of this batch */
+            i = fz_below(count[b]);
+        }                        /* else the same message again */
+        uint8_t e[sizeof env[0][0]];
+        size_t n = len[b][i];
+        memcpy(e, env[b][i], n);
+        if (fz_below(3) == 0) {  /* tampered: a node, the index, the signature, anything */
+            unsigned depth = srp_env_depth(count[b]);
+            unsigned what = fz_below(5);
+            if (what == 0 && depth)
+                e[SRP_ENV_FIXED_BYTES + fz_below(depth * 32)] ^= (uint8_t)(1u << fz_below(8));
+            else if (what == 1)
+                srp_put16(e + 3, (uint16_t)(i ^ (1u << fz_below(depth + 1))));
+            else if (what == 2)
+                memcpy(e + 37, env[fz_below(BATCHES)][0] + 37, 64);
+            else if (what == 3)
+                n = fz_below((unsigned)n + 1);
+            else
+                e[fz_below((unsigned)n)] ^= (uint8_t)(1u << fz_below(8));
+        }
+        unsigned c0 = 0, c1 = 0;
+        const uint8_t *a0 = NULL, *a1 = NULL, *s0 = NULL, *s1 = NULL, *p0 = NULL, *p1 = NULL;
+        size_t l0 = 0, l1 = 0;
+        uint8_t r0[32] = {0}, r1[32] = {0};
+        int rc0 = srp_env_parse(e, n, ctx, &c0, &a0, &s0, &p0, &l0, r0);
+        int rc1 = srp_env_parse_memo(memo, e, n, ctx, &c1, &a1, &s1, &p1, &l1, r1);
+        if (rc0 != rc1 || (rc0 == 0 && (c0 != c1 || a0 != a1 || s0 != s1 || p0 != p1 ||
+                                        l0 != l1 || memcmp(r0, r1, 32)))) {
+            fprintf(stderr, "memo walk differs: batch %u index %u\n", b, i);
+            abort();
+        }
+        checked++;
+    }
+    return checked;
+}
+
 int main(int argc, char **argv) {
     fz_seed("fuzz_seal");
     if (srp_seal_init() < 0) abort();
@@ -36,9 +116,15 @@ int main(int argc, char **argv) {
     static uint8_t frame[SRP_PACKET_BYTES], copy[SRP_PACKET_BYTES], plain[SRP_DL_PLAIN_BYTES];
     static uint8_t batchbuf[4 * SRP_PACKET_BYTES], ids[4 * 32], arena[4 * SRP_DL_PLAIN_BYTES];
     unsigned long iters = 0, delivered = 0, refused_after_tamper = 0, env_hostile = 0;
+    unsigned long memo_checked = 0;
+    static srp_env_memo memo; /* (zeroed: static) */
     while (fz_running(end)) {
         if (fz_below(4) == 0) {
             chains_round(dl, key, sub, tag, pk, sk);
+            continue;
+        }
+        if (fz_below(8) == 0) {
+            memo_checked += memo_round(&memo);
             continue;
         }
         /* A genuine one-frame message: batch of `count` leaves, this one at `index`. */
@@ -127,6 +213,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k < SRP_DLC_COUNT; k++) printf(" %s=%llu", srp_dl_counter_name(k), (unsigned long long)c[k]);
     printf("\nfuzz_seal: %lu rounds of fragmented messages, %lu delivered\n", ch_rounds,
            ch_delivered);
+    printf("fuzz_seal: %lu envelopes parsed with and without the walk memo, the same; %llu "
+           "node hashes with it\n", memo_checked, (unsigned long long)memo.hashed);
     srp_dl_free(dl);
     return 0;
 }

@@ -11,6 +11,7 @@ cdef extern from "sha256.h" nogil:
                          const uint8_t *c0, size_t clen0, uint8_t *out0,
                          const uint8_t *a1, size_t alen1, const uint8_t *b1, size_t blen1,
                          const uint8_t *c1, size_t clen1, uint8_t *out1)
+    void srp_sha256_node(uint8_t prefix, const uint8_t *a, const uint8_t *b, uint8_t *out)
     ctypedef struct srp_sha256_mid:
         pass
     void srp_sha256_mid_init(srp_sha256_mid *m, const uint8_t *block)
@@ -68,6 +69,16 @@ def sha256_3_x2(const unsigned char[::1] a0 not None, const unsigned char[::1] b
                     _ptr(a1), <size_t>a1.shape[0], _ptr(b1), <size_t>b1.shape[0],
                     _ptr(c1), <size_t>c1.shape[0], out1)
     return (<char *>out0)[:32], (<char *>out1)[:32]
+
+
+def sha256_node(int prefix, const unsigned char[::1] a not None,
+                const unsigned char[::1] b not None) -> bytes:
+    """SHA-256 of one prefix byte ‖ a(32) ‖ b(32): a Merkle node as csrc/seal.c hashes it."""
+    cdef uint8_t out[32]
+    if a.shape[0] != 32 or b.shape[0] != 32 or not 0 <= prefix <= 255:
+        raise ValueError("a node is one prefix byte and two 32-byte children")
+    srp_sha256_node(<uint8_t>prefix, &a[0], &b[0], out)
+    return (<char *>out)[:32]
 
 
 cdef void _hmac_keys(const unsigned char[::1] key, srp_sha256_mid *inner,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections import OrderedDict
 from typing import Sequence
 
 from srpfast.crypto import _seal
+from srpfast.crypto._envelope import EnvelopeVerifier
 
 from srpfast.crypto import _sodium
 from srpfast.errors import ArgumentError, CryptoError
@@ -118,51 +118,14 @@ def make_envelope(identity: Identity, payload: bytes, context: bytes) -> bytes:
     return make_envelopes(identity, [payload], [context])[0]
 
 
-class EnvelopeVerifier:
-    """Opens envelopes, verifying each batch signature once: verified (author, count, root,
-    signature) tuples are kept in a bounded LRU of ``capacity`` entries, so a message of an
-    already-seen batch costs one leaf hash and its Merkle path. ``counters`` counts results."""
-
-    def __init__(self, capacity: int = 4096) -> None:
-        if capacity < 1:
-            raise ArgumentError("capacity must be >= 1")
-        self.capacity = capacity
-        self._verified: OrderedDict[bytes, None] = OrderedDict()
-        self.counters = {"ok": 0, "cached": 0, "malformed": 0, "forged": 0}
-
-    def __len__(self) -> int:
-        """Verified batch signatures remembered (at most ``capacity``)."""
-        return len(self._verified)
-
-    def open(self, envelope: bytes, context: bytes) -> tuple[bytes, bytes]:
-        """(author public key, payload) of a genuine envelope; CryptoError otherwise."""
-        parsed = _seal.parse_envelope(envelope, context)
-        if parsed is None:
-            self.counters["malformed"] += 1
-            raise CryptoError("malformed author envelope")
-        count, author, sig, root, offset = parsed
-        key = author + sig + root + count.to_bytes(2, "big")
-        cache = self._verified
-        if key in cache:
-            cache.move_to_end(key)
-            self.counters["cached"] += 1
-        else:
-            if not _seal.verify_root(author, count, root, sig):
-                self.counters["forged"] += 1
-                raise CryptoError("author signature does not verify")
-            cache[key] = None
-            if len(cache) > self.capacity:
-                cache.popitem(last=False)
-        self.counters["ok"] += 1
-        return author, bytes(envelope[offset:])
-
-
 def open_envelope(plaintext_message: bytes, header_context: bytes,
                   verifier: EnvelopeVerifier | None = None) -> tuple[bytes, bytes]:
     """(author public key, payload) of a reassembled, opened message; CryptoError when the
     envelope is malformed or its signature/Merkle path does not verify. Pass a long-lived
     ``verifier`` to verify each batch signature once."""
-    return (verifier or EnvelopeVerifier(1)).open(plaintext_message, header_context)
+    if verifier is None:
+        verifier = EnvelopeVerifier(1)
+    return verifier.open(plaintext_message, header_context)
 
 
 def box_keypair(identity: Identity) -> tuple[bytes, bytes]:

@@ -231,6 +231,22 @@ def test_x2_in_frame_batch_ids(items, portable):
             assert pid == bytes(32)
 
 
+@settings(max_examples=200, deadline=None)
+@given(prefix=st.integers(0, 255), a=st.binary(min_size=32, max_size=32),
+       b=st.binary(min_size=32, max_size=32), portable=st.booleans())
+def test_node_is_the_digest_of_its_65_bytes(prefix, a, b, portable):
+    s.force_portable(portable)
+    try:
+        assert s.sha256_node(prefix, a, b) == ref(bytes([prefix]) + a + b)
+        assert s.sha256_node(prefix, a, b) == s.sha256_3(bytes([prefix]), a, b)
+    finally:
+        s.force_portable(False)
+    with pytest.raises(ValueError):
+        s.sha256_node(prefix, a[:31], b)
+    with pytest.raises(ValueError):
+        s.sha256_node(256, a, b)
+
+
 def test_hmac_from_midstates_matches_the_hmac_module(impl):
     """HMAC-SHA256 resumed from the key blocks' midstates (csrc/chain.c's synthetic nonces):
     every message length across the padding edges, one at a time and two interleaved, with
