@@ -63,7 +63,12 @@ loopback 0.69x (0.72x by CPU), and GSO send 1.54 M pkt/s (target 2.0 M; the row 
 srpfast's C send loop, whose time is nearly all the kernel's). One profile of the data-plane relay (perf, symbols): SHA-256
 of the packetId 42% (its limit does the same), copies 13%, the seen filter's tail hash 6.6%
 (work the limit does not do), the cache insert 5.8%, the batch loop 5.4%. Not changed this
-session. The end-to-end rows pass here as before.
+session. The end-to-end rows pass here as before. Session 15: the sealed receive's
+EnvelopeVerifier.open is one C call a message that walks a batch's Merkle path only up to
+where the previous message's walk meets it (docs/SEALING.md, "Batch signatures"): CPU time
+of the row's loop 4.97-6.67 (median 5.22) -> 2.71-4.05 (median 3.04) us a message, 5
+interleaved rounds on a loaded machine; the row itself 188-245 k msg/s against main's
+110-165 k in alternated runs of bench_crypto.py on that machine.
 
 The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
 settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows (the
