@@ -13,7 +13,7 @@ import struct
 from typing import Sequence
 
 from srpfast.crypto import _seal
-from srpfast.crypto._envelope import EnvelopeVerifier
+from srpfast.crypto._envelope import EnvelopeVerifier as EnvelopeVerifier  # (re-exported)
 
 from srpfast.crypto import _sodium
 from srpfast.errors import ArgumentError, CryptoError
