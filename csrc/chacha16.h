@@ -30,10 +30,17 @@ void srp_chacha8(uint8_t out[512], const uint8_t key[32], const uint8_t nonce[12
 /* HChaCha20 (the XChaCha20 subkey, draft-irtf-cfrg-xchacha 2.2) of one key and n <= 16
  * nonces at once (nonces[k]: the first 16 bytes of an XChaCha20 nonce), what libsodium's
  * crypto_core_hchacha20(out[k], nonces[k], key, NULL) gives: the fragments of one message,
- * sealed under one key, open with one pass instead of one ~0.15 us scalar call each. Call
- * only when srp_chacha16_ok() (elsewhere: n libsodium calls). */
+ * sealed under one key, open with one pass instead of one ~0.15 us scalar call each. Sixteen
+ * lanes with AVX-512F, two passes of srp_hchacha20_x8 with AVX2, else n libsodium calls:
+ * worth calling when srp_hchacha_batch_ok(). */
 void srp_hchacha20_x16(uint8_t (*out)[32], const uint8_t *const *nonces, size_t n,
                        const uint8_t key[32]);
+int srp_hchacha_batch_ok(void);
+
+/* The same for n <= 8 nonces in 256-bit vectors, when srp_hchacha8_ok() (AVX2). */
+int srp_hchacha8_ok(void);
+void srp_hchacha20_x8(uint8_t (*out)[32], const uint8_t *const *nonces, size_t n,
+                      const uint8_t key[32]);
 
 /* Keystream block ctr (64 bytes): portable C, and the fastest way this build has (SSE2 on
  * x86-64, else the same C). */

@@ -76,6 +76,7 @@ def _build(tmp: Path, name: str, portable: bool) -> ctypes.CDLL:
     for f in KS_FUNCS:
         getattr(lib, f).argtypes = [u8p, u8p, u8p, ctypes.c_uint32]
     lib.srp_hchacha20_x16.argtypes = [u8p, ctypes.POINTER(u8p), ctypes.c_size_t, u8p]
+    lib.srp_hchacha20_x8.argtypes = lib.srp_hchacha20_x16.argtypes
     lib.srp_xchacha_seal.argtypes = [u8p, ctypes.c_size_t, u8p, ctypes.c_size_t, u8p, u8p]
     lib.srp_xchacha_open.argtypes = [u8p, u8p, ctypes.c_size_t, u8p, ctypes.c_size_t, u8p, u8p]
     lib.srp_xchacha_open_sub.argtypes = lib.srp_xchacha_open.argtypes
@@ -89,6 +90,7 @@ def lib(request, tmp_path_factory):
     built.portable = request.param == "portable"
     if built.portable:  # (its srp_chacha16 etc. are the scalar loops: tested all the same)
         assert built.srp_chacha16_ok() == 0 and built.srp_chacha8_ok() == 0
+        assert built.srp_hchacha8_ok() == 0 and built.srp_hchacha_batch_ok() == 0
     return built
 
 
@@ -119,16 +121,21 @@ def test_keystream_blocks_equal_libsodium(lib, na, func):
         assert out.raw == _stream(na, key, nonce, ctr, 64 * blocks), (func, ctr)
 
 
-def test_hchacha20_x16_equals_libsodium(lib, na):
-    if not lib.portable and not lib.srp_chacha16_ok():
-        pytest.skip("no AVX-512F: csrc/deliver*.c never call srp_hchacha20_x16")
-    for n in list(range(1, 17)) * 8:
+@pytest.mark.parametrize("func,lanes", [("srp_hchacha20_x16", 16), ("srp_hchacha20_x8", 8)])
+def test_hchacha20_batches_equal_libsodium(lib, na, func, lanes):
+    """x16: AVX-512F's sixteen lanes, else two AVX2 passes of x8, else libsodium's calls
+    (whichever this CPU takes); x8: AVX2's eight lanes (session 15: a CPU without AVX-512)."""
+    if not lib.portable and func == "srp_hchacha20_x8" and not lib.srp_hchacha8_ok():
+        pytest.skip("no AVX2: csrc/deliver*.c never call srp_hchacha20_x8")
+    if not lib.portable and func == "srp_hchacha20_x16" and not lib.srp_hchacha_batch_ok():
+        pytest.skip("no AVX-512F or AVX2: csrc/deliver*.c take subkeys one call each")
+    for n in list(range(1, lanes + 1)) * 8:
         key = os.urandom(32)
         nonces = [os.urandom(16) for _ in range(n)]
         arr = (u8p * 16)(*nonces, *([None] * (16 - n)))
-        out = ctypes.create_string_buffer(32 * 16 + 32)  # one row past n..16: must stay untouched
+        out = ctypes.create_string_buffer(32 * lanes + 32)  # rows past n: must stay untouched
         ctypes.memset(out, 0xA5, len(out))
-        lib.srp_hchacha20_x16(out, arr, n, key)
+        getattr(lib, func)(out, arr, n, key)
         for k in range(n):
             want = ctypes.create_string_buffer(32)
             na.crypto_core_hchacha20(want, nonces[k], key, None)
