@@ -28,8 +28,9 @@ long srp_ceiling_open(const uint8_t key[32], long iterations, long plain_len) {
 
 /* Open one-frame messages the way the data plane's delivery does (csrc/deliver.c
  * srp_dl_take): the HChaCha20 subkeys of 16 frames sealed under one key made in one pass
- * where the CPU has AVX-512 (chacha16.h srp_hchacha20_x16), then each opened with its subkey
- * (srp_xchacha_open_sub); elsewhere srp_xchacha_open per frame, as the data plane falls back.
+ * where the CPU has AVX-512, two with AVX2 (chacha16.h srp_hchacha20_x16), then each opened
+ * with its subkey (srp_xchacha_open_sub); elsewhere srp_xchacha_open per frame, as the data
+ * plane falls back (both gate on srp_hchacha_batch_ok).
  * Sixteen ciphertexts with distinct nonces, opened `iterations` times in all (rounded up to
  * 16). Returns the number that failed (0 expected), -1 on a bad plain_len. */
 #include "chacha16.h"
@@ -48,7 +49,7 @@ long srp_ceiling_open_x16(const uint8_t key[32], long iterations, long plain_len
         crypto_aead_xchacha20poly1305_ietf_encrypt(c[k], &clen, m, (unsigned long long)plain_len,
                                                    ad, sizeof ad, NULL, nonce[k], key);
     }
-    int x16 = srp_chacha16_ok();
+    int x16 = srp_hchacha_batch_ok();
     for (long i = 0; i < iterations; i += 16) {
         if (x16) {
             srp_hchacha20_x16(sub, nonces, 16, key);
