@@ -254,6 +254,16 @@ batches of 256 with the GSO sender (the row alone, 3 sets of interleaved runs: m
 13's slower 3 of 4; the carry's room, MAX_CARRIED - max_batch, would be 0 at 256);
 non-temporal frame copies into the cache (socket-less, 4x2 runs: medians 3.18 -> 3.86 us,
 2.68-3.63 -> 3.51-4.28: slower, as in session 13).
+Session 15 (AMD EPYC, AVX2 and SHA-NI, no AVX-512; loaded): socket-less (the row's frames in
+128-frame DatagramBatches through Peer.receive_batch, thread CPU) the data-plane call took
+2.2-3.2 us a message, `messages()` 0.12-0.14, `add_ready` 0.17-0.19, the rest of the
+engine's Python ~0.6 (of it ~0.4 fixed per batch). Without AVX-512 the delivery took each
+frame's HChaCha20 subkey with one libsodium call (its batch path needed AVX-512): now eight
+at a time with AVX2 (csrc/chacha16.c `srp_hchacha20_x8`; 16 subkeys 1.75 -> 0.72 us in a C
+loop), and the Merkle walk's node hash is made from registers (`srp_sha256_node`, 122 -> 97
+ns). The data-plane call socket-less, best of 3 runs a process, 5 interleaved pairs: median
+2.37 -> 2.18 us, lower in 4 of 5; in the row's own run (receive_stages.py, 3 interleaved
+pairs with the receiver at ~55% of a core) 3.25-3.60 -> 2.66-3.45 us: within the noise.
 
 The simulator group (bench/bench_sim.py, docs/SIMULATION.md "Scale") measures, from session
 13, 150 virtual s (one JOIN re-announce period) after a 20 s join storm and 100 s of warmup;
