@@ -35,8 +35,9 @@ static size_t footprint(size_t n) {
 
 static void tree_toggle(srp_cache *c, const uint8_t *id, int add) {
     uint64_t v = be64(id + 8);
-    bucket *bs[4] = {&c->root, &c->tree1[id[0] >> 4], &c->tree2[id[0]], &c->tree3[leaf_of(id)]};
-    for (int i = 0; i < 4; i++) {
+    /* (the leaf level is the leaf list itself: cache_impl.h, "prefix tree") */
+    bucket *bs[3] = {&c->root, &c->tree1[id[0] >> 4], &c->tree2[id[0]]};
+    for (int i = 0; i < 3; i++) {
         bs[i]->hash ^= v;
         if (add) bs[i]->count++;
         else bs[i]->count--;
@@ -321,7 +322,7 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     size_t n = lo;
     if (n < SRP_CACHE_MIN_SLOTS) return NULL;
 
-    srp_cache *c = srp_big_calloc(1, sizeof *c); /* ~86 KiB: the summary tree */
+    srp_cache *c = srp_big_calloc(1, sizeof *c); /* ~22 KiB: the tree's upper levels, its leaf lists */
     if (!c) return NULL;
     size_t tab = pow2_at_least(2 * n), chain = pow2_at_least(n);
     c->slots = n;

@@ -102,7 +102,12 @@ struct srp_cache {
     heap heaps[2];
     exp_run runs[2];
     uint32_t hop_heads[SRP_CACHE_HOP_BUCKETS];
-    bucket root, tree1[16], tree2[256], tree3[LEAVES];
+    /* The prefix tree's upper levels (SPEC 6 sync summary; docs/CACHE.md). Its 4096 leaf
+     * buckets are not stored: srp_cache_bucket and srp_cache_summary compute a leaf's
+     * (count, hash) from its leaf list when asked. Stored, they were a 64 KiB table written
+     * at a random leaf per insert, so resident almost whole after a few dozen frames: 79 of
+     * the struct's 85 KiB per engine in a 300-peer simulation holding ~60 frames each. */
+    bucket root, tree1[16], tree2[256];
     uint32_t leaf_heads[LEAVES];
     srp_seen *seen;
     uint64_t counters[SRP_CC_COUNT];
@@ -200,7 +205,6 @@ static inline void prefetch_removal(const srp_cache *c, uint32_t v) {
     if (x->chained & 1) PF(&c->pv_heads[h32(f + SRP_OFF_PREVIOUS, 32, c->seed) & c->chain_mask]);
     if (x->chained & 2) PF(&c->nx_heads[h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask]);
     PF(&c->leaf_heads[leaf_of(x->id)]);
-    PF(&c->tree3[leaf_of(x->id)]);
     for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) PF(f + off);
     PF(f + SRP_PACKET_BYTES - 1);
 }
@@ -224,7 +228,6 @@ static inline void prefetch_slots(const srp_cache *c, const uint8_t *f, const ui
     if (!is_zero32(f + SRP_OFF_NEXT))
         PF(&c->nx_heads[h32(f + SRP_OFF_NEXT, 32, c->seed) & c->chain_mask]);
     PF(&c->leaf_heads[leaf_of(id)]);
-    PF(&c->tree3[leaf_of(id)]);
 }
 
 /* The records a new frame is linked in front of (the heads of its chain and leaf lists),

@@ -110,11 +110,30 @@ static int prefix_index(const uint8_t *nibbles, size_t depth, size_t *idx) {
     return 0;
 }
 
+/* A leaf bucket's (count, hash), from its list (the leaves are not stored: cache_impl.h).
+ * A list holds the entries whose ids share 3 nibbles: ~n/4096 of them, more only for ids
+ * ground to one prefix, which the per-source share bounds as it bounds ids_with_prefix's
+ * walk of the same list. */
+static void leaf_bucket(const srp_cache *c, size_t leaf, uint32_t *count, uint64_t *hash) {
+    uint32_t n = 0;
+    uint64_t h = 0;
+    for (uint32_t i = HEAD_Z(c->leaf_heads[leaf]); i != NIL; i = c->e[i].leaf_next) {
+        h ^= be64(c->e[i].id + 8);
+        n++;
+    }
+    *count = n;
+    *hash = h;
+}
+
 int srp_cache_bucket(const srp_cache *c, const uint8_t *nibbles, size_t depth, uint32_t *count,
                      uint64_t *hash) {
     size_t v;
     if (depth > SRP_CACHE_TREE_DEPTH || prefix_index(nibbles, depth, &v)) return -1;
-    const bucket *levels[4] = {&c->root, c->tree1, c->tree2, c->tree3};
+    if (depth == SRP_CACHE_TREE_DEPTH) {
+        leaf_bucket(c, v, count, hash);
+        return 0;
+    }
+    const bucket *levels[3] = {&c->root, c->tree1, c->tree2};
     *count = levels[depth][v].count;
     *hash = levels[depth][v].hash;
     return 0;
@@ -124,7 +143,11 @@ int srp_cache_summary(const srp_cache *c, const uint8_t *nibbles, size_t depth, 
                       uint64_t hashes[16]) {
     size_t v;
     if (depth >= SRP_CACHE_TREE_DEPTH || prefix_index(nibbles, depth, &v)) return -1;
-    const bucket *child = depth == 0 ? c->tree1 : depth == 1 ? c->tree2 : c->tree3;
+    if (depth == SRP_CACHE_TREE_DEPTH - 1) {
+        for (size_t j = 0; j < 16; j++) leaf_bucket(c, v * 16 + j, &counts[j], &hashes[j]);
+        return 0;
+    }
+    const bucket *child = depth == 0 ? c->tree1 : c->tree2;
     for (size_t j = 0; j < 16; j++) {
         counts[j] = child[v * 16 + j].count;
         hashes[j] = child[v * 16 + j].hash;

@@ -19,19 +19,29 @@ const char *srp_dl_counter_name(int counter) {
     return (counter >= 0 && counter < SRP_DLC_COUNT) ? counter_names[counter] : "unknown";
 }
 
+/* The first size of a growing table (deliver_impl.h): 32 root buckets (~4 KiB), 64 id
+ * buckets (4 KiB); never above the bound. */
+#define ROOT_BUCKETS_FIRST 32
+#define DONE_BUCKETS_FIRST 64
+
 srp_deliver *srp_dl_new(size_t roots, size_t delivered) {
     size_t buckets = 32, done = 16;
     while (buckets * 2 < roots && buckets < ((size_t)1 << 24)) buckets *= 2;
     while (done * DONE_WAYS < delivered && done < ((size_t)1 << 24)) done *= 2;
     srp_deliver *dl = calloc(1, sizeof *dl);
     if (!dl) return NULL;
-    dl->mask = buckets - 1;
+    size_t roots_first = buckets < ROOT_BUCKETS_FIRST ? buckets : ROOT_BUCKETS_FIRST;
+    size_t done_first = done < DONE_BUCKETS_FIRST ? done : DONE_BUCKETS_FIRST;
+    dl->mask = roots_first - 1;
+    dl->roots_max_mask = buckets - 1;
     dl->node_mask = buckets * 8 - 1;
-    dl->done_mask = done - 1;
-    dl->roots = srp_big_calloc(buckets * 2, sizeof *dl->roots);
-    /* Nodes: 8 per root (a 256-leaf tree has 511; recent trees matter, old ones age out). */
+    dl->done_mask = done_first - 1;
+    dl->done_max_mask = done - 1;
+    dl->roots = srp_big_calloc(roots_first * 2, sizeof *dl->roots);
+    /* Nodes: 8 per root (a 256-leaf tree has 511; recent trees matter, old ones age out).
+     * At their bound from the start: only batches of several messages write them. */
     dl->nodes = srp_big_calloc(buckets * 16, sizeof *dl->nodes);
-    dl->done = srp_big_calloc(done * DONE_WAYS, sizeof *dl->done);
+    dl->done = srp_big_calloc(done_first * DONE_WAYS, sizeof *dl->done);
     if (!dl->roots || !dl->nodes || !dl->done) {
         srp_dl_free(dl);
         return NULL;
@@ -43,11 +53,27 @@ srp_deliver *srp_dl_new(size_t roots, size_t delivered) {
 void srp_dl_free(srp_deliver *dl) {
     if (!dl) return;
     sodium_memzero(dl->subs, sizeof dl->subs);
-    /* Sizes as srp_dl_new allocated them (its masks are set before any table). */
+    /* Sizes as allocated now (the masks follow every growth). */
     srp_big_free(dl->roots, (dl->mask + 1) * 2, sizeof *dl->roots);
-    srp_big_free(dl->nodes, (dl->mask + 1) * 16, sizeof *dl->nodes);
+    srp_big_free(dl->nodes, (dl->node_mask + 1) * 2, sizeof *dl->nodes);
     srp_big_free(dl->done, (dl->done_mask + 1) * DONE_WAYS, sizeof *dl->done);
     free(dl);
+}
+
+void srp_dl_done_grow(srp_deliver *dl) {
+    size_t old_buckets = dl->done_mask + 1, buckets = old_buckets * 2;
+    uint64_t *old = dl->done, *t = srp_big_calloc(buckets * DONE_WAYS, sizeof *t);
+    if (!t) {
+        dl->done_max_mask = dl->done_mask; /* stay at this size (bounded, still correct) */
+        return;
+    }
+    dl->done = t;
+    dl->done_mask = buckets - 1;
+    /* Oldest first within each old bucket, so each new bucket keeps newest-first order. */
+    for (size_t b = 0; b < old_buckets; b++)
+        for (int w = DONE_WAYS - 1; w >= 0; w--)
+            if (old[b * DONE_WAYS + (size_t)w]) done_put(dl, old[b * DONE_WAYS + (size_t)w]);
+    srp_big_free(old, old_buckets * DONE_WAYS, sizeof *old);
 }
 
 void srp_dl_set_keys(srp_deliver *dl, size_t n, const uint8_t *ids, const uint8_t *tags,
@@ -84,6 +110,28 @@ static int root_match(const dl_root *r, const uint8_t *author, unsigned count,
            !memcmp(r->author, author, 32);
 }
 
+/* Doubles the root table (deliver_impl.h, the struct's comment), the older entry of each
+ * old bucket first so each new bucket keeps most-recent-first order. */
+static void roots_grow(srp_deliver *dl) {
+    size_t old_buckets = dl->mask + 1, buckets = old_buckets * 2;
+    dl_root *old = dl->roots, *t = srp_big_calloc(buckets * 2, sizeof *t);
+    if (!t) {
+        dl->roots_max_mask = dl->mask;
+        return;
+    }
+    dl->roots = t;
+    dl->mask = buckets - 1;
+    for (size_t i = 0; i < old_buckets; i++)
+        for (int w = 1; w >= 0; w--) {
+            const dl_root *r = &old[2 * i + (size_t)w];
+            if (!r->used) continue;
+            dl_root *b = dl->roots + 2 * bucket_of(dl, r->author, r->count, r->root);
+            b[1] = b[0];
+            b[0] = *r;
+        }
+    srp_big_free(old, old_buckets * 2, sizeof *old);
+}
+
 /* Is (author, count, root) signed by author? A table hit costs two compares; a miss costs
  * one Ed25519 verification and, if it passes, evicts the older entry of its bucket. */
 static int root_authentic(srp_deliver *dl, const uint8_t *author, unsigned count,
@@ -100,6 +148,14 @@ static int root_authentic(srp_deliver *dl, const uint8_t *author, unsigned count
     }
     dl->counters[SRP_DLC_SIG_CHECKED]++;
     if (srp_env_verify(author, count, root, sig) != 0) return 0;
+    if (dl->mask < dl->roots_max_mask) {
+        ++dl->roots_added;
+        while (dl->mask < dl->roots_max_mask &&
+               (dl->roots_added > (dl->mask + 1) / 2 || b[1].used)) {
+            roots_grow(dl);
+            b = dl->roots + 2 * bucket_of(dl, author, count, root);
+        }
+    }
     b[1] = b[0];
     memcpy(b[0].author, author, 32);
     memcpy(b[0].root, root, 32);

@@ -55,14 +55,23 @@ typedef struct {
     uint8_t used;
 } dl_memo_slot;
 
+/* The root and delivered-id tables start small and double as they fill, up to the bound the
+ * caller gave (srp_dl_new): hashed tables are written at random places, so a table made at
+ * its bound is resident almost whole after a few dozen entries, whatever it holds. A table
+ * doubles when its entries reach a quarter of its slots (done: ~2 a bucket of 8; roots: every
+ * other bucket of 2), and before an entry would be pushed out of a full bucket: below its
+ * bound a table forgets nothing (a delivered id forgotten is a message delivered twice).
+ * A failed allocation keeps the table as it is: still bounded and correct, only smaller. */
 struct srp_deliver {
     dl_root *roots;       /* 2-way buckets: [2b] most recent, [2b+1] older */
     size_t mask;          /* buckets - 1 */
-    dl_node *nodes;       /* 2-way buckets like roots */
+    size_t roots_max_mask, roots_added;
+    dl_node *nodes;       /* 2-way buckets like roots (their bound from the start) */
     size_t node_mask;
     uint64_t *done;       /* delivered message ids (keyed 64-bit digests): 8-way buckets,
                            * one cache line each */
     size_t done_mask;
+    size_t done_max_mask, done_added;
     uint64_t seed;        /* keys the bucket hashes: a member cannot aim entries at one bucket */
     dl_sub subs[SRP_DL_MAX_SUBS];
     size_t nsubs;
@@ -93,10 +102,26 @@ static inline int done_has(const srp_deliver *dl, const uint8_t *id) {
     return 0;
 }
 
-static inline void done_add(srp_deliver *dl, const uint8_t *id) { /* newest first, oldest out */
-    uint64_t k = done_key(dl, id), *b = done_bucket(dl, k);
+/* Doubles the delivered-id table (deliver.c; the struct's comment). */
+void srp_dl_done_grow(srp_deliver *dl);
+
+static inline void done_put(srp_deliver *dl, uint64_t k) { /* newest first, oldest out */
+    uint64_t *b = done_bucket(dl, k);
     memmove(b + 1, b, (DONE_WAYS - 1) * sizeof *b);
     b[0] = k;
+}
+
+static inline void done_add(srp_deliver *dl, const uint8_t *id) {
+    uint64_t k = done_key(dl, id);
+    if (dl->done_mask < dl->done_max_mask) {
+        /* Below the bound an id is never pushed out: a full bucket doubles the table too. */
+        ++dl->done_added;
+        while (dl->done_mask < dl->done_max_mask &&
+               (dl->done_added > (dl->done_mask + 1) * DONE_WAYS / 4 ||
+                done_bucket(dl, k)[DONE_WAYS - 1] != 0))
+            srp_dl_done_grow(dl);
+    }
+    done_put(dl, k);
 }
 
 /* An author envelope parsed from an opened message (docs/SEALING.md), its leaf still to be

@@ -108,32 +108,36 @@ MAX_CARRIED = 256
 
 
 cdef extern from "bigalloc.h":
-    enum:
-        SRP_BIG_MIN
-    void *srp_big_calloc(size_t n, size_t size)
-    void srp_big_free(void *p, size_t n, size_t size)
+    void *srp_big_calloc_paged(size_t n, size_t size)
+    void srp_big_free_paged(void *p, size_t n, size_t size)
+
+# A scratch buffer of at least a page gets pages of its own (below).
+cdef Py_ssize_t SCRATCH_PAGED = 4096
 
 
 cdef class _Scratch:
     """n bytes of output scratch, not initialised, readable as a memoryview (which keeps it
-    alive). The large ones (from SRP_BIG_MIN) are pages of their own (csrc/bigalloc.h): a
-    buffer is written only as far as a batch needs, and on the brk heap glibc would hand each
-    new engine a hole that an earlier one had made resident (the soak's RSS, issue 13)."""
+    alive). Those of a page or more are pages of their own (csrc/bigalloc.h), written only as
+    far as a batch needs: from malloc, glibc would hand each new engine a hole that an earlier
+    one had made resident (the soak's RSS, issue 13). The threshold is a page, not
+    SRP_BIG_MIN: the opened-message arena (63 KiB at 64 messages a batch) and the carried ids
+    (8 KiB) were malloc's, resident whole in a simulator whose engines open a message or
+    two a batch (82 KiB of scratch an engine, session 15)."""
     cdef uint8_t *p
     cdef Py_ssize_t n
 
     def __cinit__(self, Py_ssize_t n):
         self.n = n
-        if <size_t>n >= SRP_BIG_MIN:
-            self.p = <uint8_t *>srp_big_calloc(<size_t>n, 1)
+        if n >= SCRATCH_PAGED:
+            self.p = <uint8_t *>srp_big_calloc_paged(<size_t>n, 1)
         else:
             self.p = <uint8_t *>PyMem_Malloc(<size_t>n)
         if self.p == NULL:
             raise MemoryError("cannot allocate the data plane")
 
     def __dealloc__(self):
-        if <size_t>self.n >= SRP_BIG_MIN:
-            srp_big_free(self.p, <size_t>self.n, 1)
+        if self.n >= SCRATCH_PAGED:
+            srp_big_free_paged(self.p, <size_t>self.n, 1)
         else:
             PyMem_Free(self.p)
 

@@ -32,7 +32,7 @@ from srpfast.wire.address import Address
 CLUSTER = create_cluster_id(b"srpfast scale")
 KEY = create_shared_key(b"srpfast scale subcluster")
 
-# What a small device (a phone, a router) would set: a 1 MiB message cache (about 580
+# What a small device (a phone, a router) would set: a 1 MiB message cache (about 650
 # frames: the last ten minutes of a busy subcluster) instead of the desktop default of
 # 16 MiB, a delivered-id table of 2^14 ids (128 KiB) instead of 2^20 (8 MiB), and the tables
 # sized against the cache in proportion to the desktop's: copies remembered beyond the cache

@@ -49,11 +49,12 @@ def test_tables_are_mapped_untouched_and_unmapped_on_free():
     gc.collect()
     mapped0, rss0 = anon_mapped(), rss_anon()
     cache = Cache(16 * MiB)
-    dp = DataPlane(cache, delivered_ids=1 << 20)  # delivered ids: 8 MiB; tree nodes: 2.3 MiB
+    dp = DataPlane(cache, delivered_ids=1 << 20)  # tree nodes: 2.3 MiB
     mapped, rss = anon_mapped() - mapped0, rss_anon() - rss0
-    # frames 13.9 MiB + the delivered-id table 8 MiB + nodes and indices: own mappings, even
-    # below the raised threshold ...
-    assert mapped >= 24 * MiB, mapped / MiB
+    # frames 13.9 MiB + nodes and indices: own mappings, even below the raised threshold
+    # (the delivered-id and root tables start at 4 KiB and grow to their bound as they fill,
+    # csrc/deliver_impl.h) ...
+    assert mapped >= 16 * MiB, mapped / MiB
     # ... resident only where initialised (the cache's free lists, ~1.8 MiB; the data plane's
     # scratch buffers are Python's): not the frames, not the empty id tables.
     assert rss < 6 * MiB, rss / MiB

@@ -15,7 +15,7 @@ from srpfast.dataplane.cache import Cache, CacheFileError, reconcile, source_key
 from srpfast.errors import ConfigError, SRPError
 
 ZERO32 = bytes(32)
-SMALL = 160 * 1024  # ~45 entries (plus ~88 KiB of fixed summary tree): quick to fill
+SMALL = 160 * 1024  # ~75 entries (plus ~22 KiB of fixed summary tree): quick to fill
 
 
 def mk(i: int = 0, *, msg: bytes | None = None, hops: int = 0, ttl: int = 100, postage: int = 8,
@@ -380,6 +380,38 @@ def test_summaries_are_equal_for_equal_sets_whatever_the_order():
     assert pid(mk(3)) in a.ids_with_prefix(i[:3]) and pid(mk(3)) not in b.ids_with_prefix(i[:3])
     assert a.ids_with_prefix(i) == [pid(mk(3))]
     assert sum(cnt for _, cnt, _ in a.summary("")) == 200
+
+
+def _bucket_of(ids: set[bytes], prefix: str) -> tuple[int, int]:
+    """(count, hash) of a prefix's bucket as docs/CACHE.md defines it, from the ids alone."""
+    mine = [i for i in ids if i.hex().startswith(prefix)]
+    h = 0
+    for i in mine:
+        h ^= int.from_bytes(i[8:16], "big")
+    return len(mine), h
+
+
+def test_every_level_of_the_summary_is_the_xor_of_its_ids_after_inserts_and_removals():
+    # The leaf level (3 digits) is computed from the leaf lists, the levels above are kept
+    # up to date per insert and removal: both must equal the definition.
+    c = Cache(1 << 20)
+    rnd = random.Random(7)
+    held: set[bytes] = set()
+    for step in range(1500):
+        k = rnd.randrange(700)
+        if rnd.random() < 0.7:
+            if c.insert(mk(k), source=("p", k % 40), now=0.0):
+                held.add(pid(mk(k)))
+        elif c.remove(pid(mk(k))):
+            held.discard(pid(mk(k)))
+    assert held and {bytes(i) for i in c.ids_with_prefix("")} == held
+    prefixes = {i.hex()[:3] for i in held} | {"000", "fff"}
+    for p in prefixes:
+        assert c.bucket(p) == _bucket_of(held, p)
+        for d in range(3):
+            got = c.summary(p[:d])
+            assert [(x, n, h) for x, n, h in got] == [
+                (p[:d] + n16, *_bucket_of(held, p[:d] + n16)) for n16 in "0123456789abcdef"]
 
 
 class Remote:

@@ -37,7 +37,7 @@ def pid(frame: bytes) -> bytes:
     n = struct.unpack_from(">H", frame, 14)[0]
     return hashlib.sha256(frame[70:102] + frame[134:134 + n] + frame[102:134]).digest()
 
-CAP = 200 * 1024  # ~60 entries: full most of the time with the pool below
+CAP = 120 * 1024  # ~65 entries: full most of the time with the pool below
 
 SOURCES = ["pub", "pub", "pub", "pub", "relay-b", "relay-c", "flood"]
 

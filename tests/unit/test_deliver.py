@@ -307,3 +307,32 @@ def test_fragmented_messages_are_verified_in_pairs_whatever_fails_between_them()
     left = dp.deliver_carried(b"".join(twice), b"".join(packet_id(f) for f in twice), 4)
     assert dp.messages()[2] == [values[0]] and left == [2, 3]
     assert dp.counters()["deliver.duplicate"] == 1
+
+
+def test_the_delivered_id_table_grows_and_forgets_nothing_it_delivered() -> None:
+    """The delivered-id table starts at 4 KiB and doubles as it fills (deliver_impl.h): 1,500
+    messages make it grow five times, and every one of them is still known afterwards. The
+    seen-copies table is one slot and the cache forgets them, so only the delivered ids can
+    recognise the copies sent again."""
+    frames, _, _ = author_frames(1500, 250)
+    member = Peer(create_identity(b"\x56" * 32), Config(), now=0.0)
+    sub_id = member.join(CLUSTER, KEY, now=0.0)
+    sub = member.membership.subs[sub_id]
+    dp = DataPlane(member.cache, max_batch=64, seen_copies=1)
+    dp.set_membership([sub.tag], [sub_id])
+    dp.set_keys([sub_id], [sub.tag], [sub.key])
+    delivered = []
+    for k in range(0, len(frames), 50):
+        (_, ids, *_), up = run(dp, frames[k:k + 50])
+        assert up == []
+        delivered += ids
+    assert len(set(delivered)) == 1500
+    for pid in delivered:
+        member.cache.remove(pid)
+    again = 0
+    for k in range(0, len(frames), 50):
+        (_, ids, *_), up = run(dp, frames[k:k + 50])
+        again += len(ids) + len(up)
+    c = dp.counters()
+    assert again == 0 and c["deliver.ok"] == 1500, c
+    assert c["deliver.duplicate"] >= 1500 - 1, c
