@@ -409,7 +409,11 @@ void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8
 }
 
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d) {
-    uint64_t fp = srp_seen_key(c->seen, d);
+    return srp_cache_filter_key_tail(c, d, NULL);
+}
+
+uint64_t srp_cache_filter_key_tail(const srp_cache *c, const uint8_t *d, uint64_t *tail) {
+    uint64_t fp = srp_seen_key_tail(c->seen, d, tail);
     srp_seen_prefetch(c->seen, fp);
     return fp;
 }

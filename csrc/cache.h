@@ -104,6 +104,8 @@ int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp
 /* srp_cache_prefilter split once more for batches: the filter key of d (its pre-filter
  * bucket is prefetched), then the check with that key. */
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d);
+/* The same, and the keyed hash of d's bytes 22..1157 it was made from (srp_seen_key_tail). */
+uint64_t srp_cache_filter_key_tail(const srp_cache *c, const uint8_t *d, uint64_t *tail);
 /* A hint before inserting frame d with packetId id and filter key fp (a few inserts ahead):
  * the cache memory its insert reads (its id slot, chain and leaf buckets, the pre-filter
  * bucket srp_cache_insert_fp writes its slot into) is requested now. No effect on any
