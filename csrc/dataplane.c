@@ -367,6 +367,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
     uint64_t tails[DP_CHUNK];  /* (the pre-filter's hash of bytes 22..1157: copy_key) */
     uint32_t need[DP_CHUNK];
     uint64_t cks[DP_CHUNK];
+    uint32_t hids[DP_CHUNK];   /* (each new frame's id hash in the cache: its insert hint's) */
     for (size_t base = 0; base < count; base += DP_CHUNK) {
         size_t m = count - base < DP_CHUNK ? count - base : DP_CHUNK, nneed = 0;
         /* Pass 1: validate; control packets go up; each PUBLISH gets its pre-filter key,
@@ -413,8 +414,8 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
         for (size_t k = 0; k < nneed && need[k] < SEEN_AHEAD; k++) {
             size_t j = need[k];
             __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
-            srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
-                                      ids + 32 * (base + j), fps[j]);
+            hids[j] = srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
+                                                ids + 32 * (base + j), fps[j]);
         }
         /* Pass 3, in arrival order: insert, hand up, forward with hops+1. */
         for (size_t j = 0; j < m; j++) {
@@ -425,8 +426,9 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                 /* and what its cache insert reads (the id slot, leaf and tree buckets: cold
                  * in a cache larger than L2, a relay's insert waited on them; the pre-filter
                  * bucket it writes the frame's slot into, out of L1 since pass 1b) */
-                srp_cache_prefetch_insert(dp->cache, buf + (i + SEEN_AHEAD) * stride,
-                                          ids + 32 * (i + SEEN_AHEAD), fps[j + SEEN_AHEAD]);
+                hids[j + SEEN_AHEAD] =
+                    srp_cache_prefetch_insert(dp->cache, buf + (i + SEEN_AHEAD) * stride,
+                                              ids + 32 * (i + SEEN_AHEAD), fps[j + SEEN_AHEAD]);
             }
             if (state[j] == ST_CONTROL) {
                 up_index[nup] = (uint32_t)i;
@@ -443,7 +445,10 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                 dp->counters[SRP_DPC_SEEN]++;
                 continue;
             }
-            int r = srp_cache_insert_fp(dp->cache, d, ids + 32 * i, fps[j], src, now, member);
+            /* (every new frame's insert was hinted, SEEN_AHEAD items ahead or before pass 3,
+             * so hids[j] is its id's hash) */
+            int r = srp_cache_insert_fp_h(dp->cache, d, ids + 32 * i, hids[j], fps[j], src, now,
+                                          member);
             if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
             if (r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) seen_add(dp, ck);
             if (r == SRP_CACHE_VARIANT) {
