@@ -86,7 +86,8 @@ static void tree_toggle(srp_cache *c, const uint8_t *id, int add) {
 static void remove_entry(srp_cache *c, uint32_t i, int counter) {
     entry *x = &c->e[i];
     const uint8_t *f = frame_at(c, i);
-    oa_del(&c->ids, h32(x->id, 32, c->seed), i);
+    oa_del(&c->ids, c->pf_victim == i ? c->pf_hash : h32(x->id, 32, c->seed), i);
+    c->pf_victim = NIL;
     expiry_remove(c, i);
     LIST_UNLINK(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
 
@@ -150,7 +151,7 @@ static uint32_t pick_victim(const srp_cache *c) {
  * and its inserts on their neighbours (docs/NET.md, "relay"); a full cache's inserts waited
  * on the victim's id slot (~7% of an insert at capacity). A wrong guess (another source
  * comes next) costs a few prefetches. */
-static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
+static void prefetch_next_victim(srp_cache *c, const src_rec *sr) {
     uint32_t v, after;
     if (sr->count >= c->share_slots && c->share_slots < c->slots) {
         v = sr->head;
@@ -163,16 +164,16 @@ static void prefetch_next_victim(const srp_cache *c, const src_rec *sr) {
             /* A heap's victim (a run's is its head): its record was not requested before,
              * and reading it here would wait on it; it and its frame slot are requested, for
              * the next insert to read. */
-            const uint8_t *f = frame_at(c, v);
             prefetch_record(c, v);
-            for (size_t off = 0; off < SRP_PACKET_BYTES; off += 64) PF(f + off);
+            prefetch_frame(frame_at(c, v));
             return;
         }
         after = c->e[v].exp_next;
     } else {
         return;
     }
-    prefetch_removal(c, v);
+    c->pf_hash = prefetch_removal(c, v);
+    c->pf_victim = v;
     if (after != NIL) prefetch_record(c, after);
 }
 
@@ -185,9 +186,10 @@ static int same_packet(const uint8_t *a, const uint8_t *b) {
                   SRP_PACKET_BYTES - SRP_OFF_RESERVED) == 0;
 }
 
-static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, uint64_t fp,
-                       uint64_t source, double expires, int member, uint32_t *slot_out) {
-    uint32_t hid = h32(id, 32, c->seed);
+/* hid: h32(id, 32, c->seed), which the caller may have from prefetch_slots. */
+static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, uint32_t hid,
+                       uint64_t fp, uint64_t source, double expires, int member,
+                       uint32_t *slot_out) {
     uint32_t dup = find_id(c, hid, id);
     if (dup != NIL) {
         *slot_out = dup;
@@ -360,7 +362,7 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     /* No free list threaded through the records: the fresh_* counters (cache_impl.h). */
     c->free_entry = c->free_src = c->free_cl = NIL;
     c->fresh_entry = c->fresh_src = c->fresh_cl = 0;
-    c->newest = c->last_src = c->last_cl = NIL;
+    c->newest = c->last_src = c->last_cl = c->pf_victim = NIL;
     return c;
 }
 
@@ -400,17 +402,22 @@ int srp_cache_insert_expiring(srp_cache *c, const uint8_t *frame, const uint8_t 
      * by id, and is recognised by the filter from then on. */
     uint32_t slot;
     (void)now;
-    return insert_core(c, frame, id, 0, source_key, expires, member, &slot);
+    return insert_core(c, frame, id, h32(id, 32, c->seed), 0, source_key, expires, member,
+                       &slot);
 }
 
-void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
-                               uint64_t fp) {
-    prefetch_slots(c, d, id);
+uint32_t srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
+                                   uint64_t fp) {
     srp_seen_prefetch(c->seen, fp);
+    return prefetch_slots(c, d, id);
 }
 
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d) {
-    uint64_t fp = srp_seen_key(c->seen, d);
+    return srp_cache_filter_key_tail(c, d, NULL);
+}
+
+uint64_t srp_cache_filter_key_tail(const srp_cache *c, const uint8_t *d, uint64_t *tail) {
+    uint64_t fp = srp_seen_key_tail(c->seen, d, tail);
     srp_seen_prefetch(c->seen, fp);
     return fp;
 }
@@ -448,8 +455,13 @@ int srp_cache_prefilter_key(srp_cache *c, const uint8_t *d, double now, uint64_t
 
 int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,
                         uint64_t source_key, double now, int member) {
+    return srp_cache_insert_fp_h(c, d, id, h32(id, 32, c->seed), fp, source_key, now, member);
+}
+
+int srp_cache_insert_fp_h(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint32_t id_hash,
+                          uint64_t fp, uint64_t source_key, double now, int member) {
     uint32_t slot;
-    int v = insert_core(c, d, id, fp, source_key, expiry(now, d), member, &slot);
+    int v = insert_core(c, d, id, id_hash, fp, source_key, expiry(now, d), member, &slot);
     if (v == SRP_CACHE_VARIANT) srp_seen_set_value(c->seen, fp, SRP_SEEN_VARIANT);
     else if (v != SRP_CACHE_REFUSED_SHARE) srp_seen_set_value(c->seen, fp, slot);
     return v;

@@ -104,16 +104,22 @@ int srp_cache_prefilter(srp_cache *c, const uint8_t *d, double now, uint64_t *fp
 /* srp_cache_prefilter split once more for batches: the filter key of d (its pre-filter
  * bucket is prefetched), then the check with that key. */
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d);
+/* The same, and the keyed hash of d's bytes 22..1157 it was made from (srp_seen_key_tail). */
+uint64_t srp_cache_filter_key_tail(const srp_cache *c, const uint8_t *d, uint64_t *tail);
 /* A hint before inserting frame d with packetId id and filter key fp (a few inserts ahead):
  * the cache memory its insert reads (its id slot, chain and leaf buckets, the pre-filter
  * bucket srp_cache_insert_fp writes its slot into) is requested now. No effect on any
- * result. */
-void srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
-                               uint64_t fp);
+ * result. Returns the id's hash in this cache, for srp_cache_insert_fp_h. */
+uint32_t srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
+                                   uint64_t fp);
 int srp_cache_prefilter_key(srp_cache *c, const uint8_t *d, double now, uint64_t fp,
                             uint8_t *id_out);
 int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,
                         uint64_t source_key, double now, int member);
+/* srp_cache_insert_fp given the hash srp_cache_prefetch_insert returned for this id on this
+ * cache (the data plane hints every insert ahead: the 32 bytes are not hashed twice). */
+int srp_cache_insert_fp_h(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint32_t id_hash,
+                          uint64_t fp, uint64_t source_key, double now, int member);
 /* srp_cache_offer over count datagrams every `stride` bytes of buf with sizes lens (NULL: all
  * 1158), sources[i] (or sources[0] for all when one_source), verdicts[i] out. Returns inserted. */
 size_t srp_cache_offer_batch(srp_cache *c, const uint8_t *buf, size_t stride, const uint32_t *lens,

@@ -22,7 +22,7 @@ size_t srp_cache_insert_batch(srp_cache *c, const uint8_t *frames, const uint8_t
         uint32_t head = c->srcs[s].head;
         prefetch_record(c, head);
         if (c->e[head].src_next != NIL) prefetch_record(c, c->e[head].src_next);
-        prefetch_removal(c, head);
+        (void)prefetch_removal(c, head);
     }
     if (count > 0) prefetch_slots(c, frames, ids);
     if (count > 1) prefetch_slots(c, frames + SRP_PACKET_BYTES, ids + 32);

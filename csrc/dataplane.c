@@ -72,32 +72,20 @@ static const char *const counter_names[SRP_DPC_COUNT] = {
     "up_deliver", "out_full", "variant", "hops", "rate", "seen", "spray_wait",
 };
 
-/* Bytes 0..71 of a frame that the copy key keeps: type, version (4, 5), flags, clock, index,
- * length (7..15), cluster, to (22..69); not the magic, hops, ttl, postage, reserved byte or
- * the start of previousId (covered by the packetId). */
-static const uint8_t copy_mask[72] = {
-    0, 0, 0, 0, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
-};
-
-/* The hashed key is the packetId and the frame's first 72 bytes masked, written and then read
- * as whole aligned 8-byte words. (Gathered byte runs at odd offsets, 2 + 9 + 48 bytes, then
- * read 8 bytes at a time by XXH3, made every read span two stores: no store-to-load
- * forwarding, a stall of each read until the stores retired, ~1.3% of a relay's CPU.) */
-static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, const uint8_t *id) {
-    uint64_t k[4 + 9];
-    for (int w = 0; w < 4; w++) memcpy(&k[w], id + 8 * w, 8);
-    for (int w = 0; w < 9; w++) {
-        uint64_t v, m;
-        memcpy(&v, d + 8 * w, 8);
-        memcpy(&m, copy_mask + 8 * w, 8);
-        k[4 + w] = v & m;
-    }
-    /* srp_hash64 inlined: its length is a constant here (cache_impl.h, h32) */
-    uint64_t h = XXH3_64bits_withSeed(k, sizeof k, dp->seen_seed);
+/* The copy key (replication._copy_key: the packetId and the header fields a relay could alter
+ * unnoticed: type, version, flags, clock, index, length, cluster, to), keyed, made from the
+ * pre-filter's hash of bytes 22..1157 (srp_cache_filter_key_tail) and the header bytes 4, 5,
+ * 7..15. In a valid frame bytes 22..1157 are the cluster tag, `to`, previousId, nextId and
+ * the message area, zero past `length`: they determine the packetId (SPEC 2) and, barring a
+ * SHA-256 collision, the packetId and `length` determine them, so both keys name the same
+ * copies. It was XXH3 of the packetId and 72 masked header bytes, computed after SHA-256: a
+ * second hash of each new frame's bytes, ~130 instructions a new PUBLISH where this is one
+ * multiply (XXH3's 9..16-byte path). */
+static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, uint64_t tail) {
+    uint8_t head[11];
+    memcpy(head, d + SRP_OFF_TYPE, 2);
+    memcpy(head + 2, d + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS);
+    uint64_t h = XXH3_64bits_withSeed(head, sizeof head, dp->seen_seed ^ tail);
     return h ? h : 1;
 }
 
@@ -113,8 +101,11 @@ static int seen_has(srp_dataplane *dp, uint64_t k) {
 }
 
 static void seen_add(srp_dataplane *dp, uint64_t k) { /* newest first, oldest out */
-    uint64_t *b = seen_bucket(dp, k);
-    memmove(b + 1, b, (SEEN_WAYS - 1) * sizeof *b);
+    uint64_t *b = seen_bucket(dp, k), keep[SEEN_WAYS - 1];
+    /* through a copy of fixed size, which gcc inlines as a few moves: the overlapping memmove
+     * was a call into libc for 56 bytes per new PUBLISH */
+    memcpy(keep, b, sizeof keep);
+    memcpy(b + 1, keep, sizeof keep);
     b[0] = k;
 }
 
@@ -376,8 +367,10 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
     }
     uint8_t state[DP_CHUNK];
     uint64_t fps[DP_CHUNK];
+    uint64_t tails[DP_CHUNK];  /* (the pre-filter's hash of bytes 22..1157: copy_key) */
     uint32_t need[DP_CHUNK];
     uint64_t cks[DP_CHUNK];
+    uint32_t hids[DP_CHUNK];   /* (each new frame's id hash in the cache: its insert hint's) */
     for (size_t base = 0; base < count; base += DP_CHUNK) {
         size_t m = count - base < DP_CHUNK ? count - base : DP_CHUNK, nneed = 0;
         /* Pass 1: validate; control packets go up; each PUBLISH gets its pre-filter key,
@@ -396,7 +389,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
              * the cache: an over-hop PUBLISH must not take cache room (SPEC 6, 7). */
             if (d[SRP_OFF_HOPS] > dp->max_hops) { dp->counters[SRP_DPC_HOPS]++; continue; }
             if (d[SRP_OFF_TYPE] != 5 /* PUBLISH */) { state[j] = ST_CONTROL; continue; }
-            fps[j] = srp_cache_filter_key(dp->cache, d);
+            fps[j] = srp_cache_filter_key_tail(dp->cache, d, &tails[j]);
             state[j] = ST_NEW;
         }
         /* Pass 1b: PUBLISH duplicates die in the pre-filter before any SHA-256 (SPEC 6:
@@ -409,28 +402,23 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                 state[j] = ST_DROP;
                 continue;
             }
+            cks[j] = copy_key(dp, buf + i * stride, tails[j]);
             need[nneed++] = (uint32_t)j;
         }
         /* Pass 2: packetIds two at a time (SHA-NI is latency-bound per stream), frames of
          * equal hashed length paired (frame.c). */
         srp_frame_packet_ids(buf + base * stride, stride, need, nneed, ids + 32 * base);
-        /* Copy keys of the new frames, their seen-filter buckets prefetched for pass 3: the
-         * 512 KiB filter is rarely in cache under load, and probing it cold stalled pass 3
-         * (~8% of a relay's data-plane time in a profile, bench engine relay). The first
-         * SEEN_AHEAD here, the rest SEEN_AHEAD items ahead of pass 3: a whole batch's worth
-         * issued at once queued behind each other and most came too late (the probe in
-         * pass 3 was still ~4% of a subscriber's CPU). */
-        for (size_t k = 0; k < nneed; k++) {
+        /* The seen-filter buckets of the new frames (by copy key) and their cache insert slots
+         * (by packetId) prefetched for pass 3: the 512 KiB filter is rarely in cache under
+         * load, and probing it cold stalled pass 3 (~8% of a relay's data-plane time in a
+         * profile, bench engine relay). The first SEEN_AHEAD here, the rest SEEN_AHEAD items
+         * ahead of pass 3: a whole batch's worth issued at once queued behind each other and
+         * most came too late (the probe in pass 3 was still ~4% of a subscriber's CPU). */
+        for (size_t k = 0; k < nneed && need[k] < SEEN_AHEAD; k++) {
             size_t j = need[k];
-            /* (the header line the copy key reads, a few frames on: SHA-256 read the rest of
-             * each frame since pass 1, and the 64 frames of a batch overflow L1) */
-            if (k + 4 < nneed) __builtin_prefetch(buf + (base + need[k + 4]) * stride, 0, 3);
-            cks[j] = copy_key(dp, buf + (base + j) * stride, ids + 32 * (base + j));
-            if (j < SEEN_AHEAD) {
-                __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
-                srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
-                                          ids + 32 * (base + j), fps[j]);
-            }
+            __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
+            hids[j] = srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
+                                                ids + 32 * (base + j), fps[j]);
         }
         /* Pass 3, in arrival order: insert, hand up, forward with hops+1. */
         for (size_t j = 0; j < m; j++) {
@@ -441,8 +429,9 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                 /* and what its cache insert reads (the id slot, leaf and tree buckets: cold
                  * in a cache larger than L2, a relay's insert waited on them; the pre-filter
                  * bucket it writes the frame's slot into, out of L1 since pass 1b) */
-                srp_cache_prefetch_insert(dp->cache, buf + (i + SEEN_AHEAD) * stride,
-                                          ids + 32 * (i + SEEN_AHEAD), fps[j + SEEN_AHEAD]);
+                hids[j + SEEN_AHEAD] =
+                    srp_cache_prefetch_insert(dp->cache, buf + (i + SEEN_AHEAD) * stride,
+                                              ids + 32 * (i + SEEN_AHEAD), fps[j + SEEN_AHEAD]);
             }
             if (state[j] == ST_CONTROL) {
                 up_index[nup] = (uint32_t)i;
@@ -459,7 +448,10 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
                 dp->counters[SRP_DPC_SEEN]++;
                 continue;
             }
-            int r = srp_cache_insert_fp(dp->cache, d, ids + 32 * i, fps[j], src, now, member);
+            /* (every new frame's insert was hinted, SEEN_AHEAD items ahead or before pass 3,
+             * so hids[j] is its id's hash) */
+            int r = srp_cache_insert_fp_h(dp->cache, d, ids + 32 * i, hids[j], fps[j], src, now,
+                                          member);
             if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
             if (r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) seen_add(dp, ck);
             if (r == SRP_CACHE_VARIANT) {

@@ -20,8 +20,11 @@
 #endif
 #include <xxhash.h>
 
-/* Bytes of a frame after postage (21..1157): the long part of the pre-filter key. */
-#define TAIL_BYTES (SRP_PACKET_BYTES - SRP_OFF_RESERVED)
+/* Bytes of a frame from the cluster tag on (22..1157): the long part of the pre-filter key.
+ * It starts after the reserved byte (hashed with the header) so that the same tail hash,
+ * which then covers exactly what a relay may not alter below the header, also keys the data
+ * plane's copy filter (srp_seen_key_tail, dataplane.c): one pass over each frame, not two. */
+#define TAIL_BYTES (SRP_PACKET_BYTES - SRP_OFF_CLUSTER)
 
 typedef struct {
     uint64_t key;
@@ -40,12 +43,12 @@ struct srp_seen {
     uint8_t secret[XXH_SECRET_DEFAULT_SIZE];
 };
 
-/* XXH3_64bits_withSeed(frame + 21, 1137, seed) with the seed's secret already derived: for
+/* XXH3_64bits_withSeed(frame + 22, 1136, seed) with the seed's secret already derived: for
  * inputs over 240 bytes XXH3 with a seed is XXH3 with the secret XXH3_initCustomSecret derives
  * from it (xxhash.h, XXH3_hashLong_64b_withSeed), so XXH3's public withSecret call gives the
  * same value, in the build's vector loop (SSE2 on x86-64). */
 static uint64_t tail_hash(const uint8_t *frame, const uint8_t *secret) {
-    return XXH3_64bits_withSecret(frame + SRP_OFF_RESERVED, TAIL_BYTES, secret,
+    return XXH3_64bits_withSecret(frame + SRP_OFF_CLUSTER, TAIL_BYTES, secret,
                                   XXH_SECRET_DEFAULT_SIZE);
 }
 
@@ -64,7 +67,7 @@ static uint64_t tail_hash(const uint8_t *frame, const uint8_t *secret) {
 
 #ifdef SRP_SEEN_AVX2
 XXH_TARGET_AVX2 static uint64_t tail_hash_avx2(const uint8_t *frame, const uint8_t *secret) {
-    return XXH3_hashLong_64b_internal(frame + SRP_OFF_RESERVED, TAIL_BYTES, secret,
+    return XXH3_hashLong_64b_internal(frame + SRP_OFF_CLUSTER, TAIL_BYTES, secret,
                                       XXH_SECRET_DEFAULT_SIZE, SRP_XXH_ACC_AVX2,
                                       XXH3_scrambleAcc_avx2);
 }
@@ -77,7 +80,7 @@ static int use_avx2(const uint8_t *secret, uint64_t seed) {
     uint8_t probe[SRP_PACKET_BYTES];
     for (size_t i = 0; i < sizeof probe; i++) probe[i] = (uint8_t)(i * 131u + 7u);
     return tail_hash_avx2(probe, secret) ==
-           XXH3_64bits_withSeed(probe + SRP_OFF_RESERVED, TAIL_BYTES, seed);
+           XXH3_64bits_withSeed(probe + SRP_OFF_CLUSTER, TAIL_BYTES, seed);
 }
 #endif
 
@@ -125,22 +128,28 @@ size_t srp_seen_bytes_for(unsigned log2_slots) {
     return sizeof(srp_seen) + ((size_t)1 << log2_slots) * sizeof(seen_slot);
 }
 
-uint64_t srp_seen_key(const srp_seen *s, const uint8_t *frame) {
+uint64_t srp_seen_key_tail(const srp_seen *s, const uint8_t *frame, uint64_t *tail_out) {
     /* Skip the fields a relay changes (hops, ttl, postage: SPEC 2), so every copy of a packet
-     * has the same key whatever path it took: the seeded hash of bytes 21..1157 seeds the
-     * hash of the 15 immutable header bytes before ttl (XXH3's 9..16-byte path: one
-     * multiply). (It was the tail's hash seeded with the header's, which made XXH3 derive a
-     * new secret per frame.) */
+     * has the same key whatever path it took: the seeded hash of bytes 22..1157 seeds the
+     * hash of the 16 other immutable bytes (0..5, 7..15 and the reserved byte 21: XXH3's
+     * 9..16-byte path, one multiply). (It was the tail's hash seeded with the header's, which
+     * made XXH3 derive a new secret per frame.) */
     uint64_t tail;
 #ifdef SRP_SEEN_AVX2
     tail = s->avx2 ? tail_hash_avx2(frame, s->secret) : tail_hash(frame, s->secret);
 #else
     tail = tail_hash(frame, s->secret);
 #endif
-    uint8_t head[15];
+    uint8_t head[16];
     memcpy(head, frame, SRP_OFF_HOPS);
     memcpy(head + SRP_OFF_HOPS, frame + SRP_OFF_FLAGS, SRP_OFF_TTL - SRP_OFF_FLAGS);
+    head[15] = frame[SRP_OFF_RESERVED];
+    if (tail_out) *tail_out = tail;
     return XXH3_64bits_withSeed(head, sizeof head, s->seed ^ tail);
+}
+
+uint64_t srp_seen_key(const srp_seen *s, const uint8_t *frame) {
+    return srp_seen_key_tail(s, frame, NULL);
 }
 
 static uint32_t generation(const srp_seen *s, double now) {

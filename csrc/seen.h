@@ -2,8 +2,8 @@
  * data plane drop a gossip duplicate BEFORE paying SHA-256 for its packetId.
  *
  * Key = XXH3-64 (seeded, secret per process) of the frame's immutable bytes: everything except
- * hops (6), ttl (16..19) and postage (20), i.e. bytes 0..5, 7..15, 21..1157 (seen.c: the 15
- * header bytes hashed with the seed XOR the seeded hash of 21..1157). A hit only means
+ * hops (6), ttl (16..19) and postage (20), i.e. bytes 0..5, 7..15, 21..1157 (seen.c: the 16
+ * bytes 0..5, 7..15, 21 hashed with the seed XOR the seeded hash of 22..1157). A hit only means
  * "maybe seen": the caller must confirm it (srp_cache compares the immutable bytes with the
  * cached frame the hint points at, or falls back to the full packetId) before dropping, so a
  * first copy is never dropped by a filter collision. Plain C, no Python. */
@@ -29,6 +29,10 @@ size_t srp_seen_bytes_for(unsigned log2_slots);
 
 /* The filter key of one 1158-byte frame (immutable bytes only, seeded XXH3-64). */
 uint64_t srp_seen_key(const srp_seen *s, const uint8_t *frame);
+/* The same, and (tail_out, if not NULL) the seeded hash of bytes 22..1157 it was made from:
+ * everything below the header a relay may not alter (cluster, to, previousId, nextId and the
+ * message area), for a caller keying the same frame otherwise without hashing it again. */
+uint64_t srp_seen_key_tail(const srp_seen *s, const uint8_t *frame, uint64_t *tail_out);
 
 /* Start loading the bucket of key into the CPU cache (a batch computes every key first, then
  * checks: the table is far larger than the caches, so each check is otherwise a miss). */

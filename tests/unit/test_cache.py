@@ -649,17 +649,19 @@ int main(void) {
     printf("%llu %zu %zu\n", (unsigned long long)k[SRP_CC_INSERTED], rebroadcast,
            srp_cache_count(c));
     srp_cache_free(c);
-    /* The pre-filter key (seen.c) is XXH3 of the immutable header bytes seeded with the seed
-     * XOR the seeded XXH3 of bytes 21..1157, whichever vector loop (SSE2, AVX2) ran. */
+    /* The pre-filter key (seen.c) is XXH3 of the 16 immutable bytes 0..5, 7..15, 21 seeded
+     * with the seed XOR the seeded XXH3 of bytes 22..1157 (the tail, which srp_seen_key_tail
+     * also hands out), whichever vector loop (SSE2, AVX2) ran. */
     const uint64_t seed = 0x1234567890abcdefull;
     srp_seen *s = srp_seen_new(8, 10.0, seed);
     if (!s) return 5;
     for (uint32_t i = 0; i < 64; i++) {
         for (size_t b = 0; b < SRP_PACKET_BYTES; b++) f[b] = (uint8_t)(b * (i + 3) + i);
-        uint8_t head[15];
-        uint64_t tail = XXH3_64bits_withSeed(f + 21, SRP_PACKET_BYTES - 21, seed);
-        memcpy(head, f, 6); memcpy(head + 6, f + 7, 9);
+        uint8_t head[16];
+        uint64_t tail = XXH3_64bits_withSeed(f + 22, SRP_PACKET_BYTES - 22, seed), got = 0;
+        memcpy(head, f, 6); memcpy(head + 6, f + 7, 9); head[15] = f[21];
         if (srp_seen_key(s, f) != XXH3_64bits_withSeed(head, sizeof head, seed ^ tail)) return 6;
+        if (srp_seen_key_tail(s, f, &got) != srp_seen_key(s, f) || got != tail) return 7;
     }
     srp_seen_free(s);
     return 0;
