@@ -86,7 +86,8 @@ static void tree_toggle(srp_cache *c, const uint8_t *id, int add) {
 static void remove_entry(srp_cache *c, uint32_t i, int counter) {
     entry *x = &c->e[i];
     const uint8_t *f = frame_at(c, i);
-    oa_del(&c->ids, c->pf_victim == i ? c->pf_hash : h32(x->id, 32, c->seed), i);
+    oa_grown_del(&c->ids, &c->ids_g, c->pf_victim == i ? c->pf_hash : h32(x->id, 32, c->seed),
+                 i);
     c->pf_victim = NIL;
     expiry_remove(c, i);
     LIST_UNLINK(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
@@ -94,7 +95,7 @@ static void remove_entry(srp_cache *c, uint32_t i, int counter) {
     cl_rec *cr = &c->cls[x->cl];
     LIST_UNLINK(c, &cr->heads[x->hopb], i, cl_prev, cl_next);
     if (--cr->count == 0) {
-        oa_del(&c->cl_ix, h32(cr->tag, 16, c->seed), x->cl);
+        oa_grown_del(&c->cl_ix, &c->cl_g, h32(cr->tag, 16, c->seed), x->cl);
         cr->heads[0] = c->free_cl;
         c->free_cl = x->cl;
     }
@@ -105,7 +106,7 @@ static void remove_entry(srp_cache *c, uint32_t i, int counter) {
     if (x->src_next != NIL) c->e[x->src_next].src_prev = x->src_prev;
     else sr->tail = x->src_prev;
     if (--sr->count == 0) {
-        oa_del(&c->src_ix, h32(&sr->key, 8, c->seed), x->src);
+        oa_grown_del(&c->src_ix, &c->src_g, h32(&sr->key, 8, c->seed), x->src);
         sr->head = c->free_src;
         c->free_src = x->src;
     }
@@ -235,7 +236,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
     x->used = 1;
     x->chained = 0;
 
-    oa_put(&c->ids, hid, i);
+    oa_grown_put(&c->ids, &c->ids_g, hid, i);
     expiry_push(c, i);
     LIST_PUSH(c, &c->hop_heads[x->hopb], i, hop_prev, hop_next);
 
@@ -250,7 +251,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
         memcpy(c->cls[cl].tag, f + SRP_OFF_CLUSTER, 16);
         c->cls[cl].count = 0;
         for (int b = 0; b < SRP_CACHE_HOP_BUCKETS; b++) c->cls[cl].heads[b] = NIL;
-        oa_put(&c->cl_ix, h32(f + SRP_OFF_CLUSTER, 16, c->seed), cl);
+        oa_grown_put(&c->cl_ix, &c->cl_g, h32(f + SRP_OFF_CLUSTER, 16, c->seed), cl);
     }
     x->cl = cl;
     c->cls[cl].count++;
@@ -263,7 +264,7 @@ static int insert_core(srp_cache *c, const uint8_t *frame, const uint8_t *id, ui
         c->srcs[s].key = source;
         c->srcs[s].count = 0;
         c->srcs[s].head = c->srcs[s].tail = NIL;
-        oa_put(&c->src_ix, h32(&source, 8, c->seed), s);
+        oa_grown_put(&c->src_ix, &c->src_g, h32(&source, 8, c->seed), s);
     }
     src_rec *sr = &c->srcs[s];
     x->src = s;
@@ -338,10 +339,9 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     c->e = srp_big_calloc(n, sizeof(entry));
     c->srcs = srp_big_calloc_paged(n, sizeof(src_rec));
     c->cls = srp_big_calloc_paged(n, sizeof(cl_rec));
-    c->ids.t = srp_big_calloc_paged(tab, sizeof(uint64_t));
-    c->src_ix.t = srp_big_calloc_paged(tab, sizeof(uint64_t));
-    c->cl_ix.t = srp_big_calloc_paged(tab, sizeof(uint64_t));
-    c->ids.mask = c->src_ix.mask = c->cl_ix.mask = tab - 1;
+    int ix_failed = oa_grown_init(&c->ids, &c->ids_g, tab) |
+                    oa_grown_init(&c->src_ix, &c->src_g, tab) |
+                    oa_grown_init(&c->cl_ix, &c->cl_g, tab);
     c->pv_heads = srp_big_calloc_paged(chain, sizeof(uint32_t));
     c->nx_heads = srp_big_calloc_paged(chain, sizeof(uint32_t));
     c->chain_mask = chain - 1;
@@ -352,7 +352,7 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     c->heaps[1].step = -1;
     c->runs[0].head = c->runs[0].tail = c->runs[1].head = c->runs[1].tail = NIL;
     c->seen = srp_seen_new(seen_log2(n), seen_horizon, seed ^ 0x5EE45EE45EE45EE4ull);
-    if (!c->frames || !c->e || !c->srcs || !c->cls || !c->ids.t || !c->src_ix.t || !c->cl_ix.t ||
+    if (!c->frames || !c->e || !c->srcs || !c->cls || ix_failed ||
         !c->pv_heads || !c->nx_heads || !items || !c->seen) {
         srp_cache_free(c);
         return NULL;
@@ -369,14 +369,14 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
 void srp_cache_free(srp_cache *c) {
     if (!c) return;
     /* Sizes as srp_cache_new_ex allocated them (its fields are set before any table). */
-    size_t n = c->slots, tab = c->ids.mask + 1, chain = c->chain_mask + 1;
+    size_t n = c->slots, chain = c->chain_mask + 1;
     srp_big_free(c->frames, n, SRP_PACKET_BYTES);
     srp_big_free(c->e, n, sizeof(entry));
     srp_big_free_paged(c->srcs, n, sizeof(src_rec));
     srp_big_free_paged(c->cls, n, sizeof(cl_rec));
-    srp_big_free_paged(c->ids.t, tab, sizeof(uint64_t));
-    srp_big_free_paged(c->src_ix.t, tab, sizeof(uint64_t));
-    srp_big_free_paged(c->cl_ix.t, tab, sizeof(uint64_t));
+    oa_grown_free(&c->ids, &c->ids_g);
+    oa_grown_free(&c->src_ix, &c->src_g);
+    oa_grown_free(&c->cl_ix, &c->cl_g);
     srp_big_free_paged(c->pv_heads, chain, sizeof(uint32_t));
     srp_big_free_paged(c->nx_heads, chain, sizeof(uint32_t));
     srp_big_free_paged(c->heaps[0].a, n, sizeof(heap_item)); /* both heaps' array */

@@ -97,6 +97,7 @@ struct srp_cache {
     src_rec *srcs;
     cl_rec *cls;
     oa_index ids, src_ix, cl_ix;
+    oa_growth ids_g, src_g, cl_g;  /* each index grows to its bound as records come */
     /* Heads of the chain and leaf lists are stored complemented (HEAD_Z): a zero page is a
      * table of empty lists, so creating a cache writes none of them (the 4096 leaf heads
      * alone were 16 KiB resident per engine). */

@@ -691,3 +691,26 @@ def test_c_api_alone_under_sanitizers(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     inserted, rebroadcast, left = map(int, run.stdout.split())
     assert inserted > 3000 and rebroadcast > 0 and left > 0
+
+
+def test_the_indexes_grow_with_the_entries_and_find_every_one_after_removals():
+    # The id, source and cluster indexes start at 512 slots and double as records come
+    # (csrc/oa_index.h): thousands of entries from hundreds of sources and clusters, half of
+    # them removed in between, are all found and the removed ones are not.
+    c = Cache(16 << 20, source_share=1.0)
+    rnd = random.Random(5)
+    live: dict[bytes, bytes] = {}
+    for k in range(6000):
+        f = mk(k, cluster=(k % 700).to_bytes(16, "big"))
+        assert c.insert(f, source=("10.0.%d.%d" % (k % 300 // 250, k % 250), 4000), now=0.0)
+        live[pid(f)] = f
+        if rnd.random() < 0.5:
+            gone = rnd.choice(list(live))
+            assert c.remove(gone)
+            del live[gone]
+    assert len(c) == len(live) > 2000
+    for i, f in live.items():
+        assert i in c and c.get(i) == f
+    assert not any(pid(mk(k, cluster=(k % 700).to_bytes(16, "big"))) in c
+                   for k in range(6000) if pid(mk(k, cluster=(k % 700).to_bytes(16, "big")))
+                   not in live)
