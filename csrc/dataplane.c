@@ -54,16 +54,19 @@ struct srp_dataplane {
      * that comes again (an expiry re-broadcast, a forged copy we evicted) is a duplicate,
      * as on the control plane's path, not a new packet to cache and relay again. Without it
      * expiry re-broadcasts and evicted forgeries circulated until their hops ran out. */
-    unsigned seen_bits;      /* log2 of the buckets: Config.seen_ids / SEEN_WAYS */
+    unsigned seen_bits;      /* log2 of the buckets now */
+    unsigned seen_max_bits;  /* ... and at the bound: Config.seen_ids / SEEN_WAYS */
+    size_t seen_added;       /* keys added while below the bound */
     uint64_t seen_seed;
-    /* SEEN_WAYS << seen_bits keys, in the struct's own mapping (csrc/bigalloc.h): one mmap
-     * whose pages become resident as copies land, where a table of its own under
-     * SRP_BIG_MIN would come from malloc, whose calloc writes (so makes resident) it all.
-     * Line-aligned (the mapping is page-aligned): a bucket of SEEN_WAYS keys is one cache
-     * line, the one pass 3 prefetches. At the struct's natural end each bucket straddled
-     * two lines and the probe stalled on the second, never prefetched (~17% of
-     * srp_dp_process's own time in a relay profile). */
-    _Alignas(64) uint64_t seen[];
+    /* SEEN_WAYS << seen_bits keys in a mapping of their own (csrc/bigalloc.h), page-aligned,
+     * so a bucket of SEEN_WAYS keys is one cache line, the one pass 3 prefetches (a bucket
+     * straddling two lines stalled the probe on the second: ~17% of srp_dp_process's own
+     * time in a relay profile). It starts at 4 KiB and doubles as copies come (seen_add), up
+     * to the bound: keys land at random, so a filter at its bound from the first copy was
+     * resident almost whole after a few dozen (a simulated peer: 32 KiB for ~60 copies). It
+     * doubles when its keys reach a quarter of its slots and before a full bucket would push
+     * a key out: below its bound it forgets nothing, as a filter at its bound would not. */
+    uint64_t *seen;
 };
 
 static const char *const counter_names[SRP_DPC_COUNT] = {
@@ -100,13 +103,41 @@ static int seen_has(srp_dataplane *dp, uint64_t k) {
     return 0;
 }
 
-static void seen_add(srp_dataplane *dp, uint64_t k) { /* newest first, oldest out */
+static void seen_put(srp_dataplane *dp, uint64_t k) { /* newest first, oldest out */
     uint64_t *b = seen_bucket(dp, k), keep[SEEN_WAYS - 1];
     /* through a copy of fixed size, which gcc inlines as a few moves: the overlapping memmove
      * was a call into libc for 56 bytes per new PUBLISH */
     memcpy(keep, b, sizeof keep);
     memcpy(b + 1, keep, sizeof keep);
     b[0] = k;
+}
+
+/* Twice the buckets, each old bucket's keys re-put oldest first (so newest-first order
+ * holds in the new ones); out of memory, the filter stays at this size (seen_max_bits). */
+static void seen_grow(srp_dataplane *dp) {
+    size_t old_keys = (size_t)SEEN_WAYS << dp->seen_bits;
+    uint64_t *old = dp->seen, *t = srp_big_calloc_paged(old_keys * 2, sizeof *t);
+    if (!t) {
+        dp->seen_max_bits = dp->seen_bits;
+        return;
+    }
+    dp->seen = t;
+    dp->seen_bits++;
+    for (size_t b = 0; b < old_keys; b += SEEN_WAYS)
+        for (int w = SEEN_WAYS - 1; w >= 0; w--)
+            if (old[b + (size_t)w]) seen_put(dp, old[b + (size_t)w]);
+    srp_big_free_paged(old, old_keys, sizeof *old);
+}
+
+static void seen_add(srp_dataplane *dp, uint64_t k) {
+    if (dp->seen_bits < dp->seen_max_bits) {
+        ++dp->seen_added;
+        while (dp->seen_bits < dp->seen_max_bits &&
+               (dp->seen_added > ((size_t)SEEN_WAYS << dp->seen_bits) / 4 ||
+                seen_bucket(dp, k)[SEEN_WAYS - 1] != 0))
+            seen_grow(dp);
+    }
+    seen_put(dp, k);
 }
 
 const char *srp_dp_counter_name(int counter) {
@@ -124,13 +155,8 @@ static uint64_t next_rand(srp_dataplane *dp) { /* xorshift64*: deterministic per
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* The struct and its seen filter, at least SRP_BIG_MIN: always its own mapping, never a
- * malloc chunk that calloc would clear (so make resident) whole: ~28 KiB of the struct are
- * per-peer arrays (SRP_DP_MAX_PEERS) that a peer with few candidates never reaches. */
-static size_t dp_bytes(unsigned seen_bits) {
-    size_t n = sizeof(srp_dataplane) + ((size_t)SEEN_WAYS << seen_bits) * sizeof(uint64_t);
-    return n < SRP_BIG_MIN ? SRP_BIG_MIN : n;
-}
+/* The seen filter's first size: 64 buckets (4 KiB), never above its bound. */
+#define SEEN_FIRST_BITS 6
 
 srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed) {
     return srp_dp_new_ex(cache, fanout, max_hops, seed, SEEN_COPIES);
@@ -144,12 +170,20 @@ srp_dataplane *srp_dp_new_ex(srp_cache *cache, unsigned fanout, unsigned max_hop
      * of it resident. A small device (the simulator's engines) sizes it with its cache. */
     unsigned bits = 4;
     while (bits < 28 && ((size_t)SEEN_WAYS << bits) < seen_copies) bits++;
-    srp_dataplane *dp = srp_big_calloc(1, dp_bytes(bits));
+    /* The struct in pages of its own (bigalloc.h): ~28 KiB of it are per-peer arrays
+     * (SRP_DP_MAX_PEERS) that a peer with few candidates never reaches, where a malloc
+     * chunk would be cleared, so made resident, whole. */
+    srp_dataplane *dp = srp_big_calloc_paged(1, sizeof *dp);
     if (!dp) return NULL;
-    dp->seen_bits = bits;
+    dp->seen_max_bits = bits;
+    dp->seen_bits = bits < SEEN_FIRST_BITS ? bits : SEEN_FIRST_BITS;
+    dp->seen = srp_big_calloc_paged((size_t)SEEN_WAYS << dp->seen_bits, sizeof *dp->seen);
     /* (48 KiB, written only as far as the candidates go: pages of its own, bigalloc.h) */
     dp->peers = srp_big_calloc_paged(SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    if (!dp->peers) { srp_big_free(dp, 1, dp_bytes(bits)); return NULL; }
+    if (!dp->peers || !dp->seen) {
+        srp_dp_free(dp);
+        return NULL;
+    }
     dp->cache = cache;
     dp->fanout = fanout;
     dp->max_hops = max_hops;
@@ -162,7 +196,8 @@ void srp_dp_free(srp_dataplane *dp) {
     if (!dp) return;
     free(dp->emits); /* grown once to the caller's batch: a few KiB, stays on malloc */
     srp_big_free_paged(dp->peers, SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    srp_big_free(dp, 1, dp_bytes(dp->seen_bits));
+    srp_big_free_paged(dp->seen, (size_t)SEEN_WAYS << dp->seen_bits, sizeof *dp->seen);
+    srp_big_free_paged(dp, 1, sizeof *dp);
 }
 
 size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const uint64_t *keys,

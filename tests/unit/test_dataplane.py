@@ -258,3 +258,22 @@ def test_packet_ids_paired_by_length_match_hashlib() -> None:
     for i, d in enumerate(frames):
         if i not in (5, 9):
             assert dp.packet_id(i) == frame.packet_id(d), (i, lengths)
+
+
+def test_the_copy_filter_grows_and_forgets_no_copy_below_its_bound():
+    """The seen filter (copies handled before, beyond the cache) starts at 4 KiB and doubles
+    as copies come (csrc/dataplane.c seen_add): 3,000 packets through a cache that keeps ~60
+    of them make it grow six times, and every evicted one sent again is still recognised."""
+    cache = Cache(200 * 1024)
+    dp = DataPlane(cache, seed=7)  # seen_copies 65,536: 3,000 stay below the bound
+    dp.set_peers(b"".join(addr(i) for i in range(8)), array.array("Q", range(1, 9)),
+                 array.array("d", [1.0] * 8), bytes(8))
+    frames = [publish(b"copy %d" % k) for k in range(3000)]
+    for k in range(0, 3000, 50):
+        assert dp.process(b"".join(frames[k:k + 50]), 50, now=1.0) == 150
+    held = sum(frame.packet_id(f) in cache for f in frames)
+    assert held < 200
+    for k in range(0, 3000, 50):
+        assert dp.process(b"".join(frames[k:k + 50]), 50, now=2.0) == 0
+    c = dp.counters()
+    assert c["seen"] == 3000 - held and c["duplicate"] == held, c
