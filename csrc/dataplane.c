@@ -32,8 +32,6 @@ struct srp_dataplane {
     srp_cache *cache;
     dp_peer *peers;
     size_t npeers;
-    double scratch[SRP_DP_MAX_PEERS];
-    uint32_t small[SRP_DP_MAX_PEERS], large[SRP_DP_MAX_PEERS];
     unsigned fanout, max_hops;
     int policy;              /* enum srp_dp_policy */
     unsigned spray_depth;
@@ -170,9 +168,9 @@ srp_dataplane *srp_dp_new_ex(srp_cache *cache, unsigned fanout, unsigned max_hop
      * of it resident. A small device (the simulator's engines) sizes it with its cache. */
     unsigned bits = 4;
     while (bits < 28 && ((size_t)SEEN_WAYS << bits) < seen_copies) bits++;
-    /* The struct in pages of its own (bigalloc.h): ~28 KiB of it are per-peer arrays
-     * (SRP_DP_MAX_PEERS) that a peer with few candidates never reaches, where a malloc
-     * chunk would be cleared, so made resident, whole. */
+    /* The struct in pages of its own (bigalloc.h): 8 KiB of it are per-peer arrays
+     * (group, slot: SRP_DP_MAX_PEERS) that a peer with few candidates never reaches, where
+     * a malloc chunk would be cleared, so made resident, whole. */
     srp_dataplane *dp = srp_big_calloc_paged(1, sizeof *dp);
     if (!dp) return NULL;
     dp->seen_max_bits = bits;
@@ -203,6 +201,11 @@ void srp_dp_free(srp_dataplane *dp) {
 size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const uint64_t *keys,
                         const double *weights, const uint8_t *hard) {
     if (n > SRP_DP_MAX_PEERS) n = SRP_DP_MAX_PEERS;
+    /* The alias construction's working arrays (16 KiB) are this call's, on the stack: in the
+     * struct they were pages every engine kept resident for a table it builds now and then
+     * (a simulator holds thousands of engines). */
+    double scratch[SRP_DP_MAX_PEERS];
+    uint32_t small[SRP_DP_MAX_PEERS], large[SRP_DP_MAX_PEERS];
     double total = 0.0;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -211,25 +214,25 @@ size_t srp_dp_set_peers(srp_dataplane *dp, size_t n, const uint8_t *addrs, const
         memcpy(p->addr, addrs + i * SRP_DP_ADDR_BYTES, SRP_DP_ADDR_BYTES);
         p->key = keys[i];
         p->hard = hard ? hard[i] : 0;
-        dp->scratch[kept++] = weights[i];
+        scratch[kept++] = weights[i];
         total += weights[i];
     }
     dp->npeers = kept;
     /* Vose's construction of the alias table: scaled weights (mean 1) split into columns. */
     size_t ns = 0, nl = 0;
     for (size_t i = 0; i < kept; i++) {
-        dp->scratch[i] *= (double)kept / total;
-        if (dp->scratch[i] < 1.0) dp->small[ns++] = (uint32_t)i; else dp->large[nl++] = (uint32_t)i;
+        scratch[i] *= (double)kept / total;
+        if (scratch[i] < 1.0) small[ns++] = (uint32_t)i; else large[nl++] = (uint32_t)i;
     }
     while (ns && nl) {
-        uint32_t s = dp->small[--ns], l = dp->large[nl - 1];
-        dp->peers[s].threshold = (uint32_t)(dp->scratch[s] * 4294967295.0);
+        uint32_t s = small[--ns], l = large[nl - 1];
+        dp->peers[s].threshold = (uint32_t)(scratch[s] * 4294967295.0);
         dp->peers[s].alias = l;
-        dp->scratch[l] -= 1.0 - dp->scratch[s];
-        if (dp->scratch[l] < 1.0) { nl--; dp->small[ns++] = l; }
+        scratch[l] -= 1.0 - scratch[s];
+        if (scratch[l] < 1.0) { nl--; small[ns++] = l; }
     }
-    while (nl) { uint32_t l = dp->large[--nl]; dp->peers[l].threshold = UINT32_MAX; dp->peers[l].alias = l; }
-    while (ns) { uint32_t s = dp->small[--ns]; dp->peers[s].threshold = UINT32_MAX; dp->peers[s].alias = s; }
+    while (nl) { uint32_t l = large[--nl]; dp->peers[l].threshold = UINT32_MAX; dp->peers[l].alias = l; }
+    while (ns) { uint32_t s = small[--ns]; dp->peers[s].threshold = UINT32_MAX; dp->peers[s].alias = s; }
     return kept;
 }
 
