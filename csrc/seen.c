@@ -32,9 +32,19 @@ typedef struct {
     uint32_t value;
 } seen_slot;
 
+/* The slots start at 64 buckets (8 KiB) and double as keys come, up to the bound the cache
+ * gave (log2_slots): keys land at random, so a filter at its bound from the first frame was
+ * resident almost whole after a few dozen (a 1 MiB cache's 32 KiB filter: 93% resident at
+ * ~60 frames in a 300-peer simulation). It doubles when the keys it took reach a quarter of
+ * its slots, and before a live key would be pushed out: below its bound it drops nothing a
+ * filter at its bound would have kept. A failed allocation keeps it at its size. */
+#define FIRST_BUCKETS 64
+
 struct srp_seen {
     seen_slot *slots;
     uint64_t bucket_mask; /* buckets - 1 */
+    uint64_t max_mask;    /* ... at the bound */
+    size_t added;         /* keys taken while below the bound */
     double period;        /* seconds per generation (= horizon) */
     uint64_t seed;
     int avx2;             /* the tail is hashed with XXH3's AVX2 loop */
@@ -93,6 +103,8 @@ srp_seen *srp_seen_new(unsigned log2_slots, double horizon, uint64_t seed) {
     srp_seen *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     size_t buckets = ((size_t)1 << log2_slots) / SRP_SEEN_WAYS;
+    s->max_mask = buckets - 1;
+    if (buckets > FIRST_BUCKETS) buckets = FIRST_BUCKETS;
     /* pages of their own at any size: keys land at random, so a small filter on a reused
      * heap chunk would be resident whole from the start (bigalloc.h) */
     s->slots = srp_big_calloc_paged(buckets * SRP_SEEN_WAYS, sizeof(seen_slot));
@@ -120,8 +132,29 @@ void srp_seen_free(srp_seen *s) {
     free(s);
 }
 
-size_t srp_seen_memory_bytes(const srp_seen *s) {
-    return sizeof *s + (size_t)(s->bucket_mask + 1) * SRP_SEEN_WAYS * sizeof(seen_slot);
+size_t srp_seen_memory_bytes(const srp_seen *s) { /* at the bound it may grow to */
+    return sizeof *s + (size_t)(s->max_mask + 1) * SRP_SEEN_WAYS * sizeof(seen_slot);
+}
+
+/* Twice the buckets: an old bucket's slots go to the two buckets its keys now split into
+ * (at most 8 each, so they fit), stamps and values kept. */
+static void grow(srp_seen *s) {
+    size_t old_buckets = s->bucket_mask + 1, buckets = old_buckets * 2;
+    seen_slot *old = s->slots, *t = srp_big_calloc_paged(buckets * SRP_SEEN_WAYS, sizeof *t);
+    if (!t) {
+        s->max_mask = s->bucket_mask;
+        return;
+    }
+    for (size_t i = 0; i < old_buckets * SRP_SEEN_WAYS; i++) {
+        if (!old[i].stamp) continue;
+        seen_slot *b = t + (size_t)(old[i].key & (buckets - 1)) * SRP_SEEN_WAYS;
+        int w = 0;
+        while (b[w].stamp) w++;
+        b[w] = old[i];
+    }
+    srp_big_free_paged(old, old_buckets * SRP_SEEN_WAYS, sizeof *old);
+    s->slots = t;
+    s->bucket_mask = buckets - 1;
 }
 
 size_t srp_seen_bytes_for(unsigned log2_slots) {
@@ -168,28 +201,38 @@ void srp_seen_prefetch(const srp_seen *s, uint64_t key) {
 
 int srp_seen_check_and_add(srp_seen *s, uint64_t key, double now, uint32_t *value) {
     uint32_t gen = generation(s, now);
-    seen_slot *b = s->slots + (size_t)(key & s->bucket_mask) * SRP_SEEN_WAYS;
-    int victim = 0;
-    uint32_t oldest = UINT32_MAX;
-    for (int i = 0; i < SRP_SEEN_WAYS; i++) {
-        /* alive = stamped in this generation or the previous one */
-        int alive = b[i].stamp != 0 && gen - b[i].stamp <= 1 && b[i].stamp <= gen;
-        if (alive && b[i].key == key) {
-            b[i].stamp = gen;
-            *value = b[i].value;
-            return 1;
+    for (;;) {
+        seen_slot *b = s->slots + (size_t)(key & s->bucket_mask) * SRP_SEEN_WAYS;
+        int victim = 0;
+        uint32_t oldest = UINT32_MAX;
+        for (int i = 0; i < SRP_SEEN_WAYS; i++) {
+            /* alive = stamped in this generation or the previous one */
+            int alive = b[i].stamp != 0 && gen - b[i].stamp <= 1 && b[i].stamp <= gen;
+            if (alive && b[i].key == key) {
+                b[i].stamp = gen;
+                *value = b[i].value;
+                return 1;
+            }
+            uint32_t age_rank = alive ? b[i].stamp : 0; /* dead slots are reused first */
+            if (age_rank < oldest) {
+                oldest = age_rank;
+                victim = i;
+            }
         }
-        uint32_t age_rank = alive ? b[i].stamp : 0; /* dead slots are reused first */
-        if (age_rank < oldest) {
-            oldest = age_rank;
-            victim = i;
+        if (s->bucket_mask < s->max_mask &&
+            (oldest != 0 /* a live key would go */ ||
+             s->added + 1 > (s->bucket_mask + 1) * SRP_SEEN_WAYS / 4)) {
+            uint64_t before = s->bucket_mask;
+            grow(s);
+            if (s->bucket_mask != before) continue;
         }
+        if (s->bucket_mask < s->max_mask) s->added++;
+        b[victim].key = key;
+        b[victim].stamp = gen;
+        b[victim].value = SRP_SEEN_NONE;
+        *value = SRP_SEEN_NONE;
+        return 0;
     }
-    b[victim].key = key;
-    b[victim].stamp = gen;
-    b[victim].value = SRP_SEEN_NONE;
-    *value = SRP_SEEN_NONE;
-    return 0;
 }
 
 void srp_seen_set_value(srp_seen *s, uint64_t key, uint32_t value) {

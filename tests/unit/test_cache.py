@@ -714,3 +714,17 @@ def test_the_indexes_grow_with_the_entries_and_find_every_one_after_removals():
     assert not any(pid(mk(k, cluster=(k % 700).to_bytes(16, "big"))) in c
                    for k in range(6000) if pid(mk(k, cluster=(k % 700).to_bytes(16, "big")))
                    not in live)
+
+
+def test_the_prefilter_grows_and_drops_every_repeat_without_sha256():
+    # The pre-filter starts at 64 buckets and doubles as keys come (csrc/seen.c): 3,000
+    # packets make it grow five times in a 16 MiB cache (its bound 2^15 slots), and every
+    # repeat is still dropped by it, none paying SHA-256 for its packetId.
+    c = Cache(16 << 20, source_share=1.0)
+    frames = [mk(k) for k in range(3000)]
+    for f in frames:
+        assert c.offer(f, source=("a", 1), now=0.0) == "inserted"
+    for f in frames:
+        assert c.offer(f, source=("b", 2), now=1.0) == "duplicate"
+    k = c.counters()
+    assert k["inserted"] == 3000 and k["dup_prefilter"] == 3000 and k["duplicates"] == 3000
