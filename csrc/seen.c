@@ -32,7 +32,7 @@ typedef struct {
     uint32_t value;
 } seen_slot;
 
-/* The slots start at 64 buckets (8 KiB) and double as keys come, up to the bound the cache
+/* The slots start at 64 buckets (4 KiB) and double as keys come, up to the bound the cache
  * gave (log2_slots): keys land at random, so a filter at its bound from the first frame was
  * resident almost whole after a few dozen (a 1 MiB cache's 32 KiB filter: 93% resident at
  * ~60 frames in a 300-peer simulation). It doubles when the keys it took reach a quarter of
