@@ -52,8 +52,8 @@ static inline void *srp_big_calloc(size_t n, size_t size) {
     }
 #endif
     /* Line-aligned like the pages above, not calloc's 16 bytes: a struct may require it
-     * (dataplane.c's, whose seen filter is _Alignas(64); from calloc, in sanitizer builds,
-     * UBSan reported its every member access as misaligned). */
+     * (dataplane.c's did, while its seen filter was an _Alignas(64) member; from calloc, in
+     * sanitizer builds, UBSan reported its every member access as misaligned). */
     size_t want = n * size;
     if (want > SIZE_MAX - 63) return NULL;
     void *q = aligned_alloc(64, want ? (want + 63) & ~(size_t)63 : 64);

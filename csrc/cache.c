@@ -1,5 +1,6 @@
 /* The bounded replication cache (SPEC 6, 7, 9.4). Design and invariants: cache.h and
- * docs/CACHE.md. Everything is allocated once in srp_cache_new; nothing grows afterwards. */
+ * docs/CACHE.md. Everything is allocated in srp_cache_new, at its bound; only the indexes and
+ * the pre-filter grow afterwards, up to those bounds (oa_index.h, seen.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -325,7 +326,9 @@ srp_cache *srp_cache_new_ex(size_t capacity_bytes, double source_share, int shar
     size_t n = lo;
     if (n < SRP_CACHE_MIN_SLOTS) return NULL;
 
-    srp_cache *c = srp_big_calloc(1, sizeof *c); /* ~22 KiB: the tree's upper levels, its leaf lists */
+    /* ~22 KiB (the tree's upper levels, its leaf lists): pages of its own, so the leaf heads
+     * stay untouched until frames come (HEAD_Z), where a malloc chunk would be cleared */
+    srp_cache *c = srp_big_calloc_paged(1, sizeof *c);
     if (!c) return NULL;
     size_t tab = pow2_at_least(2 * n), chain = pow2_at_least(n);
     c->slots = n;
@@ -381,7 +384,7 @@ void srp_cache_free(srp_cache *c) {
     srp_big_free_paged(c->nx_heads, chain, sizeof(uint32_t));
     srp_big_free_paged(c->heaps[0].a, n, sizeof(heap_item)); /* both heaps' array */
     srp_seen_free(c->seen);
-    srp_big_free(c, 1, sizeof *c);
+    srp_big_free_paged(c, 1, sizeof *c);
 }
 
 /* ---- public: insert ---- */

@@ -1,4 +1,5 @@
-/* The relay data plane: see dataplane.h. No allocation per packet; the candidate table is a
+/* The relay data plane: see dataplane.h. No allocation per packet (the copy filter doubles
+ * as copies come, a few times an engine, up to its bound: seen_add); the candidate table is a
  * flat array with a Walker alias table over the weights, so a weighted pick is O(1) and
  * almost branch-free (a binary search on prefix sums cost ~11% of the relay in a profile). */
 #include "dataplane.h"
@@ -482,7 +483,8 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             int member = is_member(dp, d, &deliver);
             uint64_t src = src_keys ? src_keys[i] : 0;
             uint64_t ck = cks[j];
-            if (seen_has(dp, ck) && !srp_cache_contains(dp->cache, ids + 32 * i)) {
+            int known = seen_has(dp, ck);
+            if (known && !srp_cache_contains(dp->cache, ids + 32 * i)) {
                 dp->counters[SRP_DPC_SEEN]++;
                 continue;
             }
@@ -491,7 +493,9 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             int r = srp_cache_insert_fp_h(dp->cache, d, ids + 32 * i, hids[j], fps[j], src, now,
                                           member);
             if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
-            if (r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) seen_add(dp, ck);
+            /* (a key the filter holds is not added twice: repeats of one variant filled its
+             * bucket with one key, and the filter then doubled to its bound in one call) */
+            if ((r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) && !known) seen_add(dp, ck);
             if (r == SRP_CACHE_VARIANT) {
                 /* Same packetId, another header: one copy was altered on the way and a relay
                  * cannot tell which (SPEC 9.1). Forward this one as well so a forged copy that

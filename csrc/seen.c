@@ -137,7 +137,7 @@ size_t srp_seen_memory_bytes(const srp_seen *s) { /* at the bound it may grow to
 }
 
 /* Twice the buckets: an old bucket's slots go to the two buckets its keys now split into
- * (at most 8 each, so they fit), stamps and values kept. */
+ * (at most SRP_SEEN_WAYS each: they fit), stamps and values kept. */
 static void grow(srp_seen *s) {
     size_t old_buckets = s->bucket_mask + 1, buckets = old_buckets * 2;
     seen_slot *old = s->slots, *t = srp_big_calloc_paged(buckets * SRP_SEEN_WAYS, sizeof *t);

@@ -172,7 +172,16 @@ class SyncEngine:
         if body.depth > SUMMARY_DEPTH:
             self.p.count("drop.sync_depth")
             return
+        # A summary is work done for the peer (a depth-2 one walks the leaf lists of its 16
+        # children in C: docs/CACHE.md), so it is charged to its SYNC budget (SPEC 9.3): not
+        # computed past the budget, and an answer that sends nothing (all children equal)
+        # costs one unit. Uncharged, equal summaries could be asked without end.
+        entry = self.spent.get(peer.peer_id)
+        if entry is not None and entry[0] >= self.p.config.sync_budget:
+            self.p.count("sync.budget")
+            return
         mine = self.p.cache.summary(prefix)
+        sent = False
         for (child, mc, mh), (tc, th) in zip(mine, body.buckets):
             if mc == tc and int(mh).to_bytes(8, "big") == th:
                 continue
@@ -183,6 +192,9 @@ class SyncEngine:
                 ok = self._send(peer, self._summary_body(body.sync_id, child), now)
             if not ok:
                 return
+            sent = True
+        if not sent:
+            self._spend(peer, now)
 
     def _on_ids(self, peer: "PeerEntry", body: Sync, prefix: str, now: float) -> None:
         cache = self.p.cache

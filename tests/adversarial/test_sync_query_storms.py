@@ -87,3 +87,21 @@ def test_a_query_storm_gets_one_frame_per_frame_and_no_unbounded_routes() -> Non
           f"{routes} routes (cap {cfg.query_pending}), {c.get('query.duplicate', 0)} replays")
     assert to_m <= sent and to_h <= cfg.query_fanout * sent
     assert c["query.duplicate"] == 250 and to_m == 125 and routes <= cfg.query_pending
+
+
+def test_equal_summaries_are_charged_so_they_cannot_be_asked_without_end() -> None:
+    """A summary is computed for the asking peer (a depth-2 one walks leaf lists in C), so
+    one that sends nothing back (the asker copied our buckets) still costs a budget unit, and
+    past the budget none is computed: 500 such requests cost sync_budget computations."""
+    target, mallory, cfg = _setup()
+    ours = target.cache.summary("")
+    req = Sync(7, SYNC_SUMMARY, 0, bytes(8), 16,
+               buckets=tuple((n, int(h).to_bytes(8, "big")) for _, n, h in ours))
+    tx, _ = mallory.streams.pair_keys(target.peer_id)
+    tagged = req.untagged() + _sodium.generichash(req.untagged(), tx, SYNC_TAG_BYTES)
+    before = target.counters().get("sync.budget", 0)
+    for _ in range(500):
+        target.receive(encode(type=C.SYNC, message=tagged), M, 1.0)
+    to_m, _ = _out(target)
+    assert to_m == 0  # equal buckets: nothing to answer
+    assert target.counters()["sync.budget"] - before == 500 - cfg.sync_budget

@@ -716,10 +716,13 @@ def test_the_indexes_grow_with_the_entries_and_find_every_one_after_removals():
                    not in live)
 
 
-def test_the_prefilter_grows_and_drops_every_repeat_without_sha256():
+def test_the_prefilter_grows_and_still_drops_the_repeats_without_sha256():
     # The pre-filter starts at 64 buckets and doubles as keys come (csrc/seen.c): 3,000
-    # packets make it grow five times in a 16 MiB cache (its bound 2^15 slots), and every
-    # repeat is still dropped by it, none paying SHA-256 for its packetId.
+    # packets make it grow several times in a 16 MiB cache (its bound 2^15 slots), and the
+    # repeats are still dropped by it without SHA-256. Not every one: at its bound a 4-way
+    # bucket can overflow (3,000 keys in 8,192 buckets: a 5th key in some bucket about one
+    # run in three, with or without growth), and such a repeat pays SHA-256 and is then
+    # dropped by its packetId. Every repeat is a duplicate either way.
     c = Cache(16 << 20, source_share=1.0)
     frames = [mk(k) for k in range(3000)]
     for f in frames:
@@ -727,4 +730,5 @@ def test_the_prefilter_grows_and_drops_every_repeat_without_sha256():
     for f in frames:
         assert c.offer(f, source=("b", 2), now=1.0) == "duplicate"
     k = c.counters()
-    assert k["inserted"] == 3000 and k["dup_prefilter"] == 3000 and k["duplicates"] == 3000
+    assert k["inserted"] == 3000 and k["duplicates"] == 3000
+    assert k["dup_prefilter"] >= 3000 - 8, k
