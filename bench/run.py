@@ -54,21 +54,29 @@ RUNNING = """How to run it:
   the micro-benchmarks under pytest-benchmark against the committed baseline (not collected
   by `make test`); `MICRO_ARGS="--benchmark-save=NAME"` saves a new one.
 
-Session 14's table ran on a new machine (AMD EPYC, 2 cores, AVX2 and SHA-NI but no
-AVX-512: the seal's 8-block keystream and the delivery's 16-at-a-time HChaCha20 fall back to
-their other code, and 3 tests skip for it). Four rows that passed on session 13's machine
-miss here, in the same run as their limits: the sealed receive 194.2 k msg/s (target 200 k),
-the data-plane relay 0.65x of its limit (1.05 M against 1.62 M pkt/s), the relay peer on
-loopback 0.69x (0.72x by CPU), and GSO send 1.54 M pkt/s (target 2.0 M; the row is its group's limit,
-srpfast's C send loop, whose time is nearly all the kernel's). One profile of the data-plane relay (perf, symbols): SHA-256
-of the packetId 42% (its limit does the same), copies 13%, the seen filter's tail hash 6.6%
-(work the limit does not do), the cache insert 5.8%, the batch loop 5.4%. Not changed this
-session. The end-to-end rows pass here as before. Session 15: the sealed receive's
-EnvelopeVerifier.open is one C call a message that walks a batch's Merkle path only up to
-where the previous message's walk meets it (docs/SEALING.md, "Batch signatures"): CPU time
-of the row's loop 4.97-6.67 (median 5.22) -> 2.71-4.05 (median 3.04) us a message, 5
-interleaved rounds on a loaded machine; the row itself 188-245 k msg/s against main's
-110-165 k in alternated runs of bench_crypto.py on that machine.
+Session 15's table ran on the same kind of machine as session 14's (AMD EPYC, 2 cores, AVX2
+and SHA-NI but no AVX-512: the seal's 8-block keystream and the delivery's 16-at-a-time
+HChaCha20 take their other code, and 2 tests skip for it), at 124d025, load 0.6 at the start
+and 1.4 at the end: 5 MISS, 0 ABOVE LIMIT. Now passing: the sealed receive 325.3 k msg/s
+(target 200 k; session 14 194.2 k): EnvelopeVerifier.open is one C call a message that walks a
+batch's Merkle path only up to where the previous message's walk meets it (docs/SEALING.md,
+"Batch signatures"; CPU time of the row's loop 4.97-6.67, median 5.22 -> 2.71-4.05, median
+3.04 us a message, 5 interleaved rounds on a loaded machine); GSO send 9.27 M pkt/s (target
+2.0 M; 1.54 M): its sink is now built as a srpfast peer's receiving socket (UDP GRO), where the
+plain sink made the loopback kernel cut every super-datagram back into datagrams on receive,
+in the sender's context, work no srpfast receiver asks for (to a plain sink 1.94 M in this run,
+in the note); the simulator's peak RSS 0.806 MiB a peer (target 0.82; 1.00): the C tables are
+resident as they fill (docs/SIMULATION_SCALE_LOG.md, session 15). Still missing: the data-plane
+relay 0.74x of its limit (0.65x) and the relay peer on loopback 0.74x (0.69x), after the
+relay's hashing was made to happen once (callgrind, non-SHA instructions per new PUBLISH 2785
+-> 2574; CPU per relayed packet ~2% less, inside these rows' run-to-run spread of about
++-0.15x): what is left above the limit is the cache insert's SPEC 7 bookkeeping (~110-130 ns a
+packet), the weighted next-hop choice, the pre-filter and the copy filter, none of it done
+twice any more; receive to subscriber (on_batch) 0.55x (0.52x); the simulator's steady CPU
+1.03 ms a peer a virtual s (target 0.10); and delivery under a garbage flood 0.93x of its peer
+(target 0.95x; session 14 1.00x), which read 1.01x, 1.03x and 0.94x when its group ran alone
+right after: the flood is dropped by the kernel's frame filter on the shared core, and the
+row's spread straddles its target.
 
 The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
 settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows (the
