@@ -1,10 +1,11 @@
 /* The relay data plane: see dataplane.h. No allocation per packet (the copy filter doubles
- * as copies come, a few times an engine, up to its bound: seen_add); the candidate table is a
+ * as copies come, a few times an engine, up to its bound: keyset.h); the candidate table is a
  * flat array with a Walker alias table over the weights, so a weighted pick is O(1) and
  * almost branch-free (a binary search on prefix sums cost ~11% of the relay in a profile). */
 #include "dataplane.h"
 #include "bigalloc.h"
 #include "framecopy.h"
+#include "keyset.h"
 #include "seen.h"
 
 #include <stdlib.h>
@@ -26,7 +27,6 @@ typedef struct {
     uint32_t peer;         /* index of the chosen next hop */
 } dp_emit;
 
-#define SEEN_WAYS 8
 #define SEEN_COPIES 65536  /* srp_dp_new's: 512 KiB, the default Config.seen_ids */
 
 struct srp_dataplane {
@@ -53,19 +53,12 @@ struct srp_dataplane {
      * that comes again (an expiry re-broadcast, a forged copy we evicted) is a duplicate,
      * as on the control plane's path, not a new packet to cache and relay again. Without it
      * expiry re-broadcasts and evicted forgeries circulated until their hops ran out. */
-    unsigned seen_bits;      /* log2 of the buckets now */
-    unsigned seen_max_bits;  /* ... and at the bound: Config.seen_ids / SEEN_WAYS */
-    size_t seen_added;       /* keys added while below the bound */
     uint64_t seen_seed;
-    /* SEEN_WAYS << seen_bits keys in a mapping of their own (csrc/bigalloc.h), page-aligned,
-     * so a bucket of SEEN_WAYS keys is one cache line, the one pass 3 prefetches (a bucket
-     * straddling two lines stalled the probe on the second: ~17% of srp_dp_process's own
-     * time in a relay profile). It starts at 4 KiB and doubles as copies come (seen_add), up
-     * to the bound: keys land at random, so a filter at its bound from the first copy was
-     * resident almost whole after a few dozen (a simulated peer: 32 KiB for ~60 copies). It
-     * doubles when its keys reach a quarter of its slots and before a full bucket would push
-     * a key out: below its bound it forgets nothing, as a filter at its bound would not. */
-    uint64_t *seen;
+    /* Config.seen_ids keys at its bound (csrc/keyset.h: it grows to it as copies come). Its
+     * buckets are cache lines, the ones pass 3 prefetches (a bucket straddling two lines
+     * stalled the probe on the second: ~17% of srp_dp_process's own time in a relay
+     * profile). */
+    srp_keyset seen;
 };
 
 static const char *const counter_names[SRP_DPC_COUNT] = {
@@ -91,54 +84,6 @@ static uint64_t copy_key(const srp_dataplane *dp, const uint8_t *d, uint64_t tai
     return h ? h : 1;
 }
 
-static uint64_t *seen_bucket(srp_dataplane *dp, uint64_t k) {
-    return dp->seen + SEEN_WAYS * (size_t)((k * 0x9E3779B97F4A7C15ull) >> (64 - dp->seen_bits));
-}
-
-static int seen_has(srp_dataplane *dp, uint64_t k) {
-    uint64_t *b = seen_bucket(dp, k);
-    for (int w = 0; w < SEEN_WAYS; w++)
-        if (b[w] == k) return 1;
-    return 0;
-}
-
-static void seen_put(srp_dataplane *dp, uint64_t k) { /* newest first, oldest out */
-    uint64_t *b = seen_bucket(dp, k), keep[SEEN_WAYS - 1];
-    /* through a copy of fixed size, which gcc inlines as a few moves: the overlapping memmove
-     * was a call into libc for 56 bytes per new PUBLISH */
-    memcpy(keep, b, sizeof keep);
-    memcpy(b + 1, keep, sizeof keep);
-    b[0] = k;
-}
-
-/* Twice the buckets, each old bucket's keys re-put oldest first (so newest-first order
- * holds in the new ones); out of memory, the filter stays at this size (seen_max_bits). */
-static void seen_grow(srp_dataplane *dp) {
-    size_t old_keys = (size_t)SEEN_WAYS << dp->seen_bits;
-    uint64_t *old = dp->seen, *t = srp_big_calloc_paged(old_keys * 2, sizeof *t);
-    if (!t) {
-        dp->seen_max_bits = dp->seen_bits;
-        return;
-    }
-    dp->seen = t;
-    dp->seen_bits++;
-    for (size_t b = 0; b < old_keys; b += SEEN_WAYS)
-        for (int w = SEEN_WAYS - 1; w >= 0; w--)
-            if (old[b + (size_t)w]) seen_put(dp, old[b + (size_t)w]);
-    srp_big_free_paged(old, old_keys, sizeof *old);
-}
-
-static void seen_add(srp_dataplane *dp, uint64_t k) {
-    if (dp->seen_bits < dp->seen_max_bits) {
-        ++dp->seen_added;
-        while (dp->seen_bits < dp->seen_max_bits &&
-               (dp->seen_added > ((size_t)SEEN_WAYS << dp->seen_bits) / 4 ||
-                seen_bucket(dp, k)[SEEN_WAYS - 1] != 0))
-            seen_grow(dp);
-    }
-    seen_put(dp, k);
-}
-
 const char *srp_dp_counter_name(int counter) {
     return (counter >= 0 && counter < SRP_DPC_COUNT) ? counter_names[counter] : "unknown";
 }
@@ -154,9 +99,6 @@ static uint64_t next_rand(srp_dataplane *dp) { /* xorshift64*: deterministic per
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* The seen filter's first size: 64 buckets (4 KiB), never above its bound. */
-#define SEEN_FIRST_BITS 6
-
 srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed) {
     return srp_dp_new_ex(cache, fanout, max_hops, seed, SEEN_COPIES);
 }
@@ -164,22 +106,17 @@ srp_dataplane *srp_dp_new(srp_cache *cache, unsigned fanout, unsigned max_hops, 
 srp_dataplane *srp_dp_new_ex(srp_cache *cache, unsigned fanout, unsigned max_hops, uint64_t seed,
                              size_t seen_copies) {
     if (!cache || fanout == 0 || fanout > 16) return NULL;
-    /* The seen filter holds seen_copies rounded up to a power of two (at least 16 buckets):
-     * its pages become resident as copies land in them, at random, so a long run makes all
-     * of it resident. A small device (the simulator's engines) sizes it with its cache. */
-    unsigned bits = 4;
-    while (bits < 28 && ((size_t)SEEN_WAYS << bits) < seen_copies) bits++;
     /* The struct in pages of its own (bigalloc.h): 8 KiB of it are per-peer arrays
      * (group, slot: SRP_DP_MAX_PEERS) that a peer with few candidates never reaches, where
      * a malloc chunk would be cleared, so made resident, whole. */
     srp_dataplane *dp = srp_big_calloc_paged(1, sizeof *dp);
     if (!dp) return NULL;
-    dp->seen_max_bits = bits;
-    dp->seen_bits = bits < SEEN_FIRST_BITS ? bits : SEEN_FIRST_BITS;
-    dp->seen = srp_big_calloc_paged((size_t)SEEN_WAYS << dp->seen_bits, sizeof *dp->seen);
+    /* The seen filter holds seen_copies rounded up to a power of two (at least 16 buckets);
+     * a small device (the simulator's engines) sizes it with its cache. */
+    int seen_failed = srp_ks_init(&dp->seen, seen_copies, 28);
     /* (48 KiB, written only as far as the candidates go: pages of its own, bigalloc.h) */
     dp->peers = srp_big_calloc_paged(SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    if (!dp->peers || !dp->seen) {
+    if (!dp->peers || seen_failed) {
         srp_dp_free(dp);
         return NULL;
     }
@@ -195,7 +132,7 @@ void srp_dp_free(srp_dataplane *dp) {
     if (!dp) return;
     free(dp->emits); /* grown once to the caller's batch: a few KiB, stays on malloc */
     srp_big_free_paged(dp->peers, SRP_DP_MAX_PEERS, sizeof *dp->peers);
-    srp_big_free_paged(dp->seen, (size_t)SEEN_WAYS << dp->seen_bits, sizeof *dp->seen);
+    srp_ks_free(&dp->seen);
     srp_big_free_paged(dp, 1, sizeof *dp);
 }
 
@@ -455,7 +392,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
          * most came too late (the probe in pass 3 was still ~4% of a subscriber's CPU). */
         for (size_t k = 0; k < nneed && need[k] < SEEN_AHEAD; k++) {
             size_t j = need[k];
-            __builtin_prefetch(seen_bucket(dp, cks[j]), 1, 3);
+            __builtin_prefetch(srp_ks_bucket(&dp->seen, cks[j]), 1, 3);
             hids[j] = srp_cache_prefetch_insert(dp->cache, buf + (base + j) * stride,
                                                 ids + 32 * (base + j), fps[j]);
         }
@@ -464,7 +401,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             size_t i = base + j;
             const uint8_t *d = buf + i * stride;
             if (j + SEEN_AHEAD < m && state[j + SEEN_AHEAD] == ST_NEW) {
-                __builtin_prefetch(seen_bucket(dp, cks[j + SEEN_AHEAD]), 1, 3);
+                __builtin_prefetch(srp_ks_bucket(&dp->seen, cks[j + SEEN_AHEAD]), 1, 3);
                 /* and what its cache insert reads (the id slot, leaf and tree buckets: cold
                  * in a cache larger than L2, a relay's insert waited on them; the pre-filter
                  * bucket it writes the frame's slot into, out of L1 since pass 1b) */
@@ -483,7 +420,7 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             int member = is_member(dp, d, &deliver);
             uint64_t src = src_keys ? src_keys[i] : 0;
             uint64_t ck = cks[j];
-            int known = seen_has(dp, ck);
+            int known = srp_ks_has(&dp->seen, ck);
             if (known && !srp_cache_contains(dp->cache, ids + 32 * i)) {
                 dp->counters[SRP_DPC_SEEN]++;
                 continue;
@@ -495,7 +432,8 @@ void srp_dp_process(srp_dataplane *dp, const uint8_t *buf, size_t stride, const 
             if (r == SRP_CACHE_DUPLICATE) { dp->counters[SRP_DPC_DUPLICATE]++; continue; }
             /* (a key the filter holds is not added twice: repeats of one variant filled its
              * bucket with one key, and the filter then doubled to its bound in one call) */
-            if ((r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) && !known) seen_add(dp, ck);
+            if ((r == SRP_CACHE_INSERTED || r == SRP_CACHE_VARIANT) && !known)
+                srp_ks_add(&dp->seen, ck);
             if (r == SRP_CACHE_VARIANT) {
                 /* Same packetId, another header: one copy was altered on the way and a relay
                  * cannot tell which (SPEC 9.1). Forward this one as well so a forged copy that

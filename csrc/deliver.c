@@ -19,30 +19,24 @@ const char *srp_dl_counter_name(int counter) {
     return (counter >= 0 && counter < SRP_DLC_COUNT) ? counter_names[counter] : "unknown";
 }
 
-/* The first size of a growing table (deliver_impl.h): 32 root buckets (~4 KiB), 64 id
- * buckets (4 KiB); never above the bound. */
+/* The root table's first size (deliver_impl.h): 32 buckets (~4 KiB), never above its bound. */
 #define ROOT_BUCKETS_FIRST 32
-#define DONE_BUCKETS_FIRST 64
 
 srp_deliver *srp_dl_new(size_t roots, size_t delivered) {
-    size_t buckets = 32, done = 16;
+    size_t buckets = 32;
     while (buckets * 2 < roots && buckets < ((size_t)1 << 24)) buckets *= 2;
-    while (done * DONE_WAYS < delivered && done < ((size_t)1 << 24)) done *= 2;
     srp_deliver *dl = calloc(1, sizeof *dl);
     if (!dl) return NULL;
     size_t roots_first = buckets < ROOT_BUCKETS_FIRST ? buckets : ROOT_BUCKETS_FIRST;
-    size_t done_first = done < DONE_BUCKETS_FIRST ? done : DONE_BUCKETS_FIRST;
     dl->mask = roots_first - 1;
     dl->roots_max_mask = buckets - 1;
     dl->node_mask = buckets * 8 - 1;
-    dl->done_mask = done_first - 1;
-    dl->done_max_mask = done - 1;
     dl->roots = srp_big_calloc(roots_first * 2, sizeof *dl->roots);
     /* Nodes: 8 per root (a 256-leaf tree has 511; recent trees matter, old ones age out).
      * At their bound from the start: only batches of several messages write them. */
     dl->nodes = srp_big_calloc(buckets * 16, sizeof *dl->nodes);
-    dl->done = srp_big_calloc(done_first * DONE_WAYS, sizeof *dl->done);
-    if (!dl->roots || !dl->nodes || !dl->done) {
+    int done_failed = srp_ks_init(&dl->done, delivered, 24);
+    if (!dl->roots || !dl->nodes || done_failed) {
         srp_dl_free(dl);
         return NULL;
     }
@@ -56,24 +50,8 @@ void srp_dl_free(srp_deliver *dl) {
     /* Sizes as allocated now (the masks follow every growth). */
     srp_big_free(dl->roots, (dl->mask + 1) * 2, sizeof *dl->roots);
     srp_big_free(dl->nodes, (dl->node_mask + 1) * 2, sizeof *dl->nodes);
-    srp_big_free(dl->done, (dl->done_mask + 1) * DONE_WAYS, sizeof *dl->done);
+    srp_ks_free(&dl->done);
     free(dl);
-}
-
-void srp_dl_done_grow(srp_deliver *dl) {
-    size_t old_buckets = dl->done_mask + 1, buckets = old_buckets * 2;
-    uint64_t *old = dl->done, *t = srp_big_calloc(buckets * DONE_WAYS, sizeof *t);
-    if (!t) {
-        dl->done_max_mask = dl->done_mask; /* stay at this size (bounded, still correct) */
-        return;
-    }
-    dl->done = t;
-    dl->done_mask = buckets - 1;
-    /* Oldest first within each old bucket, so each new bucket keeps newest-first order. */
-    for (size_t b = 0; b < old_buckets; b++)
-        for (int w = DONE_WAYS - 1; w >= 0; w--)
-            if (old[b * DONE_WAYS + (size_t)w]) done_put(dl, old[b * DONE_WAYS + (size_t)w]);
-    srp_big_free(old, old_buckets * DONE_WAYS, sizeof *old);
 }
 
 void srp_dl_set_keys(srp_deliver *dl, size_t n, const uint8_t *ids, const uint8_t *tags,
@@ -428,7 +406,8 @@ size_t srp_dl_take(srp_deliver *dl, const uint8_t *buf, size_t stride, const uin
     size_t kept = 0, nmsg = 0, slot = 0, frags = 0, n = *n_up;
     for (size_t j = 0; j < n; j++) /* the delivered-id table is large: load buckets early */
         if (up_kind[j] == deliver_kind && whole_message(buf + (size_t)up_index[j] * stride))
-            __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
+            __builtin_prefetch(
+                srp_ks_bucket(&dl->done, done_key(dl, ids + 32 * (size_t)up_index[j])));
     sub_window win;
     int batch = srp_hchacha_batch_ok() && dl->nsubs;
     win.j0 = (size_t)-1;

@@ -185,7 +185,8 @@ size_t srp_dl_chains(srp_deliver *dl, const uint8_t *buf, size_t stride, const u
     for (size_t j = 0; j < n; j++) { /* heads' delivered-id buckets (open_chain), as take's */
         const uint8_t *d = buf + (size_t)up_index[j] * stride;
         if (up_kind[j] == deliver_kind && srp_be16(d + SRP_OFF_INDEX) == 0)
-            __builtin_prefetch(done_bucket(dl, done_key(dl, ids + 32 * (size_t)up_index[j])));
+            __builtin_prefetch(
+                srp_ks_bucket(&dl->done, done_key(dl, ids + 32 * (size_t)up_index[j])));
     }
     for (size_t j = 0; j < n; j++) {
         if (up_kind[j] != deliver_kind) continue;

@@ -13,10 +13,10 @@
 
 #include "deliver.h"
 #include "frame.h"
+#include "keyset.h"
 #include "seal.h"
 #include "seen.h"
 
-#define DONE_WAYS 8
 
 typedef struct {
     uint8_t author[32];
@@ -55,23 +55,18 @@ typedef struct {
     uint8_t used;
 } dl_memo_slot;
 
-/* The root and delivered-id tables start small and double as they fill, up to the bound the
- * caller gave (srp_dl_new): hashed tables are written at random places, so a table made at
- * its bound is resident almost whole after a few dozen entries, whatever it holds. A table
- * doubles when its entries reach a quarter of its slots (done: ~2 a bucket of 8; roots: every
- * other bucket of 2), and before an entry would be pushed out of a full bucket: below its
- * bound a table forgets nothing (a delivered id forgotten is a message delivered twice).
- * A failed allocation keeps the table as it is: still bounded and correct, only smaller. */
+/* The root table starts small and doubles as it fills, up to the bound the caller gave
+ * (srp_dl_new), as the delivered ids do (csrc/keyset.h, whose comment says why): when its
+ * roots reach every other bucket of 2, and before a root would be pushed out of a full
+ * bucket. A failed allocation keeps it as it is: still bounded and correct, only smaller. */
 struct srp_deliver {
     dl_root *roots;       /* 2-way buckets: [2b] most recent, [2b+1] older */
     size_t mask;          /* buckets - 1 */
     size_t roots_max_mask, roots_added;
     dl_node *nodes;       /* 2-way buckets like roots (their bound from the start) */
     size_t node_mask;
-    uint64_t *done;       /* delivered message ids (keyed 64-bit digests): 8-way buckets,
-                           * one cache line each */
-    size_t done_mask;
-    size_t done_max_mask, done_added;
+    srp_keyset done;      /* delivered message ids (keyed 64-bit digests): below its bound
+                           * none is forgotten (one forgotten is a message delivered twice) */
     uint64_t seed;        /* keys the bucket hashes: a member cannot aim entries at one bucket */
     dl_sub subs[SRP_DL_MAX_SUBS];
     size_t nsubs;
@@ -91,37 +86,12 @@ static inline uint64_t done_key(const srp_deliver *dl, const uint8_t *id) {
     return k ? k : 1;
 }
 
-static inline uint64_t *done_bucket(const srp_deliver *dl, uint64_t k) {
-    return dl->done + DONE_WAYS * ((size_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & dl->done_mask);
-}
-
 static inline int done_has(const srp_deliver *dl, const uint8_t *id) {
-    uint64_t k = done_key(dl, id), *b = done_bucket(dl, k);
-    for (int w = 0; w < DONE_WAYS; w++)
-        if (b[w] == k) return 1;
-    return 0;
-}
-
-/* Doubles the delivered-id table (deliver.c; the struct's comment). */
-void srp_dl_done_grow(srp_deliver *dl);
-
-static inline void done_put(srp_deliver *dl, uint64_t k) { /* newest first, oldest out */
-    uint64_t *b = done_bucket(dl, k);
-    memmove(b + 1, b, (DONE_WAYS - 1) * sizeof *b);
-    b[0] = k;
+    return srp_ks_has(&dl->done, done_key(dl, id));
 }
 
 static inline void done_add(srp_deliver *dl, const uint8_t *id) {
-    uint64_t k = done_key(dl, id);
-    if (dl->done_mask < dl->done_max_mask) {
-        /* Below the bound an id is never pushed out: a full bucket doubles the table too. */
-        ++dl->done_added;
-        while (dl->done_mask < dl->done_max_mask &&
-               (dl->done_added > (dl->done_mask + 1) * DONE_WAYS / 4 ||
-                done_bucket(dl, k)[DONE_WAYS - 1] != 0))
-            srp_dl_done_grow(dl);
-    }
-    done_put(dl, k);
+    srp_ks_add(&dl->done, done_key(dl, id));
 }
 
 /* An author envelope parsed from an opened message (docs/SEALING.md), its leaf still to be

@@ -53,7 +53,7 @@ def test_tables_are_mapped_untouched_and_unmapped_on_free():
     mapped, rss = anon_mapped() - mapped0, rss_anon() - rss0
     # frames 13.9 MiB + nodes and indices: own mappings, even below the raised threshold
     # (the delivered-id and root tables start at 4 KiB and grow to their bound as they fill,
-    # csrc/deliver_impl.h) ...
+    # csrc/keyset.h, csrc/deliver_impl.h) ...
     assert mapped >= 16 * MiB, mapped / MiB
     # ... resident only where initialised (the cache's free lists, ~1.8 MiB; the data plane's
     # scratch buffers are Python's): not the frames, not the empty id tables.

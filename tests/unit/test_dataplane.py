@@ -262,7 +262,7 @@ def test_packet_ids_paired_by_length_match_hashlib() -> None:
 
 def test_the_copy_filter_grows_and_forgets_no_copy_below_its_bound():
     """The seen filter (copies handled before, beyond the cache) starts at 4 KiB and doubles
-    as copies come (csrc/dataplane.c seen_add): 3,000 packets through a cache that keeps ~60
+    as copies come (csrc/keyset.h, the copy filter in csrc/dataplane.c): 3,000 packets through a cache that keeps ~60
     of them make it grow six times, and every evicted one sent again is still recognised."""
     cache = Cache(200 * 1024)
     dp = DataPlane(cache, seed=7)  # seen_copies 65,536: 3,000 stay below the bound

@@ -310,7 +310,7 @@ def test_fragmented_messages_are_verified_in_pairs_whatever_fails_between_them()
 
 
 def test_the_delivered_id_table_grows_and_forgets_nothing_it_delivered() -> None:
-    """The delivered-id table starts at 4 KiB and doubles as it fills (deliver_impl.h): 1,500
+    """The delivered-id table starts at 4 KiB and doubles as it fills (csrc/keyset.h): 1,500
     messages make it grow five times, and every one of them is still known afterwards. The
     seen-copies table is one slot and the cache forgets them, so only the delivered ids can
     recognise the copies sent again."""
