@@ -77,27 +77,38 @@ async def _deliver(n: int, flood_seconds: float,
 def run(quick: bool = False) -> list[Row]:
     import uvloop
     n = 2000 if quick else 10000
+    rounds = 1 if quick else 3
     loop = uvloop.new_event_loop()
+    calms, floods = [], []
     try:
         loop.run_until_complete(_deliver(200, 0))  # warm-up: first-run costs out of the figure
-        calm = loop.run_until_complete(_deliver(n, 0))
-        flood = loop.run_until_complete(_deliver(n, 4.0 if quick else 8.0))
+        # Alternated, best of each: a shared 2-core machine moves a single pair of runs by
+        # +-5% (one pair read 0.93x and the next three 1.01x, 1.03x, 0.94x, session 15), so
+        # each figure is its best run and both sides saw the same moments of the machine.
+        for _ in range(rounds):
+            calms.append(loop.run_until_complete(_deliver(n, 0)))
+            floods.append(loop.run_until_complete(_deliver(n, 4.0 if quick else 8.0)))
     finally:
         loop.close()
     rate = lambda r: r["got"] / r["seconds"]  # noqa: E731
+    calm, flood = max(calms, key=rate), max(floods, key=rate)
+    worst = lambda runs: min(r["got"] for r in runs)  # noqa: E731  (loss: the worst run's)
+    runs = lambda rs: ("" if len(rs) == 1 else  # noqa: E731
+                       "; best of {} alternated runs ({})".format(
+                           len(rs), ", ".join(f"{rate(r):,.0f}" for r in rs)))
     settings = "defaults; emit_many of 64 every 2 ms"
     return [
         Row(GROUP, "delivered without a flood", rate(calm), unit="msg/s", role="peer",
-            loss=1 - calm["got"] / n, settings=settings,
-            note=f"{int(calm['got'])} of {n} delivered"),
+            loss=1 - worst(calms) / n, settings=settings,
+            note=f"{int(worst(calms))} of {n} delivered in the worst run{runs(calms)}"),
         Row(GROUP, "delivered while one core floods the subscriber with garbage",
-            rate(flood), unit="msg/s", loss=1 - flood["got"] / n, settings=settings,
+            rate(flood), unit="msg/s", loss=1 - worst(floods) / n, settings=settings,
             min_x_peer=0.95, max_loss=0.0,
-            note=f"{int(flood['got'])} of {n} delivered; the flood: {flood['garbage_sent']:,} "
-                 f"zero datagrams from bench/blast.py zeros: {flood['filtered']:,} dropped by "
-                 f"the kernel's frame filter by the last delivery (udp.kernel_drops), "
-                 f"{flood['drops']:,} counted "
-                 f"as malformed in the subscriber"),
+            note=f"{int(worst(floods))} of {n} delivered in the worst run; the best run's "
+                 f"flood: {flood['garbage_sent']:,} zero datagrams from bench/blast.py zeros: "
+                 f"{flood['filtered']:,} dropped by the kernel's frame filter by the last "
+                 f"delivery (udp.kernel_drops), {flood['drops']:,} counted as malformed in the "
+                 f"subscriber{runs(floods)}"),
     ]
 
 
