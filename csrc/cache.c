@@ -415,6 +415,11 @@ uint32_t srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const u
     return prefetch_slots(c, d, id);
 }
 
+void srp_cache_prefetch_leaf(const srp_cache *c, const uint8_t id[32]) {
+    uint32_t h = HEAD_Z(c->leaf_heads[leaf_of(id)]);
+    if (h != NIL) PF(&c->e[h]);
+}
+
 uint64_t srp_cache_filter_key(const srp_cache *c, const uint8_t *d) {
     return srp_cache_filter_key_tail(c, d, NULL);
 }

@@ -112,6 +112,11 @@ uint64_t srp_cache_filter_key_tail(const srp_cache *c, const uint8_t *d, uint64_
  * result. Returns the id's hash in this cache, for srp_cache_insert_fp_h. */
 uint32_t srp_cache_prefetch_insert(const srp_cache *c, const uint8_t *d, const uint8_t id[32],
                                    uint64_t fp);
+/* A second hint, some inserts after srp_cache_prefetch_insert requested id's leaf slot and
+ * some before the insert: the record at the head of id's summary-tree leaf list, whose link
+ * the insert writes (a record at random: the rest an insert links to is the last insert of
+ * its source, hop count or cluster, mostly still in cache). No effect on any result. */
+void srp_cache_prefetch_leaf(const srp_cache *c, const uint8_t id[32]);
 int srp_cache_prefilter_key(srp_cache *c, const uint8_t *d, double now, uint64_t fp,
                             uint8_t *id_out);
 int srp_cache_insert_fp(srp_cache *c, const uint8_t *d, const uint8_t id[32], uint64_t fp,
