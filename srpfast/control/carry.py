@@ -9,16 +9,17 @@ call (``DataPlane.carry_fragments``, set by the engine's link; ``DataPlane.fragm
 and packetIds back to back), kept here (copied: the batch buffer is reused; no Python per
 fragment) and offered to ``DataPlane.deliver_carried`` after every batch, which assembles,
 opens and verifies the whole messages among them in C (their frames were already cached and
-forwarded). Bounded (SPEC 9.4): at most ``MAX_CARRIED`` frames, each kept for at most
-``CARRY_BATCHES`` further batches; what leaves unassembled takes the per-frame path as
-before (it also evicts and counts forged copies, SPEC 9.1).
+forwarded). Bounded (SPEC 9.4): at most ``DataPlane.max_carried`` frames (twice the receive
+batch, 256 at the least: what is kept after a batch and a whole next batch of fragments fit
+one deliver_carried call), each kept for at most ``CARRY_BATCHES`` further batches; what
+leaves unassembled takes the per-frame path as before (it also evicts and counts forged
+copies, SPEC 9.1).
 """
 from __future__ import annotations
 
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from srpfast.dataplane._dataplane import MAX_CARRIED
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 
@@ -76,7 +77,7 @@ class FragmentCarry:
         if dp.n_msgs:
             p.count("deliver.carried", dp.n_msgs)
             carried = dp.messages()
-        room = MAX_CARRIED - dp.max_batch  # (a whole next batch of fragments must still fit)
+        room = dp.max_carried - dp.max_batch  # (a whole next batch of fragments must still fit)
         born, oldest = self.born, self.batch - CARRY_BATCHES
         stale = [i for i in left if born[i] < oldest]
         if len(left) - len(stale) > room:  # (left is in arrival order: oldest first)

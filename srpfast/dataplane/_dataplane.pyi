@@ -23,6 +23,7 @@ class DataPlane:
     n_msgs: int
     n_hops: int
     n_frags: int
+    max_carried: int
     carry_fragments: bool
     def __init__(self, cache: CacheCore, *, fanout: int = 3, max_hops: int = 16, seed: int = 0,
                  max_batch: int = 64, delivered_ids: int = ..., seen_copies: int = 65536,

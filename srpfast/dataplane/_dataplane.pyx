@@ -103,7 +103,10 @@ UP_VARIANT = SRP_DP_UP_VARIANT
 COUNTER_NAMES = tuple(srp_dp_counter_name(i).decode() for i in range(SRP_DPC_COUNT))
 DELIVER_COUNTER_NAMES = tuple(srp_dl_counter_name(i).decode() for i in range(SRP_DLC_COUNT))
 MAX_KEYED_SUBCLUSTERS = SRP_DL_MAX_SUBS
-# Fragments a caller may keep from earlier batches for deliver_carried (a 64 KB value is 67).
+# Fragments a caller may keep from earlier batches for deliver_carried (a 64 KB value is 67):
+# the least a data plane takes (DataPlane.max_carried: twice its max_batch when that is more,
+# so the fragments kept, at most max_carried - max_batch after each batch, and a whole next
+# batch of them always fit one call; control/carry.py).
 MAX_CARRIED = 256
 
 
@@ -180,6 +183,8 @@ cdef class DataPlane:
     cdef public bint carry_fragments
     cdef _Scratch _frag, _fid, _fitem
     cdef readonly Py_ssize_t n_frags
+    # Fragments deliver_carried takes in one call (MAX_CARRIED, the least).
+    cdef readonly Py_ssize_t max_carried
 
     def __cinit__(self, CacheCore cache not None, *, unsigned fanout=3, unsigned max_hops=16,
                   uint64_t seed=0, Py_ssize_t max_batch=64, Py_ssize_t delivered_ids=1 << 20,
@@ -192,8 +197,9 @@ cdef class DataPlane:
         self.cache = cache  # keeps the C cache alive as long as the data plane
         self.dp = srp_dp_new_ex(cache.c, fanout, max_hops, seed, <size_t>seen_copies)
         self.dl = srp_dl_new(<size_t>verified_roots, <size_t>max(delivered_ids, 64))
+        self.max_carried = max(MAX_CARRIED, 2 * max_batch)
         self._msgs = <srp_dl_msg *>malloc(max_batch * sizeof(srp_dl_msg))
-        self._cmsgs = <srp_dl_msg *>malloc(MAX_CARRIED * sizeof(srp_dl_msg))
+        self._cmsgs = <srp_dl_msg *>malloc(self.max_carried * sizeof(srp_dl_msg))
         if self.dp == NULL or self.dl == NULL or self._msgs == NULL or self._cmsgs == NULL:
             raise MemoryError("cannot allocate the data plane")
         self.max_batch = max_batch
@@ -218,10 +224,10 @@ cdef class DataPlane:
         self._arena = _Scratch(SRP_DL_PLAIN_BYTES * max_batch)
         self._arenap = self._arena.p
         # (not zero-filled: an engine that never carries a fragment never touches them)
-        self._carena = _Scratch(SRP_DL_PLAIN_BYTES * MAX_CARRIED)
-        self._cup_index = _Scratch(4 * MAX_CARRIED)
-        self._cup_kind = _Scratch(MAX_CARRIED)
-        self._cids = _Scratch(32 * MAX_CARRIED)
+        self._carena = _Scratch(SRP_DL_PLAIN_BYTES * self.max_carried)
+        self._cup_index = _Scratch(4 * self.max_carried)
+        self._cup_kind = _Scratch(self.max_carried)
+        self._cids = _Scratch(32 * self.max_carried)
         self._frag = _Scratch(SRP_PACKET_BYTES * max_batch)
         self._fid = _Scratch(32 * max_batch)
         self._fitem = _Scratch(4 * max_batch)
@@ -401,8 +407,8 @@ cdef class DataPlane:
         become messages() (message_item: an index into these frames); returns the indexes
         of the frames not taken, in order."""
         cdef size_t n = <size_t>count, n_msgs = 0, i
-        if count < 0 or count > MAX_CARRIED:
-            raise ArgumentError(f"count must be 0..{MAX_CARRIED}")
+        if count < 0 or count > self.max_carried:
+            raise ArgumentError(f"count must be 0..{self.max_carried}")
         if <size_t>frames.shape[0] < n * SRP_PACKET_BYTES or <size_t>ids.shape[0] < 32 * n:
             raise ArgumentError("frames or ids shorter than count")
         cdef uint32_t *upi = <uint32_t *>self._cup_index.p

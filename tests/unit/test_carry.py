@@ -30,11 +30,11 @@ def published(sizes: list[int]) -> tuple[list[bytes], Peer]:
     return [d for d, _ in pub.datagrams_to_send() if d[4] == C.PUBLISH], pub
 
 
-def member() -> Peer:
+def member(max_batch: int = 64) -> Peer:
     peer = Peer(create_identity(b"\x55" * 32), Config(strict=True, clock_offset=0.0),
                 now=0.0, rng=random.Random(5))
     peer.join(CLUSTER, KEY, now=0.0)
-    peer.attach_dataplane(DataPlane(peer.cache, max_batch=64), resolve=pack_sockaddr)
+    peer.attach_dataplane(DataPlane(peer.cache, max_batch=max_batch), resolve=pack_sockaddr)
     peer.tick(1.0)
     return peer
 
@@ -84,6 +84,31 @@ def test_fragments_that_never_complete_go_to_the_frame_path() -> None:
     assert got == [b"A" * 3000]
     assert peer.counters().get("deliver.carried", 0) == 0
     assert peer.counters()["rx.publish"] == 4  # the frame path, one frame at a time
+
+
+def test_a_batch_larger_than_256_whole_of_fragments_that_wait_is_kept_in_bounds() -> None:
+    """The carry holds what is left after a batch plus a whole next batch of fragments in one
+    deliver_carried call: DataPlane.max_carried is twice max_batch (256 at the least). A
+    receive batch of 512 (the UDP transport's) made only of fragments still waiting for
+    their last one is kept, the next such batch pushes the oldest out to the frame path, and
+    every message is delivered once its last fragment comes (strict: an error would raise)."""
+    frames, _ = published([3000] * 340)         # 4 fragments each
+    assert len(frames) == 4 * 340
+    heads = [f for k, f in enumerate(frames) if k % 4 != 3]
+    tails = [f for k, f in enumerate(frames) if k % 4 == 3]
+    peer = member(max_batch=512)
+    dp = peer.dataplane
+    assert dp.max_carried == 1024 and DataPlane(peer.cache).max_carried == 256
+    got = feed(peer, heads[:510], 512)          # 170 messages, none complete
+    assert got == [] and peer._dataplane.carry.kept == 510
+    got += feed(peer, heads[510:], 512)         # 170 more: the room is max_carried - 512
+    assert peer._dataplane.carry.kept <= dp.max_carried - dp.max_batch
+    got += feed(peer, tails, 512)
+    for _ in range(CARRY_BATCHES + 1):          # later batches: what still waits leaves
+        got += feed(peer, [frames[0]], 512)
+    assert sorted(got) == sorted(bytes([65 + k % 26]) * 3000 for k in range(340))
+    assert peer.counters().get("drop.internal", 0) == 0
+    assert not peer._dataplane.carry.kept
 
 
 def test_the_data_plane_takes_fragments_out_of_the_hand_up_list_in_one_call() -> None:
