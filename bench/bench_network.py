@@ -39,8 +39,8 @@ HOST = "127.0.0.1"
 SENDER = "sender: runs of 64 frames as UDP GSO super-datagrams (blast.py --gso), read with GRO"
 # the one knob of the composed ceilings: their receive part drains a socket filled first
 PREFILLED = ("receive part: the rows' GSO sender into a socket built as the network's (GRO, "
-             "128-frame batches) with a 64 MiB receive buffer (SO_RCVBUFFORCE), filled before "
-             "the first read")
+             f"{LIVE_BATCH}-frame batches) with a 64 MiB receive buffer (SO_RCVBUFFORCE), filled "
+             "before the first read")
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -187,7 +187,7 @@ def _deliver_ceiling(group: str, path: str, shared_key: bytes, quick: bool) -> R
     messages. Summed per message; no Python, no callback, no delivery bookkeeping.
 
     The receive part reads what the rows read: the rows' GSO sender's super-datagrams through
-    GRO, with the network socket's batch (128), so its time a frame is the live path's
+    GRO, with the network socket's batch (RECV_BATCH), so its time a frame is the live path's
     recv_batch work (the kernel's per-read work, the GRO landing area cut into slots)."""
     import struct
 

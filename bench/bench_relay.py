@@ -24,6 +24,7 @@ from bench.bench_network import HOST, _cache_slots, _new_loop, _until  # noqa: E
 from bench.blast import Blaster  # noqa: E402
 from bench.harness import Row, best_rate, delivery_rate, loss_of, main, quick_params  # noqa: E402
 from srpfast.config import Config  # noqa: E402
+from srpfast.drivers.base import RECV_BATCH  # noqa: E402
 from srpfast.crypto import create_identity  # noqa: E402
 
 GROUP = "relay peer on loopback"
@@ -100,7 +101,7 @@ async def _relay_run(loop: asyncio.AbstractEventLoop, seconds: float) -> dict:
 def _ceiling_run(seconds: float, slots: int) -> dict:
     """The relay's work alone in the relay's environment (bench/ceilings.c
     srp_ceiling_relay_live): a socket built as the relay's (the default transport's: frame
-    filter, UDP GRO, 128 frames a receive batch, the same buffers), fed by the same sender
+    filter, UDP GRO, RECV_BATCH frames a receive batch, the same buffers), fed by the same sender
     process in the same mode (bench/blast.py "relay": the same GSO runs, the same window),
     whose same three GRO sinks, read by that process as in the relay run, get the output. Per
     receive batch the C loop does the bare relay work (validate, packetId, the seen check by
@@ -169,7 +170,7 @@ def _relay_group(seconds: float, quick: bool) -> list[Row]:
                "relay work + 1 GSO send per sink per batch, same sender and sinks",
         c["rate"], unit="datagrams/s", role="limit",
         settings="the relay row's sender, window and sinks; the socket the default "
-                 "transport builds (frame filter, GRO, 128 frames a batch)",
+                 f"transport builds (frame filter, GRO, {RECV_BATCH} frames a batch)",
         loss=loss_of(c["sinks"], 3 * c["blasted"]),
         note=(f"bench/ceilings.c srp_ceiling_relay_live: {c['inputs']:,} inputs, "
               f"{c['per_batch']:.0f} per receive batch, {c['outputs']:,} sent, sinks got "

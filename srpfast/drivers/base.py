@@ -62,9 +62,14 @@ class Transport(Protocol):
                clock: Callable[[], float]) -> Driver: ...
 
 
-# Frames a receive batch on the engine's main socket: the engine's per-batch Python is shared
-# by more of them (docs/NET.md, Sockets). bench/bench_network.py's receive ceiling reads so too.
-RECV_BATCH = 128
+# Frames a receive batch on the engine's main socket: the engine's per-batch Python (~45 us,
+# cold in the CPU caches after the data-plane call) is shared by more of them (docs/NET.md,
+# Sockets). 512, not 128: the on_batch subscriber row's receiving process took ~0.4 us less
+# CPU a message (medians 3.87 -> 3.46 us, interleaved runs, session 16), the relay row the
+# same; the batch buffer (593 KiB) and the data plane's scratch grow with it (control/
+# carry.py keeps up to twice a batch of fragments). bench/bench_network.py's receive ceiling
+# reads so too.
+RECV_BATCH = 512
 
 
 class UDPTransport:

@@ -51,8 +51,8 @@ def test_live_relay_ceiling_relays_every_input_to_every_sink() -> None:
     on a socket built like the relay's are each stored and sent, hops+1, to every sink, in
     GSO runs the sinks receive whole; a frame that fails validation is reported."""
     from srpfast.drivers._udp import UDPSocket
-    from srpfast.drivers.base import UDPTransport
-    n = 200  # more than one receive batch (128), and an odd last batch
+    from srpfast.drivers.base import RECV_BATCH, UDPTransport
+    n = RECV_BATCH + 72  # more than one receive batch, and an odd last batch
     buf = _frames(n)
     with UDPTransport().socket("127.0.0.1", 0) as relay, UDPSocket("127.0.0.1") as tx:
         sinks = [UDPSocket("127.0.0.1", gro=True, batch=1024) for _ in range(3)]
@@ -180,8 +180,9 @@ def test_receive_stages_time_the_rows_run_and_leave_the_classes_as_they_were() -
     before = (udp.UDPDriver.__dict__["_on_readable"], udp.UDPDriver.__dict__["_flush"],
               udp.UDPDriver.__init__, engine.Peer.__dict__["receive_batch"],
               dataplane.DataPlaneLink.__init__, blast.Blaster.__dict__["go"])
+    from srpfast.drivers.base import RECV_BATCH
     (r,) = receive_stages.run(1, count=4096)
-    assert r["delivered"] == 4096 and r["batches"] >= 4096 // 128
+    assert r["delivered"] == 4096 and r["batches"] >= 4096 // RECV_BATCH
     stages = dict(r["stages"])
     for name in ("receive (recv_batch)", "data-plane call (C)", "messages() columns",
                  "delivered-id set add_ready (C)"):
