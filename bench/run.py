@@ -272,6 +272,29 @@ loop), and the Merkle walk's node hash is made from registers (`srp_sha256_node`
 ns). The data-plane call socket-less, best of 3 runs a process, 5 interleaved pairs: median
 2.37 -> 2.18 us, lower in 4 of 5; in the row's own run (receive_stages.py, 3 interleaved
 pairs with the receiver at ~55% of a core) 3.25-3.60 -> 2.66-3.45 us: within the noise.
+Session 16 (the same VM, loaded: the receiving process got 17-60% of a core, so rates and
+x limit were noise; CPU a message is the figure). Where the data-plane call goes beyond the
+limit's parts: socket-less, the row's frames through a subscriber's DataPlane (5 rounds,
+process CPU), the call with C delivery off (validate, pre-filter, packetId, copy filter,
+cache) took 0.80 us a message against the limit's store loop 0.72, and delivery (subkeys,
+open, envelope, delivered ids, records) 1.53 against the limit's open + hashes + Ed25519/256
+1.12. Under callgrind (instruction counts; its SHA-256 runs the portable code, no SHA-NI) the
+open is the limit's work to within 3% (6,088 Ir a message against srp_ceiling_open_x16's
+6,265), the subkeys alike, and delivery's own bookkeeping (delivered-id digests and table,
+the sub lookup, envelope parse, the walk's memo, the record) ~1,100 Ir a message, ~0.15 us:
+the rest is memory, the live path reading each frame and writing its plaintext out of L2
+where the limit's loops reuse 16 ciphertexts in L1. Passes of 32 frames in srp_dp_process
+(DP_CHUNK 256 -> 32) to keep the frames in L1 across passes: within the noise (3 pairs), not
+taken. Receive batches of 512 (`RECV_BATCH`, 2 a wake-up: still 1,024 frames) instead of 128:
+the row's CPU a message over 9 interleaved pairs against the old default, median 3.87 ->
+3.46 us (3.44-4.98 -> 3.14-4.49, lower in 6 of 9); in its stage marks the engine's Python
+0.55-0.66 -> 0.27-0.39 us a message and the wake-up's loop 0.12-0.14 -> 0.05-0.07, the
+data-plane call and the receive a little slower; socket-less and warm (no event loop or API
+between batches) no better (medians 2.89 -> 3.04 us, 7 pairs): the saving is the cold
+per-batch Python. 256 a batch: 4.00-5.41 us (3 runs), not better than 128. The relay row's
+CPU per input 2.41 -> 2.39 us (6 pairs). Taken, with the carry sized to it: its fixed 256
+fragments left no room at a batch of 256 or more, and a batch of more than 256 waiting
+fragments made deliver_carried raise (drop.internal each batch; now twice max_batch).
 
 The simulator group (bench/bench_sim.py, docs/SIMULATION.md "Scale") measures, from session
 13, 150 virtual s (one JOIN re-announce period) after a 20 s join storm and 100 s of warmup;
