@@ -188,8 +188,8 @@ def udp_recv_loop(sock: UDPSocket, seconds: float, idle: float = 0.2) -> tuple[i
     """The UDP receive ceiling (srp_ceiling_recv_loop): recvmmsg drain of ``sock`` in a C loop
     with the socket's own receive set-up (its batch and slot size, a GRO landing area if it
     has GRO on), polling between empty reads, for ``seconds`` or until ``idle`` seconds pass
-    with nothing arriving; GIL released. Returns (received, seconds from the first read that
-    returned data to the last)."""
+    with nothing arriving; GIL released. Returns (received, seconds from the start of the first
+    read that returned data to the end of the last)."""
     st = _Udp()
     r = lib().srp_ceiling_recv_loop(_open_fd(sock), sock.batch, sock.slot,
                                     UDP_GRO_READS if sock.gro else 0, seconds, idle,

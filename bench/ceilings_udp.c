@@ -50,7 +50,8 @@ long srp_ceiling_send_loop(int fd, const uint8_t *dest, double seconds, long bat
  * GRO landing area of that many 64 KiB reads, as UDPSocket(gro=True) sets up: 8), polling
  * 10 ms between empty calls, for `seconds` or until `idle` seconds pass with nothing read.
  * Returns the datagrams received; -1 on bad arguments or no memory, -2 if the kernel refuses
- * UDP GRO. st->elapsed is from the first read that returned data to the last. */
+ * UDP GRO. st->elapsed is from the start of the first read that returned data to the end of
+ * the last. */
 long srp_ceiling_recv_loop(int fd, long batch, long slot, long gro_entries, double seconds,
                            double idle, srp_ceiling_udp *st) {
     srp_udp_rx rx;
@@ -64,10 +65,13 @@ long srp_ceiling_recv_loop(int fd, long batch, long slot, long gro_entries, doub
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     double t0 = mono_s(), last = t0, first = -1.0, t;
     for (;;) {
+        /* From before the first read that returns data: its frames count, so its work does
+         * too (from after it, one batch holding a whole run gave an elapsed time of ~0). */
+        double before = mono_s();
         long r = srp_udp_recv(fd, &rx, rx.batch, &st->ctr);
         t = mono_s();
         if (r > 0) {
-            if (first < 0) first = t;
+            if (first < 0) first = before;
             st->count += r;
             last = t;
         } else if (r == 0) {

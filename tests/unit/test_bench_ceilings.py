@@ -164,7 +164,7 @@ def test_sender_alone_is_the_rate_a_bare_receiver_gets(tmp_path) -> None:
     bare C receive loop gives a rate a loopback sender can reach (not 0: nothing lost)."""
     from bench import bench_network
     path = tmp_path / "frames"
-    path.write_bytes(bytes(_frames(512)))
+    path.write_bytes(bytes(_frames(1024)))  # (more than one receive batch of RECV_BATCH)
     rate = bench_network._sender_alone(str(path))
     assert 1_000 < rate < 50_000_000
 
