@@ -8,8 +8,9 @@
  * every step: count <= slots, memory <= capacity, per-source share, and that an id the cache
  * says it holds returns a frame whose recomputed packetId is that id. */
 #include "fuzz_common.h"
-#include "cache.h"
+#include "cache_impl.h" /* (the indexes' sizes: a check of the whole cache follows each doubling) */
 #include "dataplane.h"
+#include "fuzz_tables.h"
 #include "seen.h"
 
 #define CAP (400u * 1158u)
@@ -28,12 +29,162 @@ static void check_cache(srp_cache *c) {
     }
 }
 
+/* The whole of a round's cache against its slots: every live entry found by its id (the id
+ * index), each index's live count that of the records it indexes (ids: entries; sources and
+ * clusters: the distinct ones of the live entries), and the summary tree (SPEC 6), its leaf
+ * buckets computed from their lists (cache_query.c leaf_bucket), equal at every level to the
+ * count and hash of the live ids under each prefix. */
+static void check_round_cache(srp_cache *c, size_t cap) {
+    static uint32_t leaf_n[LEAVES];
+    static uint64_t leaf_h[LEAVES];
+    static uint8_t src_seen[1u << 14], cl_seen[1u << 14];
+    size_t n = srp_cache_slots(c), live = 0, srcs = 0, cls = 0;
+    if (srp_cache_count(c) > n || srp_cache_memory_bytes(c) > cap || n > sizeof src_seen) abort();
+    memset(leaf_n, 0, sizeof leaf_n);
+    memset(leaf_h, 0, sizeof leaf_h);
+    memset(src_seen, 0, n);
+    memset(cl_seen, 0, n);
+    for (size_t s = 0; s < n; s++) {
+        if (!c->e[s].used) continue;
+        const entry *x = &c->e[s];
+        uint8_t ref[32];
+        srp_frame_packet_id(frame_at(c, (uint32_t)s), ref);
+        if (memcmp(ref, x->id, 32) || find_id(c, h32(x->id, 32, c->seed), x->id) != s) {
+            fprintf(stderr, "cache round: entry %zu not found by its id (%zu index slots)\n", s,
+                    c->ids.mask + 1);
+            abort();
+        }
+        if (find_src(c, h32(&c->srcs[x->src].key, 8, c->seed), c->srcs[x->src].key) != x->src ||
+            find_cl(c, h32(c->cls[x->cl].tag, 16, c->seed), c->cls[x->cl].tag) != x->cl) {
+            fprintf(stderr, "cache round: entry %zu's source or cluster record lost\n", s);
+            abort();
+        }
+        srcs += !src_seen[x->src]; src_seen[x->src] = 1;
+        cls += !cl_seen[x->cl]; cl_seen[x->cl] = 1;
+        leaf_n[leaf_of(x->id)]++;
+        leaf_h[leaf_of(x->id)] ^= be64(x->id + 8);
+        live++;
+    }
+    if (live != c->count || c->ids_g.live != live || c->src_g.live != srcs || c->cl_g.live != cls) {
+        fprintf(stderr, "cache round: live %zu/%zu, index counts %zu %zu %zu (sources %zu, clusters %zu)\n",
+                live, c->count, c->ids_g.live, c->src_g.live, c->cl_g.live, srcs, cls);
+        abort();
+    }
+    /* the tree: each level's (count, hash) from the one below, the leaves from the ids */
+    static uint32_t tn[4][LEAVES];
+    static uint64_t th[4][LEAVES];
+    memcpy(tn[3], leaf_n, sizeof leaf_n);
+    memcpy(th[3], leaf_h, sizeof leaf_h);
+    for (int depth = 2; depth >= 0; depth--)
+        for (size_t v = 0; v < ((size_t)1 << (4 * depth)); v++) {
+            tn[depth][v] = 0; th[depth][v] = 0;
+            for (size_t j = 0; j < 16; j++) {
+                tn[depth][v] += tn[depth + 1][v * 16 + j];
+                th[depth][v] ^= th[depth + 1][v * 16 + j];
+            }
+        }
+    for (int depth = 0; depth <= 3; depth++)
+        for (size_t v = 0; v < ((size_t)1 << (4 * depth)); v++) {
+            uint8_t nib[3] = {0, 0, 0};
+            uint32_t cnt, counts[16];
+            uint64_t hash, hashes[16];
+            for (int d = 0; d < depth; d++) nib[d] = (uint8_t)(v >> (4 * (depth - 1 - d)) & 15);
+            if (srp_cache_bucket(c, nib, (size_t)depth, &cnt, &hash) || cnt != tn[depth][v] ||
+                hash != th[depth][v]) {
+                fprintf(stderr, "cache round: tree bucket depth %d prefix %zx: %u/%llx, ids give %u/%llx\n",
+                        depth, v, cnt, (unsigned long long)hash, tn[depth][v],
+                        (unsigned long long)th[depth][v]);
+                abort();
+            }
+            if (depth < 3 && (depth < 2 || fz_below(16) == 0)) { /* its children, as SYNC asks */
+                if (srp_cache_summary(c, nib, (size_t)depth, counts, hashes)) abort();
+                for (size_t j = 0; j < 16; j++)
+                    if (counts[j] != tn[depth + 1][v * 16 + j] || hashes[j] != th[depth + 1][v * 16 + j]) {
+                        fprintf(stderr, "cache round: summary depth %d prefix %zx child %zu\n", depth, v, j);
+                        abort();
+                    }
+            }
+        }
+}
+
+/* A round of its own (session 16): a fresh cache of 4 to ~2,000 entries whose three indexes
+ * start at 512 slots and double up to 2 per entry, fed several times its size in frames of
+ * many sources and clusters (so every index doubles, some several times), with repeats,
+ * variants, removals and expiry, every insert past the bound evicting: after each doubling and
+ * every few steps, the whole cache against its slots (check_round_cache). */
+static unsigned long cr_rounds, cr_inserts, cr_doublings;
+
+static void cache_round(void) {
+    /* (the struct alone is ~22 KiB of the bound: 20 KiB more is a cache of 4 entries) */
+    size_t cap = 42000u + fz_below(fz_below(3) == 0 ? 300 : 2600) * 1300u;
+    srp_cache *c = srp_cache_new_ex(cap, fz_below(2) ? 1.0 : 1.0 / (1 + fz_below(8)),
+                                    (int)fz_below(2), 1.0 + fz_below(5), fz_u64());
+    if (!c) { fprintf(stderr, "cache round: no cache of %zu bytes\n", cap); abort(); }
+    size_t n = srp_cache_slots(c);
+    static uint8_t tags[2048][16], frame[SRP_PACKET_BYTES];
+    size_t ntags = 1 + fz_below((unsigned)(n < 2048 ? n : 2048)), nsrc = 1 + fz_below(2 * (unsigned)n);
+    fz_bytes(&tags[0][0], sizeof tags);
+    uint64_t salt = fz_u64();
+    double now = 1000.0;
+    size_t steps = 2 * n + fz_below(4 * (unsigned)n);
+    for (size_t step = 0; step < steps; step++) {
+        size_t masks = c->ids.mask + c->src_ix.mask + c->cl_ix.mask;
+        unsigned op = fz_below(16);
+        uint8_t id[32];
+        if (op == 0 && c->count) { /* a removal */
+            size_t s = fz_below((unsigned)n);
+            while (!c->e[s].used) s = (s + 1) % n;
+            memcpy(id, c->e[s].id, 32);
+            if (srp_cache_remove(c, id) != 1 || srp_cache_contains(c, id)) abort();
+        } else if (op == 1 && fz_below(4) == 0) { /* time passes: expiry */
+            static uint8_t out[16 * SRP_PACKET_BYTES];
+            now += fz_below(8);
+            while (srp_cache_expire(c, now, out, 16) == 16) {}
+        } else if (op == 2 && c->count) { /* a copy of a live entry: duplicate or variant */
+            size_t s = fz_below((unsigned)n), before = c->count;
+            while (!c->e[s].used) s = (s + 1) % n;
+            memcpy(frame, frame_at(c, (uint32_t)s), SRP_PACKET_BYTES);
+            memcpy(id, c->e[s].id, 32);
+            if (fz_below(2)) frame[SRP_OFF_HOPS] ^= 1;
+            int v = srp_cache_insert(c, frame, id, tb_mix(salt ^ fz_below((unsigned)nsrc)), now, 0);
+            if ((v != SRP_CACHE_DUPLICATE && v != SRP_CACHE_VARIANT) || c->count != before) abort();
+        } else { /* a new frame */
+            /* (8 random bytes at least: the packetId covers previousId, message, nextId only,
+             * and fz_frame draws those ids from a pool of 8) */
+            fz_frame(frame, SRP_PUBLISH, 8 + fz_below(SRP_MESSAGE_BYTES - 7));
+            memcpy(frame + SRP_OFF_CLUSTER, tags[fz_below((unsigned)ntags)], 16);
+            /* most live long enough for the cache to fill; some expire within the round */
+            srp_put32(frame + SRP_OFF_TTL, 1 + fz_below(fz_below(4) ? 100000 : 30));
+            srp_frame_packet_id(frame, id);
+            if (srp_cache_contains(c, id)) { fprintf(stderr, "cache round: an id never inserted is found\n"); abort(); }
+            int v = srp_cache_insert(c, frame, id, tb_mix(salt ^ fz_below((unsigned)nsrc)), now,
+                                     (int)fz_below(2));
+            if (v == SRP_CACHE_INSERTED) {
+                cr_inserts++;
+                if (!srp_cache_contains(c, id)) { fprintf(stderr, "cache round: the insert is not found\n"); abort(); }
+            } else if (v != SRP_CACHE_REFUSED_SHARE) {
+                abort();
+            }
+        }
+        if (c->ids.mask + c->src_ix.mask + c->cl_ix.mask != masks) {
+            cr_doublings++;
+            check_round_cache(c, cap);
+        } else if (fz_below(64) == 0) {
+            check_round_cache(c, cap);
+        }
+    }
+    check_round_cache(c, cap);
+    srp_cache_free(c);
+    cr_rounds++;
+}
+
 int main(int argc, char **argv) {
     fz_seed("fuzz_cache");
     clock_t end = fz_deadline(argc, argv);
     srp_cache *c = srp_cache_new_ex(CAP, 1.0 / 8, (int)fz_below(2), 5.0, fz_u64());
     if (!c) abort();
-    srp_dataplane *dp = srp_dp_new(c, 3, 16, fz_u64());
+    /* a copy filter of 16 to 65,536 keys (csrc/keyset.h): a small one reaches its bound */
+    srp_dataplane *dp = srp_dp_new_ex(c, 3, 16, fz_u64(), (size_t)16 << fz_below(13));
     srp_seen *seen = srp_seen_new(4 + fz_below(6), 3.0, fz_u64());
     if (!dp || !seen) abort();
     static uint8_t buf[BATCH * STRIDE], out[BATCH * 16 * SRP_PACKET_BYTES], out_addrs[BATCH * 16 * 28];
@@ -144,6 +295,10 @@ int main(int argc, char **argv) {
         offered += n;
         check_cache(c);
         steps++;
+        if (fz_below(1024) == 0) { /* the growth rounds (fuzz_tables.h, cache_round) */
+            if ((fz_u64() >> 33) & 1) cache_round(); /* (high bits: the low ones follow the test above) */
+            else tables_round();
+        }
     }
     uint64_t cc[SRP_CC_COUNT], dc[SRP_DPC_COUNT];
     srp_cache_counters(c, cc);
@@ -154,6 +309,10 @@ int main(int argc, char **argv) {
            (unsigned long long)cc[SRP_CC_EVICTED], (unsigned long long)cc[SRP_CC_EXPIRED],
            (unsigned long long)cc[SRP_CC_VARIANTS], (unsigned long long)dc[SRP_DPC_CACHED],
            (unsigned long long)dc[SRP_DPC_FORWARDED]);
+    printf("fuzz_cache: growth rounds: %lu caches (%lu inserts, %lu index doublings), %lu key sets, "
+           "%lu pre-filters, %lu open-addressing indexes (%lu doublings), %lu whole-model checks\n",
+           cr_rounds, cr_inserts, cr_doublings, tb_rounds[0], tb_rounds[1], tb_rounds[2],
+           tb_doublings, tb_checks);
     srp_dp_free(dp);
     srp_cache_free(c);
     srp_seen_free(seen);

@@ -13,6 +13,7 @@
 #include "fuzz_common.h"
 #include "deliver.h"
 #include "fuzz_seal_chains.h"
+#include "fuzz_seal_growth.h"
 #include "seal.h"
 
 static const uint8_t zero32[32];
@@ -127,6 +128,10 @@ int main(int argc, char **argv) {
             memo_checked += memo_round(&memo);
             continue;
         }
+        if (fz_below(4096) == 0) { /* the tables that grow, in a deliver of their own */
+            dl_growth_round(key, sub, tag, pk, sk);
+            continue;
+        }
         /* A genuine one-frame message: batch of `count` leaves, this one at `index`. */
         unsigned count = 1 + fz_below(fz_below(4) ? 4 : 256), index = fz_below(count);
         unsigned depth = srp_env_depth(count);
@@ -215,6 +220,9 @@ int main(int argc, char **argv) {
            ch_delivered);
     printf("fuzz_seal: %lu envelopes parsed with and without the walk memo, the same; %llu "
            "node hashes with it\n", memo_checked, (unsigned long long)memo.hashed);
+    printf("fuzz_seal: %lu growth rounds (%lu messages, %lu offered again and delivered as "
+           "forgotten; %lu root table and %lu delivered-id doublings)\n", dg_rounds, dg_messages,
+           dg_again, dg_root_doublings, dg_id_doublings);
     srp_dl_free(dl);
     return 0;
 }
