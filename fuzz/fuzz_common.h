@@ -15,8 +15,10 @@
 
 static uint64_t fz_rng = 88172645463325252ull;
 static inline uint64_t fz_u64(void) { fz_rng ^= fz_rng << 13; fz_rng ^= fz_rng >> 7; fz_rng ^= fz_rng << 17; return fz_rng; }
-static inline unsigned fz_below(unsigned n) { return n ? (unsigned)(fz_u64() % n) : 0; }
-static inline void fz_bytes(uint8_t *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = (uint8_t)fz_u64(); }
+/* From the high bits: xorshift64's low bits are weak (after fz_below(1024) == 0 the next
+ * fz_below(2) was always 0, so a rare event always took the same branch next: session 16). */
+static inline unsigned fz_below(unsigned n) { return (unsigned)(((fz_u64() >> 32) * (uint64_t)n) >> 32); }
+static inline void fz_bytes(uint8_t *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(fz_u64() >> 56); }
 
 static inline void fz_seed(const char *name) {
     const char *env = getenv("FUZZ_SEED");
