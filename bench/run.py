@@ -54,29 +54,25 @@ RUNNING = """How to run it:
   the micro-benchmarks under pytest-benchmark against the committed baseline (not collected
   by `make test`); `MICRO_ARGS="--benchmark-save=NAME"` saves a new one.
 
-Session 15's table ran on the same kind of machine as session 14's (AMD EPYC, 2 cores, AVX2
-and SHA-NI but no AVX-512: the seal's 8-block keystream and the delivery's 16-at-a-time
-HChaCha20 take their other code, and 2 tests skip for it), at 124d025, load 0.6 at the start
-and 1.4 at the end: 5 MISS, 0 ABOVE LIMIT. Now passing: the sealed receive 325.3 k msg/s
-(target 200 k; session 14 194.2 k): EnvelopeVerifier.open is one C call a message that walks a
-batch's Merkle path only up to where the previous message's walk meets it (docs/SEALING.md,
-"Batch signatures"; CPU time of the row's loop 4.97-6.67, median 5.22 -> 2.71-4.05, median
-3.04 us a message, 5 interleaved rounds on a loaded machine); GSO send 9.27 M pkt/s (target
-2.0 M; 1.54 M): its sink is now built as a srpfast peer's receiving socket (UDP GRO), where the
-plain sink made the loopback kernel cut every super-datagram back into datagrams on receive,
-in the sender's context, work no srpfast receiver asks for (to a plain sink 1.94 M in this run,
-in the note); the simulator's peak RSS 0.806 MiB a peer (target 0.82; 1.00): the C tables are
-resident as they fill (docs/SIMULATION_SCALE_LOG.md, session 15). Still missing: the data-plane
-relay 0.74x of its limit (0.65x) and the relay peer on loopback 0.74x (0.69x), after the
-relay's hashing was made to happen once (callgrind, non-SHA instructions per new PUBLISH 2785
--> 2574; CPU per relayed packet ~2% less, inside these rows' run-to-run spread of about
-+-0.15x): what is left above the limit is the cache insert's SPEC 7 bookkeeping (~110-130 ns a
-packet), the weighted next-hop choice, the pre-filter and the copy filter, none of it done
-twice any more; receive to subscriber (on_batch) 0.55x (0.52x); the simulator's steady CPU
-1.03 ms a peer a virtual s (target 0.10); and delivery under a garbage flood 0.93x of its peer
-(target 0.95x; session 14 1.00x), which read 1.01x, 1.03x and 0.94x when its group ran alone
-right after: the flood is dropped by the kernel's frame filter on the shared core, and the
-row's spread straddles its target.
+Session 16's table ran on the same kind of machine as sessions 14 and 15 (AMD EPYC, 2 cores,
+AVX2 and SHA-NI but no AVX-512: the seal's 8-block keystream and the delivery's 16-at-a-time
+HChaCha20 take their other code, and 2 tests skip for it), at 6e272fd, load 1.0 at the start
+and 1.3 at the end, a faster moment of the VM than session 15's (the limits read 15-22%
+higher): 3 MISS, 0 ABOVE LIMIT (session 15: 5). Now passing: the relay peer on loopback 0.91x
+of its limit (0.92x by CPU; session 15 0.74x), with receive batches of 512 frames (below, and
+docs/NET.md), and delivery under a garbage flood 1.00x of its peer (0.93x), now the best of 3
+alternated calm and flooded runs each as the other rows are: a single pair had straddled its
+0.95x target (0.93x, then 1.01x, 1.03x and 0.94x alone). Still missing: the data-plane relay
+0.77x (0.74x): the cache record's list links now share the line its neighbour prefetches
+request and the insert prefetches its leaf-list head (2-3.5% less CPU per new PUBLISH relaying
+16 sources into 16 MiB, same-process A/B; the bench's single stream unchanged), and what is
+left above the limit, per packet at ~820 ns, is the insert (~120 ns: copy 23, bookkeeping
+97), the forward (~112 ns: 3 copies ~80) and the filters (~12 ns), each tried change giving
+nothing measurable; between-process runs of the same code swung 815-1160 ns a packet on this
+VM. Receive to subscriber (on_batch) 0.62x (0.55x): its process's CPU a message 2.84 us
+(3.72) against the limit's 1.79. The simulator's steady CPU 1.04 ms a peer a virtual s
+(target 0.10; 1.03). The receive ceiling's time now runs from the start of the first read
+that returned data (it ran from its end: that read's frames counted, its work did not).
 
 The end-to-end groups run one publisher and one subscriber PROCESS on loopback with default
 settings (bench/bench_e2e.py): a fixed message count sent as fast as the API allows (the
