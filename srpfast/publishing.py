@@ -29,9 +29,10 @@ ordering, delivery bookkeeping) is shared by ~14 values of 1 KB (~140 of 100 byt
 frame's slack and the envelope are paid once per 14 values instead of once per 7 (256 values
 of 1 KB: 19 messages of 15 frames, 275 frames, against 37 messages, 293 frames at eight).
 Measured A/B, 1 KB values, emit_many, two processes on loopback: publisher and subscriber
-each ~0.5 us of CPU per value lower than at eight. A message still fits a 128-frame receive
-batch eight times over, so the data plane assembles it in C unless it straddles two batches
-(~1 in 10; control/carry.py assembles those a batch later).
+each ~0.5 us of CPU per value lower than at eight. A message still fits a receive batch (512
+frames, RECV_BATCH) many times over, so the data plane assembles it in C unless it straddles
+two batches (~1 in 10 at 128 frames, rarer at 512; control/carry.py assembles those a batch
+later).
 
 Flow control: ``drain()`` waits until the engine's send window (control/flow.py) has room,
 woken by its WindowOpen event.
