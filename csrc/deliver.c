@@ -69,17 +69,9 @@ void srp_dl_set_keys(srp_deliver *dl, size_t n, const uint8_t *ids, const uint8_
 
 size_t srp_dl_nkeys(const srp_deliver *dl) { return dl->nsubs; }
 
-static uint64_t load64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 static size_t bucket_of(const srp_deliver *dl, const uint8_t *author, unsigned count,
                         const uint8_t *root) {
-    uint64_t h = (load64(root) ^ load64(author + 8) ^ dl->seed) + count;
-    h *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 40) & dl->mask;
+    return dl_root_bucket(dl->seed, author, count, root, dl->mask);
 }
 
 static int root_match(const dl_root *r, const uint8_t *author, unsigned count,

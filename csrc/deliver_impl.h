@@ -78,6 +78,21 @@ struct srp_deliver {
     uint64_t counters[SRP_DLC_COUNT];
 };
 
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* The root table's bucket of (author, count, root) in a table of mask + 1 buckets (deliver.c
+ * bucket_of; also the fuzz model's, fuzz_seal_growth.h). */
+static inline size_t dl_root_bucket(uint64_t seed, const uint8_t *author, unsigned count,
+                                    const uint8_t *root, size_t mask) {
+    uint64_t h = (load64(root) ^ load64(author + 8) ^ seed) + count;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 40) & mask;
+}
+
 /* Delivered ids: a keyed 64-bit hash of the whole packetId (XXH3 with the secret seed; never
  * 0, which marks an empty way). Without the seed nobody can find an id whose digest equals
  * another's; by chance it takes ~2^64 ids. */

@@ -44,8 +44,15 @@ static inline void srp_ks_free(srp_keyset *s) {
     s->t = NULL;
 }
 
+#define SRP_KS_MUL 0x9E3779B97F4A7C15ull /* Fibonacci hashing: the top bits of k x this */
+
+/* The bucket of ``k`` in a table of 2^bits buckets (also the fuzz models', fuzz_tables.h). */
+static inline size_t srp_ks_index(uint64_t k, unsigned bits) {
+    return (size_t)((k * SRP_KS_MUL) >> (64 - bits));
+}
+
 static inline uint64_t *srp_ks_bucket(const srp_keyset *s, uint64_t k) {
-    return s->t + SRP_KS_WAYS * (size_t)((k * 0x9E3779B97F4A7C15ull) >> (64 - s->bits));
+    return s->t + SRP_KS_WAYS * srp_ks_index(k, s->bits);
 }
 
 static inline int srp_ks_has(const srp_keyset *s, uint64_t k) {

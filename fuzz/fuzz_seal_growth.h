@@ -18,17 +18,8 @@
 
 static unsigned long dg_rounds, dg_messages, dg_again, dg_root_doublings, dg_id_doublings;
 
-static inline size_t dg_root_bucket(const srp_deliver *dl, const uint8_t *author, unsigned count,
-                             const uint8_t *root, size_t mask) { /* deliver.c bucket_of */
-    uint64_t a, r;
-    memcpy(&a, author + 8, 8);
-    memcpy(&r, root, 8);
-    uint64_t h = ((r ^ a ^ dl->seed) + count) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 40) & mask;
-}
-
 static inline int dg_root_in_table(const srp_deliver *dl, const uint8_t *author, const uint8_t *root) {
-    const dl_root *b = dl->roots + 2 * dg_root_bucket(dl, author, 1, root, dl->mask);
+    const dl_root *b = dl->roots + 2 * dl_root_bucket(dl->seed, author, 1, root, dl->mask);
     for (int w = 0; w < 2; w++)
         if (b[w].used && b[w].count == 1 && !memcmp(b[w].root, root, 32) &&
             !memcmp(b[w].author, author, 32))
@@ -40,11 +31,11 @@ static inline int dg_root_in_table(const srp_deliver *dl, const uint8_t *author,
  * bucket at the bound used since its last use. */
 static inline int dg_root_model(const srp_deliver *dl, const uint8_t (*roots)[32], const uint8_t *author,
                          const uint32_t *uses, size_t nu, uint32_t m) {
-    size_t b = dg_root_bucket(dl, author, 1, roots[m], dl->roots_max_mask);
+    size_t b = dl_root_bucket(dl->seed, author, 1, roots[m], dl->roots_max_mask);
     uint32_t other = UINT32_MAX;
     for (size_t j = nu; j-- > 0;) {
         if (uses[j] == m) return 1;
-        if (dg_root_bucket(dl, author, 1, roots[uses[j]], dl->roots_max_mask) != b) continue;
+        if (dl_root_bucket(dl->seed, author, 1, roots[uses[j]], dl->roots_max_mask) != b) continue;
         if (other == UINT32_MAX) other = uses[j];
         else if (uses[j] != other) return 0;
     }

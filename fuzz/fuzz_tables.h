@@ -33,24 +33,19 @@ static inline uint64_t tb_mix(uint64_t x) { /* splitmix64's finalizer: a bijecti
 
 /* ---- keyset.h ---- */
 
-#define TB_PHI 0x9E3779B97F4A7C15ull
-static inline uint64_t tb_phi_inv(void) { /* TB_PHI^-1 mod 2^64 (Newton: odd numbers invert) */
-    uint64_t x = TB_PHI;
-    for (int i = 0; i < 6; i++) x *= 2 - TB_PHI * x;
+static inline uint64_t tb_phi_inv(void) { /* SRP_KS_MUL^-1 mod 2^64 (Newton: odd numbers invert) */
+    uint64_t x = SRP_KS_MUL;
+    for (int i = 0; i < 6; i++) x *= 2 - SRP_KS_MUL * x;
     return x;
-}
-
-static inline size_t ks_bucket_at(uint64_t k, unsigned bits) {
-    return (size_t)((k * TB_PHI) >> (64 - bits));
 }
 
 /* Is keys[i] (its latest add) still held: fewer than 8 adds to its bucket at the bound since. */
 static inline int ks_model_has(const uint64_t *keys, size_t n, size_t i, unsigned max_bits) {
-    size_t b = ks_bucket_at(keys[i], max_bits);
+    size_t b = srp_ks_index(keys[i], max_bits);
     unsigned later = 0;
     for (size_t j = i + 1; j < n; j++) {
         if (keys[j] == keys[i]) return 0; /* (re-added later: that add is the latest) */
-        if (ks_bucket_at(keys[j], max_bits) == b && ++later >= SRP_KS_WAYS) return 0;
+        if (srp_ks_index(keys[j], max_bits) == b && ++later >= SRP_KS_WAYS) return 0;
     }
     return 1;
 }
@@ -66,7 +61,7 @@ static inline void ks_check_all(const srp_keyset *s, const uint64_t *keys, size_
         uint64_t k = keys[i];
         size_t p = (size_t)tb_mix(k) & dmask;
         while (decided[p] && decided[p] != k) p = (p + 1) & dmask;
-        size_t b = ks_bucket_at(k, s->max_bits);
+        size_t b = srp_ks_index(k, s->max_bits);
         if (!decided[p]) {
             decided[p] = k;
             int want = later[b] < SRP_KS_WAYS;
