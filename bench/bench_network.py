@@ -68,7 +68,7 @@ def _sealed_frames(cluster_id: bytes, shared_key: bytes, count: int, batch: int)
     sign + split, SPEC 6), each one event "tick" (api.encode_event), collected from
     datagrams_to_send(); ``batch`` messages per publish_many call (one author signature per
     call: 1 is what emit() does, 256 what emit_many() does for bulk data)."""
-    from srpfast.api import encode_event
+    from srpfast.wire.envelope import encode_event
     from srpfast.control.engine import Peer
     from srpfast.errors import SRPError
     pub = Peer(create_identity(), Config(), now=0.0, rng=random.Random(5))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srpfast.api import Meta, Metas, decode_event, decode_events, encode_event
+from srpfast.subcluster import Meta, Metas
+from srpfast.wire.envelope import decode_event, decode_events, encode_event
 from srpfast.control.events import DeliveredBatch
 from srpfast.errors import MalformedPacket
 from srpfast.wire.envelope import encode_events, pack_events, pack_values

@@ -1,4 +1,4 @@
-"""api._meta builds the Meta of a delivered message without the frozen dataclass's __init__:
+"""subcluster._meta builds the Meta of a delivered message without the frozen dataclass's __init__:
 it must be the very object Meta(...) would be (every field, equality, hash, frozen)."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from srpfast.api import Meta, _meta
+from srpfast.subcluster import Meta, _meta
 from srpfast.control.events import DeliveredBatch
 
 
