@@ -39,8 +39,12 @@ SETTLED = 5.0       # a subscriber online this long at publish time counts as se
 
 def engine_config(sc: Scenario) -> Config:
     # (a small C delivered-id table: many engines x the 8 MiB default would not fit)
+    # strict: an exception inside an engine (a bug) stops the run with its traceback. Not
+    # strict, it was only counted (drop.internal) and the run went on with an engine that
+    # had dropped what it was handling: figures from a broken engine, with nothing to say
+    # so (session 17's mypyc build changed the scale run's digest that way, silently).
     return Config(clock_offset=0.0, dataplane_delivered=1 << 14, replication=sc.policy,
-                  spray_copies=sc.spray_copies)
+                  spray_copies=sc.spray_copies, strict=True)
 
 
 def boot(net: MemNet, node: Node, seeds: list[Node], cluster_id: bytes,
