@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING
 
 from srpfast.control.bounded import ExpiringDict
 from srpfast.control.events import Connection
-from srpfast.control.peers import PeerEntry, PoolRoute
+from srpfast.control.peers import DISTANCE_WINDOW, PeerEntry, PoolRoute
 from srpfast.control.pending import Challenge, PendingPing
 from srpfast.crypto import _sodium, verify_proof
 from srpfast.errors import CryptoError
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import (PING_ALT_PORT, PING_CONNECT, PING_KEYED, PING_PROBE,
-                                 PING_REFLECT, PONG_CONNECT, PONG_KEYED, PONG_REFLECT,
-                                 SIGNATURE_BYTES, Body, Ping, Pong, signed_bytes)
+                                 PING_REFLECT, PING_RTT_MAX_US, PONG_CONNECT, PONG_KEYED,
+                                 PONG_REFLECT, SIGNATURE_BYTES, Body, Ping, Pong, signed_bytes)
 from srpfast.wire.frame import Frame, encode
 
 if TYPE_CHECKING:
@@ -157,9 +157,13 @@ class Handshake:
                     and peer.pool == pool else None)
         if keyed_to is not None:
             flags |= PING_KEYED
+        # Our latest own sample toward it: the side that does not ping learns the distance
+        # too (peers.py, "Distance").
+        rtt_us = min(int(peer.rtt * 1e6), PING_RTT_MAX_US) if peer is not None else 0
         body = Ping(peer_id=self.p.peer_id, request_id=rid, timestamp_ms=self.p.wall_ms(now),
                     nat=self.p.nat_byte, flags=flags, test_port=test_port,
-                    uptime=self.p.uptime(now), cache_count=count, cache_summary=summary)
+                    uptime=self.p.uptime(now), cache_count=count, cache_summary=summary,
+                    rtt_us=rtt_us)
         datagram = self._frame(C.PING, body, keyed_to)
         if request_id is None:
             self.pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
@@ -220,6 +224,11 @@ class Handshake:
                 self.holds_us(peer)
             peer.uptime = float(body.uptime)
             peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
+            if body.rtt_us and peer.confirmed:
+                # Its own last ping->pong sample toward us: the path's delay for the side
+                # that does not ping (peers.py, "Distance").
+                peer.sample(body.rtt_us / 1e6, now, DISTANCE_WINDOW * self.p.config.keep_alive,
+                            own=False)
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
             PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
         self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now, keyed)
@@ -369,7 +378,9 @@ class Handshake:
             peer.confirmed = True
             self.p.membership.on_connected(peer, now)
             self.p.replication.on_connected(peer, now)
-        peer.distance = max(0.0, now - sent)
+        peer.sample(max(0.0, now - sent), now, DISTANCE_WINDOW * self.p.config.keep_alive)
+        if peer.rtts == 1:
+            self.p.heartbeats.sooner(peer)  # (its early re-measure: heartbeats.py, "Distance")
         peer.uptime = float(body.uptime)
         peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
         if pool is not None and pool_match is not None:

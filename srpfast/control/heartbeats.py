@@ -26,6 +26,19 @@ to break up the bursts of a peer's connections made together, cut reflection rou
 the scale run but raised seed-chart latency, mean 87 -> 105 ms, p95 216 -> 286 ms, over
 6 seeds: not kept.)
 
+Distance (peers.py, "Distance"). A heartbeat's PONG is a distance sample, and its PING
+reports the pinger's latest one to the other side (``rtt_us``), so an idle pair keeps both
+sides' distance current at no cost. Two cases get a heartbeat for the sample alone:
+- Early: a pair's first samples (the handshake's) are taken in a join burst, while our loop
+  or the peer's is busy with many handshakes: too long, and for the last peers to join
+  ~20x too long. So each side pings once DISTANCE_EARLY (1 s, at most HEARTBEAT_RETRY
+  keep_alives) after its first sample: a PING and a PONG per side of a new pair, once.
+- Busy: a pair whose traffic goes both ways sends no heartbeat, and so took no sample; it is
+  pinged when its last sample is DISTANCE_REMEASURE heartbeat periods old (the smaller id
+  first; its PING's report renews the other side's sample, so the larger id seldom does):
+  one PING and one PONG a busy pair per 5 keep_alives (2.5 min), a path that changed shows.
+  (Without it a busy pair kept its handshake's samples for ever.)
+
 Schedule. Each peer's next heartbeat time sits in a heap, so a maintenance pass touches only
 the peers that are due: the pass walked the whole table every second (~37 connections a
 simulated peer) to find the one or two due, and that walk was most of the pass's own time
@@ -49,6 +62,8 @@ if TYPE_CHECKING:
 HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (Heartbeats.every)
 HEARTBEAT_RETRY = 1 / 6  # an unanswered heartbeat goes again this much later, in keep_alives
 HEARTBEAT_RETRIES = 2    # ... at most this many times
+DISTANCE_EARLY = 1.0  # s after a pair's first own distance sample, a re-measure (module doc)
+DISTANCE_REMEASURE = 5.0  # a pair with no sample for this many heartbeat periods is pinged
 
 
 class Heartbeats:
@@ -80,9 +95,31 @@ class Heartbeats:
         retry = HEARTBEAT_RETRY * self.p.config.keep_alive
         return peer.last_ping + retry * (HEARTBEAT_RETRIES + 1 - peer.retry)
 
+    def _early(self, peer: "PeerEntry") -> float:
+        """When the early re-measure of ``peer`` is due: DISTANCE_EARLY after our first own
+        sample (at most HEARTBEAT_RETRY keep_alives). The samples between are the
+        handshake's too (a challenge recheck, a hole punch's PINGs both ways)."""
+        return peer.rtt_first + min(DISTANCE_EARLY, HEARTBEAT_RETRY * self.p.config.keep_alive)
+
+    def _measure_at(self, peer: "PeerEntry", every: float) -> float:
+        """When ``peer`` is due a heartbeat for a distance sample alone (module doc,
+        "Distance"): the early re-measure, or the busy pair's; the latter never sooner than
+        a heartbeat period after our last PING (a peer that does not answer is not pinged
+        more often for it)."""
+        if not peer.rtts:  # (the handshake's sample comes with the PONG that admits it)
+            return float("inf")
+        if not peer.remeasured:
+            early = self._early(peer)
+            if peer.rtt_at < early:
+                return early
+        return max(peer.measured + DISTANCE_REMEASURE * every, peer.last_ping + every)
+
     def _next(self, peer: "PeerEntry") -> float:
-        """When ``peer`` is next due: its heartbeat, or the retry of an unanswered one."""
-        return self._due_at(self._quiet_since(peer), self.every(peer), self._retry_at(peer))
+        """When ``peer`` is next due: its heartbeat, a distance re-measure, or the retry of
+        an unanswered heartbeat."""
+        every = self.every(peer)
+        return min(self._due_at(self._quiet_since(peer), every, self._retry_at(peer)),
+                   self._measure_at(peer, every))
 
     @staticmethod
     def _due_at(quiet: float, every: float, retry_at: float | None) -> float:
@@ -127,8 +164,13 @@ class Heartbeats:
                 continue
             quiet, every = self._quiet_since(peer), self.every(peer)
             retry_at = self._retry_at(peer)
-            if now - quiet >= every:
+            measure_at = self._measure_at(peer, every)
+            if now - quiet >= every or now >= measure_at:
+                if now - quiet < every:
+                    p.count("ping.distance")  # (sent for the sample alone: module doc)
                 peer.retry = HEARTBEAT_RETRIES
+                if peer.rtts and now >= self._early(peer):
+                    peer.remeasured = True
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
                 nxt = self._next(peer)
             elif retry_at is not None and now >= retry_at:
@@ -139,7 +181,7 @@ class Heartbeats:
                 peer.last_ping = heartbeat  # (the next heartbeat keeps its time)
                 nxt = self._next(peer)
             else:  # popped early (a lower bound): nothing moved, _next from what we have
-                nxt = self._due_at(quiet, every, retry_at)
+                nxt = min(self._due_at(quiet, every, retry_at), measure_at)
             when[pid] = nxt
             later.append((nxt, pid))
         for entry in later:

@@ -8,6 +8,23 @@ silent longest, and only if that one has been silent for more than ``keep_alive`
 passes 1.5 x its keep-alive: a missed heartbeat), so a flood of fresh identities cannot push
 out peers that are talking. Peers silent for ``expiry`` seconds
 are removed by ``expire``.
+
+Distance (SPEC 6: "shorter distance (last ping->pong delay) ... preferred"). A ping->pong
+sample is the path's round trip plus however long either loop left the datagrams waiting,
+so a sample taken while a loop is busy is only ever too LONG: a peer's handshake falls in
+its join burst (12 demo peers started at once in one process measured 3-260 ms to each
+other on loopback, and the last to join weighed up to ~20x less). So ``distance`` is the
+windowed minimum of the samples (TCP's min-RTT, BBR's min_rtt filter): a smaller sample
+replaces it at once, a larger one only once the minimum is DISTANCE_WINDOW keep_alives old
+(the path may have changed). Samples: each PONG to one of our pings (``sample``) and the
+challenge round trip at the handshake (handshake.on_pong), and the sample the pinger reports
+in its PING (``rtt_us``, handshake.on_ping): of a pair only the smaller id sends heartbeats
+(heartbeats.py), and the other side had only its handshake sample for ever. A reported
+sample is taken from the pinger's own measurements only (``rtt``), never from what it was
+told, so no old minimum can circulate between the two. Like ``uptime`` it is the peer's
+word: a peer may claim a short distance to be an eager next hop more often, which the
+10 ms floor of the weight bounds (docs/SECURITY.md). When samples come is heartbeats.py's
+("Distance").
 """
 from __future__ import annotations
 
@@ -18,6 +35,10 @@ from typing import Iterable
 
 from srpfast.wire.bodies import NAT_HARD
 from srpfast.wire.address import Address
+
+# The distance is the minimum of the samples of this many keep_alives (module doc): an idle
+# pair samples every keep_alive, a busy one every DISTANCE_REMEASURE (heartbeats.py).
+DISTANCE_WINDOW = 10.0
 
 PoolRoute = tuple[bytes, int]
 
@@ -31,7 +52,14 @@ class PeerEntry:
     last_seen: float = 0.0          # last proven packet from it
     last_ping: float = -1e18        # last ping we sent it
     last_sent: float = -1e18        # last control frame we sent it (engine.send_to)
-    distance: float = 1.0           # last ping -> pong delay, seconds (seed: .distance)
+    distance: float = 1.0           # min ping -> pong delay of the window, s (module doc)
+    distance_at: float = -1e18      # when that minimum was sampled
+    measured: float = -1e18         # our last sample (own or reported: heartbeats.py)
+    rtt: float = 0.0                # our latest own sample, what our PINGs to it report
+    rtt_at: float = -1e18           # ... taken then
+    rtt_first: float = -1e18        # our first own sample's time (the handshake's)
+    rtts: int = 0                   # own samples so far
+    remeasured: bool = False        # the early re-measure went (heartbeats.py, "Distance")
     uptime: float = 0.0             # its uptime as it reported, seconds, at last_seen
     pool: PoolRoute | None = None   # reached through a kept BDP pool socket (hard side)
     cache_count: int = 0
@@ -50,6 +78,18 @@ class PeerEntry:
     @property
     def mapping(self) -> int:
         return self.nat & 0x0F
+
+    def sample(self, rtt: float, now: float, window: float, own: bool = True) -> None:
+        """A ping->pong delay of ``rtt`` s (``own``: we measured it; else the peer reported
+        it in its PING): the distance is the window's minimum (module doc)."""
+        if rtt <= self.distance or now - self.distance_at > window:
+            self.distance, self.distance_at = rtt, now
+        self.measured = now
+        if own:
+            if not self.rtts:
+                self.rtt_first = now
+            self.rtt, self.rtt_at = rtt, now
+            self.rtts += 1
 
     def weight(self, now: float) -> float:
         """Forwarding weight: shorter distance and longer uptime preferred (SPEC 6)."""

@@ -205,6 +205,11 @@ PING_ALT_PORT = 0x08   # answer from your alternate socket (filtering test, port
 PING_PROBE = 0x10      # BDP probe from a pool socket (hard side, SPEC 5)
 PING_KEYED = 0x20      # proven by the pair's session key, not a signature (handshake.py)
 PING_FLAGS = 0x3F
+# A PING's ``rtt_us``: the pinger's latest own ping->pong sample toward the peer it pings, in
+# microseconds (0: none), so the side that does not ping gets the path's delay too
+# (control/peers.py, "Distance"). A round trip over 60 s is no path (our pending pings expire
+# after keep_alive, 30 s): a larger value is a malformed body, a counted drop.
+PING_RTT_MAX_US = 60_000_000
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,8 @@ class Ping(Body):
     SIGNED: ClassVar[bool] = True
     LAYOUT: ClassVar = (("peer_id", "32s"), ("request_id", "Q"), ("timestamp_ms", "Q"),
                         ("nat", "B"), ("flags", "B"), ("test_port", "H"), ("uptime", "I"),
-                        ("cache_count", "I"), ("cache_summary", "8s"), ("signature", "S"))
+                        ("cache_count", "I"), ("cache_summary", "8s"), ("rtt_us", "I"),
+                        ("signature", "S"))
     peer_id: bytes
     request_id: int
     timestamp_ms: int
@@ -223,12 +229,15 @@ class Ping(Body):
     uptime: int = 0
     cache_count: int = 0
     cache_summary: bytes = bytes(8)
+    rtt_us: int = 0
     signature: bytes = bytes(64)
 
     def check(self) -> None:
         _check_nat(self.nat)
         if self.flags & ~PING_FLAGS:
             raise MalformedPacket("body", "PING sets unknown flags")
+        if self.rtt_us > PING_RTT_MAX_US:
+            raise MalformedPacket("body", "PING rtt_us over 60 s")
 
 
 # PONG flags

@@ -22,7 +22,7 @@ SIG = st.binary(min_size=64, max_size=64)
 STRATEGIES = {
     b.Ping: st.builds(b.Ping, ID, U64, U64, NAT, st.integers(0, b.PING_FLAGS),
                       st.integers(0, 65535), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
-                      st.binary(min_size=8, max_size=8), SIG),
+                      st.binary(min_size=8, max_size=8), st.integers(0, b.PING_RTT_MAX_US), SIG),
     b.Pong: st.builds(b.Pong, ID, U64, U64, ID, ADDR, NAT, st.integers(0, b.PONG_FLAGS),
                       st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
                       st.binary(min_size=8, max_size=8), U64, SIG),
@@ -55,6 +55,16 @@ def test_sync_round_trip(kind, depth, prefix, ids, counts):
         body = b.Sync(2, b.SYNC_IDS if kind == 1 else b.SYNC_WANT, depth, prefix, len(ids),
                       ids=tuple(ids))
     assert b.decode_body(b.SYNC, body.encode()) == body
+
+
+def test_ping_rtt_over_the_bound_is_malformed():
+    """A PING's reported round trip (peers.py, "Distance") over 60 s is no path: malformed,
+    which the engine counts as drop.body."""
+    ok = b.Ping(os.urandom(32), 1, 2, rtt_us=b.PING_RTT_MAX_US)
+    assert b.decode_body(b.PING, ok.encode()) == ok
+    for bad in (b.PING_RTT_MAX_US + 1, 2**32 - 1):
+        with pytest.raises(MalformedPacket):
+            b.decode_body(b.PING, b.Ping(os.urandom(32), 1, 2, rtt_us=bad).encode())
 
 
 def test_ipv6_and_mapped_addresses():

@@ -76,7 +76,8 @@ def signed_control(draw) -> tuple[bytes, tuple[str, int]]:
     cluster = draw(st.sampled_from([C.ZERO16, b"\x05" * 16]))
     if kind == "ping":
         body = Ping(signer.peer_id, draw(u64), draw(ts), draw(nat), draw(st.integers(0, 31)),
-                    draw(st.integers(0, 65535)), draw(st.integers(0, 2**32 - 1)))
+                    draw(st.integers(0, 65535)), draw(st.integers(0, 2**32 - 1)),
+                    rtt_us=draw(st.integers(0, 2**32 - 1)))
         d = _signed(C.PING, body, signer, C.ZERO16)
     elif kind == "pong":
         body = Pong(signer.peer_id, draw(u64), draw(ts), draw(st.sampled_from(

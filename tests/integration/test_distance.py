@@ -1,0 +1,122 @@
+"""Forwarding distance (control/peers.py, "Distance"; heartbeats.py, "Distance"): the window's
+minimum of the ping->pong samples, on both sides of a pair. A busy first sample is corrected
+by a later one (the early re-measure), the side that does not ping takes the pinger's reported
+sample (PING ``rtt_us``), a busy pair is re-measured, and a bad ``rtt_us`` is a counted drop."""
+from __future__ import annotations
+
+from srpfast.control.heartbeats import DISTANCE_REMEASURE
+from srpfast.control.peers import PeerEntry
+from srpfast.wire import constants as C
+from srpfast.wire.address import Address
+from srpfast.wire.bodies import PING_HEARTBEAT, PING_RTT_MAX_US, Ping, decode_body
+from srpfast.wire.frame import decode
+from tests.memnet import MemNet, Node, pair
+
+
+def _entries(a: Node, b: Node) -> tuple[PeerEntry, PeerEntry]:
+    ea, eb = a.peer.table.get(b.peer.peer_id), b.peer.table.get(a.peer.peer_id)
+    assert ea is not None and eb is not None
+    return ea, eb
+
+
+def _ordered(a: Node, b: Node) -> tuple[Node, Node]:
+    return (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
+
+
+def test_the_window_minimum_takes_a_shorter_sample_at_once_a_longer_one_when_old() -> None:
+    e = PeerEntry(b"\x01" * 32, ("10.0.0.1", 1))
+    e.sample(0.250, 0.0, window=300.0)          # the busy handshake's
+    e.sample(0.004, 1.0, window=300.0)          # a calm one: taken at once
+    assert e.distance == 0.004 and e.rtt == 0.004 and e.rtts == 2
+    e.sample(0.090, 30.0, window=300.0)         # longer, within the window: the minimum holds
+    assert e.distance == 0.004 and e.rtt == 0.090
+    e.sample(0.080, 302.0, window=300.0)        # the minimum is older than the window
+    assert e.distance == 0.080
+    e.sample(0.001, 303.0, window=300.0, own=False)  # reported: not ours to report on
+    assert e.distance == 0.001 and e.rtt == 0.080 and e.rtts == 4 and e.measured == 303.0
+
+
+def test_a_busy_first_sample_is_corrected_on_both_sides() -> None:
+    """The handshake's samples are taken while the path (here: both loops) is slow, ~0.4 s;
+    then it is fast again. Each side re-measures once soon after, so both distances come
+    down to the path's delay, long before any keep_alive (on main the larger id kept 0.4 s
+    for ever: it never pings)."""
+    net = MemNet(seed=21, delay=(0.2, 0.25))
+    a, b = net.add("static"), net.add("static")
+    net.call(b, b.peer.add_peer, a.public, net.now)
+    for _ in range(40):
+        net.run(0.05)
+        if a.peer.table.get(b.peer.peer_id) and b.peer.table.get(a.peer.peer_id):
+            break
+    ea, eb = _entries(a, b)
+    assert ea.distance >= 0.4 and eb.distance >= 0.4
+    net.delay = (0.002, 0.004)
+    net.run(3.0)  # < keep_alive: no heartbeat is due, only the early re-measure
+    ea, eb = _entries(a, b)
+    assert ea.distance <= 0.008 and eb.distance <= 0.008
+    assert a.peer.counters().get("ping.distance", 0) >= 1
+    assert b.peer.counters().get("ping.distance", 0) >= 1
+
+
+def test_the_side_that_does_not_ping_takes_the_pingers_reported_sample() -> None:
+    net, a, b = pair(22)
+    small, large = _ordered(a, b)
+    reported: list[tuple[float, int]] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            if src == large.public:
+                return False  # the larger id measures nothing of its own from here on
+            if body.flags & PING_HEARTBEAT:
+                reported.append((net.now, body.rtt_us))
+        return True
+
+    net.filter = watch
+    net.run(4.0)  # past both early re-measures
+    _, e_large = _entries(small, large)
+    # An inflated figure, fresh, as a busy handshake leaves it: only a sample can lower it.
+    e_large.distance, e_large.distance_at = 0.9, net.now
+    t = net.now
+    net.run(1.5 * net.config.keep_alive)
+    later = [us for at, us in reported if at > t]
+    assert later and all(0 < us < 100_000 for us in later)  # (the path: 5-30 ms each way)
+    _, e_large = _entries(small, large)
+    assert e_large.distance == min(later) / 1e6
+    assert e_large.measured > t
+
+
+def test_a_busy_pair_is_re_measured_without_heartbeats() -> None:
+    """Traffic both ways skips heartbeats (heartbeats.py); a distance sample older than
+    DISTANCE_REMEASURE heartbeat periods still gets a PING."""
+    net, a, b = pair(23)
+    net.run(3.0)
+    small, large = _ordered(a, b)
+    e_small, e_large = _entries(small, large)
+    ka = net.config.keep_alive
+    before = small.peer.counters().get("ping.distance", 0)
+    samples = e_small.rtts
+    t = net.now
+    while net.now < t + (DISTANCE_REMEASURE + 1) * ka:
+        # Traffic both ways, on both sides, always fresh: no heartbeat is due for idleness.
+        for e in (e_small, e_large):
+            e.last_sent = e.last_seen = net.now
+        net.run(1.0)
+    assert small.peer.counters().get("ping.distance", 0) == before + 1
+    assert e_small.rtts == samples + 1 and e_small.rtt_at > t + DISTANCE_REMEASURE * ka - 5
+    # ... and its PING's report renewed the larger id's sample: it did not ping for one
+    assert e_large.measured > t + DISTANCE_REMEASURE * ka - 5
+
+
+def test_a_ping_reporting_an_impossible_round_trip_is_a_counted_drop() -> None:
+    net, a, b = pair(24)
+    net.run(3.0)
+    ea, _ = _entries(a, b)
+    distance, drops = ea.distance, a.peer.counters().get("drop.body", 0)
+    body = Ping(peer_id=b.peer.peer_id, request_id=77, timestamp_ms=b.peer.wall_ms(net.now),
+                flags=PING_HEARTBEAT, rtt_us=PING_RTT_MAX_US + 1)
+    datagram = b.peer.signed_frame(C.PING, body)
+    net.call(a, a.peer.receive, datagram, b.public, net.now)
+    assert a.peer.counters().get("drop.body", 0) == drops + 1
+    assert ea.distance == distance
