@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from srpfast.control.bounded import ExpiringDict
 from srpfast.control.events import Connection
-from srpfast.control.peers import DISTANCE_WINDOW, PeerEntry, PoolRoute
+from srpfast.control.peers import PeerEntry, PoolRoute
 from srpfast.control.pending import Challenge, PendingPing
 from srpfast.crypto import _sodium, verify_proof
 from srpfast.errors import CryptoError
@@ -227,8 +227,7 @@ class Handshake:
             if body.rtt_us and peer.confirmed:
                 # Its own last ping->pong sample toward us: the path's delay for the side
                 # that does not ping (peers.py, "Distance").
-                peer.sample(body.rtt_us / 1e6, now, DISTANCE_WINDOW * self.p.config.keep_alive,
-                            own=False)
+                peer.sample(body.rtt_us / 1e6, now, own=False)
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
             PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
         self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now, keyed)
@@ -378,7 +377,7 @@ class Handshake:
             peer.confirmed = True
             self.p.membership.on_connected(peer, now)
             self.p.replication.on_connected(peer, now)
-        peer.sample(max(0.0, now - sent), now, DISTANCE_WINDOW * self.p.config.keep_alive)
+        peer.sample(max(0.0, now - sent), now)
         if peer.rtts == 1:
             self.p.heartbeats.sooner(peer)  # (its early re-measure: heartbeats.py, "Distance")
         peer.uptime = float(body.uptime)

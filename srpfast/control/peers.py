@@ -14,9 +14,12 @@ sample is the path's round trip plus however long either loop left the datagrams
 so a sample taken while a loop is busy is only ever too LONG: a peer's handshake falls in
 its join burst (12 demo peers started at once in one process measured 3-260 ms to each
 other on loopback, and the last to join weighed up to ~20x less). So ``distance`` is the
-windowed minimum of the samples (TCP's min-RTT, BBR's min_rtt filter): a smaller sample
-replaces it at once, a larger one only once the minimum is DISTANCE_WINDOW keep_alives old
-(the path may have changed). Samples: each PONG to one of our pings (``sample``) and the
+minimum of the last DISTANCE_SAMPLES samples (a windowed minimum, as TCP's min-RTT and BBR's
+min_rtt filter): a shorter sample counts at once, a longer one once the shorter ones are
+that many samples old (the path may have changed). A window of samples, not of time: with
+one of 300 s an old pair's distance was the minimum of ~20 samples and a new pair's of ~3,
+and where the delay jitters (the simulator's is uniform 5-30 ms each way, every datagram)
+that made new pairs ~1.5x longer than old ones for the path's noise alone. Samples: each PONG to one of our pings (``sample``) and the
 challenge round trip at the handshake (handshake.on_pong), and the sample the pinger reports
 in its PING (``rtt_us``, handshake.on_ping): of a pair only the smaller id sends heartbeats
 (heartbeats.py), and the other side had only its handshake sample for ever. A reported
@@ -36,9 +39,9 @@ from typing import Iterable
 from srpfast.wire.bodies import NAT_HARD
 from srpfast.wire.address import Address
 
-# The distance is the minimum of the samples of this many keep_alives (module doc): an idle
-# pair samples every keep_alive, a busy one every DISTANCE_REMEASURE (heartbeats.py).
-DISTANCE_WINDOW = 10.0
+# The distance is the minimum of this many last samples (module doc): an idle pair samples
+# every keep_alive, a busy one every DISTANCE_REMEASURE heartbeat periods (heartbeats.py).
+DISTANCE_SAMPLES = 4
 
 PoolRoute = tuple[bytes, int]
 
@@ -52,8 +55,8 @@ class PeerEntry:
     last_seen: float = 0.0          # last proven packet from it
     last_ping: float = -1e18        # last ping we sent it
     last_sent: float = -1e18        # last control frame we sent it (engine.send_to)
-    distance: float = 1.0           # min ping -> pong delay of the window, s (module doc)
-    distance_at: float = -1e18      # when that minimum was sampled
+    distance: float = 1.0           # min ping -> pong delay of ``samples``, s (module doc)
+    samples: tuple[float, ...] = ()  # the last DISTANCE_SAMPLES samples, own or reported
     measured: float = -1e18         # our last sample (own or reported: heartbeats.py)
     rtt: float = 0.0                # our latest own sample, what our PINGs to it report
     rtt_at: float = -1e18           # ... taken then
@@ -79,11 +82,11 @@ class PeerEntry:
     def mapping(self) -> int:
         return self.nat & 0x0F
 
-    def sample(self, rtt: float, now: float, window: float, own: bool = True) -> None:
+    def sample(self, rtt: float, now: float, own: bool = True) -> None:
         """A ping->pong delay of ``rtt`` s (``own``: we measured it; else the peer reported
-        it in its PING): the distance is the window's minimum (module doc)."""
-        if rtt <= self.distance or now - self.distance_at > window:
-            self.distance, self.distance_at = rtt, now
+        it in its PING): the distance is the minimum of the last few (module doc)."""
+        self.samples = (self.samples + (rtt,))[-DISTANCE_SAMPLES:]
+        self.distance = min(self.samples)
         self.measured = now
         if own:
             if not self.rtts:

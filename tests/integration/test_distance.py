@@ -1,11 +1,11 @@
-"""Forwarding distance (control/peers.py, "Distance"; heartbeats.py, "Distance"): the window's
-minimum of the ping->pong samples, on both sides of a pair. A busy first sample is corrected
+"""Forwarding distance (control/peers.py, "Distance"; heartbeats.py, "Distance"): the minimum
+of the last DISTANCE_SAMPLES ping->pong samples, on both sides of a pair. A busy first sample is corrected
 by a later one (the early re-measure), the side that does not ping takes the pinger's reported
 sample (PING ``rtt_us``), a busy pair is re-measured, and a bad ``rtt_us`` is a counted drop."""
 from __future__ import annotations
 
 from srpfast.control.heartbeats import DISTANCE_REMEASURE
-from srpfast.control.peers import PeerEntry
+from srpfast.control.peers import DISTANCE_SAMPLES, PeerEntry
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_RTT_MAX_US, Ping, decode_body
@@ -23,17 +23,19 @@ def _ordered(a: Node, b: Node) -> tuple[Node, Node]:
     return (a, b) if a.peer.peer_id < b.peer.peer_id else (b, a)
 
 
-def test_the_window_minimum_takes_a_shorter_sample_at_once_a_longer_one_when_old() -> None:
+def test_the_minimum_of_the_last_samples_takes_a_shorter_one_at_once() -> None:
     e = PeerEntry(b"\x01" * 32, ("10.0.0.1", 1))
-    e.sample(0.250, 0.0, window=300.0)          # the busy handshake's
-    e.sample(0.004, 1.0, window=300.0)          # a calm one: taken at once
+    e.sample(0.250, 0.0)                        # the busy handshake's
+    e.sample(0.004, 1.0)                        # a calm one: taken at once
     assert e.distance == 0.004 and e.rtt == 0.004 and e.rtts == 2
-    e.sample(0.090, 30.0, window=300.0)         # longer, within the window: the minimum holds
-    assert e.distance == 0.004 and e.rtt == 0.090
-    e.sample(0.080, 302.0, window=300.0)        # the minimum is older than the window
-    assert e.distance == 0.080
-    e.sample(0.001, 303.0, window=300.0, own=False)  # reported: not ours to report on
-    assert e.distance == 0.001 and e.rtt == 0.080 and e.rtts == 4 and e.measured == 303.0
+    for k in range(DISTANCE_SAMPLES - 1):       # longer ones: the minimum holds ...
+        e.sample(0.090 - k * 0.001, 30.0 * (k + 1))
+        assert e.distance == 0.004
+    e.sample(0.080, 200.0)                      # ... until it is DISTANCE_SAMPLES old
+    assert e.distance == min(0.080, 0.090 - (DISTANCE_SAMPLES - 2) * 0.001)
+    e.sample(0.001, 203.0, own=False)           # reported: not ours to report on
+    assert e.distance == 0.001 and e.rtt == 0.080 and e.measured == 203.0
+    assert e.rtts == DISTANCE_SAMPLES + 2
 
 
 def test_a_busy_first_sample_is_corrected_on_both_sides() -> None:
@@ -77,7 +79,7 @@ def test_the_side_that_does_not_ping_takes_the_pingers_reported_sample() -> None
     net.run(4.0)  # past both early re-measures
     _, e_large = _entries(small, large)
     # An inflated figure, fresh, as a busy handshake leaves it: only a sample can lower it.
-    e_large.distance, e_large.distance_at = 0.9, net.now
+    e_large.distance, e_large.samples = 0.9, (0.9,)
     t = net.now
     net.run(1.5 * net.config.keep_alive)
     later = [us for at, us in reported if at > t]
