@@ -16,10 +16,11 @@ its join burst (12 demo peers started at once in one process measured 3-260 ms t
 other on loopback, and the last to join weighed up to ~20x less). So ``distance`` is the
 minimum of the last DISTANCE_SAMPLES samples (a windowed minimum, as TCP's min-RTT and BBR's
 min_rtt filter): a shorter sample counts at once, a longer one once the shorter ones are
-that many samples old (the path may have changed). A window of samples, not of time: with
-one of 300 s an old pair's distance was the minimum of ~20 samples and a new pair's of ~3,
-and where the delay jitters (the simulator's is uniform 5-30 ms each way, every datagram)
-that made new pairs ~1.5x longer than old ones for the path's noise alone. Samples: each PONG to one of our pings (``sample``) and the
+that many samples old (the path may have changed). A window of samples, not of time: in
+one of 300 s an old pair's distance is the minimum of ~20 samples and a new pair's of ~3,
+and where the delay jitters that alone makes new pairs look longer (the simulator draws
+each datagram's delay from 5-30 ms: the expected minimum round trip of 20 samples is 17 ms,
+of 3 26 ms, of 4 24 ms). Samples: each PONG to one of our pings (``sample``) and the
 challenge round trip at the handshake (handshake.on_pong), and the sample the pinger reports
 in its PING (``rtt_us``, handshake.on_ping): of a pair only the smaller id sends heartbeats
 (heartbeats.py), and the other side had only its handshake sample for ever. A reported
