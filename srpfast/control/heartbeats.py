@@ -31,8 +31,12 @@ reports the pinger's latest one to the other side (``rtt_us``), so an idle pair 
 sides' distance current at no cost. Two cases get a heartbeat for the sample alone:
 - Early: a pair's first samples (the handshake's) are taken in a join burst, while our loop
   or the peer's is busy with many handshakes: too long, and for the last peers to join
-  ~20x too long. So each side pings once DISTANCE_EARLY (1 s, at most HEARTBEAT_RETRY
-  keep_alives) after its first sample: a PING and a PONG per side of a new pair, once.
+  ~20x too long. So the side that sends heartbeats (the smaller id) pings once
+  DISTANCE_EARLY (1 s, at most HEARTBEAT_RETRY keep_alives) after its first sample: a PING
+  and a PONG per new pair, once; the other side takes that sample from its next heartbeat
+  PING (``rtt_us``), a keep_alive later. (Both sides pinging early cost twice that: in the
+  simulator's 300-peer scale run, where churn makes ~0.1 connections a peer a second,
+  PING + PONG went 1.23 -> 1.45 a peer a second.)
 - Busy: a pair whose traffic goes both ways sends no heartbeat, and so took no sample; it is
   pinged when its last sample is DISTANCE_REMEASURE heartbeat periods old (the smaller id
   first; its PING's report renews the other side's sample, so the larger id seldom does):
@@ -108,7 +112,7 @@ class Heartbeats:
         more often for it)."""
         if not peer.rtts:  # (the handshake's sample comes with the PONG that admits it)
             return float("inf")
-        if not peer.remeasured:
+        if not peer.remeasured and self.p.peer_id < peer.peer_id:
             early = self._early(peer)
             if peer.rtt_at < early:
                 return early
