@@ -378,8 +378,6 @@ class Handshake:
             self.p.membership.on_connected(peer, now)
             self.p.replication.on_connected(peer, now)
         peer.sample(max(0.0, now - sent), now)
-        if peer.rtts == 1:
-            self.p.heartbeats.sooner(peer)  # (its early re-measure: heartbeats.py, "Distance")
         peer.uptime = float(body.uptime)
         peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
         if pool is not None and pool_match is not None:

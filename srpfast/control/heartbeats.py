@@ -28,20 +28,18 @@ the scale run but raised seed-chart latency, mean 87 -> 105 ms, p95 216 -> 286 m
 
 Distance (peers.py, "Distance"). A heartbeat's PONG is a distance sample, and its PING
 reports the pinger's latest one to the other side (``rtt_us``), so an idle pair keeps both
-sides' distance current at no cost. Two cases get a heartbeat for the sample alone:
-- Early: a pair's first samples (the handshake's) are taken in a join burst, while our loop
-  or the peer's is busy with many handshakes: too long, and for the last peers to join
-  ~20x too long. So the side that sends heartbeats (the smaller id) pings once
-  DISTANCE_EARLY (1 s, at most HEARTBEAT_RETRY keep_alives) after its first sample: a PING
-  and a PONG per new pair, once; the other side takes that sample from its next heartbeat
-  PING (``rtt_us``), a keep_alive later. (Both sides pinging early cost twice that: in the
-  simulator's 300-peer scale run, where churn makes ~0.1 connections a peer a second,
-  PING + PONG went 1.23 -> 1.45 a peer a second.)
+sides' distance current at no cost, and the min filter (peers.py) drops a join burst's
+too-long handshake sample at the first heartbeat's. One case gets a heartbeat for the
+sample alone:
 - Busy: a pair whose traffic goes both ways sends no heartbeat, and so took no sample; it is
   pinged when its last sample is DISTANCE_REMEASURE heartbeat periods old (the smaller id
   first; its PING's report renews the other side's sample, so the larger id seldom does):
   one PING and one PONG a busy pair per 5 keep_alives (2.5 min), a path that changed shows.
   (Without it a busy pair kept its handshake's samples for ever.)
+(A re-measure 1 s after a pair's first sample, by the smaller id, was tried: +0.06 PING
+and PONG a peer a second in the 300-peer scale run, and in the in-memory test of a genuine
+Easy-Hard introduction (tests/adversarial/test_intro_amplification.py) the pair was not
+connected 15 s after it (not traced); not kept.)
 
 Schedule. Each peer's next heartbeat time sits in a heap, so a maintenance pass touches only
 the peers that are due: the pass walked the whole table every second (~37 connections a
@@ -66,7 +64,6 @@ if TYPE_CHECKING:
 HEARTBEAT_BACKUP = 1.5  # the larger id's keep-alive, in keep_alives (Heartbeats.every)
 HEARTBEAT_RETRY = 1 / 6  # an unanswered heartbeat goes again this much later, in keep_alives
 HEARTBEAT_RETRIES = 2    # ... at most this many times
-DISTANCE_EARLY = 1.0  # s after a pair's first own distance sample, a re-measure (module doc)
 DISTANCE_REMEASURE = 5.0  # a pair with no sample for this many heartbeat periods is pinged
 
 
@@ -99,23 +96,12 @@ class Heartbeats:
         retry = HEARTBEAT_RETRY * self.p.config.keep_alive
         return peer.last_ping + retry * (HEARTBEAT_RETRIES + 1 - peer.retry)
 
-    def _early(self, peer: "PeerEntry") -> float:
-        """When the early re-measure of ``peer`` is due: DISTANCE_EARLY after our first own
-        sample (at most HEARTBEAT_RETRY keep_alives). The samples between are the
-        handshake's too (a challenge recheck, a hole punch's PINGs both ways)."""
-        return peer.rtt_first + min(DISTANCE_EARLY, HEARTBEAT_RETRY * self.p.config.keep_alive)
-
     def _measure_at(self, peer: "PeerEntry", every: float) -> float:
         """When ``peer`` is due a heartbeat for a distance sample alone (module doc,
-        "Distance"): the early re-measure, or the busy pair's; the latter never sooner than
-        a heartbeat period after our last PING (a peer that does not answer is not pinged
-        more often for it)."""
+        "Distance"), a busy pair's; never sooner than a heartbeat period after our last PING
+        (a peer that does not answer is not pinged more often for it)."""
         if not peer.rtts:  # (the handshake's sample comes with the PONG that admits it)
             return float("inf")
-        if not peer.remeasured and self.p.peer_id < peer.peer_id:
-            early = self._early(peer)
-            if peer.rtt_at < early:
-                return early
         return max(peer.measured + DISTANCE_REMEASURE * every, peer.last_ping + every)
 
     def _next(self, peer: "PeerEntry") -> float:
@@ -173,8 +159,6 @@ class Heartbeats:
                 if now - quiet < every:
                     p.count("ping.distance")  # (sent for the sample alone: module doc)
                 peer.retry = HEARTBEAT_RETRIES
-                if peer.rtts and now >= self._early(peer):
-                    peer.remeasured = True
                 p.ping(peer.address, now, PING_HEARTBEAT, pool=peer.pool, keyed=True)
                 nxt = self._next(peer)
             elif retry_at is not None and now >= retry_at:

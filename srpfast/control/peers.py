@@ -61,9 +61,7 @@ class PeerEntry:
     measured: float = -1e18         # our last sample (own or reported: heartbeats.py)
     rtt: float = 0.0                # our latest own sample, what our PINGs to it report
     rtt_at: float = -1e18           # ... taken then
-    rtt_first: float = -1e18        # our first own sample's time (the handshake's)
     rtts: int = 0                   # own samples so far
-    remeasured: bool = False        # the early re-measure went (heartbeats.py, "Distance")
     uptime: float = 0.0             # its uptime as it reported, seconds, at last_seen
     pool: PoolRoute | None = None   # reached through a kept BDP pool socket (hard side)
     cache_count: int = 0
@@ -90,8 +88,6 @@ class PeerEntry:
         self.distance = min(self.samples)
         self.measured = now
         if own:
-            if not self.rtts:
-                self.rtt_first = now
             self.rtt, self.rtt_at = rtt, now
             self.rtts += 1
 

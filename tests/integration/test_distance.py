@@ -40,9 +40,9 @@ def test_the_minimum_of_the_last_samples_takes_a_shorter_one_at_once() -> None:
 
 def test_a_busy_first_sample_is_corrected_on_both_sides() -> None:
     """The handshake's samples are taken while the path (here: both loops) is slow, ~0.4 s;
-    then it is fast again. The side that sends heartbeats re-measures 1 s later, and the
-    other side takes that sample from its next heartbeat PING: both distances come down to
-    the path's delay (on main the larger id kept 0.4 s for as long as the pair lasted)."""
+    then it is fast again. The first heartbeat's sample replaces it on the side that pings,
+    and that heartbeat's successor reports it to the other side: both distances come down
+    to the path's delay (on main the larger id kept 0.4 s for as long as the pair lasted)."""
     net = MemNet(seed=21, delay=(0.2, 0.25))
     a, b = net.add("static"), net.add("static")
     small, large = _ordered(a, b)
@@ -54,12 +54,12 @@ def test_a_busy_first_sample_is_corrected_on_both_sides() -> None:
     e_small, e_large = _entries(small, large)
     assert e_small.distance >= 0.4 and e_large.distance >= 0.4
     net.delay = (0.002, 0.004)
-    net.run(3.0)  # < keep_alive: no heartbeat is due, only the early re-measure
-    assert e_small.distance <= 0.008 and e_large.distance > 0.1  # (reported: the busy one)
-    assert small.peer.counters().get("ping.distance", 0) == 1
-    assert large.peer.counters().get("ping.distance", 0) == 0
-    net.run(net.config.keep_alive)  # the first heartbeat reports the early sample
+    ka = net.config.keep_alive
+    net.run(ka + 2)
+    assert e_small.distance <= 0.008
+    net.run(ka)
     assert e_large.distance <= 0.008
+    assert small.peer.counters().get("ping.distance", 0) == 0  # (heartbeats did it)
 
 
 def test_the_side_that_does_not_ping_takes_the_pingers_reported_sample() -> None:
@@ -78,7 +78,7 @@ def test_the_side_that_does_not_ping_takes_the_pingers_reported_sample() -> None
         return True
 
     net.filter = watch
-    net.run(4.0)  # past both early re-measures
+    net.run(4.0)
     _, e_large = _entries(small, large)
     # An inflated figure, fresh, as a busy handshake leaves it: only a sample can lower it.
     e_large.distance, e_large.samples = 0.9, (0.9,)

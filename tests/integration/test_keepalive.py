@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from typing import Callable
 
-from srpfast.control.heartbeats import DISTANCE_EARLY, HEARTBEAT_BACKUP, HEARTBEAT_RETRY
+from srpfast.control.heartbeats import HEARTBEAT_BACKUP, HEARTBEAT_RETRY
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_KEYED, Ping, decode_body
@@ -62,24 +62,15 @@ def _heartbeats(net: MemNet) -> list[tuple[float, Address, Address]]:
     return seen
 
 
-def _past_early_remeasure(net: MemNet) -> None:
-    """Run past the smaller id's early distance re-measure (heartbeats.py, "Distance"), a
-    heartbeat PING DISTANCE_EARLY after the pair's first samples, which pair() took."""
-    net.run(DISTANCE_EARLY + 1)
-
-
 def test_only_the_smaller_id_sends_heartbeats_while_both_are_up() -> None:
     net, a, b = pair(5)
     small, large = _ordered(net, a, b)
     seen = _heartbeats(net)
     ka = net.config.keep_alive
-    t0 = net.now
     net.run(5 * ka)
     from_small = [t for t, src, _ in seen if src == small.public]
     from_large = [t for t, src, _ in seen if src == large.public]
     assert len(from_small) >= 4 and from_large == []
-    # (the first is the early distance re-measure, heartbeats.py "Distance")
-    assert from_small[0] <= t0 + DISTANCE_EARLY + 1
     assert all(t2 - t1 <= ka + 2 * net.config.maintenance_interval
                for t1, t2 in zip(from_small, from_small[1:]))
     assert small.peer.peer_id in large.peer.table and large.peer.peer_id in small.peer.table
@@ -150,7 +141,6 @@ def test_an_unanswered_heartbeat_goes_once_more_and_keeps_a_lossy_pair_connected
     SYNC may fall a hair under sync_interval after the previous one: then one more keyed
     heartbeat goes when sync_interval has passed, handshake.on_pong.)"""
     net, a, b = pair(8)
-    _past_early_remeasure(net)
     small, large = _ordered(net, a, b)
     ka = net.config.keep_alive
     # (time, request id, not a retry) of small's heartbeats
@@ -325,7 +315,6 @@ def test_a_heartbeat_whose_retry_is_lost_too_goes_a_second_time() -> None:
     heartbeat, is answered and the pair stays connected; with one retry nothing was heard for
     ~90 s (peer_expiry) and the pair dropped."""
     net, a, b = pair(8)
-    _past_early_remeasure(net)
     small, large = _ordered(net, a, b)
     ka = net.config.keep_alive
     sent: list[tuple[float, bool]] = []  # (time, not a retry) of small's heartbeats
