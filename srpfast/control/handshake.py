@@ -157,9 +157,14 @@ class Handshake:
                     and peer.pool == pool else None)
         if keyed_to is not None:
             flags |= PING_KEYED
-        # Our latest own sample toward it: the side that does not ping learns the distance
-        # too (peers.py, "Distance").
-        rtt_us = min(int(peer.rtt * 1e6), PING_RTT_MAX_US) if peer is not None else 0
+        # Our latest own sample toward it, in one PING only: the side that does not ping
+        # learns the distance too (peers.py, "Distance"). Repeated in a retry or a
+        # reflection PING, one measurement would fill several places of its window, and an
+        # old one would count as new. At least 1 us: 0 says "no sample".
+        rtt_us = 0
+        if peer is not None and not peer.rtt_reported:
+            rtt_us = max(1, min(int(peer.rtt * 1e6), PING_RTT_MAX_US))
+            peer.rtt_reported = True
         body = Ping(peer_id=self.p.peer_id, request_id=rid, timestamp_ms=self.p.wall_ms(now),
                     nat=self.p.nat_byte, flags=flags, test_port=test_port,
                     uptime=self.p.uptime(now), cache_count=count, cache_summary=summary,

@@ -229,8 +229,8 @@ class Membership:
             out = bytes(relayed)
             # join_relay_fanout peers drawn uniformly from the table less the sender and the
             # joiner: a random draw of two more, less those two, is such a draw, without a
-            # filtered copy of the whole table per relayed JOIN (~80 entries at 300
-            # simulated peers: 2% of the simulator's steady CPU).
+            # Python filter over the whole table per relayed JOIN (~80 entries at 300
+            # simulated peers: 2% of the simulator's steady CPU; the C list copy stays).
             fanout = p.config.join_relay_fanout
             table = p.table.peers()
             skip = (sender.peer_id, body.peer_id)

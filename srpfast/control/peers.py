@@ -25,7 +25,8 @@ challenge round trip at the handshake (handshake.on_pong), and the sample the pi
 in its PING (``rtt_us``, handshake.on_ping): of a pair only the smaller id sends heartbeats
 (heartbeats.py), and the other side had only its handshake sample for ever. A reported
 sample is taken from the pinger's own measurements only (``rtt``), never from what it was
-told, so no old minimum can circulate between the two. Like ``uptime`` it is the peer's
+told, so no old minimum can circulate between the two, and each goes in one PING only (a
+retry repeating it would fill the other side's window with one measurement). Like ``uptime`` it is the peer's
 word: a peer may claim a short distance to be an eager next hop more often, which the
 10 ms floor of the weight bounds (docs/SECURITY.md). When samples come is heartbeats.py's
 ("Distance").
@@ -59,8 +60,8 @@ class PeerEntry:
     distance: float = 1.0           # min ping -> pong delay of ``samples``, s (module doc)
     samples: tuple[float, ...] = ()  # the last DISTANCE_SAMPLES samples, own or reported
     measured: float = -1e18         # our last sample (own or reported: heartbeats.py)
-    rtt: float = 0.0                # our latest own sample, what our PINGs to it report
-    rtt_at: float = -1e18           # ... taken then
+    rtt: float = 0.0                # our latest own sample, what our next PING to it reports
+    rtt_reported: bool = True       # ... already went in a PING (each goes in one: module doc)
     rtts: int = 0                   # own samples so far
     uptime: float = 0.0             # its uptime as it reported, seconds, at last_seen
     pool: PoolRoute | None = None   # reached through a kept BDP pool socket (hard side)
@@ -88,7 +89,7 @@ class PeerEntry:
         self.distance = min(self.samples)
         self.measured = now
         if own:
-            self.rtt, self.rtt_at = rtt, now
+            self.rtt, self.rtt_reported = rtt, False
             self.rtts += 1
 
     def weight(self, now: float) -> float:

@@ -1,7 +1,8 @@
 """Forwarding distance (control/peers.py, "Distance"; heartbeats.py, "Distance"): the minimum
-of the last DISTANCE_SAMPLES ping->pong samples, on both sides of a pair. A busy first sample is corrected
-by a later one (the early re-measure), the side that does not ping takes the pinger's reported
-sample (PING ``rtt_us``), a busy pair is re-measured, and a bad ``rtt_us`` is a counted drop."""
+of the last DISTANCE_SAMPLES ping->pong samples, on both sides of a pair. A busy first sample
+is corrected by a later one (the next heartbeat's), the side that does not ping takes the
+pinger's reported sample (PING ``rtt_us``, each sample in one PING), a busy pair is
+re-measured, and a bad ``rtt_us`` is a counted drop."""
 from __future__ import annotations
 
 from srpfast.control.heartbeats import DISTANCE_REMEASURE
@@ -108,7 +109,7 @@ def test_a_busy_pair_is_re_measured_without_heartbeats() -> None:
             e.last_sent = e.last_seen = net.now
         net.run(1.0)
     assert small.peer.counters().get("ping.distance", 0) == before + 1
-    assert e_small.rtts == samples + 1 and e_small.rtt_at > t + DISTANCE_REMEASURE * ka - 5
+    assert e_small.rtts == samples + 1 and e_small.measured > t + DISTANCE_REMEASURE * ka - 5
     # ... and its PING's report renewed the larger id's sample: it did not ping for one
     assert e_large.measured > t + DISTANCE_REMEASURE * ka - 5
 
@@ -124,3 +125,26 @@ def test_a_ping_reporting_an_impossible_round_trip_is_a_counted_drop() -> None:
     net.call(a, a.peer.receive, datagram, b.public, net.now)
     assert a.peer.counters().get("drop.body", 0) == drops + 1
     assert ea.distance == distance
+
+
+def test_each_own_sample_is_reported_in_one_ping_only() -> None:
+    """A retry, a reflection PING or any later PING repeats no sample: one measurement would
+    otherwise fill several places of the other side's window (and an old one count as new).
+    A sample under 1 us still reports 1, not 0 ("none")."""
+    net, a, b = pair(25)
+    net.run(3.0)
+    sent: list[int] = []
+
+    def watch(d: bytes, src: Address, dst: Address) -> bool:
+        if len(d) > 4 and d[4] == C.PING and src == a.public:
+            body = decode_body(C.PING, decode(d).message)
+            assert isinstance(body, Ping)
+            sent.append(body.rtt_us)
+        return True
+
+    net.filter = watch
+    ea, _ = _entries(a, b)
+    ea.sample(0.0000004, net.now)  # a new own sample, under 1 us
+    for _ in range(3):
+        net.call(a, a.peer.ping, b.public, net.now)
+    assert sent == [1, 0, 0]
