@@ -48,7 +48,7 @@ DISTANCE_SAMPLES = 4
 PoolRoute = tuple[bytes, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class PeerEntry:
     peer_id: bytes
     address: Address
