@@ -26,10 +26,10 @@ in its PING (``rtt_us``, handshake.on_ping): of a pair only the smaller id sends
 (heartbeats.py), and the other side had only its handshake sample for ever. A reported
 sample is taken from the pinger's own measurements only (``rtt``), never from what it was
 told, so no old minimum can circulate between the two, and each goes in one PING only (a
-retry repeating it would fill the other side's window with one measurement). Like ``uptime`` it is the peer's
-word: a peer may claim a short distance to be an eager next hop more often, which the
-10 ms floor of the weight bounds (docs/SECURITY.md). When samples come is heartbeats.py's
-("Distance").
+retry repeating it would fill the other side's window with one measurement). Like
+``uptime`` it is the peer's word: a peer may claim a short distance to be an eager next hop
+more often, which the 10 ms floor of the weight bounds (docs/SECURITY.md). When samples
+come is heartbeats.py's ("Distance").
 """
 from __future__ import annotations
 
