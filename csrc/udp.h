@@ -85,6 +85,9 @@ typedef struct srp_udp_rx {
     struct iovec *iov;
     unsigned owned;          /* bit per array above that rx_init allocated */
     struct srp_udp_gro *gro; /* NULL unless srp_udp_rx_enable_gro succeeded */
+    uint32_t *waits;         /* us each datagram waited in the socket's queue (stamps on),
+                              * else NULL */
+    union srp_udp_ctl *ctl;  /* control buffers of the plain path (stamps on), else NULL */
 } srp_udp_rx;
 
 /* Arrays the caller passes (non-NULL) are used in place and never freed here (so Python can
@@ -106,6 +109,14 @@ long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr);
  * UDP_GRO or memory ran out: the socket keeps plain recvmmsg). */
 #define SRP_UDP_GRO_BYTES 65536u
 int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries);
+/* Kernel receive timestamps (SO_TIMESTAMPNS): from then on srp_udp_recv fills rx->waits,
+ * how long each datagram waited in the socket's queue before the read took it (us, from the
+ * kernel's arrival stamp to the clock read right after recvmmsg; 0 when a datagram carried
+ * no stamp). Lets a busy process tell the path's delay from its own (docs/NET.md, "Receive
+ * timestamps"). Call before srp_udp_rx_enable_gro or after: both paths stamp. `waits`: rx->batch
+ * entries the caller owns (used in place, never freed here), or NULL to allocate them.
+ * Returns 0 or -errno (the kernel refused, or memory ran out: rx->waits stays NULL). */
+int srp_udp_rx_enable_stamps(int fd, srp_udp_rx *rx, uint32_t *waits);
 /* Datagrams received from the kernel but not yet handed out (GRO leftovers): the caller
  * must call srp_udp_recv again even if the socket is not readable. */
 size_t srp_udp_rx_pending(const srp_udp_rx *rx);

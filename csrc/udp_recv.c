@@ -8,6 +8,7 @@
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -18,7 +19,35 @@
 
 /* ---- receive ------------------------------------------------------------------------ */
 
-enum { OWN_BUF = 1, OWN_LENS = 2, OWN_ADDRS = 4, OWN_KEYS = 8 };
+enum { OWN_BUF = 1, OWN_LENS = 2, OWN_ADDRS = 4, OWN_KEYS = 8, OWN_WAITS = 16 };
+
+/* One read's control buffer: room for the UDP_GRO segment size and the receive stamp. */
+union srp_udp_ctl {
+    char raw[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec))];
+    struct cmsghdr align;
+};
+
+/* The microseconds between a read's SCM_TIMESTAMPNS stamp and `now` (CLOCK_REALTIME, as the
+ * stamp), saturated to 0..UINT32_MAX; 0 when the read carries no stamp. */
+static uint32_t stamp_wait(const struct cmsghdr *c, const struct timespec *now)
+{
+    struct timespec ts;
+    memcpy(&ts, CMSG_DATA(c), sizeof ts);
+    int64_t ns = ((int64_t)now->tv_sec - (int64_t)ts.tv_sec) * 1000000000 +
+                 ((int64_t)now->tv_nsec - (int64_t)ts.tv_nsec);
+    if (ns <= 0) return 0; /* (the wall clock stepped back between the two) */
+    int64_t us = ns / 1000;
+    return us > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static uint32_t read_wait(struct msghdr *h, const struct timespec *now)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec)))
+            return stamp_wait(c, now);
+    return 0;
+}
 
 /* The GRO landing area: recvmmsg reads whole (possibly coalesced) datagrams here; srp_udp_recv
  * cuts them into the caller's fixed slots. `next`/`off` say where the cutting stopped when the
@@ -31,7 +60,8 @@ typedef struct srp_udp_gro {
     srp_sockaddr *addrs;
     uint64_t *keys;
     uint32_t *seg;            /* datagram size inside each read (the UDP_GRO cmsg, else its length) */
-    union { char raw[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } *ctl;
+    uint32_t *wait;           /* us each read waited in the queue (rx->waits: stamps on) */
+    union srp_udp_ctl *ctl;
     size_t have, next, off;   /* reads in the landing area, the one being cut, bytes cut of it */
 } srp_udp_gro;
 
@@ -44,6 +74,7 @@ static void gro_free(srp_udp_gro *g)
     free(g->addrs);
     free(g->keys);
     free(g->seg);
+    free(g->wait);
     free(g->ctl);
     free(g);
 }
@@ -64,8 +95,10 @@ int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries)
     g->addrs = calloc(entries, sizeof *g->addrs);
     g->keys = calloc(entries, sizeof *g->keys);
     g->seg = calloc(entries, sizeof *g->seg);
+    g->wait = calloc(entries, sizeof *g->wait);
     g->ctl = calloc(entries, sizeof *g->ctl);
-    if (!g->land || !g->msgs || !g->iov || !g->addrs || !g->keys || !g->seg || !g->ctl) {
+    if (!g->land || !g->msgs || !g->iov || !g->addrs || !g->keys || !g->seg || !g->wait ||
+        !g->ctl) {
         gro_free(g);
         return -ENOMEM;
     }
@@ -110,6 +143,7 @@ static size_t gro_cut(srp_udp_rx *rx, size_t got, size_t max, srp_udp_counters *
             rx->lens[got] = (uint32_t)n; /* the true length, as with MSG_TRUNC */
             rx->addrs[got] = g->addrs[i];
             rx->keys[got] = g->keys[i];
+            if (rx->waits) rx->waits[got] = g->wait[i];
             if (n > rx->slot && ctr) ctr->truncated++;
             g->off += n;
             got++;
@@ -150,17 +184,24 @@ static long recv_gro(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
             break;
         }
         if (r == 0) break;
+        struct timespec now = {0, 0};
+        if (rx->waits) clock_gettime(CLOCK_REALTIME, &now);
         size_t keep = 0;
         for (size_t i = 0; i < (size_t)r; i++) {
             struct msghdr *h = &g->msgs[i].msg_hdr;
             size_t total = g->msgs[i].msg_len;
             size_t seg = total ? total : 1;
+            uint32_t wait = 0;
             for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
                 if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
                     c->cmsg_len >= CMSG_LEN(sizeof(int))) {
                     int v;
                     memcpy(&v, CMSG_DATA(c), sizeof v);
                     if (v > 0 && (size_t)v < total) seg = (size_t)v;
+                } else if (rx->waits && c->cmsg_level == SOL_SOCKET &&
+                           c->cmsg_type == SCM_TIMESTAMPNS &&
+                           c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+                    wait = stamp_wait(c, &now);
                 }
             if (h->msg_flags & MSG_TRUNC) {
                 /* Longer than any UDP datagram can be: nothing in it can be trusted to be
@@ -176,6 +217,7 @@ static long recv_gro(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
                 g->addrs[keep] = g->addrs[i];
             }
             g->seg[keep] = (uint32_t)seg;
+            g->wait[keep] = wait;
             g->keys[keep] = srp_udp_addr_key(&g->addrs[keep]);
             keep++;
         }
@@ -199,6 +241,8 @@ void srp_udp_rx_free(srp_udp_rx *rx)
     if (rx->owned & OWN_KEYS) srp_big_free(rx->keys, n, sizeof *rx->keys);
     srp_big_free(rx->msgs, n, sizeof *rx->msgs);
     srp_big_free(rx->iov, n, sizeof *rx->iov);
+    if (rx->owned & OWN_WAITS) free(rx->waits);
+    free(rx->ctl);
     memset(rx, 0, sizeof *rx);
 }
 
@@ -230,6 +274,25 @@ int srp_udp_rx_init(srp_udp_rx *rx, size_t batch, size_t slot, uint8_t *buf, uin
     return 0;
 }
 
+int srp_udp_rx_enable_stamps(int fd, srp_udp_rx *rx, uint32_t *waits)
+{
+    if (rx->waits) return 0;
+    int own = waits == NULL;
+    if (own) waits = calloc(rx->batch, sizeof *waits);
+    union srp_udp_ctl *ctl = calloc(rx->batch, sizeof *ctl);
+    int on = 1, e = ENOMEM;
+    if (waits && ctl && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0) {
+        rx->waits = waits;
+        rx->ctl = ctl;
+        if (own) rx->owned |= OWN_WAITS;
+        return 0;
+    }
+    if (waits && ctl) e = errno;
+    if (own) free(waits);
+    free(ctl);
+    return -e;
+}
+
 long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
 {
     if (max > rx->batch) max = rx->batch;
@@ -243,8 +306,8 @@ long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
             h->msg_namelen = (socklen_t)sizeof rx->addrs[i];
             h->msg_iov = &rx->iov[i];
             h->msg_iovlen = 1;
-            h->msg_control = NULL;
-            h->msg_controllen = 0;
+            h->msg_control = rx->ctl ? rx->ctl[i].raw : NULL;
+            h->msg_controllen = rx->ctl ? sizeof rx->ctl[i] : 0;
             h->msg_flags = 0;
         }
         /* MSG_TRUNC makes msg_len the TRUE datagram length, so a caller sees "size != 1158"
@@ -258,7 +321,10 @@ long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
             break;
         }
         if (r == 0) break;
+        struct timespec now = {0, 0};
+        if (rx->waits) clock_gettime(CLOCK_REALTIME, &now);
         for (size_t i = got; i < got + (size_t)r; i++) {
+            if (rx->waits) rx->waits[i] = read_wait(&rx->msgs[i].msg_hdr, &now);
             rx->lens[i] = rx->msgs[i].msg_len;
             rx->keys[i] = srp_udp_addr_key(&rx->addrs[i]);
             if ((rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || rx->lens[i] > rx->slot)

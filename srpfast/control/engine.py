@@ -100,6 +100,10 @@ class Peer:
         # datagrams_to_send() and frames_to_send(): no actions, no events (they would
         # re-enter the application).
         self.send_now: Callable[[], None] | None = None
+        # ... and its clock (the one its ``now`` values come from), read only to time a ping's
+        # round trip to the moment its PING and PONG leave (handshake.py, "Round trips"),
+        # which send_now sends at once; None (the simulator, the memory driver): ``now``.
+        self.driver_clock: Callable[[], float] | None = None
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._counters: defaultdict[str, int] = defaultdict(int)
@@ -117,6 +121,11 @@ class Peer:
         self._next_maintenance = now
         self._last_maintain = now
         self._now = now  # the time of the input being handled (send_to's PeerEntry.last_sent)
+        # How long the datagram being handled waited in our socket's queue before the read took
+        # it (kernel receive stamps: RecvBatch.waits), s; 0 when not measured. Its arrival was
+        # ``now - rx_waited``: handshake.py takes it out of ping round trips (peers.py,
+        # "Distance"), and tells a pinger in PONG hold_us how long its PING waited here.
+        self.rx_waited = 0.0
         self._forwarder = Forwarder()
         self._dataplane: DataPlaneLink | None = None
         self.handshake = Handshake(self)
@@ -416,7 +425,9 @@ class Peer:
                     # one (an idle network's heartbeats, a simulated peer's every arrival)
                     # skips the batch set-up, with the same budget and counters.
                     self._counters["rx.lone_control"] += 1
-                    self.receive_one(datagram, batch.address(0), now)
+                    waits = getattr(batch, "waits", None)
+                    self.receive_one(datagram, batch.address(0), now,
+                                     waited=waits[0] / 1e6 if waits else 0.0)
                     if link.carry.kept:  # (it counts as a batch for fragments kept waiting)
                         link.carry.deliver(link.keyed, now)
                     return
@@ -509,15 +520,20 @@ class Peer:
 
     # ------------------------------------------------------------------ receive path
     def receive_one(self, datagram: bytes, address: Address, now: float,
-                    pool: PoolRoute | None = None, rated: bool = False) -> None:
+                    pool: PoolRoute | None = None, rated: bool = False,
+                    waited: float = 0.0) -> None:
         """One datagram on the Python path; ``rated``: already counted and charged to its
-        sender's budget (the data plane hands control packets up this way)."""
+        sender's budget (the data plane hands control packets up this way); ``waited``: how
+        long it waited in the socket's queue, s (RecvBatch.waits; ``rx_waited``)."""
+        self.rx_waited = waited
         try:
             self._receive(datagram, address, now, pool, rated)
         except Exception:
             self.count("drop.internal")
             if self.config.strict:
                 raise
+        finally:
+            self.rx_waited = 0.0
 
     def _receive(self, datagram: bytes, address: Address, now: float,
                  pool: PoolRoute | None, rated: bool = False) -> None:

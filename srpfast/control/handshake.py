@@ -18,6 +18,18 @@ A keyed PONG is taken only from the peer held at that very address. A keyed PING
 moved, or we lost it: restarted, expired, evicted it) is checked with a key computed for
 the claim (not cached until the tag holds; about a signature check's cost) and then
 challenged like any unproven PING (SPEC 9.2): only the pair can make the tag.
+
+Round trips. Each PONG to one of our PINGs is a distance sample (peers.py, "Distance"), and
+a sample must be the path's delay, not how long either process left the datagrams waiting:
+a busy loop (a join burst; `srp demo`'s 12 peers on one loop read 3-260 ms between loopback
+peers) made the last to join look ~20x farther. So, with the UDP driver: a PING and a PONG
+leave at once (``send_now``), not at the end of the loop turn that made them, and are timed
+by the driver's clock when they leave; the PONG's arrival is its read less the time it
+waited in our socket's queue (the kernel's receive stamp: ``Peer.rx_waited``); and the PONG
+states in ``hold_us`` how long the PING waited at the peer, queue and loop turn until the
+PONG left, which the pinger takes out (QUIC's ack_delay). What remains is the path and the
+kernels. In the simulator (no clock, no stamps: a peer answers in zero virtual time) the
+sample is ``now - sent`` as before.
 """
 from __future__ import annotations
 
@@ -34,7 +46,8 @@ from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import (PING_ALT_PORT, PING_CONNECT, PING_KEYED, PING_PROBE,
                                  PING_REFLECT, PING_RTT_MAX_US, PONG_CONNECT, PONG_KEYED,
-                                 PONG_REFLECT, SIGNATURE_BYTES, Body, Ping, Pong, signed_bytes)
+                                 PONG_HOLD_MAX_US, PONG_REFLECT, SIGNATURE_BYTES, Body, Ping,
+                                 Pong, signed_bytes)
 from srpfast.wire.frame import Frame, encode
 
 if TYPE_CHECKING:
@@ -171,8 +184,9 @@ class Handshake:
                     rtt_us=rtt_us)
         datagram = self._frame(C.PING, body, keyed_to)
         if request_id is None:
-            self.pending.put(rid, PendingPing(address, now, flags, pool, reflect_round), now)
-        self.p.send(datagram, address, pool)
+            self.pending.put(rid, PendingPing(address, self._sent_at(now), flags, pool,
+                                              reflect_round), now)
+        self._send_timed(datagram, address, pool)
         if peer is not None and request_id is None:
             # (Not for a ping with an explicit request id: a filtering probe, whose PONG is
             # consumed as ``probe.answered`` and refreshes nobody's last_seen, or a pool
@@ -211,7 +225,7 @@ class Handshake:
             # from this address: a round trip (SPEC 9.2). Until then it gets nothing else from
             # us: no heartbeats, no filtering probe (SPEC 9.3).
             peer = None
-            challenge = self.challenge(body.peer_id, address, pool, now)
+            challenge = self.challenge(body.peer_id, address, pool, self._sent_at(now))
         if peer is not None and peer.confirmed:
             # Our PONG refreshes both NATs' state on this path and shows the peer we are
             # alive, as a heartbeat of our own would: one side of a connection pinging is
@@ -235,7 +249,8 @@ class Handshake:
                 peer.sample(body.rtt_us / 1e6, now, own=False)
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
             PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
-        self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now, keyed)
+        self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now, keyed,
+                  hold=self.p.rx_waited + (self._sent_at(now) - now))
         if body.test_port and body.flags & PING_REFLECT and pool is None and peer is not None:
             self.p.traversal.probe_for(body.peer_id, (address[0], body.test_port), body.nat, now)
         # SYNC starts from the PONG side only: the pinger initiates, so two peers whose
@@ -243,16 +258,28 @@ class Handshake:
 
     def pong(self, requester: bytes, request_id: int, address: Address,
               pool: PoolRoute | None, flags: int, challenge: int, now: float,
-              keyed: bool = False) -> None:
-        """Answer a PING; ``keyed``: it was keyed (and proven so), and so is the answer."""
+              keyed: bool = False, hold: float = 0.0) -> None:
+        """Answer a PING; ``keyed``: it was keyed (and proven so), and so is the answer;
+        ``hold``: how long the PING waited in our socket's queue, s (PONG hold_us)."""
         if keyed:
             flags |= PONG_KEYED
         count, summary = self.p.summary_bytes()
         pong = Pong(peer_id=self.p.peer_id, request_id=request_id, timestamp_ms=self.p.wall_ms(now),
                     requester=requester, observed=address, nat=self.p.nat_byte, flags=flags,
                     uptime=self.p.uptime(now), cache_count=count, cache_summary=summary,
-                    challenge=challenge)
-        self.p.send(self._frame(C.PONG, pong, requester if keyed else None), address, pool)
+                    challenge=challenge, hold_us=min(int(hold * 1e6), PONG_HOLD_MAX_US))
+        self._send_timed(self._frame(C.PONG, pong, requester if keyed else None), address, pool)
+
+    def _sent_at(self, now: float) -> float:
+        """When a PING or PONG queued now leaves (module doc, "Round trips")."""
+        clock = self.p.driver_clock
+        return now if clock is None else clock()
+
+    def _send_timed(self, datagram: bytes, address: Address, pool: PoolRoute | None) -> None:
+        """Send a PING or PONG at once where the driver can (module doc, "Round trips")."""
+        self.p.send(datagram, address, pool)
+        if pool is None and self.p.send_now is not None:
+            self.p.send_now()
 
     def holds_us(self, peer: PeerEntry) -> None:
         """Evidence that ``peer`` holds us in its table (an unchallenged PONG, a keyed PING,
@@ -349,7 +376,8 @@ class Handshake:
             # The responder has not entered us yet: prove we are at this address (one PONG
             # for the one PING of ours it answered, so no amplification). Sent before the
             # JOINs below so that, in order, they find us entered.
-            self.pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now)
+            self.pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now,
+                      hold=self.p.rx_waited + (self._sent_at(now) - now))
             # If that answer is lost, it never enters us while we think we are connected
             # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
             # So ping again in challenge_recheck s: its PONG carries a new challenge until it
@@ -382,7 +410,11 @@ class Handshake:
             peer.confirmed = True
             self.p.membership.on_connected(peer, now)
             self.p.replication.on_connected(peer, now)
-        peer.sample(max(0.0, now - sent), now)
+        # The round trip as the path took it: our wait for the PONG in our socket's queue
+        # (rx_waited) and the PING's at the peer (hold_us) are loops being busy, not distance
+        # (peers.py, "Distance"). At least 1 us (a hold that claims more: SECURITY.md 13).
+        rtt = now - self.p.rx_waited - sent - body.hold_us / 1e6
+        peer.sample(rtt if rtt > 1e-6 else 1e-6, now)
         peer.uptime = float(body.uptime)
         peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary
         if pool is not None and pool_match is not None:

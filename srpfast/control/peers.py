@@ -13,7 +13,10 @@ Distance (SPEC 6: "shorter distance (last ping->pong delay) ... preferred"). A p
 sample is the path's round trip plus however long either loop left the datagrams waiting,
 so a sample taken while a loop is busy is only ever too LONG: a peer's handshake falls in
 its join burst (12 demo peers started at once in one process measured 3-260 ms to each
-other on loopback, and the last to join weighed up to ~20x less). So ``distance`` is the
+other on loopback, and the last to join weighed up to ~20x less). On real sockets most of
+that wait is taken out (handshake.py, "Round trips": kernel receive stamps, PINGs and
+PONGs sent at once, the PONG's ``hold_us``; the demo's samples: 0.1-1.6 ms). What is left,
+and every sample in the simulator's virtual time, the window below absorbs: ``distance`` is the
 minimum of the last DISTANCE_SAMPLES samples (a windowed minimum, as TCP's min-RTT and BBR's
 min_rtt filter): a shorter sample counts at once, a longer one once the shorter ones are
 that many samples old (the path may have changed). A window of samples, not of time: in

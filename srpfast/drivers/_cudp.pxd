@@ -34,6 +34,7 @@ cdef extern from "udp.h" nogil:
     void srp_udp_rx_free(srp_udp_rx *rx)
     long srp_udp_recv(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
     int srp_udp_rx_enable_gro(int fd, srp_udp_rx *rx, size_t entries)
+    int srp_udp_rx_enable_stamps(int fd, srp_udp_rx *rx, uint32_t *waits)
     size_t srp_udp_rx_pending(const srp_udp_rx *rx)
     long srp_udp_sendmmsg(int fd, const uint8_t *buf, size_t stride, const uint32_t *lens,
                           const srp_sockaddr *addrs, size_t count, srp_udp_counters *ctr)

@@ -70,6 +70,14 @@ cdef class RecvBatch:
         return memoryview(self._sock._lens).cast("I")[: self.count]
 
     @property
+    def waits(self):
+        """uint32 microseconds each datagram waited in the socket's queue before this read
+        (kernel receive stamps: UDPSocket(stamps=True)), or None when stamps are off."""
+        if self._sock._waits is None:
+            return None
+        return memoryview(self._sock._waits).cast("I")[: self.count]
+
+    @property
     def keys(self) -> memoryview:
         """uint64 sender key per datagram (address_key of its source: keyed, nonzero)."""
         return memoryview(self._sock._keys).cast("Q")[: self.count]
@@ -113,6 +121,7 @@ cdef class UDPSocket:
     cdef srp_udp_rx rx
     cdef srp_udp_counters ctr
     cdef bytearray _buf, _lens, _keys, _addrs
+    cdef object _waits  # bytearray (stamps on) or None
     cdef dict _addr_cache
     cdef bint _filtered
     cdef bint _gro
@@ -129,7 +138,8 @@ cdef class UDPSocket:
 
     def __init__(self, str host="127.0.0.1", int port=0, *, family=None, bint dual_stack=True,
                  int rcvbuf=4 * MiB, int sndbuf=4 * MiB, int batch=64,
-                 int slot=SRP_UDP_FRAME, bint filter_frames=False, bint gro=False) -> None:
+                 int slot=SRP_UDP_FRAME, bint filter_frames=False, bint gro=False,
+                 bint stamps=False) -> None:
         global _open
         if self.fd >= 0:
             raise RuntimeError("UDPSocket is already open")
@@ -153,6 +163,20 @@ cdef class UDPSocket:
         # keeps plain recvmmsg. Set before the filter, which must then pass whole runs.
         self._gro = gro and slot == SRP_UDP_FRAME and srp_udp_rx_enable_gro(fd, &self.rx, GRO_READS) == 0
         self._filtered = filter_frames and srp_udp_filter_frames(fd, self._gro) == 0
+        # Kernel receive stamps (stamps=True, the engine's main socket): each batch says how
+        # long its datagrams waited in the queue (RecvBatch.waits), so a busy process can
+        # take its own delay out of a ping's round trip (docs/NET.md, "Receive timestamps").
+        # A kernel that refuses leaves waits None: the engine then times as before.
+        if stamps:
+            waits = bytearray(4 * batch)
+            if srp_udp_rx_enable_stamps(fd, &self.rx,
+                                        <uint32_t *>PyByteArray_AS_STRING(waits)) == 0:
+                self._waits = waits
+
+    @property
+    def stamps(self) -> bool:
+        """Kernel receive stamps are on (RecvBatch.waits)."""
+        return self._waits is not None
 
     cdef _setup(self, int family, int batch, int slot):
         self.family = family

@@ -80,8 +80,10 @@ class UDPTransport:
         # The engine's main socket lets only SRP frames and BDP probes past the kernel: a
         # garbage flood never takes the receive buffer's space from real frames (SECURITY.md).
         # GRO: a sender's run of frames (a GSO send, a NIC's burst) is one read (docs/NET.md).
+        # Receive stamps: how long each datagram waited for a busy loop (RecvBatch.waits),
+        # taken out of ping round trips (docs/NET.md, "Receive timestamps").
         sock: DriverSocket = UDPSocket(host, port, filter_frames=True, gro=True,
-                                       batch=RECV_BATCH)
+                                       batch=RECV_BATCH, stamps=True)
         return sock
 
     def driver(self, peer: Any, sock: Any, *, on_event: Callable[[object], None],

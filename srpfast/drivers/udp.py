@@ -94,6 +94,7 @@ class UDPDriver:
         # _on_readable sends what each batch relayed before the next: no copy (engine.py).
         peer.relay_views = True
         peer.send_now = self._send_now  # a publish's frames leave before its bookkeeping
+        peer.driver_clock = clock  # a ping's round trip timed to its sends (handshake.py)
         reflection = getattr(peer, "reflection", None)
         if reflection is not None and sock.local_address[0] in ("0.0.0.0", "::", ""):
             # A wildcard bind: reflection compares what reflectors saw with the address the
@@ -112,6 +113,7 @@ class UDPDriver:
         self._closed = True
         self.peer.relay_views = False  # nobody drains after each batch any more
         self.peer.send_now = None
+        self.peer.driver_clock = None
         if self._timer is not None:
             self._timer.cancel()
         for fd_owner in [self.sock, *self._kept.values()]:

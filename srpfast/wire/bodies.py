@@ -246,6 +246,11 @@ PONG_CONNECT = 0x02
 PONG_FROM_ALT = 0x04  # sent from the responder's alternate socket
 PONG_KEYED = 0x08     # proven by the pair's session key (answers a keyed PING)
 PONG_FLAGS = 0x0F
+# A PONG's ``hold_us``: how long the PING it answers waited at the responder before being
+# answered, in microseconds (its socket queue, from the kernel's receive stamp; 0 when not
+# measured), which the pinger takes out of its round trip as QUIC takes out ack_delay
+# (control/peers.py, "Distance"). The same 60 s bound as PING rtt_us.
+PONG_HOLD_MAX_US = PING_RTT_MAX_US
 
 
 @dataclass(frozen=True)
@@ -255,7 +260,7 @@ class Pong(Body):
     LAYOUT: ClassVar = (("peer_id", "32s"), ("request_id", "Q"), ("timestamp_ms", "Q"),
                         ("requester", "32s"), ("observed", "A"), ("nat", "B"), ("flags", "B"),
                         ("uptime", "I"), ("cache_count", "I"), ("cache_summary", "8s"),
-                        ("challenge", "Q"), ("signature", "S"))
+                        ("challenge", "Q"), ("hold_us", "I"), ("signature", "S"))
     peer_id: bytes
     request_id: int
     timestamp_ms: int
@@ -267,12 +272,15 @@ class Pong(Body):
     cache_count: int = 0
     cache_summary: bytes = bytes(8)
     challenge: int = 0  # nonzero: "answer with a PONG whose request_id is this" (round trip)
+    hold_us: int = 0    # how long the PING waited here before this answer (PONG_HOLD_MAX_US)
     signature: bytes = bytes(64)
 
     def check(self) -> None:
         _check_nat(self.nat)
         if self.flags & ~PONG_FLAGS:
             raise MalformedPacket("body", "PONG sets unknown flags")
+        if self.hold_us > PONG_HOLD_MAX_US:
+            raise MalformedPacket("body", "PONG hold_us over 60 s")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,17 @@
 of the last DISTANCE_SAMPLES ping->pong samples, on both sides of a pair. A busy first sample
 is corrected by a later one (the next heartbeat's), the side that does not ping takes the
 pinger's reported sample (PING ``rtt_us``, each sample in one PING), a busy pair is
-re-measured, and a bad ``rtt_us`` is a counted drop."""
+re-measured, and a bad ``rtt_us`` is a counted drop. On real sockets a busy loop's wait is
+not distance (handshake.py, "Round trips")."""
 from __future__ import annotations
 
+import asyncio
+import time
+
+import srpfast
 from srpfast.control.heartbeats import DISTANCE_REMEASURE
 from srpfast.control.peers import DISTANCE_SAMPLES, PeerEntry
+from srpfast.drivers._udp import UDPSocket
 from srpfast.wire import constants as C
 from srpfast.wire.address import Address
 from srpfast.wire.bodies import PING_HEARTBEAT, PING_RTT_MAX_US, Ping, decode_body
@@ -148,3 +154,45 @@ def test_each_own_sample_is_reported_in_one_ping_only() -> None:
     for _ in range(3):
         net.call(a, a.peer.ping, b.public, net.now)
     assert sent == [1, 0, 0]
+
+
+def test_a_busy_loop_is_not_taken_for_distance_on_real_sockets(run) -> None:
+    """Two networks on loopback in one event loop, which is blocked for 0.4 s while the
+    newcomer's first PING waits in the other's socket queue. The PONG's hold (the kernel's
+    receive stamp to the PONG's send) comes off the round trip, so the pinger's sample is
+    the path's (well under a millisecond here), not the 0.4 s the loop was away; before,
+    it was at least that, and weighed the peer ~40x down as a next hop (peers.py)."""
+    block = 0.4
+
+    async def scenario() -> None:
+        cluster_id = srpfast.create_cluster_id(b"srpfast distance test")
+        a = await srpfast.network(cluster_id=cluster_id, host="127.0.0.1")
+        b = None
+        try:
+            # The kernel turns receive stamping on lazily, once a first socket asks (a's
+            # has), and for all sockets (docs/NET.md): a datagram that comes before is
+            # stamped at its read. Wait (bounded) until a datagram shows its queue time.
+            with UDPSocket() as probe, UDPSocket(stamps=True) as sink:
+                for _ in range(50):
+                    probe.send_batch([bytes(4)], sink.local_address)
+                    time.sleep(0.02)
+                    waits = sink.recv_batch().waits
+                    if waits is not None and len(waits) and waits[0] >= 10_000:
+                        break
+            b = await srpfast.network(cluster_id=cluster_id, host="127.0.0.1",
+                                      bootstrap=[("127.0.0.1", a.address[1])])
+            time.sleep(block)  # (the loop is blocked: b's PING waits in a's queue)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (
+                    a.peer.table.get(b.peer.peer_id) and b.peer.table.get(a.peer.peer_id)
+                    and b.peer.table.get(a.peer.peer_id).rtts):
+                await asyncio.sleep(0.02)
+            entry = b.peer.table.get(a.peer.peer_id)
+            assert entry is not None and entry.rtts >= 1
+            assert entry.samples[0] < block / 4, entry.samples
+            assert entry.distance < block / 4
+        finally:
+            if b is not None:
+                await b.close()
+            await a.close()
+    run(scenario())

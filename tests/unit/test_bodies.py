@@ -25,7 +25,8 @@ STRATEGIES = {
                       st.binary(min_size=8, max_size=8), st.integers(0, b.PING_RTT_MAX_US), SIG),
     b.Pong: st.builds(b.Pong, ID, U64, U64, ID, ADDR, NAT, st.integers(0, b.PONG_FLAGS),
                       st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
-                      st.binary(min_size=8, max_size=8), U64, SIG),
+                      st.binary(min_size=8, max_size=8), U64, st.integers(0, b.PONG_HOLD_MAX_US),
+                      SIG),
     b.Intro: st.builds(b.Intro, ID, ID, ADDR.filter(lambda a: a is not None), NAT, U64, ID, ID,
                        U64, st.binary(min_size=b.PROOF_BYTES, max_size=b.PROOF_BYTES), SIG),
     b.Join: st.builds(b.Join, ID, ID, ID, ADDR, NAT, U64, U64, st.integers(0, 2), SIG),
@@ -65,6 +66,17 @@ def test_ping_rtt_over_the_bound_is_malformed():
     for bad in (b.PING_RTT_MAX_US + 1, 2**32 - 1):
         with pytest.raises(MalformedPacket):
             b.decode_body(b.PING, b.Ping(os.urandom(32), 1, 2, rtt_us=bad).encode())
+
+
+def test_pong_hold_over_the_bound_is_malformed():
+    """A PONG's hold (handshake.py, "Round trips") over 60 s: malformed, as PING rtt_us."""
+    def pong(hold: int) -> b.Pong:
+        return b.Pong(os.urandom(32), 1, 2, os.urandom(32), ("198.18.0.1", 7), hold_us=hold)
+    ok = pong(b.PONG_HOLD_MAX_US)
+    assert b.decode_body(b.PONG, ok.encode()) == ok
+    for bad in (b.PONG_HOLD_MAX_US + 1, 2**32 - 1):
+        with pytest.raises(MalformedPacket):
+            b.decode_body(b.PONG, pong(bad).encode())
 
 
 def test_ipv6_and_mapped_addresses():

@@ -82,7 +82,7 @@ def signed_control(draw) -> tuple[bytes, tuple[str, int]]:
     elif kind == "pong":
         body = Pong(signer.peer_id, draw(u64), draw(ts), draw(st.sampled_from(
             [HOST.peer_id, C.ZERO32])), draw(addr), draw(nat), draw(st.integers(0, 7)),
-            challenge=draw(u64))
+            challenge=draw(u64), hold_us=draw(st.integers(0, 2**32 - 1)))
         d = _signed(C.PONG, body, signer, C.ZERO16)
     elif kind == "intro":
         a = draw(addr) or ("10.0.0.99", 1)

@@ -9,6 +9,7 @@ import asyncio
 import os
 import select
 import socket
+import time
 from array import array
 
 import pytest
@@ -209,6 +210,33 @@ def test_gro_socket_still_takes_single_datagrams_and_reports_true_lengths():
         got = drain(b, 5)
         assert sorted(len(d) for d, _ in got) == [0, 10, 1158, 1158, 1158]  # 3000 cut to slot
         assert b.recv_batch().count == 0 and b.counters()["truncated"] == 1
+
+
+@pytest.mark.parametrize("gro", [False, True])
+def test_receive_stamps_say_how_long_each_datagram_waited_in_the_queue(gro: bool):
+    # Kernel receive stamps (handshake.py, "Round trips"): two frames wait ~80 ms in the
+    # queue before the read, a third ~0; a socket without stamps says nothing (None).
+    with UDPSocket() as a, UDPSocket(gro=gro, stamps=True) as b, UDPSocket() as plain:
+        assert b.stamps and not plain.stamps
+        # The kernel turns stamping on lazily (a deferred switch once a first socket asks,
+        # off again when the last closes): until then a datagram is stamped at its read, a
+        # wait of ~0. Wait for the switch (bounded) before measuring.
+        for _ in range(50):
+            a.send_batch(frames(1), b.local_address)
+            time.sleep(0.02)
+            if b.recv_batch().waits[0] >= 10_000:
+                break
+        assert a.send_batch(frames(2), b.local_address) == 2
+        time.sleep(0.08)
+        assert a.send_batch(frames(1), b.local_address) == 1
+        got = b.recv_batch()
+        assert got.count == 3 and got.waits is not None
+        early, late = list(got.waits[:2]), got.waits[2]
+        assert all(70_000 <= w <= 5_000_000 for w in early), early
+        assert late < min(early) - 50_000, (late, early)
+        a.send_batch(frames(1), plain.local_address)
+        select.select([plain.fileno()], [], [], 1.0)
+        assert plain.recv_batch().waits is None
 
 
 @pytest.mark.parametrize("gro", [False, True])
