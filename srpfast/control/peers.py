@@ -15,7 +15,7 @@ so a sample taken while a loop is busy is only ever too LONG: a peer's handshake
 its join burst (12 demo peers started at once in one process measured 3-260 ms to each
 other on loopback, and the last to join weighed up to ~20x less). On real sockets most of
 that wait is taken out (handshake.py, "Round trips": kernel receive stamps, PINGs and
-PONGs sent at once, the PONG's ``hold_us``; the demo's samples: 0.1-1.6 ms). What is left,
+PONGs sent at once, the PONG's ``hold_us``; the demo's samples: 0.1-4 ms). What is left,
 and every sample in the simulator's virtual time, the window below absorbs: ``distance`` is the
 minimum of the last DISTANCE_SAMPLES samples (a windowed minimum, as TCP's min-RTT and BBR's
 min_rtt filter): a shorter sample counts at once, a longer one once the shorter ones are
