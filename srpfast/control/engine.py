@@ -56,7 +56,9 @@ WEIGHTS_REFRESH = 10.0
 
 ZERO16, ZERO32 = C.ZERO16, C.ZERO32
 CONTROL_TYPES = frozenset((C.PING, C.PONG, C.INTRO, C.JOIN, C.SYNC, C.QUERY))
-BATCH = 64  # datagrams per data-plane call (the UDP socket's default recvmmsg batch)
+# Datagrams per data-plane call of the engine's own data plane (the memory driver's and the
+# simulator's); the UDP driver builds one for its socket's batch (drivers/base.py RECV_BATCH).
+BATCH = 64
 try:
     from srpfast.drivers._udp import RecvBatch
     BATCH_TYPES: tuple[type, ...] = (RecvBatch, DatagramBatch)
