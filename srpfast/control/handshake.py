@@ -27,8 +27,9 @@ leave at once (``send_now``), not at the end of the loop turn that made them, an
 by the driver's clock when they leave; the PONG's arrival is its read less the time it
 waited in our socket's queue (the kernel's receive stamp: ``Peer.rx_waited``); and the PONG
 states in ``hold_us`` how long the PING waited at the peer, queue and loop turn until the
-PONG left, which the pinger takes out (QUIC's ack_delay). What remains is the path and the
-kernels. In the simulator (no clock, no stamps: a peer answers in zero virtual time) the
+PONG left, which the pinger takes out (QUIC's ack_delay); a queue wait longer than the whole
+round trip is a bad stamp (the wall clock stepped) and is not taken out. What remains is the
+path and the kernels. In the simulator (no clock, no stamps: a peer answers in zero virtual time) the
 sample is ``now - sent`` as before.
 """
 from __future__ import annotations
@@ -413,7 +414,11 @@ class Handshake:
         # The round trip as the path took it: our wait for the PONG in our socket's queue
         # (rx_waited) and the PING's at the peer (hold_us) are loops being busy, not distance
         # (peers.py, "Distance"). At least 1 us (a hold that claims more: SECURITY.md 13).
-        rtt = now - self.p.rx_waited - sent - body.hold_us / 1e6
+        # A queue wait longer than the whole round trip is no wait but a stamp gone wrong
+        # (the wall clock stepped between the kernel's stamp and our read): not taken off.
+        rtt = now - sent
+        waited = self.p.rx_waited
+        rtt -= (waited if waited < rtt else 0.0) + body.hold_us / 1e6
         peer.sample(rtt if rtt > 1e-6 else 1e-6, now)
         peer.uptime = float(body.uptime)
         peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary

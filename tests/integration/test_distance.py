@@ -196,3 +196,25 @@ def test_a_busy_loop_is_not_taken_for_distance_on_real_sockets(run) -> None:
                 await b.close()
             await a.close()
     run(scenario())
+
+
+def test_a_queue_wait_longer_than_the_round_trip_is_a_bad_stamp_not_taken_off() -> None:
+    """handshake.on_pong takes the PONG's queue wait (``waited``, from the kernel's receive
+    stamp) off the round trip: a plausible one comes off, one longer than the whole round trip
+    (the wall clock stepped between the stamp and the read) is ignored rather than turning
+    the sample into the 1 us floor. The PONG is held back and handed in 0.5 s after its
+    PING left: the round trip is 0.5 s."""
+    net, a, b = pair(seed=23)
+    small, large = _ordered(a, b)
+    captured: list[tuple[bytes, Address]] = []
+    net.filter = lambda d, src, dst: not (d[4] == C.PONG and captured.append((d, src)) is None)
+    e_small, _ = _entries(small, large)
+    for waited, sample in ((0.004, 0.496), (50.0, 0.5)):
+        captured.clear()
+        sent = net.now
+        net.call(small, small.peer.ping, e_small.address, sent, PING_HEARTBEAT, keyed=True)
+        net.run(0.5)
+        assert len(captured) == 1
+        pong, source = captured[0]
+        net.call(small, small.peer.receive_one, pong, source, sent + 0.5, waited=waited)
+        assert abs(e_small.samples[-1] - sample) < 1e-9, (waited, e_small.samples)
