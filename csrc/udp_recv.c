@@ -40,12 +40,16 @@ static uint32_t stamp_wait(const struct cmsghdr *c, const struct timespec *now)
     return us > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
+static int is_stamp(const struct cmsghdr *c)
+{
+    return c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+           c->cmsg_len >= CMSG_LEN(sizeof(struct timespec));
+}
+
 static uint32_t read_wait(struct msghdr *h, const struct timespec *now)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec)))
-            return stamp_wait(c, now);
+        if (is_stamp(c)) return stamp_wait(c, now);
     return 0;
 }
 
@@ -198,9 +202,7 @@ static long recv_gro(int fd, srp_udp_rx *rx, size_t max, srp_udp_counters *ctr)
                     int v;
                     memcpy(&v, CMSG_DATA(c), sizeof v);
                     if (v > 0 && (size_t)v < total) seg = (size_t)v;
-                } else if (rx->waits && c->cmsg_level == SOL_SOCKET &&
-                           c->cmsg_type == SCM_TIMESTAMPNS &&
-                           c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+                } else if (rx->waits && is_stamp(c)) {
                     wait = stamp_wait(c, &now);
                 }
             if (h->msg_flags & MSG_TRUNC) {

@@ -102,9 +102,8 @@ class Peer:
         # datagrams_to_send() and frames_to_send(): no actions, no events (they would
         # re-enter the application).
         self.send_now: Callable[[], None] | None = None
-        # ... and its clock (the one its ``now`` values come from), read only to time a ping's
-        # round trip to the moment its PING and PONG leave (handshake.py, "Round trips"),
-        # which send_now sends at once; None (the simulator, the memory driver): ``now``.
+        # ... and its clock (its ``now`` values'), read only to time when a PING or PONG
+        # leaves (handshake.py, "Round trips"); None (simulator, memory driver): ``now``.
         self.driver_clock: Callable[[], float] | None = None
         self._actions: list[Action] = []
         self._events: list[Event] = []
@@ -123,10 +122,8 @@ class Peer:
         self._next_maintenance = now
         self._last_maintain = now
         self._now = now  # the time of the input being handled (send_to's PeerEntry.last_sent)
-        # How long the datagram being handled waited in our socket's queue before the read took
-        # it (kernel receive stamps: RecvBatch.waits), s; 0 when not measured. Its arrival was
-        # ``now - rx_waited``: handshake.py takes it out of ping round trips (peers.py,
-        # "Distance"), and tells a pinger in PONG hold_us how long its PING waited here.
+        # How long the datagram being handled waited in our socket's queue, s (kernel receive
+        # stamps, RecvBatch.waits; 0: not measured): handshake.py, "Round trips".
         self.rx_waited = 0.0
         self._forwarder = Forwarder()
         self._dataplane: DataPlaneLink | None = None
@@ -429,7 +426,7 @@ class Peer:
                     self._counters["rx.lone_control"] += 1
                     waits = getattr(batch, "waits", None)
                     self.receive_one(datagram, batch.address(0), now,
-                                     waited=waits[0] / 1e6 if waits else 0.0)
+                                     waited=waits[0] / 1e6 if waits is not None else 0.0)
                     if link.carry.kept:  # (it counts as a batch for fragments kept waiting)
                         link.carry.deliver(link.keyed, now)
                     return

@@ -14,23 +14,27 @@ or otherwise proven by that key", SPEC 4). So the first heartbeat PING to a conf
 and its PONG carry a 64-byte keyed BLAKE2b tag where the signature goes (flag KEYED),
 replay-checked like a signature. A signature costs 23 us to make and 73 us to check here
 (libsodium 1.0.18); the tag ~1 us: keep-alives were the largest CPU share of an idle peer.
-A keyed PONG is taken only from the peer held at that very address. A keyed PING from a peer we do not hold there (it
-moved, or we lost it: restarted, expired, evicted it) is checked with a key computed for
-the claim (not cached until the tag holds; about a signature check's cost) and then
-challenged like any unproven PING (SPEC 9.2): only the pair can make the tag.
+A keyed PONG is taken only from the peer held at that very address. A keyed PING from a
+peer we do not hold there (it moved, or we lost it: restarted, expired, evicted it) is
+checked with a key computed for the claim (not cached until the tag holds; about a signature
+check's cost) and then challenged like any unproven PING (SPEC 9.2): only the pair can make
+the tag.
 
 Round trips. Each PONG to one of our PINGs is a distance sample (peers.py, "Distance"), and
 a sample must be the path's delay, not how long either process left the datagrams waiting:
 a busy loop (a join burst; `srp demo`'s 12 peers on one loop read 3-260 ms between loopback
 peers) made the last to join look ~20x farther. So, with the UDP driver: a PING and a PONG
-leave at once (``send_now``), not at the end of the loop turn that made them, and are timed
-by the driver's clock when they leave; the PONG's arrival is its read less the time it
-waited in our socket's queue (the kernel's receive stamp: ``Peer.rx_waited``); and the PONG
-states in ``hold_us`` how long the PING waited at the peer, queue and loop turn until the
-PONG left, which the pinger takes out (QUIC's ack_delay); a queue wait longer than the whole
-round trip is a bad stamp (the wall clock stepped) and is not taken out. What remains is the
-path and the kernels. In the simulator (no clock, no stamps: a peer answers in zero virtual time) the
-sample is ``now - sent`` as before.
+leave at once (``send_now``: a sendmmsg of their own, not the loop turn's one at its end),
+and are timed by the driver's clock when they leave (a challenge from its PONG's leaving);
+the PONG's arrival is its read less the time it waited in our socket's queue (the kernel's
+receive stamp: ``Peer.rx_waited``); and the PONG states in ``hold_us`` how long what it
+answers waited at the peer, in the queue and the loop turn until the PONG was built (not its
+own signing, which it cannot include), which the pinger takes off (QUIC's ack_delay). A
+wait that is not shorter than what is left of the round trip is a bad stamp (a wall clock
+stepped between the kernel's stamp and the read) and is not taken off, so an honest sample
+is never shorter than the path. What remains is the path, the kernels and a signature or
+two. In the simulator (no clock, no stamps: a peer answers in zero virtual time) the sample
+is ``now - sent`` as before.
 """
 from __future__ import annotations
 
@@ -226,7 +230,7 @@ class Handshake:
             # from this address: a round trip (SPEC 9.2). Until then it gets nothing else from
             # us: no heartbeats, no filtering probe (SPEC 9.3).
             peer = None
-            challenge = self.challenge(body.peer_id, address, pool, self._sent_at(now))
+            challenge = self.challenge(body.peer_id, address, pool, now)
         if peer is not None and peer.confirmed:
             # Our PONG refreshes both NATs' state on this path and shows the peer we are
             # alive, as a heartbeat of our own would: one side of a connection pinging is
@@ -250,8 +254,13 @@ class Handshake:
                 peer.sample(body.rtt_us / 1e6, now, own=False)
         flags = (PONG_REFLECT if body.flags & (PING_REFLECT | PING_ALT_PORT) else 0) | (
             PONG_CONNECT if body.flags & (PING_CONNECT | PING_PROBE) else 0)
-        self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now, keyed,
-                  hold=self.p.rx_waited + (self._sent_at(now) - now))
+        left = self.pong(body.peer_id, body.request_id, address, pool, flags, challenge, now,
+                         keyed)
+        if challenge:
+            # (the challenge's round trip is timed from the PONG that carries it leaving)
+            issued = self.challenges.get(challenge)
+            if issued is not None:
+                issued.sent = left
         if body.test_port and body.flags & PING_REFLECT and pool is None and peer is not None:
             self.p.traversal.probe_for(body.peer_id, (address[0], body.test_port), body.nat, now)
         # SYNC starts from the PONG side only: the pinger initiates, so two peers whose
@@ -259,17 +268,22 @@ class Handshake:
 
     def pong(self, requester: bytes, request_id: int, address: Address,
               pool: PoolRoute | None, flags: int, challenge: int, now: float,
-              keyed: bool = False, hold: float = 0.0) -> None:
-        """Answer a PING; ``keyed``: it was keyed (and proven so), and so is the answer;
-        ``hold``: how long the PING waited in our socket's queue, s (PONG hold_us)."""
+              keyed: bool = False) -> float:
+        """Answer the PING (or challenge) being handled; ``keyed``: it was keyed (and proven
+        so), and so is the answer. Returns when the PONG left (module doc, "Round trips")."""
         if keyed:
             flags |= PONG_KEYED
         count, summary = self.p.summary_bytes()
+        # How long what we answer waited here: in our socket's queue (rx_waited) and in this
+        # loop turn until now; not the PONG's own signing, which it cannot include. (Never
+        # negative: a caller's clock may go back.)
+        hold = self.p.rx_waited + max(0.0, self._sent_at(now) - now)
         pong = Pong(peer_id=self.p.peer_id, request_id=request_id, timestamp_ms=self.p.wall_ms(now),
                     requester=requester, observed=address, nat=self.p.nat_byte, flags=flags,
                     uptime=self.p.uptime(now), cache_count=count, cache_summary=summary,
                     challenge=challenge, hold_us=min(int(hold * 1e6), PONG_HOLD_MAX_US))
         self._send_timed(self._frame(C.PONG, pong, requester if keyed else None), address, pool)
+        return self._sent_at(now)
 
     def _sent_at(self, now: float) -> float:
         """When a PING or PONG queued now leaves (module doc, "Round trips")."""
@@ -377,8 +391,7 @@ class Handshake:
             # The responder has not entered us yet: prove we are at this address (one PONG
             # for the one PING of ours it answered, so no amplification). Sent before the
             # JOINs below so that, in order, they find us entered.
-            self.pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now,
-                      hold=self.p.rx_waited + (self._sent_at(now) - now))
+            self.pong(body.peer_id, body.challenge, address, pool, PONG_CONNECT, 0, now)
             # If that answer is lost, it never enters us while we think we are connected
             # (JOINs ignored, no introductions) until the next heartbeat, keep_alive later.
             # So ping again in challenge_recheck s: its PONG carries a new challenge until it
@@ -413,12 +426,16 @@ class Handshake:
             self.p.replication.on_connected(peer, now)
         # The round trip as the path took it: our wait for the PONG in our socket's queue
         # (rx_waited) and the PING's at the peer (hold_us) are loops being busy, not distance
-        # (peers.py, "Distance"). At least 1 us (a hold that claims more: SECURITY.md 13).
-        # A queue wait longer than the whole round trip is no wait but a stamp gone wrong
-        # (the wall clock stepped between the kernel's stamp and our read): not taken off.
+        # (peers.py, "Distance"). Each comes off only if it is shorter than what is left of
+        # the round trip: one that is not is no wait but a stamp gone wrong (a wall clock
+        # stepped between the kernel's stamp and the read), so an honest sample is never made
+        # shorter than the path; a lying hold reaches the 1 us floor (SECURITY.md 13).
         rtt = now - sent
-        waited = self.p.rx_waited
-        rtt -= (waited if waited < rtt else 0.0) + body.hold_us / 1e6
+        waited, hold = self.p.rx_waited, body.hold_us / 1e6
+        if waited < rtt:
+            rtt -= waited
+        if hold < rtt:
+            rtt -= hold
         peer.sample(rtt if rtt > 1e-6 else 1e-6, now)
         peer.uptime = float(body.uptime)
         peer.cache_count, peer.cache_summary = body.cache_count, body.cache_summary

@@ -11,12 +11,14 @@ are removed by ``expire``.
 
 Distance (SPEC 6: "shorter distance (last ping->pong delay) ... preferred"). A ping->pong
 sample is the path's round trip plus however long either loop left the datagrams waiting,
-so a sample taken while a loop is busy is only ever too LONG: a peer's handshake falls in
-its join burst (12 demo peers started at once in one process measured 3-260 ms to each
-other on loopback, and the last to join weighed up to ~20x less). On real sockets most of
-that wait is taken out (handshake.py, "Round trips": kernel receive stamps, PINGs and
-PONGs sent at once, the PONG's ``hold_us``; the demo's samples: 0.1-4 ms). What is left,
-and every sample in the simulator's virtual time, the window below absorbs: ``distance`` is the
+so a sample taken while a loop is busy is too LONG, never too short (handshake.py takes a
+wait off only when it is shorter than the round trip; a lying PONG hold_us aside: SECURITY.md
+section 13). A peer's handshake falls in its join burst (12 demo peers started at once in
+one process measured 3-260 ms to each other on loopback, and the last to join weighed up to
+~20x less). On real sockets most of that wait is taken out (handshake.py, "Round trips":
+kernel receive stamps, PINGs and PONGs sent at once, the PONG's ``hold_us``; the demo's
+samples: 0.1-4 ms). What is left, and every sample in the simulator's virtual time, the
+window absorbs: ``distance`` is the
 minimum of the last DISTANCE_SAMPLES samples (a windowed minimum, as TCP's min-RTT and BBR's
 min_rtt filter): a shorter sample counts at once, a longer one once the shorter ones are
 that many samples old (the path may have changed). A window of samples, not of time: in

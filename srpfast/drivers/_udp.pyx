@@ -182,6 +182,7 @@ cdef class UDPSocket:
         self.family = family
         self.batch = batch
         self.slot = slot
+        self._waits = None  # (a socket opened again starts without stamps)
         self._buf = bytearray(batch * slot)
         self._lens = bytearray(4 * batch)
         self._keys = bytearray(8 * batch)

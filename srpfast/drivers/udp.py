@@ -76,7 +76,10 @@ class UDPDriver:
         self._kept: dict[tuple[bytes, int], UDPSocket] = {}
         self._closed = False
         self.counters = {"recv.batches": 0, "send.deferred": 0, "send.gso_groups": 0,
-                         "send.dropped_queue_full": 0, "callback.errors": 0}
+                         "send.dropped_queue_full": 0, "callback.errors": 0,
+                         # 1: the socket has kernel receive stamps (0: the kernel refused
+                         # them, and round trips keep the loop's wait: docs/NET.md)
+                         "recv.stamps": int(bool(getattr(sock, "stamps", False)))}
         # The engine owns its data plane (issue 14); the socket brings its address packing.
         if peer.dataplane is None or peer.dataplane.max_batch < sock.batch:
             cfg = peer.config

@@ -246,10 +246,11 @@ PONG_CONNECT = 0x02
 PONG_FROM_ALT = 0x04  # sent from the responder's alternate socket
 PONG_KEYED = 0x08     # proven by the pair's session key (answers a keyed PING)
 PONG_FLAGS = 0x0F
-# A PONG's ``hold_us``: how long the PING it answers waited at the responder before being
-# answered, in microseconds (its socket queue, from the kernel's receive stamp; 0 when not
-# measured), which the pinger takes out of its round trip as QUIC takes out ack_delay
-# (control/peers.py, "Distance"). The same 60 s bound as PING rtt_us.
+# A PONG's ``hold_us``: how long what it answers waited at the responder, in microseconds:
+# in its socket's queue (the kernel's receive stamp) and its loop turn until the PONG was
+# built (0 in the simulator and the memory driver, where nothing waits), which the pinger
+# takes off its round trip as QUIC takes off ack_delay (control/handshake.py, "Round
+# trips"). The same 60 s bound as PING rtt_us.
 PONG_HOLD_MAX_US = PING_RTT_MAX_US
 
 
@@ -272,7 +273,7 @@ class Pong(Body):
     cache_count: int = 0
     cache_summary: bytes = bytes(8)
     challenge: int = 0  # nonzero: "answer with a PONG whose request_id is this" (round trip)
-    hold_us: int = 0    # how long the PING waited here before this answer (PONG_HOLD_MAX_US)
+    hold_us: int = 0    # how long what it answers waited here (PONG_HOLD_MAX_US)
     signature: bytes = bytes(64)
 
     def check(self) -> None:

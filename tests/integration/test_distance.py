@@ -199,22 +199,32 @@ def test_a_busy_loop_is_not_taken_for_distance_on_real_sockets(run) -> None:
 
 
 def test_a_queue_wait_longer_than_the_round_trip_is_a_bad_stamp_not_taken_off() -> None:
-    """handshake.on_pong takes the PONG's queue wait (``waited``, from the kernel's receive
-    stamp) off the round trip: a plausible one comes off, one longer than the whole round trip
-    (the wall clock stepped between the stamp and the read) is ignored rather than turning
-    the sample into the 1 us floor. The PONG is held back and handed in 0.5 s after its
-    PING left: the round trip is 0.5 s."""
+    """handshake.on_pong takes the PONG's queue wait here (``waited``, from the kernel's
+    receive stamp) and the PING's at the peer (PONG ``hold_us``) off the round trip, each only
+    if it is shorter than what is left of it: one that is not is a stamp gone wrong (a wall
+    clock stepped between the stamp and the read), and taking it off would make an honest
+    sample the 1 us floor. The PING and the PONG are held back and handed in by hand: the
+    PING reaches the peer 0.1 s after it left, with ``waited`` = w_ping there (its PONG's
+    hold), the PONG comes back 0.5 s after the PING left, with ``waited`` = w_pong."""
     net, a, b = pair(seed=23)
     small, large = _ordered(a, b)
-    captured: list[tuple[bytes, Address]] = []
-    net.filter = lambda d, src, dst: not (d[4] == C.PONG and captured.append((d, src)) is None)
+    held: list[tuple[bytes, Address]] = []
+    net.filter = lambda d, src, dst: not (d[4] in (C.PING, C.PONG) and held.append((d, src))
+                                          is None)
     e_small, _ = _entries(small, large)
-    for waited, sample in ((0.004, 0.496), (50.0, 0.5)):
-        captured.clear()
+    for w_ping, w_pong, sample in ((0.1, 0.004, 0.396),  # both off
+                                   (0.0, 50.0, 0.5),     # our wait: a bad stamp
+                                   (0.7, 0.0, 0.5),      # its hold: a bad stamp
+                                   (0.3, 0.3, 0.2)):     # ours off, then its is too long
+        held.clear()
         sent = net.now
         net.call(small, small.peer.ping, e_small.address, sent, PING_HEARTBEAT, keyed=True)
-        net.run(0.5)
-        assert len(captured) == 1
-        pong, source = captured[0]
-        net.call(small, small.peer.receive_one, pong, source, sent + 0.5, waited=waited)
-        assert abs(e_small.samples[-1] - sample) < 1e-9, (waited, e_small.samples)
+        net.run(0.1)
+        assert [d[4] for d, _ in held] == [C.PING]
+        ping, source = held.pop()
+        net.call(large, large.peer.receive_one, ping, source, sent + 0.1, waited=w_ping)
+        net.run(0.4)
+        assert [d[4] for d, _ in held] == [C.PONG]
+        pong, source = held.pop()
+        net.call(small, small.peer.receive_one, pong, source, sent + 0.5, waited=w_pong)
+        assert abs(e_small.samples[-1] - sample) < 1e-6, (w_ping, w_pong, e_small.samples)
