@@ -54,6 +54,27 @@ RUNNING = """How to run it:
   the micro-benchmarks under pytest-benchmark against the committed baseline (not collected
   by `make test`); `MICRO_ARGS="--benchmark-save=NAME"` saves a new one.
 
+Session 18's table ran on the same kind of machine as sessions 14-17 (AMD EPYC, 2 cores,
+AVX2 and SHA-NI but no AVX-512; 2 tests skip for it), at 831a077, load 0.8 at the start,
+nothing else running. 3 MISS, 0 ABOVE LIMIT. The data-plane relay now passes, 0.87x of its
+limit: it is called with 512 frames a call, the UDP transport's receive batch (RECV_BATCH)
+that a user's relay runs, where it was called with 64 (same run, 4 rounds before the change:
+64 frames a call 0.80-0.87x, 512 0.80-0.91x); its duplicates row (4.22 M/s against 8.26)
+now offers 512 duplicates a call from 32 sources, as gossip brings them, which no longer
+stay in L2. The relay peer on loopback read 0.67x (CPU an input 1.98 us against the
+ceiling's 1.33 us, a ceiling 30% faster than session 17's on unchanged code); run alone
+right after, 3 rounds each with and without the session's receive stamps: 0.85x, 0.95x,
+0.93x with, 0.79x, 0.85x, 0.95x without (no measurable cost; NET.md, "Receive
+timestamps"). Still missing: the receive to subscriber (on_batch) 0.59x (2.83 us of its
+process's CPU a message) and the simulator's steady CPU 0.96 ms a peer a virtual s (target
+0.10; its digest is unchanged: nothing the simulator runs changed). The session's change
+that reaches this table is the round trip without a busy loop's wait (kernel receive stamps
+on the engine's socket, PINGs and PONGs sent at once, PONG hold_us: PROTOCOL.md §6). The
+end-to-end rows all pass: 1 KB emit_many 1.23x pyzmq+CURVE, emit() 0.89x (target 0.5x),
+latency p50 1.97x (target <= 2x; 0.67 against 0.34 ms); run alone 8 more times, emit()'s
+p50 read 1.18-1.96x CURVE's with the stamps (5 runs) and 1.28-1.65x without (3 runs;
+0.48-0.71 ms against 0.26-0.54), so the ratio is the machine's moment, not the stamps.
+
 Session 17's table ran on the same kind of machine as sessions 14-16 (AMD EPYC, 2 cores,
 AVX2 and SHA-NI but no AVX-512: the seal's 8-block keystream and the delivery's 16-at-a-time
 HChaCha20 take their other code, and 2 tests skip for it), at 37766da, load 0.2 at the start,
