@@ -33,6 +33,7 @@ class DatagramBatch:
     on first use: a lone control datagram never needs them (Peer.receive_batch)."""
 
     __slots__ = ("count", "slot", "_key", "_items", "_data", "_lens", "_keys")
+    waits = None  # (no kernel receive stamps: RecvBatch.waits has them; queue_wait)
     _lens: "array[int]"  # (set by _fill, with _data: a lone datagram never allocates them)
     _keys: "array[int]"
 
@@ -82,6 +83,12 @@ class DatagramBatch:
 
     def __iter__(self) -> Iterator[tuple[bytes, Address]]:
         return iter(self._items)
+
+
+def queue_wait(waits: Sequence[int] | None, i: int) -> float:
+    """Seconds datagram ``i`` of a receive batch waited in the socket's queue, from the
+    batch's ``waits`` (RecvBatch.waits, microseconds); 0.0 for a batch without stamps."""
+    return waits[i] / 1e6 if waits is not None else 0.0
 
 
 def relayed_datagrams(frames: bytes | memoryview,

@@ -34,6 +34,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
 from srpfast.config import REPLICATION_POLICIES
+from srpfast.control.batch import queue_wait
 from srpfast.control.carry import FragmentCarry
 from srpfast.dataplane._dataplane import MAX_KEYED_SUBCLUSTERS, UP_CONTROL, UP_VARIANT
 from srpfast.drivers._udp import address_key
@@ -197,13 +198,12 @@ class DataPlaneLink:
             frames, ids, items = dp.fragments()
             carry.keep_many(frames, ids, [batch.address(items[0])] * len(items)
                             if one_sender else [batch.address(i) for i in items])
-        waits = getattr(batch, "waits", None) if dp.n_up else None  # (RecvBatch: stamps)
+        waits = batch.waits if dp.n_up else None  # (kernel receive stamps, or None)
         for j in range(dp.n_up):
             i, kind = dp.up(j)
             datagram, address = batch.frame(i), batch.address(i)
             if kind == UP_CONTROL:
-                p.receive_one(datagram, address, now, rated=True,
-                              waited=waits[i] / 1e6 if waits is not None else 0.0)
+                p.receive_one(datagram, address, now, rated=True, waited=queue_wait(waits, i))
             else:  # (a variant, or a whole message C did not deliver: the per-frame path)
                 p.receive_delivered(datagram, address, now, kind == UP_VARIANT, dp.packet_id(i))
         # Messages completed with fragments of earlier batches are older than this batch's:

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 
 from srpfast.config import Config
 from srpfast.control.announce import Announcer
-from srpfast.control.batch import DatagramBatch, pack_sockaddr
+from srpfast.control.batch import DatagramBatch, pack_sockaddr, queue_wait
 from srpfast.control.bootstrap import Bootstrap
 from srpfast.control.bounded import LruSet
 from srpfast.control.budgets import SenderBudgets
@@ -424,9 +424,8 @@ class Peer:
                     # one (an idle network's heartbeats, a simulated peer's every arrival)
                     # skips the batch set-up, with the same budget and counters.
                     self._counters["rx.lone_control"] += 1
-                    waits = getattr(batch, "waits", None)
                     self.receive_one(datagram, batch.address(0), now,
-                                     waited=waits[0] / 1e6 if waits is not None else 0.0)
+                                     waited=queue_wait(batch.waits, 0))
                     if link.carry.kept:  # (it counts as a batch for fragments kept waiting)
                         link.carry.deliver(link.keyed, now)
                     return
