@@ -512,3 +512,9 @@ size_t srp_udp_pool_open_count(const srp_udp_pool *p)
         for (size_t i = 0; i < p->n; i++) c += p->fds[i] >= 0;
     return c;
 }
+
+void srp_prime_malloc(size_t n) {
+    /* (volatile: a compiler may drop a malloc whose block is only freed) */
+    void *volatile p = malloc(n);
+    free(p);
+}

@@ -181,4 +181,8 @@ int srp_udp_pool_release(srp_udp_pool *p, long keep);
 /* How many fds the pool still holds (epoll fd included). */
 size_t srp_udp_pool_open_count(const srp_udp_pool *p);
 
+/* malloc(n) and free it untouched: with glibc, raises malloc's mmap threshold to n and its
+ * trim threshold to 2n (mallopt(3)); docs/NET.md, "The heap". */
+void srp_prime_malloc(size_t n);
+
 #endif

@@ -55,3 +55,4 @@ cdef extern from "udp.h" nogil:
     int srp_udp_pool_ready(srp_udp_pool *p, uint32_t *idx, int max)
     int srp_udp_pool_release(srp_udp_pool *p, long keep)
     size_t srp_udp_pool_open_count(const srp_udp_pool *p)
+    void srp_prime_malloc(size_t n)

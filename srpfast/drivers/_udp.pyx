@@ -44,6 +44,18 @@ def open_fds() -> int:
     return _open
 
 
+def prime_malloc(size_t size) -> None:
+    """Allocate and free ``size`` bytes with the C allocator, touching none of them.
+
+    With glibc this raises malloc's mmap threshold to ``size`` and its trim threshold to
+    twice that (mallopt(3), M_MMAP_THRESHOLD: "the threshold is adjusted upward to the size
+    of the freed block"), as any process that once freed so large a buffer has, and glibc's
+    own adjustment stays on. Without it a receiver of large values gave its heap's top back
+    to the kernel after each receive batch and faulted it in again, zeroed, for the next
+    (docs/NET.md, "The heap"). Other allocators just map and unmap the block."""
+    srp_prime_malloc(size)
+
+
 cdef int _raise_errno(long r, str what) except -1:
     e = <int>-r
     raise OSError(e, f"{what}: {_os.strerror(e)}")

@@ -71,12 +71,25 @@ class Transport(Protocol):
 # reads so too.
 RECV_BATCH = 512
 
+# The heap a receiving process keeps (docs/NET.md, "The heap"): glibc's mmap threshold raised
+# to this once, before the first socket, so malloc keeps up to twice it of freed heap instead
+# of returning its top to the kernel after every receive batch. A 64 KiB value costs its
+# subscriber two such allocations (the message's payload, then the value); with the default
+# threshold (128 KiB) ~20% of its CPU went to faulting those pages back in, zeroed (perf,
+# session 19: 380-390 -> 275-315 us of CPU a value, 1 KB values unchanged).
+HEAP_HINT = 4 << 20
+_heap_primed = False
+
 
 class UDPTransport:
     """The default transport: real UDP sockets and the asyncio/uvloop UDP driver."""
 
     def socket(self, host: str, port: int) -> DriverSocket:
-        from srpfast.drivers._udp import UDPSocket
+        from srpfast.drivers._udp import UDPSocket, prime_malloc
+        global _heap_primed
+        if not _heap_primed:
+            prime_malloc(HEAP_HINT)
+            _heap_primed = True
         # The engine's main socket lets only SRP frames and BDP probes past the kernel: a
         # garbage flood never takes the receive buffer's space from real frames (SECURITY.md).
         # GRO: a sender's run of frames (a GSO send, a NIC's burst) is one read (docs/NET.md).

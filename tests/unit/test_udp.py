@@ -497,3 +497,39 @@ def test_hard_send_errors_are_counted_and_skipped():
         assert a.send_gso(frames(10), FRAME_BYTES, ("127.0.0.1", 0)) == 10
         assert a.gso_enabled
         assert a.counters()["send_errors"] == 11 and a.counters()["sent"] == 2
+
+
+_HEAP_PROBE = r"""
+import ctypes, sys
+from srpfast.drivers import base
+libc = ctypes.CDLL(None)
+if not hasattr(libc, "mallinfo2"):
+    print("no-glibc"); sys.exit(0)
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def mapped_alone(size):  # is a block of `size` given its own mapping (not the heap)?
+    before = libc.mallinfo2().hblks
+    libc.malloc(size)  # (kept: freeing a mapped block would itself raise the threshold)
+    return libc.mallinfo2().hblks > before
+print(mapped_alone(1 << 20), end=" ")
+sock = base.UDPTransport().socket("127.0.0.1", 0)  # (open: closing one frees its buffers)
+print(mapped_alone(1 << 20), mapped_alone(base.HEAP_HINT * 2))
+sock.close()
+"""
+
+
+def test_the_transport_keeps_a_heap_for_large_values() -> None:
+    """A process's first UDP network raises glibc's mmap threshold to HEAP_HINT (docs/NET.md,
+    "The heap"): a 1 MiB block then comes from the heap, which is not given back to the
+    kernel after each receive batch; a block above the hint is still mapped alone."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    if out == ["no-glibc"]:
+        pytest.skip("not glibc: no mmap threshold to raise")
+    assert out == ["True", "False", "True"]
