@@ -75,8 +75,7 @@ RECV_BATCH = 512
 # to this once, before the first socket, so malloc keeps up to twice it of freed heap instead
 # of returning its top to the kernel after every receive batch. A 64 KiB value costs its
 # subscriber two such allocations (the message's payload, then the value); with the default
-# threshold (128 KiB) ~20% of its CPU went to faulting those pages back in, zeroed (perf,
-# session 19: 380-390 -> 275-315 us of CPU a value, 1 KB values unchanged).
+# threshold (128 KiB) ~20% of its CPU went to faulting those pages back in, zeroed.
 HEAP_HINT = 4 << 20
 _heap_primed = False
 

@@ -510,7 +510,6 @@ class Info(ctypes.Structure):
                 "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 libc.mallinfo2.restype = Info
 libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
 def mapped_alone(size):  # is a block of `size` given its own mapping (not the heap)?
     before = libc.mallinfo2().hblks
     libc.malloc(size)  # (kept: freeing a mapped block would itself raise the threshold)
@@ -528,8 +527,11 @@ def test_the_transport_keeps_a_heap_for_large_values() -> None:
     kernel after each receive batch; a block above the hint is still mapped alone."""
     import subprocess
     import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # (a fresh process: the threshold is process-wide and only goes up)
     out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.split()
+                         timeout=60, check=True, env=dict(os.environ, PYTHONPATH=root)
+                         ).stdout.split()
     if out == ["no-glibc"]:
         pytest.skip("not glibc: no mmap threshold to raise")
     assert out == ["True", "False", "True"]
