@@ -45,14 +45,9 @@ def open_fds() -> int:
 
 
 def prime_malloc(size_t size) -> None:
-    """Allocate and free ``size`` bytes with the C allocator, touching none of them.
-
-    With glibc this raises malloc's mmap threshold to ``size`` and its trim threshold to
-    twice that (mallopt(3), M_MMAP_THRESHOLD: "the threshold is adjusted upward to the size
-    of the freed block"), as any process that once freed so large a buffer has, and glibc's
-    own adjustment stays on. Without it a receiver of large values gave its heap's top back
-    to the kernel after each receive batch and faulted it in again, zeroed, for the next
-    (docs/NET.md, "The heap"). Other allocators just map and unmap the block."""
+    """Allocate and free ``size`` bytes with the C allocator, touching none of them: with
+    glibc, raises malloc's mmap threshold to ``size`` and its trim threshold to twice that,
+    by glibc's own rule (mallopt(3)). Why, and what it costs: docs/NET.md, "The heap"."""
     srp_prime_malloc(size)
 
 
