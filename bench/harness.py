@@ -173,18 +173,31 @@ def best_rate(fn: Callable[[], object], items_per_call: int, *, min_time: float 
               repeat: int = 5) -> float:
     """Items/s of ``fn`` (each call handles ``items_per_call`` items): best of ``repeat`` timed
     runs of at least ``min_time`` seconds each (best-of filters scheduler noise on 2 cores)."""
-    fn()  # warm up (page faults, lazy init)
-    best = 0.0
+    return best_rates_interleaved([(fn, items_per_call)], min_time=min_time, repeat=repeat)[0]
+
+
+def best_rates_interleaved(fns: list[tuple[Callable[[], object], int]], *,
+                           min_time: float = 0.2, repeat: int = 5) -> list[float]:
+    """best_rate of each (fn, items_per_call), their timed runs taken in turn (one of each,
+    ``repeat`` times): a figure and its limit then get the same chances on a machine whose
+    speed drifts. Measured one after the other, or the limit again after the figures
+    (refresh_limit), the limit's runs spanned more of the drift than the figure's: on session
+    20's VM the data-plane relay read 0.83-0.91x its limit measured alone and 0.78x in the full
+    table, the limit itself ranging 1.26-1.83 M/s between runs of the same code."""
+    for fn, _ in fns:
+        fn()  # warm up (page faults, lazy init)
+    best = [0.0] * len(fns)
     for _ in range(repeat):
-        calls = 0
-        t0 = time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= min_time:
-                break
-        best = max(best, calls * items_per_call / elapsed)
+        for k, (fn, items_per_call) in enumerate(fns):
+            calls = 0
+            t0 = time.perf_counter()
+            while True:
+                fn()
+                calls += 1
+                elapsed = time.perf_counter() - t0
+                if elapsed >= min_time:
+                    break
+            best[k] = max(best[k], calls * items_per_call / elapsed)
     return best
 
 
