@@ -54,6 +54,22 @@ RUNNING = """How to run it:
   the micro-benchmarks under pytest-benchmark against the committed baseline (not collected
   by `make test`); `MICRO_ARGS="--benchmark-save=NAME"` saves a new one.
 
+Session 20's table ran on a new machine (AMD EPYC, 2 cores, now with AVX-512 and a 1 MiB L2
+a core), at 9081adb, load 0.5 at the start, nothing else
+running, compared with a first run of the same session on the same machine at 044902b. 2 MISS,
+0 ABOVE LIMIT. The first run had 4: the data-plane relay 0.78x, and the latency p50 of
+emit() 2.20x pyzmq+CURVE. The relay and its limit are now timed in turns (harness.py
+best_rates_interleaved): measured one after the other, with the limit measured again after
+the figures, the limit's runs spanned more of this VM's drift than the figure's. Alone, the
+relay read 0.83-0.91x, the limit itself 1.26-1.83 M/s between runs of the same code; timed in
+turns, 0.82-0.84x, and 0.91x here. The latency rows were measured one run per contender,
+minutes apart, and pyzmq+CURVE's p50 moved between 0.22 and 0.41 ms from run to run while
+srpfast's stayed at 0.43-0.55. Since this table they come from 3 runs per contender, taken in
+turns (bench_e2e.py LATENCY_ROUNDS; this table's latency rows predate it). Two runs of the group
+read emit() 1.70x and 1.34x, emit_many() 1.56x and 1.12x. Still missing: the receive to
+subscriber (on_batch) 0.61x (0.69x in the first run), and the simulator's steady CPU 0.58 ms
+a peer a virtual s (target 0.10; its digest is unchanged, c317b22e).
+
 Session 19's table ran on the same kind of machine as sessions 14-18 (AMD EPYC, 2 cores,
 AVX2 and SHA-NI but no AVX-512; 2 tests skip for it), at ac84473, load 0.8 at the start,
 nothing else running. 4 MISS, 0 ABOVE LIMIT. The session's change that reaches this table is
